@@ -1,0 +1,143 @@
+/**
+ * The BGP message model shared by the codec (packets, attributes) and the session layer.
+ * Plain data only: no I/O, nothing of Kubernetes.
+ */
+
+/** Address family identifiers (RFC 4760). */
+export const AFI_IPV4 = 1;
+/** IPv6 AFI. */
+export const AFI_IPV6 = 2;
+/** Unicast SAFI. */
+export const SAFI_UNICAST = 1;
+
+/** An IP prefix. `addr` holds exactly ceil(length/8) significant bytes padded to 4 or 16. */
+export interface Prefix {
+  readonly afi: 1 | 2;
+  /** 4 bytes for IPv4, 16 for IPv6; bits past `length` are zero. */
+  readonly addr: Uint8Array;
+  readonly length: number;
+}
+
+/** Message type codes (RFC 4271 4.1, RFC 2918). */
+export const MessageType = {
+  OPEN: 1,
+  UPDATE: 2,
+  NOTIFICATION: 3,
+  KEEPALIVE: 4,
+  ROUTE_REFRESH: 5,
+} as const;
+
+/** OPEN capabilities we understand; anything else is kept raw. */
+export type Capability =
+  | { code: 1; afi: number; safi: number } // multiprotocol (RFC 4760)
+  | { code: 2 } // route refresh (RFC 2918)
+  | {
+    code: 64; // graceful restart (RFC 4724)
+    restarting: boolean;
+    restartTime: number;
+    families: { afi: number; safi: number; forwardingPreserved: boolean }[];
+  }
+  | { code: 65; asn: number } // 4-octet AS (RFC 6793)
+  | { code: number; raw: Uint8Array };
+
+/** OPEN message. `myAs` is the 2-octet field (AS_TRANS 23456 when the real AS is > 65535). */
+export interface OpenMessage {
+  type: 1;
+  version: number;
+  myAs: number;
+  holdTime: number;
+  /** Dotted quad. */
+  routerId: string;
+  capabilities: Capability[];
+}
+
+/** AS_PATH segment: 1 = AS_SET, 2 = AS_SEQUENCE (3/4 confed). ASNs are always 32-bit here. */
+export interface AsPathSegment {
+  type: 1 | 2 | 3 | 4;
+  asns: number[];
+}
+
+/** An attribute we do not interpret, passed through when optional transitive. */
+export interface RawAttribute {
+  flags: number;
+  code: number;
+  value: Uint8Array;
+}
+
+/** A large community (RFC 8092). */
+export type LargeCommunity = readonly [number, number, number];
+
+/**
+ * Path attributes of an UPDATE, decoded. Route-independent: NLRI live in the message (IPv4)
+ * or in `mpReach`/`mpUnreach` (other families).
+ */
+export interface PathAttributes {
+  /** 0 IGP, 1 EGP, 2 INCOMPLETE. */
+  origin?: number;
+  asPath?: AsPathSegment[];
+  /** IPv4 next hop, dotted quad. */
+  nextHop?: string;
+  med?: number;
+  localPref?: number;
+  atomicAggregate?: boolean;
+  aggregator?: { asn: number; address: string };
+  /** RFC 1997 communities as 32-bit unsigned numbers (high 16 bits = ASN). */
+  communities?: number[];
+  /** RFC 4360 extended communities, 8 bytes each. */
+  extendedCommunities?: Uint8Array[];
+  largeCommunities?: LargeCommunity[];
+  mpReach?: { afi: number; safi: number; nextHops: string[]; nlri: Prefix[] };
+  mpUnreach?: { afi: number; safi: number; withdrawn: Prefix[] };
+  /** Unrecognised attributes, in wire order. */
+  unknown?: RawAttribute[];
+}
+
+/** UPDATE message. */
+export interface UpdateMessage {
+  type: 2;
+  /** IPv4 withdrawn routes. */
+  withdrawn: Prefix[];
+  attributes: PathAttributes;
+  /** IPv4 NLRI. */
+  nlri: Prefix[];
+  /**
+   * Set by the decoder when RFC 7606 says treat-as-withdraw: every NLRI in the message
+   * must be handled as withdrawn; `attributeError` says why.
+   */
+  treatAsWithdraw?: boolean;
+  attributeError?: string;
+}
+
+/** NOTIFICATION message. */
+export interface NotificationMessage {
+  type: 3;
+  code: number;
+  subcode: number;
+  data: Uint8Array;
+}
+
+/** KEEPALIVE message. */
+export interface KeepaliveMessage {
+  type: 4;
+}
+
+/** ROUTE-REFRESH message (RFC 2918). */
+export interface RouteRefreshMessage {
+  type: 5;
+  afi: number;
+  safi: number;
+}
+
+/** Any BGP message. */
+export type Message =
+  | OpenMessage
+  | UpdateMessage
+  | NotificationMessage
+  | KeepaliveMessage
+  | RouteRefreshMessage;
+
+/** What the decoder needs to know about the session (negotiated capabilities). */
+export interface CodecContext {
+  /** Both sides announced 4-octet AS: AS_PATH carries 4-byte ASNs. */
+  fourOctetAs: boolean;
+}

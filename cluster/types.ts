@@ -1,0 +1,109 @@
+/**
+ * The object-set interface shared by the Kubernetes source (API server) and the file
+ * source (a directory of manifests). Controller and speaker read only through this, so
+ * they do not know which one they run on.
+ */
+
+/** Every kind ferrolb reads. */
+export const READ_KINDS = [
+  "IPAddressPool",
+  "BGPAdvertisement",
+  "BGPPeer",
+  "Community",
+  "BFDProfile",
+  "L2Advertisement",
+  "Service",
+  "EndpointSlice",
+  "Node",
+  "Namespace",
+  "Secret",
+] as const;
+
+/** A kind ferrolb reads. */
+export type ReadKind = typeof READ_KINDS[number];
+
+/** Object metadata as served by the API server (the subset we use). */
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+}
+
+/** A raw, unvalidated Kubernetes object as read from the API or a manifest file. */
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  spec?: unknown;
+  status?: unknown;
+  [field: string]: unknown;
+}
+
+/** `namespace/name`, or `name` for cluster-scoped objects. */
+export function objectKey(meta: Pick<ObjectMeta, "name" | "namespace">): string {
+  return meta.namespace ? `${meta.namespace}/${meta.name}` : meta.name;
+}
+
+/** An immutable view of every object of every read kind at one moment. */
+export interface Snapshot {
+  /** Increases by one on every change seen by the source. */
+  readonly revision: number;
+  /** Objects by kind, then by {@linkcode objectKey}. */
+  readonly objects: ReadonlyMap<ReadKind, ReadonlyMap<string, KubeObject>>;
+}
+
+/** Where objects come from: the API server or a directory. */
+export interface ObjectSource {
+  /** Resolves once every kind has been read completely once (caches synced). */
+  start(): Promise<void>;
+  /** The current snapshot; valid after `start` resolved. */
+  snapshot(): Snapshot;
+  /** Calls `listener` after changes, with the kinds that changed; returns unsubscribe. */
+  subscribe(listener: (changed: ReadonlySet<ReadKind>) => void): () => void;
+  /** Stops watching. */
+  close(): Promise<void>;
+}
+
+/** An Event to record against an object, with the reference's reasons. */
+export interface EventRecord {
+  involved: { kind: string; apiVersion?: string; namespace?: string; name: string; uid?: string };
+  type: "Normal" | "Warning";
+  reason: string;
+  message: string;
+  component: string;
+}
+
+/** `status.loadBalancer.ingress[]` entry. */
+export interface IngressEntry {
+  ip: string;
+}
+
+/** What the controller and speaker write back; the file source keeps it in its state dir. */
+export interface ObjectWriter {
+  /** Writes `status.loadBalancer.ingress` through the status subresource. */
+  setServiceIngress(namespace: string, name: string, ingress: IngressEntry[]): Promise<void>;
+  /** Merges annotations (a null value deletes the key). */
+  patchServiceAnnotations(
+    namespace: string,
+    name: string,
+    annotations: Record<string, string | null>,
+  ): Promise<void>;
+  /** Records an Event. */
+  recordEvent(event: EventRecord): Promise<void>;
+  /** Writes `IPAddressPool.status` counts. */
+  setPoolStatus(namespace: string, name: string, status: Record<string, number>): Promise<void>;
+  /** Creates or updates a ConfigurationState's status. */
+  setConfigurationState(namespace: string, name: string, status: unknown): Promise<void>;
+  /** Creates or updates a ServiceBGPStatus; `null` status deletes it. */
+  setServiceBGPStatus(
+    namespace: string,
+    name: string,
+    object: KubeObject | null,
+  ): Promise<void>;
+}
