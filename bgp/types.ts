@@ -126,6 +126,11 @@ export interface RouteRefreshMessage {
   type: 5;
   afi: number;
   safi: number;
+  /**
+   * RFC 7313 subtype carried in the reserved byte: 1 Beginning-of-RIB, 2 End-of-RIB marker.
+   * Absent for a plain request (0).
+   */
+  subtype?: number;
 }
 
 /** Any BGP message. */

@@ -1,0 +1,306 @@
+/**
+ * A small Prometheus registry rendering the text exposition format 0.0.4. Values may be
+ * bigints because an IPv6 pool (a /64 has 2^64 addresses) overflows a float's exact range,
+ * and users' capacity alerts compare these numbers exactly.
+ */
+
+/** A sample value; bigint for counts beyond Number.MAX_SAFE_INTEGER. */
+export type MetricValue = number | bigint;
+
+/** Label values of one series, keyed by label name. */
+export type Labels<L extends string> = Record<L, string>;
+
+/** The metric kinds we expose. */
+export type MetricType = "counter" | "gauge";
+
+/** A metric misuse (bad name, unknown label, negative counter increment), with context. */
+export class MetricError extends Error {
+  override name = "MetricError";
+}
+
+/** One metric family with its series. */
+export interface Metric<L extends string = never> {
+  readonly name: string;
+  readonly help: string;
+  readonly type: MetricType;
+  readonly labelNames: readonly L[];
+  /** Adds `n` (default 1) to the series; counters reject negative amounts. */
+  inc(labels?: Labels<L>, n?: MetricValue): void;
+  /** Sets the series to `value`. */
+  set(labels: Labels<L>, value: MetricValue): void;
+  /** The series' value, or undefined when it does not exist. */
+  get(labels?: Labels<L>): MetricValue | undefined;
+  /** Deletes one series (e.g. a pool or peer that went away). */
+  remove(labels: Labels<L>): void;
+  /** Deletes every series. */
+  reset(): void;
+}
+
+/** A set of metrics rendered together on /metrics. */
+export interface Registry {
+  /** Registers a counter; names must be unique in the registry. */
+  counter<L extends string = never>(
+    name: string,
+    help: string,
+    labelNames?: readonly L[],
+  ): Metric<L>;
+  /** Registers a gauge; names must be unique in the registry. */
+  gauge<L extends string = never>(name: string, help: string, labelNames?: readonly L[]): Metric<L>;
+  /** Every metric in text exposition format 0.0.4, sorted by name then label values. */
+  render(): string;
+}
+
+/** The Content-Type of {@linkcode Registry.render}'s output. */
+export const EXPOSITION_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+interface Series {
+  values: string[];
+  value: MetricValue;
+}
+
+interface Family {
+  metric: Metric<string>;
+  series: Map<string, Series>;
+}
+
+/** Adds without losing precision: integers past 2^53 continue as bigint. */
+function add(a: MetricValue, b: MetricValue): MetricValue {
+  if (typeof a === "number" && typeof b === "number") {
+    const sum = a + b;
+    if (Number.isSafeInteger(sum) || !Number.isInteger(a) || !Number.isInteger(b)) return sum;
+    return BigInt(a) + BigInt(b);
+  }
+  if (typeof a === "bigint" && typeof b === "bigint") return a + b;
+  const n = (typeof a === "number" ? a : b) as number;
+  const big = (typeof a === "bigint" ? a : b) as bigint;
+  if (Number.isInteger(n)) return big + BigInt(n);
+  // A fraction cannot be a bigint; the float loses only digits nobody alerts on.
+  return Number(big) + n;
+}
+
+function isNegative(v: MetricValue): boolean {
+  return typeof v === "bigint" ? v < 0n : v < 0;
+}
+
+/** Formats a value as Prometheus expects (Go float syntax for specials). */
+export function formatValue(v: MetricValue): string {
+  if (typeof v === "bigint") return v.toString();
+  if (Number.isNaN(v)) return "NaN";
+  if (v === Infinity) return "+Inf";
+  if (v === -Infinity) return "-Inf";
+  return String(v);
+}
+
+function escapeLabelValue(v: string): string {
+  return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}
+
+function escapeHelp(v: string): string {
+  return v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
+}
+
+function compareValues(a: string[], b: string[]): number {
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] !== b[i]) return a[i] < b[i] ? -1 : 1;
+  }
+  return 0;
+}
+
+/** Creates an empty registry. */
+export function createRegistry(): Registry {
+  const families = new Map<string, Family>();
+
+  function define<L extends string>(
+    type: MetricType,
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+  ): Metric<L> {
+    if (!METRIC_NAME.test(name)) throw new MetricError(`invalid metric name "${name}"`);
+    if (families.has(name)) throw new MetricError(`metric "${name}" registered twice`);
+    for (const l of labelNames) {
+      if (!LABEL_NAME.test(l) || l.startsWith("__")) {
+        throw new MetricError(`metric "${name}": invalid label name "${l}"`);
+      }
+    }
+    if (new Set(labelNames).size !== labelNames.length) {
+      throw new MetricError(`metric "${name}": duplicate label names`);
+    }
+    const series = new Map<string, Series>();
+
+    function values(labels: Labels<L> | undefined): string[] {
+      const given = (labels ?? {}) as Record<string, unknown>;
+      for (const k of Object.keys(given)) {
+        if (!(labelNames as readonly string[]).includes(k)) {
+          throw new MetricError(`metric "${name}": unknown label "${k}"`);
+        }
+      }
+      return labelNames.map((l) => {
+        const v = given[l];
+        if (typeof v !== "string") {
+          throw new MetricError(`metric "${name}": label "${l}" must be a string`);
+        }
+        return v;
+      });
+    }
+
+    const metric: Metric<L> = {
+      name,
+      help,
+      type,
+      labelNames,
+      inc(labels, n = 1) {
+        if (type === "counter" && isNegative(n)) {
+          throw new MetricError(`counter "${name}" cannot decrease`);
+        }
+        const vs = values(labels);
+        const key = JSON.stringify(vs);
+        const prev = series.get(key);
+        series.set(key, { values: vs, value: add(prev?.value ?? 0, n) });
+      },
+      set(labels, value) {
+        const vs = values(labels);
+        series.set(JSON.stringify(vs), { values: vs, value });
+      },
+      get(labels) {
+        return series.get(JSON.stringify(values(labels)))?.value;
+      },
+      remove(labels) {
+        series.delete(JSON.stringify(values(labels)));
+      },
+      reset() {
+        series.clear();
+      },
+    };
+    families.set(name, { metric: metric as unknown as Metric<string>, series });
+    return metric;
+  }
+
+  function render(): string {
+    const out: string[] = [];
+    for (const name of [...families.keys()].sort()) {
+      const { metric, series } = families.get(name)!;
+      out.push(`# HELP ${name} ${escapeHelp(metric.help)}`);
+      out.push(`# TYPE ${name} ${metric.type}`);
+      if (metric.labelNames.length === 0) {
+        // Unlabelled metrics exist from registration, as in client_golang, so a scrape
+        // shows 0 rather than a missing series that alerts would treat as absent.
+        out.push(`${name} ${formatValue(series.get("[]")?.value ?? 0)}`);
+        continue;
+      }
+      const rows = [...series.values()].sort((a, b) => compareValues(a.values, b.values));
+      for (const s of rows) {
+        const labels = metric.labelNames.map((l, i) => `${l}="${escapeLabelValue(s.values[i])}"`);
+        out.push(`${name}{${labels.join(",")}} ${formatValue(s.value)}`);
+      }
+    }
+    return out.length ? out.join("\n") + "\n" : "";
+  }
+
+  return {
+    counter: (name, help, labelNames = []) => define("counter", name, help, labelNames),
+    gauge: (name, help, labelNames = []) => define("gauge", name, help, labelNames),
+    render,
+  };
+}
+
+/** MetalLB's metrics, under the names users' dashboards and alerts already query. */
+export interface MetallbMetrics {
+  addressesTotal: Metric<"pool">;
+  addressesInUse: Metric<"pool">;
+  ipv4AddressesTotal: Metric<"pool">;
+  ipv4AddressesInUse: Metric<"pool">;
+  ipv6AddressesTotal: Metric<"pool">;
+  ipv6AddressesInUse: Metric<"pool">;
+  configLoaded: Metric;
+  configStale: Metric;
+  k8sUpdates: Metric;
+  k8sUpdateErrors: Metric;
+  speakerAnnounced: Metric<"service" | "protocol" | "node" | "ip">;
+  bgpSessionUp: Metric<"peer">;
+  bgpUpdates: Metric<"peer">;
+  bgpAnnouncedPrefixes: Metric<"peer">;
+  bgpPendingPrefixes: Metric<"peer">;
+}
+
+/** Registers MetalLB's metric families (names, types and labels as MetalLB has them). */
+export function defineMetallbMetrics(registry: Registry): MetallbMetrics {
+  const pool = ["pool"] as const;
+  const peer = ["peer"] as const;
+  return {
+    addressesTotal: registry.gauge(
+      "metallb_allocator_addresses_total",
+      "Number of usable IP addresses, per pool",
+      pool,
+    ),
+    addressesInUse: registry.gauge(
+      "metallb_allocator_addresses_in_use_total",
+      "Number of IP addresses in use, per pool",
+      pool,
+    ),
+    ipv4AddressesTotal: registry.gauge(
+      "metallb_allocator_ipv4_addresses_total",
+      "Number of usable IPv4 addresses, per pool",
+      pool,
+    ),
+    ipv4AddressesInUse: registry.gauge(
+      "metallb_allocator_ipv4_addresses_in_use_total",
+      "Number of IPv4 addresses in use, per pool",
+      pool,
+    ),
+    ipv6AddressesTotal: registry.gauge(
+      "metallb_allocator_ipv6_addresses_total",
+      "Number of usable IPv6 addresses, per pool",
+      pool,
+    ),
+    ipv6AddressesInUse: registry.gauge(
+      "metallb_allocator_ipv6_addresses_in_use_total",
+      "Number of IPv6 addresses in use, per pool",
+      pool,
+    ),
+    configLoaded: registry.gauge(
+      "metallb_k8s_client_config_loaded_bool",
+      "1 if the configuration was ever loaded successfully, 0 otherwise",
+    ),
+    configStale: registry.gauge(
+      "metallb_k8s_client_config_stale_bool",
+      "1 if running on a stale configuration because the latest one failed to load",
+    ),
+    k8sUpdates: registry.counter(
+      "metallb_k8s_client_updates_total",
+      "Number of object updates processed",
+    ),
+    k8sUpdateErrors: registry.counter(
+      "metallb_k8s_client_update_errors_total",
+      "Number of object updates that failed to process",
+    ),
+    speakerAnnounced: registry.gauge(
+      "metallb_speaker_announced",
+      "Services being announced from this node, by protocol",
+      ["service", "protocol", "node", "ip"],
+    ),
+    bgpSessionUp: registry.gauge(
+      "metallb_bgp_session_up",
+      "BGP session state (1 established, 0 not), per peer ip:port",
+      peer,
+    ),
+    bgpUpdates: registry.counter(
+      "metallb_bgp_updates_total",
+      "Number of BGP UPDATE messages sent, per peer",
+      peer,
+    ),
+    bgpAnnouncedPrefixes: registry.gauge(
+      "metallb_bgp_announced_prefixes_total",
+      "Number of prefixes currently advertised on the BGP session, per peer",
+      peer,
+    ),
+    bgpPendingPrefixes: registry.gauge(
+      "metallb_bgp_pending_prefixes_total",
+      "Number of prefixes that should be advertised on the BGP session, per peer",
+      peer,
+    ),
+  };
+}

@@ -1,0 +1,165 @@
+import assert from "node:assert/strict";
+import { parseEndpointSlice, parseNode, parseService } from "./objects.ts";
+import { matchesAnySelector, matchLabelSelector } from "./selectors.ts";
+import { formatConfigError } from "./config.ts";
+import { z } from "zod";
+import { bgpPeerSpec, crdSpecs, ipAddressPoolSpec } from "./schemas.ts";
+import type { KubeObject } from "../cluster/types.ts";
+
+Deno.test("parseService reads the fields the controller needs", () => {
+  const r = parseService({
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: {
+      name: "web",
+      namespace: "shop",
+      labels: { app: "web" },
+      annotations: { "metallb.io/address-pool": "gold" },
+    },
+    spec: {
+      type: "LoadBalancer",
+      loadBalancerClass: "x",
+      ipFamilies: ["IPv4", "IPv6"],
+      ipFamilyPolicy: "RequireDualStack",
+      clusterIPs: ["10.96.0.10", "fd00::10"],
+      externalTrafficPolicy: "Local",
+      selector: { app: "web" },
+      ports: [{ name: "http", port: 80 }, { protocol: "UDP", port: 53 }],
+    },
+    status: { loadBalancer: { ingress: [{ ip: "192.0.2.10" }, { hostname: "x" }] } },
+  });
+  assert.ok(r.ok);
+  assert.deepEqual(r.value, {
+    namespace: "shop",
+    name: "web",
+    labels: { app: "web" },
+    annotations: { "metallb.io/address-pool": "gold" },
+    type: "LoadBalancer",
+    loadBalancerClass: "x",
+    ipFamilies: ["IPv4", "IPv6"],
+    ipFamilyPolicy: "RequireDualStack",
+    clusterIPs: ["10.96.0.10", "fd00::10"],
+    externalTrafficPolicy: "Local",
+    selector: { app: "web" },
+    ports: [{ protocol: "TCP", port: 80, name: "http" }, { protocol: "UDP", port: 53 }],
+    ingressIPs: ["192.0.2.10"],
+  });
+});
+
+Deno.test("parseService reports a bad port with its field", () => {
+  const r = parseService({
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name: "web", namespace: "shop" },
+    spec: { type: "LoadBalancer", ports: [{ port: 80 }, { port: 70000 }] },
+  });
+  assert.ok(!r.ok);
+  assert.deepEqual(r.errors.map(formatConfigError), [
+    "Service shop/web: spec.ports[1].port: must be between 1 and 65535",
+  ]);
+});
+
+Deno.test("parseEndpointSlice applies the serving rule and needs the service label", () => {
+  const slice: KubeObject = {
+    apiVersion: "discovery.k8s.io/v1",
+    kind: "EndpointSlice",
+    metadata: {
+      name: "web-abc",
+      namespace: "shop",
+      labels: { "kubernetes.io/service-name": "web" },
+    },
+    endpoints: [
+      { addresses: ["10.0.0.1"], nodeName: "n1" },
+      { addresses: ["10.0.0.2"], conditions: { ready: false }, nodeName: "n2" },
+      { addresses: ["10.0.0.3"], conditions: { ready: false, serving: true, terminating: true } },
+    ],
+    ports: [{ name: "http", port: 8080, protocol: "TCP" }],
+  };
+  const r = parseEndpointSlice(slice);
+  assert.ok(r.ok);
+  assert.equal(r.value.serviceName, "web");
+  assert.deepEqual(r.value.endpoints.map((e) => e.serving), [true, false, true]);
+  assert.equal(r.value.endpoints[0].nodeName, "n1");
+  const bad = parseEndpointSlice({ ...slice, metadata: { name: "x", namespace: "shop" } });
+  assert.ok(!bad.ok);
+  assert.deepEqual(bad.errors.map(formatConfigError), [
+    "EndpointSlice shop/x: metadata.labels[kubernetes.io/service-name]: required",
+  ]);
+});
+
+Deno.test("parseNode reads NetworkUnavailable", () => {
+  const node = (status: string) =>
+    parseNode({
+      apiVersion: "v1",
+      kind: "Node",
+      metadata: { name: "n1", labels: { zone: "a" } },
+      status: {
+        conditions: [{ type: "Ready", status: "True" }, { type: "NetworkUnavailable", status }],
+        addresses: [{ type: "InternalIP", address: "192.0.2.5" }],
+      },
+    });
+  const up = node("False");
+  const down = node("True");
+  assert.ok(up.ok && down.ok);
+  assert.equal(up.value.networkUnavailable, false);
+  assert.equal(down.value.networkUnavailable, true);
+  assert.deepEqual(up.value.addresses, [{ type: "InternalIP", address: "192.0.2.5" }]);
+});
+
+Deno.test("label selectors match like Kubernetes", () => {
+  const labels = { app: "web", tier: "gold" };
+  assert.equal(matchLabelSelector({}, labels), true);
+  assert.equal(matchLabelSelector({ matchLabels: { app: "web" } }, labels), true);
+  assert.equal(matchLabelSelector({ matchLabels: { app: "db" } }, labels), false);
+  const expr = (operator: "In" | "NotIn" | "Exists" | "DoesNotExist", values?: string[]) =>
+    matchLabelSelector({ matchExpressions: [{ key: "tier", operator, values }] }, labels);
+  assert.equal(expr("In", ["gold", "silver"]), true);
+  assert.equal(expr("In", ["silver"]), false);
+  assert.equal(expr("NotIn", ["silver"]), true);
+  assert.equal(expr("NotIn", ["gold"]), false);
+  assert.equal(expr("Exists"), true);
+  assert.equal(expr("DoesNotExist"), false);
+  assert.equal(
+    matchLabelSelector(
+      { matchExpressions: [{ key: "zone", operator: "NotIn", values: ["a"] }] },
+      labels,
+    ),
+    true,
+  );
+  assert.equal(matchesAnySelector([], labels), true);
+  assert.equal(matchesAnySelector([{ matchLabels: { app: "db" } }], labels), false);
+  assert.equal(
+    matchesAnySelector([{ matchLabels: { app: "db" } }, { matchLabels: { tier: "gold" } }], labels),
+    true,
+  );
+});
+
+Deno.test("spec schemas convert to JSON Schema with defaults and ranges", () => {
+  const pool = z.toJSONSchema(ipAddressPoolSpec, { io: "input" }) as {
+    properties: Record<string, { default?: unknown }>;
+    required: string[];
+  };
+  assert.equal(pool.properties.autoAssign.default, true);
+  assert.equal(pool.properties.avoidBuggyIPs.default, false);
+  assert.deepEqual(pool.required, ["addresses"]);
+  const peer = z.toJSONSchema(bgpPeerSpec, { io: "input" }) as {
+    properties: Record<string, { default?: unknown; minimum?: number; maximum?: number }>;
+  };
+  assert.deepEqual(
+    [
+      peer.properties.peerPort.default,
+      peer.properties.peerPort.minimum,
+      peer.properties.peerPort.maximum,
+    ],
+    [179, 1, 16384],
+  );
+  for (const [kind, versions] of Object.entries(crdSpecs)) {
+    for (const [v, schema] of Object.entries(versions)) {
+      if (v === "storage") continue;
+      assert.doesNotThrow(
+        () => z.toJSONSchema(schema as z.ZodType, { io: "input" }),
+        `${kind} ${v}`,
+      );
+    }
+  }
+});

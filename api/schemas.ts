@@ -1,0 +1,568 @@
+/**
+ * zod schemas for every `metallb.io` kind and for the parts of core Kubernetes objects
+ * ferrolb reads. The `*Spec` schemas are exported separately so CRD OpenAPI schemas can be
+ * generated from them with `z.toJSONSchema` (use `io: "input"` so defaults are not
+ * marked required). Per-object rules that JSON Schema cannot express live in `.superRefine`;
+ * rules that need other objects live in `config.ts`.
+ */
+import { z } from "zod";
+import { parseAddressEntry, parseIP } from "./ip.ts";
+import { isCommunityLiteral, parseCommunity } from "./community.ts";
+import { resolveTimers } from "./timers.ts";
+
+/** The `metallb.io` API group. */
+export const METALLB_GROUP = "metallb.io";
+
+type Ctx = z.core.$RefinementCtx<unknown>;
+type Path = (string | number)[];
+
+const UINT32_MAX = 4294967295;
+
+function asn(what: string) {
+  return z.number().int().min(0).max(UINT32_MAX, `${what} must be at most ${UINT32_MAX}`);
+}
+
+/** Stable JSON (sorted keys) so equal selectors compare equal whatever the key order. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+function checkUnique(ctx: Ctx, items: readonly unknown[] | undefined, path: Path): void {
+  if (!Array.isArray(items)) return;
+  const seen = new Map<string, number>();
+  items.forEach((item, i) => {
+    const key = canonicalJson(item);
+    const first = seen.get(key);
+    if (first === undefined) {
+      seen.set(key, i);
+      return;
+    }
+    const shown = typeof item === "string" ? `"${item}"` : "selector";
+    ctx.addIssue({
+      code: "custom",
+      path: [...path, i],
+      message: `duplicate ${shown} (already at index ${first})`,
+    });
+  });
+}
+
+/** Formats a zod-style path as `spec.addresses[1]`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const p of path) {
+    if (typeof p === "number") out += `[${p}]`;
+    else out += out ? `.${String(p)}` : String(p);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Shared pieces
+
+/** `metadata` (the subset ferrolb reads). */
+export const objectMeta = z.object({
+  name: z.string().min(1, "must not be empty"),
+  namespace: z.string().optional(),
+  uid: z.string().optional(),
+  resourceVersion: z.string().optional(),
+  generation: z.number().optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+  creationTimestamp: z.string().optional(),
+  deletionTimestamp: z.string().optional(),
+});
+
+/** A `matchExpressions[]` entry. */
+export const labelSelectorRequirement = z.object({
+  key: z.string().min(1, "must not be empty"),
+  operator: z.enum(["In", "NotIn", "Exists", "DoesNotExist"]),
+  values: z.array(z.string()).optional(),
+}).superRefine((r, ctx) => {
+  const n = r.values?.length ?? 0;
+  if ((r.operator === "In" || r.operator === "NotIn") && n === 0) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["values"],
+      message: `must not be empty for operator ${r.operator}`,
+    });
+  }
+  if ((r.operator === "Exists" || r.operator === "DoesNotExist") && n > 0) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["values"],
+      message: `must be empty for operator ${r.operator}`,
+    });
+  }
+});
+
+/** A Kubernetes label selector: `{matchLabels, matchExpressions}`. */
+export const labelSelector = z.object({
+  matchLabels: z.record(z.string(), z.string()).optional(),
+  matchExpressions: z.array(labelSelectorRequirement).optional(),
+});
+
+/** A parsed label selector. */
+export type LabelSelector = z.infer<typeof labelSelector>;
+
+// ---------------------------------------------------------------------------------------
+// IPAddressPool
+
+/** `IPAddressPool.spec.serviceAllocation`. */
+export const serviceAllocation = z.object({
+  priority: z.number().int().min(0).optional(),
+  namespaces: z.array(z.string()).optional(),
+  namespaceSelectors: z.array(labelSelector).optional(),
+  serviceSelectors: z.array(labelSelector).optional(),
+});
+
+/** `IPAddressPool.spec`. */
+export const ipAddressPoolSpec = z.object({
+  addresses: z.array(z.string()).min(1, "must not be empty: a pool needs at least one address"),
+  autoAssign: z.boolean().default(true),
+  avoidBuggyIPs: z.boolean().default(false),
+  serviceAllocation: serviceAllocation.optional(),
+}).superRefine((spec, ctx) => {
+  spec.addresses?.forEach((a, i) => {
+    if (typeof a !== "string") return;
+    const r = parseAddressEntry(a);
+    if (!r.ok) ctx.addIssue({ code: "custom", path: ["addresses", i], message: r.error });
+  });
+  const sa = spec.serviceAllocation;
+  checkUnique(ctx, sa?.namespaces, ["serviceAllocation", "namespaces"]);
+  checkUnique(ctx, sa?.namespaceSelectors, ["serviceAllocation", "namespaceSelectors"]);
+  checkUnique(ctx, sa?.serviceSelectors, ["serviceAllocation", "serviceSelectors"]);
+});
+
+/** `IPAddressPool.status` (counts written by the controller). */
+export const ipAddressPoolStatus = z.object({
+  assignedIPv4: z.number().int().min(0).optional(),
+  assignedIPv6: z.number().int().min(0).optional(),
+  availableIPv4: z.number().int().min(0).optional(),
+  availableIPv6: z.number().int().min(0).optional(),
+});
+
+// ---------------------------------------------------------------------------------------
+// BGPAdvertisement
+
+/** `BGPAdvertisement.spec`. */
+export const bgpAdvertisementSpec = z.object({
+  aggregationLength: z.number().int().min(0).max(32, "must be at most 32").default(32),
+  aggregationLengthV6: z.number().int().min(0).max(128, "must be at most 128").default(128),
+  localPref: z.number().int().min(0).max(UINT32_MAX).optional(),
+  communities: z.array(z.string()).optional(),
+  ipAddressPools: z.array(z.string()).optional(),
+  ipAddressPoolSelectors: z.array(labelSelector).optional(),
+  nodeSelectors: z.array(labelSelector).optional(),
+  peers: z.array(z.string()).optional(),
+  serviceSelectors: z.array(labelSelector).optional(),
+}).superRefine((spec, ctx) => {
+  spec.communities?.forEach((c, i) => {
+    if (typeof c !== "string" || !isCommunityLiteral(c)) return;
+    const r = parseCommunity(c);
+    if (!r.ok) ctx.addIssue({ code: "custom", path: ["communities", i], message: r.error });
+  });
+  for (
+    const f of [
+      "communities",
+      "ipAddressPools",
+      "ipAddressPoolSelectors",
+      "nodeSelectors",
+      "peers",
+      "serviceSelectors",
+    ] as const
+  ) checkUnique(ctx, spec[f], [f]);
+});
+
+// ---------------------------------------------------------------------------------------
+// BGPPeer
+
+/** A reference to a Secret: `{name, namespace}`. */
+export const secretReference = z.object({
+  name: z.string().min(1, "must not be empty"),
+  namespace: z.string().optional(),
+});
+
+const peerCoreFields = {
+  myASN: asn("myASN").min(1, "must not be 0"),
+  peerASN: asn("peerASN").optional(),
+  peerAddress: z.string().optional(),
+  sourceAddress: z.string().optional(),
+  peerPort: z.number().int().min(1, "must be between 1 and 16384")
+    .max(16384, "must be between 1 and 16384").default(179),
+  holdTime: z.string().optional(),
+  keepaliveTime: z.string().optional(),
+  routerID: z.string().optional(),
+  nodeSelectors: z.array(labelSelector).optional(),
+  password: z.string().optional(),
+  bfdProfile: z.string().optional(),
+  ebgpMultiHop: z.boolean().default(false),
+};
+
+/** The raw shape both peer versions share, for the refinement. */
+interface PeerSpecLike {
+  myASN?: number;
+  peerASN?: number;
+  dynamicASN?: string;
+  peerAddress?: string;
+  interface?: string;
+  sourceAddress?: string;
+  routerID?: string;
+  holdTime?: string;
+  keepaliveTime?: string;
+  connectTime?: string;
+  password?: string;
+  passwordSecret?: unknown;
+  ebgpMultiHop?: boolean;
+  nodeSelectors?: unknown[];
+}
+
+function refinePeer(spec: PeerSpecLike, ctx: Ctx): void {
+  const issue = (path: Path, message: string) => ctx.addIssue({ code: "custom", path, message });
+  const hasPeerASN = spec.peerASN !== undefined && spec.peerASN !== 0;
+  const hasDynamic = spec.dynamicASN !== undefined;
+  if (hasPeerASN === hasDynamic) {
+    issue(
+      [hasPeerASN ? "dynamicASN" : "peerASN"],
+      `exactly one of peerASN or dynamicASN must be set (got ${hasPeerASN ? "both" : "neither"})`,
+    );
+  }
+  const hasAddr = !!spec.peerAddress;
+  const hasIface = !!spec.interface;
+  if (hasAddr === hasIface) {
+    issue(
+      [hasAddr ? "interface" : "peerAddress"],
+      `exactly one of peerAddress or interface must be set (got ${hasAddr ? "both" : "neither"})`,
+    );
+  }
+  const ibgp = (hasPeerASN && spec.peerASN === spec.myASN) || spec.dynamicASN === "internal";
+  if (spec.ebgpMultiHop && ibgp) {
+    issue(["ebgpMultiHop"], "must not be set on an iBGP peer (peer AS equals myASN)");
+  }
+  if (hasAddr) {
+    const r = parseIP(spec.peerAddress!);
+    if (!r.ok) issue(["peerAddress"], r.error);
+  }
+  if (spec.sourceAddress) {
+    const r = parseIP(spec.sourceAddress);
+    if (!r.ok) issue(["sourceAddress"], r.error);
+  }
+  if (spec.routerID) {
+    const r = parseIP(spec.routerID);
+    if (!r.ok) issue(["routerID"], r.error);
+    else if (r.value.family !== 4) {
+      issue(["routerID"], `must be an IPv4 address, got "${spec.routerID}"`);
+    }
+  }
+  const t = resolveTimers(spec);
+  if (!t.ok) { for (const e of t.errors) issue([e.field], e.reason); }
+  if (spec.password && spec.passwordSecret) {
+    issue(["passwordSecret"], "must not be set together with password");
+  }
+  checkUnique(ctx, spec.nodeSelectors, ["nodeSelectors"]);
+}
+
+/** `BGPPeer.spec` of `metallb.io/v1beta1` (deprecated; converted to v1beta2). */
+export const bgpPeerV1beta1Spec = z.object(peerCoreFields).superRefine(refinePeer);
+
+/** `BGPPeer.spec` of `metallb.io/v1beta2` (the storage version). */
+export const bgpPeerSpec = z.object({
+  ...peerCoreFields,
+  dynamicASN: z.enum(["internal", "external"]).optional(),
+  localASN: asn("localASN").optional(),
+  interface: z.string().optional(),
+  connectTime: z.string().optional(),
+  passwordSecret: secretReference.optional(),
+  vrf: z.string().optional(),
+  enableGracefulRestart: z.boolean().default(false),
+  disableMP: z.boolean().default(false),
+  dualStackAddressFamily: z.boolean().default(false),
+}).superRefine(refinePeer);
+
+// ---------------------------------------------------------------------------------------
+// Community, BFDProfile, L2Advertisement
+
+/** `Community.spec`: named aliases for community values. */
+export const communitySpec = z.object({
+  communities: z.array(z.object({
+    name: z.string().min(1, "must not be empty"),
+    value: z.string().min(1, "must not be empty"),
+  })).optional(),
+}).superRefine((spec, ctx) => {
+  const seen = new Map<string, number>();
+  spec.communities?.forEach((c, i) => {
+    if (typeof c?.value === "string" && c.value) {
+      const r = parseCommunity(c.value);
+      if (!r.ok) {
+        ctx.addIssue({ code: "custom", path: ["communities", i, "value"], message: r.error });
+      }
+    }
+    if (typeof c?.name !== "string") return;
+    const first = seen.get(c.name);
+    if (first !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["communities", i, "name"],
+        message: `duplicate alias "${c.name}" (already at index ${first})`,
+      });
+    } else seen.set(c.name, i);
+  });
+});
+
+function interval(min: number, max: number) {
+  const msg = `must be between ${min} and ${max}`;
+  return z.number().int().min(min, msg).max(max, msg).optional();
+}
+
+/** `BFDProfile.spec`. Intervals are milliseconds. */
+export const bfdProfileSpec = z.object({
+  receiveInterval: interval(10, 60000),
+  transmitInterval: interval(10, 60000),
+  echoInterval: interval(10, 60000),
+  detectMultiplier: interval(2, 255),
+  minimumTtl: interval(1, 254),
+  echoMode: z.boolean().optional(),
+  passiveMode: z.boolean().optional(),
+});
+
+/** `L2Advertisement.spec` (accepted; L2 mode is not supported). */
+export const l2AdvertisementSpec = z.object({
+  ipAddressPools: z.array(z.string()).optional(),
+  ipAddressPoolSelectors: z.array(labelSelector).optional(),
+  nodeSelectors: z.array(labelSelector).optional(),
+  interfaces: z.array(z.string()).optional(),
+});
+
+// ---------------------------------------------------------------------------------------
+// Status-only kinds
+
+/** `ServiceBGPStatus.status` (written by the speaker). */
+export const serviceBGPStatusStatus = z.object({
+  node: z.string().optional(),
+  serviceName: z.string().optional(),
+  serviceNamespace: z.string().optional(),
+  peers: z.array(z.string()).optional(),
+});
+
+/** `ServiceBGPStatus.spec` (empty). */
+export const serviceBGPStatusSpec = z.object({});
+
+/** A `metav1.Condition`. */
+export const condition = z.object({
+  type: z.string(),
+  status: z.enum(["True", "False", "Unknown"]),
+  reason: z.string().optional(),
+  message: z.string().optional(),
+  lastTransitionTime: z.string().optional(),
+  observedGeneration: z.number().int().optional(),
+});
+
+/** `ConfigurationState.status`. */
+export const configurationStateStatus = z.object({
+  result: z.enum(["Valid", "Invalid", "Unknown"]).optional(),
+  errorSummary: z.string().optional(),
+  conditions: z.array(condition).optional(),
+});
+
+/** `ConfigurationState.spec` (empty). */
+export const configurationStateSpec = z.object({});
+
+// ---------------------------------------------------------------------------------------
+// Whole metallb.io objects
+
+function crd<K extends string, S extends z.ZodType, T extends z.ZodType>(
+  version: string,
+  kind: K,
+  spec: S,
+  status: T,
+) {
+  return z.object({
+    apiVersion: z.literal(`${METALLB_GROUP}/${version}`),
+    kind: z.literal(kind),
+    metadata: objectMeta,
+    spec,
+    status: status.optional(),
+  });
+}
+
+const anyStatus = z.record(z.string(), z.unknown());
+
+/** A whole `IPAddressPool` object. */
+export const ipAddressPoolSchema = crd(
+  "v1beta1",
+  "IPAddressPool",
+  ipAddressPoolSpec,
+  ipAddressPoolStatus,
+);
+/** A whole `BGPAdvertisement` object. */
+export const bgpAdvertisementSchema = crd(
+  "v1beta1",
+  "BGPAdvertisement",
+  bgpAdvertisementSpec,
+  anyStatus,
+);
+/** A whole `BGPPeer` v1beta2 object. */
+export const bgpPeerSchema = crd("v1beta2", "BGPPeer", bgpPeerSpec, anyStatus);
+/** A whole `BGPPeer` v1beta1 object. */
+export const bgpPeerV1beta1Schema = crd("v1beta1", "BGPPeer", bgpPeerV1beta1Spec, anyStatus);
+/** A whole `Community` object. */
+export const communitySchema = crd("v1beta1", "Community", communitySpec, anyStatus);
+/** A whole `BFDProfile` object. */
+export const bfdProfileSchema = crd("v1beta1", "BFDProfile", bfdProfileSpec, anyStatus);
+/** A whole `L2Advertisement` object. */
+export const l2AdvertisementSchema = crd(
+  "v1beta1",
+  "L2Advertisement",
+  l2AdvertisementSpec,
+  anyStatus,
+);
+/** A whole `ServiceBGPStatus` object. */
+export const serviceBGPStatusSchema = crd(
+  "v1beta1",
+  "ServiceBGPStatus",
+  serviceBGPStatusSpec.optional(),
+  serviceBGPStatusStatus,
+);
+/** A whole `ConfigurationState` object. */
+export const configurationStateSchema = crd(
+  "v1beta1",
+  "ConfigurationState",
+  configurationStateSpec.optional(),
+  configurationStateStatus,
+);
+
+/** Parsed object types. */
+export type IPAddressPoolObject = z.infer<typeof ipAddressPoolSchema>;
+/** Parsed `BGPAdvertisement`. */
+export type BGPAdvertisementObject = z.infer<typeof bgpAdvertisementSchema>;
+/** Parsed `BGPPeer` (v1beta2). */
+export type BGPPeerObject = z.infer<typeof bgpPeerSchema>;
+/** Parsed `BGPPeer` (v1beta1). */
+export type BGPPeerV1beta1Object = z.infer<typeof bgpPeerV1beta1Schema>;
+/** Parsed `Community`. */
+export type CommunityObject = z.infer<typeof communitySchema>;
+/** Parsed `BFDProfile`. */
+export type BFDProfileObject = z.infer<typeof bfdProfileSchema>;
+
+/** Every metallb.io CRD: kind → served versions → spec schema (storage version marked). */
+export const crdSpecs = {
+  IPAddressPool: { v1beta1: ipAddressPoolSpec, storage: "v1beta1", status: ipAddressPoolStatus },
+  BGPAdvertisement: { v1beta1: bgpAdvertisementSpec, storage: "v1beta1" },
+  BGPPeer: { v1beta1: bgpPeerV1beta1Spec, v1beta2: bgpPeerSpec, storage: "v1beta2" },
+  Community: { v1beta1: communitySpec, storage: "v1beta1" },
+  BFDProfile: { v1beta1: bfdProfileSpec, storage: "v1beta1" },
+  L2Advertisement: { v1beta1: l2AdvertisementSpec, storage: "v1beta1" },
+  ServiceBGPStatus: {
+    v1beta1: serviceBGPStatusSpec,
+    storage: "v1beta1",
+    status: serviceBGPStatusStatus,
+  },
+  ConfigurationState: {
+    v1beta1: configurationStateSpec,
+    storage: "v1beta1",
+    status: configurationStateStatus,
+  },
+} as const;
+
+// ---------------------------------------------------------------------------------------
+// Core Kubernetes objects (the parts we read)
+
+/** `Service` (core/v1), the fields ferrolb reads. */
+export const serviceSchema = z.object({
+  apiVersion: z.literal("v1"),
+  kind: z.literal("Service"),
+  metadata: objectMeta,
+  spec: z.object({
+    type: z.string().default("ClusterIP"),
+    loadBalancerClass: z.string().optional(),
+    loadBalancerIP: z.string().optional(),
+    ipFamilies: z.array(z.enum(["IPv4", "IPv6"])).optional(),
+    ipFamilyPolicy: z.enum(["SingleStack", "PreferDualStack", "RequireDualStack"]).optional(),
+    clusterIP: z.string().optional(),
+    clusterIPs: z.array(z.string()).optional(),
+    externalTrafficPolicy: z.enum(["Cluster", "Local"]).optional(),
+    selector: z.record(z.string(), z.string()).optional(),
+    ports: z.array(z.object({
+      name: z.string().optional(),
+      protocol: z.enum(["TCP", "UDP", "SCTP"]).default("TCP"),
+      port: z.number().int().min(1, "must be between 1 and 65535")
+        .max(65535, "must be between 1 and 65535"),
+      targetPort: z.union([z.number(), z.string()]).optional(),
+      nodePort: z.number().optional(),
+    })).optional(),
+  }).default({ type: "ClusterIP" }),
+  status: z.object({
+    loadBalancer: z.object({
+      ingress: z.array(z.object({
+        ip: z.string().optional(),
+        hostname: z.string().optional(),
+        ipMode: z.string().optional(),
+      })).optional(),
+    }).optional(),
+  }).optional(),
+});
+
+/** `EndpointSlice` (discovery.k8s.io/v1), the fields ferrolb reads. */
+export const endpointSliceSchema = z.object({
+  apiVersion: z.literal("discovery.k8s.io/v1"),
+  kind: z.literal("EndpointSlice"),
+  metadata: objectMeta,
+  addressType: z.string().optional(),
+  endpoints: z.array(z.object({
+    addresses: z.array(z.string()),
+    conditions: z.object({
+      ready: z.boolean().optional(),
+      serving: z.boolean().optional(),
+      terminating: z.boolean().optional(),
+    }).optional(),
+    nodeName: z.string().optional(),
+  })).nullish(),
+  ports: z.array(z.object({
+    name: z.string().optional(),
+    protocol: z.string().optional(),
+    port: z.number().optional(),
+  })).nullish(),
+});
+
+/** `Node` (core/v1), the fields ferrolb reads. */
+export const nodeSchema = z.object({
+  apiVersion: z.literal("v1"),
+  kind: z.literal("Node"),
+  metadata: objectMeta,
+  status: z.object({
+    conditions: z.array(z.object({ type: z.string(), status: z.string() })).optional(),
+    addresses: z.array(z.object({ type: z.string(), address: z.string() })).optional(),
+  }).optional(),
+});
+
+/** `Namespace` (core/v1): only labels matter. */
+export const namespaceSchema = z.object({
+  apiVersion: z.literal("v1"),
+  kind: z.literal("Namespace"),
+  metadata: objectMeta,
+});
+
+/** `Secret` (core/v1): type and data (base64) or stringData (plain, manifests only). */
+export const secretSchema = z.object({
+  apiVersion: z.literal("v1"),
+  kind: z.literal("Secret"),
+  metadata: objectMeta,
+  type: z.string().optional(),
+  data: z.record(z.string(), z.string()).optional(),
+  stringData: z.record(z.string(), z.string()).optional(),
+});
+
+/** Parsed `Service` object. */
+export type ServiceObject = z.infer<typeof serviceSchema>;
+/** Parsed `EndpointSlice` object. */
+export type EndpointSliceObject = z.infer<typeof endpointSliceSchema>;
+/** Parsed `Node` object. */
+export type NodeObject = z.infer<typeof nodeSchema>;
+/** Parsed `Secret` object. */
+export type SecretObject = z.infer<typeof secretSchema>;

@@ -1,0 +1,330 @@
+/**
+ * Adj-RIB-Out: what one peer has been told. The caller states the full set of routes it
+ * wants the peer to have; the difference against what was already sent becomes UPDATEs,
+ * with every prefix sharing an attribute set packed into as few messages as 4096 bytes allow.
+ */
+import type { Family } from "./fsm.ts";
+import { encodePathAttributes, MAX_MESSAGE_SIZE, nlriLength } from "./packets.ts";
+import { formatPrefix, prefixKey } from "./prefix.ts";
+import {
+  AFI_IPV4,
+  AFI_IPV6,
+  type CodecContext,
+  type LargeCommunity,
+  type PathAttributes,
+  type Prefix,
+  SAFI_UNICAST,
+  type UpdateMessage,
+} from "./types.ts";
+
+/** The per-route attributes a caller chooses; ORIGIN, AS_PATH and NEXT_HOP are the session's. */
+export interface RouteAttributes {
+  localPref?: number;
+  /** RFC 1997 communities as 32-bit numbers. */
+  communities?: number[];
+  largeCommunities?: LargeCommunity[];
+  /** 8-byte RFC 4360 extended communities. */
+  extendedCommunities?: Uint8Array[];
+  med?: number;
+}
+
+/** A route to announce. */
+export interface Route {
+  prefix: Prefix;
+  attributes: RouteAttributes;
+}
+
+/** Session facts that turn {@linkcode RouteAttributes} into path attributes. */
+export interface AttributeEnv {
+  ibgp: boolean;
+  localAsn: number;
+  /** NEXT_HOP for IPv4 NLRI. */
+  nextHopV4: string;
+  /** MP_REACH next hop for IPv6 NLRI. */
+  nextHopV6: string;
+}
+
+/** Fixed UPDATE overhead: 19-byte header, withdrawn length, attributes length. */
+const UPDATE_OVERHEAD = 19 + 2 + 2;
+/**
+ * MP_REACH_NLRI around its NLRI for one 16-byte next hop, counting a 2-byte (extended)
+ * attribute length so the estimate never falls short: flags, code, length(2), AFI(2), SAFI,
+ * next-hop length, next hop(16), reserved.
+ */
+const MP_REACH_V6_OVERHEAD = 4 + 2 + 1 + 1 + 16 + 1;
+/** MP_UNREACH_NLRI around its withdrawn routes: flags, code, length(2), AFI(2), SAFI. */
+const MP_UNREACH_OVERHEAD = 4 + 2 + 1;
+
+/** Path attributes for `ra` sent for a prefix of `afi` (NLRI are added by packing). */
+export function buildPathAttributes(
+  ra: RouteAttributes,
+  afi: 1 | 2,
+  env: AttributeEnv,
+): PathAttributes {
+  const attrs: PathAttributes = {
+    origin: 0,
+    // RFC 4271 5.1.2: our own AS is prepended towards external peers only.
+    asPath: env.ibgp ? [] : [{ type: 2, asns: [env.localAsn] }],
+  };
+  // RFC 4760: IPv6 routes carry their next hop inside MP_REACH_NLRI instead.
+  if (afi === AFI_IPV4) attrs.nextHop = env.nextHopV4;
+  if (ra.med !== undefined) attrs.med = ra.med;
+  // LOCAL_PREF must not be sent to external peers (RFC 4271 5.1.5).
+  if (env.ibgp) attrs.localPref = ra.localPref ?? 100;
+  if (ra.communities?.length) attrs.communities = ra.communities;
+  if (ra.largeCommunities?.length) attrs.largeCommunities = ra.largeCommunities;
+  if (ra.extendedCommunities?.length) attrs.extendedCommunities = ra.extendedCommunities;
+  return attrs;
+}
+
+const U32 = (n: unknown) =>
+  Number.isInteger(n) && (n as number) >= 0 && (n as number) <= 0xffffffff;
+
+/** Why `ra` cannot be encoded, or undefined when it can. */
+export function validateAttributes(ra: RouteAttributes): string | undefined {
+  if (ra.localPref !== undefined && !U32(ra.localPref)) return `localPref ${ra.localPref}`;
+  if (ra.med !== undefined && !U32(ra.med)) return `med ${ra.med}`;
+  for (const c of ra.communities ?? []) if (!U32(c)) return `community ${c}`;
+  for (const lc of ra.largeCommunities ?? []) {
+    if (lc.length !== 3 || !lc.every(U32)) return `large community ${lc.join(":")}`;
+  }
+  for (const ec of ra.extendedCommunities ?? []) {
+    if (ec.length !== 8) return `extended community of ${ec.length} bytes (want 8)`;
+  }
+  return undefined;
+}
+
+/** Communities are sets: sort and dedupe so equal sets share a key and an UPDATE. */
+function normalize(ra: RouteAttributes): { attrs: RouteAttributes; key: string } {
+  const attrs: RouteAttributes = {};
+  let key = "";
+  if (ra.localPref !== undefined) {
+    attrs.localPref = ra.localPref;
+    key += `L${ra.localPref}`;
+  }
+  if (ra.med !== undefined) {
+    attrs.med = ra.med;
+    key += `M${ra.med}`;
+  }
+  if (ra.communities?.length) {
+    attrs.communities = [...new Set(ra.communities.map((c) => c >>> 0))].sort((a, b) => a - b);
+    key += `C${attrs.communities.join(",")}`;
+  }
+  if (ra.largeCommunities?.length) {
+    const seen = new Map<string, LargeCommunity>();
+    for (const lc of ra.largeCommunities) seen.set(lc.join(":"), lc);
+    const keys = [...seen.keys()].sort();
+    attrs.largeCommunities = keys.map((k) => seen.get(k)!);
+    key += `G${keys.join(",")}`;
+  }
+  if (ra.extendedCommunities?.length) {
+    const seen = new Map<string, Uint8Array>();
+    for (const ec of ra.extendedCommunities) seen.set(hex(ec), ec);
+    const keys = [...seen.keys()].sort();
+    attrs.extendedCommunities = keys.map((k) => seen.get(k)!);
+    key += `E${keys.join(",")}`;
+  }
+  return { attrs, key };
+}
+
+function hex(b: Uint8Array): string {
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+interface Entry {
+  prefix: Prefix;
+  key: string;
+}
+
+function familyOf(p: Prefix): Family {
+  return p.afi === AFI_IPV4 ? "ipv4" : "ipv6";
+}
+
+/** Prefixes to announce that share one attribute set, and the attributes (without NLRI). */
+export interface AnnounceGroup {
+  afi: 1 | 2;
+  attributes: PathAttributes;
+  prefixes: Prefix[];
+}
+
+/** Splits `items` into runs whose summed NLRI size stays within `room` bytes. */
+function chunkBySize(items: Prefix[], room: number): Prefix[][] {
+  const out: Prefix[][] = [];
+  let cur: Prefix[] = [];
+  let used = 0;
+  for (const p of items) {
+    const n = nlriLength(p);
+    if (used + n > room && cur.length > 0) {
+      out.push(cur);
+      cur = [];
+      used = 0;
+    }
+    cur.push(p);
+    used += n;
+  }
+  if (cur.length > 0) out.push(cur);
+  return out;
+}
+
+/**
+ * Packs withdrawals and announcements into UPDATEs of at most 4096 bytes: IPv4 in the
+ * withdrawn/NLRI fields, IPv6 in MP_UNREACH/MP_REACH. Withdrawals come first.
+ */
+export function packUpdates(
+  withdrawn: Prefix[],
+  groups: AnnounceGroup[],
+  options: { ctx: CodecContext; nextHopV6: string },
+): UpdateMessage[] {
+  const out: UpdateMessage[] = [];
+  const room = MAX_MESSAGE_SIZE - UPDATE_OVERHEAD;
+  const w4 = withdrawn.filter((p) => p.afi === AFI_IPV4);
+  const w6 = withdrawn.filter((p) => p.afi === AFI_IPV6);
+  for (const chunk of chunkBySize(w4, room)) {
+    out.push({ type: 2, withdrawn: chunk, attributes: {}, nlri: [] });
+  }
+  for (const chunk of chunkBySize(w6, room - MP_UNREACH_OVERHEAD)) {
+    out.push({
+      type: 2,
+      withdrawn: [],
+      attributes: { mpUnreach: { afi: AFI_IPV6, safi: SAFI_UNICAST, withdrawn: chunk } },
+      nlri: [],
+    });
+  }
+  for (const g of groups) {
+    const attrLen = encodePathAttributes(g.attributes, options.ctx).length;
+    if (g.afi === AFI_IPV4) {
+      for (const chunk of chunkBySize(g.prefixes, room - attrLen)) {
+        out.push({ type: 2, withdrawn: [], attributes: g.attributes, nlri: chunk });
+      }
+    } else {
+      for (const chunk of chunkBySize(g.prefixes, room - attrLen - MP_REACH_V6_OVERHEAD)) {
+        out.push({
+          type: 2,
+          withdrawn: [],
+          attributes: {
+            ...g.attributes,
+            mpReach: {
+              afi: AFI_IPV6,
+              safi: SAFI_UNICAST,
+              nextHops: [options.nextHopV6],
+              nlri: chunk,
+            },
+          },
+          nlri: [],
+        });
+      }
+    }
+  }
+  return out;
+}
+
+/** The End-of-RIB marker for a family (RFC 4724 2). */
+export function endOfRib(family: Family): UpdateMessage {
+  if (family === "ipv4") return { type: 2, withdrawn: [], attributes: {}, nlri: [] };
+  return {
+    type: 2,
+    withdrawn: [],
+    attributes: { mpUnreach: { afi: AFI_IPV6, safi: SAFI_UNICAST, withdrawn: [] } },
+    nlri: [],
+  };
+}
+
+/** Result of {@linkcode AdjRibOut.takeUpdates}. */
+export interface TakenUpdates {
+  updates: UpdateMessage[];
+  announced: number;
+  withdrawn: number;
+}
+
+/** One peer's Adj-RIB-Out: wanted routes vs. routes the peer has. */
+export class AdjRibOut {
+  #wanted = new Map<string, Entry>();
+  #attrsByKey = new Map<string, RouteAttributes>();
+  #sent = new Map<string, Entry>();
+
+  /**
+   * Replaces the wanted set (the full table; later routes for one prefix win). Routes whose
+   * attributes cannot be encoded are left out and returned with the reason.
+   */
+  setWanted(routes: Route[]): { prefix: string; reason: string }[] {
+    const wanted = new Map<string, Entry>();
+    const attrsByKey = new Map<string, RouteAttributes>();
+    const rejected: { prefix: string; reason: string }[] = [];
+    for (const r of routes) {
+      const bad = validateAttributes(r.attributes);
+      if (bad) {
+        rejected.push({ prefix: formatPrefix(r.prefix), reason: `invalid ${bad}` });
+        continue;
+      }
+      const { attrs, key } = normalize(r.attributes);
+      if (!attrsByKey.has(key)) attrsByKey.set(key, attrs);
+      wanted.set(prefixKey(r.prefix), { prefix: r.prefix, key });
+    }
+    this.#wanted = wanted;
+    this.#attrsByKey = attrsByKey;
+    return rejected;
+  }
+
+  /** Forgets what the peer has (session dropped, or route refresh: send everything again). */
+  reset(): void {
+    this.#sent = new Map();
+  }
+
+  /** Prefixes the peer has from us. */
+  get sentCount(): number {
+    return this.#sent.size;
+  }
+
+  /** Prefixes still to announce, change or withdraw in `families`. */
+  pendingCount(families: Family[] = ["ipv4", "ipv6"]): number {
+    let n = 0;
+    for (const [k, e] of this.#wanted) {
+      if (families.includes(familyOf(e.prefix)) && this.#sent.get(k)?.key !== e.key) n++;
+    }
+    for (const k of this.#sent.keys()) if (!this.#wanted.has(k)) n++;
+    return n;
+  }
+
+  /**
+   * Computes the UPDATEs that bring the peer from what it has to what is wanted, for
+   * `families` only, and records them as sent.
+   */
+  takeUpdates(
+    env: AttributeEnv,
+    options: { ctx: CodecContext; families: Family[] },
+  ): TakenUpdates {
+    const withdrawn: Prefix[] = [];
+    for (const [k, e] of this.#sent) {
+      if (!this.#wanted.has(k)) {
+        withdrawn.push(e.prefix);
+        this.#sent.delete(k);
+      }
+    }
+    const byGroup = new Map<string, AnnounceGroup>();
+    let announced = 0;
+    for (const [k, e] of this.#wanted) {
+      const fam = familyOf(e.prefix);
+      if (!options.families.includes(fam)) continue;
+      if (this.#sent.get(k)?.key === e.key) continue;
+      const gk = `${e.prefix.afi}/${e.key}`;
+      let g = byGroup.get(gk);
+      if (!g) {
+        const ra = this.#attrsByKey.get(e.key)!;
+        g = {
+          afi: e.prefix.afi,
+          attributes: buildPathAttributes(ra, e.prefix.afi, env),
+          prefixes: [],
+        };
+        byGroup.set(gk, g);
+      }
+      g.prefixes.push(e.prefix);
+      this.#sent.set(k, e);
+      announced++;
+    }
+    const updates = packUpdates(withdrawn, [...byGroup.values()], {
+      ctx: options.ctx,
+      nextHopV6: env.nextHopV6,
+    });
+    return { updates, announced, withdrawn: withdrawn.length };
+  }
+}

@@ -1,0 +1,211 @@
+import assert from "node:assert/strict";
+import {
+  AdjRibOut,
+  type AttributeEnv,
+  buildPathAttributes,
+  endOfRib,
+  type Route,
+} from "./adj_rib_out.ts";
+import { encodeMessage, encodePathAttributes, MAX_MESSAGE_SIZE } from "./packets.ts";
+import { formatPrefix, parsePrefix } from "./prefix.ts";
+import type { Prefix, UpdateMessage } from "./types.ts";
+
+const ctx = { fourOctetAs: true };
+const ebgp: AttributeEnv = {
+  ibgp: false,
+  localAsn: 65001,
+  nextHopV4: "192.0.2.1",
+  nextHopV6: "2001:db8::1",
+};
+const both = { ctx, families: ["ipv4", "ipv6"] as ("ipv4" | "ipv6")[] };
+
+function v4(i: number, len = 32): Prefix {
+  return parsePrefix(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/${len}`);
+}
+
+function v6(i: number): Prefix {
+  return parsePrefix(`2001:db8::${i.toString(16)}/128`);
+}
+
+function routes(prefixes: Prefix[], attributes: Route["attributes"] = {}): Route[] {
+  return prefixes.map((prefix) => ({ prefix, attributes }));
+}
+
+function announcedOf(updates: UpdateMessage[]): string[] {
+  return updates.flatMap((u) =>
+    [...u.nlri, ...(u.attributes.mpReach?.nlri ?? [])].map(formatPrefix)
+  );
+}
+
+function withdrawnOf(updates: UpdateMessage[]): string[] {
+  return updates.flatMap((u) =>
+    [...u.withdrawn, ...(u.attributes.mpUnreach?.withdrawn ?? [])].map(formatPrefix)
+  );
+}
+
+Deno.test("diff: announce new, re-announce changed, withdraw gone, nothing twice", () => {
+  const rib = new AdjRibOut();
+  rib.setWanted([
+    ...routes([v4(1)]),
+    ...routes([v4(2)], { communities: [1] }),
+    ...routes([v6(1)]),
+  ]);
+  assert.equal(rib.pendingCount(), 3);
+  const first = rib.takeUpdates(ebgp, both);
+  assert.deepEqual(announcedOf(first.updates).sort(), [
+    "10.0.0.1/32",
+    "10.0.0.2/32",
+    "2001:db8::1/128",
+  ]);
+  assert.equal(rib.sentCount, 3);
+  assert.equal(rib.pendingCount(), 0);
+  assert.deepEqual(rib.takeUpdates(ebgp, both).updates, []);
+
+  rib.setWanted([...routes([v4(2)], { communities: [2] }), ...routes([v4(3)])]);
+  assert.equal(rib.pendingCount(), 4);
+  const second = rib.takeUpdates(ebgp, both);
+  assert.deepEqual(withdrawnOf(second.updates).sort(), ["10.0.0.1/32", "2001:db8::1/128"]);
+  assert.deepEqual(announcedOf(second.updates).sort(), ["10.0.0.2/32", "10.0.0.3/32"]);
+  const changed = second.updates.find((u) => u.nlri.some((p) => p.addr[3] === 2))!;
+  assert.deepEqual(changed.attributes.communities, [2]);
+  assert.equal(rib.sentCount, 2);
+});
+
+Deno.test("community order does not count as a change", () => {
+  const rib = new AdjRibOut();
+  rib.setWanted(
+    routes([v4(1)], { communities: [5, 3, 3], largeCommunities: [[1, 2, 3], [0, 0, 1]] }),
+  );
+  const first = rib.takeUpdates(ebgp, both);
+  assert.deepEqual(first.updates[0].attributes.communities, [3, 5]);
+  rib.setWanted(routes([v4(1)], { communities: [3, 5], largeCommunities: [[0, 0, 1], [1, 2, 3]] }));
+  assert.equal(rib.pendingCount(), 0);
+  assert.deepEqual(rib.takeUpdates(ebgp, both).updates, []);
+});
+
+Deno.test("1,000 IPv4 /32s with one attribute set fill as few UPDATEs as 4096 bytes allow", () => {
+  const attrs: Route["attributes"] = {
+    communities: [0xfde80001, 0xfde80002],
+    largeCommunities: [[65001, 1, 2]],
+  };
+  const rib = new AdjRibOut();
+  const prefixes = Array.from({ length: 1000 }, (_, i) => v4(i));
+  rib.setWanted(routes(prefixes, attrs));
+  const { updates } = rib.takeUpdates(ebgp, both);
+  const attrLen = encodePathAttributes(updates[0].attributes, ctx).length;
+  // 19 header + 2 withdrawn length + 2 attribute length; a /32 NLRI takes 5 bytes.
+  const perMessage = Math.floor((MAX_MESSAGE_SIZE - 23 - attrLen) / 5);
+  assert.equal(updates.length, Math.ceil(1000 / perMessage));
+  for (const u of updates) assert.ok(encodeMessage(u, ctx).length <= MAX_MESSAGE_SIZE);
+  assert.equal(encodeMessage(updates[0], ctx).length, 23 + attrLen + perMessage * 5);
+  assert.deepEqual(announcedOf(updates).sort(), prefixes.map(formatPrefix).sort());
+});
+
+Deno.test("1,000 IPv6 /128s pack into MP_REACH within 4096 bytes", () => {
+  const rib = new AdjRibOut();
+  const prefixes = Array.from({ length: 1000 }, (_, i) => v6(i + 1));
+  rib.setWanted(routes(prefixes, { communities: [1] }));
+  const { updates } = rib.takeUpdates(ebgp, both);
+  const base = buildPathAttributes({ communities: [1] }, 2, ebgp);
+  const baseLen = encodePathAttributes(base, ctx).length;
+  // MP_REACH with extended length: 4 header + AFI/SAFI 3 + NH length 1 + NH 16 + reserved 1.
+  const perMessage = Math.floor((MAX_MESSAGE_SIZE - 23 - baseLen - 25) / 17);
+  assert.equal(updates.length, Math.ceil(1000 / perMessage));
+  for (const u of updates) {
+    assert.ok(encodeMessage(u, ctx).length <= MAX_MESSAGE_SIZE);
+    assert.equal(u.nlri.length, 0);
+    assert.equal(u.attributes.nextHop, undefined);
+    assert.deepEqual(u.attributes.mpReach?.nextHops, ["2001:db8::1"]);
+  }
+  assert.equal(new Set(announcedOf(updates)).size, 1000);
+});
+
+Deno.test("withdrawals are packed too, IPv4 and IPv6", () => {
+  const rib = new AdjRibOut();
+  const p4 = Array.from({ length: 1000 }, (_, i) => v4(i));
+  const p6 = Array.from({ length: 500 }, (_, i) => v6(i + 1));
+  rib.setWanted(routes([...p4, ...p6]));
+  rib.takeUpdates(ebgp, both);
+  rib.setWanted([]);
+  const { updates, withdrawn } = rib.takeUpdates(ebgp, both);
+  assert.equal(withdrawn, 1500);
+  const w4 = updates.filter((u) => u.withdrawn.length > 0);
+  const w6 = updates.filter((u) => u.attributes.mpUnreach);
+  assert.equal(w4.length, Math.ceil(1000 / Math.floor((MAX_MESSAGE_SIZE - 23) / 5)));
+  assert.equal(w6.length, Math.ceil(500 / Math.floor((MAX_MESSAGE_SIZE - 23 - 7) / 17)));
+  for (const u of updates) assert.ok(encodeMessage(u, ctx).length <= MAX_MESSAGE_SIZE);
+  assert.equal(new Set(withdrawnOf(updates)).size, 1500);
+  assert.equal(rib.sentCount, 0);
+});
+
+Deno.test("different attribute sets go in different UPDATEs", () => {
+  const rib = new AdjRibOut();
+  rib.setWanted([
+    ...routes([v4(1), v4(2)], { localPref: 200 }),
+    ...routes([v4(3)], { med: 5 }),
+  ]);
+  const { updates } = rib.takeUpdates(ebgp, both);
+  assert.equal(updates.length, 2);
+  const sizes = updates.map((u) => u.nlri.length).sort();
+  assert.deepEqual(sizes, [1, 2]);
+});
+
+Deno.test("families not negotiated stay pending", () => {
+  const rib = new AdjRibOut();
+  rib.setWanted(routes([v4(1), v6(1)]));
+  const { updates } = rib.takeUpdates(ebgp, { ctx, families: ["ipv4"] });
+  assert.deepEqual(announcedOf(updates), ["10.0.0.1/32"]);
+  assert.equal(rib.pendingCount(["ipv4", "ipv6"]), 1);
+  assert.equal(rib.pendingCount(["ipv4"]), 0);
+});
+
+Deno.test("reset makes the whole table go out again", () => {
+  const rib = new AdjRibOut();
+  rib.setWanted(routes([v4(1), v4(2)]));
+  rib.takeUpdates(ebgp, both);
+  rib.reset();
+  assert.equal(rib.sentCount, 0);
+  const { updates } = rib.takeUpdates(ebgp, both);
+  assert.deepEqual(announcedOf(updates).sort(), ["10.0.0.1/32", "10.0.0.2/32"]);
+  assert.deepEqual(withdrawnOf(updates), []);
+});
+
+Deno.test("eBGP: AS_PATH [local], no LOCAL_PREF; iBGP: empty AS_PATH, LOCAL_PREF default 100", () => {
+  const e = buildPathAttributes({ localPref: 300, med: 7 }, 1, ebgp);
+  assert.deepEqual(e.asPath, [{ type: 2, asns: [65001] }]);
+  assert.equal(e.localPref, undefined);
+  assert.equal(e.origin, 0);
+  assert.equal(e.nextHop, "192.0.2.1");
+  assert.equal(e.med, 7);
+  const ibgp = { ...ebgp, ibgp: true };
+  const i = buildPathAttributes({}, 1, ibgp);
+  assert.deepEqual(i.asPath, []);
+  assert.equal(i.localPref, 100);
+  assert.equal(buildPathAttributes({ localPref: 50 }, 2, ibgp).localPref, 50);
+  assert.equal(buildPathAttributes({}, 2, ibgp).nextHop, undefined);
+});
+
+Deno.test("End-of-RIB markers encode as RFC 4724 says", () => {
+  assert.equal(encodeMessage(endOfRib("ipv4"), ctx).length, 23);
+  // MP_UNREACH with AFI 2 SAFI 1 and nothing else: 3 bytes header + 3 value.
+  assert.equal(encodeMessage(endOfRib("ipv6"), ctx).length, 23 + 6);
+});
+
+Deno.test("routes with unencodable attributes are refused, the rest still go out", () => {
+  const rib = new AdjRibOut();
+  const rejected = rib.setWanted([
+    ...routes([v4(1)], { extendedCommunities: [new Uint8Array(7)] }),
+    ...routes([v4(2)], { communities: [2 ** 32] }),
+    ...routes([v4(3)], { largeCommunities: [[1, -2, 3]] }),
+    ...routes([v4(4)], { localPref: 1.5 }),
+    ...routes([v4(5)], { extendedCommunities: [new Uint8Array(8)] }),
+  ]);
+  assert.deepEqual(rejected.map((r) => r.prefix), [
+    "10.0.0.1/32",
+    "10.0.0.2/32",
+    "10.0.0.3/32",
+    "10.0.0.4/32",
+  ]);
+  assert.match(rejected[0].reason, /extended community of 7 bytes/);
+  assert.deepEqual(announcedOf(rib.takeUpdates(ebgp, both).updates), ["10.0.0.5/32"]);
+});

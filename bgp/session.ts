@@ -1,0 +1,451 @@
+/**
+ * One BGP session to one peer: dials it (Idle → Connect → OpenSent …), reconnects with
+ * backoff, and keeps the peer's Adj-RIB-Out in step with the routes the caller wants.
+ * Route changes only ever produce UPDATEs; they never reset the session.
+ */
+import { type LogContext, type Logger, silentLogger } from "../api/log.ts";
+import { BgpError, ErrorCode } from "./errors.ts";
+import {
+  adminShutdown,
+  backoffDelay,
+  type CloseReason,
+  type Family,
+  type Negotiated,
+  type OpenPolicy,
+  PeerConnection,
+  type SessionState,
+  State,
+} from "./fsm.ts";
+import { AdjRibOut, type AttributeEnv, endOfRib, type Route } from "./adj_rib_out.ts";
+import { encodeMessage, MAX_MESSAGE_SIZE } from "./packets.ts";
+import { prefixKey } from "./prefix.ts";
+import { type Clock, systemClock, type TimerHandle } from "./timers.ts";
+import { type Conn, type Connector, formatHostPort, netAddrOf, tcpConnector } from "./transport.ts";
+import type { Message, UpdateMessage } from "./types.ts";
+
+/** Configuration of one session. */
+export interface SessionConfig {
+  localAsn: number;
+  peerAsn: number;
+  peerAddress: string;
+  /** Default 179. */
+  peerPort?: number;
+  /** Dotted quad. */
+  routerId: string;
+  /** Proposed hold time; default 90 s; 0 disables hold and keepalive timers. */
+  holdTimeMs?: number;
+  /** Default a third of the negotiated hold time. */
+  keepaliveMs?: number;
+  /** Bound on each TCP connect; default 10 s. */
+  connectTimeMs?: number;
+  /** Default both. */
+  families?: Family[];
+  /** Announce the graceful-restart capability and send End-of-RIB after the initial table. */
+  gracefulRestart?: boolean;
+  /** Restart time announced with graceful restart; default 120 s. */
+  gracefulRestartTimeS?: number;
+  /** Next hop for IPv6 routes, overriding the one derived from the session's local address. */
+  nextHopV6?: string;
+  /** Source address wanted by the user; Deno cannot bind it for an outgoing connect. */
+  sourceAddress?: string;
+  /** Name for logs. */
+  name?: string;
+}
+
+/** Counters and state of a session, for status pages and metrics. */
+export interface SessionStats {
+  state: string;
+  establishedAt?: number;
+  prefixesSent: number;
+  prefixesPending: number;
+  prefixesReceived: number;
+  updatesSent: number;
+  updatesReceived: number;
+  lastError?: string;
+  /** "ip:port" of the peer. */
+  peer: string;
+}
+
+/** Injectable dependencies of a session. */
+export interface SessionOptions {
+  clock?: Clock;
+  connector?: Connector;
+  logger?: Logger;
+}
+
+type Listener = (...args: never[]) => void;
+
+/** Events a session emits: "state" (state, previous), "error" (Error), "update" (UpdateMessage). */
+export type SessionEvent = "state" | "error" | "update";
+
+/** Default hold time (RFC 4271 suggests 90 s; MetalLB's default too). */
+export const DEFAULT_HOLD_MS = 90_000;
+/** Default connect timeout. */
+export const DEFAULT_CONNECT_MS = 10_000;
+
+/** An outgoing BGP session with its own Adj-RIB-Out. */
+export class BgpSession {
+  readonly #config: SessionConfig;
+  readonly #clock: Clock;
+  readonly #connector: Connector;
+  readonly #log: Logger;
+  readonly #port: number;
+  #state: SessionState = State.IDLE;
+  #running = false;
+  #warnedSource = false;
+  #attempt = 0;
+  #failures = 0;
+  #retryTimer?: TimerHandle;
+  #pc?: PeerConnection;
+  #negotiated?: Negotiated;
+  #env?: AttributeEnv;
+  #rib = new AdjRibOut();
+  #ribIn = new Set<string>();
+  #flushScheduled = false;
+  #flushing = false;
+  #dirty = false;
+  #eorPending = false;
+  #establishedAt?: number;
+  #updatesSent = 0;
+  #updatesReceived = 0;
+  #lastError?: string;
+  #listeners: Record<SessionEvent, Listener[]> = { state: [], error: [], update: [] };
+
+  /** Creates an idle session; call {@linkcode start} to connect. */
+  constructor(config: SessionConfig, options: SessionOptions = {}) {
+    this.#config = config;
+    this.#clock = options.clock ?? systemClock;
+    this.#connector = options.connector ?? tcpConnector;
+    this.#port = config.peerPort ?? 179;
+    const ctx: LogContext = { peer: formatHostPort(config.peerAddress, this.#port) };
+    if (config.name) ctx.session = config.name;
+    this.#log = (options.logger ?? silentLogger).child(ctx);
+  }
+
+  /** Current FSM state name. */
+  get state(): string {
+    return this.#state;
+  }
+
+  /** Subscribes to an event. */
+  on(event: "state", fn: (state: string, previous: string) => void): void;
+  /** Subscribes to session errors (connect failures, NOTIFICATIONs, drops). */
+  on(event: "error", fn: (err: Error) => void): void;
+  /** Subscribes to UPDATEs received from the peer. */
+  on(event: "update", fn: (msg: UpdateMessage) => void): void;
+  on(event: SessionEvent, fn: Listener): void {
+    this.#listeners[event].push(fn);
+  }
+
+  /** Starts connecting; reconnects with backoff until {@linkcode stop}. */
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    if (this.#config.sourceAddress && !this.#warnedSource) {
+      this.#warnedSource = true;
+      this.#log.warn(
+        "sourceAddress cannot be honoured: Deno cannot bind a source address for TCP connect; " +
+          "the kernel picks the source",
+        { sourceAddress: this.#config.sourceAddress },
+      );
+    }
+    this.#connect();
+  }
+
+  /** States the full set of routes the peer should have; only the difference is sent. */
+  setRoutes(routes: Route[]): void {
+    const rejected = this.#rib.setWanted(routes);
+    if (rejected.length > 0) {
+      const reason = `${rejected.length} route(s) not announced: ${rejected[0].prefix}: ` +
+        rejected[0].reason;
+      this.#log.error("routes rejected", { count: rejected.length, sample: rejected.slice(0, 5) });
+      this.#emit("error", new TypeError(reason));
+    }
+    this.#scheduleFlush();
+  }
+
+  /** Sends Cease/administrative shutdown if connected, closes, and stops reconnecting. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    this.#attempt++;
+    this.#clock.clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    const pc = this.#pc;
+    if (pc && !pc.closed) await pc.close(adminShutdown());
+    this.#setState(State.IDLE);
+  }
+
+  /** A snapshot of counters. */
+  stats(): SessionStats {
+    const families = this.#negotiated?.families ?? this.#config.families ?? ["ipv4", "ipv6"];
+    const s: SessionStats = {
+      state: this.#state,
+      prefixesSent: this.#rib.sentCount,
+      prefixesPending: this.#rib.pendingCount(families),
+      prefixesReceived: this.#ribIn.size,
+      updatesSent: this.#updatesSent,
+      updatesReceived: this.#updatesReceived,
+      peer: formatHostPort(this.#config.peerAddress, this.#port),
+    };
+    if (this.#establishedAt !== undefined) s.establishedAt = this.#establishedAt;
+    if (this.#lastError !== undefined) s.lastError = this.#lastError;
+    return s;
+  }
+
+  #emit(event: SessionEvent, ...args: unknown[]): void {
+    for (const fn of this.#listeners[event]) {
+      try {
+        (fn as (...a: unknown[]) => void)(...args);
+      } catch (err) {
+        this.#log.error("session event listener threw", { event, error: err });
+      }
+    }
+  }
+
+  #setState(state: SessionState): void {
+    if (state === this.#state) return;
+    const prev = this.#state;
+    this.#state = state;
+    this.#log.info("BGP state change", { from: prev, to: state });
+    this.#emit("state", state, prev);
+  }
+
+  #policy(): OpenPolicy {
+    const c = this.#config;
+    const p: OpenPolicy = {
+      localAsn: c.localAsn,
+      peerAsn: c.peerAsn,
+      routerId: c.routerId,
+      holdTimeMs: c.holdTimeMs ?? DEFAULT_HOLD_MS,
+      families: c.families ?? ["ipv4", "ipv6"],
+    };
+    if (c.keepaliveMs !== undefined) p.keepaliveMs = c.keepaliveMs;
+    if (c.gracefulRestart) p.gracefulRestartTimeS = c.gracefulRestartTimeS ?? 120;
+    return p;
+  }
+
+  async #connect(): Promise<void> {
+    if (!this.#running) return;
+    const attempt = ++this.#attempt;
+    this.#setState(State.CONNECT);
+    const ms = this.#config.connectTimeMs ?? DEFAULT_CONNECT_MS;
+    let timer: TimerHandle | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = this.#clock.setTimeout(
+        () => reject(new Error(`connect timed out after ${ms} ms`)),
+        ms,
+      );
+    });
+    const dial = this.#connector(this.#config.peerAddress, this.#port);
+    let conn: Conn;
+    try {
+      conn = await Promise.race([dial, timeout]);
+    } catch (err) {
+      dial.then((c) => c.close(), () => {});
+      if (attempt !== this.#attempt || !this.#running) return;
+      this.#fail(
+        `connect failed: ${err instanceof Error ? err.message : String(err)}`,
+        State.ACTIVE,
+      );
+      return;
+    } finally {
+      this.#clock.clearTimeout(timer);
+    }
+    if (attempt !== this.#attempt || !this.#running) {
+      conn.close();
+      return;
+    }
+    const pc = new PeerConnection(conn, this.#policy(), {
+      clock: this.#clock,
+      logger: this.#log,
+      handlers: {
+        onState: (s) => {
+          if (this.#pc === pc && s !== State.ESTABLISHED) this.#setState(s);
+        },
+        onEstablished: (neg) => this.#onEstablished(pc, conn, neg),
+        onMessage: (msg) => this.#onMessage(msg),
+        onClose: (why) => this.#onClose(pc, why),
+      },
+    });
+    this.#pc = pc;
+    pc.start();
+  }
+
+  #fail(reason: string, next: SessionState): void {
+    this.#lastError = reason;
+    this.#failures++;
+    const delay = backoffDelay(this.#failures);
+    this.#log.warn("BGP session down, will retry", { reason, retryInMs: delay });
+    this.#setState(next);
+    this.#emit("error", new Error(reason));
+    this.#clock.clearTimeout(this.#retryTimer);
+    this.#retryTimer = this.#clock.setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#connect();
+    }, delay);
+  }
+
+  #onEstablished(pc: PeerConnection, conn: Conn, neg: Negotiated): void {
+    if (this.#pc !== pc) return;
+    // Only a session that got all the way up resets the backoff.
+    this.#failures = 0;
+    this.#negotiated = neg;
+    this.#establishedAt = this.#clock.now();
+    const local = netAddrOf(conn.localAddr).hostname;
+    const v6Session = local.includes(":");
+    let nextHopV4 = local;
+    if (v6Session) {
+      // RFC 5549 (IPv4 over an IPv6 next hop) is not supported: fall back to the router ID.
+      nextHopV4 = this.#config.routerId;
+      if (neg.families.includes("ipv4")) {
+        this.#log.warn("IPv4 routes over an IPv6 session: using the router ID as NEXT_HOP", {
+          nextHop: nextHopV4,
+        });
+      }
+    }
+    // IPv6 routes over an IPv4 session get the IPv4-mapped form of our IPv4 address
+    // (::ffff:a.b.c.d) unless nextHopV6 overrides it.
+    const nextHopV6 = this.#config.nextHopV6 ??
+      (v6Session ? local.replace(/%.*$/, "") : `::ffff:${local}`);
+    this.#env = {
+      ibgp: neg.peerAsn === this.#config.localAsn,
+      localAsn: this.#config.localAsn,
+      nextHopV4,
+      nextHopV6,
+    };
+    this.#rib.reset();
+    this.#eorPending = !!this.#config.gracefulRestart || neg.peerGracefulRestart;
+    this.#log.info("BGP session established", {
+      holdTimeMs: neg.holdTimeMs,
+      keepaliveMs: neg.keepaliveMs,
+      families: neg.families,
+      peerAsn: neg.peerAsn,
+    });
+    const missing = (this.#config.families ?? ["ipv4", "ipv6"]).filter((f) =>
+      !neg.families.includes(f)
+    );
+    if (missing.length > 0) {
+      this.#log.warn("peer did not negotiate these families: their routes stay pending", {
+        families: missing,
+      });
+    }
+    this.#setState(State.ESTABLISHED);
+    this.#flush();
+  }
+
+  #onMessage(msg: Message): void {
+    if (msg.type === 5) {
+      // RFC 7313 Beginning/End-of-RIB markers are not requests (we never offer enhanced refresh).
+      if (msg.subtype) return;
+      this.#log.info("route refresh requested: re-sending Adj-RIB-Out", { afi: msg.afi });
+      this.#rib.reset();
+      this.#scheduleFlush();
+      return;
+    }
+    if (msg.type !== 2) return;
+    this.#updatesReceived++;
+    const gone = [...msg.withdrawn, ...(msg.attributes.mpUnreach?.withdrawn ?? [])];
+    const added = [...msg.nlri, ...(msg.attributes.mpReach?.nlri ?? [])];
+    for (const p of gone) this.#ribIn.delete(prefixKey(p));
+    for (const p of added) {
+      if (msg.treatAsWithdraw) this.#ribIn.delete(prefixKey(p));
+      else this.#ribIn.add(prefixKey(p));
+    }
+    this.#emit("update", msg);
+  }
+
+  #onClose(pc: PeerConnection, why: CloseReason): void {
+    if (this.#pc !== pc) return;
+    this.#pc = undefined;
+    this.#negotiated = undefined;
+    this.#env = undefined;
+    this.#establishedAt = undefined;
+    // The peer forgets our routes with the session: send the full table next time.
+    this.#rib.reset();
+    this.#ribIn.clear();
+    if (!this.#running) {
+      this.#setState(State.IDLE);
+      return;
+    }
+    this.#fail(why.reason, State.IDLE);
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    // Every setRoutes of one tick collapses into one diff.
+    queueMicrotask(() => {
+      this.#flushScheduled = false;
+      this.#flush();
+    });
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#flushing) {
+      this.#dirty = true;
+      return;
+    }
+    this.#flushing = true;
+    try {
+      do {
+        this.#dirty = false;
+        const pc = this.#pc;
+        const neg = this.#negotiated;
+        const env = this.#env;
+        if (!pc || !neg || !env || pc.state !== State.ESTABLISHED) return;
+        const taken = this.#rib.takeUpdates(env, { ctx: pc.ctx, families: neg.families });
+        const msgs = taken.updates;
+        if (this.#eorPending) {
+          for (const f of neg.families) msgs.push(endOfRib(f));
+          this.#eorPending = false;
+        }
+        if (msgs.length === 0) continue;
+        if (taken.announced || taken.withdrawn) {
+          this.#log.debug("sending routes", {
+            announced: taken.announced,
+            withdrawn: taken.withdrawn,
+            updates: msgs.length,
+          });
+        }
+        await this.#sendBatched(pc, msgs);
+      } while (this.#dirty);
+    } catch (err) {
+      // A failed write closes the connection, which resets the Adj-RIB-Out; anything else
+      // is a bug worth seeing.
+      if (this.#pc?.closed === false) this.#log.error("route flush failed", { error: err });
+      else this.#log.debug("route flush interrupted", { error: err });
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  async #sendBatched(pc: PeerConnection, msgs: UpdateMessage[]): Promise<void> {
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    const send = async () => {
+      if (chunks.length === 0) return;
+      const buf = new Uint8Array(size);
+      let off = 0;
+      for (const c of chunks) {
+        buf.set(c, off);
+        off += c.length;
+      }
+      chunks.length = 0;
+      size = 0;
+      await pc.sendRaw(buf);
+    };
+    for (const m of msgs) {
+      const bytes = encodeMessage(m, pc.ctx);
+      if (bytes.length > MAX_MESSAGE_SIZE) {
+        throw new BgpError(ErrorCode.UPDATE_MESSAGE, 0, {
+          detail: `internal: packed UPDATE of ${bytes.length} bytes`,
+        });
+      }
+      chunks.push(bytes);
+      size += bytes.length;
+      this.#updatesSent++;
+      if (size >= 65536) await send();
+    }
+    await send();
+  }
+}

@@ -1,0 +1,339 @@
+/**
+ * An ObjectSource backed by a directory of Kubernetes manifests (YAML or JSON), so the same
+ * controller and speaker run without a cluster. Edits are picked up live; a file that stops
+ * parsing keeps contributing its last good objects and is reported.
+ */
+import { loadAllYaml } from "@kubernetes/client-node";
+import type { Logger } from "../api/log.ts";
+import {
+  type KubeObject,
+  objectKey,
+  type ObjectSource,
+  READ_KINDS,
+  type ReadKind,
+  type Snapshot,
+} from "./types.ts";
+
+/** Kinds whose objects live in a namespace (`default` when the manifest omits it). */
+const CORE_NAMESPACED = new Set(["Service", "EndpointSlice", "Secret"]);
+/** Kinds without a namespace. */
+const CLUSTER_SCOPED = new Set(["Node", "Namespace"]);
+const MANIFEST_EXT = /\.(ya?ml|json)$/i;
+
+/** Namespaces given to objects whose manifest has none. */
+export interface NamespaceDefaults {
+  /** For Service, EndpointSlice, Secret. Default `default`. */
+  namespace?: string;
+  /** For metallb.io kinds. Default `metallb-system`. */
+  installNamespace?: string;
+}
+
+/** Result of {@linkcode parseManifests}. */
+export type ManifestResult = { ok: true; objects: KubeObject[] } | { ok: false; reason: string };
+
+/** A problem with one file. */
+export interface FileError {
+  file: string;
+  reason: string;
+}
+
+const DOC_SEPARATOR = /^---[ \t]*(#.*)?$/;
+
+/**
+ * Parses multi-document YAML (or JSON) into objects: empty documents skipped, `kind: List`
+ * expanded, namespaces defaulted. Errors carry the 1-based line.
+ */
+export function parseManifests(text: string, options: NamespaceDefaults = {}): ManifestResult {
+  const lines = text.split(/\r?\n/);
+  // loadAllYaml maps every document through the client-node serializer, which throws on an
+  // empty one, so each document is loaded alone and blank ones are dropped first.
+  const chunks: { start: number; text: string }[] = [];
+  let start = 0;
+  for (let i = 0; i <= lines.length; i++) {
+    if (i === lines.length || DOC_SEPARATOR.test(lines[i])) {
+      chunks.push({ start, text: lines.slice(start, i).join("\n") });
+      start = i + 1;
+    }
+  }
+  const objects: KubeObject[] = [];
+  for (const chunk of chunks) {
+    if (chunk.text.split("\n").every((l) => /^\s*(#.*)?$/.test(l))) continue;
+    let docs: unknown[];
+    try {
+      docs = loadAllYaml(chunk.text) as unknown[];
+    } catch (e) {
+      const mark = (e as { mark?: { line?: number; column?: number } }).mark;
+      const reason = (e as { reason?: string }).reason ?? String(e);
+      if (mark?.line !== undefined) {
+        return {
+          ok: false,
+          reason: `line ${chunk.start + mark.line + 1}, column ${
+            (mark.column ?? 0) + 1
+          }: ${reason}`,
+        };
+      }
+      return {
+        ok: false,
+        reason: `document at line ${chunk.start + 1}: ${e instanceof Error ? e.message : e}`,
+      };
+    }
+    for (const doc of docs) {
+      const r = toObjects(JSON.parse(JSON.stringify(doc ?? null)), chunk.start + 1, options);
+      if (typeof r === "string") return { ok: false, reason: r };
+      objects.push(...r);
+    }
+  }
+  return { ok: true, objects };
+}
+
+function toObjects(doc: unknown, line: number, options: NamespaceDefaults): KubeObject[] | string {
+  if (doc === null || typeof doc !== "object" || Array.isArray(doc)) {
+    return `document at line ${line}: not a Kubernetes object (expected a mapping)`;
+  }
+  const o = doc as Record<string, unknown>;
+  if (typeof o.kind !== "string" || !o.kind) {
+    return `document at line ${line}: missing kind`;
+  }
+  if (typeof o.apiVersion !== "string" || !o.apiVersion) {
+    return `document at line ${line}: ${o.kind} is missing apiVersion`;
+  }
+  if (o.kind === "List" || (o.kind.endsWith("List") && Array.isArray(o.items))) {
+    const out: KubeObject[] = [];
+    for (const item of (o.items as unknown[] | undefined) ?? []) {
+      const r = toObjects(item, line, options);
+      if (typeof r === "string") return r;
+      out.push(...r);
+    }
+    return out;
+  }
+  const meta = o.metadata as Record<string, unknown> | undefined;
+  if (!meta || typeof meta !== "object" || typeof meta.name !== "string" || !meta.name) {
+    return `document at line ${line}: ${o.kind} is missing metadata.name`;
+  }
+  const obj = { ...o, metadata: { ...meta } } as unknown as KubeObject;
+  if (CLUSTER_SCOPED.has(obj.kind)) {
+    delete obj.metadata.namespace;
+  } else if (!obj.metadata.namespace) {
+    if (obj.apiVersion.startsWith("metallb.io/")) {
+      obj.metadata.namespace = options.installNamespace ?? "metallb-system";
+    } else if (CORE_NAMESPACED.has(obj.kind)) {
+      obj.metadata.namespace = options.namespace ?? "default";
+    }
+  }
+  return [obj];
+}
+
+/** Lists manifest files under `dir` (recursive, sorted, dot-entries skipped). */
+export async function listManifestFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  async function walk(d: string): Promise<void> {
+    const entries: Deno.DirEntry[] = [];
+    for await (const e of Deno.readDir(d)) entries.push(e);
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of entries) {
+      if (e.name.startsWith(".")) continue;
+      const p = `${d}/${e.name}`;
+      if (e.isDirectory) await walk(p);
+      else if (e.isFile && MANIFEST_EXT.test(e.name)) out.push(p);
+    }
+  }
+  await walk(dir.replace(/\/+$/, "") || "/");
+  return out;
+}
+
+/** Options for {@linkcode createFileSource}. */
+export interface FileSourceOptions {
+  logger: Logger;
+  /** Rescan interval in ms, also the fallback when file watching is unavailable. Default 2000. */
+  pollMs?: number;
+  /** Delay after a file event before rescanning, to coalesce editor writes. Default 50. */
+  debounceMs?: number;
+  defaults?: NamespaceDefaults;
+}
+
+/** An ObjectSource over a directory, with per-file parse errors. */
+export interface FileSource extends ObjectSource {
+  /** Files that currently fail to parse (their last good objects stay in the snapshot). */
+  fileErrors(): FileError[];
+  /** Rescans now; resolves when the snapshot reflects the directory. */
+  refresh(): Promise<void>;
+}
+
+interface FileState {
+  text: string;
+  objects: KubeObject[];
+}
+
+const READ_KIND_SET: ReadonlySet<string> = new Set(READ_KINDS);
+
+/** Creates a {@linkcode FileSource} over every `*.yaml`/`*.yml`/`*.json` under `dir`. */
+export function createFileSource(dir: string, options: FileSourceOptions): FileSource {
+  const log = options.logger.child({ component: "file-source", dir });
+  const pollMs = options.pollMs ?? 2000;
+  const debounceMs = options.debounceMs ?? 50;
+  const files = new Map<string, FileState>();
+  const errors = new Map<string, string>();
+  const listeners = new Set<(changed: ReadonlySet<ReadKind>) => void>();
+  let current: Snapshot = { revision: 0, objects: new Map() };
+  let scanning: Promise<void> = Promise.resolve();
+  let watcher: Deno.FsWatcher | undefined;
+  let watchLoop: Promise<void> | undefined;
+  let pollTimer: ReturnType<typeof setInterval> | undefined;
+  let debounceTimer: ReturnType<typeof setTimeout> | undefined;
+  let closed = false;
+
+  async function scan(): Promise<void> {
+    let list: string[];
+    try {
+      list = await listManifestFiles(dir);
+    } catch (e) {
+      log.error("cannot list manifest directory", { error: e });
+      return;
+    }
+    const seen = new Set(list);
+    for (const f of [...files.keys()]) if (!seen.has(f)) files.delete(f);
+    for (const f of [...errors.keys()]) if (!seen.has(f)) errors.delete(f);
+    for (const file of list) {
+      let text: string;
+      try {
+        text = await Deno.readTextFile(file);
+      } catch (e) {
+        // Deleted between listing and reading: the next scan settles it.
+        if (e instanceof Deno.errors.NotFound) continue;
+        errors.set(file, `cannot read: ${e instanceof Error ? e.message : e}`);
+        continue;
+      }
+      const prev = files.get(file);
+      if (prev && prev.text === text) continue;
+      const r = parseManifests(text, options.defaults);
+      if (r.ok) {
+        files.set(file, { text, objects: r.objects });
+        if (errors.delete(file)) log.info("manifest file parses again", { file });
+      } else {
+        if (errors.get(file) !== r.reason) {
+          log.error("manifest file does not parse; keeping its last good objects", {
+            file,
+            reason: r.reason,
+          });
+        }
+        errors.set(file, r.reason);
+        // Keep the text of the last good version so an unchanged broken file is re-parsed
+        // only when it changes again.
+        if (prev) files.set(file, { text: prev.text, objects: prev.objects });
+      }
+    }
+    publish();
+  }
+
+  function publish(): void {
+    const next = new Map<ReadKind, Map<string, KubeObject>>();
+    for (const state of files.values()) {
+      for (const obj of state.objects) {
+        if (!READ_KIND_SET.has(obj.kind)) continue;
+        const kind = obj.kind as ReadKind;
+        let byKey = next.get(kind);
+        if (!byKey) next.set(kind, byKey = new Map());
+        byKey.set(objectKey(obj.metadata), obj);
+      }
+    }
+    const changed = new Set<ReadKind>();
+    for (const kind of READ_KINDS) {
+      const a = current.objects.get(kind);
+      const b = next.get(kind);
+      if (!sameObjects(a, b)) changed.add(kind);
+    }
+    if (changed.size === 0) return;
+    for (const byKey of next.values()) for (const o of byKey.values()) deepFreeze(o);
+    current = { revision: current.revision + 1, objects: next };
+    log.debug("manifests changed", { revision: current.revision, kinds: [...changed] });
+    for (const l of listeners) {
+      try {
+        l(changed);
+      } catch (e) {
+        log.error("subscriber failed", { error: e });
+      }
+    }
+  }
+
+  function refresh(): Promise<void> {
+    scanning = scanning.then(() => closed ? undefined : scan());
+    return scanning;
+  }
+
+  function schedule(): void {
+    if (debounceTimer !== undefined) clearTimeout(debounceTimer);
+    debounceTimer = setTimeout(() => {
+      debounceTimer = undefined;
+      refresh();
+    }, debounceMs);
+  }
+
+  async function watch(): Promise<void> {
+    try {
+      watcher = Deno.watchFs(dir, { recursive: true });
+    } catch (e) {
+      log.warn("file watching unavailable; polling only", { error: e, pollMs });
+      return;
+    }
+    try {
+      for await (const _event of watcher) {
+        if (closed) break;
+        schedule();
+      }
+    } catch (e) {
+      if (!closed) log.warn("file watching stopped; polling only", { error: e });
+    }
+  }
+
+  return {
+    async start() {
+      await refresh();
+      if (closed) return;
+      watchLoop = watch();
+      pollTimer = setInterval(() => refresh(), pollMs);
+    },
+    snapshot: () => current,
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    fileErrors: () =>
+      [...errors].map(([file, reason]) => ({ file, reason })).sort((a, b) =>
+        a.file < b.file ? -1 : 1
+      ),
+    refresh,
+    async close() {
+      closed = true;
+      if (pollTimer !== undefined) clearInterval(pollTimer);
+      if (debounceTimer !== undefined) clearTimeout(debounceTimer);
+      try {
+        watcher?.close();
+      } catch {
+        // already closed
+      }
+      await watchLoop;
+      await scanning;
+    },
+  };
+}
+
+function sameObjects(
+  a: ReadonlyMap<string, KubeObject> | undefined,
+  b: ReadonlyMap<string, KubeObject> | undefined,
+): boolean {
+  const sa = a?.size ?? 0;
+  if (sa !== (b?.size ?? 0)) return false;
+  if (sa === 0) return true;
+  for (const [k, v] of a!) {
+    const w = b!.get(k);
+    if (!w || (w !== v && JSON.stringify(w) !== JSON.stringify(v))) return false;
+  }
+  return true;
+}
+
+function deepFreeze(value: unknown): void {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+}

@@ -1,0 +1,141 @@
+import assert from "node:assert/strict";
+import { createFileSource, parseManifests } from "./file_source.ts";
+import { silentLogger } from "../api/log.ts";
+import type { ReadKind } from "./types.ts";
+
+const POOL = `apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata:
+  name: pool-a
+spec:
+  addresses: [10.0.0.0/24]
+`;
+
+/** Resolves with the next set of changed kinds a subscriber sees. */
+function nextChange(source: { subscribe: (l: (c: ReadonlySet<ReadKind>) => void) => () => void }) {
+  return new Promise<ReadonlySet<ReadKind>>((resolve) => {
+    const off = source.subscribe((changed) => {
+      off();
+      resolve(changed);
+    });
+  });
+}
+
+Deno.test("parseManifests: multi-doc, empty docs, List, namespace defaults, JSON", () => {
+  const r = parseManifests(
+    `# leading comment
+---
+${POOL}---
+# only a comment
+---
+apiVersion: v1
+kind: List
+items:
+- {apiVersion: v1, kind: Service, metadata: {name: s}, spec: {type: LoadBalancer}}
+- {apiVersion: v1, kind: Node, metadata: {name: n1, namespace: bogus}}
+---
+`,
+    { installNamespace: "lb" },
+  );
+  assert.ok(r.ok);
+  assert.deepEqual(
+    r.objects.map((o) => [o.kind, o.metadata.namespace, o.metadata.name]),
+    [["IPAddressPool", "lb", "pool-a"], ["Service", "default", "s"], ["Node", undefined, "n1"]],
+  );
+  const json = parseManifests(JSON.stringify({
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: "x" },
+    type: "kubernetes.io/basic-auth",
+  }));
+  assert.ok(json.ok);
+  assert.equal(json.objects[0].metadata.namespace, "default");
+});
+
+Deno.test("parseManifests reports the line of a YAML error and missing names", () => {
+  const r = parseManifests(`${POOL}---\napiVersion: v1\nkind: Service\nmetadata:\n  name: a: b\n`);
+  assert.ok(!r.ok);
+  assert.match(r.reason, /^line 11, column 10: bad indentation of a mapping entry$/);
+  const noName = parseManifests(`${POOL}---\napiVersion: v1\nkind: Service\nmetadata: {}\n`);
+  assert.deepEqual(noName, {
+    ok: false,
+    reason: "document at line 8: Service is missing metadata.name",
+  });
+});
+
+Deno.test("file source sees new files, edits, deletes; a broken file keeps its last good objects", async () => {
+  const dir = await Deno.makeTempDir();
+  // Polling is slow here on purpose: changes must arrive through the watcher or refresh().
+  const source = createFileSource(dir, { logger: silentLogger, pollMs: 60_000, debounceMs: 20 });
+  try {
+    await Deno.mkdir(`${dir}/sub`);
+    await Deno.writeTextFile(`${dir}/sub/pool.yaml`, POOL);
+    await Deno.writeTextFile(`${dir}/ignored.txt`, "not: a manifest");
+    await source.start();
+    const pools = () => source.snapshot().objects.get("IPAddressPool");
+    assert.deepEqual([...pools()!.keys()], ["metallb-system/pool-a"]);
+    const rev0 = source.snapshot().revision;
+
+    // A new file shows up via the watcher.
+    let change = nextChange(source);
+    await Deno.writeTextFile(
+      `${dir}/svc.yml`,
+      "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {type: LoadBalancer}\n",
+    );
+    assert.deepEqual([...await change], ["Service"]);
+    assert.ok(source.snapshot().objects.get("Service")?.has("default/web"));
+    assert.ok(source.snapshot().revision > rev0);
+
+    // Breaking the pool file keeps pool-a and reports the file with its line.
+    await Deno.writeTextFile(`${dir}/sub/pool.yaml`, POOL + "  autoAssign: [\n");
+    await source.refresh();
+    assert.deepEqual([...pools()!.keys()], ["metallb-system/pool-a"]);
+    const errs = source.fileErrors();
+    assert.equal(errs.length, 1);
+    assert.equal(errs[0].file, `${dir}/sub/pool.yaml`);
+    assert.match(errs[0].reason, /^line \d+, column \d+: /);
+
+    // Fixing it updates the pool and clears the error.
+    change = nextChange(source);
+    await Deno.writeTextFile(`${dir}/sub/pool.yaml`, POOL.replace("pool-a", "pool-b"));
+    assert.deepEqual([...await change], ["IPAddressPool"]);
+    assert.deepEqual([...pools()!.keys()], ["metallb-system/pool-b"]);
+    assert.deepEqual(source.fileErrors(), []);
+
+    // Deleting a file removes its objects.
+    change = nextChange(source);
+    await Deno.remove(`${dir}/svc.yml`);
+    assert.deepEqual([...await change], ["Service"]);
+    assert.equal(source.snapshot().objects.get("Service"), undefined);
+
+    // An unchanged rescan is not a change.
+    const rev = source.snapshot().revision;
+    await source.refresh();
+    assert.equal(source.snapshot().revision, rev);
+  } finally {
+    await source.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("file source polls when nothing else triggers a rescan", async () => {
+  const dir = await Deno.makeTempDir();
+  const source = createFileSource(dir, { logger: silentLogger, pollMs: 30, debounceMs: 60_000 });
+  try {
+    await source.start();
+    const change = nextChange(source);
+    await Deno.writeTextFile(
+      `${dir}/pool.json`,
+      JSON.stringify({
+        apiVersion: "metallb.io/v1beta1",
+        kind: "IPAddressPool",
+        metadata: { name: "p" },
+        spec: { addresses: ["10.0.0.0/24"] },
+      }),
+    );
+    assert.deepEqual([...await change], ["IPAddressPool"]);
+  } finally {
+    await source.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

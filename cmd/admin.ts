@@ -1,0 +1,132 @@
+/**
+ * The admin HTTP server: /metrics for Prometheus, /healthz and /readyz for the kubelet,
+ * /status for `ferrolb status`. Loopback by default because /status shows the cluster's
+ * layout; `--admin-addr` opens it up when users want to scrape from elsewhere.
+ */
+import type { Logger } from "../api/log.ts";
+import { EXPOSITION_CONTENT_TYPE, type Registry } from "../api/metrics.ts";
+
+/** What /readyz reports; a plain boolean is accepted too. */
+export interface Readiness {
+  ready: boolean;
+  /** Why not ready, shown in the 503 body. */
+  reason?: string;
+}
+
+/** Options for {@linkcode startAdminServer}. */
+export interface AdminServerOptions {
+  registry: Registry;
+  /** False (or a throw) makes /healthz answer 503. */
+  health: () => boolean;
+  ready: () => boolean | Readiness;
+  /** The /status document; bigints are sent as decimal strings. */
+  status: () => unknown;
+  logger: Logger;
+}
+
+/** A running admin server. */
+export interface AdminServer {
+  /** The address actually bound, `HOST:PORT` (`[v6]:PORT` for IPv6). */
+  readonly addr: string;
+  /** Stops accepting and waits for the server to finish. */
+  close(): Promise<void>;
+}
+
+/** A malformed `HOST:PORT`. */
+export class AddressError extends Error {
+  override name = "AddressError";
+}
+
+/** Splits `HOST:PORT` or `[V6]:PORT`; the port may be 0 (any free port). */
+export function parseHostPort(addr: string): { hostname: string; port: number } {
+  const m = addr.match(/^\[([^\]]+)\]:(\d+)$/) ?? addr.match(/^([^:\[\]]*):(\d+)$/);
+  if (!m) throw new AddressError(`invalid address "${addr}": want HOST:PORT or [IPv6]:PORT`);
+  const port = Number(m[2]);
+  if (port > 65535) throw new AddressError(`invalid address "${addr}": port ${port} > 65535`);
+  return { hostname: m[1] === "" ? "0.0.0.0" : m[1], port };
+}
+
+/** Formats a bound address as `HOST:PORT`, bracketing IPv6. */
+export function formatHostPort(hostname: string, port: number): string {
+  return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+}
+
+function text(body: string, status = 200): Response {
+  return new Response(body + "\n", {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8" },
+  });
+}
+
+function bigintSafe(_key: string, value: unknown): unknown {
+  return typeof value === "bigint" ? value.toString() : value;
+}
+
+/** Starts the admin server on `addr` (e.g. `127.0.0.1:7472`; port 0 picks a free one). */
+export function startAdminServer(addr: string, options: AdminServerOptions): AdminServer {
+  const log = options.logger.child({ component: "admin" });
+  const { hostname, port } = parseHostPort(addr);
+
+  function handle(req: Request): Response {
+    const path = new URL(req.url).pathname;
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      return new Response("method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } });
+    }
+    switch (path) {
+      case "/metrics":
+        return new Response(options.registry.render(), {
+          headers: { "content-type": EXPOSITION_CONTENT_TYPE },
+        });
+      case "/healthz": {
+        let ok = false;
+        try {
+          ok = options.health();
+        } catch (err) {
+          log.warn("health check failed", { error: err });
+        }
+        return ok ? text("ok") : text("unhealthy", 503);
+      }
+      case "/readyz": {
+        let r: Readiness;
+        try {
+          const v = options.ready();
+          r = typeof v === "boolean" ? { ready: v } : v;
+        } catch (err) {
+          r = { ready: false, reason: (err as Error).message };
+        }
+        return r.ready ? text("ok") : text(`not ready: ${r.reason ?? "starting"}`, 503);
+      }
+      case "/status": {
+        try {
+          return new Response(JSON.stringify(options.status(), bigintSafe, 2) + "\n", {
+            headers: { "content-type": "application/json" },
+          });
+        } catch (err) {
+          log.error("building /status failed", { error: err });
+          return text(`status unavailable: ${(err as Error).message}`, 500);
+        }
+      }
+      default:
+        return text("not found", 404);
+    }
+  }
+
+  const server = Deno.serve({
+    hostname,
+    port,
+    // The default prints to stdout, which belongs to command output.
+    onListen: () => {},
+    onError: (err) => {
+      log.error("admin request failed", { error: err });
+      return text("internal error", 500);
+    },
+  }, handle);
+  const bound = formatHostPort(server.addr.hostname, server.addr.port);
+  log.info("admin server listening", { addr: bound });
+  return {
+    addr: bound,
+    async close() {
+      await server.shutdown();
+    },
+  };
+}

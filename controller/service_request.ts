@@ -1,0 +1,190 @@
+/**
+ * Pure translation of a Service (as {@linkcode ServiceView}) into what the allocator takes:
+ * which Services are ours, what their annotations ask for, and which families they need.
+ * Kept apart from the controller so every annotation and precedence rule is table-tested.
+ */
+import type { ServiceView } from "../api/objects.ts";
+import { canonicalIP, type Family, type FamilyPolicy, type ServiceRequest } from "../ipam/mod.ts";
+
+/** The current annotation prefix. */
+export const ANNOTATION_PREFIX = "metallb.io/";
+/** The older prefix, still honoured; using it earns a Warning event. */
+export const LEGACY_ANNOTATION_PREFIX = "metallb.universe.tf/";
+
+/** Annotation names (after the prefix) a Service may set. */
+export const REQUEST_ANNOTATIONS = ["address-pool", "loadBalancerIPs", "allow-shared-ip"] as const;
+
+/** The annotation name (after the prefix) the controller writes. */
+export const ALLOCATED_FROM_POOL = "ip-allocated-from-pool";
+
+/** One use of an old-prefix annotation, for the deprecation Warning. */
+export interface DeprecatedAnnotation {
+  /** The key the Service uses, e.g. `metallb.universe.tf/address-pool`. */
+  key: string;
+  /** The key to use instead, e.g. `metallb.io/address-pool`. */
+  use: string;
+  /** True when the newer key is set too, so this one is ignored. */
+  ignored: boolean;
+}
+
+/** The outcome of {@linkcode translateService}. */
+export type ServiceRequestResult =
+  /** Not ours: not type LoadBalancer, or another loadBalancerClass. */
+  | { kind: "ignored"; reason: string }
+  /** Ours, but asks for something impossible; `reason` is what users see. */
+  | { kind: "invalid"; reason: string; deprecated: DeprecatedAnnotation[] }
+  | { kind: "request"; request: ServiceRequest; deprecated: DeprecatedAnnotation[] };
+
+/** Options for {@linkcode translateService}. */
+export interface TranslateOptions {
+  /** `--lb-class`: when set only Services of this class are ours, else only classless ones. */
+  lbClass?: string;
+  /** Labels of the Service's namespace, for `serviceAllocation.namespaceSelectors`. */
+  namespaceLabels?: Readonly<Record<string, string>>;
+}
+
+/** `Cluster`, or `Local:` and the selector with sorted keys, so equal selectors compare equal. */
+export function backendKey(view: Pick<ServiceView, "externalTrafficPolicy" | "selector">): string {
+  if (view.externalTrafficPolicy !== "Local") return "Cluster";
+  const sorted = Object.keys(view.selector).sort().map((k) => [k, view.selector[k]]);
+  return `Local:${JSON.stringify(sorted)}`;
+}
+
+/** Whether this controller handles the Service at all (type and class). */
+export function isHandled(
+  view: Pick<ServiceView, "type" | "loadBalancerClass">,
+  options: { lbClass?: string } = {},
+): { ok: true } | { ok: false; reason: string } {
+  if (view.type !== "LoadBalancer") {
+    return { ok: false, reason: `type is ${view.type}, not LoadBalancer` };
+  }
+  const want = options.lbClass || undefined;
+  if (view.loadBalancerClass !== want) {
+    return {
+      ok: false,
+      reason: want === undefined
+        ? `loadBalancerClass ${view.loadBalancerClass} is not handled (no --lb-class set)`
+        : view.loadBalancerClass === undefined
+        ? `no loadBalancerClass (this controller handles only class ${want})`
+        : `loadBalancerClass ${view.loadBalancerClass} is not ${want}`,
+    };
+  }
+  return { ok: true };
+}
+
+function familyOfText(ip: string): Family {
+  return ip.includes(":") ? 6 : 4;
+}
+
+/** Reads one request annotation, newer prefix first, noting old-prefix use. */
+function annotation(
+  annotations: Readonly<Record<string, string>>,
+  name: string,
+  deprecated: DeprecatedAnnotation[],
+): string | undefined {
+  const key = ANNOTATION_PREFIX + name;
+  const legacy = LEGACY_ANNOTATION_PREFIX + name;
+  const hasNew = Object.hasOwn(annotations, key);
+  if (Object.hasOwn(annotations, legacy)) {
+    deprecated.push({ key: legacy, use: key, ignored: hasNew });
+  }
+  if (hasNew) return annotations[key];
+  return Object.hasOwn(annotations, legacy) ? annotations[legacy] : undefined;
+}
+
+/** The families a Service has, from `ipFamilies`, else its clusterIPs, else IPv4. */
+export function serviceFamilies(
+  view: Pick<ServiceView, "ipFamilies" | "clusterIPs" | "ipFamilyPolicy">,
+): { families: Family[]; policy: FamilyPolicy } {
+  let families: Family[] = view.ipFamilies.map((f) => (f === "IPv6" ? 6 : 4));
+  if (families.length === 0) {
+    families = view.clusterIPs.filter((ip) => canonicalIP(ip) !== null).map(familyOfText);
+  }
+  families = families.filter((f, i) => families.indexOf(f) === i);
+  if (families.length === 0) families = [4];
+  const policy: FamilyPolicy = view.ipFamilyPolicy ??
+    (families.length > 1 ? "PreferDualStack" : "SingleStack");
+  return { families, policy };
+}
+
+/**
+ * Translates a Service into an allocator request, or says why it is not ours or cannot be
+ * served. Pure: same view and options, same answer.
+ */
+export function translateService(
+  view: ServiceView,
+  options: TranslateOptions = {},
+): ServiceRequestResult {
+  const handled = isHandled(view, options);
+  if (!handled.ok) return { kind: "ignored", reason: handled.reason };
+  const deprecated: DeprecatedAnnotation[] = [];
+  const pool = annotation(view.annotations, "address-pool", deprecated);
+  const ipsText = annotation(view.annotations, "loadBalancerIPs", deprecated);
+  const sharing = annotation(view.annotations, "allow-shared-ip", deprecated);
+  const invalid = (reason: string): ServiceRequestResult => ({
+    kind: "invalid",
+    reason,
+    deprecated,
+  });
+
+  const { families, policy } = serviceFamilies(view);
+  const requested: string[] = [];
+  const ipsKey = Object.hasOwn(view.annotations, ANNOTATION_PREFIX + "loadBalancerIPs")
+    ? ANNOTATION_PREFIX + "loadBalancerIPs"
+    : LEGACY_ANNOTATION_PREFIX + "loadBalancerIPs";
+  if (ipsText !== undefined && ipsText.trim() !== "") {
+    if (view.loadBalancerIP) {
+      return invalid(
+        `spec.loadBalancerIP and annotation ${ipsKey} are both set; use only ${ipsKey}`,
+      );
+    }
+    for (const part of ipsText.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
+      const ip = canonicalIP(part);
+      if (ip === null) return invalid(`annotation ${ipsKey}: "${part}" is not an IP address`);
+      if (requested.some((r) => familyOfText(r) === familyOfText(ip))) {
+        return invalid(`annotation ${ipsKey}: at most one address per IP family ("${ipsText}")`);
+      }
+      requested.push(ip);
+    }
+  } else if (view.loadBalancerIP) {
+    const ip = canonicalIP(view.loadBalancerIP);
+    if (ip === null) {
+      return invalid(`spec.loadBalancerIP: "${view.loadBalancerIP}" is not an IP address`);
+    }
+    requested.push(ip);
+  }
+  for (const ip of requested) {
+    if (!families.includes(familyOfText(ip))) {
+      return invalid(
+        `requested IP ${ip} is IPv${familyOfText(ip)} but the service's families are ${
+          families.map((f) => `IPv${f}`).join(",")
+        }`,
+      );
+    }
+  }
+  const key = `${view.namespace}/${view.name}`;
+  const request: ServiceRequest = {
+    key,
+    namespace: view.namespace,
+    families,
+    policy,
+    ports: view.ports.map((p) => ({ protocol: p.protocol, port: p.port })),
+    backendKey: backendKey(view),
+    serviceLabels: { ...view.labels },
+    namespaceLabels: { ...(options.namespaceLabels ?? {}) },
+  };
+  if (requested.length > 0) request.requestedIPs = requested;
+  if (pool !== undefined && pool.trim() !== "") request.pool = pool.trim();
+  if (sharing !== undefined && sharing !== "") request.sharingKey = sharing;
+  return { kind: "request", request, deprecated };
+}
+
+/** The Warning message for old-prefix annotations, or undefined when there are none. */
+export function deprecationMessage(deprecated: readonly DeprecatedAnnotation[]): string | undefined {
+  if (deprecated.length === 0) return undefined;
+  return deprecated.map((d) =>
+    d.ignored
+      ? `annotation ${d.key} is deprecated and ignored because ${d.use} is also set`
+      : `annotation ${d.key} is deprecated, use ${d.use}`
+  ).join("; ");
+}
