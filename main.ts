@@ -2,26 +2,35 @@
  * ferrolb: a bare-metal LoadBalancer for Kubernetes, drop-in for MetalLB in BGP mode.
  * This file only wires: it parses the command line and starts the chosen role.
  */
+import { readEnv } from "./cluster/node_env.ts";
 import { parseCommandLine, type ParsedArgs, usage, UsageError } from "./cmd/args.ts";
 
 type RoleMain = (args: ParsedArgs) => Promise<number>;
 
 // Roles are imported lazily so `validate` does not load the Kubernetes client.
-const ROLE_MAINS: Partial<Record<ParsedArgs["role"], () => Promise<RoleMain>>> = {};
-
-function envOf(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined; // not in --allow-env: treat as unset
-  }
-}
+const ROLE_MAINS: Partial<Record<ParsedArgs["role"], () => Promise<RoleMain>>> = {
+  collector: async () => (await import("./cmd/collector.ts")).runCollector,
+  status: async () => (await import("./cmd/status.ts")).runStatus,
+  validate: async () => {
+    const { runValidate } = await import("./cmd/validate.ts");
+    return (args) => {
+      if (args.positionals.length === 0) {
+        console.error(`ferrolb: validate needs at least one DIR or FILE\n\n${usage()}`);
+        return Promise.resolve(2);
+      }
+      return runValidate(args.positionals, {
+        namespace: String(args.flags.namespace),
+        write: (line) => console.log(line),
+      });
+    };
+  },
+};
 
 /** Runs the command line and returns the process exit code. */
 export async function run(argv: string[]): Promise<number> {
   let args: ParsedArgs;
   try {
-    args = parseCommandLine(argv, envOf);
+    args = parseCommandLine(argv, readEnv);
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`ferrolb: ${err.message}\n\n${usage()}`);

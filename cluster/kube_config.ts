@@ -159,7 +159,12 @@ export async function kubeRequest<T = unknown>(
     text = await resp.body.text();
   } catch (err) {
     const e = err as Error;
-    const what = timeout.aborted ? `timed out after ${timeoutMs} ms` : e.message;
+    const cause = (e.cause as Error | undefined)?.message;
+    const what = timeout.aborted
+      ? `timed out after ${timeoutMs} ms`
+      : cause
+      ? `${e.message}: ${cause}`
+      : e.message;
     throw new KubeApiError(0, "ConnectionError", method, path, what);
   }
   let parsed: unknown = undefined;

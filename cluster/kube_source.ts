@@ -80,6 +80,13 @@ export interface KubeSourceOptions {
   requestTimeoutMs?: number;
   /** Server-side watch timeout, asked for with `timeoutSeconds` (default 240–360 s). */
   watchTimeoutSeconds?: number;
+  /**
+   * A watch that delivers nothing (not even a bookmark) for this long is presumed dead and
+   * reopened from its resourceVersion (default 90 s; the API server sends bookmarks about
+   * once a minute). Needed because under Deno a connection cut by the server does not always
+   * surface as an error in the client.
+   */
+  watchIdleTimeoutMs?: number;
   /** First retry delay (default 500 ms), doubled per failure up to `backoffMaxMs` (30 s). */
   backoffInitialMs?: number;
   backoffMaxMs?: number;
@@ -101,7 +108,8 @@ interface KindState {
   rv: string;
   synced: boolean;
   healthy: boolean;
-  abort?: AbortController;
+  /** Ends the open watch now; the watch's own abort does not report back under Deno. */
+  stopWatch?: (end: WatchEnd) => void;
 }
 
 type WatchEnd =
@@ -118,6 +126,7 @@ export function createKubeSource(kc: k8s.KubeConfig, options: KubeSourceOptions)
   const backoffInitial = options.backoffInitialMs ?? 500;
   const backoffMax = options.backoffMaxMs ?? 30_000;
   const coalesceMs = options.coalesceMs ?? 10;
+  const watchIdleTimeoutMs = options.watchIdleTimeoutMs ?? 90_000;
   const metrics: KubeSourceMetrics = {
     updatesTotal: 0,
     updateErrorsTotal: 0,
@@ -185,8 +194,12 @@ export function createKubeSource(kc: k8s.KubeConfig, options: KubeSourceOptions)
 
   function normalize(kind: ReadKind, raw: unknown): KubeObject {
     const o = raw as KubeObject;
+    // managedFields is large and nobody here reads it.
+    const { managedFields: _drop, ...metadata } = o.metadata as KubeObject["metadata"] & {
+      managedFields?: unknown;
+    };
     // List items of built-in kinds come without apiVersion/kind.
-    return { ...o, apiVersion: KIND_ENDPOINTS[kind].apiVersion, kind };
+    return { ...o, metadata, apiVersion: KIND_ENDPOINTS[kind].apiVersion, kind };
   }
 
   async function list(st: KindState): Promise<void> {
@@ -231,32 +244,49 @@ export function createKubeSource(kc: k8s.KubeConfig, options: KubeSourceOptions)
       const startedAt = Date.now();
       let events = 0;
       let connected = false;
-      let gone = false;
-      let errorEvent: unknown;
       let settled = false;
-      const hardBound = setTimeout(() => st.abort?.abort(), timeoutSeconds * 1000 + 60_000);
+      let ctl: AbortController | undefined;
       const finish = (end: WatchEnd) => {
         if (settled) return;
         settled = true;
         clearTimeout(hardBound);
+        clearTimeout(idle);
+        st.stopWatch = undefined;
+        ctl?.abort();
         resolve(end);
       };
+      st.stopWatch = finish;
+      // Aborting undici's stream does not always reach the client's done callback under Deno
+      // (idle timeout included), so the bound is enforced here as well.
+      const hardBound = setTimeout(
+        () => finish({ outcome: "error", error: new Error("watch exceeded its time bound") }),
+        timeoutSeconds * 1000 + 60_000,
+      );
+      let idle: ReturnType<typeof setTimeout> | undefined;
+      const touch = () => {
+        clearTimeout(idle);
+        idle = setTimeout(
+          () => finish({ outcome: "error", error: new Error("watch idle; presumed dead") }),
+          watchIdleTimeoutMs,
+        );
+      };
+      touch();
       const onEvent = (type: string, obj: unknown) => {
         if (settled) return;
+        touch();
         if (type === "ERROR") {
           const status = obj as { code?: number; message?: string; reason?: string };
-          if (status?.code === 410) gone = true;
-          else {
-            errorEvent = new KubeApiError(
+          if (status?.code === 410) return finish({ outcome: "gone" });
+          return finish({
+            outcome: "error",
+            error: new KubeApiError(
               status?.code ?? 0,
               status?.reason ?? "WatchError",
               "WATCH",
               st.path,
               status?.message ?? "",
-            );
-          }
-          st.abort?.abort();
-          return;
+            ),
+          });
         }
         const o = obj as KubeObject;
         const rv = o?.metadata?.resourceVersion;
@@ -276,8 +306,6 @@ export function createKubeSource(kc: k8s.KubeConfig, options: KubeSourceOptions)
         changed(st.kind);
       };
       const onDone = (err: unknown) => {
-        if (gone) return finish({ outcome: "gone" });
-        if (errorEvent) return finish({ outcome: "error", error: errorEvent });
         if (err) {
           if ((err as { statusCode?: number }).statusCode === 410) {
             return finish({ outcome: "gone" });
@@ -295,11 +323,12 @@ export function createKubeSource(kc: k8s.KubeConfig, options: KubeSourceOptions)
         },
         onEvent,
         onDone,
-      ).then((ctl) => {
-        st.abort = ctl;
-        if (settled) return;
+      ).then((c) => {
+        ctl = c;
+        if (settled || closing.signal.aborted) return c.abort();
         connected = true;
-        if (closing.signal.aborted) ctl.abort();
+        st.healthy = true;
+        updateStale();
       }, (err) => finish({ outcome: "error", error: err }));
     });
   }
@@ -345,7 +374,6 @@ export function createKubeSource(kc: k8s.KubeConfig, options: KubeSourceOptions)
         }
       }
       const end = await watch(st);
-      st.abort = undefined;
       if (closing.signal.aborted) break;
       if (end.outcome === "gone") {
         log.info("watch resourceVersion too old (410); relisting", { kind: st.kind, rv: st.rv });
@@ -408,7 +436,9 @@ export function createKubeSource(kc: k8s.KubeConfig, options: KubeSourceOptions)
     async close() {
       closing.abort();
       clearTimeout(flushTimer);
-      for (const st of states.values()) st.abort?.abort();
+      for (const st of states.values()) {
+        st.stopWatch?.({ outcome: "error", error: new Error("source closed") });
+      }
       await Promise.allSettled(loops);
       started?.catch(() => {});
     },

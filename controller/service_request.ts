@@ -180,7 +180,9 @@ export function translateService(
 }
 
 /** The Warning message for old-prefix annotations, or undefined when there are none. */
-export function deprecationMessage(deprecated: readonly DeprecatedAnnotation[]): string | undefined {
+export function deprecationMessage(
+  deprecated: readonly DeprecatedAnnotation[],
+): string | undefined {
   if (deprecated.length === 0) return undefined;
   return deprecated.map((d) =>
     d.ignored

@@ -240,7 +240,9 @@ export class Allocator {
   /**
    * Gives a Service its addresses: the existing assignment when still valid, else the
    * requested IPs, the annotated pool, matching serviceAllocation pools by priority, then
-   * other autoAssign pools by name. Refusals are values naming the reason.
+   * other autoAssign pools by name. RequireDualStack needs both families from one pool;
+   * PreferDualStack takes both from one pool if any has both, else the first family listed
+   * in ipFamilies, else the other. Refusals are values naming the reason.
    */
   allocate(request: ServiceRequest): AllocateResult {
     const bad = checkRequest(request);
@@ -285,12 +287,17 @@ export class Allocator {
         return refuse("exhausted", "pool exhausted", { pool: request.pool });
       }
     }
-    for (const pool of candidates) {
-      const a = this.#pick(pool, wanted[0], request);
-      if (a !== undefined) return this.#commit(request, [a], pool);
+    // PreferDualStack without a pool for both: the primary family, else the secondary, as
+    // MetalLB does.
+    for (const family of wanted) {
+      for (const pool of candidates) {
+        const a = this.#pick(pool, family, request);
+        if (a !== undefined) return this.#commit(request, [a], pool);
+      }
     }
-    if (!candidates.some((p) => spaceOf(p, wanted[0]))) {
-      return refuse("no-pool", `no pool with IPv${wanted[0]} addresses serves ${request.key}`);
+    if (!candidates.some((p) => wanted.some((f) => spaceOf(p, f)))) {
+      const fams = wanted.map((f) => `IPv${f}`).join(" or ");
+      return refuse("no-pool", `no pool with ${fams} addresses serves ${request.key}`);
     }
     return refuse("exhausted", "pool exhausted", { pool: request.pool });
   }

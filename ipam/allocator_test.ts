@@ -309,11 +309,17 @@ Deno.test("dual stack: both families from one pool", () => {
       ["10.0.0.0"],
       "a-v4",
     ],
-    ["prefer in a v4-only pool, IPv6 first", {
-      families: [6, 4],
-      policy: "PreferDualStack",
-      pool: "a-v4",
-    }, "no pool with IPv6 addresses serves ns/s"],
+    [
+      "prefer in a v4-only pool, IPv6 first, falls back to IPv4",
+      { families: [6, 4], policy: "PreferDualStack", pool: "a-v4" },
+      ["10.0.0.0"],
+      "a-v4",
+    ],
+    [
+      "single stack v6 in a v4-only pool",
+      { families: [6], pool: "a-v4" },
+      "no pool with IPv6 addresses serves ns/s",
+    ],
     [
       "require needs two families",
       { families: [4], policy: "RequireDualStack" },
@@ -550,4 +556,38 @@ Deno.test("determinism: the same inputs in the same order give the same result",
     return out;
   }
   assert.deepEqual(run(), run());
+});
+
+Deno.test("sharing with dual stack: each family's shared address, within one pool", () => {
+  const a = allocator([
+    { name: "a", ranges: ["10.0.0.0/24", "fc00::/120"] },
+    { name: "b", ranges: ["10.1.0.0/24", "fd00::/120"] },
+  ]);
+  const shared = (key: string, port: number, extra: Partial<ServiceRequest> = {}) =>
+    svc(key, {
+      sharingKey: "k",
+      families: [4, 6],
+      policy: "RequireDualStack",
+      ports: [{ protocol: "TCP", port }],
+      ...extra,
+    });
+  assert.deepEqual(ips(a.allocate(shared("ns/a", 80))), ["10.0.0.0", "fc00::"]);
+  assert.deepEqual(ips(a.allocate(shared("ns/b", 81))), ["10.0.0.0", "fc00::"]);
+  // A single-stack IPv6 member of the group gets the group's IPv6 address.
+  assert.deepEqual(ips(a.allocate(shared("ns/c", 82, { families: [6], policy: "SingleStack" }))), [
+    "fc00::",
+  ]);
+  // Compatible with b but not with a: it must be compatible with every holder.
+  assert.deepEqual(ips(a.allocate(shared("ns/d", 80))), ["10.0.0.1", "fc00::1"]);
+  // Asking for another pool: the group's addresses are not there, so fresh ones.
+  assert.deepEqual(ips(a.allocate(shared("ns/e", 90, { pool: "b" }))), ["10.1.0.0", "fd00::"]);
+  assert.deepEqual(a.holdersOf("fc00::"), ["ns/a", "ns/b", "ns/c"]);
+  assert.equal(a.counts("a")!.ipv6.used, 2);
+});
+
+Deno.test("IPv6 pools ignore avoidBuggyIPs", () => {
+  const a = allocator([{ name: "p", ranges: ["fc00::ff-fc00::100"], avoidBuggyIPs: true }]);
+  assert.equal(a.counts("p")!.ipv6.total, 2n);
+  assert.deepEqual(ips(a.allocate(svc("ns/a", { families: [6] }))), ["fc00::ff"]);
+  assert.deepEqual(ips(a.allocate(svc("ns/b", { families: [6] }))), ["fc00::100"]);
 });

@@ -771,3 +771,15 @@ Deno.test("bindings point at roles and service accounts the manifest creates", (
     assert.ok(names.has(`ServiceAccount/${NS}/${sa}`), `${kind} uses missing SA ${sa}`);
   }
 });
+
+Deno.test("manifests/README.md documents every flag and environment variable", async () => {
+  const readme = await Deno.readTextFile(new URL("manifests/README.md", ROOT));
+  for (const [name, spec] of Object.entries(FLAGS)) {
+    assert.ok(readme.includes(`\`--${name}\``), `flag --${name} is not documented`);
+    if (spec.env) assert.ok(readme.includes(`\`${spec.env}\``), `${spec.env} is not documented`);
+  }
+  const compile = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT))).tasks.compile;
+  for (const name of (/--allow-env=(\S+)/.exec(compile)?.[1] ?? "").split(",")) {
+    assert.ok(readme.includes(`\`${name}\``), `environment variable ${name} is not documented`);
+  }
+});

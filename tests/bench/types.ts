@@ -1,7 +1,8 @@
 /** One benchmark figure, printed as one JSON line by `deno task bench`. */
 export interface BenchResult {
   bench: string;
-  value: number;
+  /** null when the figure could not be measured here; `skipped` then says why. */
+  value: number | null;
   unit: string;
   /** A reference measured in the same run (e.g. GoBGP doing the same), or null. */
   baseline: number | null;
@@ -21,11 +22,11 @@ export interface BenchSuite {
 /** Builds a result, computing the ratio from the baseline. */
 export function result(
   bench: string,
-  value: number,
+  value: number | null,
   unit: string,
   options: { baseline?: number | null; extra?: Record<string, unknown> } = {},
 ): BenchResult {
   const baseline = options.baseline ?? null;
-  const ratio = baseline === null || baseline === 0 ? null : value / baseline;
+  const ratio = value === null || baseline === null || baseline === 0 ? null : value / baseline;
   return { bench, value, unit, baseline, ratio, ...options.extra };
 }

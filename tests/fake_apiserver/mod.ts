@@ -5,6 +5,7 @@
  * JSON patches, Status errors), plus fault switches.
  */
 
+import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "../../api/log.ts";
 import { silentLogger } from "../../api/log.ts";
 import { applyJsonPatch, applyMergePatch, JsonPatchError } from "./patch.ts";
@@ -69,8 +70,11 @@ export interface FaultControls {
   delayMs: number;
   /** Fails the next `n` updates and patches with 409 Conflict. */
   conflictNextWrites(n: number): void;
-  /** The next watch that names a resourceVersion gets an ERROR event with 410 Gone. */
-  goneNextWatch(): void;
+  /**
+   * The next watch that names a resourceVersion gets 410 Gone: as an ERROR event in a 200
+   * stream (`"event"`, default, what the watch cache does) or as the HTTP status (`"http"`).
+   */
+  goneNextWatch(mode?: "event" | "http"): void;
   /** Closes the listener and listens again on the same port, keeping the store. */
   restart(): Promise<void>;
   /** Clears every fault. */
@@ -113,6 +117,8 @@ export interface FakeApiServer {
   requestLog: RequestLogEntry[];
   /** Number of watch streams currently open. */
   openWatches(): number;
+  /** A fresh client configuration loaded from `kubeconfigPath`. */
+  kubeConfig(): k8s.KubeConfig;
   /** Same as `faults.restart()`. */
   restart(): Promise<void>;
   close(): Promise<void>;
@@ -294,7 +300,7 @@ export async function startFakeApiServer(
   let failRatio = 0;
   let random = seededRandom(1);
   let conflictCount = 0;
-  let goneNext = false;
+  let goneNext: false | "event" | "http" = false;
 
   let port = options.port ?? 0;
   // Deno.serve always offers h2 over TLS, and undici then talks HTTP/2 through Deno's node:http2,
@@ -709,6 +715,10 @@ export async function startFakeApiServer(
     let gone = false;
     if (rvParam !== "" && rvParam !== "0") {
       const from = Number(rvParam);
+      if (goneNext === "http") {
+        goneNext = false;
+        throw new HttpError(410, "Expired", `too old resource version: ${rvParam}`);
+      }
       if (goneNext || !Number.isFinite(from) || from < store.oldestServableRv()) {
         goneNext = false;
         gone = true;
@@ -901,6 +911,11 @@ export async function startFakeApiServer(
     objects,
     requestLog,
     openWatches: () => watches.size,
+    kubeConfig() {
+      const kc = new k8s.KubeConfig();
+      kc.loadFromFile(kubeconfigPath);
+      return kc;
+    },
     restart,
     faults: {
       dropWatches,
@@ -915,8 +930,8 @@ export async function startFakeApiServer(
       conflictNextWrites(n) {
         conflictCount = n;
       },
-      goneNextWatch() {
-        goneNext = true;
+      goneNextWatch(mode = "event") {
+        goneNext = mode;
       },
       restart,
       reset() {

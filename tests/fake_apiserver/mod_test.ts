@@ -7,8 +7,7 @@ const JSON_PATCH = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPa
 
 async function withServer(fn: (s: FakeApiServer, kc: k8s.KubeConfig) => Promise<void>) {
   const server = await startFakeApiServer();
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(server.kubeconfigPath);
+  const kc = server.kubeConfig();
   try {
     await fn(server, kc);
   } finally {
@@ -180,6 +179,12 @@ Deno.test("fake apiserver: status subresource is kept apart from the main object
       body: [{ op: "add", path: "/metadata/annotations", value: { k: "v" } }],
     }, JSON_PATCH);
     assert.equal(jp.metadata?.annotations?.k, "v");
+    const smp = await core.patchNamespacedService({
+      name: "a",
+      namespace: "default",
+      body: { metadata: { annotations: { k: null, s: "1" } } },
+    }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.StrategicMergePatch));
+    assert.deepEqual(smp.metadata?.annotations, { s: "1" });
   });
 });
 
@@ -285,6 +290,19 @@ Deno.test("fake apiserver: watch from a resourceVersion with bookmarks and label
   });
 });
 
+Deno.test("fake apiserver: a watch ends at its timeoutSeconds", async () => {
+  await withServer(async (server, kc) => {
+    const w = startWatch(kc, "/api/v1/nodes", {
+      resourceVersion: String(server.objects.resourceVersion()),
+      timeoutSeconds: 1,
+    });
+    await eventually("watch open", () => server.openWatches() === 1);
+    await eventually("watch ended by the server", w.ended);
+    assert.equal(w.endError(), null);
+    assert.equal(server.openWatches(), 0);
+  });
+});
+
 Deno.test("fake apiserver: a too old resourceVersion gets an ERROR 410 event", async () => {
   await withServer(async (server, kc) => {
     const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -334,6 +352,13 @@ Deno.test("fake apiserver: fault switches", async () => {
     await eventually("watch open", () => server.openWatches() === 1);
     server.faults.dropWatches();
     await eventually("watch dropped", w.ended);
+
+    server.faults.goneNextWatch("http");
+    const h = startWatch(kc, "/api/v1/services", {
+      resourceVersion: String(server.objects.resourceVersion()),
+    });
+    await eventually("forced HTTP 410", h.ended);
+    assert.equal((h.endError() as { statusCode?: number }).statusCode, 410);
 
     server.faults.goneNextWatch();
     const g = startWatch(kc, "/api/v1/services", {

@@ -69,6 +69,7 @@ Deno.test({
           nextHop: pair.a.addr4,
           communities: ["65001:100", "65001:200"],
           largeCommunities: ["65001:1:2"],
+          routeTargets: ["65001:10"],
           med: 10,
         });
         await a.addRoutes(["2001:db8:100::/64"], {
@@ -85,6 +86,7 @@ Deno.test({
           assert.deepEqual(e.asPath, [65001]);
           assert.deepEqual(e.communities, ["65001:100", "65001:200"]);
           assert.deepEqual(e.largeCommunities, ["65001:1:2"]);
+          assert.deepEqual(e.extendedCommunities, ["rt:65001:10"]);
           assert.equal(e.med, 10);
           assert.equal(e.neighbor, pair.a.addr4);
           assert.equal(e.best, true);

@@ -1,0 +1,160 @@
+/**
+ * `ferrolb speaker`: the per-node role against the Kubernetes API. Reads the metallb.io
+ * objects, Services, EndpointSlices and Nodes, announces over BGP, serves /metrics,
+ * /healthz, /readyz and /status, and on SIGTERM sends Cease to every peer within the
+ * grace period before exiting.
+ */
+import "../cluster/node_env.ts";
+import type { ParsedArgs } from "./args.ts";
+import { type AdminServer, startAdminServer } from "./admin.ts";
+import type { StatusDocument } from "./status.ts";
+import { createLogger, type Logger, parseLogLevel } from "../api/log.ts";
+import { createRegistry, defineMetallbMetrics, type MetallbMetrics } from "../api/metrics.ts";
+import type { ObjectSource, ObjectWriter } from "../cluster/types.ts";
+import { createSpeaker, type Speaker, type SpeakerOptions } from "../speaker/speaker.ts";
+
+/** Options of {@linkcode startSpeaker}: the speaker's options without the injected seams. */
+export type StartSpeakerOptions = SpeakerOptions;
+
+/** Creates a speaker on `source` and starts it (waits for the source's caches). */
+export async function startSpeaker(
+  source: ObjectSource,
+  writer: ObjectWriter,
+  options: StartSpeakerOptions,
+): Promise<Speaker> {
+  const speaker = createSpeaker(source, writer, options);
+  await speaker.start();
+  return speaker;
+}
+
+/** The /status document of a speaker-only process. */
+export function speakerStatusDocument(speaker: Speaker, node: string): StatusDocument {
+  const s = speaker.status();
+  return {
+    role: "speaker",
+    node,
+    config: speaker.configStatus(),
+    sessions: s.sessions,
+    pools: [],
+    services: s.services,
+  };
+}
+
+/** Values of the speaker role's flags, or a usage problem. */
+export interface SpeakerFlags {
+  nodeName: string;
+  namespace: string;
+  adminAddr: string;
+  level: string;
+  kubeconfig?: string;
+  lbClass?: string;
+  routerId?: string;
+  weightedEcmp: boolean;
+  /** Bound on sending Cease at shutdown. */
+  stopGraceMs: number;
+}
+
+/** Reads the speaker's flags; a string is a usage error. */
+export function speakerFlags(args: ParsedArgs): SpeakerFlags | string {
+  const f = args.flags;
+  const nodeName = typeof f["node-name"] === "string" ? f["node-name"] : "";
+  if (!nodeName) return "--node-name (or NODE_NAME) is required: the speaker runs per node";
+  const level = String(f["log-level"] ?? "info");
+  if (!parseLogLevel(level)) return `--log-level: "${level}" is not debug, info, warn or error`;
+  const out: SpeakerFlags = {
+    nodeName,
+    namespace: String(f.namespace ?? "metallb-system"),
+    adminAddr: String(f["admin-addr"] ?? "127.0.0.1:7472"),
+    level,
+    weightedEcmp: f["weighted-ecmp"] === true,
+    stopGraceMs: 5_000,
+  };
+  if (typeof f.kubeconfig === "string" && f.kubeconfig) out.kubeconfig = f.kubeconfig;
+  if (typeof f["lb-class"] === "string") out.lbClass = f["lb-class"];
+  // Only a fallback: the BGPPeer's routerID and then the Node's InternalIP come first.
+  if (typeof f["router-id"] === "string") out.routerId = f["router-id"];
+  return out;
+}
+
+/** Runs `ferrolb speaker` until SIGTERM/SIGINT; resolves to the exit code. */
+export async function runSpeakerRole(args: ParsedArgs): Promise<number> {
+  const flags = speakerFlags(args);
+  if (typeof flags === "string") {
+    console.error(`ferrolb speaker: ${flags}`);
+    return 2;
+  }
+  const logger: Logger = createLogger({
+    level: parseLogLevel(flags.level),
+    component: "ferrolb",
+  });
+  // Loaded late: the Kubernetes client is heavy and must come after node_env confined env.
+  const { loadKubeConfig } = await import("../cluster/kube_config.ts");
+  const { createKubeSource } = await import("../cluster/kube_source.ts");
+  const { createKubeWriter } = await import("../cluster/kube_writer.ts");
+  let kc;
+  try {
+    kc = loadKubeConfig(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {});
+  } catch (err) {
+    console.error(`ferrolb speaker: ${(err as Error).message}`);
+    return 1;
+  }
+  const source = createKubeSource(kc, { namespace: flags.namespace, logger });
+  const writer = createKubeWriter(kc, { namespace: flags.namespace, logger });
+  const registry = createRegistry();
+  const metrics: MetallbMetrics = defineMetallbMetrics(registry);
+  const speaker = createSpeaker(source, writer, {
+    nodeName: flags.nodeName,
+    namespace: flags.namespace,
+    logger,
+    metrics,
+    weightedEcmp: flags.weightedEcmp,
+    stopGraceMs: flags.stopGraceMs,
+    ...(flags.lbClass ? { loadBalancerClass: flags.lbClass } : {}),
+    ...(flags.routerId ? { defaultRouterId: flags.routerId } : {}),
+  });
+  const k8sMetrics = () => {
+    const m = source.metrics();
+    metrics.configLoaded.set({}, m.configLoaded ? 1 : 0);
+    metrics.configStale.set({}, m.stale || !speaker.configStatus().valid ? 1 : 0);
+  };
+  let admin: AdminServer;
+  try {
+    admin = startAdminServer(flags.adminAddr, {
+      registry,
+      health: () => true,
+      ready: () => {
+        k8sMetrics();
+        return speaker.ready()
+          ? { ready: true }
+          : { ready: false, reason: "waiting for caches and a valid configuration" };
+      },
+      status: () => speakerStatusDocument(speaker, flags.nodeName),
+      logger,
+    });
+  } catch (err) {
+    console.error(`ferrolb speaker: --admin-addr: ${(err as Error).message}`);
+    await source.close();
+    return 1;
+  }
+  const { promise: signalled, resolve } = Promise.withResolvers<Deno.Signal>();
+  const handlers = (["SIGINT", "SIGTERM"] as const).map((sig) => {
+    const fn = () => resolve(sig);
+    Deno.addSignalListener(sig, fn);
+    return [sig, fn] as const;
+  });
+  logger.info("speaker starting", { node: flags.nodeName, namespace: flags.namespace });
+  const started = speaker.start().then(() => "started" as const, (err) => err as Error);
+  const first = await Promise.race([started, signalled]);
+  if (first instanceof Error) {
+    logger.error("speaker failed to start", { error: first });
+  } else if (first === "started") {
+    logger.info("speaker running", { admin: admin.addr });
+    const sig = await signalled;
+    logger.info("stopping: sending Cease to every peer", { signal: sig });
+  }
+  for (const [sig, fn] of handlers) Deno.removeSignalListener(sig, fn);
+  await speaker.stop();
+  await source.close();
+  await admin.close();
+  return first instanceof Error ? 1 : 0;
+}

@@ -1,0 +1,1030 @@
+/**
+ * The controller: MetalLB's assignment loop over an {@linkcode ObjectSource}, writing back
+ * through an {@linkcode ObjectWriter}. Every pass starts from the source's snapshot and
+ * writes only differences, so a restart over a cluster that is already right makes no
+ * request at all, and the last valid configuration stays in force while a bad edit is
+ * reported.
+ */
+import {
+  buildConfig,
+  type Config,
+  type ConfigError,
+  type ConfigWarning,
+  formatConfigError,
+} from "../api/config.ts";
+import type { Logger } from "../api/log.ts";
+import type { MetallbMetrics } from "../api/metrics.ts";
+import { parseService, type ServiceView } from "../api/objects.ts";
+import type { PoolStatus, ServiceStatus, StatusDocument } from "../cmd/status.ts";
+import {
+  Allocator,
+  canonicalIP,
+  type ExistingAssignment,
+  type LabelSelector as IpamSelector,
+  type PoolSpec,
+  type RefusalCode,
+  type ServiceRequest,
+} from "../ipam/mod.ts";
+import type {
+  EventRecord,
+  KubeObject,
+  ObjectSource,
+  ObjectWriter,
+  ReadKind,
+  Snapshot,
+} from "../cluster/types.ts";
+import {
+  ALLOCATED_FROM_POOL,
+  ANNOTATION_PREFIX,
+  type DeprecatedAnnotation,
+  deprecationMessage,
+  LEGACY_ANNOTATION_PREFIX,
+  type ServiceRequestResult,
+  translateService,
+} from "./service_request.ts";
+
+/** The component name on Events, as MetalLB's controller uses. */
+export const EVENT_COMPONENT = "metallb-controller";
+/** Name of the controller's ConfigurationState object. */
+export const CONFIGURATION_STATE_NAME = "controller";
+
+/** Event reasons the controller records. */
+export const EventReason = {
+  IPAllocated: "IPAllocated",
+  AllocationFailed: "AllocationFailed",
+  ClearAssignment: "ClearAssignment",
+  LoadBalancerFailed: "LoadBalancerFailed",
+  DeprecatedAnnotation: "DeprecatedAnnotation",
+  InvalidConfiguration: "InvalidConfiguration",
+} as const;
+
+// Both keys are written: MetalLB before 0.14 (as in users' seed clusters) shows and reads
+// the older one, newer tooling the metallb.io one; writing both keeps both kinds working.
+const POOL_ANNOTATIONS = [
+  ANNOTATION_PREFIX + ALLOCATED_FROM_POOL,
+  LEGACY_ANNOTATION_PREFIX + ALLOCATED_FROM_POOL,
+] as const;
+
+/** Kinds that make up the configuration (plus Secrets for peer passwords). */
+const CONFIG_KINDS: readonly ReadKind[] = [
+  "IPAddressPool",
+  "BGPAdvertisement",
+  "BGPPeer",
+  "Community",
+  "BFDProfile",
+  "L2Advertisement",
+  "Secret",
+];
+
+/** Kube-source client counters, when the source has them. */
+interface SourceClientMetrics {
+  updatesTotal: number;
+  updateErrorsTotal: number;
+  configLoaded: boolean;
+  stale: boolean;
+}
+
+/** Options for {@linkcode Controller}. */
+export interface ControllerOptions {
+  /** Install namespace of the metallb.io objects. */
+  namespace: string;
+  /** `--lb-class`: handle only Services of this class (else only classless ones). */
+  lbClass?: string;
+  logger: Logger;
+  metrics?: MetallbMetrics;
+  clock?: () => Date;
+  /** When given and false, passes compute but write nothing. */
+  isLeader?: () => boolean;
+  /** Writes in flight at once (default 32). */
+  writeConcurrency?: number;
+  /** Delay before a pass retries failed writes (default 1000 ms). */
+  retryDelayMs?: number;
+}
+
+/** Why a Service has no address, as shown on /status. */
+interface Pending {
+  reason: string;
+  eventReason: string;
+}
+
+/** What one pass decided for a handled Service. */
+interface Outcome {
+  key: string;
+  obj: KubeObject;
+  view: ServiceView;
+  created: string;
+  result: ServiceRequestResult;
+  ips: string[];
+  pool?: string;
+  pending?: Pending;
+  /** Got a new assignment in this pass (IPAllocated). */
+  fresh: boolean;
+  /** Leave status and annotations as they are (the request itself is invalid). */
+  keep: boolean;
+}
+
+interface ParsedService {
+  view?: ServiceView;
+  error?: string;
+}
+
+interface WrittenRecord {
+  desired: string;
+  observedAtWrite: string;
+}
+
+type WriteOp = { key: string; what: string; run: () => Promise<void> };
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function refusalEvent(code: RefusalCode): string {
+  // Exhaustion and address clashes can heal as Services come and go; the rest need the
+  // user to change the Service or the configuration.
+  return code === "exhausted" || code === "in-use" || code === "no-pool"
+    ? EventReason.AllocationFailed
+    : EventReason.LoadBalancerFailed;
+}
+
+function poolSpecOf(p: Config["pools"][number]): PoolSpec {
+  return {
+    name: p.name,
+    ranges: p.ranges.map((r) => ({ family: r.family, start: r.start, end: r.end })),
+    autoAssign: p.autoAssign,
+    avoidBuggyIPs: p.avoidBuggyIPs,
+    ...(p.serviceAllocation
+      ? {
+        serviceAllocation: {
+          priority: p.serviceAllocation.priority,
+          namespaces: [...p.serviceAllocation.namespaces],
+          namespaceSelectors: structuredClone(
+            p.serviceAllocation.namespaceSelectors,
+          ) as IpamSelector[],
+          serviceSelectors: structuredClone(p.serviceAllocation.serviceSelectors) as IpamSelector[],
+        },
+      }
+      : {}),
+  };
+}
+
+function bigintJson(_k: string, v: unknown): unknown {
+  return typeof v === "bigint" ? v.toString() : v;
+}
+
+/** A count as /status shows it: a number when exact, else a decimal string. */
+function count(v: bigint | number): number | string {
+  const b = BigInt(v);
+  return b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b.toString();
+}
+
+function metaCreated(obj: KubeObject): string {
+  return obj.metadata.creationTimestamp ?? "";
+}
+
+/** Runs `ops` with at most `limit` in flight; resolves with the failures. */
+async function runLimited(
+  ops: WriteOp[],
+  limit: number,
+): Promise<{ op: WriteOp; error: unknown }[]> {
+  const failures: { op: WriteOp; error: unknown }[] = [];
+  let next = 0;
+  async function worker(): Promise<void> {
+    while (next < ops.length) {
+      const op = ops[next++];
+      try {
+        await op.run();
+      } catch (error) {
+        failures.push({ op, error });
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, ops.length) }, () => worker()));
+  return failures;
+}
+
+/**
+ * Assigns LoadBalancer addresses to Services: restores every existing assignment before
+ * giving out a new one, then reconciles on every change (one pass per burst of changes).
+ */
+export class Controller {
+  #source: ObjectSource;
+  #writer: ObjectWriter;
+  #opts: ControllerOptions;
+  #log: Logger;
+  #now: () => Date;
+  #allocator = new Allocator();
+  /** The configuration in force (the last valid one), or null before the first valid one. */
+  #config: Config | null = null;
+  #poolsKey: string | null = null;
+  #configErrors: ConfigError[] = [];
+  #configWarnings: ConfigWarning[] = [];
+  #configInputs: ReadonlyMap<string, KubeObject>[] = [];
+  #lastBuild: ReturnType<typeof buildConfig> | null = null;
+  #restored = false;
+  #started = false;
+  #ready = false;
+  #stopped = false;
+  #unsubscribe?: () => void;
+  #wasLeader = false;
+  #parsed = new WeakMap<KubeObject, ParsedService>();
+  /** Latest per-Service outcome, for /status. */
+  #outcomes = new Map<string, Outcome>();
+  /** Reasons an assignment was dropped (pool change, restore conflict) awaiting its event. */
+  #cleared = new Map<string, string>();
+  /** Last message per (object, slot), so Events are recorded on change only. */
+  #lastEvent = new Map<string, string>();
+  #written = new Map<string, WrittenRecord>();
+  #configStateKey: string | null = null;
+  #metricPools = new Set<string>();
+  #sourceUpdatesSeen = 0;
+  #sourceErrorsSeen = 0;
+  #dirty = false;
+  #loop: Promise<void> | null = null;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #passes = 0;
+
+  /** Creates a controller; call {@linkcode Controller.start}. */
+  constructor(source: ObjectSource, writer: ObjectWriter, options: ControllerOptions) {
+    this.#source = source;
+    this.#writer = writer;
+    this.#opts = options;
+    this.#log = options.logger.child({ component: "controller" });
+    this.#now = options.clock ?? (() => new Date());
+  }
+
+  /** Waits for the source to sync, then restores, allocates and keeps reconciling. */
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    await this.#source.start();
+    if (this.#stopped) return;
+    this.#unsubscribe = this.#source.subscribe(() => {
+      // Sources without client counters: count change notifications instead.
+      if (this.#opts.metrics && !this.#sourceMetrics()) this.#opts.metrics.k8sUpdates.inc();
+      this.#schedule();
+    });
+    this.#schedule();
+    await this.idle();
+    this.#ready = true;
+  }
+
+  /** Stops reacting to changes and waits for the pass in progress. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    await this.#loop;
+  }
+
+  /** True once the first pass after sync completed. */
+  ready(): boolean {
+    return this.#ready;
+  }
+
+  /** Passes run so far (for tests and benchmarks). */
+  passes(): number {
+    return this.#passes;
+  }
+
+  /** Resolves when no pass is queued or running (after the current tick's changes). */
+  async idle(): Promise<void> {
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 0));
+      if (!this.#loop) return;
+      await this.#loop;
+    }
+  }
+
+  /** Call when leadership may have changed: on gaining it the controller resyncs fully. */
+  leadershipChanged(): void {
+    this.#schedule();
+  }
+
+  /** Requests a pass (coalesced with any other request in the same tick). */
+  reconcile(): void {
+    this.#schedule();
+  }
+
+  /** The current assignment of `namespace/name`, as the allocator holds it. */
+  assignmentOf(key: string): { ips: string[]; pool: string } | undefined {
+    return this.#allocator.assignmentOf(key);
+  }
+
+  /** The controller's part of the /status document. */
+  status(): StatusDocument {
+    const pools: PoolStatus[] = [];
+    for (const name of this.#allocator.poolNames()) {
+      const c = this.#allocator.counts(name)!;
+      pools.push({
+        name,
+        ...(c.ipv4.total > 0n ? { ipv4: { used: c.ipv4.used, total: count(c.ipv4.total) } } : {}),
+        ...(c.ipv6.total > 0n ? { ipv6: { used: c.ipv6.used, total: count(c.ipv6.total) } } : {}),
+      });
+    }
+    const services: ServiceStatus[] = [...this.#outcomes.values()]
+      .sort((a, b) => cmp(a.key, b.key))
+      .map((o) => ({
+        namespace: o.view.namespace,
+        name: o.view.name,
+        ips: [...o.ips],
+        ...(o.pool ? { pool: o.pool } : {}),
+        peers: [],
+        ...(o.pending ? { pending: o.pending.reason } : {}),
+      }));
+    return {
+      role: "controller",
+      config: {
+        valid: this.#configErrors.length === 0 && this.#config !== null,
+        errors: this.#configErrors.map(formatConfigError),
+        warnings: this.#configWarnings.map(formatConfigError),
+      },
+      sessions: [],
+      pools,
+      services,
+    };
+  }
+
+  #isLeader(): boolean {
+    return this.#opts.isLeader ? this.#opts.isLeader() : true;
+  }
+
+  #sourceMetrics(): SourceClientMetrics | undefined {
+    const s = this.#source as { metrics?: () => SourceClientMetrics };
+    return typeof s.metrics === "function" ? s.metrics() : undefined;
+  }
+
+  #schedule(): void {
+    if (this.#stopped || !this.#started) return;
+    this.#dirty = true;
+    if (this.#loop) return;
+    this.#loop = (async () => {
+      // A macrotask first, so a burst of notifications in one tick makes one pass.
+      await new Promise((r) => setTimeout(r, 0));
+      while (this.#dirty && !this.#stopped) {
+        this.#dirty = false;
+        try {
+          await this.#pass();
+        } catch (err) {
+          this.#log.error("reconcile pass failed", { error: err });
+          this.#retryLater();
+        }
+      }
+    })().finally(() => {
+      this.#loop = null;
+    });
+  }
+
+  #retryLater(): void {
+    if (this.#retryTimer !== undefined || this.#stopped) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#schedule();
+    }, this.#opts.retryDelayMs ?? 1000);
+  }
+
+  /** Throws away allocator state so the next pass restores from the cluster again. */
+  #resetForResync(): void {
+    this.#allocator = new Allocator();
+    this.#poolsKey = null;
+    this.#restored = false;
+    this.#written.clear();
+    this.#cleared.clear();
+    this.#configStateKey = null;
+  }
+
+  async #pass(): Promise<void> {
+    this.#passes++;
+    const leader = this.#isLeader();
+    if (leader && !this.#wasLeader && this.#passes > 1) {
+      this.#log.info("became leader; resyncing from the cluster");
+      this.#resetForResync();
+    }
+    this.#wasLeader = leader;
+    const snap = this.#source.snapshot();
+    const ops: WriteOp[] = [];
+    this.#updateSourceMetrics();
+    this.#updateConfig(snap, ops);
+    if (this.#config !== null) this.#reconcileServices(snap, ops);
+    this.#updatePools(snap, ops);
+    if (!leader) return;
+    if (ops.length === 0) return;
+    const failures = await runLimited(ops, this.#opts.writeConcurrency ?? 32);
+    for (const { op, error } of failures) {
+      this.#written.delete(op.key);
+      this.#log.warn("write failed; will retry", { object: op.key, write: op.what, error });
+    }
+    if (failures.length > 0) this.#retryLater();
+  }
+
+  #updateSourceMetrics(): void {
+    const m = this.#opts.metrics;
+    const s = this.#sourceMetrics();
+    if (!m || !s) return;
+    if (s.updatesTotal > this.#sourceUpdatesSeen) {
+      m.k8sUpdates.inc(undefined, s.updatesTotal - this.#sourceUpdatesSeen);
+      this.#sourceUpdatesSeen = s.updatesTotal;
+    }
+    if (s.updateErrorsTotal > this.#sourceErrorsSeen) {
+      m.k8sUpdateErrors.inc(undefined, s.updateErrorsTotal - this.#sourceErrorsSeen);
+      this.#sourceErrorsSeen = s.updateErrorsTotal;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Configuration
+
+  #updateConfig(snap: Snapshot, ops: WriteOp[]): void {
+    const inputs = CONFIG_KINDS.map((k) => snap.objects.get(k) ?? new Map<string, KubeObject>());
+    let build = this.#lastBuild;
+    if (!build || inputs.some((m, i) => m !== this.#configInputs[i])) {
+      build = buildConfig({ objects: new Map(CONFIG_KINDS.map((k, i) => [k, inputs[i]])) }, {
+        namespace: this.#opts.namespace,
+      });
+      this.#lastBuild = build;
+      this.#configInputs = inputs;
+    }
+    const m = this.#opts.metrics;
+    this.#configWarnings = build.warnings;
+    if (!build.ok) {
+      this.#configErrors = build.errors;
+      this.#reportInvalid(build.errors, ops);
+      m?.configStale.set({}, 1);
+      return;
+    }
+    const specs = build.config.pools.map(poolSpecOf);
+    const key = JSON.stringify(specs, bigintJson);
+    if (key !== this.#poolsKey) {
+      const report = this.#allocator.setPools(specs);
+      if (!report.ok) {
+        // buildConfig should have caught it; still never drop the running pools for it.
+        const err: ConfigError = {
+          kind: "IPAddressPool",
+          namespace: this.#opts.namespace,
+          name: "",
+          field: "spec.addresses",
+          reason: report.reason,
+        };
+        this.#configErrors = [err];
+        this.#reportInvalid([err], ops);
+        m?.configStale.set({}, 1);
+        return;
+      }
+      if (this.#poolsKey !== null || this.#restored) {
+        this.#log.info("address pools changed", {
+          pools: specs.map((s) => s.name),
+          invalidated: report.invalid.length,
+        });
+      }
+      for (const d of report.invalid) this.#cleared.set(d.key, d.reason);
+      this.#poolsKey = key;
+    }
+    const wasInvalid = this.#configErrors.length > 0 || this.#config === null;
+    this.#config = build.config;
+    this.#configErrors = [];
+    if (wasInvalid) {
+      this.#log.info("configuration loaded", {
+        pools: build.config.pools.length,
+        warnings: build.warnings.map(formatConfigError),
+      });
+      // Forget reported errors so a later recurrence is reported again.
+      for (const k of [...this.#lastEvent.keys()]) {
+        if (k.startsWith("config|")) this.#lastEvent.delete(k);
+      }
+    }
+    m?.configLoaded.set({}, 1);
+    m?.configStale.set({}, 0);
+    this.#setConfigurationState({
+      result: "Valid",
+      errorSummary: "",
+      conditions: [{
+        type: "Valid",
+        status: "True",
+        reason: "ConfigurationValid",
+        message: build.warnings.length
+          ? build.warnings.map(formatConfigError).join("; ")
+          : "configuration is valid",
+      }],
+    }, ops);
+  }
+
+  #reportInvalid(errors: ConfigError[], ops: WriteOp[]): void {
+    const summary = errors.map(formatConfigError).join("; ");
+    const byObject = new Map<string, ConfigError[]>();
+    for (const e of errors) {
+      const k = `${e.kind}|${e.namespace}|${e.name}`;
+      byObject.set(k, [...(byObject.get(k) ?? []), e]);
+    }
+    const transient = errors.every((e) => e.transient);
+    if (this.#lastEvent.get("config|summary") !== summary) {
+      this.#lastEvent.set("config|summary", summary);
+      this.#log.error(
+        this.#config
+          ? "configuration invalid; keeping the running configuration"
+          : "configuration invalid; allocating nothing until it is valid",
+        { errors: errors.map(formatConfigError), transient },
+      );
+    }
+    for (const [k, errs] of byObject) {
+      const first = errs[0];
+      const message = errs.map(formatConfigError).join("; ");
+      this.#event(ops, `config|${k}`, message, {
+        involved: {
+          kind: first.kind,
+          apiVersion: first.kind === "BGPPeer" ? "metallb.io/v1beta2" : "metallb.io/v1beta1",
+          namespace: first.namespace || this.#opts.namespace,
+          name: first.name,
+        },
+        type: "Warning",
+        reason: EventReason.InvalidConfiguration,
+        message: this.#config
+          ? `${message} (the previous valid configuration stays in force)`
+          : message,
+      });
+    }
+    this.#setConfigurationState({
+      result: "Invalid",
+      errorSummary: summary,
+      conditions: [{
+        type: "Valid",
+        status: "False",
+        reason: transient ? "MissingReference" : "ConfigurationInvalid",
+        message: summary,
+      }],
+    }, ops);
+  }
+
+  #setConfigurationState(
+    status: { result: string; errorSummary: string; conditions: Record<string, string>[] },
+    ops: WriteOp[],
+  ): void {
+    const key = JSON.stringify(status);
+    if (key === this.#configStateKey) return;
+    this.#configStateKey = key;
+    const at = this.#now().toISOString();
+    const full = {
+      ...status,
+      conditions: status.conditions.map((c) => ({ ...c, lastTransitionTime: at })),
+    };
+    const ns = this.#opts.namespace;
+    ops.push({
+      key: `ConfigurationState|${ns}/${CONFIGURATION_STATE_NAME}`,
+      what: "setConfigurationState",
+      run: async () => {
+        try {
+          await this.#writer.setConfigurationState(ns, CONFIGURATION_STATE_NAME, full);
+        } catch (err) {
+          this.#configStateKey = null;
+          throw err;
+        }
+      },
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Services
+
+  #parse(obj: KubeObject): ParsedService {
+    let p = this.#parsed.get(obj);
+    if (!p) {
+      const r = parseService(obj);
+      p = r.ok ? { view: r.value } : { error: r.errors.map(formatConfigError).join("; ") };
+      this.#parsed.set(obj, p);
+    }
+    return p;
+  }
+
+  #reconcileServices(snap: Snapshot, ops: WriteOp[]): void {
+    const services = snap.objects.get("Service") ?? new Map<string, KubeObject>();
+    const namespaces = snap.objects.get("Namespace") ?? new Map<string, KubeObject>();
+    const handled: Outcome[] = [];
+    const unhandled: { key: string; obj: KubeObject; view: ServiceView }[] = [];
+    for (const [key, obj] of services) {
+      const p = this.#parse(obj);
+      if (!p.view) {
+        // Unreadable objects keep whatever they hold; nothing here can make them better.
+        this.#log.debug("service unreadable; left as is", { service: key, error: p.error });
+        continue;
+      }
+      const nsLabels = namespaces.get(p.view.namespace)?.metadata.labels ?? {};
+      const result = translateService(p.view, {
+        lbClass: this.#opts.lbClass,
+        namespaceLabels: nsLabels,
+      });
+      if (result.kind === "ignored") {
+        unhandled.push({ key, obj, view: p.view });
+        continue;
+      }
+      handled.push({
+        key,
+        obj,
+        view: p.view,
+        created: metaCreated(obj),
+        result,
+        ips: [],
+        fresh: false,
+        keep: false,
+      });
+    }
+    // Oldest first: of two Services claiming one address, the older keeps it.
+    handled.sort((a, b) => cmp(a.created, b.created) || cmp(a.key, b.key));
+
+    if (!this.#restored) this.#restore(handled);
+
+    // Release Services that are gone or no longer ours before anything is allocated, so
+    // their addresses are free for this pass.
+    const handledKeys = new Set(handled.map((o) => o.key));
+    for (const [key] of [...this.#allocator.assignments()]) {
+      if (!handledKeys.has(key)) {
+        this.#allocator.release(key);
+        this.#cleared.delete(key);
+        this.#log.info("released address of a service no longer handled", { service: key });
+      }
+    }
+    for (const u of unhandled) {
+      this.#clearUnhandled(u.key, u.obj, u.view, ops);
+      this.#outcomes.delete(u.key);
+      this.#forgetEvents(u.key);
+    }
+    for (const key of [...this.#outcomes.keys()]) {
+      if (!handledKeys.has(key) && !services.has(key)) {
+        this.#outcomes.delete(key);
+        this.#forgetEvents(key);
+      }
+    }
+
+    const before = new Map<string, string>();
+    for (const o of handled) {
+      const a = this.#allocator.assignmentOf(o.key);
+      if (a) before.set(o.key, a.ips.join(","));
+    }
+    // Allocation may release a Service's stale assignment, freeing addresses for one that
+    // failed earlier in the same pass; go round again while that happens.
+    for (let round = 0; round < 5; round++) {
+      let freed = false;
+      let pending = 0;
+      for (const o of handled) {
+        if (o.result.kind === "invalid") {
+          const a = this.#allocator.assignmentOf(o.key);
+          o.ips = a ? a.ips : [];
+          o.pool = a?.pool;
+          // A bad annotation never withdraws an address in use; without one, status is
+          // cleared like any other Service that cannot be served.
+          o.keep = a !== undefined;
+          o.pending = a ? undefined : {
+            reason: o.result.reason,
+            eventReason: EventReason.LoadBalancerFailed,
+          };
+          continue;
+        }
+        if (o.result.kind !== "request") continue;
+        const had = this.#allocator.assignmentOf(o.key);
+        const r = this.#allocator.allocate(o.result.request);
+        if (r.ok) {
+          if (!r.kept) o.fresh = true;
+          if (had && !r.kept) freed = true;
+          o.ips = r.ips;
+          o.pool = r.pool;
+          o.pending = undefined;
+        } else {
+          if (had) freed = true;
+          o.ips = [];
+          o.pool = undefined;
+          o.pending = { reason: r.reason, eventReason: refusalEvent(r.code) };
+          pending++;
+        }
+      }
+      if (!freed || pending === 0) break;
+    }
+
+    for (const o of handled) {
+      this.#outcomes.set(o.key, o);
+      this.#emitServiceEvents(o, before.get(o.key), ops);
+      if (!o.keep) this.#writeService(o, ops);
+    }
+  }
+
+  /** First pass with a valid configuration: re-read every assignment before allocating. */
+  #restore(handled: Outcome[]): void {
+    const existing: ExistingAssignment[] = [];
+    for (const o of handled) {
+      if (o.view.ingressIPs.length === 0) continue;
+      const ips = o.view.ingressIPs.map((ip) => canonicalIP(ip) ?? ip);
+      const request: ServiceRequest = o.result.kind === "request"
+        ? o.result.request
+        : fallbackRequest(o.view);
+      existing.push({ request, ips });
+    }
+    const report = this.#allocator.restore(existing);
+    for (const d of report.refused) {
+      this.#cleared.set(d.key, d.reason);
+      this.#log.warn("existing assignment not restored", {
+        service: d.key,
+        ips: d.ips,
+        reason: d.reason,
+      });
+    }
+    this.#log.info("restored existing assignments", {
+      restored: report.restored,
+      refused: report.refused.length,
+    });
+    // Old-prefix annotations on Services that already have their address were warned about
+    // before this restart; only a change to the Service warns again.
+    for (const o of handled) {
+      if (o.view.ingressIPs.length === 0 || o.result.kind === "ignored") continue;
+      const msg = deprecationMessage(o.result.deprecated);
+      if (msg) this.#lastEvent.set(`${o.key}|deprecated`, msg);
+    }
+    this.#restored = true;
+  }
+
+  #forgetEvents(key: string): void {
+    this.#lastEvent.delete(`${key}|alloc`);
+    this.#lastEvent.delete(`${key}|deprecated`);
+  }
+
+  #serviceInvolved(obj: KubeObject, view: ServiceView): EventRecord["involved"] {
+    return {
+      kind: "Service",
+      apiVersion: "v1",
+      namespace: view.namespace,
+      name: view.name,
+      ...(obj.metadata.uid ? { uid: obj.metadata.uid } : {}),
+    };
+  }
+
+  #emitServiceEvents(o: Outcome, beforeIps: string | undefined, ops: WriteOp[]): void {
+    const involved = this.#serviceInvolved(o.obj, o.view);
+    const deprecated: DeprecatedAnnotation[] = o.result.kind === "ignored"
+      ? []
+      : o.result.deprecated;
+    const dmsg = deprecationMessage(deprecated);
+    if (dmsg) {
+      this.#event(ops, `${o.key}|deprecated`, dmsg, {
+        involved,
+        type: "Warning",
+        reason: EventReason.DeprecatedAnnotation,
+        message: dmsg,
+      });
+    } else this.#lastEvent.delete(`${o.key}|deprecated`);
+
+    const cleared = this.#cleared.get(o.key);
+    const nowIps = o.ips.join(",");
+    const lost = beforeIps !== undefined && o.ips.length === 0 && !o.keep;
+    if (cleared !== undefined || lost) {
+      this.#cleared.delete(o.key);
+      const reason = cleared ?? (o.pending ? o.pending.reason : "assignment no longer valid");
+      const from = beforeIps ?? o.view.ingressIPs.join(",");
+      this.#push(ops, o.key, {
+        involved,
+        type: "Warning",
+        reason: EventReason.ClearAssignment,
+        message: `current IP${
+          from ? ` ${JSON.stringify(from.split(","))}` : ""
+        } not allowed: ${reason}`,
+      });
+    }
+    if (o.fresh && o.ips.length > 0) {
+      const msg = `Assigned IP ${JSON.stringify(o.ips)}`;
+      this.#lastEvent.set(`${o.key}|alloc`, `ok:${nowIps}`);
+      this.#push(ops, o.key, {
+        involved,
+        type: "Normal",
+        reason: EventReason.IPAllocated,
+        message: msg,
+      });
+      this.#log.info("assigned", { service: o.key, ips: o.ips, pool: o.pool });
+    } else if (o.pending) {
+      const msg = o.keep && o.result.kind === "invalid"
+        ? `invalid request: ${o.pending.reason}`
+        : `Failed to allocate IP for "${o.key}": ${o.pending.reason}`;
+      if (
+        this.#event(ops, `${o.key}|alloc`, msg, {
+          involved,
+          type: "Warning",
+          reason: o.pending.eventReason,
+          message: msg,
+        })
+      ) {
+        this.#log.warn("allocation failed", { service: o.key, reason: o.pending.reason });
+      }
+    } else if (o.keep && o.result.kind === "invalid") {
+      const msg = `invalid request, keeping the current address: ${o.result.reason}`;
+      this.#event(ops, `${o.key}|alloc`, msg, {
+        involved,
+        type: "Warning",
+        reason: EventReason.LoadBalancerFailed,
+        message: msg,
+      });
+    } else if (o.ips.length > 0) {
+      this.#lastEvent.set(`${o.key}|alloc`, `ok:${nowIps}`);
+    }
+  }
+
+  /** Records an Event unless the same message was recorded last in this slot. */
+  #event(ops: WriteOp[], slot: string, dedupe: string, event: Omit<EventRecord, "component">) {
+    if (this.#lastEvent.get(slot) === dedupe) return false;
+    if (!this.#isLeader()) return false;
+    this.#lastEvent.set(slot, dedupe);
+    this.#push(ops, slot, event);
+    return true;
+  }
+
+  #push(ops: WriteOp[], key: string, event: Omit<EventRecord, "component">): void {
+    if (!this.#isLeader()) return;
+    const full: EventRecord = { ...event, component: EVENT_COMPONENT };
+    ops.push({
+      key: `event|${key}`,
+      what: `event ${event.reason}`,
+      run: () => this.#writer.recordEvent(full),
+    });
+  }
+
+  /** Queues the ingress and annotation writes that make the Service show `o`. */
+  #writeService(o: Outcome, ops: WriteOp[]): void {
+    const desiredIngress = o.ips;
+    const observedIngress = o.view.ingressIPs.map((ip) => canonicalIP(ip) ?? ip);
+    const ann = o.view.annotations;
+    const desiredAnn: Record<string, string | null> = {};
+    for (const k of POOL_ANNOTATIONS) desiredAnn[k] = o.pool ?? null;
+    this.#queueServiceWrites(o.key, o.view, observedIngress, desiredIngress, ann, desiredAnn, ops);
+  }
+
+  /** A Service we do not handle: clear what we wrote, if anything. */
+  #clearUnhandled(key: string, _obj: KubeObject, view: ServiceView, ops: WriteOp[]): void {
+    const ann = view.annotations;
+    const ours = POOL_ANNOTATIONS.some((k) => Object.hasOwn(ann, k));
+    if (!ours) return;
+    const desiredAnn: Record<string, string | null> = {};
+    for (const k of POOL_ANNOTATIONS) desiredAnn[k] = null;
+    this.#queueServiceWrites(
+      key,
+      view,
+      view.ingressIPs.map((ip) => canonicalIP(ip) ?? ip),
+      [],
+      ann,
+      desiredAnn,
+      ops,
+    );
+  }
+
+  #queueServiceWrites(
+    key: string,
+    view: ServiceView,
+    observedIngress: string[],
+    desiredIngress: string[],
+    ann: Readonly<Record<string, string>>,
+    desiredAnn: Record<string, string | null>,
+    ops: WriteOp[],
+  ): void {
+    const leader = this.#isLeader();
+    const steps: (() => Promise<void>)[] = [];
+    const ingressKey = `ingress|${key}`;
+    // Compared as sets: the order another controller wrote them in is not worth a write.
+    const observedI = [...observedIngress].sort().join(",");
+    const desiredI = [...desiredIngress].sort().join(",");
+    if (this.#needsWrite(ingressKey, observedI, desiredI) && leader) {
+      this.#written.set(ingressKey, { desired: desiredI, observedAtWrite: observedI });
+      const ingress = desiredIngress.map((ip) => ({ ip }));
+      steps.push(() => this.#writer.setServiceIngress(view.namespace, view.name, ingress));
+    }
+    const annKey = `annotations|${key}`;
+    const observedA = JSON.stringify(Object.keys(desiredAnn).map((k) => ann[k] ?? null));
+    const desiredA = JSON.stringify(Object.values(desiredAnn));
+    if (this.#needsWrite(annKey, observedA, desiredA) && leader) {
+      this.#written.set(annKey, { desired: desiredA, observedAtWrite: observedA });
+      const patch = { ...desiredAnn };
+      steps.push(() => this.#writer.patchServiceAnnotations(view.namespace, view.name, patch));
+    }
+    if (steps.length === 0) return;
+    ops.push({
+      key,
+      what: "service status and annotations",
+      run: async () => {
+        try {
+          for (const s of steps) await s();
+        } catch (err) {
+          this.#written.delete(ingressKey);
+          this.#written.delete(annKey);
+          throw err;
+        }
+      },
+    });
+  }
+
+  /**
+   * Whether `observed` must be changed to `desired`. A write already made is not repeated
+   * while the source still shows what it showed then (its watch has not caught up yet).
+   */
+  #needsWrite(key: string, observed: string, desired: string): boolean {
+    if (observed === desired) {
+      this.#written.delete(key);
+      return false;
+    }
+    const w = this.#written.get(key);
+    if (w && w.desired === desired && w.observedAtWrite === observed) return false;
+    return true;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Pools
+
+  #updatePools(snap: Snapshot, ops: WriteOp[]): void {
+    const m = this.#opts.metrics;
+    const names = this.#allocator.poolNames();
+    const poolObjects = snap.objects.get("IPAddressPool") ?? new Map<string, KubeObject>();
+    for (const name of names) {
+      const c = this.#allocator.counts(name)!;
+      if (m) {
+        this.#metricPools.add(name);
+        const pool = { pool: name };
+        m.addressesTotal.set(pool, c.ipv4.total + c.ipv6.total);
+        m.addressesInUse.set(pool, c.ipv4.used + c.ipv6.used);
+        m.ipv4AddressesTotal.set(pool, c.ipv4.total);
+        m.ipv4AddressesInUse.set(pool, c.ipv4.used);
+        m.ipv6AddressesTotal.set(pool, c.ipv6.total);
+        m.ipv6AddressesInUse.set(pool, c.ipv6.used);
+      }
+      if (!this.#restored) continue;
+      const obj = poolObjects.get(`${this.#opts.namespace}/${name}`);
+      if (!obj) continue;
+      const desired = {
+        assignedIPv4: c.ipv4.used,
+        assignedIPv6: c.ipv6.used,
+        availableIPv4: statusCount(c.ipv4.available),
+        availableIPv6: statusCount(c.ipv6.available),
+      };
+      const desiredKey = JSON.stringify(desired, bigintJson);
+      const st = (obj.status ?? {}) as Record<string, unknown>;
+      const observedKey = JSON.stringify({
+        assignedIPv4: st.assignedIPv4,
+        assignedIPv6: st.assignedIPv6,
+        availableIPv4: st.availableIPv4,
+        availableIPv6: st.availableIPv6,
+      }, bigintJson);
+      const writtenKey = `pool|${name}`;
+      if (!this.#needsWrite(writtenKey, observedKey, desiredKey)) continue;
+      if (!this.#isLeader()) continue;
+      this.#written.set(writtenKey, { desired: desiredKey, observedAtWrite: observedKey });
+      const ns = this.#opts.namespace;
+      ops.push({
+        key: writtenKey,
+        what: "setPoolStatus",
+        run: async () => {
+          await this.#writer.setPoolStatus(ns, name, desired);
+        },
+      });
+    }
+    if (m) {
+      for (const gone of [...this.#metricPools].filter((n) => !names.includes(n))) {
+        this.#metricPools.delete(gone);
+        for (
+          const metric of [
+            m.addressesTotal,
+            m.addressesInUse,
+            m.ipv4AddressesTotal,
+            m.ipv4AddressesInUse,
+            m.ipv6AddressesTotal,
+            m.ipv6AddressesInUse,
+          ]
+        ) metric.remove({ pool: gone });
+      }
+    }
+  }
+}
+
+/**
+ * A count for `IPAddressPool.status`. ObjectWriter takes numbers and the kube writer sends
+ * JSON.stringify output, which throws on bigints; so counts past 2^53 (IPv6 pools) are sent
+ * as the nearest double until both accept bigint. Metrics and /status stay exact.
+ */
+function statusCount(v: bigint): number {
+  return Number(v);
+}
+
+/** A minimal request for restoring a Service whose annotations are currently invalid. */
+function fallbackRequest(view: ServiceView): ServiceRequest {
+  const families = view.ingressIPs.map((ip) => (ip.includes(":") ? 6 : 4) as 4 | 6);
+  return {
+    key: `${view.namespace}/${view.name}`,
+    namespace: view.namespace,
+    families: families.filter((f, i) => families.indexOf(f) === i),
+    policy: families.length > 1 ? "PreferDualStack" : "SingleStack",
+    ports: view.ports.map((p) => ({ protocol: p.protocol, port: p.port })),
+    backendKey: "Cluster",
+  };
+}
+
+/** Options for {@linkcode createController}. */
+export type CreateControllerOptions = ControllerOptions;
+
+/** Creates a {@linkcode Controller} (not started). */
+export function createController(
+  source: ObjectSource,
+  writer: ObjectWriter,
+  options: CreateControllerOptions,
+): Controller {
+  return new Controller(source, writer, options);
+}

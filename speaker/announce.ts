@@ -1,0 +1,485 @@
+/**
+ * The speaker's decision, pure: given the configuration and the cluster's Services,
+ * EndpointSlices and Nodes, which routes this node announces to which BGPPeer, and why a
+ * Service is not announced. Follows the reference's "Which node announces" rules.
+ */
+import type { AdvertisementConfig, Config, PeerConfig } from "../api/config.ts";
+import type { CommunityValue } from "../api/community.ts";
+import { parseIP } from "../api/ip.ts";
+import type { EndpointSliceView, NodeView, ServiceView } from "../api/objects.ts";
+import { matchesAnySelector } from "../api/selectors.ts";
+import type { Route, RouteAttributes } from "../bgp/mod.ts";
+import { formatPrefix, parsePrefix, prefixKey } from "../bgp/mod.ts";
+import type { LargeCommunity, Prefix } from "../bgp/types.ts";
+
+/** Annotation the controller writes with the pool an IP came from. */
+export const POOL_ANNOTATION = "metallb.io/ip-allocated-from-pool";
+/** The older spelling of {@linkcode POOL_ANNOTATION}, read when the newer is absent. */
+export const LEGACY_POOL_ANNOTATION = "metallb.universe.tf/ip-allocated-from-pool";
+/** Node label that keeps a node from announcing anything. */
+export const EXCLUDE_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers";
+/**
+ * Link bandwidth one ready local endpoint stands for, in bytes per second (1 Gbit/s ÷ 8).
+ * Only ratios matter to routers, so the unit is a convention, documented in README.md.
+ */
+export const BANDWIDTH_PER_ENDPOINT = 125_000_000;
+/** AS_TRANS (RFC 6793), used in two-octet AS fields when the real AS does not fit. */
+export const AS_TRANS = 23456;
+
+/** Inputs of {@linkcode computeAnnouncements}. */
+export interface AnnounceInput {
+  nodeName: string;
+  services: readonly ServiceView[];
+  endpointSlices: readonly EndpointSliceView[];
+  nodes: readonly NodeView[];
+  /** Attach the link-bandwidth extended community to `externalTrafficPolicy: Local` routes. */
+  weightedEcmp?: boolean;
+  /** Handle only Services of this `loadBalancerClass`; unset = only Services without one. */
+  loadBalancerClass?: string;
+  /** Peers this node must not use (e.g. fields we cannot honour), by name, with the reason. */
+  rejectedPeers?: ReadonlyMap<string, string>;
+  /** Memo kept across calls (see {@linkcode AnnounceCache}); a fresh one when absent. */
+  cache?: AnnounceCache;
+}
+
+/** One Service's outcome on this node. */
+export interface ServiceAnnouncement {
+  namespace: string;
+  name: string;
+  ips: string[];
+  /** Pool of the first IP, when known. */
+  pool?: string;
+  /** BGPPeer names announced to, sorted. */
+  peers: string[];
+  /** Why it is not announced (to no peer at all); absent when announced. */
+  reason?: string;
+}
+
+/** What {@linkcode computeAnnouncements} decided. */
+export interface Announcements {
+  /** Routes by BGPPeer name, for every peer selecting this node (possibly empty), sorted. */
+  routes: Map<string, Route[]>;
+  /** Every LoadBalancer Service handled, sorted by namespace/name. */
+  services: ServiceAnnouncement[];
+  /** BGPPeers that select this node and are not rejected, sorted by name. */
+  peers: PeerConfig[];
+  /** Why this node announces nothing at all (excluded, network unavailable). */
+  nodeReason?: string;
+}
+
+/**
+ * Memo shared by successive calls so that unchanged routes come out as the same Prefix and
+ * attribute objects: callers can then compare route lists by identity, and a session's
+ * Adj-RIB-Out sees one attribute object per attribute set.
+ */
+export interface AnnounceCache {
+  /** `ip/length` to the masked prefix and its map key. */
+  prefixes: Map<string, { prefix: Prefix; key: string }>;
+  /** Per EndpointSlice view: counts on the node named in `node`. */
+  slices: WeakMap<EndpointSliceView, { node: string; any: number; local: number; ready: number }>;
+  attributes: Map<string, RouteAttributes>;
+  perAdvertisement: WeakMap<AdvertisementConfig, { attrs: RouteAttributes; key: string }>;
+  /** Per Service view: its decision, valid while the context token and counts are the same. */
+  services: WeakMap<ServiceView, {
+    token: object;
+    any: number;
+    local: number;
+    ready: number;
+    out: ServiceAnnouncement;
+    contributions: Contribution[];
+  }>;
+  /** What the per-Service decisions depend on besides the Service and its endpoints. */
+  context?: { config: Config; sig: string; token: object };
+}
+
+/** Creates an empty {@linkcode AnnounceCache}. */
+export function createAnnounceCache(): AnnounceCache {
+  return {
+    prefixes: new Map(),
+    slices: new WeakMap(),
+    attributes: new Map(),
+    perAdvertisement: new WeakMap(),
+    services: new WeakMap(),
+  };
+}
+
+/** Beyond this many entries a cache map is dropped and refilled (IPs come and go). */
+const CACHE_LIMIT = 1_000_000;
+
+interface Acc {
+  prefix: Prefix;
+  ads: AdvertisementConfig[];
+  /** Ready local endpoints per contributing Service (weighted ECMP). */
+  weights?: Map<string, number>;
+}
+
+/** The pool an IP belongs to: the controller's annotation first, else the containing range. */
+export function poolOf(config: Config, svc: ServiceView, ip: string): string | undefined {
+  return lookupPool(config, new Set(config.pools.map((p) => p.name)), svc, ip);
+}
+
+function lookupPool(
+  config: Config,
+  names: ReadonlySet<string>,
+  svc: ServiceView,
+  ip: string,
+): string | undefined {
+  const annotated = svc.annotations[POOL_ANNOTATION] ?? svc.annotations[LEGACY_POOL_ANNOTATION];
+  if (annotated && names.has(annotated)) return annotated;
+  const parsed = parseIP(ip);
+  if (!parsed.ok) return undefined;
+  const { family, value } = parsed.value;
+  for (const p of config.pools) {
+    for (const r of p.ranges) {
+      if (r.family === family && r.start <= value && value <= r.end) return p.name;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The link-bandwidth extended community (draft-ietf-idr-link-bandwidth): type 0x40
+ * (two-octet AS specific, non-transitive), subtype 0x04, the AS (AS_TRANS when it needs
+ * four octets), then the bandwidth in bytes per second as an IEEE-754 single.
+ */
+export function linkBandwidthCommunity(asn: number, bytesPerSecond: number): Uint8Array {
+  const out = new Uint8Array(8);
+  const dv = new DataView(out.buffer);
+  out[0] = 0x40;
+  out[1] = 0x04;
+  dv.setUint16(2, asn > 0xffff ? AS_TRANS : asn);
+  dv.setFloat32(4, bytesPerSecond);
+  return out;
+}
+
+/** The local AS a session to `peer` uses. */
+export function localAsnOf(peer: PeerConfig): number {
+  return peer.localASN ?? peer.myASN;
+}
+
+function endpointCounts(
+  cache: AnnounceCache,
+  slices: readonly EndpointSliceView[],
+  nodeName: string,
+): Map<string, { any: number; local: number; localReady: number }> {
+  const out = new Map<string, { any: number; local: number; localReady: number }>();
+  for (const s of slices) {
+    let n = cache.slices.get(s);
+    if (!n || n.node !== nodeName) {
+      n = { node: nodeName, any: 0, local: 0, ready: 0 };
+      for (const e of s.endpoints) {
+        if (!e.serving) continue;
+        n.any++;
+        if (e.nodeName === nodeName) {
+          n.local++;
+          if (e.ready !== false) n.ready++;
+        }
+      }
+      cache.slices.set(s, n);
+    }
+    if (n.any === 0) continue;
+    const key = `${s.namespace}/${s.serviceName}`;
+    const c = out.get(key);
+    if (!c) out.set(key, { any: n.any, local: n.local, localReady: n.ready });
+    else {
+      c.any += n.any;
+      c.local += n.local;
+      c.localReady += n.ready;
+    }
+  }
+  return out;
+}
+
+function cachedPrefix(
+  cache: AnnounceCache,
+  ip: string,
+  length: number,
+): { prefix: Prefix; key: string } {
+  const text = `${ip}/${length}`;
+  let p = cache.prefixes.get(text);
+  if (!p) {
+    if (cache.prefixes.size >= CACHE_LIMIT) cache.prefixes.clear();
+    const prefix = parsePrefix(text);
+    p = { prefix, key: prefixKey(prefix) };
+    cache.prefixes.set(text, p);
+  }
+  return p;
+}
+
+function attributesKey(a: RouteAttributes): string {
+  let key = a.localPref === undefined ? "" : `L${a.localPref}`;
+  if (a.communities) key += `C${a.communities.join(",")}`;
+  if (a.largeCommunities) key += `G${a.largeCommunities.map((l) => l.join(":")).join(",")}`;
+  if (a.extendedCommunities) {
+    key += `E${a.extendedCommunities.map((e) => e.join(".")).join(",")}`;
+  }
+  return key;
+}
+
+function intern(cache: AnnounceCache, a: RouteAttributes): RouteAttributes {
+  const key = attributesKey(a);
+  const found = cache.attributes.get(key);
+  if (found) return found;
+  if (cache.attributes.size >= CACHE_LIMIT) cache.attributes.clear();
+  cache.attributes.set(key, a);
+  return a;
+}
+
+function buildAttributes(
+  ads: readonly AdvertisementConfig[],
+  extended?: Uint8Array,
+): RouteAttributes {
+  const attributes: RouteAttributes = {};
+  // Validation rejects real localPref conflicts; when two still meet, the higher wins so
+  // the result does not depend on the order advertisements were listed in.
+  let localPref: number | undefined;
+  const communities = new Set<number>();
+  const large = new Map<string, LargeCommunity>();
+  for (const ad of ads) {
+    if (ad.localPref !== undefined) localPref = Math.max(localPref ?? 0, ad.localPref);
+    for (const c of ad.communities) {
+      if (c.kind === "standard") communities.add(c.value);
+      else large.set(`${c.global}:${c.local1}:${c.local2}`, [c.global, c.local1, c.local2]);
+    }
+  }
+  if (localPref !== undefined) attributes.localPref = localPref;
+  if (communities.size) attributes.communities = [...communities].sort((a, b) => a - b);
+  if (large.size) {
+    attributes.largeCommunities = [...large.values()].sort((a, b) =>
+      a[0] - b[0] || a[1] - b[1] || a[2] - b[2]
+    );
+  }
+  if (extended) attributes.extendedCommunities = [extended];
+  return attributes;
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return 0;
+}
+
+function comparePrefix(a: Prefix, b: Prefix): number {
+  return a.afi - b.afi || compareBytes(a.addr, b.addr) || a.length - b.length;
+}
+
+function finish(cache: AnnounceCache, acc: Acc, peer: PeerConfig): Route {
+  if (acc.ads.length === 1 && !acc.weights) {
+    const ad = acc.ads[0];
+    let memo = cache.perAdvertisement.get(ad);
+    if (!memo) {
+      const attrs = intern(cache, buildAttributes([ad]));
+      memo = { attrs, key: attributesKey(attrs) };
+      cache.perAdvertisement.set(ad, memo);
+    }
+    return { prefix: acc.prefix, attributes: memo.attrs };
+  }
+  let extended: Uint8Array | undefined;
+  if (acc.weights) {
+    let endpoints = 0;
+    for (const n of acc.weights.values()) endpoints += n;
+    extended = linkBandwidthCommunity(localAsnOf(peer), endpoints * BANDWIDTH_PER_ENDPOINT);
+  }
+  return { prefix: acc.prefix, attributes: intern(cache, buildAttributes(acc.ads, extended)) };
+}
+
+interface DecideContext {
+  config: Config;
+  nodeName: string;
+  nodeReason?: string;
+  peers: readonly PeerConfig[];
+  poolNames: ReadonlySet<string>;
+  adsByPool: ReadonlyMap<string, AdvertisementConfig[]>;
+  weightedEcmp: boolean;
+  cache: AnnounceCache;
+}
+
+/** One route a Service asks for towards one peer, before merging. */
+interface Contribution {
+  peer: string;
+  prefix: Prefix;
+  key: string;
+  ad: AdvertisementConfig;
+  weight: number;
+}
+
+const NO_ENDPOINTS = { any: 0, local: 0, localReady: 0 };
+
+function decideService(
+  svc: ServiceView,
+  c: { any: number; local: number; localReady: number },
+  ctx: DecideContext,
+): { out: ServiceAnnouncement; contributions: Contribution[] } {
+  const { config, poolNames, peers, cache } = ctx;
+  const contributions: Contribution[] = [];
+  const out: ServiceAnnouncement = {
+    namespace: svc.namespace,
+    name: svc.name,
+    ips: [...svc.ingressIPs],
+    peers: [],
+  };
+  const done = { out, contributions };
+  if (svc.ingressIPs.length > 0) {
+    const pool = lookupPool(config, poolNames, svc, svc.ingressIPs[0]);
+    if (pool) out.pool = pool;
+  }
+  if (svc.ingressIPs.length === 0) {
+    out.reason = "no IP assigned yet";
+    return done;
+  }
+  if (ctx.nodeReason) {
+    out.reason = ctx.nodeReason;
+    return done;
+  }
+  const local = svc.externalTrafficPolicy === "Local";
+  if (local ? !c.local : !c.any) {
+    out.reason = local
+      ? `externalTrafficPolicy Local and no serving endpoint on node ${ctx.nodeName}`
+      : "no serving endpoint";
+    return done;
+  }
+  if (peers.length === 0) {
+    out.reason = `no BGPPeer selects node ${ctx.nodeName}`;
+    return done;
+  }
+  const weight = ctx.weightedEcmp && local ? (c.localReady || c.local) : 0;
+  const announcedTo = new Set<string>();
+  const reasons: string[] = [];
+  for (const ip of svc.ingressIPs) {
+    const pool = lookupPool(config, poolNames, svc, ip);
+    if (!pool) {
+      reasons.push(`IP ${ip} is in no IPAddressPool`);
+      continue;
+    }
+    const v6 = ip.includes(":");
+    let matched = false;
+    for (const ad of ctx.adsByPool.get(pool) ?? []) {
+      if (!matchesAnySelector(ad.serviceSelectors, svc.labels)) continue;
+      let prefix: Prefix, key: string;
+      try {
+        ({ prefix, key } = cachedPrefix(
+          cache,
+          ip,
+          v6 ? ad.aggregationLengthV6 : ad.aggregationLength,
+        ));
+      } catch (err) {
+        reasons.push(`IP ${ip}: ${(err as Error).message}`);
+        break;
+      }
+      for (const peer of peers) {
+        if (ad.peers.length > 0 && !ad.peers.includes(peer.name)) continue;
+        matched = true;
+        contributions.push({ peer: peer.name, prefix, key, ad, weight });
+        announcedTo.add(peer.name);
+      }
+    }
+    if (!matched) {
+      reasons.push(
+        `no BGPAdvertisement selects pool "${pool}" for this node, Service and its peers`,
+      );
+    }
+  }
+  out.peers = [...announcedTo].sort();
+  if (out.peers.length === 0) out.reason = reasons.join("; ");
+  return done;
+}
+
+/** Decides every route this node announces, per peer, and each Service's outcome. */
+export function computeAnnouncements(config: Config, input: AnnounceInput): Announcements {
+  const node = input.nodes.find((n) => n.name === input.nodeName);
+  // Without a Node object (file mode) the node has no labels and counts as available.
+  const nodeLabels = node?.labels ?? {};
+  let nodeReason: string | undefined;
+  if (node?.networkUnavailable) nodeReason = `node ${input.nodeName} is NetworkUnavailable`;
+  else if (Object.hasOwn(nodeLabels, EXCLUDE_LABEL)) {
+    nodeReason = `node ${input.nodeName} has label ${EXCLUDE_LABEL}`;
+  }
+  const rejected = input.rejectedPeers ?? new Map<string, string>();
+  const peers = config.peers
+    .filter((p) => !rejected.has(p.name) && matchesAnySelector(p.nodeSelectors, nodeLabels))
+    .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  const accs = new Map<string, Map<string, Acc>>(peers.map((p) => [p.name, new Map()]));
+  const cache = input.cache ?? createAnnounceCache();
+  const counts = endpointCounts(cache, input.endpointSlices, input.nodeName);
+  const ads = config.advertisements.filter((a) => matchesAnySelector(a.nodeSelectors, nodeLabels));
+  const services: ServiceAnnouncement[] = [];
+  const poolNames = new Set(config.pools.map((p) => p.name));
+  const adsByPool = new Map<string, AdvertisementConfig[]>();
+  for (const ad of ads) {
+    for (const pool of ad.pools) {
+      let list = adsByPool.get(pool);
+      if (!list) adsByPool.set(pool, list = []);
+      list.push(ad);
+    }
+  }
+
+  const sig = JSON.stringify([
+    input.nodeName,
+    nodeLabels,
+    nodeReason ?? "",
+    [...rejected.keys()].sort(),
+    !!input.weightedEcmp,
+  ]);
+  if (cache.context?.config !== config || cache.context.sig !== sig) {
+    cache.context = { config, sig, token: {} };
+  }
+  const ctx: DecideContext = {
+    config,
+    nodeName: input.nodeName,
+    nodeReason,
+    peers,
+    poolNames,
+    adsByPool,
+    weightedEcmp: !!input.weightedEcmp,
+    cache,
+  };
+  const token = cache.context.token;
+  for (const svc of input.services) {
+    if (svc.type !== "LoadBalancer") continue;
+    if ((svc.loadBalancerClass ?? undefined) !== input.loadBalancerClass) continue;
+    const c = counts.get(`${svc.namespace}/${svc.name}`) ?? NO_ENDPOINTS;
+    let d = cache.services.get(svc);
+    if (
+      !d || d.token !== token || d.any !== c.any || d.local !== c.local ||
+      d.ready !== c.localReady
+    ) {
+      d = { token, any: c.any, local: c.local, ready: c.localReady, ...decideService(svc, c, ctx) };
+      cache.services.set(svc, d);
+    }
+    services.push(d.out);
+    for (const k of d.contributions) {
+      const byPrefix = accs.get(k.peer)!;
+      let acc = byPrefix.get(k.key);
+      if (!acc) {
+        acc = { prefix: k.prefix, ads: [k.ad] };
+        byPrefix.set(k.key, acc);
+      } else if (!acc.ads.includes(k.ad)) acc.ads.push(k.ad);
+      if (k.weight > 0) (acc.weights ??= new Map()).set(`${svc.namespace}/${svc.name}`, k.weight);
+    }
+  }
+
+  const routes = new Map<string, Route[]>();
+  for (const peer of peers) {
+    const list = [...accs.get(peer.name)!.values()].map((a) => finish(cache, a, peer));
+    list.sort((a, b) => comparePrefix(a.prefix, b.prefix));
+    routes.set(peer.name, list);
+  }
+  services.sort((a, b) =>
+    a.namespace < b.namespace
+      ? -1
+      : a.namespace > b.namespace
+      ? 1
+      : a.name < b.name
+      ? -1
+      : a.name > b.name
+      ? 1
+      : 0
+  );
+  const result: Announcements = { routes, services, peers };
+  if (nodeReason) result.nodeReason = nodeReason;
+  return result;
+}
+
+/** `prefix` in text, for logs and status. */
+export function describeRoute(route: Route): string {
+  return formatPrefix(route.prefix);
+}

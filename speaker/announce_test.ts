@@ -1,0 +1,287 @@
+import assert from "node:assert/strict";
+import { buildConfig, type Config } from "../api/config.ts";
+import { parseEndpointSlice, parseNode, parseService } from "../api/objects.ts";
+import { formatPrefix } from "../bgp/mod.ts";
+import type { KubeObject } from "../cluster/types.ts";
+import {
+  type Announcements,
+  computeAnnouncements,
+  EXCLUDE_LABEL,
+  linkBandwidthCommunity,
+} from "./announce.ts";
+import {
+  advObject,
+  communityObject,
+  nodeObject,
+  peerObject,
+  poolObject,
+  serviceObject,
+  sliceObject,
+  TEST_NS,
+} from "./testing.ts";
+
+function config(objects: KubeObject[]): Config {
+  const r = buildConfig(objects, { namespace: TEST_NS });
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  return r.config;
+}
+
+function must<T>(r: { ok: true; value: T } | { ok: false; errors: unknown }): T {
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  return r.value;
+}
+
+interface World {
+  config: KubeObject[];
+  services: KubeObject[];
+  slices: KubeObject[];
+  nodes: KubeObject[];
+}
+
+function decide(
+  w: World,
+  nodeName: string,
+  extra: { weightedEcmp?: boolean; rejectedPeers?: Map<string, string> } = {},
+): Announcements {
+  return computeAnnouncements(config(w.config), {
+    nodeName,
+    services: w.services.map((o) => must(parseService(o))),
+    endpointSlices: w.slices.map((o) => must(parseEndpointSlice(o))),
+    nodes: w.nodes.map((o) => must(parseNode(o))),
+    ...extra,
+  });
+}
+
+/** Prefixes per peer as text, the way a router operator would read them. */
+function prefixes(a: Announcements): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [peer, routes] of a.routes) out[peer] = routes.map((r) => formatPrefix(r.prefix));
+  return out;
+}
+
+function baseWorld(): World {
+  return {
+    config: [
+      poolObject("pool-a", ["192.0.2.0/26"]),
+      poolObject("pool-b", ["198.51.100.0/24", "2001:db8:1::/120"]),
+      peerObject("router1", { myASN: 64500, peerASN: 64501, peerAddress: "10.0.0.1" }),
+      advObject("all"),
+    ],
+    services: [serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a" })],
+    slices: [sliceObject("web", [{ node: "n2" }])],
+    nodes: [nodeObject("n1"), nodeObject("n2"), nodeObject("n3")],
+  };
+}
+
+Deno.test("ETP Cluster: every node announces while any endpoint serves anywhere", () => {
+  const w = baseWorld();
+  for (const n of ["n1", "n2", "n3"]) {
+    assert.deepEqual(prefixes(decide(w, n)), { router1: ["192.0.2.10/32"] }, n);
+  }
+  w.slices = [sliceObject("web", [{ node: "n2", ready: false }])];
+  const a = decide(w, "n1");
+  assert.deepEqual(prefixes(a), { router1: [] });
+  assert.equal(a.services[0].reason, "no serving endpoint");
+  // A terminating endpoint that still serves keeps the route.
+  w.slices = [sliceObject("web", [{ node: "n2", ready: false, serving: true }])];
+  assert.deepEqual(prefixes(decide(w, "n1")), { router1: ["192.0.2.10/32"] });
+});
+
+Deno.test("ETP Local: only nodes with a local serving endpoint, withdrawn when it goes", () => {
+  const w = baseWorld();
+  w.services = [serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a", etp: "Local" })];
+  w.slices = [sliceObject("web", [{ node: "n2" }, { node: "n3", ready: false }])];
+  assert.deepEqual(prefixes(decide(w, "n1")), { router1: [] });
+  assert.deepEqual(prefixes(decide(w, "n2")), { router1: ["192.0.2.10/32"] });
+  assert.deepEqual(prefixes(decide(w, "n3")), { router1: [] });
+  assert.match(decide(w, "n3").services[0].reason ?? "", /no serving endpoint on node n3/);
+  w.slices = [sliceObject("web", [{ node: "n3" }])];
+  assert.deepEqual(prefixes(decide(w, "n2")), { router1: [] });
+  assert.deepEqual(prefixes(decide(w, "n3")), { router1: ["192.0.2.10/32"] });
+});
+
+Deno.test("excluded and NetworkUnavailable nodes announce nothing", () => {
+  const w = baseWorld();
+  w.nodes = [
+    nodeObject("n1", { labels: { [EXCLUDE_LABEL]: "" } }),
+    nodeObject("n2", { networkUnavailable: true }),
+    nodeObject("n3"),
+  ];
+  const a1 = decide(w, "n1");
+  assert.deepEqual(prefixes(a1), { router1: [] });
+  assert.match(a1.nodeReason ?? "", /exclude-from-external-load-balancers/);
+  const a2 = decide(w, "n2");
+  assert.deepEqual(prefixes(a2), { router1: [] });
+  assert.match(a2.services[0].reason ?? "", /NetworkUnavailable/);
+  assert.deepEqual(prefixes(decide(w, "n3")), { router1: ["192.0.2.10/32"] });
+});
+
+Deno.test("peer and advertisement node selectors follow node relabelling", () => {
+  const w = baseWorld();
+  w.config = [
+    poolObject("pool-a", ["192.0.2.0/26"]),
+    peerObject("tor-a", {
+      myASN: 64500,
+      peerASN: 64501,
+      peerAddress: "10.0.0.1",
+      nodeSelectors: [{ matchLabels: { rack: "a" } }],
+    }),
+    peerObject("spine", { myASN: 64500, peerASN: 64502, peerAddress: "10.0.0.2" }),
+    advObject("edge-only", { nodeSelectors: [{ matchLabels: { role: "edge" } }] }),
+  ];
+  w.nodes = [nodeObject("n1", { labels: { rack: "a" } })];
+  let a = decide(w, "n1");
+  assert.deepEqual(prefixes(a), { "spine": [], "tor-a": [] });
+  assert.match(a.services[0].reason ?? "", /no BGPAdvertisement selects pool "pool-a"/);
+  w.nodes = [nodeObject("n1", { labels: { rack: "a", role: "edge" } })];
+  assert.deepEqual(prefixes(decide(w, "n1")), {
+    "spine": ["192.0.2.10/32"],
+    "tor-a": ["192.0.2.10/32"],
+  });
+  w.nodes = [nodeObject("n1", { labels: { rack: "b", role: "edge" } })];
+  a = decide(w, "n1");
+  assert.deepEqual(prefixes(a), { "spine": ["192.0.2.10/32"] });
+  assert.deepEqual(a.services[0].peers, ["spine"]);
+});
+
+Deno.test("adv.peers targets peers; serviceSelectors filter Services", () => {
+  const w = baseWorld();
+  w.config = [
+    poolObject("pool-a", ["192.0.2.0/26"]),
+    peerObject("r1", { myASN: 64500, peerASN: 64501, peerAddress: "10.0.0.1" }),
+    peerObject("r2", { myASN: 64500, peerASN: 64502, peerAddress: "10.0.0.2" }),
+    advObject("to-r2", { peers: ["r2"], serviceSelectors: [{ matchLabels: { tier: "gold" } }] }),
+  ];
+  w.services = [
+    serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a", labels: { tier: "gold" } }),
+    serviceObject("db", { ips: ["192.0.2.11"], pool: "pool-a", labels: { tier: "bronze" } }),
+  ];
+  w.slices = [sliceObject("web", [{ node: "n1" }]), sliceObject("db", [{ node: "n1" }])];
+  const a = decide(w, "n1");
+  assert.deepEqual(prefixes(a), { r1: [], r2: ["192.0.2.10/32"] });
+  const db = a.services.find((s) => s.name === "db")!;
+  assert.deepEqual(db.peers, []);
+  assert.ok(db.reason);
+});
+
+Deno.test("communities, aliases, large communities and localPref are attached", () => {
+  const w = baseWorld();
+  w.config = [
+    poolObject("pool-a", ["192.0.2.0/26"]),
+    peerObject("router1", { myASN: 64500, peerASN: 64500, peerAddress: "10.0.0.1" }),
+    communityObject("aliases", { "no-export": "65535:65281" }),
+    advObject("a", {
+      localPref: 150,
+      communities: ["no-export", "64500:7", "large:64500:1:2"],
+    }),
+  ];
+  const [route] = decide(w, "n1").routes.get("router1")!;
+  assert.equal(route.attributes.localPref, 150);
+  assert.deepEqual(route.attributes.communities, [64500 * 65536 + 7, 65535 * 65536 + 65281]);
+  assert.deepEqual(route.attributes.largeCommunities, [[64500, 1, 2]]);
+  assert.equal(route.attributes.extendedCommunities, undefined);
+});
+
+Deno.test("identical prefixes towards one peer merge their communities", () => {
+  const w = baseWorld();
+  w.config = [
+    poolObject("pool-a", ["192.0.2.0/26"]),
+    peerObject("router1", { myASN: 64500, peerASN: 64501, peerAddress: "10.0.0.1" }),
+    advObject("x", { communities: ["64500:1", "large:1:1:1"] }),
+    advObject("y", { communities: ["64500:2", "64500:1"], localPref: 200 }),
+  ];
+  const routes = decide(w, "n1").routes.get("router1")!;
+  assert.equal(routes.length, 1);
+  assert.deepEqual(routes[0].attributes.communities, [64500 * 65536 + 1, 64500 * 65536 + 2]);
+  assert.deepEqual(routes[0].attributes.largeCommunities, [[1, 1, 1]]);
+  assert.equal(routes[0].attributes.localPref, 200);
+});
+
+Deno.test("aggregation announces the covering prefix once, v4 and v6", () => {
+  const w = baseWorld();
+  w.config = [
+    poolObject("pool-b", ["198.51.100.0/24", "2001:db8:1::/120"]),
+    peerObject("router1", {
+      myASN: 64500,
+      peerASN: 64501,
+      peerAddress: "10.0.0.1",
+      dualStackAddressFamily: true,
+    }),
+    advObject("agg", { aggregationLength: 24, aggregationLengthV6: 120 }),
+    advObject("host"),
+  ];
+  w.services = [
+    serviceObject("web", { ips: ["198.51.100.7", "2001:db8:1::5"], pool: "pool-b" }),
+    serviceObject("api", { ips: ["198.51.100.200"] }), // pool found by range
+  ];
+  w.slices = [sliceObject("web", [{ node: "n9" }]), sliceObject("api", [{ node: "n9" }])];
+  assert.deepEqual(prefixes(decide(w, "n1")), {
+    router1: [
+      "198.51.100.0/24",
+      "198.51.100.7/32",
+      "198.51.100.200/32",
+      "2001:db8:1::/120",
+      "2001:db8:1::5/128",
+    ],
+  });
+});
+
+Deno.test("the legacy pool annotation is read; an IP in no pool is reported", () => {
+  const w = baseWorld();
+  w.config.push(advObject("only-b", { ipAddressPools: ["pool-b"] }));
+  w.config = w.config.filter((o) => o.metadata.name !== "all");
+  w.services = [
+    serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-b", legacyPoolAnnotation: true }),
+  ];
+  assert.deepEqual(prefixes(decide(w, "n1")), { router1: ["192.0.2.10/32"] });
+  w.services = [serviceObject("web", { ips: ["203.0.113.9"] })];
+  const a = decide(w, "n1");
+  assert.deepEqual(prefixes(a), { router1: [] });
+  assert.match(a.services[0].reason ?? "", /203\.0\.113\.9 is in no IPAddressPool/);
+});
+
+Deno.test("Services without an IP, other types and rejected peers are not announced", () => {
+  const w = baseWorld();
+  w.services = [
+    serviceObject("web"),
+    serviceObject("np", { ips: ["192.0.2.12"], type: "NodePort" }),
+  ];
+  const a = decide(w, "n1", { rejectedPeers: new Map([["router1", "password"]]) });
+  assert.deepEqual(prefixes(a), {});
+  assert.deepEqual(a.services.map((s) => [s.name, s.reason]), [["web", "no IP assigned yet"]]);
+});
+
+Deno.test("weighted ECMP: link bandwidth proportional to local ready endpoints", () => {
+  const w = baseWorld();
+  w.config = [
+    poolObject("pool-a", ["192.0.2.0/26"]),
+    peerObject("router1", { myASN: 64500, peerASN: 64501, peerAddress: "10.0.0.1" }),
+    peerObject("big", { myASN: 4200000000, peerASN: 64501, peerAddress: "10.0.0.2" }),
+    advObject("all"),
+  ];
+  w.services = [
+    serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a", etp: "Local" }),
+    serviceObject("cl", { ips: ["192.0.2.11"], pool: "pool-a" }),
+  ];
+  w.slices = [
+    sliceObject("web", [{ node: "n1" }, { node: "n1" }, { node: "n1" }, { node: "n2" }]),
+    sliceObject("cl", [{ node: "n1" }]),
+  ];
+  const a = decide(w, "n1", { weightedEcmp: true });
+  const [web, cl] = a.routes.get("router1")!;
+  assert.equal(formatPrefix(web.prefix), "192.0.2.10/32");
+  // 0x40 0x04, AS 64500 = 0xfbf4, 3 x 125e6 bytes/s = 375e6 = float 0x4db2d05e.
+  assert.deepEqual(
+    [...web.attributes.extendedCommunities![0]],
+    [0x40, 0x04, 0xfb, 0xf4, 0x4d, 0xb2, 0xd0, 0x5e],
+  );
+  assert.equal(cl.attributes.extendedCommunities, undefined, "ETP Cluster gets no weight");
+  const [bigWeb] = a.routes.get("big")!;
+  assert.deepEqual([...bigWeb.attributes.extendedCommunities![0].slice(2, 4)], [0x5b, 0xa0]);
+  const off = decide(w, "n1");
+  assert.equal(off.routes.get("router1")![0].attributes.extendedCommunities, undefined);
+  assert.deepEqual(
+    [...linkBandwidthCommunity(65000, 125_000_000)],
+    [0x40, 0x04, 0xfd, 0xe8, 0x4c, 0xee, 0x6b, 0x28],
+  );
+});

@@ -1,0 +1,677 @@
+/**
+ * The speaker: watches an ObjectSource, keeps one BGP session per BGPPeer selecting this
+ * node, and pushes the routes {@linkcode computeAnnouncements} decides. Route changes only
+ * ever become UPDATEs on the existing sessions; only a change of a session's own parameters
+ * recreates it. Writes ServiceBGPStatus, ConfigurationState and Events through the writer.
+ */
+import { createHash } from "node:crypto";
+import {
+  buildConfig,
+  type BuildResult,
+  type Config,
+  formatConfigError,
+  type PeerConfig,
+} from "../api/config.ts";
+import type { Logger } from "../api/log.ts";
+import type { MetallbMetrics } from "../api/metrics.ts";
+import {
+  type EndpointSliceView,
+  type NodeView,
+  parseEndpointSlice,
+  parseNode,
+  parseService,
+  type ServiceView,
+} from "../api/objects.ts";
+import { matchesAnySelector } from "../api/selectors.ts";
+import {
+  BgpSession,
+  type Clock,
+  type Connector,
+  type Family,
+  formatHostPort,
+  type Route,
+  type SessionConfig,
+  type SessionOptions,
+  type SessionStats,
+  systemClock,
+} from "../bgp/mod.ts";
+import type { KubeObject, ObjectSource, ObjectWriter, ReadKind } from "../cluster/types.ts";
+import type { ServiceStatus, SessionStatus } from "../cmd/status.ts";
+import { type Announcements, computeAnnouncements, localAsnOf } from "./announce.ts";
+
+/** What the speaker needs of a BGP session; {@linkcode BgpSession} is the real one. */
+export interface SpeakerSession {
+  start(): void;
+  setRoutes(routes: Route[]): void;
+  stop(): Promise<void>;
+  stats(): SessionStats;
+  on(event: "state", fn: (state: string, previous: string) => void): void;
+}
+
+/** Makes a session; tests may count or wrap them. */
+export type SessionFactory = (config: SessionConfig, options: SessionOptions) => SpeakerSession;
+
+/** Options of {@linkcode createSpeaker}. */
+export interface SpeakerOptions {
+  nodeName: string;
+  /** Install namespace of the metallb.io objects (and of ServiceBGPStatus/ConfigurationState). */
+  namespace: string;
+  logger: Logger;
+  metrics?: MetallbMetrics;
+  /** TCP dialer for sessions (tests use loopback or memory pipes). */
+  connector?: Connector;
+  clock?: Clock;
+  /** Attach link-bandwidth extended communities to `externalTrafficPolicy: Local` routes. */
+  weightedEcmp?: boolean;
+  /** Handle only Services of this class; unset = only Services without one. */
+  loadBalancerClass?: string;
+  /** Router ID when neither BGPPeer `routerID` nor an IPv4 InternalIP of the Node gives one. */
+  defaultRouterId?: string;
+  sessionFactory?: SessionFactory;
+  /** Bound on {@linkcode Speaker.stop} waiting for Cease to go out (default 5 s). */
+  stopGraceMs?: number;
+  /** How often session counters are copied into metrics (default 5 s; 0 = only on demand). */
+  metricsIntervalMs?: number;
+}
+
+/** Validity of the running configuration, as /status shows it. */
+export interface SpeakerConfigStatus {
+  valid: boolean;
+  errors: string[];
+  warnings: string[];
+}
+
+/** The speaker's part of a StatusDocument. */
+export interface SpeakerStatus {
+  sessions: SessionStatus[];
+  services: ServiceStatus[];
+}
+
+/** A running speaker. */
+export interface Speaker {
+  /** Waits for the source's caches, then reconciles and keeps reconciling on changes. */
+  start(): Promise<void>;
+  /** Sends Cease to every peer (bounded by the grace period) and stops watching. */
+  stop(): Promise<void>;
+  /** Sessions and Services for /status. */
+  status(): SpeakerStatus;
+  /** Configuration validity for /status. */
+  configStatus(): SpeakerConfigStatus;
+  /** True once started and a valid configuration was seen. */
+  ready(): boolean;
+  /** Resolves when no reconcile is pending and every write has finished. */
+  settled(): Promise<void>;
+  /** Copies session counters into the metrics now. */
+  refreshMetrics(): void;
+  /** The last decision, for tests and debugging. */
+  lastAnnouncements(): Announcements | undefined;
+  /** Reconciles done so far. */
+  readonly reconciles: number;
+}
+
+/** Kinds whose change means the configuration must be rebuilt. */
+const CONFIG_KINDS: ReadonlySet<ReadKind> = new Set<ReadKind>([
+  "IPAddressPool",
+  "BGPAdvertisement",
+  "BGPPeer",
+  "Community",
+  "BFDProfile",
+  "L2Advertisement",
+  "Secret",
+]);
+
+/** A peer we cannot run, and why. */
+export interface PeerProblems {
+  errors: string[];
+  warnings: string[];
+}
+
+/**
+ * Checks a BGPPeer for fields this speaker cannot honour. Any error rejects that peer
+ * alone: connecting while silently ignoring e.g. a password or VRF would be worse.
+ */
+export function peerProblems(peer: PeerConfig): PeerProblems {
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  if (peer.vrf) {
+    errors.push(`spec.vrf: VRF "${peer.vrf}" is not supported; sessions use the default VRF`);
+  }
+  if (peer.interface) {
+    errors.push(
+      "spec.interface: BGP unnumbered (interface) is not supported; set spec.peerAddress",
+    );
+  }
+  if (peer.bfdProfile) {
+    errors.push(
+      `spec.bfdProfile: BFD is not implemented yet; remove bfdProfile "${peer.bfdProfile.name}" ` +
+        "to run this session without BFD",
+    );
+  }
+  if (peer.sourceAddress) {
+    errors.push(
+      `spec.sourceAddress: ${peer.sourceAddress} cannot be honoured: Deno.connect cannot bind ` +
+        "a source address; remove it and the kernel picks the source by route",
+    );
+  }
+  if (peer.password !== undefined) {
+    errors.push(
+      "spec.password/passwordSecret: TCP MD5 signatures (RFC 2385) need " +
+        "setsockopt(TCP_MD5SIG) before connect, and Deno exposes no socket file descriptor " +
+        "(not even to FFI); refusing to connect without the password",
+    );
+  }
+  if (peer.dynamicASN === "external") {
+    errors.push(
+      "spec.dynamicASN: external (accept any AS but our own) is not supported by the BGP " +
+        "session yet; set spec.peerASN",
+    );
+  }
+  if (peer.ebgpMultiHop) {
+    warnings.push(
+      "spec.ebgpMultiHop: the TTL cannot be set from Deno; the default TTL of 64 already " +
+        "reaches multi-hop peers",
+    );
+  }
+  if (peer.disableMP) warnings.push("spec.disableMP is deprecated and has no effect");
+  return { errors, warnings };
+}
+
+/** Router ID of a session: the peer's `routerID`, else the node's first IPv4 InternalIP. */
+export function routerIdFor(
+  peer: PeerConfig,
+  node: NodeView | undefined,
+  fallback?: string,
+): string | undefined {
+  if (peer.routerID) return peer.routerID;
+  const ip = node?.addresses.find((a) =>
+    a.type === "InternalIP" && /^\d+\.\d+\.\d+\.\d+$/.test(a.address)
+  );
+  return ip?.address ?? fallback;
+}
+
+/** Name of the ServiceBGPStatus for (Service, node): readable, unique, and a valid name. */
+export function serviceBGPStatusName(namespace: string, service: string, node: string): string {
+  const hash = createHash("sha256").update(`${namespace}/${service}/${node}`).digest("hex")
+    .slice(0, 10);
+  const base = `${service}-${node}`.toLowerCase().replace(/[^a-z0-9.-]/g, "-").slice(0, 200)
+    .replace(/[.-]+$/, "");
+  return `${base}-${hash}`;
+}
+
+interface SessionEntry {
+  name: string;
+  key: string;
+  label: string;
+  session: SpeakerSession;
+  lastUpdates: number;
+}
+
+function sessionConfigOf(
+  peer: PeerConfig,
+  routerId: string,
+): SessionConfig {
+  const localAsn = localAsnOf(peer);
+  const v6 = peer.address!.includes(":");
+  const families: Family[] = peer.dualStackAddressFamily
+    ? ["ipv4", "ipv6"]
+    : [v6 ? "ipv6" : "ipv4"];
+  const c: SessionConfig = {
+    localAsn,
+    peerAsn: peer.peerASN ?? localAsn,
+    peerAddress: peer.address!,
+    peerPort: peer.port,
+    routerId,
+    holdTimeMs: peer.holdTimeMs,
+    keepaliveMs: peer.keepaliveTimeMs,
+    families,
+    gracefulRestart: peer.enableGracefulRestart,
+    name: peer.name,
+  };
+  if (peer.connectTimeMs !== undefined) c.connectTimeMs = peer.connectTimeMs;
+  return c;
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Creates a speaker for `options.nodeName`; call `start()`. */
+export function createSpeaker(
+  source: ObjectSource,
+  writer: ObjectWriter,
+  options: SpeakerOptions,
+): Speaker {
+  const node = options.nodeName;
+  const log = options.logger.child({ component: "speaker", node });
+  const clock = options.clock ?? systemClock;
+  const metrics = options.metrics;
+  const graceMs = options.stopGraceMs ?? 5_000;
+  const factory: SessionFactory = options.sessionFactory ??
+    ((config, opts) => new BgpSession(config, opts));
+  const parsed = new WeakMap<KubeObject, unknown>();
+
+  let started = false;
+  let stopped = false;
+  let unsubscribe: (() => void) | undefined;
+  let scheduled: ReturnType<typeof setTimeout> | undefined;
+  let running = false;
+  let pendingKinds: Set<ReadKind> | "all" = "all";
+  let reconciles = 0;
+  let metricsTimer: ReturnType<typeof setTimeout> | undefined;
+  let build: BuildResult | undefined;
+  let config: Config | undefined;
+  let peerErrors = new Map<string, string>();
+  let peerWarnings: string[] = [];
+  let last: Announcements | undefined;
+  const sessions = new Map<string, SessionEntry>();
+  const bgpStatus = new Map<string, { name: string; peers: string[] }>();
+  const announcedIPs = new Map<string, string[]>();
+  let lastConfigState = "";
+  let writes: Promise<void> = Promise.resolve();
+  let waiters: (() => void)[] = [];
+
+  function write(what: string, fn: () => Promise<void>): void {
+    writes = writes.then(fn).catch((err) => log.error(`writing ${what} failed`, { error: err }));
+  }
+
+  function view<T>(obj: KubeObject, parse: (o: KubeObject) => { ok: boolean }): T | undefined {
+    let r = parsed.get(obj) as { ok: boolean; value?: T } | undefined;
+    if (!r) {
+      r = parse(obj) as { ok: boolean; value?: T };
+      parsed.set(obj, r);
+      if (!r.ok) {
+        log.warn("ignoring unparsable object", { kind: obj.kind, name: obj.metadata?.name });
+      }
+    }
+    return r.ok ? r.value : undefined;
+  }
+
+  function schedule(kinds: ReadonlySet<ReadKind> | "all"): void {
+    if (kinds === "all" || pendingKinds === "all") pendingKinds = "all";
+    else for (const k of kinds) pendingKinds.add(k);
+    if (scheduled !== undefined || running || stopped) return;
+    // A macrotask, so every change of the current burst lands in one recompute.
+    scheduled = setTimeout(() => {
+      scheduled = undefined;
+      runReconcile();
+    }, 0);
+  }
+
+  function runReconcile(): void {
+    if (stopped) return;
+    running = true;
+    const kinds = pendingKinds;
+    pendingKinds = new Set();
+    try {
+      reconcile(kinds);
+    } catch (err) {
+      log.error("reconcile failed", { error: err });
+    } finally {
+      running = false;
+      reconciles++;
+    }
+    const more = pendingKinds as Set<ReadKind> | "all";
+    if (more === "all" || more.size > 0) schedule(new Set());
+    else notifySettled();
+  }
+
+  function notifySettled(): void {
+    if (scheduled !== undefined || running) return;
+    const ws = waiters;
+    waiters = [];
+    if (ws.length) writes.then(() => ws.forEach((w) => w()));
+  }
+
+  function reconcile(kinds: Set<ReadKind> | "all"): void {
+    const snap = source.snapshot();
+    const get = (k: ReadKind) => snap.objects.get(k) ?? new Map<string, KubeObject>();
+
+    if (kinds === "all" || [...kinds].some((k) => CONFIG_KINDS.has(k)) || !build) {
+      build = buildConfig(snap, { namespace: options.namespace });
+      if (build.ok) {
+        config = build.config;
+        for (const w of build.warnings) {
+          log.warn("configuration", { warning: formatConfigError(w) });
+        }
+      } else {
+        log.error(
+          config
+            ? "configuration invalid: keeping the last valid one running"
+            : "configuration invalid: nothing announced until it is fixed",
+          { errors: build.errors.map(formatConfigError) },
+        );
+      }
+    }
+
+    const nodeObj = get("Node").get(node);
+    const nodeView = nodeObj ? view<NodeView>(nodeObj, parseNode) : undefined;
+    const services: ServiceView[] = [];
+    for (const o of get("Service").values()) {
+      const s = view<ServiceView>(o, parseService);
+      if (s && s.type === "LoadBalancer") services.push(s);
+    }
+    const slices: EndpointSliceView[] = [];
+    for (const o of get("EndpointSlice").values()) {
+      const s = view<EndpointSliceView>(o, parseEndpointSlice);
+      if (s) slices.push(s);
+    }
+
+    // Peers we cannot run on this node.
+    const rejected = new Map<string, string>();
+    const warnings: string[] = [];
+    const routerIds = new Map<string, string>();
+    for (const p of config?.peers ?? []) {
+      if (!matchesAnySelector(p.nodeSelectors, nodeView?.labels ?? {})) continue;
+      const probs = peerProblems(p);
+      const rid = routerIdFor(p, nodeView, options.defaultRouterId);
+      if (!rid) {
+        probs.errors.push(
+          "spec.routerID: no router ID: set it or give the Node an IPv4 InternalIP address",
+        );
+      } else routerIds.set(p.name, rid);
+      if (probs.errors.length) {
+        rejected.set(p.name, `BGPPeer ${options.namespace}/${p.name}: ${probs.errors.join("; ")}`);
+      }
+      for (const w of probs.warnings) warnings.push(`BGPPeer ${options.namespace}/${p.name}: ${w}`);
+    }
+    for (const [name, reason] of rejected) {
+      if (peerErrors.get(name) !== reason) log.error("BGPPeer rejected", { peer: name, reason });
+    }
+    for (const w of warnings) if (!peerWarnings.includes(w)) log.warn("BGPPeer", { warning: w });
+    peerErrors = rejected;
+    peerWarnings = warnings;
+
+    const ann = config
+      ? computeAnnouncements(config, {
+        nodeName: node,
+        services,
+        endpointSlices: slices,
+        nodes: nodeView ? [nodeView] : [],
+        weightedEcmp: options.weightedEcmp,
+        loadBalancerClass: options.loadBalancerClass,
+        rejectedPeers: rejected,
+      })
+      : undefined;
+    if (!ann) {
+      writeConfigState();
+      return;
+    }
+    const previous = last;
+    last = ann;
+    syncSessions(ann, routerIds);
+    for (const [name, routes] of ann.routes) sessions.get(name)?.session.setRoutes(routes);
+    writeServiceStatus(ann, previous);
+    writeConfigState();
+  }
+
+  function syncSessions(ann: Announcements, routerIds: ReadonlyMap<string, string>): void {
+    const wanted = new Map(ann.peers.map((p) => [p.name, p]));
+    for (const [name, entry] of sessions) {
+      if (!wanted.has(name)) {
+        log.info("BGPPeer no longer selects this node: closing its session", { peer: name });
+        closeSession(entry);
+        sessions.delete(name);
+      }
+    }
+    for (const peer of ann.peers) {
+      const sc = sessionConfigOf(peer, routerIds.get(peer.name)!);
+      const key = JSON.stringify(sc);
+      const existing = sessions.get(peer.name);
+      if (existing && existing.key === key) continue;
+      if (existing) {
+        log.info("BGPPeer session parameters changed: recreating its session", { peer: peer.name });
+        closeSession(existing);
+      }
+      const session = factory(sc, {
+        clock,
+        logger: log,
+        ...(options.connector ? { connector: options.connector } : {}),
+      });
+      const label = formatHostPort(sc.peerAddress, sc.peerPort ?? 179);
+      const entry: SessionEntry = { name: peer.name, key, label, session, lastUpdates: 0 };
+      session.on("state", (state) => {
+        if (sessions.get(peer.name) === entry) {
+          metrics?.bgpSessionUp.set({ peer: label }, state === "Established" ? 1 : 0);
+        }
+      });
+      sessions.set(peer.name, entry);
+      metrics?.bgpSessionUp.set({ peer: label }, 0);
+      session.start();
+    }
+  }
+
+  function closeSession(entry: SessionEntry): void {
+    entry.session.stop().catch((err) => log.warn("closing session failed", { error: err }));
+    if (metrics && ![...sessions.values()].some((e) => e !== entry && e.label === entry.label)) {
+      metrics.bgpSessionUp.remove({ peer: entry.label });
+      metrics.bgpAnnouncedPrefixes.remove({ peer: entry.label });
+      metrics.bgpPendingPrefixes.remove({ peer: entry.label });
+    }
+  }
+
+  function writeServiceStatus(ann: Announcements, previous: Announcements | undefined): void {
+    const prevAnnounced = new Set(
+      (previous?.services ?? []).filter((s) => s.peers.length > 0).map((s) =>
+        `${s.namespace}/${s.name}`
+      ),
+    );
+    const seen = new Set<string>();
+    for (const s of ann.services) {
+      const key = `${s.namespace}/${s.name}`;
+      if (s.peers.length === 0) continue;
+      seen.add(key);
+      const prev = bgpStatus.get(key);
+      if (!prev || !sameList(prev.peers, s.peers)) {
+        const name = prev?.name ?? serviceBGPStatusName(s.namespace, s.name, node);
+        bgpStatus.set(key, { name, peers: s.peers });
+        const obj: KubeObject = {
+          apiVersion: "metallb.io/v1beta1",
+          kind: "ServiceBGPStatus",
+          metadata: {
+            name,
+            namespace: options.namespace,
+            labels: {
+              "metallb.io/node": node,
+              "metallb.io/service-name": s.name,
+              "metallb.io/service-namespace": s.namespace,
+            },
+          },
+          status: { node, serviceName: s.name, serviceNamespace: s.namespace, peers: s.peers },
+        };
+        write("ServiceBGPStatus", () => writer.setServiceBGPStatus(options.namespace, name, obj));
+      }
+      if (!prevAnnounced.has(key)) {
+        write("Event", () =>
+          writer.recordEvent({
+            involved: { kind: "Service", apiVersion: "v1", namespace: s.namespace, name: s.name },
+            type: "Normal",
+            reason: "nodeAssigned",
+            message: `announcing from node "${node}" with protocol "bgp"`,
+            component: "metallb-speaker",
+          }));
+      }
+      const ips = [...s.ips].sort();
+      const prevIps = announcedIPs.get(key) ?? [];
+      if (metrics && !sameList(prevIps, ips)) {
+        for (const ip of prevIps) {
+          if (!ips.includes(ip)) {
+            metrics.speakerAnnounced.remove({ service: key, protocol: "bgp", node, ip });
+          }
+        }
+        for (const ip of ips) {
+          metrics.speakerAnnounced.set({ service: key, protocol: "bgp", node, ip }, 1);
+        }
+      }
+      announcedIPs.set(key, ips);
+    }
+    for (const [key, st] of bgpStatus) {
+      if (seen.has(key)) continue;
+      bgpStatus.delete(key);
+      write("ServiceBGPStatus", () => writer.setServiceBGPStatus(options.namespace, st.name, null));
+    }
+    for (const [key, ips] of announcedIPs) {
+      if (seen.has(key)) continue;
+      announcedIPs.delete(key);
+      for (const ip of ips) {
+        metrics?.speakerAnnounced.remove({ service: key, protocol: "bgp", node, ip });
+      }
+    }
+  }
+
+  function configStatus(): SpeakerConfigStatus {
+    const errors = build && !build.ok ? build.errors.map(formatConfigError) : [];
+    errors.push(...peerErrors.values());
+    const warnings = (build?.warnings ?? []).map(formatConfigError);
+    warnings.push(...peerWarnings);
+    return { valid: errors.length === 0, errors, warnings };
+  }
+
+  function writeConfigState(): void {
+    const cs = configStatus();
+    const status = {
+      result: cs.valid ? "Valid" : "Invalid",
+      ...(cs.errors.length ? { errorSummary: cs.errors.join("\n") } : {}),
+    };
+    const text = JSON.stringify(status);
+    if (text === lastConfigState) return;
+    lastConfigState = text;
+    const full = {
+      ...status,
+      conditions: [{
+        type: "Valid",
+        status: cs.valid ? "True" : "False",
+        reason: cs.valid ? "ConfigurationValid" : "ConfigurationInvalid",
+        message: cs.valid ? "" : cs.errors.join("\n"),
+        lastTransitionTime: new Date(clock.now()).toISOString(),
+      }],
+    };
+    write(
+      "ConfigurationState",
+      () => writer.setConfigurationState(options.namespace, `speaker-${node}`, full),
+    );
+  }
+
+  function refreshMetrics(): void {
+    if (!metrics) return;
+    for (const e of sessions.values()) {
+      const st = e.session.stats();
+      const peer = { peer: e.label };
+      metrics.bgpSessionUp.set(peer, st.state === "Established" ? 1 : 0);
+      if (st.updatesSent > e.lastUpdates) {
+        metrics.bgpUpdates.inc(peer, st.updatesSent - e.lastUpdates);
+      }
+      e.lastUpdates = st.updatesSent;
+      metrics.bgpAnnouncedPrefixes.set(peer, st.prefixesSent);
+      metrics.bgpPendingPrefixes.set(peer, st.prefixesPending);
+    }
+  }
+
+  function tickMetrics(): void {
+    refreshMetrics();
+    const every = options.metricsIntervalMs ?? 5_000;
+    if (every > 0 && !stopped) {
+      const t = setTimeout(tickMetrics, every);
+      Deno.unrefTimer(t as unknown as number);
+      metricsTimer = t;
+    }
+  }
+
+  return {
+    get reconciles() {
+      return reconciles;
+    },
+    async start() {
+      if (started) return;
+      started = true;
+      await source.start();
+      if (stopped) return;
+      unsubscribe = source.subscribe((kinds) => schedule(kinds));
+      runReconcile();
+      tickMetrics();
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      unsubscribe?.();
+      if (scheduled !== undefined) clearTimeout(scheduled);
+      scheduled = undefined;
+      if (metricsTimer !== undefined) clearTimeout(metricsTimer);
+      refreshMetrics();
+      const all = Promise.all(
+        [...sessions.values()].map((e) =>
+          e.session.stop().catch((err) => log.warn("Cease failed", { peer: e.name, error: err }))
+        ),
+      );
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<"timeout">((resolve) => {
+        timer = setTimeout(() => resolve("timeout"), graceMs);
+      });
+      const r = await Promise.race([all, timeout]);
+      clearTimeout(timer);
+      if (r === "timeout") log.warn("grace period over before every peer got Cease", { graceMs });
+      for (const e of sessions.values()) metrics?.bgpSessionUp.set({ peer: e.label }, 0);
+      await writes;
+      const ws = waiters;
+      waiters = [];
+      ws.forEach((w) => w());
+    },
+    status() {
+      refreshMetrics();
+      const now = clock.now();
+      const out: SpeakerStatus = { sessions: [], services: [] };
+      const labels = new Map<string, string>();
+      for (const e of sessions.values()) {
+        labels.set(e.name, e.label);
+        const st = e.session.stats();
+        const s: SessionStatus = {
+          peer: e.label,
+          name: e.name,
+          state: st.state,
+          prefixesSent: st.prefixesSent,
+          prefixesReceived: st.prefixesReceived,
+        };
+        if (st.establishedAt !== undefined) {
+          s.uptimeSeconds = Math.max(0, Math.floor((now - st.establishedAt) / 1000));
+        }
+        if (st.lastError) s.lastError = st.lastError;
+        out.sessions.push(s);
+      }
+      for (const [name, reason] of peerErrors) {
+        const p = config?.peers.find((x) => x.name === name);
+        out.sessions.push({
+          peer: p?.address ? formatHostPort(p.address, p.port) : name,
+          name,
+          state: "Rejected",
+          prefixesSent: 0,
+          prefixesReceived: 0,
+          lastError: reason,
+        });
+      }
+      for (const s of last?.services ?? []) {
+        const st: ServiceStatus = {
+          namespace: s.namespace,
+          name: s.name,
+          ips: s.ips,
+          peers: s.peers.map((p) => labels.get(p) ?? p),
+        };
+        if (s.pool) st.pool = s.pool;
+        if (s.reason) st.pending = s.reason;
+        out.services.push(st);
+      }
+      return out;
+    },
+    configStatus,
+    ready: () => started && !stopped && config !== undefined,
+    async settled() {
+      // Sources notify asynchronously (a microtask, or a short coalescing window): let
+      // notifications of changes made just before this call arrive first.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      while (scheduled !== undefined || running) {
+        await new Promise<void>((resolve) => waiters.push(resolve));
+      }
+      await writes;
+    },
+    refreshMetrics,
+    lastAnnouncements: () => last,
+  };
+}

@@ -1,0 +1,414 @@
+import assert from "node:assert/strict";
+import { silentLogger } from "../api/log.ts";
+import { createRegistry, defineMetallbMetrics } from "../api/metrics.ts";
+import { BgpSession, type CollectedRoute, type Collector } from "../bgp/mod.ts";
+import { createMemorySource, type MemorySource } from "../cluster/memory_source.ts";
+import type { EventRecord, KubeObject, ObjectWriter } from "../cluster/types.ts";
+import { createSpeaker, type Speaker, type SpeakerOptions } from "./speaker.ts";
+import {
+  advObject,
+  nodeObject,
+  peerObject,
+  poolObject,
+  serviceObject,
+  sliceObject,
+  startTestCollector,
+  TEST_NS,
+} from "./testing.ts";
+
+/** A writer keeping what a cluster would hold after the speaker's writes. */
+class RecordingWriter implements ObjectWriter {
+  bgpStatuses = new Map<string, KubeObject>();
+  configStates = new Map<string, unknown>();
+  events: EventRecord[] = [];
+  bgpStatusWrites = 0;
+  setServiceIngress(): Promise<void> {
+    return Promise.reject(new Error("the speaker must not write Service status"));
+  }
+  patchServiceAnnotations(): Promise<void> {
+    return Promise.reject(new Error("the speaker must not annotate Services"));
+  }
+  setPoolStatus(): Promise<void> {
+    return Promise.reject(new Error("the speaker must not write pool status"));
+  }
+  recordEvent(e: EventRecord): Promise<void> {
+    this.events.push(e);
+    return Promise.resolve();
+  }
+  setConfigurationState(ns: string, name: string, status: unknown): Promise<void> {
+    this.configStates.set(`${ns}/${name}`, status);
+    return Promise.resolve();
+  }
+  setServiceBGPStatus(ns: string, name: string, obj: KubeObject | null): Promise<void> {
+    this.bgpStatusWrites++;
+    if (obj) this.bgpStatuses.set(`${ns}/${name}`, structuredClone(obj));
+    else this.bgpStatuses.delete(`${ns}/${name}`);
+    return Promise.resolve();
+  }
+}
+
+interface Rig {
+  collector: Collector;
+  source: MemorySource;
+  writer: RecordingWriter;
+  speakers: Speaker[];
+  close(): Promise<void>;
+}
+
+async function rig(
+  options: { asn?: number; peerSpec?: Record<string, unknown>; extra?: KubeObject[] } = {},
+): Promise<Rig> {
+  const collector = await startTestCollector({
+    asn: options.asn ?? 64501,
+    routerId: "10.255.0.1",
+  });
+  const source = createMemorySource([
+    poolObject("pool-a", ["192.0.2.0/26"]),
+    peerObject("router1", {
+      myASN: 64500,
+      peerASN: options.asn ?? 64501,
+      peerAddress: "127.0.0.1",
+      peerPort: collector.addr.port,
+      ...options.peerSpec,
+    }),
+    nodeObject("n1", { internalIP: "10.0.0.11" }),
+    nodeObject("n2", { internalIP: "10.0.0.12" }),
+    ...(options.extra ?? [advObject("all", { communities: ["64500:100"] })]),
+  ]);
+  const writer = new RecordingWriter();
+  const r: Rig = {
+    collector,
+    source,
+    writer,
+    speakers: [],
+    async close() {
+      await Promise.all(r.speakers.map((s) => s.stop()));
+      await collector.close();
+    },
+  };
+  return r;
+}
+
+async function startOn(r: Rig, nodeName: string, extra: Partial<SpeakerOptions> = {}) {
+  const s = createSpeaker(r.source, r.writer, {
+    nodeName,
+    namespace: TEST_NS,
+    logger: silentLogger,
+    metricsIntervalMs: 0,
+    stopGraceMs: 2000,
+    ...extra,
+  });
+  r.speakers.push(s);
+  await s.start();
+  return s;
+}
+
+function routesOf(c: Collector): Map<string, CollectedRoute> {
+  const m = new Map<string, CollectedRoute>();
+  for (const p of c.routes()) for (const route of p.routes) m.set(route.prefix, route);
+  return m;
+}
+
+function livePeers(c: Collector) {
+  return c.peers().filter((p) => p.state === "Established");
+}
+
+Deno.test("routes reach the peer with AS path, next hop and communities (eBGP)", async () => {
+  const r = await rig();
+  try {
+    r.source.put(serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a" }));
+    r.source.put(sliceObject("web", [{ node: "n2" }]));
+    await startOn(r, "n1");
+    await r.collector.waitFor(() => routesOf(r.collector).has("192.0.2.10/32"));
+    const route = routesOf(r.collector).get("192.0.2.10/32")!;
+    assert.deepEqual(route.asPath, [64500]);
+    assert.equal(route.nextHop, "127.0.0.1");
+    assert.deepEqual(route.communities, ["64500:100"]);
+    assert.equal(route.localPref, undefined, "no LOCAL_PREF towards an external peer");
+    assert.equal(livePeers(r.collector)[0].routerId, "10.0.0.11", "router ID from InternalIP");
+  } finally {
+    await r.close();
+  }
+});
+
+Deno.test("an endpoint change is an UPDATE on the same session, never a reset", async () => {
+  const r = await rig();
+  try {
+    r.source.put(serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a", etp: "Local" }));
+    r.source.put(sliceObject("web", [{ node: "n1" }]));
+    const s = await startOn(r, "n1");
+    await r.collector.waitFor(() => routesOf(r.collector).has("192.0.2.10/32"));
+    const before = livePeers(r.collector)[0];
+    const sessionBefore = s.status().sessions[0];
+
+    r.source.put(sliceObject("web", [{ node: "n2" }])); // endpoint moved away: withdraw
+    await r.collector.waitFor(() => !routesOf(r.collector).has("192.0.2.10/32"));
+    r.source.put(sliceObject("web", [{ node: "n1" }, { node: "n2" }])); // back
+    await r.collector.waitFor(() => routesOf(r.collector).has("192.0.2.10/32"));
+
+    const after = r.collector.peers();
+    assert.equal(after.length, 1, "no second session and no closed one");
+    assert.equal(after[0].peer, before.peer);
+    assert.equal(after[0].establishedAt, before.establishedAt);
+    assert.ok(after[0].updatesReceived > before.updatesReceived);
+    assert.equal(s.status().sessions[0].state, "Established");
+    assert.equal(sessionBefore.state, "Established");
+  } finally {
+    await r.close();
+  }
+});
+
+Deno.test("live edits of communities and localPref reach an iBGP peer", async () => {
+  const r = await rig({ asn: 64500, extra: [advObject("a", { localPref: 120 })] });
+  try {
+    r.source.put(serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a" }));
+    r.source.put(sliceObject("web", [{ node: "n1" }]));
+    await startOn(r, "n1");
+    await r.collector.waitFor(() => routesOf(r.collector).get("192.0.2.10/32")?.localPref === 120);
+    assert.deepEqual(routesOf(r.collector).get("192.0.2.10/32")!.asPath, []);
+    const established = livePeers(r.collector)[0].establishedAt;
+
+    r.source.put(advObject("a", { localPref: 300, communities: ["65535:65281", "large:1:2:3"] }));
+    await r.collector.waitFor(() => routesOf(r.collector).get("192.0.2.10/32")?.localPref === 300);
+    const route = routesOf(r.collector).get("192.0.2.10/32")!;
+    assert.deepEqual(route.communities, ["65535:65281"]);
+    assert.deepEqual(route.largeCommunities, ["1:2:3"]);
+    assert.equal(livePeers(r.collector)[0].establishedAt, established);
+  } finally {
+    await r.close();
+  }
+});
+
+Deno.test("two speakers on two nodes both announce an ETP Cluster Service", async () => {
+  const r = await rig();
+  try {
+    r.source.put(serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a" }));
+    r.source.put(sliceObject("web", [{ node: "n2" }]));
+    await startOn(r, "n1");
+    await startOn(r, "n2");
+    await r.collector.waitFor(() =>
+      r.collector.routes().filter((p) => p.routes.some((x) => x.prefix === "192.0.2.10/32"))
+        .length === 2
+    );
+    const ids = r.collector.routes().map((p) => p.routerId).sort();
+    assert.deepEqual(ids, ["10.0.0.11", "10.0.0.12"]);
+  } finally {
+    await r.close();
+  }
+});
+
+Deno.test("ServiceBGPStatus is created, follows its peers and is deleted", async () => {
+  const r = await rig();
+  try {
+    r.source.put(peerObject("router2", {
+      myASN: 64500,
+      peerASN: 64501,
+      peerAddress: "127.0.0.1",
+      peerPort: r.collector.addr.port,
+      nodeSelectors: [{ matchLabels: { rack: "a" } }],
+    }));
+    r.source.put(serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a", namespace: "shop" }));
+    r.source.put(sliceObject("web", [{ node: "n1" }], { namespace: "shop" }));
+    const s = await startOn(r, "n1");
+    await s.settled();
+    const statuses = () => [...r.writer.bgpStatuses.values()];
+    assert.equal(statuses().length, 1);
+    const obj = statuses()[0];
+    assert.deepEqual(obj.metadata.labels, {
+      "metallb.io/node": "n1",
+      "metallb.io/service-name": "web",
+      "metallb.io/service-namespace": "shop",
+    });
+    assert.deepEqual(obj.status, {
+      node: "n1",
+      serviceName: "web",
+      serviceNamespace: "shop",
+      peers: ["router1"],
+    });
+    assert.equal(obj.metadata.namespace, TEST_NS);
+    assert.equal(r.writer.events.filter((e) => e.reason === "nodeAssigned").length, 1);
+
+    r.source.put(nodeObject("n1", { internalIP: "10.0.0.11", labels: { rack: "a" } }));
+    await s.settled();
+    assert.deepEqual((statuses()[0].status as { peers: string[] }).peers, ["router1", "router2"]);
+    // Still announced: no second nodeAssigned event.
+    assert.equal(r.writer.events.filter((e) => e.reason === "nodeAssigned").length, 1);
+    const writes = r.writer.bgpStatusWrites;
+    r.source.put(serviceObject("other", { ips: ["192.0.2.11"] })); // unrelated change
+    await s.settled();
+    assert.equal(r.writer.bgpStatusWrites, writes, "no rewrite when nothing changed");
+
+    r.source.put(sliceObject("web", [], { namespace: "shop" }));
+    await s.settled();
+    assert.equal(statuses().length, 0);
+    const svc = s.status().services.find((x) => x.name === "web")!;
+    assert.equal(svc.pending, "no serving endpoint");
+    assert.deepEqual(svc.peers, []);
+  } finally {
+    await r.close();
+  }
+});
+
+Deno.test("metrics report sessions, updates and announced Services", async () => {
+  const r = await rig();
+  try {
+    const metrics = defineMetallbMetrics(createRegistry());
+    r.source.put(serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a" }));
+    r.source.put(serviceObject("api", { ips: ["192.0.2.11"], pool: "pool-a" }));
+    r.source.put(sliceObject("web", [{ node: "n1" }]));
+    r.source.put(sliceObject("api", [{ node: "n1" }]));
+    const s = await startOn(r, "n1", { metrics });
+    await r.collector.waitFor(() => routesOf(r.collector).size === 2);
+    await s.settled();
+    s.refreshMetrics();
+    const peer = { peer: `127.0.0.1:${r.collector.addr.port}` };
+    assert.equal(metrics.bgpSessionUp.get(peer), 1);
+    assert.equal(metrics.bgpAnnouncedPrefixes.get(peer), 2);
+    assert.equal(metrics.bgpPendingPrefixes.get(peer), 0);
+    const updates = Number(metrics.bgpUpdates.get(peer));
+    assert.ok(updates >= 1);
+    const announced = { service: "default/web", protocol: "bgp", node: "n1", ip: "192.0.2.10" };
+    assert.equal(metrics.speakerAnnounced.get(announced), 1);
+
+    r.source.remove("EndpointSlice", "default/web-abc");
+    await r.collector.waitFor(() => routesOf(r.collector).size === 1);
+    await s.settled();
+    s.refreshMetrics();
+    assert.equal(metrics.speakerAnnounced.get(announced), undefined);
+    assert.equal(metrics.bgpAnnouncedPrefixes.get(peer), 1);
+    assert.ok(Number(metrics.bgpUpdates.get(peer)) > updates);
+
+    await s.stop();
+    assert.equal(metrics.bgpSessionUp.get(peer), 0);
+  } finally {
+    await r.close();
+  }
+});
+
+Deno.test("a peer with a password is rejected with a clear error; others keep working", async () => {
+  const r = await rig();
+  try {
+    r.source.put(peerObject("secret", {
+      myASN: 64500,
+      peerASN: 64501,
+      peerAddress: "127.0.0.2",
+      peerPort: r.collector.addr.port,
+      password: "hunter2",
+    }));
+    r.source.put(serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a" }));
+    r.source.put(sliceObject("web", [{ node: "n1" }]));
+    const created: string[] = [];
+    const s = await startOn(r, "n1", {
+      sessionFactory: (config, opts) => {
+        created.push(config.name!);
+        return new BgpSession(config, opts);
+      },
+    });
+    await r.collector.waitFor(() => routesOf(r.collector).has("192.0.2.10/32"));
+    await s.settled();
+    assert.equal(livePeers(r.collector).length, 1, "only router1 connected");
+    assert.deepEqual(created, ["router1"], "no session is ever made for the rejected peer");
+    const cs = s.configStatus();
+    assert.equal(cs.valid, false);
+    assert.match(cs.errors.join("\n"), /BGPPeer metallb-system\/secret: .*TCP MD5/);
+    const state = r.writer.configStates.get(`${TEST_NS}/speaker-n1`) as {
+      result: string;
+      errorSummary: string;
+    };
+    assert.equal(state.result, "Invalid");
+    assert.match(state.errorSummary, /secret.*RFC 2385/);
+    const rejected = s.status().sessions.find((x) => x.name === "secret")!;
+    assert.equal(rejected.state, "Rejected");
+    assert.match(rejected.lastError!, /password/);
+    assert.deepEqual(s.status().services[0].peers, [`127.0.0.1:${r.collector.addr.port}`]);
+  } finally {
+    await r.close();
+  }
+});
+
+Deno.test("an invalid edit keeps the last good config announced; a fix recovers", async () => {
+  const r = await rig();
+  try {
+    r.source.put(serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a" }));
+    r.source.put(sliceObject("web", [{ node: "n1" }]));
+    const s = await startOn(r, "n1");
+    await r.collector.waitFor(() => routesOf(r.collector).has("192.0.2.10/32"));
+    r.source.put(advObject("all", { communities: ["not-an-alias"] }));
+    await s.settled();
+    assert.equal(s.configStatus().valid, false);
+    assert.match(s.configStatus().errors.join(), /not-an-alias/);
+    assert.equal(
+      (r.writer.configStates.get(`${TEST_NS}/speaker-n1`) as { result: string }).result,
+      "Invalid",
+    );
+    assert.deepEqual(routesOf(r.collector).get("192.0.2.10/32")?.communities, ["64500:100"]);
+    r.source.put(advObject("all", { communities: ["64500:200"] }));
+    await r.collector.waitFor(() =>
+      routesOf(r.collector).get("192.0.2.10/32")?.communities[0] === "64500:200"
+    );
+    await s.settled();
+    assert.equal(s.configStatus().valid, true);
+    assert.equal(
+      (r.writer.configStates.get(`${TEST_NS}/speaker-n1`) as { result: string }).result,
+      "Valid",
+    );
+  } finally {
+    await r.close();
+  }
+});
+
+Deno.test("a change of session parameters recreates only that session", async () => {
+  const r = await rig();
+  try {
+    r.source.put(serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a" }));
+    r.source.put(sliceObject("web", [{ node: "n1" }]));
+    const s = await startOn(r, "n1");
+    await r.collector.waitFor(() => livePeers(r.collector).length === 1);
+    const first = livePeers(r.collector)[0];
+    assert.equal(first.holdTimeMs, 90_000);
+    r.source.put(peerObject("router1", {
+      myASN: 64500,
+      peerASN: 64501,
+      peerAddress: "127.0.0.1",
+      peerPort: r.collector.addr.port,
+      holdTime: "30s",
+    }));
+    await r.collector.waitFor(() =>
+      livePeers(r.collector).length === 1 && livePeers(r.collector)[0].holdTimeMs === 30_000 &&
+      routesOf(r.collector).has("192.0.2.10/32")
+    );
+    const closed = r.collector.peers().find((p) => p.peer === first.peer)!;
+    assert.equal(closed.state, "Closed");
+    assert.equal(closed.lastNotification?.code, 6, "old session ended with Cease");
+    await s.settled();
+  } finally {
+    await r.close();
+  }
+});
+
+Deno.test("a burst of changes is one recompute; stop() sends Cease", async () => {
+  const r = await rig();
+  try {
+    const s = await startOn(r, "n1");
+    await r.collector.waitFor(() => livePeers(r.collector).length === 1);
+    await s.settled();
+    const before = s.reconciles;
+    for (let i = 0; i < 50; i++) {
+      r.source.put(serviceObject(`svc${i}`, { ips: [`192.0.2.${i}`], pool: "pool-a" }));
+      r.source.put(sliceObject(`svc${i}`, [{ node: "n1" }]));
+    }
+    await s.settled();
+    assert.equal(s.reconciles - before, 1);
+    await r.collector.waitFor(() => routesOf(r.collector).size === 50);
+    const peer = livePeers(r.collector)[0].peer;
+    await s.stop();
+    await r.collector.waitFor(() =>
+      r.collector.peers().find((p) => p.peer === peer)?.state === "Closed"
+    );
+    const ended = r.collector.peers().find((p) => p.peer === peer)!;
+    assert.equal(ended.lastNotification?.direction, "received");
+    assert.equal(ended.lastNotification?.code, 6);
+  } finally {
+    await r.close();
+  }
+});

@@ -1,0 +1,236 @@
+/**
+ * Interop: ferrolb's speaker, run as its own process inside one network namespace,
+ * announces to a real gobgpd in another over a veth pair. Needs root, `ip netns` and
+ * gobgpd; skipped, saying why, elsewhere.
+ */
+import assert from "node:assert/strict";
+import {
+  cleanupStaleNetns,
+  createNetnsPair,
+  type Gobgpd,
+  netnsAvailable,
+  type NetnsPair,
+  type RibEntry,
+  startGobgpd,
+} from "./gobgp/mod.ts";
+import { spawnInNetns } from "./gobgp/netns.ts";
+import type { KubeObject, ReadKind } from "../cluster/types.ts";
+import {
+  advObject,
+  nodeObject,
+  peerObject,
+  poolObject,
+  serviceObject,
+  sliceObject,
+} from "../speaker/testing.ts";
+
+async function gobgpdAvailable(): Promise<string | undefined> {
+  try {
+    const o = await new Deno.Command("gobgpd", {
+      args: ["--version"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return o.success ? undefined : "gobgpd --version failed";
+  } catch {
+    return "gobgpd not installed (apt-get install gobgpd)";
+  }
+}
+
+async function skipReason(): Promise<string | undefined> {
+  const ns = await netnsAvailable();
+  if (!ns.ok) return ns.reason;
+  return await gobgpdAvailable();
+}
+
+const reason = await skipReason();
+if (reason) console.log(`skipping speaker GoBGP interop tests: ${reason}`);
+
+const DENO = Deno.execPath();
+const DRIVER = new URL("../speaker/netns_driver.ts", import.meta.url).pathname;
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/** The speaker subprocess, fed changes as JSON lines. */
+class SpeakerProcess {
+  #child: Deno.ChildProcess;
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #lines: AsyncGenerator<string>;
+  stderr = "";
+
+  constructor(ns: string, node: string, args: string[] = []) {
+    this.#child = spawnInNetns(ns, DENO, {
+      args: ["run", "--allow-all", DRIVER, node, "metallb-system", ...args],
+      cwd: ROOT,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    });
+    this.#writer = this.#child.stdin.getWriter();
+    this.#lines = readLines(this.#child.stdout);
+    const stderr = this.#child.stderr;
+    (async () => {
+      for await (const chunk of stderr.pipeThrough(new TextDecoderStream())) {
+        this.stderr = (this.stderr + chunk).slice(-20_000);
+      }
+    })();
+  }
+
+  async next(): Promise<Record<string, unknown>> {
+    const r = await this.#lines.next();
+    if (r.done) throw new Error(`speaker process ended; stderr:\n${this.stderr}`);
+    return JSON.parse(r.value);
+  }
+
+  async send(cmd: Record<string, unknown>): Promise<Record<string, unknown>> {
+    await this.#writer.write(new TextEncoder().encode(JSON.stringify(cmd) + "\n"));
+    const reply = await this.next();
+    if (!reply.ok) throw new Error(`speaker refused ${JSON.stringify(cmd)}: ${reply.error}`);
+    return reply;
+  }
+
+  put(obj: KubeObject) {
+    return this.send({ put: obj });
+  }
+
+  remove(kind: ReadKind, key: string) {
+    return this.send({ remove: { kind, key } });
+  }
+
+  async stop(): Promise<void> {
+    try {
+      this.#child.kill("SIGTERM");
+    } catch {
+      // already gone
+    }
+    await this.#writer.close().catch(() => {});
+    await this.#child.status;
+  }
+}
+
+async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let buf = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    buf += chunk;
+    let i: number;
+    while ((i = buf.indexOf("\n")) >= 0) {
+      yield buf.slice(0, i);
+      buf = buf.slice(i + 1);
+    }
+  }
+}
+
+async function ribOf(g: Gobgpd): Promise<Map<string, RibEntry>> {
+  return new Map((await g.rib("ipv4")).map((e) => [e.prefix, e]));
+}
+
+Deno.test({
+  name: "speaker announces to gobgpd over a veth: eBGP, iBGP, withdraw, peer restart",
+  ignore: reason !== undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(t) {
+    await cleanupStaleNetns();
+    const pair: NetnsPair = await createNetnsPair();
+    let gobgp: Gobgpd | undefined;
+    const speaker = new SpeakerProcess(pair.a.name, "n1");
+    try {
+      assert.deepEqual(await speaker.next(), { ready: true });
+      gobgp = await startGobgpd({
+        netns: pair.b.name,
+        asn: 64501,
+        routerId: pair.b.addr4,
+        neighbors: [{ address: pair.a.addr4, asn: 64500, passive: true }],
+      });
+      for (
+        const o of [
+          poolObject("pool-a", ["198.51.100.0/24"]),
+          nodeObject("n1", { internalIP: pair.a.addr4 }),
+          advObject("all", { communities: ["64500:100", "large:64500:1:2"] }),
+          serviceObject("web", { ips: ["198.51.100.10"], pool: "pool-a" }),
+          sliceObject("web", [{ node: "n1" }]),
+          serviceObject("api", { ips: ["198.51.100.11"], pool: "pool-a", etp: "Local" }),
+          sliceObject("api", [{ node: "n1" }]),
+          peerObject("gobgp", { myASN: 64500, peerASN: 64501, peerAddress: pair.b.addr4 }),
+        ]
+      ) await speaker.put(o);
+      const g = gobgp;
+
+      await t.step("eBGP establishes and routes arrive as sent", async () => {
+        await g.waitEstablished(pair.a.addr4, { timeoutMs: 20_000 });
+        const rib = await g.waitFor(async (x) => {
+          const r = await ribOf(x);
+          return r.size === 2 ? r : undefined;
+        }, { what: "two routes at gobgpd", timeoutMs: 20_000 });
+        for (const p of ["198.51.100.10/32", "198.51.100.11/32"]) {
+          const e = rib.get(p)!;
+          assert.ok(e, p);
+          assert.equal(e.nextHop, pair.a.addr4);
+          assert.deepEqual(e.asPath, [64500]);
+          assert.deepEqual(e.communities, ["64500:100"]);
+          assert.deepEqual(e.largeCommunities, ["64500:1:2"]);
+          assert.equal(e.localPref, undefined);
+        }
+      });
+
+      await t.step("an endpoint leaving the node withdraws the Local Service", async () => {
+        await speaker.put(sliceObject("api", [{ node: "n2" }]));
+        const rib = await g.waitFor(async (x) => {
+          const r = await ribOf(x);
+          return r.size === 1 ? r : undefined;
+        }, { what: "api withdrawn" });
+        assert.ok(rib.has("198.51.100.10/32"));
+        const [n] = await g.neighbors();
+        assert.equal(n.established, true, "withdrawal did not reset the session");
+      });
+
+      await t.step("killing and restarting gobgpd re-establishes and re-announces", async () => {
+        await g.kill("SIGKILL");
+        await g.restart();
+        await g.waitEstablished(pair.a.addr4, { timeoutMs: 30_000 });
+        const rib = await g.waitFor(async (x) => {
+          const r = await ribOf(x);
+          return r.size === 1 ? r : undefined;
+        }, { what: "routes back after restart", timeoutMs: 20_000 });
+        assert.deepEqual(rib.get("198.51.100.10/32")?.communities, ["64500:100"]);
+      });
+
+      await t.step("iBGP carries LOCAL_PREF and an empty AS path", async () => {
+        await g.stop();
+        gobgp = await startGobgpd({
+          netns: pair.b.name,
+          asn: 64500,
+          routerId: pair.b.addr4,
+          neighbors: [{ address: pair.a.addr4, asn: 64500, passive: true }],
+        });
+        const ib = gobgp;
+        await speaker.put(advObject("all", { communities: ["64500:100"], localPref: 250 }));
+        await speaker.put(
+          peerObject("gobgp", { myASN: 64500, peerASN: 64500, peerAddress: pair.b.addr4 }),
+        );
+        await ib.waitEstablished(pair.a.addr4, { timeoutMs: 30_000 });
+        const e = await ib.waitFor(async (x) => (await ribOf(x)).get("198.51.100.10/32"), {
+          what: "route over iBGP",
+          timeoutMs: 20_000,
+        });
+        assert.equal(e.localPref, 250);
+        assert.deepEqual(e.asPath, []);
+        assert.equal(e.nextHop, pair.a.addr4);
+        await speaker.put(sliceObject("api", [{ node: "n1" }]));
+        await speaker.remove("EndpointSlice", "default/web-abc");
+        const rib = await ib.waitFor(async (x) => {
+          const r = await ribOf(x);
+          return r.size === 1 && r.has("198.51.100.11/32") ? r : undefined;
+        }, { what: "web withdrawn, api announced" });
+        assert.equal(rib.get("198.51.100.11/32")?.localPref, 250);
+      });
+    } catch (err) {
+      console.error(`speaker stderr tail:\n${speaker.stderr.slice(-4000)}`);
+      if (gobgp) console.error(`gobgpd log tail:\n${await gobgp.logTail(40)}`);
+      throw err;
+    } finally {
+      await speaker.stop();
+      await gobgp?.stop();
+      await pair.close();
+    }
+  },
+});
