@@ -1,4 +1,8 @@
-/** Kubernetes label-selector matching, shared by controller and speaker. */
+/**
+ * Kubernetes label-selector matching for controller and speaker. The matching itself lives
+ * in ipam/ (which must stay free of Kubernetes imports); this adapts the schema types to it.
+ */
+import { matchesSelector } from "../ipam/selector.ts";
 import type { LabelSelector } from "./schemas.ts";
 
 /**
@@ -9,29 +13,7 @@ export function matchLabelSelector(
   selector: LabelSelector,
   labels: Readonly<Record<string, string>> | undefined,
 ): boolean {
-  const l = labels ?? {};
-  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) {
-    if (l[k] !== v) return false;
-  }
-  for (const e of selector.matchExpressions ?? []) {
-    const has = Object.hasOwn(l, e.key);
-    const values = e.values ?? [];
-    switch (e.operator) {
-      case "In":
-        if (!has || !values.includes(l[e.key])) return false;
-        break;
-      case "NotIn":
-        if (has && values.includes(l[e.key])) return false;
-        break;
-      case "Exists":
-        if (!has) return false;
-        break;
-      case "DoesNotExist":
-        if (has) return false;
-        break;
-    }
-  }
-  return true;
+  return matchesSelector(selector, (labels ?? {}) as Record<string, string>);
 }
 
 /** Whether any selector matches; an empty list matches everything. */

@@ -563,11 +563,9 @@ export class Controller {
     const key = JSON.stringify(status);
     if (key === this.#configStateKey) return;
     this.#configStateKey = key;
-    const at = this.#now().toISOString();
-    const full = {
-      ...status,
-      conditions: status.conditions.map((c) => ({ ...c, lastTransitionTime: at })),
-    };
+    // No lastTransitionTime (optional in our CRD): the status is then a pure function of the
+    // configuration, so after a restart the writer finds it equal and sends nothing.
+    const full = structuredClone(status);
     const ns = this.#opts.namespace;
     ops.push({
       key: `ConfigurationState|${ns}/${CONFIGURATION_STATE_NAME}`,

@@ -4,7 +4,6 @@
  * Service is not announced. Follows the reference's "Which node announces" rules.
  */
 import type { AdvertisementConfig, Config, PeerConfig } from "../api/config.ts";
-import type { CommunityValue } from "../api/community.ts";
 import { parseIP } from "../api/ip.ts";
 import type { EndpointSliceView, NodeView, ServiceView } from "../api/objects.ts";
 import { matchesAnySelector } from "../api/selectors.ts";

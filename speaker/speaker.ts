@@ -37,7 +37,13 @@ import {
 } from "../bgp/mod.ts";
 import type { KubeObject, ObjectSource, ObjectWriter, ReadKind } from "../cluster/types.ts";
 import type { ServiceStatus, SessionStatus } from "../cmd/status.ts";
-import { type Announcements, computeAnnouncements, localAsnOf } from "./announce.ts";
+import {
+  type Announcements,
+  computeAnnouncements,
+  createAnnounceCache,
+  localAsnOf,
+  type ServiceAnnouncement,
+} from "./announce.ts";
 
 /** What the speaker needs of a BGP session; {@linkcode BgpSession} is the real one. */
 export interface SpeakerSession {
@@ -204,6 +210,17 @@ interface SessionEntry {
   label: string;
   session: SpeakerSession;
   lastUpdates: number;
+  /** The routes last handed to the session, to skip identical hand-overs. */
+  routes?: Route[];
+}
+
+/** Same routes, by identity: the announce cache returns unchanged routes' parts as-is. */
+function sameRoutes(a: readonly Route[], b: readonly Route[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i].prefix !== b[i].prefix || a[i].attributes !== b[i].attributes) return false;
+  }
+  return true;
 }
 
 function sessionConfigOf(
@@ -249,6 +266,7 @@ export function createSpeaker(
   const factory: SessionFactory = options.sessionFactory ??
     ((config, opts) => new BgpSession(config, opts));
   const parsed = new WeakMap<KubeObject, unknown>();
+  const announceCache = createAnnounceCache();
 
   let started = false;
   let stopped = false;
@@ -266,6 +284,7 @@ export function createSpeaker(
   const sessions = new Map<string, SessionEntry>();
   const bgpStatus = new Map<string, { name: string; peers: string[] }>();
   const announcedIPs = new Map<string, string[]>();
+  let handled = new Set<ServiceAnnouncement>();
   let lastConfigState = "";
   let writes: Promise<void> = Promise.resolve();
   let waiters: (() => void)[] = [];
@@ -390,17 +409,22 @@ export function createSpeaker(
         weightedEcmp: options.weightedEcmp,
         loadBalancerClass: options.loadBalancerClass,
         rejectedPeers: rejected,
+        cache: announceCache,
       })
       : undefined;
     if (!ann) {
       writeConfigState();
       return;
     }
-    const previous = last;
     last = ann;
     syncSessions(ann, routerIds);
-    for (const [name, routes] of ann.routes) sessions.get(name)?.session.setRoutes(routes);
-    writeServiceStatus(ann, previous);
+    for (const [name, routes] of ann.routes) {
+      const entry = sessions.get(name);
+      if (!entry || (entry.routes && sameRoutes(entry.routes, routes))) continue;
+      entry.routes = routes;
+      entry.session.setRoutes(routes);
+    }
+    writeServiceStatus(ann);
     writeConfigState();
   }
 
@@ -449,73 +473,84 @@ export function createSpeaker(
     }
   }
 
-  function writeServiceStatus(ann: Announcements, previous: Announcements | undefined): void {
-    const prevAnnounced = new Set(
-      (previous?.services ?? []).filter((s) => s.peers.length > 0).map((s) =>
-        `${s.namespace}/${s.name}`
-      ),
-    );
-    const seen = new Set<string>();
+  function writeServiceStatus(ann: Announcements): void {
+    // Decisions of unchanged Services come back as the same objects (announce cache), so
+    // with 10,000s of Services only the changed ones cost anything here.
+    const now = new Set<ServiceAnnouncement>();
+    const changed = new Set<string>();
     for (const s of ann.services) {
+      now.add(s);
+      if (handled.has(s)) continue;
       const key = `${s.namespace}/${s.name}`;
-      if (s.peers.length === 0) continue;
-      seen.add(key);
-      const prev = bgpStatus.get(key);
-      if (!prev || !sameList(prev.peers, s.peers)) {
-        const name = prev?.name ?? serviceBGPStatusName(s.namespace, s.name, node);
-        bgpStatus.set(key, { name, peers: s.peers });
-        const obj: KubeObject = {
-          apiVersion: "metallb.io/v1beta1",
-          kind: "ServiceBGPStatus",
-          metadata: {
-            name,
-            namespace: options.namespace,
-            labels: {
-              "metallb.io/node": node,
-              "metallb.io/service-name": s.name,
-              "metallb.io/service-namespace": s.namespace,
-            },
-          },
-          status: { node, serviceName: s.name, serviceNamespace: s.namespace, peers: s.peers },
-        };
-        write("ServiceBGPStatus", () => writer.setServiceBGPStatus(options.namespace, name, obj));
-      }
-      if (!prevAnnounced.has(key)) {
-        write("Event", () =>
-          writer.recordEvent({
-            involved: { kind: "Service", apiVersion: "v1", namespace: s.namespace, name: s.name },
-            type: "Normal",
-            reason: "nodeAssigned",
-            message: `announcing from node "${node}" with protocol "bgp"`,
-            component: "metallb-speaker",
-          }));
-      }
-      const ips = [...s.ips].sort();
-      const prevIps = announcedIPs.get(key) ?? [];
-      if (metrics && !sameList(prevIps, ips)) {
-        for (const ip of prevIps) {
-          if (!ips.includes(ip)) {
-            metrics.speakerAnnounced.remove({ service: key, protocol: "bgp", node, ip });
-          }
-        }
-        for (const ip of ips) {
-          metrics.speakerAnnounced.set({ service: key, protocol: "bgp", node, ip }, 1);
-        }
-      }
-      announcedIPs.set(key, ips);
+      changed.add(key);
+      if (s.peers.length === 0) forgetService(key);
+      else applyService(key, s);
     }
-    for (const [key, st] of bgpStatus) {
-      if (seen.has(key)) continue;
+    for (const s of handled) {
+      if (now.has(s)) continue;
+      const key = `${s.namespace}/${s.name}`;
+      if (!changed.has(key)) forgetService(key);
+    }
+    handled = now;
+  }
+
+  function applyService(key: string, s: ServiceAnnouncement): void {
+    const prev = bgpStatus.get(key);
+    if (!prev || !sameList(prev.peers, s.peers)) {
+      const name = prev?.name ?? serviceBGPStatusName(s.namespace, s.name, node);
+      bgpStatus.set(key, { name, peers: s.peers });
+      const obj: KubeObject = {
+        apiVersion: "metallb.io/v1beta1",
+        kind: "ServiceBGPStatus",
+        metadata: {
+          name,
+          namespace: options.namespace,
+          labels: {
+            "metallb.io/node": node,
+            "metallb.io/service-name": s.name,
+            "metallb.io/service-namespace": s.namespace,
+          },
+        },
+        status: { node, serviceName: s.name, serviceNamespace: s.namespace, peers: s.peers },
+      };
+      write("ServiceBGPStatus", () => writer.setServiceBGPStatus(options.namespace, name, obj));
+    }
+    if (!prev) {
+      // Only when the Service starts being announced from this node, not on every reconcile.
+      write("Event", () =>
+        writer.recordEvent({
+          involved: { kind: "Service", apiVersion: "v1", namespace: s.namespace, name: s.name },
+          type: "Normal",
+          reason: "nodeAssigned",
+          message: `announcing from node "${node}" with protocol "bgp"`,
+          component: "metallb-speaker",
+        }));
+    }
+    const ips = [...s.ips].sort();
+    const prevIps = announcedIPs.get(key) ?? [];
+    if (metrics && !sameList(prevIps, ips)) {
+      for (const ip of prevIps) {
+        if (!ips.includes(ip)) {
+          metrics.speakerAnnounced.remove({ service: key, protocol: "bgp", node, ip });
+        }
+      }
+      for (const ip of ips) {
+        metrics.speakerAnnounced.set({ service: key, protocol: "bgp", node, ip }, 1);
+      }
+    }
+    announcedIPs.set(key, ips);
+  }
+
+  function forgetService(key: string): void {
+    const st = bgpStatus.get(key);
+    if (st) {
       bgpStatus.delete(key);
       write("ServiceBGPStatus", () => writer.setServiceBGPStatus(options.namespace, st.name, null));
     }
-    for (const [key, ips] of announcedIPs) {
-      if (seen.has(key)) continue;
-      announcedIPs.delete(key);
-      for (const ip of ips) {
-        metrics?.speakerAnnounced.remove({ service: key, protocol: "bgp", node, ip });
-      }
+    for (const ip of announcedIPs.get(key) ?? []) {
+      metrics?.speakerAnnounced.remove({ service: key, protocol: "bgp", node, ip });
     }
+    announcedIPs.delete(key);
   }
 
   function configStatus(): SpeakerConfigStatus {

@@ -3,6 +3,7 @@
  * permissions of deno.json's `ferrolb` task) as a subprocess, read its logs and /status, and
  * write the manifests a user would.
  */
+import assert from "node:assert/strict";
 import type { StatusDocument } from "../cmd/status.ts";
 
 /** The repository root (where deno.json and main.ts are), without a trailing slash. */
@@ -344,4 +345,236 @@ export async function writeAtomically(path: string, text: string): Promise<void>
   const tmp = `${path}.tmp-${crypto.randomUUID()}`;
   await Deno.writeTextFile(tmp, text);
   await Deno.rename(tmp, path);
+}
+
+/** A route as the peer router holds it. */
+export interface SeenRoute {
+  prefix: string;
+  nextHop?: string;
+  asPath: number[];
+  communities: string[];
+}
+
+/** The BGP router the scenario peers with (the collector, or GoBGP). */
+export interface ScenarioRouter {
+  /** BGPPeer spec fields that point at this router. */
+  peer: { peerAddress: string; peerASN: number; peerPort?: number };
+  /** `ip:port` as /status names the session. */
+  label: string;
+  /** The next hop ferrolb's routes must carry (its session address). */
+  nextHop: string;
+  /** Every route the router received from ferrolb. */
+  routes(): Promise<SeenRoute[]>;
+  /** Identifies the live session (changes when it resets); undefined when it is down. */
+  session(): Promise<string | undefined>;
+  /** After a clean stop: asserts the session ended as it should (Cease where visible). */
+  checkStopped(): Promise<void>;
+}
+
+/** Options of {@linkcode fileModeScenario}. */
+export interface ScenarioOptions {
+  /** Run the binary inside this network namespace. */
+  netns?: string;
+}
+
+/** ferrolb's AS in the scenario. */
+export const SCENARIO_ASN = 64512;
+const POOL = "e2e-pool";
+const COMMUNITY = "64512:7";
+
+/**
+ * The issue's end-to-end script, as test steps: start `ferrolb all` on a temp directory,
+ * check the router's routes, add a Service file, delete one, break the pool file two ways,
+ * fix it, stop with SIGTERM, restart, and see the same addresses.
+ */
+export async function fileModeScenario(
+  t: Deno.TestContext,
+  router: ScenarioRouter,
+  options: ScenarioOptions = {},
+): Promise<void> {
+  const root = await Deno.makeTempDir({ prefix: "ferrolb-e2e-" });
+  const configDir = `${root}/config`;
+  const stateDir = `${root}/state`;
+  await Deno.mkdir(configDir);
+  const poolFile = `${configDir}/pool.yaml`;
+  const goodPool = poolYaml(POOL, ["198.51.100.0/28"]);
+  await Deno.writeTextFile(poolFile, goodPool);
+  await Deno.writeTextFile(
+    `${configDir}/peer.yaml`,
+    peerYaml("router", { myASN: SCENARIO_ASN, ...router.peer }),
+  );
+  await Deno.writeTextFile(
+    `${configDir}/advertisement.yaml`,
+    advertisementYaml("e2e-adv", [POOL], [COMMUNITY]),
+  );
+  await Deno.writeTextFile(`${configDir}/alpha.yaml`, serviceYaml("alpha"));
+
+  const argv = [
+    "all",
+    "--config-dir",
+    configDir,
+    "--state-dir",
+    stateDir,
+    "--node-name",
+    "e2e-node",
+    "--admin-addr",
+    "127.0.0.1:0",
+  ];
+  const run = { cwd: root, netns: options.netns };
+  let proc: FerrolbProcess | undefined;
+  let addr = "";
+  const context = () => `ferrolb stderr tail:\n${proc?.tail() ?? ""}`;
+  const status = () => fetchStatus(addr, { netns: options.netns });
+  const prefixes = async () => (await router.routes()).map((r) => r.prefix).sort();
+  const routeFor = async (ip: string) =>
+    (await router.routes()).find((r) => r.prefix === `${ip}/32`);
+  const addressOf = (name: string) =>
+    pollUntil(async () => serviceIn(await status(), name)?.ips[0], {
+      what: `${name} to get an address`,
+      context,
+    });
+  let alphaIP = "";
+  let webIP = "";
+
+  try {
+    await t.step("starts, assigns an address and announces it", async () => {
+      proc = spawnFerrolb(argv, run);
+      addr = await proc.adminAddr();
+      await pollUntil(
+        async () => (await adminGet(addr, "/readyz", { netns: options.netns })).status === 200,
+        { what: "/readyz", context },
+      );
+      alphaIP = await addressOf("alpha");
+      assert.match(alphaIP, /^198\.51\.100\.([0-9]|1[0-5])$/);
+      const route = await pollUntil(() => routeFor(alphaIP), {
+        what: `${alphaIP}/32 at the router`,
+        context,
+      });
+      assert.equal(route.nextHop, router.nextHop);
+      assert.deepEqual(route.asPath, [SCENARIO_ASN]);
+      assert.deepEqual(route.communities, [COMMUNITY]);
+
+      const doc = await pollUntil(async () => {
+        const d = await status();
+        const s = d.sessions.find((s) => s.peer === router.label);
+        return s?.state === "Established" && serviceIn(d, "alpha")?.peers.length ? d : undefined;
+      }, { what: "/status to show the session and the announcement", context });
+      assert.equal(doc.role, "all");
+      assert.equal(doc.node, "e2e-node");
+      assert.equal(doc.config.valid, true, doc.config.errors.join("\n"));
+      const alpha = serviceIn(doc, "alpha")!;
+      assert.deepEqual(alpha.ips, [alphaIP]);
+      assert.equal(alpha.pool, POOL);
+      assert.deepEqual(alpha.peers, [router.label]);
+      assert.deepEqual(doc.pools.find((p) => p.name === POOL)?.ipv4, { used: 1, total: 16 });
+      const session = doc.sessions.find((s) => s.peer === router.label)!;
+      assert.ok(session.prefixesSent >= 1, JSON.stringify(session));
+
+      const metrics = (await adminGet(addr, "/metrics", { netns: options.netns })).body;
+      const label = router.label.replaceAll(".", "\\.");
+      assert.match(metrics, new RegExp(`metallb_bgp_session_up\\{peer="${label}"\\} 1`));
+      assert.equal((await adminGet(addr, "/healthz", { netns: options.netns })).status, 200);
+    });
+
+    await t.step("a new Service file gets an address and a route", async () => {
+      await writeAtomically(`${configDir}/web.yaml`, serviceYaml("web", 443));
+      webIP = await addressOf("web");
+      assert.notEqual(webIP, alphaIP);
+      await pollUntil(() => routeFor(webIP), { what: `${webIP}/32 at the router`, context });
+    });
+
+    await t.step("deleting a Service file withdraws its route", async () => {
+      await writeAtomically(`${configDir}/extra.yaml`, serviceYaml("extra", 8080));
+      const extraIP = await addressOf("extra");
+      await pollUntil(() => routeFor(extraIP), { what: `${extraIP}/32 at the router`, context });
+      await Deno.remove(`${configDir}/extra.yaml`);
+      await pollUntil(async () => (await routeFor(extraIP)) === undefined, {
+        what: `${extraIP}/32 withdrawn`,
+        context,
+      });
+      assert.deepEqual(await prefixes(), [`${alphaIP}/32`, `${webIP}/32`].sort());
+      await pollUntil(async () => serviceIn(await status(), "extra") === undefined, {
+        what: "extra gone from /status",
+        context,
+      });
+    });
+
+    await t.step("a pool file that does not parse keeps the last good state", async () => {
+      const sessionBefore = await router.session();
+      await writeAtomically(poolFile, goodPool + "  autoAssign: [unclosed\n");
+      const doc = await pollUntil(async () => {
+        const d = await status();
+        return d.config.valid ? undefined : d;
+      }, { what: "/status to report the broken file", context });
+      assert.ok(
+        doc.config.errors.some((e) => e.startsWith(`${poolFile}: line `)),
+        doc.config.errors.join("\n"),
+      );
+      assert.deepEqual(serviceIn(doc, "alpha")?.ips, [alphaIP]);
+      assert.deepEqual(serviceIn(doc, "web")?.ips, [webIP]);
+      assert.deepEqual(await prefixes(), [`${alphaIP}/32`, `${webIP}/32`].sort());
+      assert.equal(await router.session(), sessionBefore, "the session was not reset");
+    });
+
+    await t.step("an invalid pool keeps the running one and says why", async () => {
+      const sessionBefore = await router.session();
+      await writeAtomically(poolFile, poolYaml(POOL, ["198.51.100.0/33"]));
+      const want = `${poolFile}: IPAddressPool metallb-system/${POOL}: spec.addresses[0]`;
+      const doc = await pollUntil(async () => {
+        const d = await status();
+        return d.config.errors.some((e) => e.startsWith(want)) ? d : undefined;
+      }, { what: `an error starting "${want}"`, context });
+      assert.equal(doc.config.valid, false);
+      assert.ok(!doc.config.errors.some((e) => e.includes(": line ")), "parse error cleared");
+      assert.deepEqual(serviceIn(doc, "alpha")?.ips, [alphaIP]);
+      assert.deepEqual(serviceIn(doc, "web")?.ips, [webIP]);
+      assert.deepEqual(await prefixes(), [`${alphaIP}/32`, `${webIP}/32`].sort());
+      assert.equal(await router.session(), sessionBefore, "the session was not reset");
+
+      // The binary's `status` command, as a person would run it.
+      const out = await runFerrolb(["status", "--addr", addr], run);
+      assert.equal(out.code, 0, out.stderr);
+      assert.match(out.stdout, /Config: INVALID/);
+      assert.ok(out.stdout.includes(`error: ${want}`), out.stdout);
+      assert.match(out.stdout, new RegExp(`default/alpha\\s+${alphaIP.replaceAll(".", "\\.")}`));
+      assert.match(out.stdout, /Established/);
+    });
+
+    await t.step("fixing the pool recovers without a restart", async () => {
+      await writeAtomically(poolFile, goodPool);
+      const doc = await pollUntil(async () => {
+        const d = await status();
+        return d.config.valid ? d : undefined;
+      }, { what: "the configuration to be valid again", context });
+      assert.deepEqual(doc.config.errors, []);
+      assert.deepEqual(serviceIn(doc, "web")?.ips, [webIP]);
+    });
+
+    await t.step("SIGTERM stops cleanly, telling the router", async () => {
+      const st = await proc!.stop("SIGTERM");
+      assert.equal(st.code, 0, proc!.tail());
+      await router.checkStopped();
+      await pollUntil(async () => (await prefixes()).length === 0, {
+        what: "the router to drop ferrolb's routes",
+      });
+    });
+
+    await t.step("after a restart every Service keeps its address", async () => {
+      // With alpha gone a lower address is free: only the saved state keeps web's.
+      await Deno.remove(`${configDir}/alpha.yaml`);
+      proc = spawnFerrolb(argv, run);
+      addr = await proc.adminAddr();
+      assert.equal(await addressOf("web"), webIP);
+      assert.equal(serviceIn(await status(), "alpha"), undefined);
+      await pollUntil(async () => (await prefixes()).join() === `${webIP}/32`, {
+        what: `only ${webIP}/32 at the router`,
+        context,
+      });
+      const st = await proc.stop("SIGINT");
+      assert.equal(st.code, 0, proc.tail());
+    });
+  } finally {
+    if (proc) await proc.stop("SIGKILL").catch(() => {});
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+  }
 }

@@ -783,3 +783,10 @@ Deno.test("manifests/README.md documents every flag and environment variable", a
     assert.ok(readme.includes(`\`${name}\``), `environment variable ${name} is not documented`);
   }
 });
+
+Deno.test("kustomization.yaml parses and includes the install manifest", async () => {
+  const text = await Deno.readTextFile(new URL("manifests/kustomization.yaml", ROOT));
+  const [k] = loadAllYaml(text);
+  assert.equal(k.kind, "Kustomization");
+  assert.deepEqual(k.resources, ["ferrolb.yaml"]);
+});

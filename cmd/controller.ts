@@ -1,0 +1,173 @@
+/**
+ * `ferrolb controller`: the controller role against the Kubernetes API. One replica is
+ * active at a time (Lease `ferrolb-controller` in the install namespace); standbys keep
+ * their caches warm and compute, but write nothing until they lead.
+ */
+import type { ParsedArgs } from "./args.ts";
+import { createLogger, type Logger, parseLogLevel } from "../api/log.ts";
+import { createRegistry, defineMetallbMetrics, type Registry } from "../api/metrics.ts";
+import type { ObjectSource, ObjectWriter } from "../cluster/types.ts";
+import { Controller, type ControllerOptions } from "../controller/controller.ts";
+import { type AdminServer, startAdminServer } from "./admin.ts";
+
+/** Name of the Lease the controller replicas campaign for. */
+export const CONTROLLER_LEASE = "ferrolb-controller";
+
+/** Options for {@linkcode startController}. */
+export interface StartControllerOptions extends Omit<ControllerOptions, "metrics"> {
+  /** Registry for MetalLB's metrics; the controller defines them there when given. */
+  registry?: Registry;
+  metrics?: ControllerOptions["metrics"];
+}
+
+/** A started controller. */
+export interface RunningController {
+  controller: Controller;
+  /** Resolves once the source synced and the first pass ran; rejects if the source fails. */
+  ready: Promise<void>;
+  /** Stops the controller (the caller closes the source it passed in). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a controller over any source and writer: the cluster role uses the kube source and
+ * writer, file mode (`all`) an overlay source that is both.
+ */
+export function startController(
+  source: ObjectSource,
+  writer: ObjectWriter,
+  options: StartControllerOptions,
+): RunningController {
+  const metrics = options.metrics ??
+    (options.registry ? defineMetallbMetrics(options.registry) : undefined);
+  const controller = new Controller(source, writer, { ...options, metrics });
+  const ready = controller.start();
+  // A failed start is reported through `ready`; keep it from being an unhandled rejection.
+  ready.catch(() => {});
+  return {
+    controller,
+    ready,
+    stop: () => controller.stop(),
+  };
+}
+
+function waitForSignal(): { promise: Promise<string>; dispose(): void } {
+  const { promise, resolve } = Promise.withResolvers<string>();
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  const handlers = signals.map((sig) => {
+    const fn = () => resolve(sig);
+    Deno.addSignalListener(sig, fn);
+    return [sig, fn] as const;
+  });
+  return {
+    promise,
+    dispose() {
+      for (const [s, fn] of handlers) Deno.removeSignalListener(s, fn);
+    },
+  };
+}
+
+function identity(args: ParsedArgs): string {
+  // HOSTNAME is outside the binary's --allow-env list; a random suffix keeps replicas apart.
+  const base = typeof args.flags["node-name"] === "string" ? args.flags["node-name"] : "controller";
+  return `${base}-${crypto.randomUUID().slice(0, 8)}`;
+}
+
+/** Runs the controller role in cluster mode; resolves to the exit code. */
+export async function runControllerRole(args: ParsedArgs): Promise<number> {
+  const f = args.flags;
+  const levelText = String(f["log-level"] ?? "info");
+  const level = parseLogLevel(levelText);
+  if (!level) {
+    console.error(
+      `ferrolb controller: --log-level: "${levelText}" is not debug, info, warn or error`,
+    );
+    return 2;
+  }
+  const logger: Logger = createLogger({ level, component: "controller" });
+  const namespace = String(f.namespace ?? "metallb-system");
+  const lbClass = typeof f["lb-class"] === "string" && f["lb-class"] !== ""
+    ? f["lb-class"]
+    : undefined;
+  const adminAddr = String(f["admin-addr"] ?? "127.0.0.1:7472");
+
+  // Loaded here, not at the top, so `--help` and flag errors do not load the client.
+  const { loadKubeConfig, KubeConfigError } = await import("../cluster/kube_config.ts");
+  const { createKubeSource } = await import("../cluster/kube_source.ts");
+  const { createKubeWriter } = await import("../cluster/kube_writer.ts");
+  const { createLeaderElector } = await import("../cluster/lease.ts");
+
+  let kc;
+  try {
+    kc = loadKubeConfig({
+      kubeconfig: typeof f.kubeconfig === "string" && f.kubeconfig ? f.kubeconfig : undefined,
+    });
+  } catch (err) {
+    if (err instanceof KubeConfigError) {
+      logger.error("cannot reach the API server", { error: err.message });
+      return 1;
+    }
+    throw err;
+  }
+
+  const registry = createRegistry();
+  const metrics = defineMetallbMetrics(registry);
+  const source = createKubeSource(kc, { namespace, logger });
+  const writer = createKubeWriter(kc, { namespace, logger });
+  const elector = createLeaderElector(kc, {
+    namespace,
+    name: CONTROLLER_LEASE,
+    identity: identity(args),
+    logger,
+  });
+  const running = startController(source, writer, {
+    namespace,
+    lbClass,
+    logger,
+    metrics,
+    isLeader: () => elector.isLeader(),
+  });
+  const unwatch = elector.on("change", (leader) => {
+    logger.info(leader ? "became leader" : "lost leadership", { lease: CONTROLLER_LEASE });
+    running.controller.leadershipChanged();
+  });
+  let admin: AdminServer;
+  try {
+    admin = startAdminServer(adminAddr, {
+      registry,
+      health: () => true,
+      ready: () =>
+        running.controller.ready()
+          ? { ready: true }
+          : { ready: false, reason: "waiting for the API server caches to sync" },
+      status: () => running.controller.status(),
+      logger,
+    });
+  } catch (err) {
+    logger.error("cannot start the admin server", { addr: adminAddr, error: err });
+    unwatch();
+    await running.stop();
+    await source.close();
+    return 1;
+  }
+  const signal = waitForSignal();
+  elector.start().catch((err) => logger.error("leader election failed", { error: err }));
+  const outcome = await Promise.race([
+    signal.promise.then((sig) => ({ sig })),
+    running.ready.then(() => new Promise<never>(() => {}), (error) => ({ error })),
+  ]);
+  let code = 0;
+  if ("error" in outcome) {
+    logger.error("controller failed to start", { error: outcome.error });
+    code = 1;
+  } else {
+    logger.info("stopping controller", { signal: outcome.sig });
+  }
+  signal.dispose();
+  unwatch();
+  await running.stop();
+  await elector.stop().catch((err) => logger.warn("releasing the lease failed", { error: err }));
+  await source.close();
+  await admin.close();
+  return code;
+}
