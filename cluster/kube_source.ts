@@ -81,10 +81,10 @@ export interface KubeSourceOptions {
   /** Server-side watch timeout, asked for with `timeoutSeconds` (default 240–360 s). */
   watchTimeoutSeconds?: number;
   /**
-   * A watch that delivers nothing (not even a bookmark) for this long is presumed dead and
-   * reopened from its resourceVersion (default 90 s; the API server sends bookmarks about
-   * once a minute). Needed because under Deno a connection cut by the server does not always
-   * surface as an error in the client.
+   * A watch that delivers nothing (not even a bookmark) for this long is reopened from its
+   * resourceVersion (default 30 s; cheap, no relist). Needed because under Deno a connection
+   * cut under the client (API server crash, network loss) surfaces neither as an error nor as
+   * an end, so a dead watch would otherwise only be noticed at its overall bound.
    */
   watchIdleTimeoutMs?: number;
   /** First retry delay (default 500 ms), doubled per failure up to `backoffMaxMs` (30 s). */
@@ -126,7 +126,7 @@ export function createKubeSource(kc: k8s.KubeConfig, options: KubeSourceOptions)
   const backoffInitial = options.backoffInitialMs ?? 500;
   const backoffMax = options.backoffMaxMs ?? 30_000;
   const coalesceMs = options.coalesceMs ?? 10;
-  const watchIdleTimeoutMs = options.watchIdleTimeoutMs ?? 90_000;
+  const watchIdleTimeoutMs = options.watchIdleTimeoutMs ?? 30_000;
   const metrics: KubeSourceMetrics = {
     updatesTotal: 0,
     updateErrorsTotal: 0,
@@ -266,7 +266,10 @@ export function createKubeSource(kc: k8s.KubeConfig, options: KubeSourceOptions)
       const touch = () => {
         clearTimeout(idle);
         idle = setTimeout(
-          () => finish({ outcome: "error", error: new Error("watch idle; presumed dead") }),
+          () => {
+            log.debug("watch quiet; reopening", { kind: st.kind, rv: st.rv });
+            finish({ outcome: "ended", connected, events, durationMs: Date.now() - startedAt });
+          },
           watchIdleTimeoutMs,
         );
       };

@@ -193,6 +193,16 @@ Deno.test("kube source: recovers after the API server restarts", async () => {
     await eventually("node-2 seen", () => keys(source, "Node").includes("node-2"));
     server.objects.put("services", { metadata: { name: "after", namespace: "team-a" } });
     await eventually("service seen", () => keys(source, "Service").includes("team-a/after"));
+
+    // A crash: connections cut with no clean end of the watch streams. The client does not
+    // notice, the source's idle bound (3 s here) reopens the watches.
+    await eventually("watches reopened", () => server.openWatches() === READ_KINDS.length);
+    await server.restart({ abrupt: true });
+    server.objects.put("services", { metadata: { name: "after-crash", namespace: "team-a" } });
+    await eventually(
+      "seen after a crash",
+      () => keys(source, "Service").includes("team-a/after-crash"),
+    );
   });
 });
 

@@ -4,7 +4,10 @@
  * supply (this node, endpoints), keeping assignments in `--state-dir`; without it, it runs
  * both roles against the Kubernetes API.
  */
+import "../cluster/node_env.ts";
 import type { ParsedArgs } from "./args.ts";
+import { CONTROLLER_LEASE, startController } from "./controller.ts";
+import { speakerFlags } from "./speaker.ts";
 import { type AdminServer, startAdminServer } from "./admin.ts";
 import type { ServiceStatus, StatusDocument } from "./status.ts";
 import { createLogger, type Logger, parseLogLevel } from "../api/log.ts";
@@ -363,16 +366,23 @@ export async function startFileMode(options: FileModeOptions): Promise<FileMode>
     }).catch((err) => log.warn("indexing manifest files failed", { error: err }));
   }
 
-  const admin: AdminServer = startAdminServer(options.adminAddr, {
-    registry,
-    health: () => !closed,
-    ready: () => {
-      if (!controller.ready()) return { ready: false, reason: "restoring assignments" };
-      return { ready: true };
-    },
-    status,
-    logger: options.logger,
-  });
+  let admin: AdminServer;
+  try {
+    admin = startAdminServer(options.adminAddr, {
+      registry,
+      health: () => !closed,
+      ready: () =>
+        controller.ready() ? { ready: true } : { ready: false, reason: "restoring assignments" },
+      status,
+      logger: options.logger,
+    });
+  } catch (err) {
+    await overlay.close();
+    const why = err instanceof Deno.errors.AddrInUse
+      ? "address in use (another ferrolb running? choose another with --admin-addr)"
+      : (err as Error).message.split("\n")[0];
+    throw new FileModeError(`--admin-addr ${options.adminAddr}: ${why}`);
+  }
 
   log.info("starting on a directory of manifests", {
     configDir: options.configDir,
@@ -468,11 +478,100 @@ export async function runAll(args: ParsedArgs): Promise<number> {
   return 0;
 }
 
-/** `all` against the Kubernetes API: both cluster roles in one process. */
-function runAllInCluster(_args: ParsedArgs): Promise<number> {
-  console.error(
-    "ferrolb all: without --config-dir, run the controller and speaker roles separately " +
-      "(`ferrolb controller`, `ferrolb speaker`) in this build",
-  );
-  return Promise.resolve(1);
+/** `all` against the Kubernetes API: the controller (leader-elected) and this node's speaker. */
+async function runAllInCluster(args: ParsedArgs): Promise<number> {
+  const flags = speakerFlags(args);
+  if (typeof flags === "string") {
+    console.error(`ferrolb all: ${flags}`);
+    return 2;
+  }
+  const logger = createLogger({ level: parseLogLevel(flags.level), component: "ferrolb" });
+  // Loaded late: the Kubernetes client is heavy and needs node_env's confined environment.
+  const { loadKubeConfig } = await import("../cluster/kube_config.ts");
+  const { createKubeSource } = await import("../cluster/kube_source.ts");
+  const { createKubeWriter } = await import("../cluster/kube_writer.ts");
+  const { createLeaderElector } = await import("../cluster/lease.ts");
+  let kc;
+  try {
+    kc = loadKubeConfig(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {});
+  } catch (err) {
+    console.error(`ferrolb all: ${(err as Error).message}`);
+    return 1;
+  }
+  const source = createKubeSource(kc, { namespace: flags.namespace, logger });
+  const writer = createKubeWriter(kc, { namespace: flags.namespace, logger });
+  const elector = createLeaderElector(kc, {
+    namespace: flags.namespace,
+    name: CONTROLLER_LEASE,
+    identity: `${flags.nodeName}-${crypto.randomUUID().slice(0, 8)}`,
+    logger,
+  });
+  const registry = createRegistry();
+  const metrics = defineMetallbMetrics(registry);
+  const running = startController(source, writer, {
+    namespace: flags.namespace,
+    logger,
+    metrics,
+    isLeader: () => elector.isLeader(),
+    ...(flags.lbClass ? { lbClass: flags.lbClass } : {}),
+  });
+  const unwatch = elector.on("change", () => running.controller.leadershipChanged());
+  const speaker = createSpeaker(source, writer, {
+    nodeName: flags.nodeName,
+    namespace: flags.namespace,
+    logger,
+    metrics,
+    weightedEcmp: flags.weightedEcmp,
+    stopGraceMs: flags.stopGraceMs,
+    ...(flags.lbClass ? { loadBalancerClass: flags.lbClass } : {}),
+    ...(flags.routerId ? { defaultRouterId: flags.routerId } : {}),
+  });
+  const signal = waitForSignal();
+  let admin: AdminServer | undefined;
+  let code = 0;
+  try {
+    admin = startAdminServer(flags.adminAddr, {
+      registry,
+      health: () => true,
+      ready: () =>
+        running.controller.ready()
+          ? { ready: true }
+          : { ready: false, reason: "waiting for the API server caches to sync" },
+      status: () =>
+        mergeStatus({
+          node: flags.nodeName,
+          controller: running.controller.status(),
+          speaker: speaker.status(),
+          speakerConfig: speaker.configStatus(),
+          fileErrors: [],
+          fileIndex: new Map(),
+        }),
+      logger,
+    });
+    elector.start().catch((err) => logger.error("leader election failed", { error: err }));
+    const started = Promise.all([running.ready, speaker.start()]).then(() => undefined);
+    const first = await Promise.race([
+      started.then(() => ({ ok: true as const }), (error) => ({ error })),
+      signal.promise.then((sig) => ({ sig })),
+    ]);
+    if ("error" in first) {
+      logger.error("failed to start", { error: first.error });
+      code = 1;
+    } else {
+      const sig = "sig" in first ? first.sig : await signal.promise;
+      logger.info("stopping: sending Cease to every peer", { signal: sig });
+    }
+  } catch (err) {
+    console.error(`ferrolb all: ${(err as Error).message}`);
+    code = 1;
+  } finally {
+    signal.cancel();
+    unwatch();
+    await speaker.stop();
+    await running.stop();
+    await elector.stop().catch((err) => logger.warn("releasing the lease failed", { error: err }));
+    await source.close();
+    await admin?.close();
+  }
+  return code;
 }

@@ -158,3 +158,9 @@ export async function runSpeakerRole(args: ParsedArgs): Promise<number> {
   await admin.close();
   return first instanceof Error ? 1 : 0;
 }
+
+if (import.meta.main) {
+  const { parseCommandLine } = await import("./args.ts");
+  const { readEnv } = await import("../cluster/node_env.ts");
+  Deno.exit(await runSpeakerRole(parseCommandLine(["speaker", ...Deno.args], readEnv)));
+}

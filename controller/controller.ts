@@ -237,6 +237,12 @@ export class Controller {
   #written = new Map<string, WrittenRecord>();
   #configStateKey: string | null = null;
   #metricPools = new Set<string>();
+  /** Services as last looked at, to find what changed. */
+  #lastSeen: ReadonlyMap<string, KubeObject> = new Map();
+  #lastNamespaces: ReadonlyMap<string, KubeObject> | null = null;
+  /** Services without an address, looked at on every pass. */
+  #pendingKeys = new Set<string>();
+  #fullNext = true;
   #sourceUpdatesSeen = 0;
   #sourceErrorsSeen = 0;
   #dirty = false;
@@ -300,11 +306,13 @@ export class Controller {
 
   /** Call when leadership may have changed: on gaining it the controller resyncs fully. */
   leadershipChanged(): void {
+    this.#fullNext = true;
     this.#schedule();
   }
 
   /** Requests a pass (coalesced with any other request in the same tick). */
   reconcile(): void {
+    this.#fullNext = true;
     this.#schedule();
   }
 
@@ -381,6 +389,7 @@ export class Controller {
     if (this.#retryTimer !== undefined || this.#stopped) return;
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
+      this.#fullNext = true;
       this.#schedule();
     }, this.#opts.retryDelayMs ?? 1000);
   }
@@ -393,6 +402,9 @@ export class Controller {
     this.#written.clear();
     this.#cleared.clear();
     this.#configStateKey = null;
+    this.#fullNext = true;
+    this.#lastSeen = new Map();
+    this.#pendingKeys.clear();
   }
 
   async #pass(): Promise<void> {
@@ -405,13 +417,21 @@ export class Controller {
     this.#wasLeader = leader;
     const snap = this.#source.snapshot();
     const ops: WriteOp[] = [];
+    const t0 = performance.now();
     this.#updateSourceMetrics();
     this.#updateConfig(snap, ops);
     if (this.#config !== null) this.#reconcileServices(snap, ops);
     this.#updatePools(snap, ops);
-    if (!leader) return;
-    if (ops.length === 0) return;
+    const t1 = performance.now();
+    if (!leader || ops.length === 0) return;
     const failures = await runLimited(ops, this.#opts.writeConcurrency ?? 32);
+    this.#log.debug("pass", {
+      revision: snap.revision,
+      computeMs: Math.round(t1 - t0),
+      writeMs: Math.round(performance.now() - t1),
+      writes: ops.length,
+      failed: failures.length,
+    });
     for (const { op, error } of failures) {
       this.#written.delete(op.key);
       this.#log.warn("write failed; will retry", { object: op.key, write: op.what, error });
@@ -480,6 +500,7 @@ export class Controller {
       }
       for (const d of report.invalid) this.#cleared.set(d.key, d.reason);
       this.#poolsKey = key;
+      this.#fullNext = true;
     }
     const wasInvalid = this.#configErrors.length > 0 || this.#config === null;
     this.#config = build.config;
@@ -597,9 +618,15 @@ export class Controller {
   #reconcileServices(snap: Snapshot, ops: WriteOp[]): void {
     const services = snap.objects.get("Service") ?? new Map<string, KubeObject>();
     const namespaces = snap.objects.get("Namespace") ?? new Map<string, KubeObject>();
+    // A full pass looks at every Service; otherwise only at changed and pending ones, so a
+    // burst of creations costs in proportion to the burst, not to the cluster.
+    const full = this.#fullNext || !this.#restored || namespaces !== this.#lastNamespaces;
+    this.#fullNext = false;
+    this.#lastNamespaces = namespaces;
     const handled: Outcome[] = [];
     const unhandled: { key: string; obj: KubeObject; view: ServiceView }[] = [];
     for (const [key, obj] of services) {
+      if (!full && this.#lastSeen.get(key) === obj && !this.#pendingKeys.has(key)) continue;
       const p = this.#parse(obj);
       if (!p.view) {
         // Unreadable objects keep whatever they hold; nothing here can make them better.
@@ -633,25 +660,29 @@ export class Controller {
 
     // Release Services that are gone or no longer ours before anything is allocated, so
     // their addresses are free for this pass.
-    const handledKeys = new Set(handled.map((o) => o.key));
-    for (const [key] of [...this.#allocator.assignments()]) {
-      if (!handledKeys.has(key)) {
-        this.#allocator.release(key);
-        this.#cleared.delete(key);
+    const release = (key: string) => {
+      if (this.#allocator.release(key)) {
         this.#log.info("released address of a service no longer handled", { service: key });
       }
+      this.#cleared.delete(key);
+      this.#pendingKeys.delete(key);
+      this.#outcomes.delete(key);
+      this.#forgetEvents(key);
+    };
+    if (full) {
+      const handledKeys = new Set(handled.map((o) => o.key));
+      for (const [key] of [...this.#allocator.assignments()]) {
+        if (!handledKeys.has(key)) release(key);
+      }
+      for (const key of [...this.#outcomes.keys()]) if (!handledKeys.has(key)) release(key);
+    } else {
+      for (const key of this.#lastSeen.keys()) if (!services.has(key)) release(key);
     }
     for (const u of unhandled) {
+      release(u.key);
       this.#clearUnhandled(u.key, u.obj, u.view, ops);
-      this.#outcomes.delete(u.key);
-      this.#forgetEvents(u.key);
     }
-    for (const key of [...this.#outcomes.keys()]) {
-      if (!handledKeys.has(key) && !services.has(key)) {
-        this.#outcomes.delete(key);
-        this.#forgetEvents(key);
-      }
-    }
+    this.#lastSeen = services;
 
     const before = new Map<string, string>();
     for (const o of handled) {
@@ -699,6 +730,8 @@ export class Controller {
 
     for (const o of handled) {
       this.#outcomes.set(o.key, o);
+      if (o.pending) this.#pendingKeys.add(o.key);
+      else this.#pendingKeys.delete(o.key);
       this.#emitServiceEvents(o, before.get(o.key), ops);
       if (!o.keep) this.#writeService(o, ops);
     }

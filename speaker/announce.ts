@@ -75,7 +75,10 @@ export interface AnnounceCache {
   /** `ip/length` to the masked prefix and its map key. */
   prefixes: Map<string, { prefix: Prefix; key: string }>;
   /** Per EndpointSlice view: counts on the node named in `node`. */
-  slices: WeakMap<EndpointSliceView, { node: string; any: number; local: number; ready: number }>;
+  slices: WeakMap<
+    EndpointSliceView,
+    { node: string; key: string; any: number; local: number; ready: number }
+  >;
   attributes: Map<string, RouteAttributes>;
   perAdvertisement: WeakMap<AdvertisementConfig, { attrs: RouteAttributes; key: string }>;
   /** Per Service view: its decision, valid while the context token and counts are the same. */
@@ -107,7 +110,8 @@ const CACHE_LIMIT = 1_000_000;
 
 interface Acc {
   prefix: Prefix;
-  ads: AdvertisementConfig[];
+  /** Advertisements asking for the prefix, with the peers they target (null = every peer). */
+  items: { ad: AdvertisementConfig; peers: readonly string[] | null }[];
   /** Ready local endpoints per contributing Service (weighted ECMP). */
   weights?: Map<string, number>;
 }
@@ -151,6 +155,15 @@ export function linkBandwidthCommunity(asn: number, bytesPerSecond: number): Uin
   return out;
 }
 
+/**
+ * Address families a session to `peer` carries: the family of its address, both with
+ * `dualStackAddressFamily` (as in MetalLB, where the other family needs that opt-in).
+ */
+export function peerFamilies(peer: PeerConfig): ("ipv4" | "ipv6")[] {
+  if (peer.dualStackAddressFamily) return ["ipv4", "ipv6"];
+  return [peer.address?.includes(":") ? "ipv6" : "ipv4"];
+}
+
 /** The local AS a session to `peer` uses. */
 export function localAsnOf(peer: PeerConfig): number {
   return peer.localASN ?? peer.myASN;
@@ -165,7 +178,7 @@ function endpointCounts(
   for (const s of slices) {
     let n = cache.slices.get(s);
     if (!n || n.node !== nodeName) {
-      n = { node: nodeName, any: 0, local: 0, ready: 0 };
+      n = { node: nodeName, key: `${s.namespace}/${s.serviceName}`, any: 0, local: 0, ready: 0 };
       for (const e of s.endpoints) {
         if (!e.serving) continue;
         n.any++;
@@ -177,9 +190,8 @@ function endpointCounts(
       cache.slices.set(s, n);
     }
     if (n.any === 0) continue;
-    const key = `${s.namespace}/${s.serviceName}`;
-    const c = out.get(key);
-    if (!c) out.set(key, { any: n.any, local: n.local, localReady: n.ready });
+    const c = out.get(n.key);
+    if (!c) out.set(n.key, { any: n.any, local: n.local, localReady: n.ready });
     else {
       c.any += n.any;
       c.local += n.local;
@@ -261,24 +273,57 @@ function comparePrefix(a: Prefix, b: Prefix): number {
   return a.afi - b.afi || compareBytes(a.addr, b.addr) || a.length - b.length;
 }
 
-function finish(cache: AnnounceCache, acc: Acc, peer: PeerConfig): Route {
-  if (acc.ads.length === 1 && !acc.weights) {
-    const ad = acc.ads[0];
+function finish(
+  cache: AnnounceCache,
+  prefix: Prefix,
+  ads: readonly AdvertisementConfig[],
+  weights: ReadonlyMap<string, number> | undefined,
+  localAsn: number,
+): Route {
+  if (ads.length === 1 && !weights) {
+    const ad = ads[0];
     let memo = cache.perAdvertisement.get(ad);
     if (!memo) {
       const attrs = intern(cache, buildAttributes([ad]));
       memo = { attrs, key: attributesKey(attrs) };
       cache.perAdvertisement.set(ad, memo);
     }
-    return { prefix: acc.prefix, attributes: memo.attrs };
+    return { prefix, attributes: memo.attrs };
   }
   let extended: Uint8Array | undefined;
-  if (acc.weights) {
+  if (weights) {
     let endpoints = 0;
-    for (const n of acc.weights.values()) endpoints += n;
-    extended = linkBandwidthCommunity(localAsnOf(peer), endpoints * BANDWIDTH_PER_ENDPOINT);
+    for (const n of weights.values()) endpoints += n;
+    extended = linkBandwidthCommunity(localAsn, endpoints * BANDWIDTH_PER_ENDPOINT);
   }
-  return { prefix: acc.prefix, attributes: intern(cache, buildAttributes(acc.ads, extended)) };
+  return { prefix, attributes: intern(cache, buildAttributes(ads, extended)) };
+}
+
+/** Distributes one merged prefix to the peers it targets; one Route object is shared. */
+function distribute(
+  cache: AnnounceCache,
+  acc: Acc,
+  peers: readonly PeerConfig[],
+  routes: Map<string, Route[]>,
+): void {
+  const everyPeer = acc.items.every((i) => i.peers === null);
+  const shared = new Map<number, Route>();
+  for (const peer of peers) {
+    const asn = localAsnOf(peer);
+    let route = everyPeer ? shared.get(acc.weights ? asn : 0) : undefined;
+    if (!route) {
+      const ads: AdvertisementConfig[] = [];
+      for (const i of acc.items) {
+        if ((i.peers === null || i.peers.includes(peer.name)) && !ads.includes(i.ad)) {
+          ads.push(i.ad);
+        }
+      }
+      if (ads.length === 0) continue;
+      route = finish(cache, acc.prefix, ads, acc.weights, asn);
+      if (everyPeer) shared.set(acc.weights ? asn : 0, route);
+    }
+    routes.get(peer.name)!.push(route);
+  }
 }
 
 interface DecideContext {
@@ -286,6 +331,8 @@ interface DecideContext {
   nodeName: string;
   nodeReason?: string;
   peers: readonly PeerConfig[];
+  v4Peers: readonly PeerConfig[];
+  v6Peers: readonly PeerConfig[];
   poolNames: ReadonlySet<string>;
   adsByPool: ReadonlyMap<string, AdvertisementConfig[]>;
   weightedEcmp: boolean;
@@ -294,10 +341,11 @@ interface DecideContext {
 
 /** One route a Service asks for towards one peer, before merging. */
 interface Contribution {
-  peer: string;
   prefix: Prefix;
   key: string;
   ad: AdvertisementConfig;
+  /** BGPPeer names; null = every peer selecting this node. */
+  peers: readonly string[] | null;
   weight: number;
 }
 
@@ -351,6 +399,7 @@ function decideService(
     }
     const v6 = ip.includes(":");
     let matched = false;
+    let familyless: string | undefined;
     for (const ad of ctx.adsByPool.get(pool) ?? []) {
       if (!matchesAnySelector(ad.serviceSelectors, svc.labels)) continue;
       let prefix: Prefix, key: string;
@@ -364,14 +413,27 @@ function decideService(
         reasons.push(`IP ${ip}: ${(err as Error).message}`);
         break;
       }
-      for (const peer of peers) {
-        if (ad.peers.length > 0 && !ad.peers.includes(peer.name)) continue;
-        matched = true;
-        contributions.push({ peer: peer.name, prefix, key, ad, weight });
-        announcedTo.add(peer.name);
+      const family = v6 ? "ipv6" : "ipv4";
+      const carriers = v6 ? ctx.v6Peers : ctx.v4Peers;
+      const all = carriers.length === peers.length;
+      const targets = ad.peers.length === 0 && all
+        ? null
+        : carriers.filter((p) => ad.peers.length === 0 || ad.peers.includes(p.name)).map((p) =>
+          p.name
+        );
+      if (targets?.length === 0) {
+        if (carriers.length === 0) familyless = family;
+        continue;
       }
+      matched = true;
+      contributions.push({ prefix, key, ad, peers: targets, weight });
+      for (const p of targets ?? peers.map((x) => x.name)) announcedTo.add(p);
     }
-    if (!matched) {
+    if (!matched && familyless) {
+      reasons.push(
+        `IP ${ip}: no BGPPeer of this node carries ${familyless} (set dualStackAddressFamily)`,
+      );
+    } else if (!matched) {
       reasons.push(
         `no BGPAdvertisement selects pool "${pool}" for this node, Service and its peers`,
       );
@@ -396,7 +458,7 @@ export function computeAnnouncements(config: Config, input: AnnounceInput): Anno
   const peers = config.peers
     .filter((p) => !rejected.has(p.name) && matchesAnySelector(p.nodeSelectors, nodeLabels))
     .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-  const accs = new Map<string, Map<string, Acc>>(peers.map((p) => [p.name, new Map()]));
+  const accs = new Map<string, Acc>();
   const cache = input.cache ?? createAnnounceCache();
   const counts = endpointCounts(cache, input.endpointSlices, input.nodeName);
   const ads = config.advertisements.filter((a) => matchesAnySelector(a.nodeSelectors, nodeLabels));
@@ -426,6 +488,8 @@ export function computeAnnouncements(config: Config, input: AnnounceInput): Anno
     nodeName: input.nodeName,
     nodeReason,
     peers,
+    v4Peers: peers.filter((p) => peerFamilies(p).includes("ipv4")),
+    v6Peers: peers.filter((p) => peerFamilies(p).includes("ipv6")),
     poolNames,
     adsByPool,
     weightedEcmp: !!input.weightedEcmp,
@@ -446,22 +510,20 @@ export function computeAnnouncements(config: Config, input: AnnounceInput): Anno
     }
     services.push(d.out);
     for (const k of d.contributions) {
-      const byPrefix = accs.get(k.peer)!;
-      let acc = byPrefix.get(k.key);
+      let acc = accs.get(k.key);
       if (!acc) {
-        acc = { prefix: k.prefix, ads: [k.ad] };
-        byPrefix.set(k.key, acc);
-      } else if (!acc.ads.includes(k.ad)) acc.ads.push(k.ad);
+        acc = { prefix: k.prefix, items: [{ ad: k.ad, peers: k.peers }] };
+        accs.set(k.key, acc);
+      } else if (!acc.items.some((i) => i.ad === k.ad && i.peers === k.peers)) {
+        acc.items.push({ ad: k.ad, peers: k.peers });
+      }
       if (k.weight > 0) (acc.weights ??= new Map()).set(`${svc.namespace}/${svc.name}`, k.weight);
     }
   }
 
-  const routes = new Map<string, Route[]>();
-  for (const peer of peers) {
-    const list = [...accs.get(peer.name)!.values()].map((a) => finish(cache, a, peer));
-    list.sort((a, b) => comparePrefix(a.prefix, b.prefix));
-    routes.set(peer.name, list);
-  }
+  const routes = new Map<string, Route[]>(peers.map((p) => [p.name, []]));
+  const merged = [...accs.values()].sort((a, b) => comparePrefix(a.prefix, b.prefix));
+  for (const acc of merged) distribute(cache, acc, peers, routes);
   services.sort((a, b) =>
     a.namespace < b.namespace
       ? -1

@@ -285,3 +285,42 @@ Deno.test("weighted ECMP: link bandwidth proportional to local ready endpoints",
     [0x40, 0x04, 0xfd, 0xe8, 0x4c, 0xee, 0x6b, 0x28],
   );
 });
+
+Deno.test("merging respects which peers each advertisement targets", () => {
+  const w = baseWorld();
+  w.config = [
+    poolObject("pool-a", ["192.0.2.0/26"]),
+    peerObject("r1", { myASN: 64500, peerASN: 64501, peerAddress: "10.0.0.1" }),
+    peerObject("r2", { myASN: 64500, peerASN: 64502, peerAddress: "10.0.0.2" }),
+    advObject("x-to-r1", { peers: ["r1"], communities: ["64500:1"] }),
+    advObject("y-to-all", { communities: ["64500:2"] }),
+  ];
+  const a = decide(w, "n1");
+  assert.deepEqual(a.routes.get("r1")![0].attributes.communities, [
+    64500 * 65536 + 1,
+    64500 * 65536 + 2,
+  ]);
+  assert.deepEqual(a.routes.get("r2")![0].attributes.communities, [64500 * 65536 + 2]);
+  assert.deepEqual(a.services[0].peers, ["r1", "r2"]);
+});
+
+Deno.test("IPv6 goes only to peers carrying IPv6 (their family or dualStackAddressFamily)", () => {
+  const w = baseWorld();
+  w.config = [
+    poolObject("pool-b", ["198.51.100.0/24", "2001:db8:1::/120"]),
+    peerObject("v4", { myASN: 64500, peerASN: 64501, peerAddress: "10.0.0.1" }),
+    peerObject("v6", { myASN: 64500, peerASN: 64501, peerAddress: "fd00::1" }),
+    advObject("all"),
+  ];
+  w.services = [serviceObject("web", { ips: ["198.51.100.7", "2001:db8:1::5"], pool: "pool-b" })];
+  assert.deepEqual(prefixes(decide(w, "n1")), {
+    v4: ["198.51.100.7/32"],
+    v6: ["2001:db8:1::5/128"],
+  });
+  w.config = w.config.filter((o) => o.metadata.name !== "v6");
+  w.services = [serviceObject("six", { ips: ["2001:db8:1::6"], pool: "pool-b" })];
+  w.slices = [sliceObject("six", [{ node: "n1" }])];
+  const a = decide(w, "n1");
+  assert.deepEqual(prefixes(a), { v4: [] });
+  assert.match(a.services[0].reason ?? "", /carries ipv6 \(set dualStackAddressFamily\)/);
+});

@@ -42,6 +42,7 @@ import {
   computeAnnouncements,
   createAnnounceCache,
   localAsnOf,
+  peerFamilies,
   type ServiceAnnouncement,
 } from "./announce.ts";
 
@@ -228,10 +229,7 @@ function sessionConfigOf(
   routerId: string,
 ): SessionConfig {
   const localAsn = localAsnOf(peer);
-  const v6 = peer.address!.includes(":");
-  const families: Family[] = peer.dualStackAddressFamily
-    ? ["ipv4", "ipv6"]
-    : [v6 ? "ipv6" : "ipv4"];
+  const families: Family[] = peerFamilies(peer);
   const c: SessionConfig = {
     localAsn,
     peerAsn: peer.peerASN ?? localAsn,

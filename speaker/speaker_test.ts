@@ -393,6 +393,7 @@ Deno.test("a burst of changes is one recompute; stop() sends Cease", async () =>
     await r.collector.waitFor(() => livePeers(r.collector).length === 1);
     await s.settled();
     const before = s.reconciles;
+    const updatesBefore = livePeers(r.collector)[0].updatesReceived;
     for (let i = 0; i < 50; i++) {
       r.source.put(serviceObject(`svc${i}`, { ips: [`192.0.2.${i}`], pool: "pool-a" }));
       r.source.put(sliceObject(`svc${i}`, [{ node: "n1" }]));
@@ -400,6 +401,11 @@ Deno.test("a burst of changes is one recompute; stop() sends Cease", async () =>
     await s.settled();
     assert.equal(s.reconciles - before, 1);
     await r.collector.waitFor(() => routesOf(r.collector).size === 50);
+    assert.equal(
+      livePeers(r.collector)[0].updatesReceived - updatesBefore,
+      1,
+      "50 new routes with one attribute set: one UPDATE",
+    );
     const peer = livePeers(r.collector)[0].peer;
     await s.stop();
     await r.collector.waitFor(() =>
@@ -410,5 +416,39 @@ Deno.test("a burst of changes is one recompute; stop() sends Cease", async () =>
     assert.equal(ended.lastNotification?.code, 6);
   } finally {
     await r.close();
+  }
+});
+
+Deno.test("IPv6 over an IPv6 session: the route arrives with our address as next hop", async () => {
+  const collector = await startTestCollector({ asn: 64501, routerId: "10.255.0.1", host: "[::1]" });
+  const source = createMemorySource([
+    poolObject("pool6", ["2001:db8:5::/120"]),
+    peerObject("r6", {
+      myASN: 64500,
+      peerASN: 64501,
+      peerAddress: "::1",
+      peerPort: collector.addr.port,
+    }),
+    nodeObject("n1", { internalIP: "10.0.0.11" }),
+    advObject("all", { communities: ["64500:6"] }),
+    serviceObject("web6", { ips: ["2001:db8:5::9"], pool: "pool6" }),
+    sliceObject("web6", [{ node: "n1" }]),
+  ]);
+  const s = createSpeaker(source, new RecordingWriter(), {
+    nodeName: "n1",
+    namespace: TEST_NS,
+    logger: silentLogger,
+    metricsIntervalMs: 0,
+  });
+  try {
+    await s.start();
+    await collector.waitFor(() => routesOf(collector).has("2001:db8:5::9/128"));
+    const route = routesOf(collector).get("2001:db8:5::9/128")!;
+    assert.equal(route.nextHop, "::1");
+    assert.deepEqual(route.communities, ["64500:6"]);
+    assert.deepEqual(s.status().services[0].peers, [`[::1]:${collector.addr.port}`]);
+  } finally {
+    await s.stop();
+    await collector.close();
   }
 });

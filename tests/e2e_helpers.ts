@@ -38,7 +38,7 @@ export function ferrolbCommand(args: string[]): string[] {
     "--config",
     `${REPO_ROOT}/deno.json`,
     ...taskPermissionFlags(),
-    Deno.env.get("FERROLB_E2E_MAIN") ?? `${REPO_ROOT}/main.ts`, // DEV-ONLY
+    `${REPO_ROOT}/main.ts`,
     ...args,
   ];
 }

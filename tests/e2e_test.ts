@@ -5,13 +5,27 @@
  */
 import assert from "node:assert/strict";
 import { startCollector } from "../bgp/mod.ts";
+import type { KubeObject } from "../cluster/types.ts";
 import {
+  advObject,
+  nodeObject,
+  peerObject,
+  poolObject,
+  serviceObject,
+  sliceObject,
+} from "../speaker/testing.ts";
+import { startFakeApiServer } from "./fake_apiserver/mod.ts";
+import {
+  type FerrolbProcess,
+  fetchStatus,
   fileModeScenario,
   onFreeBgpPort,
   pollUntil,
   REPO_ROOT,
   runFerrolb,
   type ScenarioRouter,
+  serviceIn,
+  spawnFerrolb,
 } from "./e2e_helpers.ts";
 
 const COLLECTOR_ASN = 65001;
@@ -55,16 +69,18 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
+    // As `npm start` runs it, from a checkout: the binary may read and write only there.
     const root = await Deno.makeTempDir({ prefix: "ferrolb-demo-" });
+    await Deno.mkdir(`${root}/examples/quickstart`, { recursive: true });
+    for (const e of Deno.readDirSync(`${REPO_ROOT}/examples/quickstart`)) {
+      await Deno.copyFile(
+        `${REPO_ROOT}/examples/quickstart/${e.name}`,
+        `${root}/examples/quickstart/${e.name}`,
+      );
+    }
     try {
       const out = await runFerrolb(
-        [
-          "demo",
-          `${REPO_ROOT}/examples/quickstart`,
-          "--exit-when-converged",
-          "--admin-addr",
-          "127.0.0.1:0",
-        ],
+        ["demo", "examples/quickstart", "--exit-when-converged", "--admin-addr", "127.0.0.1:0"],
         { cwd: root },
       );
       assert.equal(out.code, 0, `${out.stdout}\n${out.stderr}`);
@@ -72,8 +88,73 @@ Deno.test({
       assert.match(out.stdout, /172\.19\.0\.\d+\/32\s+127\.0\.0\.1\s+64512/);
       assert.match(out.stdout, /converged/);
       // The throwaway state directory is gone.
-      assert.deepEqual([...Deno.readDirSync(root)].map((e) => e.name), []);
+      assert.deepEqual([...Deno.readDirSync(root)].map((e) => e.name), ["examples"]);
     } finally {
+      await Deno.remove(root, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "e2e: ferrolb all against an API server assigns, announces and reports",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const server = await startFakeApiServer();
+    const collector = await onFreeBgpPort((port) =>
+      startCollector({ listen: `127.0.0.1:${port}`, asn: COLLECTOR_ASN, routerId: "127.0.0.2" })
+    );
+    // The binary reads only under its working directory, like a pod's mounted kubeconfig.
+    const root = await Deno.makeTempDir({ prefix: "ferrolb-e2e-kube-" });
+    await Deno.copyFile(server.kubeconfigPath, `${root}/kubeconfig`);
+    const put = (resource: string, obj: KubeObject) => server.objects.put(resource, obj as never);
+    let proc: FerrolbProcess | undefined;
+    try {
+      put("ipaddresspools.metallb.io", poolObject("pool-a", ["192.0.2.0/28"]));
+      put("bgpadvertisements.metallb.io", advObject("all"));
+      put(
+        "bgppeers.metallb.io",
+        peerObject("router", {
+          myASN: 64512,
+          peerASN: COLLECTOR_ASN,
+          peerAddress: "127.0.0.1",
+          peerPort: collector.addr.port,
+        }),
+      );
+      put("nodes", nodeObject("n1", { internalIP: "10.0.0.11" }));
+      put("services", serviceObject("web"));
+      put("endpointslices.discovery.k8s.io", sliceObject("web", [{ node: "n1" }]));
+      proc = spawnFerrolb(
+        ["all", "--kubeconfig", "kubeconfig", "--node-name", "n1", "--admin-addr", "127.0.0.1:0"],
+        { cwd: root },
+      );
+      const p = proc;
+      const context = () => `ferrolb stderr tail:\n${p.tail()}`;
+      const addr = await proc.adminAddr();
+      const ip = await pollUntil(() => {
+        const svc = server.objects.get("services", "default", "web");
+        const status = svc?.status as { loadBalancer?: { ingress?: { ip: string }[] } };
+        return status?.loadBalancer?.ingress?.[0]?.ip;
+      }, { what: "web's status.loadBalancer.ingress", context });
+      assert.match(ip, /^192\.0\.2\.([0-9]|1[0-5])$/);
+      await pollUntil(
+        () => collector.routes().some((r) => r.routes.some((x) => x.prefix === `${ip}/32`)),
+        { what: `${ip}/32 at the collector`, context },
+      );
+      const doc = await pollUntil(async () => {
+        const d = await fetchStatus(addr);
+        return serviceIn(d, "web")?.peers.length ? d : undefined;
+      }, { what: "/status to show web announced", context });
+      assert.equal(doc.role, "all");
+      assert.deepEqual(serviceIn(doc, "web")?.ips, [ip]);
+      assert.deepEqual(serviceIn(doc, "web")?.peers, [`127.0.0.1:${collector.addr.port}`]);
+      assert.equal(doc.sessions[0]?.state, "Established");
+      const st = await proc.stop("SIGTERM");
+      assert.equal(st.code, 0, proc.tail());
+    } finally {
+      await proc?.stop("SIGKILL").catch(() => {});
+      await collector.close();
+      await server.close();
       await Deno.remove(root, { recursive: true }).catch(() => {});
     }
   },

@@ -119,12 +119,23 @@ async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<st
   }
 }
 
+/** Link-bandwidth communities as GoBGP decodes them (type 0x40, subtype 0x04). */
+function linkBandwidth(e: RibEntry): { asn: number; bandwidth: number }[] {
+  const ext = e.attrs.find((a) => a.type === 16)?.value as
+    | { type: number; subtype: number; asn: number; bandwidth: number }[]
+    | undefined;
+  return (ext ?? []).filter((c) => c.type === 0x40 && c.subtype === 4).map((c) => ({
+    asn: c.asn,
+    bandwidth: c.bandwidth,
+  }));
+}
+
 async function ribOf(g: Gobgpd): Promise<Map<string, RibEntry>> {
   return new Map((await g.rib("ipv4")).map((e) => [e.prefix, e]));
 }
 
 Deno.test({
-  name: "speaker announces to gobgpd over a veth: eBGP, iBGP, withdraw, peer restart",
+  name: "speaker announces to gobgpd over a veth: eBGP, iBGP, link bandwidth, withdraw, restart",
   ignore: reason !== undefined,
   sanitizeResources: false,
   sanitizeOps: false,
@@ -132,7 +143,7 @@ Deno.test({
     await cleanupStaleNetns();
     const pair: NetnsPair = await createNetnsPair();
     let gobgp: Gobgpd | undefined;
-    const speaker = new SpeakerProcess(pair.a.name, "n1");
+    const speaker = new SpeakerProcess(pair.a.name, "n1", ["--weighted-ecmp"]);
     try {
       assert.deepEqual(await speaker.next(), { ready: true });
       gobgp = await startGobgpd({
@@ -170,6 +181,20 @@ Deno.test({
           assert.deepEqual(e.largeCommunities, ["64500:1:2"]);
           assert.equal(e.localPref, undefined);
         }
+        assert.deepEqual(linkBandwidth(rib.get("198.51.100.11/32")!), [{
+          asn: 64500,
+          bandwidth: 125_000_000,
+        }]);
+        assert.deepEqual(rib.get("198.51.100.10/32")!.extendedCommunities, []);
+      });
+
+      await t.step("weighted ECMP: link bandwidth follows the local endpoints", async () => {
+        await speaker.put(sliceObject("api", [{ node: "n1" }, { node: "n1" }, { node: "n2" }]));
+        const e = await g.waitFor(async (x) => {
+          const r = (await ribOf(x)).get("198.51.100.11/32");
+          return r && linkBandwidth(r)[0]?.bandwidth === 250_000_000 ? r : undefined;
+        }, { what: "link bandwidth of 2 endpoints" });
+        assert.deepEqual(linkBandwidth(e), [{ asn: 64500, bandwidth: 250_000_000 }]);
       });
 
       await t.step("an endpoint leaving the node withdraws the Local Service", async () => {
@@ -234,3 +259,96 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "two speakers on two nodes: gobgpd sees both next hops, ETP Local follows the pods",
+  ignore: reason !== undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await cleanupStaleNetns();
+    // Two veth pairs; the second pair's far end joins the first pair's far end, so one gobgpd
+    // reaches node n1 at 192.0.2.1 and node n2 at 192.0.2.5.
+    const p1: NetnsPair = await createNetnsPair();
+    const p2: NetnsPair = await createNetnsPair({
+      addr4: ["192.0.2.5", "192.0.2.6"],
+      addr6: ["2001:db8:1::1", "2001:db8:1::2"],
+    });
+    const speakers: SpeakerProcess[] = [];
+    let gobgp: Gobgpd | undefined;
+    try {
+      await runIp(["-n", p2.b.name, "link", "set", p2.b.ifname, "netns", p1.b.name]);
+      await runIp(["-n", p1.b.name, "addr", "add", "192.0.2.6/30", "dev", p2.b.ifname]);
+      await runIp(["-n", p1.b.name, "link", "set", p2.b.ifname, "up"]);
+      gobgp = await startGobgpd({
+        netns: p1.b.name,
+        asn: 64501,
+        routerId: p1.b.addr4,
+        neighbors: [
+          { address: p1.a.addr4, asn: 64500, passive: true },
+          { address: p2.a.addr4, asn: 64500, passive: true },
+        ],
+      });
+      const nodes = [
+        { ns: p1.a.name, name: "n1", addr: p1.a.addr4, gw: p1.b.addr4 },
+        { ns: p2.a.name, name: "n2", addr: p2.a.addr4, gw: "192.0.2.6" },
+      ];
+      for (const n of nodes) {
+        const sp = new SpeakerProcess(n.ns, n.name);
+        speakers.push(sp);
+        assert.deepEqual(await sp.next(), { ready: true });
+        for (
+          const o of [
+            poolObject("pool-a", ["198.51.100.0/24"]),
+            nodeObject("n1", { internalIP: p1.a.addr4 }),
+            nodeObject("n2", { internalIP: p2.a.addr4 }),
+            advObject("all"),
+            serviceObject("web", { ips: ["198.51.100.10"], pool: "pool-a" }),
+            sliceObject("web", [{ node: "n1" }]),
+            serviceObject("api", { ips: ["198.51.100.11"], pool: "pool-a", etp: "Local" }),
+            sliceObject("api", [{ node: "n1" }]),
+            peerObject(`gobgp-${n.name}`, {
+              myASN: 64500,
+              peerASN: 64501,
+              peerAddress: n.gw,
+              nodeSelectors: [{ matchLabels: { "kubernetes.io/hostname": n.name } }],
+            }),
+          ]
+        ) await sp.put(o);
+      }
+      const g = gobgp;
+      const paths = async (prefix: string) =>
+        (await g.rib("ipv4")).filter((e) => e.prefix === prefix).map((e) => e.nextHop).sort();
+
+      await g.waitFor(async () => {
+        const web = await paths("198.51.100.10/32");
+        return web.length === 2 && (await paths("198.51.100.11/32")).length > 0;
+      }, { what: "web from both nodes, api from n1", timeoutMs: 20_000 });
+      assert.deepEqual(await paths("198.51.100.10/32"), ["192.0.2.1", "192.0.2.5"]);
+      assert.deepEqual(await paths("198.51.100.11/32"), ["192.0.2.1"], "Local: only n1");
+
+      for (const sp of speakers) await sp.put(sliceObject("api", [{ node: "n2" }]));
+      await g.waitFor(async () => {
+        const api = await paths("198.51.100.11/32");
+        return api.length === 1 && api[0] === "192.0.2.5";
+      }, { what: "api moved to n2" });
+      assert.deepEqual(await paths("198.51.100.10/32"), ["192.0.2.1", "192.0.2.5"]);
+    } catch (err) {
+      for (const sp of speakers) console.error(`speaker stderr tail:\n${sp.stderr.slice(-3000)}`);
+      if (gobgp) console.error(`gobgpd log tail:\n${await gobgp.logTail(40)}`);
+      throw err;
+    } finally {
+      for (const sp of speakers) await sp.stop();
+      await gobgp?.stop();
+      await p2.close();
+      await p1.close();
+    }
+  },
+});
+
+async function runIp(args: string[]): Promise<void> {
+  const o = await new Deno.Command("ip", { args, stdout: "null", stderr: "piped" }).output();
+  if (!o.success) {
+    throw new Error(`ip ${args.join(" ")}: ${new TextDecoder().decode(o.stderr).trim()}`);
+  }
+}

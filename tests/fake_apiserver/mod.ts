@@ -58,6 +58,16 @@ export interface RequestLogEntry {
   status: number;
 }
 
+/** How {@linkcode FaultControls.restart} goes down. */
+export interface RestartOptions {
+  /**
+   * Cut every connection at once instead of ending watch streams first. Under Deno the
+   * client does not notice such a cut (no error, no end), so watchers must rely on their
+   * own idle bound.
+   */
+  abrupt?: boolean;
+}
+
 /** Switches that make the server misbehave like a real one under stress. */
 export interface FaultControls {
   /** Ends every open watch stream now. */
@@ -76,7 +86,7 @@ export interface FaultControls {
    */
   goneNextWatch(mode?: "event" | "http"): void;
   /** Closes the listener and listens again on the same port, keeping the store. */
-  restart(): Promise<void>;
+  restart(options?: RestartOptions): Promise<void>;
   /** Clears every fault. */
   reset(): void;
 }
@@ -120,7 +130,7 @@ export interface FakeApiServer {
   /** A fresh client configuration loaded from `kubeconfigPath`. */
   kubeConfig(): k8s.KubeConfig;
   /** Same as `faults.restart()`. */
-  restart(): Promise<void>;
+  restart(options?: RestartOptions): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -307,7 +317,7 @@ export async function startFakeApiServer(
   // which crashes the process on GOAWAY. Real clients must work, so TLS is terminated here with
   // ALPN http/1.1 only and bytes are relayed to a plain HTTP/1.1 listener on loopback.
   let tlsListener: Deno.TlsListener | undefined;
-  const relays = new Set<{ close(): void }>();
+  const relays = new Set<{ close(): void; idleMs(): number }>();
   const inner = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handle);
 
   async function listen(): Promise<void> {
@@ -352,7 +362,16 @@ export async function startFakeApiServer(
       return;
     }
     let closed = false;
+    let lastActivity = Date.now();
+    const touch = () =>
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, c) {
+          lastActivity = Date.now();
+          c.enqueue(chunk);
+        },
+      });
     const pair = {
+      idleMs: () => Date.now() - lastActivity,
       close() {
         if (closed) return;
         closed = true;
@@ -368,8 +387,8 @@ export async function startFakeApiServer(
     };
     relays.add(pair);
     await Promise.allSettled([
-      conn.readable.pipeTo(upstream.writable, { preventClose: true }),
-      upstream.readable.pipeTo(conn.writable, { preventClose: true }),
+      conn.readable.pipeThrough(touch()).pipeTo(upstream.writable, { preventClose: true }),
+      upstream.readable.pipeThrough(touch()).pipeTo(conn.writable, { preventClose: true }),
     ].map((p) => p.finally(() => pair.close())));
   }
 
@@ -894,11 +913,20 @@ export async function startFakeApiServer(
   const kubeconfigPath = `${dir}/kubeconfig`;
   await Deno.writeTextFile(kubeconfigPath, kubeConfigYaml);
 
-  async function restart(): Promise<void> {
+  async function restart(restartOptions: RestartOptions = {}): Promise<void> {
     dropWatches();
+    if (!restartOptions.abrupt) {
+      // Like a real API server shutting down: watch streams end cleanly (the terminating chunk
+      // reaches the client) before connections close. Bounded.
+      const until = Date.now() + 1000;
+      while (relays.size > 0 && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 20));
+        if ([...relays].every((r) => r.idleMs() >= 50)) break;
+      }
+    }
     stopListening();
     await listen();
-    log.info("fake apiserver restarted", { port });
+    log.info("fake apiserver restarted", { port, abrupt: restartOptions.abrupt ?? false });
   }
 
   const server: FakeApiServer = {

@@ -1,0 +1,111 @@
+import assert from "node:assert/strict";
+import { startFakeApiServer } from "../tests/fake_apiserver/mod.ts";
+import { eventually } from "../tests/fake_apiserver/testing.ts";
+import type { KubeObject } from "../cluster/types.ts";
+import { parseCommandLine } from "./args.ts";
+import { speakerFlags } from "./speaker.ts";
+import {
+  advObject,
+  nodeObject,
+  peerObject,
+  poolObject,
+  serviceObject,
+  sliceObject,
+  startTestCollector,
+} from "../speaker/testing.ts";
+
+Deno.test("speaker flags: --node-name is required, NODE_NAME works too", () => {
+  const noNode = speakerFlags(parseCommandLine(["speaker"]));
+  assert.equal(typeof noNode, "string");
+  assert.match(noNode as string, /--node-name/);
+  const fromEnv = speakerFlags(
+    parseCommandLine(["speaker"], (n) => n === "NODE_NAME" ? "worker-1" : undefined),
+  );
+  assert.equal(typeof fromEnv === "object" && fromEnv.nodeName, "worker-1");
+});
+
+Deno.test({
+  name: "ferrolb speaker against an API server: announces, writes status, Cease on SIGTERM",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const server = await startFakeApiServer();
+    const collector = await startTestCollector({ asn: 64501, routerId: "10.255.0.1" });
+    const put = (resource: string, obj: KubeObject) => server.objects.put(resource, obj as never);
+    let child: Deno.ChildProcess | undefined;
+    try {
+      put("ipaddresspools.metallb.io", poolObject("pool-a", ["192.0.2.0/26"]));
+      put("bgpadvertisements.metallb.io", advObject("all", { communities: ["64500:7"] }));
+      put(
+        "bgppeers.metallb.io",
+        peerObject("router1", {
+          myASN: 64500,
+          peerASN: 64501,
+          peerAddress: "127.0.0.1",
+          peerPort: collector.addr.port,
+        }),
+      );
+      put("nodes", nodeObject("n1", { internalIP: "10.0.0.11" }));
+      put("services", serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a" }));
+      put("endpointslices.discovery.k8s.io", sliceObject("web", [{ node: "n1" }]));
+      child = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--allow-all",
+          new URL("./speaker.ts", import.meta.url).pathname,
+          "--kubeconfig",
+          server.kubeconfigPath,
+          "--node-name",
+          "n1",
+          "--admin-addr",
+          "127.0.0.1:0",
+          "--log-level",
+          "warn",
+        ],
+        cwd: new URL("..", import.meta.url).pathname,
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      await collector.waitFor(
+        () =>
+          collector.routes().some((p) =>
+            p.routes.some((r) => r.prefix === "192.0.2.10/32" && r.communities[0] === "64500:7")
+          ),
+        { timeoutMs: 30_000 },
+      );
+      await eventually("ServiceBGPStatus and ConfigurationState written", () => {
+        const st = server.objects.list("servicebgpstatuses.metallb.io", "metallb-system");
+        const cs = server.objects.get(
+          "configurationstates.metallb.io",
+          "metallb-system",
+          "speaker-n1",
+        );
+        return st.length === 1 && (cs?.status as { result?: string })?.result === "Valid";
+      });
+      const [st] = server.objects.list("servicebgpstatuses.metallb.io", "metallb-system");
+      assert.deepEqual((st.status as { peers: string[] }).peers, ["router1"]);
+      assert.equal(st.metadata.labels?.["metallb.io/node"], "n1");
+
+      const peer = collector.peers().find((p) => p.state === "Established")!.peer;
+      child.kill("SIGTERM");
+      const status = await child.status;
+      assert.equal(status.code, 0);
+      await collector.waitFor(() =>
+        collector.peers().find((p) => p.peer === peer)?.state === "Closed"
+      );
+      const ended = collector.peers().find((p) => p.peer === peer)!;
+      assert.equal(ended.lastNotification?.direction, "received");
+      assert.equal(ended.lastNotification?.code, 6, "Cease before exiting");
+    } finally {
+      if (child) {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* exited */ }
+        await child.stderr.cancel().catch(() => {});
+        await child.status;
+      }
+      await collector.close();
+      await server.close();
+    }
+  },
+});
