@@ -10,6 +10,7 @@ type RoleMain = (args: ParsedArgs) => Promise<number>;
 // Roles are imported lazily so `validate` does not load the Kubernetes client.
 const ROLE_MAINS: Partial<Record<ParsedArgs["role"], () => Promise<RoleMain>>> = {
   collector: async () => (await import("./cmd/collector.ts")).runCollector,
+  speaker: async () => (await import("./cmd/speaker.ts")).runSpeakerRole,
   status: async () => (await import("./cmd/status.ts")).runStatus,
   validate: async () => {
     const { runValidate } = await import("./cmd/validate.ts");

@@ -57,6 +57,12 @@ export const FLAGS: Record<string, FlagSpec> = {
   "router-id": { type: "string", help: "collector: BGP router ID", default: "127.0.0.1" },
   "http-addr": { type: "string", help: "collector: HOST:PORT of the JSON looking glass" },
   "log-level": { type: "string", help: "debug, info, warn or error", default: "info" },
+  "weighted-ecmp": {
+    type: "boolean",
+    help:
+      "speaker: attach link-bandwidth communities to externalTrafficPolicy: Local routes (weighted ECMP)",
+    default: false,
+  },
   "exit-when-converged": {
     type: "boolean",
     help: "demo: exit 0 once every Service is announced (for tests)",

@@ -92,10 +92,11 @@ export interface ControllerOptions {
   lbClass?: string;
   logger: Logger;
   metrics?: MetallbMetrics;
+  /** Clock for how long Services waited for an address (logged on assignment). */
   clock?: () => Date;
   /** When given and false, passes compute but write nothing. */
   isLeader?: () => boolean;
-  /** Writes in flight at once (default 32). */
+  /** Writes in flight at once (default 64). */
   writeConcurrency?: number;
   /** Delay before a pass retries failed writes (default 1000 ms). */
   retryDelayMs?: number;
@@ -242,6 +243,8 @@ export class Controller {
   #lastNamespaces: ReadonlyMap<string, KubeObject> | null = null;
   /** Services without an address, looked at on every pass. */
   #pendingKeys = new Set<string>();
+  /** When each pending Service was first found pending (the option `clock`). */
+  #pendingSince = new Map<string, number>();
   #fullNext = true;
   #sourceUpdatesSeen = 0;
   #sourceErrorsSeen = 0;
@@ -424,7 +427,7 @@ export class Controller {
     this.#updatePools(snap, ops);
     const t1 = performance.now();
     if (!leader || ops.length === 0) return;
-    const failures = await runLimited(ops, this.#opts.writeConcurrency ?? 32);
+    const failures = await runLimited(ops, this.#opts.writeConcurrency ?? 64);
     this.#log.debug("pass", {
       revision: snap.revision,
       computeMs: Math.round(t1 - t0),
@@ -666,7 +669,10 @@ export class Controller {
       }
       this.#cleared.delete(key);
       this.#pendingKeys.delete(key);
+      this.#pendingSince.delete(key);
       this.#outcomes.delete(key);
+      this.#written.delete(`ingress|${key}`);
+      this.#written.delete(`annotations|${key}`);
       this.#forgetEvents(key);
     };
     if (full) {
@@ -826,11 +832,19 @@ export class Controller {
         reason: EventReason.IPAllocated,
         message: msg,
       });
-      this.#log.info("assigned", { service: o.key, ips: o.ips, pool: o.pool });
+      const since = this.#pendingSince.get(o.key);
+      this.#pendingSince.delete(o.key);
+      this.#log.info("assigned", {
+        service: o.key,
+        ips: o.ips,
+        pool: o.pool,
+        ...(since !== undefined ? { pendingMs: this.#now().getTime() - since } : {}),
+      });
     } else if (o.pending) {
       const msg = o.keep && o.result.kind === "invalid"
         ? `invalid request: ${o.pending.reason}`
         : `Failed to allocate IP for "${o.key}": ${o.pending.reason}`;
+      if (!this.#pendingSince.has(o.key)) this.#pendingSince.set(o.key, this.#now().getTime());
       if (
         this.#event(ops, `${o.key}|alloc`, msg, {
           involved,

@@ -8,7 +8,7 @@ import { parseIP } from "../api/ip.ts";
 import type { EndpointSliceView, NodeView, ServiceView } from "../api/objects.ts";
 import { matchesAnySelector } from "../api/selectors.ts";
 import type { Route, RouteAttributes } from "../bgp/mod.ts";
-import { formatPrefix, parsePrefix, prefixKey } from "../bgp/mod.ts";
+import { parsePrefix, prefixKey } from "../bgp/mod.ts";
 import type { LargeCommunity, Prefix } from "../bgp/types.ts";
 
 /** Annotation the controller writes with the pool an IP came from. */
@@ -339,7 +339,7 @@ interface DecideContext {
   cache: AnnounceCache;
 }
 
-/** One route a Service asks for towards one peer, before merging. */
+/** One prefix a Service asks for through one advertisement, and the peers it goes to. */
 interface Contribution {
   prefix: Prefix;
   key: string;
@@ -538,9 +538,4 @@ export function computeAnnouncements(config: Config, input: AnnounceInput): Anno
   const result: Announcements = { routes, services, peers };
   if (nodeReason) result.nodeReason = nodeReason;
   return result;
-}
-
-/** `prefix` in text, for logs and status. */
-export function describeRoute(route: Route): string {
-  return formatPrefix(route.prefix);
 }

@@ -452,3 +452,56 @@ Deno.test("IPv6 over an IPv6 session: the route arrives with our address as next
     await collector.close();
   }
 });
+
+Deno.test("peer options: localASN, dynamicASN internal, routerID, ebgpMultiHop", async () => {
+  const ibgp = await startTestCollector({ asn: 64500, routerId: "10.255.0.1" });
+  const ebgp = await startTestCollector({ asn: 64501, routerId: "10.255.0.2" });
+  const source = createMemorySource([
+    poolObject("pool-a", ["192.0.2.0/26"]),
+    peerObject("internal", {
+      myASN: 64500,
+      dynamicASN: "internal",
+      peerAddress: "127.0.0.1",
+      peerPort: ibgp.addr.port,
+      routerID: "10.9.9.9",
+    }),
+    peerObject("local-as", {
+      myASN: 64500,
+      localASN: 4200000001,
+      peerASN: 64501,
+      peerAddress: "127.0.0.1",
+      peerPort: ebgp.addr.port,
+      ebgpMultiHop: true,
+    }),
+    nodeObject("n1", { internalIP: "10.0.0.11" }),
+    advObject("all", { localPref: 150 }),
+    serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a" }),
+    sliceObject("web", [{ node: "n1" }]),
+  ]);
+  const s = createSpeaker(source, new RecordingWriter(), {
+    nodeName: "n1",
+    namespace: TEST_NS,
+    logger: silentLogger,
+    metricsIntervalMs: 0,
+  });
+  try {
+    await s.start();
+    await ibgp.waitFor(() => routesOf(ibgp).has("192.0.2.10/32"));
+    await ebgp.waitFor(() => routesOf(ebgp).has("192.0.2.10/32"));
+    const [ip] = livePeers(ibgp);
+    assert.equal(ip.asn, 64500, "dynamicASN internal: same AS, iBGP");
+    assert.equal(ip.routerId, "10.9.9.9");
+    assert.equal(routesOf(ibgp).get("192.0.2.10/32")!.localPref, 150);
+    const [ep] = livePeers(ebgp);
+    assert.equal(ep.asn, 4200000001, "localASN is the session's AS");
+    assert.equal(ep.routerId, "10.0.0.11");
+    assert.deepEqual(routesOf(ebgp).get("192.0.2.10/32")!.asPath, [4200000001]);
+    const cs = s.configStatus();
+    assert.equal(cs.valid, true);
+    assert.match(cs.warnings.join("\n"), /local-as: spec.ebgpMultiHop/);
+  } finally {
+    await s.stop();
+    await ibgp.close();
+    await ebgp.close();
+  }
+});
