@@ -63,6 +63,8 @@ export const CeaseSubcode = {
   OTHER_CONFIGURATION_CHANGE: 6,
   CONNECTION_COLLISION_RESOLUTION: 7,
   OUT_OF_RESOURCES: 8,
+  /** RFC 8538: the peer must drop our routes even under graceful restart. */
+  HARD_RESET: 9,
 } as const;
 
 /** ROUTE-REFRESH Message Error subcodes (RFC 7313). */
@@ -117,6 +119,7 @@ const SUBCODE_NAMES: Record<number, Record<number, string>> = {
     6: "Other Configuration Change",
     7: "Connection Collision Resolution",
     8: "Out of Resources",
+    9: "Hard Reset",
   },
   7: { 1: "Invalid Message Length" },
 };

@@ -36,6 +36,9 @@ export type SessionState = typeof State[keyof typeof State];
 /** Address families a session may carry. */
 export type Family = "ipv4" | "ipv6";
 
+/** Which peer AS an unpinned session accepts: ours ("internal") or any other ("external"). */
+export type PeerAsnPolicy = "internal" | "external";
+
 /** AS_TRANS (RFC 6793): the 2-octet My AS of a speaker whose ASN does not fit. */
 export const AS_TRANS = 23456;
 
@@ -57,8 +60,13 @@ export function backoffDelay(failures: number): number {
 /** What we put in our OPEN and expect from the peer's. */
 export interface OpenPolicy {
   localAsn: number;
-  /** Expected peer AS; undefined accepts any (the collector). */
+  /** Expected peer AS; undefined accepts any allowed by `peerAsnPolicy` (the collector). */
   peerAsn?: number;
+  /**
+   * When `peerAsn` is undefined: "external" accepts any AS but ours, "internal" only ours
+   * (MetalLB's dynamicASN); undefined accepts any.
+   */
+  peerAsnPolicy?: PeerAsnPolicy;
   routerId: string;
   holdTimeMs: number;
   /** Configured keepalive; default a third of the negotiated hold time. */
@@ -66,6 +74,15 @@ export interface OpenPolicy {
   families: Family[];
   /** Restart time in seconds to announce the graceful-restart capability; omit to not. */
   gracefulRestartTimeS?: number;
+  /** Set the RFC 8538 N bit in our graceful-restart capability (default true). */
+  gracefulRestartNotification?: boolean;
+  /** Set the R bit: we are coming back from a restart (RFC 4724 3). */
+  restarting?: boolean;
+  /**
+   * Set the F bit for every family: forwarding survived our restart. True for a speaker
+   * whose data plane (the node) keeps running while the BGP process restarts.
+   */
+  forwardingPreserved?: boolean;
   /** Accept a peer router ID equal to ours on iBGP (the collector is lenient). */
   allowSameRouterId?: boolean;
 }
@@ -83,6 +100,10 @@ export interface Negotiated {
   routeRefresh: boolean;
   /** The peer announced graceful restart. */
   peerGracefulRestart: boolean;
+  /** Both sides announced graceful restart (RFC 4724 procedures apply to this session). */
+  gracefulRestart: boolean;
+  /** Both sides set the RFC 8538 N bit: a NOTIFICATION other than Hard Reset keeps routes. */
+  gracefulNotification: boolean;
   peerCapabilities: Capability[];
 }
 
@@ -100,16 +121,18 @@ export function buildOpen(policy: OpenPolicy): OpenMessage {
   caps.push({ code: 2 });
   caps.push({ code: 65, asn: policy.localAsn });
   if (policy.gracefulRestartTimeS !== undefined) {
-    caps.push({
+    const gr: Extract<Capability, { code: 64 }> = {
       code: 64,
-      restarting: false,
-      restartTime: policy.gracefulRestartTimeS,
+      restarting: !!policy.restarting,
+      restartTime: Math.min(policy.gracefulRestartTimeS, 0x0fff),
       families: policy.families.map((f) => ({
         afi: familyAfi(f),
         safi: SAFI_UNICAST,
-        forwardingPreserved: false,
+        forwardingPreserved: !!policy.forwardingPreserved,
       })),
-    });
+    };
+    if (policy.gracefulRestartNotification !== false) gr.notification = true;
+    caps.push(gr);
   }
   return {
     type: 1,
@@ -137,6 +160,16 @@ export function checkOpen(open: OpenMessage, policy: OpenPolicy): Negotiated {
     throw new BgpError(ErrorCode.OPEN_MESSAGE, OpenSubcode.BAD_PEER_AS, {
       detail: `peer AS ${peerAsn}, configured ${policy.peerAsn}`,
     });
+  }
+  if (policy.peerAsn === undefined && policy.peerAsnPolicy !== undefined) {
+    const internal = peerAsn === policy.localAsn;
+    if (internal !== (policy.peerAsnPolicy === "internal")) {
+      throw new BgpError(ErrorCode.OPEN_MESSAGE, OpenSubcode.BAD_PEER_AS, {
+        detail: policy.peerAsnPolicy === "internal"
+          ? `peer AS ${peerAsn}, want our AS ${policy.localAsn} (dynamic ASN internal)`
+          : `peer AS ${peerAsn} is our own AS (dynamic ASN external)`,
+      });
+    }
   }
   if (open.holdTime === 1 || open.holdTime === 2) {
     throw new BgpError(ErrorCode.OPEN_MESSAGE, OpenSubcode.UNACCEPTABLE_HOLD_TIME, {
@@ -171,6 +204,10 @@ export function checkOpen(open: OpenMessage, policy: OpenPolicy): Negotiated {
     : mp.filter((c) => c.safi === SAFI_UNICAST && (c.afi === AFI_IPV4 || c.afi === AFI_IPV6)).map((
       c,
     ) => (c.afi === AFI_IPV4 ? "ipv4" : "ipv6"));
+  const peerGr = open.capabilities.find((c): c is Extract<Capability, { code: 64 }> =>
+    c.code === 64 && "restartTime" in c
+  );
+  const ourGr = policy.gracefulRestartTimeS !== undefined;
   return {
     peerAsn,
     peerRouterId: open.routerId,
@@ -179,7 +216,10 @@ export function checkOpen(open: OpenMessage, policy: OpenPolicy): Negotiated {
     fourOctetAs: as4 !== undefined,
     families: policy.families.filter((f) => peerFamilies.includes(f)),
     routeRefresh: open.capabilities.some((c) => c.code === 2),
-    peerGracefulRestart: open.capabilities.some((c) => c.code === 64),
+    peerGracefulRestart: peerGr !== undefined,
+    gracefulRestart: ourGr && peerGr !== undefined,
+    gracefulNotification: ourGr && policy.gracefulRestartNotification !== false &&
+      peerGr?.notification === true,
     peerCapabilities: open.capabilities,
   };
 }
@@ -304,6 +344,19 @@ export class PeerConnection {
     this.#shutdown({ reason: text, sent, local: notify.code === ErrorCode.CEASE });
   }
 
+  /**
+   * Closes without a NOTIFICATION once queued writes are out (bounded by the clock): under
+   * RFC 4724 a peer keeps our routes as stale only when the transport just goes away.
+   */
+  async closeQuietly(reason: string): Promise<void> {
+    if (this.#closed) return;
+    let timer: TimerHandle | undefined;
+    const limit = new Promise<void>((resolve) => (timer = this.#clock.setTimeout(resolve, 5000)));
+    await Promise.race([this.#writeChain, limit]);
+    this.#clock.clearTimeout(timer);
+    this.#shutdown({ reason, local: true });
+  }
+
   #setState(state: SessionState): void {
     if (this.state === state && state !== State.OPEN_SENT) return;
     this.state = state;
@@ -414,6 +467,17 @@ export class PeerConnection {
 /** FSM error for an unexpected message (RFC 6608 subcodes 1..3 by state). */
 function fsmError(subcode: number, type: number): BgpError {
   return new BgpError(ErrorCode.FSM, subcode, { detail: `unexpected message type ${type}` });
+}
+
+/**
+ * RFC 8538 Cease/Hard Reset: the peer drops our routes even under graceful restart. The data
+ * carries the Cease it stands for (administrative shutdown).
+ */
+export function hardReset(): BgpError {
+  return new BgpError(ErrorCode.CEASE, CeaseSubcode.HARD_RESET, {
+    data: new Uint8Array([ErrorCode.CEASE, CeaseSubcode.ADMINISTRATIVE_SHUTDOWN]),
+    detail: "hard reset (administrative shutdown)",
+  });
 }
 
 /** The administrative-shutdown Cease sent by a clean stop. */

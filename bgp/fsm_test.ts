@@ -111,3 +111,58 @@ Deno.test("FakeClock fires timers in order, including ones scheduled while advan
   assert.deepEqual(fired, ["a@10", "c@15", "d@20"]);
   assert.equal(c.now(), 20);
 });
+
+Deno.test("dynamic peer AS: external takes any AS but ours, internal only ours", () => {
+  const external: OpenPolicy = { ...policy, peerAsn: undefined, peerAsnPolicy: "external" };
+  const internal: OpenPolicy = { ...policy, peerAsn: undefined, peerAsnPolicy: "internal" };
+  const from = (asn: number) =>
+    peerOpen({ myAs: asn > 0xffff ? 23456 : asn, capabilities: [{ code: 65, asn }] });
+  assert.equal(checkOpen(from(65002), external).peerAsn, 65002);
+  assert.equal(checkOpen(from(4200000000), external).peerAsn, 4200000000);
+  assert.deepEqual(rejects(from(65001), external), [2, 2]);
+  assert.equal(checkOpen(from(65001), internal).peerAsn, 65001);
+  assert.deepEqual(rejects(from(65002), internal), [2, 2]);
+  // A pinned peer AS still wins over the policy.
+  assert.deepEqual(rejects(from(65003), { ...external, peerAsn: 65002 }), [2, 2]);
+});
+
+Deno.test("graceful restart: R, N and F bits in our OPEN; both-sides flags negotiated", () => {
+  const grPolicy: OpenPolicy = { ...policy, gracefulRestartTimeS: 120 };
+  const capOf = (o: OpenMessage) => {
+    const c = o.capabilities.find((x) => x.code === 64);
+    assert.ok(c && "restartTime" in c);
+    return c;
+  };
+  const plain = capOf(buildOpen(grPolicy));
+  assert.equal(plain.restarting, false);
+  assert.equal(plain.notification, true);
+  assert.deepEqual(plain.families.map((f) => f.forwardingPreserved), [false, false]);
+  const back = capOf(buildOpen({ ...grPolicy, restarting: true, forwardingPreserved: true }));
+  assert.equal(back.restarting, true);
+  assert.deepEqual(back.families.map((f) => f.forwardingPreserved), [true, true]);
+  assert.equal(
+    capOf(buildOpen({ ...grPolicy, gracefulRestartNotification: false })).notification,
+    undefined,
+  );
+
+  const peerGr = (notification: boolean) =>
+    peerOpen({
+      capabilities: [
+        { code: 65, asn: 65002 },
+        { code: 64, restarting: false, notification, restartTime: 90, families: [] },
+      ],
+    });
+  const both = checkOpen(peerGr(true), grPolicy);
+  assert.deepEqual([both.gracefulRestart, both.gracefulNotification], [true, true]);
+  const noN = checkOpen(peerGr(false), grPolicy);
+  assert.deepEqual([noN.gracefulRestart, noN.gracefulNotification], [true, false]);
+  const oursOff = checkOpen(peerGr(true), policy);
+  assert.deepEqual(
+    [oursOff.peerGracefulRestart, oursOff.gracefulRestart, oursOff.gracefulNotification],
+    [true, false, false],
+  );
+  const ourNOff = checkOpen(peerGr(true), { ...grPolicy, gracefulRestartNotification: false });
+  assert.deepEqual([ourNOff.gracefulRestart, ourNOff.gracefulNotification], [true, false]);
+  const peerOff = checkOpen(peerOpen(), grPolicy);
+  assert.deepEqual([peerOff.gracefulRestart, peerOff.gracefulNotification], [false, false]);
+});

@@ -10,6 +10,7 @@ export {
   type SessionEvent,
   type SessionOptions,
   type SessionStats,
+  type StopOptions,
 } from "./session.ts";
 export {
   AdjRibOut,
@@ -26,6 +27,7 @@ export {
   checkOpen,
   type Family,
   type Negotiated,
+  type PeerAsnPolicy,
   PeerConnection,
   type SessionState,
   State,

@@ -122,7 +122,9 @@ function writeCapability(w: Writer, cap: Capability): void {
     w.u8(mp.safi);
   } else if (cap.code === 64) {
     const gr = cap as Extract<Capability, { code: 64 }>;
-    w.u16((gr.restarting ? 0x8000 : 0) | (gr.restartTime & 0x0fff));
+    w.u16(
+      (gr.restarting ? 0x8000 : 0) | (gr.notification ? 0x4000 : 0) | (gr.restartTime & 0x0fff),
+    );
     for (const f of gr.families) {
       w.u16(f.afi);
       w.u8(f.safi);
@@ -320,12 +322,15 @@ function decodeCapability(
           forwardingPreserved: (b[i + 3] & 0x80) !== 0,
         });
       }
-      return {
+      const gr: Extract<Capability, { code: 64 }> = {
         code: 64,
         restarting: (b[s] & 0x80) !== 0,
         restartTime: u16(b, s) & 0x0fff,
         families,
       };
+      // Only when set, so capabilities without the RFC 8538 bit compare equal as before.
+      if (b[s] & 0x40) gr.notification = true;
+      return gr;
     }
     case 65:
       if (len !== 4) throw bad();

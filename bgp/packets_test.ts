@@ -91,6 +91,39 @@ Deno.test("OPEN with capabilities matches the hand-computed bytes", () => {
   assert.deepEqual(decodeMessage(hex(OPEN_HEX), FOUR), OPEN_MSG);
 });
 
+Deno.test("graceful restart R and N flags (RFC 4724, RFC 8538) round-trip", () => {
+  const caps = [
+    { restarting: true, notification: true, flags: 0xc0 },
+    { restarting: false, notification: true, flags: 0x40 },
+    { restarting: true, notification: false, flags: 0x80 },
+  ];
+  for (const c of caps) {
+    const msg: Message = {
+      ...OPEN_MSG,
+      capabilities: [{
+        code: 64,
+        restarting: c.restarting,
+        notification: c.notification,
+        restartTime: 300,
+        families: [{ afi: 1, safi: 1, forwardingPreserved: true }],
+      }],
+    };
+    const bytes = encodeMessage(msg, FOUR);
+    // header 19, version, my AS(2), hold(2), id(4), opt len, param type, param len,
+    // cap code, cap len, then the flags/restart-time word.
+    const at = 19 + 1 + 2 + 2 + 4 + 1 + 2 + 2;
+    assert.equal(bytes[at] & 0xf0, c.flags);
+    assert.equal(((bytes[at] & 0x0f) << 8) | bytes[at + 1], 300);
+    const back = decodeMessage(bytes, FOUR) as Extract<Message, { type: 1 }>;
+    const gr = back.capabilities[0] as Extract<Message, { type: 1 }>["capabilities"][0];
+    assert.ok("restartTime" in gr);
+    assert.equal(gr.restarting, c.restarting);
+    assert.equal(gr.notification === true, c.notification);
+    assert.equal(gr.restartTime, 300);
+    assert.equal(gr.families[0].forwardingPreserved, true);
+  }
+});
+
 Deno.test("OPEN with several capabilities in one parameter decodes the same", () => {
   const bytes = hex(`${MARKER} 0033 01 04 5ba0 005a c0000201
     16 02 14                 # optional params length 22: one param of 20 bytes

@@ -10,9 +10,11 @@ import {
   backoffDelay,
   type CloseReason,
   type Family,
+  hardReset,
   type Negotiated,
   type OpenPolicy,
   PeerConnection,
+  type PeerAsnPolicy,
   type SessionState,
   State,
 } from "./fsm.ts";
@@ -26,7 +28,13 @@ import type { Message, UpdateMessage } from "./types.ts";
 /** Configuration of one session. */
 export interface SessionConfig {
   localAsn: number;
-  peerAsn: number;
+  /** The peer's AS; when absent, `peerAsnPolicy` says which AS numbers are accepted. */
+  peerAsn?: number;
+  /**
+   * For a peer without a fixed AS (MetalLB `dynamicASN`): "external" accepts any AS but
+   * ours, "internal" only ours. Required when `peerAsn` is absent.
+   */
+  peerAsnPolicy?: PeerAsnPolicy;
   peerAddress: string;
   /** Default 179. */
   peerPort?: number;
@@ -42,8 +50,19 @@ export interface SessionConfig {
   families?: Family[];
   /** Announce the graceful-restart capability and send End-of-RIB after the initial table. */
   gracefulRestart?: boolean;
-  /** Restart time announced with graceful restart; default 120 s. */
+  /** Restart time announced with graceful restart; default 120 s (at most 4095). */
   gracefulRestartTimeS?: number;
+  /**
+   * Announce RFC 8538 notification support (the N bit) with graceful restart; default true.
+   * When both sides do, {@linkcode BgpSession.stop} sends Cease and the peer still keeps our
+   * routes; otherwise a graceful stop closes TCP without a NOTIFICATION.
+   */
+  gracefulRestartNotification?: boolean;
+  /**
+   * This process is coming back from a restart: set the R bit in the OPENs sent until the
+   * first session is up, so the peer keeps our stale routes until our End-of-RIB.
+   */
+  restarting?: boolean;
   /** Next hop for IPv6 routes, overriding the one derived from the session's local address. */
   nextHopV6?: string;
   /** Source address wanted by the user; Deno cannot bind it for an outgoing connect. */
@@ -64,6 +83,20 @@ export interface SessionStats {
   lastError?: string;
   /** "ip:port" of the peer. */
   peer: string;
+  /** The peer's AS from its OPEN, while connected. */
+  peerAsn?: number;
+  /** Graceful restart negotiated with the peer, and RFC 8538 notification support. */
+  gracefulRestart?: { notification: boolean };
+}
+
+/** Options of {@linkcode BgpSession.stop}. */
+export interface StopOptions {
+  /**
+   * The peer must forget our routes now (the peer was removed from the configuration):
+   * Cease/Hard Reset when RFC 8538 was negotiated, else Cease/administrative shutdown,
+   * which makes an RFC 4724 peer drop them too. Default false.
+   */
+  hardReset?: boolean;
 }
 
 /** Injectable dependencies of a session. */
@@ -83,6 +116,24 @@ export const DEFAULT_HOLD_MS = 90_000;
 /** Default connect timeout. */
 export const DEFAULT_CONNECT_MS = 10_000;
 
+/** Why the peer-AS settings of `config` cannot work, or undefined when they can. */
+function checkPeerAsn(config: SessionConfig): string | undefined {
+  const { peerAsn, peerAsnPolicy, localAsn } = config;
+  if (peerAsnPolicy !== undefined && peerAsnPolicy !== "internal" && peerAsnPolicy !== "external") {
+    return `peerAsnPolicy "${peerAsnPolicy}" (want "internal" or "external")`;
+  }
+  if (peerAsn === undefined) {
+    return peerAsnPolicy === undefined ? "peerAsn or peerAsnPolicy is required" : undefined;
+  }
+  if (peerAsnPolicy === "internal" && peerAsn !== localAsn) {
+    return `peerAsn ${peerAsn} contradicts peerAsnPolicy "internal" (local AS ${localAsn})`;
+  }
+  if (peerAsnPolicy === "external" && peerAsn === localAsn) {
+    return `peerAsn ${peerAsn} contradicts peerAsnPolicy "external" (it is the local AS)`;
+  }
+  return undefined;
+}
+
 /** An outgoing BGP session with its own Adj-RIB-Out. */
 export class BgpSession {
   readonly #config: SessionConfig;
@@ -95,6 +146,7 @@ export class BgpSession {
   #warnedSource = false;
   #attempt = 0;
   #failures = 0;
+  #establishedOnce = false;
   #retryTimer?: TimerHandle;
   #pc?: PeerConnection;
   #negotiated?: Negotiated;
@@ -113,6 +165,8 @@ export class BgpSession {
 
   /** Creates an idle session; call {@linkcode start} to connect. */
   constructor(config: SessionConfig, options: SessionOptions = {}) {
+    const bad = checkPeerAsn(config);
+    if (bad) throw new TypeError(`BGP session to ${config.peerAddress}: ${bad}`);
     this.#config = config;
     this.#clock = options.clock ?? systemClock;
     this.#connector = options.connector ?? tcpConnector;
@@ -164,14 +218,36 @@ export class BgpSession {
     this.#scheduleFlush();
   }
 
-  /** Sends Cease/administrative shutdown if connected, closes, and stops reconnecting. */
-  async stop(): Promise<void> {
+  /**
+   * Closes the session and stops reconnecting. With graceful restart negotiated the peer is
+   * left keeping our routes as stale for the restart time: Cease/administrative shutdown when
+   * both sides support RFC 8538, else a TCP close without NOTIFICATION. Without graceful
+   * restart, or with `hardReset`, the peer is told to drop them.
+   */
+  async stop(options: StopOptions = {}): Promise<void> {
     this.#running = false;
     this.#attempt++;
     this.#clock.clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
     const pc = this.#pc;
-    if (pc && !pc.closed) await pc.close(adminShutdown());
+    const neg = this.#negotiated;
+    if (pc && !pc.closed) {
+      if (neg?.gracefulRestart && pc.state === State.ESTABLISHED) {
+        if (options.hardReset) {
+          await pc.close(neg.gracefulNotification ? hardReset() : adminShutdown());
+        } else if (neg.gracefulNotification) {
+          this.#log.info("stopping: Cease under RFC 8538, the peer keeps our routes as stale");
+          await pc.close(adminShutdown());
+        } else {
+          this.#log.info(
+            "stopping without NOTIFICATION so the peer keeps our routes (graceful restart)",
+          );
+          await pc.closeQuietly("stopped (graceful restart: closed without NOTIFICATION)");
+        }
+      } else {
+        await pc.close(adminShutdown());
+      }
+    }
     this.#setState(State.IDLE);
   }
 
@@ -188,6 +264,12 @@ export class BgpSession {
       peer: formatHostPort(this.#config.peerAddress, this.#port),
     };
     if (this.#establishedAt !== undefined) s.establishedAt = this.#establishedAt;
+    if (this.#negotiated) {
+      s.peerAsn = this.#negotiated.peerAsn;
+      if (this.#negotiated.gracefulRestart) {
+        s.gracefulRestart = { notification: this.#negotiated.gracefulNotification };
+      }
+    }
     if (this.#lastError !== undefined) s.lastError = this.#lastError;
     return s;
   }
@@ -214,13 +296,21 @@ export class BgpSession {
     const c = this.#config;
     const p: OpenPolicy = {
       localAsn: c.localAsn,
-      peerAsn: c.peerAsn,
       routerId: c.routerId,
       holdTimeMs: c.holdTimeMs ?? DEFAULT_HOLD_MS,
       families: c.families ?? ["ipv4", "ipv6"],
     };
+    if (c.peerAsn !== undefined) p.peerAsn = c.peerAsn;
+    else p.peerAsnPolicy = c.peerAsnPolicy;
     if (c.keepaliveMs !== undefined) p.keepaliveMs = c.keepaliveMs;
-    if (c.gracefulRestart) p.gracefulRestartTimeS = c.gracefulRestartTimeS ?? 120;
+    if (c.gracefulRestart) {
+      p.gracefulRestartTimeS = c.gracefulRestartTimeS ?? 120;
+      p.gracefulRestartNotification = c.gracefulRestartNotification ?? true;
+      // The node forwards to our Service IPs whether or not this process runs, so forwarding
+      // state always survives our restart; without F the peer drops stale routes on reconnect.
+      p.forwardingPreserved = true;
+      p.restarting = !!c.restarting && !this.#establishedOnce;
+    }
     return p;
   }
 
@@ -289,6 +379,7 @@ export class BgpSession {
     if (this.#pc !== pc) return;
     // Only a session that got all the way up resets the backoff.
     this.#failures = 0;
+    this.#establishedOnce = true;
     this.#negotiated = neg;
     this.#establishedAt = this.#clock.now();
     const local = netAddrOf(conn.localAddr).hostname;

@@ -614,3 +614,190 @@ Deno.test("unencodable routes are reported as errors and never reach the peer", 
   assert.equal(h.session.state, "Established");
   await h.session.stop();
 });
+
+/** The peer's graceful-restart capability, with or without the RFC 8538 N bit. */
+function grCaps(notification: boolean, asn = 65002): OpenMessage["capabilities"] {
+  return [
+    { code: 1, afi: 1, safi: 1 },
+    { code: 1, afi: 2, safi: 1 },
+    { code: 65, asn },
+    {
+      code: 64,
+      restarting: false,
+      notification,
+      restartTime: 90,
+      families: [{ afi: 1, safi: 1, forwardingPreserved: false }],
+    },
+  ];
+}
+
+/** Code and subcode of the last NOTIFICATION the peer got, or undefined if none. */
+function lastNotification(peer: FakePeer): [number, number, number[]] | undefined {
+  const n = peer.notifications().at(-1);
+  return n ? [n.code, n.subcode, [...n.data]] : undefined;
+}
+
+Deno.test("GR with N on both sides: stop() sends Cease 6/2 (peer keeps routes, RFC 8538)", async () => {
+  const h = harness({ gracefulRestart: true });
+  h.session.setRoutes([route("10.0.0.1/32")]);
+  const peer = await establish(h, { capabilities: grCaps(true) });
+  const ours = peer.of(1)[0].capabilities.find((c) => c.code === 64);
+  assert.ok(ours && "restartTime" in ours && ours.notification === true, "we announce N");
+  assert.deepEqual(h.session.stats().gracefulRestart, { notification: true });
+  await h.session.stop();
+  await settle();
+  assert.deepEqual(lastNotification(peer), [6, 2, []]);
+  assert.ok(peer.conn.closed);
+  assert.equal(h.session.state, "Idle");
+  assert.deepEqual(h.clock.pendingDelays(), [], "no reconnect after stop");
+});
+
+Deno.test("GR without the peer's N bit: stop() closes TCP with no NOTIFICATION", async () => {
+  const h = harness({ gracefulRestart: true });
+  h.session.setRoutes([route("10.0.0.1/32")]);
+  const peer = await establish(h, { capabilities: grCaps(false) });
+  assert.deepEqual(h.session.stats().gracefulRestart, { notification: false });
+  await h.session.stop();
+  await settle();
+  assert.equal(lastNotification(peer), undefined);
+  assert.ok(peer.conn.closed, "the connection is closed all the same");
+  assert.equal(announced(peer).length, 1, "the table was sent before the quiet close");
+  assert.equal(h.session.state, "Idle");
+  assert.deepEqual(h.clock.pendingDelays(), [], "no reconnect after stop");
+});
+
+Deno.test("GR offered by us only (peer without GR): stop() sends Cease 6/2", async () => {
+  const h = harness({ gracefulRestart: true });
+  const peer = await establish(h);
+  assert.equal(h.session.stats().gracefulRestart, undefined);
+  await h.session.stop();
+  await settle();
+  assert.deepEqual(lastNotification(peer), [6, 2, []]);
+});
+
+Deno.test("GR offered by the peer only: stop() sends Cease 6/2", async () => {
+  const h = harness();
+  const peer = await establish(h, { capabilities: grCaps(true) });
+  await h.session.stop();
+  await settle();
+  assert.deepEqual(lastNotification(peer), [6, 2, []]);
+});
+
+Deno.test("stop({hardReset}): 6/9 under RFC 8538, else a 6/2 that drops routes", async () => {
+  const h = harness({ gracefulRestart: true });
+  const peer = await establish(h, { capabilities: grCaps(true) });
+  await h.session.stop({ hardReset: true });
+  await settle();
+  // RFC 8538 3: the data carries the Cease the hard reset stands for.
+  assert.deepEqual(lastNotification(peer), [6, 9, [6, 2]]);
+
+  const g = harness({ gracefulRestart: true });
+  const gp = await establish(g, { capabilities: grCaps(false) });
+  await g.session.stop({ hardReset: true });
+  await settle();
+  assert.deepEqual(lastNotification(gp), [6, 2, []]);
+
+  const p = harness();
+  const pp = await establish(p);
+  await p.session.stop({ hardReset: true });
+  await settle();
+  assert.deepEqual(lastNotification(pp), [6, 2, []]);
+});
+
+Deno.test("gracefulRestartNotification false: no N bit, graceful stop is a quiet close", async () => {
+  const h = harness({ gracefulRestart: true, gracefulRestartNotification: false });
+  const peer = await establish(h, { capabilities: grCaps(true) });
+  const ours = peer.of(1)[0].capabilities.find((c) => c.code === 64);
+  assert.ok(ours && "restartTime" in ours && ours.notification === undefined);
+  await h.session.stop();
+  await settle();
+  assert.equal(lastNotification(peer), undefined);
+  assert.ok(peer.conn.closed);
+});
+
+Deno.test("restarting: R and F bits until the first Established, then F only", async () => {
+  const h = harness({ gracefulRestart: true, restarting: true });
+  const peer = await establish(h, { capabilities: grCaps(true) });
+  const gr = (p: FakePeer) => {
+    const c = p.of(1)[0].capabilities.find((x) => x.code === 64);
+    assert.ok(c && "restartTime" in c);
+    return c;
+  };
+  assert.equal(gr(peer).restarting, true);
+  assert.deepEqual(gr(peer).families.map((f) => f.forwardingPreserved), [true, true]);
+  peer.conn.close();
+  await settle();
+  h.clock.advance(0);
+  await settle();
+  const again = h.peers[1];
+  assert.equal(gr(again).restarting, false, "a reconnect of a running process is no restart");
+  assert.deepEqual(gr(again).families.map((f) => f.forwardingPreserved), [true, true]);
+  await h.session.stop();
+});
+
+Deno.test("peerAsnPolicy external: any peer AS but ours, eBGP attributes", async () => {
+  const h = harness({ peerAsn: undefined, peerAsnPolicy: "external" });
+  h.session.setRoutes([route("10.0.0.1/32", { localPref: 300 })]);
+  h.session.start();
+  await settle();
+  const peer = h.peers[0];
+  await peer.sendOpen({}, 4200000001);
+  await peer.send({ type: 4 });
+  await settle();
+  assert.equal(h.session.state, "Established");
+  assert.equal(h.session.stats().peerAsn, 4200000001);
+  const [u] = peer.updates();
+  assert.deepEqual(u.attributes.asPath, [{ type: 2, asns: [65001] }]);
+  assert.equal(u.attributes.localPref, undefined);
+  await h.session.stop();
+
+  const own = harness({ peerAsn: undefined, peerAsnPolicy: "external" });
+  own.session.start();
+  await settle();
+  await own.peers[0].sendOpen({}, 65001);
+  await settle();
+  assert.deepEqual(lastNotification(own.peers[0])?.slice(0, 2), [2, 2]);
+  assert.notEqual(own.session.state, "Established");
+  await own.session.stop();
+});
+
+Deno.test("peerAsnPolicy internal: only our AS, iBGP attributes", async () => {
+  const h = harness({ peerAsn: undefined, peerAsnPolicy: "internal" });
+  h.session.setRoutes([route("10.0.0.1/32", { localPref: 300 })]);
+  h.session.start();
+  await settle();
+  await h.peers[0].sendOpen({}, 65001);
+  await h.peers[0].send({ type: 4 });
+  await settle();
+  assert.equal(h.session.state, "Established");
+  const [u] = h.peers[0].updates();
+  assert.deepEqual(u.attributes.asPath, []);
+  assert.equal(u.attributes.localPref, 300);
+  await h.session.stop();
+
+  const other = harness({ peerAsn: undefined, peerAsnPolicy: "internal" });
+  other.session.start();
+  await settle();
+  await other.peers[0].sendOpen({}, 65002);
+  await settle();
+  assert.deepEqual(lastNotification(other.peers[0])?.slice(0, 2), [2, 2]);
+  await other.session.stop();
+});
+
+Deno.test("peer AS settings that cannot work are rejected up front", () => {
+  const base = { localAsn: 65001, peerAddress: "192.0.2.2", routerId: "192.0.2.1" };
+  assert.throws(() => new BgpSession(base), /peerAsn or peerAsnPolicy is required/);
+  assert.throws(
+    () => new BgpSession({ ...base, peerAsn: 65002, peerAsnPolicy: "internal" }),
+    /contradicts/,
+  );
+  assert.throws(
+    () => new BgpSession({ ...base, peerAsn: 65001, peerAsnPolicy: "external" }),
+    /contradicts/,
+  );
+  assert.throws(
+    () => new BgpSession({ ...base, peerAsnPolicy: "both" as "internal" }),
+    /peerAsnPolicy "both"/,
+  );
+  new BgpSession({ ...base, peerAsn: 65001, peerAsnPolicy: "internal" });
+});

@@ -34,6 +34,11 @@ export type Capability =
   | {
     code: 64; // graceful restart (RFC 4724)
     restarting: boolean;
+    /**
+     * RFC 8538 N bit: the speaker applies graceful restart to NOTIFICATIONs too (all but
+     * Cease/Hard Reset). The decoder sets it only when the bit is on.
+     */
+    notification?: boolean;
     restartTime: number;
     families: { afi: number; safi: number; forwardingPreserved: boolean }[];
   }

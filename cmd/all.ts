@@ -285,8 +285,13 @@ export async function startFileMode(options: FileModeOptions): Promise<FileMode>
     }
   } catch (err) {
     if (err instanceof FileModeError) throw err;
+    const hint =
+      err instanceof Deno.errors.NotCapable || err instanceof Deno.errors.PermissionDenied
+        ? " (the binary reads only the paths in its --allow-read: run it from a directory " +
+          "that holds the manifests, or put them under /etc/ferrolb)"
+        : "";
     throw new FileModeError(
-      `--config-dir ${options.configDir}: ${(err as Error).message.split("\n")[0]}`,
+      `--config-dir ${options.configDir}: ${(err as Error).message.split("\n")[0]}${hint}`,
     );
   }
   let overlay: OverlaySource;

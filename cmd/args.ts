@@ -32,7 +32,10 @@ export const FLAGS: Record<string, FlagSpec> = {
     type: "string",
     help: "read manifests from this directory instead of the Kubernetes API",
   },
-  "state-dir": { type: "string", help: "keep assignments here (file mode)" },
+  "state-dir": {
+    type: "string",
+    help: "keep assignments here (file mode; default .ferrolb-state)",
+  },
   "node-name": { type: "string", help: "this node's name", env: "NODE_NAME" },
   namespace: {
     type: "string",
@@ -50,11 +53,16 @@ export const FLAGS: Record<string, FlagSpec> = {
   addr: { type: "string", help: "status: HOST:PORT of the instance to ask" },
   listen: {
     type: "string",
-    help: "collector: HOST:PORT to accept BGP on",
+    help: "collector (and demo, when no BGPPeer in DIR is on loopback): HOST:PORT to accept BGP on",
     default: "127.0.0.1:1179",
   },
   asn: { type: "string", help: "collector: local AS number", default: "65001" },
-  "router-id": { type: "string", help: "collector: BGP router ID", default: "127.0.0.1" },
+  "router-id": {
+    type: "string",
+    help:
+      "collector: router ID; speaker/all: fallback when neither BGPPeer.routerID nor the Node's InternalIP gives one",
+    default: "127.0.0.1",
+  },
   "http-addr": { type: "string", help: "collector: HOST:PORT of the JSON looking glass" },
   "log-level": { type: "string", help: "debug, info, warn or error", default: "info" },
   "weighted-ecmp": {

@@ -84,9 +84,14 @@ export interface PollOptions {
   context?: () => string;
 }
 
+/** Thrown by a polled function to stop polling at once (the awaited thing cannot happen). */
+export class PollAbort extends Error {
+  override name = "PollAbort";
+}
+
 /**
  * Calls `fn` until it returns a truthy value (or stops throwing) and returns it; fails after
- * the bound with the last value or error.
+ * the bound with the last value or error, or at once when `fn` throws {@linkcode PollAbort}.
  */
 export async function pollUntil<T>(
   fn: () => T | Promise<T>,
@@ -101,6 +106,12 @@ export async function pollUntil<T>(
       if (v) return v as NonNullable<T>;
       last = v;
     } catch (err) {
+      if (err instanceof PollAbort) {
+        throw new Error(
+          `${options.what ?? "a condition"}: ${err.message}` +
+            `${options.context ? `\n${options.context()}` : ""}`,
+        );
+      }
       last = err;
     }
     if (Date.now() > deadline) {
@@ -172,7 +183,7 @@ export function spawnFerrolb(args: string[], options: FerrolbRunOptions): Ferrol
     waitForLog(predicate, opts = {}) {
       return pollUntil(() => {
         const hit = lines.find(predicate);
-        if (!hit && exitedNow) throw new Error("ferrolb exited");
+        if (!hit && exitedNow) throw new PollAbort("ferrolb exited");
         return hit;
       }, { ...opts, context: () => `ferrolb stderr tail:\n${tail()}` });
     },
@@ -435,9 +446,15 @@ export async function fileModeScenario(
     });
   let alphaIP = "";
   let webIP = "";
+  // Each step builds on the one before; after a failure the rest would only time out.
+  let failed = false;
+  const step = async (name: string, fn: () => Promise<void>) => {
+    if (failed) return;
+    if (!await t.step(name, fn)) failed = true;
+  };
 
   try {
-    await t.step("starts, assigns an address and announces it", async () => {
+    await step("starts, assigns an address and announces it", async () => {
       proc = spawnFerrolb(argv, run);
       addr = await proc.adminAddr();
       await pollUntil(
@@ -476,14 +493,14 @@ export async function fileModeScenario(
       assert.equal((await adminGet(addr, "/healthz", { netns: options.netns })).status, 200);
     });
 
-    await t.step("a new Service file gets an address and a route", async () => {
+    await step("a new Service file gets an address and a route", async () => {
       await writeAtomically(`${configDir}/web.yaml`, serviceYaml("web", 443));
       webIP = await addressOf("web");
       assert.notEqual(webIP, alphaIP);
       await pollUntil(() => routeFor(webIP), { what: `${webIP}/32 at the router`, context });
     });
 
-    await t.step("deleting a Service file withdraws its route", async () => {
+    await step("deleting a Service file withdraws its route", async () => {
       await writeAtomically(`${configDir}/extra.yaml`, serviceYaml("extra", 8080));
       const extraIP = await addressOf("extra");
       await pollUntil(() => routeFor(extraIP), { what: `${extraIP}/32 at the router`, context });
@@ -499,7 +516,7 @@ export async function fileModeScenario(
       });
     });
 
-    await t.step("a pool file that does not parse keeps the last good state", async () => {
+    await step("a pool file that does not parse keeps the last good state", async () => {
       const sessionBefore = await router.session();
       await writeAtomically(poolFile, goodPool + "  autoAssign: [unclosed\n");
       const doc = await pollUntil(async () => {
@@ -516,7 +533,7 @@ export async function fileModeScenario(
       assert.equal(await router.session(), sessionBefore, "the session was not reset");
     });
 
-    await t.step("an invalid pool keeps the running one and says why", async () => {
+    await step("an invalid pool keeps the running one and says why", async () => {
       const sessionBefore = await router.session();
       await writeAtomically(poolFile, poolYaml(POOL, ["198.51.100.0/33"]));
       const want = `${poolFile}: IPAddressPool metallb-system/${POOL}: spec.addresses[0]`;
@@ -540,7 +557,7 @@ export async function fileModeScenario(
       assert.match(out.stdout, /Established/);
     });
 
-    await t.step("fixing the pool recovers without a restart", async () => {
+    await step("fixing the pool recovers without a restart", async () => {
       await writeAtomically(poolFile, goodPool);
       const doc = await pollUntil(async () => {
         const d = await status();
@@ -550,7 +567,7 @@ export async function fileModeScenario(
       assert.deepEqual(serviceIn(doc, "web")?.ips, [webIP]);
     });
 
-    await t.step("SIGTERM stops cleanly, telling the router", async () => {
+    await step("SIGTERM stops cleanly, telling the router", async () => {
       const st = await proc!.stop("SIGTERM");
       assert.equal(st.code, 0, proc!.tail());
       await router.checkStopped();
@@ -559,7 +576,7 @@ export async function fileModeScenario(
       });
     });
 
-    await t.step("after a restart every Service keeps its address", async () => {
+    await step("after a restart every Service keeps its address", async () => {
       // With alpha gone a lower address is free: only the saved state keeps web's.
       await Deno.remove(`${configDir}/alpha.yaml`);
       proc = spawnFerrolb(argv, run);

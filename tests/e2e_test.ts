@@ -25,6 +25,7 @@ import {
   runFerrolb,
   type ScenarioRouter,
   serviceIn,
+  serviceYaml,
   spawnFerrolb,
 } from "./e2e_helpers.ts";
 
@@ -64,20 +65,26 @@ Deno.test({
   },
 });
 
+/** A temp directory holding a copy of `examples/<name>`, as a checkout would. */
+async function checkoutWithExample(name: string): Promise<string> {
+  const root = await Deno.makeTempDir({ prefix: "ferrolb-demo-" });
+  await Deno.mkdir(`${root}/examples/${name}`, { recursive: true });
+  for (const e of Deno.readDirSync(`${REPO_ROOT}/examples/${name}`)) {
+    await Deno.copyFile(
+      `${REPO_ROOT}/examples/${name}/${e.name}`,
+      `${root}/examples/${name}/${e.name}`,
+    );
+  }
+  return root;
+}
+
 Deno.test({
   name: "e2e: `ferrolb demo examples/quickstart --exit-when-converged` prints the route",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
     // As `npm start` runs it, from a checkout: the binary may read and write only there.
-    const root = await Deno.makeTempDir({ prefix: "ferrolb-demo-" });
-    await Deno.mkdir(`${root}/examples/quickstart`, { recursive: true });
-    for (const e of Deno.readDirSync(`${REPO_ROOT}/examples/quickstart`)) {
-      await Deno.copyFile(
-        `${REPO_ROOT}/examples/quickstart/${e.name}`,
-        `${root}/examples/quickstart/${e.name}`,
-      );
-    }
+    const root = await checkoutWithExample("quickstart");
     try {
       const out = await runFerrolb(
         ["demo", "examples/quickstart", "--exit-when-converged", "--admin-addr", "127.0.0.1:0"],
@@ -90,6 +97,74 @@ Deno.test({
       // The throwaway state directory is gone.
       assert.deepEqual([...Deno.readDirSync(root)].map((e) => e.name), ["examples"]);
     } finally {
+      await Deno.remove(root, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "e2e: the dual-stack example announces both families with its communities",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const root = await checkoutWithExample("dualstack");
+    try {
+      const out = await runFerrolb(
+        ["demo", "examples/dualstack", "--exit-when-converged", "--admin-addr", "127.0.0.1:0"],
+        { cwd: root },
+      );
+      assert.equal(out.code, 0, `${out.stdout}\n${out.stderr}`);
+      const web = out.stdout.match(/default\/web\s+(\S+), (\S+)\s+pool dual/);
+      assert.ok(web, out.stdout);
+      const [, v4, v6] = web;
+      // dns and dns-tcp share one address (same sharing key, different protocols).
+      const dns = out.stdout.match(/default\/dns\s+(\S+)\s/)?.[1];
+      assert.ok(dns);
+      assert.match(out.stdout, new RegExp(`default/dns-tcp\\s+${dns.replaceAll(".", "\\.")}\\s`));
+      const communities = "64512:100 65535:65281 large:64512:1:2";
+      for (const prefix of [`${v4}/32`, `${v6}/128`, `${dns}/32`]) {
+        const row = out.stdout.split("\n").find((l) => l.trim().startsWith(prefix + " "));
+        assert.ok(row, `${prefix} not received:\n${out.stdout}`);
+        assert.ok(row.trimEnd().endsWith(communities), row);
+      }
+    } finally {
+      await Deno.remove(root, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "e2e: `ferrolb demo` keeps running, shows live edits and stops on Ctrl-C",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const root = await checkoutWithExample("quickstart");
+    const proc = spawnFerrolb(["demo", "examples/quickstart", "--admin-addr", "127.0.0.1:0"], {
+      cwd: root,
+    });
+    const context = () => `stdout:\n${proc.stdout()}\nstderr:\n${proc.tail()}`;
+    try {
+      await pollUntil(() => proc.stdout().includes("Ctrl-C to stop"), {
+        what: "the demo to converge and keep running",
+        context,
+      });
+      await Deno.writeTextFile(
+        `${root}/examples/quickstart/second.yaml`,
+        serviceYaml("second").replace(
+          "  namespace: default\n",
+          "  namespace: default\n  annotations:\n    metallb.io/address-pool: example-pool\n",
+        ),
+      );
+      await pollUntil(
+        () => /--- changed at [\s\S]*default\/second\s+172\.19\.0\.\d+/.test(proc.stdout()),
+        { what: "the summary to show the new Service", context },
+      );
+      const st = await proc.stop("SIGINT");
+      assert.equal(st.code, 0, context());
+      assert.match(proc.stdout(), /stopped\n$/);
+      assert.deepEqual([...Deno.readDirSync(root)].map((e) => e.name), ["examples"]);
+    } finally {
+      await proc.stop("SIGKILL").catch(() => {});
       await Deno.remove(root, { recursive: true }).catch(() => {});
     }
   },

@@ -34,7 +34,9 @@ export function parseRunnerArgs(args: string[], env: Record<string, string | und
   }
   const seedText = env.FERROLB_SOAK_SEED;
   const seed = seedText ? Number(seedText) : (Date.now() % 2 ** 31);
-  if (!Number.isInteger(seed)) throw new TypeError(`FERROLB_SOAK_SEED "${seedText}" is not an integer`);
+  if (!Number.isInteger(seed)) {
+    throw new TypeError(`FERROLB_SOAK_SEED "${seedText}" is not an integer`);
+  }
   const out: RunnerArgs = { prefix, short, seed };
   return out;
 }
