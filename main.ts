@@ -9,6 +9,7 @@ type RoleMain = (args: ParsedArgs) => Promise<number>;
 
 // Roles are imported lazily so `validate` does not load the Kubernetes client.
 const ROLE_MAINS: Partial<Record<ParsedArgs["role"], () => Promise<RoleMain>>> = {
+  controller: async () => (await import("./cmd/controller.ts")).runControllerRole,
   all: async () => (await import("./cmd/all.ts")).runAll,
   demo: async () => (await import("./cmd/demo.ts")).runDemo,
   collector: async () => (await import("./cmd/collector.ts")).runCollector,

@@ -131,10 +131,22 @@ function hex(b: Uint8Array): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
+/** A wanted route: `attrs` normalised, `key` names them; `gen` marks the last setWanted. */
 interface Entry {
   prefix: Prefix;
   key: string;
+  attrs: RouteAttributes;
+  gen: number;
 }
+
+/** What the peer has for one prefix. */
+interface SentEntry {
+  prefix: Prefix;
+  key: string;
+}
+
+/** A normalised attribute set, or why it cannot be encoded. */
+type Normalized = { attrs: RouteAttributes; key: string; bad?: undefined } | { bad: string };
 
 function familyOf(p: Prefix): Family {
   return p.afi === AFI_IPV4 ? "ipv4" : "ipv6";
@@ -236,38 +248,88 @@ export interface TakenUpdates {
   withdrawn: number;
 }
 
-/** One peer's Adj-RIB-Out: wanted routes vs. routes the peer has. */
+/**
+ * One peer's Adj-RIB-Out: wanted routes vs. routes the peer has. Built for a caller that
+ * restates its full table on every change: attribute objects are normalised once per object
+ * (cached by identity, so treat them as immutable once passed) and only prefixes whose wanted
+ * state changed are looked at when computing UPDATEs.
+ */
 export class AdjRibOut {
   #wanted = new Map<string, Entry>();
-  #attrsByKey = new Map<string, RouteAttributes>();
-  #sent = new Map<string, Entry>();
+  #sent = new Map<string, SentEntry>();
+  /** Prefixes whose wanted state may differ from what the peer has. */
+  #dirty = new Set<string>();
+  /** Every wanted prefix must be re-checked (after reset). */
+  #allDirty = false;
+  #gen = 0;
+  #norm = new WeakMap<RouteAttributes, Normalized>();
+  #keys = new WeakMap<Prefix, string>();
 
   /**
    * Replaces the wanted set (the full table; later routes for one prefix win). Routes whose
    * attributes cannot be encoded are left out and returned with the reason.
    */
   setWanted(routes: Route[]): { prefix: string; reason: string }[] {
-    const wanted = new Map<string, Entry>();
-    const attrsByKey = new Map<string, RouteAttributes>();
-    const rejected: { prefix: string; reason: string }[] = [];
+    const gen = ++this.#gen;
+    const wanted = this.#wanted;
+    const dirty = this.#dirty;
+    let rejected: { prefix: string; reason: string }[] | undefined;
+    let stamped = 0;
     for (const r of routes) {
-      const bad = validateAttributes(r.attributes);
-      if (bad) {
-        rejected.push({ prefix: formatPrefix(r.prefix), reason: `invalid ${bad}` });
+      const n = this.#normalized(r.attributes);
+      if (n.bad !== undefined) {
+        (rejected ??= []).push({ prefix: formatPrefix(r.prefix), reason: `invalid ${n.bad}` });
         continue;
       }
-      const { attrs, key } = normalize(r.attributes);
-      if (!attrsByKey.has(key)) attrsByKey.set(key, attrs);
-      wanted.set(prefixKey(r.prefix), { prefix: r.prefix, key });
+      let k = this.#keys.get(r.prefix);
+      if (k === undefined) {
+        k = prefixKey(r.prefix);
+        this.#keys.set(r.prefix, k);
+      }
+      const e = wanted.get(k);
+      if (e === undefined) {
+        wanted.set(k, { prefix: r.prefix, key: n.key, attrs: n.attrs, gen });
+        dirty.add(k);
+        stamped++;
+        continue;
+      }
+      if (e.gen !== gen) {
+        e.gen = gen;
+        stamped++;
+      }
+      if (e.key !== n.key) {
+        e.key = n.key;
+        e.attrs = n.attrs;
+        dirty.add(k);
+      }
+      e.prefix = r.prefix;
     }
-    this.#wanted = wanted;
-    this.#attrsByKey = attrsByKey;
-    return rejected;
+    if (stamped !== wanted.size) {
+      for (const [k, e] of wanted) {
+        if (e.gen !== gen) {
+          wanted.delete(k);
+          dirty.add(k);
+        }
+      }
+    }
+    return rejected ?? [];
+  }
+
+  #normalized(ra: RouteAttributes): Normalized {
+    let n = this.#norm.get(ra);
+    if (n === undefined) {
+      const bad = validateAttributes(ra);
+      n = bad === undefined ? normalize(ra) : { bad };
+      this.#norm.set(ra, n);
+    }
+    return n;
   }
 
   /** Forgets what the peer has (session dropped, or route refresh: send everything again). */
   reset(): void {
     this.#sent = new Map();
+    this.#dirty.clear();
+    this.#allDirty = true;
   }
 
   /** Prefixes the peer has from us. */
@@ -293,32 +355,42 @@ export class AdjRibOut {
     env: AttributeEnv,
     options: { ctx: CodecContext; families: Family[] },
   ): TakenUpdates {
-    const withdrawn: Prefix[] = [];
-    for (const [k, e] of this.#sent) {
-      if (!this.#wanted.has(k)) {
-        withdrawn.push(e.prefix);
-        this.#sent.delete(k);
-      }
+    if (this.#allDirty) {
+      for (const k of this.#wanted.keys()) this.#dirty.add(k);
+      this.#allDirty = false;
     }
+    const v4 = options.families.includes("ipv4");
+    const v6 = options.families.includes("ipv6");
+    const withdrawn: Prefix[] = [];
     const byGroup = new Map<string, AnnounceGroup>();
     let announced = 0;
-    for (const [k, e] of this.#wanted) {
-      const fam = familyOf(e.prefix);
-      if (!options.families.includes(fam)) continue;
-      if (this.#sent.get(k)?.key === e.key) continue;
+    for (const k of this.#dirty) {
+      const e = this.#wanted.get(k);
+      const s = this.#sent.get(k);
+      if (e === undefined) {
+        if (s !== undefined) {
+          withdrawn.push(s.prefix);
+          this.#sent.delete(k);
+        }
+        this.#dirty.delete(k);
+        continue;
+      }
+      // Families the peer did not negotiate stay pending.
+      if (!(e.prefix.afi === AFI_IPV4 ? v4 : v6)) continue;
+      this.#dirty.delete(k);
+      if (s !== undefined && s.key === e.key) continue;
       const gk = `${e.prefix.afi}/${e.key}`;
       let g = byGroup.get(gk);
       if (!g) {
-        const ra = this.#attrsByKey.get(e.key)!;
         g = {
           afi: e.prefix.afi,
-          attributes: buildPathAttributes(ra, e.prefix.afi, env),
+          attributes: buildPathAttributes(e.attrs, e.prefix.afi, env),
           prefixes: [],
         };
         byGroup.set(gk, g);
       }
       g.prefixes.push(e.prefix);
-      this.#sent.set(k, e);
+      this.#sent.set(k, { prefix: e.prefix, key: e.key });
       announced++;
     }
     const updates = packUpdates(withdrawn, [...byGroup.values()], {

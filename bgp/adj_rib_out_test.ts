@@ -209,3 +209,41 @@ Deno.test("routes with unencodable attributes are refused, the rest still go out
   assert.match(rejected[0].reason, /extended community of 7 bytes/);
   assert.deepEqual(announcedOf(rib.takeUpdates(ebgp, both).updates), ["10.0.0.5/32"]);
 });
+
+Deno.test("full table restated with shared attribute objects: only the changes go out", () => {
+  const rib = new AdjRibOut();
+  const a = { communities: [7, 3, 7] };
+  const b = { communities: [3, 7] }; // the same set as `a`, another object
+  const table = [...routes([v4(1), v4(2), v4(3)], a), ...routes([v6(1)], b)];
+  rib.setWanted(table);
+  const first = rib.takeUpdates(ebgp, both);
+  assert.equal(first.announced, 4);
+  assert.equal(first.updates.length, 2, "one UPDATE per family for one attribute set");
+  // The same objects again, in another order, plus one change and one removal.
+  const next = [table[3], table[1], table[0], ...routes([v4(2)], { communities: [9] })];
+  rib.setWanted(next);
+  const second = rib.takeUpdates(ebgp, both);
+  assert.deepEqual(announcedOf(second.updates), ["10.0.0.2/32"]);
+  assert.deepEqual(withdrawnOf(second.updates), ["10.0.0.3/32"]);
+  assert.deepEqual(second.updates.at(-1)?.attributes.communities, [9]);
+  assert.equal(rib.sentCount, 3);
+  // Stating the same table again sends nothing.
+  rib.setWanted(next);
+  assert.deepEqual(rib.takeUpdates(ebgp, both).updates, []);
+  assert.equal(rib.pendingCount(), 0);
+});
+
+Deno.test("changes across several setWanted calls before one takeUpdates net out", () => {
+  const rib = new AdjRibOut();
+  const a = { med: 1 };
+  rib.setWanted(routes([v4(1), v4(2)], a));
+  rib.takeUpdates(ebgp, both);
+  rib.setWanted(routes([v4(1)], a)); // v4(2) gone …
+  rib.setWanted(routes([v4(1), v4(2)], a)); // … and back with the same attributes
+  rib.setWanted(routes([v4(1), v4(3)], { med: 2 }));
+  rib.setWanted(routes([v4(1), v4(3)], a));
+  const t = rib.takeUpdates(ebgp, both);
+  assert.deepEqual(announcedOf(t.updates), ["10.0.0.3/32"]);
+  assert.deepEqual(withdrawnOf(t.updates), ["10.0.0.2/32"]);
+  assert.equal(t.updates.find((u) => u.nlri.length)?.attributes.med, 1);
+});

@@ -13,8 +13,8 @@ import {
   hardReset,
   type Negotiated,
   type OpenPolicy,
-  PeerConnection,
   type PeerAsnPolicy,
+  PeerConnection,
   type SessionState,
   State,
 } from "./fsm.ts";

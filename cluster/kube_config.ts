@@ -145,7 +145,7 @@ export async function kubeRequest<T = unknown>(
   ctx.setHeaderParam("Accept", "application/json");
   if (options.body !== undefined) {
     ctx.setHeaderParam("Content-Type", options.contentType ?? "application/json");
-    ctx.setBody(JSON.stringify(options.body));
+    ctx.setBody(toJson(options.body));
   }
   await kc.applySecurityAuthentication(ctx);
   const timeoutMs = options.timeoutMs ?? 30_000;
@@ -189,4 +189,20 @@ export async function kubeRequest<T = unknown>(
 /** True when `err` is a {@linkcode KubeApiError} with this HTTP status. */
 export function isStatus(err: unknown, status: number): boolean {
   return err instanceof KubeApiError && err.status === status;
+}
+
+/**
+ * JSON text of a request body. bigints (IPv6 pool counts) are written as exact JSON
+ * integers, which JSON.stringify refuses to do.
+ */
+export function toJson(value: unknown): string {
+  const marks: string[] = [];
+  const text = JSON.stringify(value, (_k, v) => {
+    if (typeof v !== "bigint") return v;
+    marks.push(v.toString());
+    return `\u0000bigint${marks.length - 1}\u0000`;
+  });
+  return marks.length === 0
+    ? text
+    : text.replace(/"\\u0000bigint(\d+)\\u0000"/g, (_m, i) => marks[Number(i)]);
 }

@@ -172,3 +172,9 @@ Deno.test("kube writer: ServiceBGPStatus create, update, delete", async () => {
     assert.equal(writer.stats().writesTotal, afterDelete, "absent: no write");
   });
 });
+
+Deno.test("toJson writes bigints as exact JSON integers", async () => {
+  const { toJson } = await import("./kube_config.ts");
+  const text = toJson({ status: { assignedIPv6: 3, availableIPv6: (1n << 63n) - 1n, note: "x" } });
+  assert.equal(text, '{"status":{"assignedIPv6":3,"availableIPv6":9223372036854775807,"note":"x"}}');
+});

@@ -33,7 +33,7 @@ export interface OverlaySource extends ObjectSource, ObjectWriter {
   /** The last {@linkcode EVENT_RING_SIZE} Events, oldest first. */
   events(): RecordedEvent[];
   /** Pool status counts by `namespace/name`. */
-  poolStatus(): ReadonlyMap<string, Record<string, number>>;
+  poolStatus(): ReadonlyMap<string, Record<string, number | bigint>>;
   /** ConfigurationState statuses by `namespace/name`. */
   configurationStates(): ReadonlyMap<string, unknown>;
   /** ServiceBGPStatus objects by `namespace/name`. */
@@ -86,7 +86,7 @@ export function createOverlaySource(
 
   const listeners = new Set<(changed: ReadonlySet<ReadKind>) => void>();
   const ring: RecordedEvent[] = [];
-  const pools = new Map<string, Record<string, number>>();
+  const pools = new Map<string, Record<string, number | bigint>>();
   const configStates = new Map<string, unknown>();
   const bgpStatuses = new Map<string, KubeObject>();
   const counts: Partial<Record<WriteMethod, number>> = {};
@@ -236,7 +236,7 @@ export function createOverlaySource(
   function setPoolStatus(
     namespace: string,
     name: string,
-    status: Record<string, number>,
+    status: Record<string, number | bigint>,
   ): Promise<void> {
     count("setPoolStatus");
     pools.set(objectKey({ namespace, name }), { ...status });

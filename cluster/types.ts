@@ -96,8 +96,12 @@ export interface ObjectWriter {
   ): Promise<void>;
   /** Records an Event. */
   recordEvent(event: EventRecord): Promise<void>;
-  /** Writes `IPAddressPool.status` counts. */
-  setPoolStatus(namespace: string, name: string, status: Record<string, number>): Promise<void>;
+  /** Writes `IPAddressPool.status` counts (bigint where an IPv6 count passes 2^53). */
+  setPoolStatus(
+    namespace: string,
+    name: string,
+    status: Record<string, number | bigint>,
+  ): Promise<void>;
   /** Creates or updates a ConfigurationState's status. */
   setConfigurationState(namespace: string, name: string, status: unknown): Promise<void>;
   /** Creates or updates a ServiceBGPStatus; `null` status deletes it. */

@@ -1045,8 +1045,12 @@ export class Controller {
  * JSON.stringify output, which throws on bigints; so counts past 2^53 (IPv6 pools) are sent
  * as the nearest double until both accept bigint. Metrics and /status stay exact.
  */
-function statusCount(v: bigint): number {
-  return Number(v);
+/** The CRD's counts are int64: exact up to 2^63-1, saturated above (an IPv6 /64 has 2^64). */
+const INT64_MAX = (1n << 63n) - 1n;
+
+function statusCount(v: bigint): number | bigint {
+  if (v <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(v);
+  return v > INT64_MAX ? INT64_MAX : v;
 }
 
 /** A minimal request for restoring a Service whose annotations are currently invalid. */

@@ -578,3 +578,29 @@ Deno.test("controller: bad annotation keeps the address in use and reports LoadB
     await r.stop();
   }
 });
+
+Deno.test("controller: IPv6 pool counts beyond 2^53 stay exact in /status and metrics", async () => {
+  const registry = createRegistry();
+  const metrics = defineMetallbMetrics(registry);
+  const r = await rig([
+    poolObject("v6", ["fc00::/64"]),
+    serviceObject("default", "a", { spec: { ipFamilies: ["IPv6"] } }),
+  ], { metrics });
+  try {
+    assert.deepEqual(r.ips("default/a"), ["fc00::"]);
+    const pool = r.controller.status().pools.find((p) => p.name === "v6")!;
+    assert.deepEqual(pool.ipv6, { used: 1, total: "18446744073709551616" });
+    assert.match(
+      registry.render(),
+      /metallb_allocator_ipv6_addresses_total\{pool="v6"\} 18446744073709551616/,
+    );
+    const st = r.source.snapshot().objects.get("IPAddressPool")!.get(`${NS}/v6`)!.status as Record<
+      string,
+      number
+    >;
+    assert.equal(st.assignedIPv6, 1);
+    assert.ok(st.availableIPv6 > 2 ** 63, "no overflow to a small or negative number");
+  } finally {
+    await r.stop();
+  }
+});

@@ -4,7 +4,7 @@
  *
  * stdin, first line: {"config": SessionConfig, "routes"?: DriverRoute[], "generate"?: …};
  * the routes are set before the session starts. Later lines: {"setRoutes": DriverRoute[]},
- * {"generate": {count, base, attributes?}}, {"stats": true}, {"stop": true}.
+ * {"generate": {count, base, attributes?}}, {"stats": true}, {"stop": true, "hardReset"?: true}.
  * stdout: {"event": "state"|"error"|"stats"|"stopped"|"fatal", "t": epoch ms, …}.
  *
  * The parent side is {@linkcode spawnDriver}.
@@ -139,12 +139,14 @@ async function main(): Promise<number> {
     return 2;
   }
   session.start();
+  let hardReset = false;
   for await (const line of input) {
     let cmd: {
       setRoutes?: DriverRoute[];
       generate?: GenerateSpec;
       stats?: boolean;
       stop?: boolean;
+      hardReset?: boolean;
       id?: number;
     };
     try {
@@ -158,9 +160,12 @@ async function main(): Promise<number> {
     // Let the session's microtask flush run so stats reflect the command.
     await new Promise((r) => setTimeout(r, 0));
     if (cmd.stats) out({ event: "stats", id: cmd.id, stats: session.stats() });
-    if (cmd.stop) break;
+    if (cmd.stop) {
+      hardReset = cmd.hardReset === true;
+      break;
+    }
   }
-  await session.stop();
+  await session.stop({ hardReset });
   out({ event: "stopped", stats: session.stats() });
   return 0;
 }
@@ -183,8 +188,11 @@ export interface Driver {
     pred: (e: DriverEvent) => boolean,
     options?: { timeoutMs?: number; what?: string; since?: number },
   ): Promise<DriverEvent>;
-  /** Sends {"stop": true} and waits for the process to exit; returns the final stats. */
-  stop(): Promise<SessionStats | undefined>;
+  /**
+   * Sends {"stop": true} (with `hardReset`: `BgpSession.stop({hardReset: true})`) and waits
+   * for the process to exit; returns the final stats.
+   */
+  stop(options?: { hardReset?: boolean }): Promise<SessionStats | undefined>;
   /** Kills the process if still running; idempotent. */
   close(): Promise<void>;
 }
@@ -285,10 +293,10 @@ export function spawnDriver(netns: string, init: DriverInit): Driver {
         check();
       });
     },
-    async stop() {
+    async stop(options = {}) {
       if (exited) return undefined;
       await sendInit;
-      await send({ stop: true }).catch(() => {});
+      await send({ stop: true, hardReset: options.hardReset === true }).catch(() => {});
       await writer.close().catch(() => {});
       const killer = setTimeout(() => driver.close(), 10_000);
       await status;

@@ -502,3 +502,164 @@ Deno.test({
     }
   },
 });
+
+/** Prefix → RFC 4724 stale flag of the paths from `neighbor` in GoBGP's IPv4 RIB. */
+async function staleFlags(g: Gobgpd, neighbor: string): Promise<Map<string, boolean>> {
+  const out = await g.cli(["global", "rib", "-a", "ipv4"], { json: true });
+  const json = JSON.parse(out.trim() || "{}") as Record<string, Record<string, unknown>[]>;
+  const m = new Map<string, boolean>();
+  for (const [prefix, paths] of Object.entries(json)) {
+    for (const p of paths) if (p["neighbor-ip"] === neighbor) m.set(prefix, p.stale === true);
+  }
+  return m;
+}
+
+const GR_ROUTES: DriverRoute[] = [
+  { prefix: "203.0.113.40/32", communities: ["64512:40"] },
+  { prefix: "203.0.113.41/32", communities: ["64512:41"] },
+];
+
+/** Both GR routes from `addr` in GoBGP's RIB with stale flag `stale`. */
+function grRoutesWith(g: Gobgpd, addr: string, stale: boolean, what: string) {
+  return g.waitFor(async (x) => {
+    const m = await staleFlags(x, addr);
+    const ok = GR_ROUTES.every((r) => m.get(r.prefix) === stale);
+    return ok && m.size === GR_ROUTES.length ? m : undefined;
+  }, { what, timeoutMs: 20_000 });
+}
+
+/** Waits until GoBGP's neighbor at `addr` is no longer established. */
+function gobgpDown(g: Gobgpd, addr: string) {
+  return g.waitFor(async (x) => {
+    const n = (await x.neighbors()).find((y) => y.address === addr);
+    return n && !n.established ? n : undefined;
+  }, { what: `GoBGP sees ${addr} down` });
+}
+
+Deno.test({
+  name: "GoBGP graceful restart + RFC 8538: stop keeps routes stale, restart refreshes, " +
+    "hard reset drops them",
+  ignore: reason !== undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(t) {
+    const l = await lab({
+      asn: GOBGP_ASN,
+      neighbors: (p) => [{
+        address: p.a.addr4,
+        asn: OUR_ASN,
+        passive: true,
+        families: ["ipv4"],
+        gracefulRestart: { restartTime: 120, notification: true },
+      }],
+    });
+    try {
+      const g = l.gobgpd;
+      const a = l.pair.a.addr4;
+      const gr = { families: ["ipv4" as const], gracefulRestart: true, gracefulRestartTimeS: 120 };
+      const d1 = l.driver(gr, GR_ROUTES);
+
+      await t.step("GR with N negotiated; routes fresh", async () => {
+        await established(d1);
+        await g.waitEstablished(a);
+        assert.deepEqual((await d1.stats()).gracefulRestart, { notification: true });
+        await grRoutesWith(g, a, false, "fresh routes after first session");
+      });
+
+      await t.step("stop sends Cease 6/2: GoBGP keeps the routes, marked stale", async () => {
+        await d1.stop();
+        await gobgpDown(g, a);
+        const m = await grRoutesWith(g, a, true, "routes kept as stale");
+        assert.equal(m.size, GR_ROUTES.length);
+        assert.match(await g.logTail(200), /graceful restart/i);
+      });
+
+      const d2 = l.driver({ ...gr, restarting: true }, GR_ROUTES);
+      await t.step("the restarted session sends table + End-of-RIB: routes fresh", async () => {
+        await established(d2);
+        await g.waitEstablished(a);
+        await grRoutesWith(g, a, false, "routes fresh after restart and End-of-RIB");
+        const rib = byPrefix(await g.rib("ipv4"), a);
+        assert.deepEqual(rib.get(GR_ROUTES[0].prefix)?.communities, ["64512:40"]);
+      });
+
+      await t.step("stop({hardReset}) sends 6/9: GoBGP drops the routes", async () => {
+        await d2.stop({ hardReset: true });
+        await g.waitFor(async (x) => (await staleFlags(x, a)).size === 0 ? true : undefined, {
+          what: "routes gone after hard reset",
+          timeoutMs: 10_000,
+        });
+      });
+    } finally {
+      await l.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "GoBGP graceful restart without RFC 8538: stop closes without NOTIFICATION, routes stay",
+  ignore: reason !== undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const l = await lab({
+      asn: GOBGP_ASN,
+      neighbors: (p) => [{
+        address: p.a.addr4,
+        asn: OUR_ASN,
+        passive: true,
+        families: ["ipv4"],
+        gracefulRestart: { restartTime: 120 },
+      }],
+    });
+    try {
+      const g = l.gobgpd;
+      const a = l.pair.a.addr4;
+      const d = l.driver({ families: ["ipv4"], gracefulRestart: true }, GR_ROUTES);
+      await established(d);
+      await g.waitEstablished(a);
+      assert.deepEqual((await d.stats()).gracefulRestart, { notification: false });
+      await grRoutesWith(g, a, false, "fresh routes");
+      await d.stop();
+      await gobgpDown(g, a);
+      await grRoutesWith(g, a, true, "routes kept as stale after a quiet close");
+      const nb = JSON.parse(await g.cli(["neighbor", a], { json: true }));
+      const got = nb?.state?.messages?.received?.notification ?? 0;
+      assert.equal(Number(got), 0, "GoBGP received no NOTIFICATION");
+    } finally {
+      await l.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "GoBGP dynamic ASN: peerAsnPolicy external learns 65001, eBGP attributes",
+  ignore: reason !== undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const l = await lab({
+      asn: GOBGP_ASN,
+      neighbors: (p) => [{ address: p.a.addr4, asn: OUR_ASN, passive: true, families: ["ipv4"] }],
+    });
+    try {
+      const g = l.gobgpd;
+      const a = l.pair.a.addr4;
+      const d = l.driver(
+        { peerAsn: undefined, peerAsnPolicy: "external", families: ["ipv4"] },
+        [{ prefix: "203.0.113.50/32", localPref: 300 }],
+      );
+      await established(d);
+      assert.equal((await d.stats()).peerAsn, GOBGP_ASN);
+      const rib = await g.waitFor(async (x) => {
+        const m = byPrefix(await x.rib("ipv4"), a);
+        return m.size === 1 ? m : undefined;
+      }, { what: "route from the dynamic-ASN session" });
+      const e = rib.get("203.0.113.50/32");
+      assert.deepEqual(e?.asPath, [OUR_ASN]);
+      assert.equal(e?.localPref, undefined, "LOCAL_PREF sent to an external peer");
+    } finally {
+      await l.close();
+    }
+  },
+});

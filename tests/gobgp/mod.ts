@@ -34,6 +34,12 @@ export interface GobgpNeighbor {
   connectRetry?: number;
   /** Configured but administratively down until `enableNeighbor`. */
   adminDown?: boolean;
+  /**
+   * Graceful restart (RFC 4724) for this neighbor, GoBGP acting as helper: keeps the peer's
+   * routes as stale for `restartTime` seconds (GoBGP's default: the hold time) when the
+   * session drops; `notification` adds RFC 8538 (NOTIFICATIONs other than Hard Reset too).
+   */
+  gracefulRestart?: { restartTime?: number; notification?: boolean };
 }
 
 /** Options for `startGobgpd`. */
@@ -243,12 +249,21 @@ export function gobgpdConfig(options: GobgpdOptions): string {
       if (n.passive) lines.push("    passive-mode = true");
       if (n.localAddress) lines.push(`    local-address = ${tomlString(n.localAddress)}`);
     }
+    const gr = n.gracefulRestart;
+    if (gr) {
+      lines.push("  [neighbors.graceful-restart.config]", "    enabled = true");
+      if (gr.restartTime !== undefined) lines.push(`    restart-time = ${gr.restartTime}`);
+      if (gr.notification) lines.push("    notification-enabled = true");
+    }
     for (const f of n.families ?? [familyOf(n.address)]) {
       lines.push(
         "  [[neighbors.afi-safis]]",
         "    [neighbors.afi-safis.config]",
         `      afi-safi-name = "${f}-unicast"`,
       );
+      if (gr) {
+        lines.push("    [neighbors.afi-safis.mp-graceful-restart.config]", "      enabled = true");
+      }
     }
   }
   return lines.join("\n") + "\n";

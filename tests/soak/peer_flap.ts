@@ -40,15 +40,6 @@ async function driverPid(netns: string): Promise<number | null> {
   return pids.length === 1 ? pids[0] : null;
 }
 
-function alive(pid: number): boolean {
-  try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Whether GoBGP holds the full table from us, with MED `med` on a sample prefix. */
 async function fullTable(g: Gobgpd, from: string, med: number): Promise<boolean> {
   const nb = (await g.neighbors()).find((n) => n.address === from);
@@ -175,12 +166,16 @@ export const soak: Soak = {
           continue;
         }
         recoverS.push((performance.now() - t0) / 1000);
-        if (!alive(pid)) {
-          failures.push(`cycle ${i} (${kind}): our session process exited`);
+        const r = await rssBytes(pid);
+        if (r === null) {
+          failures.push(
+            `cycle ${i} (${kind}): our session process ${pid} exited; stderr: ${
+              d.stderr().slice(-500)
+            }; events: ${JSON.stringify(d.events.slice(-3))}`,
+          );
           break;
         }
-        const r = await rssBytes(pid);
-        if (r !== null) rss.push(r);
+        rss.push(r);
         done++;
         if ((i + 1) % 10 === 0) {
           ctx.log("peer flap progress", { cycles: i + 1, rssMB: (r ?? 0) / 2 ** 20 });

@@ -74,12 +74,15 @@ export class Rng {
   }
 }
 
-/** Resident set size of process `pid` in bytes (Linux /proc), or null when unreadable. */
+/**
+ * Resident set size of process `pid` in bytes, or null when it is gone. Asks `ps`, because
+ * Deno wants --allow-all to read another process's /proc entry.
+ */
 export async function rssBytes(pid: number): Promise<number | null> {
   try {
-    const status = await Deno.readTextFile(`/proc/${pid}/status`);
-    const m = /VmRSS:\s+(\d+) kB/.exec(status);
-    return m ? Number(m[1]) * 1024 : null;
+    const o = await new Deno.Command("ps", { args: ["-o", "rss=", "-p", String(pid)] }).output();
+    const kb = Number(new TextDecoder().decode(o.stdout).trim());
+    return o.code === 0 && kb > 0 ? kb * 1024 : null;
   } catch {
     return null;
   }
