@@ -176,5 +176,8 @@ Deno.test("kube writer: ServiceBGPStatus create, update, delete", async () => {
 Deno.test("toJson writes bigints as exact JSON integers", async () => {
   const { toJson } = await import("./kube_config.ts");
   const text = toJson({ status: { assignedIPv6: 3, availableIPv6: (1n << 63n) - 1n, note: "x" } });
-  assert.equal(text, '{"status":{"assignedIPv6":3,"availableIPv6":9223372036854775807,"note":"x"}}');
+  assert.equal(
+    text,
+    '{"status":{"assignedIPv6":3,"availableIPv6":9223372036854775807,"note":"x"}}',
+  );
 });
