@@ -46,6 +46,11 @@ export const KIND_ENDPOINTS: Readonly<Record<ReadKind, KindEndpoint>> = {
   Node: { apiVersion: "v1", plural: "nodes", scope: "cluster" },
   Namespace: { apiVersion: "v1", plural: "namespaces", scope: "cluster" },
   Secret: { apiVersion: "v1", plural: "secrets", scope: "install" },
+  ServiceBGPStatus: {
+    apiVersion: "metallb.io/v1beta1",
+    plural: "servicebgpstatuses",
+    scope: "install",
+  },
 };
 
 /** The collection path of a kind, e.g. `/apis/metallb.io/v1beta1/namespaces/ns/ipaddresspools`. */
@@ -76,6 +81,11 @@ export interface KubeSourceOptions {
   logger?: Logger;
   /** Kinds to read (default all of {@linkcode READ_KINDS}); others stay empty. */
   kinds?: readonly ReadKind[];
+  /**
+   * A label selector per kind, applied server-side to its list and watch: e.g. a speaker
+   * reads only its own node's ServiceBGPStatus (`metallb.io/node=NODE`).
+   */
+  labelSelectors?: Partial<Record<ReadKind, string>>;
   /** Bound on each list request (default 30 s). */
   requestTimeoutMs?: number;
   /** Server-side watch timeout, asked for with `timeoutSeconds` (default 240–360 s). */
@@ -104,6 +114,7 @@ export interface KubeSource extends ObjectSource {
 interface KindState {
   kind: ReadKind;
   path: string;
+  labelSelector?: string;
   items: Map<string, KubeObject>;
   rv: string;
   synced: boolean;
@@ -136,6 +147,7 @@ export function createKubeSource(kc: k8s.KubeConfig, options: KubeSourceOptions)
   const states = new Map<ReadKind, KindState>(kinds.map((kind) => [kind, {
     kind,
     path: collectionPath(kind, options.namespace),
+    labelSelector: options.labelSelectors?.[kind] || undefined,
     items: new Map(),
     rv: "",
     synced: false,
@@ -207,7 +219,11 @@ export function createKubeSource(kc: k8s.KubeConfig, options: KubeSourceOptions)
       kc,
       "GET",
       st.path,
-      { timeoutMs: requestTimeoutMs, signal: closing.signal },
+      {
+        timeoutMs: requestTimeoutMs,
+        signal: closing.signal,
+        query: { labelSelector: st.labelSelector },
+      },
     );
     const next = new Map<string, KubeObject>();
     for (const raw of body.items ?? []) {
@@ -323,6 +339,7 @@ export function createKubeSource(kc: k8s.KubeConfig, options: KubeSourceOptions)
           resourceVersion: st.rv || undefined,
           allowWatchBookmarks: true,
           timeoutSeconds,
+          ...(st.labelSelector ? { labelSelector: st.labelSelector } : {}),
         },
         onEvent,
         onDone,

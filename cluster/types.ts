@@ -4,7 +4,10 @@
  * they do not know which one they run on.
  */
 
-/** Every kind ferrolb reads. */
+/**
+ * Every kind ferrolb reads. ServiceBGPStatus is read back only by the speaker, to delete the
+ * objects of Services that went away while it was down; configuration ignores it.
+ */
 export const READ_KINDS = [
   "IPAddressPool",
   "BGPAdvertisement",
@@ -17,6 +20,7 @@ export const READ_KINDS = [
   "Node",
   "Namespace",
   "Secret",
+  "ServiceBGPStatus",
 ] as const;
 
 /** A kind ferrolb reads. */

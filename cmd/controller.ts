@@ -6,12 +6,41 @@
 import type { ParsedArgs } from "./args.ts";
 import { createLogger, type Logger, parseLogLevel } from "../api/log.ts";
 import { createRegistry, defineMetallbMetrics, type Registry } from "../api/metrics.ts";
-import type { ObjectSource, ObjectWriter } from "../cluster/types.ts";
+import type { ObjectSource, ObjectWriter, ReadKind } from "../cluster/types.ts";
 import { Controller, type ControllerOptions } from "../controller/controller.ts";
 import { type AdminServer, startAdminServer } from "./admin.ts";
+import type { StatusDocument } from "./status.ts";
 
 /** Name of the Lease the controller replicas campaign for. */
 export const CONTROLLER_LEASE = "ferrolb-controller";
+
+/**
+ * What the controller reads: the configuration (Secrets included, because a BGPPeer whose
+ * `passwordSecret` cannot be found makes the configuration invalid), Services and Namespaces
+ * (serviceAllocation selectors). Nodes and EndpointSlices are the speaker's business; the
+ * controller's RBAC grants no access to them.
+ */
+export const CONTROLLER_READ_KINDS: readonly ReadKind[] = [
+  "IPAddressPool",
+  "BGPAdvertisement",
+  "BGPPeer",
+  "Community",
+  "BFDProfile",
+  "L2Advertisement",
+  "Secret",
+  "Service",
+  "Namespace",
+];
+
+/** The controller's /status document: the controller's view plus its leader election. */
+export interface ControllerStatusDocument extends StatusDocument {
+  leaderElection: {
+    /** This replica's Lease identity. */
+    identity: string;
+    /** `leader` writes; a `standby` computes the same but writes nothing until it leads. */
+    state: "leader" | "standby";
+  };
+}
 
 /** Options for {@linkcode startController}. */
 export interface StartControllerOptions extends Omit<ControllerOptions, "metrics"> {
@@ -67,10 +96,14 @@ function waitForSignal(): { promise: Promise<string>; dispose(): void } {
   };
 }
 
-function identity(args: ParsedArgs): string {
-  // HOSTNAME is outside the binary's --allow-env list; a random suffix keeps replicas apart.
-  const base = typeof args.flags["node-name"] === "string" ? args.flags["node-name"] : "controller";
-  return `${base}-${crypto.randomUUID().slice(0, 8)}`;
+/**
+ * A Lease identity unique to this process. Deno.hostname() (the pod name) would need
+ * --allow-sys and HOSTNAME is outside the binary's --allow-env list, so a random UUID keeps
+ * replicas apart; with two replicas sharing an identity both would renew "their" lease and
+ * both would write. NODE_NAME, when set, only makes the holder easier to find.
+ */
+export function leaseIdentity(nodeName?: string): string {
+  return `${nodeName ? nodeName : "controller"}-${crypto.randomUUID()}`;
 }
 
 /** Runs the controller role in cluster mode; resolves to the exit code. */
@@ -112,12 +145,15 @@ export async function runControllerRole(args: ParsedArgs): Promise<number> {
 
   const registry = createRegistry();
   const metrics = defineMetallbMetrics(registry);
-  const source = createKubeSource(kc, { namespace, logger });
+  const source = createKubeSource(kc, { namespace, logger, kinds: CONTROLLER_READ_KINDS });
   const writer = createKubeWriter(kc, { namespace, logger });
+  const identity = leaseIdentity(
+    typeof f["node-name"] === "string" ? f["node-name"] : undefined,
+  );
   const elector = createLeaderElector(kc, {
     namespace,
     name: CONTROLLER_LEASE,
-    identity: identity(args),
+    identity,
     logger,
   });
   const running = startController(source, writer, {
@@ -128,7 +164,10 @@ export async function runControllerRole(args: ParsedArgs): Promise<number> {
     isLeader: () => elector.isLeader(),
   });
   const unwatch = elector.on("change", (leader) => {
-    logger.info(leader ? "became leader" : "lost leadership", { lease: CONTROLLER_LEASE });
+    logger.info(leader ? "became leader" : "lost leadership", {
+      lease: CONTROLLER_LEASE,
+      identity,
+    });
     running.controller.leadershipChanged();
   });
   let admin: AdminServer;
@@ -136,11 +175,16 @@ export async function runControllerRole(args: ParsedArgs): Promise<number> {
     admin = startAdminServer(adminAddr, {
       registry,
       health: () => true,
+      // Leadership is not part of readiness: a standby with synced caches is healthy and can
+      // take over at once, and a Deployment rollout waits for every replica to be ready.
       ready: () =>
         running.controller.ready()
           ? { ready: true }
           : { ready: false, reason: "waiting for the API server caches to sync" },
-      status: () => running.controller.status(),
+      status: (): ControllerStatusDocument => ({
+        ...running.controller.status(),
+        leaderElection: { identity, state: elector.isLeader() ? "leader" : "standby" },
+      }),
       logger,
     });
   } catch (err) {

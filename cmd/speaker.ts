@@ -98,7 +98,12 @@ export async function runSpeakerRole(args: ParsedArgs): Promise<number> {
     console.error(`ferrolb speaker: ${(err as Error).message}`);
     return 1;
   }
-  const source = createKubeSource(kc, { namespace: flags.namespace, logger });
+  const source = createKubeSource(kc, {
+    namespace: flags.namespace,
+    logger,
+    // Only this node's ServiceBGPStatus objects matter to it (stale ones are deleted).
+    labelSelectors: { ServiceBGPStatus: `metallb.io/node=${flags.nodeName}` },
+  });
   const writer = createKubeWriter(kc, { namespace: flags.namespace, logger });
   const registry = createRegistry();
   const metrics: MetallbMetrics = defineMetallbMetrics(registry);

@@ -4,6 +4,7 @@ import { eventually } from "../tests/fake_apiserver/testing.ts";
 import type { KubeObject } from "../cluster/types.ts";
 import { parseCommandLine } from "./args.ts";
 import { speakerFlags } from "./speaker.ts";
+import { serviceBGPStatusName } from "../speaker/speaker.ts";
 import {
   advObject,
   nodeObject,
@@ -23,6 +24,24 @@ Deno.test("speaker flags: --node-name is required, NODE_NAME works too", () => {
   );
   assert.equal(typeof fromEnv === "object" && fromEnv.nodeName, "worker-1");
 });
+
+/** A ServiceBGPStatus as a speaker on `node` would have written it before a restart. */
+function bgpStatus(node: string, service: string, peers: string[]): KubeObject {
+  return {
+    apiVersion: "metallb.io/v1beta1",
+    kind: "ServiceBGPStatus",
+    metadata: {
+      name: serviceBGPStatusName("default", service, node),
+      namespace: "metallb-system",
+      labels: {
+        "metallb.io/node": node,
+        "metallb.io/service-name": service,
+        "metallb.io/service-namespace": "default",
+      },
+    },
+    status: { node, serviceName: service, serviceNamespace: "default", peers },
+  };
+}
 
 Deno.test({
   name: "ferrolb speaker against an API server: announces, writes status, Cease on SIGTERM",
@@ -48,6 +67,11 @@ Deno.test({
       put("nodes", nodeObject("n1", { internalIP: "10.0.0.11" }));
       put("services", serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a" }));
       put("endpointslices.discovery.k8s.io", sliceObject("web", [{ node: "n1" }]));
+      // Left from before a restart: web's is right, old's Service is gone, n2 is not ours.
+      const ST = "servicebgpstatuses.metallb.io";
+      const web = put(ST, bgpStatus("n1", "web", ["router1"]));
+      const old = put(ST, bgpStatus("n1", "old", ["router1"]));
+      const n2 = put(ST, bgpStatus("n2", "old", ["router1"]));
       child = new Deno.Command(Deno.execPath(), {
         args: [
           "run",
@@ -73,18 +97,27 @@ Deno.test({
           ),
         { timeoutMs: 30_000 },
       );
-      await eventually("ServiceBGPStatus and ConfigurationState written", () => {
-        const st = server.objects.list("servicebgpstatuses.metallb.io", "metallb-system");
+      await eventually("stale ServiceBGPStatus deleted and ConfigurationState written", () => {
+        const st = server.objects.list(ST, "metallb-system");
         const cs = server.objects.get(
           "configurationstates.metallb.io",
           "metallb-system",
           "speaker-n1",
         );
-        return st.length === 1 && (cs?.status as { result?: string })?.result === "Valid";
+        return st.length === 2 && (cs?.status as { result?: string })?.result === "Valid";
       });
-      const [st] = server.objects.list("servicebgpstatuses.metallb.io", "metallb-system");
+      assert.equal(server.objects.get(ST, "metallb-system", old.metadata.name), undefined);
+      const st = server.objects.get(ST, "metallb-system", web.metadata.name)!;
       assert.deepEqual((st.status as { peers: string[] }).peers, ["router1"]);
-      assert.equal(st.metadata.labels?.["metallb.io/node"], "n1");
+      assert.equal(st.metadata.resourceVersion, web.metadata.resourceVersion, "not rewritten");
+      const other = server.objects.get(ST, "metallb-system", n2.metadata.name)!;
+      assert.equal(other.metadata.resourceVersion, n2.metadata.resourceVersion);
+      const statusWrites = server.requestLog.filter((r) =>
+        r.resource === "servicebgpstatuses" && !["get", "list", "watch"].includes(r.verb)
+      );
+      assert.deepEqual(statusWrites.map((r) => `${r.verb} ${r.name}`), [
+        `delete ${old.metadata.name}`,
+      ]);
 
       const peer = collector.peers().find((p) => p.state === "Established")!.peer;
       child.kill("SIGTERM");

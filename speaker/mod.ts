@@ -29,5 +29,6 @@ export {
   type SpeakerConfigStatus,
   type SpeakerOptions,
   type SpeakerSession,
+  type SpeakerSessionStatus,
   type SpeakerStatus,
 } from "./speaker.ts";

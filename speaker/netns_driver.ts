@@ -1,11 +1,16 @@
 /**
  * A speaker process for tests that must run it elsewhere (inside a network namespace with
  * `ip netns exec`): it builds an in-memory source and takes changes as JSON lines on stdin:
- * `{"put": KubeObject}`, `{"remove": {"kind": K, "key": "ns/name"}}`, `{"status": true}`.
- * It answers each line with one JSON line on stdout once the speaker has settled, and sends
- * Cease to its peers on SIGTERM or when stdin closes.
+ * `{"put": KubeObject}`, `{"remove": {"kind": K, "key": "ns/name"}}`, `{"status": true}`,
+ * `{"start": true}`. It answers each line with one JSON line on stdout once the speaker has
+ * settled, and sends Cease to its peers on SIGTERM or when stdin closes.
+ *
+ * With `--defer-start` the speaker starts only at `{"start": true}`, on the objects put so
+ * far, as it would on a synced cluster cache after a restart (its first sessions then carry
+ * the graceful-restart R bit).
  *
  * Usage: deno run -A speaker/netns_driver.ts NODE_NAME [NAMESPACE] [--weighted-ecmp]
+ *   [--defer-start]
  */
 import { createLogger } from "../api/log.ts";
 import { createMemorySource } from "../cluster/memory_source.ts";
@@ -53,7 +58,11 @@ async function main(args: string[]): Promise<number> {
     weightedEcmp: args.includes("--weighted-ecmp"),
     defaultRouterId: "192.0.2.1",
   });
-  await speaker.start();
+  let started = false;
+  if (!args.includes("--defer-start")) {
+    await speaker.start();
+    started = true;
+  }
   const stop = async () => {
     await speaker.stop();
     Deno.exit(0);
@@ -68,10 +77,15 @@ async function main(args: string[]): Promise<number> {
         put?: KubeObject;
         remove?: { kind: ReadKind; key: string };
         status?: boolean;
+        start?: boolean;
       };
       if (cmd.put) source.put(cmd.put);
       if (cmd.remove) source.remove(cmd.remove.kind, cmd.remove.key);
-      await speaker.settled();
+      if (cmd.start && !started) {
+        await speaker.start();
+        started = true;
+      }
+      if (started) await speaker.settled();
       out(cmd.status ? { ok: true, status: speaker.status() } : { ok: true });
     } catch (err) {
       out({ ok: false, error: (err as Error).message });

@@ -33,6 +33,7 @@ import {
   type SessionConfig,
   type SessionOptions,
   type SessionStats,
+  type StopOptions,
   systemClock,
 } from "../bgp/mod.ts";
 import type { KubeObject, ObjectSource, ObjectWriter, ReadKind } from "../cluster/types.ts";
@@ -50,7 +51,8 @@ import {
 export interface SpeakerSession {
   start(): void;
   setRoutes(routes: Route[]): void;
-  stop(): Promise<void>;
+  /** `hardReset` when the peer must drop our routes now rather than keep them as stale. */
+  stop(options?: StopOptions): Promise<void>;
   stats(): SessionStats;
   on(event: "state", fn: (state: string, previous: string) => void): void;
 }
@@ -88,9 +90,20 @@ export interface SpeakerConfigStatus {
   warnings: string[];
 }
 
+/** A session in /status, with what the speaker knows beyond the common fields. */
+export interface SpeakerSessionStatus extends SessionStatus {
+  /** The AS the peer sent in its OPEN (the one in use with `dynamicASN`), while connected. */
+  peerAsn?: number;
+  /**
+   * Graceful restart: `enabled` in the BGPPeer, `negotiated` with the peer on the current
+   * session, and RFC 8538 `notification` support; absent when neither side asked for it.
+   */
+  gracefulRestart?: { enabled: boolean; negotiated: boolean; notification: boolean };
+}
+
 /** The speaker's part of a StatusDocument. */
 export interface SpeakerStatus {
-  sessions: SessionStatus[];
+  sessions: SpeakerSessionStatus[];
   services: ServiceStatus[];
 }
 
@@ -167,12 +180,6 @@ export function peerProblems(peer: PeerConfig): PeerProblems {
         "(not even to FFI); refusing to connect without the password",
     );
   }
-  if (peer.dynamicASN === "external") {
-    errors.push(
-      "spec.dynamicASN: external (accept any AS but our own) is not supported by the BGP " +
-        "session yet; set spec.peerASN",
-    );
-  }
   if (peer.ebgpMultiHop) {
     warnings.push(
       "spec.ebgpMultiHop: the TTL cannot be set from Deno; the default TTL of 64 already " +
@@ -208,7 +215,10 @@ export function serviceBGPStatusName(namespace: string, service: string, node: s
 interface SessionEntry {
   name: string;
   key: string;
+  /** Who the session talks to (address, port, both ASes): a change means a different peer. */
+  identity: string;
   label: string;
+  gracefulRestart: boolean;
   session: SpeakerSession;
   lastUpdates: number;
   /** The routes last handed to the session, to skip identical hand-overs. */
@@ -232,7 +242,6 @@ function sessionConfigOf(
   const families: Family[] = peerFamilies(peer);
   const c: SessionConfig = {
     localAsn,
-    peerAsn: peer.peerASN ?? localAsn,
     peerAddress: peer.address!,
     peerPort: peer.port,
     routerId,
@@ -243,11 +252,35 @@ function sessionConfigOf(
     name: peer.name,
   };
   if (peer.connectTimeMs !== undefined) c.connectTimeMs = peer.connectTimeMs;
+  // With dynamicASN the peer's OPEN decides the AS, and with it iBGP or eBGP (LOCAL_PREF,
+  // AS_PATH): the session takes both from the negotiated AS.
+  if (peer.dynamicASN) c.peerAsnPolicy = peer.dynamicASN;
+  else c.peerAsn = peer.peerASN ?? localAsn;
   return c;
+}
+
+/** The parameters that make a session a different peer, not just a retuned one. */
+function identityOf(c: SessionConfig): string {
+  return JSON.stringify([c.peerAddress, c.peerPort ?? 179, c.localAsn, c.peerAsn, c.peerAsnPolicy]);
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+const NODE_LABEL = "metallb.io/node";
+const SERVICE_NAME_LABEL = "metallb.io/service-name";
+const SERVICE_NAMESPACE_LABEL = "metallb.io/service-namespace";
+
+/** Whether `have` (as read) already says what `want` would write: labels and status. */
+function sameStatusObject(have: KubeObject, want: KubeObject): boolean {
+  const hl = have.metadata.labels ?? {};
+  for (const [k, v] of Object.entries(want.metadata.labels ?? {})) if (hl[k] !== v) return false;
+  const h = (have.status ?? {}) as Record<string, unknown>;
+  const w = want.status as Record<string, unknown>;
+  return h.node === w.node && h.serviceName === w.serviceName &&
+    h.serviceNamespace === w.serviceNamespace && Array.isArray(h.peers) &&
+    sameList(h.peers as string[], w.peers as string[]);
 }
 
 /** Creates a speaker for `options.nodeName`; call `start()`. */
@@ -279,8 +312,16 @@ export function createSpeaker(
   let peerErrors = new Map<string, string>();
   let peerWarnings: string[] = [];
   let last: Announcements | undefined;
+  let sessionsSynced = false;
   const sessions = new Map<string, SessionEntry>();
   const bgpStatus = new Map<string, { name: string; peers: string[] }>();
+  /** Names in `bgpStatus`: the ServiceBGPStatus objects of this node that should exist. */
+  const statusNames = new Set<string>();
+  /** Deleted by us but maybe still in the snapshot: not to be deleted twice. */
+  const statusDeleting = new Set<string>();
+  let statusSwept = false;
+  /** This node's existing ServiceBGPStatus objects by `namespace/service`, built on demand. */
+  let statusIndex: Map<string, KubeObject[]> | undefined;
   const announcedIPs = new Map<string, string[]>();
   let handled = new Set<ServiceAnnouncement>();
   let lastConfigState = "";
@@ -422,35 +463,65 @@ export function createSpeaker(
       entry.routes = routes;
       entry.session.setRoutes(routes);
     }
-    writeServiceStatus(ann);
+    const own = ownStatuses(get("ServiceBGPStatus"));
+    writeServiceStatus(ann, own);
+    if (kinds === "all" || kinds.has("ServiceBGPStatus") || !statusSwept) {
+      statusSwept = true;
+      sweepStatuses(own);
+    }
     writeConfigState();
   }
 
   function syncSessions(ann: Announcements, routerIds: ReadonlyMap<string, string>): void {
+    // Sessions of the first sync are this process's first: peers with graceful restart may
+    // hold our routes from before the restart, and the R bit tells them to wait for End-of-RIB.
+    const restarting = !sessionsSynced;
+    sessionsSynced = true;
     const wanted = new Map(ann.peers.map((p) => [p.name, p]));
     for (const [name, entry] of sessions) {
       if (!wanted.has(name)) {
-        log.info("BGPPeer no longer selects this node: closing its session", { peer: name });
-        closeSession(entry);
+        // No session to this peer will follow, so stale routes would linger: hard reset.
+        log.info("BGPPeer removed or no longer selects this node: closing its session", {
+          peer: name,
+        });
+        closeSession(entry, { hardReset: true });
         sessions.delete(name);
       }
     }
     for (const peer of ann.peers) {
       const sc = sessionConfigOf(peer, routerIds.get(peer.name)!);
       const key = JSON.stringify(sc);
+      const identity = identityOf(sc);
       const existing = sessions.get(peer.name);
       if (existing && existing.key === key) continue;
       if (existing) {
-        log.info("BGPPeer session parameters changed: recreating its session", { peer: peer.name });
-        closeSession(existing);
+        // Same peer, new parameters: a graceful stop lets it keep our routes until the new
+        // session's End-of-RIB. A new address, port or AS is another peer: the old one must
+        // drop them.
+        const otherPeer = existing.identity !== identity;
+        log.info(
+          otherPeer
+            ? "BGPPeer address, port or AS changed: hard-resetting the old session"
+            : "BGPPeer session parameters changed: recreating its session",
+          { peer: peer.name },
+        );
+        closeSession(existing, otherPeer ? { hardReset: true } : {});
       }
-      const session = factory(sc, {
+      const session = factory(restarting ? { ...sc, restarting: true } : sc, {
         clock,
         logger: log,
         ...(options.connector ? { connector: options.connector } : {}),
       });
       const label = formatHostPort(sc.peerAddress, sc.peerPort ?? 179);
-      const entry: SessionEntry = { name: peer.name, key, label, session, lastUpdates: 0 };
+      const entry: SessionEntry = {
+        name: peer.name,
+        key,
+        identity,
+        label,
+        gracefulRestart: !!sc.gracefulRestart,
+        session,
+        lastUpdates: 0,
+      };
       session.on("state", (state) => {
         if (sessions.get(peer.name) === entry) {
           metrics?.bgpSessionUp.set({ peer: label }, state === "Established" ? 1 : 0);
@@ -462,8 +533,8 @@ export function createSpeaker(
     }
   }
 
-  function closeSession(entry: SessionEntry): void {
-    entry.session.stop().catch((err) => log.warn("closing session failed", { error: err }));
+  function closeSession(entry: SessionEntry, stop: StopOptions): void {
+    entry.session.stop(stop).catch((err) => log.warn("closing session failed", { error: err }));
     if (metrics && ![...sessions.values()].some((e) => e !== entry && e.label === entry.label)) {
       metrics.bgpSessionUp.remove({ peer: entry.label });
       metrics.bgpAnnouncedPrefixes.remove({ peer: entry.label });
@@ -471,7 +542,58 @@ export function createSpeaker(
     }
   }
 
-  function writeServiceStatus(ann: Announcements): void {
+  /** This node's ServiceBGPStatus objects in the install namespace, by name. */
+  function ownStatuses(all: ReadonlyMap<string, KubeObject>): Map<string, KubeObject> {
+    const out = new Map<string, KubeObject>();
+    for (const o of all.values()) {
+      if (o.metadata.namespace !== options.namespace) continue;
+      if (o.metadata.labels?.[NODE_LABEL] !== node) continue;
+      out.set(o.metadata.name, o);
+    }
+    return out;
+  }
+
+  /**
+   * Deletes this node's ServiceBGPStatus objects that no announced Service accounts for:
+   * those of Services deleted or withdrawn while the speaker was down, and duplicates.
+   */
+  function sweepStatuses(own: ReadonlyMap<string, KubeObject>): void {
+    for (const name of statusDeleting) if (!own.has(name)) statusDeleting.delete(name);
+    for (const [name, o] of own) {
+      if (statusNames.has(name) || statusDeleting.has(name)) continue;
+      statusDeleting.add(name);
+      const labels = o.metadata.labels ?? {};
+      log.info("deleting stale ServiceBGPStatus", {
+        name,
+        service: `${labels[SERVICE_NAMESPACE_LABEL]}/${labels[SERVICE_NAME_LABEL]}`,
+      });
+      write("ServiceBGPStatus", () => writer.setServiceBGPStatus(options.namespace, name, null));
+    }
+  }
+
+  /** An existing object of this node for Service `key`, preferring the name we would give. */
+  function existingStatus(
+    own: ReadonlyMap<string, KubeObject>,
+    key: string,
+    ours: string,
+  ): KubeObject | undefined {
+    if (!statusIndex) {
+      statusIndex = new Map();
+      for (const o of own.values()) {
+        const l = o.metadata.labels ?? {};
+        const k = `${l[SERVICE_NAMESPACE_LABEL]}/${l[SERVICE_NAME_LABEL]}`;
+        const list = statusIndex.get(k);
+        if (list) list.push(o);
+        else statusIndex.set(k, [o]);
+      }
+    }
+    const list = statusIndex.get(key);
+    return list?.find((o) => o.metadata.name === ours) ??
+      list?.find((o) => !statusNames.has(o.metadata.name));
+  }
+
+  function writeServiceStatus(ann: Announcements, own: ReadonlyMap<string, KubeObject>): void {
+    statusIndex = undefined;
     // Decisions of unchanged Services come back as the same objects (announce cache), so
     // with 10,000s of Services only the changed ones cost anything here.
     const now = new Set<ServiceAnnouncement>();
@@ -482,7 +604,7 @@ export function createSpeaker(
       const key = `${s.namespace}/${s.name}`;
       changed.add(key);
       if (s.peers.length === 0) forgetService(key);
-      else applyService(key, s);
+      else applyService(key, s, own);
     }
     for (const s of handled) {
       if (now.has(s)) continue;
@@ -490,13 +612,25 @@ export function createSpeaker(
       if (!changed.has(key)) forgetService(key);
     }
     handled = now;
+    statusIndex = undefined;
   }
 
-  function applyService(key: string, s: ServiceAnnouncement): void {
+  function applyService(
+    key: string,
+    s: ServiceAnnouncement,
+    own: ReadonlyMap<string, KubeObject>,
+  ): void {
     const prev = bgpStatus.get(key);
+    // After a restart the objects written before it are adopted, and left alone when right.
+    const found = prev
+      ? undefined
+      : existingStatus(own, key, serviceBGPStatusName(s.namespace, s.name, node));
     if (!prev || !sameList(prev.peers, s.peers)) {
-      const name = prev?.name ?? serviceBGPStatusName(s.namespace, s.name, node);
+      const name = prev?.name ?? found?.metadata.name ??
+        serviceBGPStatusName(s.namespace, s.name, node);
       bgpStatus.set(key, { name, peers: s.peers });
+      statusNames.add(name);
+      statusDeleting.delete(name);
       const obj: KubeObject = {
         apiVersion: "metallb.io/v1beta1",
         kind: "ServiceBGPStatus",
@@ -504,17 +638,20 @@ export function createSpeaker(
           name,
           namespace: options.namespace,
           labels: {
-            "metallb.io/node": node,
-            "metallb.io/service-name": s.name,
-            "metallb.io/service-namespace": s.namespace,
+            [NODE_LABEL]: node,
+            [SERVICE_NAME_LABEL]: s.name,
+            [SERVICE_NAMESPACE_LABEL]: s.namespace,
           },
         },
         status: { node, serviceName: s.name, serviceNamespace: s.namespace, peers: s.peers },
       };
-      write("ServiceBGPStatus", () => writer.setServiceBGPStatus(options.namespace, name, obj));
+      if (!found || !sameStatusObject(found, obj)) {
+        write("ServiceBGPStatus", () => writer.setServiceBGPStatus(options.namespace, name, obj));
+      }
     }
-    if (!prev) {
-      // Only when the Service starts being announced from this node, not on every reconcile.
+    // Only when the Service starts being announced from this node, not on every reconcile
+    // nor again after a restart.
+    if (!prev && !found) {
       write("Event", () =>
         writer.recordEvent({
           involved: { kind: "Service", apiVersion: "v1", namespace: s.namespace, name: s.name },
@@ -543,6 +680,8 @@ export function createSpeaker(
     const st = bgpStatus.get(key);
     if (st) {
       bgpStatus.delete(key);
+      statusNames.delete(st.name);
+      statusDeleting.add(st.name);
       write("ServiceBGPStatus", () => writer.setServiceBGPStatus(options.namespace, st.name, null));
     }
     for (const ip of announcedIPs.get(key) ?? []) {
@@ -656,13 +795,21 @@ export function createSpeaker(
       for (const e of sessions.values()) {
         labels.set(e.name, e.label);
         const st = e.session.stats();
-        const s: SessionStatus = {
+        const s: SpeakerSessionStatus = {
           peer: e.label,
           name: e.name,
           state: st.state,
           prefixesSent: st.prefixesSent,
           prefixesReceived: st.prefixesReceived,
         };
+        if (st.peerAsn !== undefined) s.peerAsn = st.peerAsn;
+        if (e.gracefulRestart || st.gracefulRestart) {
+          s.gracefulRestart = {
+            enabled: e.gracefulRestart,
+            negotiated: st.gracefulRestart !== undefined,
+            notification: st.gracefulRestart?.notification ?? false,
+          };
+        }
         if (st.establishedAt !== undefined) {
           s.uptimeSeconds = Math.max(0, Math.floor((now - st.establishedAt) / 1000));
         }

@@ -1,10 +1,22 @@
 import assert from "node:assert/strict";
 import { silentLogger } from "../api/log.ts";
 import { createRegistry, defineMetallbMetrics } from "../api/metrics.ts";
-import { BgpSession, type CollectedRoute, type Collector } from "../bgp/mod.ts";
+import {
+  BgpSession,
+  type CollectedRoute,
+  type Collector,
+  type SessionConfig,
+  type StopOptions,
+} from "../bgp/mod.ts";
 import { createMemorySource, type MemorySource } from "../cluster/memory_source.ts";
 import type { EventRecord, KubeObject, ObjectWriter } from "../cluster/types.ts";
-import { createSpeaker, type Speaker, type SpeakerOptions } from "./speaker.ts";
+import {
+  createSpeaker,
+  serviceBGPStatusName,
+  type SessionFactory,
+  type Speaker,
+  type SpeakerOptions,
+} from "./speaker.ts";
 import {
   advObject,
   nodeObject,
@@ -16,8 +28,12 @@ import {
   TEST_NS,
 } from "./testing.ts";
 
-/** A writer keeping what a cluster would hold after the speaker's writes. */
+/**
+ * A writer keeping what a cluster would hold after the speaker's writes; with `mirror`,
+ * ServiceBGPStatus writes also show up in that source, as an API server reflects them.
+ */
 class RecordingWriter implements ObjectWriter {
+  constructor(readonly mirror?: MemorySource) {}
   bgpStatuses = new Map<string, KubeObject>();
   configStates = new Map<string, unknown>();
   events: EventRecord[] = [];
@@ -43,6 +59,8 @@ class RecordingWriter implements ObjectWriter {
     this.bgpStatusWrites++;
     if (obj) this.bgpStatuses.set(`${ns}/${name}`, structuredClone(obj));
     else this.bgpStatuses.delete(`${ns}/${name}`);
+    if (obj) this.mirror?.put(obj);
+    else this.mirror?.remove("ServiceBGPStatus", `${ns}/${name}`);
     return Promise.resolve();
   }
 }
@@ -503,5 +521,259 @@ Deno.test("peer options: localASN, dynamicASN internal, routerID, ebgpMultiHop",
     await s.stop();
     await ibgp.close();
     await ebgp.close();
+  }
+});
+
+Deno.test("dynamicASN external: the session takes the peer's AS from its OPEN (eBGP)", async () => {
+  const r = await rig({ extra: [advObject("all", { localPref: 150 })] });
+  try {
+    r.source.put(peerObject("router1", {
+      myASN: 64500,
+      dynamicASN: "external",
+      peerAddress: "127.0.0.1",
+      peerPort: r.collector.addr.port,
+    }));
+    r.source.put(serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a" }));
+    r.source.put(sliceObject("web", [{ node: "n1" }]));
+    const s = await startOn(r, "n1");
+    await r.collector.waitFor(() => routesOf(r.collector).has("192.0.2.10/32"));
+    await s.settled();
+    assert.equal(s.configStatus().valid, true, s.configStatus().errors.join("\n"));
+    const route = routesOf(r.collector).get("192.0.2.10/32")!;
+    assert.deepEqual(route.asPath, [64500], "eBGP: our AS in the path");
+    assert.equal(route.localPref, undefined, "no LOCAL_PREF towards an external peer");
+    const [st] = s.status().sessions;
+    assert.equal(st.state, "Established");
+    assert.equal(st.peerAsn, 64501, "/status shows the AS the peer sent");
+    assert.equal(st.gracefulRestart, undefined, "graceful restart neither asked for nor offered");
+  } finally {
+    await r.close();
+  }
+});
+
+Deno.test("dynamicASN external refuses a peer in our own AS", async () => {
+  const r = await rig({ asn: 64500, extra: [advObject("all")] });
+  try {
+    r.source.put(peerObject("router1", {
+      myASN: 64500,
+      dynamicASN: "external",
+      peerAddress: "127.0.0.1",
+      peerPort: r.collector.addr.port,
+    }));
+    r.source.put(serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a" }));
+    r.source.put(sliceObject("web", [{ node: "n1" }]));
+    const s = await startOn(r, "n1");
+    await r.collector.waitFor(() => r.collector.peers().some((p) => p.state === "Closed"));
+    assert.equal(routesOf(r.collector).size, 0);
+    const ended = r.collector.peers().find((p) => p.state === "Closed")!;
+    assert.equal(ended.lastNotification?.code, 2, "OPEN Message Error");
+    assert.equal(ended.lastNotification?.subcode, 2, "Bad Peer AS");
+    assert.notEqual(s.status().sessions[0].state, "Established");
+  } finally {
+    await r.close();
+  }
+});
+
+interface MadeSession {
+  config: SessionConfig;
+  stops: StopOptions[];
+}
+
+/** A factory making real sessions while keeping each one's config and stop() calls. */
+function recordingFactory(): { made: MadeSession[]; factory: SessionFactory } {
+  const made: MadeSession[] = [];
+  return {
+    made,
+    factory(config, opts) {
+      const rec: MadeSession = { config, stops: [] };
+      made.push(rec);
+      const session = new BgpSession(config, opts);
+      return {
+        start: () => session.start(),
+        setRoutes: (routes) => session.setRoutes(routes),
+        stop: (options) => {
+          rec.stops.push(options ?? {});
+          return session.stop(options);
+        },
+        stats: () => session.stats(),
+        on: (event, fn) => session.on(event, fn),
+      };
+    },
+  };
+}
+
+Deno.test("restart bit on the first sessions; hard reset only when the peer goes away", async () => {
+  const other = await startTestCollector({ asn: 64501, routerId: "10.255.0.2" });
+  const r = await rig({ peerSpec: { enableGracefulRestart: true } });
+  const spec = {
+    myASN: 64500,
+    peerASN: 64501,
+    peerAddress: "127.0.0.1",
+    peerPort: r.collector.addr.port,
+    enableGracefulRestart: true,
+  };
+  try {
+    r.source.put(serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a" }));
+    r.source.put(sliceObject("web", [{ node: "n1" }]));
+    const { made, factory } = recordingFactory();
+    const s = await startOn(r, "n1", { sessionFactory: factory });
+    await r.collector.waitFor(() => routesOf(r.collector).has("192.0.2.10/32"));
+    assert.equal(made.length, 1);
+    assert.equal(made[0].config.restarting, true, "first sync after start: R bit");
+    assert.equal(made[0].config.gracefulRestart, true);
+    assert.deepEqual(s.status().sessions[0].gracefulRestart, {
+      enabled: true,
+      negotiated: false, // the collector offers no graceful restart
+      notification: false,
+    });
+
+    // Timers only: the same peer keeps our routes until the new session's End-of-RIB.
+    r.source.put(peerObject("router1", { ...spec, holdTime: "30s" }));
+    await s.settled();
+    assert.equal(made.length, 2);
+    assert.deepEqual(made[0].stops, [{}], "graceful stop");
+    assert.equal(made[1].config.restarting, undefined, "not a process restart");
+
+    // Another port is another peer: the old one must drop our routes.
+    r.source.put(peerObject("router1", { ...spec, holdTime: "30s", peerPort: other.addr.port }));
+    await s.settled();
+    assert.deepEqual(made[1].stops, [{ hardReset: true }]);
+    await other.waitFor(() => routesOf(other).has("192.0.2.10/32"));
+
+    // Another AS likewise.
+    r.source.put(
+      peerObject("router1", {
+        ...spec,
+        holdTime: "30s",
+        peerPort: other.addr.port,
+        peerASN: 64502,
+      }),
+    );
+    await s.settled();
+    assert.deepEqual(made[2].stops, [{ hardReset: true }]);
+
+    // A new peer later: no R bit. A removed peer: hard reset.
+    r.source.put(peerObject("router2", spec));
+    await s.settled();
+    assert.equal(made.length, 5);
+    assert.equal(made[4].config.name, "router2");
+    assert.equal(made[4].config.restarting, undefined);
+    r.source.remove("BGPPeer", `${TEST_NS}/router1`);
+    await s.settled();
+    assert.deepEqual(made[3].stops, [{ hardReset: true }]);
+
+    // No longer selecting this node: hard reset.
+    r.source.put(peerObject("router2", {
+      ...spec,
+      nodeSelectors: [{ matchLabels: { rack: "b" } }],
+    }));
+    await s.settled();
+    assert.deepEqual(made[4].stops, [{ hardReset: true }]);
+    assert.equal(s.status().sessions.length, 0);
+
+    // Shutdown is graceful.
+    r.source.put(peerObject("router2", spec));
+    await s.settled();
+    await s.stop();
+    assert.equal(made.length, 6);
+    assert.deepEqual(made[5].stops, [{}]);
+    assert.ok(made.every((m) => m.stops.length <= 1), "each session stopped once");
+  } finally {
+    await r.close();
+    await other.close();
+  }
+});
+
+function statusObject(
+  node: string,
+  service: string,
+  peers: string[],
+  options: { namespace?: string; name?: string } = {},
+): KubeObject {
+  const ns = options.namespace ?? "default";
+  return {
+    apiVersion: "metallb.io/v1beta1",
+    kind: "ServiceBGPStatus",
+    metadata: {
+      name: options.name ?? serviceBGPStatusName(ns, service, node),
+      namespace: TEST_NS,
+      labels: {
+        "metallb.io/node": node,
+        "metallb.io/service-name": service,
+        "metallb.io/service-namespace": ns,
+      },
+    },
+    status: { node, serviceName: service, serviceNamespace: ns, peers },
+  };
+}
+
+Deno.test("after a restart: stale ServiceBGPStatus deleted, correct ones not rewritten", async () => {
+  const r = await rig();
+  try {
+    r.source.put(serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a" }));
+    r.source.put(serviceObject("api", { ips: ["192.0.2.11"], pool: "pool-a" }));
+    r.source.put(serviceObject("gone", { ips: ["192.0.2.12"], pool: "pool-a" }));
+    for (const name of ["web", "api", "gone"]) r.source.put(sliceObject(name, [{ node: "n1" }]));
+    // Another node's object is none of this speaker's business.
+    const n2 = statusObject("n2", "gone", ["router1"]);
+    r.source.put(n2);
+
+    const w1 = new RecordingWriter(r.source);
+    const s1 = createSpeaker(r.source, w1, {
+      nodeName: "n1",
+      namespace: TEST_NS,
+      logger: silentLogger,
+      metricsIntervalMs: 0,
+    });
+    await s1.start();
+    await s1.settled();
+    const ownNames = () =>
+      [...r.source.snapshot().objects.get("ServiceBGPStatus")!.values()]
+        .filter((o) => o.metadata.labels?.["metallb.io/node"] === "n1")
+        .map((o) => o.metadata.labels!["metallb.io/service-name"]).sort();
+    assert.deepEqual(ownNames(), ["api", "gone", "web"]);
+    await s1.stop();
+
+    // While the speaker is down: "gone" is deleted, "api" loses its endpoints.
+    r.source.remove("Service", "default/gone");
+    r.source.remove("EndpointSlice", "default/gone-abc");
+    r.source.put(sliceObject("api", []));
+
+    const w2 = new RecordingWriter(r.source);
+    const s3 = createSpeaker(r.source, w2, {
+      nodeName: "n1",
+      namespace: TEST_NS,
+      logger: silentLogger,
+      metricsIntervalMs: 0,
+    });
+    r.speakers.push(s3);
+    await s3.start();
+    await s3.settled();
+    await s3.settled(); // the deletions come back as changes of the kind
+    assert.deepEqual(ownNames(), ["web"]);
+    assert.equal(w2.bgpStatusWrites, 2, "two deletions, web left alone");
+    assert.deepEqual(w2.events, [], "no nodeAssigned again for web");
+    assert.ok(
+      r.source.snapshot().objects.get("ServiceBGPStatus")!.has(`${TEST_NS}/${n2.metadata.name}`),
+      "other node's object untouched",
+    );
+    await s3.stop();
+
+    // A clean restart writes no ServiceBGPStatus at all.
+    const w3 = new RecordingWriter(r.source);
+    const s4 = createSpeaker(r.source, w3, {
+      nodeName: "n1",
+      namespace: TEST_NS,
+      logger: silentLogger,
+      metricsIntervalMs: 0,
+    });
+    await s4.start();
+    await s4.settled();
+    assert.equal(w3.bgpStatusWrites, 0);
+    assert.deepEqual(w3.events, []);
+    assert.deepEqual(s4.status().services.find((x) => x.name === "web")?.peers.length, 1);
+    await s4.stop();
+  } finally {
+    await r.close();
   }
 });

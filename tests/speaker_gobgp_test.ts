@@ -96,6 +96,20 @@ class SpeakerProcess {
     return this.send({ remove: { kind, key } });
   }
 
+  /** The speaker's /status sessions. */
+  async sessions(): Promise<Record<string, unknown>[]> {
+    const reply = await this.send({ status: true });
+    return (reply.status as { sessions: Record<string, unknown>[] }).sessions;
+  }
+
+  /** Sends SIGTERM and waits for the process to exit; returns its exit code. */
+  async terminate(): Promise<number> {
+    this.#child.kill("SIGTERM");
+    const st = await this.#child.status;
+    await this.#writer.close().catch(() => {});
+    return st.code;
+  }
+
   async stop(): Promise<void> {
     try {
       this.#child.kill("SIGTERM");
@@ -352,3 +366,130 @@ async function runIp(args: string[]): Promise<void> {
     throw new Error(`ip ${args.join(" ")}: ${new TextDecoder().decode(o.stderr).trim()}`);
   }
 }
+
+/** Prefix → RFC 4724 stale flag of the IPv4 paths gobgpd holds from `neighbor`. */
+async function staleFlags(g: Gobgpd, neighbor: string): Promise<Map<string, boolean>> {
+  const out = await g.cli(["global", "rib", "-a", "ipv4"], { json: true });
+  const json = JSON.parse(out.trim() || "{}") as Record<string, Record<string, unknown>[]>;
+  const m = new Map<string, boolean>();
+  for (const [prefix, paths] of Object.entries(json)) {
+    for (const p of paths) if (p["neighbor-ip"] === neighbor) m.set(prefix, p.stale === true);
+  }
+  return m;
+}
+
+Deno.test({
+  name: "speaker graceful restart at gobgpd: SIGTERM leaves routes stale, restart refreshes " +
+    "them, a removed BGPPeer drops them at once",
+  ignore: reason !== undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(t) {
+    await cleanupStaleNetns();
+    const pair: NetnsPair = await createNetnsPair();
+    let gobgp: Gobgpd | undefined;
+    const procs: SpeakerProcess[] = [];
+    const PREFIXES = ["198.51.100.10/32", "198.51.100.11/32"];
+    const objects = [
+      poolObject("pool-a", ["198.51.100.0/24"]),
+      nodeObject("n1", { internalIP: pair.a.addr4 }),
+      advObject("all", { communities: ["64500:100"] }),
+      serviceObject("web", { ips: ["198.51.100.10"], pool: "pool-a" }),
+      sliceObject("web", [{ node: "n1" }]),
+      serviceObject("api", { ips: ["198.51.100.11"], pool: "pool-a" }),
+      sliceObject("api", [{ node: "n1" }]),
+      // dynamicASN: the peer's AS (64501) is learnt from its OPEN.
+      peerObject("gobgp", {
+        myASN: 64500,
+        dynamicASN: "external",
+        peerAddress: pair.b.addr4,
+        enableGracefulRestart: true,
+      }),
+    ];
+    /** A speaker process started, like after a restart, on a cache already holding `objects`. */
+    const startSpeaker = async () => {
+      const sp = new SpeakerProcess(pair.a.name, "n1", ["--defer-start"]);
+      procs.push(sp);
+      assert.deepEqual(await sp.next(), { ready: true });
+      for (const o of objects) await sp.put(o);
+      await sp.send({ start: true });
+      return sp;
+    };
+    const a = pair.a.addr4;
+    const routesWith = (g: Gobgpd, stale: boolean, what: string) =>
+      g.waitFor(async (x) => {
+        const m = await staleFlags(x, a);
+        return m.size === PREFIXES.length && PREFIXES.every((p) => m.get(p) === stale)
+          ? m
+          : undefined;
+      }, { what, timeoutMs: 30_000 });
+    try {
+      gobgp = await startGobgpd({
+        netns: pair.b.name,
+        asn: 64501,
+        routerId: pair.b.addr4,
+        neighbors: [{
+          address: a,
+          asn: 64500,
+          passive: true,
+          families: ["ipv4"],
+          gracefulRestart: { restartTime: 120, notification: true },
+        }],
+      });
+      const g = gobgp;
+      const first = await startSpeaker();
+
+      await t.step(
+        "graceful restart negotiated with the dynamic peer AS; routes fresh",
+        async () => {
+          await g.waitEstablished(a, { timeoutMs: 30_000 });
+          await routesWith(g, false, "fresh routes from the first speaker");
+          const [st] = await first.sessions();
+          assert.equal(st.state, "Established");
+          assert.equal(st.peerAsn, 64501);
+          assert.deepEqual(st.gracefulRestart, {
+            enabled: true,
+            negotiated: true,
+            notification: true,
+          });
+          assert.deepEqual((await ribOf(g)).get(PREFIXES[0])?.asPath, [64500], "eBGP path");
+        },
+      );
+
+      await t.step("SIGTERM: gobgpd keeps the routes, marked stale", async () => {
+        assert.equal(await first.terminate(), 0);
+        await g.waitFor(async (x) => {
+          const n = (await x.neighbors()).find((y) => y.address === a);
+          return n && !n.established ? n : undefined;
+        }, { what: "gobgpd sees the speaker down" });
+        await routesWith(g, true, "routes kept as stale while the speaker is down");
+      });
+
+      const second = await startSpeaker();
+      await t.step("the restarted speaker re-announces: routes fresh again", async () => {
+        await g.waitEstablished(a, { timeoutMs: 30_000 });
+        await routesWith(g, false, "routes fresh after the restart's End-of-RIB");
+        const rib = await ribOf(g);
+        assert.deepEqual(rib.get(PREFIXES[1])?.communities, ["64500:100"]);
+      });
+
+      await t.step("removing the BGPPeer hard-resets: gobgpd drops the routes", async () => {
+        await second.remove("BGPPeer", "metallb-system/gobgp");
+        // restartTime is 120 s: only a hard reset empties the RIB within this wait.
+        await g.waitFor(async (x) => (await staleFlags(x, a)).size === 0 ? true : undefined, {
+          what: "routes gone after the BGPPeer was removed",
+          timeoutMs: 15_000,
+        });
+        assert.deepEqual(await second.sessions(), []);
+      });
+    } catch (err) {
+      for (const sp of procs) console.error(`speaker stderr tail:\n${sp.stderr.slice(-3000)}`);
+      if (gobgp) console.error(`gobgpd log tail:\n${await gobgp.logTail(60)}`);
+      throw err;
+    } finally {
+      for (const sp of procs) await sp.stop();
+      await gobgp?.stop();
+      await pair.close();
+    }
+  },
+});

@@ -37,6 +37,11 @@ export interface FakeApiServerOptions {
   logger?: Logger;
   /** Bearer token the kubeconfig carries; requests without it get 401. */
   token?: string;
+  /**
+   * Further identities, each with its own token and kubeconfig (`kubeconfigFor`), so one
+   * server can tell apart the components or replicas that call it (`RequestLogEntry.user`).
+   */
+  users?: readonly string[];
   /** Watch history window (events); older resourceVersions get 410 Gone. */
   historyLimit?: number;
   /** How often open watches that asked for bookmarks get one. */
@@ -56,6 +61,8 @@ export interface RequestLogEntry {
   subresource?: string;
   /** HTTP status answered. */
   status: number;
+  /** The identity (`FakeApiServerOptions.users`) whose token came with it; unset for `token`. */
+  user?: string;
 }
 
 /** How {@linkcode FaultControls.restart} goes down. */
@@ -129,6 +136,8 @@ export interface FakeApiServer {
   openWatches(): number;
   /** A fresh client configuration loaded from `kubeconfigPath`. */
   kubeConfig(): k8s.KubeConfig;
+  /** The kubeconfig file of one of `FakeApiServerOptions.users` (throws for others). */
+  kubeconfigFor(user: string): string;
   /** Same as `faults.restart()`. */
   restart(options?: RestartOptions): Promise<void>;
   close(): Promise<void>;
@@ -304,6 +313,9 @@ export async function startFakeApiServer(
   const certs = await createTestCertificates();
   const store: Store = createStore({ historyLimit: options.historyLimit });
   const requestLog: RequestLogEntry[] = [];
+  const userTokens = new Map<string, string>(
+    (options.users ?? []).map((u) => [crypto.randomUUID().replaceAll("-", ""), u]),
+  );
   const watches = new Set<{ close(): void }>();
 
   let failCount = 0;
@@ -437,7 +449,9 @@ export async function startFakeApiServer(
   async function route(req: Request, url: URL, entry: RequestLogEntry): Promise<Response> {
     const auth = req.headers.get("authorization");
     if (auth !== `Bearer ${token}`) {
-      throw new HttpError(401, "Unauthorized", "Unauthorized");
+      const user = auth?.startsWith("Bearer ") ? userTokens.get(auth.slice(7)) : undefined;
+      if (user === undefined) throw new HttpError(401, "Unauthorized", "Unauthorized");
+      entry.user = user;
     }
     const segments = url.pathname.split("/").filter((s) => s !== "");
     const discovery = discoveryResponse(segments);
@@ -912,6 +926,12 @@ export async function startFakeApiServer(
   const kubeConfigYaml = kubeconfigYaml(url, certs.caPem, token);
   const kubeconfigPath = `${dir}/kubeconfig`;
   await Deno.writeTextFile(kubeconfigPath, kubeConfigYaml);
+  const userKubeconfigs = new Map<string, string>();
+  for (const [userToken, user] of userTokens) {
+    const path = `${dir}/kubeconfig-${userKubeconfigs.size}`;
+    await Deno.writeTextFile(path, kubeconfigYaml(url, certs.caPem, userToken));
+    userKubeconfigs.set(user, path);
+  }
 
   async function restart(restartOptions: RestartOptions = {}): Promise<void> {
     dropWatches();
@@ -943,6 +963,11 @@ export async function startFakeApiServer(
       const kc = new k8s.KubeConfig();
       kc.loadFromFile(kubeconfigPath);
       return kc;
+    },
+    kubeconfigFor(user) {
+      const path = userKubeconfigs.get(user);
+      if (!path) throw new Error(`fake API server: no user "${user}" (see options.users)`);
+      return path;
     },
     restart,
     faults: {

@@ -392,3 +392,20 @@ Deno.test("fake apiserver: wrong bearer token is 401", async () => {
     await rejectsWith(kc.makeApiClient(k8s.CoreV1Api).listNode(), 401);
   });
 });
+
+Deno.test("fake apiserver: per-user tokens are told apart in the request log", async () => {
+  const server = await startFakeApiServer({ users: ["alice", "bob"] });
+  try {
+    for (const user of ["alice", "bob"]) {
+      const kc = new k8s.KubeConfig();
+      kc.loadFromFile(server.kubeconfigFor(user));
+      await kc.makeApiClient(k8s.CoreV1Api).listNode();
+    }
+    await server.kubeConfig().makeApiClient(k8s.CoreV1Api).listNode();
+    const lists = server.requestLog.filter((r) => r.verb === "list" && r.resource === "nodes");
+    assert.deepEqual(lists.map((r) => r.user), ["alice", "bob", undefined]);
+    assert.throws(() => server.kubeconfigFor("carol"), /no user "carol"/);
+  } finally {
+    await server.close();
+  }
+});

@@ -5,14 +5,8 @@
  * our process must still be the same one, and its resident memory must stay flat.
  */
 import { type Driver, spawnDriver } from "../bgp_driver.ts";
-import {
-  cleanupStaleNetns,
-  createNetnsPair,
-  type Gobgpd,
-  netnsAvailable,
-  runInNetns,
-  startGobgpd,
-} from "../gobgp/mod.ts";
+import { cleanupSoakNetns, createSoakNetnsPair } from "./netns.ts";
+import { type Gobgpd, netnsAvailable, runInNetns, startGobgpd } from "../gobgp/mod.ts";
 import { figure, pollUntil, rssBytes, skipped, type Soak, type SoakContext } from "./types.ts";
 
 const OUR_ASN = 64512;
@@ -42,14 +36,38 @@ async function driverPid(netns: string): Promise<number | null> {
 
 /** Whether GoBGP holds the full table from us, with MED `med` on a sample prefix. */
 async function fullTable(g: Gobgpd, from: string, med: number): Promise<boolean> {
-  const nb = (await g.neighbors()).find((n) => n.address === from);
+  const nb = (await bounded(g.neighbors(), 15_000, "gobgp neighbor")).find((n) =>
+    n.address === from
+  );
   if (!nb?.established || nb.accepted !== PREFIXES) return false;
-  if ((await g.ribCount("ipv4")) !== PREFIXES) return false;
+  if ((await bounded(g.ribCount("ipv4"), 15_000, "gobgp rib summary")) !== PREFIXES) return false;
   const last = `198.18.${(PREFIXES - 1) >> 8}.${(PREFIXES - 1) & 0xff}/32`;
-  const out = JSON.parse(await g.cli(["global", "rib", "-a", "ipv4", last], { json: true }));
+  const out = JSON.parse(
+    await bounded(
+      g.cli(["global", "rib", "-a", "ipv4", last], { json: true }),
+      15_000,
+      "gobgp rib",
+    ),
+  );
   const attrs = (Object.values(out)[0] as { attrs: { type: number; metric?: number }[] }[])?.[0]
     ?.attrs ?? [];
   return (attrs.find((a) => a.type === 4)?.metric ?? 0) === med;
+}
+
+/** Rejects when `p` takes longer than `ms`: nothing in the soak may wait forever. */
+function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const t = new Promise<never>((_, rej) => {
+    timer = setTimeout(() => rej(new Error(`${what} took over ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+/** Signals gobgpd only: a pid of -1 (not running) would signal every process on the host. */
+function signalGobgpd(g: Gobgpd, signal: Deno.Signal): void {
+  const pid = g.pid;
+  if (!(pid > 1)) throw new Error(`gobgpd is not running (pid ${pid})`);
+  Deno.kill(pid, signal);
 }
 
 /** One reset of kind `kind`; resolves once the reset has happened (not recovered). */
@@ -85,7 +103,7 @@ async function reset(
       return;
     }
     case "hold_expiry": {
-      Deno.kill(g.pid, "SIGSTOP");
+      signalGobgpd(g, "SIGSTOP");
       try {
         await d.waitEvent(
           (e) => e.event === "error" && /Hold Timer Expired/.test(e.message ?? ""),
@@ -96,7 +114,7 @@ async function reset(
           },
         );
       } finally {
-        Deno.kill(g.pid, "SIGCONT");
+        signalGobgpd(g, "SIGCONT");
       }
     }
   }
@@ -113,8 +131,8 @@ export const soak: Soak = {
       return;
     }
     const cycles = ctx.short ? 8 : 100;
-    await cleanupStaleNetns();
-    const pair = await createNetnsPair();
+    await cleanupSoakNetns();
+    const pair = await createSoakNetnsPair();
     let g: Gobgpd | undefined;
     let d: Driver | undefined;
     const failures: string[] = [];
@@ -152,17 +170,28 @@ export const soak: Soak = {
         if (kind === "tcp_reset_mid_update") med = i + 1;
         const t0 = performance.now();
         try {
-          await reset(kind, { g, d, nsA: pair.a.name, peer: pair.b.addr4, med });
+          const lab = { g, d, nsA: pair.a.name, peer: pair.b.addr4, med };
+          await bounded(reset(kind, lab), 90_000, `reset ${kind}`);
         } catch (err) {
-          failures.push(`cycle ${i} (${kind}): ${(err as Error).message.slice(0, 300)}`);
+          failures.push(
+            `cycle ${i} (${kind}): ${(err as Error).message.slice(0, 300)}; events: ${
+              JSON.stringify(d.events.slice(-4))
+            }`,
+          );
         }
         const back = await pollUntil(() => fullTable(gg, pair.a.addr4, med), {
-          timeoutMs: 60_000,
+          // Reconnect backoff reaches 2 minutes when the peer refuses us for a while.
+          timeoutMs: 150_000,
           intervalMs: 200,
         });
         if (!back) {
-          failures.push(`cycle ${i} (${kind}): full table not back at GoBGP within 60 s`);
-          if (failures.length > 5) break;
+          const nb = (await bounded(g.neighbors(), 15_000, "gobgp neighbor").catch(() => []))[0];
+          failures.push(
+            `cycle ${i} (${kind}): full table not back at GoBGP within 150 s (GoBGP: ${
+              JSON.stringify(nb)
+            }; ours: ${JSON.stringify(d.events.slice(-4))})`,
+          );
+          if (failures.length > 3) break;
           continue;
         }
         recoverS.push((performance.now() - t0) / 1000);
