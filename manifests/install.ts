@@ -15,6 +15,12 @@ export interface InstallOptions {
   image: string;
   /** Version written into the `app.kubernetes.io/version` label. */
   version: string;
+  /**
+   * Pass `--weighted-ecmp` to the speaker (link-bandwidth communities on
+   * `externalTrafficPolicy: Local` routes). Off unless asked for: routers that do not expect
+   * the extended community may treat the routes differently.
+   */
+  weightedEcmp?: boolean;
 }
 
 /** Port of /metrics, /healthz and /readyz in both components (MetalLB's `monitoring`). */
@@ -81,33 +87,50 @@ export function buildRbac(opts: InstallOptions): Doc[] {
     subjects: subjects(name),
   });
   return [
-    // Services and Events live in every namespace, so these need cluster scope.
+    // Services and Events live in every namespace, so these need cluster scope. Service status
+    // and annotations are merge patches without a resourceVersion, which the API server never
+    // rejects with 409, so neither update nor get is needed for them. Events: create, and
+    // patch to count up a repeat of the same Event.
     clusterRole("controller", [
       rule("", ["services"], ["list", "watch", "patch"]),
-      rule("", ["services/status"], ["update", "patch"]),
+      rule("", ["services/status"], ["patch"]),
       rule("", ["namespaces"], ["list", "watch"]),
       rule("", ["events"], ["create", "patch"]),
     ]),
     clusterRole("speaker", [
       rule("", ["services", "nodes", "namespaces"], ["list", "watch"]),
       rule("discovery.k8s.io", ["endpointslices"], ["list", "watch"]),
-      rule("", ["events"], ["create"]),
+      rule("", ["events"], ["create", "patch"]),
     ]),
-    // Configuration, Secrets and Leases: only in the install namespace.
+    // Configuration, Secrets and Leases: only in the install namespace. Both components read
+    // through list and watch caches, never a single get. ConfigurationState and
+    // ServiceBGPStatus are written as get, create when missing, then update of /status.
     role("controller", [
-      rule("metallb.io", CONFIG_RESOURCES, ["get", "list", "watch"]),
-      rule("metallb.io", ["ipaddresspools/status"], ["update", "patch"]),
-      rule("metallb.io", ["configurationstates"], ["create", "get", "update", "patch"]),
-      rule("metallb.io", ["configurationstates/status"], ["update", "patch"]),
+      rule("metallb.io", CONFIG_RESOURCES, ["list", "watch"]),
+      // A BGPPeer's passwordSecret that cannot be read makes the whole configuration invalid.
+      rule("", ["secrets"], ["list", "watch"]),
+      rule("metallb.io", ["ipaddresspools/status"], ["patch"]),
+      rule("metallb.io", ["configurationstates"], ["get", "create"]),
+      rule("metallb.io", ["configurationstates/status"], ["update"]),
       rule("coordination.k8s.io", ["leases"], ["get", "create", "update"]),
     ]),
     role("speaker", [
-      rule("metallb.io", CONFIG_RESOURCES, ["get", "list", "watch"]),
+      rule("metallb.io", CONFIG_RESOURCES, ["list", "watch"]),
       // BGPPeer passwordSecret: MetalLB requires the Secret in the install namespace too.
-      rule("", ["secrets"], ["get", "list", "watch"]),
-      rule("metallb.io", ["servicebgpstatuses"], ["create", "update", "patch", "delete"]),
-      rule("metallb.io", ["servicebgpstatuses/status"], ["update", "patch"]),
-      rule("metallb.io", ["configurationstates"], ["create", "patch"]),
+      rule("", ["secrets"], ["list", "watch"]),
+      // Listed and watched (its own node's only) to delete leftovers after a restart; updated
+      // when someone edited one by hand.
+      rule("metallb.io", ["servicebgpstatuses"], [
+        "list",
+        "watch",
+        "get",
+        "create",
+        "update",
+        "delete",
+      ]),
+      rule("metallb.io", ["servicebgpstatuses/status"], ["update"]),
+      rule("metallb.io", ["configurationstates"], ["get", "create"]),
+      rule("metallb.io", ["configurationstates/status"], ["update"]),
     ]),
     clusterBinding("controller"),
     clusterBinding("speaker"),
@@ -233,7 +256,12 @@ export function buildSpeaker(opts: InstallOptions): Doc {
       updateStrategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1 } },
       template: podTemplate(
         "speaker",
-        ["speaker", `--admin-addr=0.0.0.0:${ADMIN_PORT}`, "--log-level=info"],
+        [
+          "speaker",
+          `--admin-addr=0.0.0.0:${ADMIN_PORT}`,
+          "--log-level=info",
+          ...(opts.weightedEcmp ? ["--weighted-ecmp"] : []),
+        ],
         opts,
         {
           // BGP sessions must leave from the node's own addresses, which peers are set up for.

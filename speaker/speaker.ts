@@ -111,7 +111,10 @@ export interface SpeakerStatus {
 export interface Speaker {
   /** Waits for the source's caches, then reconciles and keeps reconciling on changes. */
   start(): Promise<void>;
-  /** Sends Cease to every peer (bounded by the grace period) and stops watching. */
+  /**
+   * Stops every session gracefully (bounded by the grace period): peers with graceful restart
+   * keep our routes until we are back. Then stops watching.
+   */
   stop(): Promise<void>;
   /** Sessions and Services for /status. */
   status(): SpeakerStatus;
@@ -463,11 +466,13 @@ export function createSpeaker(
       entry.routes = routes;
       entry.session.setRoutes(routes);
     }
-    const own = ownStatuses(get("ServiceBGPStatus"));
+    // Only looked at for new announcements and when the kind changed: most reconciles skip it.
+    let ownCache: Map<string, KubeObject> | undefined;
+    const own = () => ownCache ??= ownStatuses(get("ServiceBGPStatus"));
     writeServiceStatus(ann, own);
     if (kinds === "all" || kinds.has("ServiceBGPStatus") || !statusSwept) {
       statusSwept = true;
-      sweepStatuses(own);
+      sweepStatuses(own());
     }
     writeConfigState();
   }
@@ -573,13 +578,13 @@ export function createSpeaker(
 
   /** An existing object of this node for Service `key`, preferring the name we would give. */
   function existingStatus(
-    own: ReadonlyMap<string, KubeObject>,
+    own: () => ReadonlyMap<string, KubeObject>,
     key: string,
     ours: string,
   ): KubeObject | undefined {
     if (!statusIndex) {
       statusIndex = new Map();
-      for (const o of own.values()) {
+      for (const o of own().values()) {
         const l = o.metadata.labels ?? {};
         const k = `${l[SERVICE_NAMESPACE_LABEL]}/${l[SERVICE_NAME_LABEL]}`;
         const list = statusIndex.get(k);
@@ -592,7 +597,10 @@ export function createSpeaker(
       list?.find((o) => !statusNames.has(o.metadata.name));
   }
 
-  function writeServiceStatus(ann: Announcements, own: ReadonlyMap<string, KubeObject>): void {
+  function writeServiceStatus(
+    ann: Announcements,
+    own: () => ReadonlyMap<string, KubeObject>,
+  ): void {
     statusIndex = undefined;
     // Decisions of unchanged Services come back as the same objects (announce cache), so
     // with 10,000s of Services only the changed ones cost anything here.
@@ -618,7 +626,7 @@ export function createSpeaker(
   function applyService(
     key: string,
     s: ServiceAnnouncement,
-    own: ReadonlyMap<string, KubeObject>,
+    own: () => ReadonlyMap<string, KubeObject>,
   ): void {
     const prev = bgpStatus.get(key);
     // After a restart the objects written before it are adopted, and left alone when right.

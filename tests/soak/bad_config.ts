@@ -192,12 +192,19 @@ export const soak: Soak = {
           timeoutMs: 15_000,
           intervalMs: 50,
         });
-        if (!back) notApplied.push(`${editLabel}: configuration not valid again after 15 s`);
+        if (!back) {
+          const errors = (await status()).config.errors;
+          notApplied.push(
+            `${editLabel}: configuration not valid again after 15 s: ${JSON.stringify(errors)}`,
+          );
+        }
         if ((e + 1) % 50 === 0) ctx.log("bad config progress", { edits: e + 1 });
       }
       if (!(await pollUntil(allAnnounced, { timeoutMs: 20_000 }))) {
         broken.push("at the end not every Service was announced");
       }
+      // A clean stop withdraws everything by design: stop counting first.
+      unwatch();
       cleanExit = -1;
       cleanExit = (await p.stop("SIGTERM")).code;
     } finally {
