@@ -21,6 +21,16 @@ export interface SessionStatus {
   prefixesSent: number;
   prefixesReceived: number;
   lastError?: string;
+  /** The AS the peer sent in its OPEN (useful with `dynamicASN`). */
+  peerAsn?: number;
+  /** Graceful restart: configured, negotiated with the peer, RFC 8538 N bit on both sides. */
+  gracefulRestart?: { enabled: boolean; negotiated: boolean; notification: boolean };
+}
+
+function describeGracefulRestart(gr: SessionStatus["gracefulRestart"]): string {
+  if (!gr?.enabled) return "-";
+  if (!gr.negotiated) return "configured";
+  return gr.notification ? "on (N)" : "on";
 }
 
 /** Used and total addresses of one family in a pool. */
@@ -108,12 +118,17 @@ export function formatStatus(doc: StatusDocument): string {
     const rows = [...doc.sessions].sort((a, b) => a.peer.localeCompare(b.peer)).map((s) => [
       s.name ? `${s.peer} (${s.name})` : s.peer,
       s.state,
+      s.peerAsn === undefined ? "-" : String(s.peerAsn),
       s.uptimeSeconds === undefined ? "-" : formatUptime(s.uptimeSeconds),
       String(s.prefixesSent),
       String(s.prefixesReceived),
+      describeGracefulRestart(s.gracefulRestart),
       s.lastError ?? "",
     ]);
-    const t = table(["PEER", "STATE", "UPTIME", "SENT", "RECEIVED", "LAST ERROR"], rows);
+    const t = table(
+      ["PEER", "STATE", "PEER AS", "UPTIME", "SENT", "RECEIVED", "GRACEFUL RESTART", "LAST ERROR"],
+      rows,
+    );
     out.push(...t.map((l) => `  ${l}`));
   }
   out.push("");

@@ -21,6 +21,8 @@ const DOC: StatusDocument = {
       uptimeSeconds: 3723,
       prefixesSent: 2,
       prefixesReceived: 0,
+      peerAsn: 65001,
+      gracefulRestart: { enabled: true, negotiated: true, notification: true },
     },
     {
       peer: "192.0.2.0:179",
@@ -71,10 +73,19 @@ Deno.test("formatStatus shows config errors, sessions, huge pool totals and serv
 
   const sessions = section(text, "Sessions");
   assert.equal(sessions.length, 4);
-  assert.match(sessions[1], /PEER\s+STATE\s+UPTIME\s+SENT\s+RECEIVED\s+LAST ERROR/);
+  assert.match(
+    sessions[1],
+    /PEER\s+STATE\s+PEER AS\s+UPTIME\s+SENT\s+RECEIVED\s+GRACEFUL RESTART\s+LAST ERROR/,
+  );
   // Sorted by peer, columns aligned.
-  assert.match(sessions[2], /^\s+192\.0\.2\.0:179\s+Active\s+-\s+0\s+0\s+connection refused$/);
-  assert.match(sessions[3], /^\s+192\.0\.2\.1:179 \(tor\)\s+Established\s+1h2m3s\s+2\s+0$/);
+  assert.match(
+    sessions[2],
+    /^\s+192\.0\.2\.0:179\s+Active\s+-\s+-\s+0\s+0\s+-\s+connection refused$/,
+  );
+  assert.match(
+    sessions[3],
+    /^\s+192\.0\.2\.1:179 \(tor\)\s+Established\s+65001\s+1h2m3s\s+2\s+0\s+on \(N\)$/,
+  );
   assert.equal(sessions[2].indexOf("Active"), sessions[3].indexOf("Established"));
 
   const pools = section(text, "Pools");

@@ -93,6 +93,10 @@ export const soak: Soak = {
     const notReported: string[] = [];
     const notApplied: string[] = [];
     const kept: string[] = [];
+    const note = (list: string[], text: string) => {
+      list.push(text);
+      ctx.log("promise broken", { text });
+    };
     let invalid = 0;
     let valid = 0;
     let exitedEarly: string | undefined;
@@ -132,7 +136,7 @@ export const soak: Soak = {
               const ip = await ipOf(name);
               return ip !== undefined && announced(collector).has(`${ip}/32`);
             }, { timeoutMs: 20_000 });
-            if (!ok) notApplied.push(`${editLabel}: ${name} not announced in 20 s`);
+            if (!ok) note(notApplied, `${editLabel}: ${name} not announced in 20 s`);
           } else if (kind === "remove") {
             const name = g.pick([...services]);
             const ip = await ipOf(name);
@@ -143,7 +147,7 @@ export const soak: Soak = {
             const ok = await pollUntil(() => !ip || !announced(collector).has(`${ip}/32`), {
               timeoutMs: 20_000,
             });
-            if (!ok) notApplied.push(`${editLabel}: ${name}'s ${ip} still announced after 20 s`);
+            if (!ok) note(notApplied, `${editLabel}: ${name}'s ${ip} still announced after 20 s`);
             // Its address may go to a later Service; from then on it must stay.
             await pollUntil(async () => !(await status()).services.some((s) => s.name === name), {
               timeoutMs: 10_000,
@@ -158,7 +162,7 @@ export const soak: Soak = {
               const a = announced(collector);
               return a.size > 0 && [...a.values()].every((c) => c.includes(want));
             }, { timeoutMs: 20_000 });
-            if (!ok) notApplied.push(`${editLabel}: community ${want} not on every route in 20 s`);
+            if (!ok) note(notApplied, `${editLabel}: community ${want} not on every route in 20 s`);
           }
           continue;
         }
@@ -175,14 +179,14 @@ export const soak: Soak = {
           const doc = await status();
           return !doc.config.valid && doc.config.errors.length > 0 ? doc : undefined;
         }, { timeoutMs: 15_000, intervalMs: 50 });
-        if (!reported) notReported.push(`${editLabel}: /status still says valid after 15 s`);
+        if (!reported) note(notReported, `${editLabel}: /status still says valid after 15 s`);
         await new Promise((r) => setTimeout(r, 300 + g.int(700)));
         // The running configuration stays: same routes, same communities.
         const after = announced(collector);
         for (const [prefix, comms] of before) {
           const now = after.get(prefix);
           if (now && now.join(",") !== comms.join(",")) {
-            kept.push(`${editLabel}: ${prefix} communities ${comms} became ${now}`);
+            note(kept, `${editLabel}: ${prefix} communities ${comms} became ${now}`);
           }
         }
         editLabel = `revert of ${bad.kind} (#${e})`;
@@ -194,7 +198,8 @@ export const soak: Soak = {
         });
         if (!back) {
           const errors = (await status()).config.errors;
-          notApplied.push(
+          note(
+            notApplied,
             `${editLabel}: configuration not valid again after 15 s: ${JSON.stringify(errors)}`,
           );
         }
