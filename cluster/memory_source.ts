@@ -6,6 +6,7 @@ import {
   type KubeObject,
   objectKey,
   type ObjectSource,
+  type ObjectWriter,
   READ_KINDS,
   type ReadKind,
   type Snapshot,
@@ -87,5 +88,18 @@ export function createMemorySource(initial: readonly KubeObject[] = []): MemoryS
       }
       for (const o of objects) put(o);
     },
+  };
+}
+
+/** A writer that accepts every write and keeps nothing: for drivers that only watch the wire. */
+export function createDiscardWriter(): ObjectWriter {
+  const ok = () => Promise.resolve();
+  return {
+    setServiceIngress: ok,
+    patchServiceAnnotations: ok,
+    recordEvent: ok,
+    setPoolStatus: ok,
+    setConfigurationState: ok,
+    setServiceBGPStatus: ok,
   };
 }

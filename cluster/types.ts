@@ -26,6 +26,17 @@ export const READ_KINDS = [
 /** A kind ferrolb reads. */
 export type ReadKind = typeof READ_KINDS[number];
 
+/** The kinds a `Config` is built from (Secrets hold peer passwords). */
+export const CONFIG_KINDS: readonly ReadKind[] = [
+  "IPAddressPool",
+  "BGPAdvertisement",
+  "BGPPeer",
+  "Community",
+  "BFDProfile",
+  "L2Advertisement",
+  "Secret",
+];
+
 /** Object metadata as served by the API server (the subset we use). */
 export interface ObjectMeta {
   name: string;

@@ -25,13 +25,13 @@ import {
   type RefusalCode,
   type ServiceRequest,
 } from "../ipam/mod.ts";
-import type {
-  EventRecord,
-  KubeObject,
-  ObjectSource,
-  ObjectWriter,
-  ReadKind,
-  Snapshot,
+import {
+  CONFIG_KINDS,
+  type EventRecord,
+  type KubeObject,
+  type ObjectSource,
+  type ObjectWriter,
+  type Snapshot,
 } from "../cluster/types.ts";
 import {
   ALLOCATED_FROM_POOL,
@@ -64,17 +64,6 @@ const POOL_ANNOTATIONS = [
   ANNOTATION_PREFIX + ALLOCATED_FROM_POOL,
   LEGACY_ANNOTATION_PREFIX + ALLOCATED_FROM_POOL,
 ] as const;
-
-/** Kinds that make up the configuration (plus Secrets for peer passwords). */
-const CONFIG_KINDS: readonly ReadKind[] = [
-  "IPAddressPool",
-  "BGPAdvertisement",
-  "BGPPeer",
-  "Community",
-  "BFDProfile",
-  "L2Advertisement",
-  "Secret",
-];
 
 /** Kube-source client counters, when the source has them. */
 interface SourceClientMetrics {

@@ -10,8 +10,12 @@
  */
 import { silentLogger } from "../api/log.ts";
 import type { Collector } from "../bgp/mod.ts";
-import { createMemorySource, type MemorySource } from "../cluster/memory_source.ts";
-import type { KubeObject, ObjectWriter } from "../cluster/types.ts";
+import {
+  createDiscardWriter,
+  createMemorySource,
+  type MemorySource,
+} from "../cluster/memory_source.ts";
+import type { KubeObject } from "../cluster/types.ts";
 import { type BenchResult, type BenchSuite, result } from "../tests/bench/types.ts";
 import { createSpeaker, type Speaker } from "./speaker.ts";
 import {
@@ -28,18 +32,6 @@ const LATENCY_SERVICES = 10_000;
 const LATENCY_CHANGES = 200;
 const RSS_PREFIXES = 100_000;
 const RSS_PEERS = 4;
-
-function nullWriter(): ObjectWriter {
-  const ok = () => Promise.resolve();
-  return {
-    setServiceIngress: ok,
-    patchServiceAnnotations: ok,
-    recordEvent: ok,
-    setPoolStatus: ok,
-    setConfigurationState: ok,
-    setServiceBGPStatus: ok,
-  };
-}
 
 /** The i-th address of 100.64.0.0/10 (room for 4M Services). */
 function ipOf(i: number): string {
@@ -78,7 +70,7 @@ async function measureLatency(services: number, changes: number): Promise<number
   const source: MemorySource = createMemorySource(
     worldObjects(services, [{ port: collector.addr.port }]),
   );
-  const speaker: Speaker = createSpeaker(source, nullWriter(), {
+  const speaker: Speaker = createSpeaker(source, createDiscardWriter(), {
     nodeName: "n1",
     namespace: "metallb-system",
     logger: silentLogger,
@@ -143,7 +135,7 @@ async function measureRss(): Promise<BenchResult> {
     );
     source.snapshot();
     const baseline = rssMb();
-    const speaker = createSpeaker(source, nullWriter(), {
+    const speaker = createSpeaker(source, createDiscardWriter(), {
       nodeName: "n1",
       namespace: "metallb-system",
       logger: silentLogger,

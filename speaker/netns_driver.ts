@@ -13,22 +13,9 @@
  *   [--defer-start]
  */
 import { createLogger } from "../api/log.ts";
-import { createMemorySource } from "../cluster/memory_source.ts";
-import type { KubeObject, ObjectWriter, ReadKind } from "../cluster/types.ts";
+import { createDiscardWriter, createMemorySource } from "../cluster/memory_source.ts";
+import type { KubeObject, ReadKind } from "../cluster/types.ts";
 import { createSpeaker } from "./speaker.ts";
-
-/** A writer that only logs: the driver's tests look at the wire, not at status objects. */
-function loggingWriter(): ObjectWriter {
-  const ok = () => Promise.resolve();
-  return {
-    setServiceIngress: ok,
-    patchServiceAnnotations: ok,
-    recordEvent: ok,
-    setPoolStatus: ok,
-    setConfigurationState: ok,
-    setServiceBGPStatus: ok,
-  };
-}
 
 async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   let buf = "";
@@ -51,7 +38,7 @@ async function main(args: string[]): Promise<number> {
     return 2;
   }
   const source = createMemorySource();
-  const speaker = createSpeaker(source, loggingWriter(), {
+  const speaker = createSpeaker(source, createDiscardWriter(), {
     nodeName,
     namespace: positional[1] ?? "metallb-system",
     logger: createLogger({ level: "info", component: "netns-driver" }),

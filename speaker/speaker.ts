@@ -36,7 +36,13 @@ import {
   type StopOptions,
   systemClock,
 } from "../bgp/mod.ts";
-import type { KubeObject, ObjectSource, ObjectWriter, ReadKind } from "../cluster/types.ts";
+import {
+  CONFIG_KINDS,
+  type KubeObject,
+  type ObjectSource,
+  type ObjectWriter,
+  type ReadKind,
+} from "../cluster/types.ts";
 import type { ServiceStatus, SessionStatus } from "../cmd/status.ts";
 import {
   type Announcements,
@@ -133,15 +139,7 @@ export interface Speaker {
 }
 
 /** Kinds whose change means the configuration must be rebuilt. */
-const CONFIG_KINDS: ReadonlySet<ReadKind> = new Set<ReadKind>([
-  "IPAddressPool",
-  "BGPAdvertisement",
-  "BGPPeer",
-  "Community",
-  "BFDProfile",
-  "L2Advertisement",
-  "Secret",
-]);
+const CONFIG_KIND_SET: ReadonlySet<ReadKind> = new Set<ReadKind>(CONFIG_KINDS);
 
 /** A peer we cannot run, and why. */
 export interface PeerProblems {
@@ -387,7 +385,7 @@ export function createSpeaker(
     const snap = source.snapshot();
     const get = (k: ReadKind) => snap.objects.get(k) ?? new Map<string, KubeObject>();
 
-    if (kinds === "all" || [...kinds].some((k) => CONFIG_KINDS.has(k)) || !build) {
+    if (kinds === "all" || [...kinds].some((k) => CONFIG_KIND_SET.has(k)) || !build) {
       build = buildConfig(snap, { namespace: options.namespace });
       if (build.ok) {
         config = build.config;

@@ -42,6 +42,11 @@ export interface FakeApiServerOptions {
    * server can tell apart the components or replicas that call it (`RequestLogEntry.user`).
    */
   users?: readonly string[];
+  /**
+   * An authorizer for requests made as one of `users` (the default token is an admin): when it
+   * returns false the request gets 403 Forbidden, as a real API server enforcing RBAC would.
+   */
+  authorize?: (user: string, request: Readonly<RequestLogEntry>) => boolean;
   /** Watch history window (events); older resourceVersions get 410 Gone. */
   historyLimit?: number;
   /** How often open watches that asked for bookmarks get one. */
@@ -468,6 +473,17 @@ export async function startFakeApiServer(
     entry.subresource = subresource;
     const isWatch = ["1", "true"].includes(url.searchParams.get("watch") ?? "");
     entry.verb = verbOf(req.method, name, isWatch);
+    if (entry.user !== undefined && options.authorize && !options.authorize(entry.user, entry)) {
+      const what = `${def.plural}${subresource ? `/${subresource}` : ""}`;
+      throw new HttpError(
+        403,
+        "Forbidden",
+        `user "${entry.user}" cannot ${entry.verb} resource "${what}" in API group ` +
+          `"${def.group}"${
+            namespace ? ` in the namespace "${namespace}"` : " at the cluster scope"
+          }`,
+      );
+    }
     if (failCount > 0) {
       failCount--;
       throw new HttpError(500, "InternalError", "injected fault: internal error");

@@ -409,3 +409,25 @@ Deno.test("fake apiserver: per-user tokens are told apart in the request log", a
     await server.close();
   }
 });
+
+Deno.test("fake apiserver: the authorizer forbids a user's request with 403", async () => {
+  const server = await startFakeApiServer({
+    users: ["reader"],
+    authorize: (_user, r) => r.verb === "list",
+  });
+  try {
+    const kc = new k8s.KubeConfig();
+    kc.loadFromFile(server.kubeconfigFor("reader"));
+    const api = kc.makeApiClient(k8s.CoreV1Api);
+    await api.listNode();
+    const body = await rejectsWith(api.createNode({ body: { metadata: { name: "n1" } } }), 403);
+    assert.equal((body as { reason: string }).reason, "Forbidden");
+    assert.equal(server.objects.list("nodes").length, 0);
+    // The admin token is not subject to it.
+    await server.kubeConfig().makeApiClient(k8s.CoreV1Api).createNode({
+      body: { metadata: { name: "n1" } },
+    });
+  } finally {
+    await server.close();
+  }
+});

@@ -25,7 +25,13 @@ import {
   sliceObject,
   startTestCollector,
 } from "../../speaker/testing.ts";
-import { type ApiCall, callsFromRequestLog, checkRbac, type RbacReport } from "./mod.ts";
+import {
+  type ApiCall,
+  callsFromRequestLog,
+  checkRbac,
+  type LoggedRequest,
+  type RbacReport,
+} from "./mod.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 const NS = DEFAULT_INSTALL.namespace;
@@ -188,6 +194,21 @@ function pool(name: string, addresses: string[], spec: Record<string, unknown> =
   };
 }
 
+/**
+ * Makes the fake API server enforce the committed RBAC like a real one: each user named
+ * `<serviceAccount>-…` is that service account, and a request its roles do not allow gets 403.
+ * So the scenarios also show the components work (sync, become ready) under exactly these
+ * roles, not merely that their traffic would have been allowed.
+ */
+function enforceRbac(
+  serviceAccountOf: (user: string) => string,
+): (user: string, request: Readonly<LoggedRequest>) => boolean {
+  return (user, request) => {
+    const calls = callsFromRequestLog([request], `${NS}/${serviceAccountOf(user)}`);
+    return calls.length === 0 || checkRbac(calls, rbacDocs).denied.length === 0;
+  };
+}
+
 /** `verb group/resource[/subresource]`, for readable messages. */
 function callKey(c: ApiCall): string {
   const res = `${c.apiGroup || "core"}/${c.resource}${c.subresource ? `/${c.subresource}` : ""}`;
@@ -251,7 +272,10 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const server = await startFakeApiServer({ users: ["replica-a", "replica-b"] });
+    const server = await startFakeApiServer({
+      users: ["replica-a", "replica-b"],
+      authorize: enforceRbac(() => "controller"),
+    });
     const replicas: RoleProcess[] = [];
     try {
       // The seed example, plus a peer whose password lives in a Secret: the controller must
@@ -430,7 +454,10 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const server = await startFakeApiServer({ users: ["speaker-n1"] });
+    const server = await startFakeApiServer({
+      users: ["speaker-n1"],
+      authorize: enforceRbac(() => "speaker"),
+    });
     const collector = await startTestCollector({ asn: 64501, routerId: "10.255.0.1" });
     const collector3 = await startTestCollector({ asn: 64503, routerId: "10.255.0.3" });
     let speaker: RoleProcess | undefined;
