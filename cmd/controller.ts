@@ -145,7 +145,7 @@ export async function runControllerRole(args: ParsedArgs): Promise<number> {
 
   const registry = createRegistry();
   const metrics = defineMetallbMetrics(registry);
-  const source = createKubeSource(kc, { namespace, logger });
+  const source = createKubeSource(kc, { namespace, logger, kinds: CONTROLLER_READ_KINDS });
   const writer = createKubeWriter(kc, { namespace, logger });
   const identity = leaseIdentity(
     typeof f["node-name"] === "string" ? f["node-name"] : undefined,

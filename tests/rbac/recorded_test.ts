@@ -209,6 +209,14 @@ function enforceRbac(
   };
 }
 
+/** The distinct requests the server refused with 403, for failure messages. */
+function forbidden(server: FakeApiServer): string {
+  const seen = server.requestLog.filter((r) => r.status === 403).map((r) =>
+    `${r.verb} ${r.group || "core"}/${r.resource}${r.subresource ? `/${r.subresource}` : ""}`
+  );
+  return [...new Set(seen)].join(", ") || "none";
+}
+
 /** `verb group/resource[/subresource]`, for readable messages. */
 function callKey(c: ApiCall): string {
   const res = `${c.apiGroup || "core"}/${c.resource}${c.subresource ? `/${c.subresource}` : ""}`;
@@ -316,7 +324,9 @@ Deno.test({
           replicas.map(async (r) => (await httpGet(`${r.admin}/readyz`)).status),
         );
         return codes.every((c) => c === 200);
-      }, BOUND);
+      }, BOUND).catch((err) => {
+        throw new Error(`${err.message}; forbidden: ${forbidden(server)}`);
+      });
       await eventually("one leader, one standby", async () => {
         const states = (await Promise.all(replicas.map(statusOf)))
           .map((s) => s.leaderElection?.state).sort();
@@ -496,7 +506,9 @@ Deno.test({
 
       const announced = () =>
         collector.routes().some((p) => p.routes.some((r) => r.prefix === "192.0.2.10/32"));
-      await collector.waitFor(announced, { timeoutMs: 30_000 });
+      await collector.waitFor(announced, { timeoutMs: 30_000 }).catch((err) => {
+        throw new Error(`${err.message}; forbidden: ${forbidden(server)}`);
+      });
       const bgpStatuses = () => server.objects.list("servicebgpstatuses.metallb.io", NS);
       await eventually(
         "ServiceBGPStatus, ConfigurationState and nodeAssigned",

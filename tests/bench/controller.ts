@@ -4,14 +4,14 @@
  * GET round trip measured in the same run), and a restart over 10,000 assigned Services.
  */
 import * as k8s from "@kubernetes/client-node";
-import { silentLogger } from "../api/log.ts";
-import { kubeRequest } from "../cluster/kube_config.ts";
-import { createKubeSource, type KubeSource } from "../cluster/kube_source.ts";
-import { createKubeWriter } from "../cluster/kube_writer.ts";
-import { type BenchResult, type BenchSuite, result } from "../tests/bench/types.ts";
-import { type FakeApiServer, startFakeApiServer } from "../tests/fake_apiserver/mod.ts";
-import { Controller } from "./controller.ts";
-import { poolObject, serviceObject, TEST_NAMESPACE } from "./testing.ts";
+import { silentLogger } from "../../api/log.ts";
+import { kubeRequest } from "../../cluster/kube_config.ts";
+import { createKubeSource, type KubeSource } from "../../cluster/kube_source.ts";
+import { createKubeWriter } from "../../cluster/kube_writer.ts";
+import { type BenchResult, type BenchSuite, result } from "./types.ts";
+import { type FakeApiServer, startFakeApiServer } from "../fake_apiserver/mod.ts";
+import { Controller } from "../../controller/controller.ts";
+import { poolObject, serviceObject, TEST_NAMESPACE } from "../../controller/testing.ts";
 
 const NAMES = [
   "controller_assign_10k",

@@ -3,16 +3,16 @@
  * 100,000 IPv4 /32s, set before the session comes up, to a receiving gobgpd in namespace B.
  * The reference is a second gobgpd sending as many /32s to the same receiver in the same run.
  *
- * `deno run -A bgp/announce_bench.ts [N]` prints the results as JSON lines.
+ * `deno run -A tests/bench/bgp_announce.ts [N]` prints the results as JSON lines.
  */
-import { result } from "../tests/bench/types.ts";
-import type { BenchResult, BenchSuite } from "../tests/bench/types.ts";
-import { buildPathAttributes } from "./adj_rib_out.ts";
-import { encodePathAttributes, MAX_MESSAGE_SIZE, nlriLength } from "./packets.ts";
-import { parsePrefix } from "./prefix.ts";
-import { netnsAvailable } from "../tests/gobgp/mod.ts";
-import { measureGobgpBaseline, type Receiver, startReceiver } from "../tests/gobgp/baseline.ts";
-import { spawnDriver } from "../tests/bgp_driver.ts";
+import { result } from "./types.ts";
+import type { BenchResult, BenchSuite } from "./types.ts";
+import { buildPathAttributes } from "../../bgp/adj_rib_out.ts";
+import { encodePathAttributes, MAX_MESSAGE_SIZE, nlriLength } from "../../bgp/packets.ts";
+import { parsePrefix } from "../../bgp/prefix.ts";
+import { netnsAvailable } from "../gobgp/mod.ts";
+import { measureGobgpBaseline, type Receiver, startReceiver } from "../gobgp/baseline.ts";
+import { spawnDriver } from "../bgp_driver.ts";
 
 const ANNOUNCE = "bgp_announce_100k";
 const UPDATES = "bgp_updates_100k";
