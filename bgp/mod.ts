@@ -55,3 +55,12 @@ export {
 export { BgpError, describeNotification, ErrorCode } from "./errors.ts";
 export { formatPrefix, parsePrefix, prefixKey } from "./prefix.ts";
 export type { LargeCommunity, Prefix } from "./types.ts";
+export {
+  LIBC_CANDIDATES,
+  type LibcOptions,
+  md5Available,
+  md5Connector,
+  type Md5ConnectorOptions,
+  Md5UnavailableError,
+  SocketError,
+} from "./md5_transport.ts";

@@ -6,7 +6,12 @@
 import type { ParsedArgs } from "./args.ts";
 import { createLogger, type Logger, parseLogLevel } from "../api/log.ts";
 import { createRegistry, defineMetallbMetrics, type Registry } from "../api/metrics.ts";
-import type { ObjectSource, ObjectWriter, ReadKind } from "../cluster/types.ts";
+import {
+  CONFIG_KINDS,
+  type ObjectSource,
+  type ObjectWriter,
+  type ReadKind,
+} from "../cluster/types.ts";
 import { Controller, type ControllerOptions } from "../controller/controller.ts";
 import { type AdminServer, startAdminServer } from "./admin.ts";
 import type { StatusDocument } from "./status.ts";
@@ -17,17 +22,11 @@ export const CONTROLLER_LEASE = "ferrolb-controller";
 /**
  * What the controller reads: the configuration (Secrets included, because a BGPPeer whose
  * `passwordSecret` cannot be found makes the configuration invalid), Services and Namespaces
- * (serviceAllocation selectors). Nodes and EndpointSlices are the speaker's business; the
- * controller's RBAC grants no access to them.
+ * (serviceAllocation selectors). Nodes, EndpointSlices and ServiceBGPStatuses are the
+ * speaker's business; the controller's RBAC grants no access to them.
  */
 export const CONTROLLER_READ_KINDS: readonly ReadKind[] = [
-  "IPAddressPool",
-  "BGPAdvertisement",
-  "BGPPeer",
-  "Community",
-  "BFDProfile",
-  "L2Advertisement",
-  "Secret",
+  ...CONFIG_KINDS,
   "Service",
   "Namespace",
 ];

@@ -98,7 +98,7 @@ export function buildRbac(opts: InstallOptions): Doc[] {
       rule("", ["events"], ["create", "patch"]),
     ]),
     clusterRole("speaker", [
-      rule("", ["services", "namespaces"], ["list", "watch"]),
+      rule("", ["services", "nodes", "namespaces"], ["list", "watch"]),
       rule("discovery.k8s.io", ["endpointslices"], ["list", "watch"]),
       rule("", ["events"], ["create", "patch"]),
     ]),

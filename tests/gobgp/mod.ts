@@ -40,6 +40,8 @@ export interface GobgpNeighbor {
    * session drops; `notification` adds RFC 8538 (NOTIFICATIONs other than Hard Reset too).
    */
   gracefulRestart?: { restartTime?: number; notification?: boolean };
+  /** TCP MD5 (RFC 2385) password the peer must sign its segments with. */
+  authPassword?: string;
 }
 
 /** Options for `startGobgpd`. */
@@ -236,6 +238,9 @@ export function gobgpdConfig(options: GobgpdOptions): string {
       `    peer-as = ${n.asn}`,
     );
     if (n.adminDown) lines.push("    admin-down = true");
+    if (n.authPassword !== undefined) {
+      lines.push(`    auth-password = ${tomlString(n.authPassword)}`);
+    }
     lines.push(
       "  [neighbors.timers.config]",
       `    connect-retry = ${n.connectRetry ?? 1}`,

@@ -192,16 +192,21 @@ export const soak: Soak = {
         editLabel = `revert of ${bad.kind} (#${e})`;
         if (bad.file in good) await writeAtomically(`${dir}/${bad.file}`, good[bad.file]);
         else await Deno.remove(`${dir}/${bad.file}`);
-        const back = await pollUntil(async () => (await status()).config.valid, {
-          timeoutMs: 15_000,
-          intervalMs: 50,
-        });
+        const isValid = async () => (await status()).config.valid;
+        let back = await pollUntil(isValid, { timeoutMs: 8_000, intervalMs: 50 });
         if (!back) {
           const errors = (await status()).config.errors;
           note(
             notApplied,
-            `${editLabel}: configuration not valid again after 15 s: ${JSON.stringify(errors)}`,
+            `${editLabel}: the file is back to its last good text but /status still reports ` +
+              `it invalid after 8 s: ${JSON.stringify(errors)}`,
           );
+          // Past the stuck error with a text that differs, so the rest of the run still tests.
+          if (bad.file in good) {
+            await writeAtomically(`${dir}/${bad.file}`, `${good[bad.file]}# revert ${e}\n`);
+            back = await pollUntil(isValid, { timeoutMs: 15_000, intervalMs: 50 });
+            if (!back) note(notApplied, `${editLabel}: not valid even after a changed revert`);
+          }
         }
         if ((e + 1) % 50 === 0) ctx.log("bad config progress", { edits: e + 1 });
       }
