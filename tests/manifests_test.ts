@@ -726,8 +726,8 @@ Deno.test("bindings point at roles and service accounts the manifest creates", (
   }
 });
 
-Deno.test("manifests/README.md documents every flag and environment variable", async () => {
-  const readme = await Deno.readTextFile(new URL("manifests/README.md", ROOT));
+Deno.test("README.md documents every flag and environment variable", async () => {
+  const readme = await Deno.readTextFile(new URL("README.md", ROOT));
   for (const [name, spec] of Object.entries(FLAGS)) {
     assert.ok(readme.includes(`\`--${name}\``), `flag --${name} is not documented`);
     if (spec.env) assert.ok(readme.includes(`\`${spec.env}\``), `${spec.env} is not documented`);

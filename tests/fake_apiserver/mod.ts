@@ -374,6 +374,8 @@ export async function startFakeApiServer(
     let upstream: Deno.TcpConn;
     try {
       upstream = await Deno.connect({ hostname: "127.0.0.1", port: inner.addr.port });
+      // Small request writes should not wait for Nagle's algorithm on the loopback hop.
+      upstream.setNoDelay(true);
     } catch {
       conn.close();
       return;
