@@ -1,7 +1,8 @@
 /**
- * TCP MD5 signatures (RFC 2385) for BGP passwords. `Deno.connect` exposes no socket file
- * descriptor, so this connector does the socket work itself through FFI calls into libc:
- * socket, setsockopt(TCP_MD5SIG) with the key before connect, connect, read/write, close.
+ * TCP MD5 signatures (RFC 2385) for BGP passwords, and a chosen source address. `Deno.connect`
+ * exposes no socket file descriptor and cannot bind, so this connector does the socket work
+ * itself through FFI calls into libc: socket, setsockopt(TCP_MD5SIG) with the key before
+ * connect, bind, connect, read/write, close.
  *
  * Linux only. Needs `--allow-ffi=<absolute path of libc.so.6>`; a soname ("libc.so.6") is not
  * matched by a path-scoped `--allow-ffi`, so libc is opened by absolute path.
@@ -128,6 +129,15 @@ export class Md5UnavailableError extends Error {
   }
 }
 
+/** Thrown when the FFI connector cannot be used here (no FFI permission, no libc). */
+export class FfiUnavailableError extends Error {
+  /** Why not, as {@linkcode ffiAvailable} reports it. */
+  constructor(reason: string) {
+    super(`FFI socket connector (needed for sourceAddress) unavailable: ${reason}`);
+    this.name = "FfiUnavailableError";
+  }
+}
+
 /** Options of {@linkcode md5Available} and {@linkcode md5Connector}. */
 export interface LibcOptions {
   /** Absolute path of libc.so.6 (default: the first of {@linkcode LIBC_CANDIDATES} that loads). */
@@ -138,6 +148,8 @@ interface Loaded {
   lib?: Libc;
   path?: string;
   reason?: string;
+  /** Undefined until probed; then "" when the kernel accepts TCP_MD5SIG, else why not. */
+  md5?: string;
 }
 
 const loaded = new Map<string, Loaded>();
@@ -176,13 +188,17 @@ function openLibc(options: LibcOptions = {}): Loaded {
     if (!result.lib && failures.length) {
       result = { reason: `cannot load libc: ${failures.join("; ")}` };
     }
-    if (result.lib) {
-      const why = probeMd5(result.lib);
-      if (why) result = { reason: why };
-    }
   }
   loaded.set(key, result);
   return result;
+}
+
+/** libc loaded and the kernel accepting TCP_MD5SIG (probed once), or why not. */
+function openMd5(options: LibcOptions = {}): Loaded {
+  const l = openLibc(options);
+  if (!l.lib) return l;
+  l.md5 ??= probeMd5(l.lib) ?? "";
+  return l.md5 ? { reason: l.md5 } : l;
 }
 
 /** Why the kernel refuses TCP_MD5SIG on a fresh socket, or undefined when it accepts it. */
@@ -206,6 +222,15 @@ function probeMd5(lib: Libc): string | undefined {
  * and the kernel accepts TCP_MD5SIG. `reason` says what is missing.
  */
 export function md5Available(options: LibcOptions = {}): { ok: boolean; reason?: string } {
+  const l = openMd5(options);
+  return l.lib ? { ok: true } : { ok: false, reason: l.reason };
+}
+
+/**
+ * Whether {@linkcode ffiConnector} without a password can work here (Linux, FFI permission
+ * for libc, libc loads); no kernel MD5 support needed. `reason` says what is missing.
+ */
+export function ffiAvailable(options: LibcOptions = {}): { ok: boolean; reason?: string } {
   const l = openLibc(options);
   return l.lib ? { ok: true } : { ok: false, reason: l.reason };
 }
@@ -314,7 +339,7 @@ export function encodeMd5sig(addr: Uint8Array, scopeId: number, key: Uint8Array)
   return out;
 }
 
-/** Options of {@linkcode md5Connector}. */
+/** Options of {@linkcode md5Connector} and {@linkcode ffiConnector}. */
 export interface Md5ConnectorOptions extends LibcOptions {
   /**
    * Give up connecting after this long (default 10 s). A peer without the password (or with
@@ -331,22 +356,42 @@ export interface Md5ConnectorOptions extends LibcOptions {
  * {@linkcode md5Available} is not ok, and with {@linkcode SocketError} for socket errors.
  */
 export function md5Connector(password: string, options: Md5ConnectorOptions = {}): Connector {
-  const key = new TextEncoder().encode(password);
-  if (key.length > MD5_MAX_KEY_LEN) {
+  return ffiConnector({ ...options, password });
+}
+
+/** Options of {@linkcode ffiConnector}. */
+export interface FfiConnectorOptions extends Md5ConnectorOptions {
+  /** Sign segments with TCP MD5 keyed by this (UTF-8, at most 80 bytes); unset: no MD5. */
+  password?: string;
+}
+
+/**
+ * A libc-driven TCP connector: with `password` like {@linkcode md5Connector}, without it a
+ * plain connection that can still bind `sourceAddress`, which `Deno.connect` cannot. Without
+ * a password it fails with {@linkcode FfiUnavailableError} only when {@linkcode ffiAvailable}
+ * is not ok.
+ */
+export function ffiConnector(options: FfiConnectorOptions = {}): Connector {
+  const { password, ...rest } = options;
+  const key = password === undefined ? undefined : new TextEncoder().encode(password);
+  if (key && key.length > MD5_MAX_KEY_LEN) {
     throw new RangeError(
       `BGP password is ${key.length} bytes; TCP MD5 on Linux allows at most ${MD5_MAX_KEY_LEN}`,
     );
   }
-  return (addr, port) => md5Connect(addr, port, { ...options, key });
+  return (addr, port) => ffiConnect(addr, port, { ...rest, key });
 }
 
-async function md5Connect(
+async function ffiConnect(
   host: string,
   port: number,
-  options: Md5ConnectorOptions & { key: Uint8Array },
+  options: Md5ConnectorOptions & { key?: Uint8Array },
 ): Promise<Conn> {
-  const l = openLibc(options);
-  if (!l.lib) throw new Md5UnavailableError(l.reason ?? "unknown");
+  const l = options.key ? openMd5(options) : openLibc(options);
+  if (!l.lib) {
+    if (options.key) throw new Md5UnavailableError(l.reason ?? "unknown");
+    throw new FfiUnavailableError(l.reason ?? "unknown");
+  }
   const lib = l.lib;
   const context = `connect ${host.includes(":") ? `[${host}]` : host}:${port}`;
   const peer = parseIp(lib, host);
@@ -356,9 +401,11 @@ async function md5Connect(
     const one = new Uint8Array(new Int32Array([1]).buffer);
     // Nagle only delays small KEEPALIVEs; failing to disable it is harmless.
     lib.setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, one, 4);
-    const sig = encodeMd5sig(peer.bytes, peer.scopeId, options.key);
-    if (lib.setsockopt(fd, IPPROTO_TCP, TCP_MD5SIG, sig, sig.length) !== 0) {
-      throw fail(lib, context, "setsockopt(TCP_MD5SIG)");
+    if (options.key) {
+      const sig = encodeMd5sig(peer.bytes, peer.scopeId, options.key);
+      if (lib.setsockopt(fd, IPPROTO_TCP, TCP_MD5SIG, sig, sig.length) !== 0) {
+        throw fail(lib, context, "setsockopt(TCP_MD5SIG)");
+      }
     }
     if (options.sourceAddress) {
       const src = parseIp(lib, options.sourceAddress);
@@ -378,8 +425,10 @@ async function md5Connect(
         throw new SocketError(context, {
           syscall: "connect",
           errno: 0,
-          detail: `no answer in ${timeoutMs} ms; with TCP MD5 a peer missing the password, ` +
-            `or holding another, drops our segments silently`,
+          detail: options.key
+            ? `no answer in ${timeoutMs} ms; with TCP MD5 a peer missing the password, ` +
+              `or holding another, drops our segments silently`
+            : `no answer in ${timeoutMs} ms`,
         });
       }
       const err = new Uint8Array(4);

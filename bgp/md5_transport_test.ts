@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import {
   encodeMd5sig,
   encodeSockaddr,
+  ffiAvailable,
+  ffiConnector,
   loadedLibcPath,
   md5Available,
   md5Connector,
@@ -346,4 +348,63 @@ Deno.test({
       l.close();
     }
   },
+});
+
+const ffi = ffiAvailable();
+if (!ffi.ok) console.log(`skipping FFI source-address tests: ${ffi.reason}`);
+
+Deno.test({
+  name: "without a password: binds sourceAddress 127.0.0.2; the server sees it as remote",
+  ignore: !ffi.ok,
+  async fn() {
+    const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (server.addr as Deno.NetAddr).port;
+    try {
+      const accepting = server.accept();
+      const conn = await ffiConnector({ sourceAddress: "127.0.0.2", connectTimeoutMs: 5_000 })(
+        "127.0.0.1",
+        port,
+      );
+      const peer = await accepting;
+      try {
+        const remote = peer.remoteAddr as Deno.NetAddr;
+        assert.equal(remote.hostname, "127.0.0.2");
+        const local = conn.localAddr as Deno.NetAddr;
+        assert.equal(local.hostname, "127.0.0.2");
+        assert.equal(local.port, remote.port);
+        await writeAll(conn, new TextEncoder().encode("plain"));
+        const buf = new Uint8Array(16);
+        const n = await peer.read(buf);
+        assert.equal(dec.decode(buf.subarray(0, n ?? 0)), "plain");
+      } finally {
+        conn.close();
+        peer.close();
+      }
+    } finally {
+      server.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "without a password and without a source: an ordinary connection from 127.0.0.1",
+  ignore: !ffi.ok,
+  async fn() {
+    const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    try {
+      const accepting = server.accept();
+      const conn = await ffiConnector()("127.0.0.1", (server.addr as Deno.NetAddr).port);
+      const peer = await accepting;
+      assert.equal((peer.remoteAddr as Deno.NetAddr).hostname, "127.0.0.1");
+      conn.close();
+      peer.close();
+    } finally {
+      server.close();
+    }
+  },
+});
+
+Deno.test("ffiConnector refuses a password over 80 bytes before any socket exists", () => {
+  assert.throws(() => ffiConnector({ password: "x".repeat(81) }), /81 bytes.*at most 80/);
+  ffiConnector({ password: "x".repeat(80) });
 });

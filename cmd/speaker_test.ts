@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { startFakeApiServer } from "../tests/fake_apiserver/mod.ts";
 import { eventually } from "../tests/fake_apiserver/testing.ts";
+import { type FerrolbProcess, pollUntil, spawnFerrolb } from "../tests/e2e_helpers.ts";
+import type { StatusDocument } from "./status.ts";
+import { ffiAvailable, md5Available } from "../bgp/md5_transport.ts";
 import type { KubeObject } from "../cluster/types.ts";
 import { parseCommandLine } from "./args.ts";
 import { speakerFlags } from "./speaker.ts";
@@ -8,6 +11,7 @@ import { serviceBGPStatusName } from "../speaker/speaker.ts";
 import {
   advObject,
   nodeObject,
+  passwordSecretObject,
   peerObject,
   poolObject,
   serviceObject,
@@ -139,6 +143,98 @@ Deno.test({
       }
       await collector.close();
       await server.close();
+    }
+  },
+});
+
+const md5 = md5Available();
+const ffi = ffiAvailable();
+
+Deno.test({
+  name: "ferrolb speaker with the task's permissions: sourceAddress binds, a password peer runs",
+  ignore: !md5.ok || !ffi.ok,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const server = await startFakeApiServer();
+    const collector = await startTestCollector({ asn: 64501, routerId: "10.255.0.1" });
+    // Holds no key: it never sees the signed session.
+    const plain = await startTestCollector({ asn: 64501, routerId: "10.255.0.2" });
+    const root = await Deno.makeTempDir({ prefix: "ferrolb-speaker-md5-" });
+    await Deno.copyFile(server.kubeconfigPath, `${root}/kubeconfig`);
+    const put = (resource: string, obj: KubeObject) => server.objects.put(resource, obj as never);
+    let proc: FerrolbProcess | undefined;
+    try {
+      put("ipaddresspools.metallb.io", poolObject("pool-a", ["192.0.2.0/26"]));
+      put("bgpadvertisements.metallb.io", advObject("all"));
+      put("secrets", passwordSecretObject("bgp-auth", "hunter2"));
+      put(
+        "bgppeers.metallb.io",
+        peerObject("sourced", {
+          myASN: 64500,
+          peerASN: 64501,
+          peerAddress: "127.0.0.1",
+          peerPort: collector.addr.port,
+          sourceAddress: "127.0.0.2",
+        }),
+      );
+      put(
+        "bgppeers.metallb.io",
+        peerObject("signed", {
+          myASN: 64500,
+          peerASN: 64501,
+          peerAddress: "127.0.0.1",
+          peerPort: plain.addr.port,
+          passwordSecret: { name: "bgp-auth" },
+          connectTime: "1s",
+        }),
+      );
+      put("nodes", nodeObject("n1", { internalIP: "10.0.0.11" }));
+      put("services", serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a" }));
+      put("endpointslices.discovery.k8s.io", sliceObject("web", [{ node: "n1" }]));
+      proc = spawnFerrolb(
+        [
+          "speaker",
+          "--kubeconfig",
+          "kubeconfig",
+          "--node-name",
+          "n1",
+          "--admin-addr",
+          "127.0.0.1:0",
+        ],
+        { cwd: root },
+      );
+      await collector.waitFor(
+        () => collector.routes().some((p) => p.routes.some((r) => r.prefix === "192.0.2.10/32")),
+        { timeoutMs: 30_000 },
+      );
+      const [live] = collector.peers().filter((p) => p.state === "Established");
+      assert.match(live.peer, /^127\.0\.0\.2:\d+$/);
+      assert.equal(collector.routes()[0].routes[0].nextHop, "127.0.0.2");
+      const admin = await proc.adminAddr();
+      const status = await pollUntil(async () => {
+        const doc = await (await fetch(`http://${admin}/status`)).json() as StatusDocument;
+        const st = doc.sessions.find((x) => x.name === "signed");
+        return st?.lastError ? st : undefined;
+      }, { what: "the signed session's connect error in /status", context: () => proc!.tail() });
+      assert.notEqual(status.state, "Rejected", "TCP MD5 works with the task's permissions");
+      assert.match(status.lastError!, /ETIMEDOUT.*TCP MD5/);
+      assert.deepEqual(plain.peers(), []);
+      const result = await pollUntil(() => {
+        const cs = server.objects.get(
+          "configurationstates.metallb.io",
+          "metallb-system",
+          "speaker-n1",
+        );
+        return (cs?.status as { result?: string } | undefined)?.result;
+      }, { what: "ConfigurationState speaker-n1" });
+      assert.equal(result, "Valid");
+    } finally {
+      await proc?.stop();
+      await collector.close();
+      await plain.close();
+      await server.close();
+      await Deno.remove(root, { recursive: true });
     }
   },
 });

@@ -27,6 +27,7 @@ import {
   BgpSession,
   type Clock,
   type Connector,
+  DEFAULT_CONNECT_MS,
   type Family,
   formatHostPort,
   type Route,
@@ -36,6 +37,13 @@ import {
   type StopOptions,
   systemClock,
 } from "../bgp/mod.ts";
+import {
+  ffiAvailable,
+  ffiConnector,
+  MD5_MAX_KEY_LEN,
+  md5Available,
+  md5Connector,
+} from "../bgp/md5_transport.ts";
 import {
   CONFIG_KINDS,
   type KubeObject,
@@ -73,7 +81,10 @@ export interface SpeakerOptions {
   namespace: string;
   logger: Logger;
   metrics?: MetallbMetrics;
-  /** TCP dialer for sessions (tests use loopback or memory pipes). */
+  /**
+   * TCP dialer for sessions (tests use loopback or memory pipes). Peers with a password or a
+   * `sourceAddress` always use the libc FFI connector instead.
+   */
   connector?: Connector;
   clock?: Clock;
   /** Attach link-bandwidth extended communities to `externalTrafficPolicy: Local` routes. */
@@ -168,18 +179,38 @@ export function peerProblems(peer: PeerConfig): PeerProblems {
         "to run this session without BFD",
     );
   }
-  if (peer.sourceAddress) {
-    errors.push(
-      `spec.sourceAddress: ${peer.sourceAddress} cannot be honoured: Deno.connect cannot bind ` +
-        "a source address; remove it and the kernel picks the source by route",
-    );
+  const password = passwordOf(peer);
+  if (password !== undefined) {
+    const bytes = new TextEncoder().encode(password).length;
+    if (bytes > MD5_MAX_KEY_LEN) {
+      errors.push(
+        `spec.password: ${bytes} bytes long; TCP MD5 (RFC 2385) keys on Linux are at most ` +
+          `${MD5_MAX_KEY_LEN} bytes`,
+      );
+    }
+    const md5 = md5Available();
+    if (!md5.ok) {
+      errors.push(
+        `spec.password: TCP MD5 signatures (RFC 2385) unavailable: ${md5.reason}; ` +
+          "refusing to connect without the password",
+      );
+    }
   }
-  if (peer.password !== undefined) {
-    errors.push(
-      "spec.password/passwordSecret: TCP MD5 signatures (RFC 2385) need " +
-        "setsockopt(TCP_MD5SIG) before connect, and Deno exposes no socket file descriptor " +
-        "(not even to FFI); refusing to connect without the password",
-    );
+  if (peer.sourceAddress) {
+    const srcV6 = peer.sourceAddress.includes(":");
+    if (peer.address && srcV6 !== peer.address.includes(":")) {
+      errors.push(
+        `spec.sourceAddress: ${peer.sourceAddress} and peerAddress ${peer.address} are of ` +
+          "different IP families",
+      );
+    }
+    const ffi = ffiAvailable();
+    if (password === undefined && !ffi.ok) {
+      errors.push(
+        `spec.sourceAddress: ${peer.sourceAddress} cannot be bound: Deno.connect cannot choose ` +
+          `a source address and the FFI socket connector is unavailable: ${ffi.reason}`,
+      );
+    }
   }
   if (peer.ebgpMultiHop) {
     warnings.push(
@@ -189,6 +220,40 @@ export function peerProblems(peer: PeerConfig): PeerProblems {
   }
   if (peer.disableMP) warnings.push("spec.disableMP is deprecated and has no effect");
   return { errors, warnings };
+}
+
+/** The TCP MD5 key of a peer; an empty password means none, as in MetalLB. */
+function passwordOf(peer: PeerConfig): string | undefined {
+  return peer.password ? peer.password : undefined;
+}
+
+/**
+ * The connector a peer's session needs: TCP MD5 with a password, the FFI connector to bind a
+ * `sourceAddress`, else `fallback` (undefined: the session's default, `Deno.connect`).
+ */
+function connectorFor(peer: PeerConfig, fallback?: Connector): Connector | undefined {
+  const password = passwordOf(peer);
+  if (password === undefined && !peer.sourceAddress) return fallback;
+  const sessionMs = peer.connectTimeMs ?? DEFAULT_CONNECT_MS;
+  // A little under the session's own connect timeout, so the connector's error (which says
+  // a silent drop usually means a password mismatch) is the one /status shows.
+  const options = {
+    connectTimeoutMs: Math.max(Math.floor(sessionMs * 0.9), sessionMs - 100),
+    ...(peer.sourceAddress ? { sourceAddress: peer.sourceAddress } : {}),
+  };
+  return password === undefined ? ffiConnector(options) : md5Connector(password, options);
+}
+
+/**
+ * What besides the session config makes a new session necessary: the password (hashed, so no
+ * second plaintext copy is kept) and the source address.
+ */
+function transportKeyOf(peer: PeerConfig): string {
+  const password = passwordOf(peer);
+  return JSON.stringify([
+    password === undefined ? null : createHash("sha256").update(password).digest("hex"),
+    peer.sourceAddress ?? null,
+  ]);
 }
 
 /** Router ID of a session: the peer's `routerID`, else the node's first IPv4 InternalIP. */
@@ -493,7 +558,7 @@ export function createSpeaker(
     }
     for (const peer of ann.peers) {
       const sc = sessionConfigOf(peer, routerIds.get(peer.name)!);
-      const key = JSON.stringify(sc);
+      const key = JSON.stringify(sc) + transportKeyOf(peer);
       const identity = identityOf(sc);
       const existing = sessions.get(peer.name);
       if (existing && existing.key === key) continue;
@@ -505,15 +570,17 @@ export function createSpeaker(
         log.info(
           otherPeer
             ? "BGPPeer address, port or AS changed: hard-resetting the old session"
-            : "BGPPeer session parameters changed: recreating its session",
+            : "BGPPeer session parameters (or password, sourceAddress) changed: " +
+              "recreating its session",
           { peer: peer.name },
         );
         closeSession(existing, otherPeer ? { hardReset: true } : {});
       }
+      const connector = connectorFor(peer, options.connector);
       const session = factory(restarting ? { ...sc, restarting: true } : sc, {
         clock,
         logger: log,
-        ...(options.connector ? { connector: options.connector } : {}),
+        ...(connector ? { connector } : {}),
       });
       const label = formatHostPort(sc.peerAddress, sc.peerPort ?? 179);
       const entry: SessionEntry = {

@@ -8,6 +8,7 @@ import {
   type SessionConfig,
   type StopOptions,
 } from "../bgp/mod.ts";
+import { ffiAvailable, md5Available } from "../bgp/md5_transport.ts";
 import { createMemorySource, type MemorySource } from "../cluster/memory_source.ts";
 import type { EventRecord, KubeObject, ObjectWriter } from "../cluster/types.ts";
 import {
@@ -20,6 +21,7 @@ import {
 import {
   advObject,
   nodeObject,
+  passwordSecretObject,
   peerObject,
   poolObject,
   serviceObject,
@@ -303,44 +305,215 @@ Deno.test("metrics report sessions, updates and announced Services", async () =>
   }
 });
 
-Deno.test("a peer with a password is rejected with a clear error; others keep working", async () => {
-  const r = await rig();
+const md5 = md5Available();
+const ffi = ffiAvailable();
+if (!md5.ok) console.log(`skipping speaker TCP MD5 tests: ${md5.reason}`);
+if (!ffi.ok) console.log(`skipping speaker sourceAddress tests: ${ffi.reason}`);
+
+/** Waits (bounded) until `fn` returns a value; rejects naming `what` otherwise. */
+async function until<T>(what: string, fn: () => T | undefined, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const v = fn();
+    if (v !== undefined) return v;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+Deno.test({
+  name: "sourceAddress: the peer sees the session from it and it is the routes' next hop",
+  ignore: !ffi.ok,
+  async fn() {
+    const r = await rig({ peerSpec: { sourceAddress: "127.0.0.2" } });
+    try {
+      r.source.put(serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a" }));
+      r.source.put(sliceObject("web", [{ node: "n1" }]));
+      const s = await startOn(r, "n1");
+      await r.collector.waitFor(() => routesOf(r.collector).has("192.0.2.10/32"));
+      const [live] = livePeers(r.collector);
+      assert.match(live.peer, /^127\.0\.0\.2:\d+$/, "session comes from the source address");
+      assert.equal(routesOf(r.collector).get("192.0.2.10/32")!.nextHop, "127.0.0.2");
+      assert.equal(s.configStatus().valid, true, s.configStatus().errors.join("\n"));
+
+      // A new sourceAddress is a new session, from the new address.
+      r.source.put(peerObject("router1", {
+        myASN: 64500,
+        peerASN: 64501,
+        peerAddress: "127.0.0.1",
+        peerPort: r.collector.addr.port,
+        sourceAddress: "127.0.0.3",
+      }));
+      await r.collector.waitFor(() =>
+        livePeers(r.collector).some((p) => p.peer.startsWith("127.0.0.3:")) &&
+        routesOf(r.collector).get("192.0.2.10/32")?.nextHop === "127.0.0.3"
+      );
+      assert.equal(r.collector.peers().find((p) => p.peer === live.peer)?.state, "Closed");
+      await s.settled();
+    } finally {
+      await r.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "sourceAddress of the other IP family is rejected with a clear error",
+  async fn() {
+    const r = await rig({ peerSpec: { sourceAddress: "::1" } });
+    try {
+      const created: string[] = [];
+      const s = await startOn(r, "n1", {
+        sessionFactory: (config, opts) => {
+          created.push(config.name!);
+          return new BgpSession(config, opts);
+        },
+      });
+      await s.settled();
+      assert.deepEqual(created, []);
+      assert.match(s.configStatus().errors.join("\n"), /spec\.sourceAddress: ::1 .*families/);
+    } finally {
+      await r.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "a password peer against a listener without the key never establishes; others work",
+  ignore: !md5.ok,
+  // A signed connect still in flight when the speaker stops ends at its own timeout.
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const r = await rig();
+    const plain = await startTestCollector({ asn: 64501, routerId: "10.255.0.2" });
+    try {
+      r.source.put(peerObject("secret", {
+        myASN: 64500,
+        peerASN: 64501,
+        peerAddress: "127.0.0.1",
+        peerPort: plain.addr.port,
+        password: "hunter2",
+        connectTime: "1s",
+      }));
+      r.source.put(serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a" }));
+      r.source.put(sliceObject("web", [{ node: "n1" }]));
+      const s = await startOn(r, "n1");
+      await r.collector.waitFor(() => routesOf(r.collector).has("192.0.2.10/32"));
+      assert.equal(s.configStatus().valid, true, s.configStatus().errors.join("\n"));
+      const failed = await until("the password session's connect error", () => {
+        const st = s.status().sessions.find((x) => x.name === "secret");
+        return st?.lastError ? st : undefined;
+      });
+      assert.notEqual(failed.state, "Established");
+      assert.match(failed.lastError!, /connect .*ETIMEDOUT.*TCP MD5/);
+      assert.deepEqual(plain.peers(), [], "the plain listener never saw a session");
+      const ok = s.status().sessions.find((x) => x.name === "router1")!;
+      assert.equal(ok.state, "Established");
+      assert.equal(livePeers(r.collector).length, 1);
+    } finally {
+      await r.close();
+      await plain.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "a password over 80 bytes is rejected; the Secret's content change recreates the session",
+  ignore: !md5.ok,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const r = await rig();
+    try {
+      r.source.put(passwordSecretObject("bgp-auth", "first"));
+      r.source.put(peerObject("secret", {
+        myASN: 64500,
+        peerASN: 64501,
+        peerAddress: "127.0.0.5",
+        peerPort: r.collector.addr.port,
+        passwordSecret: { name: "bgp-auth" },
+        connectTime: "1s",
+      }));
+      const created: string[] = [];
+      const s = await startOn(r, "n1", {
+        sessionFactory: (config, opts) => {
+          created.push(config.name!);
+          return new BgpSession(config, opts);
+        },
+      });
+      await s.settled();
+      assert.deepEqual(created.sort(), ["router1", "secret"]);
+      assert.equal(s.configStatus().valid, true, s.configStatus().errors.join("\n"));
+
+      r.source.put(passwordSecretObject("bgp-auth", "second"));
+      await s.settled();
+      assert.deepEqual(
+        created.filter((n) => n === "secret").length,
+        2,
+        "new password, new session",
+      );
+      r.source.put(passwordSecretObject("bgp-auth", "second"));
+      await s.settled();
+      assert.deepEqual(created.filter((n) => n === "secret").length, 2, "same password, same one");
+
+      r.source.put(passwordSecretObject("bgp-auth", "é".repeat(41)));
+      await s.settled();
+      const cs = s.configStatus();
+      assert.equal(cs.valid, false);
+      assert.match(
+        cs.errors.join("\n"),
+        /BGPPeer metallb-system\/secret: spec\.password: 82 bytes long; .*at most 80 bytes/,
+      );
+      const rejected = s.status().sessions.find((x) => x.name === "secret")!;
+      assert.equal(rejected.state, "Rejected");
+      assert.equal(created.filter((n) => n === "secret").length, 2, "no session for it");
+      assert.equal(s.status().sessions.find((x) => x.name === "router1")?.name, "router1");
+    } finally {
+      await r.close();
+    }
+  },
+});
+
+Deno.test("without --allow-ffi a password peer is rejected, naming the missing flag", async () => {
+  const dir = await Deno.makeTempDir();
   try {
-    r.source.put(peerObject("secret", {
-      myASN: 64500,
-      peerASN: 64501,
-      peerAddress: "127.0.0.2",
-      peerPort: r.collector.addr.port,
-      password: "hunter2",
-    }));
-    r.source.put(serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a" }));
-    r.source.put(sliceObject("web", [{ node: "n1" }]));
-    const created: string[] = [];
-    const s = await startOn(r, "n1", {
-      sessionFactory: (config, opts) => {
-        created.push(config.name!);
-        return new BgpSession(config, opts);
-      },
-    });
-    await r.collector.waitFor(() => routesOf(r.collector).has("192.0.2.10/32"));
-    await s.settled();
-    assert.equal(livePeers(r.collector).length, 1, "only router1 connected");
-    assert.deepEqual(created, ["router1"], "no session is ever made for the rejected peer");
-    const cs = s.configStatus();
-    assert.equal(cs.valid, false);
-    assert.match(cs.errors.join("\n"), /BGPPeer metallb-system\/secret: .*TCP MD5/);
-    const state = r.writer.configStates.get(`${TEST_NS}/speaker-n1`) as {
-      result: string;
-      errorSummary: string;
-    };
-    assert.equal(state.result, "Invalid");
-    assert.match(state.errorSummary, /secret.*RFC 2385/);
-    const rejected = s.status().sessions.find((x) => x.name === "secret")!;
-    assert.equal(rejected.state, "Rejected");
-    assert.match(rejected.lastError!, /password/);
-    assert.deepEqual(s.status().services[0].peers, [`127.0.0.1:${r.collector.addr.port}`]);
+    const script = `${dir}/probe.ts`;
+    const mod = JSON.stringify(import.meta.resolve("./speaker.ts"));
+    await Deno.writeTextFile(
+      script,
+      `import { peerProblems } from ${mod};
+      const base = { name: "p", myASN: 64500, address: "192.0.2.2", port: 179, holdTimeMs: 90000,
+        keepaliveTimeMs: 30000, nodeSelectors: [], ebgpMultiHop: false,
+        enableGracefulRestart: false, dualStackAddressFamily: false, disableMP: false };
+      console.log(JSON.stringify({
+        password: peerProblems({ ...base, password: "x" }).errors,
+        source: peerProblems({ ...base, sourceAddress: "192.0.2.1" }).errors,
+        none: peerProblems(base).errors,
+      }));`,
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--no-check",
+        `--config=${new URL("../deno.json", import.meta.url).pathname}`,
+        "--allow-read",
+        "--allow-env",
+        script,
+      ],
+      cwd: new URL("..", import.meta.url).pathname,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder();
+    assert.ok(out.success, text.decode(out.stderr));
+    const r = JSON.parse(text.decode(out.stdout));
+    assert.equal(r.password.length, 1);
+    assert.match(r.password[0], /^spec\.password: .*unavailable: .*--allow-ffi=\/\S*libc\.so\.6/);
+    assert.equal(r.source.length, 1);
+    assert.match(r.source[0], /^spec\.sourceAddress: 192\.0\.2\.1 .*--allow-ffi=/);
+    assert.deepEqual(r.none, []);
   } finally {
-    await r.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });
 

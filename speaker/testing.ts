@@ -164,3 +164,14 @@ export async function startTestCollector(
   }
   throw lastError;
 }
+
+/** A `kubernetes.io/basic-auth` Secret holding a BGP `password`, as passwordSecret names it. */
+export function passwordSecretObject(name: string, password: string): KubeObject {
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name, namespace: TEST_NS },
+    type: "kubernetes.io/basic-auth",
+    data: { password: btoa(String.fromCharCode(...new TextEncoder().encode(password))) },
+  };
+}

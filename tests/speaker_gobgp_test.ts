@@ -18,6 +18,7 @@ import type { KubeObject, ReadKind } from "../cluster/types.ts";
 import {
   advObject,
   nodeObject,
+  passwordSecretObject,
   peerObject,
   poolObject,
   serviceObject,
@@ -488,6 +489,106 @@ Deno.test({
       throw err;
     } finally {
       for (const sp of procs) await sp.stop();
+      await gobgp?.stop();
+      await pair.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "speaker BGP password at gobgpd: passwordSecret signs the session; a wrong one never " +
+    "establishes; sourceAddress is the source and the next hop",
+  ignore: reason !== undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(t) {
+    await cleanupStaleNetns();
+    const pair: NetnsPair = await createNetnsPair();
+    let gobgp: Gobgpd | undefined;
+    const speaker = new SpeakerProcess(pair.a.name, "n1");
+    const a = pair.a.addr4;
+    // A second address of node n1, reachable from gobgpd's namespace, for sourceAddress.
+    const SOURCE = "198.18.0.1";
+    const peer = (spec: Record<string, unknown>) =>
+      peerObject("gobgp", {
+        myASN: 64500,
+        peerASN: 64501,
+        peerAddress: pair.b.addr4,
+        passwordSecret: { name: "bgp-auth" },
+        connectTime: "2s",
+        ...spec,
+      });
+    try {
+      assert.deepEqual(await speaker.next(), { ready: true });
+      gobgp = await startGobgpd({
+        netns: pair.b.name,
+        asn: 64501,
+        routerId: pair.b.addr4,
+        neighbors: [
+          { address: a, asn: 64500, passive: true, authPassword: "s3cret-Pw" },
+          { address: SOURCE, asn: 64500, passive: true, authPassword: "s3cret-Pw" },
+        ],
+      });
+      const g = gobgp;
+      for (
+        const o of [
+          poolObject("pool-a", ["198.51.100.0/24"]),
+          nodeObject("n1", { internalIP: a }),
+          advObject("all"),
+          serviceObject("web", { ips: ["198.51.100.10"], pool: "pool-a" }),
+          sliceObject("web", [{ node: "n1" }]),
+          passwordSecretObject("bgp-auth", "s3cret-Pw"),
+          peer({}),
+        ]
+      ) await speaker.put(o);
+
+      await t.step("the right password in the Secret: established, route arrives", async () => {
+        await g.waitEstablished(a, { timeoutMs: 30_000 });
+        const e = await g.waitFor(async (x) => (await ribOf(x)).get("198.51.100.10/32"), {
+          what: "route over the signed session",
+          timeoutMs: 20_000,
+        });
+        assert.equal(e.nextHop, a);
+        const [st] = await speaker.sessions();
+        assert.equal(st.state, "Established");
+      });
+
+      await t.step("a wrong password in the Secret: the session never comes back", async () => {
+        await speaker.put(passwordSecretObject("bgp-auth", "wrong-Pw"));
+        await g.waitFor(async (x) => (await ribOf(x)).size === 0 ? true : undefined, {
+          what: "route gone once the signed session was replaced",
+          timeoutMs: 20_000,
+        });
+        // The replacement session's first connect times out: gobgpd dropped its signed SYNs.
+        const lastError = await g.waitFor(async () => {
+          const [st] = await speaker.sessions();
+          assert.notEqual(st.state, "Established", "established with the wrong password");
+          return st.lastError ? String(st.lastError) : undefined;
+        }, { what: "a connect error with the wrong password", timeoutMs: 30_000 });
+        assert.match(lastError, /connect: ETIMEDOUT .*TCP MD5/);
+        const n = (await g.neighbors()).find((x) => x.address === a)!;
+        assert.equal(n.established, false);
+      });
+
+      await t.step("sourceAddress: gobgpd sees the session from it, next hop too", async () => {
+        await runIp(["-n", pair.a.name, "addr", "add", `${SOURCE}/32`, "dev", pair.a.ifname]);
+        await runIp(["-n", pair.b.name, "route", "add", `${SOURCE}/32`, "via", a]);
+        await speaker.put(passwordSecretObject("bgp-auth", "s3cret-Pw"));
+        await speaker.put(peer({ sourceAddress: SOURCE }));
+        await g.waitEstablished(SOURCE, { timeoutMs: 30_000 });
+        const e = await g.waitFor(async (x) => (await ribOf(x)).get("198.51.100.10/32"), {
+          what: "route from the source address",
+          timeoutMs: 20_000,
+        });
+        assert.equal(e.nextHop, SOURCE);
+        assert.equal((await g.neighbors()).find((x) => x.address === a)?.established, false);
+      });
+    } catch (err) {
+      console.error(`speaker stderr tail:\n${speaker.stderr.slice(-4000)}`);
+      if (gobgp) console.error(`gobgpd log tail:\n${await gobgp.logTail(40)}`);
+      throw err;
+    } finally {
+      await speaker.stop();
       await gobgp?.stop();
       await pair.close();
     }

@@ -1,8 +1,22 @@
 /**
  * `deno task bench [prefix]`: runs the benchmarks whose name starts with prefix and prints
  * one JSON object a line: {"bench","value","unit","baseline","ratio"}.
+ *
+ * Each suite runs in a process of its own, so memory figures (resident set, heap growth) are
+ * not inflated by what an earlier suite left behind.
  */
 import type { BenchSuite } from "./types.ts";
+
+/** The permissions a suite's process gets: those of the `bench` task. */
+const CHILD_FLAGS = [
+  "--v8-flags=--expose-gc",
+  "--allow-net",
+  "--allow-read",
+  "--allow-write",
+  "--allow-run",
+  "--allow-env",
+  "--allow-sys",
+];
 
 const SUITES: Record<string, () => Promise<BenchSuite>> = {};
 
@@ -11,22 +25,57 @@ export function register(name: string, load: () => Promise<BenchSuite>): void {
   SUITES[name] = load;
 }
 
+/** Runs one suite in this process; returns the number of figures printed, or -1 on error. */
+async function runSuite(name: string, prefix: string): Promise<number> {
+  const suite = await SUITES[name]();
+  let printed = 0;
+  try {
+    for await (const r of suite.run((n) => n.startsWith(prefix))) {
+      console.log(JSON.stringify(r));
+      printed++;
+    }
+  } catch (err) {
+    console.error(JSON.stringify({ suite: name, error: String(err) }));
+    return -1;
+  }
+  return printed;
+}
+
+/** Runs one suite in a child process, forwarding its lines; returns figures printed or -1. */
+async function runSuiteProcess(name: string, prefix: string): Promise<number> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...CHILD_FLAGS, new URL(import.meta.url).pathname, `--suite=${name}`, prefix],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  let printed = 0;
+  let rest = "";
+  const decoder = new TextDecoder();
+  for await (const chunk of child.stdout) {
+    rest += decoder.decode(chunk, { stream: true });
+    const lines = rest.split("\n");
+    rest = lines.pop()!;
+    for (const line of lines) {
+      console.log(line);
+      if (line.startsWith("{")) printed++;
+    }
+  }
+  if (rest) console.log(rest);
+  const status = await child.status;
+  return status.success ? printed : -1;
+}
+
 async function main(args: string[]): Promise<number> {
-  const prefix = args[0] ?? "";
-  const filter = (name: string) => name.startsWith(prefix);
+  const suiteArg = args.find((a) => a.startsWith("--suite="));
+  const prefix = args.find((a) => !a.startsWith("--")) ?? "";
+  if (suiteArg) return (await runSuite(suiteArg.slice("--suite=".length), prefix)) < 0 ? 1 : 0;
   let printed = 0;
   for (const [name, load] of Object.entries(SUITES)) {
     const suite = await load();
-    if (!suite.names.some(filter)) continue;
-    try {
-      for await (const r of suite.run(filter)) {
-        console.log(JSON.stringify(r));
-        printed++;
-      }
-    } catch (err) {
-      console.error(JSON.stringify({ suite: name, error: String(err) }));
-      return 1;
-    }
+    if (!suite.names.some((n) => n.startsWith(prefix))) continue;
+    const n = await runSuiteProcess(name, prefix);
+    if (n < 0) return 1;
+    printed += n;
   }
   if (printed === 0) {
     console.error(`no benchmark name starts with "${prefix}"`);
