@@ -56,6 +56,10 @@ export { BgpError, describeNotification, ErrorCode } from "./errors.ts";
 export { formatPrefix, parsePrefix, prefixKey } from "./prefix.ts";
 export type { LargeCommunity, Prefix } from "./types.ts";
 export {
+  ffiAvailable,
+  ffiConnector,
+  type FfiConnectorOptions,
+  FfiUnavailableError,
   LIBC_CANDIDATES,
   type LibcOptions,
   md5Available,
