@@ -28,6 +28,8 @@ export interface ServiceView {
 
 /** Parses a Service object into {@linkcode ServiceView}. */
 export function parseService(obj: KubeObject): ParseResult<ServiceView> {
+  const quick = quickService(obj);
+  if (quick) return { ok: true, value: quick };
   const r = serviceSchema.safeParse(obj);
   if (!r.success) return { ok: false, errors: issuesToErrors(obj, r.error.issues) };
   const { metadata: m, spec, status } = r.data;
@@ -83,6 +85,8 @@ export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
 
 /** Parses an EndpointSlice; it must carry the `kubernetes.io/service-name` label. */
 export function parseEndpointSlice(obj: KubeObject): ParseResult<EndpointSliceView> {
+  const quick = quickEndpointSlice(obj);
+  if (quick) return { ok: true, value: quick };
   const r = endpointSliceSchema.safeParse(obj);
   if (!r.success) return { ok: false, errors: issuesToErrors(obj, r.error.issues) };
   const m = r.data.metadata;
@@ -145,5 +149,207 @@ export function parseNode(obj: KubeObject): ParseResult<NodeView> {
       ),
       addresses: r.data.status?.addresses ?? [],
     },
+  };
+}
+
+/*
+ * Fast paths. Parsing 100,000s of Services and EndpointSlices through zod allocates a full
+ * copy of each (and much garbage) only to keep a few fields. Objects of the usual, valid
+ * shape are read directly here; the records they share (labels, annotations, selector) are
+ * kept by reference, which is safe because parsed objects are treated as immutable. Anything
+ * unusual falls back to the schema, which alone reports errors, so results never differ.
+ */
+
+type Plain = Record<string, unknown>;
+
+function isPlain(v: unknown): v is Plain {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+function optString(v: unknown): boolean {
+  return v === undefined || typeof v === "string";
+}
+
+function optNumber(v: unknown): boolean {
+  return v === undefined || (typeof v === "number" && Number.isFinite(v));
+}
+
+function optBoolean(v: unknown): boolean {
+  return v === undefined || typeof v === "boolean";
+}
+
+function isStringRecord(v: unknown): v is Record<string, string> {
+  if (!isPlain(v)) return false;
+  for (const k in v) if (!Object.hasOwn(v, k) || typeof v[k] !== "string") return false;
+  return Object.getOwnPropertySymbols(v).length === 0;
+}
+
+function optStringRecord(v: unknown): boolean {
+  return v === undefined || isStringRecord(v);
+}
+
+function isStringArray(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((x) => typeof x === "string");
+}
+
+function quickMeta(m: unknown): m is Plain {
+  return isPlain(m) && typeof m.name === "string" && m.name.length > 0 &&
+    optString(m.namespace) && optString(m.uid) && optString(m.resourceVersion) &&
+    optNumber(m.generation) && optStringRecord(m.labels) && optStringRecord(m.annotations) &&
+    optString(m.creationTimestamp) && optString(m.deletionTimestamp);
+}
+
+const FAMILIES: ReadonlySet<unknown> = new Set(["IPv4", "IPv6"]);
+const FAMILY_POLICIES: ReadonlySet<unknown> = new Set([
+  undefined,
+  "SingleStack",
+  "PreferDualStack",
+  "RequireDualStack",
+]);
+const TRAFFIC_POLICIES: ReadonlySet<unknown> = new Set([undefined, "Cluster", "Local"]);
+const PROTOCOLS: ReadonlySet<unknown> = new Set([undefined, "TCP", "UDP", "SCTP"]);
+
+function quickPort(p: unknown): boolean {
+  if (!isPlain(p)) return false;
+  const port = p.port;
+  const target = p.targetPort;
+  return optString(p.name) && PROTOCOLS.has(p.protocol) && Number.isSafeInteger(port) &&
+    (port as number) >= 1 && (port as number) <= 65535 &&
+    (typeof target === "string" || optNumber(target)) && optNumber(p.nodePort);
+}
+
+function quickIngress(status: unknown): boolean {
+  if (status === undefined) return true;
+  if (!isPlain(status)) return false;
+  const lb = status.loadBalancer;
+  if (lb === undefined) return true;
+  if (!isPlain(lb)) return false;
+  const ingress = lb.ingress;
+  if (ingress === undefined) return true;
+  return Array.isArray(ingress) &&
+    ingress.every((i) =>
+      isPlain(i) && optString(i.ip) && optString(i.hostname) && optString(i.ipMode)
+    );
+}
+
+/** The view of a Service of the usual shape, or undefined to let the schema decide. */
+function quickService(obj: KubeObject): ServiceView | undefined {
+  const o = obj as unknown as Plain;
+  const m = o.metadata;
+  const spec = o.spec;
+  if (o.apiVersion !== "v1" || o.kind !== "Service" || !quickMeta(m) || !isPlain(spec)) {
+    return undefined;
+  }
+  if (
+    !optString(spec.type) || !optString(spec.loadBalancerClass) ||
+    !optString(spec.loadBalancerIP) || !optString(spec.clusterIP) ||
+    !FAMILY_POLICIES.has(spec.ipFamilyPolicy) ||
+    !TRAFFIC_POLICIES.has(spec.externalTrafficPolicy) ||
+    !optStringRecord(spec.selector) || !quickIngress(o.status)
+  ) return undefined;
+  const families = spec.ipFamilies;
+  if (
+    families !== undefined && !(Array.isArray(families) && families.every((f) => FAMILIES.has(f)))
+  ) {
+    return undefined;
+  }
+  const clusterIPs = spec.clusterIPs;
+  if (clusterIPs !== undefined && !isStringArray(clusterIPs)) return undefined;
+  const ports = spec.ports;
+  if (ports !== undefined && !(Array.isArray(ports) && ports.every(quickPort))) return undefined;
+  const status = o.status as
+    | { loadBalancer?: { ingress?: { ip?: string }[] } }
+    | undefined;
+  const clusterIP = spec.clusterIP as string | undefined;
+  const lbClass = spec.loadBalancerClass as string | undefined;
+  const lbIP = spec.loadBalancerIP as string | undefined;
+  const policy = spec.ipFamilyPolicy as ServiceView["ipFamilyPolicy"];
+  const ingress = (o.status as { loadBalancer?: { ingress?: { ip?: string }[] } } | undefined)
+    ?.loadBalancer?.ingress ?? [];
+  const ingressIPs: string[] = [];
+  for (const i of ingress) if (i.ip) ingressIPs.push(i.ip);
+  // One literal without spreads: V8 gives such objects a compact fixed layout, and there are
+  // 100,000s of them.
+  const view: ServiceView = {
+    namespace: (m.namespace as string | undefined) ?? "default",
+    name: m.name as string,
+    labels: (m.labels as Record<string, string> | undefined) ?? {},
+    annotations: (m.annotations as Record<string, string> | undefined) ?? {},
+    type: (spec.type as string | undefined) ?? "ClusterIP",
+    ipFamilies: families ? [...(families as ("IPv4" | "IPv6")[])] : [],
+    clusterIPs: clusterIPs ? [...clusterIPs] : clusterIP && clusterIP !== "None" ? [clusterIP] : [],
+    externalTrafficPolicy: (spec.externalTrafficPolicy as "Cluster" | "Local" | undefined) ??
+      "Cluster",
+    selector: (spec.selector as Record<string, string> | undefined) ?? {},
+    ports: ((ports ?? []) as Plain[]).map((p) =>
+      p.name
+        ? {
+          protocol: (p.protocol as "TCP" | "UDP" | "SCTP" | undefined) ?? "TCP",
+          port: p.port as number,
+          name: p.name as string,
+        }
+        : {
+          protocol: (p.protocol as "TCP" | "UDP" | "SCTP" | undefined) ?? "TCP",
+          port: p.port as number,
+        }
+    ),
+    ingressIPs,
+  };
+  if (lbClass) view.loadBalancerClass = lbClass;
+  if (lbIP) view.loadBalancerIP = lbIP;
+  if (policy) view.ipFamilyPolicy = policy;
+  return view;
+}
+
+function quickEndpoint(e: unknown): boolean {
+  if (!isPlain(e) || !isStringArray(e.addresses) || !optString(e.nodeName)) return false;
+  const c = e.conditions;
+  return c === undefined ||
+    (isPlain(c) && optBoolean(c.ready) && optBoolean(c.serving) && optBoolean(c.terminating));
+}
+
+function quickSlicePort(p: unknown): boolean {
+  return isPlain(p) && optString(p.name) && optString(p.protocol) && optNumber(p.port);
+}
+
+/** The view of an EndpointSlice of the usual shape, or undefined to let the schema decide. */
+function quickEndpointSlice(obj: KubeObject): EndpointSliceView | undefined {
+  const o = obj as unknown as Plain;
+  const m = o.metadata;
+  if (
+    o.apiVersion !== "discovery.k8s.io/v1" || o.kind !== "EndpointSlice" || !quickMeta(m) ||
+    !optString(o.addressType)
+  ) return undefined;
+  const serviceName = (m.labels as Record<string, string> | undefined)?.[SERVICE_NAME_LABEL];
+  if (!serviceName) return undefined;
+  const endpoints = o.endpoints ?? [];
+  const ports = o.ports ?? [];
+  if (!Array.isArray(endpoints) || !endpoints.every(quickEndpoint)) return undefined;
+  if (!Array.isArray(ports) || !ports.every(quickSlicePort)) return undefined;
+  return {
+    namespace: (m.namespace as string | undefined) ?? "default",
+    name: m.name as string,
+    serviceName,
+    endpoints: (endpoints as Plain[]).map((e) => {
+      const c = (e.conditions ?? {}) as {
+        ready?: boolean;
+        serving?: boolean;
+        terminating?: boolean;
+      };
+      return {
+        addresses: e.addresses as string[],
+        serving: c.ready === undefined || c.ready === true || c.serving === true,
+        ...(c.ready !== undefined ? { ready: c.ready } : {}),
+        ...(c.terminating !== undefined ? { terminating: c.terminating } : {}),
+        ...(e.nodeName ? { nodeName: e.nodeName as string } : {}),
+      };
+    }),
+    ports: (ports as Plain[]).map((p) => ({
+      ...(p.name !== undefined ? { name: p.name as string } : {}),
+      ...(p.protocol !== undefined ? { protocol: p.protocol as string } : {}),
+      ...(p.port !== undefined ? { port: p.port as number } : {}),
+    })),
   };
 }

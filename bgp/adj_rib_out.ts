@@ -139,17 +139,54 @@ interface Entry {
   gen: number;
 }
 
-/** What the peer has for one prefix. */
-interface SentEntry {
-  prefix: Prefix;
-  key: string;
-}
-
 /** A normalised attribute set, or why it cannot be encoded. */
 type Normalized = { attrs: RouteAttributes; key: string; bad?: undefined } | { bad: string };
 
-function familyOf(p: Prefix): Family {
-  return p.afi === AFI_IPV4 ? "ipv4" : "ipv6";
+/** Family of a {@linkcode prefixKey}: IPv6 keys start with "x". */
+function familyOfKey(k: string): Family {
+  return k.charCodeAt(0) === 0x78 ? "ipv6" : "ipv4";
+}
+
+/**
+ * The prefix a {@linkcode prefixKey} stands for. The sent table keeps only keys (no Prefix
+ * per entry and peer); withdrawals of prefixes no longer wanted rebuild them from the key.
+ */
+function prefixOfKey(k: string): Prefix {
+  if (k.charCodeAt(0) !== 0x78) {
+    const n = Number(k);
+    const length = n % 33;
+    const v = (n - length) / 33;
+    const addr = new Uint8Array([v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255]);
+    return { afi: AFI_IPV4, addr, length };
+  }
+  const slash = k.indexOf("/");
+  const addr = new Uint8Array(16);
+  for (let i = 1, j = 0; i < slash; i += 2, j++) addr[j] = parseInt(k.slice(i, i + 2), 16);
+  return { afi: AFI_IPV6, addr, length: Number(k.slice(slash + 1)) };
+}
+
+/** Prefix order: family, address bytes, length (the speaker hands routes over in this order). */
+function comparePrefix(a: Prefix, b: Prefix): number {
+  if (a.afi !== b.afi) return a.afi - b.afi;
+  const x = a.addr;
+  const y = b.addr;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return a.length - b.length;
+}
+
+/**
+ * Map keys of prefixes, shared by every Adj-RIB-Out: peers announcing the same Prefix
+ * objects then share one key string and one cache entry.
+ */
+const PREFIX_KEYS = new WeakMap<Prefix, string>();
+
+function keyOf(p: Prefix): string {
+  let k = PREFIX_KEYS.get(p);
+  if (k === undefined) {
+    k = prefixKey(p);
+    PREFIX_KEYS.set(p, k);
+  }
+  return k;
 }
 
 /** Prefixes to announce that share one attribute set, and the attributes (without NLRI). */
@@ -256,63 +293,133 @@ export interface TakenUpdates {
  */
 export class AdjRibOut {
   #wanted = new Map<string, Entry>();
-  #sent = new Map<string, SentEntry>();
+  /** Prefix key to the attribute key the peer has. */
+  #sent = new Map<string, string>();
   /** Prefixes whose wanted state may differ from what the peer has. */
   #dirty = new Set<string>();
   /** Every wanted prefix must be re-checked (after reset). */
   #allDirty = false;
   #gen = 0;
   #norm = new WeakMap<RouteAttributes, Normalized>();
-  #keys = new WeakMap<Prefix, string>();
+  /**
+   * A copy of the last table when it was strictly ordered by prefix and wholly accepted:
+   * the next one is then diffed against it by Route identity, touching only what changed.
+   */
+  #prev?: Route[];
 
   /**
    * Replaces the wanted set (the full table; later routes for one prefix win). Routes whose
    * attributes cannot be encoded are left out and returned with the reason.
    */
   setWanted(routes: Route[]): { prefix: string; reason: string }[] {
+    const rejected: { prefix: string; reason: string }[] = [];
+    const prev = this.#prev;
+    this.#prev = undefined;
+    const ordered = prev !== undefined && this.#diffAgainst(prev, routes, rejected)
+      ? true
+      : this.#setAll(routes, rejected);
+    if (ordered && rejected.length === 0) this.#prev = routes.slice();
+    return rejected;
+  }
+
+  /** One wanted route; a refused one drops whatever was wanted for its prefix. */
+  #want(r: Route, gen: number, rejected: { prefix: string; reason: string }[]): boolean {
+    const n = this.#normalized(r.attributes);
+    const k = keyOf(r.prefix);
+    const e = this.#wanted.get(k);
+    if (n.bad !== undefined) {
+      rejected.push({ prefix: formatPrefix(r.prefix), reason: `invalid ${n.bad}` });
+      if (e !== undefined && e.gen !== gen) {
+        this.#wanted.delete(k);
+        this.#dirty.add(k);
+      }
+      return false;
+    }
+    if (e === undefined) {
+      this.#wanted.set(k, { prefix: r.prefix, key: n.key, attrs: n.attrs, gen });
+      this.#dirty.add(k);
+      return true;
+    }
+    const first = e.gen !== gen;
+    e.gen = gen;
+    if (e.key !== n.key) {
+      e.key = n.key;
+      e.attrs = n.attrs;
+      this.#dirty.add(k);
+    }
+    e.prefix = r.prefix;
+    return first;
+  }
+
+  /**
+   * Walks the new table beside the previous one: identical Route objects cost a comparison,
+   * the rest is merged by prefix order. False (work so far kept, the caller redoes it all)
+   * when the new table turns out not to be strictly ordered.
+   */
+  #diffAgainst(
+    prev: readonly Route[],
+    routes: readonly Route[],
+    rejected: { prefix: string; reason: string }[],
+  ): boolean {
+    const gen = ++this.#gen;
+    const n = routes.length;
+    const m = prev.length;
+    let i = 0;
+    let j = 0;
+    let matched = true;
+    while (i < n || j < m) {
+      if (i < n && j < m && routes[i] === prev[j]) {
+        if (!matched && i > 0 && comparePrefix(routes[i - 1].prefix, routes[i].prefix) >= 0) {
+          return false;
+        }
+        matched = true;
+        i++;
+        j++;
+        continue;
+      }
+      if (i < n && i > 0 && comparePrefix(routes[i - 1].prefix, routes[i].prefix) >= 0) {
+        return false;
+      }
+      const c = i >= n ? 1 : j >= m ? -1 : comparePrefix(routes[i].prefix, prev[j].prefix);
+      if (c > 0) {
+        const k = keyOf(prev[j].prefix);
+        const e = this.#wanted.get(k);
+        if (e !== undefined && e.gen !== gen) {
+          this.#wanted.delete(k);
+          this.#dirty.add(k);
+        }
+        j++;
+        continue;
+      }
+      this.#want(routes[i], gen, rejected);
+      matched = false;
+      i++;
+      if (c === 0) j++;
+    }
+    return true;
+  }
+
+  /** Restates every route; true when the table was strictly ordered by prefix. */
+  #setAll(routes: readonly Route[], rejected: { prefix: string; reason: string }[]): boolean {
+    rejected.length = 0;
     const gen = ++this.#gen;
     const wanted = this.#wanted;
-    const dirty = this.#dirty;
-    let rejected: { prefix: string; reason: string }[] | undefined;
     let stamped = 0;
-    for (const r of routes) {
-      const n = this.#normalized(r.attributes);
-      if (n.bad !== undefined) {
-        (rejected ??= []).push({ prefix: formatPrefix(r.prefix), reason: `invalid ${n.bad}` });
-        continue;
-      }
-      let k = this.#keys.get(r.prefix);
-      if (k === undefined) {
-        k = prefixKey(r.prefix);
-        this.#keys.set(r.prefix, k);
-      }
-      const e = wanted.get(k);
-      if (e === undefined) {
-        wanted.set(k, { prefix: r.prefix, key: n.key, attrs: n.attrs, gen });
-        dirty.add(k);
-        stamped++;
-        continue;
-      }
-      if (e.gen !== gen) {
-        e.gen = gen;
-        stamped++;
-      }
-      if (e.key !== n.key) {
-        e.key = n.key;
-        e.attrs = n.attrs;
-        dirty.add(k);
-      }
-      e.prefix = r.prefix;
+    let ordered = true;
+    for (let i = 0; i < routes.length; i++) {
+      const r = routes[i];
+      if (i > 0 && ordered && comparePrefix(routes[i - 1].prefix, r.prefix) >= 0) ordered = false;
+      if (this.#want(r, gen, rejected)) stamped++;
     }
     if (stamped !== wanted.size) {
       for (const [k, e] of wanted) {
         if (e.gen !== gen) {
           wanted.delete(k);
-          dirty.add(k);
+          this.#dirty.add(k);
         }
       }
     }
-    return rejected ?? [];
+    return ordered;
   }
 
   #normalized(ra: RouteAttributes): Normalized {
@@ -341,7 +448,7 @@ export class AdjRibOut {
   pendingCount(families: Family[] = ["ipv4", "ipv6"]): number {
     let n = 0;
     for (const [k, e] of this.#wanted) {
-      if (families.includes(familyOf(e.prefix)) && this.#sent.get(k)?.key !== e.key) n++;
+      if (families.includes(familyOfKey(k)) && this.#sent.get(k) !== e.key) n++;
     }
     for (const k of this.#sent.keys()) if (!this.#wanted.has(k)) n++;
     return n;
@@ -369,7 +476,7 @@ export class AdjRibOut {
       const s = this.#sent.get(k);
       if (e === undefined) {
         if (s !== undefined) {
-          withdrawn.push(s.prefix);
+          withdrawn.push(prefixOfKey(k));
           this.#sent.delete(k);
         }
         this.#dirty.delete(k);
@@ -378,7 +485,7 @@ export class AdjRibOut {
       // Families the peer did not negotiate stay pending.
       if (!(e.prefix.afi === AFI_IPV4 ? v4 : v6)) continue;
       this.#dirty.delete(k);
-      if (s !== undefined && s.key === e.key) continue;
+      if (s === e.key) continue;
       const gk = `${e.prefix.afi}/${e.key}`;
       let g = byGroup.get(gk);
       if (!g) {
@@ -390,7 +497,7 @@ export class AdjRibOut {
         byGroup.set(gk, g);
       }
       g.prefixes.push(e.prefix);
-      this.#sent.set(k, { prefix: e.prefix, key: e.key });
+      this.#sent.set(k, e.key);
       announced++;
     }
     const updates = packUpdates(withdrawn, [...byGroup.values()], {

@@ -82,16 +82,58 @@ export interface AnnounceCache {
   attributes: Map<string, RouteAttributes>;
   perAdvertisement: WeakMap<AdvertisementConfig, { attrs: RouteAttributes; key: string }>;
   /** Per Service view: its decision, valid while the context token and counts are the same. */
-  services: WeakMap<ServiceView, {
-    token: object;
-    any: number;
-    local: number;
-    ready: number;
-    out: ServiceAnnouncement;
-    contributions: Contribution[];
-  }>;
+  services: WeakMap<ServiceView, Decision>;
   /** What the per-Service decisions depend on besides the Service and its endpoints. */
   context?: { config: Config; sig: string; token: object };
+  /** Endpoint counts of the last call, patched when only some EndpointSlices changed. */
+  endpoints?: EndpointState;
+  /** The last merge of decisions into routes, patched when only some decisions changed. */
+  aggregate?: Aggregate;
+}
+
+/** One Service's decision and what it was made from. */
+interface Decision {
+  token: object;
+  any: number;
+  local: number;
+  ready: number;
+  /** `namespace/name`. */
+  key: string;
+  out: ServiceAnnouncement;
+  contributions: Contribution[];
+}
+
+interface Counts {
+  any: number;
+  local: number;
+  localReady: number;
+}
+
+interface EndpointState {
+  node: string;
+  slices: EndpointSliceView[];
+  counts: Map<string, Counts>;
+}
+
+/** One announced prefix: who asks for it and the Route each peer gets. */
+interface PrefixState {
+  prefix: Prefix;
+  key: string;
+  contribs: Contribution[];
+  /** By index in {@linkcode Aggregate.peers}; undefined = not sent to that peer. */
+  routes: (Route | undefined)[];
+}
+
+interface Aggregate {
+  token: object;
+  peers: readonly PeerConfig[];
+  decisions: Decision[];
+  prefixes: Map<string, PrefixState>;
+  /** `prefixes` in prefix order. */
+  sorted: PrefixState[];
+  /** Decisions' outcomes by namespace/name. */
+  services: ServiceAnnouncement[];
+  routes: Map<string, Route[]>;
 }
 
 /** Creates an empty {@linkcode AnnounceCache}. */
@@ -107,14 +149,6 @@ export function createAnnounceCache(): AnnounceCache {
 
 /** Beyond this many entries a cache map is dropped and refilled (IPs come and go). */
 const CACHE_LIMIT = 1_000_000;
-
-interface Acc {
-  prefix: Prefix;
-  /** Advertisements asking for the prefix, with the peers they target (null = every peer). */
-  items: { ad: AdvertisementConfig; peers: readonly string[] | null }[];
-  /** Ready local endpoints per contributing Service (weighted ECMP). */
-  weights?: Map<string, number>;
-}
 
 /** The pool an IP belongs to: the controller's annotation first, else the containing range. */
 export function poolOf(config: Config, svc: ServiceView, ip: string): string | undefined {
@@ -169,36 +203,62 @@ export function localAsnOf(peer: PeerConfig): number {
   return peer.localASN ?? peer.myASN;
 }
 
+function sliceCounts(cache: AnnounceCache, s: EndpointSliceView, nodeName: string) {
+  let n = cache.slices.get(s);
+  if (!n || n.node !== nodeName) {
+    n = { node: nodeName, key: `${s.namespace}/${s.serviceName}`, any: 0, local: 0, ready: 0 };
+    for (const e of s.endpoints) {
+      if (!e.serving) continue;
+      n.any++;
+      if (e.nodeName === nodeName) {
+        n.local++;
+        if (e.ready !== false) n.ready++;
+      }
+    }
+    cache.slices.set(s, n);
+  }
+  return n;
+}
+
+function addCounts(
+  counts: Map<string, Counts>,
+  n: { key: string; any: number; local: number; ready: number },
+  sign: 1 | -1,
+): void {
+  if (n.any === 0) return;
+  const c = counts.get(n.key);
+  if (!c) counts.set(n.key, { any: n.any, local: n.local, localReady: n.ready });
+  else {
+    c.any += sign * n.any;
+    c.local += sign * n.local;
+    c.localReady += sign * n.ready;
+  }
+}
+
+/**
+ * Serving endpoints per Service. A list of the same length as last time is compared by
+ * identity and only the slices that differ are counted again.
+ */
 function endpointCounts(
   cache: AnnounceCache,
   slices: readonly EndpointSliceView[],
   nodeName: string,
-): Map<string, { any: number; local: number; localReady: number }> {
-  const out = new Map<string, { any: number; local: number; localReady: number }>();
-  for (const s of slices) {
-    let n = cache.slices.get(s);
-    if (!n || n.node !== nodeName) {
-      n = { node: nodeName, key: `${s.namespace}/${s.serviceName}`, any: 0, local: 0, ready: 0 };
-      for (const e of s.endpoints) {
-        if (!e.serving) continue;
-        n.any++;
-        if (e.nodeName === nodeName) {
-          n.local++;
-          if (e.ready !== false) n.ready++;
-        }
-      }
-      cache.slices.set(s, n);
+): Map<string, Counts> {
+  const last = cache.endpoints;
+  if (last && last.node === nodeName && last.slices.length === slices.length) {
+    const prev = last.slices;
+    for (let i = 0; i < slices.length; i++) {
+      if (slices[i] === prev[i]) continue;
+      addCounts(last.counts, sliceCounts(cache, prev[i], nodeName), -1);
+      addCounts(last.counts, sliceCounts(cache, slices[i], nodeName), 1);
+      prev[i] = slices[i];
     }
-    if (n.any === 0) continue;
-    const c = out.get(n.key);
-    if (!c) out.set(n.key, { any: n.any, local: n.local, localReady: n.ready });
-    else {
-      c.any += n.any;
-      c.local += n.local;
-      c.localReady += n.ready;
-    }
+    return last.counts;
   }
-  return out;
+  const counts = new Map<string, Counts>();
+  for (const s of slices) addCounts(counts, sliceCounts(cache, s, nodeName), 1);
+  cache.endpoints = { node: nodeName, slices: slices.slice(), counts };
+  return counts;
 }
 
 function cachedPrefix(
@@ -299,31 +359,191 @@ function finish(
   return { prefix, attributes: intern(cache, buildAttributes(ads, extended)) };
 }
 
-/** Distributes one merged prefix to the peers it targets; one Route object is shared. */
-function distribute(
+/**
+ * The Route each peer gets for one prefix, from the contributions asking for it. A Route of
+ * `reuse` with the same prefix and attributes is returned again, so that unchanged routes
+ * keep their identity (the sessions' Adj-RIB-Out then skips them at the cost of a compare).
+ */
+function routesOf(
   cache: AnnounceCache,
-  acc: Acc,
+  st: PrefixState,
   peers: readonly PeerConfig[],
-  routes: Map<string, Route[]>,
-): void {
-  const everyPeer = acc.items.every((i) => i.peers === null);
-  const shared = new Map<number, Route>();
-  for (const peer of peers) {
+  reuse: readonly (Route | undefined)[] | undefined,
+): (Route | undefined)[] {
+  const items: { ad: AdvertisementConfig; peers: readonly string[] | null }[] = [];
+  let weights: Map<string, number> | undefined;
+  for (const k of st.contribs) {
+    if (!items.some((i) => i.ad === k.ad && i.peers === k.peers)) {
+      items.push({ ad: k.ad, peers: k.peers });
+    }
+    if (k.weight > 0) (weights ??= new Map()).set(k.svc, k.weight);
+  }
+  const everyPeer = items.every((i) => i.peers === null);
+  const out: (Route | undefined)[] = new Array(peers.length);
+  let shared: Map<number, Route> | undefined;
+  for (let pi = 0; pi < peers.length; pi++) {
+    const peer = peers[pi];
     const asn = localAsnOf(peer);
-    let route = everyPeer ? shared.get(acc.weights ? asn : 0) : undefined;
+    let route = everyPeer ? shared?.get(weights ? asn : 0) : undefined;
     if (!route) {
       const ads: AdvertisementConfig[] = [];
-      for (const i of acc.items) {
+      for (const i of items) {
         if ((i.peers === null || i.peers.includes(peer.name)) && !ads.includes(i.ad)) {
           ads.push(i.ad);
         }
       }
       if (ads.length === 0) continue;
-      route = finish(cache, acc.prefix, ads, acc.weights, asn);
-      if (everyPeer) shared.set(acc.weights ? asn : 0, route);
+      route = finish(cache, st.prefix, ads, weights, asn);
+      const old = reuse?.find((r) =>
+        r !== undefined && r.prefix === route!.prefix && r.attributes === route!.attributes
+      );
+      if (old) route = old;
+      if (everyPeer) (shared ??= new Map()).set(weights ? asn : 0, route);
     }
-    routes.get(peer.name)!.push(route);
+    out[pi] = route;
   }
+  return out;
+}
+
+function samePeers(a: readonly PeerConfig[], b: readonly PeerConfig[]): boolean {
+  return a.length === b.length && a.every((p, i) => p === b[i]);
+}
+
+function compareServices(a: ServiceAnnouncement, b: ServiceAnnouncement): number {
+  return a.namespace < b.namespace
+    ? -1
+    : a.namespace > b.namespace
+    ? 1
+    : a.name < b.name
+    ? -1
+    : a.name > b.name
+    ? 1
+    : 0;
+}
+
+function perPeerRoutes(
+  sorted: readonly PrefixState[],
+  peers: readonly PeerConfig[],
+): Map<string, Route[]> {
+  const routes = new Map<string, Route[]>();
+  for (let pi = 0; pi < peers.length; pi++) {
+    const list: Route[] = [];
+    for (const st of sorted) {
+      const r = st.routes[pi];
+      if (r !== undefined) list.push(r);
+    }
+    routes.set(peers[pi].name, list);
+  }
+  return routes;
+}
+
+/** Merges every decision's contributions into per-prefix, per-peer routes from scratch. */
+function aggregateAll(
+  cache: AnnounceCache,
+  token: object,
+  peers: readonly PeerConfig[],
+  decisions: Decision[],
+): Aggregate {
+  const old = cache.aggregate?.prefixes;
+  const prefixes = new Map<string, PrefixState>();
+  for (const d of decisions) {
+    for (const k of d.contributions) {
+      const st = prefixes.get(k.key);
+      if (st) st.contribs.push(k);
+      else prefixes.set(k.key, { prefix: k.prefix, key: k.key, contribs: [k], routes: [] });
+    }
+  }
+  const sorted = [...prefixes.values()].sort((a, b) => comparePrefix(a.prefix, b.prefix));
+  for (const st of sorted) st.routes = routesOf(cache, st, peers, old?.get(st.key)?.routes);
+  const services = decisions.map((d) => d.out).sort(compareServices);
+  return {
+    token,
+    peers,
+    decisions,
+    prefixes,
+    sorted,
+    services,
+    routes: perPeerRoutes(sorted, peers),
+  };
+}
+
+/**
+ * Patches the last aggregate where decisions changed (same Services in the same order):
+ * only the prefixes those decisions ask or asked for are merged again.
+ */
+function aggregateChanges(
+  cache: AnnounceCache,
+  agg: Aggregate,
+  decisions: Decision[],
+  changed: readonly number[],
+): Aggregate {
+  const { prefixes, peers } = agg;
+  const dirty = new Map<string, PrefixState>();
+  let added = false;
+  let removed = false;
+  for (const i of changed) {
+    for (const k of agg.decisions[i].contributions) {
+      const st = prefixes.get(k.key);
+      if (!st) continue;
+      const at = st.contribs.indexOf(k);
+      if (at >= 0) st.contribs.splice(at, 1);
+      dirty.set(k.key, st);
+    }
+  }
+  for (const i of changed) {
+    for (const k of decisions[i].contributions) {
+      let st = prefixes.get(k.key);
+      if (!st) {
+        st = { prefix: k.prefix, key: k.key, contribs: [], routes: [] };
+        prefixes.set(k.key, st);
+        added = true;
+      }
+      st.contribs.push(k);
+      dirty.set(k.key, st);
+    }
+  }
+  const peerChanged = new Array<boolean>(peers.length).fill(false);
+  for (const [key, st] of dirty) {
+    if (st.contribs.length === 0) {
+      prefixes.delete(key);
+      removed = true;
+      st.routes.forEach((r, pi) => {
+        if (r !== undefined) peerChanged[pi] = true;
+      });
+      continue;
+    }
+    st.prefix = st.contribs[0].prefix;
+    const routes = routesOf(cache, st, peers, st.routes);
+    for (let pi = 0; pi < peers.length; pi++) {
+      if (routes[pi] !== st.routes[pi]) peerChanged[pi] = true;
+    }
+    st.routes = routes;
+  }
+  let sorted = agg.sorted;
+  if (removed) sorted = sorted.filter((st) => prefixes.get(st.key) === st);
+  if (added) {
+    if (!removed) sorted = sorted.slice();
+    for (const st of dirty.values()) {
+      if (st.contribs.length > 0 && !sorted.includes(st)) sorted.push(st);
+    }
+    sorted.sort((a, b) => comparePrefix(a.prefix, b.prefix));
+  }
+  let services: ServiceAnnouncement[] | undefined = agg.services.slice();
+  for (const i of changed) {
+    const at = services.indexOf(agg.decisions[i].out);
+    if (at < 0 || compareServices(agg.decisions[i].out, decisions[i].out) !== 0) {
+      services = undefined;
+      break;
+    }
+    services[at] = decisions[i].out;
+  }
+  services ??= decisions.map((d) => d.out).sort(compareServices);
+  const routes = new Map<string, Route[]>();
+  const fresh = peerChanged.some((c) => c) ? perPeerRoutes(sorted, peers) : undefined;
+  peers.forEach((p, pi) => {
+    routes.set(p.name, peerChanged[pi] ? fresh!.get(p.name)! : agg.routes.get(p.name)!);
+  });
+  return { ...agg, decisions, sorted, services, routes };
 }
 
 interface DecideContext {
@@ -347,13 +567,16 @@ interface Contribution {
   /** BGPPeer names; null = every peer selecting this node. */
   peers: readonly string[] | null;
   weight: number;
+  /** `namespace/name` of the Service asking. */
+  svc: string;
 }
 
 const NO_ENDPOINTS = { any: 0, local: 0, localReady: 0 };
 
 function decideService(
   svc: ServiceView,
-  c: { any: number; local: number; localReady: number },
+  svcKey: string,
+  c: Counts,
   ctx: DecideContext,
 ): { out: ServiceAnnouncement; contributions: Contribution[] } {
   const { config, poolNames, peers, cache } = ctx;
@@ -426,7 +649,7 @@ function decideService(
         continue;
       }
       matched = true;
-      contributions.push({ prefix, key, ad, peers: targets, weight });
+      contributions.push({ prefix, key, ad, peers: targets, weight, svc: svcKey });
       for (const p of targets ?? peers.map((x) => x.name)) announcedTo.add(p);
     }
     if (!matched && familyless) {
@@ -458,11 +681,9 @@ export function computeAnnouncements(config: Config, input: AnnounceInput): Anno
   const peers = config.peers
     .filter((p) => !rejected.has(p.name) && matchesAnySelector(p.nodeSelectors, nodeLabels))
     .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-  const accs = new Map<string, Acc>();
   const cache = input.cache ?? createAnnounceCache();
   const counts = endpointCounts(cache, input.endpointSlices, input.nodeName);
   const ads = config.advertisements.filter((a) => matchesAnySelector(a.nodeSelectors, nodeLabels));
-  const services: ServiceAnnouncement[] = [];
   const poolNames = new Set(config.pools.map((p) => p.name));
   const adsByPool = new Map<string, AdvertisementConfig[]>();
   for (const ad of ads) {
@@ -496,45 +717,51 @@ export function computeAnnouncements(config: Config, input: AnnounceInput): Anno
     cache,
   };
   const token = cache.context.token;
+  const decisions: Decision[] = [];
   for (const svc of input.services) {
     if (svc.type !== "LoadBalancer") continue;
     if ((svc.loadBalancerClass ?? undefined) !== input.loadBalancerClass) continue;
-    const c = counts.get(`${svc.namespace}/${svc.name}`) ?? NO_ENDPOINTS;
     let d = cache.services.get(svc);
+    const svcKey = d?.key ?? `${svc.namespace}/${svc.name}`;
+    const c = counts.get(svcKey) ?? NO_ENDPOINTS;
     if (
       !d || d.token !== token || d.any !== c.any || d.local !== c.local ||
       d.ready !== c.localReady
     ) {
-      d = { token, any: c.any, local: c.local, ready: c.localReady, ...decideService(svc, c, ctx) };
+      d = {
+        token,
+        any: c.any,
+        local: c.local,
+        ready: c.localReady,
+        key: svcKey,
+        ...decideService(svc, svcKey, c, ctx),
+      };
       cache.services.set(svc, d);
     }
-    services.push(d.out);
-    for (const k of d.contributions) {
-      let acc = accs.get(k.key);
-      if (!acc) {
-        acc = { prefix: k.prefix, items: [{ ad: k.ad, peers: k.peers }] };
-        accs.set(k.key, acc);
-      } else if (!acc.items.some((i) => i.ad === k.ad && i.peers === k.peers)) {
-        acc.items.push({ ad: k.ad, peers: k.peers });
-      }
-      if (k.weight > 0) (acc.weights ??= new Map()).set(`${svc.namespace}/${svc.name}`, k.weight);
-    }
+    decisions.push(d);
   }
 
-  const routes = new Map<string, Route[]>(peers.map((p) => [p.name, []]));
-  const merged = [...accs.values()].sort((a, b) => comparePrefix(a.prefix, b.prefix));
-  for (const acc of merged) distribute(cache, acc, peers, routes);
-  services.sort((a, b) =>
-    a.namespace < b.namespace
-      ? -1
-      : a.namespace > b.namespace
-      ? 1
-      : a.name < b.name
-      ? -1
-      : a.name > b.name
-      ? 1
-      : 0
-  );
+  const last = cache.aggregate;
+  let agg: Aggregate | undefined;
+  if (
+    last && last.token === token && samePeers(last.peers, peers) &&
+    last.decisions.length === decisions.length
+  ) {
+    const changed: number[] = [];
+    for (let i = 0; i < decisions.length; i++) {
+      if (decisions[i] !== last.decisions[i]) changed.push(i);
+    }
+    // Past a quarter of the table, starting over costs no more than patching.
+    if (changed.length * 4 <= decisions.length) {
+      agg = aggregateChanges(cache, last, decisions, changed);
+    }
+  }
+  agg ??= aggregateAll(cache, token, peers, decisions);
+  cache.aggregate = agg;
+  // Callers get their own containers: the aggregate is patched in place next time.
+  const routes = new Map<string, Route[]>();
+  for (const [name, list] of agg.routes) routes.set(name, list);
+  const services = agg.services.slice();
   const result: Announcements = { routes, services, peers };
   if (nodeReason) result.nodeReason = nodeReason;
   return result;

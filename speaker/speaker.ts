@@ -291,6 +291,13 @@ interface SessionEntry {
   routes?: Route[];
 }
 
+/** Marks an object whose parse failed (already logged). */
+const UNPARSABLE = Symbol("unparsable");
+
+function noWrite(): Promise<void> {
+  return Promise.resolve();
+}
+
 /** Same routes, by identity: the announce cache returns unchanged routes' parts as-is. */
 function sameRoutes(a: readonly Route[], b: readonly Route[]): boolean {
   if (a.length !== b.length) return false;
@@ -389,25 +396,62 @@ export function createSpeaker(
   /** This node's existing ServiceBGPStatus objects by `namespace/service`, built on demand. */
   let statusIndex: Map<string, KubeObject[]> | undefined;
   const announcedIPs = new Map<string, string[]>();
-  let handled = new Set<ServiceAnnouncement>();
+  /** The decisions last written out, sorted by namespace/name as computeAnnouncements gives. */
+  let handled: readonly ServiceAnnouncement[] = [];
+  /** Views of the last reconcile, kept while their kind does not change. */
+  let serviceViews: ServiceView[] | undefined;
+  let sliceViews: EndpointSliceView[] | undefined;
   let lastConfigState = "";
   let writes: Promise<void> = Promise.resolve();
   let waiters: (() => void)[] = [];
 
+  // Writes run one at a time, in order. A plain queue rather than a promise chain: with
+  // 100,000s of Services the first reconcile queues that many, and two promises each add up.
+  let queuedWhat: string[] = [];
+  let queuedFn: (() => Promise<void>)[] = [];
+  let draining = false;
+
   function write(what: string, fn: () => Promise<void>): void {
-    writes = writes.then(fn).catch((err) => log.error(`writing ${what} failed`, { error: err }));
+    queuedWhat.push(what);
+    queuedFn.push(fn);
+    if (draining) return;
+    draining = true;
+    writes = drainWrites();
+  }
+
+  async function drainWrites(): Promise<void> {
+    // Never run a write inside the reconcile that queued it.
+    await Promise.resolve();
+    try {
+      for (let i = 0; i < queuedFn.length; i++) {
+        const fn = queuedFn[i];
+        const what = queuedWhat[i];
+        queuedFn[i] = noWrite;
+        try {
+          await fn();
+        } catch (err) {
+          log.error(`writing ${what} failed`, { error: err });
+        }
+      }
+    } finally {
+      queuedFn = [];
+      queuedWhat = [];
+      draining = false;
+    }
   }
 
   function view<T>(obj: KubeObject, parse: (o: KubeObject) => { ok: boolean }): T | undefined {
-    let r = parsed.get(obj) as { ok: boolean; value?: T } | undefined;
-    if (!r) {
-      r = parse(obj) as { ok: boolean; value?: T };
-      parsed.set(obj, r);
+    // The view itself is stored (no result wrapper per object): 100,000s of them.
+    let v = parsed.get(obj);
+    if (v === undefined) {
+      const r = parse(obj) as { ok: boolean; value?: T };
+      v = r.ok ? r.value : UNPARSABLE;
+      parsed.set(obj, v);
       if (!r.ok) {
         log.warn("ignoring unparsable object", { kind: obj.kind, name: obj.metadata?.name });
       }
     }
-    return r.ok ? r.value : undefined;
+    return v === UNPARSABLE ? undefined : v as T;
   }
 
   function schedule(kinds: ReadonlySet<ReadKind> | "all"): void {
@@ -469,16 +513,22 @@ export function createSpeaker(
 
     const nodeObj = get("Node").get(node);
     const nodeView = nodeObj ? view<NodeView>(nodeObj, parseNode) : undefined;
-    const services: ServiceView[] = [];
-    for (const o of get("Service").values()) {
-      const s = view<ServiceView>(o, parseService);
-      if (s && s.type === "LoadBalancer") services.push(s);
+    if (kinds === "all" || kinds.has("Service") || !serviceViews) {
+      serviceViews = [];
+      for (const o of get("Service").values()) {
+        const s = view<ServiceView>(o, parseService);
+        if (s && s.type === "LoadBalancer") serviceViews.push(s);
+      }
     }
-    const slices: EndpointSliceView[] = [];
-    for (const o of get("EndpointSlice").values()) {
-      const s = view<EndpointSliceView>(o, parseEndpointSlice);
-      if (s) slices.push(s);
+    if (kinds === "all" || kinds.has("EndpointSlice") || !sliceViews) {
+      sliceViews = [];
+      for (const o of get("EndpointSlice").values()) {
+        const s = view<EndpointSliceView>(o, parseEndpointSlice);
+        if (s) sliceViews.push(s);
+      }
     }
+    const services = serviceViews;
+    const slices = sliceViews;
 
     // Peers we cannot run on this node.
     const rejected = new Map<string, string>();
@@ -669,22 +719,41 @@ export function createSpeaker(
     statusIndex = undefined;
     // Decisions of unchanged Services come back as the same objects (announce cache), so
     // with 10,000s of Services only the changed ones cost anything here.
-    const now = new Set<ServiceAnnouncement>();
-    const changed = new Set<string>();
-    for (const s of ann.services) {
-      now.add(s);
-      if (handled.has(s)) continue;
-      const key = `${s.namespace}/${s.name}`;
-      changed.add(key);
-      if (s.peers.length === 0) forgetService(key);
-      else applyService(key, s, own);
+    const list = ann.services;
+    let pairwise = list.length === handled.length;
+    for (let i = 0; pairwise && i < list.length; i++) {
+      const a = list[i];
+      const b = handled[i];
+      if (a !== b && (a.namespace !== b.namespace || a.name !== b.name)) pairwise = false;
     }
-    for (const s of handled) {
-      if (now.has(s)) continue;
-      const key = `${s.namespace}/${s.name}`;
-      if (!changed.has(key)) forgetService(key);
+    if (pairwise) {
+      // The same Services as last time: only replaced decisions need writing.
+      for (let i = 0; i < list.length; i++) {
+        const s = list[i];
+        if (s === handled[i]) continue;
+        const key = `${s.namespace}/${s.name}`;
+        if (s.peers.length === 0) forgetService(key);
+        else applyService(key, s, own);
+      }
+    } else {
+      const before = new Set(handled);
+      const now = new Set<ServiceAnnouncement>();
+      const changed = new Set<string>();
+      for (const s of list) {
+        now.add(s);
+        if (before.has(s)) continue;
+        const key = `${s.namespace}/${s.name}`;
+        changed.add(key);
+        if (s.peers.length === 0) forgetService(key);
+        else applyService(key, s, own);
+      }
+      for (const s of handled) {
+        if (now.has(s)) continue;
+        const key = `${s.namespace}/${s.name}`;
+        if (!changed.has(key)) forgetService(key);
+      }
     }
-    handled = now;
+    handled = list;
     statusIndex = undefined;
   }
 
@@ -704,22 +773,13 @@ export function createSpeaker(
       bgpStatus.set(key, { name, peers: s.peers });
       statusNames.add(name);
       statusDeleting.delete(name);
-      const obj: KubeObject = {
-        apiVersion: "metallb.io/v1beta1",
-        kind: "ServiceBGPStatus",
-        metadata: {
-          name,
-          namespace: options.namespace,
-          labels: {
-            [NODE_LABEL]: node,
-            [SERVICE_NAME_LABEL]: s.name,
-            [SERVICE_NAMESPACE_LABEL]: s.namespace,
-          },
-        },
-        status: { node, serviceName: s.name, serviceNamespace: s.namespace, peers: s.peers },
-      };
-      if (!found || !sameStatusObject(found, obj)) {
-        write("ServiceBGPStatus", () => writer.setServiceBGPStatus(options.namespace, name, obj));
+      // Built when needed, not held by the write queue (100,000s of them at start).
+      const obj = () => statusObjectOf(name, s);
+      if (!found || !sameStatusObject(found, obj())) {
+        write(
+          "ServiceBGPStatus",
+          () => writer.setServiceBGPStatus(options.namespace, name, obj()),
+        );
       }
     }
     // Only when the Service starts being announced from this node, not on every reconcile
@@ -734,9 +794,11 @@ export function createSpeaker(
           component: "metallb-speaker",
         }));
     }
+    // Only metrics need the announced IPs remembered.
+    if (!metrics) return;
     const ips = [...s.ips].sort();
     const prevIps = announcedIPs.get(key) ?? [];
-    if (metrics && !sameList(prevIps, ips)) {
+    if (!sameList(prevIps, ips)) {
       for (const ip of prevIps) {
         if (!ips.includes(ip)) {
           metrics.speakerAnnounced.remove({ service: key, protocol: "bgp", node, ip });
@@ -747,6 +809,23 @@ export function createSpeaker(
       }
     }
     announcedIPs.set(key, ips);
+  }
+
+  function statusObjectOf(name: string, s: ServiceAnnouncement): KubeObject {
+    return {
+      apiVersion: "metallb.io/v1beta1",
+      kind: "ServiceBGPStatus",
+      metadata: {
+        name,
+        namespace: options.namespace,
+        labels: {
+          [NODE_LABEL]: node,
+          [SERVICE_NAME_LABEL]: s.name,
+          [SERVICE_NAMESPACE_LABEL]: s.namespace,
+        },
+      },
+      status: { node, serviceName: s.name, serviceNamespace: s.namespace, peers: s.peers },
+    };
   }
 
   function forgetService(key: string): void {
