@@ -204,7 +204,12 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
         continue;
       }
       const prev = files.get(file);
-      if (prev && prev.text === text) continue;
+      if (prev && prev.text === text) {
+        // Back to the last good text after a broken edit: its objects are already in force,
+        // only the parse error must go.
+        if (errors.delete(file)) log.info("manifest file parses again", { file });
+        continue;
+      }
       const r = parseManifests(text, options.defaults);
       if (r.ok) {
         files.set(file, { text, objects: r.objects });

@@ -95,6 +95,15 @@ Deno.test("file source sees new files, edits, deletes; a broken file keeps its l
     assert.equal(errs[0].file, `${dir}/sub/pool.yaml`);
     assert.match(errs[0].reason, /^line \d+, column \d+: /);
 
+    // Restoring exactly the last good text clears the error (the objects never left).
+    await Deno.writeTextFile(`${dir}/sub/pool.yaml`, POOL);
+    await source.refresh();
+    assert.deepEqual(source.fileErrors(), []);
+    assert.deepEqual([...pools()!.keys()], ["metallb-system/pool-a"]);
+    await Deno.writeTextFile(`${dir}/sub/pool.yaml`, POOL + "  autoAssign: [\n");
+    await source.refresh();
+    assert.equal(source.fileErrors().length, 1);
+
     // Fixing it updates the pool and clears the error.
     change = nextChange(source);
     await Deno.writeTextFile(`${dir}/sub/pool.yaml`, POOL.replace("pool-a", "pool-b"));

@@ -171,7 +171,8 @@ export interface Gobgpd {
   readonly grpcPort: number;
   readonly configPath: string;
   readonly logPath: string;
-  /** Current process id (changes on restart). */
+  /** Current process id (changes on restart); throws when gobgpd is not running, because a
+   * pid of -1 handed to Deno.kill would signal every process on the host. */
   readonly pid: number;
   /** Runs `gobgp -u 127.0.0.1 -p PORT <args>` (in the namespace); throws on non-zero exit. */
   cli(args: string[], options?: { json?: boolean }): Promise<string>;
@@ -527,7 +528,8 @@ export async function startGobgpd(options: GobgpdOptions): Promise<Gobgpd> {
     configPath,
     logPath,
     get pid() {
-      return child?.pid ?? -1;
+      if (!child || child.pid <= 1) throw new Error("gobgpd is not running");
+      return child.pid;
     },
     cli,
     async rib(family) {

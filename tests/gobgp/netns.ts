@@ -75,13 +75,10 @@ export async function netnsAvailable(): Promise<{ ok: boolean; reason?: string }
   return { ok: true };
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
-  } catch {
-    return false;
-  }
+/** Whether a process exists. Asks `ps`: Deno refuses to stat another process's /proc entry
+ * without --allow-all, which would make every live run look dead. */
+async function pidAlive(pid: number): Promise<boolean> {
+  return (await run("ps", ["-p", String(pid)])).code === 0;
 }
 
 /**
@@ -95,7 +92,7 @@ export async function cleanupStaleNetns(): Promise<string[]> {
   for (const line of r.out.split("\n")) {
     const name = line.trim().split(/\s+/)[0];
     const m = /^flb-(\d+)-/.exec(name ?? "");
-    if (!m || Number(m[1]) === Deno.pid || pidAlive(Number(m[1]))) continue;
+    if (!m || Number(m[1]) === Deno.pid || await pidAlive(Number(m[1]))) continue;
     await killAllIn(name);
     if ((await run("ip", ["netns", "del", name])).code === 0) removed.push(name);
   }
@@ -105,6 +102,7 @@ export async function cleanupStaleNetns(): Promise<string[]> {
 async function killAllIn(ns: string): Promise<void> {
   const pids = await run("ip", ["netns", "pids", ns]);
   for (const p of pids.out.split(/\s+/).filter((s) => /^\d+$/.test(s))) {
+    if (Number(p) <= 1) continue; // never signal init or, through -1, every process
     try {
       Deno.kill(Number(p), "SIGKILL");
     } catch {
