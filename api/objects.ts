@@ -162,6 +162,11 @@ export function parseNode(obj: KubeObject): ParseResult<NodeView> {
 
 type Plain = Record<string, unknown>;
 
+/** Shared empty lists of the fast paths (views are read-only). */
+const NONE: readonly string[] = Object.freeze([]);
+const NONE_FAMILIES: readonly ("IPv4" | "IPv6")[] = Object.freeze([]);
+const NONE_PORTS: readonly never[] = Object.freeze([]);
+
 function isPlain(v: unknown): v is Plain {
   if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
   const proto = Object.getPrototypeOf(v);
@@ -259,17 +264,18 @@ function quickService(obj: KubeObject): ServiceView | undefined {
   if (clusterIPs !== undefined && !isStringArray(clusterIPs)) return undefined;
   const ports = spec.ports;
   if (ports !== undefined && !(Array.isArray(ports) && ports.every(quickPort))) return undefined;
-  const status = o.status as
-    | { loadBalancer?: { ingress?: { ip?: string }[] } }
-    | undefined;
   const clusterIP = spec.clusterIP as string | undefined;
   const lbClass = spec.loadBalancerClass as string | undefined;
   const lbIP = spec.loadBalancerIP as string | undefined;
   const policy = spec.ipFamilyPolicy as ServiceView["ipFamilyPolicy"];
   const ingress = (o.status as { loadBalancer?: { ingress?: { ip?: string }[] } } | undefined)
     ?.loadBalancer?.ingress ?? [];
-  const ingressIPs: string[] = [];
-  for (const i of ingress) if (i.ip) ingressIPs.push(i.ip);
+  // Exact-size arrays: a pushed-to array keeps room for 16 more entries.
+  const ingressIPs = ingress.length === 0
+    ? NONE
+    : ingress.length === 1
+    ? (ingress[0].ip ? [ingress[0].ip] : NONE)
+    : ingress.flatMap((i) => (i.ip ? [i.ip] : [])).slice();
   // One literal without spreads: V8 gives such objects a compact fixed layout, and there are
   // 100,000s of them.
   const view: ServiceView = {
@@ -278,12 +284,16 @@ function quickService(obj: KubeObject): ServiceView | undefined {
     labels: (m.labels as Record<string, string> | undefined) ?? {},
     annotations: (m.annotations as Record<string, string> | undefined) ?? {},
     type: (spec.type as string | undefined) ?? "ClusterIP",
-    ipFamilies: families ? [...(families as ("IPv4" | "IPv6")[])] : [],
-    clusterIPs: clusterIPs ? [...clusterIPs] : clusterIP && clusterIP !== "None" ? [clusterIP] : [],
+    ipFamilies: families?.length ? [...(families as ("IPv4" | "IPv6")[])] : NONE_FAMILIES,
+    clusterIPs: clusterIPs?.length
+      ? [...clusterIPs]
+      : clusterIPs === undefined && clusterIP && clusterIP !== "None"
+      ? [clusterIP]
+      : NONE,
     externalTrafficPolicy: (spec.externalTrafficPolicy as "Cluster" | "Local" | undefined) ??
       "Cluster",
     selector: (spec.selector as Record<string, string> | undefined) ?? {},
-    ports: ((ports ?? []) as Plain[]).map((p) =>
+    ports: !ports?.length ? NONE_PORTS : (ports as Plain[]).map((p) =>
       p.name
         ? {
           protocol: (p.protocol as "TCP" | "UDP" | "SCTP" | undefined) ?? "TCP",
@@ -346,7 +356,7 @@ function quickEndpointSlice(obj: KubeObject): EndpointSliceView | undefined {
         ...(e.nodeName ? { nodeName: e.nodeName as string } : {}),
       };
     }),
-    ports: (ports as Plain[]).map((p) => ({
+    ports: ports.length === 0 ? NONE_PORTS : (ports as Plain[]).map((p) => ({
       ...(p.name !== undefined ? { name: p.name as string } : {}),
       ...(p.protocol !== undefined ? { protocol: p.protocol as string } : {}),
       ...(p.port !== undefined ? { port: p.port as number } : {}),

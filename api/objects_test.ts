@@ -163,3 +163,67 @@ Deno.test("spec schemas convert to JSON Schema with defaults and ranges", () => 
     }
   }
 });
+
+/** The same object with a metadata the fast path declines, so the schema parses it. */
+function viaSchema<T extends { metadata: unknown }>(obj: T): T {
+  const copy = structuredClone(obj);
+  copy.metadata = Object.assign(Object.create(Object.create(null)), copy.metadata);
+  return copy;
+}
+
+Deno.test("usual Services and EndpointSlices parse to what the schema gives", () => {
+  const services: KubeObject[] = [
+    {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "a", labels: { app: "a" }, annotations: { x: "y" } },
+      spec: {
+        type: "LoadBalancer",
+        loadBalancerClass: "c",
+        loadBalancerIP: "192.0.2.9",
+        ipFamilies: ["IPv4", "IPv6"],
+        ipFamilyPolicy: "PreferDualStack",
+        clusterIPs: ["10.96.0.1", "fd00::1"],
+        externalTrafficPolicy: "Local",
+        selector: { app: "a" },
+        ports: [{ port: 80, name: "http", targetPort: "web" }, { protocol: "UDP", port: 53 }],
+      },
+      status: {
+        loadBalancer: { ingress: [{ ip: "192.0.2.1" }, { hostname: "h" }, { ip: "::1" }] },
+      },
+    },
+    { apiVersion: "v1", kind: "Service", metadata: { name: "b", namespace: "ns" }, spec: {} },
+    {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "c" },
+      spec: { clusterIP: "10.96.0.7", clusterIPs: [] },
+      status: {},
+    },
+    { apiVersion: "v1", kind: "Service", metadata: { name: "d" }, spec: { clusterIP: "10.9.0.1" } },
+  ];
+  for (const s of services) {
+    const quick = parseService(s);
+    assert.ok(quick.ok);
+    assert.deepEqual(quick, parseService(viaSchema(s)), s.metadata.name);
+  }
+  const slice: KubeObject = {
+    apiVersion: "discovery.k8s.io/v1",
+    kind: "EndpointSlice",
+    metadata: { name: "s", namespace: "ns", labels: { "kubernetes.io/service-name": "a" } },
+    addressType: "IPv4",
+    endpoints: [
+      { addresses: ["10.0.0.1"], nodeName: "n1", conditions: { ready: false, serving: true } },
+      { addresses: ["10.0.0.2"], conditions: { terminating: true } },
+      { addresses: [] },
+    ],
+    ports: [{ name: "http", protocol: "TCP", port: 8080 }, {}],
+  };
+  assert.deepEqual(parseEndpointSlice(slice), parseEndpointSlice(viaSchema(slice)));
+  const empty = { ...slice, endpoints: null, ports: null } as unknown as KubeObject;
+  assert.deepEqual(parseEndpointSlice(empty), parseEndpointSlice(viaSchema(empty)));
+  // What the fast path must not accept still gets the schema's error.
+  const bad = structuredClone(services[0]);
+  (bad.spec as { ports: { port: number }[] }).ports[0].port = 70000;
+  assert.equal(parseService(bad).ok, false);
+});

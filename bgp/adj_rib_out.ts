@@ -131,16 +131,9 @@ function hex(b: Uint8Array): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
-/** A wanted route: `attrs` normalised, `key` names them; `gen` marks the last setWanted. */
-interface Entry {
-  prefix: Prefix;
-  key: string;
-  attrs: RouteAttributes;
-  gen: number;
-}
-
 /** A normalised attribute set, or why it cannot be encoded. */
 type Normalized = { attrs: RouteAttributes; key: string; bad?: undefined } | { bad: string };
+type Good = Extract<Normalized, { bad?: undefined }>;
 
 /** Family of a {@linkcode prefixKey}: IPv6 keys start with "x". */
 function familyOfKey(k: string): Family {
@@ -292,14 +285,17 @@ export interface TakenUpdates {
  * state changed are looked at when computing UPDATEs.
  */
 export class AdjRibOut {
-  #wanted = new Map<string, Entry>();
+  /**
+   * Prefix key to the wanted Route, as given (its attributes known to be valid): no object
+   * of our own per route and peer, the caller's Route objects are shared by every peer.
+   */
+  #wanted = new Map<string, Route>();
   /** Prefix key to the attribute key the peer has. */
   #sent = new Map<string, string>();
   /** Prefixes whose wanted state may differ from what the peer has. */
   #dirty = new Set<string>();
   /** Every wanted prefix must be re-checked (after reset). */
   #allDirty = false;
-  #gen = 0;
   #norm = new WeakMap<RouteAttributes, Normalized>();
   /**
    * A copy of the last table when it was strictly ordered by prefix and wholly accepted:
@@ -322,33 +318,27 @@ export class AdjRibOut {
     return rejected;
   }
 
-  /** One wanted route; a refused one drops whatever was wanted for its prefix. */
-  #want(r: Route, gen: number, rejected: { prefix: string; reason: string }[]): boolean {
+  /** The normalised attributes of a route already accepted into the wanted set. */
+  #good(r: Route): Good {
+    return this.#normalized(r.attributes) as Good;
+  }
+
+  /** One route of a diff; a refused one drops whatever was wanted for its prefix. */
+  #want(r: Route, rejected: { prefix: string; reason: string }[]): void {
     const n = this.#normalized(r.attributes);
     const k = keyOf(r.prefix);
     const e = this.#wanted.get(k);
     if (n.bad !== undefined) {
       rejected.push({ prefix: formatPrefix(r.prefix), reason: `invalid ${n.bad}` });
-      if (e !== undefined && e.gen !== gen) {
+      if (e !== undefined) {
         this.#wanted.delete(k);
         this.#dirty.add(k);
       }
-      return false;
+      return;
     }
-    if (e === undefined) {
-      this.#wanted.set(k, { prefix: r.prefix, key: n.key, attrs: n.attrs, gen });
-      this.#dirty.add(k);
-      return true;
-    }
-    const first = e.gen !== gen;
-    e.gen = gen;
-    if (e.key !== n.key) {
-      e.key = n.key;
-      e.attrs = n.attrs;
-      this.#dirty.add(k);
-    }
-    e.prefix = r.prefix;
-    return first;
+    if (e === r) return;
+    if (e === undefined || this.#good(e).key !== n.key) this.#dirty.add(k);
+    this.#wanted.set(k, r);
   }
 
   /**
@@ -361,7 +351,6 @@ export class AdjRibOut {
     routes: readonly Route[],
     rejected: { prefix: string; reason: string }[],
   ): boolean {
-    const gen = ++this.#gen;
     const n = routes.length;
     const m = prev.length;
     let i = 0;
@@ -383,15 +372,11 @@ export class AdjRibOut {
       const c = i >= n ? 1 : j >= m ? -1 : comparePrefix(routes[i].prefix, prev[j].prefix);
       if (c > 0) {
         const k = keyOf(prev[j].prefix);
-        const e = this.#wanted.get(k);
-        if (e !== undefined && e.gen !== gen) {
-          this.#wanted.delete(k);
-          this.#dirty.add(k);
-        }
+        if (this.#wanted.delete(k)) this.#dirty.add(k);
         j++;
         continue;
       }
-      this.#want(routes[i], gen, rejected);
+      this.#want(routes[i], rejected);
       matched = false;
       i++;
       if (c === 0) j++;
@@ -402,23 +387,27 @@ export class AdjRibOut {
   /** Restates every route; true when the table was strictly ordered by prefix. */
   #setAll(routes: readonly Route[], rejected: { prefix: string; reason: string }[]): boolean {
     rejected.length = 0;
-    const gen = ++this.#gen;
-    const wanted = this.#wanted;
-    let stamped = 0;
+    const old = this.#wanted;
+    const next = new Map<string, Route>();
     let ordered = true;
     for (let i = 0; i < routes.length; i++) {
       const r = routes[i];
       if (i > 0 && ordered && comparePrefix(routes[i - 1].prefix, r.prefix) >= 0) ordered = false;
-      if (this.#want(r, gen, rejected)) stamped++;
+      const n = this.#normalized(r.attributes);
+      if (n.bad !== undefined) {
+        rejected.push({ prefix: formatPrefix(r.prefix), reason: `invalid ${n.bad}` });
+        continue;
+      }
+      next.set(keyOf(r.prefix), r);
     }
-    if (stamped !== wanted.size) {
-      for (const [k, e] of wanted) {
-        if (e.gen !== gen) {
-          wanted.delete(k);
-          this.#dirty.add(k);
-        }
+    for (const [k, r] of next) {
+      const e = old.get(k);
+      if (e === undefined || (e !== r && this.#good(e).key !== this.#good(r).key)) {
+        this.#dirty.add(k);
       }
     }
+    for (const k of old.keys()) if (!next.has(k)) this.#dirty.add(k);
+    this.#wanted = next;
     return ordered;
   }
 
@@ -447,8 +436,8 @@ export class AdjRibOut {
   /** Prefixes still to announce, change or withdraw in `families`. */
   pendingCount(families: Family[] = ["ipv4", "ipv6"]): number {
     let n = 0;
-    for (const [k, e] of this.#wanted) {
-      if (families.includes(familyOfKey(k)) && this.#sent.get(k) !== e.key) n++;
+    for (const [k, r] of this.#wanted) {
+      if (families.includes(familyOfKey(k)) && this.#sent.get(k) !== this.#good(r).key) n++;
     }
     for (const k of this.#sent.keys()) if (!this.#wanted.has(k)) n++;
     return n;
@@ -485,19 +474,20 @@ export class AdjRibOut {
       // Families the peer did not negotiate stay pending.
       if (!(e.prefix.afi === AFI_IPV4 ? v4 : v6)) continue;
       this.#dirty.delete(k);
-      if (s === e.key) continue;
-      const gk = `${e.prefix.afi}/${e.key}`;
+      const n = this.#good(e);
+      if (s === n.key) continue;
+      const gk = `${e.prefix.afi}/${n.key}`;
       let g = byGroup.get(gk);
       if (!g) {
         g = {
           afi: e.prefix.afi,
-          attributes: buildPathAttributes(e.attrs, e.prefix.afi, env),
+          attributes: buildPathAttributes(n.attrs, e.prefix.afi, env),
           prefixes: [],
         };
         byGroup.set(gk, g);
       }
       g.prefixes.push(e.prefix);
-      this.#sent.set(k, e.key);
+      this.#sent.set(k, n.key);
       announced++;
     }
     const updates = packUpdates(withdrawn, [...byGroup.values()], {

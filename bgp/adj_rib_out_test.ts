@@ -247,3 +247,52 @@ Deno.test("changes across several setWanted calls before one takeUpdates net out
   assert.deepEqual(withdrawnOf(t.updates), ["10.0.0.2/32"]);
   assert.equal(t.updates.find((u) => u.nlri.length)?.attributes.med, 1);
 });
+
+Deno.test("a table restated with mostly the same Route objects sends exactly the difference", () => {
+  const a = { communities: [1] };
+  const b = { communities: [2] };
+  const table = [...routes([1, 2, 3, 4, 5, 6].map((i) => v4(i)), a), ...routes([v6(1)], a)];
+  const rib = new AdjRibOut();
+  rib.setWanted(table);
+  assert.equal(announcedOf(rib.takeUpdates(ebgp, both).updates).length, 7);
+  // Same objects except: 10.0.0.2 gone, 10.0.0.4 with other attributes, 10.0.0.7 and an
+  // IPv6 prefix new, and the last route gone.
+  const next = [
+    table[0],
+    table[2],
+    { prefix: table[3].prefix, attributes: b },
+    table[4],
+    table[5],
+    ...routes([v4(7)], a),
+    ...routes([v6(0)], a),
+  ];
+  rib.setWanted(next);
+  const t = rib.takeUpdates(ebgp, both);
+  assert.deepEqual(withdrawnOf(t.updates).sort(), ["10.0.0.2/32", "2001:db8::1/128"]);
+  assert.deepEqual(announcedOf(t.updates).sort(), ["10.0.0.4/32", "10.0.0.7/32", "2001:db8::/128"]);
+  assert.equal(rib.sentCount, 7);
+  // The same table again sends nothing; an unordered one with the same content neither.
+  rib.setWanted(next.slice());
+  assert.equal(rib.takeUpdates(ebgp, both).updates.length, 0);
+  rib.setWanted([...next].reverse());
+  assert.equal(rib.takeUpdates(ebgp, both).updates.length, 0);
+  // After the unordered table, identity diffs resume from a fresh ordered one.
+  rib.setWanted(next.slice(1));
+  assert.deepEqual(withdrawnOf(rib.takeUpdates(ebgp, both).updates), ["10.0.0.1/32"]);
+});
+
+Deno.test("a refused route in a restated table withdraws what the prefix had", () => {
+  const rib = new AdjRibOut();
+  const table = routes([v4(1), v4(2)], { communities: [1] });
+  rib.setWanted(table);
+  rib.takeUpdates(ebgp, both);
+  const rejected = rib.setWanted([table[0], { prefix: v4(2), attributes: { localPref: -1 } }]);
+  assert.equal(rejected.length, 1);
+  assert.deepEqual(withdrawnOf(rib.takeUpdates(ebgp, both).updates), ["10.0.0.2/32"]);
+  // Still refused when restated (the log keeps saying so), and nothing more is sent.
+  assert.equal(
+    rib.setWanted([table[0], { prefix: v4(2), attributes: { localPref: -1 } }]).length,
+    1,
+  );
+  assert.equal(rib.takeUpdates(ebgp, both).updates.length, 0);
+});

@@ -80,6 +80,8 @@ export interface AnnounceCache {
     { node: string; key: string; any: number; local: number; ready: number }
   >;
   attributes: Map<string, RouteAttributes>;
+  /** Interned `ServiceAnnouncement.peers` lists. */
+  peerLists: Map<string, string[]>;
   perAdvertisement: WeakMap<AdvertisementConfig, { attrs: RouteAttributes; key: string }>;
   /** Per Service view: its decision, valid while the context token and counts are the same. */
   services: WeakMap<ServiceView, Decision>;
@@ -89,6 +91,15 @@ export interface AnnounceCache {
   endpoints?: EndpointState;
   /** The last merge of decisions into routes, patched when only some decisions changed. */
   aggregate?: Aggregate;
+  /** The Services of the last call and where each one's decision sits in the aggregate. */
+  inputs?: {
+    services: ServiceView[];
+    loadBalancerClass?: string;
+    /** The handled Services, in the order of `aggregate.decisions`. */
+    views: ServiceView[];
+    /** `namespace/name` to index in `views`; undefined when two Services share one. */
+    index?: Map<string, number>;
+  };
 }
 
 /** One Service's decision and what it was made from. */
@@ -142,6 +153,7 @@ export function createAnnounceCache(): AnnounceCache {
     prefixes: new Map(),
     slices: new WeakMap(),
     attributes: new Map(),
+    peerLists: new Map(),
     perAdvertisement: new WeakMap(),
     services: new WeakMap(),
   };
@@ -237,28 +249,55 @@ function addCounts(
 
 /**
  * Serving endpoints per Service. A list of the same length as last time is compared by
- * identity and only the slices that differ are counted again.
+ * identity and only the slices that differ are counted again; `touched` then names the
+ * Services whose counts may have changed (undefined: counted from scratch).
  */
 function endpointCounts(
   cache: AnnounceCache,
   slices: readonly EndpointSliceView[],
   nodeName: string,
-): Map<string, Counts> {
+): { counts: Map<string, Counts>; touched?: Set<string> } {
   const last = cache.endpoints;
   if (last && last.node === nodeName && last.slices.length === slices.length) {
     const prev = last.slices;
+    const touched = new Set<string>();
     for (let i = 0; i < slices.length; i++) {
       if (slices[i] === prev[i]) continue;
-      addCounts(last.counts, sliceCounts(cache, prev[i], nodeName), -1);
-      addCounts(last.counts, sliceCounts(cache, slices[i], nodeName), 1);
+      const before = sliceCounts(cache, prev[i], nodeName);
+      const after = sliceCounts(cache, slices[i], nodeName);
+      addCounts(last.counts, before, -1);
+      addCounts(last.counts, after, 1);
+      touched.add(before.key).add(after.key);
       prev[i] = slices[i];
     }
-    return last.counts;
+    return { counts: last.counts, touched };
   }
   const counts = new Map<string, Counts>();
   for (const s of slices) addCounts(counts, sliceCounts(cache, s, nodeName), 1);
   cache.endpoints = { node: nodeName, slices: slices.slice(), counts };
-  return counts;
+  return { counts };
+}
+
+/** Bytes of one slab the addresses of cached prefixes are cut from. */
+const SLAB_BYTES = 4096;
+let slab = new Uint8Array(0);
+let slabUsed = 0;
+
+/**
+ * The prefix with its address in a shared slab: a view on a common buffer costs far less
+ * than a buffer of its own, times 100,000s of prefixes. Slabs are small so that a few
+ * long-lived prefixes cannot keep much memory alive.
+ */
+function compact(p: Prefix): Prefix {
+  const n = p.addr.length;
+  if (slabUsed + n > slab.length) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const addr = slab.subarray(slabUsed, slabUsed + n);
+  addr.set(p.addr);
+  slabUsed += n;
+  return { afi: p.afi, addr, length: p.length };
 }
 
 function cachedPrefix(
@@ -270,7 +309,7 @@ function cachedPrefix(
   let p = cache.prefixes.get(text);
   if (!p) {
     if (cache.prefixes.size >= CACHE_LIMIT) cache.prefixes.clear();
-    const prefix = parsePrefix(text);
+    const prefix = compact(parsePrefix(text));
     p = { prefix, key: prefixKey(prefix) };
     cache.prefixes.set(text, p);
   }
@@ -403,6 +442,44 @@ function routesOf(
     out[pi] = route;
   }
   return out;
+}
+
+/** One array per distinct peer list: most Services go to the same peers. */
+function internPeers(cache: AnnounceCache, names: string[]): string[] {
+  if (names.length === 0) return names;
+  const key = names.join("\n");
+  const found = cache.peerLists.get(key);
+  if (found) return found;
+  if (cache.peerLists.size >= CACHE_LIMIT) cache.peerLists.clear();
+  cache.peerLists.set(key, names);
+  return names;
+}
+
+/** The decision for a Service: the cached one while its context and counts are the same. */
+function decisionFor(
+  svc: ServiceView,
+  counts: ReadonlyMap<string, Counts>,
+  token: object,
+  ctx: DecideContext,
+): Decision {
+  const cache = ctx.cache;
+  let d = cache.services.get(svc);
+  const svcKey = d?.key ?? `${svc.namespace}/${svc.name}`;
+  const c = counts.get(svcKey) ?? NO_ENDPOINTS;
+  if (
+    !d || d.token !== token || d.any !== c.any || d.local !== c.local || d.ready !== c.localReady
+  ) {
+    const { out, contributions } = decideService(svc, svcKey, c, ctx);
+    d = { token, any: c.any, local: c.local, ready: c.localReady, key: svcKey, out, contributions };
+    cache.services.set(svc, d);
+  }
+  return d;
+}
+
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function samePeers(a: readonly PeerConfig[], b: readonly PeerConfig[]): boolean {
@@ -662,9 +739,10 @@ function decideService(
       );
     }
   }
-  out.peers = [...announcedTo].sort();
+  out.peers = internPeers(cache, [...announcedTo].sort());
   if (out.peers.length === 0) out.reason = reasons.join("; ");
-  return done;
+  // Exact size: a pushed-to array keeps room for 16 more, times 100,000s of Services.
+  return { out, contributions: contributions.slice() };
 }
 
 /** Decides every route this node announces, per peer, and each Service's outcome. */
@@ -682,7 +760,7 @@ export function computeAnnouncements(config: Config, input: AnnounceInput): Anno
     .filter((p) => !rejected.has(p.name) && matchesAnySelector(p.nodeSelectors, nodeLabels))
     .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
   const cache = input.cache ?? createAnnounceCache();
-  const counts = endpointCounts(cache, input.endpointSlices, input.nodeName);
+  const { counts, touched } = endpointCounts(cache, input.endpointSlices, input.nodeName);
   const ads = config.advertisements.filter((a) => matchesAnySelector(a.nodeSelectors, nodeLabels));
   const poolNames = new Set(config.pools.map((p) => p.name));
   const adsByPool = new Map<string, AdvertisementConfig[]>();
@@ -717,46 +795,60 @@ export function computeAnnouncements(config: Config, input: AnnounceInput): Anno
     cache,
   };
   const token = cache.context.token;
-  const decisions: Decision[] = [];
-  for (const svc of input.services) {
-    if (svc.type !== "LoadBalancer") continue;
-    if ((svc.loadBalancerClass ?? undefined) !== input.loadBalancerClass) continue;
-    let d = cache.services.get(svc);
-    const svcKey = d?.key ?? `${svc.namespace}/${svc.name}`;
-    const c = counts.get(svcKey) ?? NO_ENDPOINTS;
-    if (
-      !d || d.token !== token || d.any !== c.any || d.local !== c.local ||
-      d.ready !== c.localReady
-    ) {
-      d = {
-        token,
-        any: c.any,
-        local: c.local,
-        ready: c.localReady,
-        key: svcKey,
-        ...decideService(svc, svcKey, c, ctx),
-      };
-      cache.services.set(svc, d);
-    }
-    decisions.push(d);
-  }
-
   const last = cache.aggregate;
+  const prevIn = cache.inputs;
   let agg: Aggregate | undefined;
   if (
-    last && last.token === token && samePeers(last.peers, peers) &&
-    last.decisions.length === decisions.length
+    touched && prevIn?.index && last && last.token === token && samePeers(last.peers, peers) &&
+    prevIn.loadBalancerClass === input.loadBalancerClass &&
+    sameItems(prevIn.services, input.services)
   ) {
+    // The same Services as last time: only those whose endpoints changed are decided again.
+    const decisions = last.decisions.slice();
     const changed: number[] = [];
-    for (let i = 0; i < decisions.length; i++) {
-      if (decisions[i] !== last.decisions[i]) changed.push(i);
+    for (const key of touched) {
+      const i = prevIn.index.get(key);
+      if (i === undefined) continue;
+      const d = decisionFor(prevIn.views[i], counts, token, ctx);
+      if (d === decisions[i]) continue;
+      decisions[i] = d;
+      changed.push(i);
     }
-    // Past a quarter of the table, starting over costs no more than patching.
-    if (changed.length * 4 <= decisions.length) {
-      agg = aggregateChanges(cache, last, decisions, changed);
+    agg = changed.length ? aggregateChanges(cache, last, decisions, changed) : last;
+  } else {
+    const decisions: Decision[] = [];
+    const views: ServiceView[] = [];
+    let index: Map<string, number> | undefined = new Map();
+    for (const svc of input.services) {
+      if (svc.type !== "LoadBalancer") continue;
+      if ((svc.loadBalancerClass ?? undefined) !== input.loadBalancerClass) continue;
+      const d = decisionFor(svc, counts, token, ctx);
+      if (index?.has(d.key)) index = undefined;
+      else index?.set(d.key, decisions.length);
+      decisions.push(d);
+      views.push(svc);
     }
+    cache.inputs = {
+      services: input.services.slice(),
+      loadBalancerClass: input.loadBalancerClass,
+      views,
+      index,
+    };
+    if (
+      last && last.token === token && samePeers(last.peers, peers) &&
+      last.decisions.length === decisions.length
+    ) {
+      const changed: number[] = [];
+      for (let i = 0; i < decisions.length; i++) {
+        if (decisions[i] !== last.decisions[i]) changed.push(i);
+      }
+      // Past a quarter of the table, starting over costs no more than patching.
+      if (changed.length * 4 <= decisions.length) {
+        agg = aggregateChanges(cache, last, decisions, changed);
+      }
+    }
+    agg ??= aggregateAll(cache, token, peers, decisions);
   }
-  agg ??= aggregateAll(cache, token, peers, decisions);
   cache.aggregate = agg;
   // Callers get their own containers: the aggregate is patched in place next time.
   const routes = new Map<string, Route[]>();

@@ -6,6 +6,7 @@ import type { KubeObject } from "../cluster/types.ts";
 import {
   type Announcements,
   computeAnnouncements,
+  createAnnounceCache,
   EXCLUDE_LABEL,
   linkBandwidthCommunity,
 } from "./announce.ts";
@@ -323,4 +324,89 @@ Deno.test("IPv6 goes only to peers carrying IPv6 (their family or dualStackAddre
   const a = decide(w, "n1");
   assert.deepEqual(prefixes(a), { v4: [] });
   assert.match(a.services[0].reason ?? "", /carries ipv6 \(set dualStackAddressFamily\)/);
+});
+
+/** Routes per peer as text (prefix and attributes) and Service outcomes, to compare runs. */
+function rendered(a: Announcements): unknown {
+  const routes: Record<string, string[]> = {};
+  for (const [peer, list] of a.routes) {
+    routes[peer] = list.map((r) =>
+      `${formatPrefix(r.prefix)} ${
+        JSON.stringify(r.attributes, (_, v) => v instanceof Uint8Array ? [...v] : v)
+      }`
+    );
+  }
+  return { routes, services: a.services, peers: a.peers.map((p) => p.name) };
+}
+
+Deno.test("a reused cache gives what a fresh computation gives, change after change", () => {
+  const cfg = config([
+    poolObject("pool-b", ["198.51.100.0/24", "2001:db8:1::/120"]),
+    peerObject("r1", { myASN: 64500, peerASN: 64501, peerAddress: "10.0.0.1" }),
+    peerObject("r2", {
+      myASN: 4200000000,
+      peerASN: 64501,
+      peerAddress: "10.0.0.2",
+      dualStackAddressFamily: true,
+    }),
+    advObject("agg", { aggregationLength: 24, communities: ["64500:1"] }),
+    advObject("host", { peers: ["r2"], communities: ["64500:2"], localPref: 50 }),
+  ]);
+  const services = Array.from({ length: 12 }, (_, i) =>
+    must(parseService(serviceObject(`s${i}`, {
+      ips: i % 4 === 3 ? [`198.51.100.${i + 1}`, `2001:db8:1::${i + 1}`] : [`198.51.100.${i + 1}`],
+      pool: "pool-b",
+      etp: i % 2 ? "Local" : "Cluster",
+    }))));
+  const slices = services.map((s, i) =>
+    must(parseEndpointSlice(sliceObject(s.name, [{ node: i % 3 ? "n1" : "n2" }])))
+  );
+  const cache = createAnnounceCache();
+  const input = () => ({
+    nodeName: "n1",
+    services: [...services],
+    endpointSlices: [...slices],
+    nodes: [],
+    weightedEcmp: true,
+  });
+  let before = computeAnnouncements(cfg, { ...input(), cache });
+  assert.deepEqual(rendered(before), rendered(computeAnnouncements(cfg, input())));
+  let seed = 7;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  for (let step = 0; step < 60; step++) {
+    const i = Math.floor(next() * services.length);
+    const changed = `198.51.100.${i + 1}/32`;
+    if (step % 10 === 9) {
+      // A Service moves to another IP: its view is replaced.
+      services[i] = must(parseService(serviceObject(services[i].name, {
+        ips: [`198.51.100.${100 + step}`],
+        pool: "pool-b",
+        etp: services[i].externalTrafficPolicy,
+      })));
+    } else {
+      const endpoints = Array.from(
+        { length: Math.floor(next() * 4) },
+        () => ({ node: next() < 0.6 ? "n1" : "n2", ready: next() < 0.8 }),
+      );
+      slices[i] = must(parseEndpointSlice(sliceObject(services[i].name, endpoints)));
+    }
+    const after = computeAnnouncements(cfg, { ...input(), cache });
+    assert.deepEqual(rendered(after), rendered(computeAnnouncements(cfg, input())), `step ${step}`);
+    // Routes of prefixes nobody touched are the very same objects (sessions skip them).
+    const old = new Map(before.routes.get("r2")!.map((r) => [formatPrefix(r.prefix), r]));
+    for (const r of after.routes.get("r2")!) {
+      const p = formatPrefix(r.prefix);
+      if (p !== changed && !p.endsWith("/24") && p.startsWith("198.51.100.") && old.has(p)) {
+        if (step % 10 !== 9) assert.equal(r, old.get(p), `step ${step}: ${p} rebuilt`);
+      }
+    }
+    before = after;
+  }
+  // A new Service (a longer list) is merged in too.
+  services.push(must(parseService(serviceObject("late", { ips: ["198.51.100.250"] }))));
+  slices.push(must(parseEndpointSlice(sliceObject("late", [{ node: "n2" }]))));
+  assert.deepEqual(
+    rendered(computeAnnouncements(cfg, { ...input(), cache })),
+    rendered(computeAnnouncements(cfg, input())),
+  );
 });

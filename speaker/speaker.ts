@@ -294,8 +294,14 @@ interface SessionEntry {
 /** Marks an object whose parse failed (already logged). */
 const UNPARSABLE = Symbol("unparsable");
 
-function noWrite(): Promise<void> {
-  return Promise.resolve();
+/** What a queued write does (see `enqueue` in {@linkcode createSpeaker}). */
+enum WriteOp {
+  /** Calls the queued function. */
+  Call,
+  /** Writes the ServiceBGPStatus named by the first argument for the decision in the second. */
+  Status,
+  /** Records the `nodeAssigned` Event of the decision in the first argument. */
+  Assigned,
 }
 
 /** Same routes, by identity: the announce cache returns unchanged routes' parts as-is. */
@@ -405,37 +411,73 @@ export function createSpeaker(
   let writes: Promise<void> = Promise.resolve();
   let waiters: (() => void)[] = [];
 
-  // Writes run one at a time, in order. A plain queue rather than a promise chain: with
-  // 100,000s of Services the first reconcile queues that many, and two promises each add up.
-  let queuedWhat: string[] = [];
-  let queuedFn: (() => Promise<void>)[] = [];
+  // Writes run one at a time, in order. A plain queue of data rather than a promise chain of
+  // closures: the first reconcile with 100,000s of Services queues two writes for each.
+  let queuedOp: WriteOp[] = [];
+  let queuedA: unknown[] = [];
+  let queuedB: unknown[] = [];
   let draining = false;
 
-  function write(what: string, fn: () => Promise<void>): void {
-    queuedWhat.push(what);
-    queuedFn.push(fn);
+  function enqueue(op: WriteOp, a: unknown, b: unknown): void {
+    queuedOp.push(op);
+    queuedA.push(a);
+    queuedB.push(b);
     if (draining) return;
     draining = true;
     writes = drainWrites();
+  }
+
+  function write(what: string, fn: () => Promise<void>): void {
+    enqueue(WriteOp.Call, what, fn);
+  }
+
+  function runWrite(op: WriteOp, a: unknown, b: unknown): Promise<void> {
+    switch (op) {
+      case WriteOp.Call:
+        return (b as () => Promise<void>)();
+      case WriteOp.Status:
+        return writer.setServiceBGPStatus(
+          options.namespace,
+          a as string,
+          statusObjectOf(a as string, b as ServiceAnnouncement),
+        );
+      case WriteOp.Assigned: {
+        const s = a as ServiceAnnouncement;
+        return writer.recordEvent({
+          involved: { kind: "Service", apiVersion: "v1", namespace: s.namespace, name: s.name },
+          type: "Normal",
+          reason: "nodeAssigned",
+          message: `announcing from node "${node}" with protocol "bgp"`,
+          component: "metallb-speaker",
+        });
+      }
+    }
   }
 
   async function drainWrites(): Promise<void> {
     // Never run a write inside the reconcile that queued it.
     await Promise.resolve();
     try {
-      for (let i = 0; i < queuedFn.length; i++) {
-        const fn = queuedFn[i];
-        const what = queuedWhat[i];
-        queuedFn[i] = noWrite;
+      for (let i = 0; i < queuedOp.length; i++) {
+        const op = queuedOp[i];
+        const a = queuedA[i];
+        const b = queuedB[i];
+        queuedA[i] = queuedB[i] = undefined;
         try {
-          await fn();
+          await runWrite(op, a, b);
         } catch (err) {
+          const what = op === WriteOp.Call
+            ? a as string
+            : op === WriteOp.Status
+            ? "ServiceBGPStatus"
+            : "Event";
           log.error(`writing ${what} failed`, { error: err });
         }
       }
     } finally {
-      queuedFn = [];
-      queuedWhat = [];
+      queuedOp = [];
+      queuedA = [];
+      queuedB = [];
       draining = false;
     }
   }
@@ -773,27 +815,14 @@ export function createSpeaker(
       bgpStatus.set(key, { name, peers: s.peers });
       statusNames.add(name);
       statusDeleting.delete(name);
-      // Built when needed, not held by the write queue (100,000s of them at start).
-      const obj = () => statusObjectOf(name, s);
-      if (!found || !sameStatusObject(found, obj())) {
-        write(
-          "ServiceBGPStatus",
-          () => writer.setServiceBGPStatus(options.namespace, name, obj()),
-        );
+      // The object is built when written, not held by the write queue.
+      if (!found || !sameStatusObject(found, statusObjectOf(name, s))) {
+        enqueue(WriteOp.Status, name, s);
       }
     }
     // Only when the Service starts being announced from this node, not on every reconcile
     // nor again after a restart.
-    if (!prev && !found) {
-      write("Event", () =>
-        writer.recordEvent({
-          involved: { kind: "Service", apiVersion: "v1", namespace: s.namespace, name: s.name },
-          type: "Normal",
-          reason: "nodeAssigned",
-          message: `announcing from node "${node}" with protocol "bgp"`,
-          component: "metallb-speaker",
-        }));
-    }
+    if (!prev && !found) enqueue(WriteOp.Assigned, s, undefined);
     // Only metrics need the announced IPs remembered.
     if (!metrics) return;
     const ips = [...s.ips].sort();
@@ -979,18 +1008,26 @@ export function createSpeaker(
           lastError: reason,
         });
       }
-      for (const s of last?.services ?? []) {
-        const st: ServiceStatus = {
-          namespace: s.namespace,
-          name: s.name,
-          ips: s.ips,
-          peers: s.peers.map((p) => labels.get(p) ?? p),
-        };
-        if (s.pool) st.pool = s.pool;
-        if (s.reason) st.pending = s.reason;
-        out.services.push(st);
-      }
-      return out;
+      // Built when read, from the decisions current at this call: with 100,000s of Services,
+      // callers polling for sessions alone would otherwise churn as many objects each time.
+      const decided = last?.services ?? [];
+      let services: ServiceStatus[] | undefined;
+      return {
+        sessions: out.sessions,
+        get services(): ServiceStatus[] {
+          return services ??= decided.map((s) => {
+            const st: ServiceStatus = {
+              namespace: s.namespace,
+              name: s.name,
+              ips: s.ips,
+              peers: s.peers.map((p) => labels.get(p) ?? p),
+            };
+            if (s.pool) st.pool = s.pool;
+            if (s.reason) st.pending = s.reason;
+            return st;
+          });
+        },
+      };
     },
     configStatus,
     ready: () => started && !stopped && config !== undefined,

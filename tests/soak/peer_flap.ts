@@ -5,7 +5,7 @@
  * our process must still be the same one, and its resident memory must stay flat.
  */
 import { type Driver, spawnDriver } from "../bgp_driver.ts";
-import { cleanupSoakNetns, createSoakNetnsPair } from "./netns.ts";
+import { cleanupStaleNetns, createNetnsPair } from "../gobgp/netns.ts";
 import { type Gobgpd, netnsAvailable, runInNetns, startGobgpd } from "../gobgp/mod.ts";
 import { figure, pollUntil, rssBytes, skipped, type Soak, type SoakContext } from "./types.ts";
 
@@ -131,8 +131,8 @@ export const soak: Soak = {
       return;
     }
     const cycles = ctx.short ? 8 : 100;
-    await cleanupSoakNetns();
-    const pair = await createSoakNetnsPair();
+    await cleanupStaleNetns();
+    const pair = await createNetnsPair();
     let g: Gobgpd | undefined;
     let d: Driver | undefined;
     const failures: string[] = [];
