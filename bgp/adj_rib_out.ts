@@ -281,8 +281,10 @@ export interface TakenUpdates {
 /**
  * One peer's Adj-RIB-Out: wanted routes vs. routes the peer has. Built for a caller that
  * restates its full table on every change: attribute objects are normalised once per object
- * (cached by identity, so treat them as immutable once passed) and only prefixes whose wanted
- * state changed are looked at when computing UPDATEs.
+ * (cached by identity), Route objects are kept as given, and a table ordered by prefix is
+ * diffed against the last one by Route identity, so treat Routes, their prefixes and
+ * attributes as immutable once passed. Only prefixes whose wanted state changed are looked at
+ * when computing UPDATEs.
  */
 export class AdjRibOut {
   /**
@@ -436,10 +438,20 @@ export class AdjRibOut {
   /** Prefixes still to announce, change or withdraw in `families`. */
   pendingCount(families: Family[] = ["ipv4", "ipv6"]): number {
     let n = 0;
-    for (const [k, r] of this.#wanted) {
-      if (families.includes(familyOfKey(k)) && this.#sent.get(k) !== this.#good(r).key) n++;
+    const differs = (k: string): boolean => {
+      const r = this.#wanted.get(k);
+      const s = this.#sent.get(k);
+      if (r === undefined) return s !== undefined;
+      return families.includes(familyOfKey(k)) && s !== this.#good(r).key;
+    };
+    if (this.#allDirty) {
+      for (const k of this.#wanted.keys()) if (differs(k)) n++;
+      for (const k of this.#sent.keys()) if (!this.#wanted.has(k)) n++;
+      return n;
     }
-    for (const k of this.#sent.keys()) if (!this.#wanted.has(k)) n++;
+    // Outside `#dirty` the peer has exactly what is wanted: only those keys need a look,
+    // so polling the count stays cheap with 100,000s of routes.
+    for (const k of this.#dirty) if (differs(k)) n++;
     return n;
   }
 

@@ -267,10 +267,12 @@ Deno.test("a table restated with mostly the same Route objects sends exactly the
     ...routes([v6(0)], a),
   ];
   rib.setWanted(next);
+  assert.equal(rib.pendingCount(), 5);
   const t = rib.takeUpdates(ebgp, both);
   assert.deepEqual(withdrawnOf(t.updates).sort(), ["10.0.0.2/32", "2001:db8::1/128"]);
   assert.deepEqual(announcedOf(t.updates).sort(), ["10.0.0.4/32", "10.0.0.7/32", "2001:db8::/128"]);
   assert.equal(rib.sentCount, 7);
+  assert.equal(rib.pendingCount(), 0);
   // The same table again sends nothing; an unordered one with the same content neither.
   rib.setWanted(next.slice());
   assert.equal(rib.takeUpdates(ebgp, both).updates.length, 0);

@@ -32,12 +32,15 @@ export function createMemorySource(initial: readonly KubeObject[] = []): MemoryS
   for (const k of READ_KINDS) maps.set(k, new Map());
   let revision = 0;
   let current: Snapshot | null = null;
+  // Copies handed out in snapshots, per kind; only a changed kind is copied again.
+  const copies = new Map<ReadKind, ReadonlyMap<string, KubeObject>>();
   const listeners = new Set<(changed: ReadonlySet<ReadKind>) => void>();
   let pending: Set<ReadKind> | null = null;
 
   function changed(kind: ReadKind): void {
     revision++;
     current = null;
+    copies.delete(kind);
     if (pending) {
       pending.add(kind);
       return;
@@ -65,7 +68,11 @@ export function createMemorySource(initial: readonly KubeObject[] = []): MemoryS
     snapshot(): Snapshot {
       if (!current) {
         const objects = new Map<ReadKind, ReadonlyMap<string, KubeObject>>();
-        for (const [k, m] of maps) objects.set(k, new Map(m));
+        for (const [k, m] of maps) {
+          let copy = copies.get(k);
+          if (!copy) copies.set(k, copy = new Map(m));
+          objects.set(k, copy);
+        }
         current = { revision, objects };
       }
       return current;

@@ -72,13 +72,8 @@ export interface Announcements {
  * Adj-RIB-Out sees one attribute object per attribute set.
  */
 export interface AnnounceCache {
-  /** `ip/length` to the masked prefix and its map key. */
-  prefixes: Map<string, { prefix: Prefix; key: string }>;
-  /** Per EndpointSlice view: counts on the node named in `node`. */
-  slices: WeakMap<
-    EndpointSliceView,
-    { node: string; key: string; any: number; local: number; ready: number }
-  >;
+  /** Map key of a masked prefix to the one Prefix object every decision shares for it. */
+  prefixes: Map<string, Prefix>;
   attributes: Map<string, RouteAttributes>;
   /** Interned `ServiceAnnouncement.peers` lists. */
   peerLists: Map<string, string[]>;
@@ -120,9 +115,21 @@ interface Counts {
   localReady: number;
 }
 
+interface SliceCounts {
+  key: string;
+  any: number;
+  local: number;
+  ready: number;
+}
+
+/** The slices last counted, with each one's counts (no memo object per slice). */
 interface EndpointState {
   node: string;
   slices: EndpointSliceView[];
+  /** `namespace/service` of each slice. */
+  keys: string[];
+  /** Per slice: serving endpoints, those on the node, the ready ones of those. */
+  nums: Int32Array;
   counts: Map<string, Counts>;
 }
 
@@ -130,9 +137,43 @@ interface EndpointState {
 interface PrefixState {
   prefix: Prefix;
   key: string;
-  contribs: Contribution[];
-  /** By index in {@linkcode Aggregate.peers}; undefined = not sent to that peer. */
-  routes: (Route | undefined)[];
+  /** Usually one: then held alone, not in an array (one per prefix saved). */
+  contribs: Contribution | Contribution[];
+  /**
+   * By index in {@linkcode Aggregate.peers} (undefined = not sent to that peer), or the one
+   * Route every peer gets, which is the usual case.
+   */
+  routes: PeerRoutes;
+}
+
+type PeerRoutes = Route | readonly (Route | undefined)[];
+
+function routeAt(routes: PeerRoutes, pi: number): Route | undefined {
+  return Array.isArray(routes) ? routes[pi] : routes as Route;
+}
+
+function contribsOf(st: PrefixState): readonly Contribution[] {
+  return Array.isArray(st.contribs) ? st.contribs : [st.contribs];
+}
+
+function addContrib(st: PrefixState, k: Contribution): void {
+  if (!Array.isArray(st.contribs)) st.contribs = [st.contribs, k];
+  else if (st.contribs.length === 0) st.contribs = k;
+  else st.contribs.push(k);
+}
+
+function removeContrib(st: PrefixState, k: Contribution): void {
+  if (!Array.isArray(st.contribs)) {
+    if (st.contribs === k) st.contribs = [];
+    return;
+  }
+  const at = st.contribs.indexOf(k);
+  if (at >= 0) st.contribs.splice(at, 1);
+  if (st.contribs.length === 1) st.contribs = st.contribs[0];
+}
+
+function isEmpty(st: PrefixState): boolean {
+  return Array.isArray(st.contribs) && st.contribs.length === 0;
 }
 
 interface Aggregate {
@@ -151,7 +192,6 @@ interface Aggregate {
 export function createAnnounceCache(): AnnounceCache {
   return {
     prefixes: new Map(),
-    slices: new WeakMap(),
     attributes: new Map(),
     peerLists: new Map(),
     perAdvertisement: new WeakMap(),
@@ -215,28 +255,21 @@ export function localAsnOf(peer: PeerConfig): number {
   return peer.localASN ?? peer.myASN;
 }
 
-function sliceCounts(cache: AnnounceCache, s: EndpointSliceView, nodeName: string) {
-  let n = cache.slices.get(s);
-  if (!n || n.node !== nodeName) {
-    n = { node: nodeName, key: `${s.namespace}/${s.serviceName}`, any: 0, local: 0, ready: 0 };
-    for (const e of s.endpoints) {
-      if (!e.serving) continue;
-      n.any++;
-      if (e.nodeName === nodeName) {
-        n.local++;
-        if (e.ready !== false) n.ready++;
-      }
+/** One slice's serving endpoints, and those on `nodeName` (ready ones apart). */
+function sliceCounts(s: EndpointSliceView, nodeName: string): SliceCounts {
+  const n = { key: `${s.namespace}/${s.serviceName}`, any: 0, local: 0, ready: 0 };
+  for (const e of s.endpoints) {
+    if (!e.serving) continue;
+    n.any++;
+    if (e.nodeName === nodeName) {
+      n.local++;
+      if (e.ready !== false) n.ready++;
     }
-    cache.slices.set(s, n);
   }
   return n;
 }
 
-function addCounts(
-  counts: Map<string, Counts>,
-  n: { key: string; any: number; local: number; ready: number },
-  sign: 1 | -1,
-): void {
+function addCounts(counts: Map<string, Counts>, n: SliceCounts, sign: 1 | -1): void {
   if (n.any === 0) return;
   const c = counts.get(n.key);
   if (!c) counts.set(n.key, { any: n.any, local: n.local, localReady: n.ready });
@@ -259,22 +292,40 @@ function endpointCounts(
 ): { counts: Map<string, Counts>; touched?: Set<string> } {
   const last = cache.endpoints;
   if (last && last.node === nodeName && last.slices.length === slices.length) {
-    const prev = last.slices;
+    const { slices: prev, keys, nums } = last;
     const touched = new Set<string>();
     for (let i = 0; i < slices.length; i++) {
       if (slices[i] === prev[i]) continue;
-      const before = sliceCounts(cache, prev[i], nodeName);
-      const after = sliceCounts(cache, slices[i], nodeName);
+      const before = {
+        key: keys[i],
+        any: nums[3 * i],
+        local: nums[3 * i + 1],
+        ready: nums[3 * i + 2],
+      };
+      const after = sliceCounts(slices[i], nodeName);
       addCounts(last.counts, before, -1);
       addCounts(last.counts, after, 1);
       touched.add(before.key).add(after.key);
       prev[i] = slices[i];
+      keys[i] = after.key;
+      nums[3 * i] = after.any;
+      nums[3 * i + 1] = after.local;
+      nums[3 * i + 2] = after.ready;
     }
     return { counts: last.counts, touched };
   }
   const counts = new Map<string, Counts>();
-  for (const s of slices) addCounts(counts, sliceCounts(cache, s, nodeName), 1);
-  cache.endpoints = { node: nodeName, slices: slices.slice(), counts };
+  const keys = new Array<string>(slices.length);
+  const nums = new Int32Array(3 * slices.length);
+  slices.forEach((s, i) => {
+    const n = sliceCounts(s, nodeName);
+    addCounts(counts, n, 1);
+    keys[i] = n.key;
+    nums[3 * i] = n.any;
+    nums[3 * i + 1] = n.local;
+    nums[3 * i + 2] = n.ready;
+  });
+  cache.endpoints = { node: nodeName, slices: slices.slice(), keys, nums, counts };
   return { counts };
 }
 
@@ -305,15 +356,15 @@ function cachedPrefix(
   ip: string,
   length: number,
 ): { prefix: Prefix; key: string } {
-  const text = `${ip}/${length}`;
-  let p = cache.prefixes.get(text);
-  if (!p) {
+  const parsed = parsePrefix(`${ip}/${length}`);
+  const key = prefixKey(parsed);
+  let prefix = cache.prefixes.get(key);
+  if (!prefix) {
     if (cache.prefixes.size >= CACHE_LIMIT) cache.prefixes.clear();
-    const prefix = compact(parsePrefix(text));
-    p = { prefix, key: prefixKey(prefix) };
-    cache.prefixes.set(text, p);
+    prefix = compact(parsed);
+    cache.prefixes.set(key, prefix);
   }
-  return p;
+  return { prefix, key };
 }
 
 function attributesKey(a: RouteAttributes): string {
@@ -407,11 +458,11 @@ function routesOf(
   cache: AnnounceCache,
   st: PrefixState,
   peers: readonly PeerConfig[],
-  reuse: readonly (Route | undefined)[] | undefined,
-): (Route | undefined)[] {
+  reuse: PeerRoutes | undefined,
+): PeerRoutes {
   const items: { ad: AdvertisementConfig; peers: readonly string[] | null }[] = [];
   let weights: Map<string, number> | undefined;
-  for (const k of st.contribs) {
+  for (const k of contribsOf(st)) {
     if (!items.some((i) => i.ad === k.ad && i.peers === k.peers)) {
       items.push({ ad: k.ad, peers: k.peers });
     }
@@ -433,15 +484,25 @@ function routesOf(
       }
       if (ads.length === 0) continue;
       route = finish(cache, st.prefix, ads, weights, asn);
-      const old = reuse?.find((r) =>
-        r !== undefined && r.prefix === route!.prefix && r.attributes === route!.attributes
-      );
+      const same = (r: Route | undefined) =>
+        r !== undefined && r.prefix === route!.prefix && r.attributes === route!.attributes;
+      const old = reuse === undefined
+        ? undefined
+        : Array.isArray(reuse)
+        ? reuse.find(same)
+        : same(reuse as Route)
+        ? reuse as Route
+        : undefined;
       if (old) route = old;
       if (everyPeer) (shared ??= new Map()).set(weights ? asn : 0, route);
     }
     out[pi] = route;
   }
-  return out;
+  // `every` would skip the holes of peers without a route: compare each slot.
+  for (let pi = 0; pi < out.length; pi++) {
+    if (out[pi] === undefined || out[pi] !== out[0]) return out;
+  }
+  return out.length > 0 ? out[0]! : out;
 }
 
 /** One array per distinct peer list: most Services go to the same peers. */
@@ -506,7 +567,7 @@ function perPeerRoutes(
   for (let pi = 0; pi < peers.length; pi++) {
     const list: Route[] = [];
     for (const st of sorted) {
-      const r = st.routes[pi];
+      const r = routeAt(st.routes, pi);
       if (r !== undefined) list.push(r);
     }
     routes.set(peers[pi].name, list);
@@ -526,8 +587,8 @@ function aggregateAll(
   for (const d of decisions) {
     for (const k of d.contributions) {
       const st = prefixes.get(k.key);
-      if (st) st.contribs.push(k);
-      else prefixes.set(k.key, { prefix: k.prefix, key: k.key, contribs: [k], routes: [] });
+      if (st) addContrib(st, k);
+      else prefixes.set(k.key, { prefix: k.prefix, key: k.key, contribs: k, routes: [] });
     }
   }
   const sorted = [...prefixes.values()].sort((a, b) => comparePrefix(a.prefix, b.prefix));
@@ -556,14 +617,13 @@ function aggregateChanges(
 ): Aggregate {
   const { prefixes, peers } = agg;
   const dirty = new Map<string, PrefixState>();
-  let added = false;
+  const created: PrefixState[] = [];
   let removed = false;
   for (const i of changed) {
     for (const k of agg.decisions[i].contributions) {
       const st = prefixes.get(k.key);
       if (!st) continue;
-      const at = st.contribs.indexOf(k);
-      if (at >= 0) st.contribs.splice(at, 1);
+      removeContrib(st, k);
       dirty.set(k.key, st);
     }
   }
@@ -573,46 +633,46 @@ function aggregateChanges(
       if (!st) {
         st = { prefix: k.prefix, key: k.key, contribs: [], routes: [] };
         prefixes.set(k.key, st);
-        added = true;
+        created.push(st);
       }
-      st.contribs.push(k);
+      addContrib(st, k);
       dirty.set(k.key, st);
     }
   }
   const peerChanged = new Array<boolean>(peers.length).fill(false);
   for (const [key, st] of dirty) {
-    if (st.contribs.length === 0) {
+    if (isEmpty(st)) {
       prefixes.delete(key);
       removed = true;
-      st.routes.forEach((r, pi) => {
-        if (r !== undefined) peerChanged[pi] = true;
-      });
+      for (let pi = 0; pi < peers.length; pi++) {
+        if (routeAt(st.routes, pi) !== undefined) peerChanged[pi] = true;
+      }
       continue;
     }
-    st.prefix = st.contribs[0].prefix;
+    st.prefix = contribsOf(st)[0].prefix;
     const routes = routesOf(cache, st, peers, st.routes);
     for (let pi = 0; pi < peers.length; pi++) {
-      if (routes[pi] !== st.routes[pi]) peerChanged[pi] = true;
+      if (routeAt(routes, pi) !== routeAt(st.routes, pi)) peerChanged[pi] = true;
     }
     st.routes = routes;
   }
   let sorted = agg.sorted;
   if (removed) sorted = sorted.filter((st) => prefixes.get(st.key) === st);
-  if (added) {
-    if (!removed) sorted = sorted.slice();
-    for (const st of dirty.values()) {
-      if (st.contribs.length > 0 && !sorted.includes(st)) sorted.push(st);
-    }
-    sorted.sort((a, b) => comparePrefix(a.prefix, b.prefix));
+  const born = created.filter((st) => !isEmpty(st));
+  if (born.length > 0) {
+    sorted = [...sorted, ...born].sort((a, b) => comparePrefix(a.prefix, b.prefix));
   }
-  let services: ServiceAnnouncement[] | undefined = agg.services.slice();
-  for (const i of changed) {
-    const at = services.indexOf(agg.decisions[i].out);
+  // Few changes: patch the sorted list in place; many: sort again.
+  let services: ServiceAnnouncement[] | undefined = changed.length <= 64
+    ? agg.services.slice()
+    : undefined;
+  for (const i of services ? changed : []) {
+    const at = services!.indexOf(agg.decisions[i].out);
     if (at < 0 || compareServices(agg.decisions[i].out, decisions[i].out) !== 0) {
       services = undefined;
       break;
     }
-    services[at] = decisions[i].out;
+    services![at] = decisions[i].out;
   }
   services ??= decisions.map((d) => d.out).sort(compareServices);
   const routes = new Map<string, Route[]>();
