@@ -6,7 +6,7 @@
  */
 import "../cluster/node_env.ts";
 import type { ParsedArgs } from "./args.ts";
-import { CONTROLLER_LEASE, startController } from "./controller.ts";
+import { CONTROLLER_LEASE, leaseIdentity, startController } from "./controller.ts";
 import { speakerFlags } from "./speaker.ts";
 import { type AdminServer, startAdminServer } from "./admin.ts";
 import type { ServiceStatus, StatusDocument } from "./status.ts";
@@ -492,25 +492,20 @@ async function runAllInCluster(args: ParsedArgs): Promise<number> {
   }
   const logger = createLogger({ level: parseLogLevel(flags.level), component: "ferrolb" });
   // Loaded late: the Kubernetes client is heavy and needs node_env's confined environment.
-  const { loadKubeConfig } = await import("../cluster/kube_config.ts");
-  const { createKubeSource } = await import("../cluster/kube_source.ts");
-  const { createKubeWriter } = await import("../cluster/kube_writer.ts");
-  const { createLeaderElector } = await import("../cluster/lease.ts");
-  let kc;
+  const { connectCluster } = await import("../cluster/connect.ts");
+  let conn;
   try {
-    kc = loadKubeConfig(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {});
+    conn = connectCluster(flags.kubeconfig, {
+      namespace: flags.namespace,
+      logger,
+      labelSelectors: { ServiceBGPStatus: `metallb.io/node=${flags.nodeName}` },
+    });
   } catch (err) {
     console.error(`ferrolb all: ${(err as Error).message}`);
     return 1;
   }
-  const source = createKubeSource(kc, { namespace: flags.namespace, logger });
-  const writer = createKubeWriter(kc, { namespace: flags.namespace, logger });
-  const elector = createLeaderElector(kc, {
-    namespace: flags.namespace,
-    name: CONTROLLER_LEASE,
-    identity: `${flags.nodeName}-${crypto.randomUUID().slice(0, 8)}`,
-    logger,
-  });
+  const { source, writer } = conn;
+  const elector = conn.elector(CONTROLLER_LEASE, leaseIdentity(flags.nodeName));
   const registry = createRegistry();
   const metrics = defineMetallbMetrics(registry);
   const running = startController(source, writer, {

@@ -124,16 +124,15 @@ export async function runControllerRole(args: ParsedArgs): Promise<number> {
   const adminAddr = String(f["admin-addr"] ?? "127.0.0.1:7472");
 
   // Loaded here, not at the top, so `--help` and flag errors do not load the client.
-  const { loadKubeConfig, KubeConfigError } = await import("../cluster/kube_config.ts");
-  const { createKubeSource } = await import("../cluster/kube_source.ts");
-  const { createKubeWriter } = await import("../cluster/kube_writer.ts");
-  const { createLeaderElector } = await import("../cluster/lease.ts");
+  const { KubeConfigError } = await import("../cluster/kube_config.ts");
+  const { connectCluster } = await import("../cluster/connect.ts");
 
-  let kc;
+  let conn;
   try {
-    kc = loadKubeConfig({
-      kubeconfig: typeof f.kubeconfig === "string" && f.kubeconfig ? f.kubeconfig : undefined,
-    });
+    conn = connectCluster(
+      typeof f.kubeconfig === "string" && f.kubeconfig ? f.kubeconfig : undefined,
+      { namespace, logger, kinds: CONTROLLER_READ_KINDS },
+    );
   } catch (err) {
     if (err instanceof KubeConfigError) {
       logger.error("cannot reach the API server", { error: err.message });
@@ -144,17 +143,11 @@ export async function runControllerRole(args: ParsedArgs): Promise<number> {
 
   const registry = createRegistry();
   const metrics = defineMetallbMetrics(registry);
-  const source = createKubeSource(kc, { namespace, logger, kinds: CONTROLLER_READ_KINDS });
-  const writer = createKubeWriter(kc, { namespace, logger });
+  const { source, writer } = conn;
   const identity = leaseIdentity(
     typeof f["node-name"] === "string" ? f["node-name"] : undefined,
   );
-  const elector = createLeaderElector(kc, {
-    namespace,
-    name: CONTROLLER_LEASE,
-    identity,
-    logger,
-  });
+  const elector = conn.elector(CONTROLLER_LEASE, identity);
   const running = startController(source, writer, {
     namespace,
     lbClass,

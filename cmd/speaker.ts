@@ -88,23 +88,20 @@ export async function runSpeakerRole(args: ParsedArgs): Promise<number> {
     component: "ferrolb",
   });
   // Loaded late: the Kubernetes client is heavy and must come after node_env confined env.
-  const { loadKubeConfig } = await import("../cluster/kube_config.ts");
-  const { createKubeSource } = await import("../cluster/kube_source.ts");
-  const { createKubeWriter } = await import("../cluster/kube_writer.ts");
-  let kc;
+  const { connectCluster } = await import("../cluster/connect.ts");
+  let conn;
   try {
-    kc = loadKubeConfig(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {});
+    conn = connectCluster(flags.kubeconfig, {
+      namespace: flags.namespace,
+      logger,
+      // Only this node's ServiceBGPStatus objects matter to it (stale ones are deleted).
+      labelSelectors: { ServiceBGPStatus: `metallb.io/node=${flags.nodeName}` },
+    });
   } catch (err) {
     console.error(`ferrolb speaker: ${(err as Error).message}`);
     return 1;
   }
-  const source = createKubeSource(kc, {
-    namespace: flags.namespace,
-    logger,
-    // Only this node's ServiceBGPStatus objects matter to it (stale ones are deleted).
-    labelSelectors: { ServiceBGPStatus: `metallb.io/node=${flags.nodeName}` },
-  });
-  const writer = createKubeWriter(kc, { namespace: flags.namespace, logger });
+  const { source, writer } = conn;
   const registry = createRegistry();
   const metrics: MetallbMetrics = defineMetallbMetrics(registry);
   const speaker = createSpeaker(source, writer, {
