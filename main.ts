@@ -8,7 +8,7 @@ import { parseCommandLine, type ParsedArgs, usage, UsageError } from "./cmd/args
 type RoleMain = (args: ParsedArgs) => Promise<number>;
 
 // Roles are imported lazily so `validate` does not load the Kubernetes client.
-const ROLE_MAINS: Partial<Record<ParsedArgs["role"], () => Promise<RoleMain>>> = {
+const ROLE_MAINS: Record<Exclude<ParsedArgs["role"], "help">, () => Promise<RoleMain>> = {
   controller: async () => (await import("./cmd/controller.ts")).runControllerRole,
   all: async () => (await import("./cmd/all.ts")).runAll,
   demo: async () => (await import("./cmd/demo.ts")).runDemo,
@@ -46,12 +46,7 @@ export async function run(argv: string[]): Promise<number> {
     console.log(usage());
     return 0;
   }
-  const load = ROLE_MAINS[args.role];
-  if (!load) {
-    console.error(`ferrolb: role "${args.role}" is not available in this build yet`);
-    return 1;
-  }
-  return await (await load())(args);
+  return await (await ROLE_MAINS[args.role]())(args);
 }
 
 if (import.meta.main) Deno.exit(await run(Deno.args));
