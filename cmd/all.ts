@@ -4,10 +4,11 @@
  * supply (this node, endpoints), keeping assignments in `--state-dir`; without it, it runs
  * both roles against the Kubernetes API.
  */
+import { waitForSignal } from "./signals.ts";
 import "../cluster/node_env.ts";
 import type { ParsedArgs } from "./args.ts";
 import { CONTROLLER_LEASE, leaseIdentity, startController } from "./controller.ts";
-import { speakerFlags } from "./speaker.ts";
+import { connectSpeaker, speakerFlags } from "./speaker.ts";
 import { type AdminServer, startAdminServer } from "./admin.ts";
 import type { ServiceStatus, StatusDocument } from "./status.ts";
 import { createLogger, type Logger, parseLogLevel } from "../api/log.ts";
@@ -424,20 +425,6 @@ export async function startFileMode(options: FileModeOptions): Promise<FileMode>
   };
 }
 
-/** Resolves with the first of SIGINT/SIGTERM received, removing the listeners. */
-export function waitForSignal(): { promise: Promise<Deno.Signal>; cancel(): void } {
-  const { promise, resolve } = Promise.withResolvers<Deno.Signal>();
-  const handlers = (["SIGINT", "SIGTERM"] as const).map((sig) => {
-    const fn = () => resolve(sig);
-    Deno.addSignalListener(sig, fn);
-    return [sig, fn] as const;
-  });
-  const cancel = () => {
-    for (const [s, fn] of handlers) Deno.removeSignalListener(s, fn);
-  };
-  return { promise: promise.finally(cancel), cancel };
-}
-
 /** The flags of `all` in file mode, checked; a string is a usage problem. */
 export function fileModeFlags(
   args: ParsedArgs,
@@ -491,17 +478,9 @@ async function runAllInCluster(args: ParsedArgs): Promise<number> {
     return 2;
   }
   const logger = createLogger({ level: parseLogLevel(flags.level), component: "ferrolb" });
-  // Loaded late: the Kubernetes client is heavy and needs node_env's confined environment.
-  const { connectCluster } = await import("../cluster/connect.ts");
-  let conn;
-  try {
-    conn = connectCluster(flags.kubeconfig, {
-      namespace: flags.namespace,
-      logger,
-      labelSelectors: { ServiceBGPStatus: `metallb.io/node=${flags.nodeName}` },
-    });
-  } catch (err) {
-    console.error(`ferrolb all: ${(err as Error).message}`);
+  const conn = await connectSpeaker(flags, logger);
+  if (typeof conn === "string") {
+    console.error(`ferrolb all: ${conn}`);
     return 1;
   }
   const { source, writer } = conn;

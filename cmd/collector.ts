@@ -2,6 +2,7 @@
  * `ferrolb collector`: a passive BGP receiver that logs every route it is sent and serves
  * them as JSON; the mock peer for demos and tests. Runs until SIGINT/SIGTERM.
  */
+import { waitForSignal } from "./signals.ts";
 import type { ParsedArgs } from "./args.ts";
 import { createLogger, parseLogLevel } from "../api/log.ts";
 import { startCollector } from "../bgp/collector.ts";
@@ -40,16 +41,8 @@ export async function runCollector(args: ParsedArgs): Promise<number> {
     console.error(`ferrolb collector: cannot start: ${(err as Error).message}`);
     return err instanceof TypeError ? 2 : 1;
   }
-  const { promise, resolve } = Promise.withResolvers<string>();
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  const handlers = signals.map((sig) => {
-    const fn = () => resolve(sig);
-    Deno.addSignalListener(sig, fn);
-    return [sig, fn] as const;
-  });
-  const sig = await promise;
+  const sig = await waitForSignal().promise;
   logger.info("stopping collector", { signal: sig });
-  for (const [s, fn] of handlers) Deno.removeSignalListener(s, fn);
   await collector.close();
   return 0;
 }

@@ -3,6 +3,7 @@
  * active at a time (Lease `ferrolb-controller` in the install namespace); standbys keep
  * their caches warm and compute, but write nothing until they lead.
  */
+import { waitForSignal } from "./signals.ts";
 import type { ParsedArgs } from "./args.ts";
 import { createLogger, type Logger, parseLogLevel } from "../api/log.ts";
 import { createRegistry, defineMetallbMetrics, type Registry } from "../api/metrics.ts";
@@ -76,22 +77,6 @@ export function startController(
     controller,
     ready,
     stop: () => controller.stop(),
-  };
-}
-
-function waitForSignal(): { promise: Promise<string>; dispose(): void } {
-  const { promise, resolve } = Promise.withResolvers<string>();
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  const handlers = signals.map((sig) => {
-    const fn = () => resolve(sig);
-    Deno.addSignalListener(sig, fn);
-    return [sig, fn] as const;
-  });
-  return {
-    promise,
-    dispose() {
-      for (const [s, fn] of handlers) Deno.removeSignalListener(s, fn);
-    },
   };
 }
 
@@ -199,7 +184,7 @@ export async function runControllerRole(args: ParsedArgs): Promise<number> {
   } else {
     logger.info("stopping controller", { signal: outcome.sig });
   }
-  signal.dispose();
+  signal.cancel();
   unwatch();
   await running.stop();
   await elector.stop().catch((err) => logger.warn("releasing the lease failed", { error: err }));

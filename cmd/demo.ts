@@ -4,7 +4,8 @@
  * assigned and what the collector received, so a laptop shows the whole job end to end.
  */
 import type { ParsedArgs } from "./args.ts";
-import { type FileMode, fileModeFlags, startFileMode, waitForSignal } from "./all.ts";
+import { type FileMode, fileModeFlags, startFileMode } from "./all.ts";
+import { waitForSignal } from "./signals.ts";
 import type { StatusDocument } from "./status.ts";
 import { createLogger, type LogLevel, parseLogLevel } from "../api/log.ts";
 import { parseIP } from "../api/ip.ts";

@@ -4,6 +4,8 @@
  * /healthz, /readyz and /status, and on SIGTERM sends Cease to every peer within the
  * grace period before exiting.
  */
+import type { ClusterConnection } from "../cluster/connect.ts";
+import { waitForSignal } from "./signals.ts";
 import "../cluster/node_env.ts";
 import type { ParsedArgs } from "./args.ts";
 import { type AdminServer, startAdminServer } from "./admin.ts";
@@ -76,6 +78,27 @@ export function speakerFlags(args: ParsedArgs): SpeakerFlags | string {
   return out;
 }
 
+/**
+ * Connects a speaker to the API server: a source that reads only this node's ServiceBGPStatus
+ * objects (stale ones are deleted), and a writer. A string is why the kubeconfig failed.
+ */
+export async function connectSpeaker(
+  flags: SpeakerFlags,
+  logger: Logger,
+): Promise<ClusterConnection | string> {
+  // Loaded late: the Kubernetes client is heavy and must come after node_env confined env.
+  const { connectCluster } = await import("../cluster/connect.ts");
+  try {
+    return connectCluster(flags.kubeconfig, {
+      namespace: flags.namespace,
+      logger,
+      labelSelectors: { ServiceBGPStatus: `metallb.io/node=${flags.nodeName}` },
+    });
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
 /** Runs `ferrolb speaker` until SIGTERM/SIGINT; resolves to the exit code. */
 export async function runSpeakerRole(args: ParsedArgs): Promise<number> {
   const flags = speakerFlags(args);
@@ -87,18 +110,9 @@ export async function runSpeakerRole(args: ParsedArgs): Promise<number> {
     level: parseLogLevel(flags.level),
     component: "ferrolb",
   });
-  // Loaded late: the Kubernetes client is heavy and must come after node_env confined env.
-  const { connectCluster } = await import("../cluster/connect.ts");
-  let conn;
-  try {
-    conn = connectCluster(flags.kubeconfig, {
-      namespace: flags.namespace,
-      logger,
-      // Only this node's ServiceBGPStatus objects matter to it (stale ones are deleted).
-      labelSelectors: { ServiceBGPStatus: `metallb.io/node=${flags.nodeName}` },
-    });
-  } catch (err) {
-    console.error(`ferrolb speaker: ${(err as Error).message}`);
+  const conn = await connectSpeaker(flags, logger);
+  if (typeof conn === "string") {
+    console.error(`ferrolb speaker: ${conn}`);
     return 1;
   }
   const { source, writer } = conn;
@@ -138,12 +152,8 @@ export async function runSpeakerRole(args: ParsedArgs): Promise<number> {
     await source.close();
     return 1;
   }
-  const { promise: signalled, resolve } = Promise.withResolvers<Deno.Signal>();
-  const handlers = (["SIGINT", "SIGTERM"] as const).map((sig) => {
-    const fn = () => resolve(sig);
-    Deno.addSignalListener(sig, fn);
-    return [sig, fn] as const;
-  });
+  const signal = waitForSignal();
+  const signalled = signal.promise;
   logger.info("speaker starting", { node: flags.nodeName, namespace: flags.namespace });
   const started = speaker.start().then(() => "started" as const, (err) => err as Error);
   const first = await Promise.race([started, signalled]);
@@ -154,7 +164,7 @@ export async function runSpeakerRole(args: ParsedArgs): Promise<number> {
     const sig = await signalled;
     logger.info("stopping: sending Cease to every peer", { signal: sig });
   }
-  for (const [sig, fn] of handlers) Deno.removeSignalListener(sig, fn);
+  signal.cancel();
   await speaker.stop();
   await source.close();
   await admin.close();
