@@ -93,6 +93,10 @@ export function createOverlaySource(
   let totalWrites = 0;
   let overlayRevision = 0;
   let cache: { innerRevision: number; overlayRevision: number; snap: Snapshot } | undefined;
+  // Overlaid Services by the manifest object they came from: an unchanged Service with an
+  // unchanged state stays the same object across snapshots, so readers that cache by
+  // identity (the speaker's parsed views) do not redo every Service on every write.
+  const overlaid = new WeakMap<KubeObject, { state: ServiceState; obj: KubeObject }>();
   let unsubscribeInner: (() => void) | undefined;
 
   function count(method: WriteMethod): void {
@@ -167,7 +171,10 @@ export function createOverlaySource(
       const merged = new Map(innerServices);
       for (const [key, obj] of innerServices) {
         const state = services.get(key);
-        if (state) merged.set(key, overlay(obj, state));
+        if (!state) continue;
+        let hit = overlaid.get(obj);
+        if (hit?.state !== state) overlaid.set(obj, hit = { state, obj: overlay(obj, state) });
+        merged.set(key, hit.obj);
       }
       objects.set("Service", merged);
     }
