@@ -5,6 +5,7 @@
  */
 import type { Logger } from "../api/log.ts";
 import { EXPOSITION_CONTENT_TYPE, type Registry } from "../api/metrics.ts";
+import { exportLoopLag, loopLagGauge, startLoopLagMonitor } from "./loop_lag.ts";
 
 /** What /readyz reports; a plain boolean is accepted too. */
 export interface Readiness {
@@ -66,6 +67,7 @@ function bigintSafe(_key: string, value: unknown): unknown {
 export function startAdminServer(addr: string, options: AdminServerOptions): AdminServer {
   const log = options.logger.child({ component: "admin" });
   const { hostname, port } = parseHostPort(addr);
+  const lagGauge = loopLagGauge(options.registry);
 
   function handle(req: Request): Response {
     const path = new URL(req.url).pathname;
@@ -74,6 +76,7 @@ export function startAdminServer(addr: string, options: AdminServerOptions): Adm
     }
     switch (path) {
       case "/metrics":
+        exportLoopLag(lag, lagGauge);
         return new Response(options.registry.render(), {
           headers: { "content-type": EXPOSITION_CONTENT_TYPE },
         });
@@ -121,11 +124,14 @@ export function startAdminServer(addr: string, options: AdminServerOptions): Adm
       return text("internal error", 500);
     },
   }, handle);
+  // Started once the server is up, so a bind failure leaves no timer behind.
+  const lag = startLoopLagMonitor();
   const bound = formatHostPort(server.addr.hostname, server.addr.port);
   log.info("admin server listening", { addr: bound });
   return {
     addr: bound,
     async close() {
+      lag.stop();
       await server.shutdown();
     },
   };
