@@ -17,7 +17,7 @@ import {
   serviceObject,
   sliceObject,
   startTestCollector,
-} from "../speaker/testing.ts";
+} from "../tests/speaker/testing.ts";
 
 Deno.test("speaker flags: --node-name is required, NODE_NAME works too", () => {
   const noNode = speakerFlags(parseCommandLine(["speaker"]));

@@ -19,7 +19,7 @@ import {
   serviceObject,
   sliceObject,
   TEST_NS,
-} from "./testing.ts";
+} from "../tests/speaker/testing.ts";
 
 function config(objects: KubeObject[]): Config {
   const r = buildConfig(objects, { namespace: TEST_NS });

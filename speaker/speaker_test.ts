@@ -28,7 +28,7 @@ import {
   sliceObject,
   startTestCollector,
   TEST_NS,
-} from "./testing.ts";
+} from "../tests/speaker/testing.ts";
 
 /**
  * A writer keeping what a cluster would hold after the speaker's writes; with `mirror`,

@@ -13,7 +13,7 @@ import {
   poolObject,
   serviceObject,
   sliceObject,
-} from "../speaker/testing.ts";
+} from "./speaker/testing.ts";
 import { startFakeApiServer } from "./fake_apiserver/mod.ts";
 import {
   type FerrolbProcess,

@@ -23,7 +23,7 @@ import {
   poolObject,
   serviceObject,
   sliceObject,
-} from "../speaker/testing.ts";
+} from "./speaker/testing.ts";
 
 async function gobgpdAvailable(): Promise<string | undefined> {
   try {
@@ -48,7 +48,7 @@ const reason = await skipReason();
 if (reason) console.log(`skipping speaker GoBGP interop tests: ${reason}`);
 
 const DENO = Deno.execPath();
-const DRIVER = new URL("../speaker/netns_driver.ts", import.meta.url).pathname;
+const DRIVER = new URL("./speaker/netns_driver.ts", import.meta.url).pathname;
 const ROOT = new URL("..", import.meta.url).pathname;
 
 /** The speaker subprocess, fed changes as JSON lines. */

@@ -85,10 +85,10 @@ async function main(args: string[]): Promise<number> {
 }
 
 // Suites: each module exports `suite: BenchSuite`.
-register("bgp_codec", async () => (await import("../../bgp/codec_bench.ts")).suite);
+register("bgp_codec", async () => (await import("./bgp_codec.ts")).suite);
 register("ipam", async () => (await import("../../ipam/bench.ts")).suite);
 register("controller", async () => (await import("./controller.ts")).suite);
-register("speaker", async () => (await import("../../speaker/bench.ts")).suite);
+register("speaker", async () => (await import("./speaker.ts")).suite);
 register("bgp_announce", async () => (await import("./bgp_announce.ts")).suite);
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -24,7 +24,7 @@ import {
   serviceObject as speakerService,
   sliceObject,
   startTestCollector,
-} from "../../speaker/testing.ts";
+} from "../speaker/testing.ts";
 import {
   type ApiCall,
   callsFromRequestLog,

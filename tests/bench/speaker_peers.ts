@@ -3,7 +3,7 @@
  * Adj-RIB-In is not counted in the speaker's resident memory. Prints their ports as one JSON
  * line and runs until stdin closes.
  */
-import { startTestCollector } from "./testing.ts";
+import { startTestCollector } from "../speaker/testing.ts";
 
 async function main(n: number): Promise<void> {
   const collectors = [];

@@ -9,13 +9,13 @@
  * far, as it would on a synced cluster cache after a restart (its first sessions then carry
  * the graceful-restart R bit).
  *
- * Usage: deno run -A speaker/netns_driver.ts NODE_NAME [NAMESPACE] [--weighted-ecmp]
+ * Usage: deno run -A tests/speaker/netns_driver.ts NODE_NAME [NAMESPACE] [--weighted-ecmp]
  *   [--defer-start]
  */
-import { createLogger } from "../api/log.ts";
-import { createDiscardWriter, createMemorySource } from "../cluster/memory_source.ts";
-import type { KubeObject, ReadKind } from "../cluster/types.ts";
-import { createSpeaker } from "./speaker.ts";
+import { createLogger } from "../../api/log.ts";
+import { createDiscardWriter, createMemorySource } from "../../cluster/memory_source.ts";
+import type { KubeObject, ReadKind } from "../../cluster/types.ts";
+import { createSpeaker } from "../../speaker/speaker.ts";
 
 async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   let buf = "";

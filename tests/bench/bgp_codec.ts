@@ -2,15 +2,15 @@
  * Codec throughput: 100,000 IPv4 /32s packed into full 4096-byte UPDATEs that share one
  * attribute set, encoded and then decoded (through FrameReader, as a session would).
  */
-import { type BenchSuite, result } from "../tests/bench/types.ts";
+import { type BenchSuite, result } from "./types.ts";
 import {
   decodeMessage,
   encodeMessage,
   encodePathAttributes,
   FrameReader,
   MAX_MESSAGE_SIZE,
-} from "./packets.ts";
-import type { CodecContext, PathAttributes, Prefix, UpdateMessage } from "./types.ts";
+} from "../../bgp/packets.ts";
+import type { CodecContext, PathAttributes, Prefix, UpdateMessage } from "../../bgp/types.ts";
 
 const PREFIXES = 100_000;
 const MIN_SECONDS = 1;

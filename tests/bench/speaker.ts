@@ -8,16 +8,16 @@
  *   peers (the peers run in a child process so their Adj-RIB-In does not count). The
  *   baseline is the process' resident MB with the same objects loaded but no speaker.
  */
-import { silentLogger } from "../api/log.ts";
-import type { Collector } from "../bgp/mod.ts";
+import { silentLogger } from "../../api/log.ts";
+import type { Collector } from "../../bgp/mod.ts";
 import {
   createDiscardWriter,
   createMemorySource,
   type MemorySource,
-} from "../cluster/memory_source.ts";
-import type { KubeObject } from "../cluster/types.ts";
-import { type BenchResult, type BenchSuite, result } from "../tests/bench/types.ts";
-import { createSpeaker, type Speaker } from "./speaker.ts";
+} from "../../cluster/memory_source.ts";
+import type { KubeObject } from "../../cluster/types.ts";
+import { type BenchResult, type BenchSuite, result } from "./types.ts";
+import { createSpeaker, type Speaker } from "../../speaker/speaker.ts";
 import {
   advObject,
   nodeObject,
@@ -26,7 +26,7 @@ import {
   serviceObject,
   sliceObject,
   startTestCollector,
-} from "./testing.ts";
+} from "../speaker/testing.ts";
 
 const LATENCY_SERVICES = 10_000;
 const LATENCY_CHANGES = 200;
@@ -99,10 +99,10 @@ async function measureLatency(services: number, changes: number): Promise<number
 
 /** Starts `n` collectors in a child process; resolves with their ports and a stopper. */
 async function childCollectors(n: number) {
-  const script = new URL("./bench_peers.ts", import.meta.url).pathname;
+  const script = new URL("./speaker_peers.ts", import.meta.url).pathname;
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-net", "--allow-read", script, String(n)],
-    cwd: new URL("..", import.meta.url).pathname,
+    cwd: new URL("../..", import.meta.url).pathname,
     stdin: "piped",
     stdout: "piped",
     stderr: "inherit",

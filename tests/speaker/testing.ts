@@ -2,8 +2,8 @@
  * Object builders for the speaker's tests, benchmark and GoBGP driver: the manifests a
  * user would write, as plain KubeObjects.
  */
-import { type Collector, type CollectorOptions, startCollector } from "../bgp/mod.ts";
-import type { KubeObject } from "../cluster/types.ts";
+import { type Collector, type CollectorOptions, startCollector } from "../../bgp/mod.ts";
+import type { KubeObject } from "../../cluster/types.ts";
 
 /** The install namespace used by fixtures. */
 export const TEST_NS = "metallb-system";
