@@ -430,6 +430,16 @@ export class AdjRibOut {
     this.#allDirty = true;
   }
 
+  /**
+   * Whether the peer has the prefix of key `k` ({@linkcode prefixKey}) with the attributes
+   * wanted now: false while it is pending, withdrawn, or the table must be re-sent.
+   */
+  isSent(k: string): boolean {
+    if (this.#allDirty) return false;
+    const e = this.#wanted.get(k);
+    return e !== undefined && this.#sent.get(k) === this.#good(e).key;
+  }
+
   /** Prefixes the peer has from us. */
   get sentCount(): number {
     return this.#sent.size;

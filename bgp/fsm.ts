@@ -47,14 +47,31 @@ export const OPEN_HOLD_MS = 240_000;
 
 /** Reconnect backoff ceiling. */
 export const MAX_BACKOFF_MS = 120_000;
+/** First reconnect delay ceiling; it doubles with every failure up to {@linkcode MAX_BACKOFF_MS}. */
+export const FIRST_BACKOFF_MS = 1_000;
+
+/** Options of {@linkcode backoffDelay}. */
+export interface BackoffOptions {
+  /**
+   * A fixed retry interval (MetalLB's `connectTime`, FRR's `timers connect`) instead of the
+   * doubling one.
+   */
+  retryMs?: number;
+  /** Uniform random number in [0, 1); injectable so tests are deterministic. */
+  random?: () => number;
+}
 
 /**
- * Delay before reconnect attempt number `failures` (1 = after the first failure): the first
- * retry goes at once, then 1 s doubling up to 2 minutes.
+ * Delay before reconnect attempt number `failures` (1 = after the first failure): a ceiling
+ * of 1 s doubling up to 2 minutes (or the fixed `retryMs`), times a random factor in
+ * [0.75, 1] as RFC 4271 section 10 suggests, so that the speakers of a cluster do not redial
+ * a restarted router in lockstep.
  */
-export function backoffDelay(failures: number): number {
-  if (failures <= 1) return 0;
-  return Math.min(1000 * 2 ** (failures - 2), MAX_BACKOFF_MS);
+export function backoffDelay(failures: number, options: BackoffOptions = {}): number {
+  const ceiling = options.retryMs ??
+    Math.min(FIRST_BACKOFF_MS * 2 ** Math.max(0, failures - 1), MAX_BACKOFF_MS);
+  const r = (options.random ?? Math.random)();
+  return Math.round(ceiling * (1 - 0.25 * Math.min(1, Math.max(0, r))));
 }
 
 /** What we put in our OPEN and expect from the peer's. */

@@ -34,22 +34,27 @@ function rejects(open: OpenMessage, p: OpenPolicy = policy): [number, number] {
   assert.fail("OPEN was accepted");
 }
 
-Deno.test("backoff: at once, then 1 s doubling, capped at 2 minutes", () => {
-  const seq = Array.from({ length: 12 }, (_, i) => backoffDelay(i + 1));
-  assert.deepEqual(seq, [
-    0,
-    1000,
-    2000,
-    4000,
-    8000,
-    16000,
-    32000,
-    64000,
-    120000,
-    120000,
-    120000,
-    120000,
-  ]);
+Deno.test("backoff: 1 s doubling to 2 minutes, jittered down by at most a quarter", () => {
+  const ceilings = [1000, 2000, 4000, 8000, 16000, 32000, 64000, 120000, 120000, 120000];
+  const top = ceilings.map((_, i) => backoffDelay(i + 1, { random: () => 0 }));
+  const bottom = ceilings.map((_, i) => backoffDelay(i + 1, { random: () => 0.999999 }));
+  assert.deepEqual(top, ceilings);
+  assert.deepEqual(bottom, ceilings.map((c) => Math.round(c * 0.75)));
+});
+
+Deno.test("backoff: a fixed retry interval (connectTime) replaces the doubling", () => {
+  for (const failures of [1, 2, 9, 30]) {
+    assert.equal(backoffDelay(failures, { retryMs: 5000, random: () => 0 }), 5000);
+    assert.equal(backoffDelay(failures, { retryMs: 5000, random: () => 0.5 }), 4375);
+  }
+});
+
+Deno.test("backoff: speakers failing together spread their retries", () => {
+  // 50 speakers lose the same router at once: with Math.random their first retries must not
+  // coincide (lockstep), and all stay within [750, 1000] ms.
+  const delays = Array.from({ length: 50 }, () => backoffDelay(1));
+  assert.ok(delays.every((d) => d >= 750 && d <= 1000), delays.join(","));
+  assert.ok(new Set(delays).size >= 25, `only ${new Set(delays).size} distinct delays`);
 });
 
 Deno.test("negotiation: minimum hold, keepalive a third, families intersected", () => {

@@ -45,7 +45,12 @@ export interface SessionConfig {
   /** Default a third of the negotiated hold time. */
   keepaliveMs?: number;
   /** Bound on each TCP connect; default 10 s. */
-  connectTimeMs?: number;
+  connectTimeoutMs?: number;
+  /**
+   * Fixed interval between connection attempts (MetalLB's `connectTime`); default a backoff
+   * doubling from 1 s to 2 minutes. Both are jittered (see {@linkcode backoffDelay}).
+   */
+  connectRetryMs?: number;
   /** Default both. */
   families?: Family[];
   /** Announce the graceful-restart capability and send End-of-RIB after the initial table. */
@@ -104,12 +109,17 @@ export interface SessionOptions {
   clock?: Clock;
   connector?: Connector;
   logger?: Logger;
+  /** Uniform random numbers in [0, 1) for the reconnect jitter; default Math.random. */
+  random?: () => number;
 }
 
 type Listener = (...args: never[]) => void;
 
-/** Events a session emits: "state" (state, previous), "error" (Error), "update" (UpdateMessage). */
-export type SessionEvent = "state" | "error" | "update";
+/**
+ * Events a session emits: "state" (state, previous), "error" (Error), "update" (UpdateMessage
+ * received), "sent" (routes announced or withdrawn went out).
+ */
+export type SessionEvent = "state" | "error" | "update" | "sent";
 
 /** Default hold time (RFC 4271 suggests 90 s; MetalLB's default too). */
 export const DEFAULT_HOLD_MS = 90_000;
@@ -140,6 +150,7 @@ export class BgpSession {
   readonly #clock: Clock;
   readonly #connector: Connector;
   readonly #log: Logger;
+  readonly #random: () => number;
   readonly #port: number;
   #state: SessionState = State.IDLE;
   #running = false;
@@ -151,6 +162,8 @@ export class BgpSession {
   #pc?: PeerConnection;
   #negotiated?: Negotiated;
   #env?: AttributeEnv;
+  /** Negotiated families we can send: IPv6 only with a usable next hop. */
+  #sendFamilies: Family[] = [];
   #rib = new AdjRibOut();
   #ribIn = new Set<string>();
   #flushScheduled = false;
@@ -161,7 +174,7 @@ export class BgpSession {
   #updatesSent = 0;
   #updatesReceived = 0;
   #lastError?: string;
-  #listeners: Record<SessionEvent, Listener[]> = { state: [], error: [], update: [] };
+  #listeners: Record<SessionEvent, Listener[]> = { state: [], error: [], update: [], sent: [] };
 
   /** Creates an idle session; call {@linkcode start} to connect. */
   constructor(config: SessionConfig, options: SessionOptions = {}) {
@@ -170,6 +183,7 @@ export class BgpSession {
     this.#config = config;
     this.#clock = options.clock ?? systemClock;
     this.#connector = options.connector ?? tcpConnector;
+    this.#random = options.random ?? Math.random;
     this.#port = config.peerPort ?? 179;
     const ctx: LogContext = { peer: formatHostPort(config.peerAddress, this.#port) };
     if (config.name) ctx.session = config.name;
@@ -187,6 +201,8 @@ export class BgpSession {
   on(event: "error", fn: (err: Error) => void): void;
   /** Subscribes to UPDATEs received from the peer. */
   on(event: "update", fn: (msg: UpdateMessage) => void): void;
+  /** Subscribes to route changes having gone out to the peer. */
+  on(event: "sent", fn: () => void): void;
   on(event: SessionEvent, fn: Listener): void {
     this.#listeners[event].push(fn);
   }
@@ -249,6 +265,14 @@ export class BgpSession {
       }
     }
     this.#setState(State.IDLE);
+  }
+
+  /**
+   * Whether the peer holds the prefix of key `key` ({@linkcode prefixKey}) as wanted now:
+   * the session is Established and the route went out with its current attributes.
+   */
+  hasSent(key: string): boolean {
+    return this.#state === State.ESTABLISHED && this.#rib.isSent(key);
   }
 
   /** A snapshot of counters. */
@@ -318,7 +342,7 @@ export class BgpSession {
     if (!this.#running) return;
     const attempt = ++this.#attempt;
     this.#setState(State.CONNECT);
-    const ms = this.#config.connectTimeMs ?? DEFAULT_CONNECT_MS;
+    const ms = this.#config.connectTimeoutMs ?? DEFAULT_CONNECT_MS;
     let timer: TimerHandle | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = this.#clock.setTimeout(
@@ -364,7 +388,12 @@ export class BgpSession {
   #fail(reason: string, next: SessionState): void {
     this.#lastError = reason;
     this.#failures++;
-    const delay = backoffDelay(this.#failures);
+    const delay = backoffDelay(this.#failures, {
+      random: this.#random,
+      ...(this.#config.connectRetryMs !== undefined
+        ? { retryMs: this.#config.connectRetryMs }
+        : {}),
+    });
     this.#log.warn("BGP session down, will retry", { reason, retryInMs: delay });
     this.#setState(next);
     this.#emit("error", new Error(reason));
@@ -394,10 +423,14 @@ export class BgpSession {
         });
       }
     }
-    // IPv6 routes over an IPv4 session get the IPv4-mapped form of our IPv4 address
-    // (::ffff:a.b.c.d) unless nextHopV6 overrides it.
-    const nextHopV6 = this.#config.nextHopV6 ??
-      (v6Session ? local.replace(/%.*$/, "") : `::ffff:${local}`);
+    // IPv6 routes over an IPv4 session need a real IPv6 next hop: peers such as BIRD reject
+    // the IPv4-mapped form (::ffff:a.b.c.d) as a mismatched address family. Without one
+    // those routes stay pending rather than being sent unusable.
+    const nextHopV6 = this.#config.nextHopV6 ?? (v6Session ? local.replace(/%.*$/, "") : "");
+    this.#sendFamilies = neg.families.filter((f) => f === "ipv4" || nextHopV6 !== "");
+    if (!nextHopV6 && neg.families.includes("ipv6")) {
+      this.#log.warn("IPv6 routes over an IPv4 session without an IPv6 next hop: held back", {});
+    }
     this.#env = {
       ibgp: neg.peerAsn === this.#config.localAsn,
       localAsn: this.#config.localAsn,
@@ -464,11 +497,13 @@ export class BgpSession {
   #scheduleFlush(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
-    // Every setRoutes of one tick collapses into one diff.
-    queueMicrotask(() => {
+    // Every setRoutes until the next macrotask collapses into one diff, so that changes
+    // arriving in bursts (a cold start, a batch of new IPs) fill UPDATEs to the packing
+    // limit instead of going out one prefix at a time.
+    setTimeout(() => {
       this.#flushScheduled = false;
       this.#flush();
-    });
+    }, 0);
   }
 
   async #flush(): Promise<void> {
@@ -484,7 +519,7 @@ export class BgpSession {
         const neg = this.#negotiated;
         const env = this.#env;
         if (!pc || !neg || !env || pc.state !== State.ESTABLISHED) return;
-        const taken = this.#rib.takeUpdates(env, { ctx: pc.ctx, families: neg.families });
+        const taken = this.#rib.takeUpdates(env, { ctx: pc.ctx, families: this.#sendFamilies });
         const msgs = taken.updates;
         if (this.#eorPending) {
           for (const f of neg.families) msgs.push(endOfRib(f));
@@ -499,6 +534,7 @@ export class BgpSession {
           });
         }
         await this.#sendBatched(pc, msgs);
+        if (taken.announced || taken.withdrawn) this.#emit("sent");
       } while (this.#dirty);
     } catch (err) {
       // A failed write closes the connection, which resets the Adj-RIB-Out; anything else

@@ -3,7 +3,7 @@ import { BgpSession, type SessionConfig } from "./session.ts";
 import { FakeClock } from "./timers.ts";
 import { type Conn, type MemoryConn, memoryPipe } from "./transport.ts";
 import { decodeMessage, encodeMessage, FrameReader } from "./packets.ts";
-import { ipv6ToBytes, parsePrefix } from "./prefix.ts";
+import { parsePrefix, prefixKey } from "./prefix.ts";
 import type { Message, NotificationMessage, OpenMessage, UpdateMessage } from "./types.ts";
 import type { Route } from "./adj_rib_out.ts";
 import { createLogger, type Logger } from "../api/log.ts";
@@ -77,7 +77,7 @@ interface Harness {
 
 function harness(
   over: Partial<SessionConfig> = {},
-  opts: { wrap?: (c: Conn) => Conn; logger?: Logger } = {},
+  opts: { wrap?: (c: Conn) => Conn; logger?: Logger; random?: () => number } = {},
 ) {
   const clock = new FakeClock();
   const peers: FakePeer[] = [];
@@ -96,8 +96,10 @@ function harness(
     peerAsn: 65002,
     peerAddress: "192.0.2.2",
     routerId: "192.0.2.1",
+    // IPv6 routes over this IPv4 session need one (see the held-back test).
+    nextHopV6: "2001:db8::1:1",
     ...over,
-  }, { clock, connector, logger: opts.logger });
+  }, { clock, connector, logger: opts.logger, random: opts.random ?? (() => 0) });
   const states: string[] = [];
   session.on("state", (s) => states.push(s));
   return { clock, session, peers, attempts, states, fail };
@@ -115,6 +117,10 @@ async function establish(h: ReturnType<typeof harness>, open: Partial<OpenMessag
   return peer;
 }
 
+function keyOf(text: string): string {
+  return prefixKey(parsePrefix(text));
+}
+
 function route(text: string, attributes: Route["attributes"] = {}): Route {
   return { prefix: parsePrefix(text), attributes };
 }
@@ -123,7 +129,7 @@ function retryDelays(h: ReturnType<typeof harness>): number[] {
   return h.attempts.slice(1).map((t, i) => t - h.attempts[i]);
 }
 
-Deno.test("connect failures back off 0, 1, 2, 4 … s up to 120 s", async () => {
+Deno.test("connect failures back off 1, 2, 4 … s up to 120 s (no jitter drawn)", async () => {
   const h = harness();
   h.fail.on = true;
   h.session.start();
@@ -135,7 +141,7 @@ Deno.test("connect failures back off 0, 1, 2, 4 … s up to 120 s", async () => 
   await settle();
   assert.deepEqual(
     retryDelays(h),
-    [0, 1000, 2000, 4000, 8000, 16000, 32000, 64000, 120000, 120000, 120000],
+    [1000, 2000, 4000, 8000, 16000, 32000, 64000, 120000, 120000, 120000, 120000],
   );
   assert.deepEqual(h.states.slice(0, 4), ["Connect", "Active", "Connect", "Active"]);
   assert.match(h.session.stats().lastError ?? "", /refused/);
@@ -144,8 +150,37 @@ Deno.test("connect failures back off 0, 1, 2, 4 … s up to 120 s", async () => 
   assert.deepEqual(h.clock.pendingDelays(), []);
 });
 
-Deno.test("a connect that hangs is bounded by connectTimeMs", async () => {
-  const h = harness({ connectTimeMs: 5000 });
+Deno.test("reconnects of two sessions are jittered apart", async () => {
+  const a = harness({}, { random: () => 0.1 });
+  const b = harness({}, { random: () => 0.9 });
+  for (const h of [a, b]) {
+    h.fail.on = true;
+    h.session.start();
+  }
+  await settle();
+  const [da] = a.clock.pendingDelays();
+  const [db] = b.clock.pendingDelays();
+  assert.notEqual(da, db, "same delay: the two speakers would redial in lockstep");
+  for (const d of [da, db]) assert.ok(d >= 750 && d <= 1000, `delay ${d}`);
+  await a.session.stop();
+  await b.session.stop();
+});
+
+Deno.test("connectRetryMs (MetalLB connectTime) is the retry interval, not a timeout", async () => {
+  const h = harness({ connectRetryMs: 30_000 });
+  h.fail.on = true;
+  h.session.start();
+  for (let i = 0; i < 4; i++) {
+    await settle();
+    h.clock.advance(h.clock.pendingDelays()[0]);
+  }
+  await settle();
+  assert.deepEqual(retryDelays(h), [30_000, 30_000, 30_000, 30_000]);
+  await h.session.stop();
+});
+
+Deno.test("a connect that hangs is bounded by connectTimeoutMs", async () => {
+  const h = harness({ connectTimeoutMs: 5000 });
   h.fail.hang = true;
   h.session.start();
   await settle();
@@ -176,13 +211,13 @@ Deno.test("OPEN with the wrong peer AS gets NOTIFICATION 2/2, then backoff", asy
   assert.deepEqual([frame[19], frame[20]], [2, 2]);
   assert.ok(peer.conn.closed);
   assert.equal(h.session.state, "Idle");
-  assert.deepEqual(h.clock.pendingDelays(), [0]);
-  h.clock.advance(0);
+  assert.deepEqual(h.clock.pendingDelays(), [1000]);
+  h.clock.advance(1000);
   await settle();
-  assert.equal(h.peers.length, 2, "retried at once");
+  assert.equal(h.peers.length, 2, "retried after 1 s");
   await h.peers[1].sendOpen({}, 65099);
   await settle();
-  assert.deepEqual(h.clock.pendingDelays(), [1000], "second failure waits 1 s");
+  assert.deepEqual(h.clock.pendingDelays(), [2000], "second failure waits 2 s");
   await h.session.stop();
 });
 
@@ -304,7 +339,7 @@ Deno.test("a NOTIFICATION from the peer closes and backs off", async () => {
   assert.equal(h.session.state, "Idle");
   assert.match(h.session.stats().lastError ?? "", /Administrative Reset/);
   // Established reset the backoff: first retry is immediate.
-  assert.deepEqual(h.clock.pendingDelays(), [0]);
+  assert.deepEqual(h.clock.pendingDelays(), [1000]);
   await h.session.stop();
 });
 
@@ -321,7 +356,7 @@ Deno.test("a malformed message gets the codec's NOTIFICATION, close, backoff", a
   assert.equal(n.length, 1);
   assert.equal(n[0].code, 1, "Message Header Error");
   assert.ok(peer.conn.closed);
-  assert.deepEqual(h.clock.pendingDelays(), [0]);
+  assert.deepEqual(h.clock.pendingDelays(), [1000]);
   await h.session.stop();
 });
 
@@ -462,7 +497,7 @@ Deno.test("session drop resets the Adj-RIB-Out: the full table goes out again", 
   await settle();
   assert.equal(h.session.stats().prefixesSent, 0);
   assert.equal(h.session.stats().prefixesPending, 2);
-  h.clock.advance(0);
+  h.clock.advance(1000);
   await settle();
   const again = h.peers[1];
   await again.sendOpen();
@@ -498,8 +533,8 @@ Deno.test("received UPDATEs are counted in the Adj-RIB-In, withdrawals applied",
   await h.session.stop();
 });
 
-Deno.test("eBGP vs iBGP attributes and IPv4-mapped IPv6 next hop", async () => {
-  const h = harness({ peerAsn: 65001 });
+Deno.test("iBGP attributes; IPv6 over IPv4 is held back without an IPv6 next hop", async () => {
+  const h = harness({ peerAsn: 65001, nextHopV6: undefined });
   h.session.setRoutes([route("10.0.0.1/32"), route("2001:db8::1/128", { localPref: 200 })]);
   h.session.start();
   await settle();
@@ -507,16 +542,17 @@ Deno.test("eBGP vs iBGP attributes and IPv4-mapped IPv6 next hop", async () => {
   await peer.sendOpen({}, 65001);
   await peer.send({ type: 4 });
   await settle();
-  const [v4, v6] = peer.updates();
-  assert.deepEqual(v4.attributes.asPath, []);
-  assert.equal(v4.attributes.localPref, 100);
-  assert.equal(v4.attributes.nextHop, "192.0.2.1");
-  assert.equal(v6.attributes.localPref, 200);
-  // IPv4-mapped form of the session's IPv4 local address (::ffff:192.0.2.1).
-  const nh = v6.attributes.mpReach?.nextHops ?? [];
-  assert.equal(nh.length, 1);
-  assert.deepEqual(ipv6ToBytes(nh[0]), ipv6ToBytes("::ffff:192.0.2.1"));
+  const ups = peer.updates();
+  assert.equal(ups.length, 1, "only the IPv4 route: ::ffff:a.b.c.d is no usable next hop");
+  assert.deepEqual(ups[0].attributes.asPath, []);
+  assert.equal(ups[0].attributes.localPref, 100);
+  assert.equal(ups[0].attributes.nextHop, "192.0.2.1");
+  assert.equal(ups[0].attributes.mpReach, undefined);
+  assert.equal(h.session.stats().prefixesPending, 1);
+  assert.equal(h.session.hasSent(keyOf("2001:db8::1/128")), false);
+  assert.equal(h.session.hasSent(keyOf("10.0.0.1/32")), true);
   await h.session.stop();
+  assert.equal(h.session.hasSent(keyOf("10.0.0.1/32")), false, "not held once stopped");
 
   const e = harness({ nextHopV6: "2001:db8::99" });
   e.session.setRoutes([route("10.0.0.1/32", { localPref: 300 }), route("2001:db8::1/128")]);
@@ -525,6 +561,7 @@ Deno.test("eBGP vs iBGP attributes and IPv4-mapped IPv6 next hop", async () => {
   assert.deepEqual(ev4.attributes.asPath, [{ type: 2, asns: [65001] }]);
   assert.equal(ev4.attributes.localPref, undefined);
   assert.deepEqual(ev6.attributes.mpReach?.nextHops, ["2001:db8::99"]);
+  assert.equal(e.session.hasSent(keyOf("2001:db8::1/128")), true);
   await e.session.stop();
 });
 
@@ -535,7 +572,7 @@ Deno.test("a configured sourceAddress is reported once as not honoured", async (
   h.fail.on = true;
   h.session.start();
   await settle();
-  h.clock.advance(0);
+  h.clock.advance(1000);
   await settle();
   await h.session.stop();
   h.session.start();
@@ -556,9 +593,9 @@ Deno.test("backoff resets once a session reached Established", async () => {
     h.clock.advance(h.clock.pendingDelays()[0]);
   }
   await settle();
-  assert.deepEqual(h.clock.pendingDelays(), [8000], "backoff grew while the peer was down");
+  assert.deepEqual(h.clock.pendingDelays(), [16000], "backoff grew while the peer was down");
   h.fail.on = false;
-  h.clock.advance(8000);
+  h.clock.advance(16000);
   await settle();
   const peer = h.peers[0];
   await peer.sendOpen();
@@ -567,12 +604,12 @@ Deno.test("backoff resets once a session reached Established", async () => {
   assert.equal(h.session.state, "Established");
   peer.conn.close();
   await settle();
-  assert.deepEqual(h.clock.pendingDelays(), [0], "first retry after a good session is at once");
-  h.clock.advance(0);
+  assert.deepEqual(h.clock.pendingDelays(), [1000], "a good session restarts the backoff");
+  h.clock.advance(1000);
   await settle();
   h.peers[1].conn.close(); // dropped again before OPEN
   await settle();
-  assert.deepEqual(h.clock.pendingDelays(), [1000]);
+  assert.deepEqual(h.clock.pendingDelays(), [2000]);
   await h.session.stop();
 });
 
@@ -727,7 +764,7 @@ Deno.test("restarting: R and F bits until the first Established, then F only", a
   assert.deepEqual(gr(peer).families.map((f) => f.forwardingPreserved), [true, true]);
   peer.conn.close();
   await settle();
-  h.clock.advance(0);
+  h.clock.advance(1000);
   await settle();
   const again = h.peers[1];
   assert.equal(gr(again).restarting, false, "a reconnect of a running process is no restart");

@@ -234,7 +234,7 @@ function passwordOf(peer: PeerConfig): string | undefined {
 function connectorFor(peer: PeerConfig, fallback?: Connector): Connector | undefined {
   const password = passwordOf(peer);
   if (password === undefined && !peer.sourceAddress) return fallback;
-  const sessionMs = peer.connectTimeMs ?? DEFAULT_CONNECT_MS;
+  const sessionMs = DEFAULT_CONNECT_MS;
   // A little under the session's own connect timeout, so the connector's error (which says
   // a silent drop usually means a password mismatch) is the one /status shows.
   const options = {
@@ -330,7 +330,8 @@ function sessionConfigOf(
     gracefulRestart: peer.enableGracefulRestart,
     name: peer.name,
   };
-  if (peer.connectTimeMs !== undefined) c.connectTimeMs = peer.connectTimeMs;
+  // MetalLB's connectTime is the interval between connection attempts (FRR `timers connect`).
+  if (peer.connectTimeMs !== undefined) c.connectRetryMs = peer.connectTimeMs;
   // With dynamicASN the peer's OPEN decides the AS, and with it iBGP or eBGP (LOCAL_PREF,
   // AS_PATH): the session takes both from the negotiated AS.
   if (peer.dynamicASN) c.peerAsnPolicy = peer.dynamicASN;

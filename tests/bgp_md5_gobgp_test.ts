@@ -84,7 +84,7 @@ function spawnDriver(pair: NetnsPair, password: string): Driver {
       peerAddress: pair.b.addr4,
       routerId: pair.a.addr4,
       holdTimeMs: 30_000,
-      connectTimeMs: 5_000,
+      connectTimeoutMs: 5_000,
       families: ["ipv4"],
     },
     password,

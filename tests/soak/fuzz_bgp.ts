@@ -221,7 +221,7 @@ async function fuzzSession(ctx: SoakContext, count: number): Promise<LiveTally> 
     peerAddress: "127.0.0.1",
     peerPort: (listener.addr as Deno.NetAddr).port,
     routerId: "10.255.0.1",
-    connectTimeMs: 5000,
+    connectTimeoutMs: 5000,
     families: ["ipv4"],
   });
   session.setRoutes([{ prefix: parsePrefix("198.51.100.7/32"), attributes: {} }]);
