@@ -209,7 +209,7 @@ const INVALID: { name: string; yaml: string; want: string[]; transient?: boolean
     yaml: POOL + adv("a", "localPref: 100\nipAddressPools: [p]") +
       adv("b", "localPref: 200\nipAddressPools: [p]"),
     want: [
-      'BGPAdvertisement metallb-system/b: spec.localPref: 200 conflicts with localPref 100 of BGPAdvertisement metallb-system/a for pool "p" on the same nodes and peers',
+      'BGPAdvertisement metallb-system/b: spec.localPref: 200 conflicts with localPref 100 of BGPAdvertisement metallb-system/a for pool "p": same prefixes to the same peers from the same nodes',
     ],
   },
   {
@@ -422,14 +422,15 @@ const INVALID: { name: string; yaml: string; want: string[]; transient?: boolean
     ],
   },
   {
-    name: "password Secret in another namespace",
+    // MetalLB looks the name up among the install namespace's Secrets whatever the
+    // reference's namespace; with none of that name there, it is missing.
+    name: "password Secret named in another namespace and absent from the install one",
     yaml: peer(
       "peer",
       "myASN: 64512\npeerASN: 65001\npeerAddress: 192.0.2.1\npasswordSecret: {name: s, namespace: default}",
     ),
-    want: [
-      'BGPPeer metallb-system/peer: spec.passwordSecret.namespace: must be the install namespace "metallb-system", got "default"',
-    ],
+    want: ["BGPPeer metallb-system/peer: spec.passwordSecret: Secret metallb-system/s not found"],
+    transient: true,
   },
   {
     name: "missing BFD profile",

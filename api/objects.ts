@@ -1,5 +1,5 @@
 /** Parsed views of the core Kubernetes objects the controller and speaker read. */
-import type { KubeObject } from "../cluster/types.ts";
+import type { KubeObject } from "./kube_object.ts";
 import { type ConfigError, issuesToErrors } from "./config.ts";
 import { endpointSliceSchema, nodeSchema, serviceSchema } from "./schemas.ts";
 

@@ -4,7 +4,7 @@ import { matchesAnySelector, matchLabelSelector } from "./selectors.ts";
 import { formatConfigError } from "./config.ts";
 import { z } from "zod";
 import { bgpPeerSpec, crdSpecs, ipAddressPoolSpec } from "./schemas.ts";
-import type { KubeObject } from "../cluster/types.ts";
+import type { KubeObject } from "./kube_object.ts";
 
 Deno.test("parseService reads the fields the controller needs", () => {
   const r = parseService({

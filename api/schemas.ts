@@ -18,6 +18,20 @@ type Path = (string | number)[];
 
 const UINT32_MAX = 4294967295;
 
+/**
+ * Refinements run even when a field of the same object has a type error, so one run shows
+ * every problem of an object; each refinement therefore checks the types it reads.
+ */
+const ALWAYS = { when: () => true } as const;
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+function stringsOf(v: unknown): string[] | undefined {
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : undefined;
+}
+
 function asn(what: string) {
   return z.number().int().min(0).max(UINT32_MAX, `${what} must be at most ${UINT32_MAX}`);
 }
@@ -34,17 +48,30 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-function checkUnique(ctx: Ctx, items: readonly unknown[] | undefined, path: Path): void {
+/** A selector's identity: `values` of each match expression sorted (their order is no meaning). */
+export function selectorKey(selector: unknown): string {
+  if (!isRecord(selector) || !Array.isArray(selector.matchExpressions)) {
+    return canonicalJson(selector);
+  }
+  return canonicalJson({
+    ...selector,
+    matchExpressions: selector.matchExpressions.map((e) =>
+      isRecord(e) && Array.isArray(e.values) ? { ...e, values: [...e.values].sort() } : e
+    ),
+  });
+}
+
+function checkUnique(ctx: Ctx, items: unknown, path: Path, what = "selector"): void {
   if (!Array.isArray(items)) return;
   const seen = new Map<string, number>();
   items.forEach((item, i) => {
-    const key = canonicalJson(item);
+    const key = selectorKey(item);
     const first = seen.get(key);
     if (first === undefined) {
       seen.set(key, i);
       return;
     }
-    const shown = typeof item === "string" ? `"${item}"` : "selector";
+    const shown = typeof item === "string" ? `"${item}"` : what;
     ctx.addIssue({
       code: "custom",
       path: [...path, i],
@@ -85,7 +112,8 @@ export const labelSelectorRequirement = z.object({
   operator: z.enum(["In", "NotIn", "Exists", "DoesNotExist"]),
   values: z.array(z.string()).optional(),
 }).superRefine((r, ctx) => {
-  const n = r.values?.length ?? 0;
+  if (!isRecord(r)) return;
+  const n = Array.isArray(r.values) ? r.values.length : 0;
   if ((r.operator === "In" || r.operator === "NotIn") && n === 0) {
     ctx.addIssue({
       code: "custom",
@@ -100,13 +128,20 @@ export const labelSelectorRequirement = z.object({
       message: `must be empty for operator ${r.operator}`,
     });
   }
-});
+  // MetalLB refuses a value listed twice in one expression.
+  checkUnique(ctx, r.values, ["values"]);
+}, ALWAYS);
 
 /** A Kubernetes label selector: `{matchLabels, matchExpressions}`. */
 export const labelSelector = z.object({
   matchLabels: z.record(z.string(), z.string()).optional(),
   matchExpressions: z.array(labelSelectorRequirement).optional(),
-});
+}).superRefine((sel, ctx) => {
+  // Two identical expressions (values compared as sets) are a duplicate for MetalLB.
+  if (isRecord(sel)) {
+    checkUnique(ctx, sel.matchExpressions, ["matchExpressions"], "match expression");
+  }
+}, ALWAYS);
 
 /** A parsed label selector. */
 export type LabelSelector = z.infer<typeof labelSelector>;
@@ -129,16 +164,18 @@ export const ipAddressPoolSpec = z.object({
   avoidBuggyIPs: z.boolean().default(false),
   serviceAllocation: serviceAllocation.optional(),
 }).superRefine((spec, ctx) => {
-  spec.addresses?.forEach((a, i) => {
+  if (!isRecord(spec)) return;
+  const addresses = Array.isArray(spec.addresses) ? spec.addresses : [];
+  addresses.forEach((a, i) => {
     if (typeof a !== "string") return;
     const r = parseAddressEntry(a);
     if (!r.ok) ctx.addIssue({ code: "custom", path: ["addresses", i], message: r.error });
   });
-  const sa = spec.serviceAllocation;
-  checkUnique(ctx, sa?.namespaces, ["serviceAllocation", "namespaces"]);
-  checkUnique(ctx, sa?.namespaceSelectors, ["serviceAllocation", "namespaceSelectors"]);
-  checkUnique(ctx, sa?.serviceSelectors, ["serviceAllocation", "serviceSelectors"]);
-});
+  const sa = isRecord(spec.serviceAllocation) ? spec.serviceAllocation : {};
+  checkUnique(ctx, sa.namespaces, ["serviceAllocation", "namespaces"]);
+  checkUnique(ctx, sa.namespaceSelectors, ["serviceAllocation", "namespaceSelectors"]);
+  checkUnique(ctx, sa.serviceSelectors, ["serviceAllocation", "serviceSelectors"]);
+}, ALWAYS);
 
 /** `IPAddressPool.status` (counts written by the controller). */
 export const ipAddressPoolStatus = z.object({
@@ -151,7 +188,37 @@ export const ipAddressPoolStatus = z.object({
 // ---------------------------------------------------------------------------------------
 // BGPAdvertisement
 
-/** `BGPAdvertisement.spec`. */
+const AD_LIST_FIELDS = [
+  "communities",
+  "ipAddressPools",
+  "ipAddressPoolSelectors",
+  "nodeSelectors",
+  "peers",
+  "serviceSelectors",
+] as const;
+
+function refineAdvertisement(spec: unknown, ctx: Ctx): void {
+  if (!isRecord(spec)) return;
+  stringsOf(spec.communities)?.forEach((c, i) => {
+    if (!isCommunityLiteral(c)) return;
+    const r = parseCommunity(c);
+    if (!r.ok) ctx.addIssue({ code: "custom", path: ["communities", i], message: r.error });
+  });
+  for (const f of AD_LIST_FIELDS) checkUnique(ctx, spec[f], [f]);
+  // MetalLB: a per-Service route cannot also be an aggregate; an explicit default is fine.
+  if (Array.isArray(spec.serviceSelectors) && spec.serviceSelectors.length > 0) {
+    for (const [f, dflt] of [["aggregationLength", 32], ["aggregationLengthV6", 128]] as const) {
+      if (spec[f] === undefined || spec[f] === dflt) continue;
+      ctx.addIssue({
+        code: "custom",
+        path: [f],
+        message: `must not be set (other than ${dflt}) together with serviceSelectors`,
+      });
+    }
+  }
+}
+
+/** `BGPAdvertisement.spec`. Optional: without it every pool goes to every peer. */
 export const bgpAdvertisementSpec = z.object({
   aggregationLength: z.number().int().min(0).max(32, "must be at most 32").default(32),
   aggregationLengthV6: z.number().int().min(0).max(128, "must be at most 128").default(128),
@@ -162,23 +229,7 @@ export const bgpAdvertisementSpec = z.object({
   nodeSelectors: z.array(labelSelector).optional(),
   peers: z.array(z.string()).optional(),
   serviceSelectors: z.array(labelSelector).optional(),
-}).superRefine((spec, ctx) => {
-  spec.communities?.forEach((c, i) => {
-    if (typeof c !== "string" || !isCommunityLiteral(c)) return;
-    const r = parseCommunity(c);
-    if (!r.ok) ctx.addIssue({ code: "custom", path: ["communities", i], message: r.error });
-  });
-  for (
-    const f of [
-      "communities",
-      "ipAddressPools",
-      "ipAddressPoolSelectors",
-      "nodeSelectors",
-      "peers",
-      "serviceSelectors",
-    ] as const
-  ) checkUnique(ctx, spec[f], [f]);
-});
+}).superRefine(refineAdvertisement, ALWAYS);
 
 // ---------------------------------------------------------------------------------------
 // BGPPeer
@@ -205,27 +256,12 @@ const peerCoreFields = {
   ebgpMultiHop: z.boolean().default(false),
 };
 
-/** The raw shape both peer versions share, for the refinement. */
-interface PeerSpecLike {
-  myASN?: number;
-  peerASN?: number;
-  dynamicASN?: string;
-  peerAddress?: string;
-  interface?: string;
-  sourceAddress?: string;
-  routerID?: string;
-  holdTime?: string;
-  keepaliveTime?: string;
-  connectTime?: string;
-  password?: string;
-  passwordSecret?: unknown;
-  ebgpMultiHop?: boolean;
-  nodeSelectors?: unknown[];
+function str(v: unknown): string | undefined {
+  return typeof v === "string" ? v : undefined;
 }
 
-function refinePeer(spec: PeerSpecLike, ctx: Ctx): void {
-  const issue = (path: Path, message: string) => ctx.addIssue({ code: "custom", path, message });
-  const hasPeerASN = spec.peerASN !== undefined && spec.peerASN !== 0;
+function refinePeerIdentity(spec: Record<string, unknown>, issue: (p: Path, m: string) => void) {
+  const hasPeerASN = typeof spec.peerASN === "number" && spec.peerASN !== 0;
   const hasDynamic = spec.dynamicASN !== undefined;
   if (hasPeerASN === hasDynamic) {
     issue(
@@ -242,34 +278,52 @@ function refinePeer(spec: PeerSpecLike, ctx: Ctx): void {
     );
   }
   const ibgp = (hasPeerASN && spec.peerASN === spec.myASN) || spec.dynamicASN === "internal";
-  if (spec.ebgpMultiHop && ibgp) {
+  if (spec.ebgpMultiHop === true && ibgp) {
     issue(["ebgpMultiHop"], "must not be set on an iBGP peer (peer AS equals myASN)");
   }
-  if (hasAddr) {
-    const r = parseIP(spec.peerAddress!);
-    if (!r.ok) issue(["peerAddress"], r.error);
+}
+
+function refinePeerAddresses(spec: Record<string, unknown>, issue: (p: Path, m: string) => void) {
+  for (const f of ["peerAddress", "sourceAddress"] as const) {
+    const text = str(spec[f]);
+    if (!text) continue;
+    const r = parseIP(text);
+    if (!r.ok) issue([f], r.error);
   }
-  if (spec.sourceAddress) {
-    const r = parseIP(spec.sourceAddress);
-    if (!r.ok) issue(["sourceAddress"], r.error);
-  }
-  if (spec.routerID) {
-    const r = parseIP(spec.routerID);
+  const routerID = str(spec.routerID);
+  if (routerID) {
+    const r = parseIP(routerID);
     if (!r.ok) issue(["routerID"], r.error);
+    // The BGP identifier is four bytes (RFC 4271), so only IPv4 notation can carry it.
     else if (r.value.family !== 4) {
-      issue(["routerID"], `must be an IPv4 address, got "${spec.routerID}"`);
+      issue(["routerID"], `must be an IPv4 address, got "${routerID}"`);
     }
   }
-  const t = resolveTimers(spec);
+}
+
+function refinePeer(spec: unknown, ctx: Ctx): void {
+  if (!isRecord(spec)) return;
+  const issue = (path: Path, message: string) => ctx.addIssue({ code: "custom", path, message });
+  refinePeerIdentity(spec, issue);
+  refinePeerAddresses(spec, issue);
+  const t = resolveTimers({
+    holdTime: str(spec.holdTime),
+    keepaliveTime: str(spec.keepaliveTime),
+    connectTime: str(spec.connectTime),
+  });
   if (!t.ok) { for (const e of t.errors) issue([e.field], e.reason); }
   if (spec.password && spec.passwordSecret) {
     issue(["passwordSecret"], "must not be set together with password");
+  }
+  // These end up in routing daemon configuration lines in MetalLB, which refuses them.
+  for (const f of ["password", "interface", "vrf"] as const) {
+    if (/[\r\n]/.test(str(spec[f]) ?? "")) issue([f], "must not contain a line break");
   }
   checkUnique(ctx, spec.nodeSelectors, ["nodeSelectors"]);
 }
 
 /** `BGPPeer.spec` of `metallb.io/v1beta1` (deprecated; converted to v1beta2). */
-export const bgpPeerV1beta1Spec = z.object(peerCoreFields).superRefine(refinePeer);
+export const bgpPeerV1beta1Spec = z.object(peerCoreFields).superRefine(refinePeer, ALWAYS);
 
 /** `BGPPeer.spec` of `metallb.io/v1beta2` (the storage version). */
 export const bgpPeerSpec = z.object({
@@ -283,27 +337,23 @@ export const bgpPeerSpec = z.object({
   enableGracefulRestart: z.boolean().default(false),
   disableMP: z.boolean().default(false),
   dualStackAddressFamily: z.boolean().default(false),
-}).superRefine(refinePeer);
+}).superRefine(refinePeer, ALWAYS);
 
 // ---------------------------------------------------------------------------------------
 // Community, BFDProfile, L2Advertisement
 
-/** `Community.spec`: named aliases for community values. */
-export const communitySpec = z.object({
-  communities: z.array(z.object({
-    name: z.string().min(1, "must not be empty"),
-    value: z.string().min(1, "must not be empty"),
-  })).optional(),
-}).superRefine((spec, ctx) => {
+function refineCommunity(spec: unknown, ctx: Ctx): void {
+  if (!isRecord(spec) || !Array.isArray(spec.communities)) return;
   const seen = new Map<string, number>();
-  spec.communities?.forEach((c, i) => {
-    if (typeof c?.value === "string" && c.value) {
+  spec.communities.forEach((c: unknown, i) => {
+    if (!isRecord(c)) return;
+    if (typeof c.value === "string" && c.value) {
       const r = parseCommunity(c.value);
       if (!r.ok) {
         ctx.addIssue({ code: "custom", path: ["communities", i, "value"], message: r.error });
       }
     }
-    if (typeof c?.name !== "string") return;
+    if (typeof c.name !== "string") return;
     const first = seen.get(c.name);
     if (first !== undefined) {
       ctx.addIssue({
@@ -313,7 +363,15 @@ export const communitySpec = z.object({
       });
     } else seen.set(c.name, i);
   });
-});
+}
+
+/** `Community.spec`: named aliases for community values. */
+export const communitySpec = z.object({
+  communities: z.array(z.object({
+    name: z.string().min(1, "must not be empty"),
+    value: z.string().min(1, "must not be empty"),
+  })).optional(),
+}).superRefine(refineCommunity, ALWAYS);
 
 function interval(min: number, max: number) {
   const msg = `must be between ${min} and ${max}`;
@@ -331,13 +389,29 @@ export const bfdProfileSpec = z.object({
   passiveMode: z.boolean().optional(),
 });
 
-/** `L2Advertisement.spec` (accepted; L2 mode is not supported). */
+const L2_LIST_FIELDS = [
+  "ipAddressPools",
+  "ipAddressPoolSelectors",
+  "nodeSelectors",
+  "serviceSelectors",
+] as const;
+
+function refineL2Advertisement(spec: unknown, ctx: Ctx): void {
+  if (!isRecord(spec)) return;
+  for (const f of L2_LIST_FIELDS) checkUnique(ctx, spec[f], [f]);
+}
+
+/**
+ * `L2Advertisement.spec` (accepted; L2 mode is not supported). Its per-object rules are
+ * still MetalLB's, so a manifest refused there is refused here too.
+ */
 export const l2AdvertisementSpec = z.object({
   ipAddressPools: z.array(z.string()).optional(),
   ipAddressPoolSelectors: z.array(labelSelector).optional(),
   nodeSelectors: z.array(labelSelector).optional(),
+  serviceSelectors: z.array(labelSelector).optional(),
   interfaces: z.array(z.string()).optional(),
-});
+}).superRefine(refineL2Advertisement, ALWAYS);
 
 // ---------------------------------------------------------------------------------------
 // Status-only kinds
@@ -400,11 +474,13 @@ export const ipAddressPoolSchema = crd(
   ipAddressPoolSpec,
   ipAddressPoolStatus,
 );
+// MetalLB's docs print a BGPAdvertisement, a BFDProfile and an L2Advertisement without
+// `spec`; a missing spec means all defaults (`prefault` runs the defaults of every field).
 /** A whole `BGPAdvertisement` object. */
 export const bgpAdvertisementSchema = crd(
   "v1beta1",
   "BGPAdvertisement",
-  bgpAdvertisementSpec,
+  bgpAdvertisementSpec.prefault({}),
   anyStatus,
 );
 /** A whole `BGPPeer` v1beta2 object. */
@@ -412,14 +488,19 @@ export const bgpPeerSchema = crd("v1beta2", "BGPPeer", bgpPeerSpec, anyStatus);
 /** A whole `BGPPeer` v1beta1 object. */
 export const bgpPeerV1beta1Schema = crd("v1beta1", "BGPPeer", bgpPeerV1beta1Spec, anyStatus);
 /** A whole `Community` object. */
-export const communitySchema = crd("v1beta1", "Community", communitySpec, anyStatus);
+export const communitySchema = crd("v1beta1", "Community", communitySpec.prefault({}), anyStatus);
 /** A whole `BFDProfile` object. */
-export const bfdProfileSchema = crd("v1beta1", "BFDProfile", bfdProfileSpec, anyStatus);
+export const bfdProfileSchema = crd(
+  "v1beta1",
+  "BFDProfile",
+  bfdProfileSpec.prefault({}),
+  anyStatus,
+);
 /** A whole `L2Advertisement` object. */
 export const l2AdvertisementSchema = crd(
   "v1beta1",
   "L2Advertisement",
-  l2AdvertisementSpec,
+  l2AdvertisementSpec.prefault({}),
   anyStatus,
 );
 /** A whole `ServiceBGPStatus` object. */

@@ -3,6 +3,8 @@
  * source (a directory of manifests). Controller and speaker read only through this, so
  * they do not know which one they run on.
  */
+import type { KubeObject } from "../api/kube_object.ts";
+export { type KubeObject, objectKey, type ObjectMeta } from "../api/kube_object.ts";
 
 /**
  * Every kind ferrolb reads. ServiceBGPStatus is read back only by the speaker, to delete the
@@ -36,34 +38,6 @@ export const CONFIG_KINDS: readonly ReadKind[] = [
   "L2Advertisement",
   "Secret",
 ];
-
-/** Object metadata as served by the API server (the subset we use). */
-export interface ObjectMeta {
-  name: string;
-  namespace?: string;
-  uid?: string;
-  resourceVersion?: string;
-  generation?: number;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  creationTimestamp?: string;
-  deletionTimestamp?: string;
-}
-
-/** A raw, unvalidated Kubernetes object as read from the API or a manifest file. */
-export interface KubeObject {
-  apiVersion: string;
-  kind: string;
-  metadata: ObjectMeta;
-  spec?: unknown;
-  status?: unknown;
-  [field: string]: unknown;
-}
-
-/** `namespace/name`, or `name` for cluster-scoped objects. */
-export function objectKey(meta: Pick<ObjectMeta, "name" | "namespace">): string {
-  return meta.namespace ? `${meta.namespace}/${meta.name}` : meta.name;
-}
 
 /** An immutable view of every object of every read kind at one moment. */
 export interface Snapshot {
