@@ -1,0 +1,212 @@
+/**
+ * Interned parts of the announcement planner: endpoint counts patched per changed slice,
+ * prefixes cut from shared slabs, attribute sets and peer lists shared by identity.
+ */
+import type { AdvertisementConfig } from "../api/config.ts";
+import type { EndpointSliceView } from "../api/objects.ts";
+import type { RouteAttributes } from "../bgp/mod.ts";
+import { parsePrefix, prefixKey } from "../bgp/mod.ts";
+import type { LargeCommunity, Prefix } from "../bgp/types.ts";
+import {
+  type AnnounceCache,
+  CACHE_LIMIT,
+  type Counts,
+  type SliceCounts,
+} from "./announce_types.ts";
+
+/**
+ * Link bandwidth one ready local endpoint stands for, in bytes per second (1 Gbit/s ÷ 8).
+ * Only ratios matter to routers, so the unit is a convention, documented in README.md.
+ */
+export const BANDWIDTH_PER_ENDPOINT = 125_000_000;
+/** AS_TRANS (RFC 6793), used in two-octet AS fields when the real AS does not fit. */
+export const AS_TRANS = 23456;
+
+/**
+ * The link-bandwidth extended community (draft-ietf-idr-link-bandwidth): type 0x40
+ * (two-octet AS specific, non-transitive), subtype 0x04, the AS (AS_TRANS when it needs
+ * four octets), then the bandwidth in bytes per second as an IEEE-754 single.
+ */
+export function linkBandwidthCommunity(asn: number, bytesPerSecond: number): Uint8Array {
+  const out = new Uint8Array(8);
+  const dv = new DataView(out.buffer);
+  out[0] = 0x40;
+  out[1] = 0x04;
+  dv.setUint16(2, asn > 0xffff ? AS_TRANS : asn);
+  dv.setFloat32(4, bytesPerSecond);
+  return out;
+}
+
+/** One slice's serving endpoints, and those on `nodeName` (ready ones apart). */
+function sliceCounts(s: EndpointSliceView, nodeName: string): SliceCounts {
+  const n = { key: `${s.namespace}/${s.serviceName}`, any: 0, local: 0, ready: 0 };
+  for (const e of s.endpoints) {
+    if (!e.serving) continue;
+    n.any++;
+    if (e.nodeName === nodeName) {
+      n.local++;
+      if (e.ready !== false) n.ready++;
+    }
+  }
+  return n;
+}
+
+function addCounts(counts: Map<string, Counts>, n: SliceCounts, sign: 1 | -1): void {
+  if (n.any === 0) return;
+  const c = counts.get(n.key);
+  if (!c) counts.set(n.key, { any: n.any, local: n.local, localReady: n.ready });
+  else {
+    c.any += sign * n.any;
+    c.local += sign * n.local;
+    c.localReady += sign * n.ready;
+  }
+}
+
+/**
+ * Serving endpoints per Service. A list of the same length as last time is compared by
+ * identity and only the slices that differ are counted again; `touched` then names the
+ * Services whose counts may have changed (undefined: counted from scratch).
+ */
+export function endpointCounts(
+  cache: AnnounceCache,
+  slices: readonly EndpointSliceView[],
+  nodeName: string,
+): { counts: Map<string, Counts>; touched?: Set<string> } {
+  const last = cache.endpoints;
+  if (last && last.node === nodeName && last.slices.length === slices.length) {
+    const { slices: prev, keys, nums } = last;
+    const touched = new Set<string>();
+    for (let i = 0; i < slices.length; i++) {
+      if (slices[i] === prev[i]) continue;
+      const before = {
+        key: keys[i],
+        any: nums[3 * i],
+        local: nums[3 * i + 1],
+        ready: nums[3 * i + 2],
+      };
+      const after = sliceCounts(slices[i], nodeName);
+      addCounts(last.counts, before, -1);
+      addCounts(last.counts, after, 1);
+      touched.add(before.key).add(after.key);
+      prev[i] = slices[i];
+      keys[i] = after.key;
+      nums[3 * i] = after.any;
+      nums[3 * i + 1] = after.local;
+      nums[3 * i + 2] = after.ready;
+    }
+    return { counts: last.counts, touched };
+  }
+  const counts = new Map<string, Counts>();
+  const keys = new Array<string>(slices.length);
+  const nums = new Int32Array(3 * slices.length);
+  slices.forEach((s, i) => {
+    const n = sliceCounts(s, nodeName);
+    addCounts(counts, n, 1);
+    keys[i] = n.key;
+    nums[3 * i] = n.any;
+    nums[3 * i + 1] = n.local;
+    nums[3 * i + 2] = n.ready;
+  });
+  cache.endpoints = { node: nodeName, slices: slices.slice(), keys, nums, counts };
+  return { counts };
+}
+
+/** Bytes of one slab the addresses of cached prefixes are cut from. */
+const SLAB_BYTES = 4096;
+let slab = new Uint8Array(0);
+let slabUsed = 0;
+
+/**
+ * The prefix with its address in a shared slab: a view on a common buffer costs far less
+ * than a buffer of its own, times 100,000s of prefixes. Slabs are small so that a few
+ * long-lived prefixes cannot keep much memory alive.
+ */
+function compact(p: Prefix): Prefix {
+  const n = p.addr.length;
+  if (slabUsed + n > slab.length) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const addr = slab.subarray(slabUsed, slabUsed + n);
+  addr.set(p.addr);
+  slabUsed += n;
+  return { afi: p.afi, addr, length: p.length };
+}
+
+/** The shared Prefix for `ip/length`, and its map key. */
+export function cachedPrefix(
+  cache: AnnounceCache,
+  ip: string,
+  length: number,
+): { prefix: Prefix; key: string } {
+  const parsed = parsePrefix(`${ip}/${length}`);
+  const key = prefixKey(parsed);
+  let prefix = cache.prefixes.get(key);
+  if (!prefix) {
+    if (cache.prefixes.size >= CACHE_LIMIT) cache.prefixes.clear();
+    prefix = compact(parsed);
+    cache.prefixes.set(key, prefix);
+  }
+  return { prefix, key };
+}
+
+/** Map key of an attribute set. */
+export function attributesKey(a: RouteAttributes): string {
+  let key = a.localPref === undefined ? "" : `L${a.localPref}`;
+  if (a.communities) key += `C${a.communities.join(",")}`;
+  if (a.largeCommunities) key += `G${a.largeCommunities.map((l) => l.join(":")).join(",")}`;
+  if (a.extendedCommunities) {
+    key += `E${a.extendedCommunities.map((e) => e.join(".")).join(",")}`;
+  }
+  return key;
+}
+
+/** The one shared object for attributes equal to `a`. */
+export function intern(cache: AnnounceCache, a: RouteAttributes): RouteAttributes {
+  const key = attributesKey(a);
+  const found = cache.attributes.get(key);
+  if (found) return found;
+  if (cache.attributes.size >= CACHE_LIMIT) cache.attributes.clear();
+  cache.attributes.set(key, a);
+  return a;
+}
+
+/** The merged attributes of the advertisements a route comes from. */
+export function buildAttributes(
+  ads: readonly AdvertisementConfig[],
+  extended?: Uint8Array,
+): RouteAttributes {
+  const attributes: RouteAttributes = {};
+  // Validation rejects real localPref conflicts; when two still meet, the higher wins so
+  // the result does not depend on the order advertisements were listed in.
+  let localPref: number | undefined;
+  const communities = new Set<number>();
+  const large = new Map<string, LargeCommunity>();
+  for (const ad of ads) {
+    if (ad.localPref !== undefined) localPref = Math.max(localPref ?? 0, ad.localPref);
+    for (const c of ad.communities) {
+      if (c.kind === "standard") communities.add(c.value);
+      else large.set(`${c.global}:${c.local1}:${c.local2}`, [c.global, c.local1, c.local2]);
+    }
+  }
+  if (localPref !== undefined) attributes.localPref = localPref;
+  if (communities.size) attributes.communities = [...communities].sort((a, b) => a - b);
+  if (large.size) {
+    attributes.largeCommunities = [...large.values()].sort((a, b) =>
+      a[0] - b[0] || a[1] - b[1] || a[2] - b[2]
+    );
+  }
+  if (extended) attributes.extendedCommunities = [extended];
+  return attributes;
+}
+
+/** One array per distinct peer list: most Services go to the same peers. */
+export function internPeers(cache: AnnounceCache, names: string[]): string[] {
+  if (names.length === 0) return names;
+  const key = names.join("\n");
+  const found = cache.peerLists.get(key);
+  if (found) return found;
+  if (cache.peerLists.size >= CACHE_LIMIT) cache.peerLists.clear();
+  cache.peerLists.set(key, names);
+  return names;
+}

@@ -1,0 +1,173 @@
+/**
+ * The shapes the announcement planner works on: its inputs and outputs, and the memo kept
+ * between calls (per-Service decisions, the merged per-prefix state, interned parts).
+ */
+import type { AdvertisementConfig, Config, PeerConfig } from "../api/config.ts";
+import type { EndpointSliceView, NodeView, ServiceView } from "../api/objects.ts";
+import type { Route, RouteAttributes } from "../bgp/mod.ts";
+import type { Prefix } from "../bgp/types.ts";
+
+/** Inputs of {@linkcode computeAnnouncements}. */
+export interface AnnounceInput {
+  nodeName: string;
+  services: readonly ServiceView[];
+  endpointSlices: readonly EndpointSliceView[];
+  nodes: readonly NodeView[];
+  /** Attach the link-bandwidth extended community to `externalTrafficPolicy: Local` routes. */
+  weightedEcmp?: boolean;
+  /** Handle only Services of this `loadBalancerClass`; unset = only Services without one. */
+  loadBalancerClass?: string;
+  /** Peers this node must not use (e.g. fields we cannot honour), by name, with the reason. */
+  rejectedPeers?: ReadonlyMap<string, string>;
+  /** Memo kept across calls (see {@linkcode AnnounceCache}); a fresh one when absent. */
+  cache?: AnnounceCache;
+}
+
+/** One Service's outcome on this node. */
+export interface ServiceAnnouncement {
+  namespace: string;
+  name: string;
+  ips: string[];
+  /** Pool of the first IP, when known. */
+  pool?: string;
+  /** BGPPeer names announced to, sorted. */
+  peers: string[];
+  /** Why it is not announced (to no peer at all); absent when announced. */
+  reason?: string;
+}
+
+/** What {@linkcode computeAnnouncements} decided. */
+export interface Announcements {
+  /** Routes by BGPPeer name, for every peer selecting this node (possibly empty), sorted. */
+  routes: Map<string, Route[]>;
+  /** Every LoadBalancer Service handled, sorted by namespace/name. */
+  services: ServiceAnnouncement[];
+  /** BGPPeers that select this node and are not rejected, sorted by name. */
+  peers: PeerConfig[];
+  /** Why this node announces nothing at all (excluded, network unavailable). */
+  nodeReason?: string;
+}
+
+/**
+ * Memo shared by successive calls so that unchanged routes come out as the same Prefix and
+ * attribute objects: callers can then compare route lists by identity, and a session's
+ * Adj-RIB-Out sees one attribute object per attribute set.
+ */
+export interface AnnounceCache {
+  /** Map key of a masked prefix to the one Prefix object every decision shares for it. */
+  prefixes: Map<string, Prefix>;
+  attributes: Map<string, RouteAttributes>;
+  /** Interned `ServiceAnnouncement.peers` lists. */
+  peerLists: Map<string, string[]>;
+  perAdvertisement: WeakMap<AdvertisementConfig, { attrs: RouteAttributes; key: string }>;
+  /** Per Service view: its decision, valid while the context token and counts are the same. */
+  services: WeakMap<ServiceView, Decision>;
+  /** What the per-Service decisions depend on besides the Service and its endpoints. */
+  context?: { config: Config; sig: string; token: object };
+  /** Endpoint counts of the last call, patched when only some EndpointSlices changed. */
+  endpoints?: EndpointState;
+  /** The last merge of decisions into routes, patched when only some decisions changed. */
+  aggregate?: Aggregate;
+  /** The Services of the last call and where each one's decision sits in the aggregate. */
+  inputs?: {
+    services: ServiceView[];
+    loadBalancerClass?: string;
+    /** The handled Services, in the order of `aggregate.decisions`. */
+    views: ServiceView[];
+    /** `namespace/name` to index in `views`; undefined when two Services share one. */
+    index?: Map<string, number>;
+  };
+}
+
+/** One Service's decision and what it was made from. */
+export interface Decision {
+  token: object;
+  any: number;
+  local: number;
+  ready: number;
+  /** `namespace/name`. */
+  key: string;
+  out: ServiceAnnouncement;
+  contributions: Contribution[];
+}
+
+/** Serving endpoints of a Service: anywhere, on this node, ready on this node. */
+export interface Counts {
+  any: number;
+  local: number;
+  localReady: number;
+}
+
+/** One slice's contribution to {@linkcode Counts}. */
+export interface SliceCounts {
+  key: string;
+  any: number;
+  local: number;
+  ready: number;
+}
+
+/** The slices last counted, with each one's counts (no memo object per slice). */
+export interface EndpointState {
+  node: string;
+  slices: EndpointSliceView[];
+  /** `namespace/service` of each slice. */
+  keys: string[];
+  /** Per slice: serving endpoints, those on the node, the ready ones of those. */
+  nums: Int32Array;
+  counts: Map<string, Counts>;
+}
+
+/** One announced prefix: who asks for it and the Route each peer gets. */
+export interface PrefixState {
+  prefix: Prefix;
+  key: string;
+  /** Usually one: then held alone, not in an array (one per prefix saved). */
+  contribs: Contribution | Contribution[];
+  /**
+   * By index in {@linkcode Aggregate.peers} (undefined = not sent to that peer), or the one
+   * Route every peer gets, which is the usual case.
+   */
+  routes: PeerRoutes;
+}
+
+/** The Route every peer gets for a prefix, or one per peer index. */
+export type PeerRoutes = Route | readonly (Route | undefined)[];
+
+/** The merge of every decision into per-prefix, per-peer routes. */
+export interface Aggregate {
+  token: object;
+  peers: readonly PeerConfig[];
+  decisions: Decision[];
+  prefixes: Map<string, PrefixState>;
+  /** `prefixes` in prefix order. */
+  sorted: PrefixState[];
+  /** Decisions' outcomes by namespace/name. */
+  services: ServiceAnnouncement[];
+  routes: Map<string, Route[]>;
+}
+
+/** One prefix a Service asks for through one advertisement, and the peers it goes to. */
+export interface Contribution {
+  prefix: Prefix;
+  key: string;
+  ad: AdvertisementConfig;
+  /** BGPPeer names; null = every peer selecting this node. */
+  peers: readonly string[] | null;
+  weight: number;
+  /** `namespace/name` of the Service asking. */
+  svc: string;
+}
+
+/** Creates an empty {@linkcode AnnounceCache}. */
+export function createAnnounceCache(): AnnounceCache {
+  return {
+    prefixes: new Map(),
+    attributes: new Map(),
+    peerLists: new Map(),
+    perAdvertisement: new WeakMap(),
+    services: new WeakMap(),
+  };
+}
+
+/** Beyond this many entries a cache map is dropped and refilled (IPs come and go). */
+export const CACHE_LIMIT = 1_000_000;
