@@ -181,3 +181,41 @@ Deno.test("toJson writes bigints as exact JSON integers", async () => {
     '{"status":{"assignedIPv6":3,"availableIPv6":9223372036854775807,"note":"x"}}',
   );
 });
+
+Deno.test("kube writer: writes to different Services are pipelined, one Service's stay in order", async () => {
+  const server = await startFakeApiServer();
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(server.kubeconfigPath);
+  try {
+    for (let i = 0; i < 12; i++) await createService(kc, `s${i}`);
+    const writer = createKubeWriter(kc, { namespace: NS, maxInFlight: 4 });
+    server.faults.delayMs = 100;
+    const started = performance.now();
+    const calls: Promise<void>[] = [];
+    for (let i = 0; i < 12; i++) {
+      calls.push(writer.setServiceIngress("default", `s${i}`, [{ ip: `192.0.2.${i + 1}` }]));
+      calls.push(
+        writer.patchServiceAnnotations("default", `s${i}`, {
+          "metallb.io/ip-allocated-from-pool": "p",
+        }),
+      );
+    }
+    await Promise.all(calls);
+    const elapsed = performance.now() - started;
+    server.faults.delayMs = 0;
+    assert.equal(writer.stats().maxInFlightSeen, 4, "four requests in flight, no more");
+    // 24 requests of >= 100 ms each, one at a time, would take >= 2.4 s.
+    assert.ok(elapsed < 2_400, `24 delayed writes took ${Math.round(elapsed)} ms`);
+    const patches = server.requestLog.filter((r) => r.verb === "patch");
+    for (let i = 0; i < 12; i++) {
+      const mine = patches.filter((r) => r.name === `s${i}`).map((r) => r.subresource ?? "");
+      assert.deepEqual(mine, ["status", ""], `s${i}: status first, then annotations`);
+      const svc = server.objects.get("services", "default", `s${i}`) as
+        | { status?: { loadBalancer?: { ingress?: { ip: string }[] } } }
+        | undefined;
+      assert.equal(svc?.status?.loadBalancer?.ingress?.[0]?.ip, `192.0.2.${i + 1}`);
+    }
+  } finally {
+    await server.close();
+  }
+});
