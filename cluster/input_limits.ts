@@ -1,0 +1,212 @@
+/**
+ * Limits on parsed input that the input cannot talk around: text size, nesting
+ * depth, alias count, and the size of the tree once aliases are expanded (counted through the
+ * shared references js-yaml returns, with memoization, so a "billion laughs" file is measured
+ * in microseconds instead of being expanded), plus the number of objects a file may hold.
+ *
+ * The defaults let a generated file of 100,000 Services (27 MB, 1.9 million YAML nodes, 27
+ * million characters as JSON) through with a margin of about 2.5x on size and 5x on the rest.
+ */
+/** The bounds one file (or one state document) must stay within. */
+export interface ParseLimits {
+  /** Largest text accepted, in bytes. */
+  maxBytes: number;
+  /** Deepest nesting of mappings and sequences, aliases expanded. */
+  maxDepth: number;
+  /** Most alias nodes (`*name`) in one YAML document. */
+  maxAliases: number;
+  /** Most nodes (mappings, sequences and scalars) in a file, aliases expanded. */
+  maxNodes: number;
+  /** Longest JSON rendering of a file, aliases expanded (V8 strings end near 512 Mi). */
+  maxJsonChars: number;
+  /** Most Kubernetes objects in a file (`kind: List` items counted one by one). */
+  maxObjects: number;
+}
+
+/** Limits used when a caller gives none; see the module comment for why these. */
+export const DEFAULT_LIMITS: Readonly<ParseLimits> = Object.freeze({
+  maxBytes: 64 * 1024 * 1024,
+  maxDepth: 100,
+  maxAliases: 100_000,
+  maxNodes: 10_000_000,
+  maxJsonChars: 128 * 1024 * 1024,
+  maxObjects: 500_000,
+});
+
+/** Result of a bounded step: the value, or the limit that was hit, in words. */
+export type Bounded<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+/** Formats a count the way the error messages do (1,000,000). */
+export function formatCount(n: number): string {
+  return Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : String(n);
+}
+
+/** Fills the limits a caller left out with {@linkcode DEFAULT_LIMITS}. */
+export function resolveLimits(limits: Partial<ParseLimits> = {}): ParseLimits {
+  return { ...DEFAULT_LIMITS, ...limits };
+}
+
+/** The reason a text of `size` bytes is refused, or undefined when it fits. */
+export function checkSize(size: number, limits: ParseLimits): string | undefined {
+  if (size <= limits.maxBytes) return undefined;
+  return `file is ${formatCount(size)} bytes (limit ${formatCount(limits.maxBytes)} bytes)`;
+}
+
+interface Measure {
+  nodes: number;
+  chars: number;
+  /** Height of the subtree: 0 for a scalar. */
+  height: number;
+}
+
+const TOO_DEEP = Symbol("too deep");
+
+/**
+ * Counts a parsed tree as if its aliases were expanded: nodes, JSON characters and height.
+ * Every distinct object is measured once (memoized), and the descent stops past `maxDepth`,
+ * so recursion stays shallow and a cycle (a recursive alias) is reported as too deep.
+ */
+function measure(root: unknown, maxDepth: number): Measure | typeof TOO_DEEP {
+  const memo = new Map<object, Measure>();
+  const scalarChars = (v: unknown): number =>
+    typeof v === "string" ? JSON.stringify(v).length : v === undefined ? 4 : String(v).length;
+  const visit = (value: unknown, depth: number): Measure | typeof TOO_DEEP => {
+    if (value === null || typeof value !== "object") {
+      return { nodes: 1, chars: scalarChars(value), height: 0 };
+    }
+    const known = memo.get(value);
+    if (known) return depth + known.height > maxDepth ? TOO_DEEP : known;
+    if (depth >= maxDepth) return TOO_DEEP;
+    const m: Measure = { nodes: 1, chars: 2, height: 1 };
+    const entries = Array.isArray(value)
+      ? value.map((v) => ["", v] as const)
+      : Object.entries(value).map(([k, v]) => [k, v] as const);
+    for (const [key, child] of entries) {
+      const c = visit(child, depth + 1);
+      if (c === TOO_DEEP) return TOO_DEEP;
+      m.nodes += c.nodes;
+      m.chars += c.chars + 1 + (key === "" && Array.isArray(value) ? 0 : scalarChars(key) + 1);
+      m.height = Math.max(m.height, c.height + 1);
+    }
+    memo.set(value, m);
+    return m;
+  };
+  return visit(root, 0);
+}
+
+/**
+ * The expansion budget of one file: every document admitted through it adds to the same node
+ * and character totals, so splitting a bomb over many documents does not help.
+ */
+export interface ExpansionBudget {
+  /** Measures `doc` with aliases expanded and, within the limits, returns a plain deep copy. */
+  expand(doc: unknown): Bounded<unknown>;
+  /** Adds `count` Kubernetes objects; the reason when the file now holds too many. */
+  addObjects(count: number): string | undefined;
+}
+
+/** Creates the {@linkcode ExpansionBudget} for one file. */
+export function createExpansionBudget(limits: ParseLimits): ExpansionBudget {
+  let nodes = 0;
+  let chars = 0;
+  let objects = 0;
+  return {
+    expand(doc) {
+      const m = measure(doc, limits.maxDepth);
+      if (m === TOO_DEEP) {
+        return {
+          ok: false,
+          reason:
+            `nesting through aliases exceeds depth ${limits.maxDepth} (limit ${limits.maxDepth})`,
+        };
+      }
+      nodes += m.nodes;
+      chars += m.chars;
+      if (nodes > limits.maxNodes) {
+        return {
+          ok: false,
+          reason: `YAML alias expansion reaches ${formatCount(nodes)} nodes (limit ${
+            formatCount(limits.maxNodes)
+          })`,
+        };
+      }
+      if (chars > limits.maxJsonChars) {
+        return {
+          ok: false,
+          reason: `YAML alias expansion reaches ${formatCount(chars)} characters (limit ${
+            formatCount(limits.maxJsonChars)
+          })`,
+        };
+      }
+      // Within the limits, so this copy is bounded; it also drops the shared references.
+      return { ok: true, value: JSON.parse(JSON.stringify(doc ?? null)) };
+    },
+    addObjects(count) {
+      objects += count;
+      if (objects <= limits.maxObjects) return undefined;
+      return `file holds more than ${formatCount(limits.maxObjects)} objects (limit ${
+        formatCount(limits.maxObjects)
+      })`;
+    },
+  };
+}
+
+/**
+ * Parses a JSON text within `limits` (size, depth, nodes): the state file and other JSON the
+ * program reads. JSON has no aliases, so the parsed tree is measured as it is.
+ */
+export function parseJsonBounded(text: string, limits: ParseLimits): Bounded<unknown> {
+  const tooBig = checkSize(text.length, limits);
+  if (tooBig) return { ok: false, reason: tooBig };
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    return { ok: false, reason: `not JSON (${(err as Error).message})` };
+  }
+  const m = measure(doc, limits.maxDepth);
+  if (m === TOO_DEEP) {
+    return { ok: false, reason: `nesting exceeds depth ${limits.maxDepth}` };
+  }
+  if (m.nodes > limits.maxNodes) {
+    return {
+      ok: false,
+      reason: `JSON holds ${formatCount(m.nodes)} nodes (limit ${formatCount(limits.maxNodes)})`,
+    };
+  }
+  return { ok: true, value: doc };
+}
+
+/**
+ * Reads a text file but never more than `limits.maxBytes` of it, even if it grows while being
+ * read: a file over the limit is refused without being loaded. Throws like
+ * `Deno.readTextFile` (NotFound, PermissionDenied) and a plain Error naming the limit.
+ */
+export async function readTextBounded(path: string, limits: ParseLimits): Promise<string> {
+  using file = await Deno.open(path, { read: true });
+  const size = (await file.stat()).size;
+  const tooBig = checkSize(size, limits);
+  if (tooBig) throw new Error(tooBig);
+  // Read until the end or one byte past the limit, whatever the stat said: the file may be
+  // replaced or grow while it is read.
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  while (total <= limits.maxBytes) {
+    const want = Math.max(size - total + 1, 64 * 1024);
+    const buf = new Uint8Array(Math.min(want, 1 << 20, limits.maxBytes + 1 - total));
+    const n = await file.read(buf);
+    if (n === null) break;
+    chunks.push(buf.subarray(0, n));
+    total += n;
+  }
+  if (total > limits.maxBytes) {
+    throw new Error(`file grew past ${formatCount(limits.maxBytes)} bytes while being read`);
+  }
+  const all = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.length;
+  }
+  return new TextDecoder().decode(all);
+}

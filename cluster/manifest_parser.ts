@@ -1,0 +1,168 @@
+/**
+ * Parses manifest texts in a Worker with a deadline, so neither a huge file nor a hostile one
+ * can starve the main thread: /healthz, BGP keepalives and signal handlers keep running while
+ * it parses. A parse that overruns its deadline is stopped by terminating the worker; the next
+ * request gets a fresh one. Results come back in chunks (cluster/parse_worker.ts).
+ */
+import type { ParseLimits } from "./safe_yaml.ts";
+import type { KubeObject } from "./types.ts";
+
+/** What a parse request carries; the same as file_source.ts `NamespaceDefaults`. */
+export interface ParseOptions {
+  namespace?: string;
+  installNamespace?: string;
+  limits?: Partial<ParseLimits>;
+}
+
+/** Result of a parse; the same shape as file_source.ts `ManifestResult`. */
+export type ParseResult = { ok: true; objects: KubeObject[] } | { ok: false; reason: string };
+
+/** Message to the worker. */
+export interface ParseRequest {
+  id: number;
+  text: string;
+  options: ParseOptions;
+}
+
+/** Message from the worker: chunks of objects, then one `done`. */
+export type ParseReply =
+  | { id: number; type: "chunk"; objects: KubeObject[] }
+  | { id: number; type: "done"; ok: true }
+  | { id: number; type: "done"; ok: false; reason: string };
+
+/** Default deadline of one parse: 100,000 Services take ~2.5 s on an idle core. */
+export const DEFAULT_PARSE_DEADLINE_MS = 30_000;
+
+/** Options for {@linkcode createManifestParser}. */
+export interface ManifestParserOptions {
+  /** Wall-clock bound of one parse, in ms. Default {@linkcode DEFAULT_PARSE_DEADLINE_MS}. */
+  deadlineMs?: number;
+  /**
+   * The same parse on the calling thread (file_source.ts `parseManifests`), used when the
+   * worker's module may not be read: a worker loads its code under the program's
+   * `--allow-read`, which covers it when ferrolb runs from its directory as the `ferrolb` task
+   * does, not from elsewhere. The input limits still hold; only the deadline is lost.
+   */
+  inline: (text: string, options: ParseOptions) => ParseResult;
+  /** Told once when the inline fallback is taken, with the reason. */
+  onInline?: (reason: string) => void;
+}
+
+/** A parser that owns (at most) one worker; `close` ends it. */
+export interface ManifestParser {
+  /** `worker`, or `inline` when the worker's module may not be read. */
+  readonly mode: "worker" | "inline";
+  /** Parses one text; resolves with the objects or the reason (never rejects). */
+  parse(text: string, options?: ParseOptions): Promise<ParseResult>;
+  /** Terminates the worker; pending parses resolve with an error. */
+  close(): void;
+}
+
+/** Texts larger than this get a fresh worker afterwards, so its heap is given back. */
+const RECYCLE_AFTER_CHARS = 4 * 1024 * 1024;
+
+interface Pending {
+  id: number;
+  objects: KubeObject[];
+  resolve(r: ParseResult): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+const WORKER_URL = new URL("./parse_worker.ts", import.meta.url);
+
+/** Why the worker's module cannot be loaded, or undefined when it can. */
+function workerUnavailable(): string | undefined {
+  if (WORKER_URL.protocol !== "file:") return undefined;
+  const path = decodeURIComponent(WORKER_URL.pathname);
+  const state = Deno.permissions.querySync({ name: "read", path }).state;
+  return state === "granted" ? undefined : `no read permission for ${path}`;
+}
+
+/** Creates a {@linkcode ManifestParser}; the worker starts on the first parse. */
+export function createManifestParser(options: ManifestParserOptions): ManifestParser {
+  const deadlineMs = options.deadlineMs ?? DEFAULT_PARSE_DEADLINE_MS;
+  const unavailable = workerUnavailable();
+  let toldInline = false;
+  let worker: Worker | undefined;
+  let nextId = 1;
+  let queue: Promise<unknown> = Promise.resolve();
+  let pending: Pending | undefined;
+  let closed = false;
+
+  function finish(result: ParseResult): void {
+    const p = pending;
+    if (!p) return;
+    pending = undefined;
+    clearTimeout(p.timer);
+    p.resolve(result);
+  }
+
+  function stopWorker(): void {
+    worker?.terminate();
+    worker = undefined;
+  }
+
+  function startWorker(): Worker {
+    const w = new Worker(WORKER_URL.href, { type: "module" });
+    w.onmessage = (e: MessageEvent<ParseReply>) => {
+      const msg = e.data;
+      if (!pending || msg.id !== pending.id) return;
+      if (msg.type === "chunk") {
+        for (const o of msg.objects) pending.objects.push(o);
+      } else if (msg.ok) {
+        finish({ ok: true, objects: pending.objects });
+      } else {
+        finish({ ok: false, reason: msg.reason });
+      }
+    };
+    w.onerror = (e: ErrorEvent) => {
+      e.preventDefault();
+      stopWorker();
+      finish({ ok: false, reason: `parser worker failed: ${e.message}` });
+    };
+    return w;
+  }
+
+  function run(text: string, opts: ParseOptions): Promise<ParseResult> {
+    if (closed) return Promise.resolve({ ok: false, reason: "parser closed" });
+    if (unavailable) {
+      if (!toldInline) options.onInline?.(unavailable);
+      toldInline = true;
+      return Promise.resolve(options.inline(text, opts));
+    }
+    worker ??= startWorker();
+    const id = nextId++;
+    const done = new Promise<ParseResult>((resolve) => {
+      const timer = setTimeout(() => {
+        // The worker may be stuck in a loop that never yields: only terminate() ends it.
+        stopWorker();
+        finish({
+          ok: false,
+          reason: `parsing did not finish within ${deadlineMs / 1000} s (limit ${
+            deadlineMs / 1000
+          } s); the parser was stopped`,
+        });
+      }, deadlineMs);
+      pending = { id, objects: [], resolve, timer };
+    });
+    worker.postMessage({ id, text, options: opts } satisfies ParseRequest);
+    return done.then((r) => {
+      if (text.length > RECYCLE_AFTER_CHARS) stopWorker();
+      return r;
+    });
+  }
+
+  return {
+    mode: unavailable ? "inline" : "worker",
+    parse(text, opts = {}) {
+      const result = queue.then(() => run(text, opts));
+      queue = result;
+      return result;
+    },
+    close() {
+      closed = true;
+      stopWorker();
+      finish({ ok: false, reason: "parser closed" });
+    },
+  };
+}

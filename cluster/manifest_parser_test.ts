@@ -1,0 +1,75 @@
+import assert from "node:assert/strict";
+import { parseManifests } from "./file_source.ts";
+import { createManifestParser } from "./manifest_parser.ts";
+import { aliasBomb, manyServices } from "../tests/soak/hostile_files.ts";
+
+Deno.test("the worker parses 100,000 Services while the main thread keeps running", async () => {
+  const parser = createManifestParser({ inline: parseManifests });
+  assert.equal(parser.mode, "worker");
+  const text = manyServices(100_000);
+  let ticks = 0;
+  let worstGapMs = 0;
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    worstGapMs = Math.max(worstGapMs, now - last);
+    last = now;
+    ticks++;
+  }, 10);
+  try {
+    const ticksBefore = ticks;
+    const r = await parser.parse(text);
+    assert.ok(r.ok, r.ok ? "" : r.reason);
+    assert.equal(r.objects.length, 100_000);
+    assert.equal(r.objects[12_345].metadata.name, "svc-12345");
+    // Timers fired during the parse: with an inline parse of seconds none could.
+    assert.ok(ticks - ticksBefore >= 2, `only ${ticks - ticksBefore} timer ticks during the parse`);
+    console.log(`worst timer gap while parsing 27 MB: ${worstGapMs.toFixed(0)} ms`);
+  } finally {
+    clearInterval(timer);
+    parser.close();
+  }
+});
+
+Deno.test("a bomb is an error naming the limit; the same parser then parses good input", async () => {
+  const parser = createManifestParser({ inline: parseManifests });
+  try {
+    const bomb = await parser.parse(aliasBomb(9));
+    assert.equal(bomb.ok, false);
+    assert.match((bomb as { reason: string }).reason, /alias expansion reaches .* \(limit/);
+    const good = await parser.parse(manyServices(3));
+    assert.ok(good.ok);
+    assert.deepEqual(good.objects.map((o) => o.metadata.name), ["svc-0", "svc-1", "svc-2"]);
+  } finally {
+    parser.close();
+  }
+});
+
+Deno.test("a parse past its deadline stops the worker and names the limit; the next works", async () => {
+  // 1 ms cannot hold 100,000 Services on any machine: the deadline always fires first.
+  const parser = createManifestParser({ inline: parseManifests, deadlineMs: 1 });
+  try {
+    const r = await parser.parse(manyServices(100_000));
+    assert.deepEqual(r, {
+      ok: false,
+      reason: "parsing did not finish within 0.001 s (limit 0.001 s); the parser was stopped",
+    });
+  } finally {
+    parser.close();
+  }
+  const fresh = createManifestParser({ inline: parseManifests, deadlineMs: 60_000 });
+  try {
+    const r = await fresh.parse(manyServices(2));
+    assert.ok(r.ok);
+  } finally {
+    fresh.close();
+  }
+});
+
+Deno.test("close() ends a parse in progress with an error instead of waiting", async () => {
+  const parser = createManifestParser({ inline: parseManifests });
+  const pending = parser.parse(manyServices(50_000));
+  parser.close();
+  assert.deepEqual(await pending, { ok: false, reason: "parser closed" });
+  assert.deepEqual(await parser.parse("a: 1"), { ok: false, reason: "parser closed" });
+});
