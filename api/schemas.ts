@@ -19,6 +19,32 @@ type Path = (string | number)[];
 const UINT32_MAX = 4294967295;
 
 /**
+ * Bounds on the fields the CRDs check with CEL rules: the API server refuses a rule whose
+ * worst-case cost is unbounded, so the lists and strings it reads need a maximum. They are
+ * far above what a configuration uses, and `validate` applies the same ones.
+ */
+export const LIMITS = {
+  /** Entries in one pool's `addresses` (pairs are compared for overlaps). */
+  addresses: 64,
+  /** Characters of one address entry (an IPv6 range with spaces fits). */
+  addressText: 100,
+  /** Communities in one advertisement or aliases in one Community object. */
+  communities: 128,
+  /** Characters of a community value or alias. */
+  communityText: 64,
+  /** Characters of a peer address, source address or router ID. */
+  ipText: 64,
+  /** Characters of a TCP MD5 password (RFC 2385 keys are at most 80 bytes). */
+  password: 80,
+  /** Characters of an interface or VRF name. */
+  ifaceText: 63,
+} as const;
+
+function bounded(max: number) {
+  return z.string().max(max, `must be at most ${max} characters`);
+}
+
+/**
  * Refinements run even when a field of the same object has a type error, so one run shows
  * every problem of an object; each refinement therefore checks the types it reads.
  */
@@ -159,7 +185,9 @@ export const serviceAllocation = z.object({
 
 /** `IPAddressPool.spec`. */
 export const ipAddressPoolSpec = z.object({
-  addresses: z.array(z.string()).min(1, "must not be empty: a pool needs at least one address"),
+  addresses: z.array(bounded(LIMITS.addressText))
+    .min(1, "must not be empty: a pool needs at least one address")
+    .max(LIMITS.addresses, `must have at most ${LIMITS.addresses} entries`),
   autoAssign: z.boolean().default(true),
   avoidBuggyIPs: z.boolean().default(false),
   serviceAllocation: serviceAllocation.optional(),
@@ -223,7 +251,8 @@ export const bgpAdvertisementSpec = z.object({
   aggregationLength: z.number().int().min(0).max(32, "must be at most 32").default(32),
   aggregationLengthV6: z.number().int().min(0).max(128, "must be at most 128").default(128),
   localPref: z.number().int().min(0).max(UINT32_MAX).optional(),
-  communities: z.array(z.string()).optional(),
+  communities: z.array(bounded(LIMITS.communityText))
+    .max(LIMITS.communities, `must have at most ${LIMITS.communities} entries`).optional(),
   ipAddressPools: z.array(z.string()).optional(),
   ipAddressPoolSelectors: z.array(labelSelector).optional(),
   nodeSelectors: z.array(labelSelector).optional(),
@@ -243,15 +272,15 @@ export const secretReference = z.object({
 const peerCoreFields = {
   myASN: asn("myASN").min(1, "must not be 0"),
   peerASN: asn("peerASN").optional(),
-  peerAddress: z.string().optional(),
-  sourceAddress: z.string().optional(),
+  peerAddress: bounded(LIMITS.ipText).optional(),
+  sourceAddress: bounded(LIMITS.ipText).optional(),
   peerPort: z.number().int().min(1, "must be between 1 and 16384")
     .max(16384, "must be between 1 and 16384").default(179),
   holdTime: z.string().optional(),
   keepaliveTime: z.string().optional(),
-  routerID: z.string().optional(),
+  routerID: bounded(LIMITS.ipText).optional(),
   nodeSelectors: z.array(labelSelector).optional(),
-  password: z.string().optional(),
+  password: bounded(LIMITS.password).optional(),
   bfdProfile: z.string().optional(),
   ebgpMultiHop: z.boolean().default(false),
 };
@@ -330,10 +359,10 @@ export const bgpPeerSpec = z.object({
   ...peerCoreFields,
   dynamicASN: z.enum(["internal", "external"]).optional(),
   localASN: asn("localASN").optional(),
-  interface: z.string().optional(),
+  interface: bounded(LIMITS.ifaceText).optional(),
   connectTime: z.string().optional(),
   passwordSecret: secretReference.optional(),
-  vrf: z.string().optional(),
+  vrf: bounded(LIMITS.ifaceText).optional(),
   enableGracefulRestart: z.boolean().default(false),
   disableMP: z.boolean().default(false),
   dualStackAddressFamily: z.boolean().default(false),
@@ -368,9 +397,9 @@ function refineCommunity(spec: unknown, ctx: Ctx): void {
 /** `Community.spec`: named aliases for community values. */
 export const communitySpec = z.object({
   communities: z.array(z.object({
-    name: z.string().min(1, "must not be empty"),
-    value: z.string().min(1, "must not be empty"),
-  })).optional(),
+    name: bounded(LIMITS.communityText).min(1, "must not be empty"),
+    value: bounded(LIMITS.communityText).min(1, "must not be empty"),
+  })).max(LIMITS.communities, `must have at most ${LIMITS.communities} entries`).optional(),
 }).superRefine(refineCommunity, ALWAYS);
 
 function interval(min: number, max: number) {

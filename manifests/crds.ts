@@ -8,10 +8,17 @@
  */
 import { z } from "zod";
 import { crdSpecs, METALLB_GROUP } from "../api/schemas.ts";
+import {
+  type CelRule,
+  FIELD_EXTRAS,
+  markSelectors,
+  nodeAt,
+  type SchemaNode,
+  SPEC_RULES,
+} from "./cel_rules.ts";
 import type { YamlValue } from "./yaml.ts";
 
-/** A JSON Schema node as zod emits it and Kubernetes reads it. */
-export type SchemaNode = { [key: string]: YamlValue | undefined };
+export type { CelRule, SchemaNode } from "./cel_rules.ts";
 
 /** A schema zod emitted that has no structural equivalent; names the path. */
 export class StructuralSchemaError extends Error {
@@ -70,109 +77,32 @@ export function toStructural(node: SchemaNode, path = "spec"): SchemaNode {
   return out;
 }
 
-/** A CEL rule as written in `x-kubernetes-validations`. */
-export interface CelRule {
-  rule: string;
-  message: string;
-  [key: string]: string;
-}
-
 // Go's time.ParseDuration grammar, which both api/duration.ts and CEL's duration() follow.
 const GO_DURATION = "^[+]?(0|(([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$";
 
-const has = (f: string) => `has(self.${f})`;
-const set = (f: string) => `(has(self.${f}) && self.${f} != '')`;
-
-// Timer rules match api/timers.ts: hold 0 or >= 3s; keepalive alone implies hold = 3 x
-// keepalive; keepalive must not exceed hold; connect time positive.
-const TIMER_RULES: CelRule[] = [
-  {
-    rule: `!${has("holdTime")} || duration(self.holdTime) == duration('0s') || ` +
-      `duration(self.holdTime) >= duration('3s')`,
-    message: "holdTime must be 0 or at least 3s",
-  },
-  {
-    rule: `${has("holdTime")} || !${has("keepaliveTime")} || ` +
-      `duration(self.keepaliveTime) == duration('0s') || ` +
-      `duration(self.keepaliveTime) >= duration('1s')`,
-    message: "keepaliveTime without holdTime must be 0 or at least 1s (hold is 3 x keepalive)",
-  },
-  {
-    rule: `!${has("holdTime")} || !${has("keepaliveTime")} || ` +
-      `duration(self.keepaliveTime) <= duration(self.holdTime)`,
-    message: "keepaliveTime must not exceed holdTime",
-  },
-];
-
-// Rules may name only fields of their own version's schema: the API server type-checks
-// CEL against it and rejects the CRD otherwise (v1beta1 has no dynamicASN, interface,
-// passwordSecret or connectTime).
-const PEER_COMMON_RULES: CelRule[] = [
-  { rule: `self.myASN != 0`, message: "myASN must not be 0" },
-  ...TIMER_RULES,
-];
-
-/** Per-object CEL rules for each kind and version, mirroring the zod refinements. */
-export const CEL_RULES: Record<string, Record<string, CelRule[]>> = {
-  BGPPeer: {
-    v1beta1: [
-      {
-        rule: `${has("peerASN")} && self.peerASN != 0`,
-        message: "peerASN must be set",
-      },
-      { rule: set("peerAddress"), message: "peerAddress must be set" },
-      {
-        rule: `!(${has("ebgpMultiHop")} && self.ebgpMultiHop && ${has("peerASN")} && ` +
-          `self.peerASN == self.myASN)`,
-        message: "ebgpMultiHop must not be set on an iBGP peer (peerASN equals myASN)",
-      },
-      ...PEER_COMMON_RULES,
-    ],
-    v1beta2: [
-      {
-        rule: `(${has("peerASN")} && self.peerASN != 0) != ${has("dynamicASN")}`,
-        message: "exactly one of peerASN or dynamicASN must be set",
-      },
-      {
-        rule: `${set("peerAddress")} != ${set("interface")}`,
-        message: "exactly one of peerAddress or interface must be set",
-      },
-      {
-        rule: `!(${has("ebgpMultiHop")} && self.ebgpMultiHop && ` +
-          `((${has("peerASN")} && self.peerASN == self.myASN) || ` +
-          `(${has("dynamicASN")} && self.dynamicASN == 'internal')))`,
-        message: "ebgpMultiHop must not be set on an iBGP peer (peer AS equals myASN)",
-      },
-      ...PEER_COMMON_RULES,
-      {
-        rule: `!(${set("password")} && ${has("passwordSecret")})`,
-        message: "password and passwordSecret must not both be set",
-      },
-      {
-        rule: `!${has("connectTime")} || duration(self.connectTime) > duration('0s')`,
-        message: "connectTime must be greater than 0",
-      },
-    ],
-  },
+const DURATION_FIELDS: Record<string, SchemaNode> = {
+  holdTime: { pattern: GO_DURATION },
+  keepaliveTime: { pattern: GO_DURATION },
+  connectTime: { pattern: GO_DURATION },
 };
 
-/** Extra schema keywords by kind and spec field: things zod has no JSON Schema for. */
-const FIELD_EXTRAS: Record<string, Record<string, SchemaNode>> = {
-  // `set` makes the API server reject duplicate entries, as MetalLB's webhook does.
-  IPAddressPool: { addresses: { "x-kubernetes-list-type": "set" } },
-  BGPAdvertisement: {
-    communities: { "x-kubernetes-list-type": "set" },
-    ipAddressPools: { "x-kubernetes-list-type": "set" },
-    peers: { "x-kubernetes-list-type": "set" },
-  },
-  BGPPeer: {
-    holdTime: { pattern: GO_DURATION },
-    keepaliveTime: { pattern: GO_DURATION },
-    connectTime: { pattern: GO_DURATION },
-  },
-};
+function versionsOf(kind: keyof typeof crdSpecs): string[] {
+  return Object.keys(crdSpecs[kind]).filter((k) => /^v\d/.test(k)).sort();
+}
 
-/** `kubectl get` columns per kind (MetalLB's, plus peer ASN and age). */
+/** Per-object CEL rules on the whole spec, for each kind and version that has some. */
+export const CEL_RULES: Record<string, Record<string, CelRule[]>> = Object.fromEntries(
+  Object.entries(SPEC_RULES).map(([kind, byVersion]) => [
+    kind,
+    Object.fromEntries(
+      versionsOf(kind as keyof typeof crdSpecs)
+        .map((v) => [v, byVersion[v] ?? byVersion["*"]] as const)
+        .filter(([, rules]) => rules !== undefined),
+    ),
+  ]),
+);
+
+/** `kubectl get` columns per kind (MetalLB's, plus age). */
 const PRINTER_COLUMNS: Record<string, SchemaNode[]> = {
   IPAddressPool: [
     col("Auto Assign", "boolean", ".spec.autoAssign"),
@@ -185,12 +115,12 @@ const PRINTER_COLUMNS: Record<string, SchemaNode[]> = {
     col("Peers", "string", ".spec.peers"),
     col("Node Selectors", "string", ".spec.nodeSelectors", 10),
   ],
+  // MetalLB's columns: `ASN` is the peer's AS (what `kubectl get bgppeers` users read).
   BGPPeer: [
     col("Address", "string", ".spec.peerAddress"),
-    col("ASN", "integer", ".spec.myASN"),
-    col("Peer ASN", "integer", ".spec.peerASN"),
+    col("ASN", "string", ".spec.peerASN"),
     col("BFD Profile", "string", ".spec.bfdProfile"),
-    col("Multi Hops", "boolean", ".spec.ebgpMultiHop"),
+    col("Multi Hops", "string", ".spec.ebgpMultiHop"),
   ],
   BFDProfile: [
     col("Passive Mode", "boolean", ".spec.passiveMode"),
@@ -200,7 +130,9 @@ const PRINTER_COLUMNS: Record<string, SchemaNode[]> = {
   ],
   L2Advertisement: [
     col("IPAddressPools", "string", ".spec.ipAddressPools"),
+    col("IPAddressPool Selectors", "string", ".spec.ipAddressPoolSelectors"),
     col("Interfaces", "string", ".spec.interfaces"),
+    col("Node Selectors", "string", ".spec.nodeSelectors", 10),
   ],
   ServiceBGPStatus: [
     col("Node", "string", ".status.node"),
@@ -243,11 +175,11 @@ function plural(kind: string): string {
 function specSchema(kind: string, version: string, schema: z.ZodType): SchemaNode {
   const json = z.toJSONSchema(schema, { target: "openapi-3.0", io: "input" }) as SchemaNode;
   const spec = toStructural(json);
-  const props = spec.properties as Record<string, SchemaNode> | undefined;
-  for (const [field, extra] of Object.entries(FIELD_EXTRAS[kind] ?? {})) {
-    const target = props?.[field];
-    if (!target) continue;
-    Object.assign(target, extra);
+  markSelectors(spec);
+  const extras = { ...(kind === "BGPPeer" ? DURATION_FIELDS : {}), ...FIELD_EXTRAS[kind] };
+  for (const [path, extra] of Object.entries(extras)) {
+    const target = nodeAt(spec, path);
+    if (target) Object.assign(target, extra);
   }
   const rules = CEL_RULES[kind]?.[version];
   if (rules) spec["x-kubernetes-validations"] = rules as unknown as YamlValue;

@@ -42,7 +42,7 @@ Deno.test("generate.ts --check exits 1 on a stale manifest and 0 on the committe
   // A copy of the generator beside a stale manifest: same code, different files.
   const dir = await Deno.makeTempDir({ dir: new URL("../", import.meta.url).pathname });
   try {
-    for (const f of ["generate.ts", "crds.ts", "install.ts", "yaml.ts"]) {
+    for (const f of ["generate.ts", "crds.ts", "cel_rules.ts", "install.ts", "yaml.ts"]) {
       await Deno.copyFile(new URL(f, import.meta.url), `${dir}/${f}`);
     }
     await Deno.writeTextFile(`${dir}/ferrolb.yaml`, "stale\n");

@@ -152,7 +152,7 @@ Deno.test("CEL rules name only fields their version's schema declares", () => {
   }
 });
 
-Deno.test("printer columns show pool addresses and auto-assign, peer address and ASNs", () => {
+Deno.test("printer columns show pool addresses and auto-assign, peer address and ASN", () => {
   const columns = (kind: string, version: string) =>
     Object.fromEntries(
       versionOf(kind, version).additionalPrinterColumns.map((
@@ -165,8 +165,8 @@ Deno.test("printer columns show pool addresses and auto-assign, peer address and
   assert.equal(pool["Avoid Buggy IPs"], ".spec.avoidBuggyIPs");
   const peer = columns("BGPPeer", "v1beta2");
   assert.equal(peer["Address"], ".spec.peerAddress");
-  assert.equal(peer["ASN"], ".spec.myASN");
-  assert.equal(peer["Peer ASN"], ".spec.peerASN");
+  // As MetalLB's: `ASN` is the peer's AS.
+  assert.equal(peer["ASN"], ".spec.peerASN");
   assert.equal(peer["Age"], ".metadata.creationTimestamp");
   // Every column points at a field the schema has.
   for (const crd of crds) {

@@ -1,0 +1,260 @@
+/**
+ * The CEL rules (`x-kubernetes-validations`) and list types of the metallb.io CRDs: every
+ * single-object mistake MetalLB's admission webhook refuses is refused by the API server at
+ * `kubectl apply`, with no webhook. The rules restate what api/schemas.ts checks; the bounds
+ * they need to pass the API server's cost estimate are api/schemas.ts `LIMITS`.
+ */
+import { LIMITS } from "../api/schemas.ts";
+import type { YamlValue } from "./yaml.ts";
+
+/** A JSON Schema node as Kubernetes reads it. */
+export type SchemaNode = { [key: string]: YamlValue | undefined };
+
+/** A CEL rule as written in `x-kubernetes-validations`. */
+export interface CelRule {
+  rule: string;
+  message: string;
+  [key: string]: string;
+}
+
+const has = (f: string) => `has(self.${f})`;
+const set = (f: string) => `(has(self.${f}) && self.${f} != '')`;
+
+/**
+ * A CEL expression turning the IP address string `e` (already known valid) into a key
+ * that sorts like the address: IPv4 octets as three digits, IPv6 as 32 hex digits with
+ * `::` expanded. CEL has no IP ordering, so a range's start and end compare by this key.
+ */
+export function ipSortKey(e: string): string {
+  const v4 = `i.string().split('.').map(o, '000'.substring(size(o)) + o).join('')`;
+  // `::` at an end gets a 0 group so every group is written; then the missing groups are
+  // inserted in place of `::`, and each group is padded to four digits.
+  const v6 = `cel.bind(t, (i.string().startsWith('::') ? '0' : '') + i.string() + ` +
+    `(i.string().endsWith('::') ? '0' : ''), ` +
+    `(t.contains('::') ? t.replace('::', ':' + '0:0:0:0:0:0:0:0'.substring(0, ` +
+    `2 * (8 - t.split(':').filter(g, g != '').size()) - 1) + ':') : t)` +
+    `.split(':').map(g, '0000'.substring(size(g)) + g).join(''))`;
+  return `cel.bind(i, ip(${e}), i.family() == 4 ? ${v4} : ${v6})`;
+}
+
+const RANGE_PARTS = `self.split('-')`;
+const rangeValid = `cel.bind(p, ${RANGE_PARTS}, size(p) == 2 && isIP(p[0].trim()) && ` +
+  `isIP(p[1].trim()) && ip(p[0].trim()).family() == ip(p[1].trim()).family())`;
+
+const ADDRESS_ENTRY_RULES: CelRule[] = [
+  {
+    rule: `self.contains('-') ? ${rangeValid} : isCIDR(self.trim())`,
+    message: "must be a CIDR (192.0.2.0/24, 2001:db8::/64) or a range of addresses of one " +
+      "family (192.0.2.10-192.0.2.20)",
+  },
+  {
+    rule: `!(self.contains('-') && ${rangeValid}) || cel.bind(p, ${RANGE_PARTS}, ` +
+      `${ipSortKey("p[0].trim()")} <= ${ipSortKey("p[1].trim()")})`,
+    message: "range start must not be after its end",
+  },
+];
+
+const cidrOf = (v: string) => `cidr(${v}.trim())`;
+const ADDRESS_LIST_RULES: CelRule[] = [{
+  // Each CIDR may contain, or be contained in, only itself.
+  rule: `self.all(a, !isCIDR(a.trim()) || self.filter(b, isCIDR(b.trim()) && ` +
+    `${cidrOf("a")}.ip().family() == ${cidrOf("b")}.ip().family() && ` +
+    `(${cidrOf("a")}.containsCIDR(${cidrOf("b")}) || ` +
+    `${cidrOf("b")}.containsCIDR(${cidrOf("a")}))).size() <= 1)`,
+  message: "CIDRs in one pool must not overlap",
+}];
+
+/** The rule body checking a community literal `self` (two or four `:` parts). */
+function communityLiteral(otherwise: "true" | "false"): string {
+  return `cel.bind(p, self.split(':'), size(p) == 2 ? ` +
+    `p.all(x, x.matches('^[0-9]{1,10}$') && int(x) <= 65535) : size(p) == 4 ? ` +
+    `(p[0] == 'large' && [p[1], p[2], p[3]].all(x, x.matches('^[0-9]{1,10}$') && ` +
+    `int(x) <= 4294967295)) : ${otherwise})`;
+}
+
+const COMMUNITY_MESSAGE = "community must be AS:VALUE with two numbers 0-65535, or " +
+  "large:GLOBAL:LOCAL1:LOCAL2 with three numbers 0-4294967295";
+
+const noLineBreak = (f: string): CelRule => ({
+  rule: `!self.contains('\\n') && !self.contains('\\r')`,
+  message: `${f} must not contain a line break`,
+});
+
+const isAddress = (f: string): CelRule => ({
+  rule: `isIP(self.trim())`,
+  message: `${f} must be an IP address`,
+});
+
+// Timer rules match api/timers.ts: hold 0 or >= 3s; keepalive alone implies hold = 3 x
+// keepalive; keepalive must not exceed hold.
+const TIMER_RULES: CelRule[] = [
+  {
+    rule: `!${has("holdTime")} || duration(self.holdTime) == duration('0s') || ` +
+      `duration(self.holdTime) >= duration('3s')`,
+    message: "holdTime must be 0 or at least 3s",
+  },
+  {
+    rule: `${has("holdTime")} || !${has("keepaliveTime")} || ` +
+      `duration(self.keepaliveTime) == duration('0s') || ` +
+      `duration(self.keepaliveTime) >= duration('1s')`,
+    message: "keepaliveTime without holdTime must be 0 or at least 1s (hold is 3 x keepalive)",
+  },
+  {
+    rule: `!${has("holdTime")} || !${has("keepaliveTime")} || ` +
+      `duration(self.keepaliveTime) <= duration(self.holdTime)`,
+    message: "keepaliveTime must not exceed holdTime",
+  },
+];
+
+// Rules may name only fields of their own version's schema: the API server type-checks
+// CEL against it and rejects the CRD otherwise (v1beta1 has no dynamicASN, interface,
+// passwordSecret or connectTime).
+const PEER_COMMON_FIELDS: Record<string, SchemaNode> = {
+  peerAddress: { "x-kubernetes-validations": [isAddress("peerAddress")] },
+  sourceAddress: { "x-kubernetes-validations": [isAddress("sourceAddress")] },
+  routerID: {
+    "x-kubernetes-validations": [{
+      rule: `isIP(self.trim()) && ip(self.trim()).family() == 4`,
+      message: "routerID must be an IPv4 address",
+    }],
+  },
+  password: { "x-kubernetes-validations": [noLineBreak("password")] },
+};
+
+/** Rules on the whole spec, by kind and version ("*": every version). */
+export const SPEC_RULES: Record<string, Record<string, CelRule[]>> = {
+  BGPPeer: {
+    v1beta1: [
+      { rule: `${has("peerASN")} && self.peerASN != 0`, message: "peerASN must be set" },
+      { rule: set("peerAddress"), message: "peerAddress must be set" },
+      {
+        rule: `!(${has("ebgpMultiHop")} && self.ebgpMultiHop && ${has("peerASN")} && ` +
+          `self.peerASN == self.myASN)`,
+        message: "ebgpMultiHop must not be set on an iBGP peer (peerASN equals myASN)",
+      },
+      { rule: `self.myASN != 0`, message: "myASN must not be 0" },
+      ...TIMER_RULES,
+    ],
+    v1beta2: [
+      {
+        rule: `(${has("peerASN")} && self.peerASN != 0) != ${has("dynamicASN")}`,
+        message: "exactly one of peerASN or dynamicASN must be set",
+      },
+      {
+        rule: `${set("peerAddress")} != ${set("interface")}`,
+        message: "exactly one of peerAddress or interface must be set",
+      },
+      {
+        rule: `!(${has("ebgpMultiHop")} && self.ebgpMultiHop && ` +
+          `((${has("peerASN")} && self.peerASN == self.myASN) || ` +
+          `(${has("dynamicASN")} && self.dynamicASN == 'internal')))`,
+        message: "ebgpMultiHop must not be set on an iBGP peer (peer AS equals myASN)",
+      },
+      { rule: `self.myASN != 0`, message: "myASN must not be 0" },
+      ...TIMER_RULES,
+      {
+        rule: `!(${set("password")} && ${has("passwordSecret")})`,
+        message: "password and passwordSecret must not both be set",
+      },
+      {
+        rule: `!${has("connectTime")} || duration(self.connectTime) > duration('0s')`,
+        message: "connectTime must be greater than 0",
+      },
+    ],
+  },
+  BGPAdvertisement: {
+    "*": [
+      {
+        rule: `!${has("serviceSelectors")} || size(self.serviceSelectors) == 0 || ` +
+          `!${has("aggregationLength")} || self.aggregationLength == 32`,
+        message: "serviceSelectors and aggregationLength (other than 32) are mutually exclusive",
+      },
+      {
+        rule: `!${has("serviceSelectors")} || size(self.serviceSelectors) == 0 || ` +
+          `!${has("aggregationLengthV6")} || self.aggregationLengthV6 == 128`,
+        message: "serviceSelectors and aggregationLengthV6 (other than 128) are mutually exclusive",
+      },
+    ],
+  },
+};
+
+/** Extra schema keywords by kind and field path (`a.b` for properties, `[]` for items). */
+export const FIELD_EXTRAS: Record<string, Record<string, SchemaNode>> = {
+  IPAddressPool: {
+    // `set` makes the API server reject duplicate entries, as MetalLB's webhook does.
+    addresses: {
+      "x-kubernetes-list-type": "set",
+      "x-kubernetes-validations": ADDRESS_LIST_RULES as unknown as YamlValue,
+    },
+    "addresses[]": { "x-kubernetes-validations": ADDRESS_ENTRY_RULES as unknown as YamlValue },
+    "serviceAllocation.namespaces": { "x-kubernetes-list-type": "set" },
+  },
+  BGPAdvertisement: {
+    communities: { "x-kubernetes-list-type": "set" },
+    "communities[]": {
+      "x-kubernetes-validations": [{ rule: communityLiteral("true"), message: COMMUNITY_MESSAGE }],
+    },
+    ipAddressPools: { "x-kubernetes-list-type": "set" },
+    peers: { "x-kubernetes-list-type": "set" },
+  },
+  BGPPeer: {
+    ...PEER_COMMON_FIELDS,
+    interface: { "x-kubernetes-validations": [noLineBreak("interface")] },
+    vrf: { "x-kubernetes-validations": [noLineBreak("vrf")] },
+  },
+  Community: {
+    // A list keyed by name: the API server refuses an alias defined twice in one object.
+    communities: { "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"] },
+    "communities[].value": {
+      "x-kubernetes-validations": [{ rule: communityLiteral("false"), message: COMMUNITY_MESSAGE }],
+    },
+  },
+  L2Advertisement: {
+    ipAddressPools: { "x-kubernetes-list-type": "set" },
+    interfaces: { "x-kubernetes-list-type": "set" },
+  },
+};
+
+/** Limits restated for the README's list (they come from the zod schemas). */
+export const CRD_LIMITS = LIMITS;
+
+function isSelector(node: SchemaNode): boolean {
+  const props = node.properties as Record<string, SchemaNode> | undefined;
+  return node.type === "object" && !!props?.matchLabels && !!props?.matchExpressions;
+}
+
+/**
+ * Makes label selectors comparable as wholes, so lists of them refuse duplicates: each
+ * selector and each match expression is an atomic map, lists of them are sets, and an
+ * expression's values are a set (MetalLB refuses a value listed twice).
+ */
+export function markSelectors(node: SchemaNode): void {
+  if (node.type === "array" && node.items && isSelector(node.items as SchemaNode)) {
+    node["x-kubernetes-list-type"] = "set";
+  }
+  if (isSelector(node)) {
+    node["x-kubernetes-map-type"] = "atomic";
+    const exprs = (node.properties as Record<string, SchemaNode>).matchExpressions;
+    exprs["x-kubernetes-list-type"] = "set";
+    const item = exprs.items as SchemaNode;
+    item["x-kubernetes-map-type"] = "atomic";
+    const values = (item.properties as Record<string, SchemaNode>).values;
+    values["x-kubernetes-list-type"] = "set";
+  }
+  for (const child of Object.values(node.properties as Record<string, SchemaNode> ?? {})) {
+    markSelectors(child);
+  }
+  if (node.items) markSelectors(node.items as SchemaNode);
+}
+
+/** The node at `path` (`a.b`, `a[]`, `a[].b`) under a spec schema, if there is one. */
+export function nodeAt(spec: SchemaNode, path: string): SchemaNode | undefined {
+  let node: SchemaNode | undefined = spec;
+  for (const part of path.split(".")) {
+    const items = part.endsWith("[]");
+    const name = items ? part.slice(0, -2) : part;
+    node = (node?.properties as Record<string, SchemaNode> | undefined)?.[name];
+    if (items) node = node?.items as SchemaNode | undefined;
+  }
+  return node;
+}
