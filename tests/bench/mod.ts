@@ -90,5 +90,6 @@ register("ipam", async () => (await import("../../ipam/bench.ts")).suite);
 register("controller", async () => (await import("./controller.ts")).suite);
 register("speaker", async () => (await import("./speaker.ts")).suite);
 register("bgp_announce", async () => (await import("./bgp_announce.ts")).suite);
+register("e2e", async () => (await import("./e2e.ts")).suite);
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,170 @@
+/**
+ * One run of the real program as users run it: `main.ts all --config-dir DIR --state-dir
+ * DIR --node-name n1` with the `ferrolb` task's permission flags, as a child process in the
+ * sender namespace, timed from the spawn to every route at every receiver.
+ */
+import { type FerrolbProcess, spawnFerrolb } from "../e2e_helpers.ts";
+import {
+  type BenchNet,
+  type ReceiverCounts,
+  trackPeakMemory,
+  waitForEmpty,
+  waitForRoutes,
+} from "./e2e_env.ts";
+import { LOOP_LAG_METRIC } from "../../cmd/loop_lag.ts";
+
+const ADMIN_ADDR = "127.0.0.1:7472";
+
+/** What one start of ferrolb measured. */
+export interface OurStart {
+  reached: boolean;
+  /** Spawn → every route at every receiver (or → the cap when not reached). */
+  seconds: number;
+  /** Every session up (first poll) → every route; null when never up. */
+  sessionUpToDoneSeconds: number | null;
+  /** Per receiver at the end. */
+  counts: ReceiverCounts[];
+  /** Worst event-loop lag since start, from /metrics; null when it could not be scraped. */
+  maxLoopLagSeconds: number | null;
+  /** Peak resident set until now (VmHWM). */
+  peakRssBytes: number | undefined;
+  /** The running process, for a later stop. */
+  proc: FerrolbProcess;
+  /** Admin address in the sender namespace. */
+  adminAddr: string | undefined;
+  /** When not reached: the program's last warnings and errors, to say why. */
+  problems?: string[];
+}
+
+/** Options for {@linkcode startOurs}. */
+export interface OurStartOptions {
+  net: BenchNet;
+  /** Working directory holding `configDir` and `stateDir` (the binary may write only `.`). */
+  cwd: string;
+  configDir: string;
+  stateDir: string;
+  /** Routes each receiver must get. */
+  n: number;
+  /** Receivers the config names (the first `receivers`). */
+  receivers: number;
+  capMs: number;
+}
+
+/** Fetches `path` of the admin server inside `netns`, bounded by `timeoutMs`. */
+export async function scrape(
+  netns: string,
+  addr: string,
+  path: string,
+  timeoutMs = 15_000,
+): Promise<string | undefined> {
+  const script = `const r = await fetch(${JSON.stringify(`http://${addr}${path}`)}, ` +
+    `{ signal: AbortSignal.timeout(${timeoutMs}) }); console.log(await r.text());`;
+  const child = new Deno.Command("ip", {
+    args: ["netns", "exec", netns, Deno.execPath(), "eval", "--no-config", script],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const o = await child.output();
+  return o.success ? new TextDecoder().decode(o.stdout) : undefined;
+}
+
+/** The worst event-loop lag since start from the program's /metrics, in seconds. */
+export async function scrapeLoopLag(netns: string, addr: string): Promise<number | null> {
+  const text = await scrape(netns, addr, "/metrics");
+  const m = text?.match(new RegExp(`^${LOOP_LAG_METRIC}\\{window="since_start"\\} (\\S+)$`, "m"));
+  return m ? Number(m[1]) : null;
+}
+
+/**
+ * Spawns ferrolb and waits until every receiver holds `n` routes or the cap passes; the
+ * process keeps running (stop it with {@linkcode stopOurs}).
+ */
+export async function startOurs(options: OurStartOptions): Promise<OurStart> {
+  const { net } = options;
+  const receivers = net.receivers.slice(0, options.receivers);
+  const argv = [
+    "all",
+    "--config-dir",
+    options.configDir,
+    "--state-dir",
+    options.stateDir,
+    "--node-name",
+    "n1",
+    // The namespace has its own ports: the default admin address is free there.
+    "--admin-addr",
+    ADMIN_ADDR,
+  ];
+  const t0 = performance.now();
+  const proc = spawnFerrolb(argv, { cwd: options.cwd, netns: net.senderNetns });
+  const memory = trackPeakMemory(proc.pid);
+  let exited = false;
+  proc.exited.then(() => exited = true);
+  const wait = await waitForRoutes(receivers, {
+    sender: net.senderAddress,
+    n: options.n,
+    capMs: options.capMs,
+    stop: () => exited,
+  });
+  const seconds = (wait.doneAt - t0) / 1000;
+  const adminAddr = exited ? undefined : ADMIN_ADDR;
+  const maxLoopLagSeconds = adminAddr ? await scrapeLoopLag(net.senderNetns, adminAddr) : null;
+  const peakRssBytes = await memory.stop();
+  return {
+    reached: wait.reached,
+    seconds,
+    sessionUpToDoneSeconds: wait.reached && wait.establishedAt
+      ? (wait.doneAt - wait.establishedAt) / 1000
+      : null,
+    counts: wait.counts,
+    maxLoopLagSeconds,
+    peakRssBytes,
+    proc,
+    adminAddr,
+    ...(wait.reached ? {} : { problems: problems(proc) }),
+  };
+}
+
+function problems(proc: FerrolbProcess): string[] {
+  return proc.logs().filter((l) => l.level === "warn" || l.level === "error" || !l.level)
+    .slice(-5).map((l) => JSON.stringify(l).slice(0, 300));
+}
+
+/** What a SIGTERM did. */
+export interface OurStop {
+  /** SIGTERM → process exit; null when it had not exited by the cap (then SIGKILLed). */
+  exitSeconds: number | null;
+  exitCode: number | null;
+  /** SIGTERM → no route left at any receiver; null when not within the cap. */
+  withdrawnSeconds: number | null;
+}
+
+/** Sends SIGTERM and times the exit and the receivers emptying (SIGKILL after `capMs`). */
+export async function stopOurs(
+  run: { proc: FerrolbProcess; net: BenchNet; receivers: number },
+  capMs = 30_000,
+): Promise<OurStop> {
+  const receivers = run.net.receivers.slice(0, run.receivers);
+  const t0 = performance.now();
+  try {
+    Deno.kill(run.proc.pid, "SIGTERM");
+  } catch {
+    // already gone
+  }
+  const exit = run.proc.exited.then((st) => ({ at: performance.now(), code: st.code }));
+  const empty = waitForEmpty(receivers, { sender: run.net.senderAddress, capMs });
+  const timer = setTimeout(() => {
+    try {
+      Deno.kill(run.proc.pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }, capMs);
+  const [ex, emptyAt] = await Promise.all([exit, empty]);
+  clearTimeout(timer);
+  const inCap = ex.at - t0 < capMs;
+  return {
+    exitSeconds: inCap ? (ex.at - t0) / 1000 : null,
+    exitCode: inCap ? ex.code : null,
+    withdrawnSeconds: emptyAt === undefined ? null : (emptyAt - t0) / 1000,
+  };
+}
