@@ -3,12 +3,14 @@
  * This file only wires: it parses the command line and starts the chosen role.
  */
 import { readEnv } from "./cluster/node_env.ts";
-import { parseCommandLine, type ParsedArgs, usage, UsageError } from "./cmd/args.ts";
+import { parseCommandLine, type ParsedArgs, type Role, usage, UsageError } from "./cmd/args.ts";
+import { checkAdminAddr } from "./cmd/admin.ts";
+import pkg from "./package.json" with { type: "json" };
 
 type RoleMain = (args: ParsedArgs) => Promise<number>;
 
 // Roles are imported lazily so `validate` does not load the Kubernetes client.
-const ROLE_MAINS: Record<Exclude<ParsedArgs["role"], "help">, () => Promise<RoleMain>> = {
+const ROLE_MAINS: Record<Role, () => Promise<RoleMain>> = {
   controller: async () => (await import("./cmd/controller.ts")).runControllerRole,
   all: async () => (await import("./cmd/all.ts")).runAll,
   demo: async () => (await import("./cmd/demo.ts")).runDemo,
@@ -17,18 +19,21 @@ const ROLE_MAINS: Record<Exclude<ParsedArgs["role"], "help">, () => Promise<Role
   status: async () => (await import("./cmd/status.ts")).runStatus,
   validate: async () => {
     const { runValidate } = await import("./cmd/validate.ts");
-    return (args) => {
-      if (args.positionals.length === 0) {
-        console.error(`ferrolb: validate needs at least one DIR or FILE\n\n${usage()}`);
-        return Promise.resolve(2);
-      }
-      return runValidate(args.positionals, {
+    return (args) =>
+      runValidate(args.positionals, {
         namespace: String(args.flags.namespace),
         write: (line) => console.log(line),
       });
-    };
   },
 };
+
+/** Roles that serve /metrics: their admin address is checked before anything is created. */
+const ADMIN_ROLES: ReadonlySet<Role> = new Set(["controller", "speaker", "all", "demo"]);
+
+/** `ferrolb --version`: the package version and the Deno it runs on. */
+export function versionText(): string {
+  return `ferrolb ${pkg.version} (deno ${Deno.version.deno}, v8 ${Deno.version.v8})`;
+}
 
 /** Runs the command line and returns the process exit code. */
 export async function run(argv: string[]): Promise<number> {
@@ -37,14 +42,27 @@ export async function run(argv: string[]): Promise<number> {
     args = parseCommandLine(argv, readEnv);
   } catch (err) {
     if (err instanceof UsageError) {
-      console.error(`ferrolb: ${err.message}\n\n${usage()}`);
+      const who = err.role ? `ferrolb ${err.role}` : "ferrolb";
+      console.error(`${who}: ${err.message}\n\n${usage(err.role)}`);
       return 2;
     }
     throw err;
   }
   if (args.role === "help") {
-    console.log(usage());
+    console.log(usage(args.helpFor));
     return 0;
+  }
+  if (args.role === "version") {
+    console.log(versionText());
+    return 0;
+  }
+  if (ADMIN_ROLES.has(args.role)) {
+    // A port in use must fail before the state directory or a lock is created.
+    const problem = await checkAdminAddr(String(args.flags["admin-addr"]));
+    if (problem) {
+      console.error(`ferrolb ${args.role}: --admin-addr ${args.flags["admin-addr"]}: ${problem}`);
+      return 1;
+    }
   }
   return await (await ROLE_MAINS[args.role]())(args);
 }

@@ -46,6 +46,11 @@ export interface Registry {
   ): Metric<L>;
   /** Registers a gauge; names must be unique in the registry. */
   gauge<L extends string = never>(name: string, help: string, labelNames?: readonly L[]): Metric<L>;
+  /**
+   * Adds a function run at the start of every {@linkcode Registry.render}, for values read
+   * when scraped (process figures, sources' error counts). A throw skips only that function.
+   */
+  addCollector(collect: () => void): void;
   /** Every metric in text exposition format 0.0.4, sorted by name then label values. */
   render(): string;
 }
@@ -179,7 +184,16 @@ export function createRegistry(): Registry {
     return metric;
   }
 
+  const collectors: (() => void)[] = [];
+
   function render(): string {
+    for (const collect of collectors) {
+      try {
+        collect();
+      } catch {
+        // A failed reading keeps the previous values; the rest of the scrape still works.
+      }
+    }
     const out: string[] = [];
     for (const name of [...families.keys()].sort()) {
       const { metric, series } = families.get(name)!;
@@ -203,6 +217,7 @@ export function createRegistry(): Registry {
   return {
     counter: (name, help, labelNames = []) => define("counter", name, help, labelNames),
     gauge: (name, help, labelNames = []) => define("gauge", name, help, labelNames),
+    addCollector: (collect) => void collectors.push(collect),
     render,
   };
 }

@@ -441,6 +441,11 @@ export class AdjRibOut {
   }
 
   /** Prefixes the peer has from us. */
+  /** Prefixes the session should advertise, sent or not (MetalLB's pending_prefixes). */
+  get wantedCount(): number {
+    return this.#wanted.size;
+  }
+
   get sentCount(): number {
     return this.#sent.size;
   }

@@ -82,6 +82,8 @@ export interface SessionStats {
   establishedAt?: number;
   prefixesSent: number;
   prefixesPending: number;
+  /** Prefixes the session should advertise, sent or not. */
+  prefixesWanted: number;
   prefixesReceived: number;
   updatesSent: number;
   updatesReceived: number;
@@ -282,6 +284,7 @@ export class BgpSession {
       state: this.#state,
       prefixesSent: this.#rib.sentCount,
       prefixesPending: this.#rib.pendingCount(families),
+      prefixesWanted: this.#rib.wantedCount,
       prefixesReceived: this.#ribIn.size,
       updatesSent: this.#updatesSent,
       updatesReceived: this.#updatesReceived,

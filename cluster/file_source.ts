@@ -155,6 +155,8 @@ export interface FileSourceOptions {
 export interface FileSource extends ObjectSource {
   /** Files that currently fail to parse (their last good objects stay in the snapshot). */
   fileErrors(): FileError[];
+  /** Failed loads so far: each time a file fails with a new reason (update_errors_total). */
+  failedLoads(): number;
   /** Rescans now; resolves when the snapshot reflects the directory. */
   refresh(): Promise<void>;
 }
@@ -181,6 +183,7 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
   let pollTimer: ReturnType<typeof setInterval> | undefined;
   let debounceTimer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
+  let failedLoads = 0;
 
   async function scan(): Promise<void> {
     let list: string[];
@@ -200,7 +203,9 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
       } catch (e) {
         // Deleted between listing and reading: the next scan settles it.
         if (e instanceof Deno.errors.NotFound) continue;
-        errors.set(file, `cannot read: ${e instanceof Error ? e.message : e}`);
+        const reason = `cannot read: ${e instanceof Error ? e.message : e}`;
+        if (errors.get(file) !== reason) failedLoads++;
+        errors.set(file, reason);
         continue;
       }
       const prev = files.get(file);
@@ -216,6 +221,7 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
         if (errors.delete(file)) log.info("manifest file parses again", { file });
       } else {
         if (errors.get(file) !== r.reason) {
+          failedLoads++;
           log.error("manifest file does not parse; keeping its last good objects", {
             file,
             reason: r.reason,
@@ -302,6 +308,7 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    failedLoads: () => failedLoads,
     fileErrors: () =>
       [...errors].map(([file, reason]) => ({ file, reason })).sort((a, b) =>
         a.file < b.file ? -1 : 1

@@ -6,6 +6,7 @@
 import type { Logger } from "../api/log.ts";
 import { EXPOSITION_CONTENT_TYPE, type Registry } from "../api/metrics.ts";
 import { exportLoopLag, loopLagGauge, startLoopLagMonitor } from "./loop_lag.ts";
+import { defineProcessMetrics } from "../api/process_metrics.ts";
 
 /** What /readyz reports; a plain boolean is accepted too. */
 export interface Readiness {
@@ -63,11 +64,46 @@ function bigintSafe(_key: string, value: unknown): unknown {
   return typeof value === "bigint" ? value.toString() : value;
 }
 
+/**
+ * Checks that `addr` can be bound, without keeping it: why not, or undefined when it can.
+ * Run before anything is created so a port in use leaves no state directory behind.
+ */
+export async function checkAdminAddr(addr: string): Promise<string | undefined> {
+  let hostname: string, port: number;
+  try {
+    ({ hostname, port } = parseHostPort(addr));
+  } catch (err) {
+    return (err as Error).message;
+  }
+  if (port === 0) return undefined;
+  try {
+    const listener = Deno.listen({ hostname, port });
+    listener.close();
+    // Let the close reach the OS before the role binds the port for real.
+    await new Promise((r) => setTimeout(r, 0));
+    return undefined;
+  } catch (err) {
+    if (err instanceof Deno.errors.AddrInUse) {
+      return "address in use (another ferrolb running? choose another with --admin-addr)";
+    }
+    if (err instanceof Deno.errors.AddrNotAvailable) {
+      return `${hostname} is not an address of this host`;
+    }
+    return (err as Error).message.split("\n")[0];
+  }
+}
+
+const withProcessMetrics = new WeakSet<Registry>();
+
 /** Starts the admin server on `addr` (e.g. `127.0.0.1:7472`; port 0 picks a free one). */
 export function startAdminServer(addr: string, options: AdminServerOptions): AdminServer {
   const log = options.logger.child({ component: "admin" });
   const { hostname, port } = parseHostPort(addr);
   const lagGauge = loopLagGauge(options.registry);
+  if (!withProcessMetrics.has(options.registry)) {
+    withProcessMetrics.add(options.registry);
+    defineProcessMetrics(options.registry);
+  }
 
   function handle(req: Request): Response {
     const path = new URL(req.url).pathname;

@@ -214,12 +214,14 @@ function unique(list: string[]): string[] {
  */
 export function mergeStatus(parts: StatusParts): StatusDocument {
   const c = parts.controller;
-  const peersOf = new Map<string, string[]>();
-  for (const s of parts.speaker.services) peersOf.set(`${s.namespace}/${s.name}`, s.peers);
-  const services = c.services.map((s) => ({
-    ...s,
-    peers: peersOf.get(`${s.namespace}/${s.name}`) ?? s.peers,
-  }));
+  const spoken = new Map<string, ServiceStatus>();
+  for (const s of parts.speaker.services) spoken.set(`${s.namespace}/${s.name}`, s);
+  const services = c.services.map((s) => {
+    const sp = spoken.get(`${s.namespace}/${s.name}`);
+    // The speaker's reason for announcing to no peer (its `pending` before notAnnounced).
+    const why = sp?.notAnnounced ?? sp?.pending;
+    return { ...s, peers: sp?.peers ?? s.peers, ...(why ? { notAnnounced: why } : {}) };
+  });
   const errors = unique([
     ...parts.fileErrors.map((e) => `${e.file}: ${e.reason}`),
     ...c.config.errors.map((e) => attributeToFile(e, parts.fileIndex)),
@@ -255,6 +257,8 @@ export interface FileModeOptions {
   lbClass?: string;
   /** Router ID when neither BGPPeer `routerID` nor the Node gives one. */
   routerId?: string;
+  /** `--weighted-ecmp`: link-bandwidth communities on `externalTrafficPolicy: Local` routes. */
+  weightedEcmp?: boolean;
   /** Rescan interval of the config directory (default: the file source's). */
   pollMs?: number;
 }
@@ -315,6 +319,16 @@ export async function startFileMode(options: FileModeOptions): Promise<FileMode>
   }
   const registry: Registry = createRegistry();
   const metrics = defineMetallbMetrics(registry);
+  let failedLoadsSeen = 0;
+  registry.addCollector(() => {
+    // A manifest that does not parse leaves the last good objects in force: that is running
+    // on a stale configuration, and each failed load is an update error, as MetalLB counts.
+    const failed = files.failedLoads();
+    if (failed > failedLoadsSeen) metrics.k8sUpdateErrors.inc(undefined, failed - failedLoadsSeen);
+    failedLoadsSeen = failed;
+    const stale = files.fileErrors().length > 0 || !controller.status().config.valid;
+    metrics.configStale.set({}, stale ? 1 : 0);
+  });
   const controller: Controller = createController(overlay, overlay, {
     namespace: options.namespace,
     logger: options.logger,
@@ -328,6 +342,7 @@ export async function startFileMode(options: FileModeOptions): Promise<FileMode>
     metrics,
     ...(options.lbClass ? { loadBalancerClass: options.lbClass } : {}),
     ...(options.routerId ? { defaultRouterId: options.routerId } : {}),
+    weightedEcmp: options.weightedEcmp === true,
   });
 
   let fileIndex: ReadonlyMap<string, string> = new Map();
@@ -443,6 +458,7 @@ export function fileModeFlags(
     level,
     ...(typeof f["lb-class"] === "string" ? { lbClass: f["lb-class"] } : {}),
     ...(typeof f["router-id"] === "string" ? { routerId: f["router-id"] } : {}),
+    weightedEcmp: f["weighted-ecmp"] === true,
   };
 }
 

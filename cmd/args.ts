@@ -1,22 +1,20 @@
 /**
- * Command-line parsing for `ferrolb <role> [flags]`. Kept apart from main.ts so the
- * usage text and error paths are unit-tested.
+ * Command-line parsing for `ferrolb <role> [flags]`. Each role accepts only its own flags
+ * (cmd/flags.json, shared with the launcher in bin/), so a flag given to the wrong role is
+ * refused with the reason instead of being silently ignored.
  */
 import { parseArgs } from "node:util";
+import spec from "./flags.json" with { type: "json" };
+import { resolveKubeconfig } from "../bin/permissions.mjs";
+import { AddressError, parseHostPort } from "./admin.ts";
 
-/** Roles and commands the binary offers. */
-export const ROLES = {
-  controller: "assign LoadBalancer IPs (one active per cluster)",
-  speaker: "announce Service IPs over BGP (one per node)",
-  all: "controller and speaker in one process",
-  collector: "passive BGP receiver that logs routes and serves them as JSON",
-  validate: "check manifests: ferrolb validate DIR|FILE...",
-  status: "print a running instance's status: ferrolb status [--addr HOST:PORT]",
-  demo: "run the quickstart demo on a directory: collector + all, print what is announced",
-} as const;
+/** Roles and commands the binary offers, with their one-line help. */
+export const ROLES: Record<Role, string> = Object.fromEntries(
+  Object.entries(spec.roles).map(([name, r]) => [name, r.summary]),
+) as Record<Role, string>;
 
 /** A role or command name. */
-export type Role = keyof typeof ROLES;
+export type Role = keyof typeof spec.roles;
 
 interface FlagSpec {
   type: "string" | "boolean";
@@ -25,112 +23,224 @@ interface FlagSpec {
   env?: string;
 }
 
-/** Every flag, with its help and the environment variable it may come from. */
-export const FLAGS: Record<string, FlagSpec> = {
-  role: { type: "string", help: "role, instead of the first argument" },
-  "config-dir": {
-    type: "string",
-    help: "read manifests from this directory instead of the Kubernetes API",
-  },
-  "state-dir": {
-    type: "string",
-    help: "keep assignments here (file mode; default .ferrolb-state)",
-  },
-  "node-name": { type: "string", help: "this node's name", env: "NODE_NAME" },
-  namespace: {
-    type: "string",
-    help: "install namespace of the metallb.io objects",
-    default: "metallb-system",
-    env: "FERROLB_NAMESPACE",
-  },
-  kubeconfig: { type: "string", help: "kubeconfig file (else in-cluster)", env: "KUBECONFIG" },
-  "lb-class": { type: "string", help: "handle only Services of this loadBalancerClass" },
-  "admin-addr": {
-    type: "string",
-    help: "HOST:PORT of /metrics, /healthz, /readyz, /status",
-    default: "127.0.0.1:7472",
-  },
-  addr: { type: "string", help: "status: HOST:PORT of the instance to ask" },
-  listen: {
-    type: "string",
-    help: "collector (and demo, when no BGPPeer in DIR is on loopback): HOST:PORT to accept BGP on",
-    default: "127.0.0.1:1179",
-  },
-  asn: { type: "string", help: "collector: local AS number", default: "65001" },
-  "router-id": {
-    type: "string",
-    help:
-      "collector: router ID; speaker/all: fallback when neither BGPPeer.routerID nor the Node's InternalIP gives one",
-    default: "127.0.0.1",
-  },
-  "http-addr": { type: "string", help: "collector: HOST:PORT of the JSON looking glass" },
-  "log-level": { type: "string", help: "debug, info, warn or error", default: "info" },
-  "weighted-ecmp": {
-    type: "boolean",
-    help:
-      "speaker: attach link-bandwidth communities to externalTrafficPolicy: Local routes (weighted ECMP)",
-    default: false,
-  },
-  "exit-when-converged": {
-    type: "boolean",
-    help: "demo: exit 0 once every Service is announced (for tests)",
-    default: false,
-  },
-  help: { type: "boolean", help: "show this help", default: false },
+/** Every role flag, with its help and the environment variable it may come from. */
+export const FLAGS: Record<string, FlagSpec> = spec.flags as Record<string, FlagSpec>;
+
+/** Flags every role accepts. */
+const GLOBAL_FLAGS: Record<string, { type: "string" | "boolean"; short?: string }> = {
+  role: { type: "string" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean" },
 };
 
 /** Parsed command line. */
 export interface ParsedArgs {
-  role: Role | "help";
+  role: Role | "help" | "version";
   flags: Record<string, string | boolean | undefined>;
   positionals: string[];
+  /** With `role: "help"`: the role whose help was asked for, if any. */
+  helpFor?: Role;
 }
 
 /** A command-line mistake: exit code 2 with a one-line reason and the usage. */
 export class UsageError extends Error {
   override name = "UsageError";
+  /** The role the mistake was made for, so its usage is printed. */
+  role?: Role;
+  constructor(message: string, role?: Role) {
+    super(message);
+    if (role) this.role = role;
+  }
 }
 
-/** The usage text printed by `--help` and after a usage error. */
-export function usage(): string {
-  const lines = ["usage: ferrolb <role> [flags]   (or --role=<role>)", "", "roles:"];
-  for (const [name, help] of Object.entries(ROLES)) lines.push(`  ${name.padEnd(12)} ${help}`);
-  lines.push("", "flags:");
-  for (const [name, spec] of Object.entries(FLAGS)) {
-    const arg = spec.type === "string" ? ` VALUE` : "";
-    const extra = [
-      spec.default !== undefined && spec.type === "string" ? `default ${spec.default}` : "",
-      spec.env ? `env ${spec.env}` : "",
-    ].filter(Boolean).join(", ");
-    lines.push(`  --${(name + arg).padEnd(24)} ${spec.help}${extra ? ` (${extra})` : ""}`);
+function isRole(name: string): name is Role {
+  return Object.hasOwn(spec.roles, name);
+}
+
+function flagsOf(role: Role): readonly string[] {
+  return spec.roles[role].flags;
+}
+
+function flagLine(name: string): string {
+  const s = FLAGS[name];
+  const arg = s.type === "string" ? " VALUE" : "";
+  const extra = [
+    s.default !== undefined && s.type === "string" ? `default ${s.default}` : "",
+    s.env ? `env ${s.env}` : "",
+  ].filter(Boolean).join(", ");
+  return `  --${(name + arg).padEnd(26)} ${s.help}${extra ? ` (${extra})` : ""}`;
+}
+
+/** The usage text: every role, or one role with only its flags. */
+export function usage(role?: Role): string {
+  if (role) {
+    const r = spec.roles[role];
+    return [
+      `usage: ${r.usage}`,
+      "",
+      r.summary,
+      "",
+      "flags:",
+      ...r.flags.map(flagLine),
+      `  ${"-h, --help".padEnd(28)} show this help`,
+    ].join("\n");
   }
+  const lines = [
+    "usage: ferrolb <role> [flags]   (or --role=<role>)",
+    "       ferrolb <role> --help    (the role's flags)",
+    "       ferrolb --version",
+    "",
+    "roles:",
+  ];
+  for (const [name, help] of Object.entries(ROLES)) lines.push(`  ${name.padEnd(12)} ${help}`);
   return lines.join("\n");
 }
 
-/** Parses argv; `env` supplies flag values from environment variables. */
+function rolesWith(flag: string): string[] {
+  return (Object.keys(spec.roles) as Role[]).filter((r) => flagsOf(r).includes(flag));
+}
+
+/** Options of {@linkcode parseCommandLine}. */
+export interface ParseOptions {
+  /** Reads an environment variable (flag defaults, KUBECONFIG, HOME). */
+  env?: (name: string) => string | undefined;
+  /** True when a file exists and may be read (for `~/.kube/config`). */
+  exists?: (path: string) => boolean;
+}
+
+function fileExists(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/** Turns node:util's messages into one line that names the flag. */
+function parseError(err: Error & { code?: string }): UsageError {
+  const quoted = err.message.match(/'([^']+)'/)?.[1] ?? "";
+  switch (err.code) {
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
+      return new UsageError(`unknown flag ${quoted}`);
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
+      return new UsageError(
+        quoted.includes("<value>")
+          ? `${quoted.split(" ")[0]} needs a value`
+          : `${quoted.split(" ")[0]} takes no value`,
+      );
+    default:
+      return new UsageError(err.message.split("\n")[0]);
+  }
+}
+
+/**
+ * Parses argv: the role's flags only, values checked (addresses, log level, positionals).
+ * Throws {@linkcode UsageError}; nothing is created or opened here.
+ */
 export function parseCommandLine(
   argv: string[],
-  env: (name: string) => string | undefined = () => undefined,
+  envOrOptions: ((name: string) => string | undefined) | ParseOptions = {},
 ): ParsedArgs {
-  const options: Record<string, { type: "string" | "boolean" }> = {};
-  for (const [name, spec] of Object.entries(FLAGS)) options[name] = { type: spec.type };
+  const options = typeof envOrOptions === "function" ? { env: envOrOptions } : envOrOptions;
+  const env = options.env ?? (() => undefined);
+  const parseOptions: Record<string, { type: "string" | "boolean"; short?: string }> = {
+    ...GLOBAL_FLAGS,
+  };
+  for (const [name, s] of Object.entries(FLAGS)) parseOptions[name] = { type: s.type };
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: argv, options: parseOptions, allowPositionals: true, strict: true });
   } catch (err) {
-    // node:util reports unknown flags with a long sentence; keep only the first line.
-    throw new UsageError(String((err as Error).message).split("\n")[0]);
+    throw parseError(err as Error);
   }
-  const flags: Record<string, string | boolean | undefined> = { ...parsed.values };
+  const given: Record<string, string | boolean | undefined> = { ...parsed.values };
   const positionals = [...parsed.positionals];
-  if (flags.help) return { role: "help", flags, positionals };
-  const roleName = (flags.role as string | undefined) ?? positionals.shift();
-  if (roleName === undefined) throw new UsageError("missing role");
-  if (!(roleName in ROLES)) throw new UsageError(`unknown role "${roleName}"`);
-  for (const [name, spec] of Object.entries(FLAGS)) {
-    if (flags[name] !== undefined) continue;
-    const fromEnv = spec.env ? env(spec.env) : undefined;
-    flags[name] = fromEnv ?? spec.default;
+  if (given.version) return { role: "version", flags: given, positionals };
+  const roleName = (given.role as string | undefined) ?? positionals.shift();
+  if (roleName === undefined) {
+    if (given.help) return { role: "help", flags: given, positionals };
+    throw new UsageError("missing role");
   }
-  return { role: roleName as Role, flags, positionals };
+  if (!isRole(roleName)) throw new UsageError(`unknown role "${roleName}"`);
+  const role = roleName;
+  if (given.help) return { role: "help", flags: given, positionals, helpFor: role };
+  checkFlags(role, given, positionals);
+
+  const flags: Record<string, string | boolean | undefined> = {};
+  for (const name of flagsOf(role)) {
+    const s = FLAGS[name];
+    flags[name] = given[name] ?? (s.env ? env(s.env) : undefined) ?? s.default;
+  }
+  checkValues(role, flags);
+  if (
+    (role === "controller" || role === "speaker" || (role === "all" && !flags["config-dir"])) &&
+    typeof given.kubeconfig !== "string"
+  ) {
+    flags.kubeconfig = resolveKubeconfig({
+      env,
+      cwd: "",
+      exists: options.exists ?? fileExists,
+    });
+  }
+  return { role, flags, positionals };
+}
+
+function checkFlags(
+  role: Role,
+  given: Record<string, string | boolean | undefined>,
+  positionals: string[],
+): void {
+  for (const name of Object.keys(given)) {
+    if (name in GLOBAL_FLAGS || flagsOf(role).includes(name)) continue;
+    const where = rolesWith(name);
+    throw new UsageError(
+      `--${name} does not apply to ${role}${
+        where.length ? ` (it is for ${where.join(", ")})` : ""
+      }`,
+      role,
+    );
+  }
+  const takes = (spec.roles[role] as { positionals?: string }).positionals;
+  if (role === "validate" && positionals.length === 0) {
+    throw new UsageError("validate needs at least one DIR or FILE", role);
+  }
+  if (!takes && positionals.length > 0) {
+    throw new UsageError(`unexpected argument "${positionals[0]}": ${role} takes none`, role);
+  }
+  if (role === "demo" && positionals.length > 1) {
+    throw new UsageError(`unexpected argument "${positionals[1]}": demo takes one DIR`, role);
+  }
+  if (role === "all") {
+    if (given["state-dir"] !== undefined && given["config-dir"] === undefined) {
+      throw new UsageError("--state-dir applies only with --config-dir (file mode)", role);
+    }
+    if (given.kubeconfig !== undefined && given["config-dir"] !== undefined) {
+      throw new UsageError(
+        "--kubeconfig does not apply with --config-dir (file mode reads no cluster)",
+        role,
+      );
+    }
+  }
+  for (const [name, value] of Object.entries(given)) {
+    if (value === "") throw new UsageError(`--${name} needs a value`, role);
+  }
+}
+
+const LEVELS = ["debug", "info", "warn", "error"];
+
+function checkValues(role: Role, flags: Record<string, string | boolean | undefined>): void {
+  const level = flags["log-level"];
+  if (typeof level === "string" && !LEVELS.includes(level)) {
+    throw new UsageError(`--log-level: "${level}" is not debug, info, warn or error`, role);
+  }
+  for (const name of ["admin-addr", "addr", "listen", "http-addr"]) {
+    const v = flags[name];
+    if (typeof v !== "string") continue;
+    try {
+      parseHostPort(v);
+    } catch (err) {
+      if (err instanceof AddressError) throw new UsageError(`--${name}: ${err.message}`, role);
+      throw err;
+    }
+  }
 }

@@ -1,71 +1,34 @@
 /**
- * `ferrolb status`: asks a running instance for /status and prints it for people. The
- * document type lives here so the controller and speaker fill the same shape that this
- * command reads.
+ * `ferrolb status`: asks a running instance for /status and prints it for people (or as
+ * JSON with `--json`), exiting non-zero when the configuration is invalid or a configured
+ * session is not Established, so scripts and probes can act on it as on `birdc`/`gobgp`.
  */
 import type { ParsedArgs } from "./args.ts";
+import { dialableAddr } from "../bin/permissions.mjs";
+import type { FamilyUsage, ServiceStatus, SessionStatus, StatusDocument } from "../api/status.ts";
 
-/** A count that may exceed 2^53 (IPv6 pools): a decimal string, or a number when small. */
-export type Count = string | number;
+export type {
+  Count,
+  FamilyUsage,
+  PoolStatus,
+  ServiceStatus,
+  SessionStatus,
+  StatusDocument,
+} from "../api/status.ts";
 
-/** One BGP session as the speaker sees it. */
-export interface SessionStatus {
-  /** `ip:port`, as in the `metallb_bgp_session_up{peer}` label. */
-  peer: string;
-  /** The BGPPeer object's name, when known. */
-  name?: string;
-  /** FSM state: `Idle`, `Connect`, `Active`, `OpenSent`, `OpenConfirm`, `Established`. */
-  state: string;
-  /** Seconds since the session reached Established; absent when it is not established. */
-  uptimeSeconds?: number;
-  prefixesSent: number;
-  prefixesReceived: number;
-  lastError?: string;
-  /** The AS the peer sent in its OPEN (useful with `dynamicASN`). */
-  peerAsn?: number;
-  /** Graceful restart: configured, negotiated with the peer, RFC 8538 N bit on both sides. */
-  gracefulRestart?: { enabled: boolean; negotiated: boolean; notification: boolean };
-}
+/** Exit code: reachable, configuration valid, every configured session Established. */
+export const EXIT_OK = 0;
+/** Exit code: the configuration is invalid or a configured session is not Established. */
+export const EXIT_DEGRADED = 1;
+/** Exit code: the command line is wrong (main.ts prints the usage). */
+export const EXIT_USAGE = 2;
+/** Exit code: no status: the instance cannot be reached or did not answer with one. */
+export const EXIT_UNREACHABLE = 3;
 
 function describeGracefulRestart(gr: SessionStatus["gracefulRestart"]): string {
   if (!gr?.enabled) return "-";
   if (!gr.negotiated) return "configured";
   return gr.notification ? "on (N)" : "on";
-}
-
-/** Used and total addresses of one family in a pool. */
-export interface FamilyUsage {
-  used: Count;
-  total: Count;
-}
-
-/** One IPAddressPool's usage. */
-export interface PoolStatus {
-  name: string;
-  ipv4?: FamilyUsage;
-  ipv6?: FamilyUsage;
-}
-
-/** One LoadBalancer Service. */
-export interface ServiceStatus {
-  namespace: string;
-  name: string;
-  ips: string[];
-  pool?: string;
-  /** Peers (`ip:port`) this node announces the Service to. */
-  peers: string[];
-  /** Why it has no address yet, e.g. the AllocationFailed message. */
-  pending?: string;
-}
-
-/** The /status JSON document served by the admin server. */
-export interface StatusDocument {
-  role: string;
-  node?: string;
-  config: { valid: boolean; errors: string[]; warnings: string[] };
-  sessions: SessionStatus[];
-  pools: PoolStatus[];
-  services: ServiceStatus[];
 }
 
 /** Options for {@linkcode runStatus}. */
@@ -130,6 +93,11 @@ export function formatStatus(doc: StatusDocument): string {
       rows,
     );
     out.push(...t.map((l) => `  ${l}`));
+    for (const sess of doc.sessions) {
+      if (sess.unsupported?.length) {
+        out.push(`  ${sess.name ?? sess.peer}: unsupported: ${sess.unsupported.join(", ")}`);
+      }
+    }
   }
   out.push("");
 
@@ -154,11 +122,28 @@ export function formatStatus(doc: StatusDocument): string {
         `${s.namespace}/${s.name}`,
         s.ips.length ? s.ips.join(",") : s.pending ? `<pending: ${s.pending}>` : "<pending>",
         s.pool ?? "-",
-        s.peers.length ? s.peers.join(",") : "-",
+        announcedTo(s),
       ]);
     out.push(...table(["SERVICE", "IPS", "POOL", "ANNOUNCED TO"], rows).map((l) => `  ${l}`));
   }
   return out.join("\n") + "\n";
+}
+
+/** The ANNOUNCED TO cell: the peers, or why none when the speaker said. */
+function announcedTo(s: ServiceStatus): string {
+  if (s.peers.length) return s.peers.join(",");
+  if (s.ips.length && s.notAnnounced) return `- (${s.notAnnounced})`;
+  return "-";
+}
+
+/** Why a status document is not healthy: invalid configuration, sessions not Established. */
+export function problemsOf(doc: StatusDocument): string[] {
+  const out: string[] = [];
+  if (!doc.config.valid) out.push("configuration invalid");
+  for (const s of doc.sessions) {
+    if (s.state !== "Established") out.push(`session ${s.name ?? s.peer} is ${s.state}`);
+  }
+  return out;
 }
 
 /** Parses a /status body, filling absent lists so older or partial documents still print. */
@@ -187,14 +172,6 @@ export function parseStatusDocument(body: string): StatusDocument | string {
   };
 }
 
-/** A listen address such as `:7472` or `0.0.0.0:7472` is reached on loopback. */
-function dialable(addr: string): string {
-  if (addr.startsWith(":")) return `127.0.0.1${addr}`;
-  if (addr.startsWith("0.0.0.0:")) return `127.0.0.1${addr.slice(7)}`;
-  if (addr.startsWith("[::]:")) return `[::1]${addr.slice(4)}`;
-  return addr;
-}
-
 function writeOut(text: string): void {
   Deno.stdout.writeSync(new TextEncoder().encode(text));
 }
@@ -203,37 +180,51 @@ function writeErr(text: string): void {
   Deno.stderr.writeSync(new TextEncoder().encode(text));
 }
 
-/** Fetches /status from `--addr` (else `--admin-addr`) and prints it; returns the exit code. */
+/** Why fetching failed, in the words an operator acts on. */
+function unreachable(err: Error, addr: string, timeoutMs: number): string {
+  if (err.name === "TimeoutError") return `no answer from ${addr} within ${timeoutMs} ms`;
+  // fetch wraps the socket error: "error sending request ...: Connection refused (os error 111)".
+  const text = `${err.message} ${(err.cause as Error | undefined)?.message ?? ""}`;
+  if (/connection refused|ECONNREFUSED/i.test(text)) {
+    return `connection refused at ${addr}: is ferrolb running? (--addr)`;
+  }
+  return `cannot reach ${addr}: ${err.message.split("\n")[0]} (--addr)`;
+}
+
+/**
+ * Fetches /status from `--addr` (else `--admin-addr`) and prints it; resolves to
+ * {@linkcode EXIT_OK}, {@linkcode EXIT_DEGRADED} or {@linkcode EXIT_UNREACHABLE}.
+ */
 export async function runStatus(args: ParsedArgs, options: RunStatusOptions = {}): Promise<number> {
   const stdout = options.stdout ?? writeOut;
   const stderr = options.stderr ?? writeErr;
   const timeoutMs = options.timeoutMs ?? 5000;
-  const addr = dialable(
+  const addr = dialableAddr(
     (args.flags.addr ?? args.flags["admin-addr"] ?? "127.0.0.1:7472") as string,
   );
   const url = `http://${addr}/status`;
-  let doc: StatusDocument;
+  let body: string;
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-    const body = await res.text();
+    body = await res.text();
     if (!res.ok) {
       stderr(`ferrolb status: ${url}: HTTP ${res.status}: ${body.trim().split("\n")[0]}\n`);
-      return 1;
+      return EXIT_UNREACHABLE;
     }
-    const parsed = parseStatusDocument(body);
-    if (typeof parsed === "string") {
-      stderr(`ferrolb status: ${url} did not answer with a status document: ${parsed}\n`);
-      return 1;
-    }
-    doc = parsed;
   } catch (err) {
-    const e = err as Error;
-    const reason = e.name === "TimeoutError"
-      ? `no answer within ${timeoutMs} ms`
-      : e.message.split("\n")[0];
-    stderr(`ferrolb status: cannot reach ${addr}: ${reason}\n`);
-    return 1;
+    stderr(`ferrolb status: ${unreachable(err as Error, addr, timeoutMs)}\n`);
+    return EXIT_UNREACHABLE;
   }
-  stdout(formatStatus(doc));
-  return 0;
+  const parsed = parseStatusDocument(body);
+  if (typeof parsed === "string") {
+    stderr(`ferrolb status: ${url} did not answer with a status document: ${parsed}\n`);
+    return EXIT_UNREACHABLE;
+  }
+  const doc = parsed;
+  if (args.flags.json === true) stdout(JSON.stringify(doc, null, 2) + "\n");
+  else stdout(formatStatus(doc));
+  const problems = problemsOf(doc);
+  if (problems.length === 0) return EXIT_OK;
+  stderr(`ferrolb status: not healthy: ${problems.join("; ")}\n`);
+  return EXIT_DEGRADED;
 }

@@ -3,7 +3,15 @@ import { silentLogger } from "../api/log.ts";
 import { createRegistry } from "../api/metrics.ts";
 import { startAdminServer } from "./admin.ts";
 import { parseCommandLine } from "./args.ts";
-import { formatStatus, formatUptime, runStatus, type StatusDocument } from "./status.ts";
+import {
+  EXIT_DEGRADED,
+  EXIT_OK,
+  EXIT_UNREACHABLE,
+  formatStatus,
+  formatUptime,
+  runStatus,
+  type StatusDocument,
+} from "./status.ts";
 
 const DOC: StatusDocument = {
   role: "all",
@@ -109,40 +117,104 @@ Deno.test("formatStatus with a valid config and nothing running says so", () => 
   assert.match(text, /Services \(0\):\n {2}none\n$/);
 });
 
-Deno.test("runStatus prints a live instance's /status (--addr, else --admin-addr)", async () => {
+const HEALTHY: StatusDocument = {
+  role: "speaker",
+  node: "node-a",
+  config: { valid: true, errors: [], warnings: [] },
+  sessions: [{
+    peer: "192.0.2.1:179",
+    name: "tor",
+    state: "Established",
+    prefixesSent: 1,
+    prefixesReceived: 0,
+  }],
+  pools: [],
+  services: [],
+};
+
+/** Serves `doc` on /status at a free loopback port for the duration of `fn`. */
+async function withInstance(
+  doc: StatusDocument,
+  fn: (addr: string) => Promise<void>,
+): Promise<void> {
   const srv = startAdminServer("127.0.0.1:0", {
     registry: createRegistry(),
     health: () => true,
     ready: () => true,
-    status: () => DOC,
+    status: () => doc,
     logger: silentLogger,
   });
   try {
-    let out = "";
-    const code = await runStatus(parseCommandLine(["status", "--addr", srv.addr]), {
-      stdout: (t) => out += t,
-      stderr: (t) => assert.fail(t),
-    });
-    assert.equal(code, 0);
-    assert.equal(out, formatStatus(DOC));
-    out = "";
-    const code2 = await runStatus(parseCommandLine(["status", "--admin-addr", srv.addr]), {
-      stdout: (t) => out += t,
-    });
-    assert.equal(code2, 0);
-    assert.ok(out.includes("ns/web"));
-    // The admin flag's listen form `:PORT` (all interfaces) is asked on loopback.
-    const port = srv.addr.split(":")[1];
-    assert.equal(
-      await runStatus(parseCommandLine(["status", "--addr", `:${port}`]), { stdout: () => {} }),
-      0,
-    );
+    await fn(srv.addr);
   } finally {
     await srv.close();
   }
+}
+
+Deno.test("runStatus: healthy instance prints its status and exits 0 (--addr, :PORT)", async () => {
+  await withInstance(HEALTHY, async (addr) => {
+    let out = "";
+    const code = await runStatus(parseCommandLine(["status", "--addr", addr]), {
+      stdout: (t) => out += t,
+      stderr: (t) => assert.fail(t),
+    });
+    assert.equal(code, EXIT_OK);
+    assert.equal(out, formatStatus(HEALTHY));
+    // The admin flag's listen form `:PORT` (all interfaces) is asked on loopback.
+    const port = addr.split(":")[1];
+    assert.equal(
+      await runStatus(parseCommandLine(["status", "--addr", `:${port}`]), { stdout: () => {} }),
+      EXIT_OK,
+    );
+  });
 });
 
-Deno.test("runStatus: unreachable instance exits 1 with one line", async () => {
+Deno.test("runStatus: invalid config or a session not Established exits 1 and says which", async () => {
+  await withInstance(DOC, async (addr) => {
+    let out = "";
+    let err = "";
+    const code = await runStatus(parseCommandLine(["status", "--admin-addr", addr]), {
+      stdout: (t) => out += t,
+      stderr: (t) => err += t,
+    });
+    assert.equal(code, EXIT_DEGRADED);
+    assert.equal(out, formatStatus(DOC));
+    assert.equal(
+      err,
+      "ferrolb status: not healthy: configuration invalid; session 192.0.2.0:179 is Active\n",
+    );
+  });
+  const down = { ...HEALTHY, sessions: [{ ...HEALTHY.sessions[0], state: "Connect" }] };
+  await withInstance(down, async (addr) => {
+    let err = "";
+    const code = await runStatus(parseCommandLine(["status", "--addr", addr]), {
+      stdout: () => {},
+      stderr: (t) => err += t,
+    });
+    assert.equal(code, EXIT_DEGRADED);
+    assert.equal(err, "ferrolb status: not healthy: session tor is Connect\n");
+  });
+});
+
+Deno.test("runStatus --json prints the document as JSON, same exit codes", async () => {
+  await withInstance(DOC, async (addr) => {
+    let out = "";
+    const code = await runStatus(parseCommandLine(["status", "--addr", addr, "--json"]), {
+      stdout: (t) => out += t,
+      stderr: () => {},
+    });
+    assert.equal(code, EXIT_DEGRADED);
+    const parsed = JSON.parse(out);
+    assert.equal(parsed.role, "all");
+    assert.equal(parsed.config.valid, false);
+    assert.deepEqual(parsed.sessions.map((s: { state: string }) => s.state), [
+      "Established",
+      "Active",
+    ]);
+  });
+});
+
+Deno.test("runStatus: connection refused names the address and --addr, exit 3", async () => {
   // A port that was just free: nothing listens there.
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const addr = `127.0.0.1:${(l.addr as Deno.NetAddr).port}`;
@@ -152,12 +224,14 @@ Deno.test("runStatus: unreachable instance exits 1 with one line", async () => {
     stdout: (t) => assert.fail(t),
     stderr: (t) => err += t,
   });
-  assert.equal(code, 1);
-  assert.ok(err.startsWith(`ferrolb status: cannot reach ${addr}: `));
-  assert.equal(err.trimEnd().split("\n").length, 1);
+  assert.equal(code, EXIT_UNREACHABLE);
+  assert.equal(
+    err,
+    `ferrolb status: connection refused at ${addr}: is ferrolb running? (--addr)\n`,
+  );
 });
 
-Deno.test("runStatus: an instance that never answers times out with exit 1", async () => {
+Deno.test("runStatus: an instance that never answers times out with exit 3", async () => {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const addr = `127.0.0.1:${(l.addr as Deno.NetAddr).port}`;
   const held: Deno.Conn[] = [];
@@ -170,8 +244,8 @@ Deno.test("runStatus: an instance that never answers times out with exit 1", asy
       timeoutMs: 200,
       stderr: (t) => err += t,
     });
-    assert.equal(code, 1);
-    assert.equal(err, `ferrolb status: cannot reach ${addr}: no answer within 200 ms\n`);
+    assert.equal(code, EXIT_UNREACHABLE);
+    assert.equal(err, `ferrolb status: no answer from ${addr} within 200 ms\n`);
   } finally {
     l.close();
     for (const c of held) c.close();
@@ -179,7 +253,7 @@ Deno.test("runStatus: an instance that never answers times out with exit 1", asy
   }
 });
 
-Deno.test("runStatus: a non-status answer is reported, not printed", async () => {
+Deno.test("runStatus: a non-status answer is reported, not printed, exit 3", async () => {
   const srv = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: () => {} },
     () => new Response("<html>hello</html>"),
@@ -190,9 +264,28 @@ Deno.test("runStatus: a non-status answer is reported, not printed", async () =>
       parseCommandLine(["status", "--addr", `127.0.0.1:${srv.addr.port}`]),
       { stdout: (t) => assert.fail(t), stderr: (t) => err += t },
     );
-    assert.equal(code, 1);
+    assert.equal(code, EXIT_UNREACHABLE);
     assert.match(err, /did not answer with a status document/);
   } finally {
     await srv.shutdown();
   }
+});
+
+Deno.test("formatStatus: a Service with an address but no peer shows why; unsupported per peer", () => {
+  const text = formatStatus({
+    ...HEALTHY,
+    sessions: [{ ...HEALTHY.sessions[0], unsupported: ["BFD"] }],
+    services: [{
+      namespace: "ns",
+      name: "v6",
+      ips: ["2001:db8::1"],
+      peers: [],
+      notAnnounced: "no IPv6 session: every peer of this node is IPv4-only",
+    }],
+  });
+  assert.match(text, /\n {2}tor: unsupported: BFD\n/);
+  assert.match(
+    text,
+    /ns\/v6\s+2001:db8::1\s+-\s+- \(no IPv6 session: every peer of this node is IPv4-only\)/,
+  );
 });

@@ -88,6 +88,9 @@ export async function runValidate(paths: string[], options: ValidateOptions): Pr
   const summary = `${sources.length} object(s) in ${files.length} file(s)`;
   if (problems > 0) {
     write(`invalid: ${problems} problem(s) in ${summary}`);
+  } else if (unreadable) {
+    // What could be read may be fine, but the configuration as a whole was not checked.
+    write(`not checked: some paths could not be read (${summary} read)`);
   } else if (result.ok) {
     const c = result.config;
     write(

@@ -40,13 +40,22 @@ Deno.test("validate: prints every problem with its file, then a summary, exit 1"
   assert.match(lines[lines.length - 1], /^invalid: 6 problem/);
 });
 
-Deno.test("validate: an unreadable path exits 2 and still checks the rest", async () => {
+Deno.test("validate: an unreadable path exits 2 and never claims the rest valid", async () => {
   const missing = `${DATA}does-not-exist.yaml`;
   const { code, lines } = await run([missing, `${DATA}seed/ip.yaml`]);
   assert.equal(code, 2);
   assert.match(lines[0], new RegExp(`^${missing}: cannot read: `));
+  assert.ok(!lines.some((l) => l.startsWith("valid:")), lines.join("\n"));
   assert.equal(
     lines[lines.length - 1],
-    "valid: 1 object(s) in 1 file(s): 1 pool(s), 0 peer(s), 0 advertisement(s)",
+    "not checked: some paths could not be read (1 object(s) in 1 file(s) read)",
   );
+});
+
+Deno.test("validate: an unreadable path and a problem: both reported, exit 2", async () => {
+  const missing = `${DATA}does-not-exist.yaml`;
+  const { code, lines } = await run([missing, `${DATA}invalid/pools.yaml`]);
+  assert.equal(code, 2);
+  assert.match(lines[0], /cannot read/);
+  assert.match(lines[lines.length - 1], /^invalid: \d+ problem\(s\)/);
 });

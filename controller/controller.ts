@@ -15,7 +15,7 @@ import {
 import type { Logger } from "../api/log.ts";
 import type { MetallbMetrics } from "../api/metrics.ts";
 import { parseService, type ServiceView } from "../api/objects.ts";
-import type { PoolStatus, ServiceStatus, StatusDocument } from "../cmd/status.ts";
+import type { PoolStatus, ServiceStatus, StatusDocument } from "../api/status.ts";
 import {
   Allocator,
   canonicalIP,
@@ -481,6 +481,8 @@ export class Controller {
         };
         this.#configErrors = [err];
         this.#reportInvalid([err], ops);
+        // A load the handler refused: MetalLB counts it (SyncStateError), unlike a parse error.
+        m?.k8sUpdateErrors.inc();
         m?.configStale.set({}, 1);
         return;
       }

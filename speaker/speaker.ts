@@ -51,7 +51,7 @@ import {
   type ObjectWriter,
   type ReadKind,
 } from "../cluster/types.ts";
-import type { ServiceStatus, SessionStatus } from "../cmd/status.ts";
+import type { ServiceStatus, SessionStatus } from "../api/status.ts";
 import {
   type Announcements,
   computeAnnouncements,
@@ -916,7 +916,8 @@ export function createSpeaker(
       }
       e.lastUpdates = st.updatesSent;
       metrics.bgpAnnouncedPrefixes.set(peer, st.prefixesSent);
-      metrics.bgpPendingPrefixes.set(peer, st.prefixesPending);
+      // MetalLB's gauge is the size of the set the session should advertise, not the unsent.
+      metrics.bgpPendingPrefixes.set(peer, st.prefixesWanted);
     }
   }
 

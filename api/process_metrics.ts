@@ -1,0 +1,104 @@
+/**
+ * The `process_*` metrics under the names and meanings of the Prometheus Go client's process
+ * collector, so the node dashboards and alerts users run against MetalLB's pods (memory,
+ * CPU, file descriptors, restarts via start time) work on ferrolb's. Linux: read from
+ * /proc/self when scraped (needs `--allow-read=/proc/self`); a figure that cannot be read
+ * keeps its previous value.
+ */
+import type { Registry } from "./metrics.ts";
+
+/** Clock ticks per second of /proc/<pid>/stat times; fixed at 100 on Linux (USER_HZ). */
+const USER_HZ = 100;
+
+/** Fields of /proc/self/stat we use (1-based numbering as in proc(5)). */
+export interface ProcStat {
+  /** utime + stime, in seconds. */
+  cpuSeconds: number;
+  /** vsize, in bytes. */
+  virtualBytes: number;
+}
+
+/** Parses /proc/self/stat; the command name (field 2) may hold spaces and parentheses. */
+export function parseProcStat(text: string): ProcStat | undefined {
+  const close = text.lastIndexOf(")");
+  if (close < 0) return undefined;
+  // After ")": field 3 (state) is index 0, so field N is index N - 3.
+  const f = text.slice(close + 2).trim().split(/\s+/);
+  const utime = Number(f[14 - 3]);
+  const stime = Number(f[15 - 3]);
+  const vsize = Number(f[23 - 3]);
+  if (![utime, stime, vsize].every(Number.isFinite)) return undefined;
+  return { cpuSeconds: (utime + stime) / USER_HZ, virtualBytes: vsize };
+}
+
+/** The soft "Max open files" limit from /proc/self/limits; undefined when unlimited. */
+export function parseMaxFds(text: string): number | undefined {
+  const line = text.split("\n").find((l) => l.startsWith("Max open files"));
+  const soft = line?.slice("Max open files".length).trim().split(/\s+/)[0];
+  const n = Number(soft);
+  return soft && Number.isFinite(n) ? n : undefined;
+}
+
+/** Where the process figures come from; tests replace it. */
+export interface ProcessReader {
+  stat(): string;
+  limits(): string;
+  openFds(): number;
+  residentBytes(): number;
+  /** Seconds since the Unix epoch at which the process started. */
+  startTime(): number;
+}
+
+const linuxReader: ProcessReader = {
+  stat: () => Deno.readTextFileSync("/proc/self/stat"),
+  limits: () => Deno.readTextFileSync("/proc/self/limits"),
+  openFds: () => {
+    let n = 0;
+    for (const _ of Deno.readDirSync("/proc/self/fd")) n++;
+    return n;
+  },
+  residentBytes: () => Deno.memoryUsage().rss,
+  // The runtime's time origin is set as the process starts, before any of our code runs.
+  startTime: () => performance.timeOrigin / 1000,
+};
+
+function attempt<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Registers the process metrics on `registry`, read at every scrape. */
+export function defineProcessMetrics(
+  registry: Registry,
+  reader: ProcessReader = linuxReader,
+): void {
+  const cpu = registry.counter(
+    "process_cpu_seconds_total",
+    "Total user and system CPU time spent in seconds.",
+  );
+  const openFds = registry.gauge("process_open_fds", "Number of open file descriptors.");
+  const maxFds = registry.gauge("process_max_fds", "Maximum number of open file descriptors.");
+  const virt = registry.gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.");
+  const rss = registry.gauge("process_resident_memory_bytes", "Resident memory size in bytes.");
+  const start = registry.gauge(
+    "process_start_time_seconds",
+    "Start time of the process since unix epoch in seconds.",
+  );
+  start.set({}, reader.startTime());
+  registry.addCollector(() => {
+    const stat = attempt(() => parseProcStat(reader.stat()));
+    if (stat) {
+      cpu.set({}, stat.cpuSeconds);
+      virt.set({}, stat.virtualBytes);
+    }
+    const fds = attempt(() => reader.openFds());
+    if (fds !== undefined) openFds.set({}, fds);
+    const max = attempt(() => parseMaxFds(reader.limits()));
+    if (max !== undefined) maxFds.set({}, max);
+    const resident = attempt(() => reader.residentBytes());
+    if (resident !== undefined) rss.set({}, resident);
+  });
+}

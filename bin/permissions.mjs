@@ -1,0 +1,221 @@
+// @ts-check
+/**
+ * Which Deno permissions one `ferrolb` command line needs, and which kubeconfig it uses.
+ * Plain JavaScript without dependencies so the Node launcher (`bin/ferrolb.mjs`) and the
+ * TypeScript program (`cmd/args.ts`) share one answer; nothing here touches the file system
+ * or the environment itself: the callers pass those in.
+ */
+
+/** Environment variables ferrolb reads (the `--allow-env=` list; cluster/node_env.ts agrees). */
+export const ENV_VARS = [
+  "KUBECONFIG",
+  "HOME",
+  "KUBERNETES_SERVICE_HOST",
+  "KUBERNETES_SERVICE_PORT",
+  "NODE_NAME",
+  "FERROLB_NAMESPACE",
+];
+
+/** Where libc may live; the first that exists is the `--allow-ffi` path (bgp/md5_transport.ts). */
+export const LIBC_CANDIDATES = [
+  "/lib/x86_64-linux-gnu/libc.so.6",
+  "/usr/lib/x86_64-linux-gnu/libc.so.6",
+  "/lib/aarch64-linux-gnu/libc.so.6",
+  "/usr/lib/aarch64-linux-gnu/libc.so.6",
+  "/lib64/libc.so.6",
+  "/usr/lib64/libc.so.6",
+];
+
+/** The in-cluster service account directory (token, CA, namespace). */
+export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/** Roles that talk to the Kubernetes API unless `--config-dir` is given. */
+const CLUSTER_ROLES = new Set(["controller", "speaker", "all"]);
+/** Roles that may open a BGP session with TCP MD5 or a source address (libc FFI). */
+const FFI_ROLES = new Set(["speaker", "all", "demo"]);
+/** Roles that serve /metrics (process metrics read /proc/self). */
+const ADMIN_ROLES = new Set(["controller", "speaker", "all", "demo"]);
+
+/**
+ * @typedef {{ type: "string" | "boolean" }} FlagType
+ * @typedef {{ flags: Record<string, FlagType> }} FlagTable
+ * @typedef {{ role?: string, flags: Record<string, string | boolean>, positionals: string[] }} Scan
+ */
+
+/**
+ * Splits argv like the program does, without judging it: unknown flags are skipped so a
+ * mistake still reaches the program, which explains it.
+ * @param {string[]} argv
+ * @param {FlagTable} table
+ * @returns {Scan}
+ */
+export function scanArgs(argv, table) {
+  /** @type {Record<string, string | boolean>} */
+  const flags = {};
+  const positionals = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "--") {
+      positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    if (!arg.startsWith("-") || arg === "-") {
+      positionals.push(arg);
+      continue;
+    }
+    const body = arg.replace(/^--?/, "");
+    const eq = body.indexOf("=");
+    const name = eq < 0 ? body : body.slice(0, eq);
+    const spec = name === "role" ? { type: "string" } : table.flags[name];
+    if (!spec) continue;
+    if (spec.type === "boolean") flags[name] = true;
+    else if (eq >= 0) flags[name] = body.slice(eq + 1);
+    else if (i + 1 < argv.length) flags[name] = argv[++i];
+  }
+  const role = typeof flags.role === "string" ? flags.role : positionals.shift();
+  return { role, flags, positionals };
+}
+
+/**
+ * Joins a path onto a base unless it is absolute (POSIX paths).
+ * @param {string} base
+ * @param {string} path
+ */
+function absolute(base, path) {
+  // No base: the caller is the program itself, whose relative paths already mean the cwd.
+  if (base === "") return path;
+  if (path.startsWith("/")) return normalize(path);
+  return normalize(`${base.replace(/\/+$/, "")}/${path}`);
+}
+
+/**
+ * Removes `.`/`..` segments and doubled slashes.
+ * @param {string} path
+ */
+function normalize(path) {
+  const out = [];
+  for (const seg of path.split("/")) {
+    if (seg === "" || seg === ".") continue;
+    if (seg === "..") out.pop();
+    else out.push(seg);
+  }
+  return "/" + out.join("/");
+}
+
+/**
+ * The kubeconfig a cluster role uses, as controller-runtime orders it: `--kubeconfig`, then
+ * `KUBECONFIG` (the first existing entry of a colon-separated list), then nothing when running
+ * in a cluster (the service account), then `$HOME/.kube/config` when it exists.
+ * @param {{ flag?: string, env: (name: string) => string | undefined, cwd: string,
+ *   exists: (path: string) => boolean }} options
+ * @returns {string | undefined} an absolute path, or undefined for in-cluster (or none)
+ */
+export function resolveKubeconfig(options) {
+  const { flag, env, cwd, exists } = options;
+  if (flag) return absolute(cwd, flag);
+  const list = env("KUBECONFIG");
+  if (list) {
+    const entries = list.split(":").filter((p) => p !== "").map((p) => absolute(cwd, p));
+    return entries.find(exists) ?? entries[0];
+  }
+  if (env("KUBERNETES_SERVICE_HOST")) return undefined;
+  const home = env("HOME");
+  if (home) {
+    const path = absolute(cwd, `${home}/.kube/config`);
+    if (exists(path)) return path;
+  }
+  return undefined;
+}
+
+/**
+ * Files a kubeconfig points at (CA, client certificate and key, token file), so the program
+ * may read them too; paths are relative to the kubeconfig's directory, as kubectl reads them.
+ * @param {string} kubeconfigPath absolute
+ * @param {string} text the kubeconfig's content
+ * @returns {string[]}
+ */
+export function kubeconfigFiles(kubeconfigPath, text) {
+  const dir = kubeconfigPath.replace(/\/[^/]*$/, "") || "/";
+  const out = [];
+  const re =
+    /^\s*-?\s*(certificate-authority|client-certificate|client-key|tokenFile|token-file)\s*:\s*["']?([^"'\s#]+)/gm;
+  for (const m of text.matchAll(re)) out.push(absolute(dir, m[2]));
+  return out;
+}
+
+/**
+ * `:7472` or `0.0.0.0:7472` is reached on loopback; status dials exactly this.
+ * @param {string} addr
+ */
+export function dialableAddr(addr) {
+  if (addr.startsWith(":")) return `127.0.0.1${addr}`;
+  if (addr.startsWith("0.0.0.0:")) return `127.0.0.1${addr.slice(7)}`;
+  if (addr.startsWith("[::]:")) return `[::1]${addr.slice(4)}`;
+  return addr;
+}
+
+/**
+ * The `deno run` permission flags for one command line: read and write only what it names,
+ * plus what the role needs. Never `-A`.
+ * @param {Scan} scan
+ * @param {{ root: string, cwd: string, tmpdir: string, env: (name: string) => string | undefined,
+ *   exists: (path: string) => boolean, readText: (path: string) => string | undefined }} ctx
+ * @returns {string[]}
+ */
+export function permissionFlags(scan, ctx) {
+  const { role, flags, positionals } = scan;
+  const read = [ctx.root];
+  const write = [];
+  /** @param {string} name */
+  const str = (name) => (typeof flags[name] === "string" ? String(flags[name]) : undefined);
+  const configDir = str("config-dir");
+  const stateDir = str("state-dir");
+  if (role === "validate") { for (const p of positionals) read.push(absolute(ctx.cwd, p)); }
+  if (role === "demo") {
+    read.push(absolute(ctx.cwd, positionals[0] ?? `${ctx.root}/examples/quickstart`));
+    // Without --state-dir the demo keeps a throwaway state in the temp directory.
+    if (!stateDir) write.push(ctx.tmpdir);
+  }
+  if (role === "all" && configDir) {
+    read.push(absolute(ctx.cwd, configDir));
+    const state = absolute(ctx.cwd, stateDir ?? ".ferrolb-state");
+    read.push(state);
+    write.push(state);
+  } else if (stateDir && (role === "demo" || role === "all")) {
+    read.push(absolute(ctx.cwd, stateDir));
+    write.push(absolute(ctx.cwd, stateDir));
+  }
+  if (role !== undefined && CLUSTER_ROLES.has(role) && !(role === "all" && configDir)) {
+    read.push(SERVICE_ACCOUNT_DIR);
+    const kc = resolveKubeconfig({
+      flag: str("kubeconfig"),
+      env: ctx.env,
+      cwd: ctx.cwd,
+      exists: ctx.exists,
+    });
+    if (kc) {
+      read.push(kc);
+      const text = ctx.readText(kc);
+      if (text !== undefined) read.push(...kubeconfigFiles(kc, text));
+    }
+  }
+  if (role !== undefined && ADMIN_ROLES.has(role)) read.push("/proc/self");
+  const out = [`--allow-read=${unique(read).join(",")}`];
+  if (write.length > 0) out.push(`--allow-write=${unique(write).join(",")}`);
+  out.push(`--allow-env=${ENV_VARS.join(",")}`);
+  if (role === "status") {
+    out.push(`--allow-net=${dialableAddr(str("addr") ?? str("admin-addr") ?? "127.0.0.1:7472")}`);
+  } else if (role !== "validate") {
+    out.push("--allow-net");
+  }
+  if (role !== undefined && FFI_ROLES.has(role)) {
+    const libc = LIBC_CANDIDATES.find(ctx.exists);
+    if (libc) out.push(`--allow-ffi=${libc}`);
+  }
+  return out;
+}
+
+/** @param {string[]} list */
+function unique(list) {
+  return [...new Set(list)];
+}
