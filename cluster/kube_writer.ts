@@ -149,15 +149,40 @@ async function getOrCreate(
   }
 }
 
+interface Condition {
+  type?: string;
+  status?: string;
+  lastTransitionTime?: string;
+}
+
+/**
+ * `desired` with the `lastTransitionTime` of every condition whose status did not change
+ * taken from `current`, as apimachinery's SetStatusCondition does: a condition's time is
+ * when it last changed, so restating an unchanged condition is no reason to write.
+ */
+export function keepTransitionTimes(current: unknown, desired: unknown): unknown {
+  const want = (desired as { conditions?: Condition[] } | null)?.conditions;
+  const have = (current as { conditions?: Condition[] } | null)?.conditions;
+  if (!Array.isArray(want) || !Array.isArray(have)) return desired;
+  const conditions = want.map((c) => {
+    const old = have.find((h) => h.type === c.type);
+    return old && old.status === c.status && old.lastTransitionTime
+      ? { ...c, lastTransitionTime: old.lastTransitionTime }
+      : c;
+  });
+  return { ...(desired as object), conditions };
+}
+
 /** Replaces `.status` via PUT on /status unless it is already equal; creates when absent. */
 async function putStatus(
   ctx: WriterContext,
   op: string,
   target: { path: string; collection: string; create: () => KubeObject },
-  status: unknown,
+  desired: unknown,
 ): Promise<void> {
   await onConflictRetry(ctx, target.path, async () => {
     const current = await getOrCreate(ctx, op, target.path, target.collection, target.create);
+    const status = keepTransitionTimes(current.status, desired);
     if (canonical(current.status ?? null) === canonical(status ?? null)) return;
     await write(ctx, op, "PUT", `${target.path}/status`, { body: { ...current, status } });
   });

@@ -219,3 +219,25 @@ Deno.test("kube writer: writes to different Services are pipelined, one Service'
     await server.close();
   }
 });
+
+Deno.test("kube writer: restating an unchanged condition with a new time writes nothing", async () => {
+  await withWriter(async (server, writer) => {
+    const state = (status: string, at: string) => ({
+      result: status === "True" ? "Valid" : "Invalid",
+      conditions: [{ type: "Valid", status, reason: "R", message: "", lastTransitionTime: at }],
+    });
+    await writer.setConfigurationState(NS, "speaker-n1", state("True", "2026-01-01T00:00:00Z"));
+    const writes = writer.stats().writesTotal;
+    // A restarted speaker states the same condition with its own clock.
+    await writer.setConfigurationState(NS, "speaker-n1", state("True", "2026-01-02T00:00:00Z"));
+    assert.equal(writer.stats().writesTotal, writes, "same condition: nothing written");
+    await writer.setConfigurationState(NS, "speaker-n1", state("False", "2026-01-03T00:00:00Z"));
+    const cs = server.objects.get("configurationstates.metallb.io", NS, "speaker-n1")!;
+    const cond = (cs.status as { conditions: { lastTransitionTime: string }[] }).conditions[0];
+    assert.equal(
+      cond.lastTransitionTime,
+      "2026-01-03T00:00:00Z",
+      "a changed condition gets its time",
+    );
+  });
+});

@@ -375,8 +375,12 @@ async function kubectl(
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
-/** The install manifest users apply. */
-export const INSTALL_MANIFEST = new URL("../../manifests/ferrolb.yaml", import.meta.url).pathname;
+/**
+ * The install manifest users apply (FERROLB_REALKUBE_MANIFEST names another file, to try a
+ * manifest under development).
+ */
+export const INSTALL_MANIFEST = Deno.env.get("FERROLB_REALKUBE_MANIFEST") ??
+  new URL("../../manifests/ferrolb.yaml", import.meta.url).pathname;
 
 /**
  * `kubectl apply -f manifests/ferrolb.yaml`, then waits until every CRD is Established, so
