@@ -38,6 +38,18 @@ export const LIMITS = {
   password: 80,
   /** Characters of an interface or VRF name. */
   ifaceText: 63,
+  /** Selectors in one list (lists of selectors are compared pairwise for duplicates). */
+  selectors: 16,
+  /** Labels in one selector's `matchLabels`. */
+  selectorLabels: 16,
+  /** Expressions in one selector's `matchExpressions`. */
+  expressions: 16,
+  /** Values in one match expression. */
+  expressionValues: 64,
+  /** Characters of a label key (Kubernetes: 253 for the prefix, 1 slash, 63 for the name). */
+  labelKey: 317,
+  /** Characters of a label value (Kubernetes' own limit). */
+  labelValue: 63,
 } as const;
 
 function bounded(max: number) {
@@ -134,9 +146,11 @@ export const objectMeta = z.object({
 
 /** A `matchExpressions[]` entry. */
 export const labelSelectorRequirement = z.object({
-  key: z.string().min(1, "must not be empty"),
+  key: bounded(LIMITS.labelKey).min(1, "must not be empty"),
   operator: z.enum(["In", "NotIn", "Exists", "DoesNotExist"]),
-  values: z.array(z.string()).optional(),
+  values: z.array(bounded(LIMITS.labelValue))
+    .max(LIMITS.expressionValues, `must have at most ${LIMITS.expressionValues} entries`)
+    .optional(),
 }).superRefine((r, ctx) => {
   if (!isRecord(r)) return;
   const n = Array.isArray(r.values) ? r.values.length : 0;
@@ -160,14 +174,29 @@ export const labelSelectorRequirement = z.object({
 
 /** A Kubernetes label selector: `{matchLabels, matchExpressions}`. */
 export const labelSelector = z.object({
-  matchLabels: z.record(z.string(), z.string()).optional(),
-  matchExpressions: z.array(labelSelectorRequirement).optional(),
+  matchLabels: z.record(bounded(LIMITS.labelKey), bounded(LIMITS.labelValue)).optional(),
+  matchExpressions: z.array(labelSelectorRequirement)
+    .max(LIMITS.expressions, `must have at most ${LIMITS.expressions} entries`).optional(),
 }).superRefine((sel, ctx) => {
+  if (isRecord(sel) && isRecord(sel.matchLabels)) {
+    const n = Object.keys(sel.matchLabels).length;
+    if (n > LIMITS.selectorLabels) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["matchLabels"],
+        message: `must have at most ${LIMITS.selectorLabels} labels`,
+      });
+    }
+  }
   // Two identical expressions (values compared as sets) are a duplicate for MetalLB.
   if (isRecord(sel)) {
     checkUnique(ctx, sel.matchExpressions, ["matchExpressions"], "match expression");
   }
 }, ALWAYS);
+
+/** A list of label selectors (bounded: the CRD compares them pairwise). */
+export const labelSelectors = z.array(labelSelector)
+  .max(LIMITS.selectors, `must have at most ${LIMITS.selectors} selectors`);
 
 /** A parsed label selector. */
 export type LabelSelector = z.infer<typeof labelSelector>;
@@ -179,8 +208,8 @@ export type LabelSelector = z.infer<typeof labelSelector>;
 export const serviceAllocation = z.object({
   priority: z.number().int().min(0).optional(),
   namespaces: z.array(z.string()).optional(),
-  namespaceSelectors: z.array(labelSelector).optional(),
-  serviceSelectors: z.array(labelSelector).optional(),
+  namespaceSelectors: labelSelectors.optional(),
+  serviceSelectors: labelSelectors.optional(),
 });
 
 /** `IPAddressPool.spec`. */
@@ -254,10 +283,10 @@ export const bgpAdvertisementSpec = z.object({
   communities: z.array(bounded(LIMITS.communityText))
     .max(LIMITS.communities, `must have at most ${LIMITS.communities} entries`).optional(),
   ipAddressPools: z.array(z.string()).optional(),
-  ipAddressPoolSelectors: z.array(labelSelector).optional(),
-  nodeSelectors: z.array(labelSelector).optional(),
+  ipAddressPoolSelectors: labelSelectors.optional(),
+  nodeSelectors: labelSelectors.optional(),
   peers: z.array(z.string()).optional(),
-  serviceSelectors: z.array(labelSelector).optional(),
+  serviceSelectors: labelSelectors.optional(),
 }).superRefine(refineAdvertisement, ALWAYS);
 
 // ---------------------------------------------------------------------------------------
@@ -279,7 +308,7 @@ const peerCoreFields = {
   holdTime: z.string().optional(),
   keepaliveTime: z.string().optional(),
   routerID: bounded(LIMITS.ipText).optional(),
-  nodeSelectors: z.array(labelSelector).optional(),
+  nodeSelectors: labelSelectors.optional(),
   password: bounded(LIMITS.password).optional(),
   bfdProfile: z.string().optional(),
   ebgpMultiHop: z.boolean().default(false),
@@ -436,9 +465,9 @@ function refineL2Advertisement(spec: unknown, ctx: Ctx): void {
  */
 export const l2AdvertisementSpec = z.object({
   ipAddressPools: z.array(z.string()).optional(),
-  ipAddressPoolSelectors: z.array(labelSelector).optional(),
-  nodeSelectors: z.array(labelSelector).optional(),
-  serviceSelectors: z.array(labelSelector).optional(),
+  ipAddressPoolSelectors: labelSelectors.optional(),
+  nodeSelectors: labelSelectors.optional(),
+  serviceSelectors: labelSelectors.optional(),
   interfaces: z.array(z.string()).optional(),
 }).superRefine(refineL2Advertisement, ALWAYS);
 

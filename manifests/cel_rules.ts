@@ -21,25 +21,20 @@ const has = (f: string) => `has(self.${f})`;
 const set = (f: string) => `(has(self.${f}) && self.${f} != '')`;
 
 /**
- * A CEL expression turning the IP address string `e` (already known valid) into a key
- * that sorts like the address: IPv4 octets as three digits, IPv6 as 32 hex digits with
- * `::` expanded. CEL has no IP ordering, so a range's start and end compare by this key.
+ * A CEL expression for the IPv4 address string `e` (already known valid) as a number, so
+ * a range's start and end compare (CEL has no IP ordering). IPv6 has no such cheap form
+ * within the API server's cost budget; an IPv6 range backwards is refused by the
+ * controller's checks instead.
  */
-export function ipSortKey(e: string): string {
-  const v4 = `i.string().split('.').map(o, '000'.substring(size(o)) + o).join('')`;
-  // `::` at an end gets a 0 group so every group is written; then the missing groups are
-  // inserted in place of `::`, and each group is padded to four digits.
-  const v6 = `cel.bind(t, (i.string().startsWith('::') ? '0' : '') + i.string() + ` +
-    `(i.string().endsWith('::') ? '0' : ''), ` +
-    `(t.contains('::') ? t.replace('::', ':' + '0:0:0:0:0:0:0:0'.substring(0, ` +
-    `2 * (8 - t.split(':').filter(g, g != '').size()) - 1) + ':') : t)` +
-    `.split(':').map(g, '0000'.substring(size(g)) + g).join(''))`;
-  return `cel.bind(i, ip(${e}), i.family() == 4 ? ${v4} : ${v6})`;
+export function ipv4Number(e: string): string {
+  const octet = (i: number) => `int(${e}.split('.')[${i}])`;
+  return `(${octet(0)} * 16777216 + ${octet(1)} * 65536 + ${octet(2)} * 256 + ${octet(3)})`;
 }
 
-const RANGE_PARTS = `self.split('-')`;
-const rangeValid = `cel.bind(p, ${RANGE_PARTS}, size(p) == 2 && isIP(p[0].trim()) && ` +
-  `isIP(p[1].trim()) && ip(p[0].trim()).family() == ip(p[1].trim()).family())`;
+const START = `self.split('-')[0].trim()`;
+const END = `self.split('-')[1].trim()`;
+const rangeValid = `(size(self.split('-')) == 2 && isIP(${START}) && isIP(${END}) && ` +
+  `ip(${START}).family() == ip(${END}).family())`;
 
 const ADDRESS_ENTRY_RULES: CelRule[] = [
   {
@@ -48,8 +43,8 @@ const ADDRESS_ENTRY_RULES: CelRule[] = [
       "family (192.0.2.10-192.0.2.20)",
   },
   {
-    rule: `!(self.contains('-') && ${rangeValid}) || cel.bind(p, ${RANGE_PARTS}, ` +
-      `${ipSortKey("p[0].trim()")} <= ${ipSortKey("p[1].trim()")})`,
+    rule: `!(self.contains('-') && ${rangeValid} && ip(${START}).family() == 4) || ` +
+      `${ipv4Number(START)} <= ${ipv4Number(END)}`,
     message: "range start must not be after its end",
   },
 ];
@@ -66,10 +61,11 @@ const ADDRESS_LIST_RULES: CelRule[] = [{
 
 /** The rule body checking a community literal `self` (two or four `:` parts). */
 function communityLiteral(otherwise: "true" | "false"): string {
-  return `cel.bind(p, self.split(':'), size(p) == 2 ? ` +
-    `p.all(x, x.matches('^[0-9]{1,10}$') && int(x) <= 65535) : size(p) == 4 ? ` +
-    `(p[0] == 'large' && [p[1], p[2], p[3]].all(x, x.matches('^[0-9]{1,10}$') && ` +
-    `int(x) <= 4294967295)) : ${otherwise})`;
+  const parts = `self.split(':')`;
+  return `size(${parts}) == 2 ? ` +
+    `${parts}.all(x, x.matches('^[0-9]{1,10}$') && int(x) <= 65535) : size(${parts}) == 4 ? ` +
+    `(${parts}[0] == 'large' && [${parts}[1], ${parts}[2], ${parts}[3]].all(x, ` +
+    `x.matches('^[0-9]{1,10}$') && int(x) <= 4294967295)) : ${otherwise}`;
 }
 
 const COMMUNITY_MESSAGE = "community must be AS:VALUE with two numbers 0-65535, or " +
@@ -223,21 +219,28 @@ function isSelector(node: SchemaNode): boolean {
   return node.type === "object" && !!props?.matchLabels && !!props?.matchExpressions;
 }
 
+const NO_DUPLICATES = (what: string): CelRule => ({
+  rule: `self.all(x, self.exists_one(y, y == x))`,
+  message: `must not list the same ${what} twice`,
+});
+
 /**
- * Makes label selectors comparable as wholes, so lists of them refuse duplicates: each
- * selector and each match expression is an atomic map, lists of them are sets, and an
- * expression's values are a set (MetalLB refuses a value listed twice).
+ * Duplicate label selectors, match expressions and expression values are refused, as
+ * MetalLB's webhook does: values are a set; selectors and expressions (objects, which a
+ * `set` list type would not merge under server-side apply) are compared by a CEL rule,
+ * bounded by api/schemas.ts `LIMITS`.
  */
 export function markSelectors(node: SchemaNode): void {
   if (node.type === "array" && node.items && isSelector(node.items as SchemaNode)) {
-    node["x-kubernetes-list-type"] = "set";
+    node["x-kubernetes-validations"] = [NO_DUPLICATES("selector")] as unknown as YamlValue;
   }
   if (isSelector(node)) {
-    node["x-kubernetes-map-type"] = "atomic";
-    const exprs = (node.properties as Record<string, SchemaNode>).matchExpressions;
-    exprs["x-kubernetes-list-type"] = "set";
-    const item = exprs.items as SchemaNode;
-    item["x-kubernetes-map-type"] = "atomic";
+    const props = node.properties as Record<string, SchemaNode>;
+    props.matchLabels.maxProperties = LIMITS.selectorLabels;
+    props.matchExpressions["x-kubernetes-validations"] = [
+      NO_DUPLICATES("match expression"),
+    ] as unknown as YamlValue;
+    const item = props.matchExpressions.items as SchemaNode;
     const values = (item.properties as Record<string, SchemaNode>).values;
     values["x-kubernetes-list-type"] = "set";
   }
