@@ -387,6 +387,8 @@ async function allOnConfigDir(box: Box): Promise<void> {
     assert.match(ip, /^198\.51\.100\.([0-9]|1[0-5])$/);
     assert.equal(doc.role, "all");
     assert.equal(doc.node, marker);
+    const metrics = await (await fetch(`http://${addr}/metrics`)).text();
+    assert.match(metrics, /metallb_bgp_session_up\{peer="127\.0\.0\.1:\d+"\} 1/);
     const route = await pollUntil(
       () => collector.routes().flatMap((p) => p.routes).find((r) => r.prefix === `${ip}/32`),
       { what: `${ip}/32 at the collector`, context: proc.tail },
