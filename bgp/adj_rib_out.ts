@@ -271,6 +271,9 @@ export function endOfRib(family: Family): UpdateMessage {
   };
 }
 
+/** Whether a wanted prefix reached the peer; see {@linkcode AdjRibOut.routeState}. */
+export type RouteState = "absent" | "pending" | "sent";
+
 /** Result of {@linkcode AdjRibOut.takeUpdates}. */
 export interface TakenUpdates {
   updates: UpdateMessage[];
@@ -431,13 +434,13 @@ export class AdjRibOut {
   }
 
   /**
-   * Whether the peer has the prefix of key `k` ({@linkcode prefixKey}) with the attributes
-   * wanted now: false while it is pending, withdrawn, or the table must be re-sent.
+   * Where the prefix of key `k` ({@linkcode prefixKey}) stands: `absent` when not wanted,
+   * `sent` when the peer has it with the attributes wanted now, else `pending`.
    */
-  isSent(k: string): boolean {
-    if (this.#allDirty) return false;
+  routeState(k: string): RouteState {
     const e = this.#wanted.get(k);
-    return e !== undefined && this.#sent.get(k) === this.#good(e).key;
+    if (e === undefined) return "absent";
+    return !this.#allDirty && this.#sent.get(k) === this.#good(e).key ? "sent" : "pending";
   }
 
   /** Prefixes the peer has from us. */

@@ -104,6 +104,8 @@ export interface Collector {
   onChange(fn: () => void): () => void;
   /** Resolves once `predicate()` holds, re-checking after every change; rejects after `timeoutMs`. */
   waitFor(predicate: () => boolean, options?: { timeoutMs?: number }): Promise<void>;
+  /** Sends Cease to every live peer and keeps listening, so that the peers reconnect. */
+  dropSessions(): Promise<void>;
   /** Sends Cease to every peer and stops listening. */
   close(): Promise<void>;
 }
@@ -285,6 +287,9 @@ function openCollector(options: CollectorOptions): Collector {
           resolve();
         });
       });
+    },
+    async dropSessions() {
+      await Promise.all([...live.values()].map((e) => e.pc.close(adminShutdown())));
     },
     async close() {
       if (closing) return;

@@ -20,6 +20,7 @@ export {
   packUpdates,
   type Route,
   type RouteAttributes,
+  type RouteState,
   validateAttributes,
 } from "./adj_rib_out.ts";
 export {

@@ -18,7 +18,13 @@ import {
   type SessionState,
   State,
 } from "./fsm.ts";
-import { AdjRibOut, type AttributeEnv, endOfRib, type Route } from "./adj_rib_out.ts";
+import {
+  AdjRibOut,
+  type AttributeEnv,
+  endOfRib,
+  type Route,
+  type RouteState,
+} from "./adj_rib_out.ts";
 import { encodeMessage, MAX_MESSAGE_SIZE } from "./packets.ts";
 import { prefixKey } from "./prefix.ts";
 import { type Clock, systemClock, type TimerHandle } from "./timers.ts";
@@ -270,11 +276,13 @@ export class BgpSession {
   }
 
   /**
-   * Whether the peer holds the prefix of key `key` ({@linkcode prefixKey}) as wanted now:
-   * the session is Established and the route went out with its current attributes.
+   * Where the prefix of key `key` ({@linkcode prefixKey}) stands with the peer: `sent` only
+   * while the session is Established and the route went out with its current attributes;
+   * `absent` when it is not wanted.
    */
-  hasSent(key: string): boolean {
-    return this.#state === State.ESTABLISHED && this.#rib.isSent(key);
+  routeState(key: string): RouteState {
+    const s = this.#rib.routeState(key);
+    return s === "sent" && this.#state !== State.ESTABLISHED ? "pending" : s;
   }
 
   /** A snapshot of counters. */

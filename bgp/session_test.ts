@@ -549,10 +549,11 @@ Deno.test("iBGP attributes; IPv6 over IPv4 is held back without an IPv6 next hop
   assert.equal(ups[0].attributes.nextHop, "192.0.2.1");
   assert.equal(ups[0].attributes.mpReach, undefined);
   assert.equal(h.session.stats().prefixesPending, 1);
-  assert.equal(h.session.hasSent(keyOf("2001:db8::1/128")), false);
-  assert.equal(h.session.hasSent(keyOf("10.0.0.1/32")), true);
+  assert.equal(h.session.routeState(keyOf("2001:db8::1/128")), "pending");
+  assert.equal(h.session.routeState(keyOf("10.0.0.1/32")), "sent");
+  assert.equal(h.session.routeState(keyOf("10.9.9.9/32")), "absent");
   await h.session.stop();
-  assert.equal(h.session.hasSent(keyOf("10.0.0.1/32")), false, "not held once stopped");
+  assert.equal(h.session.routeState(keyOf("10.0.0.1/32")), "pending", "not held once stopped");
 
   const e = harness({ nextHopV6: "2001:db8::99" });
   e.session.setRoutes([route("10.0.0.1/32", { localPref: 300 }), route("2001:db8::1/128")]);
@@ -561,7 +562,7 @@ Deno.test("iBGP attributes; IPv6 over IPv4 is held back without an IPv6 next hop
   assert.deepEqual(ev4.attributes.asPath, [{ type: 2, asns: [65001] }]);
   assert.equal(ev4.attributes.localPref, undefined);
   assert.deepEqual(ev6.attributes.mpReach?.nextHops, ["2001:db8::99"]);
-  assert.equal(e.session.hasSent(keyOf("2001:db8::1/128")), true);
+  assert.equal(e.session.routeState(keyOf("2001:db8::1/128")), "sent");
   await e.session.stop();
 });
 

@@ -110,6 +110,7 @@ interface DecideContext {
   peers: readonly PeerConfig[];
   v4Peers: readonly PeerConfig[];
   v6Peers: readonly PeerConfig[];
+  noNextHopV6: ReadonlyMap<string, string>;
   poolNames: ReadonlySet<string>;
   adsByPool: ReadonlyMap<string, AdvertisementConfig[]>;
   weightedEcmp: boolean;
@@ -117,6 +118,14 @@ interface DecideContext {
 }
 
 const NO_ENDPOINTS = { any: 0, local: 0, localReady: 0 };
+
+/** Why the IPv6 peers `ad` would reach get no IPv6 route (no next hop), if that is why. */
+function noNextHopFor(ctx: DecideContext, ad: AdvertisementConfig): string | undefined {
+  for (const [name, why] of ctx.noNextHopV6) {
+    if (ad.peers.length === 0 || ad.peers.includes(name)) return `BGPPeer ${name}: ${why}`;
+  }
+  return undefined;
+}
 
 function decideService(
   svc: ServiceView,
@@ -139,10 +148,12 @@ function decideService(
   }
   if (svc.ingressIPs.length === 0) {
     out.reason = "no IP assigned yet";
+    out.cause = "waiting";
     return done;
   }
   if (ctx.nodeReason) {
     out.reason = ctx.nodeReason;
+    out.cause = "config";
     return done;
   }
   const local = svc.externalTrafficPolicy === "Local";
@@ -150,10 +161,12 @@ function decideService(
     out.reason = local
       ? `externalTrafficPolicy Local and no serving endpoint on node ${ctx.nodeName}`
       : "no serving endpoint";
+    out.cause = "waiting";
     return done;
   }
   if (peers.length === 0) {
     out.reason = `no BGPPeer selects node ${ctx.nodeName}`;
+    out.cause = "config";
     return done;
   }
   const weight = ctx.weightedEcmp && local ? (c.localReady || c.local) : 0;
@@ -168,6 +181,7 @@ function decideService(
     const v6 = ip.includes(":");
     let matched = false;
     let familyless: string | undefined;
+    let hopless: string | undefined;
     for (const ad of ctx.adsByPool.get(pool) ?? []) {
       if (!matchesAnySelector(ad.serviceSelectors, svc.labels)) continue;
       let prefix: Prefix, key: string;
@@ -190,6 +204,7 @@ function decideService(
           p.name
         );
       if (targets?.length === 0) {
+        hopless ??= noNextHopFor(ctx, ad);
         if (carriers.length === 0) familyless = family;
         continue;
       }
@@ -197,7 +212,9 @@ function decideService(
       contributions.push({ prefix, key, ad, peers: targets, weight, svc: svcKey });
       for (const p of targets ?? peers.map((x) => x.name)) announcedTo.add(p);
     }
-    if (!matched && familyless) {
+    if (!matched && v6 && hopless) {
+      reasons.push(`IP ${ip}: ${hopless}`);
+    } else if (!matched && familyless) {
       reasons.push(
         `IP ${ip}: no BGPPeer of this node carries ${familyless} (set dualStackAddressFamily)`,
       );
@@ -208,7 +225,11 @@ function decideService(
     }
   }
   out.peers = internPeers(cache, [...announcedTo].sort());
-  if (out.peers.length === 0) out.reason = reasons.join("; ");
+  if (out.peers.length === 0) {
+    out.reason = reasons.join("; ");
+    out.cause = "config";
+  } else if (reasons.length > 0) out.partial = reasons.join("; ");
+  if (contributions.length > 0) out.prefixes = [...new Set(contributions.map((k) => k.key))];
   // Exact size: a pushed-to array keeps room for 16 more, times 100,000s of Services.
   return { out, contributions: contributions.slice() };
 }
@@ -224,6 +245,7 @@ export function computeAnnouncements(config: Config, input: AnnounceInput): Anno
     nodeReason = `node ${input.nodeName} has label ${EXCLUDE_LABEL}`;
   }
   const rejected = input.rejectedPeers ?? new Map<string, string>();
+  const noNextHopV6 = input.noNextHopV6 ?? new Map<string, string>();
   const peers = config.peers
     .filter((p) => !rejected.has(p.name) && matchesAnySelector(p.nodeSelectors, nodeLabels))
     .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
@@ -246,6 +268,7 @@ export function computeAnnouncements(config: Config, input: AnnounceInput): Anno
     nodeReason ?? "",
     [...rejected.keys()].sort(),
     !!input.weightedEcmp,
+    [...noNextHopV6].sort(),
   ]);
   if (cache.context?.config !== config || cache.context.sig !== sig) {
     cache.context = { config, sig, token: {} };
@@ -256,7 +279,8 @@ export function computeAnnouncements(config: Config, input: AnnounceInput): Anno
     nodeReason,
     peers,
     v4Peers: peers.filter((p) => peerFamilies(p).includes("ipv4")),
-    v6Peers: peers.filter((p) => peerFamilies(p).includes("ipv6")),
+    v6Peers: peers.filter((p) => peerFamilies(p).includes("ipv6") && !noNextHopV6.has(p.name)),
+    noNextHopV6,
     poolNames,
     adsByPool,
     weightedEcmp: !!input.weightedEcmp,

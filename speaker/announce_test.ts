@@ -188,7 +188,8 @@ Deno.test("identical prefixes towards one peer merge their communities", () => {
   w.config = [
     poolObject("pool-a", ["192.0.2.0/26"]),
     peerObject("router1", { myASN: 64500, peerASN: 64501, peerAddress: "10.0.0.1" }),
-    advObject("x", { communities: ["64500:1", "large:1:1:1"] }),
+    // MetalLB refuses two local preferences for one resulting prefix: both say 200.
+    advObject("x", { communities: ["64500:1", "large:1:1:1"], localPref: 200 }),
     advObject("y", { communities: ["64500:2", "64500:1"], localPref: 200 }),
   ];
   const routes = decide(w, "n1").routes.get("router1")!;
@@ -349,7 +350,8 @@ Deno.test("a reused cache gives what a fresh computation gives, change after cha
       peerAddress: "10.0.0.2",
       dualStackAddressFamily: true,
     }),
-    advObject("agg", { aggregationLength: 24, communities: ["64500:1"] }),
+    // Different resulting prefixes in both families, as MetalLB requires for two localPrefs.
+    advObject("agg", { aggregationLength: 24, aggregationLengthV6: 124, communities: ["64500:1"] }),
     advObject("host", { peers: ["r2"], communities: ["64500:2"], localPref: 50 }),
   ]);
   const services = Array.from({ length: 12 }, (_, i) =>

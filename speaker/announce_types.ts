@@ -19,6 +19,12 @@ export interface AnnounceInput {
   loadBalancerClass?: string;
   /** Peers this node must not use (e.g. fields we cannot honour), by name, with the reason. */
   rejectedPeers?: ReadonlyMap<string, string>;
+  /**
+   * Peers whose sessions carry IPv6 but have no usable IPv6 next hop (an IPv4 session
+   * without a global IPv6 address on the node), by name, with the reason: they get no IPv6
+   * routes.
+   */
+  noNextHopV6?: ReadonlyMap<string, string>;
   /** Memo kept across calls (see {@linkcode AnnounceCache}); a fresh one when absent. */
   cache?: AnnounceCache;
 }
@@ -34,6 +40,15 @@ export interface ServiceAnnouncement {
   peers: string[];
   /** Why it is not announced (to no peer at all); absent when announced. */
   reason?: string;
+  /**
+   * What kind of reason: `waiting` (no IP yet, no serving endpoint: the normal state of
+   * many Services) or `config` (something an operator would want to know about).
+   */
+  cause?: "waiting" | "config";
+  /** Why some of its IPs are not announced while others are. */
+  partial?: string;
+  /** Map keys ({@linkcode prefixKey}) of the prefixes announced for it. */
+  prefixes?: readonly string[];
 }
 
 /** What {@linkcode computeAnnouncements} decided. */

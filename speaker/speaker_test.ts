@@ -18,6 +18,7 @@ import {
   type Speaker,
   type SpeakerOptions,
 } from "./speaker.ts";
+import { eventually } from "../tests/fake_apiserver/testing.ts";
 import {
   advObject,
   nodeObject,
@@ -40,6 +41,8 @@ class RecordingWriter implements ObjectWriter {
   configStates = new Map<string, unknown>();
   events: EventRecord[] = [];
   bgpStatusWrites = 0;
+  /** Per ServiceBGPStatus write: its peers, or null for a delete. */
+  bgpStatusHistory: (string[] | null)[] = [];
   setServiceIngress(): Promise<void> {
     return Promise.reject(new Error("the speaker must not write Service status"));
   }
@@ -59,6 +62,7 @@ class RecordingWriter implements ObjectWriter {
   }
   setServiceBGPStatus(ns: string, name: string, obj: KubeObject | null): Promise<void> {
     this.bgpStatusWrites++;
+    this.bgpStatusHistory.push(obj ? (obj.status as { peers: string[] }).peers : null);
     if (obj) this.bgpStatuses.set(`${ns}/${name}`, structuredClone(obj));
     else this.bgpStatuses.delete(`${ns}/${name}`);
     if (obj) this.mirror?.put(obj);
@@ -230,9 +234,10 @@ Deno.test("ServiceBGPStatus is created, follows its peers and is deleted", async
     r.source.put(serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a", namespace: "shop" }));
     r.source.put(sliceObject("web", [{ node: "n1" }], { namespace: "shop" }));
     const s = await startOn(r, "n1");
-    await s.settled();
     const statuses = () => [...r.writer.bgpStatuses.values()];
-    assert.equal(statuses().length, 1);
+    const peersOf = () => (statuses()[0]?.status as { peers?: string[] } | undefined)?.peers;
+    await eventually("status written once the peer holds the route", () => statuses().length === 1);
+    await s.settled();
     const obj = statuses()[0];
     assert.deepEqual(obj.metadata.labels, {
       "metallb.io/node": "n1",
@@ -249,21 +254,55 @@ Deno.test("ServiceBGPStatus is created, follows its peers and is deleted", async
     assert.equal(r.writer.events.filter((e) => e.reason === "nodeAssigned").length, 1);
 
     r.source.put(nodeObject("n1", { internalIP: "10.0.0.11", labels: { rack: "a" } }));
-    await s.settled();
-    assert.deepEqual((statuses()[0].status as { peers: string[] }).peers, ["router1", "router2"]);
+    await eventually("router2 holds it too", () => peersOf()?.length === 2);
+    assert.deepEqual(peersOf(), ["router1", "router2"]);
     // Still announced: no second nodeAssigned event.
     assert.equal(r.writer.events.filter((e) => e.reason === "nodeAssigned").length, 1);
+    await s.settled();
     const writes = r.writer.bgpStatusWrites;
     r.source.put(serviceObject("other", { ips: ["192.0.2.11"] })); // unrelated change
     await s.settled();
     assert.equal(r.writer.bgpStatusWrites, writes, "no rewrite when nothing changed");
 
     r.source.put(sliceObject("web", [], { namespace: "shop" }));
-    await s.settled();
-    assert.equal(statuses().length, 0);
+    await eventually("status deleted", () => statuses().length === 0);
     const svc = s.status().services.find((x) => x.name === "web")!;
     assert.equal(svc.pending, "no serving endpoint");
     assert.deepEqual(svc.peers, []);
+  } finally {
+    await r.close();
+  }
+});
+
+Deno.test("status lists what the peer holds: a session drop and recovery", async () => {
+  // A peer that is down holds nothing: the status says so, then follows the peer back.
+  const r = await rig();
+  try {
+    r.source.put(serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a" }));
+    r.source.put(sliceObject("web", [{ node: "n1" }]));
+    const s = await startOn(r, "n1");
+    const label = `127.0.0.1:${r.collector.addr.port}`;
+    const held = () => s.status().services.find((x) => x.name === "web")?.peers ?? [];
+    await eventually("announced", () => held().length === 1);
+    assert.deepEqual(held(), [label]);
+    assert.ok(routesOf(r.collector).has("192.0.2.10/32"), "the peer has the route");
+    const since = s.status().services[0].announcedSince;
+    assert.ok(since && !Number.isNaN(Date.parse(since)), `announcedSince ${since}`);
+    const before = r.writer.bgpStatusHistory.length;
+
+    await r.collector.dropSessions();
+    await r.collector.waitFor(() => livePeers(r.collector).length === 1, { timeoutMs: 15_000 });
+    await r.collector.waitFor(() => routesOf(r.collector).has("192.0.2.10/32"));
+    await eventually("held again after recovery", () => held().length === 1);
+    await s.settled();
+    const after = r.writer.bgpStatusHistory.slice(before);
+    assert.deepEqual(after, [null, ["router1"]], "deleted while down, written back when held");
+    assert.deepEqual([...r.writer.bgpStatuses.values()].map((o) => o.status), [{
+      node: "n1",
+      serviceName: "web",
+      serviceNamespace: "default",
+      peers: ["router1"],
+    }]);
   } finally {
     await r.close();
   }
@@ -637,7 +676,8 @@ Deno.test("IPv6 over an IPv6 session: the route arrives with our address as next
     const route = routesOf(collector).get("2001:db8:5::9/128")!;
     assert.equal(route.nextHop, "::1");
     assert.deepEqual(route.communities, ["64500:6"]);
-    assert.deepEqual(s.status().services[0].peers, [`[::1]:${collector.addr.port}`]);
+    const label = `[::1]:${collector.addr.port}`;
+    await eventually("status shows the peer", () => s.status().services[0].peers[0] === label);
   } finally {
     await s.stop();
     await collector.close();
@@ -769,7 +809,8 @@ function recordingFactory(): { made: MadeSession[]; factory: SessionFactory } {
           return session.stop(options);
         },
         stats: () => session.stats(),
-        on: (event, fn) => session.on(event, fn),
+        routeState: (key) => session.routeState(key),
+        on: (event: "state" | "sent", fn: never) => session.on(event as "state", fn),
       };
     },
   };
@@ -946,6 +987,144 @@ Deno.test("after a restart: stale ServiceBGPStatus deleted, correct ones not rew
     assert.deepEqual(w3.events, []);
     assert.deepEqual(s4.status().services.find((x) => x.name === "web")?.peers.length, 1);
     await s4.stop();
+  } finally {
+    await r.close();
+  }
+});
+
+/** A dual-stack (IPv4 session) peer world with one IPv4 and one IPv6 Service. */
+async function dualStackRig(node: KubeObject, peerAnnotations?: Record<string, string>) {
+  const collector = await startTestCollector({ asn: 64501, routerId: "10.255.0.1" });
+  const peer = peerObject("r1", {
+    myASN: 64500,
+    peerASN: 64501,
+    peerAddress: "127.0.0.1",
+    peerPort: collector.addr.port,
+    dualStackAddressFamily: true,
+  });
+  if (peerAnnotations) peer.metadata.annotations = peerAnnotations;
+  const source = createMemorySource([
+    poolObject("pool4", ["192.0.2.0/26"]),
+    poolObject("pool6", ["2001:db8:5::/120"]),
+    peer,
+    node,
+    advObject("all"),
+    serviceObject("web4", { ips: ["192.0.2.9"], pool: "pool4" }),
+    sliceObject("web4", [{ node: "n1" }]),
+    serviceObject("web6", { ips: ["2001:db8:5::9"], pool: "pool6" }),
+    sliceObject("web6", [{ node: "n1" }]),
+  ]);
+  const writer = new RecordingWriter();
+  const s = createSpeaker(source, writer, {
+    nodeName: "n1",
+    namespace: TEST_NS,
+    logger: silentLogger,
+    metricsIntervalMs: 0,
+    stopGraceMs: 2000,
+  });
+  return {
+    collector,
+    source,
+    writer,
+    s,
+    peer,
+    async close() {
+      await s.stop();
+      await collector.close();
+    },
+  };
+}
+
+Deno.test("IPv6 on an IPv4 session: the node's global IPv6 address is the next hop", async () => {
+  const node = nodeObject("n1", {
+    internalIP: "10.0.0.11",
+    addresses: [
+      { type: "InternalIP", address: "fe80::11" },
+      { type: "InternalIP", address: "2001:db8:ff::11" },
+    ],
+  });
+  const w = await dualStackRig(node);
+  try {
+    await w.s.start();
+    await w.collector.waitFor(() => routesOf(w.collector).has("2001:db8:5::9/128"));
+    assert.equal(routesOf(w.collector).get("2001:db8:5::9/128")!.nextHop, "2001:db8:ff::11");
+    assert.equal(routesOf(w.collector).get("192.0.2.9/32")?.nextHop, "127.0.0.1");
+  } finally {
+    await w.close();
+  }
+});
+
+Deno.test("no IPv6 next hop: the IPv6 route is not sent, and status, Event, log say why", async () => {
+  const w = await dualStackRig(nodeObject("n1", { internalIP: "10.0.0.11" }));
+  try {
+    await w.s.start();
+    await w.collector.waitFor(() => routesOf(w.collector).has("192.0.2.9/32"));
+    await w.s.settled();
+    assert.ok(!routesOf(w.collector).has("2001:db8:5::9/128"), "no unusable next hop sent");
+    const web6 = w.s.status().services.find((x) => x.name === "web6")!;
+    assert.deepEqual(web6.peers, []);
+    assert.match(web6.notAnnounced ?? "", /no IPv6 next hop.*ferrolb\.io\/next-hop-ipv6/);
+    const events = w.writer.events.filter((e) => e.reason === "notAnnounced");
+    assert.equal(events.length, 1);
+    assert.equal(events[0].type, "Warning");
+    assert.equal(events[0].involved.name, "web6");
+    assert.match(w.s.configStatus().warnings.join("\n"), /BGPPeer metallb-system\/r1: no IPv6/);
+
+    // The operator names a next hop on the BGPPeer: the route goes out with it.
+    w.peer.metadata.annotations = { "ferrolb.io/next-hop-ipv6": "2001:db8:ff::77" };
+    w.source.put(structuredClone(w.peer));
+    await w.collector.waitFor(() => routesOf(w.collector).has("2001:db8:5::9/128"));
+    assert.equal(routesOf(w.collector).get("2001:db8:5::9/128")!.nextHop, "2001:db8:ff::77");
+    await eventually(
+      "status follows",
+      () => w.s.status().services.find((x) => x.name === "web6")!.peers.length === 1,
+    );
+    assert.equal(w.s.status().services.find((x) => x.name === "web6")!.notAnnounced, undefined);
+  } finally {
+    await w.close();
+  }
+});
+
+Deno.test("an IPv6 Service with only IPv4 peers: reason in status instead of '-'", async () => {
+  const r = await rig({
+    extra: [poolObject("pool6", ["2001:db8:6::/120"]), advObject("all")],
+  });
+  try {
+    r.source.put(serviceObject("v6only", { ips: ["2001:db8:6::1"], pool: "pool6" }));
+    r.source.put(sliceObject("v6only", [{ node: "n1" }]));
+    const s = await startOn(r, "n1");
+    await s.settled();
+    const svc = s.status().services.find((x) => x.name === "v6only")!;
+    assert.deepEqual(svc.peers, []);
+    assert.match(svc.notAnnounced ?? "", /no BGPPeer of this node carries ipv6/);
+    assert.equal(r.writer.events.filter((e) => e.reason === "notAnnounced").length, 1);
+  } finally {
+    await r.close();
+  }
+});
+
+Deno.test("a BGPPeer with a BFD profile runs without BFD and says so", async () => {
+  const r = await rig({
+    peerSpec: { bfdProfile: "fast" },
+    extra: [
+      advObject("all"),
+      {
+        apiVersion: "metallb.io/v1beta1",
+        kind: "BFDProfile",
+        metadata: { name: "fast", namespace: TEST_NS },
+        spec: {},
+      },
+    ],
+  });
+  try {
+    r.source.put(serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a" }));
+    r.source.put(sliceObject("web", [{ node: "n1" }]));
+    const s = await startOn(r, "n1");
+    await r.collector.waitFor(() => routesOf(r.collector).has("192.0.2.10/32"));
+    const session = s.status().sessions[0];
+    assert.equal(session.state, "Established");
+    assert.deepEqual(session.unsupported, ["BFD"]);
+    assert.ok(s.configStatus().valid, s.configStatus().errors.join("; "));
   } finally {
     await r.close();
   }

@@ -127,6 +127,8 @@ export interface NodeFixture {
   labels?: Record<string, string>;
   networkUnavailable?: boolean;
   internalIP?: string;
+  /** Further addresses, e.g. `{ type: "InternalIP", address: "2001:db8::11" }`. */
+  addresses?: { type: string; address: string }[];
 }
 
 /** A Node. */
@@ -140,7 +142,10 @@ export function nodeObject(name: string, options: NodeFixture = {}): KubeObject 
         type: "NetworkUnavailable",
         status: options.networkUnavailable ? "True" : "False",
       }, { type: "Ready", status: "True" }],
-      addresses: options.internalIP ? [{ type: "InternalIP", address: options.internalIP }] : [],
+      addresses: [
+        ...(options.internalIP ? [{ type: "InternalIP", address: options.internalIP }] : []),
+        ...(options.addresses ?? []),
+      ],
     },
   };
 }

@@ -1,0 +1,409 @@
+/**
+ * The speaker's status reporter for Services: ServiceBGPStatus objects that list the peers
+ * really holding a Service's routes (session Established and the routes in its Adj-RIB-Out
+ * as sent), `nodeAssigned` Events, and the reason, Event and log line for an assigned
+ * Service that is not announced. Cost follows what changed: decisions that did not change
+ * come back as the same objects and are skipped.
+ */
+import { createHash } from "node:crypto";
+import type { Logger } from "../api/log.ts";
+import type { MetallbMetrics } from "../api/metrics.ts";
+import type { KubeObject, ObjectWriter } from "../cluster/types.ts";
+import type { ServiceAnnouncement } from "./announce.ts";
+import type { PeerSet } from "./peer_set.ts";
+import type { SpeakerServiceStatus } from "./status_types.ts";
+import type { WriteQueue } from "./write_queue.ts";
+
+const NODE_LABEL = "metallb.io/node";
+const SERVICE_NAME_LABEL = "metallb.io/service-name";
+const SERVICE_NAMESPACE_LABEL = "metallb.io/service-namespace";
+/** Events and log lines about unannounced Services per pass; the rest are counted. */
+const NOTICES_PER_PASS = 20;
+
+/** Name of the ServiceBGPStatus for (Service, node): readable, unique, and a valid name. */
+export function serviceBGPStatusName(namespace: string, service: string, node: string): string {
+  const hash = createHash("sha256").update(`${namespace}/${service}/${node}`).digest("hex")
+    .slice(0, 10);
+  const base = `${service}-${node}`.toLowerCase().replace(/[^a-z0-9.-]/g, "-").slice(0, 200)
+    .replace(/[.-]+$/, "");
+  return `${base}-${hash}`;
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Options of {@linkcode ServiceStatusReporter}. */
+export interface ServiceStatusOptions {
+  node: string;
+  namespace: string;
+  log: Logger;
+  writer: ObjectWriter;
+  queue: WriteQueue;
+  peers: PeerSet;
+  metrics?: MetallbMetrics;
+  now: () => number;
+}
+
+/** What the ServiceBGPStatus of a Service says (written or adopted after a restart). */
+interface Held {
+  name: string;
+  /** BGPPeer names holding the routes, sorted. */
+  peers: readonly string[];
+  since: number;
+}
+
+/** Reports, per Service, what this node's peers really hold. */
+export class ServiceStatusReporter {
+  readonly #o: ServiceStatusOptions;
+  /** The decisions last observed, sorted by namespace/name. */
+  #handled: readonly ServiceAnnouncement[] = [];
+  /** Services announced to at least one peer, by `namespace/name`. */
+  readonly #wanted = new Map<string, ServiceAnnouncement>();
+  readonly #held = new Map<string, Held>();
+  /** Services whose peers may not hold what they should (yet): looked at on every pass. */
+  readonly #unconfirmed = new Set<string>();
+  /** Peers seen Established since start: until then an adopted status is left as it was. */
+  readonly #seenUp = new Set<string>();
+  /** The not-announced reason last reported per Service. */
+  readonly #notices = new Map<string, string>();
+  /** Names of objects that should exist; deleted by us but maybe still in the snapshot. */
+  readonly #names = new Set<string>();
+  readonly #deleting = new Set<string>();
+  #index?: Map<string, KubeObject[]>;
+  #own?: () => ReadonlyMap<string, KubeObject>;
+
+  /** A reporter with nothing observed yet. */
+  constructor(options: ServiceStatusOptions) {
+    this.#o = options;
+  }
+
+  /**
+   * Takes the planner's decisions. `own` gives this node's existing ServiceBGPStatus
+   * objects by name (read only when a Service is new to this process, to adopt its object).
+   */
+  observe(services: readonly ServiceAnnouncement[], own: () => ReadonlyMap<string, KubeObject>) {
+    this.#own = own;
+    this.#index = undefined;
+    const notices = { sent: 0, more: 0 };
+    for (const [key, s] of changedDecisions(this.#handled, services)) {
+      if (s === undefined) this.#forget(key);
+      else this.#decided(key, s, notices);
+    }
+    if (notices.more > 0) {
+      this.#o.log.warn("more assigned Services are not announced from this node", {
+        count: notices.more,
+      });
+    }
+    this.#handled = services;
+    this.#index = undefined;
+  }
+
+  #decided(key: string, s: ServiceAnnouncement, notices: { sent: number; more: number }) {
+    this.#notice(key, s, notices);
+    if (s.peers.length === 0) {
+      this.#forget(key);
+      return;
+    }
+    this.#wanted.set(key, s);
+    this.#unconfirmed.add(key);
+    if (this.#held.has(key)) return;
+    // After a restart the objects written before it are adopted, and left alone when right.
+    const found = this.#existing(key, serviceBGPStatusName(s.namespace, s.name, this.#o.node));
+    if (!found) return;
+    const peers = (found.status as { peers?: unknown } | undefined)?.peers;
+    const name = found.metadata.name;
+    this.#held.set(key, {
+      name,
+      peers: Array.isArray(peers) ? peers.filter((p) => typeof p === "string").sort() : [],
+      since: this.#o.now(),
+    });
+    this.#names.add(name);
+    this.#deleting.delete(name);
+  }
+
+  #forget(key: string): void {
+    this.#wanted.delete(key);
+    if (this.#held.has(key)) this.#unconfirmed.add(key);
+  }
+
+  /** Reports an assigned Service that is not announced (or only partly): Event and log. */
+  #notice(key: string, s: ServiceAnnouncement, notices: { sent: number; more: number }) {
+    const text = s.cause === "config" && s.ips.length > 0 ? s.reason : s.partial;
+    if (text === undefined) {
+      this.#notices.delete(key);
+      return;
+    }
+    if (this.#notices.get(key) === text) return;
+    this.#notices.set(key, text);
+    if (notices.sent >= NOTICES_PER_PASS) {
+      notices.more++;
+      return;
+    }
+    notices.sent++;
+    const { log, queue, writer, node } = this.#o;
+    log.warn("assigned Service not announced from this node", { service: key, reason: text });
+    queue.push(
+      "Event",
+      (svc: ServiceAnnouncement, message: string) =>
+        writer.recordEvent({
+          involved: { kind: "Service", apiVersion: "v1", namespace: svc.namespace, name: svc.name },
+          type: "Warning",
+          reason: "notAnnounced",
+          message,
+          component: "metallb-speaker",
+        }),
+      s,
+      `not announced from node "${node}": ${text}`,
+    );
+  }
+
+  /** A peer came up or went down: every Service it may carry must be looked at again. */
+  peerChanged(name: string, established: boolean): void {
+    if (established) this.#seenUp.add(name);
+    for (const [key, h] of this.#held) if (h.peers.includes(name)) this.#unconfirmed.add(key);
+    for (const [key, s] of this.#wanted) if (s.peers.includes(name)) this.#unconfirmed.add(key);
+  }
+
+  /** Whether some Service's status may still change without a new decision. */
+  get unsettled(): boolean {
+    return this.#unconfirmed.size > 0;
+  }
+
+  /**
+   * Compares what peers hold with what each unconfirmed Service's status says, and writes
+   * the differences. Services whose every wanted peer holds them leave the unconfirmed set.
+   */
+  confirm(): void {
+    for (const key of this.#unconfirmed) {
+      const s = this.#wanted.get(key);
+      const holding = s ? this.#holding(key, s) : [];
+      if (!s || holding.length === s.peers.length) this.#unconfirmed.delete(key);
+      this.#record(key, s, holding);
+    }
+  }
+
+  /** Peers of `s` that hold every route of it they should, sorted. */
+  #holding(key: string, s: ServiceAnnouncement): string[] {
+    const out: string[] = [];
+    const adopted = this.#held.get(key)?.peers;
+    for (const p of s.peers) {
+      // Until this peer's session has been up, what the adopted object says stands: with
+      // graceful restart the peer still holds our routes from before the restart.
+      if (!this.#seenUp.has(p)) {
+        if (adopted?.includes(p)) out.push(p);
+        continue;
+      }
+      if (this.#peerHolds(p, s)) out.push(p);
+    }
+    return out;
+  }
+
+  #peerHolds(peer: string, s: ServiceAnnouncement): boolean {
+    if (!this.#o.peers.established(peer)) return false;
+    let any = false;
+    for (const k of s.prefixes ?? []) {
+      const st = this.#o.peers.routeState(peer, k);
+      if (st === "pending") return false;
+      if (st === "sent") any = true;
+    }
+    return any;
+  }
+
+  #record(key: string, s: ServiceAnnouncement | undefined, holding: string[]): void {
+    const h = this.#held.get(key);
+    if (h && sameList(h.peers, holding)) return;
+    if (holding.length === 0) {
+      if (!h) return;
+      this.#held.delete(key);
+      this.#names.delete(h.name);
+      this.#deleting.add(h.name);
+      this.#delete(h.name);
+      this.#metricsOf(key, undefined);
+      return;
+    }
+    const [namespace, name] = [s!.namespace, s!.name];
+    const objName = h?.name ?? serviceBGPStatusName(namespace, name, this.#o.node);
+    this.#held.set(key, { name: objName, peers: holding, since: this.#o.now() });
+    this.#names.add(objName);
+    this.#deleting.delete(objName);
+    const { queue, writer, node } = this.#o;
+    queue.push(
+      "ServiceBGPStatus",
+      (n: string, obj: KubeObject) => writer.setServiceBGPStatus(this.#o.namespace, n, obj),
+      objName,
+      this.#object(objName, s!, holding),
+    );
+    // Only when the Service starts being announced from this node, not after a restart.
+    if (!h) {
+      queue.push(
+        "Event",
+        (svc: ServiceAnnouncement, _: undefined) =>
+          writer.recordEvent({
+            involved: {
+              kind: "Service",
+              apiVersion: "v1",
+              namespace: svc.namespace,
+              name: svc.name,
+            },
+            type: "Normal",
+            reason: "nodeAssigned",
+            message: `announcing from node "${node}" with protocol "bgp"`,
+            component: "metallb-speaker",
+          }),
+        s!,
+        undefined,
+      );
+    }
+    this.#metricsOf(key, s);
+  }
+
+  #delete(name: string): void {
+    this.#o.queue.push(
+      "ServiceBGPStatus",
+      (n: string, _: undefined) => this.#o.writer.setServiceBGPStatus(this.#o.namespace, n, null),
+      name,
+      undefined,
+    );
+  }
+
+  #object(name: string, s: ServiceAnnouncement, peers: readonly string[]): KubeObject {
+    const node = this.#o.node;
+    return {
+      apiVersion: "metallb.io/v1beta1",
+      kind: "ServiceBGPStatus",
+      metadata: {
+        name,
+        namespace: this.#o.namespace,
+        labels: {
+          [NODE_LABEL]: node,
+          [SERVICE_NAME_LABEL]: s.name,
+          [SERVICE_NAMESPACE_LABEL]: s.namespace,
+        },
+      },
+      status: { node, serviceName: s.name, serviceNamespace: s.namespace, peers: [...peers] },
+    };
+  }
+
+  /** `metallb_speaker_announced` follows what peers hold. */
+  #metricsOf(key: string, s: ServiceAnnouncement | undefined): void {
+    const metrics = this.#o.metrics;
+    if (!metrics) return;
+    const node = this.#o.node;
+    const labels = (ip: string) => ({ service: key, protocol: "bgp", node, ip });
+    if (s) { for (const ip of s.ips) metrics.speakerAnnounced.set(labels(ip), 1); }
+    const before = this.#announcedIps.get(key) ?? [];
+    for (const ip of before) if (!s?.ips.includes(ip)) metrics.speakerAnnounced.remove(labels(ip));
+    if (s) this.#announcedIps.set(key, s.ips);
+    else this.#announcedIps.delete(key);
+  }
+  readonly #announcedIps = new Map<string, readonly string[]>();
+
+  /** An existing object of this node for Service `key`, preferring the name we would give. */
+  #existing(key: string, ours: string): KubeObject | undefined {
+    if (!this.#index) {
+      this.#index = new Map();
+      for (const o of this.#own?.().values() ?? []) {
+        const l = o.metadata.labels ?? {};
+        const k = `${l[SERVICE_NAMESPACE_LABEL]}/${l[SERVICE_NAME_LABEL]}`;
+        const list = this.#index.get(k);
+        if (list) list.push(o);
+        else this.#index.set(k, [o]);
+      }
+    }
+    const list = this.#index.get(key);
+    return list?.find((o) => o.metadata.name === ours) ??
+      list?.find((o) => !this.#names.has(o.metadata.name));
+  }
+
+  /**
+   * Deletes this node's ServiceBGPStatus objects that no Service accounts for: those of
+   * Services deleted or withdrawn while the speaker was down, and duplicates.
+   */
+  sweep(own: ReadonlyMap<string, KubeObject>): void {
+    for (const name of this.#deleting) if (!own.has(name)) this.#deleting.delete(name);
+    for (const [name, o] of own) {
+      if (this.#names.has(name) || this.#deleting.has(name)) continue;
+      this.#deleting.add(name);
+      const labels = o.metadata.labels ?? {};
+      this.#o.log.info("deleting stale ServiceBGPStatus", {
+        name,
+        service: `${labels[SERVICE_NAMESPACE_LABEL]}/${labels[SERVICE_NAME_LABEL]}`,
+      });
+      this.#delete(name);
+    }
+  }
+
+  /** Every handled Service for /status, built when read. */
+  services(): SpeakerServiceStatus[] {
+    const peers = this.#o.peers;
+    return this.#handled.map((s) => {
+      const key = `${s.namespace}/${s.name}`;
+      const h = this.#held.get(key);
+      const st: SpeakerServiceStatus = {
+        namespace: s.namespace,
+        name: s.name,
+        ips: s.ips,
+        peers: (h?.peers ?? []).map((p) => peers.label(p) ?? p),
+      };
+      if (s.pool) st.pool = s.pool;
+      if (h) st.announcedSince = new Date(h.since).toISOString();
+      if (s.reason) st.pending = s.reason;
+      const why = s.ips.length > 0 && s.reason ? s.reason : s.partial;
+      if (why) st.notAnnounced = why;
+      else if (!h && s.peers.length > 0) st.notAnnounced = "waiting for its peers to take it";
+      return st;
+    });
+  }
+}
+
+/** This node's ServiceBGPStatus objects in `namespace`, by name. */
+export function ownStatuses(
+  all: ReadonlyMap<string, KubeObject>,
+  options: { namespace: string; node: string },
+): Map<string, KubeObject> {
+  const out = new Map<string, KubeObject>();
+  for (const o of all.values()) {
+    if (o.metadata.namespace !== options.namespace) continue;
+    if (o.metadata.labels?.[NODE_LABEL] !== options.node) continue;
+    out.set(o.metadata.name, o);
+  }
+  return out;
+}
+
+/**
+ * The decisions that differ between two sorted lists, by `namespace/name`: the new one, or
+ * undefined for a Service gone. Unchanged decisions are the same objects (planner cache), so
+ * with 10,000s of Services only the changed ones cost more than a comparison.
+ */
+function* changedDecisions(
+  before: readonly ServiceAnnouncement[],
+  now: readonly ServiceAnnouncement[],
+): Generator<[string, ServiceAnnouncement | undefined]> {
+  let pairwise = before.length === now.length;
+  for (let i = 0; pairwise && i < now.length; i++) {
+    const a = now[i];
+    const b = before[i];
+    if (a !== b && (a.namespace !== b.namespace || a.name !== b.name)) pairwise = false;
+  }
+  if (pairwise) {
+    for (let i = 0; i < now.length; i++) {
+      if (now[i] !== before[i]) yield [`${now[i].namespace}/${now[i].name}`, now[i]];
+    }
+    return;
+  }
+  const old = new Set(before);
+  const current = new Set<ServiceAnnouncement>();
+  const changed = new Set<string>();
+  for (const s of now) {
+    current.add(s);
+    if (old.has(s)) continue;
+    const key = `${s.namespace}/${s.name}`;
+    changed.add(key);
+    yield [key, s];
+  }
+  for (const s of before) {
+    const key = `${s.namespace}/${s.name}`;
+    if (!current.has(s) && !changed.has(key)) yield [key, undefined];
+  }
+}

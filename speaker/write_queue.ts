@@ -1,0 +1,65 @@
+/**
+ * The speaker's writes (ServiceBGPStatus, Events, ConfigurationState) run one at a time, in
+ * order, never inside the reconcile that queued them. A plain queue of data rather than a
+ * promise chain of closures: the first reconcile with 100,000s of Services queues two writes
+ * for each.
+ */
+import type { Logger } from "../api/log.ts";
+
+/** One kind of write: shared by every queued item of that kind (no closure per item). */
+export type WriteFn<A, B> = (a: A, b: B) => Promise<void>;
+
+/** A serial queue of writes. */
+export class WriteQueue {
+  readonly #log: Logger;
+  #what: string[] = [];
+  #fns: WriteFn<unknown, unknown>[] = [];
+  #a: unknown[] = [];
+  #b: unknown[] = [];
+  #draining = false;
+  #done: Promise<void> = Promise.resolve();
+
+  /** An empty queue; failures are logged on `log`. */
+  constructor(log: Logger) {
+    this.#log = log;
+  }
+
+  /** Queues `fn(a, b)`; `what` names it in the log when it fails. */
+  push<A, B>(what: string, fn: WriteFn<A, B>, a: A, b: B): void {
+    this.#what.push(what);
+    this.#fns.push(fn as WriteFn<unknown, unknown>);
+    this.#a.push(a);
+    this.#b.push(b);
+    if (this.#draining) return;
+    this.#draining = true;
+    this.#done = this.#drain();
+  }
+
+  /** Resolves when every write queued so far has finished. */
+  idle(): Promise<void> {
+    return this.#done;
+  }
+
+  async #drain(): Promise<void> {
+    // Never run a write inside the reconcile that queued it.
+    await Promise.resolve();
+    try {
+      for (let i = 0; i < this.#fns.length; i++) {
+        const a = this.#a[i];
+        const b = this.#b[i];
+        this.#a[i] = this.#b[i] = undefined;
+        try {
+          await this.#fns[i](a, b);
+        } catch (err) {
+          this.#log.error(`writing ${this.#what[i]} failed`, { error: err });
+        }
+      }
+    } finally {
+      this.#what = [];
+      this.#fns = [];
+      this.#a = [];
+      this.#b = [];
+      this.#draining = false;
+    }
+  }
+}
