@@ -3,7 +3,7 @@
  * active at a time (Lease `ferrolb-controller` in the install namespace); standbys keep
  * their caches warm and compute, but write nothing until they lead.
  */
-import { waitForSignal } from "./signals.ts";
+import { boundedShutdown, waitForSignal } from "./signals.ts";
 import type { ParsedArgs } from "./args.ts";
 import { createLogger, type Logger, parseLogLevel } from "../api/log.ts";
 import { createRegistry, defineMetallbMetrics, type Registry } from "../api/metrics.ts";
@@ -171,7 +171,7 @@ export async function runControllerRole(args: ParsedArgs): Promise<number> {
     await source.close();
     return 1;
   }
-  const signal = waitForSignal();
+  const signal = waitForSignal({ logger });
   elector.start().catch((err) => logger.error("leader election failed", { error: err }));
   const outcome = await Promise.race([
     signal.promise.then((sig) => ({ sig })),
@@ -184,11 +184,12 @@ export async function runControllerRole(args: ParsedArgs): Promise<number> {
   } else {
     logger.info("stopping controller", { signal: outcome.sig });
   }
-  signal.cancel();
-  unwatch();
-  await running.stop();
-  await elector.stop().catch((err) => logger.warn("releasing the lease failed", { error: err }));
-  await source.close();
-  await admin.close();
+  // A second SIGTERM must not skip the release: the standby would wait for the Lease to expire.
+  await boundedShutdown(signal, [
+    ["stop the controller", () => (unwatch(), running.stop())],
+    ["release the Lease", () => elector.stop()],
+    ["close the API source", () => source.close()],
+    ["close the admin server", () => admin.close()],
+  ], { logger });
   return code;
 }

@@ -5,7 +5,7 @@
  * grace period before exiting.
  */
 import type { ClusterConnection } from "../cluster/connect.ts";
-import { waitForSignal } from "./signals.ts";
+import { boundedShutdown, waitForSignal } from "./signals.ts";
 import "../cluster/node_env.ts";
 import type { ParsedArgs } from "./args.ts";
 import { type AdminServer, startAdminServer } from "./admin.ts";
@@ -152,7 +152,7 @@ export async function runSpeakerRole(args: ParsedArgs): Promise<number> {
     await source.close();
     return 1;
   }
-  const signal = waitForSignal();
+  const signal = waitForSignal({ logger });
   const signalled = signal.promise;
   logger.info("speaker starting", { node: flags.nodeName, namespace: flags.namespace });
   const started = speaker.start().then(() => "started" as const, (err) => err as Error);
@@ -164,10 +164,11 @@ export async function runSpeakerRole(args: ParsedArgs): Promise<number> {
     const sig = await signalled;
     logger.info("stopping: sending Cease to every peer", { signal: sig });
   }
-  signal.cancel();
-  await speaker.stop();
-  await source.close();
-  await admin.close();
+  await boundedShutdown(signal, [
+    ["withdraw routes", () => speaker.stop()],
+    ["close the API source", () => source.close()],
+    ["close the admin server", () => admin.close()],
+  ], { logger, deadlineMs: Math.max(10_000, flags.stopGraceMs + 5_000) });
   return first instanceof Error ? 1 : 0;
 }
 

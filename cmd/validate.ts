@@ -6,6 +6,8 @@ import { buildConfig, type ConfigError, formatConfigError } from "../api/config.
 import { parseEndpointSlice, parseNode, parseService } from "../api/objects.ts";
 import type { KubeObject } from "../cluster/types.ts";
 import { listManifestFiles, parseManifests } from "../cluster/file_source.ts";
+import { createManifestParser } from "../cluster/manifest_parser.ts";
+import { readTextBounded, resolveLimits } from "../cluster/safe_yaml.ts";
 
 /** Options for {@linkcode runValidate}. */
 export interface ValidateOptions {
@@ -39,16 +41,18 @@ export async function runValidate(paths: string[], options: ValidateOptions): Pr
     }
   }
   const sources: { file: string; obj: KubeObject }[] = [];
+  // The same bounded, deadline-guarded parse as the running program: a bomb is an error here.
+  const parser = createManifestParser({ inline: parseManifests });
   for (const file of files) {
     let text: string;
     try {
-      text = await Deno.readTextFile(file);
+      text = await readTextBounded(file, resolveLimits());
     } catch (e) {
       write(`${file}: cannot read: ${e instanceof Error ? e.message : e}`);
       unreadable = true;
       continue;
     }
-    const r = parseManifests(text, { installNamespace: namespace });
+    const r = await parser.parse(text, { installNamespace: namespace });
     if (!r.ok) {
       write(`${file}: ${r.reason}`);
       problems++;
@@ -56,6 +60,7 @@ export async function runValidate(paths: string[], options: ValidateOptions): Pr
     }
     for (const obj of r.objects) sources.push({ file, obj });
   }
+  parser.close();
 
   const fileOf = (e: { kind: string; namespace: string; name: string }, last: boolean) => {
     const hits = sources.filter(({ obj }) =>
