@@ -3,6 +3,7 @@
  * applies, printing every problem as `file: Kind ns/name: field: reason`.
  */
 import { buildConfig, type ConfigError, formatConfigError } from "../api/config.ts";
+import { checkServiceAnnotations } from "../api/service_checks.ts";
 import { parseEndpointSlice, parseNode, parseService } from "../api/objects.ts";
 import type { KubeObject } from "../cluster/types.ts";
 import { listManifestFiles, parseManifests } from "../cluster/file_source.ts";
@@ -89,6 +90,12 @@ export async function runValidate(paths: string[], options: ValidateOptions): Pr
   const result = buildConfig(sources.map((s) => s.obj), { namespace });
   for (const w of result.warnings) write(`${fileOf(w, false)}: warning: ${formatConfigError(w)}`);
   if (!result.ok) result.errors.forEach(report);
+  const services = checkServiceAnnotations(
+    sources.map((s) => s.obj),
+    result.ok ? { config: result.config } : {},
+  );
+  for (const w of services.warnings) write(`${fileOf(w, false)}: warning: ${formatConfigError(w)}`);
+  services.errors.forEach(report);
 
   const summary = `${sources.length} object(s) in ${files.length} file(s)`;
   if (problems > 0) {
