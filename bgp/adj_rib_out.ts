@@ -443,12 +443,12 @@ export class AdjRibOut {
     return !this.#allDirty && this.#sent.get(k) === this.#good(e).key ? "sent" : "pending";
   }
 
-  /** Prefixes the peer has from us. */
   /** Prefixes the session should advertise, sent or not (MetalLB's pending_prefixes). */
   get wantedCount(): number {
     return this.#wanted.size;
   }
 
+  /** Prefixes the peer has from us. */
   get sentCount(): number {
     return this.#sent.size;
   }

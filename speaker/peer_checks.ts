@@ -32,7 +32,7 @@ export interface PeerProblems {
  * Checks a BGPPeer for fields this speaker cannot honour. Any error rejects that peer
  * alone: connecting while silently ignoring e.g. a password or VRF would be worse. BFD is
  * reported unsupported and the session runs without it, so that MetalLB configurations
- * using BFD keep working (as MetalLB's native mode does).
+ * using BFD keep working.
  */
 export function peerProblems(peer: PeerConfig): PeerProblems {
   const errors: string[] = [];
@@ -44,12 +44,6 @@ export function peerProblems(peer: PeerConfig): PeerProblems {
   if (peer.interface) {
     errors.push(
       "spec.interface: BGP unnumbered (interface) is not supported; set spec.peerAddress",
-    );
-  }
-  if (peer.bfdProfile) {
-    warnings.push(
-      `spec.bfdProfile: BFD is not supported; the session runs without BFD profile ` +
-        `"${peer.bfdProfile.name}"`,
     );
   }
   errors.push(...passwordProblems(peer));
@@ -64,11 +58,9 @@ export function peerProblems(peer: PeerConfig): PeerProblems {
   return { errors, warnings, unsupported };
 }
 
-/** Features of `peer` the speaker runs without (the config's own list, and BFD). */
+/** Features of `peer` the speaker runs without (the configuration's warning names them). */
 export function unsupportedOf(peer: PeerConfig): string[] {
-  const listed = (peer as { unsupported?: readonly string[] }).unsupported ?? [];
-  const out = new Set<string>();
-  for (const u of listed) out.add(/bfd/i.test(u) ? "BFD" : u);
+  const out = new Set<string>(peer.unsupported);
   if (peer.bfdProfile) out.add("BFD");
   return [...out].sort();
 }

@@ -253,7 +253,8 @@ export class PeerSet {
       }
       e.lastUpdates = st.updatesSent;
       metrics.bgpAnnouncedPrefixes.set(peer, st.prefixesSent);
-      metrics.bgpPendingPrefixes.set(peer, st.prefixesPending);
+      // MetalLB's gauge is the size of the set the session should advertise, not the unsent.
+      metrics.bgpPendingPrefixes.set(peer, st.prefixesWanted);
     }
   }
 

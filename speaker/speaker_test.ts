@@ -323,7 +323,8 @@ Deno.test("metrics report sessions, updates and announced Services", async () =>
     const peer = { peer: `127.0.0.1:${r.collector.addr.port}` };
     assert.equal(metrics.bgpSessionUp.get(peer), 1);
     assert.equal(metrics.bgpAnnouncedPrefixes.get(peer), 2);
-    assert.equal(metrics.bgpPendingPrefixes.get(peer), 0);
+    // As in MetalLB: the size of the set the session should advertise, sent or not.
+    assert.equal(metrics.bgpPendingPrefixes.get(peer), 2);
     const updates = Number(metrics.bgpUpdates.get(peer));
     assert.ok(updates >= 1);
     const announced = { service: "default/web", protocol: "bgp", node: "n1", ip: "192.0.2.10" };
@@ -350,7 +351,7 @@ if (!md5.ok) console.log(`skipping speaker TCP MD5 tests: ${md5.reason}`);
 if (!ffi.ok) console.log(`skipping speaker sourceAddress tests: ${ffi.reason}`);
 
 /** Waits (bounded) until `fn` returns a value; rejects naming `what` otherwise. */
-async function until<T>(what: string, fn: () => T | undefined, timeoutMs = 20_000): Promise<T> {
+async function until<T>(what: string, fn: () => T | undefined, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const v = fn();
@@ -444,7 +445,10 @@ Deno.test({
         return st?.lastError ? st : undefined;
       });
       assert.notEqual(failed.state, "Established");
-      assert.match(failed.lastError!, /connect .*ETIMEDOUT.*TCP MD5/);
+      // The connect fails without an answer: the connector's ETIMEDOUT (with its TCP MD5 hint)
+      // or, on a loaded machine, the session's own connect timeout a second later.
+      assert.match(failed.lastError!, /^connect failed: /);
+      if (/ETIMEDOUT/.test(failed.lastError!)) assert.match(failed.lastError!, /TCP MD5/);
       assert.deepEqual(plain.peers(), [], "the plain listener never saw a session");
       const ok = s.status().sessions.find((x) => x.name === "router1")!;
       assert.equal(ok.state, "Established");
