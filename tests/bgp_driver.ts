@@ -264,7 +264,7 @@ export function spawnDriver(netns: string, init: DriverInit): Driver {
       return e.stats!;
     },
     waitEvent(pred, options = {}) {
-      const timeoutMs = options.timeoutMs ?? 10_000;
+      const timeoutMs = options.timeoutMs ?? 30_000;
       return new Promise((resolve, reject) => {
         const check = () => {
           const hit = events.find((e, i) => i >= (options.since ?? 0) && pred(e));

@@ -216,7 +216,9 @@ Deno.test({
         const failed = () =>
           d.events.filter((e) => e.event === "error" && /connect failed/.test(e.message ?? ""));
         await d.waitEvent(() => failed().length >= 2, "a second failed connect", 30_000);
-        assert.match(failed()[0].message ?? "", /ETIMEDOUT/);
+        // No answer to our signed SYNs: the connector's ETIMEDOUT, or the session's own connect
+        // timeout when a loaded machine lets it fire first; never a refusal or an OPEN error.
+        assert.match(failed()[0].message ?? "", /ETIMEDOUT|connect timed out/);
         assert.ok(!d.events.some((e) => e.state === "Established"), "established anyway");
         const nb = (await gobgpd.neighbors()).find((n) => n.address === pair.a.addr4);
         assert.equal(nb?.established, false);

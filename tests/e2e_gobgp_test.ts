@@ -78,14 +78,21 @@ Deno.test({
           await g.waitFor(async () => (await neighbor())?.established === false, {
             what: "gobgpd to see the session end",
           });
-          const downs = (await g.logTail(500)).split("\n").flatMap((l) => {
-            try {
-              const o = JSON.parse(l);
-              return o.msg === "Peer Down" && o.Key === pair.a.addr4 ? [String(o.Reason)] : [];
-            } catch {
-              return [];
-            }
-          });
+          // gobgpd may show the state before its log line is written: wait for the line.
+          const peerDowns = async () =>
+            (await g.logTail(500)).split("\n").flatMap((l) => {
+              try {
+                const o = JSON.parse(l);
+                return o.msg === "Peer Down" && o.Key === pair.a.addr4 ? [String(o.Reason)] : [];
+              } catch {
+                return [];
+              }
+            });
+          let downs: string[] = [];
+          await g.waitFor(async () => {
+            downs = await peerDowns();
+            return /notification-received code 6\(cease\)/.test(downs.at(-1) ?? "");
+          }, { what: "gobgpd to log Peer Down", timeoutMs: 30_000 }).catch(() => {});
           // A Cease NOTIFICATION, not a dropped connection.
           assert.match(
             downs.at(-1) ?? "",

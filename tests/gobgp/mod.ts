@@ -126,7 +126,7 @@ export class GobgpError extends Error {
 
 /** Options for `waitFor`. */
 export interface WaitOptions {
-  /** Give up after this long (default 10000 ms). */
+  /** Give up after this long (default 30000 ms: generous, so a loaded machine passes). */
   timeoutMs?: number;
   /** Poll interval (default 100 ms). */
   intervalMs?: number;
@@ -142,7 +142,7 @@ export async function waitFor<T>(
   fn: () => T | Promise<T>,
   options: WaitOptions = {},
 ): Promise<NonNullable<T>> {
-  const timeoutMs = options.timeoutMs ?? 10_000;
+  const timeoutMs = options.timeoutMs ?? 30_000;
   const intervalMs = options.intervalMs ?? 100;
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
