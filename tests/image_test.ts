@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { startCollector } from "../bgp/mod.ts";
 import type { KubeObject } from "../cluster/types.ts";
 import { buildah, buildOfflineImage, MAX_IMAGE_BYTES, REPO_ROOT } from "../tools/image.ts";
+import { listImageFiles } from "../tools/image_files.ts";
 import { startFakeApiServer } from "./fake_apiserver/mod.ts";
 import {
   advObject,
@@ -242,6 +243,20 @@ async function programPid(marker: string): Promise<number | undefined> {
   const pids = new TextDecoder().decode(o.stdout).split("\n").filter(Boolean).map(Number);
   return pids.length === 1 ? pids[0] : undefined;
 }
+
+Deno.test("image: the compile recipe copies every file and folder the program loads", async () => {
+  // Containerfile cannot be built here (deno compile downloads denort); check its inputs.
+  const copied = new Set(
+    Deno.readTextFileSync(`${REPO_ROOT}/Containerfile`).split("\n")
+      .filter((l) => l.startsWith("COPY ") && !l.includes("--from="))
+      .flatMap((l) => l.split(/\s+/).slice(1, -1)),
+  );
+  const { program } = await listImageFiles(REPO_ROOT, { deno: Deno.execPath() });
+  const tops = new Set(program.map((p) => p.slice(REPO_ROOT.length + 1).split("/")[0]));
+  const missing = [...tops].filter((t) => !copied.has(t)).sort();
+  assert.deepEqual(missing, [], `Containerfile does not COPY what main.ts loads`);
+  assert.ok(tops.has("main.ts") && tops.has("cmd"), [...tops].join());
+});
 
 Deno.test({
   name: "image: offline recipe builds FROM scratch under 150 MB and runs with a read-only root",
