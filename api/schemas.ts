@@ -99,11 +99,17 @@ export function selectorKey(selector: unknown): string {
   });
 }
 
-function checkUnique(ctx: Ctx, items: unknown, path: Path, what = "selector"): void {
+function checkUnique(
+  ctx: Ctx,
+  items: unknown,
+  path: Path,
+  what = "selector",
+  keyOf: (item: unknown) => string = selectorKey,
+): void {
   if (!Array.isArray(items)) return;
   const seen = new Map<string, number>();
   items.forEach((item, i) => {
-    const key = selectorKey(item);
+    const key = keyOf(item);
     const first = seen.get(key);
     if (first === undefined) {
       seen.set(key, i);
@@ -190,7 +196,9 @@ export const labelSelector = z.object({
   }
   // Two identical expressions (values compared as sets) are a duplicate for MetalLB.
   if (isRecord(sel)) {
-    checkUnique(ctx, sel.matchExpressions, ["matchExpressions"], "match expression");
+    // An expression's values are a set: compare them sorted.
+    const keyOf = (e: unknown) => selectorKey({ matchExpressions: [e] });
+    checkUnique(ctx, sel.matchExpressions, ["matchExpressions"], "match expression", keyOf);
   }
 }, ALWAYS);
 
