@@ -1,12 +1,13 @@
 /**
  * The `process_*` metrics under the names and meanings of the Prometheus Go client's process
- * collector, so the node dashboards and alerts users run against MetalLB's pods (memory,
- * CPU, file descriptors, restarts via start time) work on ferrolb's. Linux: read from
- * /proc/self when scraped (needs `--allow-read=/proc/self`); a figure that cannot be read
- * keeps its previous value.
+ * collector, so the dashboards and alerts users run against MetalLB's pods (memory, CPU,
+ * restarts via start time, file descriptors) work on ferrolb's. CPU, resident memory and
+ * start time need no permission. Deno lets only `--allow-all` read /proc/self, so open and
+ * maximum file descriptors and virtual memory are exported only when /proc/self is readable:
+ * an absent series, not a false 0, under the minimal permissions.
  */
+import process from "node:process";
 import type { Registry } from "./metrics.ts";
-
 /** Clock ticks per second of /proc/<pid>/stat times; fixed at 100 on Linux (USER_HZ). */
 const USER_HZ = 100;
 
@@ -41,15 +42,25 @@ export function parseMaxFds(text: string): number | undefined {
 
 /** Where the process figures come from; tests replace it. */
 export interface ProcessReader {
-  stat(): string;
-  limits(): string;
-  openFds(): number;
+  /** User plus system CPU time, in seconds. */
+  cpuSeconds(): number;
   residentBytes(): number;
   /** Seconds since the Unix epoch at which the process started. */
   startTime(): number;
+  /** /proc/self/stat, /proc/self/limits and the fd count: throw when unreadable. */
+  stat(): string;
+  limits(): string;
+  openFds(): number;
 }
 
 const linuxReader: ProcessReader = {
+  cpuSeconds: () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  },
+  residentBytes: () => Deno.memoryUsage().rss,
+  // The runtime's time origin is set as the process starts, before any of our code runs.
+  startTime: () => performance.timeOrigin / 1000,
   stat: () => Deno.readTextFileSync("/proc/self/stat"),
   limits: () => Deno.readTextFileSync("/proc/self/limits"),
   openFds: () => {
@@ -57,9 +68,6 @@ const linuxReader: ProcessReader = {
     for (const _ of Deno.readDirSync("/proc/self/fd")) n++;
     return n;
   },
-  residentBytes: () => Deno.memoryUsage().rss,
-  // The runtime's time origin is set as the process starts, before any of our code runs.
-  startTime: () => performance.timeOrigin / 1000,
 };
 
 function attempt<T>(read: () => T): T | undefined {
@@ -79,26 +87,34 @@ export function defineProcessMetrics(
     "process_cpu_seconds_total",
     "Total user and system CPU time spent in seconds.",
   );
-  const openFds = registry.gauge("process_open_fds", "Number of open file descriptors.");
-  const maxFds = registry.gauge("process_max_fds", "Maximum number of open file descriptors.");
-  const virt = registry.gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.");
   const rss = registry.gauge("process_resident_memory_bytes", "Resident memory size in bytes.");
   const start = registry.gauge(
     "process_start_time_seconds",
     "Start time of the process since unix epoch in seconds.",
   );
   start.set({}, reader.startTime());
+  // Registered only when readable now: an unlabelled metric renders from registration on.
+  const procfs = attempt(() => parseProcStat(reader.stat())) !== undefined;
+  const openFds = procfs
+    ? registry.gauge("process_open_fds", "Number of open file descriptors.")
+    : undefined;
+  const maxFds = procfs
+    ? registry.gauge("process_max_fds", "Maximum number of open file descriptors.")
+    : undefined;
+  const virt = procfs
+    ? registry.gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.")
+    : undefined;
   registry.addCollector(() => {
-    const stat = attempt(() => parseProcStat(reader.stat()));
-    if (stat) {
-      cpu.set({}, stat.cpuSeconds);
-      virt.set({}, stat.virtualBytes);
-    }
-    const fds = attempt(() => reader.openFds());
-    if (fds !== undefined) openFds.set({}, fds);
-    const max = attempt(() => parseMaxFds(reader.limits()));
-    if (max !== undefined) maxFds.set({}, max);
+    const seconds = attempt(() => reader.cpuSeconds());
+    if (seconds !== undefined) cpu.set({}, seconds);
     const resident = attempt(() => reader.residentBytes());
     if (resident !== undefined) rss.set({}, resident);
+    if (!procfs) return;
+    const stat = attempt(() => parseProcStat(reader.stat()));
+    if (stat) virt?.set({}, stat.virtualBytes);
+    const fds = attempt(() => reader.openFds());
+    if (fds !== undefined) openFds?.set({}, fds);
+    const max = attempt(() => parseMaxFds(reader.limits()));
+    if (max !== undefined) maxFds?.set({}, max);
   });
 }

@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { ENV_VARS, permissionFlags, scanArgs } from "./permissions.mjs";
 
 /** Variables the child Deno needs besides ferrolb's own (its cache location, colours). */
-const DENO_ENV = ["DENO_DIR", "XDG_CACHE_HOME", "NO_COLOR"];
+const DENO_ENV = ["DENO_DIR", "XDG_CACHE_HOME", "NO_COLOR", "TMPDIR"];
 
 const root = dirname(dirname(realpathSync(fileURLToPath(import.meta.url))));
 const underDeno = "Deno" in globalThis;
@@ -44,6 +44,15 @@ function readText(path) {
     return readFileSync(path, "utf8");
   } catch {
     return undefined;
+  }
+}
+
+/** Where the demo's throwaway state goes: the program's Deno.makeTempDir uses TMPDIR too. */
+function tempDir() {
+  try {
+    return tmpdir();
+  } catch {
+    return readEnv("TMPDIR") ?? "/tmp"; // Deno without --allow-env=TMP,TEMP
   }
 }
 
@@ -81,7 +90,7 @@ const table = JSON.parse(readFileSync(join(root, "cmd", "flags.json"), "utf8"));
 const perms = permissionFlags(scanArgs(argv, table), {
   root,
   cwd: process.cwd(),
-  tmpdir: tmpdir(),
+  tmpdir: tempDir(),
   env: readEnv,
   exists,
   readText,
@@ -96,25 +105,58 @@ const args = [
   ...argv,
 ];
 if (readEnv("FERROLB_LAUNCH_DEBUG") === "1") process.stderr.write(`${deno} ${args.join(" ")}\n`);
-const child = spawn(deno, args, { stdio: "inherit", env: childEnv() });
+if (underDeno) await runUnderDeno(deno, args);
+else runUnderNode(deno, args);
 
 // Ctrl-C reaches the whole foreground process group, ferrolb included: forwarding it would
 // make a second SIGINT that cuts its graceful stop (Cease to peers) short. SIGTERM and SIGHUP
 // are sent to this process alone (kill, systemd, npm), so they are passed on.
-const ignore = () => {};
-process.on("SIGINT", ignore);
-for (const sig of /** @type {const} */ (["SIGTERM", "SIGHUP"])) {
-  process.on(sig, () => child.kill(sig));
-}
-child.on("error", (err) => {
-  process.stderr.write(`ferrolb: cannot run ${deno}: ${err.message}\n`);
-  process.exit(1);
-});
-child.on("exit", (code, signal) => {
-  if (signal) {
-    process.removeAllListeners(signal);
-    process.kill(process.pid, signal);
-    return;
+
+/**
+ * @param {string} deno
+ * @param {string[]} args
+ */
+function runUnderNode(deno, args) {
+  const child = spawn(deno, args, { stdio: "inherit", env: childEnv() });
+  process.on("SIGINT", () => {});
+  for (const sig of /** @type {const} */ (["SIGTERM", "SIGHUP"])) {
+    process.on(sig, () => child.kill(sig));
   }
-  process.exit(code ?? 1);
-});
+  child.on("error", (err) => {
+    process.stderr.write(`ferrolb: cannot run ${deno}: ${err.message}\n`);
+    process.exit(1);
+  });
+  child.on("exit", (code, signal) => {
+    if (signal) {
+      process.removeAllListeners(signal);
+      process.kill(process.pid, signal);
+      return;
+    }
+    process.exit(code ?? 1);
+  });
+}
+
+/**
+ * `deno install` runs this file under Deno, whose node:child_process reads variables the
+ * launcher may not: Deno's own API spawns with exactly the environment given.
+ * @param {string} deno
+ * @param {string[]} args
+ */
+async function runUnderDeno(deno, args) {
+  const D = /** @type {any} */ (globalThis).Deno;
+  const child = new D.Command(deno, {
+    args,
+    env: childEnv(),
+    clearEnv: true,
+    stdin: "inherit",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+  D.addSignalListener("SIGINT", () => {});
+  for (const sig of ["SIGTERM", "SIGHUP"]) D.addSignalListener(sig, () => child.kill(sig));
+  const status = await child.status;
+  /** @type {Record<string, number>} */
+  const numbers = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+  // A shell reports death by signal N as 128 + N.
+  D.exit(status.signal ? 128 + (numbers[status.signal] ?? 15) : status.code);
+}

@@ -24,6 +24,8 @@ export const LIBC_CANDIDATES = [
   "/usr/lib/aarch64-linux-gnu/libc.so.6",
   "/lib64/libc.so.6",
   "/usr/lib64/libc.so.6",
+  "/usr/lib/libc.so.6",
+  "/lib/libc.so.6",
 ];
 
 /** The in-cluster service account directory (token, CA, namespace). */
@@ -33,11 +35,9 @@ export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccoun
 const CLUSTER_ROLES = new Set(["controller", "speaker", "all"]);
 /** Roles that may open a BGP session with TCP MD5 or a source address (libc FFI). */
 const FFI_ROLES = new Set(["speaker", "all", "demo"]);
-/** Roles that serve /metrics (process metrics read /proc/self). */
-const ADMIN_ROLES = new Set(["controller", "speaker", "all", "demo"]);
 
 /**
- * @typedef {{ type: "string" | "boolean" }} FlagType
+ * @typedef {{ type: string }} FlagType
  * @typedef {{ flags: Record<string, FlagType> }} FlagTable
  * @typedef {{ role?: string, flags: Record<string, string | boolean>, positionals: string[] }} Scan
  */
@@ -130,6 +130,7 @@ export function resolveKubeconfig(options) {
 /**
  * Files a kubeconfig points at (CA, client certificate and key, token file), so the program
  * may read them too; paths are relative to the kubeconfig's directory, as kubectl reads them.
+ * A text scan, block or flow style, so the launcher needs no YAML parser.
  * @param {string} kubeconfigPath absolute
  * @param {string} text the kubeconfig's content
  * @returns {string[]}
@@ -138,7 +139,7 @@ export function kubeconfigFiles(kubeconfigPath, text) {
   const dir = kubeconfigPath.replace(/\/[^/]*$/, "") || "/";
   const out = [];
   const re =
-    /^\s*-?\s*(certificate-authority|client-certificate|client-key|tokenFile|token-file)\s*:\s*["']?([^"'\s#]+)/gm;
+    /(?:^|[\s{,])(certificate-authority|client-certificate|client-key|tokenFile|token-file)\s*:\s*["']?([^"'\s#,{}]+)/gm;
   for (const m of text.matchAll(re)) out.push(absolute(dir, m[2]));
   return out;
 }
@@ -174,7 +175,10 @@ export function permissionFlags(scan, ctx) {
   if (role === "demo") {
     read.push(absolute(ctx.cwd, positionals[0] ?? `${ctx.root}/examples/quickstart`));
     // Without --state-dir the demo keeps a throwaway state in the temp directory.
-    if (!stateDir) write.push(ctx.tmpdir);
+    if (!stateDir) {
+      read.push(ctx.tmpdir);
+      write.push(ctx.tmpdir);
+    }
   }
   if (role === "all" && configDir) {
     read.push(absolute(ctx.cwd, configDir));
@@ -199,7 +203,6 @@ export function permissionFlags(scan, ctx) {
       if (text !== undefined) read.push(...kubeconfigFiles(kc, text));
     }
   }
-  if (role !== undefined && ADMIN_ROLES.has(role)) read.push("/proc/self");
   const out = [`--allow-read=${unique(read).join(",")}`];
   if (write.length > 0) out.push(`--allow-write=${unique(write).join(",")}`);
   out.push(`--allow-env=${ENV_VARS.join(",")}`);

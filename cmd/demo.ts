@@ -209,10 +209,10 @@ export async function runDemo(args: ParsedArgs): Promise<number> {
     return 1;
   }
 
-  // The write permission is the working directory, so a throwaway state lives there.
+  // A throwaway state in the temp directory: the demo leaves nothing where it was run.
   let tempState: string | undefined;
   if (typeof args.flags["state-dir"] !== "string") {
-    tempState = await Deno.makeTempDir({ dir: ".", prefix: ".ferrolb-demo-" });
+    tempState = await Deno.makeTempDir({ prefix: "ferrolb-demo-" });
     flags.stateDir = tempState;
   }
   const signal = waitForSignal();

@@ -1,0 +1,73 @@
+import assert from "node:assert/strict";
+import { createRegistry } from "./metrics.ts";
+import { defineProcessMetrics, parseMaxFds, parseProcStat } from "./process_metrics.ts";
+
+// proc(5): a command name with spaces and a ')' must not shift the fields.
+const STAT = "4242 (deno (x) y) S 1 4242 4242 0 -1 4194560 100 0 0 0 " +
+  "250 50 0 0 20 0 12 0 12345 987654321 4000 18446744073709551615";
+
+Deno.test("parseProcStat: CPU seconds from utime+stime at USER_HZ 100, vsize in bytes", () => {
+  assert.deepEqual(parseProcStat(STAT), { cpuSeconds: 3, virtualBytes: 987654321 });
+  assert.equal(parseProcStat("garbage"), undefined);
+});
+
+Deno.test("parseMaxFds reads the soft 'Max open files' limit", () => {
+  const limits = "Limit                     Soft Limit           Hard Limit           Units\n" +
+    "Max cpu time              unlimited            unlimited            seconds\n" +
+    "Max open files            1024                 524288               files\n";
+  assert.equal(parseMaxFds(limits), 1024);
+  assert.equal(parseMaxFds("Max open files            unlimited   unlimited   files\n"), undefined);
+});
+
+Deno.test("process metrics render under the Prometheus Go client's names, read per scrape", () => {
+  const registry = createRegistry();
+  let fds = 7;
+  defineProcessMetrics(registry, {
+    cpuSeconds: () => 3,
+    stat: () => STAT,
+    limits: () => "Max open files            4096                 4096                 files\n",
+    openFds: () => fds,
+    residentBytes: () => 5_000_000,
+    startTime: () => 1_700_000_000.5,
+  });
+  const text = registry.render();
+  assert.match(text, /^# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 3$/m);
+  assert.match(text, /^process_open_fds 7$/m);
+  assert.match(text, /^process_max_fds 4096$/m);
+  assert.match(text, /^process_resident_memory_bytes 5000000$/m);
+  assert.match(text, /^process_virtual_memory_bytes 987654321$/m);
+  assert.match(text, /^process_start_time_seconds 1700000000\.5$/m);
+  fds = 9;
+  assert.match(registry.render(), /^process_open_fds 9$/m);
+});
+
+Deno.test("without /proc/self (minimal permissions) fds and vsize are absent, not 0", () => {
+  const registry = createRegistry();
+  defineProcessMetrics(registry, {
+    cpuSeconds: () => 0.25,
+    residentBytes: () => 1234,
+    startTime: () => 1_700_000_000,
+    stat: () => {
+      throw new Deno.errors.NotCapable("Requires all access to /proc/self/stat");
+    },
+    limits: () => "",
+    openFds: () => 0,
+  });
+  const text = registry.render();
+  assert.match(text, /^process_cpu_seconds_total 0\.25$/m);
+  assert.match(text, /^process_resident_memory_bytes 1234$/m);
+  assert.doesNotMatch(text, /process_open_fds|process_max_fds|process_virtual_memory_bytes/);
+});
+
+Deno.test("on this Linux host the real readings are plausible", () => {
+  const registry = createRegistry();
+  defineProcessMetrics(registry);
+  const text = registry.render();
+  const value = (name: string) => Number(text.match(new RegExp(`^${name} (\\S+)$`, "m"))?.[1]);
+  assert.ok(value("process_open_fds") >= 3, text);
+  assert.ok(value("process_max_fds") >= value("process_open_fds"), text);
+  assert.ok(value("process_resident_memory_bytes") > 1_000_000, text);
+  assert.ok(value("process_cpu_seconds_total") > 0, text);
+  const start = value("process_start_time_seconds");
+  assert.ok(start <= Date.now() / 1000 && start > Date.now() / 1000 - 3600, text);
+});
