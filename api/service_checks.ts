@@ -83,9 +83,9 @@ function requestedIPs(ctx: Ctx): { field: string; ip: string; family: 4 | 6 }[] 
 }
 
 function checkPools(ctx: Ctx, ips: { field: string; ip: string; family: 4 | 6 }[]): void {
+  const named = read(ctx, "address-pool");
   const config = ctx.config;
   if (!config) return;
-  const named = read(ctx, "address-pool");
   const poolName = named?.value.trim();
   const pool = poolName ? config.pools.find((p) => p.name === poolName) : undefined;
   if (named && poolName && !pool) {
