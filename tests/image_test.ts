@@ -11,6 +11,7 @@ import type { KubeObject } from "../cluster/types.ts";
 import { buildah, buildOfflineImage, MAX_IMAGE_BYTES, REPO_ROOT } from "../tools/image.ts";
 import { listImageFiles } from "../tools/image_files.ts";
 import { startFakeApiServer } from "./fake_apiserver/mod.ts";
+import { STRACE_CLASSES, writeAttempts } from "./strace_writes.ts";
 import {
   advObject,
   nodeObject,
@@ -51,6 +52,9 @@ async function skipReason(): Promise<string | undefined> {
 
 const reason = await skipReason();
 if (reason) console.log(`skipping image tests: ${reason}`);
+const hasStrace = await new Deno.Command("strace", { args: ["-V"], stdout: "null", stderr: "null" })
+  .output().then((o) => o.success, () => false);
+if (!reason && !hasStrace) console.log("skipping the image's write trace: strace not installed");
 
 /** The image's config as buildah stores it. */
 interface ImageConfig {
@@ -91,7 +95,7 @@ function listTree(root: string, dir = ""): string[] {
 /** A container of the image with its root mounted read-only, and a volume at WORKDIR. */
 interface Box {
   /** Runs `argv` in the container (the image's entrypoint is not applied). */
-  command(argv: string[], options?: { user?: string }): Deno.Command;
+  command(argv: string[], options?: { user?: string; tracer?: string[] }): Deno.Command;
   /** The image's entrypoint followed by `args`: what `docker run IMAGE args` runs. */
   entry(args: string[]): string[];
   /** Host directory mounted read-write at WORKDIR (the state volume). */
@@ -128,8 +132,9 @@ async function withContainer(image: string, fn: (box: Box) => Promise<void>): Pr
       root,
       entry: (args) => [...config.Entrypoint!, ...args],
       command: (argv, options = {}) =>
-        new Deno.Command("buildah", {
+        new Deno.Command(options.tracer?.[0] ?? "buildah", {
           args: [
+            ...(options.tracer ? [...options.tracer.slice(1), "buildah"] : []),
             "--storage-driver",
             "vfs",
             "run",
@@ -349,6 +354,28 @@ Deno.test({
         const r = await run(box.command(box.entry(["validate", "quickstart"])));
         assert.equal(r.code, 0, r.stdout + r.stderr);
         assert.match(r.stdout, /^valid: \d+ object/m);
+      });
+
+      await t.step({
+        name: "tries to write only under DENO_DIR, which fails (strace)",
+        ignore: !hasStrace,
+        fn: async () => {
+          const log = `${await Deno.makeTempDir({ prefix: "ferrolb-image-trace-" })}/log`;
+          const tracer = ["strace", "-f", "-qq", "-o", log, "-e", `trace=${STRACE_CLASSES}`];
+          const r = await run(box.command(box.entry(["validate", "quickstart"]), { tracer }));
+          assert.equal(r.code, 0, r.stderr);
+          const attempts = writeAttempts(await Deno.readTextFile(log), "/deno");
+          await Deno.remove(log.slice(0, -"/log".length), { recursive: true });
+          const denoDir = (await imageConfig(img.name)).Env?.find((e) => e.startsWith("DENO_DIR="))
+            ?.slice("DENO_DIR=".length);
+          assert.ok(denoDir, "the image sets DENO_DIR");
+          // Deno does try to create its cache: the trace sees those attempts, and only those.
+          assert.ok(attempts.length > 0, "no write attempt traced at all: is the trace working?");
+          const inDenoDir = (p: string) => p === denoDir || p.startsWith(`${denoDir}/`);
+          const elsewhere = attempts.filter((a) => !inDenoDir(a.path));
+          assert.deepEqual(elsewhere, [], "writes outside DENO_DIR");
+          assert.deepEqual(attempts.filter((a) => !a.failed), [], "a write that succeeded");
+        },
       });
 
       await t.step("all on a config dir announces to a BGP peer", async () => {
