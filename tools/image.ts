@@ -75,7 +75,9 @@ interface Entry {
 }
 
 /** Every file of the image, each with its place in the image, sorted by place. */
-async function imageEntries(deno: string): Promise<{ entries: Entry[]; files: BuiltImage }> {
+async function imageEntries(
+  deno: string,
+): Promise<{ entries: Entry[]; files: Pick<BuiltImage, "counts" | "unresolved"> }> {
   const listed = await listImageFiles(REPO_ROOT, { deno });
   const inApp = (p: string) => ({ src: p, dest: `${APP_DIR}${p.slice(REPO_ROOT.length)}` });
   const entries: Entry[] = [
@@ -98,7 +100,7 @@ async function imageEntries(deno: string): Promise<{ entries: Entry[]; files: Bu
       libraries: listed.libraries.length,
     },
     unresolved: listed.unresolved,
-  } as BuiltImage;
+  };
   return { entries, files };
 }
 
