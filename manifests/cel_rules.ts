@@ -207,7 +207,6 @@ export const FIELD_EXTRAS: Record<string, Record<string, SchemaNode>> = {
   },
   L2Advertisement: {
     ipAddressPools: { "x-kubernetes-list-type": "set" },
-    interfaces: { "x-kubernetes-list-type": "set" },
   },
 };
 
@@ -223,6 +222,19 @@ const NO_DUPLICATES = (what: string): CelRule => ({
   rule: `self.all(x, self.exists_one(y, y == x))`,
   message: `must not list the same ${what} twice`,
 });
+
+// As Kubernetes' own label selector validation (and MetalLB, which converts with it).
+const EXPRESSION_RULES: CelRule[] = [
+  {
+    rule: `!(self.operator in ['In', 'NotIn']) || (has(self.values) && size(self.values) > 0)`,
+    message: "values must not be empty for operator In or NotIn",
+  },
+  {
+    rule: `!(self.operator in ['Exists', 'DoesNotExist']) || !has(self.values) || ` +
+      `size(self.values) == 0`,
+    message: "values must be empty for operator Exists or DoesNotExist",
+  },
+];
 
 /**
  * Duplicate label selectors, match expressions and expression values are refused, as
@@ -241,6 +253,7 @@ export function markSelectors(node: SchemaNode): void {
       NO_DUPLICATES("match expression"),
     ] as unknown as YamlValue;
     const item = props.matchExpressions.items as SchemaNode;
+    item["x-kubernetes-validations"] = EXPRESSION_RULES as unknown as YamlValue;
     const values = (item.properties as Record<string, SchemaNode>).values;
     values["x-kubernetes-list-type"] = "set";
   }
