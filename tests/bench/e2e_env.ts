@@ -22,9 +22,13 @@ export interface BenchReceiver {
   gobgpd: Gobgpd;
 }
 
+const ACTIVE = 3;
+
 /** What one receiver holds from the sender. */
 export interface ReceiverCounts {
   established: boolean;
+  /** GoBGP's session state number: 1 idle, 3 active (waiting for the sender), 6 established. */
+  state: number;
   accepted: number;
   /** UPDATE messages received on the current session (GoBGP's counter). */
   updates: number;
@@ -91,11 +95,12 @@ export async function createBenchNet(): Promise<BenchNet> {
 /** The sender's session and routes as one receiver sees them. */
 export async function receiverCounts(r: BenchReceiver, sender: string): Promise<ReceiverCounts> {
   const raw = JSON.parse(await r.gobgpd.cli(["neighbor", sender], { json: true }));
-  const established = raw.state?.session_state === 6;
+  const state = Number(raw.state?.session_state ?? 0);
+  const established = state === 6;
   let accepted = 0;
   for (const af of raw.afi_safis ?? []) accepted += Number(af.state?.accepted ?? 0);
   const updates = Number(raw.state?.messages?.received?.update ?? 0);
-  return { established, accepted, updates };
+  return { established, state, accepted, updates };
 }
 
 /** The outcome of {@linkcode waitForRoutes}. */
@@ -164,14 +169,15 @@ export async function waitForEmpty(
 }
 
 /**
- * Waits until every receiver's session with `sender` is down and empty, so the next sender
- * starts from the same state.
+ * Waits until every receiver's session with `sender` is down, empty and back to waiting for
+ * a connection (GoBGP refuses connections during its idle hold after a reset, which would
+ * charge the next sender a reconnect backoff), so every sender starts from the same state.
  */
 export async function waitReceiversIdle(receivers: BenchReceiver[], sender: string): Promise<void> {
   const deadline = performance.now() + 60_000;
   for (;;) {
     const counts = await Promise.all(receivers.map((r) => receiverCounts(r, sender)));
-    if (counts.every((c) => !c.established && c.accepted === 0)) return;
+    if (counts.every((c) => c.state === ACTIVE && c.accepted === 0)) return;
     if (performance.now() > deadline) {
       throw new Error(`receivers still hold a session or routes: ${JSON.stringify(counts)}`);
     }

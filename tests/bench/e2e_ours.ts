@@ -10,6 +10,7 @@ import {
   trackPeakMemory,
   waitForEmpty,
   waitForRoutes,
+  waitReceiversIdle,
 } from "./e2e_env.ts";
 import { LOOP_LAG_METRIC } from "../../cmd/loop_lag.ts";
 
@@ -94,6 +95,7 @@ export async function startOurs(options: OurStartOptions): Promise<OurStart> {
     "--admin-addr",
     ADMIN_ADDR,
   ];
+  await waitReceiversIdle(receivers, net.senderAddress);
   const t0 = performance.now();
   const proc = spawnFerrolb(argv, { cwd: options.cwd, netns: net.senderNetns });
   const memory = trackPeakMemory(proc.pid);

@@ -105,6 +105,8 @@ export async function runBird(options: RefOptions): Promise<RefRun> {
     );
     await Deno.writeTextFile(`${dir}/routes.conf`, routes.join("\n") + "\n");
     await Deno.writeTextFile(`${dir}/bird.conf`, birdConfig(options, `${dir}/routes.conf`));
+    const receivers = options.net.receivers.slice(0, options.receivers);
+    await waitReceiversIdle(receivers, options.net.senderAddress);
     const t0 = performance.now();
     const child = spawnInNetns(options.net.senderNetns, "bird", {
       args: ["-f", "-c", `${dir}/bird.conf`, "-s", `${dir}/bird.ctl`, "-P", `${dir}/bird.pid`],
@@ -123,7 +125,6 @@ export async function runBird(options: RefOptions): Promise<RefRun> {
       return st;
     });
     const memory = trackPeakMemory(child.pid);
-    const receivers = options.net.receivers.slice(0, options.receivers);
     const wait = await waitForRoutes(receivers, {
       sender: options.net.senderAddress,
       n: options.n,
@@ -159,6 +160,7 @@ export async function runBird(options: RefOptions): Promise<RefRun> {
  */
 export async function runGobgpSender(options: RefOptions): Promise<RefRun> {
   const receivers = options.net.receivers.slice(0, options.receivers);
+  await waitReceiversIdle(receivers, options.net.senderAddress);
   const t0 = performance.now();
   const g = await startGobgpd({
     netns: options.net.senderNetns,
