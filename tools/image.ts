@@ -78,7 +78,7 @@ interface Entry {
 async function imageEntries(
   deno: string,
 ): Promise<{ entries: Entry[]; files: Pick<BuiltImage, "counts" | "unresolved"> }> {
-  const listed = await listImageFiles(REPO_ROOT, { deno });
+  const listed = await listImageFiles(REPO_ROOT, { deno, extraRoots: compileIncludes() });
   const inApp = (p: string) => ({ src: p, dest: `${APP_DIR}${p.slice(REPO_ROOT.length)}` });
   const entries: Entry[] = [
     { src: deno, dest: "/deno" },
@@ -102,6 +102,18 @@ async function imageEntries(
     unresolved: listed.unresolved,
   };
   return { entries, files };
+}
+
+/**
+ * The modules `deno task compile` embeds with `--include` (Workers' modules): the offline
+ * image ships them too, so both recipes run the same code.
+ */
+export function compileIncludes(): string[] {
+  const tasks = JSON.parse(Deno.readTextFileSync(`${REPO_ROOT}/deno.json`)).tasks;
+  const words = String(tasks?.compile ?? "").split(/\s+/);
+  return words.flatMap((w, i) =>
+    w === "--include" ? [words[i + 1]] : w.startsWith("--include=") ? [w.slice(10)] : []
+  );
 }
 
 /** The `--allow-ffi=` path of Containerfile.offline's entrypoint. */

@@ -23,11 +23,18 @@ export interface ImageFiles {
 export interface ListOptions {
   /** The deno binary to ask for the module graph and to run `ldd` on. */
   deno: string;
+  /**
+   * More entry modules, relative to the repository (e.g. a Worker's module, which no import
+   * names so Deno's graph of main.ts misses it: what `deno compile --include` embeds).
+   */
+  extraRoots?: string[];
 }
 
 /** Lists every file the offline image of the program at `repoRoot` needs. */
 export async function listImageFiles(repoRoot: string, options: ListOptions): Promise<ImageFiles> {
-  const graph = await moduleGraph(repoRoot, options.deno);
+  const roots = ["main.ts", ...(options.extraRoots ?? [])];
+  const graphs = await Promise.all(roots.map((r) => moduleGraph(repoRoot, r, options.deno)));
+  const graph = [...new Set(graphs.flat())];
   const local = graph.filter((p) => !p.includes("/node_modules/"));
   // Deno resolved the packages' entry points (export maps, conditions) already; the .d.ts
   // files it lists are for type checking only.
@@ -41,23 +48,23 @@ export async function listImageFiles(repoRoot: string, options: ListOptions): Pr
   };
 }
 
-/** Absolute paths of the local files in Deno's module graph of `repoRoot/main.ts`. */
-async function moduleGraph(repoRoot: string, deno: string): Promise<string[]> {
+/** Absolute paths of the local files in Deno's module graph of `repoRoot/root`. */
+async function moduleGraph(repoRoot: string, root: string, deno: string): Promise<string[]> {
   const out = await new Deno.Command(deno, {
-    args: ["info", "--json", "--config", `${repoRoot}/deno.json`, `${repoRoot}/main.ts`],
+    args: ["info", "--json", "--config", `${repoRoot}/deno.json`, `${repoRoot}/${root}`],
     cwd: repoRoot,
     stdout: "piped",
     stderr: "piped",
   }).output();
   if (!out.success) {
-    throw new Error(`deno info main.ts failed: ${new TextDecoder().decode(out.stderr)}`);
+    throw new Error(`deno info ${root} failed: ${new TextDecoder().decode(out.stderr)}`);
   }
   const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
     modules: { specifier: string; error?: string }[];
   };
   const broken = info.modules.filter((m) => m.error);
   if (broken.length) {
-    throw new Error(`deno info main.ts: ${broken.map((m) => `${m.specifier}: ${m.error}`)}`);
+    throw new Error(`deno info ${root}: ${broken.map((m) => `${m.specifier}: ${m.error}`)}`);
   }
   return info.modules
     .map((m) => m.specifier)
