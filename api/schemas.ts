@@ -6,208 +6,24 @@
  * rules that need other objects live in `config.ts`.
  */
 import { z } from "zod";
-import { parseAddressEntry, parseIP } from "./ip.ts";
+import { objectMeta } from "./core_schemas.ts";
+import { bgpPeerSpec, bgpPeerV1beta1Spec } from "./peer_schema.ts";
+import {
+  ALWAYS,
+  bounded,
+  checkUnique,
+  type Ctx,
+  isRecord,
+  labelSelectors,
+  LIMITS,
+  stringsOf,
+  UINT32_MAX,
+} from "./schema_parts.ts";
+import { parseAddressEntry } from "./ip.ts";
 import { isCommunityLiteral, parseCommunity } from "./community.ts";
-import { resolveTimers } from "./timers.ts";
 
 /** The `metallb.io` API group. */
 export const METALLB_GROUP = "metallb.io";
-
-type Ctx = z.core.$RefinementCtx<unknown>;
-type Path = (string | number)[];
-
-const UINT32_MAX = 4294967295;
-
-/**
- * Bounds on the fields the CRDs check with CEL rules: the API server refuses a rule whose
- * worst-case cost is unbounded, so the lists and strings it reads need a maximum. They are
- * far above what a configuration uses, and `validate` applies the same ones.
- */
-export const LIMITS = {
-  /** Entries in one pool's `addresses` (pairs are compared for overlaps). */
-  addresses: 64,
-  /** Characters of one address entry (an IPv6 range with spaces fits). */
-  addressText: 100,
-  /** Communities in one advertisement or aliases in one Community object. */
-  communities: 128,
-  /** Characters of a community value or alias. */
-  communityText: 64,
-  /** Characters of a peer address, source address or router ID. */
-  ipText: 64,
-  /** Characters of a TCP MD5 password (RFC 2385 keys are at most 80 bytes). */
-  password: 80,
-  /** Characters of an interface or VRF name. */
-  ifaceText: 63,
-  /** Selectors in one list (lists of selectors are compared pairwise for duplicates). */
-  selectors: 16,
-  /** Labels in one selector's `matchLabels`. */
-  selectorLabels: 16,
-  /** Expressions in one selector's `matchExpressions`. */
-  expressions: 16,
-  /** Values in one match expression. */
-  expressionValues: 64,
-  /** Characters of a label key (Kubernetes: 253 for the prefix, 1 slash, 63 for the name). */
-  labelKey: 317,
-  /** Characters of a label value (Kubernetes' own limit). */
-  labelValue: 63,
-} as const;
-
-function bounded(max: number) {
-  return z.string().max(max, `must be at most ${max} characters`);
-}
-
-/**
- * Refinements run even when a field of the same object has a type error, so one run shows
- * every problem of an object; each refinement therefore checks the types it reads.
- */
-const ALWAYS = { when: () => true } as const;
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
-}
-
-function stringsOf(v: unknown): string[] | undefined {
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : undefined;
-}
-
-function asn(what: string) {
-  return z.number().int().min(0).max(UINT32_MAX, `${what} must be at most ${UINT32_MAX}`);
-}
-
-/** Stable JSON (sorted keys) so equal selectors compare equal whatever the key order. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (value !== null && typeof value === "object") {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
-  }
-  return JSON.stringify(value);
-}
-
-/** A selector's identity: `values` of each match expression sorted (their order is no meaning). */
-export function selectorKey(selector: unknown): string {
-  if (!isRecord(selector) || !Array.isArray(selector.matchExpressions)) {
-    return canonicalJson(selector);
-  }
-  return canonicalJson({
-    ...selector,
-    matchExpressions: selector.matchExpressions.map((e) =>
-      isRecord(e) && Array.isArray(e.values) ? { ...e, values: [...e.values].sort() } : e
-    ),
-  });
-}
-
-function checkUnique(
-  ctx: Ctx,
-  items: unknown,
-  path: Path,
-  what = "selector",
-  keyOf: (item: unknown) => string = selectorKey,
-): void {
-  if (!Array.isArray(items)) return;
-  const seen = new Map<string, number>();
-  items.forEach((item, i) => {
-    const key = keyOf(item);
-    const first = seen.get(key);
-    if (first === undefined) {
-      seen.set(key, i);
-      return;
-    }
-    const shown = typeof item === "string" ? `"${item}"` : what;
-    ctx.addIssue({
-      code: "custom",
-      path: [...path, i],
-      message: `duplicate ${shown} (already at index ${first})`,
-    });
-  });
-}
-
-/** Formats a zod-style path as `spec.addresses[1]`. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = "";
-  for (const p of path) {
-    if (typeof p === "number") out += `[${p}]`;
-    else out += out ? `.${String(p)}` : String(p);
-  }
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------
-// Shared pieces
-
-/** `metadata` (the subset ferrolb reads). */
-export const objectMeta = z.object({
-  name: z.string().min(1, "must not be empty"),
-  namespace: z.string().optional(),
-  uid: z.string().optional(),
-  resourceVersion: z.string().optional(),
-  generation: z.number().optional(),
-  labels: z.record(z.string(), z.string()).optional(),
-  annotations: z.record(z.string(), z.string()).optional(),
-  creationTimestamp: z.string().optional(),
-  deletionTimestamp: z.string().optional(),
-});
-
-/** A `matchExpressions[]` entry. */
-export const labelSelectorRequirement = z.object({
-  key: bounded(LIMITS.labelKey).min(1, "must not be empty"),
-  operator: z.enum(["In", "NotIn", "Exists", "DoesNotExist"]),
-  values: z.array(bounded(LIMITS.labelValue))
-    .max(LIMITS.expressionValues, `must have at most ${LIMITS.expressionValues} entries`)
-    .optional(),
-}).superRefine((r, ctx) => {
-  if (!isRecord(r)) return;
-  const n = Array.isArray(r.values) ? r.values.length : 0;
-  if ((r.operator === "In" || r.operator === "NotIn") && n === 0) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["values"],
-      message: `must not be empty for operator ${r.operator}`,
-    });
-  }
-  if ((r.operator === "Exists" || r.operator === "DoesNotExist") && n > 0) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["values"],
-      message: `must be empty for operator ${r.operator}`,
-    });
-  }
-  // MetalLB refuses a value listed twice in one expression.
-  checkUnique(ctx, r.values, ["values"]);
-}, ALWAYS);
-
-/** A Kubernetes label selector: `{matchLabels, matchExpressions}`. */
-export const labelSelector = z.object({
-  matchLabels: z.record(bounded(LIMITS.labelKey), bounded(LIMITS.labelValue)).optional(),
-  matchExpressions: z.array(labelSelectorRequirement)
-    .max(LIMITS.expressions, `must have at most ${LIMITS.expressions} entries`).optional(),
-}).superRefine((sel, ctx) => {
-  if (isRecord(sel) && isRecord(sel.matchLabels)) {
-    const n = Object.keys(sel.matchLabels).length;
-    if (n > LIMITS.selectorLabels) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["matchLabels"],
-        message: `must have at most ${LIMITS.selectorLabels} labels`,
-      });
-    }
-  }
-  // Two identical expressions (values compared as sets) are a duplicate for MetalLB.
-  if (isRecord(sel)) {
-    // An expression's values are a set: compare them sorted.
-    const keyOf = (e: unknown) => selectorKey({ matchExpressions: [e] });
-    checkUnique(ctx, sel.matchExpressions, ["matchExpressions"], "match expression", keyOf);
-  }
-}, ALWAYS);
-
-/** A list of label selectors (bounded: the CRD compares them pairwise). */
-export const labelSelectors = z.array(labelSelector)
-  .max(LIMITS.selectors, `must have at most ${LIMITS.selectors} selectors`);
-
-/** A parsed label selector. */
-export type LabelSelector = z.infer<typeof labelSelector>;
 
 // ---------------------------------------------------------------------------------------
 // IPAddressPool
@@ -296,114 +112,6 @@ export const bgpAdvertisementSpec = z.object({
   peers: z.array(z.string()).optional(),
   serviceSelectors: labelSelectors.optional(),
 }).superRefine(refineAdvertisement, ALWAYS);
-
-// ---------------------------------------------------------------------------------------
-// BGPPeer
-
-/** A reference to a Secret: `{name, namespace}`. */
-export const secretReference = z.object({
-  name: z.string().min(1, "must not be empty"),
-  namespace: z.string().optional(),
-});
-
-const peerCoreFields = {
-  myASN: asn("myASN").min(1, "must not be 0"),
-  peerASN: asn("peerASN").optional(),
-  peerAddress: bounded(LIMITS.ipText).optional(),
-  sourceAddress: bounded(LIMITS.ipText).optional(),
-  peerPort: z.number().int().min(1, "must be between 1 and 16384")
-    .max(16384, "must be between 1 and 16384").default(179),
-  holdTime: z.string().optional(),
-  keepaliveTime: z.string().optional(),
-  routerID: bounded(LIMITS.ipText).optional(),
-  nodeSelectors: labelSelectors.optional(),
-  password: bounded(LIMITS.password).optional(),
-  bfdProfile: z.string().optional(),
-  ebgpMultiHop: z.boolean().default(false),
-};
-
-function str(v: unknown): string | undefined {
-  return typeof v === "string" ? v : undefined;
-}
-
-function refinePeerIdentity(spec: Record<string, unknown>, issue: (p: Path, m: string) => void) {
-  const hasPeerASN = typeof spec.peerASN === "number" && spec.peerASN !== 0;
-  const hasDynamic = spec.dynamicASN !== undefined;
-  if (hasPeerASN === hasDynamic) {
-    issue(
-      [hasPeerASN ? "dynamicASN" : "peerASN"],
-      `exactly one of peerASN or dynamicASN must be set (got ${hasPeerASN ? "both" : "neither"})`,
-    );
-  }
-  const hasAddr = !!spec.peerAddress;
-  const hasIface = !!spec.interface;
-  if (hasAddr === hasIface) {
-    issue(
-      [hasAddr ? "interface" : "peerAddress"],
-      `exactly one of peerAddress or interface must be set (got ${hasAddr ? "both" : "neither"})`,
-    );
-  }
-  const ibgp = (hasPeerASN && spec.peerASN === spec.myASN) || spec.dynamicASN === "internal";
-  if (spec.ebgpMultiHop === true && ibgp) {
-    issue(["ebgpMultiHop"], "must not be set on an iBGP peer (peer AS equals myASN)");
-  }
-}
-
-function refinePeerAddresses(spec: Record<string, unknown>, issue: (p: Path, m: string) => void) {
-  for (const f of ["peerAddress", "sourceAddress"] as const) {
-    const text = str(spec[f]);
-    if (!text) continue;
-    const r = parseIP(text);
-    if (!r.ok) issue([f], r.error);
-  }
-  const routerID = str(spec.routerID);
-  if (routerID) {
-    const r = parseIP(routerID);
-    if (!r.ok) issue(["routerID"], r.error);
-    // The BGP identifier is four bytes (RFC 4271), so only IPv4 notation can carry it.
-    else if (r.value.family !== 4) {
-      issue(["routerID"], `must be an IPv4 address, got "${routerID}"`);
-    }
-  }
-}
-
-function refinePeer(spec: unknown, ctx: Ctx): void {
-  if (!isRecord(spec)) return;
-  const issue = (path: Path, message: string) => ctx.addIssue({ code: "custom", path, message });
-  refinePeerIdentity(spec, issue);
-  refinePeerAddresses(spec, issue);
-  const t = resolveTimers({
-    holdTime: str(spec.holdTime),
-    keepaliveTime: str(spec.keepaliveTime),
-    connectTime: str(spec.connectTime),
-  });
-  if (!t.ok) { for (const e of t.errors) issue([e.field], e.reason); }
-  if (spec.password && spec.passwordSecret) {
-    issue(["passwordSecret"], "must not be set together with password");
-  }
-  // These end up in routing daemon configuration lines in MetalLB, which refuses them.
-  for (const f of ["password", "interface", "vrf"] as const) {
-    if (/[\r\n]/.test(str(spec[f]) ?? "")) issue([f], "must not contain a line break");
-  }
-  checkUnique(ctx, spec.nodeSelectors, ["nodeSelectors"]);
-}
-
-/** `BGPPeer.spec` of `metallb.io/v1beta1` (deprecated; converted to v1beta2). */
-export const bgpPeerV1beta1Spec = z.object(peerCoreFields).superRefine(refinePeer, ALWAYS);
-
-/** `BGPPeer.spec` of `metallb.io/v1beta2` (the storage version). */
-export const bgpPeerSpec = z.object({
-  ...peerCoreFields,
-  dynamicASN: z.enum(["internal", "external"]).optional(),
-  localASN: asn("localASN").optional(),
-  interface: bounded(LIMITS.ifaceText).optional(),
-  connectTime: z.string().optional(),
-  passwordSecret: secretReference.optional(),
-  vrf: bounded(LIMITS.ifaceText).optional(),
-  enableGracefulRestart: z.boolean().default(false),
-  disableMP: z.boolean().default(false),
-  dualStackAddressFamily: z.boolean().default(false),
-}).superRefine(refinePeer, ALWAYS);
 
 // ---------------------------------------------------------------------------------------
 // Community, BFDProfile, L2Advertisement
@@ -617,99 +325,30 @@ export const crdSpecs = {
   },
 } as const;
 
-// ---------------------------------------------------------------------------------------
-// Core Kubernetes objects (the parts we read)
+// The core kinds live in core_schemas.ts; importers of this module keep finding them here.
+export {
+  type EndpointSliceObject,
+  endpointSliceSchema,
+  namespaceSchema,
+  type NodeObject,
+  nodeSchema,
+  objectMeta,
+  type SecretObject,
+  secretSchema,
+  type ServiceObject,
+  serviceSchema,
+} from "./core_schemas.ts";
 
-/** `Service` (core/v1), the fields ferrolb reads. */
-export const serviceSchema = z.object({
-  apiVersion: z.literal("v1"),
-  kind: z.literal("Service"),
-  metadata: objectMeta,
-  spec: z.object({
-    type: z.string().default("ClusterIP"),
-    loadBalancerClass: z.string().optional(),
-    loadBalancerIP: z.string().optional(),
-    ipFamilies: z.array(z.enum(["IPv4", "IPv6"])).optional(),
-    ipFamilyPolicy: z.enum(["SingleStack", "PreferDualStack", "RequireDualStack"]).optional(),
-    clusterIP: z.string().optional(),
-    clusterIPs: z.array(z.string()).optional(),
-    externalTrafficPolicy: z.enum(["Cluster", "Local"]).optional(),
-    selector: z.record(z.string(), z.string()).optional(),
-    ports: z.array(z.object({
-      name: z.string().optional(),
-      protocol: z.enum(["TCP", "UDP", "SCTP"]).default("TCP"),
-      port: z.number().int().min(1, "must be between 1 and 65535")
-        .max(65535, "must be between 1 and 65535"),
-      targetPort: z.union([z.number(), z.string()]).optional(),
-      nodePort: z.number().optional(),
-    })).optional(),
-  }).default({ type: "ClusterIP" }),
-  status: z.object({
-    loadBalancer: z.object({
-      ingress: z.array(z.object({
-        ip: z.string().optional(),
-        hostname: z.string().optional(),
-        ipMode: z.string().optional(),
-      })).optional(),
-    }).optional(),
-  }).optional(),
-});
-
-/** `EndpointSlice` (discovery.k8s.io/v1), the fields ferrolb reads. */
-export const endpointSliceSchema = z.object({
-  apiVersion: z.literal("discovery.k8s.io/v1"),
-  kind: z.literal("EndpointSlice"),
-  metadata: objectMeta,
-  addressType: z.string().optional(),
-  endpoints: z.array(z.object({
-    addresses: z.array(z.string()),
-    conditions: z.object({
-      ready: z.boolean().optional(),
-      serving: z.boolean().optional(),
-      terminating: z.boolean().optional(),
-    }).optional(),
-    nodeName: z.string().optional(),
-  })).nullish(),
-  ports: z.array(z.object({
-    name: z.string().optional(),
-    protocol: z.string().optional(),
-    port: z.number().optional(),
-  })).nullish(),
-});
-
-/** `Node` (core/v1), the fields ferrolb reads. */
-export const nodeSchema = z.object({
-  apiVersion: z.literal("v1"),
-  kind: z.literal("Node"),
-  metadata: objectMeta,
-  status: z.object({
-    conditions: z.array(z.object({ type: z.string(), status: z.string() })).optional(),
-    addresses: z.array(z.object({ type: z.string(), address: z.string() })).optional(),
-  }).optional(),
-});
-
-/** `Namespace` (core/v1): only labels matter. */
-export const namespaceSchema = z.object({
-  apiVersion: z.literal("v1"),
-  kind: z.literal("Namespace"),
-  metadata: objectMeta,
-});
-
-/** `Secret` (core/v1): type and data (base64) or stringData (plain, manifests only). */
-export const secretSchema = z.object({
-  apiVersion: z.literal("v1"),
-  kind: z.literal("Secret"),
-  metadata: objectMeta,
-  type: z.string().optional(),
-  data: z.record(z.string(), z.string()).optional(),
-  stringData: z.record(z.string(), z.string()).optional(),
-});
-
-/** Parsed `Service` object. */
-export type ServiceObject = z.infer<typeof serviceSchema>;
-/** Parsed `EndpointSlice` object. */
-export type EndpointSliceObject = z.infer<typeof endpointSliceSchema>;
-/** Parsed `Node` object. */
-export type NodeObject = z.infer<typeof nodeSchema>;
-/** Parsed `Secret` object. */
-export type SecretObject = z.infer<typeof secretSchema>;
+// Shared pieces and the BGPPeer schemas live in their own modules; importers of this module
+// keep finding them here.
+export {
+  canonicalJson,
+  formatPath,
+  type LabelSelector,
+  labelSelector,
+  labelSelectorRequirement,
+  labelSelectors,
+  LIMITS,
+  selectorKey,
+} from "./schema_parts.ts";
+export { bgpPeerSpec, bgpPeerV1beta1Spec, secretReference } from "./peer_schema.ts";
