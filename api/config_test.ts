@@ -676,3 +676,25 @@ Deno.test("unknown spec fields are warned about, not silently dropped", () => {
   assert.equal(r.config.pools[0].autoAssign, true);
   assert.equal(r.config.peers[0].vrf, undefined);
 });
+
+Deno.test("a BGPAdvertisement without spec sends every pool to every peer with defaults", () => {
+  const r = buildConfig(
+    objects(
+      POOL + pool("q", "addresses: ['fc00::/120']") + PEER +
+        "---\napiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata:\n  name: all\n",
+    ),
+    { namespace: NS },
+  );
+  assert.ok(r.ok, r.ok ? "" : r.errors.map(formatConfigError).join("\n"));
+  assert.deepEqual(r.config.advertisements, [{
+    name: "all",
+    aggregationLength: 32,
+    aggregationLengthV6: 128,
+    communities: [],
+    pools: ["p", "q"],
+    nodeSelectors: [],
+    peers: [],
+    serviceSelectors: [],
+  }]);
+  assert.deepEqual(r.config.peers[0].unsupported, []);
+});
