@@ -30,12 +30,19 @@ export type ParseReply =
   | { id: number; type: "done"; ok: true }
   | { id: number; type: "done"; ok: false; reason: string };
 
-/** Default deadline of one parse: 100,000 Services take ~2.5 s on an idle core. */
-export const DEFAULT_PARSE_DEADLINE_MS = 30_000;
+/**
+ * Default deadline of one parse: 15 s plus 4 s per MiB of text. 100,000 Services (26 MiB) take
+ * ~2.5 s on an idle core and ~20 s with 4 busy loops on 2 cores; the deadline (~2 min for
+ * them) stops a parser that is stuck, it must not refuse a big file on a busy machine. The
+ * input limits, not the deadline, are what stop bombs (in milliseconds).
+ */
+export function defaultParseDeadlineMs(textLength: number): number {
+  return 15_000 + Math.ceil(4_000 * textLength / (1024 * 1024));
+}
 
 /** Options for {@linkcode createManifestParser}. */
 export interface ManifestParserOptions {
-  /** Wall-clock bound of one parse, in ms. Default {@linkcode DEFAULT_PARSE_DEADLINE_MS}. */
+  /** Wall-clock bound of one parse, in ms. Default {@linkcode defaultParseDeadlineMs}. */
   deadlineMs?: number;
   /**
    * The same parse on the calling thread (file_source.ts `parseManifests`), used when the
@@ -80,7 +87,6 @@ function workerUnavailable(): string | undefined {
 
 /** Creates a {@linkcode ManifestParser}; the worker starts on the first parse. */
 export function createManifestParser(options: ManifestParserOptions): ManifestParser {
-  const deadlineMs = options.deadlineMs ?? DEFAULT_PARSE_DEADLINE_MS;
   const unavailable = workerUnavailable();
   let toldInline = false;
   let worker: Worker | undefined;
@@ -132,6 +138,7 @@ export function createManifestParser(options: ManifestParserOptions): ManifestPa
     }
     worker ??= startWorker();
     const id = nextId++;
+    const deadlineMs = options.deadlineMs ?? defaultParseDeadlineMs(text.length);
     const done = new Promise<ParseResult>((resolve) => {
       const timer = setTimeout(() => {
         // The worker may be stuck in a loop that never yields: only terminate() ends it.

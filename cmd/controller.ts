@@ -187,7 +187,8 @@ export async function runControllerRole(args: ParsedArgs): Promise<number> {
   // A second SIGTERM must not skip the release: the standby would wait for the Lease to expire.
   await boundedShutdown(signal, [
     ["stop the controller", () => (unwatch(), running.stop())],
-    ["release the Lease", () => elector.stop()],
+    // Kept time: a Lease GET and PUT (2 s request bound each) even if the stop above hangs.
+    ["release the Lease", () => elector.stop(), 4_000],
     ["close the API source", () => source.close()],
     ["close the admin server", () => admin.close()],
   ], { logger });

@@ -74,19 +74,29 @@ export interface ShutdownOptions {
   exit?: (code: number) => void;
 }
 
+/** One stop step: its name (for logs), the work, and time kept for it from earlier steps. */
+export type ShutdownStep = [
+  name: string,
+  step: () => Promise<unknown> | unknown,
+  reserveMs?: number,
+];
+
 /**
  * Runs the ordered stop steps (withdraw, release the Lease, close) with the signal listeners
- * still installed and under a hard deadline: a step that hangs cannot keep the process alive,
- * it exits with {@linkcode EXIT_SHUTDOWN_TIMEOUT} and a log line naming the step. A step that
- * throws is logged and the next one still runs. Removes the listeners at the end.
+ * still installed and under a hard deadline: the process exits with
+ * {@linkcode EXIT_SHUTDOWN_TIMEOUT} and a log line naming the step when the whole stop
+ * overruns. A step that throws is logged and the next one still runs. A step may keep time
+ * (`reserveMs`) from the steps before it: an earlier step that hangs past its share is left
+ * behind so that, say, the Lease is still released in time. Removes the listeners at the end.
  */
 export async function boundedShutdown(
   signal: SignalWait,
-  steps: [name: string, step: () => Promise<unknown> | unknown][],
+  steps: ShutdownStep[],
   options: ShutdownOptions,
 ): Promise<void> {
   const deadlineMs = options.deadlineMs ?? DEFAULT_SHUTDOWN_DEADLINE_MS;
   const exit = options.exit ?? ((code: number) => Deno.exit(code));
+  const end = Date.now() + deadlineMs;
   let current = "starting";
   const timer = setTimeout(() => {
     options.logger.error("shutdown did not finish in time; exiting", {
@@ -97,12 +107,27 @@ export async function boundedShutdown(
     exit(EXIT_SHUTDOWN_TIMEOUT);
   }, deadlineMs);
   try {
-    for (const [name, step] of steps) {
+    for (let i = 0; i < steps.length; i++) {
+      const [name, step] = steps[i];
       current = name;
+      const kept = steps.slice(i + 1).reduce((sum, s) => sum + (s[2] ?? 0), 0);
+      const shareMs = end - Date.now() - kept;
+      let shareTimer: ReturnType<typeof setTimeout> | undefined;
+      const overran = new Promise<"overran">((resolve) => {
+        if (kept > 0) shareTimer = setTimeout(() => resolve("overran"), Math.max(0, shareMs));
+      });
       try {
-        await step();
+        const r = await Promise.race([Promise.resolve().then(step), overran]);
+        if (r === "overran") {
+          options.logger.warn("shutdown step overran its share; going on", {
+            step: name,
+            shareMs,
+          });
+        }
       } catch (err) {
         options.logger.warn("shutdown step failed", { step: name, error: err });
+      } finally {
+        clearTimeout(shareTimer);
       }
     }
   } finally {
