@@ -12,8 +12,8 @@ import { parseIP } from "../api/ip.ts";
 import { type CollectedRoute, type Collector, startCollector } from "../bgp/mod.ts";
 import { listManifestFiles, parseManifests } from "../cluster/file_source.ts";
 
-/** The directory `ferrolb demo` runs on when none is given. */
-export const DEFAULT_DEMO_DIR = "examples/quickstart";
+/** The directory `ferrolb demo` runs on when none is given: the project's own quickstart. */
+export const DEFAULT_DEMO_DIR = new URL("../examples/quickstart", import.meta.url).pathname;
 
 /** How long `--exit-when-converged` waits before giving up. */
 export const CONVERGE_TIMEOUT_MS = 60_000;
@@ -212,7 +212,13 @@ export async function runDemo(args: ParsedArgs): Promise<number> {
   // A throwaway state in the temp directory: the demo leaves nothing where it was run.
   let tempState: string | undefined;
   if (typeof args.flags["state-dir"] !== "string") {
-    tempState = await Deno.makeTempDir({ prefix: "ferrolb-demo-" });
+    try {
+      tempState = await Deno.makeTempDir({ prefix: "ferrolb-demo-" });
+    } catch (err) {
+      // The binary's baked permissions write only below the working directory.
+      if (!(err instanceof Deno.errors.NotCapable)) throw err;
+      tempState = await Deno.makeTempDir({ dir: ".", prefix: ".ferrolb-demo-" });
+    }
     flags.stateDir = tempState;
   }
   const signal = waitForSignal();

@@ -10,25 +10,27 @@ import type { StatusDocument } from "../cmd/status.ts";
 export const REPO_ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
 /**
- * The permission flags of deno.json's `ferrolb` task, read each time so tests cannot drift
- * from what users run. Throws when the task grants everything.
+ * The permission flags baked into the binary and the image (deno.json's `compile` task),
+ * read each time so tests cannot drift from what runs in a cluster. (`deno task ferrolb` and
+ * `npx ferrolb` compute narrower flags per command line: bin/permissions.mjs, tested in bin/.)
+ * Throws when the task grants everything.
  */
 export function taskPermissionFlags(): string[] {
   const json = JSON.parse(Deno.readTextFileSync(`${REPO_ROOT}/deno.json`));
-  const task: string = json.tasks?.ferrolb;
-  if (typeof task !== "string") throw new Error("deno.json has no ferrolb task");
+  const task: string = json.tasks?.compile;
+  if (typeof task !== "string") throw new Error("deno.json has no compile task");
   const words = task.split(/\s+/).filter(Boolean);
-  const run = words.indexOf("run");
+  const run = words.indexOf("compile");
   const main = words.findIndex((w) => w.endsWith("main.ts"));
-  if (run < 0 || main < run) throw new Error(`cannot read the ferrolb task: ${task}`);
-  const flags = words.slice(run + 1, main);
+  if (run < 0 || main < run) throw new Error(`cannot read the compile task: ${task}`);
+  const flags = words.slice(run + 1, main).filter((w) => w.startsWith("--allow-"));
   for (const f of flags) {
     if (f === "-A" || f === "--allow-all") throw new Error(`ferrolb task grants everything: ${f}`);
   }
   return flags;
 }
 
-/** The command line that runs `ferrolb <args>` as users do (`deno task ferrolb`). */
+/** The command line that runs `ferrolb <args>` with the binary's baked permissions. */
 export function ferrolbCommand(args: string[]): string[] {
   return [
     Deno.execPath(),
@@ -550,7 +552,9 @@ export async function fileModeScenario(
 
       // The binary's `status` command, as a person would run it.
       const out = await runFerrolb(["status", "--addr", addr], run);
-      assert.equal(out.code, 0, out.stderr);
+      // Exit 1: the configuration is invalid, which scripts and probes must see.
+      assert.equal(out.code, 1, out.stderr);
+      assert.equal(out.stderr, "ferrolb status: not healthy: configuration invalid\n");
       assert.match(out.stdout, /Config: INVALID/);
       assert.ok(out.stdout.includes(`error: ${want}`), out.stdout);
       assert.match(out.stdout, new RegExp(`default/alpha\\s+${alphaIP.replaceAll(".", "\\.")}`));
