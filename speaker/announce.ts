@@ -236,6 +236,21 @@ function decideService(
 
 /** Decides every route this node announces, per peer, and each Service's outcome. */
 export function computeAnnouncements(config: Config, input: AnnounceInput): Announcements {
+  const plan = planAnnouncements(config, input);
+  for (;;) {
+    const r = plan.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * {@linkcode computeAnnouncements} as a generator that yields every few thousand Services,
+ * so that a caller can let timers, I/O and signals in between (100,000s of Services).
+ */
+export function* planAnnouncements(
+  config: Config,
+  input: AnnounceInput,
+): Generator<void, Announcements> {
   const node = input.nodes.find((n) => n.name === input.nodeName);
   // Without a Node object (file mode) the node has no labels and counts as available.
   const nodeLabels = node?.labels ?? {};
@@ -311,7 +326,9 @@ export function computeAnnouncements(config: Config, input: AnnounceInput): Anno
     const decisions: Decision[] = [];
     const views: ServiceView[] = [];
     let index: Map<string, number> | undefined = new Map();
-    for (const svc of input.services) {
+    for (let i = 0; i < input.services.length; i++) {
+      if ((i & 1023) === 1023) yield;
+      const svc = input.services[i];
       if (svc.type !== "LoadBalancer") continue;
       if ((svc.loadBalancerClass ?? undefined) !== input.loadBalancerClass) continue;
       const d = decisionFor(svc, counts, token, ctx);
@@ -339,7 +356,7 @@ export function computeAnnouncements(config: Config, input: AnnounceInput): Anno
         agg = aggregateChanges(cache, last, decisions, changed);
       }
     }
-    agg ??= aggregateAll(cache, token, peers, decisions);
+    agg ??= yield* aggregateAll(cache, token, peers, decisions);
   }
   cache.aggregate = agg;
   // Callers get their own containers: the aggregate is patched in place next time.

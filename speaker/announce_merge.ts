@@ -178,25 +178,36 @@ export function perPeerRoutes(
   return routes;
 }
 
-/** Merges every decision's contributions into per-prefix, per-peer routes from scratch. */
-export function aggregateAll(
+/**
+ * Merges every decision's contributions into per-prefix, per-peer routes from scratch;
+ * yields now and then so that a caller can slice the work (100,000s of prefixes).
+ */
+export function* aggregateAll(
   cache: AnnounceCache,
   token: object,
   peers: readonly PeerConfig[],
   decisions: Decision[],
-): Aggregate {
+): Generator<void, Aggregate> {
   const old = cache.aggregate?.prefixes;
   const prefixes = new Map<string, PrefixState>();
-  for (const d of decisions) {
-    for (const k of d.contributions) {
+  for (let i = 0; i < decisions.length; i++) {
+    // A chance for the caller to let timers and I/O in (see Slicer).
+    if ((i & 1023) === 1023) yield;
+    for (const k of decisions[i].contributions) {
       const st = prefixes.get(k.key);
       if (st) addContrib(st, k);
       else prefixes.set(k.key, { prefix: k.prefix, key: k.key, contribs: k, routes: [] });
     }
   }
   const sorted = [...prefixes.values()].sort((a, b) => comparePrefix(a.prefix, b.prefix));
-  for (const st of sorted) st.routes = routesOf(cache, st, peers, old?.get(st.key)?.routes);
+  yield;
+  for (let i = 0; i < sorted.length; i++) {
+    if ((i & 1023) === 1023) yield;
+    const st = sorted[i];
+    st.routes = routesOf(cache, st, peers, old?.get(st.key)?.routes);
+  }
   const services = decisions.map((d) => d.out).sort(compareServices);
+  yield;
   return {
     token,
     peers,

@@ -192,13 +192,17 @@ export class PeerSet {
     }
   }
 
-  /** Hands each session its routes; unchanged lists (by identity) are skipped. */
-  push(routes: ReadonlyMap<string, Route[]>): void {
+  /**
+   * Hands each session its routes; unchanged lists (by identity) are skipped. Yields after
+   * each session that took a new list (a full table is 100,000s of routes).
+   */
+  *push(routes: ReadonlyMap<string, Route[]>): Generator<void, void> {
     for (const [name, list] of routes) {
       const entry = this.#entries.get(name);
       if (!entry || (entry.routes && sameRoutes(entry.routes, list))) continue;
       entry.routes = list;
       entry.session.setRoutes(list);
+      yield;
     }
   }
 

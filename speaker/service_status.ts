@@ -63,6 +63,8 @@ export class ServiceStatusReporter {
   readonly #held = new Map<string, Held>();
   /** Services whose peers may not hold what they should (yet): looked at on every pass. */
   readonly #unconfirmed = new Set<string>();
+  /** A peer came up or went down since the last confirmation: look at every Service. */
+  #recheck = false;
   /** Peers seen Established since start: until then an adopted status is left as it was. */
   readonly #seenUp = new Set<string>();
   /** The not-announced reason last reported per Service. */
@@ -82,11 +84,16 @@ export class ServiceStatusReporter {
    * Takes the planner's decisions. `own` gives this node's existing ServiceBGPStatus
    * objects by name (read only when a Service is new to this process, to adopt its object).
    */
-  observe(services: readonly ServiceAnnouncement[], own: () => ReadonlyMap<string, KubeObject>) {
+  *observe(
+    services: readonly ServiceAnnouncement[],
+    own: () => ReadonlyMap<string, KubeObject>,
+  ): Generator<void, void> {
     this.#own = own;
     this.#index = undefined;
     const notices = { sent: 0, more: 0 };
+    let n = 0;
     for (const [key, s] of changedDecisions(this.#handled, services)) {
+      if ((++n & 511) === 0) yield;
       if (s === undefined) this.#forget(key);
       else this.#decided(key, s, notices);
     }
@@ -141,41 +148,43 @@ export class ServiceStatusReporter {
       return;
     }
     notices.sent++;
-    const { log, queue, writer, node } = this.#o;
+    const { log, queue, node } = this.#o;
     log.warn("assigned Service not announced from this node", { service: key, reason: text });
-    queue.push(
-      "Event",
-      (svc: ServiceAnnouncement, message: string) =>
-        writer.recordEvent({
-          involved: { kind: "Service", apiVersion: "v1", namespace: svc.namespace, name: svc.name },
-          type: "Warning",
-          reason: "notAnnounced",
-          message,
-          component: "metallb-speaker",
-        }),
-      s,
-      `not announced from node "${node}": ${text}`,
-    );
+    queue.push("Event", this.#writeNotice, s, `not announced from node "${node}": ${text}`);
   }
 
   /** A peer came up or went down: every Service it may carry must be looked at again. */
   peerChanged(name: string, established: boolean): void {
     if (established) this.#seenUp.add(name);
-    for (const [key, h] of this.#held) if (h.peers.includes(name)) this.#unconfirmed.add(key);
-    for (const [key, s] of this.#wanted) if (s.peers.includes(name)) this.#unconfirmed.add(key);
+    this.#recheck = true;
   }
 
   /** Whether some Service's status may still change without a new decision. */
   get unsettled(): boolean {
-    return this.#unconfirmed.size > 0;
+    return this.#recheck || this.#unconfirmed.size > 0;
   }
 
   /**
    * Compares what peers hold with what each unconfirmed Service's status says, and writes
-   * the differences. Services whose every wanted peer holds them leave the unconfirmed set.
+   * the differences; yields now and then (see `drive`). Services whose every wanted peer
+   * holds them leave the unconfirmed set.
    */
-  confirm(): void {
+  *confirm(): Generator<void, void> {
+    if (this.#recheck) {
+      this.#recheck = false;
+      let n = 0;
+      for (const key of this.#held.keys()) {
+        if ((++n & 4095) === 0) yield;
+        this.#unconfirmed.add(key);
+      }
+      for (const key of this.#wanted.keys()) {
+        if ((++n & 4095) === 0) yield;
+        this.#unconfirmed.add(key);
+      }
+    }
+    let n = 0;
     for (const key of this.#unconfirmed) {
+      if ((++n & 255) === 0) yield;
       const s = this.#wanted.get(key);
       const holding = s ? this.#holding(key, s) : [];
       if (!s || holding.length === s.peers.length) this.#unconfirmed.delete(key);
@@ -186,28 +195,27 @@ export class ServiceStatusReporter {
   /** Peers of `s` that hold every route of it they should, sorted. */
   #holding(key: string, s: ServiceAnnouncement): string[] {
     const out: string[] = [];
-    const adopted = this.#held.get(key)?.peers;
+    const before = this.#held.get(key)?.peers;
     for (const p of s.peers) {
       // Until this peer's session has been up, what the adopted object says stands: with
-      // graceful restart the peer still holds our routes from before the restart.
-      if (!this.#seenUp.has(p)) {
-        if (adopted?.includes(p)) out.push(p);
-        continue;
-      }
-      if (this.#peerHolds(p, s)) out.push(p);
+      // graceful restart the peer still holds our routes from before the restart. While a
+      // route is on its way (pending on an Established session) the last answer stands too,
+      // so that a reconnect does not flap the status.
+      const st = this.#seenUp.has(p) ? this.#peerState(p, s) : "pending";
+      if (st === "holds" || (st === "pending" && before?.includes(p))) out.push(p);
     }
     return out;
   }
 
-  #peerHolds(peer: string, s: ServiceAnnouncement): boolean {
-    if (!this.#o.peers.established(peer)) return false;
+  #peerState(peer: string, s: ServiceAnnouncement): "holds" | "pending" | "no" {
+    if (!this.#o.peers.established(peer)) return "no";
     let any = false;
     for (const k of s.prefixes ?? []) {
       const st = this.#o.peers.routeState(peer, k);
-      if (st === "pending") return false;
+      if (st === "pending") return "pending";
       if (st === "sent") any = true;
     }
-    return any;
+    return any ? "holds" : "no";
   }
 
   #record(key: string, s: ServiceAnnouncement | undefined, holding: string[]): void {
@@ -227,45 +235,41 @@ export class ServiceStatusReporter {
     this.#held.set(key, { name: objName, peers: holding, since: this.#o.now() });
     this.#names.add(objName);
     this.#deleting.delete(objName);
-    const { queue, writer, node } = this.#o;
-    queue.push(
-      "ServiceBGPStatus",
-      (n: string, obj: KubeObject) => writer.setServiceBGPStatus(this.#o.namespace, n, obj),
-      objName,
-      this.#object(objName, s!, holding),
-    );
+    const queue = this.#o.queue;
+    // The object is built when written, not held by the write queue (100,000s at a start).
+    queue.push("ServiceBGPStatus", this.#writeStatus, objName, [s!, holding] as const);
     // Only when the Service starts being announced from this node, not after a restart.
-    if (!h) {
-      queue.push(
-        "Event",
-        (svc: ServiceAnnouncement, _: undefined) =>
-          writer.recordEvent({
-            involved: {
-              kind: "Service",
-              apiVersion: "v1",
-              namespace: svc.namespace,
-              name: svc.name,
-            },
-            type: "Normal",
-            reason: "nodeAssigned",
-            message: `announcing from node "${node}" with protocol "bgp"`,
-            component: "metallb-speaker",
-          }),
-        s!,
-        undefined,
-      );
-    }
+    if (!h) queue.push("Event", this.#writeAssigned, s!, undefined);
     this.#metricsOf(key, s);
   }
 
   #delete(name: string): void {
-    this.#o.queue.push(
-      "ServiceBGPStatus",
-      (n: string, _: undefined) => this.#o.writer.setServiceBGPStatus(this.#o.namespace, n, null),
-      name,
-      undefined,
-    );
+    this.#o.queue.push("ServiceBGPStatus", this.#writeDelete, name, undefined);
   }
+
+  // One function per kind of write, shared by every queued item (no closure per item).
+  readonly #writeStatus = (
+    name: string,
+    [s, peers]: readonly [ServiceAnnouncement, readonly string[]],
+  ) => this.#o.writer.setServiceBGPStatus(this.#o.namespace, name, this.#object(name, s, peers));
+  readonly #writeDelete = (name: string, _: undefined) =>
+    this.#o.writer.setServiceBGPStatus(this.#o.namespace, name, null);
+  readonly #writeAssigned = (s: ServiceAnnouncement, _: undefined) =>
+    this.#o.writer.recordEvent({
+      involved: { kind: "Service", apiVersion: "v1", namespace: s.namespace, name: s.name },
+      type: "Normal",
+      reason: "nodeAssigned",
+      message: `announcing from node "${this.#o.node}" with protocol "bgp"`,
+      component: "metallb-speaker",
+    });
+  readonly #writeNotice = (s: ServiceAnnouncement, message: string) =>
+    this.#o.writer.recordEvent({
+      involved: { kind: "Service", apiVersion: "v1", namespace: s.namespace, name: s.name },
+      type: "Warning",
+      reason: "notAnnounced",
+      message,
+      component: "metallb-speaker",
+    });
 
   #object(name: string, s: ServiceAnnouncement, peers: readonly string[]): KubeObject {
     const node = this.#o.node;

@@ -32,7 +32,7 @@ import {
   type ReadKind,
   type Snapshot,
 } from "../cluster/types.ts";
-import { type Announcements, computeAnnouncements, createAnnounceCache } from "./announce.ts";
+import { type Announcements, createAnnounceCache, planAnnouncements } from "./announce.ts";
 import {
   connectorFor,
   NEXT_HOP_V6_ANNOTATION,
@@ -45,6 +45,7 @@ import {
 import { PeerSet, type SessionFactory, type WantedSession } from "./peer_set.ts";
 import { ownStatuses, ServiceStatusReporter } from "./service_status.ts";
 import type { SpeakerConfigStatus, SpeakerStatus } from "./status_types.ts";
+import { drive } from "./slicer.ts";
 import { WriteQueue } from "./write_queue.ts";
 
 export { type PeerProblems, peerProblems, routerIdFor } from "./peer_checks.ts";
@@ -148,10 +149,11 @@ class SpeakerImpl implements Speaker {
   #started = false;
   #stopped = false;
   #unsubscribe?: () => void;
-  #scheduled?: ReturnType<typeof setTimeout>;
-  #confirmTimer?: ReturnType<typeof setTimeout>;
+  /** The job loop (`#pump`) is scheduled or running. */
+  #pumping = false;
+  /** What peers hold may have changed: a confirmation pass is due. */
+  #confirmDue = false;
   #metricsTimer?: ReturnType<typeof setTimeout>;
-  #running = false;
   #pendingKinds: Set<ReadKind> | "all" = "all";
   #reconciles = 0;
   #build?: BuildResult;
@@ -201,7 +203,7 @@ class SpeakerImpl implements Speaker {
     await this.#source.start();
     if (this.#stopped) return;
     this.#unsubscribe = this.#source.subscribe((kinds) => this.#schedule(kinds));
-    this.#runReconcile();
+    this.#schedule("all");
     this.#tickMetrics();
   }
 
@@ -209,8 +211,7 @@ class SpeakerImpl implements Speaker {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#unsubscribe?.();
-    for (const t of [this.#scheduled, this.#confirmTimer, this.#metricsTimer]) clearTimeout(t);
-    this.#scheduled = this.#confirmTimer = undefined;
+    clearTimeout(this.#metricsTimer);
     this.refreshMetrics();
     await this.#peers.stopAll(this.#o.stopGraceMs ?? 5_000);
     await this.#queue.idle();
@@ -273,8 +274,7 @@ class SpeakerImpl implements Speaker {
   }
 
   #busy(): boolean {
-    return !this.#stopped &&
-      (this.#scheduled !== undefined || this.#running || this.#confirmTimer !== undefined);
+    return !this.#stopped && this.#pumping;
   }
 
   #wake(): void {
@@ -298,70 +298,74 @@ class SpeakerImpl implements Speaker {
     const pending = this.#pendingKinds;
     if (kinds === "all" || pending === "all") this.#pendingKinds = "all";
     else for (const k of kinds) pending.add(k);
-    if (this.#scheduled !== undefined || this.#running || this.#stopped) return;
-    // A macrotask, so every change of the current burst lands in one recompute.
-    this.#scheduled = setTimeout(() => {
-      this.#scheduled = undefined;
-      this.#runReconcile();
-    }, 0);
-  }
-
-  #runReconcile(): void {
-    if (this.#stopped) return;
-    this.#running = true;
-    const kinds = this.#pendingKinds;
-    this.#pendingKinds = new Set();
-    try {
-      this.#reconcile(kinds);
-    } catch (err) {
-      this.#log.error("reconcile failed", { error: err });
-    } finally {
-      this.#running = false;
-      this.#reconciles++;
-    }
-    const more = this.#pendingKinds as Set<ReadKind> | "all";
-    if (more === "all" || more.size > 0) this.#schedule(new Set());
-    else this.#wake();
+    this.#kick();
   }
 
   /** A session came up or went down (`peer`), or sent routes: confirm what peers hold. */
   #peerChanged(peer?: string): void {
     if (peer !== undefined) this.#report.peerChanged(peer, this.#peers.established(peer));
-    this.#scheduleConfirm();
+    this.#confirmDue = true;
+    this.#kick();
   }
 
-  #scheduleConfirm(): void {
-    if (this.#confirmTimer !== undefined || this.#stopped || !this.#report.unsettled) {
-      this.#wake();
-      return;
-    }
-    this.#confirmTimer = setTimeout(() => {
-      this.#confirmTimer = undefined;
-      try {
-        this.#report.confirm();
-      } catch (err) {
-        this.#log.error("status confirmation failed", { error: err });
+  #kick(): void {
+    if (this.#pumping || this.#stopped) return;
+    this.#pumping = true;
+    // A macrotask, so every change of the current burst lands in one recompute.
+    setTimeout(() => this.#pump(), 0);
+  }
+
+  /**
+   * Runs reconciles and confirmation passes one at a time, each in slices (see `drive`), until
+   * nothing is pending: reconciles first, so a burst of changes is decided once.
+   */
+  async #pump(): Promise<void> {
+    try {
+      while (!this.#stopped) {
+        const kinds = this.#pendingKinds;
+        if (kinds === "all" || kinds.size > 0) {
+          this.#pendingKinds = new Set();
+          await this.#job("reconcile", this.#reconcile(kinds));
+          this.#reconciles++;
+          this.#confirmDue = true;
+        } else if (this.#confirmDue) {
+          this.#confirmDue = false;
+          if (this.#report.unsettled) {
+            await this.#job("status confirmation", this.#report.confirm());
+          }
+        } else break;
       }
+    } finally {
+      this.#pumping = false;
       this.#wake();
-    }, 0);
+    }
   }
 
-  #reconcile(kinds: Set<ReadKind> | "all"): void {
+  async #job(what: string, work: Generator<void, void>): Promise<void> {
+    try {
+      await drive(work);
+    } catch (err) {
+      this.#log.error(`${what} failed`, { error: err });
+    }
+  }
+
+  *#reconcile(kinds: Set<ReadKind> | "all"): Generator<void, void> {
     const snap = this.#source.snapshot();
     const all = kinds === "all";
     if (all || [...kinds].some((k) => CONFIG_KIND_SET.has(k)) || !this.#build) {
       this.#rebuildConfig(snap);
+      yield;
     }
     const nodeObj = objectsOf(snap, "Node").get(this.#o.nodeName);
     const node = nodeObj ? this.#view<NodeView>(nodeObj, parseNode) : undefined;
-    this.#refreshViews(snap, kinds);
+    yield* this.#refreshViews(snap, kinds);
     const plan = this.#checkPeers(snap, node);
     const config = this.#config;
     if (!config) {
       this.#writeConfigState();
       return;
     }
-    const ann = computeAnnouncements(config, {
+    const ann = yield* planAnnouncements(config, {
       nodeName: this.#o.nodeName,
       services: this.#serviceViews!,
       endpointSlices: this.#sliceViews!,
@@ -372,15 +376,20 @@ class SpeakerImpl implements Speaker {
       noNextHopV6: plan.noNextHopV6,
       cache: this.#cache,
     });
+    if (this.#stopped) return;
     this.#last = ann;
     const wanted = new Set(ann.peers.map((p) => p.name));
     this.#peers.sync(plan.sessions.filter((s) => wanted.has(s.name)), this.#o.connector);
-    this.#peers.push(ann.routes);
-    this.#writeServiceStatus(snap, ann, all || kinds.has("ServiceBGPStatus"));
+    yield* this.#peers.push(ann.routes);
+    yield* this.#writeServiceStatus(snap, ann, all || kinds.has("ServiceBGPStatus"));
     this.#writeConfigState();
   }
 
-  #writeServiceStatus(snap: Snapshot, ann: Announcements, statusChanged: boolean): void {
+  *#writeServiceStatus(
+    snap: Snapshot,
+    ann: Announcements,
+    statusChanged: boolean,
+  ): Generator<void, void> {
     // Only looked at for new announcements and when the kind changed: most reconciles skip it.
     let own: Map<string, KubeObject> | undefined;
     const ownOf = () =>
@@ -388,16 +397,17 @@ class SpeakerImpl implements Speaker {
         namespace: this.#o.namespace,
         node: this.#o.nodeName,
       });
-    this.#report.observe(ann.services, ownOf);
+    yield* this.#report.observe(ann.services, ownOf);
     if (statusChanged || !this.#statusSwept) {
       this.#statusSwept = true;
       this.#report.sweep(ownOf());
     }
-    this.#scheduleConfirm();
   }
 
   #rebuildConfig(snap: Snapshot): void {
-    const build = buildConfig(snap, { namespace: this.#o.namespace });
+    // Only the kinds a Config is made of: the snapshot also holds 100,000s of Services.
+    const objects = new Map(CONFIG_KINDS.map((k) => [k, objectsOf(snap, k)]));
+    const build = buildConfig({ objects }, { namespace: this.#o.namespace });
     this.#build = build;
     if (build.ok) {
       this.#config = build.config;
@@ -414,11 +424,13 @@ class SpeakerImpl implements Speaker {
     );
   }
 
-  #refreshViews(snap: Snapshot, kinds: Set<ReadKind> | "all"): void {
+  *#refreshViews(snap: Snapshot, kinds: Set<ReadKind> | "all"): Generator<void, void> {
     const all = kinds === "all";
+    let n = 0;
     if (all || kinds.has("Service") || !this.#serviceViews) {
       const views: ServiceView[] = [];
       for (const o of objectsOf(snap, "Service").values()) {
+        if ((++n & 1023) === 0) yield;
         const s = this.#view<ServiceView>(o, parseService);
         if (s && s.type === "LoadBalancer") views.push(s);
       }
@@ -427,6 +439,7 @@ class SpeakerImpl implements Speaker {
     if (all || kinds.has("EndpointSlice") || !this.#sliceViews) {
       const views: EndpointSliceView[] = [];
       for (const o of objectsOf(snap, "EndpointSlice").values()) {
+        if ((++n & 1023) === 0) yield;
         const s = this.#view<EndpointSliceView>(o, parseEndpointSlice);
         if (s) views.push(s);
       }

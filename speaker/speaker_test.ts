@@ -944,11 +944,11 @@ Deno.test("after a restart: stale ServiceBGPStatus deleted, correct ones not rew
       metricsIntervalMs: 0,
     });
     await s1.start();
-    await s1.settled();
     const ownNames = () =>
       [...r.source.snapshot().objects.get("ServiceBGPStatus")!.values()]
         .filter((o) => o.metadata.labels?.["metallb.io/node"] === "n1")
         .map((o) => o.metadata.labels!["metallb.io/service-name"]).sort();
+    await eventually("statuses once the peer holds the routes", () => ownNames().length === 3);
     assert.deepEqual(ownNames(), ["api", "gone", "web"]);
     await s1.stop();
 

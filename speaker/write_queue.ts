@@ -9,6 +9,10 @@ import type { Logger } from "../api/log.ts";
 /** One kind of write: shared by every queued item of that kind (no closure per item). */
 export type WriteFn<A, B> = (a: A, b: B) => Promise<void>;
 
+/** Longest run of writes before the queue lets timers and I/O in (writes that resolve at once
+ * would otherwise keep the microtask queue busy for 100,000s of them). */
+const SLICE_MS = 20;
+
 /** A serial queue of writes. */
 export class WriteQueue {
   readonly #log: Logger;
@@ -43,8 +47,13 @@ export class WriteQueue {
   async #drain(): Promise<void> {
     // Never run a write inside the reconcile that queued it.
     await Promise.resolve();
+    let since = performance.now();
     try {
       for (let i = 0; i < this.#fns.length; i++) {
+        if (performance.now() - since > SLICE_MS) {
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          since = performance.now();
+        }
         const a = this.#a[i];
         const b = this.#b[i];
         this.#a[i] = this.#b[i] = undefined;
