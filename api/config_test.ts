@@ -8,7 +8,7 @@ import {
 import { parseManifests } from "../cluster/file_source.ts";
 import { createFileSource } from "../cluster/file_source.ts";
 import { silentLogger } from "./log.ts";
-import type { KubeObject } from "../cluster/types.ts";
+import type { KubeObject } from "./kube_object.ts";
 
 const NS = "metallb-system";
 
