@@ -7,3 +7,5 @@ export * from "./community.ts";
 export * from "./timers.ts";
 export * from "./selectors.ts";
 export * from "./objects.ts";
+export * from "./service_checks.ts";
+export * from "./kube_object.ts";
