@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { buildConfig, formatConfigError } from "../api/config.ts";
 import type { KubeObject } from "../api/kube_object.ts";
 import { EXIT_VALID, runValidate } from "../cmd/validate.ts";
-import { parseManifests } from "../cluster/file_source.ts";
+import { createFileSource, parseManifests } from "../cluster/file_source.ts";
+import { silentLogger } from "../api/log.ts";
 import { METALLB_VERDICTS } from "./metallb_parity/cases.ts";
 import { adv, cidrs, peer } from "./metallb_parity/builders.ts";
 
@@ -62,6 +63,30 @@ Deno.test("MetalLB's documented configurations are each valid for `ferrolb valid
     });
     assert.equal(code, EXIT_VALID, `${f.name}:\n${lines.join("\n")}`);
     assert.match(lines.at(-1) ?? "", /^valid: /, f.name);
+  }
+});
+
+Deno.test("MetalLB's documented configurations load through the file source (file mode)", async () => {
+  const dir = `${TESTDATA}metallb_docs/`;
+  for (const f of [...Deno.readDirSync(dir)].filter((e) => e.name.endsWith(".yaml"))) {
+    const tmp = await Deno.makeTempDir();
+    try {
+      await Deno.copyFile(`${dir}${f.name}`, `${tmp}/${f.name}`);
+      const source = createFileSource(tmp, {
+        logger: silentLogger,
+        defaults: { installNamespace: NS },
+      });
+      await source.start();
+      try {
+        assert.deepEqual(source.fileErrors(), [], f.name);
+        const r = buildConfig(source.snapshot(), { namespace: NS });
+        assert.ok(r.ok, `${f.name}: ${r.ok ? "" : r.errors.map(formatConfigError).join("; ")}`);
+      } finally {
+        await source.close();
+      }
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
   }
 });
 
