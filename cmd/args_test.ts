@@ -142,3 +142,15 @@ Deno.test("kubeconfig: flag, else KUBECONFIG, else in-cluster, else ~/.kube/conf
     undefined,
   );
 });
+
+Deno.test("all --config-dir --weighted-ecmp passes the flag on to the speaker's options", async () => {
+  const { fileModeFlags } = await import("./all.ts");
+  const on = fileModeFlags(
+    parseCommandLine(["all", "--config-dir", "d", "--node-name", "n", "--weighted-ecmp"]),
+  );
+  assert.ok(typeof on !== "string");
+  assert.equal(on.weightedEcmp, true);
+  const off = fileModeFlags(parseCommandLine(["all", "--config-dir", "d", "--node-name", "n"]));
+  assert.ok(typeof off !== "string");
+  assert.equal(off.weightedEcmp, false);
+});

@@ -131,9 +131,19 @@ export function formatStatus(doc: StatusDocument): string {
 
 /** The ANNOUNCED TO cell: the peers, or why none when the speaker said. */
 function announcedTo(s: ServiceStatus): string {
-  if (s.peers.length) return s.peers.join(",");
-  if (s.ips.length && s.notAnnounced) return `- (${s.notAnnounced})`;
+  if (s.peers.length) return s.peers.join(",") + pathNote(s);
+  // A speaker-only document carries the speaker's reason in `pending` (it assigns nothing).
+  const why = s.notAnnounced ?? (s.ips.length ? s.pending : undefined);
+  if (s.ips.length && why) return `- (${why})`;
   return "-";
+}
+
+/** ` (prepend N, med M)` when ferrolb path control applies to the Service's routes. */
+function pathNote(s: ServiceStatus): string {
+  const parts: string[] = [];
+  if (s.path?.asPathPrepend !== undefined) parts.push(`prepend ${s.path.asPathPrepend}`);
+  if (s.path?.med !== undefined) parts.push(`med ${s.path.med}`);
+  return parts.length ? ` (${parts.join(", ")})` : "";
 }
 
 /** Why a status document is not healthy: invalid configuration, sessions not Established. */

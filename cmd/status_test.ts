@@ -289,3 +289,31 @@ Deno.test("formatStatus: a Service with an address but no peer shows why; unsupp
     /ns\/v6\s+2001:db8::1\s+-\s+- \(no IPv6 session: every peer of this node is IPv4-only\)/,
   );
 });
+
+Deno.test("all: the speaker's reason for not announcing reaches the merged status", async () => {
+  const { mergeStatus } = await import("./all.ts");
+  const doc = mergeStatus({
+    node: "n1",
+    controller: {
+      ...HEALTHY,
+      role: "controller",
+      sessions: [],
+      services: [{ namespace: "ns", name: "v6", ips: ["2001:db8::1"], pool: "p", peers: [] }],
+    },
+    speaker: {
+      sessions: HEALTHY.sessions,
+      services: [{
+        namespace: "ns",
+        name: "v6",
+        ips: ["2001:db8::1"],
+        peers: [],
+        pending: "no IPv6 next hop",
+      }],
+    },
+    speakerConfig: { valid: true, errors: [], warnings: [] },
+    fileErrors: [],
+    fileIndex: new Map(),
+  });
+  assert.equal(doc.services[0].notAnnounced, "no IPv6 next hop");
+  assert.match(formatStatus(doc), /ns\/v6\s+2001:db8::1\s+p\s+- \(no IPv6 next hop\)/);
+});
