@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import spec from "./flags.json" with { type: "json" };
 import { resolveKubeconfig } from "../bin/permissions.mjs";
 import { AddressError, parseHostPort } from "./admin.ts";
+import { didYouMean } from "../api/config.ts";
 
 /** Roles and commands the binary offers, with their one-line help. */
 export const ROLES: Record<Role, string> = Object.fromEntries(
@@ -120,8 +121,14 @@ function fileExists(path: string): boolean {
 function parseError(err: Error & { code?: string }): UsageError {
   const quoted = err.message.match(/'([^']+)'/)?.[1] ?? "";
   switch (err.code) {
-    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
-      return new UsageError(`unknown flag ${quoted}`);
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION": {
+      const near = didYouMean(quoted.replace(/^-+/, ""), [
+        ...Object.keys(FLAGS),
+        "help",
+        "version",
+      ]);
+      return new UsageError(`unknown flag ${quoted}${near ? ` (did you mean --${near}?)` : ""}`);
+    }
     case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
       return new UsageError(
         quoted.includes("<value>")
@@ -161,7 +168,10 @@ export function parseCommandLine(
     if (given.help) return { role: "help", flags: given, positionals };
     throw new UsageError("missing role");
   }
-  if (!isRole(roleName)) throw new UsageError(`unknown role "${roleName}"`);
+  if (!isRole(roleName)) {
+    const near = didYouMean(roleName, Object.keys(spec.roles));
+    throw new UsageError(`unknown role "${roleName}"${near ? ` (did you mean ${near}?)` : ""}`);
+  }
   const role = roleName;
   if (given.help) return { role: "help", flags: given, positionals, helpFor: role };
   checkFlags(role, given, positionals);

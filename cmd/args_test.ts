@@ -92,6 +92,11 @@ Deno.test("values and arguments are checked before anything runs", () => {
   usageError(["all", "--config-dir"], "--config-dir needs a value");
   usageError(["status", "--json=yes"], "--json takes no value");
   usageError(["--nope"], "unknown flag --nope");
+  usageError(
+    ["all", "--weighted-ecm"],
+    "unknown flag --weighted-ecm (did you mean --weighted-ecmp?)",
+  );
+  usageError(["speakr"], 'unknown role "speakr" (did you mean speaker?)');
 });
 
 Deno.test("-h/--help per role lists only that role's flags; --version", () => {
