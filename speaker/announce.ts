@@ -7,6 +7,7 @@ import type { AdvertisementConfig, Config, PeerConfig } from "../api/config.ts";
 import { parseIP } from "../api/ip.ts";
 import type { ServiceView } from "../api/objects.ts";
 import { matchesAnySelector } from "../api/selectors.ts";
+import { mergePathControl } from "../api/path_control.ts";
 import type { Route } from "../bgp/mod.ts";
 import type { Prefix } from "../bgp/types.ts";
 import { cachedPrefix, endpointCounts, internPeers } from "./announce_memo.ts";
@@ -138,7 +139,8 @@ function decideService(
   const out: ServiceAnnouncement = {
     namespace: svc.namespace,
     name: svc.name,
-    ips: [...svc.ingressIPs],
+    // Views are immutable: share the list rather than copy it, times 100,000s of Services.
+    ips: svc.ingressIPs as string[],
     peers: [],
   };
   const done = { out, contributions };
@@ -229,7 +231,11 @@ function decideService(
     out.reason = reasons.join("; ");
     out.cause = "config";
   } else if (reasons.length > 0) out.partial = reasons.join("; ");
-  if (contributions.length > 0) out.prefixes = [...new Set(contributions.map((k) => k.key))];
+  // One key alone rather than a list of one (the usual case).
+  if (contributions.length === 1) out.prefixes = contributions[0].key;
+  else if (contributions.length > 1) out.prefixes = [...new Set(contributions.map((k) => k.key))];
+  const path = mergePathControl(contributions.map((k) => k.ad));
+  if (path.med !== undefined || path.asPathPrepend !== undefined) out.path = path;
   // Exact size: a pushed-to array keeps room for 16 more, times 100,000s of Services.
   return { out, contributions: contributions.slice() };
 }

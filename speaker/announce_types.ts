@@ -6,6 +6,7 @@ import type { AdvertisementConfig, Config, PeerConfig } from "../api/config.ts";
 import type { EndpointSliceView, NodeView, ServiceView } from "../api/objects.ts";
 import type { Route, RouteAttributes } from "../bgp/mod.ts";
 import type { Prefix } from "../bgp/types.ts";
+import type { PathControl } from "../api/path_control.ts";
 
 /** Inputs of {@linkcode computeAnnouncements}. */
 export interface AnnounceInput {
@@ -47,8 +48,10 @@ export interface ServiceAnnouncement {
   cause?: "waiting" | "config";
   /** Why some of its IPs are not announced while others are. */
   partial?: string;
+  /** `ferrolb.io/as-path-prepend` / `ferrolb.io/med` its routes carry, when set. */
+  path?: PathControl;
   /** Map keys ({@linkcode prefixKey}) of the prefixes announced for it. */
-  prefixes?: readonly string[];
+  prefixes?: string | readonly string[];
 }
 
 /** What {@linkcode computeAnnouncements} decided. */

@@ -210,7 +210,8 @@ export class ServiceStatusReporter {
   #peerState(peer: string, s: ServiceAnnouncement): "holds" | "pending" | "no" {
     if (!this.#o.peers.established(peer)) return "no";
     let any = false;
-    for (const k of s.prefixes ?? []) {
+    const keys = s.prefixes ?? [];
+    for (const k of typeof keys === "string" ? [keys] : keys) {
       const st = this.#o.peers.routeState(peer, k);
       if (st === "pending") return "pending";
       if (st === "sent") any = true;
@@ -351,6 +352,7 @@ export class ServiceStatusReporter {
         peers: (h?.peers ?? []).map((p) => peers.label(p) ?? p),
       };
       if (s.pool) st.pool = s.pool;
+      if (s.path) st.path = s.path;
       if (h) st.announcedSince = new Date(h.since).toISOString();
       if (s.reason) st.pending = s.reason;
       const why = s.ips.length > 0 && s.reason ? s.reason : s.partial;
