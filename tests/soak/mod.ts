@@ -14,6 +14,7 @@ export const SOAKS: Record<string, () => Promise<Soak>> = {
   soak_state_crash: async () => (await import("./state_crash.ts")).soak,
   soak_api_chaos: async () => (await import("./api_chaos.ts")).soak,
   soak_bad_config: async () => (await import("./bad_config.ts")).soak,
+  soak_hostile_input: async () => (await import("./hostile_input.ts")).soak,
 };
 
 /** Parsed command line of the runner. */
@@ -62,7 +63,10 @@ export async function runSoaks(
   args: RunnerArgs,
   io: RunnerIo,
 ): Promise<RunOutcome> {
-  const names = Object.keys(soaks).filter((n) => n.startsWith(args.prefix));
+  // `deno task soak hostile` and `deno task soak soak_hostile` name the same soak.
+  const names = Object.keys(soaks).filter((n) =>
+    n.startsWith(args.prefix) || n.startsWith(`soak_${args.prefix}`)
+  );
   if (names.length === 0) {
     io.err(`no soak name starts with "${args.prefix}" (have: ${Object.keys(soaks).join(", ")})`);
     return { code: 2, figures: [] };
