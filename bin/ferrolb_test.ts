@@ -370,28 +370,43 @@ users:
   user: {token: t0ken}
 `,
     );
-    const child = new Deno.Command(NODE, {
-      args: [BIN, "controller", "--admin-addr", "127.0.0.1:0"],
-      cwd: `${root}/cwd`,
-      env: { HOME: `${root}/home` },
-      clearEnv: true,
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const log = watchLog(child.stderr);
     try {
-      // The only place this port is written is the kubeconfig under HOME.
-      const line = await log.waitFor((l) => l.includes(`127.0.0.1:${apiPort}`));
-      assert.match(line, /ECONNREFUSED|refused/i);
-      assert.ok(
-        !log.lines.some((l) => /NotCapable|Requires read access|--allow-/.test(l)),
-        log.lines.join("\n"),
-      );
+      // ~/.kube/config through HOME, then the same file named with a path relative to the cwd.
+      await dialsApiServer(root, apiPort, [], { HOME: `${root}/home` });
+      await dialsApiServer(root, apiPort, ["--kubeconfig", "../home/.kube/config"], {});
     } finally {
-      child.kill("SIGTERM");
-      await child.status;
-      await log.done;
       await Deno.remove(root, { recursive: true });
     }
   },
 });
+
+/** Runs `controller` in `root/cwd` until it dials the API server at `apiPort`, then stops it. */
+async function dialsApiServer(
+  root: string,
+  apiPort: number,
+  extra: string[],
+  env: Record<string, string>,
+): Promise<void> {
+  const child = new Deno.Command(NODE, {
+    args: [BIN, "controller", "--admin-addr", "127.0.0.1:0", ...extra],
+    cwd: `${root}/cwd`,
+    env,
+    clearEnv: true,
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const log = watchLog(child.stderr);
+  try {
+    // The only place this port is written is the kubeconfig.
+    const line = await log.waitFor((l) => l.includes(`127.0.0.1:${apiPort}`));
+    assert.match(line, /ECONNREFUSED|refused/i);
+    assert.ok(
+      !log.lines.some((l) => /NotCapable|Requires read access|--allow-/.test(l)),
+      log.lines.join("\n"),
+    );
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+    await log.done;
+  }
+}
