@@ -54,6 +54,18 @@ const SPEC_FIELDS: Record<string, Record<string, readonly string[]>> = {
 /** Kinds that are status-only and carry no configuration. */
 const STATUS_KINDS = new Set(["ServiceBGPStatus", "ConfigurationState"]);
 
+/**
+ * Real MetalLB kinds ferrolb has no use for (L2 status, the AddressPool removed in MetalLB
+ * 0.14, OSPF): a dump of a MetalLB cluster may hold them, so they are ignored with a warning
+ * rather than taken for typos.
+ */
+const FOREIGN_KINDS = new Set([
+  "ServiceL2Status",
+  "AddressPool",
+  "OSPFAdvertisement",
+  "OSPFInstance",
+]);
+
 /** Every kind of the metallb.io group ferrolb knows. */
 export const METALLB_KINDS: readonly string[] = [...Object.keys(SCHEMAS), ...STATUS_KINDS];
 
@@ -103,7 +115,9 @@ export function mistypedKindError(obj: KubeObject, namespace: string): ConfigErr
     name: obj.metadata?.name ?? "",
   };
   if (group === METALLB_GROUP) {
-    if (SCHEMAS[obj.kind] || STATUS_KINDS.has(obj.kind)) return undefined;
+    if (SCHEMAS[obj.kind] || STATUS_KINDS.has(obj.kind) || FOREIGN_KINDS.has(obj.kind)) {
+      return undefined;
+    }
     const hint = didYouMean(obj.kind, METALLB_KINDS);
     return {
       ...at,
@@ -163,7 +177,14 @@ export function collectObjects(objects: readonly KubeObject[], ns: string): Obje
     } else {
       const typo = mistypedKindError(obj, ns);
       if (typo) set.errors.push(typo);
-      else if (group === METALLB_GROUP && !STATUS_KINDS.has(obj.kind)) {
+      else if (group === METALLB_GROUP && FOREIGN_KINDS.has(obj.kind)) {
+        set.warnings.push({
+          kind: obj.kind,
+          namespace: obj.metadata.namespace ?? ns,
+          name: obj.metadata.name,
+          reason: `${obj.kind} is a MetalLB kind ferrolb does not use; ignored`,
+        });
+      } else if (group === METALLB_GROUP && !STATUS_KINDS.has(obj.kind)) {
         collectOne(set, obj, version, ns);
       }
     }

@@ -149,6 +149,15 @@ Deno.test("cross-object rules still run on the objects that parsed", () => {
   ]);
 });
 
+Deno.test("a real MetalLB kind ferrolb does not use is only a warning", () => {
+  const l2status = { ...cidrs("s", "10.9.0.0/24"), kind: "ServiceL2Status", spec: undefined };
+  const r = buildConfig([l2status, cidrs("p", "10.0.0.0/24")], { namespace: NS });
+  assert.ok(r.ok);
+  assert.deepEqual(r.warnings.map(formatConfigError), [
+    "ServiceL2Status metallb-system/s: ServiceL2Status is a MetalLB kind ferrolb does not use; ignored",
+  ]);
+});
+
 Deno.test("a mistyped kind or group is an error with a did-you-mean", () => {
   const typo = { ...cidrs("p", "10.0.0.0/24"), kind: "IPAdressPool" };
   const group = { ...cidrs("q", "10.1.0.0/24"), apiVersion: "metalb.io/v1beta1" };
