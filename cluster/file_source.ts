@@ -3,7 +3,15 @@
  * controller and speaker run without a cluster. Edits are picked up live; a file that stops
  * parsing keeps contributing its last good objects and is reported.
  */
-import { loadAllYaml } from "@kubernetes/client-node";
+import {
+  checkSize,
+  createExpansionBudget,
+  loadYamlDocuments,
+  type ParseLimits,
+  readTextBounded,
+  resolveLimits,
+} from "./safe_yaml.ts";
+import { createManifestParser } from "./manifest_parser.ts";
 import type { Logger } from "../api/log.ts";
 import {
   type KubeObject,
@@ -26,6 +34,8 @@ export interface NamespaceDefaults {
   namespace?: string;
   /** For metallb.io kinds. Default `metallb-system`. */
   installNamespace?: string;
+  /** Input limits (cluster/safe_yaml.ts); DEFAULT_LIMITS fill what is left out. */
+  limits?: Partial<ParseLimits>;
 }
 
 /** Result of {@linkcode parseManifests}. */
@@ -41,12 +51,16 @@ const DOC_SEPARATOR = /^---[ \t]*(#.*)?$/;
 
 /**
  * Parses multi-document YAML (or JSON) into objects: empty documents skipped, `kind: List`
- * expanded, namespaces defaulted. Errors carry the 1-based line.
+ * expanded, namespaces defaulted. Errors carry the 1-based line. Size, depth, aliases and
+ * their expansion are bounded (cluster/safe_yaml.ts); a hostile file gets an error, not a hang.
  */
 export function parseManifests(text: string, options: NamespaceDefaults = {}): ManifestResult {
+  const limits = resolveLimits(options.limits);
+  const tooBig = checkSize(text.length, limits);
+  if (tooBig) return { ok: false, reason: tooBig };
+  const budget = createExpansionBudget(limits);
   const lines = text.split(/\r?\n/);
-  // loadAllYaml maps every document through the client-node serializer, which throws on an
-  // empty one, so each document is loaded alone and blank ones are dropped first.
+  // Each document is loaded alone (blank ones dropped first) so errors carry its line.
   const chunks: { start: number; text: string }[] = [];
   let start = 0;
   for (let i = 0; i <= lines.length; i++) {
@@ -60,7 +74,7 @@ export function parseManifests(text: string, options: NamespaceDefaults = {}): M
     if (chunk.text.split("\n").every((l) => /^\s*(#.*)?$/.test(l))) continue;
     let docs: unknown[];
     try {
-      docs = loadAllYaml(chunk.text) as unknown[];
+      docs = loadYamlDocuments(chunk.text, limits);
     } catch (e) {
       const mark = (e as { mark?: { line?: number; column?: number } }).mark;
       const reason = (e as { reason?: string }).reason ?? String(e);
@@ -78,9 +92,15 @@ export function parseManifests(text: string, options: NamespaceDefaults = {}): M
       };
     }
     for (const doc of docs) {
-      const r = toObjects(JSON.parse(JSON.stringify(doc ?? null)), chunk.start + 1, options);
+      const plain = budget.expand(doc);
+      if (!plain.ok) {
+        return { ok: false, reason: `document at line ${chunk.start + 1}: ${plain.reason}` };
+      }
+      const r = toObjects(plain.value, chunk.start + 1, options);
       if (typeof r === "string") return { ok: false, reason: r };
-      objects.push(...r);
+      const tooMany = budget.addObjects(r.length);
+      if (tooMany) return { ok: false, reason: tooMany };
+      for (const o of r) objects.push(o);
     }
   }
   return { ok: true, objects };
@@ -184,6 +204,12 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
   let debounceTimer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
   let failedLoads = 0;
+  // Parsing runs in a worker with a deadline, so a huge or hostile file cannot starve the
+  // health endpoint, BGP keepalives or signal handlers.
+  const parser = createManifestParser({
+    inline: parseManifests,
+    onInline: (reason) => log.warn("parsing manifests on the main thread", { reason }),
+  });
 
   async function scan(): Promise<void> {
     let list: string[];
@@ -199,7 +225,7 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
     for (const file of list) {
       let text: string;
       try {
-        text = await Deno.readTextFile(file);
+        text = await readTextBounded(file, resolveLimits(options.defaults?.limits));
       } catch (e) {
         // Deleted between listing and reading: the next scan settles it.
         if (e instanceof Deno.errors.NotFound) continue;
@@ -215,7 +241,7 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
         if (errors.delete(file)) log.info("manifest file parses again", { file });
         continue;
       }
-      const r = parseManifests(text, options.defaults);
+      const r = await parser.parse(text, options.defaults);
       if (r.ok) {
         files.set(file, { text, objects: r.objects });
         if (errors.delete(file)) log.info("manifest file parses again", { file });
@@ -323,6 +349,8 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
       } catch {
         // already closed
       }
+      // A parse in progress ends now instead of at its deadline.
+      parser.close();
       await watchLoop;
       await scanning;
     },

@@ -5,6 +5,7 @@
  * partial file is never the only copy.
  */
 import type { Logger } from "../api/log.ts";
+import { parseJsonBounded, resolveLimits } from "./input_limits.ts";
 
 /** What the controller wrote for one Service. */
 export interface ServiceState {
@@ -63,12 +64,10 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 /** Returns the envelope, or a reason why this file is not a usable generation. */
 function parseEnvelope(text: string): Envelope | string {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    return `not JSON (${(err as Error).message})`;
-  }
+  // Bounded like every input (size, depth, nodes): a planted file gets an error, not a hang.
+  const parsed = parseJsonBounded(text, resolveLimits());
+  if (!parsed.ok) return parsed.reason;
+  const doc = parsed.value;
   if (!isRecord(doc) || doc.format !== FORMAT) return "not a ferrolb state file";
   if (typeof doc.generation !== "number" || !Number.isSafeInteger(doc.generation)) {
     return "missing generation";

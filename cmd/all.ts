@@ -4,7 +4,7 @@
  * supply (this node, endpoints), keeping assignments in `--state-dir`; without it, it runs
  * both roles against the Kubernetes API.
  */
-import { waitForSignal } from "./signals.ts";
+import { boundedShutdown, waitForSignal } from "./signals.ts";
 import "../cluster/node_env.ts";
 import type { ParsedArgs } from "./args.ts";
 import { CONTROLLER_LEASE, leaseIdentity, startController } from "./controller.ts";
@@ -20,6 +20,8 @@ import {
   listManifestFiles,
   parseManifests,
 } from "../cluster/file_source.ts";
+import { createManifestParser } from "../cluster/manifest_parser.ts";
+import { readTextBounded, resolveLimits } from "../cluster/safe_yaml.ts";
 import { createOverlaySource, type OverlaySource } from "../cluster/overlay_source.ts";
 import { openStateStore } from "../cluster/state_store.ts";
 import {
@@ -170,17 +172,20 @@ export async function indexManifestFiles(
   } catch {
     return index;
   }
+  // Off the main thread like the file source: this runs on every change of the directory.
+  const parser = createManifestParser({ inline: parseManifests });
   for (const file of files) {
     let text: string;
     try {
-      text = await Deno.readTextFile(file);
+      text = await readTextBounded(file, resolveLimits());
     } catch {
       continue;
     }
-    const r = parseManifests(text, { installNamespace: options.namespace });
+    const r = await parser.parse(text, { installNamespace: options.namespace });
     if (!r.ok) continue;
     for (const o of r.objects) index.set(`${o.kind} ${objectKey(o.metadata)}`, file);
   }
+  parser.close();
   return index;
 }
 
@@ -471,7 +476,7 @@ export async function runAll(args: ParsedArgs): Promise<number> {
     return 2;
   }
   const logger = createLogger({ level: parseLogLevel(flags.level), component: "ferrolb" });
-  const signal = waitForSignal();
+  const signal = waitForSignal({ logger });
   let mode: FileMode;
   try {
     mode = await startFileMode({ ...flags, logger });
@@ -482,7 +487,7 @@ export async function runAll(args: ParsedArgs): Promise<number> {
   }
   const sig = await signal.promise;
   logger.info("stopping", { signal: sig });
-  await mode.close();
+  await boundedShutdown(signal, [["stop", () => mode.close()]], { logger });
   return 0;
 }
 
@@ -521,7 +526,7 @@ async function runAllInCluster(args: ParsedArgs): Promise<number> {
     ...(flags.lbClass ? { loadBalancerClass: flags.lbClass } : {}),
     ...(flags.routerId ? { defaultRouterId: flags.routerId } : {}),
   });
-  const signal = waitForSignal();
+  const signal = waitForSignal({ logger });
   let admin: AdminServer | undefined;
   let code = 0;
   try {
@@ -560,13 +565,15 @@ async function runAllInCluster(args: ParsedArgs): Promise<number> {
     console.error(`ferrolb all: ${(err as Error).message}`);
     code = 1;
   } finally {
-    signal.cancel();
-    unwatch();
-    await speaker.stop();
-    await running.stop();
-    await elector.stop().catch((err) => logger.warn("releasing the lease failed", { error: err }));
-    await source.close();
-    await admin?.close();
+    // Every step runs even when one fails or another signal arrives; a deadline bounds them.
+    await boundedShutdown(signal, [
+      ["withdraw routes", () => (unwatch(), speaker.stop())],
+      ["stop the controller", () => running.stop()],
+      // Kept time: a Lease GET and PUT (2 s request bound each) even if a step above hangs.
+      ["release the Lease", () => elector.stop(), 4_000],
+      ["close the API source", () => source.close()],
+      ["close the admin server", () => admin?.close()],
+    ], { logger, deadlineMs: Math.max(10_000, flags.stopGraceMs + 5_000) });
   }
   return code;
 }
