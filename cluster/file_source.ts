@@ -179,6 +179,11 @@ export interface FileSource extends ObjectSource {
   failedLoads(): number;
   /** Rescans now; resolves when the snapshot reflects the directory. */
   refresh(): Promise<void>;
+  /**
+   * The file defining the object `Kind namespace/name` (how problems name objects), from
+   * the parse the snapshot came from: nothing is read or parsed again.
+   */
+  fileOf(object: string): string | undefined;
 }
 
 interface FileState {
@@ -203,6 +208,8 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
   let pollTimer: ReturnType<typeof setInterval> | undefined;
   let debounceTimer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
+  /** `Kind ns/name` → file, built when first asked after a change. */
+  let owners: Map<string, string> | undefined;
   let failedLoads = 0;
   // Parsing runs in a worker with a deadline, so a huge or hostile file cannot starve the
   // health endpoint, BGP keepalives or signal handlers.
@@ -263,6 +270,8 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
   }
 
   function publish(): void {
+    // Objects may move between files without changing: the index is rebuilt on any scan.
+    owners = undefined;
     const next = new Map<ReadKind, Map<string, KubeObject>>();
     for (const state of files.values()) {
       for (const obj of state.objects) {
@@ -340,6 +349,15 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
         a.file < b.file ? -1 : 1
       ),
     refresh,
+    fileOf(object) {
+      if (!owners) {
+        owners = new Map();
+        for (const [file, state] of files) {
+          for (const o of state.objects) owners.set(`${o.kind} ${objectKey(o.metadata)}`, file);
+        }
+      }
+      return owners.get(object);
+    },
     async close() {
       closed = true;
       if (pollTimer !== undefined) clearInterval(pollTimer);

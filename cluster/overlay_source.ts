@@ -5,7 +5,7 @@
  * from a cluster, and keeps them.
  */
 import type { Logger } from "../api/log.ts";
-import type { ServiceState, StateData, StateStore } from "./state_store.ts";
+import type { ServiceState, StateStore } from "./state_store.ts";
 import {
   type EventRecord,
   type IngressEntry,
@@ -47,6 +47,21 @@ export interface OverlaySource extends ObjectSource, ObjectWriter {
   writeCounts(): Partial<Record<WriteMethod, number>>;
   /** The persisted Service state by `namespace/name`, including Services gone from the source. */
   serviceStates(): ReadonlyMap<string, ServiceState>;
+  /**
+   * Applies many Services' ingress and annotation changes as one: one state save, then one
+   * new snapshot and one change notification holding all of them.
+   */
+  writeServices(writes: readonly ServiceWrite[]): Promise<void>;
+}
+
+/** One Service's writes for {@linkcode OverlaySource.writeServices}. */
+export interface ServiceWrite {
+  namespace: string;
+  name: string;
+  /** New `status.loadBalancer.ingress`; absent leaves it as is. */
+  ingress?: IngressEntry[];
+  /** Annotations to merge (a null value deletes the key); absent leaves them as they are. */
+  annotations?: Record<string, string | null>;
 }
 
 /** Options for {@linkcode createOverlaySource}. */
@@ -69,7 +84,15 @@ function sameRecord(a: Record<string, string>, b: Record<string, string>): boole
   return ka.length === Object.keys(b).length && ka.every((k) => b[k] === a[k]);
 }
 
-/** Lays the state in `store` over `inner`'s Services and sends writes to `store`. */
+/** A change waiting for the next save: the new state, or null when the entry goes. */
+type Staged = Map<string, ServiceState | null>;
+
+/**
+ * Lays the state in `store` over `inner`'s Services and sends writes to `store`. Writes are
+ * group-committed: every write made while a save is running (or in the same tick) goes into
+ * the next save, and becomes visible in the snapshot only once that save is durable, so a
+ * crash never loses an address a reader has already seen.
+ */
 export function createOverlaySource(
   inner: ObjectSource,
   store: StateStore,
@@ -82,7 +105,12 @@ export function createOverlaySource(
   const extra: Record<string, unknown> = { ...loaded };
   delete extra.version;
   delete extra.services;
-  const services = new Map<string, ServiceState>(Object.entries(loaded.services));
+  /** Durable state; what snapshots show. Replaced (never mutated) by each save. */
+  let committed: ReadonlyMap<string, ServiceState> = new Map(Object.entries(loaded.services));
+  let staged: Staged = new Map();
+  let waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
+  let flushTimer: ReturnType<typeof setTimeout> | undefined;
+  let flushing = false;
 
   const listeners = new Set<(changed: ReadonlySet<ReadKind>) => void>();
   const ring: RecordedEvent[] = [];
@@ -99,9 +127,10 @@ export function createOverlaySource(
   const overlaid = new WeakMap<KubeObject, { state: ServiceState; obj: KubeObject }>();
   let unsubscribeInner: (() => void) | undefined;
 
-  function count(method: WriteMethod): void {
-    totalWrites++;
-    counts[method] = (counts[method] ?? 0) + 1;
+  function count(method: WriteMethod | "writeServices", n = 1): void {
+    totalWrites += n;
+    const m = method === "writeServices" ? "setServiceIngress" : method;
+    counts[m] = (counts[m] ?? 0) + n;
   }
 
   function notify(kinds: ReadonlySet<ReadKind>): void {
@@ -114,27 +143,71 @@ export function createOverlaySource(
     }
   }
 
-  function stateData(): StateData {
-    return { ...extra, version: 1, services: Object.fromEntries(services) };
+  /** The state a new write builds on: staged if any, else durable. */
+  function latest(key: string): ServiceState | undefined {
+    const s = staged.get(key);
+    return s === undefined ? committed.get(key) : s ?? undefined;
   }
 
-  /** Persists after `key` changed; on failure undoes the change so a retry is not a no-op. */
-  async function commit(key: string, prev: ServiceState | undefined): Promise<void> {
-    overlayRevision++;
-    const mine = services.get(key);
-    try {
-      await store.save(stateData());
-    } catch (err) {
-      if (services.get(key) === mine) {
-        if (prev) services.set(key, prev);
-        else services.delete(key);
-        overlayRevision++;
-      }
-      log.error("could not persist service state", { service: key, error: err });
-      throw err;
+  /** Resolves once everything staged so far is durable (and visible). */
+  function afterFlush(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      waiters.push({ resolve, reject });
+      scheduleFlush();
+    });
+  }
+
+  function scheduleFlush(): void {
+    if (flushTimer !== undefined || flushing) return;
+    // A macrotask first, so every write of the same tick lands in one save.
+    flushTimer = setTimeout(() => {
+      flushTimer = undefined;
+      flush();
+    }, 0);
+  }
+
+  async function flush(): Promise<void> {
+    const batch = staged;
+    const done = waiters;
+    staged = new Map();
+    waiters = [];
+    if (batch.size === 0) {
+      for (const w of done) w.resolve();
+      return;
     }
-    // Deferred like a watch event, so a writer is never re-entered from its own write.
-    queueMicrotask(() => notify(new Set<ReadKind>(["Service"])));
+    flushing = true;
+    const next = new Map(committed);
+    for (const [key, state] of batch) {
+      if (state) next.set(key, state);
+      else next.delete(key);
+    }
+    try {
+      await store.save({ ...extra, version: 1, services: next });
+      committed = next;
+      overlayRevision++;
+      log.debug("service state saved", { services: batch.size, generation: store.generation() });
+      for (const w of done) w.resolve();
+      // Deferred like a watch event, so a writer is never re-entered from its own write.
+      queueMicrotask(() => notify(new Set<ReadKind>(["Service"])));
+    } catch (err) {
+      // Nothing of the batch became visible; the writers see the error and retry.
+      log.error("could not persist service state", { services: batch.size, error: err });
+      for (const w of done) w.reject(err);
+    } finally {
+      flushing = false;
+      if (staged.size > 0 || waiters.length > 0) scheduleFlush();
+    }
+  }
+
+  /** Stages `next` for `key`; resolves when durable. A no-op write resolves at once. */
+  function stage(key: string, next: ServiceState | null): Promise<void> | undefined {
+    const cur = latest(key);
+    if (next === null ? cur === undefined : cur !== undefined && sameState(cur, next)) {
+      // Equal to what is staged: still wait for it, so the caller's write is durable.
+      return staged.has(key) ? afterFlush() : undefined;
+    }
+    staged.set(key, next);
+    return afterFlush();
   }
 
   function overlay(obj: KubeObject, state: ServiceState): KubeObject {
@@ -167,10 +240,10 @@ export function createOverlaySource(
     }
     const objects = new Map(base.objects);
     const innerServices = base.objects.get("Service");
-    if (innerServices && services.size > 0) {
+    if (innerServices && committed.size > 0) {
       const merged = new Map(innerServices);
       for (const [key, obj] of innerServices) {
-        const state = services.get(key);
+        const state = committed.get(key);
         if (!state) continue;
         let hit = overlaid.get(obj);
         if (hit?.state !== state) overlaid.set(obj, hit = { state, obj: overlay(obj, state) });
@@ -184,50 +257,61 @@ export function createOverlaySource(
     return snap;
   }
 
-  async function setServiceIngress(
+  /** The state `write` makes of `prev`, or null when the entry goes. */
+  function applyWrite(prev: ServiceState | undefined, write: ServiceWrite): ServiceState | null {
+    let ingress = prev?.ingress ?? [];
+    let annotations = prev?.annotations ?? {};
+    if (write.ingress) {
+      // Released by the controller: only now may the entry (and its annotations) go.
+      if (write.ingress.length === 0 && !write.annotations) return null;
+      ingress = write.ingress.map((e) => e.ip);
+    }
+    if (write.annotations) annotations = mergeAnnotations(annotations, write.annotations);
+    if (ingress.length === 0 && Object.keys(annotations).length === 0) return null;
+    return { ingress, annotations };
+  }
+
+  function setServiceIngress(
     namespace: string,
     name: string,
     ingress: IngressEntry[],
   ): Promise<void> {
     count("setServiceIngress");
     const key = objectKey({ namespace, name });
-    const ips = ingress.map((e) => e.ip);
-    const prev = services.get(key);
-    if (ips.length === 0) {
-      // Released by the controller: only now may the entry (and its annotations) go.
-      if (!prev) return;
-      services.delete(key);
-    } else {
-      if (prev && sameStrings(prev.ingress, ips)) return;
-      services.set(key, { ingress: ips, annotations: prev?.annotations ?? {} });
-    }
-    log.debug("service ingress written", { service: key, ingress: ips });
-    await commit(key, prev);
+    const next = applyWrite(latest(key), { namespace, name, ingress });
+    log.debug("service ingress written", { service: key, ingress: ingress.map((e) => e.ip) });
+    return stage(key, next) ?? Promise.resolve();
   }
 
-  async function patchServiceAnnotations(
+  function patchServiceAnnotations(
     namespace: string,
     name: string,
     annotations: Record<string, string | null>,
   ): Promise<void> {
     count("patchServiceAnnotations");
     const key = objectKey({ namespace, name });
-    const prev = services.get(key);
-    const next: Record<string, string> = { ...prev?.annotations };
-    for (const [k, v] of Object.entries(annotations)) {
-      if (v === null) delete next[k];
-      else next[k] = v;
+    const prev = latest(key);
+    const next = applyWrite(prev, { namespace, name, annotations });
+    // Annotations alone never create nor drop an entry that holds an address.
+    if (next === null && prev === undefined) return Promise.resolve();
+    return stage(key, next ?? { ingress: [], annotations: {} }) ?? Promise.resolve();
+  }
+
+  function writeServices(writes: readonly ServiceWrite[]): Promise<void> {
+    count("writeServices", writes.length);
+    let wait = false;
+    for (const w of writes) {
+      const key = objectKey(w);
+      if (stage(key, applyWrite(latest(key), w))) wait = true;
     }
-    if (sameRecord(next, prev?.annotations ?? {})) return;
-    services.set(key, { ingress: prev?.ingress ?? [], annotations: next });
-    await commit(key, prev);
+    return wait ? afterFlush() : Promise.resolve();
   }
 
   function recordEvent(event: EventRecord): Promise<void> {
     count("recordEvent");
     const rec: RecordedEvent = { ...event, time: now().toISOString() };
     ring.push(rec);
-    if (ring.length > EVENT_RING_SIZE) ring.splice(0, ring.length - EVENT_RING_SIZE);
+    if (ring.length > EVENT_RING_SIZE * 2) ring.splice(0, ring.length - EVENT_RING_SIZE);
     const ctx = {
       object: `${event.involved.kind}/${objectKey(event.involved)}`,
       type: event.type,
@@ -282,20 +366,39 @@ export function createOverlaySource(
       unsubscribeInner?.();
       unsubscribeInner = undefined;
       listeners.clear();
+      // Writes already handed to us are saved before the state dir is let go.
+      if (staged.size > 0 || flushing) await afterFlush().catch(() => {});
       await inner.close();
     },
     setServiceIngress,
     patchServiceAnnotations,
+    writeServices,
     recordEvent,
     setPoolStatus,
     setConfigurationState,
     setServiceBGPStatus,
-    events: () => [...ring],
+    events: () => ring.slice(-EVENT_RING_SIZE),
     poolStatus: () => pools,
     configurationStates: () => configStates,
     serviceBGPStatuses: () => bgpStatuses,
     writes: () => totalWrites,
     writeCounts: () => ({ ...counts }),
-    serviceStates: () => services,
+    serviceStates: () => committed,
   };
+}
+
+function sameState(a: ServiceState, b: ServiceState): boolean {
+  return sameStrings(a.ingress, b.ingress) && sameRecord(a.annotations, b.annotations);
+}
+
+function mergeAnnotations(
+  base: Record<string, string>,
+  patch: Record<string, string | null>,
+): Record<string, string> {
+  const next: Record<string, string> = { ...base };
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete next[k];
+    else next[k] = v;
+  }
+  return next;
 }

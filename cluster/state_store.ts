@@ -21,12 +21,25 @@ export interface StateData {
   [extra: string]: unknown;
 }
 
+/**
+ * What {@linkcode StateStore.save} takes: {@linkcode StateData}, or the same with the
+ * Services as a Map (what the overlay keeps), which is serialised in slices.
+ */
+export type StateToSave = StateData | {
+  version: 1;
+  services: ReadonlyMap<string, ServiceState>;
+  [extra: string]: unknown;
+};
+
 /** Loads and saves {@linkcode StateData} in one directory. */
 export interface StateStore {
   /** The newest generation that parses; empty state when none was ever saved. */
   load(): StateData;
-  /** Resolves once `data` is durably on disk; concurrent saves are applied in call order. */
-  save(data: StateData): Promise<void>;
+  /**
+   * Resolves once `data` is durably on disk; concurrent saves are applied in call order.
+   * The caller may change `data` afterwards: its entries are taken at the call.
+   */
+  save(data: StateToSave): Promise<void>;
   /** The generation number of the last load or save (0 when nothing was saved). */
   generation(): number;
 }
@@ -52,6 +65,8 @@ interface Envelope {
 }
 
 const FORMAT = "ferrolb-state";
+/** Services serialised between two yields to the event loop while saving. */
+const SERIALISE_SLICE = 5000;
 
 /** An empty state. */
 export function emptyState(): StateData {
@@ -127,6 +142,35 @@ async function syncDir(dir: string): Promise<void> {
   } finally {
     f?.close();
   }
+}
+
+/**
+ * The envelope as JSON text, one Service per line, yielding to the event loop between
+ * slices so that a large state never stalls timers, sockets or signals.
+ */
+async function serialise(parts: {
+  generation: number;
+  savedAt: string;
+  head: string;
+  entries: [string, ServiceState][];
+}): Promise<string> {
+  const chunks: string[] = [
+    `{"format":"${FORMAT}","generation":${parts.generation},"savedAt":"${parts.savedAt}",` +
+    `"data":${parts.head},"services":{`,
+  ];
+  const { entries } = parts;
+  for (let i = 0; i < entries.length; i += SERIALISE_SLICE) {
+    if (i > 0) await new Promise((r) => setTimeout(r, 0));
+    const end = Math.min(entries.length, i + SERIALISE_SLICE);
+    const lines: string[] = [];
+    for (let j = i; j < end; j++) {
+      const [key, s] = entries[j];
+      lines.push(`\n${JSON.stringify(key)}:${JSON.stringify(s)}`);
+    }
+    chunks.push((i > 0 ? "," : "") + lines.join(","));
+  }
+  chunks.push("}}}\n");
+  return chunks.join("");
 }
 
 /** Opens (creating if needed) the state directory `dir`. */
@@ -230,7 +274,7 @@ export function openStateStore(dir: string, options: StateStoreOptions): StateSt
     }
   }
 
-  function save(data: StateData): Promise<void> {
+  function save(data: StateToSave): Promise<void> {
     // Generations must grow past what is on disk, else load() would prefer a stale .prev.
     if (!loaded) {
       try {
@@ -240,15 +284,18 @@ export function openStateStore(dir: string, options: StateStoreOptions): StateSt
       }
     }
     const generation = ++lastIssued;
-    // Serialise now, so later changes by the caller cannot leak into this generation.
-    const envelope: Envelope = {
-      format: FORMAT,
-      generation,
-      savedAt: new Date().toISOString(),
-      data,
-    };
-    const text = JSON.stringify(envelope, null, 1) + "\n";
-    const run = queue.then(() => write(text, generation));
+    // Taken now, so later changes by the caller cannot leak into this generation; the
+    // entries themselves are never mutated by their owners (they are replaced).
+    const { services, ...rest } = data;
+    const entries = services instanceof Map
+      ? [...services]
+      : Object.entries(services as Record<string, ServiceState>);
+    const head = JSON.stringify({ ...rest, version: 1 }).slice(0, -1);
+    const savedAt = new Date().toISOString();
+    const run = queue.then(async () => {
+      const text = await serialise({ generation, savedAt, head, entries });
+      await write(text, generation);
+    });
     queue = run.catch(() => {});
     return run;
   }

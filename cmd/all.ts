@@ -13,142 +13,16 @@ import { type AdminServer, startAdminServer } from "./admin.ts";
 import type { ServiceStatus, StatusDocument } from "./status.ts";
 import { createLogger, type Logger, parseLogLevel } from "../api/log.ts";
 import { createRegistry, defineMetallbMetrics, type Registry } from "../api/metrics.ts";
-import { SERVICE_NAME_LABEL } from "../api/objects.ts";
-import {
-  createFileSource,
-  type FileSource,
-  listManifestFiles,
-  parseManifests,
-} from "../cluster/file_source.ts";
-import { createManifestParser } from "../cluster/manifest_parser.ts";
-import { readTextBounded, resolveLimits } from "../cluster/safe_yaml.ts";
+import { createFileSource, type FileSource } from "../cluster/file_source.ts";
+import { withClusterDefaults } from "../cluster/cluster_defaults.ts";
 import { createOverlaySource, type OverlaySource } from "../cluster/overlay_source.ts";
-import { openStateStore } from "../cluster/state_store.ts";
-import {
-  type KubeObject,
-  objectKey,
-  type ObjectSource,
-  type ReadKind,
-  type Snapshot,
-} from "../cluster/types.ts";
+import { openStateStore, type StateStore } from "../cluster/state_store.ts";
+import { acquireStateLock, type StateLock, StateLockError } from "../cluster/state_lock.ts";
 import { type Controller, createController } from "../controller/controller.ts";
 import { createSpeaker, type Speaker } from "../speaker/speaker.ts";
 
 /** Default `--state-dir` in file mode, relative to the working directory. */
 export const DEFAULT_STATE_DIR = ".ferrolb-state";
-
-/** Label every Node carries in a cluster; node selectors often use it. */
-export const HOSTNAME_LABEL = "kubernetes.io/hostname";
-
-/** Suffix of the EndpointSlices made up for Services that have none in the directory. */
-export const SYNTHETIC_SLICE_SUFFIX = "ferrolb-local";
-
-/** Options for {@linkcode withClusterDefaults}. */
-export interface ClusterDefaultsOptions {
-  /** This node's name (`--node-name`). */
-  nodeName: string;
-}
-
-/** The Node a cluster would have for `nodeName`: ready, labelled with its hostname. */
-export function syntheticNode(nodeName: string): KubeObject {
-  return {
-    apiVersion: "v1",
-    kind: "Node",
-    metadata: { name: nodeName, labels: { [HOSTNAME_LABEL]: nodeName } },
-    status: { conditions: [{ type: "Ready", status: "True" }] },
-  };
-}
-
-/** An EndpointSlice with one ready endpoint of `service` on `nodeName`. */
-export function syntheticEndpointSlice(service: KubeObject, nodeName: string): KubeObject {
-  const ns = service.metadata.namespace ?? "default";
-  return {
-    apiVersion: "discovery.k8s.io/v1",
-    kind: "EndpointSlice",
-    metadata: {
-      name: `${service.metadata.name}-${SYNTHETIC_SLICE_SUFFIX}`,
-      namespace: ns,
-      labels: { [SERVICE_NAME_LABEL]: service.metadata.name },
-    },
-    addressType: "IPv4",
-    endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true }, nodeName }],
-  };
-}
-
-/** Adds to `objects` what a cluster would supply and the directory leaves out. */
-export function addClusterDefaults(
-  objects: ReadonlyMap<ReadKind, ReadonlyMap<string, KubeObject>>,
-  options: ClusterDefaultsOptions,
-): Map<ReadKind, ReadonlyMap<string, KubeObject>> {
-  const out = new Map(objects);
-  const nodes = objects.get("Node");
-  if (!nodes?.has(options.nodeName)) {
-    const merged = new Map(nodes);
-    merged.set(options.nodeName, syntheticNode(options.nodeName));
-    out.set("Node", merged);
-  }
-  const services = objects.get("Service");
-  if (services && services.size > 0) {
-    // A Service is covered when any slice in its namespace names it, as in a cluster.
-    const covered = new Set<string>();
-    for (const slice of objects.get("EndpointSlice")?.values() ?? []) {
-      const svc = slice.metadata.labels?.[SERVICE_NAME_LABEL];
-      if (svc) {
-        covered.add(objectKey({ namespace: slice.metadata.namespace ?? "default", name: svc }));
-      }
-    }
-    let slices: Map<string, KubeObject> | undefined;
-    for (const [key, svc] of services) {
-      if (covered.has(key)) continue;
-      slices ??= new Map(objects.get("EndpointSlice"));
-      const slice = syntheticEndpointSlice(svc, options.nodeName);
-      slices.set(objectKey(slice.metadata), slice);
-    }
-    if (slices) out.set("EndpointSlice", slices);
-  }
-  return out;
-}
-
-/**
- * Wraps `inner` so its snapshots hold what a cluster would supply: the Node `nodeName`
- * (ready) unless a manifest defines it, and one ready endpoint on this node for every
- * Service without an EndpointSlice. `start` may be called by several users; it starts
- * `inner` once.
- */
-export function withClusterDefaults(
-  inner: ObjectSource,
-  options: ClusterDefaultsOptions,
-): ObjectSource {
-  let cache: { revision: number; snap: Snapshot } | undefined;
-  let starting: Promise<void> | undefined;
-  return {
-    start() {
-      starting ??= inner.start();
-      return starting;
-    },
-    snapshot() {
-      const base = inner.snapshot();
-      if (cache?.revision === base.revision) return cache.snap;
-      // The additions are a pure function of the inner snapshot, so its revision is ours.
-      const snap: Snapshot = {
-        revision: base.revision,
-        objects: addClusterDefaults(base.objects, options),
-      };
-      cache = { revision: base.revision, snap };
-      return snap;
-    },
-    subscribe(listener) {
-      // Synthetic objects change only with Services, EndpointSlices or Nodes, which the
-      // inner source reports itself.
-      return inner.subscribe((changed) => {
-        const kinds = new Set(changed);
-        if (kinds.has("Service")) kinds.add("EndpointSlice");
-        listener(kinds);
-      });
-    },
-    close: () => inner.close(),
-  };
-}
 
 /** Configuration validity as /status shows it. */
 export interface ConfigReport {
@@ -157,40 +31,13 @@ export interface ConfigReport {
   warnings: string[];
 }
 
-/**
- * Maps `Kind ns/name` to the manifest file defining it, so problems name the file.
- * Files that do not parse are skipped (the file source reports them).
- */
-export async function indexManifestFiles(
-  dir: string,
-  options: { namespace: string },
-): Promise<Map<string, string>> {
-  const index = new Map<string, string>();
-  let files: string[];
-  try {
-    files = await listManifestFiles(dir);
-  } catch {
-    return index;
-  }
-  // Off the main thread like the file source: this runs on every change of the directory.
-  const parser = createManifestParser({ inline: parseManifests });
-  for (const file of files) {
-    let text: string;
-    try {
-      text = await readTextBounded(file, resolveLimits());
-    } catch {
-      continue;
-    }
-    const r = await parser.parse(text, { installNamespace: options.namespace });
-    if (!r.ok) continue;
-    for (const o of r.objects) index.set(`${o.kind} ${objectKey(o.metadata)}`, file);
-  }
-  parser.close();
-  return index;
+/** Where `Kind ns/name` is defined: the file source's index, or any map of it. */
+export interface FileIndex {
+  get(object: string): string | undefined;
 }
 
 /** Prefixes a `Kind ns/name: …` problem with the file that defines the object. */
-export function attributeToFile(problem: string, index: ReadonlyMap<string, string>): string {
+export function attributeToFile(problem: string, index: FileIndex): string {
   const m = problem.match(/^(\S+ \S+?):/);
   const file = m ? index.get(m[1]) : undefined;
   return file ? `${file}: ${problem}` : problem;
@@ -206,7 +53,7 @@ export interface StatusParts {
   /** Files that do not parse. */
   fileErrors: { file: string; reason: string }[];
   /** `Kind ns/name` → file. */
-  fileIndex: ReadonlyMap<string, string>;
+  fileIndex: FileIndex;
 }
 
 function unique(list: string[]): string[] {
@@ -225,25 +72,13 @@ export function mergeStatus(parts: StatusParts): StatusDocument {
     const sp = spoken.get(`${s.namespace}/${s.name}`);
     // The speaker's reason for announcing to no peer (its `pending` before notAnnounced).
     const why = sp?.notAnnounced ?? sp?.pending;
-    return { ...s, peers: sp?.peers ?? s.peers, ...(why ? { notAnnounced: why } : {}) };
+    const path = sp?.path ? { path: sp.path } : {};
+    return { ...s, peers: sp?.peers ?? s.peers, ...(why ? { notAnnounced: why } : {}), ...path };
   });
-  const errors = unique([
-    ...parts.fileErrors.map((e) => `${e.file}: ${e.reason}`),
-    ...c.config.errors.map((e) => attributeToFile(e, parts.fileIndex)),
-    ...parts.speakerConfig.errors.map((e) => attributeToFile(e, parts.fileIndex)),
-  ]);
-  const warnings = unique([
-    ...c.config.warnings.map((e) => attributeToFile(e, parts.fileIndex)),
-    ...parts.speakerConfig.warnings.map((e) => attributeToFile(e, parts.fileIndex)),
-  ]);
   return {
     role: "all",
     node: parts.node,
-    config: {
-      valid: errors.length === 0 && c.config.valid && parts.speakerConfig.valid,
-      errors,
-      warnings,
-    },
+    config: configOf(parts),
     sessions: parts.speaker.sessions,
     pools: c.pools,
     services,
@@ -285,14 +120,11 @@ export class FileModeError extends Error {
   override name = "FileModeError";
 }
 
-/** Starts controller and speaker on `configDir`, keeping assignments in `stateDir`. */
-export async function startFileMode(options: FileModeOptions): Promise<FileMode> {
-  const log = options.logger.child({ component: "all" });
+/** Checks `--config-dir` before anything is created. */
+async function checkConfigDir(dir: string): Promise<void> {
   try {
-    const st = await Deno.stat(options.configDir);
-    if (!st.isDirectory) {
-      throw new FileModeError(`--config-dir ${options.configDir}: not a directory`);
-    }
+    const st = await Deno.stat(dir);
+    if (!st.isDirectory) throw new FileModeError(`--config-dir ${dir}: not a directory`);
   } catch (err) {
     if (err instanceof FileModeError) throw err;
     const hint =
@@ -301,9 +133,107 @@ export async function startFileMode(options: FileModeOptions): Promise<FileMode>
           "that holds the manifests, or put them under /etc/ferrolb)"
         : "";
     throw new FileModeError(
-      `--config-dir ${options.configDir}: ${(err as Error).message.split("\n")[0]}${hint}`,
+      `--config-dir ${dir}: ${(err as Error).message.split("\n")[0]}${hint}`,
     );
   }
+}
+
+/** The state directory, locked for this process, and its store. */
+interface OpenedState {
+  store: StateStore;
+  lock: StateLock;
+  /** Undoes what opening made: the lock, and the directory when this call created it. */
+  abandon(): void;
+}
+
+/** Creates (if needed) and locks `--state-dir`, then loads nothing yet: see the overlay. */
+function openState(options: FileModeOptions): OpenedState {
+  const dir = options.stateDir;
+  let created = false;
+  try {
+    try {
+      created = !Deno.statSync(dir).isDirectory;
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+      created = true;
+    }
+    Deno.mkdirSync(dir, { recursive: true });
+    // Before the store looks at the directory: it removes leftovers of unfinished writes,
+    // which must not be another running instance's write in progress.
+    const lock = acquireStateLock(dir, { adminAddr: options.adminAddr });
+    const abandon = () => {
+      lock.release();
+      if (!created) return;
+      try {
+        Deno.removeSync(lock.path);
+        Deno.removeSync(dir);
+      } catch {
+        // Not empty after all: something else uses it, so it stays.
+      }
+    };
+    try {
+      return { store: openStateStore(dir, { logger: options.logger }), lock, abandon };
+    } catch (err) {
+      abandon();
+      throw err;
+    }
+  } catch (err) {
+    if (created && !(err instanceof StateLockError)) {
+      try {
+        Deno.removeSync(dir);
+      } catch {
+        // Partly made or not empty; leave it.
+      }
+    }
+    throw new FileModeError(`--state-dir ${dir}: ${(err as Error).message}`);
+  }
+}
+
+/** The config part of {@linkcode mergeStatus}, without the per-Service work. */
+function configOf(
+  parts: Omit<StatusParts, "speaker" | "node" | "controller"> & {
+    controller: Pick<StatusDocument, "config">;
+  },
+): ConfigReport {
+  const c = parts.controller;
+  const errors = unique([
+    ...parts.fileErrors.map((e) => `${e.file}: ${e.reason}`),
+    ...c.config.errors.map((e) => attributeToFile(e, parts.fileIndex)),
+    ...parts.speakerConfig.errors.map((e) => attributeToFile(e, parts.fileIndex)),
+  ]);
+  const warnings = unique([
+    ...c.config.warnings.map((e) => attributeToFile(e, parts.fileIndex)),
+    ...parts.speakerConfig.warnings.map((e) => attributeToFile(e, parts.fileIndex)),
+  ]);
+  return {
+    valid: errors.length === 0 && c.config.valid && parts.speakerConfig.valid,
+    errors,
+    warnings,
+  };
+}
+
+/** `/readyz` in file mode: not ready, and why, until the controller's first pass is done. */
+function readiness(controller: Controller): { ready: boolean; reason?: string } {
+  if (controller.ready()) return { ready: true };
+  return { ready: false, reason: controller.progress() ?? "starting" };
+}
+
+/** The stop of a start interrupted by a signal: not a failure. */
+export class StartAborted extends Error {
+  override name = "StartAborted";
+}
+
+/**
+ * Starts controller and speaker on `configDir`, keeping assignments in `stateDir`. When
+ * `options.signal` aborts before the start is done, everything started is stopped and
+ * {@linkcode StartAborted} is thrown.
+ */
+export async function startFileMode(
+  options: FileModeOptions & { signal?: AbortSignal },
+): Promise<FileMode> {
+  const log = options.logger.child({ component: "all" });
+  await checkConfigDir(options.configDir);
+  const state = openState(options);
   let overlay: OverlaySource;
   const files: FileSource = createFileSource(options.configDir, {
     logger: options.logger,
@@ -311,15 +241,13 @@ export async function startFileMode(options: FileModeOptions): Promise<FileMode>
     ...(options.pollMs !== undefined ? { pollMs: options.pollMs } : {}),
   });
   try {
-    const store = openStateStore(options.stateDir, { logger: options.logger });
     overlay = createOverlaySource(
       withClusterDefaults(files, { nodeName: options.nodeName }),
-      store,
-      {
-        logger: options.logger,
-      },
+      state.store,
+      { logger: options.logger },
     );
   } catch (err) {
+    state.abandon();
     throw new FileModeError(`--state-dir ${options.stateDir}: ${(err as Error).message}`);
   }
   const registry: Registry = createRegistry();
@@ -350,8 +278,8 @@ export async function startFileMode(options: FileModeOptions): Promise<FileMode>
     weightedEcmp: options.weightedEcmp === true,
   });
 
-  let fileIndex: ReadonlyMap<string, string> = new Map();
-  let indexing: Promise<void> = Promise.resolve();
+  const fileIndex: FileIndex = { get: (object) => files.fileOf(object) };
+  let reporting: Promise<void> = Promise.resolve();
   let lastReported = "";
   let closed = false;
 
@@ -368,7 +296,12 @@ export async function startFileMode(options: FileModeOptions): Promise<FileMode>
 
   /** Logs the configuration's problems once each time they change, naming the files. */
   function reportConfig(): void {
-    const cfg = status().config;
+    const cfg = configOf({
+      controller: { config: controller.configReport() },
+      speakerConfig: speaker.configStatus(),
+      fileErrors: files.fileErrors(),
+      fileIndex,
+    });
     const key = JSON.stringify(cfg);
     if (key === lastReported) return;
     lastReported = key;
@@ -381,15 +314,14 @@ export async function startFileMode(options: FileModeOptions): Promise<FileMode>
     }
   }
 
-  function reindex(): void {
-    indexing = indexing.then(async () => {
+  function scheduleReport(): void {
+    reporting = reporting.then(async () => {
       if (closed) return;
-      fileIndex = await indexManifestFiles(options.configDir, { namespace: options.namespace });
       // The roles react to the same change in a macrotask; report after them.
       await new Promise((r) => setTimeout(r, 10));
       await controller.idle();
       if (!closed) reportConfig();
-    }).catch((err) => log.warn("indexing manifest files failed", { error: err }));
+    }).catch((err) => log.warn("reporting the configuration failed", { error: err }));
   }
 
   let admin: AdminServer;
@@ -397,13 +329,13 @@ export async function startFileMode(options: FileModeOptions): Promise<FileMode>
     admin = startAdminServer(options.adminAddr, {
       registry,
       health: () => !closed,
-      ready: () =>
-        controller.ready() ? { ready: true } : { ready: false, reason: "restoring assignments" },
+      ready: () => readiness(controller),
       status,
       logger: options.logger,
     });
   } catch (err) {
     await overlay.close();
+    state.abandon();
     const why = err instanceof Deno.errors.AddrInUse
       ? "address in use (another ferrolb running? choose another with --admin-addr)"
       : (err as Error).message.split("\n")[0];
@@ -415,33 +347,46 @@ export async function startFileMode(options: FileModeOptions): Promise<FileMode>
     stateDir: options.stateDir,
     node: options.nodeName,
   });
-  const unsubscribe = files.subscribe(() => reindex());
-  try {
-    await Promise.all([controller.start(), speaker.start()]);
-  } catch (err) {
+  const unsubscribe = files.subscribe(() => scheduleReport());
+
+  async function close(): Promise<void> {
+    if (closed) return;
+    closed = true;
     unsubscribe();
+    await speaker.stop();
+    await controller.stop();
+    await reporting;
     await admin.close();
     await overlay.close();
+    state.lock.release();
+  }
+
+  const aborted = new Promise<"aborted">((resolve) => {
+    if (options.signal?.aborted) resolve("aborted");
+    options.signal?.addEventListener("abort", () => resolve("aborted"), { once: true });
+  });
+  try {
+    const first = await Promise.race([
+      Promise.all([controller.start(), speaker.start()]).then(() => "started" as const),
+      aborted,
+    ]);
+    if (first === "aborted") {
+      await close();
+      throw new StartAborted("stopped while starting");
+    }
+  } catch (err) {
+    await close();
     throw err;
   }
-  reindex();
-  await indexing;
+  scheduleReport();
+  await reporting;
   log.info("controller and speaker running", { admin: admin.addr });
 
   return {
     adminAddr: admin.addr,
     status,
     ready: () => controller.ready(),
-    async close() {
-      if (closed) return;
-      closed = true;
-      unsubscribe();
-      await speaker.stop();
-      await controller.stop();
-      await indexing;
-      await admin.close();
-      await overlay.close();
-    },
+    close,
   };
 }
 
@@ -477,11 +422,18 @@ export async function runAll(args: ParsedArgs): Promise<number> {
   }
   const logger = createLogger({ level: parseLogLevel(flags.level), component: "ferrolb" });
   const signal = waitForSignal({ logger });
+  // A signal during a long start (a large state to restore) stops it there.
+  const abort = new AbortController();
+  signal.promise.then(() => abort.abort());
   let mode: FileMode;
   try {
-    mode = await startFileMode({ ...flags, logger });
+    mode = await startFileMode({ ...flags, logger, signal: abort.signal });
   } catch (err) {
     signal.cancel();
+    if (err instanceof StartAborted) {
+      logger.info("stopped while starting", { signal: await signal.promise });
+      return 0;
+    }
     console.error(`ferrolb all: cannot start: ${(err as Error).message}`);
     return 1;
   }
@@ -523,6 +475,7 @@ async function runAllInCluster(args: ParsedArgs): Promise<number> {
     metrics,
     weightedEcmp: flags.weightedEcmp,
     stopGraceMs: flags.stopGraceMs,
+    gracefulShutdownMs: flags.gracefulShutdownMs,
     ...(flags.lbClass ? { loadBalancerClass: flags.lbClass } : {}),
     ...(flags.routerId ? { defaultRouterId: flags.routerId } : {}),
   });
@@ -573,7 +526,10 @@ async function runAllInCluster(args: ParsedArgs): Promise<number> {
       ["release the Lease", () => elector.stop(), 4_000],
       ["close the API source", () => source.close()],
       ["close the admin server", () => admin?.close()],
-    ], { logger, deadlineMs: Math.max(10_000, flags.stopGraceMs + 5_000) });
+    ], {
+      logger,
+      deadlineMs: Math.max(10_000, flags.stopGraceMs + 5_000) + flags.gracefulShutdownMs,
+    });
   }
   return code;
 }

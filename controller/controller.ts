@@ -23,6 +23,7 @@ import {
   type LabelSelector as IpamSelector,
   type PoolSpec,
   type RefusalCode,
+  type RestoreReport,
   type ServiceRequest,
 } from "../ipam/mod.ts";
 import {
@@ -123,7 +124,45 @@ interface WrittenRecord {
   observedAtWrite: string;
 }
 
-type WriteOp = { key: string; what: string; run: () => Promise<void> };
+type WriteOp = {
+  key: string;
+  what: string;
+  run: () => Promise<void>;
+  /** A Service write that a batching writer can take with others in one call. */
+  service?: ServiceWrite;
+  /** Forgets what the write recorded, so that a failed batch is retried. */
+  undo?: () => void;
+};
+
+/** One Service's ingress and annotation writes, for a writer that takes them in batches. */
+export interface ServiceWrite {
+  namespace: string;
+  name: string;
+  ingress?: { ip: string }[];
+  annotations?: Record<string, string | null>;
+}
+
+/**
+ * A writer that takes many Services' writes as one (file mode: one state save and one
+ * change for the whole batch). Found by duck typing, so `ObjectWriter` stays as it is.
+ */
+interface BatchServiceWriter {
+  writeServices(writes: readonly ServiceWrite[]): Promise<void>;
+}
+
+/** The pass stops at its next slice boundary because the controller is stopping. */
+class PassAborted extends Error {
+  override name = "PassAborted";
+}
+
+/** Assignments restored between two checks of the slice clock. */
+const RESTORE_SLICE = 2000;
+/** Longest stretch of a pass without yielding to the event loop. */
+const SLICE_MS = 20;
+/** Passes handling more Services than this log progress and per-Service lines at debug. */
+const LARGE_PASS = 1000;
+/** How often a large pass logs its progress. */
+const PROGRESS_MS = 1000;
 
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -241,6 +280,10 @@ export class Controller {
   #loop: Promise<void> | null = null;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #passes = 0;
+  #sliceStart = 0;
+  #lastProgressLog = 0;
+  /** What the pass in progress is doing, for logs and /readyz. */
+  #progress: { phase: string; done: number; total: number } | null = null;
 
   /** Creates a controller; call {@linkcode Controller.start}. */
   constructor(source: ObjectSource, writer: ObjectWriter, options: ControllerOptions) {
@@ -282,6 +325,19 @@ export class Controller {
     return this.#ready;
   }
 
+  /**
+   * What the controller is doing while not ready, e.g. "assigning addresses 4,000/10,000",
+   * for `/readyz`; undefined when ready.
+   */
+  progress(): string | undefined {
+    if (this.#ready) return undefined;
+    if (!this.#started) return "starting";
+    if (this.#passes === 0) return "reading objects";
+    const p = this.#progress;
+    if (!p) return this.#config === null ? "waiting for a valid configuration" : "writing state";
+    return `${p.phase} ${p.done.toLocaleString("en-US")}/${p.total.toLocaleString("en-US")}`;
+  }
+
   /** Passes run so far (for tests and benchmarks). */
   passes(): number {
     return this.#passes;
@@ -313,6 +369,15 @@ export class Controller {
     return this.#allocator.assignmentOf(key);
   }
 
+  /** The configuration's validity, errors and warnings as /status shows them (cheap). */
+  configReport(): StatusDocument["config"] {
+    return {
+      valid: this.#configErrors.length === 0 && this.#config !== null,
+      errors: this.#configErrors.map(formatConfigError),
+      warnings: this.#configWarnings.map(formatConfigError),
+    };
+  }
+
   /** The controller's part of the /status document. */
   status(): StatusDocument {
     const pools: PoolStatus[] = [];
@@ -336,11 +401,7 @@ export class Controller {
       }));
     return {
       role: "controller",
-      config: {
-        valid: this.#configErrors.length === 0 && this.#config !== null,
-        errors: this.#configErrors.map(formatConfigError),
-        warnings: this.#configWarnings.map(formatConfigError),
-      },
+      config: this.configReport(),
       sessions: [],
       pools,
       services,
@@ -368,6 +429,7 @@ export class Controller {
         try {
           await this.#pass();
         } catch (err) {
+          if (err instanceof PassAborted) break;
           this.#log.error("reconcile pass failed", { error: err });
           this.#retryLater();
         }
@@ -411,12 +473,14 @@ export class Controller {
     const ops: WriteOp[] = [];
     const t0 = performance.now();
     this.#updateSourceMetrics();
+    this.#sliceStart = t0;
     this.#updateConfig(snap, ops);
-    if (this.#config !== null) this.#reconcileServices(snap, ops);
+    if (this.#config !== null) await this.#reconcileServices(snap, ops);
     this.#updatePools(snap, ops);
     const t1 = performance.now();
+    this.#progress = null;
     if (!leader || ops.length === 0) return;
-    const failures = await runLimited(ops, this.#opts.writeConcurrency ?? 64);
+    const failures = await this.#runWrites(ops);
     this.#log.debug("pass", {
       revision: snap.revision,
       computeMs: Math.round(t1 - t0),
@@ -429,6 +493,53 @@ export class Controller {
       this.#log.warn("write failed; will retry", { object: op.key, write: op.what, error });
     }
     if (failures.length > 0) this.#retryLater();
+  }
+
+  /**
+   * Runs a pass's writes. A batching writer takes every Service write in one call, before
+   * the Events that announce them; others get every write, `writeConcurrency` at a time.
+   */
+  async #runWrites(ops: WriteOp[]): Promise<{ op: WriteOp; error: unknown }[]> {
+    const limit = this.#opts.writeConcurrency ?? 64;
+    const batcher = this.#writer as Partial<BatchServiceWriter>;
+    if (typeof batcher.writeServices !== "function") return await runLimited(ops, limit);
+    const services = ops.filter((o) => o.service);
+    const failures: { op: WriteOp; error: unknown }[] = [];
+    if (services.length > 0) {
+      try {
+        await batcher.writeServices(services.map((o) => o.service!));
+      } catch (error) {
+        for (const op of services) {
+          op.undo?.();
+          failures.push({ op, error });
+        }
+      }
+    }
+    const rest = ops.filter((o) => !o.service);
+    return [...failures, ...await runLimited(rest, limit)];
+  }
+
+  /** Yields to the event loop when this slice of the pass has run long enough. */
+  async #yieldIfDue(): Promise<void> {
+    if (performance.now() - this.#sliceStart < SLICE_MS) return;
+    await new Promise((r) => setTimeout(r, 0));
+    this.#sliceStart = performance.now();
+    if (this.#stopped) throw new PassAborted("controller stopping");
+  }
+
+  /** Logs how far a large pass got, at most once per {@linkcode PROGRESS_MS}. */
+  #reportProgress(force = false): void {
+    const p = this.#progress;
+    if (!p || p.total <= LARGE_PASS) return;
+    const t = performance.now();
+    if (!force && t - this.#lastProgressLog < PROGRESS_MS) return;
+    this.#lastProgressLog = t;
+    const fmt = (n: number) => n.toLocaleString("en-US");
+    this.#log.info(`${p.phase} ${fmt(p.done)}/${fmt(p.total)}`, {
+      phase: p.phase,
+      done: p.done,
+      total: p.total,
+    });
   }
 
   #updateSourceMetrics(): void {
@@ -609,7 +720,7 @@ export class Controller {
     return p;
   }
 
-  #reconcileServices(snap: Snapshot, ops: WriteOp[]): void {
+  async #reconcileServices(snap: Snapshot, ops: WriteOp[]): Promise<void> {
     const services = snap.objects.get("Service") ?? new Map<string, KubeObject>();
     const namespaces = snap.objects.get("Namespace") ?? new Map<string, KubeObject>();
     // A full pass looks at every Service; otherwise only at changed and pending ones, so a
@@ -619,8 +730,11 @@ export class Controller {
     this.#lastNamespaces = namespaces;
     const handled: Outcome[] = [];
     const unhandled: { key: string; obj: KubeObject; view: ServiceView }[] = [];
+    this.#progress = { phase: "reading services", done: 0, total: services.size };
     for (const [key, obj] of services) {
       if (!full && this.#lastSeen.get(key) === obj && !this.#pendingKeys.has(key)) continue;
+      this.#progress.done++;
+      await this.#yieldIfDue();
       const p = this.#parse(obj);
       if (!p.view) {
         // Unreadable objects keep whatever they hold; nothing here can make them better.
@@ -650,7 +764,7 @@ export class Controller {
     // Oldest first: of two Services claiming one address, the older keeps it.
     handled.sort((a, b) => cmp(a.created, b.created) || cmp(a.key, b.key));
 
-    if (!this.#restored) this.#restore(handled);
+    if (!this.#restored) await this.#restore(handled);
 
     // Release Services that are gone or no longer ours before anything is allocated, so
     // their addresses are free for this pass.
@@ -688,10 +802,16 @@ export class Controller {
     }
     // Allocation may release a Service's stale assignment, freeing addresses for one that
     // failed earlier in the same pass; go round again while that happens.
+    const large = handled.length > LARGE_PASS;
     for (let round = 0; round < 5; round++) {
       let freed = false;
       let pending = 0;
+      const progress = { phase: "assigned", done: 0, total: handled.length };
+      if (round === 0) this.#progress = progress;
       for (const o of handled) {
+        progress.done++;
+        await this.#yieldIfDue();
+        if (round === 0) this.#reportProgress();
         if (o.result.kind === "invalid") {
           const a = this.#allocator.assignmentOf(o.key);
           o.ips = a ? a.ips : [];
@@ -722,21 +842,26 @@ export class Controller {
           pending++;
         }
       }
+      if (round === 0) this.#reportProgress(true);
       if (!freed || pending === 0) break;
     }
 
+    this.#progress = { phase: "writing", done: 0, total: handled.length };
     for (const o of handled) {
+      this.#progress.done++;
+      await this.#yieldIfDue();
       this.#outcomes.set(o.key, o);
       if (o.pending) this.#pendingKeys.add(o.key);
       else this.#pendingKeys.delete(o.key);
-      this.#emitServiceEvents(o, before.get(o.key), ops);
+      this.#emitServiceEvents(o, before.get(o.key), ops, large);
       if (!o.keep) this.#writeService(o, ops);
     }
   }
 
   /** First pass with a valid configuration: re-read every assignment before allocating. */
-  #restore(handled: Outcome[]): void {
+  async #restore(handled: Outcome[]): Promise<void> {
     const existing: ExistingAssignment[] = [];
+    this.#progress = { phase: "restoring", done: 0, total: handled.length };
     for (const o of handled) {
       if (o.view.ingressIPs.length === 0) continue;
       const ips = o.view.ingressIPs.map((ip) => canonicalIP(ip) ?? ip);
@@ -745,7 +870,15 @@ export class Controller {
         : fallbackRequest(o.view);
       existing.push({ request, ips });
     }
-    const report = this.#allocator.restore(existing);
+    // In order and in slices: restore claims one by one, so slices keep oldest-first.
+    const report: RestoreReport = { restored: 0, refused: [] };
+    for (let i = 0; i < existing.length; i += RESTORE_SLICE) {
+      const r = this.#allocator.restore(existing.slice(i, i + RESTORE_SLICE));
+      report.restored += r.restored;
+      report.refused.push(...r.refused);
+      this.#progress.done = Math.min(handled.length, i + RESTORE_SLICE);
+      await this.#yieldIfDue();
+    }
     for (const d of report.refused) {
       this.#cleared.set(d.key, d.reason);
       this.#log.warn("existing assignment not restored", {
@@ -783,7 +916,12 @@ export class Controller {
     };
   }
 
-  #emitServiceEvents(o: Outcome, beforeIps: string | undefined, ops: WriteOp[]): void {
+  #emitServiceEvents(
+    o: Outcome,
+    beforeIps: string | undefined,
+    ops: WriteOp[],
+    large: boolean,
+  ): void {
     const involved = this.#serviceInvolved(o.obj, o.view);
     const deprecated: DeprecatedAnnotation[] = o.result.kind === "ignored"
       ? []
@@ -825,7 +963,8 @@ export class Controller {
       });
       const since = this.#pendingSince.get(o.key);
       this.#pendingSince.delete(o.key);
-      this.#log.info("assigned", {
+      // A large batch says how far it got instead (see #reportProgress).
+      (large ? this.#log.debug : this.#log.info).call(this.#log, "assigned", {
         service: o.key,
         ips: o.ips,
         pool: o.pool,
@@ -917,6 +1056,7 @@ export class Controller {
   ): void {
     const leader = this.#isLeader();
     const steps: (() => Promise<void>)[] = [];
+    const write: ServiceWrite = { namespace: view.namespace, name: view.name };
     const ingressKey = `ingress|${key}`;
     // Compared as sets: the order another controller wrote them in is not worth a write.
     const observedI = [...observedIngress].sort().join(",");
@@ -924,6 +1064,7 @@ export class Controller {
     if (this.#needsWrite(ingressKey, observedI, desiredI) && leader) {
       this.#written.set(ingressKey, { desired: desiredI, observedAtWrite: observedI });
       const ingress = desiredIngress.map((ip) => ({ ip }));
+      write.ingress = ingress;
       steps.push(() => this.#writer.setServiceIngress(view.namespace, view.name, ingress));
     }
     const annKey = `annotations|${key}`;
@@ -932,18 +1073,24 @@ export class Controller {
     if (this.#needsWrite(annKey, observedA, desiredA) && leader) {
       this.#written.set(annKey, { desired: desiredA, observedAtWrite: observedA });
       const patch = { ...desiredAnn };
+      write.annotations = patch;
       steps.push(() => this.#writer.patchServiceAnnotations(view.namespace, view.name, patch));
     }
     if (steps.length === 0) return;
+    const undo = () => {
+      this.#written.delete(ingressKey);
+      this.#written.delete(annKey);
+    };
     ops.push({
       key,
       what: "service status and annotations",
+      service: write,
+      undo,
       run: async () => {
         try {
           for (const s of steps) await s();
         } catch (err) {
-          this.#written.delete(ingressKey);
-          this.#written.delete(annKey);
+          undo();
           throw err;
         }
       },

@@ -1,0 +1,117 @@
+import assert from "node:assert/strict";
+import { HOSTNAME_LABEL, withClusterDefaults } from "./cluster_defaults.ts";
+import { parseEndpointSlice, parseNode } from "../api/objects.ts";
+import { createMemorySource } from "./memory_source.ts";
+import type { KubeObject, ObjectSource } from "./types.ts";
+
+function service(name: string, namespace = "default"): KubeObject {
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name, namespace },
+    spec: { type: "LoadBalancer", ports: [{ protocol: "TCP", port: 80 }] },
+  };
+}
+
+function slice(name: string, svc: string, namespace: string, nodeName: string): KubeObject {
+  return {
+    apiVersion: "discovery.k8s.io/v1",
+    kind: "EndpointSlice",
+    metadata: { name, namespace, labels: { "kubernetes.io/service-name": svc } },
+    endpoints: [{ addresses: ["10.0.0.9"], conditions: { ready: false }, nodeName }],
+  };
+}
+
+Deno.test("cluster defaults: node NAME exists, ready and labelled, unless a manifest says", async () => {
+  const inner = createMemorySource([]);
+  const src = withClusterDefaults(inner, { nodeName: "host1" });
+  await src.start();
+  const node = src.snapshot().objects.get("Node")?.get("host1");
+  assert.ok(node);
+  const view = parseNode(node);
+  assert.ok(view.ok);
+  assert.equal(view.value.labels[HOSTNAME_LABEL], "host1");
+  assert.equal(view.value.networkUnavailable, false);
+
+  inner.put({
+    apiVersion: "v1",
+    kind: "Node",
+    metadata: { name: "host1", labels: { zone: "a" } },
+    status: { conditions: [{ type: "NetworkUnavailable", status: "True" }] },
+  });
+  await Promise.resolve();
+  const own = parseNode(src.snapshot().objects.get("Node")!.get("host1")!);
+  assert.ok(own.ok);
+  assert.equal(own.value.networkUnavailable, true);
+  assert.deepEqual(own.value.labels, { zone: "a" });
+});
+
+Deno.test("cluster defaults: Services without an EndpointSlice get a ready one on this node", async () => {
+  const inner = createMemorySource([
+    service("web"),
+    service("db"),
+    service("web", "other"),
+    slice("db-abc", "db", "default", "host2"),
+  ]);
+  const src = withClusterDefaults(inner, { nodeName: "host1" });
+  await src.start();
+  const slices = [...src.snapshot().objects.get("EndpointSlice")!.values()]
+    .map((o) => parseEndpointSlice(o))
+    .map((r) => (r.ok ? r.value : assert.fail(JSON.stringify(r.errors))));
+  const byService = (ns: string, name: string) =>
+    slices.filter((s) => s.namespace === ns && s.serviceName === name);
+  for (const ns of ["default", "other"]) {
+    const [web, ...more] = byService(ns, "web");
+    assert.equal(more.length, 0);
+    assert.deepEqual(web.endpoints.map((e) => [e.serving, e.nodeName]), [[true, "host1"]]);
+  }
+  // The directory's own slice is honoured as it is: not ready, elsewhere.
+  const db = byService("default", "db");
+  assert.equal(db.length, 1);
+  assert.deepEqual(db[0].endpoints.map((e) => [e.serving, e.nodeName]), [[false, "host2"]]);
+
+  inner.remove("Service", "other/web");
+  await Promise.resolve();
+  assert.equal(
+    [...src.snapshot().objects.get("EndpointSlice")!.values()].filter((o) =>
+      o.metadata.namespace === "other"
+    ).length,
+    0,
+  );
+});
+
+Deno.test("cluster defaults: starts the inner source once, follows its revision and changes", async () => {
+  let starts = 0;
+  const inner = createMemorySource([service("web")]);
+  const counting: ObjectSource = {
+    ...inner,
+    start: () => {
+      starts++;
+      return inner.start();
+    },
+  };
+  const src = withClusterDefaults(counting, { nodeName: "n" });
+  await Promise.all([src.start(), src.start()]);
+  assert.equal(starts, 1);
+  const before = src.snapshot();
+  assert.equal(src.snapshot(), before, "unchanged source gives the same snapshot");
+  const seen: string[][] = [];
+  src.subscribe((kinds) => seen.push([...kinds].sort()));
+  inner.put(service("api"));
+  await new Promise((r) => setTimeout(r, 0));
+  assert.ok(src.snapshot().revision > before.revision);
+  // A Service change changes the synthetic slices, so EndpointSlice is reported too.
+  assert.deepEqual(seen, [["EndpointSlice", "Service"]]);
+});
+
+Deno.test("cluster defaults: unchanged Services keep the same made-up slice object", async () => {
+  const inner = createMemorySource([service("web"), service("db")]);
+  const src = withClusterDefaults(inner, { nodeName: "host1" });
+  await src.start();
+  const before = src.snapshot().objects.get("EndpointSlice")!;
+  inner.put(service("api"));
+  await new Promise((r) => setTimeout(r, 0));
+  const after = src.snapshot().objects.get("EndpointSlice")!;
+  assert.equal(after.size, 3);
+  for (const key of before.keys()) assert.equal(after.get(key), before.get(key), key);
+});
