@@ -26,6 +26,8 @@ export interface RouteAttributes {
   /** 8-byte RFC 4360 extended communities. */
   extendedCommunities?: Uint8Array[];
   med?: number;
+  /** Our AS this many more times in AS_PATH; external peers only (iBGP paths stay empty). */
+  asPathPrepend?: number;
 }
 
 /** A route to announce. */
@@ -64,7 +66,9 @@ export function buildPathAttributes(
   const attrs: PathAttributes = {
     origin: 0,
     // RFC 4271 5.1.2: our own AS is prepended towards external peers only.
-    asPath: env.ibgp ? [] : [{ type: 2, asns: [env.localAsn] }],
+    asPath: env.ibgp
+      ? []
+      : [{ type: 2, asns: new Array(1 + (ra.asPathPrepend ?? 0)).fill(env.localAsn) }],
   };
   // RFC 4760: IPv6 routes carry their next hop inside MP_REACH_NLRI instead.
   if (afi === AFI_IPV4) attrs.nextHop = env.nextHopV4;
@@ -84,6 +88,10 @@ const U32 = (n: unknown) =>
 export function validateAttributes(ra: RouteAttributes): string | undefined {
   if (ra.localPref !== undefined && !U32(ra.localPref)) return `localPref ${ra.localPref}`;
   if (ra.med !== undefined && !U32(ra.med)) return `med ${ra.med}`;
+  const pp = ra.asPathPrepend;
+  if (pp !== undefined && !(Number.isInteger(pp) && pp >= 0 && pp <= 254)) {
+    return `asPathPrepend ${pp}`;
+  }
   for (const c of ra.communities ?? []) if (!U32(c)) return `community ${c}`;
   for (const lc of ra.largeCommunities ?? []) {
     if (lc.length !== 3 || !lc.every(U32)) return `large community ${lc.join(":")}`;
@@ -105,6 +113,10 @@ function normalize(ra: RouteAttributes): { attrs: RouteAttributes; key: string }
   if (ra.med !== undefined) {
     attrs.med = ra.med;
     key += `M${ra.med}`;
+  }
+  if (ra.asPathPrepend) {
+    attrs.asPathPrepend = ra.asPathPrepend;
+    key += `P${ra.asPathPrepend}`;
   }
   if (ra.communities?.length) {
     attrs.communities = [...new Set(ra.communities.map((c) => c >>> 0))].sort((a, b) => a - b);
@@ -208,6 +220,13 @@ function chunkBySize(items: Prefix[], room: number): Prefix[][] {
   return out;
 }
 
+/** Bytes left for NLRI in one UPDATE of group `g`. */
+function nlriRoom(g: AnnounceGroup, ctx: CodecContext): number {
+  const attrLen = encodePathAttributes(g.attributes, ctx).length;
+  const room = MAX_MESSAGE_SIZE - UPDATE_OVERHEAD - attrLen;
+  return g.afi === AFI_IPV4 ? room : room - MP_REACH_V6_OVERHEAD;
+}
+
 /**
  * Packs withdrawals and announcements into UPDATEs of at most 4096 bytes: IPv4 in the
  * withdrawn/NLRI fields, IPv6 in MP_UNREACH/MP_REACH. Withdrawals come first.
@@ -233,13 +252,12 @@ export function packUpdates(
     });
   }
   for (const g of groups) {
-    const attrLen = encodePathAttributes(g.attributes, options.ctx).length;
     if (g.afi === AFI_IPV4) {
-      for (const chunk of chunkBySize(g.prefixes, room - attrLen)) {
+      for (const chunk of chunkBySize(g.prefixes, nlriRoom(g, options.ctx))) {
         out.push({ type: 2, withdrawn: [], attributes: g.attributes, nlri: chunk });
       }
     } else {
-      for (const chunk of chunkBySize(g.prefixes, room - attrLen - MP_REACH_V6_OVERHEAD)) {
+      for (const chunk of chunkBySize(g.prefixes, nlriRoom(g, options.ctx))) {
         out.push({
           type: 2,
           withdrawn: [],
@@ -274,11 +292,22 @@ export function endOfRib(family: Family): UpdateMessage {
 /** Whether a wanted prefix reached the peer; see {@linkcode AdjRibOut.routeState}. */
 export type RouteState = "absent" | "pending" | "sent";
 
+/**
+ * Which announcements {@linkcode AdjRibOut.takeUpdates} may keep for later so that they go
+ * out in full UPDATEs with what follows: `none`; `bulky`, the last, partly filled UPDATE of
+ * an attribute set that fills more than one; `all`, every partly filled last UPDATE.
+ */
+export type HoldTails = "none" | "bulky" | "all";
+
 /** Result of {@linkcode AdjRibOut.takeUpdates}. */
 export interface TakenUpdates {
   updates: UpdateMessage[];
   announced: number;
   withdrawn: number;
+  /** Announcements held back (still pending) by `holdTails`. */
+  held: number;
+  /** Some attribute set filled more than one UPDATE (a bulk change is under way). */
+  bulk: boolean;
 }
 
 /**
@@ -479,7 +508,7 @@ export class AdjRibOut {
    */
   takeUpdates(
     env: AttributeEnv,
-    options: { ctx: CodecContext; families: Family[] },
+    options: { ctx: CodecContext; families: Family[]; holdTails?: HoldTails },
   ): TakenUpdates {
     if (this.#allDirty) {
       for (const k of this.#wanted.keys()) this.#dirty.add(k);
@@ -488,8 +517,7 @@ export class AdjRibOut {
     const v4 = options.families.includes("ipv4");
     const v6 = options.families.includes("ipv6");
     const withdrawn: Prefix[] = [];
-    const byGroup = new Map<string, AnnounceGroup>();
-    let announced = 0;
+    const byGroup = new Map<string, { group: AnnounceGroup; keys: string[]; attrKey: string }>();
     for (const k of this.#dirty) {
       const e = this.#wanted.get(k);
       const s = this.#sent.get(k);
@@ -509,21 +537,57 @@ export class AdjRibOut {
       const gk = `${e.prefix.afi}/${n.key}`;
       let g = byGroup.get(gk);
       if (!g) {
-        g = {
-          afi: e.prefix.afi,
-          attributes: buildPathAttributes(n.attrs, e.prefix.afi, env),
-          prefixes: [],
-        };
+        const attributes = buildPathAttributes(n.attrs, e.prefix.afi, env);
+        g = { group: { afi: e.prefix.afi, attributes, prefixes: [] }, keys: [], attrKey: n.key };
         byGroup.set(gk, g);
       }
-      g.prefixes.push(e.prefix);
-      this.#sent.set(k, n.key);
-      announced++;
+      g.group.prefixes.push(e.prefix);
+      g.keys.push(k);
     }
-    const updates = packUpdates(withdrawn, [...byGroup.values()], {
+    let announced = 0;
+    let held = 0;
+    let bulk = false;
+    for (const g of byGroup.values()) {
+      const tail = this.#tail(g.group, options.ctx, options.holdTails ?? "none");
+      bulk ||= tail.bulk;
+      const keep = g.keys.length - tail.count;
+      for (let i = 0; i < g.keys.length; i++) {
+        if (i < keep) this.#sent.set(g.keys[i], g.attrKey);
+        else this.#dirty.add(g.keys[i]);
+      }
+      if (tail.count > 0) g.group.prefixes.length = keep;
+      announced += keep;
+      held += tail.count;
+    }
+    const groups = [...byGroup.values()].map((g) => g.group).filter((g) => g.prefixes.length);
+    const updates = packUpdates(withdrawn, groups, {
       ctx: options.ctx,
       nextHopV6: env.nextHopV6,
     });
-    return { updates, announced, withdrawn: withdrawn.length };
+    return { updates, announced, withdrawn: withdrawn.length, held, bulk };
+  }
+
+  /**
+   * How many prefixes at the end of `g` to hold back: the last, not full UPDATE's, when
+   * `hold` says so (`bulky`: only when the group fills more than one UPDATE).
+   */
+  #tail(g: AnnounceGroup, ctx: CodecContext, hold: HoldTails): { count: number; bulk: boolean } {
+    const room = nlriRoom(g, ctx);
+    let used = 0;
+    let chunks = 1;
+    let last = 0;
+    for (const p of g.prefixes) {
+      const n = nlriLength(p);
+      if (used + n > room && used > 0) {
+        chunks++;
+        used = 0;
+        last = 0;
+      }
+      used += n;
+      last++;
+    }
+    const bulk = chunks > 1;
+    if (hold === "none" || (hold === "bulky" && !bulk)) return { count: 0, bulk };
+    return { count: last, bulk };
   }
 }

@@ -22,8 +22,10 @@ import {
   AdjRibOut,
   type AttributeEnv,
   endOfRib,
+  type HoldTails,
   type Route,
   type RouteState,
+  type TakenUpdates,
 } from "./adj_rib_out.ts";
 import { encodeMessage, MAX_MESSAGE_SIZE } from "./packets.ts";
 import { prefixKey } from "./prefix.ts";
@@ -80,6 +82,12 @@ export interface SessionConfig {
   sourceAddress?: string;
   /** Name for logs. */
   name?: string;
+  /**
+   * Bound on how long announcements may wait to fill an UPDATE during a bulk change (many
+   * prefixes arriving over several flushes, as on a cold start); default 0: never held.
+   * Lone changes are never held.
+   */
+  coalesceMs?: number;
 }
 
 /** Counters and state of a session, for status pages and metrics. */
@@ -175,6 +183,11 @@ export class BgpSession {
   #rib = new AdjRibOut();
   #ribIn = new Set<string>();
   #flushScheduled = false;
+  /** When a flush last filled more than one UPDATE of an attribute set. */
+  #bulkAt?: number;
+  #tailTimer?: TimerHandle;
+  /** The next flush sends what was held back, full UPDATE or not. */
+  #forceTails = false;
   #flushing = false;
   #dirty = false;
   #eorPending = false;
@@ -253,6 +266,8 @@ export class BgpSession {
     this.#attempt++;
     this.#clock.clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
+    this.#clock.clearTimeout(this.#tailTimer);
+    this.#tailTimer = undefined;
     const pc = this.#pc;
     const neg = this.#negotiated;
     if (pc && !pc.closed) {
@@ -449,6 +464,8 @@ export class BgpSession {
       nextHopV6,
     };
     this.#rib.reset();
+    // The whole table is known: nothing to wait for.
+    this.#forceTails = true;
     this.#eorPending = !!this.#config.gracefulRestart || neg.peerGracefulRestart;
     this.#log.info("BGP session established", {
       holdTimeMs: neg.holdTimeMs,
@@ -474,6 +491,7 @@ export class BgpSession {
       if (msg.subtype) return;
       this.#log.info("route refresh requested: re-sending Adj-RIB-Out", { afi: msg.afi });
       this.#rib.reset();
+      this.#forceTails = true;
       this.#scheduleFlush();
       return;
     }
@@ -508,13 +526,13 @@ export class BgpSession {
   #scheduleFlush(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
-    // Every setRoutes until the next macrotask collapses into one diff, so that changes
-    // arriving in bursts (a cold start, a batch of new IPs) fill UPDATEs to the packing
-    // limit instead of going out one prefix at a time.
-    setTimeout(() => {
+    // Every setRoutes of one tick collapses into one diff. (Bursts spread over several ticks
+    // are packed by holding partial UPDATEs, see `coalesceMs`; a timer here would cost every
+    // lone change a clamped macrotask.)
+    queueMicrotask(() => {
       this.#flushScheduled = false;
       this.#flush();
-    }, 0);
+    });
   }
 
   async #flush(): Promise<void> {
@@ -530,7 +548,12 @@ export class BgpSession {
         const neg = this.#negotiated;
         const env = this.#env;
         if (!pc || !neg || !env || pc.state !== State.ESTABLISHED) return;
-        const taken = this.#rib.takeUpdates(env, { ctx: pc.ctx, families: this.#sendFamilies });
+        const taken = this.#rib.takeUpdates(env, {
+          ctx: pc.ctx,
+          families: this.#sendFamilies,
+          holdTails: this.#holdTails(),
+        });
+        this.#afterTake(taken);
         const msgs = taken.updates;
         if (this.#eorPending) {
           for (const f of neg.families) msgs.push(endOfRib(f));
@@ -555,6 +578,28 @@ export class BgpSession {
     } finally {
       this.#flushing = false;
     }
+  }
+
+  /**
+   * During a bulk change (recent flushes filled whole UPDATEs) the last, partly filled UPDATE
+   * of each attribute set waits up to `coalesceMs` for more prefixes; lone changes go at once.
+   */
+  #holdTails(): HoldTails {
+    const ms = this.#config.coalesceMs ?? 0;
+    if (ms <= 0 || this.#forceTails || this.#eorPending) return "none";
+    const recent = this.#bulkAt !== undefined && this.#clock.now() - this.#bulkAt < ms;
+    return recent ? "all" : "bulky";
+  }
+
+  #afterTake(taken: TakenUpdates): void {
+    this.#forceTails = false;
+    if (taken.bulk) this.#bulkAt = this.#clock.now();
+    if (taken.held === 0 || this.#tailTimer !== undefined) return;
+    this.#tailTimer = this.#clock.setTimeout(() => {
+      this.#tailTimer = undefined;
+      this.#forceTails = true;
+      this.#scheduleFlush();
+    }, this.#config.coalesceMs ?? 0);
   }
 
   async #sendBatched(pc: PeerConnection, msgs: UpdateMessage[]): Promise<void> {

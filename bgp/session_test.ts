@@ -839,3 +839,39 @@ Deno.test("peer AS settings that cannot work are rejected up front", () => {
   );
   new BgpSession({ ...base, peerAsn: 65001, peerAsnPolicy: "internal" });
 });
+
+Deno.test("bulk changes fill UPDATEs: partial tails wait up to coalesceMs, lone changes do not", async () => {
+  const h = harness({ coalesceMs: 50 });
+  const v4 = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32`;
+  const table = (n: number) => Array.from({ length: n }, (_, i) => route(v4(i)));
+  h.session.setRoutes(table(2000));
+  const peer = await establish(h);
+  const nlriOf = (u: UpdateMessage) => u.nlri.length;
+  const initial = peer.updates().map(nlriOf);
+  assert.equal(initial.reduce((a, b) => a + b, 0), 2000, "the initial table is never held");
+  const perUpdate = initial[0];
+  assert.ok(perUpdate > 700, `${perUpdate} /32s in a full UPDATE`);
+
+  // A cold start's IPs arriving in batches of 1,000: the tails wait for the next batch.
+  const before = peer.updates().length;
+  for (let b = 1; b <= 4; b++) {
+    h.session.setRoutes(table(2000 + 1000 * b));
+    await settle();
+    h.clock.advance(10);
+  }
+  assert.ok(h.session.stats().prefixesPending > 0, "a partial tail is waiting");
+  h.clock.advance(50);
+  await settle();
+  const bulk = peer.updates().slice(before).map(nlriOf);
+  assert.equal(bulk.reduce((a, b) => a + b, 0), 4000);
+  assert.equal(bulk.length, Math.ceil(4000 / perUpdate), `UPDATEs at the packing limit: ${bulk}`);
+  assert.equal(h.session.stats().prefixesPending, 0);
+
+  // A lone change long after: sent at once, no timer involved.
+  h.clock.advance(1000);
+  const n = peer.updates().length;
+  h.session.setRoutes(table(6001));
+  await settle();
+  assert.deepEqual(peer.updates().slice(n).map(nlriOf), [1]);
+  await h.session.stop();
+});

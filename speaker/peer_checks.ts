@@ -17,6 +17,12 @@ import {
 } from "../bgp/md5_transport.ts";
 import { localAsnOf, peerFamilies } from "./announce.ts";
 
+/**
+ * How long announcements may wait to fill an UPDATE while many arrive over several flushes
+ * (a cold start with IPs written in batches); lone changes never wait.
+ */
+export const COALESCE_MS = 50;
+
 /** BGPPeer annotation naming the IPv6 next hop for IPv6 routes on an IPv4 session. */
 export const NEXT_HOP_V6_ANNOTATION = "ferrolb.io/next-hop-ipv6";
 
@@ -213,6 +219,7 @@ export function sessionConfigOf(
     families,
     gracefulRestart: peer.enableGracefulRestart,
     name: peer.name,
+    coalesceMs: COALESCE_MS,
   };
   if (options.nextHopV6) c.nextHopV6 = options.nextHopV6;
   // MetalLB's connectTime is the interval between connection attempts (FRR `timers connect`).
