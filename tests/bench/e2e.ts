@@ -86,7 +86,7 @@ async function* smallSize(
       });
     }
     if (filter(UPDATES_SMALL)) {
-      yield updatesFigure(UPDATES_SMALL, n, run.counts[0]?.updates ?? 0, refs, run.reached);
+      yield updatesFigure(UPDATES_SMALL, n, run.updates, refs, run.reached);
     }
   } finally {
     await work.remove();
@@ -143,7 +143,7 @@ function* largeFigures(r: LargeRuns, filter: (n: string) => boolean): Iterable<B
     });
   }
   if (filter(UPDATES_LARGE)) {
-    yield updatesFigure(UPDATES_LARGE, n, cold.counts[0]?.updates ?? 0, refs, cold.reached);
+    yield updatesFigure(UPDATES_LARGE, n, cold.updates, refs, cold.reached);
   }
   if (filter(LAG_LARGE)) {
     yield result(LAG_LARGE, cold.maxLoopLagSeconds, "s", {

@@ -30,7 +30,7 @@ export interface ReceiverCounts {
   /** GoBGP's session state number: 1 idle, 3 active (waiting for the sender), 6 established. */
   state: number;
   accepted: number;
-  /** UPDATE messages received on the current session (GoBGP's counter). */
+  /** UPDATE messages received from the sender, over all its sessions (GoBGP's counter). */
   updates: number;
 }
 
@@ -173,11 +173,14 @@ export async function waitForEmpty(
  * a connection (GoBGP refuses connections during its idle hold after a reset, which would
  * charge the next sender a reconnect backoff), so every sender starts from the same state.
  */
-export async function waitReceiversIdle(receivers: BenchReceiver[], sender: string): Promise<void> {
+export async function waitReceiversIdle(
+  receivers: BenchReceiver[],
+  sender: string,
+): Promise<ReceiverCounts[]> {
   const deadline = performance.now() + 60_000;
   for (;;) {
     const counts = await Promise.all(receivers.map((r) => receiverCounts(r, sender)));
-    if (counts.every((c) => c.state === ACTIVE && c.accepted === 0)) return;
+    if (counts.every((c) => c.state === ACTIVE && c.accepted === 0)) return counts;
     if (performance.now() > deadline) {
       throw new Error(`receivers still hold a session or routes: ${JSON.stringify(counts)}`);
     }

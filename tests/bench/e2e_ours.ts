@@ -25,6 +25,8 @@ export interface OurStart {
   sessionUpToDoneSeconds: number | null;
   /** Per receiver at the end. */
   counts: ReceiverCounts[];
+  /** UPDATEs the first receiver got from this run. */
+  updates: number;
   /** Worst event-loop lag since start, from /metrics; null when it could not be scraped. */
   maxLoopLagSeconds: number | null;
   /** Peak resident set until now (VmHWM). */
@@ -95,7 +97,7 @@ export async function startOurs(options: OurStartOptions): Promise<OurStart> {
     "--admin-addr",
     ADMIN_ADDR,
   ];
-  await waitReceiversIdle(receivers, net.senderAddress);
+  const before = await waitReceiversIdle(receivers, net.senderAddress);
   const t0 = performance.now();
   const proc = spawnFerrolb(argv, { cwd: options.cwd, netns: net.senderNetns });
   const memory = trackPeakMemory(proc.pid);
@@ -118,6 +120,7 @@ export async function startOurs(options: OurStartOptions): Promise<OurStart> {
       ? (wait.doneAt - wait.establishedAt) / 1000
       : null,
     counts: wait.counts,
+    updates: (wait.counts[0]?.updates ?? 0) - (before[0]?.updates ?? 0),
     maxLoopLagSeconds,
     peakRssBytes,
     proc,

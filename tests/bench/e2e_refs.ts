@@ -26,7 +26,7 @@ export interface RefRun {
   transferSeconds: number | null;
   /** Seconds spent loading the table into the sender before the session (GoBGP only). */
   loadSeconds?: number;
-  /** UPDATEs the first receiver got. */
+  /** UPDATEs the first receiver got from this run. */
   updates: number;
   peakRssBytes: number | undefined;
   /** SIGTERM → exit, and → no route left at any receiver. */
@@ -106,7 +106,7 @@ export async function runBird(options: RefOptions): Promise<RefRun> {
     await Deno.writeTextFile(`${dir}/routes.conf`, routes.join("\n") + "\n");
     await Deno.writeTextFile(`${dir}/bird.conf`, birdConfig(options, `${dir}/routes.conf`));
     const receivers = options.net.receivers.slice(0, options.receivers);
-    await waitReceiversIdle(receivers, options.net.senderAddress);
+    const before = await waitReceiversIdle(receivers, options.net.senderAddress);
     const t0 = performance.now();
     const child = spawnInNetns(options.net.senderNetns, "bird", {
       args: ["-f", "-c", `${dir}/bird.conf`, "-s", `${dir}/bird.ctl`, "-P", `${dir}/bird.pid`],
@@ -144,7 +144,7 @@ export async function runBird(options: RefOptions): Promise<RefRun> {
       transferSeconds: wait.reached && wait.establishedAt
         ? (wait.doneAt - wait.establishedAt) / 1000
         : null,
-      updates: wait.counts[0]?.updates ?? 0,
+      updates: (wait.counts[0]?.updates ?? 0) - (before[0]?.updates ?? 0),
       peakRssBytes,
       sigtermExitSeconds: stop.exit,
       sigtermWithdrawnSeconds: stop.withdrawn,
@@ -160,7 +160,7 @@ export async function runBird(options: RefOptions): Promise<RefRun> {
  */
 export async function runGobgpSender(options: RefOptions): Promise<RefRun> {
   const receivers = options.net.receivers.slice(0, options.receivers);
-  await waitReceiversIdle(receivers, options.net.senderAddress);
+  const before = await waitReceiversIdle(receivers, options.net.senderAddress);
   const t0 = performance.now();
   const g = await startGobgpd({
     netns: options.net.senderNetns,
@@ -191,7 +191,7 @@ export async function runGobgpSender(options: RefOptions): Promise<RefRun> {
         ? (wait.doneAt - wait.establishedAt) / 1000
         : null,
       loadSeconds,
-      updates: wait.counts[0]?.updates ?? 0,
+      updates: (wait.counts[0]?.updates ?? 0) - (before[0]?.updates ?? 0),
       peakRssBytes,
       sigtermExitSeconds: stop.exit,
       sigtermWithdrawnSeconds: stop.withdrawn,
