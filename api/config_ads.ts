@@ -4,6 +4,7 @@
  */
 import { type CommunityValue, isCommunityLiteral, parseCommunity } from "./community.ts";
 import { describeRange, rangePrefixes } from "./ip.ts";
+import { parsePathControl, type PathControl } from "./path_control.ts";
 import type { KubeObject } from "./kube_object.ts";
 import { type LabelSelector, selectorKey } from "./schemas.ts";
 import { matchesAnySelector } from "./selectors.ts";
@@ -89,6 +90,13 @@ function resolveCommunities(p: Parsed, ctx: AdContext): CommunityValue[] {
   return out;
 }
 
+/** ferrolb's annotations; a bad one makes the config invalid, naming the annotation. */
+function resolvePathControl(p: Parsed, ctx: AdContext): PathControl {
+  const { control, errors } = parsePathControl(p.data.metadata.annotations);
+  for (const e of errors) ctx.report.err(p, e.field, e.reason);
+  return control;
+}
+
 function buildAd(p: Parsed, ctx: AdContext): Ad {
   const spec = p.data.spec;
   (spec.peers ?? []).forEach((n: string, i: number) => {
@@ -102,6 +110,7 @@ function buildAd(p: Parsed, ctx: AdContext): Ad {
     aggregationLength: spec.aggregationLength,
     aggregationLengthV6: spec.aggregationLengthV6,
     ...(spec.localPref !== undefined ? { localPref: spec.localPref } : {}),
+    ...resolvePathControl(p, ctx),
     communities: resolveCommunities(p, ctx),
     pools: selectPools(p, ctx),
     nodeSelectors: spec.nodeSelectors ?? [],

@@ -105,6 +105,10 @@ export interface AdvertisementConfig {
   aggregationLength: number;
   aggregationLengthV6: number;
   localPref?: number;
+  /** `ferrolb.io/as-path-prepend`: our AS this many more times (external peers only). */
+  asPathPrepend?: number;
+  /** `ferrolb.io/med`: MULTI_EXIT_DISC of the routes. */
+  med?: number;
   communities: readonly CommunityValue[];
   /** Concrete pool names this advertisement selects (sorted). */
   pools: readonly string[];

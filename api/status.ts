@@ -53,6 +53,8 @@ export interface ServiceStatus {
   pending?: string;
   /** Why this node announces it to no peer although it has an address (from the speaker). */
   notAnnounced?: string;
+  /** ferrolb path control its routes carry (BGPAdvertisement annotations), when set. */
+  path?: { asPathPrepend?: number; med?: number };
 }
 
 /** The /status JSON document served by the admin server. */

@@ -14,6 +14,7 @@ import { createLogger, type Logger, parseLogLevel } from "../api/log.ts";
 import { createRegistry, defineMetallbMetrics, type MetallbMetrics } from "../api/metrics.ts";
 import type { ObjectSource, ObjectWriter } from "../cluster/types.ts";
 import { createSpeaker, type Speaker, type SpeakerOptions } from "../speaker/speaker.ts";
+import { DEFAULT_GRACEFUL_SHUTDOWN_SECONDS } from "../speaker/drain.ts";
 
 /** Options of {@linkcode startSpeaker}: the speaker's options without the injected seams. */
 export type StartSpeakerOptions = SpeakerOptions;
@@ -54,6 +55,8 @@ export interface SpeakerFlags {
   weightedEcmp: boolean;
   /** Bound on sending Cease at shutdown. */
   stopGraceMs: number;
+  /** RFC 8326 drain before withdrawing (`--graceful-shutdown-seconds`); 0 = off. */
+  gracefulShutdownMs: number;
 }
 
 /** Reads the speaker's flags; a string is a usage error. */
@@ -70,7 +73,13 @@ export function speakerFlags(args: ParsedArgs): SpeakerFlags | string {
     level,
     weightedEcmp: f["weighted-ecmp"] === true,
     stopGraceMs: 5_000,
+    gracefulShutdownMs: 0,
   };
+  const gs = String(f["graceful-shutdown-seconds"] ?? DEFAULT_GRACEFUL_SHUTDOWN_SECONDS);
+  if (!/^\d{1,4}$/.test(gs) || Number(gs) > 3600) {
+    return `--graceful-shutdown-seconds: "${gs}" is not a whole number of seconds (0-3600)`;
+  }
+  out.gracefulShutdownMs = Number(gs) * 1000;
   if (typeof f.kubeconfig === "string" && f.kubeconfig) out.kubeconfig = f.kubeconfig;
   if (typeof f["lb-class"] === "string") out.lbClass = f["lb-class"];
   // Only a fallback: the BGPPeer's routerID and then the Node's InternalIP come first.
@@ -125,6 +134,7 @@ export async function runSpeakerRole(args: ParsedArgs): Promise<number> {
     metrics,
     weightedEcmp: flags.weightedEcmp,
     stopGraceMs: flags.stopGraceMs,
+    gracefulShutdownMs: flags.gracefulShutdownMs,
     ...(flags.lbClass ? { loadBalancerClass: flags.lbClass } : {}),
     ...(flags.routerId ? { defaultRouterId: flags.routerId } : {}),
   });
@@ -168,7 +178,10 @@ export async function runSpeakerRole(args: ParsedArgs): Promise<number> {
     ["withdraw routes", () => speaker.stop()],
     ["close the API source", () => source.close()],
     ["close the admin server", () => admin.close()],
-  ], { logger, deadlineMs: Math.max(10_000, flags.stopGraceMs + 5_000) });
+  ], {
+    logger,
+    deadlineMs: Math.max(10_000, flags.stopGraceMs + 5_000) + flags.gracefulShutdownMs,
+  });
   return first instanceof Error ? 1 : 0;
 }
 

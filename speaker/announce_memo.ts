@@ -4,6 +4,7 @@
  */
 import type { AdvertisementConfig } from "../api/config.ts";
 import type { EndpointSliceView } from "../api/objects.ts";
+import { mergePathControl } from "../api/path_control.ts";
 import type { RouteAttributes } from "../bgp/mod.ts";
 import { parsePrefix, prefixKey } from "../bgp/mod.ts";
 import type { LargeCommunity, Prefix } from "../bgp/types.ts";
@@ -153,6 +154,8 @@ export function cachedPrefix(
 /** Map key of an attribute set. */
 export function attributesKey(a: RouteAttributes): string {
   let key = a.localPref === undefined ? "" : `L${a.localPref}`;
+  if (a.med !== undefined) key += `M${a.med}`;
+  if (a.asPathPrepend) key += `P${a.asPathPrepend}`;
   if (a.communities) key += `C${a.communities.join(",")}`;
   if (a.largeCommunities) key += `G${a.largeCommunities.map((l) => l.join(":")).join(",")}`;
   if (a.extendedCommunities) {
@@ -190,6 +193,9 @@ export function buildAttributes(
     }
   }
   if (localPref !== undefined) attributes.localPref = localPref;
+  const path = mergePathControl(ads);
+  if (path.med !== undefined) attributes.med = path.med;
+  if (path.asPathPrepend !== undefined) attributes.asPathPrepend = path.asPathPrepend;
   if (communities.size) attributes.communities = [...communities].sort((a, b) => a - b);
   if (large.size) {
     attributes.largeCommunities = [...large.values()].sort((a, b) =>

@@ -24,6 +24,7 @@ import {
 } from "../api/objects.ts";
 import { matchesAnySelector } from "../api/selectors.ts";
 import { BgpSession, type Clock, type Connector, formatHostPort, systemClock } from "../bgp/mod.ts";
+import type { Route } from "../bgp/mod.ts";
 import {
   CONFIG_KINDS,
   type KubeObject,
@@ -46,6 +47,7 @@ import { PeerSet, type SessionFactory, type WantedSession } from "./peer_set.ts"
 import { ownStatuses, ServiceStatusReporter } from "./service_status.ts";
 import type { SpeakerConfigStatus, SpeakerStatus } from "./status_types.ts";
 import { drive } from "./slicer.ts";
+import { drainBeforeStop, DrainGate, nodeLeavingReason } from "./drain.ts";
 import { WriteQueue } from "./write_queue.ts";
 
 export { type PeerProblems, peerProblems, routerIdFor } from "./peer_checks.ts";
@@ -80,6 +82,11 @@ export interface SpeakerOptions {
   sessionFactory?: SessionFactory;
   /** Bound on {@linkcode Speaker.stop} waiting for Cease to go out (default 5 s). */
   stopGraceMs?: number;
+  /**
+   * RFC 8326 drain: how long routes stand marked 65535:0 before a leaving node (SIGTERM,
+   * cordon, drain taint, exclusion label) withdraws them. 0 or unset: off.
+   */
+  gracefulShutdownMs?: number;
   /** How often session counters are copied into metrics (default 5 s; 0 = only on demand). */
   metricsIntervalMs?: number;
 }
@@ -166,6 +173,10 @@ class SpeakerImpl implements Speaker {
   #sliceViews?: EndpointSliceView[];
   #lastConfigState = "";
   #waiters: (() => void)[] = [];
+  #drain!: DrainGate;
+  /** What the sessions were last handed (after the drain gate). */
+  #pushed = new Map<string, Route[]>();
+  #drainTimer?: ReturnType<Clock["setTimeout"]>;
 
   constructor(source: ObjectSource, writer: ObjectWriter, options: SpeakerOptions) {
     this.#source = source;
@@ -173,6 +184,7 @@ class SpeakerImpl implements Speaker {
     this.#o = options;
     this.#log = options.logger.child({ component: "speaker", node: options.nodeName });
     this.#clock = options.clock ?? systemClock;
+    this.#drain = new DrainGate({ graceMs: options.gracefulShutdownMs ?? 0 });
     this.#queue = new WriteQueue(this.#log);
     this.#peers = new PeerSet({
       log: this.#log,
@@ -213,7 +225,23 @@ class SpeakerImpl implements Speaker {
     this.#unsubscribe?.();
     clearTimeout(this.#metricsTimer);
     this.refreshMetrics();
-    await this.#peers.stopAll(this.#o.stopGraceMs ?? 5_000);
+    if (this.#drainTimer !== undefined) this.#clock.clearTimeout(this.#drainTimer);
+    const drainMs = this.#o.gracefulShutdownMs ?? 0;
+    let stopGrace = this.#o.stopGraceMs ?? 5_000;
+    if (drainMs > 0) {
+      const r = await drainBeforeStop(this.#pushed, {
+        graceMs: drainMs,
+        push: (routes) => drive(this.#peers.push(routes)),
+        withdrawn: () =>
+          this.#peers.statuses(this.#clock.now()).every((s) =>
+            s.state !== "Established" || s.prefixesSent === 0
+          ),
+      });
+      if (r.drainedMs > 0) this.#log.info("drained before stopping (RFC 8326)", r);
+      // SIGTERM must end within the drain time plus 2 s: Cease gets what is left of that.
+      stopGrace = Math.min(stopGrace, 1_000);
+    }
+    await this.#peers.stopAll(stopGrace);
     await this.#queue.idle();
     this.#wake();
   }
@@ -380,10 +408,33 @@ class SpeakerImpl implements Speaker {
     this.#last = ann;
     const wanted = new Set(ann.peers.map((p) => p.name));
     this.#peers.sync(plan.sessions.filter((s) => wanted.has(s.name)), this.#o.connector);
-    yield* this.#peers.push(ann.routes);
+    yield* this.#pushGated(ann.routes, nodeLeavingReason(nodeObj));
     yield* this.#writeServiceStatus(snap, ann, all || kinds.has("ServiceBGPStatus"));
     this.#writeConfigState();
   }
+
+  /** Hands the sessions the plan's routes through the RFC 8326 drain gate. */
+  *#pushGated(
+    planned: Map<string, Route[]>,
+    leaving: string | undefined,
+  ): Generator<void, void> {
+    const gated = this.#drain.apply(planned, leaving, this.#clock.now());
+    if (gated.phase !== "none" && this.#drainPhase !== gated.phase) {
+      this.#log.info(`node leaving: routes ${gated.phase}`, { reason: gated.reason });
+    }
+    this.#drainPhase = gated.phase;
+    if (this.#drainTimer !== undefined) this.#clock.clearTimeout(this.#drainTimer);
+    this.#drainTimer = undefined;
+    if (gated.wakeInMs !== undefined) {
+      this.#drainTimer = this.#clock.setTimeout(() => {
+        this.#drainTimer = undefined;
+        this.#schedule(new Set<ReadKind>(["Node"]));
+      }, gated.wakeInMs);
+    }
+    this.#pushed = gated.routes;
+    yield* this.#peers.push(gated.routes);
+  }
+  #drainPhase = "none";
 
   *#writeServiceStatus(
     snap: Snapshot,

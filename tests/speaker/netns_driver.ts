@@ -10,7 +10,7 @@
  * the graceful-restart R bit).
  *
  * Usage: deno run -A tests/speaker/netns_driver.ts NODE_NAME [NAMESPACE] [--weighted-ecmp]
- *   [--defer-start]
+ *   [--defer-start] [--graceful-shutdown-ms=N]
  */
 import { createLogger } from "../../api/log.ts";
 import { createDiscardWriter, createMemorySource } from "../../cluster/memory_source.ts";
@@ -44,6 +44,9 @@ async function main(args: string[]): Promise<number> {
     logger: createLogger({ level: "info", component: "netns-driver" }),
     weightedEcmp: args.includes("--weighted-ecmp"),
     defaultRouterId: "192.0.2.1",
+    gracefulShutdownMs: Number(
+      args.find((a) => a.startsWith("--graceful-shutdown-ms="))?.split("=")[1] ?? 0,
+    ),
   });
   let started = false;
   if (!args.includes("--defer-start")) {
@@ -73,7 +76,11 @@ async function main(args: string[]): Promise<number> {
         started = true;
       }
       if (started) await speaker.settled();
-      out(cmd.status ? { ok: true, status: speaker.status() } : { ok: true });
+      out(
+        cmd.status
+          ? { ok: true, status: speaker.status(), config: speaker.configStatus() }
+          : { ok: true },
+      );
     } catch (err) {
       out({ ok: false, error: (err as Error).message });
     }
