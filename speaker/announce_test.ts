@@ -42,7 +42,11 @@ interface World {
 function decide(
   w: World,
   nodeName: string,
-  extra: { weightedEcmp?: boolean; rejectedPeers?: Map<string, string> } = {},
+  extra: {
+    weightedEcmp?: boolean;
+    rejectedPeers?: Map<string, string>;
+    noNextHopV6?: Map<string, string>;
+  } = {},
 ): Announcements {
   return computeAnnouncements(config(w.config), {
     nodeName,
@@ -325,6 +329,50 @@ Deno.test("IPv6 goes only to peers carrying IPv6 (their family or dualStackAddre
   const a = decide(w, "n1");
   assert.deepEqual(prefixes(a), { v4: [] });
   assert.match(a.services[0].reason ?? "", /carries ipv6 \(set dualStackAddressFamily\)/);
+});
+
+Deno.test("a dual-stack peer without an IPv6 next hop gets no IPv6 routes, and the reason", () => {
+  const w = baseWorld();
+  w.config = [
+    poolObject("pool-b", ["198.51.100.0/24", "2001:db8:1::/120"]),
+    peerObject("ds", {
+      myASN: 64500,
+      peerASN: 64501,
+      peerAddress: "10.0.0.1",
+      dualStackAddressFamily: true,
+    }),
+    advObject("all"),
+  ];
+  w.services = [
+    serviceObject("both", { ips: ["198.51.100.7", "2001:db8:1::5"], pool: "pool-b" }),
+    serviceObject("six", { ips: ["2001:db8:1::6"], pool: "pool-b" }),
+  ];
+  w.slices = [sliceObject("both", [{ node: "n1" }]), sliceObject("six", [{ node: "n1" }])];
+  const why = "no IPv6 next hop for an IPv4 session: node n1 has no global IPv6 address";
+  const a = decide(w, "n1", { noNextHopV6: new Map([["ds", why]]) });
+  assert.deepEqual(prefixes(a), { ds: ["198.51.100.7/32"] });
+  const both = a.services.find((s) => s.name === "both")!;
+  assert.deepEqual(both.peers, ["ds"]);
+  assert.equal(both.partial, `IP 2001:db8:1::5: BGPPeer ds: ${why}`);
+  const six = a.services.find((s) => s.name === "six")!;
+  assert.deepEqual(six.peers, []);
+  assert.equal(six.reason, `IP 2001:db8:1::6: BGPPeer ds: ${why}`);
+  assert.equal(six.cause, "config");
+  // With a next hop the same peer carries both.
+  assert.deepEqual(prefixes(decide(w, "n1")), {
+    ds: ["198.51.100.7/32", "2001:db8:1::5/128", "2001:db8:1::6/128"],
+  });
+});
+
+Deno.test("waiting Services (no IP, no endpoint) are told apart from configuration reasons", () => {
+  const w = baseWorld();
+  w.services = [
+    serviceObject("noip", { ips: [], pool: "pool-a" }),
+    serviceObject("noep", { ips: ["192.0.2.20"], pool: "pool-a" }),
+  ];
+  w.slices = [];
+  const a = decide(w, "n1");
+  for (const s of a.services) assert.equal(s.cause, "waiting", s.name);
 });
 
 /** Routes per peer as text (prefix and attributes) and Service outcomes, to compare runs. */
