@@ -15,7 +15,10 @@ export interface ParseOptions {
 }
 
 /** Result of a parse; the same shape as file_source.ts `ManifestResult`. */
-export type ParseResult = { ok: true; objects: KubeObject[] } | { ok: false; reason: string };
+export type ParseResult =
+  | { ok: true; objects: KubeObject[] }
+  /** `transient`: the parser, not the text, failed (deadline, worker gone, closed): retry. */
+  | { ok: false; reason: string; transient?: true };
 
 /** Message to the worker. */
 export interface ParseRequest {
@@ -124,13 +127,13 @@ export function createManifestParser(options: ManifestParserOptions): ManifestPa
     w.onerror = (e: ErrorEvent) => {
       e.preventDefault();
       stopWorker();
-      finish({ ok: false, reason: `parser worker failed: ${e.message}` });
+      finish({ ok: false, reason: `parser worker failed: ${e.message}`, transient: true });
     };
     return w;
   }
 
   function run(text: string, opts: ParseOptions): Promise<ParseResult> {
-    if (closed) return Promise.resolve({ ok: false, reason: "parser closed" });
+    if (closed) return Promise.resolve({ ok: false, reason: "parser closed", transient: true });
     if (unavailable) {
       if (!toldInline) options.onInline?.(unavailable);
       toldInline = true;
@@ -148,6 +151,7 @@ export function createManifestParser(options: ManifestParserOptions): ManifestPa
           reason: `parsing did not finish within ${deadlineMs / 1000} s (limit ${
             deadlineMs / 1000
           } s); the parser was stopped`,
+          transient: true,
         });
       }, deadlineMs);
       pending = { id, objects: [], resolve, timer };
@@ -169,7 +173,7 @@ export function createManifestParser(options: ManifestParserOptions): ManifestPa
     close() {
       closed = true;
       stopWorker();
-      finish({ ok: false, reason: "parser closed" });
+      finish({ ok: false, reason: "parser closed", transient: true });
     },
   };
 }
