@@ -213,6 +213,8 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
   let failedLoads = 0;
   // Parsing runs in a worker with a deadline, so a huge or hostile file cannot starve the
   // health endpoint, BGP keepalives or signal handlers.
+  /** The last text of each file that failed to parse, so it is parsed once, not every poll. */
+  const rejected = new Map<string, string>();
   const parser = createManifestParser({
     inline: parseManifests,
     onInline: (reason) => log.warn("parsing manifests on the main thread", { reason }),
@@ -229,6 +231,7 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
     const seen = new Set(list);
     for (const f of [...files.keys()]) if (!seen.has(f)) files.delete(f);
     for (const f of [...errors.keys()]) if (!seen.has(f)) errors.delete(f);
+    for (const f of [...rejected.keys()]) if (!seen.has(f)) rejected.delete(f);
     for (const file of list) {
       let text: string;
       try {
@@ -246,10 +249,15 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
         // Back to the last good text after a broken edit: its objects are already in force,
         // only the parse error must go.
         if (errors.delete(file)) log.info("manifest file parses again", { file });
+        rejected.delete(file);
         continue;
       }
+      // The same broken text again (every poll): its error stands, parsing it again would only
+      // burn a core (a broken 20 MB file takes seconds each time).
+      if (rejected.get(file) === text && errors.has(file)) continue;
       const r = await parser.parse(text, options.defaults);
       if (r.ok) {
+        rejected.delete(file);
         files.set(file, { text, objects: r.objects });
         if (errors.delete(file)) log.info("manifest file parses again", { file });
       } else {
@@ -261,6 +269,8 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
           });
         }
         errors.set(file, r.reason);
+        // A deadline or a lost worker says nothing about the text: try it again next scan.
+        if (!("transient" in r)) rejected.set(file, text);
         // Keep the text of the last good version so an unchanged broken file is re-parsed
         // only when it changes again.
         if (prev) files.set(file, { text: prev.text, objects: prev.objects });
