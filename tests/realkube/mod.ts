@@ -6,7 +6,7 @@
  * {@linkcode realKubeSkipReason} says why tests cannot run when they are missing.
  */
 import * as k8s from "@kubernetes/client-node";
-import { kubeRequest, type KubeRequestOptions } from "../../cluster/kube_config.ts";
+import { forceHttp1, kubeRequest, type KubeRequestOptions } from "../../cluster/kube_config.ts";
 import { type AuditEvent, readAuditLog } from "./audit.ts";
 import { type ClusterPki, createClusterPki } from "./certs.ts";
 
@@ -288,6 +288,8 @@ export async function startRealKube(options: RealKubeOptions = {}): Promise<Real
     await Deno.writeTextFile(adminKubeconfig, adminKubeconfigText(url, pki));
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(adminKubeconfig);
+    // HTTP/2 under Deno aborts the whole process when the server sends GOAWAY (on stop).
+    forceHttp1(kc);
     await waitReady(kc, daemons, 120_000);
     return realKube({ url, dir, pki, kc, adminKubeconfig, stop });
   } catch (err) {

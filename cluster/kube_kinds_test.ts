@@ -1,0 +1,48 @@
+import assert from "node:assert/strict";
+import { collectionPath, slimObject } from "./kube_kinds.ts";
+
+Deno.test("slimObject keeps what the roles read and drops managedFields, last-applied, Node images", () => {
+  const svc = slimObject("Service", {
+    metadata: {
+      name: "web",
+      namespace: "default",
+      resourceVersion: "7",
+      managedFields: [{ manager: "kubectl", fieldsV1: { "f:spec": {} } }],
+      annotations: {
+        "kubectl.kubernetes.io/last-applied-configuration": '{"a":"whole object"}',
+        "metallb.io/loadBalancerIPs": "192.0.2.1",
+      },
+    },
+    spec: { type: "LoadBalancer" },
+  });
+  assert.equal(svc.apiVersion, "v1", "list items come without apiVersion; it is set");
+  assert.equal(svc.kind, "Service");
+  assert.deepEqual(svc.metadata, {
+    name: "web",
+    namespace: "default",
+    resourceVersion: "7",
+    annotations: { "metallb.io/loadBalancerIPs": "192.0.2.1" },
+  });
+  assert.deepEqual(svc.spec, { type: "LoadBalancer" });
+
+  const conditions = [{ type: "NetworkUnavailable", status: "False" }];
+  const addresses = [{ type: "InternalIP", address: "10.0.0.1" }];
+  const node = slimObject("Node", {
+    metadata: { name: "n1", labels: { a: "b" } },
+    spec: { podCIDR: "10.244.0.0/24" },
+    status: { conditions, addresses, images: [{ names: ["x"], sizeBytes: 1 }], nodeInfo: {} },
+  });
+  assert.deepEqual(node.status, { conditions, addresses });
+  assert.deepEqual(node.metadata.labels, { a: "b" });
+  assert.deepEqual(node.spec, { podCIDR: "10.244.0.0/24" });
+});
+
+Deno.test("collectionPath: install-namespace kinds are namespaced, others cluster-wide", () => {
+  assert.equal(
+    collectionPath("IPAddressPool", "metallb-system"),
+    "/apis/metallb.io/v1beta1/namespaces/metallb-system/ipaddresspools",
+  );
+  assert.equal(collectionPath("BGPPeer", "x"), "/apis/metallb.io/v1beta2/namespaces/x/bgppeers");
+  assert.equal(collectionPath("Service", "x"), "/api/v1/services");
+  assert.equal(collectionPath("Node", "x"), "/api/v1/nodes");
+});
