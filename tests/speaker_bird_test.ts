@@ -128,9 +128,28 @@ Deno.test({
       const route4 = await bird.birdc("show", "route", "table", "master4", "all");
       assert.match(route4, /198\.51\.100\.7\/32/);
       assert.doesNotMatch(bird.log(), /[Mm]ismatched address family|Invalid NEXT_HOP/);
-      const status = await speaker.status();
-      const web6 = status.services.find((s) => s.name === "web6")!;
-      assert.deepEqual(web6.peers, [`${pair.b.addr4}:179`]);
+      const peersOf = async (name: string) =>
+        (await speaker.status()).services.find((s) => s.name === name)!.peers as string[];
+      const label = `${pair.b.addr4}:179`;
+      await waitFor(async () => (await peersOf("web6")).length === 1 ? true : undefined, {
+        what: "status lists BIRD for web6",
+      });
+      assert.deepEqual(await peersOf("web6"), [label]);
+
+      // The status follows what the peer holds: BIRD's session down, then back.
+      await bird.birdc("disable", "ferrolb");
+      await waitFor(async () => (await peersOf("web4")).length === 0 ? true : undefined, {
+        what: "status drops BIRD while its session is down",
+      });
+      assert.deepEqual(await peersOf("web6"), []);
+      await bird.birdc("enable", "ferrolb");
+      await waitFor(async () => {
+        const v4 = await bird.birdc("show", "route", "table", "master4");
+        return v4.includes("198.51.100.7/32") && (await peersOf("web4")).length === 1
+          ? true
+          : undefined;
+      }, { what: "BIRD holds the route again and status says so", timeoutMs: 60_000 });
+      assert.deepEqual(await peersOf("web4"), [label]);
 
       // Without an IPv6 address on the node there is no usable next hop: the IPv6 route is
       // not sent at all (BIRD holds none), and the status says why.
