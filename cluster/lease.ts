@@ -45,7 +45,8 @@ export interface LeaderElector {
   stop(): Promise<void>;
 }
 
-interface LeaseSpec {
+/** The spec of a Lease. */
+export interface LeaseSpec {
   holderIdentity?: string;
   leaseDurationSeconds?: number;
   acquireTime?: string;
@@ -65,32 +66,175 @@ function microTime(ms: number): string {
   return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
 }
 
+/** When a lease record was last seen to change, on our clock. */
+export interface Observation {
+  key: string;
+  at: number;
+}
+
+/**
+ * What to write to take or keep the lease `current` as `identity` at `now`, or undefined
+ * when another holder's lease is still valid. `seen` is updated with the record's change.
+ */
+export function nextLeaseSpec(
+  current: LeaseSpec,
+  candidate: { identity: string; leaseSeconds: number; now: number },
+  seen: Observation,
+): LeaseSpec | undefined {
+  const { identity, leaseSeconds, now } = candidate;
+  const key = JSON.stringify([
+    current.holderIdentity,
+    current.renewTime,
+    current.acquireTime,
+    current.leaseDurationSeconds,
+  ]);
+  if (key !== seen.key) {
+    seen.key = key;
+    seen.at = now;
+  }
+  const holder = current.holderIdentity ?? "";
+  const validMs = (current.leaseDurationSeconds ?? leaseSeconds) * 1000;
+  if (holder !== "" && holder !== identity && seen.at + validMs > now) return undefined;
+  const mine = {
+    holderIdentity: identity,
+    leaseDurationSeconds: leaseSeconds,
+    renewTime: microTime(now),
+  };
+  return holder === identity
+    ? {
+      ...current,
+      ...mine,
+      acquireTime: current.acquireTime ?? microTime(now),
+      leaseTransitions: current.leaseTransitions ?? 0,
+    }
+    : {
+      ...mine,
+      acquireTime: microTime(now),
+      leaseTransitions: (current.leaseTransitions ?? 0) + 1,
+    };
+}
+
+/** A candidate's state and its requests. */
+interface Candidate {
+  kc: k8s.KubeConfig;
+  options: LeaderElectorOptions;
+  log: Logger;
+  clock: Clock;
+  timeoutMs: number;
+  leaseSeconds: number;
+  collection: string;
+  path: string;
+  seen: Observation;
+}
+
+/** Creates the Lease held by us; false when someone created it first. */
+async function createLease(c: Candidate, now: number): Promise<boolean> {
+  try {
+    await kubeRequest(c.kc, "POST", c.collection, {
+      timeoutMs: c.timeoutMs,
+      body: {
+        apiVersion: "coordination.k8s.io/v1",
+        kind: "Lease",
+        metadata: { name: c.options.name, namespace: c.options.namespace },
+        spec: {
+          holderIdentity: c.options.identity,
+          leaseDurationSeconds: c.leaseSeconds,
+          acquireTime: microTime(now),
+          renewTime: microTime(now),
+          leaseTransitions: 0,
+        },
+      },
+    });
+    return true;
+  } catch (err) {
+    if (isStatus(err, 409)) return false;
+    throw err;
+  }
+}
+
+/** One attempt to acquire or renew; true when we hold the lease afterwards. */
+async function tryAcquireOrRenew(c: Candidate): Promise<boolean> {
+  const now = c.clock.now();
+  let current: Lease | undefined;
+  try {
+    current = await kubeRequest<Lease>(c.kc, "GET", c.path, { timeoutMs: c.timeoutMs });
+  } catch (err) {
+    if (!isStatus(err, 404)) throw err;
+  }
+  if (!current) return await createLease(c, now);
+  const candidate = { identity: c.options.identity, leaseSeconds: c.leaseSeconds, now };
+  const next = nextLeaseSpec(current.spec ?? {}, candidate, c.seen);
+  if (!next) return false;
+  try {
+    await kubeRequest(c.kc, "PUT", c.path, {
+      timeoutMs: c.timeoutMs,
+      body: { ...current, spec: next },
+    });
+    return true;
+  } catch (err) {
+    if (isStatus(err, 409)) return false;
+    throw err;
+  }
+}
+
+/** Hands the lease back (holder cleared, 1 s duration) if we still hold it. */
+async function release(c: Candidate): Promise<void> {
+  try {
+    const current = await kubeRequest<Lease>(c.kc, "GET", c.path, { timeoutMs: c.timeoutMs });
+    if (current.spec?.holderIdentity !== c.options.identity) return;
+    const now = microTime(c.clock.now());
+    await kubeRequest(c.kc, "PUT", c.path, {
+      timeoutMs: c.timeoutMs,
+      body: {
+        ...current,
+        spec: {
+          holderIdentity: "",
+          leaseDurationSeconds: 1,
+          acquireTime: now,
+          renewTime: now,
+          leaseTransitions: current.spec?.leaseTransitions ?? 0,
+        },
+      },
+    });
+  } catch (err) {
+    c.log.warn("releasing the lease failed; successor waits for expiry", { err });
+  }
+}
+
+function candidateOf(kc: k8s.KubeConfig, options: LeaderElectorOptions): Candidate {
+  const retryMs = options.retryMs ?? 2_000;
+  const collection = `/apis/coordination.k8s.io/v1/namespaces/${
+    encodeURIComponent(options.namespace)
+  }/leases`;
+  return {
+    kc,
+    options,
+    log: (options.logger ?? silentLogger).child({
+      component: "leader-election",
+      lease: `${options.namespace}/${options.name}`,
+      identity: options.identity,
+    }),
+    clock: options.clock ?? { now: () => Date.now() },
+    timeoutMs: options.requestTimeoutMs ?? Math.max(retryMs, 1000),
+    leaseSeconds: Math.max(1, Math.ceil((options.leaseDurationMs ?? 15_000) / 1000)),
+    collection,
+    path: `${collection}/${encodeURIComponent(options.name)}`,
+    seen: { key: "", at: 0 },
+  };
+}
+
 /** Creates a leader-election candidate for the Lease `namespace/name`. */
 export function createLeaderElector(
   kc: k8s.KubeConfig,
   options: LeaderElectorOptions,
 ): LeaderElector {
   forceHttp1(kc);
-  const log = (options.logger ?? silentLogger).child({
-    component: "leader-election",
-    lease: `${options.namespace}/${options.name}`,
-    identity: options.identity,
-  });
-  const clock = options.clock ?? { now: () => Date.now() };
-  const leaseDurationMs = options.leaseDurationMs ?? 15_000;
+  const c = candidateOf(kc, options);
   const renewMs = options.renewMs ?? 10_000;
   const retryMs = options.retryMs ?? 2_000;
-  const timeoutMs = options.requestTimeoutMs ?? Math.max(retryMs, 1000);
-  const leaseSeconds = Math.max(1, Math.ceil(leaseDurationMs / 1000));
-  const collection = `/apis/coordination.k8s.io/v1/namespaces/${
-    encodeURIComponent(options.namespace)
-  }/leases`;
-  const path = `${collection}/${encodeURIComponent(options.name)}`;
   const listeners = new Set<(leader: boolean) => void>();
   let leader = false;
   let lastRenew = 0;
-  let observedKey = "";
-  let observedAt = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let running: Promise<void> | undefined;
   let stopped = false;
@@ -98,86 +242,27 @@ export function createLeaderElector(
   function setLeader(value: boolean): void {
     if (leader === value) return;
     leader = value;
-    log.info(value ? "became leader" : "lost leadership");
+    c.log.info(value ? "became leader" : "lost leadership");
     for (const fn of [...listeners]) {
       try {
         fn(value);
       } catch (err) {
-        log.error("leader change listener failed", { err });
+        c.log.error("leader change listener failed", { err });
       }
-    }
-  }
-
-  async function tryAcquireOrRenew(): Promise<boolean> {
-    const now = clock.now();
-    let current: Lease | undefined;
-    try {
-      current = await kubeRequest<Lease>(kc, "GET", path, { timeoutMs });
-    } catch (err) {
-      if (!isStatus(err, 404)) throw err;
-    }
-    const mine: LeaseSpec = {
-      holderIdentity: options.identity,
-      leaseDurationSeconds: leaseSeconds,
-      acquireTime: microTime(now),
-      renewTime: microTime(now),
-      leaseTransitions: 0,
-    };
-    if (!current) {
-      try {
-        await kubeRequest(kc, "POST", collection, {
-          timeoutMs,
-          body: {
-            apiVersion: "coordination.k8s.io/v1",
-            kind: "Lease",
-            metadata: { name: options.name, namespace: options.namespace },
-            spec: mine,
-          },
-        });
-        return true;
-      } catch (err) {
-        if (isStatus(err, 409)) return false;
-        throw err;
-      }
-    }
-    const spec = current.spec ?? {};
-    const key = JSON.stringify([
-      spec.holderIdentity,
-      spec.renewTime,
-      spec.acquireTime,
-      spec.leaseDurationSeconds,
-    ]);
-    if (key !== observedKey) {
-      observedKey = key;
-      observedAt = now;
-    }
-    const holder = spec.holderIdentity ?? "";
-    const validMs = (spec.leaseDurationSeconds ?? leaseSeconds) * 1000;
-    if (holder !== "" && holder !== options.identity && observedAt + validMs > now) return false;
-    const next: LeaseSpec = holder === options.identity
-      ? { ...spec, ...mine, acquireTime: spec.acquireTime ?? mine.acquireTime }
-      : { ...mine, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 };
-    if (holder === options.identity) next.leaseTransitions = spec.leaseTransitions ?? 0;
-    try {
-      await kubeRequest(kc, "PUT", path, { timeoutMs, body: { ...current, spec: next } });
-      return true;
-    } catch (err) {
-      if (isStatus(err, 409)) return false;
-      throw err;
     }
   }
 
   async function tick(): Promise<void> {
     try {
-      if (await tryAcquireOrRenew()) {
-        lastRenew = clock.now();
+      if (await tryAcquireOrRenew(c)) {
+        lastRenew = c.clock.now();
         if (!stopped) setLeader(true);
       } else {
         setLeader(false);
       }
     } catch (err) {
-      log.warn("lease update failed", { err });
-      if (leader && clock.now() - lastRenew > renewMs) setLeader(false);
+      c.log.warn("lease update failed", { err });
+      if (leader && c.clock.now() - lastRenew > renewMs) setLeader(false);
     }
   }
 
@@ -187,29 +272,6 @@ export function createLeaderElector(
     timer = setTimeout(() => {
       running = tick().then(schedule);
     }, delay);
-  }
-
-  async function release(): Promise<void> {
-    try {
-      const current = await kubeRequest<Lease>(kc, "GET", path, { timeoutMs });
-      if (current.spec?.holderIdentity !== options.identity) return;
-      const now = microTime(clock.now());
-      await kubeRequest(kc, "PUT", path, {
-        timeoutMs,
-        body: {
-          ...current,
-          spec: {
-            holderIdentity: "",
-            leaseDurationSeconds: 1,
-            acquireTime: now,
-            renewTime: now,
-            leaseTransitions: current.spec?.leaseTransitions ?? 0,
-          },
-        },
-      });
-    } catch (err) {
-      log.warn("releasing the lease failed; successor waits for expiry", { err });
-    }
   }
 
   return {
@@ -228,7 +290,7 @@ export function createLeaderElector(
       stopped = true;
       clearTimeout(timer);
       await running;
-      if (leader) await release();
+      if (leader) await release(c);
       setLeader(false);
     },
   };

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
 import { startFakeApiServer } from "../tests/fake_apiserver/mod.ts";
 import { eventually } from "../tests/fake_apiserver/testing.ts";
-import { createLeaderElector, type LeaderElector } from "./lease.ts";
+import { createLeaderElector, type LeaderElector, nextLeaseSpec } from "./lease.ts";
 
 const NS = "metallb-system";
 
@@ -98,4 +98,30 @@ Deno.test("lease: a lease held by a live holder is respected until it stops rene
     await b.stop();
     await server.close();
   }
+});
+
+Deno.test("nextLeaseSpec: a live holder is respected until its lease runs out on our clock", () => {
+  const seen = { key: "", at: 0 };
+  const theirs = {
+    holderIdentity: "b",
+    leaseDurationSeconds: 15,
+    renewTime: "2020-01-01T00:00:00.000000Z", // their clock is irrelevant
+    leaseTransitions: 3,
+  };
+  const me = { identity: "a", leaseSeconds: 15 };
+  assert.equal(nextLeaseSpec(theirs, { ...me, now: 1_000 }, seen), undefined);
+  assert.equal(nextLeaseSpec(theirs, { ...me, now: 15_999 }, seen), undefined, "still valid");
+  const taken = nextLeaseSpec(theirs, { ...me, now: 16_001 }, seen);
+  assert.equal(taken?.holderIdentity, "a");
+  assert.equal(taken?.leaseTransitions, 4, "a change of holder is a transition");
+  // Our own renewal keeps acquireTime and the transition count.
+  const renewed = nextLeaseSpec(taken!, { ...me, now: 18_000 }, seen);
+  assert.equal(renewed?.acquireTime, taken?.acquireTime);
+  assert.equal(renewed?.leaseTransitions, 4);
+  assert.notEqual(renewed?.renewTime, taken?.renewTime);
+  // A released lease (no holder) is free at once.
+  assert.equal(
+    nextLeaseSpec({ holderIdentity: "" }, { ...me, now: 18_001 }, seen)?.holderIdentity,
+    "a",
+  );
 });
