@@ -1,8 +1,9 @@
 /**
  * IP address, CIDR and range parsing into bigint intervals, so pools of any size (a /64
- * has 2^64 addresses) can be compared and counted without overflow.
+ * has 2^64 addresses) can be compared and counted without overflow. Address text itself is
+ * read and printed by the shared module `addr/ip.ts`, as the allocator and the codec do.
  */
-import ipaddr from "ipaddr.js";
+import { formatIPv4, formatIPv6, parseIP as parseAddress } from "../addr/ip.ts";
 
 /** One `spec.addresses[]` entry as an inclusive interval of addresses of one family. */
 export interface AddressRange {
@@ -24,22 +25,17 @@ export interface ParsedIP {
 /** Result type used by the parsers here: a value or a reason. */
 export type IPResult<T> = { ok: true; value: T } | { ok: false; error: string };
 
-/** Parses a plain IPv4 (dotted quad only) or IPv6 address (no zone). */
+/**
+ * Parses a plain IPv4 (dotted quad only) or IPv6 address (no zone). As Go's net.ParseIP,
+ * which MetalLB uses, surrounding spaces make it invalid.
+ */
 export function parseIP(text: string): IPResult<ParsedIP> {
-  const s = text.trim();
-  if (ipaddr.IPv4.isValidFourPartDecimal(s)) {
-    return {
-      ok: true,
-      value: { family: 4, value: bytesToBigint(ipaddr.IPv4.parse(s).toByteArray()) },
-    };
-  }
-  if (!s.includes("%") && s.includes(":") && ipaddr.IPv6.isValid(s)) {
-    return {
-      ok: true,
-      value: { family: 6, value: bytesToBigint(ipaddr.IPv6.parse(s).toByteArray()) },
-    };
-  }
-  return { ok: false, error: `invalid IP address "${text}"` };
+  const ip = parseAddress(text);
+  if (ip === null) return { ok: false, error: `invalid IP address "${text}"` };
+  return {
+    ok: true,
+    value: ip.family === 4 ? { family: 4, value: BigInt(ip.value) } : ip,
+  };
 }
 
 /** Bits in an address of `family`. */
@@ -47,29 +43,16 @@ export function familyBits(family: 4 | 6): number {
   return family === 4 ? 32 : 128;
 }
 
-function bytesToBigint(bytes: number[]): bigint {
-  let v = 0n;
-  for (const b of bytes) v = (v << 8n) | BigInt(b);
-  return v;
-}
-
 /** Formats an address value of `family` in canonical text form. */
 export function formatIP(family: 4 | 6, value: bigint): string {
-  const len = family === 4 ? 4 : 16;
-  const bytes: number[] = new Array(len);
-  let v = value;
-  for (let i = len - 1; i >= 0; i--) {
-    bytes[i] = Number(v & 0xffn);
-    v >>= 8n;
-  }
-  return ipaddr.fromByteArray(bytes).toString();
+  return family === 4 ? formatIPv4(Number(value)) : formatIPv6(value);
 }
 
 /** Parses a CIDR (`172.19.0.0/24`, `fc00::/120`) or range (`a-b`) pool entry. */
 export function parseAddressEntry(text: string): IPResult<AddressRange> {
-  const s = text.trim();
-  if (s.includes("/")) {
-    const [addr, prefixText, extra] = s.split("/");
+  // As MetalLB: spaces around a range's two addresses are trimmed, a CIDR is taken as is.
+  if (text.includes("/")) {
+    const [addr, prefixText, extra] = text.split("/");
     if (extra !== undefined || !/^\d{1,3}$/.test(prefixText ?? "")) {
       return { ok: false, error: `invalid CIDR "${text}"` };
     }
@@ -86,12 +69,12 @@ export function parseAddressEntry(text: string): IPResult<AddressRange> {
     const cidr = `${formatIP(ip.value.family, start)}/${prefix}`;
     return { ok: true, value: { family: ip.value.family, start, end, cidr, text } };
   }
-  const parts = s.split("-");
+  const parts = text.split("-");
   if (parts.length !== 2) {
     return { ok: false, error: `invalid address "${text}": expected a CIDR or a range "a-b"` };
   }
-  const a = parseIP(parts[0]);
-  const b = parseIP(parts[1]);
+  const a = parseIP(parts[0].trim());
+  const b = parseIP(parts[1].trim());
   if (!a.ok) return { ok: false, error: `invalid range "${text}": bad start address` };
   if (!b.ok) return { ok: false, error: `invalid range "${text}": bad end address` };
   if (a.value.family !== b.value.family) {

@@ -1,52 +1,43 @@
 /**
- * IP prefixes and addresses: text ⇄ bytes, hand-written because they sit on the UPDATE
- * encode/decode hot path.
+ * IP prefixes and addresses as wire bytes. Address text is read and printed by the shared
+ * pure module `addr/ip.ts` (as the allocator and the configuration checks do); this file
+ * only moves it between text and the byte layout the UPDATE codec needs.
  */
+import { formatIPv4, formatIPv6Groups, parseIPv4, parseIPv6Groups } from "../addr/ip.ts";
 import { AFI_IPV4, AFI_IPV6, type Prefix } from "./types.ts";
+
+// Reused by the conversions below: JavaScript runs them one at a time.
+const groups: number[] = new Array(8).fill(0);
 
 /** Dotted quad to 4 bytes; throws TypeError on bad text. */
 export function ipv4ToBytes(text: string): Uint8Array {
-  const out = new Uint8Array(4);
-  if (!parseIpv4Into(text, out, 0)) throw new TypeError(`invalid IPv4 address "${text}"`);
-  return out;
+  const v = parseIPv4(text);
+  if (v === null) throw new TypeError(`invalid IPv4 address "${text}"`);
+  return new Uint8Array([v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255]);
 }
 
 /** 4 bytes (from `offset`) to a dotted quad. */
 export function bytesToIpv4(bytes: Uint8Array, offset = 0): string {
-  return `${bytes[offset]}.${bytes[offset + 1]}.${bytes[offset + 2]}.${bytes[offset + 3]}`;
+  const v = bytes[offset] * 16777216 + bytes[offset + 1] * 65536 + bytes[offset + 2] * 256 +
+    bytes[offset + 3];
+  return formatIPv4(v);
 }
 
 /** IPv6 text (with `::` and an optional trailing dotted quad) to 16 bytes; throws TypeError. */
 export function ipv6ToBytes(text: string): Uint8Array {
+  if (!parseIPv6Groups(text, groups)) throw new TypeError(`invalid IPv6 address "${text}"`);
   const out = new Uint8Array(16);
-  if (!parseIpv6Into(text, out)) throw new TypeError(`invalid IPv6 address "${text}"`);
+  for (let i = 0; i < 8; i++) {
+    out[2 * i] = groups[i] >> 8;
+    out[2 * i + 1] = groups[i] & 0xff;
+  }
   return out;
 }
 
 /** 16 bytes (from `offset`) to RFC 5952 canonical IPv6 text. */
 export function bytesToIpv6(bytes: Uint8Array, offset = 0): string {
-  const words = new Array<number>(8);
-  for (let i = 0; i < 8; i++) words[i] = (bytes[offset + 2 * i] << 8) | bytes[offset + 2 * i + 1];
-  // RFC 5952: compress the longest run (>= 2) of zero words, the first one on a tie.
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8;) {
-    if (words[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && words[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  if (bestStart < 0) return words.map((w) => w.toString(16)).join(":");
-  const head = words.slice(0, bestStart).map((w) => w.toString(16)).join(":");
-  const tail = words.slice(bestStart + bestLen).map((w) => w.toString(16)).join(":");
-  return `${head}::${tail}`;
+  for (let i = 0; i < 8; i++) groups[i] = (bytes[offset + 2 * i] << 8) | bytes[offset + 2 * i + 1];
+  return formatIPv6Groups(groups);
 }
 
 /** Address text of either family to 4 or 16 bytes; throws TypeError on bad text. */
@@ -146,66 +137,4 @@ function clearHostBits(addr: Uint8Array, length: number): boolean {
     }
   }
   return dirty;
-}
-
-function parseIpv4Into(text: string, out: Uint8Array, offset: number): boolean {
-  let part = 0;
-  let value = 0;
-  let digits = 0;
-  for (let i = 0; i <= text.length; i++) {
-    const c = i < text.length ? text.charCodeAt(i) : 46;
-    if (c === 46) {
-      if (digits === 0 || part > 3) return false;
-      out[offset + part++] = value;
-      value = 0;
-      digits = 0;
-    } else if (c >= 48 && c <= 57) {
-      // Leading zeros are ambiguous (octal in some parsers): reject them.
-      if (digits > 0 && value === 0) return false;
-      value = value * 10 + (c - 48);
-      if (value > 255 || ++digits > 3) return false;
-    } else {
-      return false;
-    }
-  }
-  return part === 4;
-}
-
-function parseHexWord(text: string): number {
-  if (!/^[0-9a-fA-F]{1,4}$/.test(text)) return -1;
-  return parseInt(text, 16);
-}
-
-function parseIpv6Into(text: string, out: Uint8Array): boolean {
-  if (text.length < 2 || text.length > 45) return false;
-  const dbl = text.indexOf("::");
-  if (dbl >= 0 && text.indexOf("::", dbl + 1) >= 0) return false;
-  const headText = dbl >= 0 ? text.slice(0, dbl) : text;
-  const tailText = dbl >= 0 ? text.slice(dbl + 2) : "";
-  const head = headText === "" ? [] : headText.split(":");
-  const tail = tailText === "" ? [] : tailText.split(":");
-  const words: number[] = [];
-  const tailWords: number[] = [];
-  for (const [list, dest, isLast] of [[head, words, dbl < 0], [tail, tailWords, true]] as const) {
-    for (let i = 0; i < list.length; i++) {
-      const piece = list[i];
-      if (isLast && i === list.length - 1 && piece.includes(".")) {
-        const v4 = new Uint8Array(4);
-        if (!parseIpv4Into(piece, v4, 0)) return false;
-        dest.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
-        continue;
-      }
-      const w = parseHexWord(piece);
-      if (w < 0) return false;
-      dest.push(w);
-    }
-  }
-  const total = words.length + tailWords.length;
-  if (dbl >= 0 ? total > 7 : total !== 8) return false;
-  const all = [...words, ...new Array<number>(8 - total).fill(0), ...tailWords];
-  for (let i = 0; i < 8; i++) {
-    out[2 * i] = all[i] >> 8;
-    out[2 * i + 1] = all[i] & 0xff;
-  }
-  return true;
 }

@@ -13,16 +13,27 @@ const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
  * path, or `folder:type` for type-only imports. `tests/` is importable only by tests.
  */
 const ALLOWED: Record<string, string[]> = {
-  // Pure: no Kubernetes, no logging framework of ours. A shared pure address module, once
-  // one exists, is the only addition allowed here.
-  bgp: [],
-  ipam: [],
-  api: ["ipam", "bgp"],
-  cluster: ["api", "ipam", "bgp:type"],
-  controller: ["api", "ipam", "bgp", "cluster/types.ts"],
-  speaker: ["api", "ipam", "bgp", "cluster/types.ts"],
-  cmd: ["api", "ipam", "bgp", "cluster", "controller", "speaker", "bin", "package.json"],
-  "main.ts": ["api", "ipam", "bgp", "cluster", "controller", "speaker", "cmd", "package.json"],
+  // The shared pure address module (address text read and printed once): imports nothing.
+  addr: [],
+  // Pure: no Kubernetes, no logging framework of ours; only the shared address module.
+  bgp: ["addr"],
+  ipam: ["addr"],
+  api: ["addr", "ipam", "bgp"],
+  cluster: ["addr", "api", "ipam", "bgp:type"],
+  controller: ["addr", "api", "ipam", "bgp", "cluster/types.ts"],
+  speaker: ["addr", "api", "ipam", "bgp", "cluster/types.ts"],
+  cmd: ["addr", "api", "ipam", "bgp", "cluster", "controller", "speaker", "bin", "package.json"],
+  "main.ts": [
+    "addr",
+    "api",
+    "ipam",
+    "bgp",
+    "cluster",
+    "controller",
+    "speaker",
+    "cmd",
+    "package.json",
+  ],
   manifests: ["api", "package.json"],
   // The npx launcher: plain JavaScript shared with cmd/args.ts.
   bin: [],
@@ -139,6 +150,9 @@ Deno.test("layering: the rules see an upward import", () => {
   assert.ok(up("api/config.ts", "cluster/types.ts"));
   assert.ok(up("bgp/session.ts", "api/log.ts"));
   assert.ok(up("ipam/pool.ts", "bgp/prefix.ts"));
+  assert.ok(up("addr/ip.ts", "bgp/prefix.ts"));
+  assert.ok(!up("bgp/prefix.ts", "addr/ip.ts"));
+  assert.ok(!up("ipam/addr.ts", "addr/ip.ts"));
   assert.ok(up("controller/controller.ts", "cmd/status.ts"));
   assert.ok(up("controller/controller.ts", "cluster/kube_writer.ts"));
   assert.ok(up("speaker/speaker.ts", "controller/controller.ts"));
