@@ -16,7 +16,7 @@ import type { BenchResult, BenchSuite } from "./types.ts";
 import { cleanupStaleNetns, netnsAvailable } from "../gobgp/mod.ts";
 import { type BenchNet, createBenchNet, loadAverage } from "./e2e_env.ts";
 import { installed, measureRefs, refExtras, type Refs, refStart } from "./e2e_refs.ts";
-import { startOurs, stopOurs } from "./e2e_ours.ts";
+import { extraArgs, startOurs, stopOurs } from "./e2e_ours.ts";
 import { type LargeRuns, largeRuns, ourWorkdir } from "./e2e_large.ts";
 import { updatePackingLimit } from "./bgp_announce.ts";
 
@@ -119,7 +119,10 @@ export function mb(bytes: number | undefined): number | null {
   return bytes === undefined ? null : Math.round(bytes / 2 ** 20);
 }
 
-function* largeFigures(r: LargeRuns, filter: (n: string) => boolean): Iterable<BenchResult> {
+async function* largeFigures(
+  r: LargeRuns,
+  filter: (n: string) => boolean,
+): AsyncIterable<BenchResult> {
   const { n, cold, refs } = r;
   const ref = refStart(refs);
   const base = { services: n, loadAverage: r.load };
@@ -180,6 +183,7 @@ function* largeFigures(r: LargeRuns, filter: (n: string) => boolean): Iterable<B
       extra: {
         ...base,
         measuredAfter: "restart, every route announced",
+        flags: (await extraArgs()).join(" "),
         exitCode: st?.exitCode ?? null,
         withdrawnSeconds: st?.withdrawnSeconds ?? null,
         duringColdStartExitSeconds: r.coldStop.exitSeconds,

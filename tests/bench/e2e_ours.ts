@@ -3,7 +3,7 @@
  * DIR --node-name n1` with the `ferrolb` task's permission flags, as a child process in the
  * sender namespace, timed from the spawn to every route at every receiver.
  */
-import { type FerrolbProcess, spawnFerrolb } from "../e2e_helpers.ts";
+import { type FerrolbProcess, runFerrolb, spawnFerrolb } from "../e2e_helpers.ts";
 import {
   type BenchNet,
   type ReceiverCounts,
@@ -53,6 +53,34 @@ export interface OurStartOptions {
   capMs: number;
 }
 
+let helpFlags: Promise<Set<string>> | undefined;
+
+/** The flags `ferrolb all --help` lists, so the bench runs on builds with and without newer ones. */
+export function programFlags(): Promise<Set<string>> {
+  helpFlags ??= (async () => {
+    const cwd = await Deno.makeTempDir({ prefix: "flb-bench-help-" });
+    try {
+      const r = await runFerrolb(["all", "--help"], { cwd });
+      return new Set(
+        [...`${r.stdout}\n${r.stderr}`.matchAll(/^\s+--([a-z0-9-]+)/gm)].map((m) => m[1]),
+      );
+    } finally {
+      await Deno.remove(cwd, { recursive: true }).catch(() => {});
+    }
+  })();
+  return helpFlags;
+}
+
+/**
+ * Extra arguments every run gets: no RFC 8326 drain period where the build has one, since
+ * the SIGTERM figure is the issue's "with --graceful-shutdown-seconds=0".
+ */
+export async function extraArgs(): Promise<string[]> {
+  return (await programFlags()).has("graceful-shutdown-seconds")
+    ? ["--graceful-shutdown-seconds", "0"]
+    : [];
+}
+
 /** Fetches `path` of the admin server inside `netns`, bounded by `timeoutMs`. */
 export async function scrape(
   netns: string,
@@ -96,6 +124,7 @@ export async function startOurs(options: OurStartOptions): Promise<OurStart> {
     // The namespace has its own ports: the default admin address is free there.
     "--admin-addr",
     ADMIN_ADDR,
+    ...await extraArgs(),
   ];
   const before = await waitReceiversIdle(receivers, net.senderAddress);
   const t0 = performance.now();
