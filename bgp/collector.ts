@@ -4,7 +4,7 @@
  * so it answers like a real router: 4-octet AS, IPv4+IPv6 unicast, route refresh, hold-time
  * negotiation, keepalives, End-of-RIB.
  */
-import { type Logger, silentLogger } from "../api/log.ts";
+import { type Logger, silentLogger } from "./log.ts";
 import { describeNotification } from "./errors.ts";
 import {
   adminShutdown,

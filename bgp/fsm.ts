@@ -18,7 +18,7 @@ import {
   type OpenMessage,
   SAFI_UNICAST,
 } from "./types.ts";
-import type { Logger } from "../api/log.ts";
+import type { Logger } from "./log.ts";
 
 /** FSM states (RFC 4271 8.2.2). */
 export const State = {

@@ -3,7 +3,7 @@
  * backoff, and keeps the peer's Adj-RIB-Out in step with the routes the caller wants.
  * Route changes only ever produce UPDATEs; they never reset the session.
  */
-import { type LogContext, type Logger, silentLogger } from "../api/log.ts";
+import { type LogContext, type Logger, silentLogger } from "./log.ts";
 import { BgpError, ErrorCode } from "./errors.ts";
 import {
   adminShutdown,
