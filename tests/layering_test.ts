@@ -44,8 +44,6 @@ const ALLOWED: Record<string, string[]> = {
 const KNOWN_VIOLATIONS = [
   // issue 19: a test helper in a production folder (belongs under tests/).
   "controller/testing.ts -> cluster/memory_source.ts",
-  // issue 19: a benchmark in a production folder imports tests/ (moving to tests/bench/).
-  "ipam/bench.ts -> tests/bench/types.ts",
 ];
 
 /** Source files under ROOT that are not tests: what ships and what tools run. */

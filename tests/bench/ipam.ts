@@ -2,11 +2,11 @@
  * `deno task bench ipam`: allocation speed and heap growth at scale, and whether the cost of
  * one allocation stays flat from 10k to 1M addresses assigned.
  */
-import { type BenchResult, type BenchSuite, result } from "../tests/bench/types.ts";
-import { formatIPv4, formatIPv6, parseIP } from "./addr.ts";
-import { Allocator } from "./allocator.ts";
-import type { Family } from "./addr.ts";
-import type { ExistingAssignment, ServiceRequest } from "./types.ts";
+import { type BenchResult, type BenchSuite, result } from "./types.ts";
+import { formatIPv4, formatIPv6, parseIP } from "../../ipam/addr.ts";
+import { Allocator } from "../../ipam/allocator.ts";
+import type { Family } from "../../ipam/addr.ts";
+import type { ExistingAssignment, ServiceRequest } from "../../ipam/types.ts";
 
 const NAMES = [
   "ipam_alloc_1m_v4",
