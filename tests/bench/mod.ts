@@ -86,7 +86,7 @@ async function main(args: string[]): Promise<number> {
 
 // Suites: each module exports `suite: BenchSuite`.
 register("bgp_codec", async () => (await import("./bgp_codec.ts")).suite);
-register("ipam", async () => (await import("../../ipam/bench.ts")).suite);
+register("ipam", async () => (await import("./ipam.ts")).suite);
 register("controller", async () => (await import("./controller.ts")).suite);
 register("realkube", async () => (await import("./realkube.ts")).suite);
 register("speaker", async () => (await import("./speaker.ts")).suite);
