@@ -47,7 +47,34 @@ export interface FileError {
   reason: string;
 }
 
-const DOC_SEPARATOR = /^---[ \t]*(#.*)?$/;
+/** A `---` line between documents (multiline, global: used with `lastIndex`). */
+const DOC_SEPARATOR = /^---[ \t]*(#.*)?$/gm;
+/** A line that is neither blank nor a comment. */
+const HAS_CONTENT = /^[ \t]*[^\s#]/m;
+
+/**
+ * The documents of a multi-document text with the 0-based line each starts on, as slices
+ * of the text (no per-line copies: a 26 MB file has a million lines).
+ */
+function* splitDocuments(text: string): Generator<{ start: number; text: string }> {
+  const sep = new RegExp(DOC_SEPARATOR.source, "gm");
+  let from = 0;
+  let line = 0;
+  for (let m = sep.exec(text); m !== null; m = sep.exec(text)) {
+    const body = text.slice(from, m.index);
+    yield { start: line, text: body };
+    line += countLines(body) + 1;
+    from = m.index + m[0].length;
+    from += text.startsWith("\r\n", from) ? 2 : 1;
+  }
+  if (from <= text.length) yield { start: line, text: text.slice(from) };
+}
+
+function countLines(s: string): number {
+  let n = 0;
+  for (let i = s.indexOf("\n"); i !== -1; i = s.indexOf("\n", i + 1)) n++;
+  return n;
+}
 
 /**
  * Parses multi-document YAML (or JSON) into objects: empty documents skipped, `kind: List`
@@ -59,19 +86,10 @@ export function parseManifests(text: string, options: NamespaceDefaults = {}): M
   const tooBig = checkSize(text.length, limits);
   if (tooBig) return { ok: false, reason: tooBig };
   const budget = createExpansionBudget(limits);
-  const lines = text.split(/\r?\n/);
   // Each document is loaded alone (blank ones dropped first) so errors carry its line.
-  const chunks: { start: number; text: string }[] = [];
-  let start = 0;
-  for (let i = 0; i <= lines.length; i++) {
-    if (i === lines.length || DOC_SEPARATOR.test(lines[i])) {
-      chunks.push({ start, text: lines.slice(start, i).join("\n") });
-      start = i + 1;
-    }
-  }
   const objects: KubeObject[] = [];
-  for (const chunk of chunks) {
-    if (chunk.text.split("\n").every((l) => /^\s*(#.*)?$/.test(l))) continue;
+  for (const chunk of splitDocuments(text)) {
+    if (!HAS_CONTENT.test(chunk.text)) continue;
     let docs: unknown[];
     try {
       docs = loadYamlDocuments(chunk.text, limits);
@@ -276,18 +294,21 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
         if (prev) files.set(file, { text: prev.text, objects: prev.objects });
       }
     }
-    publish();
+    await publish();
   }
 
-  function publish(): void {
+  async function publish(): Promise<void> {
     // Objects may move between files without changing: the index is rebuilt on any scan.
     owners = undefined;
-    const next = new Map<ReadKind, Map<string, KubeObject>>();
+    const next = new Map<ReadKind, ReadonlyMap<string, KubeObject>>();
+    const slice = slicer();
     for (const state of files.values()) {
       for (const obj of state.objects) {
+        const y = slice();
+        if (y) await y;
         if (!READ_KIND_SET.has(obj.kind)) continue;
         const kind = obj.kind as ReadKind;
-        let byKey = next.get(kind);
+        let byKey = next.get(kind) as Map<string, KubeObject> | undefined;
         if (!byKey) next.set(kind, byKey = new Map());
         byKey.set(objectKey(obj.metadata), obj);
       }
@@ -297,9 +318,18 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
       const a = current.objects.get(kind);
       const b = next.get(kind);
       if (!sameObjects(a, b)) changed.add(kind);
+      // An unchanged kind keeps its map, so readers that compare maps see no change.
+      else if (a) next.set(kind, a);
+      else next.delete(kind);
     }
     if (changed.size === 0) return;
-    for (const byKey of next.values()) for (const o of byKey.values()) deepFreeze(o);
+    for (const kind of changed) {
+      for (const o of next.get(kind)?.values() ?? []) {
+        const y = slice();
+        if (y) await y;
+        deepFreeze(o);
+      }
+    }
     current = { revision: current.revision + 1, objects: next };
     log.debug("manifests changed", { revision: current.revision, kinds: [...changed] });
     for (const l of listeners) {
@@ -382,6 +412,19 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
       await watchLoop;
       await scanning;
     },
+  };
+}
+
+/** Returns a function that yields to the event loop once every ~20 ms of work. */
+function slicer(): () => Promise<void> | undefined {
+  let start = performance.now();
+  let n = 0;
+  return () => {
+    // Reading the clock every call would cost more than the work between two calls.
+    if (++n % 256 !== 0 || performance.now() - start < 20) return undefined;
+    return new Promise<void>((r) => setTimeout(r, 0)).then(() => {
+      start = performance.now();
+    });
   };
 }
 

@@ -19,6 +19,11 @@ import {
 
 /** How many Events {@linkcode OverlaySource.events} keeps. */
 export const EVENT_RING_SIZE = 200;
+/**
+ * Normal Events logged at info per second; beyond it they go to debug and one line says how
+ * many, so 100,000 new Services do not write 100,000 log lines. Warnings are always logged.
+ */
+export const NORMAL_EVENTS_LOGGED_PER_SECOND = 100;
 
 /** An Event as recorded, with when. */
 export interface RecordedEvent extends EventRecord {
@@ -307,6 +312,29 @@ export function createOverlaySource(
     return wait ? afterFlush() : Promise.resolve();
   }
 
+  let windowStart = 0;
+  let windowCount = 0;
+  let windowTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** Whether this Normal Event may be logged at info; counts the ones that may not. */
+  function normalBudget(): boolean {
+    const t = performance.now();
+    if (t - windowStart >= 1000 && windowTimer === undefined) {
+      windowStart = t;
+      windowCount = 0;
+    }
+    windowCount++;
+    if (windowCount <= NORMAL_EVENTS_LOGGED_PER_SECOND) return true;
+    windowTimer ??= setTimeout(() => {
+      windowTimer = undefined;
+      const quiet = windowCount - NORMAL_EVENTS_LOGGED_PER_SECOND;
+      windowStart = performance.now();
+      windowCount = 0;
+      log.info("more events recorded (logged at debug level)", { events: quiet });
+    }, 1000);
+    return false;
+  }
+
   function recordEvent(event: EventRecord): Promise<void> {
     count("recordEvent");
     const rec: RecordedEvent = { ...event, time: now().toISOString() };
@@ -320,7 +348,8 @@ export function createOverlaySource(
       source: event.component,
     };
     if (event.type === "Warning") log.warn("event", ctx);
-    else log.info("event", ctx);
+    else if (normalBudget()) log.info("event", ctx);
+    else log.debug("event", ctx);
     return Promise.resolve();
   }
 
@@ -363,6 +392,8 @@ export function createOverlaySource(
       return () => listeners.delete(listener);
     },
     async close() {
+      clearTimeout(windowTimer);
+      windowTimer = undefined;
       unsubscribeInner?.();
       unsubscribeInner = undefined;
       listeners.clear();

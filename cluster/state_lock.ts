@@ -19,6 +19,8 @@ export interface LockHolder {
 /** A held lock; `release` lets the next instance in. */
 export interface StateLock {
   readonly path: string;
+  /** Rewrites the holder's admin address (known only once the server is bound). */
+  setAdminAddr(adminAddr: string): void;
   release(): void;
 }
 
@@ -88,12 +90,21 @@ export function acquireStateLock(dir: string, options: StateLockOptions = {}): S
     ...(options.adminAddr ? { adminAddr: options.adminAddr } : {}),
     startedAt: new Date().toISOString(),
   };
-  const bytes = new TextEncoder().encode(JSON.stringify(me) + "\n");
-  file.truncateSync(0);
-  for (let off = 0; off < bytes.length;) off += file.writeSync(bytes.subarray(off));
+  const writeHolder = () => {
+    const bytes = new TextEncoder().encode(JSON.stringify(me) + "\n");
+    file.truncateSync(0);
+    file.seekSync(0, Deno.SeekMode.Start);
+    for (let off = 0; off < bytes.length;) off += file.writeSync(bytes.subarray(off));
+  };
+  writeHolder();
   let released = false;
   return {
     path,
+    setAdminAddr(adminAddr) {
+      if (released) return;
+      me.adminAddr = adminAddr;
+      writeHolder();
+    },
     release() {
       if (released) return;
       released = true;

@@ -20,6 +20,8 @@ import { openStateStore, type StateStore } from "../cluster/state_store.ts";
 import { acquireStateLock, type StateLock, StateLockError } from "../cluster/state_lock.ts";
 import { type Controller, createController } from "../controller/controller.ts";
 import { createSpeaker, type Speaker } from "../speaker/speaker.ts";
+import { fileHistoryBackend, HistoryKeeper } from "../cluster/ip_history_store.ts";
+import { historyForQuery } from "../api/ip_history_view.ts";
 
 /** Default `--state-dir` in file mode, relative to the working directory. */
 export const DEFAULT_STATE_DIR = ".ferrolb-state";
@@ -262,11 +264,17 @@ export async function startFileMode(
     const stale = files.fileErrors().length > 0 || !controller.status().config.valid;
     metrics.configStale.set({}, stale ? 1 : 0);
   });
+  // IP history beside the assignments, saved in batches.
+  const history = new HistoryKeeper(fileHistoryBackend(options.stateDir), {
+    logger: options.logger,
+  });
+  await history.start();
   const controller: Controller = createController(overlay, overlay, {
     namespace: options.namespace,
     logger: options.logger,
     metrics,
     ...(options.lbClass ? { lbClass: options.lbClass } : {}),
+    onAddressChanges: history.record,
   });
   const speaker: Speaker = createSpeaker(overlay, overlay, {
     nodeName: options.nodeName,
@@ -283,8 +291,8 @@ export async function startFileMode(
   let lastReported = "";
   let closed = false;
 
-  function status(): StatusDocument {
-    return mergeStatus({
+  function status(query?: URLSearchParams): StatusDocument {
+    const doc = mergeStatus({
       node: options.nodeName,
       controller: controller.status(),
       speaker: speaker.status(),
@@ -292,6 +300,8 @@ export async function startFileMode(
       fileErrors: files.fileErrors(),
       fileIndex,
     });
+    const entries = historyForQuery(query, history);
+    return entries ? { ...doc, history: entries } : doc;
   }
 
   /** Logs the configuration's problems once each time they change, naming the files. */
@@ -342,6 +352,7 @@ export async function startFileMode(
     throw new FileModeError(`--admin-addr ${options.adminAddr}: ${why}`);
   }
 
+  state.lock.setAdminAddr(admin.addr);
   log.info("starting on a directory of manifests", {
     configDir: options.configDir,
     stateDir: options.stateDir,
@@ -355,6 +366,7 @@ export async function startFileMode(
     unsubscribe();
     await speaker.stop();
     await controller.stop();
+    await history.close();
     await reporting;
     await admin.close();
     await overlay.close();
@@ -460,14 +472,25 @@ async function runAllInCluster(args: ParsedArgs): Promise<number> {
   const elector = conn.elector(CONTROLLER_LEASE, leaseIdentity(flags.nodeName));
   const registry = createRegistry();
   const metrics = defineMetallbMetrics(registry);
+  const { configMapHistoryBackend } = await import("../cluster/ip_history_configmap.ts");
+  const clusterHistory = new HistoryKeeper(
+    configMapHistoryBackend(conn.kc, { namespace: flags.namespace }),
+    { logger },
+  );
+  await clusterHistory.start();
   const running = startController(source, writer, {
     namespace: flags.namespace,
     logger,
     metrics,
     isLeader: () => elector.isLeader(),
     ...(flags.lbClass ? { lbClass: flags.lbClass } : {}),
+    onAddressChanges: clusterHistory.record,
   });
-  const unwatch = elector.on("change", () => running.controller.leadershipChanged());
+  const unwatch = elector.on("change", (leader) => {
+    running.controller.leadershipChanged();
+    // The previous leader kept recording: pick up what it saved.
+    if (leader) clusterHistory.start();
+  });
   const speaker = createSpeaker(source, writer, {
     nodeName: flags.nodeName,
     namespace: flags.namespace,
@@ -490,15 +513,18 @@ async function runAllInCluster(args: ParsedArgs): Promise<number> {
         running.controller.ready()
           ? { ready: true }
           : { ready: false, reason: "waiting for the API server caches to sync" },
-      status: () =>
-        mergeStatus({
+      status: (query) => {
+        const doc = mergeStatus({
           node: flags.nodeName,
           controller: running.controller.status(),
           speaker: speaker.status(),
           speakerConfig: speaker.configStatus(),
           fileErrors: [],
           fileIndex: new Map(),
-        }),
+        });
+        const entries = historyForQuery(query, clusterHistory);
+        return entries ? { ...doc, history: entries } : doc;
+      },
       logger,
     });
     elector.start().catch((err) => logger.error("leader election failed", { error: err }));
@@ -522,6 +548,7 @@ async function runAllInCluster(args: ParsedArgs): Promise<number> {
     await boundedShutdown(signal, [
       ["withdraw routes", () => (unwatch(), speaker.stop())],
       ["stop the controller", () => running.stop()],
+      ["save the IP history", () => clusterHistory.close()],
       // Kept time: a Lease GET and PUT (2 s request bound each) even if a step above hangs.
       ["release the Lease", () => elector.stop(), 4_000],
       ["close the API source", () => source.close()],

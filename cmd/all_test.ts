@@ -70,3 +70,74 @@ Deno.test("mergeStatus: controller's addresses, speaker's sessions and peers, ev
   assert.equal(doc.sessions[0].state, "Established");
   assert.deepEqual(doc.pools, controller.pools);
 });
+
+/** Reads `stream` until `pattern` shows up; fails if it ends first. */
+async function readUntil(stream: ReadableStream<Uint8Array>, pattern: RegExp): Promise<string> {
+  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  try {
+    while (!pattern.test(text)) {
+      const { value, done } = await reader.read();
+      if (done) assert.fail(`output ended before ${pattern}:\n${text}`);
+      text += value;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  return text;
+}
+
+Deno.test("two `ferrolb all` on one state dir: the second refuses, names the first, touches nothing", async () => {
+  const dir = await Deno.makeTempDir();
+  const configDir = `${dir}/config`;
+  const stateDir = `${dir}/state`;
+  await Deno.mkdir(configDir);
+  await Deno.writeTextFile(
+    `${configDir}/pool.yaml`,
+    "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: p, namespace: lb}\n" +
+      "spec: {addresses: [10.9.0.0/24]}\n---\napiVersion: v1\nkind: Service\n" +
+      "metadata: {name: web}\nspec: {type: LoadBalancer, ports: [{port: 80}]}\n",
+  );
+  const main = new URL("../main.ts", import.meta.url).pathname;
+  const all = (adminAddr: string) =>
+    new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        main,
+        "all",
+        "--config-dir",
+        configDir,
+        "--state-dir",
+        stateDir,
+        "--node-name",
+        "n1",
+        "--namespace",
+        "lb",
+        "--admin-addr",
+        adminAddr,
+      ],
+      stdout: "null",
+      stderr: "piped",
+    });
+  const first = all("127.0.0.1:0").spawn();
+  try {
+    const log = await readUntil(first.stderr, /controller and speaker running/);
+    const admin = log.match(/"admin":"([^"]+)"/)?.[1];
+    assert.ok(admin, log);
+    const before = [...Deno.readDirSync(stateDir)].map((e) => e.name).sort();
+    const statesBefore = await Deno.readTextFile(`${stateDir}/state.json`);
+
+    const second = await all("127.0.0.1:0").output();
+    const err = new TextDecoder().decode(second.stderr);
+    assert.equal(second.code, 1, err);
+    assert.match(err, new RegExp(`in use by ferrolb pid ${first.pid}, admin ${admin}`));
+    assert.deepEqual([...Deno.readDirSync(stateDir)].map((e) => e.name).sort(), before);
+    assert.equal(await Deno.readTextFile(`${stateDir}/state.json`), statesBefore);
+  } finally {
+    first.kill("SIGTERM");
+    await first.status;
+    await first.stderr.cancel().catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
+});

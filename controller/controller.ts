@@ -13,6 +13,7 @@ import {
   formatConfigError,
 } from "../api/config.ts";
 import type { Logger } from "../api/log.ts";
+import { type AddressChangeListener, AddressChangeLog } from "./address_changes.ts";
 import type { MetallbMetrics } from "../api/metrics.ts";
 import { parseService, type ServiceView } from "../api/objects.ts";
 import type { PoolStatus, ServiceStatus, StatusDocument } from "../api/status.ts";
@@ -90,6 +91,8 @@ export interface ControllerOptions {
   writeConcurrency?: number;
   /** Delay before a pass retries failed writes (default 1000 ms). */
   retryDelayMs?: number;
+  /** Address changes of each pass, for the IP history (called on the leader only). */
+  onAddressChanges?: AddressChangeListener;
 }
 
 /** Why a Service has no address, as shown on /status. */
@@ -256,7 +259,11 @@ export class Controller {
   #stopped = false;
   #unsubscribe?: () => void;
   #wasLeader = false;
-  #parsed = new WeakMap<KubeObject, ParsedService>();
+  /**
+   * The parse of each Service's current object, by key: a new object replaces the entry,
+   * so old versions (the manifest's object once the status is overlaid) are not kept.
+   */
+  #parsed = new Map<string, { obj: KubeObject; parsed: ParsedService }>();
   /** Latest per-Service outcome, for /status. */
   #outcomes = new Map<string, Outcome>();
   /** Reasons an assignment was dropped (pool change, restore conflict) awaiting its event. */
@@ -528,11 +535,11 @@ export class Controller {
   }
 
   /** Logs how far a large pass got, at most once per {@linkcode PROGRESS_MS}. */
-  #reportProgress(force = false): void {
+  #reportProgress(force = false): boolean {
     const p = this.#progress;
-    if (!p || p.total <= LARGE_PASS) return;
+    if (!p || p.total <= LARGE_PASS) return false;
     const t = performance.now();
-    if (!force && t - this.#lastProgressLog < PROGRESS_MS) return;
+    if (!force && t - this.#lastProgressLog < PROGRESS_MS) return false;
     this.#lastProgressLog = t;
     const fmt = (n: number) => n.toLocaleString("en-US");
     this.#log.info(`${p.phase} ${fmt(p.done)}/${fmt(p.total)}`, {
@@ -540,6 +547,7 @@ export class Controller {
       done: p.done,
       total: p.total,
     });
+    return true;
   }
 
   #updateSourceMetrics(): void {
@@ -710,14 +718,13 @@ export class Controller {
   // ---------------------------------------------------------------------------------------
   // Services
 
-  #parse(obj: KubeObject): ParsedService {
-    let p = this.#parsed.get(obj);
-    if (!p) {
-      const r = parseService(obj);
-      p = r.ok ? { view: r.value } : { error: r.errors.map(formatConfigError).join("; ") };
-      this.#parsed.set(obj, p);
-    }
-    return p;
+  #parse(key: string, obj: KubeObject): ParsedService {
+    const hit = this.#parsed.get(key);
+    if (hit?.obj === obj) return hit.parsed;
+    const r = parseService(obj);
+    const parsed = r.ok ? { view: r.value } : { error: r.errors.map(formatConfigError).join("; ") };
+    this.#parsed.set(key, { obj, parsed });
+    return parsed;
   }
 
   async #reconcileServices(snap: Snapshot, ops: WriteOp[]): Promise<void> {
@@ -735,7 +742,7 @@ export class Controller {
       if (!full && this.#lastSeen.get(key) === obj && !this.#pendingKeys.has(key)) continue;
       this.#progress.done++;
       await this.#yieldIfDue();
-      const p = this.#parse(obj);
+      const p = this.#parse(key, obj);
       if (!p.view) {
         // Unreadable objects keep whatever they hold; nothing here can make them better.
         this.#log.debug("service unreadable; left as is", { service: key, error: p.error });
@@ -768,14 +775,18 @@ export class Controller {
 
     // Release Services that are gone or no longer ours before anything is allocated, so
     // their addresses are free for this pass.
+    const changes = new AddressChangeLog();
     const release = (key: string) => {
+      const held = this.#allocator.assignmentOf(key);
       if (this.#allocator.release(key)) {
         this.#log.info("released address of a service no longer handled", { service: key });
+        changes.released(key, held, services.get(key));
       }
       this.#cleared.delete(key);
       this.#pendingKeys.delete(key);
       this.#pendingSince.delete(key);
       this.#outcomes.delete(key);
+      if (!services.has(key)) this.#parsed.delete(key);
       this.#written.delete(`ingress|${key}`);
       this.#written.delete(`annotations|${key}`);
       this.#forgetEvents(key);
@@ -803,15 +814,23 @@ export class Controller {
     // Allocation may release a Service's stale assignment, freeing addresses for one that
     // failed earlier in the same pass; go round again while that happens.
     const large = handled.length > LARGE_PASS;
+    // Progress counts the Services that need an address, as users see it: "assigned n/m".
+    const needing = handled.length - before.size;
+    const progress = needing > 0
+      ? { phase: "assigned", done: 0, total: needing }
+      : { phase: "checked", done: 0, total: handled.length };
+    this.#progress = progress;
+    this.#lastProgressLog = performance.now();
+    let logged = false;
     for (let round = 0; round < 5; round++) {
       let freed = false;
       let pending = 0;
-      const progress = { phase: "assigned", done: 0, total: handled.length };
-      if (round === 0) this.#progress = progress;
       for (const o of handled) {
-        progress.done++;
         await this.#yieldIfDue();
-        if (round === 0) this.#reportProgress();
+        if (round === 0) {
+          if (progress.phase === "checked" || !before.has(o.key)) progress.done++;
+          logged = this.#reportProgress() || logged;
+        }
         if (o.result.kind === "invalid") {
           const a = this.#allocator.assignmentOf(o.key);
           o.ips = a ? a.ips : [];
@@ -842,7 +861,8 @@ export class Controller {
           pending++;
         }
       }
-      if (round === 0) this.#reportProgress(true);
+      // The closing line only where progress was shown (a pass of over a second).
+      if (round === 0 && logged) this.#reportProgress(true);
       if (!freed || pending === 0) break;
     }
 
@@ -854,8 +874,13 @@ export class Controller {
       if (o.pending) this.#pendingKeys.add(o.key);
       else this.#pendingKeys.delete(o.key);
       this.#emitServiceEvents(o, before.get(o.key), ops, large);
+      changes.compare(o.key, before.get(o.key), o);
       if (!o.keep) this.#writeService(o, ops);
     }
+    changes.deliver(this.#opts.onAddressChanges, {
+      leader: this.#isLeader(),
+      pools: () => (this.#config?.pools ?? []).map((p) => p.name),
+    });
   }
 
   /** First pass with a valid configuration: re-read every assignment before allocating. */
