@@ -4,6 +4,8 @@
  * importing from cmd/.
  */
 
+import type { HistoryEntry } from "./ip_history.ts";
+
 /** A count that may exceed 2^53 (IPv6 pools): a decimal string, or a number when small. */
 export type Count = string | number;
 
@@ -65,4 +67,6 @@ export interface StatusDocument {
   sessions: SessionStatus[];
   pools: PoolStatus[];
   services: ServiceStatus[];
+  /** IP history entries (controller), only when asked for with `/status?history[=IP|SERVICE]`. */
+  history?: HistoryEntry[];
 }

@@ -21,8 +21,8 @@ export interface AdminServerOptions {
   /** False (or a throw) makes /healthz answer 503. */
   health: () => boolean;
   ready: () => boolean | Readiness;
-  /** The /status document; bigints are sent as decimal strings. */
-  status: () => unknown;
+  /** The /status document (the query asks for extras, e.g. `history`); bigints as strings. */
+  status: (query: URLSearchParams) => unknown;
   logger: Logger;
 }
 
@@ -106,7 +106,8 @@ export function startAdminServer(addr: string, options: AdminServerOptions): Adm
   }
 
   function handle(req: Request): Response {
-    const path = new URL(req.url).pathname;
+    const url = new URL(req.url);
+    const path = url.pathname;
     if (req.method !== "GET" && req.method !== "HEAD") {
       return new Response("method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } });
     }
@@ -137,9 +138,12 @@ export function startAdminServer(addr: string, options: AdminServerOptions): Adm
       }
       case "/status": {
         try {
-          return new Response(JSON.stringify(options.status(), bigintSafe, 2) + "\n", {
-            headers: { "content-type": "application/json" },
-          });
+          return new Response(
+            JSON.stringify(options.status(url.searchParams), bigintSafe, 2) + "\n",
+            {
+              headers: { "content-type": "application/json" },
+            },
+          );
         } catch (err) {
           log.error("building /status failed", { error: err });
           return text(`status unavailable: ${(err as Error).message}`, 500);

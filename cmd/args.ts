@@ -217,6 +217,12 @@ function checkFlags(
   if (!takes && positionals.length > 0) {
     throw new UsageError(`unexpected argument "${positionals[0]}": ${role} takes none`, role);
   }
+  if (role === "status" && positionals.length > 0 && given.history !== true) {
+    throw new UsageError(`unexpected argument "${positionals[0]}": give it with --history`, role);
+  }
+  if (role === "status" && positionals.length > 1) {
+    throw new UsageError(`unexpected argument "${positionals[1]}": one IP or Service`, role);
+  }
   if (role === "demo" && positionals.length > 1) {
     throw new UsageError(`unexpected argument "${positionals[1]}": demo takes one DIR`, role);
   }

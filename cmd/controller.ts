@@ -16,6 +16,7 @@ import {
 import { Controller, type ControllerOptions } from "../controller/controller.ts";
 import { type AdminServer, startAdminServer } from "./admin.ts";
 import type { StatusDocument } from "./status.ts";
+import { historyForQuery } from "../api/ip_history_view.ts";
 
 /** Name of the Lease the controller replicas campaign for. */
 export const CONTROLLER_LEASE = "ferrolb-controller";
@@ -133,12 +134,18 @@ export async function runControllerRole(args: ParsedArgs): Promise<number> {
     typeof f["node-name"] === "string" ? f["node-name"] : undefined,
   );
   const elector = conn.elector(CONTROLLER_LEASE, identity);
+  // IP history in a ConfigMap of the install namespace, written by the leader in batches.
+  const { HistoryKeeper } = await import("../cluster/ip_history_store.ts");
+  const { configMapHistoryBackend } = await import("../cluster/ip_history_configmap.ts");
+  const history = new HistoryKeeper(configMapHistoryBackend(conn.kc, { namespace }), { logger });
+  await history.start();
   const running = startController(source, writer, {
     namespace,
     lbClass,
     logger,
     metrics,
     isLeader: () => elector.isLeader(),
+    onAddressChanges: history.record,
   });
   const unwatch = elector.on("change", (leader) => {
     logger.info(leader ? "became leader" : "lost leadership", {
@@ -146,6 +153,8 @@ export async function runControllerRole(args: ParsedArgs): Promise<number> {
       identity,
     });
     running.controller.leadershipChanged();
+    // The previous leader kept recording: pick up what it saved.
+    if (leader) history.start();
   });
   let admin: AdminServer;
   try {
@@ -158,10 +167,14 @@ export async function runControllerRole(args: ParsedArgs): Promise<number> {
         running.controller.ready()
           ? { ready: true }
           : { ready: false, reason: "waiting for the API server caches to sync" },
-      status: (): ControllerStatusDocument => ({
-        ...running.controller.status(),
-        leaderElection: { identity, state: elector.isLeader() ? "leader" : "standby" },
-      }),
+      status: (query): ControllerStatusDocument => {
+        const entries = historyForQuery(query, history);
+        return {
+          ...running.controller.status(),
+          leaderElection: { identity, state: elector.isLeader() ? "leader" : "standby" },
+          ...(entries ? { history: entries } : {}),
+        };
+      },
       logger,
     });
   } catch (err) {
@@ -187,6 +200,7 @@ export async function runControllerRole(args: ParsedArgs): Promise<number> {
   // A second SIGTERM must not skip the release: the standby would wait for the Lease to expire.
   await boundedShutdown(signal, [
     ["stop the controller", () => (unwatch(), running.stop())],
+    ["save the IP history", () => history.close()],
     // Kept time: a Lease GET and PUT (2 s request bound each) even if the stop above hangs.
     ["release the Lease", () => elector.stop(), 4_000],
     ["close the API source", () => source.close()],

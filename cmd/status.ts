@@ -6,6 +6,7 @@
 import type { ParsedArgs } from "./args.ts";
 import { dialableAddr } from "../bin/permissions.mjs";
 import type { FamilyUsage, ServiceStatus, SessionStatus, StatusDocument } from "../api/status.ts";
+import { formatHistory, HISTORY_PARAM } from "../api/ip_history_view.ts";
 
 export type {
   Count,
@@ -212,7 +213,10 @@ export async function runStatus(args: ParsedArgs, options: RunStatusOptions = {}
   const addr = dialableAddr(
     (args.flags.addr ?? args.flags["admin-addr"] ?? "127.0.0.1:7472") as string,
   );
-  const url = `http://${addr}/status`;
+  const history = args.flags.history === true;
+  const what = args.positionals[0];
+  const url = `http://${addr}/status` +
+    (history ? `?${HISTORY_PARAM}=${encodeURIComponent(what ?? "")}` : "");
   let body: string;
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
@@ -232,6 +236,7 @@ export async function runStatus(args: ParsedArgs, options: RunStatusOptions = {}
   }
   const doc = parsed;
   if (args.flags.json === true) stdout(JSON.stringify(doc, null, 2) + "\n");
+  else if (history) stdout(formatHistory(doc.history ?? [], what));
   else stdout(formatStatus(doc));
   const problems = problemsOf(doc);
   if (problems.length === 0) return EXIT_OK;

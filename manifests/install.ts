@@ -113,6 +113,10 @@ export function buildRbac(opts: InstallOptions): Doc[] {
       rule("metallb.io", ["configurationstates"], ["get", "create"]),
       rule("metallb.io", ["configurationstates/status"], ["update"]),
       rule("coordination.k8s.io", ["leases"], ["get", "create", "update"]),
+      // The IP history (ConfigMap ferrolb-ip-history): read at start, created once, then
+      // replaced in batches. create names no object, so only get/update can be pinned.
+      rule("", ["configmaps"], ["create"]),
+      { ...rule("", ["configmaps"], ["get", "update"]), resourceNames: ["ferrolb-ip-history"] },
     ]),
     role("speaker", [
       rule("metallb.io", CONFIG_RESOURCES, ["list", "watch"]),

@@ -1,0 +1,219 @@
+/**
+ * IP history: which Service held which address, from when to when, and why it changed.
+ * Bounded (a total and a per-address cap, oldest dropped first) and serialisable, so the
+ * controller can keep it in its state directory or in a ConfigMap.
+ */
+
+/** Why an address went to a Service or left it. */
+export type HistoryReason =
+  | "assigned"
+  /** The address was held by another Service before (freed addresses are reused last). */
+  | "re-assigned"
+  | "Service deleted"
+  | "type changed"
+  | "loadBalancerClass changed"
+  | "pool removed"
+  | "released";
+
+/** One tenure of an address by a Service. `to` absent: it still holds it. */
+export interface HistoryEntry {
+  ip: string;
+  /** `namespace/name`. */
+  service: string;
+  pool?: string;
+  /** RFC 3339. */
+  from: string;
+  to?: string;
+  /** How it got the address: `assigned`, or `re-assigned` when another Service had it. */
+  why: HistoryReason;
+  /** Why it lost it, with detail (e.g. `type changed: NodePort`), once `to` is set. */
+  ended?: string;
+}
+
+/** One change the controller reports. */
+export interface AddressChange {
+  service: string;
+  ips: readonly string[];
+  pool?: string;
+  change: "assigned" | "released";
+  /** For releases: a {@linkcode HistoryReason} and optional detail after a colon. */
+  reason?: string;
+}
+
+/** Bounds of an {@linkcode IpHistory}. */
+export interface HistoryLimits {
+  /** Entries kept in all (default 10,000). */
+  maxEntries?: number;
+  /** Entries kept per address (default 20). */
+  maxPerIp?: number;
+}
+
+/** The serialised form: a version and the entries, oldest first. */
+export interface HistoryFile {
+  version: 1;
+  entries: HistoryEntry[];
+}
+
+/** The bounded history, oldest entry first. */
+export class IpHistory {
+  readonly #max: number;
+  readonly #perIp: number;
+  /** Oldest first; closed and open entries alike. */
+  #entries: HistoryEntry[] = [];
+  /** Open entry per address. */
+  #open = new Map<string, HistoryEntry>();
+  /** Entries per address, for the per-address cap. */
+  #count = new Map<string, number>();
+  /** Last Service each address went to (kept while the address has entries). */
+  #last = new Map<string, string>();
+  /** Bumped on each change: callers persist when it moved. */
+  revision = 0;
+
+  constructor(limits: HistoryLimits = {}) {
+    this.#max = limits.maxEntries ?? 10_000;
+    this.#perIp = limits.maxPerIp ?? 20;
+  }
+
+  /** Every entry, oldest first. */
+  entries(): readonly HistoryEntry[] {
+    this.trim();
+    return this.#entries;
+  }
+
+  /**
+   * Applies the changes of one controller pass, stamped `at`. With `pools` (the pools that
+   * exist now), a release from a pool no longer there says `pool removed`.
+   */
+  record(
+    changes: readonly AddressChange[],
+    at: Date,
+    options: { pools?: ReadonlySet<string> } = {},
+  ): void {
+    const when = at.toISOString();
+    // Releases first: a pass that moves an address from one Service to another frees it
+    // before it is given again, whatever order the controller listed them in.
+    for (const c of changes) if (c.change === "released") this.#release(c, when, options.pools);
+    for (const c of changes) if (c.change === "assigned") this.#assign(c, when);
+  }
+
+  #release(c: AddressChange, when: string, pools?: ReadonlySet<string>): void {
+    for (const ip of c.ips) {
+      const e = this.#open.get(ip);
+      if (!e || e.service !== c.service) continue;
+      e.to = when;
+      const gone = pools && e.pool !== undefined && !pools.has(e.pool);
+      e.ended = gone && (c.reason ?? "released").startsWith("released")
+        ? `pool removed: ${e.pool}`
+        : c.reason ?? "released";
+      this.#open.delete(ip);
+      this.revision++;
+    }
+  }
+
+  #assign(c: AddressChange, when: string): void {
+    for (const ip of c.ips) {
+      const open = this.#open.get(ip);
+      if (open?.service === c.service) continue;
+      if (open) {
+        // Given to another Service without a release we saw: close it honestly.
+        open.to = when;
+        open.ended = "released";
+      }
+      const heldBefore = (this.#count.get(ip) ?? 0) > 0;
+      const e: HistoryEntry = {
+        ip,
+        service: c.service,
+        ...(c.pool ? { pool: c.pool } : {}),
+        from: when,
+        why: heldBefore && this.#last.get(ip) !== c.service ? "re-assigned" : "assigned",
+      };
+      this.#push(e);
+      this.#open.set(ip, e);
+      this.revision++;
+    }
+  }
+
+  #push(e: HistoryEntry): void {
+    this.#entries.push(e);
+    this.#last.set(e.ip, e.service);
+    const n = (this.#count.get(e.ip) ?? 0) + 1;
+    this.#count.set(e.ip, n);
+    if (n > this.#perIp) this.#dropOldestOf(e.ip);
+    // Trimmed in steps of a tenth: one splice per 1,000 entries, not one per assignment.
+    if (this.#entries.length > this.#max + Math.ceil(this.#max / 10)) this.trim();
+  }
+
+  /** Drops the oldest entries beyond the bound (done in steps; call before reading). */
+  trim(): void {
+    const extra = this.#entries.length - this.#max;
+    if (extra <= 0) return;
+    for (const gone of this.#entries.splice(0, extra)) this.#forget(gone);
+  }
+
+  #dropOldestOf(ip: string): void {
+    const i = this.#entries.findIndex((x) => x.ip === ip);
+    if (i >= 0) this.#dropAt(i);
+  }
+
+  #dropAt(i: number): void {
+    const [gone] = this.#entries.splice(i, 1);
+    this.#forget(gone);
+  }
+
+  #forget(gone: HistoryEntry): void {
+    const n = (this.#count.get(gone.ip) ?? 1) - 1;
+    if (n > 0) this.#count.set(gone.ip, n);
+    else {
+      this.#count.delete(gone.ip);
+      this.#last.delete(gone.ip);
+    }
+    if (this.#open.get(gone.ip) === gone) this.#open.delete(gone.ip);
+  }
+
+  /** Entries of an address or of a Service (`namespace/name`), oldest first; all without. */
+  query(what?: string): HistoryEntry[] {
+    this.trim();
+    if (!what) return [...this.#entries];
+    return this.#entries.filter((e) => e.ip === what || e.service === what);
+  }
+
+  /** The serialised form. */
+  toFile(): HistoryFile {
+    this.trim();
+    return { version: 1, entries: this.#entries };
+  }
+
+  /** Loads a serialised history (bounds re-applied); a string says why it was refused. */
+  load(file: unknown): string | undefined {
+    const f = file as Partial<HistoryFile> | null;
+    if (!f || f.version !== 1 || !Array.isArray(f.entries)) {
+      return "not an ip history (want {version: 1, entries: [...]})";
+    }
+    this.#entries = [];
+    this.#open.clear();
+    this.#count.clear();
+    this.#last.clear();
+    for (const raw of f.entries) {
+      const e = raw as HistoryEntry;
+      if (typeof e?.ip !== "string" || typeof e.service !== "string") continue;
+      if (typeof e.from !== "string") continue;
+      this.#push({ ...e });
+      if (e.to === undefined) this.#open.set(e.ip, this.#entries[this.#entries.length - 1]);
+    }
+    this.revision++;
+    return undefined;
+  }
+}
+
+/** Why a Service that held addresses no longer does, from what the controller saw. */
+export function releaseReason(
+  service: { type?: string; handled: boolean; present: boolean },
+  detail?: string,
+): string {
+  if (!service.present) return "Service deleted";
+  if (service.type !== undefined && service.type !== "LoadBalancer") {
+    return `type changed: ${service.type}`;
+  }
+  if (!service.handled) return "loadBalancerClass changed";
+  return detail ? `released: ${detail}` : "released";
+}

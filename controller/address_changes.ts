@@ -1,0 +1,75 @@
+/**
+ * The address changes of one controller pass, for the IP history: which Service got or lost
+ * which addresses, and why it lost them.
+ */
+import { type AddressChange, releaseReason } from "../api/ip_history.ts";
+import type { KubeObject } from "../cluster/types.ts";
+
+/** Receives a pass's changes (leader only) with the pools that exist after it. */
+export type AddressChangeListener = (
+  changes: readonly AddressChange[],
+  options: { pools: ReadonlySet<string> },
+) => void;
+
+/** Collects one pass's changes; cheap when nothing changes. */
+export class AddressChangeLog {
+  readonly changes: AddressChange[] = [];
+
+  /** A Service that is gone or no longer handled gave back `held`. */
+  released(key: string, held: { ips: readonly string[] } | undefined, obj?: KubeObject): void {
+    if (!held || held.ips.length === 0) return;
+    const type = (obj as { spec?: { type?: string } } | undefined)?.spec?.type ?? "ClusterIP";
+    this.changes.push({
+      service: key,
+      ips: [...held.ips],
+      change: "released",
+      reason: releaseReason({ present: obj !== undefined, handled: false, type }),
+    });
+  }
+
+  /**
+   * A handled Service went from `before` (comma-joined, as the controller keeps it) to `o`.
+   * Without `before` (a configuration change rebuilt the allocator and refused its old
+   * address) what it held is what its status says.
+   */
+  compare(
+    key: string,
+    before: string | undefined,
+    o: {
+      ips: readonly string[];
+      pool?: string;
+      pending?: { reason: string };
+      view?: { ingressIPs: readonly string[] };
+    },
+  ): void {
+    const was = before ? before.split(",") : [...(o.view?.ingressIPs ?? [])];
+    if (was.join(",") === o.ips.join(",")) return;
+    const lost = was.filter((ip) => !o.ips.includes(ip));
+    const got = o.ips.filter((ip) => !was.includes(ip));
+    if (lost.length > 0) {
+      this.changes.push({
+        service: key,
+        ips: lost,
+        change: "released",
+        reason: o.pending ? `released: ${o.pending.reason}` : "released",
+      });
+    }
+    if (got.length > 0) {
+      this.changes.push({
+        service: key,
+        ips: got,
+        change: "assigned",
+        ...(o.pool ? { pool: o.pool } : {}),
+      });
+    }
+  }
+
+  /** Hands the changes to `listener` when there are any and this replica leads. */
+  deliver(
+    listener: AddressChangeListener | undefined,
+    options: { leader: boolean; pools: () => Iterable<string> },
+  ): void {
+    if (!listener || !options.leader || this.changes.length === 0) return;
+    listener(this.changes, { pools: new Set(options.pools()) });
+  }
+}
