@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { startFakeApiServer } from "../tests/fake_apiserver/mod.ts";
 import { eventually } from "../tests/fake_apiserver/testing.ts";
-import { TEST_NAMESPACE } from "../controller/testing.ts";
+import { TEST_NAMESPACE } from "../tests/controller/testing.ts";
 import { createLogger, type Logger } from "../api/log.ts";
 import { boundedShutdown, EXIT_SHUTDOWN_TIMEOUT, waitForSignal } from "./signals.ts";
 import { createLeaderElector } from "../cluster/lease.ts";

@@ -15,7 +15,7 @@ import {
   type ReflectingWriter,
   serviceObject,
   TEST_NAMESPACE,
-} from "./testing.ts";
+} from "../tests/controller/testing.ts";
 
 const NS = TEST_NAMESPACE;
 const POOL_ANN = "metallb.io/ip-allocated-from-pool";

@@ -9,7 +9,7 @@ import { createMemorySource } from "../../cluster/memory_source.ts";
 import { createOverlaySource } from "../../cluster/overlay_source.ts";
 import { openStateStore } from "../../cluster/state_store.ts";
 import { createController } from "../controller.ts";
-import { poolObject, serviceObject, TEST_NAMESPACE } from "../testing.ts";
+import { poolObject, serviceObject, TEST_NAMESPACE } from "../../tests/controller/testing.ts";
 
 const [stateDir, nText] = Deno.args;
 const n = Number(nText);

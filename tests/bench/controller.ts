@@ -11,7 +11,7 @@ import { createKubeWriter } from "../../cluster/kube_writer.ts";
 import { type BenchResult, type BenchSuite, result } from "./types.ts";
 import { type FakeApiServer, startFakeApiServer } from "../fake_apiserver/mod.ts";
 import { Controller } from "../../controller/controller.ts";
-import { poolObject, serviceObject, TEST_NAMESPACE } from "../../controller/testing.ts";
+import { poolObject, serviceObject, TEST_NAMESPACE } from "../controller/testing.ts";
 
 const NAMES = [
   "controller_assign_10k",

@@ -8,7 +8,7 @@
  */
 import { type FerrolbProcess, spawnFerrolb } from "../e2e_helpers.ts";
 import { type FakeApiServer, startFakeApiServer } from "../fake_apiserver/mod.ts";
-import { poolObject, serviceObject, TEST_NAMESPACE } from "../../controller/testing.ts";
+import { poolObject, serviceObject, TEST_NAMESPACE } from "../controller/testing.ts";
 import { figure, Rng, type Soak, type SoakContext } from "./types.ts";
 
 type Stored = Parameters<FakeApiServer["objects"]["put"]>[1];

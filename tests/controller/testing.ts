@@ -2,14 +2,14 @@
  * Test and benchmark helpers for the controller: object builders and a writer that reflects
  * writes back into a memory source the way an API server's watch would.
  */
-import type { MemorySource } from "../cluster/memory_source.ts";
+import type { MemorySource } from "../../cluster/memory_source.ts";
 import {
   type EventRecord,
   type IngressEntry,
   type KubeObject,
   objectKey,
   type ObjectWriter,
-} from "../cluster/types.ts";
+} from "../../cluster/types.ts";
 
 /** The install namespace used by the helpers. */
 export const TEST_NAMESPACE = "metallb-system";
