@@ -27,7 +27,16 @@ export interface ParseRequest {
   options: ParseOptions;
 }
 
-/** Message from the worker: chunks of objects, then one `done`. */
+/** Asks the worker for the next chunk of request `id`. */
+export interface NextRequest {
+  id: number;
+  next: true;
+}
+
+/** Any message to the worker. */
+export type WorkerRequest = ParseRequest | NextRequest;
+
+/** Message from the worker: chunks of objects, each asked for, then one `done`. */
 export type ParseReply =
   | { id: number; type: "chunk"; objects: KubeObject[] }
   | { id: number; type: "done"; ok: true }
@@ -118,6 +127,12 @@ export function createManifestParser(options: ManifestParserOptions): ManifestPa
       if (!pending || msg.id !== pending.id) return;
       if (msg.type === "chunk") {
         for (const o of msg.objects) pending.objects.push(o);
+        // Ask for the next chunk from a timer, so that timers, sockets and signals get their
+        // turn between two chunks.
+        const id = msg.id;
+        setTimeout(() => {
+          if (worker === w) w.postMessage({ id, next: true } satisfies NextRequest);
+        }, 0);
       } else if (msg.ok) {
         finish({ ok: true, objects: pending.objects });
       } else {
