@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { startFakeApiServer } from "../tests/fake_apiserver/mod.ts";
 import { eventually } from "../tests/fake_apiserver/testing.ts";
-import { ingressOf, poolObject, serviceObject, TEST_NAMESPACE } from "../tests/controller/testing.ts";
+import {
+  ingressOf,
+  poolObject,
+  serviceObject,
+  TEST_NAMESPACE,
+} from "../tests/controller/testing.ts";
 import type { KubeObject } from "../cluster/types.ts";
 
 const DENO = Deno.execPath();

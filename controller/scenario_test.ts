@@ -10,7 +10,12 @@ import { createKubeWriter } from "../cluster/kube_writer.ts";
 import { type FakeApiServer, startFakeApiServer } from "../tests/fake_apiserver/mod.ts";
 import { eventually } from "../tests/fake_apiserver/testing.ts";
 import { Controller } from "./controller.ts";
-import { ingressOf, poolObject, serviceObject, TEST_NAMESPACE } from "../tests/controller/testing.ts";
+import {
+  ingressOf,
+  poolObject,
+  serviceObject,
+  TEST_NAMESPACE,
+} from "../tests/controller/testing.ts";
 import type { KubeObject } from "../cluster/types.ts";
 
 const NS = TEST_NAMESPACE;
