@@ -6,7 +6,7 @@
  */
 
 /** Default length of one slice. */
-export const SLICE_MS = 20;
+export const SLICE_MS = 40;
 
 /** Runs `work` to its end, letting timers and I/O run whenever a slice is used up. */
 export async function drive<T>(work: Generator<unknown, T>, sliceMs = SLICE_MS): Promise<T> {
