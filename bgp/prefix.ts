@@ -13,7 +13,12 @@ const groups: number[] = new Array(8).fill(0);
 export function ipv4ToBytes(text: string): Uint8Array {
   const v = parseIPv4(text);
   if (v === null) throw new TypeError(`invalid IPv4 address "${text}"`);
-  return new Uint8Array([v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255]);
+  const out = new Uint8Array(4);
+  out[0] = v >>> 24;
+  out[1] = (v >>> 16) & 255;
+  out[2] = (v >>> 8) & 255;
+  out[3] = v & 255;
+  return out;
 }
 
 /** 4 bytes (from `offset`) to a dotted quad. */
