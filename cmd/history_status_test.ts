@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { silentLogger } from "../api/log.ts";
 import { startFileMode } from "./all.ts";
 import { parseCommandLine } from "./args.ts";
-import { EXIT_OK, runStatus } from "./status.ts";
+import { EXIT_OK, formatStatus, runStatus, type StatusDocument } from "./status.ts";
 
 const POOL = `apiVersion: metallb.io/v1beta1
 kind: IPAddressPool
@@ -124,4 +124,29 @@ Deno.test("file mode: ferrolb status --history shows tenures, reuse and why they
     await mode.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("ferrolb status shows the prepend and MED a Service's routes carry", () => {
+  const doc: StatusDocument = {
+    role: "speaker",
+    config: { valid: true, errors: [], warnings: [] },
+    sessions: [],
+    pools: [],
+    services: [
+      {
+        namespace: "default",
+        name: "web",
+        ips: ["192.0.2.10"],
+        peers: ["192.0.2.1:179"],
+        path: { asPathPrepend: 3, med: 200 },
+      },
+      { namespace: "default", name: "api", ips: ["192.0.2.11"], peers: ["192.0.2.1:179"] },
+    ],
+  };
+  const text = formatStatus(doc);
+  assert.match(
+    text,
+    /default\/web\s+192\.0\.2\.10\s+-\s+192\.0\.2\.1:179 \(prepend 3, med 200\)\n/,
+  );
+  assert.match(text, /default\/api\s+192\.0\.2\.11\s+-\s+192\.0\.2\.1:179\n/);
 });
