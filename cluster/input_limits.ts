@@ -188,25 +188,23 @@ export async function readTextBounded(path: string, limits: ParseLimits): Promis
   const tooBig = checkSize(size, limits);
   if (tooBig) throw new Error(tooBig);
   // Read until the end or one byte past the limit, whatever the stat said: the file may be
-  // replaced or grow while it is read.
-  const chunks: Uint8Array[] = [];
+  // replaced or grow while it is read. Each read of at most 1 MiB is decoded as it comes, so
+  // the main thread never decodes tens of MB in one go (reads are async: the loop runs between).
+  const decoder = new TextDecoder();
+  const parts: string[] = [];
   let total = 0;
   while (total <= limits.maxBytes) {
     const want = Math.max(size - total + 1, 64 * 1024);
     const buf = new Uint8Array(Math.min(want, 1 << 20, limits.maxBytes + 1 - total));
     const n = await file.read(buf);
     if (n === null) break;
-    chunks.push(buf.subarray(0, n));
     total += n;
+    if (total > limits.maxBytes) break;
+    parts.push(decoder.decode(buf.subarray(0, n), { stream: true }));
   }
   if (total > limits.maxBytes) {
     throw new Error(`file grew past ${formatCount(limits.maxBytes)} bytes while being read`);
   }
-  const all = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.length;
-  }
-  return new TextDecoder().decode(all);
+  parts.push(decoder.decode());
+  return parts.join("");
 }
