@@ -228,12 +228,14 @@ async function* run(filter: (name: string) => boolean): AsyncIterable<BenchResul
   await cleanupStaleNetns();
   const net = await createBenchNet();
   try {
+    const idleLagSeconds = await idleLag(net);
     if (wantSmall) yield* smallSize(net, filter);
     if (wantLarge) {
       const runs = await largeRuns(net, {
         n: envNumber("FERROLB_E2E_LARGE", 100_000),
         capS: envNumber("FERROLB_E2E_CAP_LARGE_S", 180),
         x4: filter(RSS_LARGE),
+        idleLagSeconds,
       });
       yield* largeFigures(runs, filter);
     }
