@@ -17,7 +17,7 @@ import { cleanupStaleNetns, netnsAvailable } from "../gobgp/mod.ts";
 import { type BenchNet, createBenchNet, loadAverage } from "./e2e_env.ts";
 import { installed, measureRefs, refExtras, type Refs, refStart } from "./e2e_refs.ts";
 import { extraArgs, startOurs, stopOurs } from "./e2e_ours.ts";
-import { type LargeRuns, largeRuns, ourWorkdir } from "./e2e_large.ts";
+import { idleLag, type LargeRuns, largeRuns, ourWorkdir } from "./e2e_large.ts";
 import { updatePackingLimit } from "./bgp_announce.ts";
 
 const COLD_SMALL = "e2e_cold_10k";
