@@ -94,8 +94,10 @@ export class ServiceStatusReporter {
     let n = 0;
     for (const [key, s] of changedDecisions(this.#handled, services)) {
       if ((++n & 511) === 0) yield;
-      if (s === undefined) this.#forget(key);
-      else this.#decided(key, s, notices);
+      if (s === undefined) {
+        this.#notices.delete(key);
+        this.#forget(key);
+      } else this.#decided(key, s, notices);
     }
     if (notices.more > 0) {
       this.#o.log.warn("more assigned Services are not announced from this node", {
