@@ -840,7 +840,9 @@ export class Controller {
           o.keep = a !== undefined;
           o.pending = a ? undefined : {
             reason: o.result.reason,
-            eventReason: EventReason.LoadBalancerFailed,
+            eventReason: o.result.allocation
+              ? EventReason.AllocationFailed
+              : EventReason.LoadBalancerFailed,
           };
           continue;
         }
@@ -964,19 +966,22 @@ export class Controller {
     const cleared = this.#cleared.get(o.key);
     const nowIps = o.ips.join(",");
     const lost = beforeIps !== undefined && o.ips.length === 0 && !o.keep;
-    if (cleared !== undefined || lost) {
-      this.#cleared.delete(o.key);
+    // With no pool at all MetalLB clears and waits without a word per Service: every one
+    // of them would say the same thing, and the configuration error says it once.
+    const silent = this.#config !== null && this.#config.pools.length === 0;
+    if ((cleared !== undefined || lost) && !silent) {
       const reason = cleared ?? (o.pending ? o.pending.reason : "assignment no longer valid");
       const from = beforeIps ?? o.view.ingressIPs.join(",");
+      // Normal, as MetalLB records it: the Service gets a new address where it can.
       this.#push(ops, o.key, {
         involved,
-        type: "Warning",
+        type: "Normal",
         reason: EventReason.ClearAssignment,
-        message: `current IP${
-          from ? ` ${JSON.stringify(from.split(","))}` : ""
-        } not allowed: ${reason}`,
+        message: `current IP${from ? ` ${JSON.stringify(from.split(","))}` : ""} for "${o.key}"` +
+          ` not allowed by config, will attempt for new IP assignment: ${reason}`,
       });
     }
+    this.#cleared.delete(o.key);
     if (o.fresh && o.ips.length > 0) {
       const msg = `Assigned IP ${JSON.stringify(o.ips)}`;
       this.#lastEvent.set(`${o.key}|alloc`, `ok:${nowIps}`);
@@ -995,6 +1000,8 @@ export class Controller {
         pool: o.pool,
         ...(since !== undefined ? { pendingMs: this.#now().getTime() - since } : {}),
       });
+    } else if (o.pending && silent) {
+      if (!this.#pendingSince.has(o.key)) this.#pendingSince.set(o.key, this.#now().getTime());
     } else if (o.pending) {
       const msg = o.keep && o.result.kind === "invalid"
         ? `invalid request: ${o.pending.reason}`

@@ -605,3 +605,71 @@ Deno.test("controller: IPv6 pool counts beyond 2^53 stay exact in /status and me
     await r.stop();
   }
 });
+
+Deno.test("controller: as MetalLB, a dual-stack Service asking for one IP is refused (AllocationFailed)", async () => {
+  const r = await rig([
+    poolObject("p", ["10.0.0.0/30", "fd00::/126"]),
+    serviceObject("default", "ds", {
+      annotations: { "metallb.io/loadBalancerIPs": "10.0.0.1" },
+      spec: { ipFamilyPolicy: "RequireDualStack", ipFamilies: ["IPv4", "IPv6"] },
+    }),
+    serviceObject("default", "prefer", {
+      spec: {
+        ipFamilyPolicy: "PreferDualStack",
+        ipFamilies: ["IPv6", "IPv4"],
+        loadBalancerIP: "fd00::2",
+      },
+    }),
+    serviceObject("default", "both", {
+      annotations: { "metallb.io/loadBalancerIPs": "10.0.0.2,fd00::1" },
+      spec: { ipFamilyPolicy: "RequireDualStack", ipFamilies: ["IPv4", "IPv6"] },
+    }),
+  ]);
+  try {
+    assert.deepEqual(r.ips("default/ds"), []);
+    assert.deepEqual(r.ips("default/prefer"), []);
+    assert.deepEqual(r.events("AllocationFailed", "ds"), [
+      'ds Warning AllocationFailed: Failed to allocate IP for "default/ds": requested ' +
+      'loadBalancer IP(s) ["10.0.0.1"] does not match the ipFamily of the service',
+    ]);
+    assert.equal(r.events("AllocationFailed", "prefer").length, 1);
+    assert.deepEqual(r.ips("default/both").sort(), ["10.0.0.2", "fd00::1"]);
+  } finally {
+    await r.stop();
+  }
+});
+
+Deno.test("controller: as MetalLB, dropping an IP outside every pool is a Normal ClearAssignment", async () => {
+  const r = await rig([poolObject("p", ["10.0.0.0/30"]), serviceObject("default", "a")]);
+  try {
+    assert.deepEqual(r.ips("default/a"), ["10.0.0.0"]);
+    r.source.put(poolObject("p", ["10.0.0.8/30"]));
+    await r.settle();
+    const cleared = r.events("ClearAssignment", "a");
+    assert.equal(cleared.length, 1);
+    assert.match(
+      cleared[0],
+      /^a Normal ClearAssignment: current IP \["10\.0\.0\.0"\] for "default\/a" not allowed by config, will attempt for new IP assignment: /,
+    );
+  } finally {
+    await r.stop();
+  }
+});
+
+Deno.test("controller: as MetalLB, with no pool configured Services wait without an Event each", async () => {
+  const r = await rig([serviceObject("default", "a"), serviceObject("default", "b")]);
+  try {
+    assert.deepEqual(r.ips("default/a"), []);
+    assert.deepEqual(r.events(undefined, "a"), []);
+    assert.deepEqual(r.events(undefined, "b"), []);
+    const pending = r.controller.status().services.map((s) => [s.name, s.pending !== undefined]);
+    assert.deepEqual(pending, [["a", true], ["b", true]]);
+    // A pool arriving later assigns them as usual.
+    r.source.put(poolObject("p", ["10.0.0.0/30"]));
+    await r.settle();
+    assert.equal(r.ips("default/a").length, 1);
+    assert.equal(r.events("IPAllocated").length, 2);
+  } finally {
+    await r.stop();
+  }
+});

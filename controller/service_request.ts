@@ -31,8 +31,12 @@ export interface DeprecatedAnnotation {
 export type ServiceRequestResult =
   /** Not ours: not type LoadBalancer, or another loadBalancerClass. */
   | { kind: "ignored"; reason: string }
-  /** Ours, but asks for something impossible; `reason` is what users see. */
-  | { kind: "invalid"; reason: string; deprecated: DeprecatedAnnotation[] }
+  /**
+   * Ours, but asks for something impossible; `reason` is what users see. `allocation` marks
+   * refusals MetalLB reports as a failed allocation (AllocationFailed) rather than as a bad
+   * request (LoadBalancerFailed).
+   */
+  | { kind: "invalid"; reason: string; deprecated: DeprecatedAnnotation[]; allocation?: true }
   | { kind: "request"; request: ServiceRequest; deprecated: DeprecatedAnnotation[] };
 
 /** Options for {@linkcode translateService}. */
@@ -152,6 +156,18 @@ export function translateService(
       return invalid(`spec.loadBalancerIP: "${view.loadBalancerIP}" is not an IP address`);
     }
     requested.push(ip);
+  }
+  if (families.length === 2 && requested.length === 1 && policy !== "SingleStack") {
+    // MetalLB compares the requested addresses' family with the Service's: one address
+    // cannot serve a dual-stack Service, whichever dual-stack policy it has.
+    return {
+      kind: "invalid",
+      reason: `requested loadBalancer IP(s) ${
+        JSON.stringify(requested)
+      } does not match the ipFamily of the service`,
+      deprecated,
+      allocation: true,
+    };
   }
   for (const ip of requested) {
     if (!families.includes(familyOfText(ip))) {
