@@ -170,6 +170,38 @@ export class IpHistory {
     if (this.#open.get(gone.ip) === gone) this.#open.delete(gone.ip);
   }
 
+  /**
+   * Brings open entries in line with what Services hold now (at a start: changes made while
+   * no controller recorded them). Open entries of addresses a Service no longer holds end as
+   * `released while not recorded`; held addresses without an open entry start one.
+   */
+  reconcile(
+    holders: Iterable<{ service: string; ips: readonly string[]; pool?: string }>,
+    at: Date,
+  ): void {
+    const when = at.toISOString();
+    const held = new Map<string, { service: string; pool?: string }>();
+    for (const h of holders) for (const ip of h.ips) held.set(ip, h);
+    for (const [ip, e] of [...this.#open]) {
+      if (held.get(ip)?.service === e.service) continue;
+      e.to = when;
+      e.ended = "released while not recorded";
+      this.#open.delete(ip);
+      this.revision++;
+    }
+    const missing: AddressChange[] = [];
+    for (const [ip, h] of held) {
+      if (this.#open.has(ip)) continue;
+      missing.push({
+        service: h.service,
+        ips: [ip],
+        change: "assigned",
+        ...(h.pool ? { pool: h.pool } : {}),
+      });
+    }
+    if (missing.length > 0) this.record(missing, at);
+  }
+
   /** Entries of an address or of a Service (`namespace/name`), oldest first; all without. */
   query(what?: string): HistoryEntry[] {
     this.trim();

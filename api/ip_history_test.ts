@@ -122,3 +122,26 @@ Deno.test("history: 100,000 assignments stay fast and bounded", () => {
   assert.equal(h.entries()[0].service, "ns/s90000");
   console.log(`100,000 assignments recorded in ${(performance.now() - t0).toFixed(0)} ms`);
 });
+
+Deno.test("history: reconcile at start closes what changed unrecorded and opens what is held", () => {
+  const h = new IpHistory();
+  h.record([
+    { service: "ns/gone", ips: ["10.0.0.1"], change: "assigned" },
+    { service: "ns/kept", ips: ["10.0.0.2"], change: "assigned" },
+  ], t(1));
+  h.reconcile([
+    { service: "ns/kept", ips: ["10.0.0.2"] },
+    { service: "ns/new", ips: ["10.0.0.1"], pool: "p" },
+  ], t(9));
+  assert.deepEqual(h.query().map((e) => [e.ip, e.service, e.why, e.ended ?? "holds"]), [
+    ["10.0.0.1", "ns/gone", "assigned", "released while not recorded"],
+    ["10.0.0.2", "ns/kept", "assigned", "holds"],
+    ["10.0.0.1", "ns/new", "re-assigned", "holds"],
+  ]);
+  const rev = h.revision;
+  h.reconcile(
+    [{ service: "ns/kept", ips: ["10.0.0.2"] }, { service: "ns/new", ips: ["10.0.0.1"] }],
+    t(10),
+  );
+  assert.equal(h.revision, rev, "nothing to do: no change, no save");
+});

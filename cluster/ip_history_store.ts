@@ -104,6 +104,23 @@ export class HistoryKeeper {
     }
   };
 
+  /**
+   * Aligns the history with what Services hold once the controller has its first view (see
+   * {@linkcode IpHistory.reconcile}); saved when `save` (the leader) and something changed.
+   */
+  reconcile(
+    holders: Iterable<{ namespace: string; name: string; ips: readonly string[]; pool?: string }>,
+    options: { save: boolean },
+  ): Promise<void> {
+    const list = [...holders].map((h) => ({
+      service: `${h.namespace}/${h.name}`,
+      ips: h.ips,
+      ...(h.pool ? { pool: h.pool } : {}),
+    }));
+    this.history.reconcile(list, (this.#o.now ?? (() => new Date()))());
+    return options.save ? this.flush() : Promise.resolve();
+  }
+
   /** Entries of an address or Service (`namespace/name`), or all. */
   query(what?: string): HistoryEntry[] {
     return this.history.query(what);

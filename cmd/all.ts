@@ -392,6 +392,8 @@ export async function startFileMode(
   }
   scheduleReport();
   await reporting;
+  // Changes made while nothing ran (state edited, Services gone) end or start entries now.
+  await history.reconcile(controller.status().services, { save: true });
   log.info("controller and speaker running", { admin: admin.addr });
 
   return {
@@ -489,7 +491,12 @@ async function runAllInCluster(args: ParsedArgs): Promise<number> {
   const unwatch = elector.on("change", (leader) => {
     running.controller.leadershipChanged();
     // The previous leader kept recording: pick up what it saved.
-    if (leader) clusterHistory.start();
+    if (leader) {
+      // After the first pass only: before it no Service is known to hold anything.
+      Promise.all([clusterHistory.start(), running.ready]).then(() =>
+        clusterHistory.reconcile(running.controller.status().services, { save: true })
+      ).catch((err) => logger.warn("ip history not reconciled", { error: err }));
+    }
   });
   const speaker = createSpeaker(source, writer, {
     nodeName: flags.nodeName,

@@ -153,8 +153,14 @@ export async function runControllerRole(args: ParsedArgs): Promise<number> {
       identity,
     });
     running.controller.leadershipChanged();
-    // The previous leader kept recording: pick up what it saved.
-    if (leader) history.start();
+    // The previous leader kept recording: pick up what it saved, then align it with what
+    // Services hold (changes made while no controller led).
+    if (leader) {
+      // After the first pass only: before it no Service is known to hold anything.
+      Promise.all([history.start(), running.ready]).then(() =>
+        history.reconcile(running.controller.status().services, { save: true })
+      ).catch((err) => logger.warn("ip history not reconciled", { error: err }));
+    }
   });
   let admin: AdminServer;
   try {

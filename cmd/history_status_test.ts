@@ -116,10 +116,15 @@ Deno.test("file mode: ferrolb status --history shows tenures, reuse and why they
     assert.equal((await statusHistory(addr())).trim().split("\n").length, 4);
     assert.equal(await statusHistory(addr(), "198.51.100.1"), "no history for 198.51.100.1\n");
 
-    // Kept in the state directory across a restart.
+    // Kept in the state directory across a restart; what changed while it was down (db
+    // deleted) ends at the start.
     await mode.close();
+    await Deno.remove(`${dir}/cfg/db.yaml`);
     mode = await start();
-    assert.equal((await historyOf(mode.adminAddr)).length, 3);
+    const after = await historyOf(mode.adminAddr);
+    assert.equal(after.length, 3);
+    assert.equal(after[2].service, "default/db");
+    assert.equal(after[2].ended, "released while not recorded");
   } finally {
     await mode.close();
     await Deno.remove(dir, { recursive: true });
