@@ -255,8 +255,40 @@ Deno.test({
           users.includes(e.user.username) && WRITE_VERBS.has(e.verb) &&
           e.objectRef?.resource !== "leases"
         );
-        assert.deepEqual(writes.map(describeAudit), [], "writes after the restart");
+        const said = await Promise.all(writes.map(async (e) => {
+          if (e.objectRef?.resource !== "events" || !e.objectRef.name) return describeAudit(e);
+          const ev = await kube.request<Loose>(
+            "GET",
+            `/api/v1/namespaces/${e.objectRef.namespace}/events/${e.objectRef.name}`,
+          ).catch(() => undefined);
+          return `${describeAudit(e)} (${ev?.reason}: ${ev?.message})`;
+        }));
+        assert.deepEqual(said, [], "writes after the restart");
         assert.deepEqual(await ingressOf(kube), [ip], "the Service keeps its IP");
+      });
+
+      await t.step("a second replica takes the Lease over when the leader stops", async () => {
+        const standby = startRole("Deployment", controllerKc, env);
+        roles.push(standby);
+        const election = async (r: RoleProcess) =>
+          JSON.parse((await r.get("/status")).body || "{}").leaderElection;
+        await pollUntil(async () => (await election(standby))?.state === "standby", {
+          ...BOUND,
+          what: "the second replica standing by",
+          context,
+        });
+        assert.equal(await controller.stop(), 0, controller.logs().slice(-2000));
+        const identity = await pollUntil(async () => {
+          const e = await election(standby);
+          return e?.state === "leader" && e.identity;
+        }, { ...BOUND, what: "the second replica leading", context });
+        const lease = await kube.request<Loose>(
+          "GET",
+          `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/ferrolb-controller`,
+        );
+        assert.equal(lease.spec.holderIdentity, identity);
+        assert.ok(lease.spec.leaseTransitions >= 1, "the Lease records the transition");
+        controller = standby;
       });
 
       await t.step("deleting the Service removes its ServiceBGPStatus and its route", async () => {
