@@ -140,6 +140,21 @@ export class DrainGate {
   }
 }
 
+/**
+ * The routes to drain at SIGTERM: those of peers without graceful restart negotiated. A peer
+ * with graceful restart was asked to keep our routes while we restart (a speaker upgrade), so
+ * it gets the stale-keeping stop instead, as before.
+ */
+export function drainableRoutes(
+  pushed: ReadonlyMap<string, Route[]>,
+  sessions: readonly { name?: string; gracefulRestart?: { negotiated: boolean } }[],
+): Map<string, Route[]> {
+  const keep = new Set(
+    sessions.filter((s) => s.gracefulRestart?.negotiated && s.name).map((s) => s.name!),
+  );
+  return new Map([...pushed].filter(([peer]) => !keep.has(peer)));
+}
+
 /** How {@linkcode drainBeforeStop} reaches the sessions. */
 export interface StopDrainOptions {
   graceMs: number;

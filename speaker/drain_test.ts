@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import type { KubeObject } from "../cluster/types.ts";
 import { parsePrefix } from "../bgp/mod.ts";
 import type { Route } from "../bgp/mod.ts";
-import { drainBeforeStop, DrainGate, GRACEFUL_SHUTDOWN, nodeLeavingReason } from "./drain.ts";
+import {
+  drainableRoutes,
+  drainBeforeStop,
+  DrainGate,
+  GRACEFUL_SHUTDOWN,
+  nodeLeavingReason,
+} from "./drain.ts";
 
 function node(extra: { labels?: Record<string, string>; spec?: unknown }): KubeObject {
   return {
@@ -131,4 +137,14 @@ Deno.test("stop drain: a peer that never takes the withdrawals bounds the wait",
   });
   assert.equal(r.withdrawn, false);
   assert.ok(t >= 600 && t <= 640, `stopped waiting at ${t} ms`);
+});
+
+Deno.test("stop drain skips peers with graceful restart negotiated (they keep routes as stale)", () => {
+  const pushed = new Map([["gr", [r1]], ["plain", [r1, r2]], ["down", [r2]]]);
+  const got = drainableRoutes(pushed, [
+    { name: "gr", gracefulRestart: { negotiated: true } },
+    { name: "plain", gracefulRestart: { negotiated: false } },
+    { name: "down" },
+  ]);
+  assert.deepEqual([...got.keys()], ["plain", "down"]);
 });

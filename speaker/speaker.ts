@@ -47,7 +47,7 @@ import { PeerSet, type SessionFactory, type WantedSession } from "./peer_set.ts"
 import { ownStatuses, ServiceStatusReporter } from "./service_status.ts";
 import type { SpeakerConfigStatus, SpeakerStatus } from "./status_types.ts";
 import { drive } from "./slicer.ts";
-import { drainBeforeStop, DrainGate, nodeLeavingReason } from "./drain.ts";
+import { drainableRoutes, drainBeforeStop, DrainGate, nodeLeavingReason } from "./drain.ts";
 import { WriteQueue } from "./write_queue.ts";
 
 export { type PeerProblems, peerProblems, routerIdFor } from "./peer_checks.ts";
@@ -122,6 +122,9 @@ export interface Speaker {
 /** Kinds whose change means the configuration must be rebuilt. */
 const CONFIG_KIND_SET: ReadonlySet<ReadKind> = new Set<ReadKind>(CONFIG_KINDS);
 
+/** How long statuses written before a restart stand for peers that have not come up. */
+const ADOPTION_MS = 120_000;
+
 /** Marks an object whose parse failed (already logged). */
 const UNPARSABLE = Symbol("unparsable");
 
@@ -160,6 +163,7 @@ class SpeakerImpl implements Speaker {
   #pumping = false;
   /** What peers hold may have changed: a confirmation pass is due. */
   #confirmDue = false;
+  #adoptionTimer?: unknown;
   #metricsTimer?: ReturnType<typeof setTimeout>;
   #pendingKinds: Set<ReadKind> | "all" = "all";
   #reconciles = 0;
@@ -217,6 +221,13 @@ class SpeakerImpl implements Speaker {
     this.#unsubscribe = this.#source.subscribe((kinds) => this.#schedule(kinds));
     this.#schedule("all");
     this.#tickMetrics();
+    // Graceful restart's default restart time (RFC 4724; MetalLB's too): after it, a peer
+    // that never came back holds none of our routes from before the restart.
+    this.#adoptionTimer = this.#clock.setTimeout(() => {
+      this.#report.adoptionOver();
+      this.#confirmDue = true;
+      this.#kick();
+    }, ADOPTION_MS);
   }
 
   async stop(): Promise<void> {
@@ -224,17 +235,19 @@ class SpeakerImpl implements Speaker {
     this.#stopped = true;
     this.#unsubscribe?.();
     clearTimeout(this.#metricsTimer);
+    this.#clock.clearTimeout(this.#adoptionTimer);
     this.refreshMetrics();
     if (this.#drainTimer !== undefined) this.#clock.clearTimeout(this.#drainTimer);
     const drainMs = this.#o.gracefulShutdownMs ?? 0;
     let stopGrace = this.#o.stopGraceMs ?? 5_000;
     if (drainMs > 0) {
-      const r = await drainBeforeStop(this.#pushed, {
+      const routes = drainableRoutes(this.#pushed, this.#peers.statuses(this.#clock.now()));
+      const r = await drainBeforeStop(routes, {
         graceMs: drainMs,
-        push: (routes) => drive(this.#peers.push(routes)),
+        push: (m) => drive(this.#peers.push(m)),
         withdrawn: () =>
           this.#peers.statuses(this.#clock.now()).every((s) =>
-            s.state !== "Established" || s.prefixesSent === 0
+            !routes.has(s.name ?? "") || s.state !== "Established" || s.prefixesSent === 0
           ),
       });
       if (r.drainedMs > 0) this.#log.info("drained before stopping (RFC 8326)", r);

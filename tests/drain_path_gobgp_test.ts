@@ -343,3 +343,76 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "gobgpd with graceful restart: SIGTERM keeps the routes as stale, no drain, no withdraw",
+  ignore: reason !== undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await cleanupStaleNetns();
+    const pair: NetnsPair = await createNetnsPair();
+    let gobgp: Gobgpd | undefined;
+    let monitor: RibMonitor | undefined;
+    const speaker = new SpeakerProcess(pair.a.name, [`--graceful-shutdown-ms=${GRACE_MS}`]);
+    try {
+      assert.deepEqual(await speaker.next(), { ready: true });
+      gobgp = await startGobgpd({
+        netns: pair.b.name,
+        asn: 64501,
+        routerId: pair.b.addr4,
+        neighbors: [{
+          address: pair.a.addr4,
+          asn: 64500,
+          passive: true,
+          families: ["ipv4"],
+          gracefulRestart: { restartTime: 120, notification: true },
+        }],
+      });
+      const g = gobgp;
+      monitor = new RibMonitor(g);
+      const mon = monitor;
+      for (
+        const o of [
+          poolObject("pool-a", ["198.51.100.0/24"]),
+          nodeObject("n1", { internalIP: pair.a.addr4 }),
+          advObject("all"),
+          serviceObject("web", { ips: ["198.51.100.10"], pool: "pool-a" }),
+          sliceObject("web", [{ node: "n1" }]),
+          peerObject("gobgp", {
+            myASN: 64500,
+            peerASN: 64501,
+            peerAddress: pair.b.addr4,
+            enableGracefulRestart: true,
+          }),
+        ]
+      ) await speaker.put(o);
+      await g.waitEstablished(pair.a.addr4, { timeoutMs: 30_000 });
+      await waitFor("route at gobgpd", () => route(g, WEB));
+      const from = mon.seen.length;
+      const r = await speaker.terminate();
+      assert.equal(r.code, 0);
+      assert.ok(r.ms < GRACE_MS, `no drain wait for a graceful-restart peer (${r.ms} ms)`);
+      const stale = await waitFor("the route kept as stale", async () => {
+        const out = await g.cli(["global", "rib", "-a", "ipv4"], { json: true });
+        const paths = (JSON.parse(out.trim() || "{}") as Record<string, { stale?: boolean }[]>)[
+          WEB
+        ];
+        return paths?.[0]?.stale === true ? true : undefined;
+      });
+      assert.equal(stale, true);
+      const mine = mon.since(from).filter((e) => e.prefix === WEB);
+      assert.ok(mine.every((e) => !e.withdrawal), "not withdrawn");
+      assert.ok(mine.every((e) => !e.communities.includes("65535:0")), "not marked");
+    } catch (err) {
+      console.error(`speaker stderr tail:\n${speaker.stderr.slice(-4000)}`);
+      if (gobgp) console.error(`gobgpd log tail:\n${await gobgp.logTail(40)}`);
+      throw err;
+    } finally {
+      await speaker.stop();
+      await monitor?.stop();
+      await gobgp?.stop();
+      await pair.close();
+    }
+  },
+});
