@@ -290,7 +290,9 @@ export function createLeaderElector(
       stopped = true;
       clearTimeout(timer);
       await running;
-      if (leader) await release(c);
+      // Not only when `leader`: a tick in flight at stop() may have taken the Lease without
+      // becoming leader (it was stopped); release() checks the holder before it writes.
+      await release(c);
       setLeader(false);
     },
   };

@@ -125,3 +125,22 @@ Deno.test("nextLeaseSpec: a live holder is respected until its lease runs out on
     "a",
   );
 });
+
+Deno.test("lease: stop() right after start() releases a Lease the first tick took", async () => {
+  const server = await startFakeApiServer();
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(server.kubeconfigPath);
+  const a = elector(kc, "pod-a");
+  try {
+    const started = a.start();
+    // The first tick is in flight: it creates the Lease, but the candidate is stopping.
+    await a.stop();
+    await started;
+    const lease = server.objects.get("leases.coordination.k8s.io", NS, "ferrolb-controller");
+    const holder = (lease?.spec as { holderIdentity?: string } | undefined)?.holderIdentity;
+    assert.notEqual(holder, "pod-a", "the stopped candidate still holds the Lease");
+    assert.equal(a.isLeader(), false);
+  } finally {
+    await server.close();
+  }
+});
