@@ -67,6 +67,8 @@ export class ServiceStatusReporter {
   #recheck = false;
   /** Peers seen Established since start: until then an adopted status is left as it was. */
   readonly #seenUp = new Set<string>();
+  /** Adopted objects no longer stand for peers that never came up (see `adoptionOver`). */
+  #adoptionOver = false;
   /** The not-announced reason last reported per Service. */
   readonly #notices = new Map<string, string>();
   /** Names of objects that should exist; deleted by us but maybe still in the snapshot. */
@@ -161,6 +163,15 @@ export class ServiceStatusReporter {
     this.#recheck = true;
   }
 
+  /**
+   * Peers that did not come up since the restart no longer count as holding what the objects
+   * written before it said: a peer keeps stale routes only for the graceful-restart time.
+   */
+  adoptionOver(): void {
+    this.#adoptionOver = true;
+    this.#recheck = true;
+  }
+
   /** Whether some Service's status may still change without a new decision. */
   get unsettled(): boolean {
     return this.#recheck || this.#unconfirmed.size > 0;
@@ -203,7 +214,8 @@ export class ServiceStatusReporter {
       // graceful restart the peer still holds our routes from before the restart. While a
       // route is on its way (pending on an Established session) the last answer stands too,
       // so that a reconnect does not flap the status.
-      const st = this.#seenUp.has(p) ? this.#peerState(p, s) : "pending";
+      const known = this.#adoptionOver || this.#seenUp.has(p);
+      const st = known ? this.#peerState(p, s) : "pending";
       if (st === "holds" || (st === "pending" && before?.includes(p))) out.push(p);
     }
     return out;

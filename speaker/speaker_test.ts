@@ -9,6 +9,7 @@ import {
   type StopOptions,
 } from "../bgp/mod.ts";
 import { ffiAvailable, md5Available } from "../bgp/md5_transport.ts";
+import { FakeClock } from "../bgp/timers.ts";
 import { createMemorySource, type MemorySource } from "../cluster/memory_source.ts";
 import type { EventRecord, KubeObject, ObjectWriter } from "../cluster/types.ts";
 import {
@@ -1131,5 +1132,41 @@ Deno.test("a BGPPeer with a BFD profile runs without BFD and says so", async () 
     assert.ok(s.configStatus().valid, s.configStatus().errors.join("; "));
   } finally {
     await r.close();
+  }
+});
+
+Deno.test("after a restart, a peer that never comes back stops counting after 120 s", async () => {
+  // The status written before the restart says router1 holds web; router1 is gone for good.
+  const clock = new FakeClock();
+  const source = createMemorySource([
+    poolObject("pool-a", ["192.0.2.0/26"]),
+    // Nothing listens on this port: the session never comes up.
+    peerObject("router1", { myASN: 64500, peerASN: 64501, peerAddress: "127.0.0.1", peerPort: 9 }),
+    nodeObject("n1", { internalIP: "10.0.0.11" }),
+    advObject("all"),
+    serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a" }),
+    sliceObject("web", [{ node: "n1" }]),
+    statusObject("n1", "web", ["router1"]),
+  ]);
+  const writer = new RecordingWriter(source);
+  const s = createSpeaker(source, writer, {
+    nodeName: "n1",
+    namespace: TEST_NS,
+    logger: silentLogger,
+    metricsIntervalMs: 0,
+    clock,
+  });
+  try {
+    await s.start();
+    await s.settled();
+    assert.equal(writer.bgpStatusWrites, 0, "the adopted status stands at first");
+    assert.deepEqual(s.status().services[0].peers, ["127.0.0.1:9"]);
+    clock.advance(120_000);
+    await eventually("status deleted", () => writer.bgpStatusHistory.includes(null));
+    await s.settled();
+    assert.deepEqual(s.status().services[0].peers, []);
+    assert.equal(source.snapshot().objects.get("ServiceBGPStatus")?.size ?? 0, 0);
+  } finally {
+    await s.stop();
   }
 });
