@@ -104,25 +104,34 @@ function freePort(): number {
   return port;
 }
 
-/** A child process whose output goes to a file, so a full pipe never blocks it. */
+/** A daemon under a small shell guard (see {@linkcode GUARD}); its output goes to a file. */
 interface Daemon {
   name: string;
   child: Deno.ChildProcess;
   logFile: string;
 }
 
-async function spawnDaemon(
-  name: string,
-  bin: string,
-  args: string[],
-  dir: string,
-): Promise<Daemon> {
+/**
+ * Runs the daemon with its output appended to $LOG (a full pipe would block it), forwards
+ * SIGTERM to it, and stops it when the test process is gone (killed, timed out), so a dead
+ * run leaves no API server behind. Its pid goes to $LOG.pid for a last-resort SIGKILL.
+ */
+const GUARD = `"$0" "$@" >>"$LOG" 2>&1 &
+pid=$!
+echo $pid >"$LOG.pid"
+parent=$PPID
+trap 'kill -TERM $pid 2>/dev/null' TERM INT
+while kill -0 $pid 2>/dev/null; do
+  kill -0 $parent 2>/dev/null || kill -TERM $pid 2>/dev/null
+  sleep 1 & wait $!
+done
+wait $pid`;
+
+function spawnDaemon(name: string, bin: string, args: string[], dir: string): Daemon {
   const logFile = `${dir}/${name}.log`;
-  const log = await Deno.open(logFile, { write: true, create: true, truncate: true });
-  // The shell redirect hands the file to the child; Deno cannot pass a file as stdio.
-  log.close();
   const child = new Deno.Command("/bin/sh", {
-    args: ["-c", `exec "$0" "$@" >>"${logFile}" 2>&1`, bin, ...args],
+    args: ["-c", GUARD, bin, ...args],
+    env: { LOG: logFile },
     stdin: "null",
     stdout: "null",
     stderr: "null",
@@ -145,12 +154,22 @@ async function stopDaemon(d: Daemon): Promise<void> {
     return;
   }
   const killer = setTimeout(() => {
-    try {
-      d.child.kill("SIGKILL");
-    } catch { /* gone */ }
-  }, 10_000);
+    for (const pid of [readPid(`${d.logFile}.pid`), d.child.pid]) {
+      try {
+        if (pid && pid > 1) Deno.kill(pid, "SIGKILL");
+      } catch { /* gone */ }
+    }
+  }, 15_000);
   await d.child.status;
   clearTimeout(killer);
+}
+
+function readPid(file: string): number | undefined {
+  try {
+    return Number(Deno.readTextFileSync(file).trim()) || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function auditPolicy(mode: "all" | "writes"): string {
@@ -173,7 +192,7 @@ async function startEtcd(dir: string): Promise<{ daemon: Daemon; url: string }> 
   );
   // A test store need not survive a power cut; fsync per write is most of etcd's latency.
   const noFsync = /etcd Version: 3\.[5-9]/.test(version) ? ["--unsafe-no-fsync"] : [];
-  const daemon = await spawnDaemon("etcd", bin, [
+  const daemon = spawnDaemon("etcd", bin, [
     "--name=realkube",
     `--data-dir=${dir}/etcd`,
     `--listen-client-urls=${url}`,
@@ -278,7 +297,7 @@ export async function startRealKube(options: RealKubeOptions = {}): Promise<Real
     daemons.push(etcd.daemon);
     const port = freePort();
     daemons.push(
-      await spawnDaemon("kube-apiserver", `${realKubeBinDir()}/kube-apiserver`, [
+      spawnDaemon("kube-apiserver", `${realKubeBinDir()}/kube-apiserver`, [
         ...apiserverArgs(pki, etcd.url, port, dir),
         ...(options.apiserverArgs ?? []),
       ], dir),
