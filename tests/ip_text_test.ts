@@ -28,6 +28,8 @@ const CASES: [string, string | null][] = [
   ["fc00::", "fc00::"],
   ["1:2:3:4:5:6:7::", "1:2:3:4:5:6:7:0"],
   ["::2:3:4:5:6:7:8", "0:2:3:4:5:6:7:8"],
+  // IPv4-mapped: Go accepts it too but treats it as the IPv4 address (prints "1.2.3.4", and
+  // MetalLB would take "10.0.0.1-::ffff:10.0.0.5" as an IPv4 range); ferrolb keeps it IPv6.
   ["::ffff:1.2.3.4", "::ffff:102:304"],
   ["1:2:3:4:5:6:1.2.3.4", "1:2:3:4:5:6:102:304"],
   ["::1.2.3.4", "::102:304"],
