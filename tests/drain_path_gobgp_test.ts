@@ -305,6 +305,8 @@ Deno.test({
           assert.ok(tl.marked!.at < tl.withdrawn!.at, "65535:0 arrived before the withdraw");
           assert.ok(tl.marked!.communities.includes("64500:100"), "own communities kept");
           assert.ok(gap >= GRACE_MS - 100, `gap ${gap} ms shorter than the grace period`);
+          const [n] = await g.neighbors();
+          assert.equal(n.established, true, "withdrawn in an UPDATE, the session kept");
           await speaker.put(nodeObject("n1", { internalIP: pair.a.addr4 }));
           const back = await waitFor("route back after uncordon", () => route(g, WEB));
           assert.deepEqual(back.communities, ["64500:100"]);
