@@ -11,14 +11,21 @@
  * FERROLB_E2E_LARGE (100000), FERROLB_E2E_CAP_SMALL_S (120), FERROLB_E2E_CAP_LARGE_S (180).
  * `deno run -A tests/bench/e2e.ts [prefix]` runs it without the bench runner.
  */
-import { result } from "./types.ts";
 import type { BenchResult, BenchSuite } from "./types.ts";
 import { cleanupStaleNetns, netnsAvailable } from "../gobgp/mod.ts";
 import { type BenchNet, createBenchNet, loadAverage } from "./e2e_env.ts";
-import { installed, measureRefs, refExtras, type Refs, refStart } from "./e2e_refs.ts";
+import { installed, measureRefs, refExtras } from "./e2e_refs.ts";
 import { extraArgs, startOurs, stopOurs } from "./e2e_ours.ts";
-import { idleLag, type LargeRuns, largeRuns, ourWorkdir } from "./e2e_large.ts";
-import { updatePackingLimit } from "./bgp_announce.ts";
+import { idleLag, largeRuns, ourWorkdir } from "./e2e_large.ts";
+import {
+  coldLargeFigure,
+  lagFigure,
+  restartFigure,
+  rssFigure,
+  sigtermFigure,
+  startFigure,
+  updatesFigure,
+} from "./e2e_figures.ts";
 
 const COLD_SMALL = "e2e_cold_10k";
 const UPDATES_SMALL = "e2e_updates_cold_10k";
@@ -62,26 +69,16 @@ async function* smallSize(
     const load = await loadAverage();
     const run = await startOurs({ net, ...work, n, receivers: 1, capMs: capS * 1000 });
     const stop = await stopOurs({ proc: run.proc, net, receivers: 1 });
-    const ref = refStart(refs);
     if (filter(COLD_SMALL)) {
-      yield result(COLD_SMALL, run.reached ? run.seconds : null, "s", {
-        baseline: ref.seconds,
+      yield startFigure(COLD_SMALL, run, {
+        capS,
+        refs,
         extra: {
           services: n,
-          reached: run.reached,
-          capSeconds: capS,
-          routesAtReceiver: run.counts[0]?.accepted ?? 0,
-          ...(run.reached
-            ? {}
-            : { note: `not reached in ${capS} s: ${run.counts[0]?.accepted ?? 0} routes` }),
-          baselineIs: `${ref.name} process start to every route`,
-          sessionUpToDoneSeconds: run.sessionUpToDoneSeconds,
-          ...(run.problems ? { problems: run.problems } : {}),
-          maxLoopLagSeconds: run.maxLoopLagSeconds,
-          peakRssMB: mb(run.peakRssBytes),
-          sigtermExitSeconds: stop.exitSeconds,
-          ...refExtras(refs, ["startToDoneSeconds", "transferSeconds", "peakRssBytes"]),
           loadAverage: load,
+          maxLoopLagSeconds: run.maxLoopLagSeconds,
+          sigtermExitSeconds: stop.exitSeconds,
+          ...refExtras(refs, ["transferSeconds", "peakRssBytes"]),
         },
       });
     }
@@ -90,127 +87,6 @@ async function* smallSize(
     }
   } finally {
     await work.remove();
-  }
-}
-
-/** Our UPDATE count at the receiver against the fewest UPDATEs that carry the table. */
-function updatesFigure(
-  bench: string,
-  n: number,
-  updates: number,
-  refs: Refs,
-  reached: boolean,
-): BenchResult {
-  const limit = updatePackingLimit(n, { localAsn: 65001, nextHop: "192.0.2.1" });
-  return result(bench, updates, "updates", {
-    baseline: limit.updates,
-    extra: {
-      services: n,
-      reached,
-      baselineIs: "packing limit: fewest 4096-byte UPDATEs for the table",
-      prefixesPerUpdate: limit.perUpdate,
-      ...refExtras(refs, ["updates"]),
-    },
-  });
-}
-
-/** Bytes as whole MiB, or null. */
-export function mb(bytes: number | undefined): number | null {
-  return bytes === undefined ? null : Math.round(bytes / 2 ** 20);
-}
-
-async function* largeFigures(
-  r: LargeRuns,
-  filter: (n: string) => boolean,
-): AsyncIterable<BenchResult> {
-  const { n, cold, refs } = r;
-  const ref = refStart(refs);
-  const base = { services: n, loadAverage: r.load };
-  if (filter(COLD_LARGE)) {
-    yield result(COLD_LARGE, cold.reached ? cold.seconds : null, "s", {
-      baseline: ref.seconds,
-      extra: {
-        ...base,
-        reached: cold.reached,
-        capSeconds: r.capS,
-        routesAtReceiver: cold.counts[0]?.accepted ?? 0,
-        ...(cold.reached
-          ? {}
-          : { note: `not reached in ${r.capS} s: ${cold.counts[0]?.accepted ?? 0} routes` }),
-        baselineIs: `${ref.name} process start to every route`,
-        sessionUpToDoneSeconds: cold.sessionUpToDoneSeconds,
-        ...(cold.problems ? { problems: cold.problems } : {}),
-        peakRssMB: mb(cold.peakRssBytes),
-        ...refExtras(refs, ["startToDoneSeconds", "transferSeconds", "loadSeconds"]),
-      },
-    });
-  }
-  if (filter(UPDATES_LARGE)) {
-    yield updatesFigure(UPDATES_LARGE, n, cold.updates, refs, cold.reached);
-  }
-  if (filter(LAG_LARGE)) {
-    yield result(LAG_LARGE, cold.maxLoopLagSeconds, "s", {
-      baseline: r.idleLagSeconds,
-      extra: {
-        ...base,
-        during: cold.reached ? "cold start to every route" : `cold start, first ${r.capS} s`,
-        baselineIs: "the same program starting with 1 Service",
-        restartMaxLoopLagSeconds: r.restart?.maxLoopLagSeconds ?? null,
-        goal: 0.1,
-      },
-    });
-  }
-  if (filter(RESTART_LARGE)) {
-    const rs = r.restart;
-    yield result(RESTART_LARGE, rs?.reached ? rs.seconds : null, "s", {
-      baseline: ref.seconds,
-      extra: {
-        ...base,
-        reached: rs?.reached ?? false,
-        stateFrom: r.stateFrom,
-        routesAtReceiver: rs?.counts[0]?.accepted ?? 0,
-        baselineIs: `${ref.name} process start to every route`,
-        sessionUpToDoneSeconds: rs?.sessionUpToDoneSeconds ?? null,
-        peakRssMB: mb(rs?.peakRssBytes),
-        ...refExtras(refs, ["startToDoneSeconds", "peakRssBytes"]),
-      },
-    });
-  }
-  if (filter(SIGTERM_LARGE)) {
-    const st = r.restartStop;
-    yield result(SIGTERM_LARGE, st?.exitSeconds ?? null, "s", {
-      baseline: (refs.bird ?? refs.gobgp).sigtermExitSeconds,
-      extra: {
-        ...base,
-        measuredAfter: "restart, every route announced",
-        flags: (await extraArgs()).join(" "),
-        exitCode: st?.exitCode ?? null,
-        withdrawnSeconds: st?.withdrawnSeconds ?? null,
-        duringColdStartExitSeconds: r.coldStop.exitSeconds,
-        duringColdStartWithdrawnSeconds: r.coldStop.withdrawnSeconds,
-        baselineIs: `${(refs.bird ?? refs.gobgp).name} SIGTERM to exit`,
-        ...refExtras(refs, ["sigtermExitSeconds", "sigtermWithdrawnSeconds"]),
-      },
-    });
-  }
-  if (filter(RSS_LARGE)) {
-    const x4 = r.x4;
-    const refX4 = r.refsX4;
-    const refRss = refX4 ? (refX4.bird ?? refX4.gobgp).peakRssBytes : undefined;
-    yield result(RSS_LARGE, mb(x4?.peakRssBytes), "MiB", {
-      baseline: mb(refRss),
-      extra: {
-        ...base,
-        peers: 4,
-        reached: x4?.reached ?? false,
-        routesAtReceivers: x4?.counts.map((c) => c.accepted) ?? [],
-        baselineIs: refX4
-          ? `${(refX4.bird ?? refX4.gobgp).name} peak RSS, same table, 4 peers`
-          : null,
-        ...(refX4 ? refExtras(refX4, ["peakRssBytes"]) : {}),
-        coldOnePeerPeakRssMB: mb(cold.peakRssBytes),
-      },
-    });
   }
 }
 
@@ -237,7 +113,20 @@ async function* run(filter: (name: string) => boolean): AsyncIterable<BenchResul
         x4: filter(RSS_LARGE),
         idleLagSeconds,
       });
-      yield* largeFigures(runs, filter);
+      const flags = (await extraArgs()).join(" ");
+      const figures: [string, () => BenchResult][] = [
+        [COLD_LARGE, () => coldLargeFigure(COLD_LARGE, runs)],
+        [
+          UPDATES_LARGE,
+          () =>
+            updatesFigure(UPDATES_LARGE, runs.n, runs.cold.updates, runs.refs, runs.cold.reached),
+        ],
+        [LAG_LARGE, () => lagFigure(LAG_LARGE, runs)],
+        [RESTART_LARGE, () => restartFigure(RESTART_LARGE, runs)],
+        [SIGTERM_LARGE, () => sigtermFigure(SIGTERM_LARGE, runs, flags)],
+        [RSS_LARGE, () => rssFigure(RSS_LARGE, runs)],
+      ];
+      for (const [name, figure] of figures) if (filter(name)) yield figure();
     }
   } finally {
     await net.close();
