@@ -95,7 +95,13 @@ function birdConfig(options: RefOptions, routesFile: string): string {
   return lines.join("\n") + "\n";
 }
 
-/** Runs BIRD 2 with the table as static routes until the receivers hold it, then SIGTERM. */
+/**
+ * Runs BIRD 2 with the table as static routes until the receivers hold it, then SIGTERM.
+ * BIRD 2.0.12 (debug log) dials at least 1 s after start even with `connect delay time 0`,
+ * and its first UPDATE often goes out only at its main loop's next 3-s poll wake-up: those
+ * fixed delays are in `startToDoneSeconds` (not in `transferSeconds`), which is why the
+ * figures carry GoBGP's and the transfer times beside it.
+ */
 export async function runBird(options: RefOptions): Promise<RefRun> {
   const dir = await Deno.makeTempDir({ prefix: "flb-bench-bird-" });
   try {
