@@ -241,3 +241,20 @@ Deno.test("kube writer: restating an unchanged condition with a new time writes 
     );
   });
 });
+
+Deno.test("kube writer: the same Event recorded twice at once is one Event with count 2", async () => {
+  await withWriter(async (server, writer) => {
+    const ev = {
+      involved: { kind: "Service", apiVersion: "v1", namespace: "default", name: "web" },
+      type: "Normal" as const,
+      reason: "IPAllocated",
+      message: "same",
+      component: "metallb-controller",
+    };
+    // Pipelined callers do not wait for each other; the repeat must still find the first.
+    await Promise.all([writer.recordEvent(ev), writer.recordEvent(ev)]);
+    const events = server.objects.list("events", "default") as unknown as { count: number }[];
+    assert.equal(events.length, 1);
+    assert.equal(events[0].count, 2);
+  });
+});
