@@ -11,7 +11,7 @@ export type WriteFn<A, B> = (a: A, b: B) => Promise<void>;
 
 /** Longest run of writes before the queue lets timers and I/O in (writes that resolve at once
  * would otherwise keep the microtask queue busy for 100,000s of them). */
-const SLICE_MS = 40;
+const SLICE_MS = 20;
 
 /** A serial queue of writes. */
 export class WriteQueue {
