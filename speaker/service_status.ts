@@ -120,7 +120,7 @@ export class ServiceStatusReporter {
     this.#unconfirmed.add(key);
     if (this.#held.has(key)) return;
     // After a restart the objects written before it are adopted, and left alone when right.
-    const found = this.#existing(key, serviceBGPStatusName(s.namespace, s.name, this.#o.node));
+    const found = this.#existing(key, s);
     if (!found) return;
     const peers = (found.status as { peers?: unknown } | undefined)?.peers;
     const name = found.metadata.name;
@@ -319,7 +319,7 @@ export class ServiceStatusReporter {
   readonly #announcedIps = new Map<string, readonly string[]>();
 
   /** An existing object of this node for Service `key`, preferring the name we would give. */
-  #existing(key: string, ours: string): KubeObject | undefined {
+  #existing(key: string, s: ServiceAnnouncement): KubeObject | undefined {
     if (!this.#index) {
       this.#index = new Map();
       for (const o of this.#own?.().values() ?? []) {
@@ -331,8 +331,11 @@ export class ServiceStatusReporter {
       }
     }
     const list = this.#index.get(key);
-    return list?.find((o) => o.metadata.name === ours) ??
-      list?.find((o) => !this.#names.has(o.metadata.name));
+    // Most Services have none (a first start): then no name is hashed at all.
+    if (!list) return undefined;
+    const ours = serviceBGPStatusName(s.namespace, s.name, this.#o.node);
+    return list.find((o) => o.metadata.name === ours) ??
+      list.find((o) => !this.#names.has(o.metadata.name));
   }
 
   /**
