@@ -55,10 +55,22 @@ const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
 
 type RawMeta = KubeObject["metadata"] & { managedFields?: unknown };
 
+/** An endpoint with only what the speaker reads; anything unusual is left for the schema. */
+function slimEndpoint(e: unknown): unknown {
+  if (!e || typeof e !== "object" || Array.isArray(e)) return e;
+  const { addresses, conditions, nodeName } = e as Record<string, unknown>;
+  return {
+    ...(addresses !== undefined ? { addresses } : {}),
+    ...(conditions !== undefined ? { conditions } : {}),
+    ...(nodeName !== undefined ? { nodeName } : {}),
+  };
+}
+
 /**
  * The object as the roles see it: apiVersion and kind set (list items of built-in kinds come
- * without them), without managedFields and kubectl's last-applied annotation, and a Node with
- * only the status fields read (conditions and addresses; not its image list).
+ * without them), without managedFields and kubectl's last-applied annotation, EndpointSlice
+ * endpoints without their pod references, zones and hints, and a Node with only the status
+ * fields read (conditions and addresses; not its image list).
  */
 export function slimObject(kind: ReadKind, raw: unknown): KubeObject {
   const o = raw as KubeObject;
@@ -68,6 +80,9 @@ export function slimObject(kind: ReadKind, raw: unknown): KubeObject {
     metadata.annotations = annotations;
   }
   const slim: KubeObject = { ...o, metadata, apiVersion: KIND_ENDPOINTS[kind].apiVersion, kind };
+  if (kind === "EndpointSlice" && Array.isArray(o.endpoints)) {
+    slim.endpoints = o.endpoints.map(slimEndpoint);
+  }
   if (kind === "Node" && o.status && typeof o.status === "object") {
     const { conditions, addresses } = o.status as Record<string, unknown>;
     slim.status = {

@@ -37,6 +37,29 @@ Deno.test("slimObject keeps what the roles read and drops managedFields, last-ap
   assert.deepEqual(node.spec, { podCIDR: "10.244.0.0/24" });
 });
 
+Deno.test("slimObject keeps an endpoint's addresses, conditions and node, not its pod reference", () => {
+  const slice = slimObject("EndpointSlice", {
+    metadata: { name: "web-1", namespace: "default" },
+    addressType: "IPv4",
+    endpoints: [{
+      addresses: ["10.244.0.5"],
+      conditions: { ready: true, serving: true, terminating: false },
+      nodeName: "n1",
+      zone: "z1",
+      hints: { forZones: [{ name: "z1" }] },
+      targetRef: { kind: "Pod", name: "web-abc", namespace: "default", uid: "u" },
+    }, "not an object"],
+    ports: [{ name: "http", port: 80, protocol: "TCP" }],
+  });
+  assert.deepEqual(slice.endpoints, [{
+    addresses: ["10.244.0.5"],
+    conditions: { ready: true, serving: true, terminating: false },
+    nodeName: "n1",
+  }, "not an object"]);
+  assert.deepEqual(slice.ports, [{ name: "http", port: 80, protocol: "TCP" }]);
+  assert.equal(slice.addressType, "IPv4");
+});
+
 Deno.test("collectionPath: install-namespace kinds are namespaced, others cluster-wide", () => {
   assert.equal(
     collectionPath("IPAddressPool", "metallb-system"),
