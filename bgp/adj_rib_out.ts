@@ -308,6 +308,8 @@ export interface TakenUpdates {
   held: number;
   /** Some attribute set filled more than one UPDATE (a bulk change is under way). */
   bulk: boolean;
+  /** `limit` cut the batch: call again for the rest. */
+  more: boolean;
 }
 
 /**
@@ -508,7 +510,7 @@ export class AdjRibOut {
    */
   takeUpdates(
     env: AttributeEnv,
-    options: { ctx: CodecContext; families: Family[]; holdTails?: HoldTails },
+    options: { ctx: CodecContext; families: Family[]; holdTails?: HoldTails; limit?: number },
   ): TakenUpdates {
     if (this.#allDirty) {
       for (const k of this.#wanted.keys()) this.#dirty.add(k);
@@ -518,13 +520,21 @@ export class AdjRibOut {
     const v6 = options.families.includes("ipv6");
     const withdrawn: Prefix[] = [];
     const byGroup = new Map<string, { group: AnnounceGroup; keys: string[]; attrKey: string }>();
+    const limit = options.limit ?? Infinity;
+    let taken = 0;
+    let more = false;
     for (const k of this.#dirty) {
+      if (taken >= limit) {
+        more = true;
+        break;
+      }
       const e = this.#wanted.get(k);
       const s = this.#sent.get(k);
       if (e === undefined) {
         if (s !== undefined) {
           withdrawn.push(prefixOfKey(k));
           this.#sent.delete(k);
+          taken++;
         }
         this.#dirty.delete(k);
         continue;
@@ -543,12 +553,16 @@ export class AdjRibOut {
       }
       g.group.prefixes.push(e.prefix);
       g.keys.push(k);
+      taken++;
     }
     let announced = 0;
     let held = 0;
     let bulk = false;
     for (const g of byGroup.values()) {
-      const tail = this.#tail(g.group, options.ctx, options.holdTails ?? "none");
+      // A batch cut by `limit`: the partial tail of a set that filled whole UPDATEs goes with
+      // the next batch, so UPDATEs stay full. Sets smaller than one UPDATE go now: holding
+      // them could stall a table of many small sets.
+      const tail = this.#tail(g.group, options.ctx, more ? "bulky" : options.holdTails ?? "none");
       bulk ||= tail.bulk;
       const keep = g.keys.length - tail.count;
       for (let i = 0; i < g.keys.length; i++) {
@@ -557,14 +571,14 @@ export class AdjRibOut {
       }
       if (tail.count > 0) g.group.prefixes.length = keep;
       announced += keep;
-      held += tail.count;
+      if (!more) held += tail.count;
     }
     const groups = [...byGroup.values()].map((g) => g.group).filter((g) => g.prefixes.length);
     const updates = packUpdates(withdrawn, groups, {
       ctx: options.ctx,
       nextHopV6: env.nextHopV6,
     });
-    return { updates, announced, withdrawn: withdrawn.length, held, bulk };
+    return { updates, announced, withdrawn: withdrawn.length, held, bulk, more };
   }
 
   /**

@@ -139,6 +139,9 @@ export type SessionEvent = "state" | "error" | "update" | "sent";
 
 /** Default hold time (RFC 4271 suggests 90 s; MetalLB's default too). */
 export const DEFAULT_HOLD_MS = 90_000;
+/** Most announcements and withdrawals one flush step takes (~10-20 ms of work). */
+const FLUSH_BATCH = 16_384;
+
 /** Default connect timeout. */
 export const DEFAULT_CONNECT_MS = 10_000;
 
@@ -542,20 +545,25 @@ export class BgpSession {
     }
     this.#flushing = true;
     try {
+      let more = false;
       do {
+        if (more) await new Promise((resolve) => setTimeout(resolve, 0));
         this.#dirty = false;
         const pc = this.#pc;
         const neg = this.#negotiated;
         const env = this.#env;
         if (!pc || !neg || !env || pc.state !== State.ESTABLISHED) return;
+        // In batches, so that a table of 100,000s never holds the event loop for long.
         const taken = this.#rib.takeUpdates(env, {
           ctx: pc.ctx,
           families: this.#sendFamilies,
           holdTails: this.#holdTails(),
+          limit: FLUSH_BATCH,
         });
+        more = taken.more;
         this.#afterTake(taken);
         const msgs = taken.updates;
-        if (this.#eorPending) {
+        if (this.#eorPending && !more) {
           for (const f of neg.families) msgs.push(endOfRib(f));
           this.#eorPending = false;
         }
@@ -569,7 +577,7 @@ export class BgpSession {
         }
         await this.#sendBatched(pc, msgs);
         if (taken.announced || taken.withdrawn) this.#emit("sent");
-      } while (this.#dirty);
+      } while (this.#dirty || more);
     } catch (err) {
       // A failed write closes the connection, which resets the Adj-RIB-Out; anything else
       // is a bug worth seeing.
@@ -592,6 +600,7 @@ export class BgpSession {
   }
 
   #afterTake(taken: TakenUpdates): void {
+    if (taken.more) return;
     this.#forceTails = false;
     if (taken.bulk) this.#bulkAt = this.#clock.now();
     if (taken.held === 0 || this.#tailTimer !== undefined) return;

@@ -875,3 +875,28 @@ Deno.test("bulk changes fill UPDATEs: partial tails wait up to coalesceMs, lone 
   assert.deepEqual(peer.updates().slice(n).map(nlriOf), [1]);
   await h.session.stop();
 });
+
+Deno.test("a large table goes out in batches, still at the packing limit, End-of-RIB last", async () => {
+  const h = harness({ gracefulRestart: true });
+  const v4 = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32`;
+  // 40,000 routes in one set, and 3,000 with a set each (link bandwidth per Service).
+  const routes = Array.from({ length: 40_000 }, (_, i) => route(v4(i)));
+  for (let i = 0; i < 3000; i++) routes.push(route(v4(100_000 + i), { med: i }));
+  h.session.setRoutes(routes);
+  const peer = await establish(h);
+  for (let i = 0; i < 20 && h.session.stats().prefixesSent < 43_000; i++) await settle();
+  assert.equal(h.session.stats().prefixesSent, 43_000);
+  const ups = peer.updates();
+  const eor = ups.findIndex((u) =>
+    u.nlri.length === 0 && u.withdrawn.length === 0 &&
+    !u.attributes.mpUnreach
+  );
+  assert.ok(
+    eor > 0 && ups.slice(eor + 1).every((u) => !u.nlri.length),
+    "End-of-RIB after every route",
+  );
+  const shared = ups.filter((u) => u.nlri.length > 0 && u.attributes.med === undefined);
+  const perUpdate = Math.max(...shared.map((u) => u.nlri.length));
+  assert.equal(shared.length, Math.ceil(40_000 / perUpdate), "batches do not split UPDATEs");
+  await h.session.stop();
+});
