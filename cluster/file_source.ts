@@ -233,10 +233,17 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
   // health endpoint, BGP keepalives or signal handlers.
   /** The last text of each file that failed to parse, so it is parsed once, not every poll. */
   const rejected = new Map<string, string>();
-  const parser = createManifestParser({
-    inline: parseManifests,
-    onInline: (reason) => log.warn("parsing manifests on the main thread", { reason }),
-  });
+  let toldInline = false;
+  const newParser = () =>
+    createManifestParser({
+      inline: parseManifests,
+      onInline: (reason) => {
+        if (!toldInline) log.warn("parsing manifests on the main thread", { reason });
+        toldInline = true;
+      },
+    });
+  let parser = newParser();
+  let parsed = false;
 
   async function scan(): Promise<void> {
     let list: string[];
@@ -273,6 +280,7 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
       // The same broken text again (every poll): its error stands, parsing it again would only
       // burn a core (a broken 20 MB file takes seconds each time).
       if (rejected.get(file) === text && errors.has(file)) continue;
+      parsed = true;
       const r = await parser.parse(text, options.defaults);
       if (r.ok) {
         rejected.delete(file);
@@ -293,6 +301,12 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
         // only when it changes again.
         if (prev) files.set(file, { text: prev.text, objects: prev.objects });
       }
+    }
+    if (parsed && !closed) {
+      // The worker's heap holds everything it parsed; a new one starts at the next change.
+      parser.close();
+      parser = newParser();
+      parsed = false;
     }
     await publish();
   }

@@ -89,6 +89,9 @@ function sameRecord(a: Record<string, string>, b: Record<string, string>): boole
   return ka.length === Object.keys(b).length && ka.every((k) => b[k] === a[k]);
 }
 
+/** Longest stretch of staging a batch without yielding to the event loop. */
+const STAGE_SLICE_MS = 20;
+
 /** A change waiting for the next save: the new state, or null when the entry goes. */
 type Staged = Map<string, ServiceState | null>;
 
@@ -116,6 +119,10 @@ export function createOverlaySource(
   let waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
   let flushTimer: ReturnType<typeof setTimeout> | undefined;
   let flushing = false;
+  /** Batches being staged: the save waits for them, so each batch lands in one save. */
+  let staging = 0;
+  /** Services saved since the last snapshot was built. */
+  const touched = new Set<string>();
 
   const listeners = new Set<(changed: ReadonlySet<ReadKind>) => void>();
   const ring: RecordedEvent[] = [];
@@ -163,7 +170,7 @@ export function createOverlaySource(
   }
 
   function scheduleFlush(): void {
-    if (flushTimer !== undefined || flushing) return;
+    if (flushTimer !== undefined || flushing || staging > 0) return;
     // A macrotask first, so every write of the same tick lands in one save.
     flushTimer = setTimeout(() => {
       flushTimer = undefined;
@@ -190,6 +197,7 @@ export function createOverlaySource(
       await store.save({ ...extra, version: 1, services: next });
       committed = next;
       overlayRevision++;
+      for (const key of batch.keys()) touched.add(key);
       log.debug("service state saved", { services: batch.size, generation: store.generation() });
       for (const w of done) w.resolve();
       // Deferred like a watch event, so a writer is never re-entered from its own write.
@@ -206,13 +214,18 @@ export function createOverlaySource(
 
   /** Stages `next` for `key`; resolves when durable. A no-op write resolves at once. */
   function stage(key: string, next: ServiceState | null): Promise<void> | undefined {
+    return stageOnly(key, next) ? afterFlush() : undefined;
+  }
+
+  /** Stages `next` for `key`; true when the caller must wait for a save to be durable. */
+  function stageOnly(key: string, next: ServiceState | null): boolean {
     const cur = latest(key);
     if (next === null ? cur === undefined : cur !== undefined && sameState(cur, next)) {
       // Equal to what is staged: still wait for it, so the caller's write is durable.
-      return staged.has(key) ? afterFlush() : undefined;
+      return staged.has(key);
     }
     staged.set(key, next);
-    return afterFlush();
+    return true;
   }
 
   function overlay(obj: KubeObject, state: ServiceState): KubeObject {
@@ -236,6 +249,15 @@ export function createOverlaySource(
     };
   }
 
+  /** The Service `obj` as readers see it: with its saved state laid over, if any. */
+  function viewOf(key: string, obj: KubeObject): KubeObject {
+    const state = committed.get(key);
+    if (!state) return obj;
+    let hit = overlaid.get(obj);
+    if (hit?.state !== state) overlaid.set(obj, hit = { state, obj: overlay(obj, state) });
+    return hit.obj;
+  }
+
   function snapshot(): Snapshot {
     const base = inner.snapshot();
     if (
@@ -245,17 +267,25 @@ export function createOverlaySource(
     }
     const objects = new Map(base.objects);
     const innerServices = base.objects.get("Service");
-    if (innerServices && committed.size > 0) {
+    const previous = cache?.innerRevision === base.revision
+      ? cache.snap.objects.get("Service")
+      : undefined;
+    if (innerServices && previous) {
+      // Only saves happened since: start from the last view, redo the Services they touched.
+      const merged = new Map(previous);
+      for (const key of touched) {
+        const obj = innerServices.get(key);
+        if (obj) merged.set(key, viewOf(key, obj));
+      }
+      objects.set("Service", merged);
+    } else if (innerServices && committed.size > 0) {
       const merged = new Map(innerServices);
       for (const [key, obj] of innerServices) {
-        const state = committed.get(key);
-        if (!state) continue;
-        let hit = overlaid.get(obj);
-        if (hit?.state !== state) overlaid.set(obj, hit = { state, obj: overlay(obj, state) });
-        merged.set(key, hit.obj);
+        if (committed.has(key)) merged.set(key, viewOf(key, obj));
       }
       objects.set("Service", merged);
     }
+    touched.clear();
     // Both parts only grow by one per change, so their sum does too.
     const snap: Snapshot = { revision: base.revision + overlayRevision, objects };
     cache = { innerRevision: base.revision, overlayRevision, snap };
@@ -302,14 +332,28 @@ export function createOverlaySource(
     return stage(key, next ?? { ingress: [], annotations: {} }) ?? Promise.resolve();
   }
 
-  function writeServices(writes: readonly ServiceWrite[]): Promise<void> {
+  async function writeServices(writes: readonly ServiceWrite[]): Promise<void> {
     count("writeServices", writes.length);
     let wait = false;
-    for (const w of writes) {
-      const key = objectKey(w);
-      if (stage(key, applyWrite(latest(key), w))) wait = true;
+    // Staged in slices so a batch of 100,000 never stalls the event loop; the save waits
+    // until the whole batch is staged, so it is one save and one change.
+    staging++;
+    try {
+      let sliceStart = performance.now();
+      for (const w of writes) {
+        if (performance.now() - sliceStart >= STAGE_SLICE_MS) {
+          await new Promise((r) => setTimeout(r, 0));
+          sliceStart = performance.now();
+        }
+        const key = objectKey(w);
+        if (stageOnly(key, applyWrite(latest(key), w))) wait = true;
+      }
+    } finally {
+      staging--;
+      // Writes of others that came in meanwhile wait for a save too.
+      if (!wait && (staged.size > 0 || waiters.length > 0)) scheduleFlush();
     }
-    return wait ? afterFlush() : Promise.resolve();
+    if (wait) return await afterFlush();
   }
 
   let windowStart = 0;

@@ -221,8 +221,15 @@ async function runLimited(
 ): Promise<{ op: WriteOp; error: unknown }[]> {
   const failures: { op: WriteOp; error: unknown }[] = [];
   let next = 0;
+  let sliceStart = performance.now();
   async function worker(): Promise<void> {
     while (next < ops.length) {
+      // Writes that complete at once (file mode) chain as microtasks, which never let
+      // timers or sockets in: give the event loop a turn every slice.
+      if (performance.now() - sliceStart >= SLICE_MS) {
+        await new Promise((r) => setTimeout(r, 0));
+        sliceStart = performance.now();
+      }
       const op = ops[next++];
       try {
         await op.run();

@@ -39,6 +39,8 @@ export type ServiceRequestResult =
   | { kind: "invalid"; reason: string; deprecated: DeprecatedAnnotation[]; allocation?: true }
   | { kind: "request"; request: ServiceRequest; deprecated: DeprecatedAnnotation[] };
 
+const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+
 /** Options for {@linkcode translateService}. */
 export interface TranslateOptions {
   /** `--lb-class`: when set only Services of this class are ours, else only classless ones. */
@@ -186,8 +188,9 @@ export function translateService(
     policy,
     ports: view.ports.map((p) => ({ protocol: p.protocol, port: p.port })),
     backendKey: backendKey(view),
-    serviceLabels: { ...view.labels },
-    namespaceLabels: { ...(options.namespaceLabels ?? {}) },
+    // Shared, not copied: both are immutable views, and 100,000 copies add up.
+    serviceLabels: view.labels,
+    namespaceLabels: options.namespaceLabels ?? NO_LABELS,
   };
   if (requested.length > 0) request.requestedIPs = requested;
   if (pool !== undefined && pool.trim() !== "") request.pool = pool.trim();
