@@ -725,6 +725,34 @@ export class Controller {
   // ---------------------------------------------------------------------------------------
   // Services
 
+  /**
+   * Whether `next` differs from `prev` only by the status and pool annotations this
+   * controller wrote for the Service's current outcome. Sources that keep unchanged parts
+   * as the same objects (file mode) make this cheap; others never match and take the
+   * normal path.
+   */
+  #isOwnEcho(key: string, prev: KubeObject, next: KubeObject): boolean {
+    const o = this.#outcomes.get(key);
+    if (!o || o.keep || o.pending || this.#cleared.has(key)) return false;
+    if (prev.spec !== next.spec || prev.metadata.labels !== next.metadata.labels) return false;
+    const pm = prev.metadata;
+    const nm = next.metadata;
+    if (
+      pm.uid !== nm.uid || pm.creationTimestamp !== nm.creationTimestamp ||
+      pm.deletionTimestamp !== nm.deletionTimestamp
+    ) return false;
+    const pa = pm.annotations ?? {};
+    const na = nm.annotations ?? {};
+    for (const k of POOL_ANNOTATIONS) if (na[k] !== o.pool) return false;
+    const ours = (k: string) => (POOL_ANNOTATIONS as readonly string[]).includes(k);
+    const pk = Object.keys(pa).filter((k) => !ours(k));
+    const nk = Object.keys(na).filter((k) => !ours(k));
+    if (pk.length !== nk.length || pk.some((k) => pa[k] !== na[k])) return false;
+    const status = next.status as { loadBalancer?: { ingress?: { ip?: string }[] } } | undefined;
+    const shown = (status?.loadBalancer?.ingress ?? []).map((i) => canonicalIP(i.ip ?? "") ?? "");
+    return shown.length === o.ips.length && [...shown].sort().join() === [...o.ips].sort().join();
+  }
+
   #parse(key: string, obj: KubeObject): ParsedService {
     const hit = this.#parsed.get(key);
     if (hit?.obj === obj) return hit.parsed;
@@ -745,8 +773,18 @@ export class Controller {
     const handled: Outcome[] = [];
     const unhandled: { key: string; obj: KubeObject; view: ServiceView }[] = [];
     this.#progress = { phase: "reading services", done: 0, total: services.size };
+    let echoes = 0;
     for (const [key, obj] of services) {
-      if (!full && this.#lastSeen.get(key) === obj && !this.#pendingKeys.has(key)) continue;
+      const prev = this.#lastSeen.get(key);
+      if (!full && prev === obj && !this.#pendingKeys.has(key)) continue;
+      if (!full && prev !== undefined && this.#isOwnEcho(key, prev, obj)) {
+        // Our own write come back: nothing to decide, and 100,000 of them must not cost a
+        // second pass over everything just assigned.
+        this.#written.delete(`ingress|${key}`);
+        this.#written.delete(`annotations|${key}`);
+        echoes++;
+        continue;
+      }
       this.#progress.done++;
       await this.#yieldIfDue();
       const p = this.#parse(key, obj);
@@ -971,7 +1009,6 @@ export class Controller {
     } else this.#lastEvent.delete(`${o.key}|deprecated`);
 
     const cleared = this.#cleared.get(o.key);
-    const nowIps = o.ips.join(",");
     const lost = beforeIps !== undefined && o.ips.length === 0 && !o.keep;
     // With no pool at all MetalLB clears and waits without a word per Service: every one
     // of them would say the same thing, and the configuration error says it once.
@@ -991,7 +1028,8 @@ export class Controller {
     this.#cleared.delete(o.key);
     if (o.fresh && o.ips.length > 0) {
       const msg = `Assigned IP ${JSON.stringify(o.ips)}`;
-      this.#lastEvent.set(`${o.key}|alloc`, `ok:${nowIps}`);
+      // An empty slot differs from every failure message, as "assigned" would, for free.
+      this.#lastEvent.delete(`${o.key}|alloc`);
       this.#push(ops, o.key, {
         involved,
         type: "Normal",
@@ -1033,7 +1071,8 @@ export class Controller {
         message: msg,
       });
     } else if (o.ips.length > 0) {
-      this.#lastEvent.set(`${o.key}|alloc`, `ok:${nowIps}`);
+      // An empty slot differs from every failure message, as "assigned" would, for free.
+      this.#lastEvent.delete(`${o.key}|alloc`);
     }
   }
 
