@@ -21,8 +21,6 @@ import {
   Allocator,
   canonicalIP,
   type ExistingAssignment,
-  type LabelSelector as IpamSelector,
-  type PoolSpec,
   type RefusalCode,
   type RestoreReport,
   type ServiceRequest,
@@ -35,6 +33,8 @@ import {
   type ObjectWriter,
   type Snapshot,
 } from "../cluster/types.ts";
+import { bigintJson, displayCount, poolSpecOf, statusCount } from "./pools.ts";
+import { runWrites, type ServiceWrite, type WriteOp } from "./write_queue.ts";
 import {
   ALLOCATED_FROM_POOL,
   ANNOTATION_PREFIX,
@@ -127,32 +127,6 @@ interface WrittenRecord {
   observedAtWrite: string;
 }
 
-type WriteOp = {
-  key: string;
-  what: string;
-  run: () => Promise<void>;
-  /** A Service write that a batching writer can take with others in one call. */
-  service?: ServiceWrite;
-  /** Forgets what the write recorded, so that a failed batch is retried. */
-  undo?: () => void;
-};
-
-/** One Service's ingress and annotation writes, for a writer that takes them in batches. */
-export interface ServiceWrite {
-  namespace: string;
-  name: string;
-  ingress?: { ip: string }[];
-  annotations?: Record<string, string | null>;
-}
-
-/**
- * A writer that takes many Services' writes as one (file mode: one state save and one
- * change for the whole batch). Found by duck typing, so `ObjectWriter` stays as it is.
- */
-interface BatchServiceWriter {
-  writeServices(writes: readonly ServiceWrite[]): Promise<void>;
-}
-
 /** The pass stops at its next slice boundary because the controller is stopping. */
 class PassAborted extends Error {
   override name = "PassAborted";
@@ -179,67 +153,8 @@ function refusalEvent(code: RefusalCode): string {
     : EventReason.LoadBalancerFailed;
 }
 
-function poolSpecOf(p: Config["pools"][number]): PoolSpec {
-  return {
-    name: p.name,
-    ranges: p.ranges.map((r) => ({ family: r.family, start: r.start, end: r.end })),
-    autoAssign: p.autoAssign,
-    avoidBuggyIPs: p.avoidBuggyIPs,
-    ...(p.serviceAllocation
-      ? {
-        serviceAllocation: {
-          priority: p.serviceAllocation.priority,
-          namespaces: [...p.serviceAllocation.namespaces],
-          namespaceSelectors: structuredClone(
-            p.serviceAllocation.namespaceSelectors,
-          ) as IpamSelector[],
-          serviceSelectors: structuredClone(p.serviceAllocation.serviceSelectors) as IpamSelector[],
-        },
-      }
-      : {}),
-  };
-}
-
-function bigintJson(_k: string, v: unknown): unknown {
-  return typeof v === "bigint" ? v.toString() : v;
-}
-
-/** A count as /status shows it: a number when exact, else a decimal string. */
-function count(v: bigint | number): number | string {
-  const b = BigInt(v);
-  return b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b.toString();
-}
-
 function metaCreated(obj: KubeObject): string {
   return obj.metadata.creationTimestamp ?? "";
-}
-
-/** Runs `ops` with at most `limit` in flight; resolves with the failures. */
-async function runLimited(
-  ops: WriteOp[],
-  limit: number,
-): Promise<{ op: WriteOp; error: unknown }[]> {
-  const failures: { op: WriteOp; error: unknown }[] = [];
-  let next = 0;
-  let sliceStart = performance.now();
-  async function worker(): Promise<void> {
-    while (next < ops.length) {
-      // Writes that complete at once (file mode) chain as microtasks, which never let
-      // timers or sockets in: give the event loop a turn every slice.
-      if (performance.now() - sliceStart >= SLICE_MS) {
-        await new Promise((r) => setTimeout(r, 0));
-        sliceStart = performance.now();
-      }
-      const op = ops[next++];
-      try {
-        await op.run();
-      } catch (error) {
-        failures.push({ op, error });
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, ops.length) }, () => worker()));
-  return failures;
 }
 
 /**
@@ -399,8 +314,12 @@ export class Controller {
       const c = this.#allocator.counts(name)!;
       pools.push({
         name,
-        ...(c.ipv4.total > 0n ? { ipv4: { used: c.ipv4.used, total: count(c.ipv4.total) } } : {}),
-        ...(c.ipv6.total > 0n ? { ipv6: { used: c.ipv6.used, total: count(c.ipv6.total) } } : {}),
+        ...(c.ipv4.total > 0n
+          ? { ipv4: { used: c.ipv4.used, total: displayCount(c.ipv4.total) } }
+          : {}),
+        ...(c.ipv6.total > 0n
+          ? { ipv6: { used: c.ipv6.used, total: displayCount(c.ipv6.total) } }
+          : {}),
       });
     }
     const services: ServiceStatus[] = [...this.#outcomes.values()]
@@ -494,7 +413,10 @@ export class Controller {
     const t1 = performance.now();
     this.#progress = null;
     if (!leader || ops.length === 0) return;
-    const failures = await this.#runWrites(ops);
+    const failures = await runWrites(ops, {
+      writer: this.#writer,
+      limit: this.#opts.writeConcurrency ?? 64,
+    });
     this.#log.debug("pass", {
       revision: snap.revision,
       computeMs: Math.round(t1 - t0),
@@ -507,30 +429,6 @@ export class Controller {
       this.#log.warn("write failed; will retry", { object: op.key, write: op.what, error });
     }
     if (failures.length > 0) this.#retryLater();
-  }
-
-  /**
-   * Runs a pass's writes. A batching writer takes every Service write in one call, before
-   * the Events that announce them; others get every write, `writeConcurrency` at a time.
-   */
-  async #runWrites(ops: WriteOp[]): Promise<{ op: WriteOp; error: unknown }[]> {
-    const limit = this.#opts.writeConcurrency ?? 64;
-    const batcher = this.#writer as Partial<BatchServiceWriter>;
-    if (typeof batcher.writeServices !== "function") return await runLimited(ops, limit);
-    const services = ops.filter((o) => o.service);
-    const failures: { op: WriteOp; error: unknown }[] = [];
-    if (services.length > 0) {
-      try {
-        await batcher.writeServices(services.map((o) => o.service!));
-      } catch (error) {
-        for (const op of services) {
-          op.undo?.();
-          failures.push({ op, error });
-        }
-      }
-    }
-    const rest = ops.filter((o) => !o.service);
-    return [...failures, ...await runLimited(rest, limit)];
   }
 
   /** Yields to the event loop when this slice of the pass has run long enough. */
@@ -1254,19 +1152,6 @@ export class Controller {
       }
     }
   }
-}
-
-/**
- * A count for `IPAddressPool.status`. ObjectWriter takes numbers and the kube writer sends
- * JSON.stringify output, which throws on bigints; so counts past 2^53 (IPv6 pools) are sent
- * as the nearest double until both accept bigint. Metrics and /status stay exact.
- */
-/** The CRD's counts are int64: exact up to 2^63-1, saturated above (an IPv6 /64 has 2^64). */
-const INT64_MAX = (1n << 63n) - 1n;
-
-function statusCount(v: bigint): number | bigint {
-  if (v <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(v);
-  return v > INT64_MAX ? INT64_MAX : v;
 }
 
 /** A minimal request for restoring a Service whose annotations are currently invalid. */

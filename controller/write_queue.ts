@@ -1,0 +1,96 @@
+/**
+ * The controller's write queue: a pass decides, this runs the writes it produced. Writers
+ * that take Service writes in batches (file mode's overlay) get them in one call; others
+ * get every write, a bounded number at a time, as API requests.
+ */
+import type { ObjectWriter } from "../cluster/types.ts";
+
+/** Longest stretch of writes completing at once before the event loop gets a turn. */
+const SLICE_MS = 20;
+
+/** One write a pass wants made. */
+export type WriteOp = {
+  key: string;
+  what: string;
+  run: () => Promise<void>;
+  /** A Service write that a batching writer can take with others in one call. */
+  service?: ServiceWrite;
+  /** Forgets what the write recorded, so that a failed batch is retried. */
+  undo?: () => void;
+};
+
+/** One Service's ingress and annotation writes, for a writer that takes them in batches. */
+export interface ServiceWrite {
+  namespace: string;
+  name: string;
+  ingress?: { ip: string }[];
+  annotations?: Record<string, string | null>;
+}
+
+/**
+ * A writer that takes many Services' writes as one (file mode: one state save and one
+ * change for the whole batch). Found by duck typing, so `ObjectWriter` stays as it is.
+ */
+export interface BatchServiceWriter {
+  writeServices(writes: readonly ServiceWrite[]): Promise<void>;
+}
+
+/** A write that failed, with why. */
+export interface WriteFailure {
+  op: WriteOp;
+  error: unknown;
+}
+
+/** Runs `ops` with at most `limit` in flight; resolves with the failures. */
+export async function runLimited(
+  ops: WriteOp[],
+  limit: number,
+): Promise<WriteFailure[]> {
+  const failures: WriteFailure[] = [];
+  let next = 0;
+  let sliceStart = performance.now();
+  async function worker(): Promise<void> {
+    while (next < ops.length) {
+      // Writes that complete at once (file mode) chain as microtasks, which never let
+      // timers or sockets in: give the event loop a turn every slice.
+      if (performance.now() - sliceStart >= SLICE_MS) {
+        await new Promise((r) => setTimeout(r, 0));
+        sliceStart = performance.now();
+      }
+      const op = ops[next++];
+      try {
+        await op.run();
+      } catch (error) {
+        failures.push({ op, error });
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, ops.length) }, () => worker()));
+  return failures;
+}
+
+/**
+ * Runs a pass's writes. A batching writer takes every Service write in one call, before
+ * the Events that announce them; others get every write, `limit` at a time.
+ */
+export async function runWrites(
+  ops: WriteOp[],
+  options: { writer: ObjectWriter; limit: number },
+): Promise<WriteFailure[]> {
+  const batcher = options.writer as Partial<BatchServiceWriter>;
+  if (typeof batcher.writeServices !== "function") return await runLimited(ops, options.limit);
+  const services = ops.filter((o) => o.service);
+  const failures: WriteFailure[] = [];
+  if (services.length > 0) {
+    try {
+      await batcher.writeServices(services.map((o) => o.service!));
+    } catch (error) {
+      for (const op of services) {
+        op.undo?.();
+        failures.push({ op, error });
+      }
+    }
+  }
+  const rest = ops.filter((o) => !o.service);
+  return [...failures, ...await runLimited(rest, options.limit)];
+}
