@@ -56,6 +56,8 @@ export async function runLimited(
       if (performance.now() - sliceStart >= SLICE_MS) {
         await new Promise((r) => setTimeout(r, 0));
         sliceStart = performance.now();
+        // Other workers ran meanwhile and may have taken the last ones.
+        if (next >= ops.length) break;
       }
       const op = ops[next++];
       try {
