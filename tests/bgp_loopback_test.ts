@@ -47,6 +47,8 @@ Deno.test("eBGP session to the collector: announce, change without reset, withdr
     peerPort: collector.addr.port,
     routerId: "10.0.0.1",
     holdTimeMs: 30_000,
+    // IPv6 routes on this IPv4 session need an IPv6 next hop (no IPv4-mapped form).
+    nextHopV6: "2001:db8::1",
   });
   try {
     const routes: Route[] = [
@@ -79,7 +81,7 @@ Deno.test("eBGP session to the collector: announce, change without reset, withdr
     assert.deepEqual(v4.communities, ["65000:100", "65535:65281"]);
     assert.deepEqual(v4.largeCommunities, ["65001:1:2"]);
     const v6 = got.get("2001:db8::10/128")!;
-    assert.deepEqual(ipv6ToBytes(v6.nextHop!), ipv6ToBytes("::ffff:127.0.0.1"));
+    assert.deepEqual(ipv6ToBytes(v6.nextHop!), ipv6ToBytes("2001:db8::1"));
     assert.equal(v6.med, 10);
     assert.deepEqual(v6.largeCommunities, ["65001:6:6"]);
 
@@ -149,6 +151,7 @@ Deno.test("iBGP session: LOCAL_PREF sent (default 100), empty AS_PATH, End-of-RI
     peerPort: collector.addr.port,
     routerId: "10.0.0.2",
     gracefulRestart: true,
+    nextHopV6: "2001:db8::2",
   });
   try {
     session.setRoutes([
