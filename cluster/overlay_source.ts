@@ -155,6 +155,24 @@ export function createOverlaySource(
     }
   }
 
+  // Every Service of a pool carries the same annotations: one frozen record per distinct set.
+  const interned = new Map<string, Record<string, string>>();
+  function intern(record: Record<string, string>): Record<string, string> {
+    const key = JSON.stringify(record);
+    let hit = interned.get(key);
+    if (!hit) {
+      if (interned.size >= 10_000) interned.clear();
+      interned.set(key, hit = Object.freeze(record) as Record<string, string>);
+    }
+    return hit;
+  }
+
+  committed = new Map(
+    [...committed].map((
+      [k, st],
+    ) => [k, { ingress: st.ingress, annotations: intern(st.annotations) }]),
+  );
+
   /** The state a new write builds on: staged if any, else durable. */
   function latest(key: string): ServiceState | undefined {
     const s = staged.get(key);
@@ -237,7 +255,10 @@ export function createOverlaySource(
       ...obj,
       metadata: {
         ...obj.metadata,
-        annotations: { ...obj.metadata.annotations, ...state.annotations },
+        // Without annotations of its own the Service shows the (shared) saved ones as they are.
+        annotations: obj.metadata.annotations
+          ? { ...obj.metadata.annotations, ...state.annotations }
+          : state.annotations,
       },
       status: {
         ...status,
@@ -301,7 +322,7 @@ export function createOverlaySource(
       if (write.ingress.length === 0 && !write.annotations) return null;
       ingress = write.ingress.map((e) => e.ip);
     }
-    if (write.annotations) annotations = mergeAnnotations(annotations, write.annotations);
+    if (write.annotations) annotations = intern(mergeAnnotations(annotations, write.annotations));
     if (ingress.length === 0 && Object.keys(annotations).length === 0) return null;
     return { ingress, annotations };
   }
