@@ -213,9 +213,20 @@ export function createOverlaySource(
     }
     try {
       await store.save({ ...extra, version: 1, services: next });
+      // The readers' view of a large batch is built in slices before it becomes visible, so
+      // the first snapshot() after it does not lay 100,000 states over in one go.
+      const prepared = await prepareSnapshot(next, batch.keys());
       committed = next;
       overlayRevision++;
-      for (const key of batch.keys()) touched.add(key);
+      if (prepared && inner.snapshot().revision === prepared.innerRevision) {
+        const snap = {
+          revision: prepared.innerRevision + overlayRevision,
+          objects: prepared.snap.objects,
+        };
+        cache = { innerRevision: prepared.innerRevision, overlayRevision, snap };
+      } else {
+        for (const key of batch.keys()) touched.add(key);
+      }
       log.debug("service state saved", { services: batch.size, generation: store.generation() });
       for (const w of done) w.resolve();
       // Deferred like a watch event, so a writer is never re-entered from its own write.
@@ -271,12 +282,44 @@ export function createOverlaySource(
   }
 
   /** The Service `obj` as readers see it: with its saved state laid over, if any. */
-  function viewOf(key: string, obj: KubeObject): KubeObject {
-    const state = committed.get(key);
+  function viewOf(
+    key: string,
+    obj: KubeObject,
+    states: ReadonlyMap<string, ServiceState> = committed,
+  ): KubeObject {
+    const state = states.get(key);
     if (!state) return obj;
     let hit = overlaid.get(obj);
     if (hit?.state !== state) overlaid.set(obj, hit = { state, obj: overlay(obj, state) });
     return hit.obj;
+  }
+
+  /**
+   * The Services as they will look once `next` is committed, from the current snapshot and
+   * the saved `keys`, built in slices; undefined when the manifests changed meanwhile.
+   */
+  async function prepareSnapshot(
+    next: ReadonlyMap<string, ServiceState>,
+    keys: Iterable<string>,
+  ): Promise<{ innerRevision: number; snap: Snapshot } | undefined> {
+    const current = snapshot();
+    const base = inner.snapshot();
+    const innerServices = base.objects.get("Service");
+    if (!innerServices) return undefined;
+    const merged = new Map(current.objects.get("Service") ?? innerServices);
+    let sliceStart = performance.now();
+    for (const key of keys) {
+      if (performance.now() - sliceStart >= STAGE_SLICE_MS) {
+        await new Promise((r) => setTimeout(r, 0));
+        sliceStart = performance.now();
+      }
+      const obj = innerServices.get(key);
+      if (obj) merged.set(key, viewOf(key, obj, next));
+    }
+    if (inner.snapshot().revision !== base.revision) return undefined;
+    const objects = new Map(base.objects);
+    objects.set("Service", merged);
+    return { innerRevision: base.revision, snap: { revision: base.revision, objects } };
   }
 
   function snapshot(): Snapshot {
