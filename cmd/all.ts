@@ -8,7 +8,7 @@ import { boundedShutdown, waitForSignal } from "./signals.ts";
 import "../cluster/node_env.ts";
 import type { ParsedArgs } from "./args.ts";
 import { CONTROLLER_LEASE, leaseIdentity, startController } from "./controller.ts";
-import { connectSpeaker, speakerFlags } from "./speaker.ts";
+import { connectSpeaker, gracefulShutdownMs, speakerFlags } from "./speaker.ts";
 import { type AdminServer, startAdminServer } from "./admin.ts";
 import type { ServiceStatus, StatusDocument } from "./status.ts";
 import { createLogger, type Logger, parseLogLevel } from "../api/log.ts";
@@ -103,6 +103,8 @@ export interface FileModeOptions {
   weightedEcmp?: boolean;
   /** Rescan interval of the config directory (default: the file source's). */
   pollMs?: number;
+  /** RFC 8326 drain at stop (`--graceful-shutdown-seconds`), in ms; 0 or absent = Cease at once. */
+  gracefulShutdownMs?: number;
 }
 
 /** `all` running on a directory. */
@@ -284,6 +286,7 @@ export async function startFileMode(
     ...(options.lbClass ? { loadBalancerClass: options.lbClass } : {}),
     ...(options.routerId ? { defaultRouterId: options.routerId } : {}),
     weightedEcmp: options.weightedEcmp === true,
+    gracefulShutdownMs: options.gracefulShutdownMs ?? 0,
   });
 
   const fileIndex: FileIndex = { get: (object) => files.fileOf(object) };
@@ -413,8 +416,11 @@ export function fileModeFlags(
   if (!nodeName) return "--node-name (or NODE_NAME) is required: the node this process is";
   const level = String(f["log-level"] ?? "info");
   if (!parseLogLevel(level)) return `--log-level: "${level}" is not debug, info, warn or error`;
+  const drainMs = gracefulShutdownMs(args);
+  if (typeof drainMs === "string") return drainMs;
   return {
     configDir: String(f["config-dir"]),
+    gracefulShutdownMs: drainMs,
     stateDir: typeof f["state-dir"] === "string" ? f["state-dir"] : DEFAULT_STATE_DIR,
     nodeName,
     namespace: String(f.namespace ?? "metallb-system"),
@@ -453,7 +459,10 @@ export async function runAll(args: ParsedArgs): Promise<number> {
   }
   const sig = await signal.promise;
   logger.info("stopping", { signal: sig });
-  await boundedShutdown(signal, [["stop", () => mode.close()]], { logger });
+  await boundedShutdown(signal, [["stop", () => mode.close()]], {
+    logger,
+    deadlineMs: 10_000 + (flags.gracefulShutdownMs ?? 0),
+  });
   return 0;
 }
 

@@ -226,7 +226,8 @@ export async function runDemo(args: ParsedArgs): Promise<number> {
   let code = 0;
   try {
     print(`ferrolb demo: ${dir}, node ${flags.nodeName}, collector on ${target.listen}\n`);
-    mode = await startFileMode({ ...flags, logger });
+    // Interactive: Ctrl-C stops at once; the collector is ours, no traffic to drain.
+    mode = await startFileMode({ ...flags, logger, gracefulShutdownMs: 0 });
     const result = await converge(
       mode,
       collector,

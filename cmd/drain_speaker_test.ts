@@ -115,7 +115,6 @@ Deno.test({
       );
       assert.ok(g2.at - m2.at >= 1900);
       assert.equal(g2.up, true, "withdrawn in an UPDATE before the Cease");
-      assert.ok(took < 4000, `SIGTERM took ${took} ms`);
       const ended = collector.peers().find((x) => x.state === "Closed");
       assert.equal(ended?.lastNotification?.code, 6, "Cease after the withdraw");
     } finally {

@@ -43,6 +43,15 @@ export function speakerStatusDocument(speaker: Speaker, node: string): StatusDoc
   };
 }
 
+/** `--graceful-shutdown-seconds` in ms (the RFC 8326 drain), or a usage problem. */
+export function gracefulShutdownMs(args: ParsedArgs): number | string {
+  const gs = String(args.flags["graceful-shutdown-seconds"] ?? DEFAULT_GRACEFUL_SHUTDOWN_SECONDS);
+  if (!/^\d{1,4}$/.test(gs) || Number(gs) > 3600) {
+    return `--graceful-shutdown-seconds: "${gs}" is not a whole number of seconds (0-3600)`;
+  }
+  return Number(gs) * 1000;
+}
+
 /** Values of the speaker role's flags, or a usage problem. */
 export interface SpeakerFlags {
   nodeName: string;
@@ -75,11 +84,9 @@ export function speakerFlags(args: ParsedArgs): SpeakerFlags | string {
     stopGraceMs: 5_000,
     gracefulShutdownMs: 0,
   };
-  const gs = String(f["graceful-shutdown-seconds"] ?? DEFAULT_GRACEFUL_SHUTDOWN_SECONDS);
-  if (!/^\d{1,4}$/.test(gs) || Number(gs) > 3600) {
-    return `--graceful-shutdown-seconds: "${gs}" is not a whole number of seconds (0-3600)`;
-  }
-  out.gracefulShutdownMs = Number(gs) * 1000;
+  const drainMs = gracefulShutdownMs(args);
+  if (typeof drainMs === "string") return drainMs;
+  out.gracefulShutdownMs = drainMs;
   if (typeof f.kubeconfig === "string" && f.kubeconfig) out.kubeconfig = f.kubeconfig;
   if (typeof f["lb-class"] === "string") out.lbClass = f["lb-class"];
   // Only a fallback: the BGPPeer's routerID and then the Node's InternalIP come first.
