@@ -178,6 +178,27 @@ export function parseJsonBounded(text: string, limits: ParseLimits): Bounded<unk
 }
 
 /**
+ * Bounds on one object read from the Kubernetes API. The API server already caps an object's
+ * size (etcd refuses requests over ~1.5 MiB) and JSON has no aliases, so only nesting and node
+ * count are checked: a deeply nested or enormous object never reaches the roles' code.
+ */
+export const API_OBJECT_LIMITS: Readonly<Pick<ParseLimits, "maxDepth" | "maxNodes">> = Object
+  .freeze({ maxDepth: 64, maxNodes: 200_000 });
+
+/** Why `obj` (one API object) is over `limits`, or undefined when it fits. */
+export function checkObjectBounds(
+  obj: unknown,
+  limits: Pick<ParseLimits, "maxDepth" | "maxNodes"> = API_OBJECT_LIMITS,
+): string | undefined {
+  const m = measure(obj, limits.maxDepth);
+  if (m === TOO_DEEP) return `nesting exceeds depth ${limits.maxDepth}`;
+  if (m.nodes > limits.maxNodes) {
+    return `object holds ${formatCount(m.nodes)} nodes (limit ${formatCount(limits.maxNodes)})`;
+  }
+  return undefined;
+}
+
+/**
  * Reads a text file but never more than `limits.maxBytes` of it, even if it grows while being
  * read: a file over the limit is refused without being loaded. Throws like
  * `Deno.readTextFile` (NotFound, PermissionDenied) and a plain Error naming the limit.

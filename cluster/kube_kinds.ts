@@ -4,6 +4,7 @@
  * last-applied copies in memory.
  */
 import type { KubeObject, ReadKind } from "./types.ts";
+import { checkObjectBounds } from "./input_limits.ts";
 
 /** Where a kind lives in the API and which namespaces are read. */
 export interface KindEndpoint {
@@ -91,4 +92,17 @@ export function slimObject(kind: ReadKind, raw: unknown): KubeObject {
     };
   }
   return slim;
+}
+
+/**
+ * {@linkcode slimObject} for an object within the API object bounds; for one past them, the
+ * reason, naming the object (its kind, namespace/name and the limit), so the caller can skip
+ * it and say so instead of letting it reach the roles.
+ */
+export function admitObject(kind: ReadKind, raw: unknown): KubeObject | string {
+  const over = checkObjectBounds(raw);
+  if (over === undefined) return slimObject(kind, raw);
+  const meta = (raw as Partial<KubeObject>)?.metadata;
+  const name = meta?.namespace ? `${meta.namespace}/${meta.name}` : String(meta?.name);
+  return `${kind} ${name}: ${over}; ignored`;
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { collectionPath, slimObject } from "./kube_kinds.ts";
+import { admitObject, collectionPath, slimObject } from "./kube_kinds.ts";
+import type { KubeObject } from "./types.ts";
 
 Deno.test("slimObject keeps what the roles read and drops managedFields, last-applied, Node images", () => {
   const svc = slimObject("Service", {
@@ -68,4 +69,28 @@ Deno.test("collectionPath: install-namespace kinds are namespaced, others cluste
   assert.equal(collectionPath("BGPPeer", "x"), "/apis/metallb.io/v1beta2/namespaces/x/bgppeers");
   assert.equal(collectionPath("Service", "x"), "/api/v1/services");
   assert.equal(collectionPath("Node", "x"), "/api/v1/nodes");
+});
+
+Deno.test("admitObject: an API object nested past the bound is refused by name, a normal one kept", () => {
+  let deep: Record<string, unknown> = { leaf: 1 };
+  for (let i = 0; i < 200; i++) deep = { x: deep };
+  const bomb = {
+    metadata: { name: "web", namespace: "default" },
+    spec: { type: "LoadBalancer", extra: deep },
+  };
+  const refused = admitObject("Service", bomb);
+  assert.equal(typeof refused, "string");
+  assert.match(refused as string, /^Service default\/web: nesting exceeds depth 64/);
+  const wide = {
+    metadata: { name: "wide", namespace: "default" },
+    spec: { ports: Array.from({ length: 250_000 }, (_, i) => i) },
+  };
+  assert.match(admitObject("Service", wide) as string, /holds 250,00\d nodes \(limit 200,000\)/);
+  const ok = admitObject("Service", {
+    metadata: { name: "web", namespace: "default", managedFields: [{}] },
+    spec: { type: "LoadBalancer" },
+  });
+  assert.equal(typeof ok, "object");
+  assert.equal((ok as KubeObject).kind, "Service");
+  assert.equal("managedFields" in (ok as KubeObject).metadata, false);
 });

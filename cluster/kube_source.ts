@@ -9,7 +9,7 @@ import type * as k8s from "@kubernetes/client-node";
 import type { Logger } from "../api/log.ts";
 import { silentLogger } from "../api/log.ts";
 import { forceHttp1, kubeRequest } from "./kube_config.ts";
-import { collectionPath, slimObject } from "./kube_kinds.ts";
+import { admitObject, collectionPath } from "./kube_kinds.ts";
 import { createPublisher, type Publisher } from "./kube_publish.ts";
 import { type WatchEnd, watchKind } from "./kube_watch.ts";
 import {
@@ -114,8 +114,9 @@ async function listKind(core: SourceCore, st: KindState): Promise<void> {
   );
   const next = new Map<string, KubeObject>();
   for (const raw of body.items ?? []) {
-    const o = slimObject(st.kind, raw);
-    next.set(objectKey(o.metadata), o);
+    const o = admitObject(st.kind, raw);
+    if (typeof o === "string") core.log.error("object over the input limits", { reason: o });
+    else next.set(objectKey(o.metadata), o);
   }
   let differences = 0;
   for (const [key, o] of next) {

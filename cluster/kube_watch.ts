@@ -6,7 +6,7 @@
 import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "../api/log.ts";
 import { KubeApiError } from "./kube_config.ts";
-import { slimObject } from "./kube_kinds.ts";
+import { admitObject } from "./kube_kinds.ts";
 import type { KubeObject, ReadKind } from "./types.ts";
 
 /** How a watch ended. */
@@ -123,7 +123,10 @@ export function watchKind(
       if (type === "BOOKMARK") return rv ? hooks.progress(rv) : undefined;
       if (!o?.metadata?.name) return;
       if (type !== "ADDED" && type !== "MODIFIED" && type !== "DELETED") return;
-      hooks.change(type, slimObject(target.kind, o));
+      const admitted = admitObject(target.kind, o);
+      if (typeof admitted === "string") {
+        log.error("object over the input limits", { reason: admitted });
+      } else hooks.change(type, admitted);
       if (rv) hooks.progress(rv);
       events++;
     };
