@@ -13,6 +13,7 @@ import {
 } from "./safe_yaml.ts";
 import { createManifestParser } from "./manifest_parser.ts";
 import type { Logger } from "../api/log.ts";
+import { mistypedKindError } from "../api/config.ts";
 import {
   type KubeObject,
   objectKey,
@@ -205,8 +206,19 @@ export interface FileSource extends ObjectSource {
 }
 
 interface FileState {
-  text: string;
+  /** SHA-256 of the text the objects came from: the text itself (18 MB at 100,000 Services) is not kept. */
+  digest: string;
   objects: KubeObject[];
+}
+
+/** Hex SHA-256 of a file's text: what tells an unchanged file from an edited one. */
+async function digestOf(text: string): Promise<string> {
+  const bytes = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)),
+  );
+  let hex = "";
+  for (const b of bytes) hex += b.toString(16).padStart(2, "0");
+  return hex;
 }
 
 const READ_KIND_SET: ReadonlySet<string> = new Set(READ_KINDS);
@@ -218,6 +230,7 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
   const debounceMs = options.debounceMs ?? 50;
   const files = new Map<string, FileState>();
   const errors = new Map<string, string>();
+  let kindErrors = new Map<string, string>();
   const listeners = new Set<(changed: ReadonlySet<ReadKind>) => void>();
   let current: Snapshot = { revision: 0, objects: new Map() };
   let scanning: Promise<void> = Promise.resolve();
@@ -231,7 +244,7 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
   let failedLoads = 0;
   // Parsing runs in a worker with a deadline, so a huge or hostile file cannot starve the
   // health endpoint, BGP keepalives or signal handlers.
-  /** The last text of each file that failed to parse, so it is parsed once, not every poll. */
+  /** The digest of the last text of each file that failed to parse, so it is parsed once, not every poll. */
   const rejected = new Map<string, string>();
   let toldInline = false;
   const newParser = () =>
@@ -269,8 +282,9 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
         errors.set(file, reason);
         continue;
       }
+      const digest = await digestOf(text);
       const prev = files.get(file);
-      if (prev && prev.text === text) {
+      if (prev && prev.digest === digest) {
         // Back to the last good text after a broken edit: its objects are already in force,
         // only the parse error must go.
         if (errors.delete(file)) log.info("manifest file parses again", { file });
@@ -279,12 +293,12 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
       }
       // The same broken text again (every poll): its error stands, parsing it again would only
       // burn a core (a broken 20 MB file takes seconds each time).
-      if (rejected.get(file) === text && errors.has(file)) continue;
+      if (rejected.get(file) === digest && errors.has(file)) continue;
       parsed = true;
       const r = await parser.parse(text, options.defaults);
       if (r.ok) {
         rejected.delete(file);
-        files.set(file, { text, objects: r.objects });
+        files.set(file, { digest, objects: r.objects });
         if (errors.delete(file)) log.info("manifest file parses again", { file });
       } else {
         if (errors.get(file) !== r.reason) {
@@ -296,10 +310,10 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
         }
         errors.set(file, r.reason);
         // A deadline or a lost worker says nothing about the text: try it again next scan.
-        if (!("transient" in r)) rejected.set(file, text);
+        if (!("transient" in r)) rejected.set(file, digest);
         // Keep the text of the last good version so an unchanged broken file is re-parsed
         // only when it changes again.
-        if (prev) files.set(file, { text: prev.text, objects: prev.objects });
+        if (prev) files.set(file, { digest: prev.digest, objects: prev.objects });
       }
     }
     if (parsed && !closed) {
@@ -311,22 +325,42 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
     await publish();
   }
 
+  /** Unknown kinds with a did-you-mean, logged once per change, listed with the file errors. */
+  function reportMistyped(now: Map<string, string>): void {
+    for (const [file, reason] of now) {
+      if (kindErrors.get(file) !== reason) log.error("unknown kind in manifest", { file, reason });
+    }
+    kindErrors = now;
+  }
+
   async function publish(): Promise<void> {
     // Objects may move between files without changing: the index is rebuilt on any scan.
     owners = undefined;
     const next = new Map<ReadKind, ReadonlyMap<string, KubeObject>>();
     const slice = slicer();
-    for (const state of files.values()) {
+    const mistyped = new Map<string, string>();
+    for (const [file, state] of files) {
       for (const obj of state.objects) {
         const y = slice();
         if (y) await y;
-        if (!READ_KIND_SET.has(obj.kind)) continue;
+        if (!READ_KIND_SET.has(obj.kind)) {
+          // A typo (`IPAdressPool`) would otherwise vanish silently: say so, as validate does.
+          const e = mistypedKindError(obj, obj.metadata?.namespace ?? "");
+          if (e) {
+            const line = `${e.kind} ${
+              e.namespace ? `${e.namespace}/` : ""
+            }${e.name}: ${e.field}: ${e.reason}`;
+            mistyped.set(file, mistyped.has(file) ? `${mistyped.get(file)}; ${line}` : line);
+          }
+          continue;
+        }
         const kind = obj.kind as ReadKind;
         let byKey = next.get(kind) as Map<string, KubeObject> | undefined;
         if (!byKey) next.set(kind, byKey = new Map());
         byKey.set(objectKey(obj.metadata), obj);
       }
     }
+    reportMistyped(mistyped);
     const changed = new Set<ReadKind>();
     for (const kind of READ_KINDS) {
       const a = current.objects.get(kind);
@@ -399,7 +433,7 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
     },
     failedLoads: () => failedLoads,
     fileErrors: () =>
-      [...errors].map(([file, reason]) => ({ file, reason })).sort((a, b) =>
+      [...errors, ...kindErrors].map(([file, reason]) => ({ file, reason })).sort((a, b) =>
         a.file < b.file ? -1 : 1
       ),
     refresh,

@@ -148,3 +148,27 @@ Deno.test("file source polls when nothing else triggers a rescan", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("file source: a mistyped kind is listed with the file errors (did-you-mean), not dropped silently", async () => {
+  const dir = await Deno.makeTempDir();
+  const source = createFileSource(dir, { logger: silentLogger, pollMs: 60_000, debounceMs: 20 });
+  try {
+    await Deno.writeTextFile(`${dir}/pool.yaml`, POOL.replace("IPAddressPool", "IPAdressPool"));
+    await source.start();
+    assert.equal(source.snapshot().objects.get("IPAddressPool")?.size ?? 0, 0);
+    const errs = source.fileErrors();
+    assert.equal(errs.length, 1, JSON.stringify(errs));
+    assert.ok(errs[0].file.endsWith("pool.yaml"));
+    assert.match(errs[0].reason, /IPAdressPool .*pool-a: kind: .*did you mean IPAddressPool\?/);
+    // Fixed: the error goes and the pool arrives.
+    const change = nextChange(source);
+    await Deno.writeTextFile(`${dir}/pool.yaml`, POOL);
+    await source.refresh();
+    await change;
+    assert.deepEqual(source.fileErrors(), []);
+    assert.equal(source.snapshot().objects.get("IPAddressPool")?.size, 1);
+  } finally {
+    source.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
