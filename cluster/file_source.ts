@@ -206,7 +206,7 @@ export interface FileSource extends ObjectSource {
 }
 
 interface FileState {
-  /** SHA-256 of the text the objects came from: the text itself (18 MB at 100,000 Services) is not kept. */
+  /** SHA-256 of the text the objects came from; the text (18 MB at 100k Services) is not kept. */
   digest: string;
   objects: KubeObject[];
 }
@@ -244,7 +244,7 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
   let failedLoads = 0;
   // Parsing runs in a worker with a deadline, so a huge or hostile file cannot starve the
   // health endpoint, BGP keepalives or signal handlers.
-  /** The digest of the last text of each file that failed to parse, so it is parsed once, not every poll. */
+  /** Digest of the last text of each file that failed to parse: parsed once, not every poll. */
   const rejected = new Map<string, string>();
   let toldInline = false;
   const newParser = () =>
