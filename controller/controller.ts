@@ -752,7 +752,12 @@ export class Controller {
     const before = new Map<string, string>();
     for (const o of handled) {
       const a = this.#allocator.assignmentOf(o.key);
-      if (a) before.set(o.key, a.ips.join(","));
+      if (!a) continue;
+      // A dual-stack Service that kept one address of a dropped pair still shows both.
+      const shown = this.#cleared.has(o.key) && o.view.ingressIPs.length > a.ips.length
+        ? o.view.ingressIPs.map((ip) => canonicalIP(ip) ?? ip)
+        : a.ips;
+      before.set(o.key, shown.join(","));
     }
     // Allocation may release a Service's stale assignment, freeing addresses for one that
     // failed earlier in the same pass; go round again while that happens.

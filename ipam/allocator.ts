@@ -186,6 +186,7 @@ export class Allocator {
 
     const invalid: DroppedAssignment[] = [];
     const moved: { key: string; from: string; to: string }[] = [];
+    const shrink: { key: string; ip: string; pool: PoolState }[] = [];
     for (const [key, rec] of this.#assignments) {
       const found = this.#locate(rec.ips);
       let reason = found.ok ? null : found.reason;
@@ -202,9 +203,26 @@ export class Allocator {
           rec.pool = found.pool.name;
         }
       }
-      if (reason !== null) invalid.push({ key, ips: rec.ips, reason });
+      if (reason === null) continue;
+      // A dual-stack Service keeps the address still valid and loses only the other one
+      // (allocate then gives it the missing family from the same pool).
+      const survivor = rec.ips.length === 2 ? this.#survivor(rec) : undefined;
+      if (survivor) {
+        shrink.push({ key, ...survivor });
+        invalid.push({ key, ips: rec.ips.filter((ip) => ip !== survivor.ip), reason });
+      } else invalid.push({ key, ips: rec.ips, reason });
     }
-    for (const drop of invalid) this.#drop(drop.key, false);
+    for (const s of shrink) {
+      const rec = this.#assignments.get(s.key)!;
+      for (const ip of rec.ips) if (ip !== s.ip) this.#unhold(s.key, rec, ip, undefined);
+      rec.ips = [s.ip];
+      if (rec.pool !== s.pool.name) {
+        moved.push({ key: s.key, from: rec.pool, to: s.pool.name });
+        rec.pool = s.pool.name;
+      }
+    }
+    const shrunk = new Set(shrink.map((s) => s.key));
+    for (const drop of invalid) if (!shrunk.has(drop.key)) this.#drop(drop.key, false);
     for (const [ip, holder] of this.#holders) {
       const rec = this.#assignments.get(typeof holder === "string" ? holder : holder[0])!;
       spaceOf(this.#pools.get(rec.pool)!, familyOf(ip))!.used++;
@@ -232,7 +250,9 @@ export class Allocator {
         ? this.#claim(request, ips, { lenient: true })
         : refuse("bad-request", bad);
       if (result.ok) restored++;
-      else refused.push({ key: request.key, ips, reason: result.reason });
+      else if (!this.#restoreInside(request, ips, result, refused)) {
+        refused.push({ key: request.key, ips, reason: result.reason });
+      } else restored++;
     }
     return { restored, refused };
   }
@@ -242,17 +262,22 @@ export class Allocator {
    * requested IPs, the annotated pool, matching serviceAllocation pools by priority, then
    * other autoAssign pools by name. RequireDualStack needs both families from one pool;
    * PreferDualStack takes both from one pool if any has both, else the first family listed
-   * in ipFamilies, else the other. Refusals are values naming the reason.
+   * in ipFamilies, else the other. A Service holding an address of a family it still wants
+   * keeps it and gets only the missing family, from the same pool. Refusals are values
+   * naming the reason.
    */
   allocate(request: ServiceRequest): AllocateResult {
     const bad = checkRequest(request);
     if (bad !== null) return refuse("bad-request", bad);
     const existing = this.#assignments.get(request.key);
     if (existing) {
-      if (this.#invalidReason(existing, request) === null) {
+      const want = request.policy === "SingleStack" ? 1 : request.families.length;
+      if (existing.ips.length === want && this.#invalidReason(existing, request) === null) {
         this.#reindexSharing(existing, request);
         return { ok: true, ips: existing.ips, pool: existing.pool, kept: true };
       }
+      const kept = this.#keepAndComplete(existing, request);
+      if (kept) return kept;
       this.release(request.key);
     }
     if (request.requestedIPs && request.requestedIPs.length > 0) {
@@ -436,29 +461,98 @@ export class Allocator {
     const rec = this.#assignments.get(key);
     if (!rec) return false;
     this.#assignments.delete(key);
-    const pool = this.#pools.get(rec.pool);
-    for (const ip of rec.ips) {
-      if (rec.request.sharingKey) this.#indexSharing(rec.request.sharingKey, ip, -1);
-      const h = this.#holders.get(ip);
-      if (Array.isArray(h)) {
-        const rest = h.filter((k) => k !== key);
-        this.#holders.set(ip, rest.length === 1 ? rest[0] : rest);
-        continue;
-      }
-      this.#holders.delete(ip);
-      const seq = ++this.#seq;
-      // Delete first so Map order stays the order of latest frees.
-      this.#freed.delete(ip);
-      this.#freed.set(ip, seq);
-      if (counted && pool) {
-        const space = spaceOf(pool, familyOf(ip));
-        if (space) {
-          space.used--;
-          space.pushFreed({ ip, seq });
-        }
-      }
-    }
+    const pool = counted ? this.#pools.get(rec.pool) : undefined;
+    for (const ip of rec.ips) this.#unhold(key, rec, ip, pool);
     return true;
+  }
+
+  // Gives up one address of an assignment; `pool` (when counts are kept live) gets it back.
+  #unhold(key: string, rec: Assignment, ip: string, pool: PoolState | undefined): void {
+    if (rec.request.sharingKey) this.#indexSharing(rec.request.sharingKey, ip, -1);
+    const h = this.#holders.get(ip);
+    if (Array.isArray(h)) {
+      const rest = h.filter((k) => k !== key);
+      this.#holders.set(ip, rest.length === 1 ? rest[0] : rest);
+      return;
+    }
+    this.#holders.delete(ip);
+    const seq = ++this.#seq;
+    // Delete first so Map order stays the order of latest frees.
+    this.#freed.delete(ip);
+    this.#freed.set(ip, seq);
+    const space = pool ? spaceOf(pool, familyOf(ip)) : null;
+    if (space) {
+      space.used--;
+      space.pushFreed({ ip, seq });
+    }
+  }
+
+  // The address of a dual-stack assignment that stays valid on its own after a pool change,
+  // preferring one in the assignment's pool; undefined when none does.
+  #survivor(rec: Assignment): { ip: string; pool: PoolState } | undefined {
+    let found: { ip: string; pool: PoolState } | undefined;
+    for (const ip of rec.ips) {
+      const pool = this.#poolOf(parseIP(ip)!);
+      if (!pool || spaceOf(pool, familyOf(ip))!.excluded(ip)) continue;
+      if (!poolServes(pool.allocation ?? undefined, rec.request)) continue;
+      if (rec.request.pool && rec.request.pool !== pool.name) continue;
+      if (pool.name === rec.pool) return { ip, pool };
+      found ??= { ip, pool };
+    }
+    return found;
+  }
+
+  // A restored dual-stack status with one address outside every pool: the other is restored
+  // alone and the outside one reported. False when that does not apply.
+  #restoreInside(
+    request: ServiceRequest,
+    ips: string[],
+    result: Refusal,
+    refused: DroppedAssignment[],
+  ): boolean {
+    if (result.code !== "not-in-pool" || ips.length !== 2) return false;
+    const inside = ips.filter((t) => {
+      const ip = parseIP(t.trim());
+      return ip !== undefined && ip !== null && this.#poolOf(ip) !== undefined;
+    });
+    if (inside.length !== 1 || !this.#claim(request, inside, { lenient: true }).ok) return false;
+    refused.push({
+      key: request.key,
+      ips: ips.filter((t) => t !== inside[0]),
+      reason: result.reason,
+    });
+    return true;
+  }
+
+  // Keeps the addresses of families the Service still wants that are still valid in its
+  // pool and adds the missing family from that same pool, as MetalLB does for an additional
+  // family. Null when nothing can be kept or RequireDualStack cannot be completed there.
+  #keepAndComplete(rec: Assignment, request: ServiceRequest): AllocateResult | null {
+    const pool = this.#pools.get(rec.pool);
+    if (!pool || (request.requestedIPs && request.requestedIPs.length > 0)) return null;
+    if (request.pool && request.pool !== pool.name) return null;
+    if (!poolServes(pool.allocation ?? undefined, request)) return null;
+    const wanted = wantedFamilies(request);
+    const ips = rec.ips.filter((ip) => {
+      const space = spaceOf(pool, familyOf(ip));
+      return wanted.includes(familyOf(ip)) && space !== null && space.contains(parseIP(ip)!) &&
+        !space.excluded(ip) && this.#conflict(ip, request) === null;
+    });
+    if (ips.length === 0) return null;
+    const kept = ips.length;
+    for (const family of wanted) {
+      if (ips.some((ip) => familyOf(ip) === family)) continue;
+      const ip = this.#pick(pool, family, request);
+      if (ip !== undefined) ips.push(ip);
+    }
+    if (request.policy === "RequireDualStack" && ips.length !== 2) return null;
+    if (kept === rec.ips.length && ips.length === kept) {
+      // PreferDualStack whose pool has no address of the other family: unchanged.
+      this.#reindexSharing(rec, request);
+      return { ok: true, ips: rec.ips, pool: rec.pool, kept: true };
+    }
+    this.#drop(request.key, true);
+    return this.#commit(request, ips, pool);
   }
 
   #invalidReason(rec: Assignment, request: ServiceRequest): string | null {

@@ -66,7 +66,7 @@ function compatible(a: ServiceRequest, b: ServiceRequest): boolean {
   );
 }
 
-const seen = { shared: 0, refusedInUse: 0, invalidated: 0, allocated: 0 };
+const seen = { shared: 0, refusedInUse: 0, invalidated: 0, allocated: 0, keptOneFamily: 0 };
 
 function check(a: Allocator, pools: PoolSpec[], model: Map<string, ServiceRequest>, ctx: string) {
   const byName = new Map(pools.map((p) => [p.name, p]));
@@ -180,9 +180,19 @@ Deno.test("property: no address goes to two non-sharing Services or outside its 
         assert.equal(a.release(key), model.delete(key), ctx);
       } else if (op < 0.97) {
         pools = POOL_CHOICES[Math.floor(next() * POOL_CHOICES.length)];
+        const held = new Map([...a.assignments()].map(([k, v]) => [k, v.ips]));
         const report = a.setPools(pools);
         assert.ok(report.ok, ctx);
-        for (const d of report.invalid) model.delete(d.key);
+        for (const d of report.invalid) {
+          // A dual-stack Service may keep its one still valid address; nothing else stays.
+          const left = a.assignmentOf(d.key)?.ips;
+          const expect = held.get(d.key)!.filter((ip) => !d.ips.includes(ip));
+          if (left === undefined) model.delete(d.key);
+          else {
+            assert.deepEqual([left, left.length], [expect, 1], `${ctx}: ${d.key}`);
+            seen.keptOneFamily++;
+          }
+        }
         seen.invalidated += report.invalid.length;
       } else {
         // Restart: a fresh allocator restores every assignment, in shuffled order.

@@ -95,7 +95,10 @@ export interface DroppedAssignment {
 export type PoolChangeReport =
   | {
     ok: true;
-    /** Assignments no longer valid; they were released and must be allocated again. */
+    /**
+     * Assignments no longer valid: `ips` were released and the Service must be allocated
+     * again. A dual-stack Service whose other address stays valid keeps that one.
+     */
     invalid: DroppedAssignment[];
     /** Assignments whose addresses now belong to a different pool name. */
     moved: { key: string; from: string; to: string }[];
