@@ -60,6 +60,22 @@ export function parseService(obj: KubeObject): ParseResult<ServiceView> {
   };
 }
 
+/** Views (or the failed result) by the Service object read: see {@linkcode parseSnapshotService}. */
+const SHARED_SERVICE_VIEWS = new WeakMap<KubeObject, ServiceView | ParseResult<ServiceView>>();
+
+/**
+ * {@linkcode parseService} memoized by object identity, for readers of a source's snapshots
+ * (whose objects are never changed in place): the controller and the speaker then share one
+ * view of each Service instead of holding one each (100,000s of them).
+ */
+export function parseSnapshotService(obj: KubeObject): ParseResult<ServiceView> {
+  const hit = SHARED_SERVICE_VIEWS.get(obj);
+  if (hit !== undefined) return "ok" in hit ? hit : { ok: true, value: hit };
+  const r = parseService(obj);
+  SHARED_SERVICE_VIEWS.set(obj, r.ok ? r.value : r);
+  return r;
+}
+
 /** One endpoint of an EndpointSlice. */
 export interface EndpointView {
   addresses: readonly string[];
@@ -166,6 +182,8 @@ type Plain = Record<string, unknown>;
 const NONE: readonly string[] = Object.freeze([]);
 const NONE_FAMILIES: readonly ("IPv4" | "IPv6")[] = Object.freeze([]);
 const NONE_PORTS: readonly never[] = Object.freeze([]);
+/** Labels, annotations or selector left out: one shared empty record, not one per view. */
+const NO_RECORD: Readonly<Record<string, string>> = Object.freeze({});
 
 function isPlain(v: unknown): v is Plain {
   if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
@@ -281,8 +299,8 @@ function quickService(obj: KubeObject): ServiceView | undefined {
   const view: ServiceView = {
     namespace: (m.namespace as string | undefined) ?? "default",
     name: m.name as string,
-    labels: (m.labels as Record<string, string> | undefined) ?? {},
-    annotations: (m.annotations as Record<string, string> | undefined) ?? {},
+    labels: (m.labels as Record<string, string> | undefined) ?? NO_RECORD,
+    annotations: (m.annotations as Record<string, string> | undefined) ?? NO_RECORD,
     type: (spec.type as string | undefined) ?? "ClusterIP",
     ipFamilies: families?.length ? [...(families as ("IPv4" | "IPv6")[])] : NONE_FAMILIES,
     clusterIPs: clusterIPs?.length
@@ -292,7 +310,7 @@ function quickService(obj: KubeObject): ServiceView | undefined {
       : NONE,
     externalTrafficPolicy: (spec.externalTrafficPolicy as "Cluster" | "Local" | undefined) ??
       "Cluster",
-    selector: (spec.selector as Record<string, string> | undefined) ?? {},
+    selector: (spec.selector as Record<string, string> | undefined) ?? NO_RECORD,
     ports: !ports?.length ? NONE_PORTS : (ports as Plain[]).map((p) =>
       p.name
         ? {
@@ -342,24 +360,44 @@ function quickEndpointSlice(obj: KubeObject): EndpointSliceView | undefined {
     namespace: (m.namespace as string | undefined) ?? "default",
     name: m.name as string,
     serviceName,
-    endpoints: (endpoints as Plain[]).map((e) => {
-      const c = (e.conditions ?? {}) as {
-        ready?: boolean;
-        serving?: boolean;
-        terminating?: boolean;
-      };
-      return {
-        addresses: e.addresses as string[],
-        serving: c.ready === undefined || c.ready === true || c.serving === true,
-        ...(c.ready !== undefined ? { ready: c.ready } : {}),
-        ...(c.terminating !== undefined ? { terminating: c.terminating } : {}),
-        ...(e.nodeName ? { nodeName: e.nodeName as string } : {}),
-      };
-    }),
+    endpoints: endpointViews(endpoints as Plain[]),
     ports: ports.length === 0 ? NONE_PORTS : (ports as Plain[]).map((p) => ({
       ...(p.name !== undefined ? { name: p.name as string } : {}),
       ...(p.protocol !== undefined ? { protocol: p.protocol as string } : {}),
       ...(p.port !== undefined ? { port: p.port as number } : {}),
     })),
   };
+}
+
+/**
+ * Endpoint views by the frozen endpoint list they were read from: file mode gives 100,000s
+ * of made-up slices one shared list, and they get one shared list of views.
+ */
+const SHARED_ENDPOINT_VIEWS = new WeakMap<readonly Plain[], readonly EndpointView[]>();
+
+function endpointViews(endpoints: readonly Plain[]): readonly EndpointView[] {
+  // Only a frozen list (and frozen entries) cannot change under the memo.
+  const shareable = Object.isFrozen(endpoints) &&
+    endpoints.every((e) =>
+      Object.isFrozen(e) && Object.isFrozen(e.addresses) &&
+      (e.conditions === undefined || Object.isFrozen(e.conditions))
+    );
+  const hit = shareable ? SHARED_ENDPOINT_VIEWS.get(endpoints) : undefined;
+  if (hit) return hit;
+  const views = endpoints.map((e) => {
+    const c = (e.conditions ?? {}) as {
+      ready?: boolean;
+      serving?: boolean;
+      terminating?: boolean;
+    };
+    return {
+      addresses: e.addresses as string[],
+      serving: c.ready === undefined || c.ready === true || c.serving === true,
+      ...(c.ready !== undefined ? { ready: c.ready } : {}),
+      ...(c.terminating !== undefined ? { terminating: c.terminating } : {}),
+      ...(e.nodeName ? { nodeName: e.nodeName as string } : {}),
+    };
+  });
+  if (shareable) SHARED_ENDPOINT_VIEWS.set(endpoints, views);
+  return views;
 }

@@ -15,7 +15,7 @@ import {
 import type { Logger } from "../api/log.ts";
 import { type AddressChangeListener, AddressChangeLog } from "./address_changes.ts";
 import type { MetallbMetrics } from "../api/metrics.ts";
-import { parseService, type ServiceView } from "../api/objects.ts";
+import { parseSnapshotService, type ServiceView } from "../api/objects.ts";
 import type { PoolStatus, ServiceStatus, StatusDocument } from "../api/status.ts";
 import {
   Allocator,
@@ -654,7 +654,7 @@ export class Controller {
   #parse(key: string, obj: KubeObject): ParsedService {
     const hit = this.#parsed.get(key);
     if (hit?.obj === obj) return hit.parsed;
-    const r = parseService(obj);
+    const r = parseSnapshotService(obj);
     const parsed = r.ok ? { view: r.value } : { error: r.errors.map(formatConfigError).join("; ") };
     this.#parsed.set(key, { obj, parsed });
     return parsed;

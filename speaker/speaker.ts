@@ -19,7 +19,7 @@ import {
   type NodeView,
   parseEndpointSlice,
   parseNode,
-  parseService,
+  parseSnapshotService,
   type ServiceView,
 } from "../api/objects.ts";
 import { matchesAnySelector } from "../api/selectors.ts";
@@ -495,7 +495,7 @@ class SpeakerImpl implements Speaker {
       const views: ServiceView[] = [];
       for (const o of objectsOf(snap, "Service").values()) {
         if ((++n & 1023) === 0) yield;
-        const s = this.#view<ServiceView>(o, parseService);
+        const s = this.#view<ServiceView>(o, parseSnapshotService);
         if (s && s.type === "LoadBalancer") views.push(s);
       }
       this.#serviceViews = views;
