@@ -371,11 +371,14 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
       else next.delete(kind);
     }
     if (changed.size === 0) return;
+    // Strings that came from the parser worker are one copy per object ("v1", "default",
+    // "LoadBalancer", a name repeated as a selector): one copy each for the whole publish.
+    const strings = new Map<string, string>();
     for (const kind of changed) {
       for (const o of next.get(kind)?.values() ?? []) {
         const y = slice();
         if (y) await y;
-        deepFreeze(o);
+        freezeShared(o, strings);
       }
     }
     current = { revision: current.revision + 1, objects: next };
@@ -490,9 +493,25 @@ function sameObjects(
   return true;
 }
 
-function deepFreeze(value: unknown): void {
-  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
+/** Longest string shared by {@linkcode freezeShared}: names and values, not certificates. */
+const SHARED_STRING_MAX = 128;
+
+/**
+ * Deep-freezes `value`, first replacing each short string in it by the equal one in
+ * `strings` (the first seen), so equal strings of many objects are held once.
+ */
+function freezeShared(value: unknown, strings: Map<string, string>): void {
+  if (value === null || typeof value !== "object" || Object.isFrozen(value)) return;
+  const record = value as Record<string, unknown>;
+  for (const k of Object.keys(record)) {
+    const v = record[k];
+    if (typeof v === "string") {
+      if (v.length > SHARED_STRING_MAX) continue;
+      // Equal strings compare equal whatever their copy: assigning is what shares one.
+      const same = strings.get(v);
+      if (same === undefined) strings.set(v, v);
+      else record[k] = same;
+    } else freezeShared(v, strings);
   }
+  Object.freeze(value);
 }
