@@ -76,6 +76,15 @@ export function parseSnapshotService(obj: KubeObject): ParseResult<ServiceView> 
   return r;
 }
 
+/**
+ * Drops the memo of {@linkcode parseSnapshotService} for `obj`: for a reader that moved on to
+ * a newer object of the same Service while `obj` itself stays alive (file mode's overlay
+ * keeps the manifest's object under the one with a status), so its view is not kept.
+ */
+export function forgetSnapshotService(obj: KubeObject): void {
+  SHARED_SERVICE_VIEWS.delete(obj);
+}
+
 /** One endpoint of an EndpointSlice. */
 export interface EndpointView {
   addresses: readonly string[];

@@ -15,7 +15,7 @@ import {
 import type { Logger } from "../api/log.ts";
 import { type AddressChangeListener, AddressChangeLog } from "./address_changes.ts";
 import type { MetallbMetrics } from "../api/metrics.ts";
-import { parseSnapshotService, type ServiceView } from "../api/objects.ts";
+import { forgetSnapshotService, parseSnapshotService, type ServiceView } from "../api/objects.ts";
 import type { PoolStatus, ServiceStatus, StatusDocument } from "../api/status.ts";
 import {
   Allocator,
@@ -651,9 +651,27 @@ export class Controller {
     return shown.length === o.ips.length && [...shown].sort().join() === [...o.ips].sort().join();
   }
 
+  /**
+   * Keeps the Service as our write left it instead of as it was before: the speaker reads the
+   * same object, so one view of it is held, and the older object's view (and what the
+   * speaker derived from that view) can go. 100,000 Services: ~50 MB.
+   */
+  #holdEcho(key: string, obj: KubeObject): void {
+    const kept = this.#outcomes.get(key);
+    if (!kept) return;
+    const r = parseSnapshotService(obj);
+    if (!r.ok) return;
+    if (kept.obj !== obj) forgetSnapshotService(kept.obj);
+    kept.obj = obj;
+    kept.view = r.value;
+    this.#parsed.set(key, { obj, parsed: { view: r.value } });
+  }
+
   #parse(key: string, obj: KubeObject): ParsedService {
     const hit = this.#parsed.get(key);
     if (hit?.obj === obj) return hit.parsed;
+    // Moved on from that object: its memoized view must not outlive our use of it.
+    if (hit) forgetSnapshotService(hit.obj);
     const r = parseSnapshotService(obj);
     const parsed = r.ok ? { view: r.value } : { error: r.errors.map(formatConfigError).join("; ") };
     this.#parsed.set(key, { obj, parsed });
@@ -680,6 +698,7 @@ export class Controller {
         // second pass over everything just assigned.
         this.#written.delete(`ingress|${key}`);
         this.#written.delete(`annotations|${key}`);
+        this.#holdEcho(key, obj);
         echoes++;
         continue;
       }

@@ -174,6 +174,8 @@ class SpeakerImpl implements Speaker {
   #last?: Announcements;
   #statusSwept = false;
   #serviceViews?: ServiceView[];
+  /** The Service objects of the last snapshot read, with their views. */
+  #serviceViewOf = new Map<KubeObject, ServiceView | typeof UNPARSABLE>();
   #sliceViews?: EndpointSliceView[];
   #lastConfigState = "";
   #waiters: (() => void)[] = [];
@@ -493,11 +495,24 @@ class SpeakerImpl implements Speaker {
     let n = 0;
     if (all || kinds.has("Service") || !this.#serviceViews) {
       const views: ServiceView[] = [];
+      // Views of this snapshot's objects only: a view kept by a WeakMap lives as long as its
+      // object, and file mode keeps each manifest's object alive under the overlaid one.
+      const byObject = new Map<KubeObject, ServiceView | typeof UNPARSABLE>();
+      const last = this.#serviceViewOf;
       for (const o of objectsOf(snap, "Service").values()) {
         if ((++n & 1023) === 0) yield;
-        const s = this.#view<ServiceView>(o, parseSnapshotService);
-        if (s && s.type === "LoadBalancer") views.push(s);
+        let s = last.get(o);
+        if (s === undefined) {
+          const r = parseSnapshotService(o);
+          s = r.ok ? r.value : UNPARSABLE;
+          if (!r.ok) {
+            this.#log.warn("ignoring unparsable object", { kind: o.kind, name: o.metadata?.name });
+          }
+        }
+        byObject.set(o, s);
+        if (s !== UNPARSABLE && s.type === "LoadBalancer") views.push(s);
       }
+      this.#serviceViewOf = byObject;
       this.#serviceViews = views;
     }
     if (all || kinds.has("EndpointSlice") || !this.#sliceViews) {
