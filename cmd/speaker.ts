@@ -148,7 +148,8 @@ export async function runSpeakerRole(args: ParsedArgs): Promise<number> {
   const k8sMetrics = () => {
     const m = source.metrics();
     metrics.configLoaded.set({}, m.configLoaded ? 1 : 0);
-    metrics.configStale.set({}, m.stale || !speaker.configStatus().valid ? 1 : 0);
+    // As MetalLB: stale means the latest configuration failed to load, not a watch hiccup.
+    metrics.configStale.set({}, speaker.configStatus().valid ? 0 : 1);
   };
   let admin: AdminServer;
   try {

@@ -204,7 +204,6 @@ export class Controller {
   #pendingSince = new Map<string, number>();
   #fullNext = true;
   #sourceUpdatesSeen = 0;
-  #sourceErrorsSeen = 0;
   #dirty = false;
   #loop: Promise<void> | null = null;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -463,10 +462,8 @@ export class Controller {
       m.k8sUpdates.inc(undefined, s.updatesTotal - this.#sourceUpdatesSeen);
       this.#sourceUpdatesSeen = s.updatesTotal;
     }
-    if (s.updateErrorsTotal > this.#sourceErrorsSeen) {
-      m.k8sUpdateErrors.inc(undefined, s.updateErrorsTotal - this.#sourceErrorsSeen);
-      this.#sourceErrorsSeen = s.updateErrorsTotal;
-    }
+    // List/watch failures are not counted here: MetalLB's update_errors_total counts failed
+    // syncs of objects (the config refused, the pools not taken), not API connection errors.
   }
 
   // ---------------------------------------------------------------------------------------
