@@ -2,9 +2,9 @@
  * The `process_*` metrics under the names and meanings of the Prometheus Go client's process
  * collector, so the dashboards and alerts users run against MetalLB's pods (memory, CPU,
  * restarts via start time, file descriptors) work on ferrolb's. CPU, resident memory and
- * start time need no permission. Deno lets only `--allow-all` read /proc/self, so open and
- * maximum file descriptors and virtual memory are exported only when /proc/self is readable:
- * an absent series, not a false 0, under the minimal permissions.
+ * start time need no permission. Deno lets only `--allow-all` read /proc/self; without it, open
+ * and maximum file descriptors come from an {@linkcode FdFallback} when the caller has one (libc
+ * through FFI), and virtual memory is left out: an absent series, not a false 0.
  */
 import process from "node:process";
 import type { Registry } from "./metrics.ts";
@@ -78,10 +78,23 @@ function attempt<T>(read: () => T): T | undefined {
   }
 }
 
+/** Descriptor figures from elsewhere than /proc (cmd/ reads them through libc). */
+export interface FdFallback {
+  open(): number;
+  max(): number | undefined;
+}
+
+/** Options of {@linkcode defineProcessMetrics}. */
+export interface ProcessMetricsOptions {
+  /** Used for open and maximum descriptors when /proc/self is not readable. */
+  fds?: FdFallback;
+}
+
 /** Registers the process metrics on `registry`, read at every scrape. */
 export function defineProcessMetrics(
   registry: Registry,
   reader: ProcessReader = linuxReader,
+  options: ProcessMetricsOptions = {},
 ): void {
   const cpu = registry.counter(
     "process_cpu_seconds_total",
@@ -95,10 +108,14 @@ export function defineProcessMetrics(
   start.set({}, reader.startTime());
   // Registered only when readable now: an unlabelled metric renders from registration on.
   const procfs = attempt(() => parseProcStat(reader.stat())) !== undefined;
-  const openFds = procfs
+  const readOpen = procfs ? () => reader.openFds() : options.fds && (() => options.fds!.open());
+  const readMax = procfs
+    ? () => parseMaxFds(reader.limits())
+    : options.fds && (() => options.fds!.max());
+  const openFds = readOpen && attempt(readOpen) !== undefined
     ? registry.gauge("process_open_fds", "Number of open file descriptors.")
     : undefined;
-  const maxFds = procfs
+  const maxFds = readMax && attempt(readMax) !== undefined
     ? registry.gauge("process_max_fds", "Maximum number of open file descriptors.")
     : undefined;
   const virt = procfs
@@ -109,12 +126,13 @@ export function defineProcessMetrics(
     if (seconds !== undefined) cpu.set({}, seconds);
     const resident = attempt(() => reader.residentBytes());
     if (resident !== undefined) rss.set({}, resident);
-    if (!procfs) return;
-    const stat = attempt(() => parseProcStat(reader.stat()));
-    if (stat) virt?.set({}, stat.virtualBytes);
-    const fds = attempt(() => reader.openFds());
+    if (virt) {
+      const stat = attempt(() => parseProcStat(reader.stat()));
+      if (stat) virt.set({}, stat.virtualBytes);
+    }
+    const fds = openFds && readOpen ? attempt(readOpen) : undefined;
     if (fds !== undefined) openFds?.set({}, fds);
-    const max = attempt(() => parseMaxFds(reader.limits()));
+    const max = maxFds && readMax ? attempt(readMax) : undefined;
     if (max !== undefined) maxFds?.set({}, max);
   });
 }

@@ -59,6 +59,26 @@ Deno.test("without /proc/self (minimal permissions) fds and vsize are absent, no
   assert.doesNotMatch(text, /process_open_fds|process_max_fds|process_virtual_memory_bytes/);
 });
 
+Deno.test("without /proc/self, a descriptor fallback supplies open and max fds (not vsize)", () => {
+  const registry = createRegistry();
+  let open = 12;
+  defineProcessMetrics(registry, {
+    cpuSeconds: () => 0.25,
+    residentBytes: () => 1234,
+    startTime: () => 1_700_000_000,
+    stat: () => {
+      throw new Deno.errors.NotCapable("Requires all access to /proc/self/stat");
+    },
+    limits: () => "",
+    openFds: () => 0,
+  }, { fds: { open: () => open, max: () => 4096 } });
+  assert.match(registry.render(), /^process_open_fds 12$/m);
+  assert.match(registry.render(), /^process_max_fds 4096$/m);
+  open = 15;
+  assert.match(registry.render(), /^process_open_fds 15$/m);
+  assert.doesNotMatch(registry.render(), /process_virtual_memory_bytes/);
+});
+
 Deno.test("on this Linux host the real readings are plausible", () => {
   const registry = createRegistry();
   defineProcessMetrics(registry);

@@ -7,6 +7,7 @@ import type { Logger } from "../api/log.ts";
 import { EXPOSITION_CONTENT_TYPE, type Registry } from "../api/metrics.ts";
 import { exportLoopLag, loopLagGauge, startLoopLagMonitor } from "./loop_lag.ts";
 import { defineProcessMetrics } from "../api/process_metrics.ts";
+import { libcFdCounter } from "./fd_count.ts";
 
 /** What /readyz reports; a plain boolean is accepted too. */
 export interface Readiness {
@@ -102,7 +103,8 @@ export function startAdminServer(addr: string, options: AdminServerOptions): Adm
   const lagGauge = loopLagGauge(options.registry);
   if (!withProcessMetrics.has(options.registry)) {
     withProcessMetrics.add(options.registry);
-    defineProcessMetrics(options.registry);
+    const fds = libcFdCounter();
+    defineProcessMetrics(options.registry, undefined, fds ? { fds } : {});
   }
 
   function handle(req: Request): Response {
