@@ -15,9 +15,14 @@ if (reason) console.log(`skipping the real API server tests: ${reason}`);
 // deno-lint-ignore no-explicit-any
 type Loose = any;
 
-/** The YAML files users would apply: the examples and the seed fixtures. */
+/** The YAML files users would apply: the examples, the seed fixtures and MetalLB docs objects. */
 function metallbShapedFiles(): string[] {
-  const dirs = ["examples/quickstart", "examples/dualstack", "tests/testdata/config/seed"];
+  const dirs = [
+    "examples/quickstart",
+    "examples/dualstack",
+    "tests/testdata/config/seed",
+    "tests/testdata/metallb_docs",
+  ];
   const files: string[] = [];
   for (const d of dirs) {
     for (const e of Deno.readDirSync(`${ROOT}${d}`)) {
