@@ -61,6 +61,8 @@ export class ServiceStatusReporter {
   /** Services announced to at least one peer, by `namespace/name`. */
   readonly #wanted = new Map<string, ServiceAnnouncement>();
   readonly #held = new Map<string, Held>();
+  /** Interned `Held.peers` lists, by their names joined. */
+  readonly #peerLists = new Map<string, readonly string[]>();
   /** Services whose peers may not hold what they should (yet): looked at on every pass. */
   readonly #unconfirmed = new Set<string>();
   /** A peer came up or went down since the last confirmation: look at every Service. */
@@ -126,11 +128,24 @@ export class ServiceStatusReporter {
     const name = found.metadata.name;
     this.#held.set(key, {
       name,
-      peers: Array.isArray(peers) ? peers.filter((p) => typeof p === "string").sort() : [],
+      peers: this.#sharedPeers(
+        Array.isArray(peers) ? peers.filter((p) => typeof p === "string").sort() : [],
+      ),
       since: this.#o.now(),
     });
     this.#names.add(name);
     this.#deleting.delete(name);
+  }
+
+  /** One list per distinct set of peers (most Services have the same few): not one each. */
+  #sharedPeers(peers: readonly string[]): readonly string[] {
+    const key = peers.join("\n");
+    let hit = this.#peerLists.get(key);
+    if (!hit) {
+      if (this.#peerLists.size >= 1024) this.#peerLists.clear();
+      this.#peerLists.set(key, hit = Object.freeze(peers.slice()));
+    }
+    return hit;
   }
 
   #forget(key: string): void {
@@ -247,7 +262,7 @@ export class ServiceStatusReporter {
     }
     const [namespace, name] = [s!.namespace, s!.name];
     const objName = h?.name ?? serviceBGPStatusName(namespace, name, this.#o.node);
-    this.#held.set(key, { name: objName, peers: holding, since: this.#o.now() });
+    this.#held.set(key, { name: objName, peers: this.#sharedPeers(holding), since: this.#o.now() });
     this.#names.add(objName);
     this.#deleting.delete(objName);
     const queue = this.#o.queue;
