@@ -181,11 +181,6 @@ export class Controller {
   #stopped = false;
   #unsubscribe?: () => void;
   #wasLeader = false;
-  /**
-   * The parse of each Service's current object, by key: a new object replaces the entry,
-   * so old versions (the manifest's object once the status is overlaid) are not kept.
-   */
-  #parsed = new Map<string, { obj: KubeObject; parsed: ParsedService }>();
   /** Latest per-Service outcome, for /status. */
   #outcomes = new Map<string, Outcome>();
   /** Reasons an assignment was dropped (pool change, restore conflict) awaiting its event. */
@@ -661,18 +656,16 @@ export class Controller {
     if (kept.obj !== obj) forgetSnapshotService(kept.obj);
     kept.obj = obj;
     kept.view = r.value;
-    this.#parsed.set(key, { obj, parsed: { view: r.value } });
   }
 
   #parse(key: string, obj: KubeObject): ParsedService {
-    const hit = this.#parsed.get(key);
-    if (hit?.obj === obj) return hit.parsed;
-    // Moved on from that object: its memoized view must not outlive our use of it.
-    if (hit) forgetSnapshotService(hit.obj);
+    // Views are memoized by object (shared with the speaker), so no per-key cache here. An
+    // object we moved on from may stay alive (file mode keeps the manifest's object under
+    // the overlaid one): its memoized view must not live on with it.
+    const before = this.#outcomes.get(key)?.obj ?? this.#lastSeen.get(key);
+    if (before !== undefined && before !== obj) forgetSnapshotService(before);
     const r = parseSnapshotService(obj);
-    const parsed = r.ok ? { view: r.value } : { error: r.errors.map(formatConfigError).join("; ") };
-    this.#parsed.set(key, { obj, parsed });
-    return parsed;
+    return r.ok ? { view: r.value } : { error: r.errors.map(formatConfigError).join("; ") };
   }
 
   async #reconcileServices(snap: Snapshot, ops: WriteOp[]): Promise<void> {
@@ -745,7 +738,6 @@ export class Controller {
       this.#pendingKeys.delete(key);
       this.#pendingSince.delete(key);
       this.#outcomes.delete(key);
-      if (!services.has(key)) this.#parsed.delete(key);
       this.#written.delete(`ingress|${key}`);
       this.#written.delete(`annotations|${key}`);
       this.#forgetEvents(key);
