@@ -704,6 +704,7 @@ export class Controller {
       const result = translateService(p.view, {
         lbClass: this.#opts.lbClass,
         namespaceLabels: nsLabels,
+        key,
       });
       if (result.kind === "ignored") {
         unhandled.push({ key, obj, view: p.view });

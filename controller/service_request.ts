@@ -53,6 +53,8 @@ export interface TranslateOptions {
   lbClass?: string;
   /** Labels of the Service's namespace, for `serviceAllocation.namespaceSelectors`. */
   namespaceLabels?: Readonly<Record<string, string>>;
+  /** The Service's `namespace/name` as the caller already holds it (not a new copy each). */
+  key?: string;
 }
 
 /** `Cluster`, or `Local:` and the selector with sorted keys, so equal selectors compare equal. */
@@ -191,7 +193,9 @@ export function translateService(
       );
     }
   }
-  const key = `${view.namespace}/${view.name}`;
+  const built = `${view.namespace}/${view.name}`;
+  // Equal text, but the caller's string is the one kept (the built one is garbage at once).
+  const key = options.key === built ? options.key : built;
   const request: ServiceRequest = {
     key,
     namespace: view.namespace,
