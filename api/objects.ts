@@ -320,24 +320,43 @@ function quickService(obj: KubeObject): ServiceView | undefined {
     externalTrafficPolicy: (spec.externalTrafficPolicy as "Cluster" | "Local" | undefined) ??
       "Cluster",
     selector: (spec.selector as Record<string, string> | undefined) ?? NO_RECORD,
-    ports: !ports?.length ? NONE_PORTS : (ports as Plain[]).map((p) =>
-      p.name
-        ? {
-          protocol: (p.protocol as "TCP" | "UDP" | "SCTP" | undefined) ?? "TCP",
-          port: p.port as number,
-          name: p.name as string,
-        }
-        : {
-          protocol: (p.protocol as "TCP" | "UDP" | "SCTP" | undefined) ?? "TCP",
-          port: p.port as number,
-        }
-    ),
+    ports: !ports?.length
+      ? NONE_PORTS
+      : sharedPorts(ports as Plain[]) ?? (ports as Plain[]).map((p) =>
+        p.name
+          ? {
+            protocol: (p.protocol as "TCP" | "UDP" | "SCTP" | undefined) ?? "TCP",
+            port: p.port as number,
+            name: p.name as string,
+          }
+          : {
+            protocol: (p.protocol as "TCP" | "UDP" | "SCTP" | undefined) ?? "TCP",
+            port: p.port as number,
+          }
+      ),
     ingressIPs,
   };
   if (lbClass) view.loadBalancerClass = lbClass;
   if (lbIP) view.loadBalancerIP = lbIP;
   if (policy) view.ipFamilyPolicy = policy;
   return view;
+}
+
+/**
+ * The object's own port list when it is frozen and already what a view holds (protocol and
+ * port, nothing else): no copy per Service.
+ */
+function sharedPorts(ports: readonly Plain[]): ServiceView["ports"] | undefined {
+  if (!Object.isFrozen(ports)) return undefined;
+  for (const p of ports) {
+    if (
+      !Object.isFrozen(p) || typeof p.protocol !== "string" || typeof p.port !== "number" ||
+      Object.keys(p).length !== 2
+    ) {
+      return undefined;
+    }
+  }
+  return ports as unknown as ServiceView["ports"];
 }
 
 function quickEndpoint(e: unknown): boolean {
