@@ -177,6 +177,7 @@ export class Controller {
   #lastBuild: ReturnType<typeof buildConfig> | null = null;
   #restored = false;
   #started = false;
+  #synced = false;
   #ready = false;
   #stopped = false;
   #unsubscribe?: () => void;
@@ -223,6 +224,7 @@ export class Controller {
     this.#started = true;
     await this.#source.start();
     if (this.#stopped) return;
+    this.#synced = true;
     this.#unsubscribe = this.#source.subscribe(() => {
       // Sources without client counters: count change notifications instead.
       if (this.#opts.metrics && !this.#sourceMetrics()) this.#opts.metrics.k8sUpdates.inc();
@@ -345,7 +347,9 @@ export class Controller {
   }
 
   #schedule(): void {
-    if (this.#stopped || !this.#started) return;
+    // Not before the source has synced: a Lease won during the first list must not run a pass
+    // on a partial snapshot (Services missing would be assigned again, pools rewritten).
+    if (this.#stopped || !this.#synced) return;
     this.#dirty = true;
     if (this.#loop) return;
     this.#loop = (async () => {

@@ -673,3 +673,31 @@ Deno.test("controller: as MetalLB, with no pool configured Services wait without
     await r.stop();
   }
 });
+
+Deno.test("controller: a Lease won while the source is still listing runs no pass on the partial view", async () => {
+  // The source lists the pool first and the Service (already assigned) later, as a slow API
+  // server does: a pass in between would see no Service and assign it again after.
+  const assigned = serviceObject("default", "web", { ingress: ["192.0.2.10"] });
+  const source = createMemorySource([poolObject("pool-a", ["192.0.2.0/28"])]);
+  let listed!: () => void;
+  const slow = Object.create(source) as MemorySource;
+  slow.start = () => new Promise<void>((resolve) => listed = resolve);
+  const writer = createReflectingWriter(source);
+  const controller = new Controller(slow, writer, { namespace: NS, logger: silentLogger });
+  const started = controller.start();
+  try {
+    controller.leadershipChanged();
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(controller.passes(), 0, "no pass before the source synced");
+    source.put(assigned);
+    listed();
+    await started;
+    await controller.idle();
+    assert.deepEqual(ingressOf(source.snapshot().objects.get("Service")!.get("default/web")), [
+      "192.0.2.10",
+    ]);
+    assert.deepEqual(writer.events.filter((e) => e.reason === "IPAllocated"), []);
+  } finally {
+    await controller.stop();
+  }
+});

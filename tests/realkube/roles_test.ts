@@ -263,7 +263,11 @@ Deno.test({
           ).catch(() => undefined);
           return `${describeAudit(e)} (${ev?.reason}: ${ev?.message})`;
         }));
-        assert.deepEqual(said, [], "writes after the restart");
+        assert.deepEqual(
+          said,
+          [],
+          `writes after the restart; the controller's log:\n${controller.logs().slice(-6000)}`,
+        );
         assert.deepEqual(await ingressOf(kube), [ip], "the Service keeps its IP");
       });
 
