@@ -178,6 +178,8 @@ export class Controller {
   #restored = false;
   #started = false;
   #synced = false;
+  /** Whether the pass in progress (or the last one) runs as the leader. */
+  #passLeader = false;
   #ready = false;
   #stopped = false;
   #unsubscribe?: () => void;
@@ -395,6 +397,9 @@ export class Controller {
   async #pass(): Promise<void> {
     this.#passes++;
     const leader = this.#isLeader();
+    // Leadership is read once per pass: a Lease won mid-pass (the pass yields) must not have
+    // half of the pass record writes as made that the end of the pass then drops.
+    this.#passLeader = leader;
     if (leader && !this.#wasLeader && this.#passes > 1) {
       this.#log.info("became leader; resyncing from the cluster");
       this.#resetForResync();
@@ -841,7 +846,7 @@ export class Controller {
       if (!o.keep) this.#writeService(o, ops);
     }
     changes.deliver(this.#opts.onAddressChanges, {
-      leader: this.#isLeader(),
+      leader: this.#passLeader,
       pools: () => (this.#config?.pools ?? []).map((p) => p.name),
     });
   }
@@ -995,14 +1000,14 @@ export class Controller {
   /** Records an Event unless the same message was recorded last in this slot. */
   #event(ops: WriteOp[], slot: string, dedupe: string, event: Omit<EventRecord, "component">) {
     if (this.#lastEvent.get(slot) === dedupe) return false;
-    if (!this.#isLeader()) return false;
+    if (!this.#passLeader) return false;
     this.#lastEvent.set(slot, dedupe);
     this.#push(ops, slot, event);
     return true;
   }
 
   #push(ops: WriteOp[], key: string, event: Omit<EventRecord, "component">): void {
-    if (!this.#isLeader()) return;
+    if (!this.#passLeader) return;
     const full: EventRecord = { ...event, component: EVENT_COMPONENT };
     ops.push({
       key: `event|${key}`,
@@ -1048,7 +1053,7 @@ export class Controller {
     desiredAnn: Record<string, string | null>,
     ops: WriteOp[],
   ): void {
-    const leader = this.#isLeader();
+    const leader = this.#passLeader;
     const steps: (() => Promise<void>)[] = [];
     const write: ServiceWrite = { namespace: view.namespace, name: view.name };
     const ingressKey = `ingress|${key}`;
@@ -1143,7 +1148,7 @@ export class Controller {
       }, bigintJson);
       const writtenKey = `pool|${name}`;
       if (!this.#needsWrite(writtenKey, observedKey, desiredKey)) continue;
-      if (!this.#isLeader()) continue;
+      if (!this.#passLeader) continue;
       this.#written.set(writtenKey, { desired: desiredKey, observedAtWrite: observedKey });
       const ns = this.#opts.namespace;
       ops.push({

@@ -701,3 +701,24 @@ Deno.test("controller: a Lease won while the source is still listing runs no pas
     await controller.stop();
   }
 });
+
+Deno.test("controller: a Lease won in the middle of a pass loses no Event (leadership read once per pass)", async () => {
+  // The first leadership check of a pass says standby, every later one says leader: the
+  // moment a Lease is won while the pass yields.
+  let checks = 0;
+  const r = await rig([
+    poolObject("example-pool", ["172.19.0.0/24"]),
+    serviceObject("default", "web", {
+      annotations: { "metallb.universe.tf/address-pool": "example-pool" },
+    }),
+  ], { isLeader: () => checks++ > 0 });
+  try {
+    r.controller.leadershipChanged();
+    await r.settle();
+    assert.deepEqual(r.ips("default/web"), ["172.19.0.0"]);
+    assert.equal(r.events("DeprecatedAnnotation", "web").length, 1, r.events().join("\n"));
+    assert.equal(r.events("IPAllocated", "web").length, 1, r.events().join("\n"));
+  } finally {
+    await r.stop();
+  }
+});

@@ -414,13 +414,21 @@ Deno.test({
         return (p?.status as { assignedIPv4?: number } | undefined)?.assignedIPv4 === 0;
       }, BOUND);
       put(server, "services", controllerService("example-service", annotated));
+      const deprecations = () =>
+        server.objects.list("events", "default").filter((e) => e.reason === "DeprecatedAnnotation");
       await eventually("reassigned, Event counted", () => {
-        const ev = server.objects.list("events", "default").find((e) =>
-          e.reason === "DeprecatedAnnotation"
-        );
+        const ev = deprecations()[0];
         return ingressOf(server, "default", "example-service").length === 1 &&
           Number(ev?.count) >= 2;
-      }, BOUND);
+      }, BOUND).catch((err) => {
+        throw new Error(
+          `${(err as Error).message}; ingress ${
+            JSON.stringify(ingressOf(server, "default", "example-service"))
+          }, DeprecatedAnnotation events ${
+            JSON.stringify(deprecations().map((e) => ({ name: e.metadata.name, count: e.count })))
+          }\n${replicas.map((r) => r.logs().slice(-3000)).join("\n-----\n")}`,
+        );
+      });
 
       // Failover: the leader stops, releases the Lease, and the standby takes over and writes.
       assert.equal(await leader.stop(), 0, leader.logs());
