@@ -33,8 +33,12 @@ export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccoun
 
 /** Roles that talk to the Kubernetes API unless `--config-dir` is given. */
 const CLUSTER_ROLES = new Set(["controller", "speaker", "all"]);
-/** Roles that may open a BGP session with TCP MD5 or a source address (libc FFI). */
-const FFI_ROLES = new Set(["speaker", "all", "demo"]);
+/**
+ * Roles given `--allow-ffi` to libc: BGP sessions with TCP MD5 or a source address, and the
+ * open/maximum file descriptor metrics (cmd/fd_count.ts) of every long-running role, as in the
+ * image, whose baked flags give every role the same libc path.
+ */
+const FFI_ROLES = new Set(["controller", "speaker", "all", "demo"]);
 
 /**
  * @typedef {{ type: string }} FlagType
