@@ -99,9 +99,6 @@ const args = [
   "run",
   "--no-prompt",
   "--no-lock",
-  // A young generation of at most 2 x 8 MB (V8 grows it to 2 x 16 MB): ~50 MB less resident
-  // at 10,000 Services, no slower start at 100,000 (issue 13). As `deno task compile` bakes.
-  "--v8-flags=--max-semi-space-size=8",
   `--config=${join(root, "deno.json")}`,
   ...perms,
   join(root, "main.ts"),
