@@ -21,6 +21,20 @@ function nextChange(source: { subscribe: (l: (c: ReadonlySet<ReadKind>) => void)
   });
 }
 
+/** Resolves once `cond` holds after a change notification (every change is a chance). */
+function untilChanged(
+  source: { subscribe: (l: (c: ReadonlySet<ReadKind>) => void) => () => void },
+  cond: () => boolean,
+): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const off = source.subscribe(() => {
+      if (!cond()) return;
+      off();
+      resolve();
+    });
+  });
+}
+
 Deno.test("parseManifests: multi-doc, empty docs, List, namespace defaults, JSON", () => {
   const r = parseManifests(
     `# leading comment
@@ -104,10 +118,12 @@ Deno.test("file source sees new files, edits, deletes; a broken file keeps its l
     await source.refresh();
     assert.equal(source.fileErrors().length, 1);
 
-    // Fixing it updates the pool and clears the error.
-    change = nextChange(source);
+    // Fixing it updates the pool and clears the error. writeTextFile truncates before it
+    // writes, so on a busy machine the watcher may first see the file empty: wait for the
+    // change that brings pool-b rather than taking the first one.
+    const fixed = untilChanged(source, () => pools()?.has("metallb-system/pool-b") === true);
     await Deno.writeTextFile(`${dir}/sub/pool.yaml`, POOL.replace("pool-a", "pool-b"));
-    assert.deepEqual([...await change], ["IPAddressPool"]);
+    await fixed;
     assert.deepEqual([...pools()!.keys()], ["metallb-system/pool-b"]);
     assert.deepEqual(source.fileErrors(), []);
 
