@@ -16,7 +16,7 @@ import {
   startGobgpd,
 } from "./gobgp/mod.ts";
 import { spawnInNetns } from "./gobgp/netns.ts";
-import type { KubeObject } from "../cluster/types.ts";
+import { readLines, SpeakerProcess } from "./speaker/process.ts";
 import {
   advObject,
   nodeObject,
@@ -39,87 +39,7 @@ async function skipReason(): Promise<string | undefined> {
 const reason = await skipReason();
 if (reason) console.log(`skipping drain/path-control GoBGP tests: ${reason}`);
 
-const DRIVER = new URL("./speaker/netns_driver.ts", import.meta.url).pathname;
-const ROOT = new URL("..", import.meta.url).pathname;
 const GRACE_MS = 3000;
-
-async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  let buf = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    buf += chunk;
-    let i: number;
-    while ((i = buf.indexOf("\n")) >= 0) {
-      yield buf.slice(0, i);
-      buf = buf.slice(i + 1);
-    }
-  }
-}
-
-/** The speaker in its namespace, fed objects as JSON lines (tests/speaker/netns_driver.ts). */
-class SpeakerProcess {
-  #child: Deno.ChildProcess;
-  #writer: WritableStreamDefaultWriter<Uint8Array>;
-  #lines: AsyncGenerator<string>;
-  stderr = "";
-
-  constructor(ns: string, args: string[]) {
-    this.#child = spawnInNetns(ns, Deno.execPath(), {
-      args: ["run", "--allow-all", DRIVER, "n1", "metallb-system", ...args],
-      cwd: ROOT,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    });
-    this.#writer = this.#child.stdin.getWriter();
-    this.#lines = readLines(this.#child.stdout);
-    const stderr = this.#child.stderr;
-    (async () => {
-      for await (const c of stderr.pipeThrough(new TextDecoderStream())) {
-        this.stderr = (this.stderr + c).slice(-20_000);
-      }
-    })();
-  }
-
-  async next(): Promise<Record<string, unknown>> {
-    const r = await this.#lines.next();
-    if (r.done) throw new Error(`speaker process ended; stderr:\n${this.stderr}`);
-    return JSON.parse(r.value);
-  }
-
-  async send(cmd: Record<string, unknown>): Promise<Record<string, unknown>> {
-    await this.#writer.write(new TextEncoder().encode(JSON.stringify(cmd) + "\n"));
-    const reply = await this.next();
-    if (!reply.ok) throw new Error(`speaker refused ${JSON.stringify(cmd)}: ${reply.error}`);
-    return reply;
-  }
-
-  put(obj: KubeObject) {
-    return this.send({ put: obj });
-  }
-
-  async status(): Promise<Record<string, unknown>> {
-    return (await this.send({ status: true })).status as Record<string, unknown>;
-  }
-
-  /** SIGTERM; resolves with the exit code and how long the process took to end. */
-  async terminate(): Promise<{ code: number; ms: number }> {
-    const t0 = performance.now();
-    this.#child.kill("SIGTERM");
-    const st = await this.#child.status;
-    await this.#writer.close().catch(() => {});
-    return { code: st.code, ms: performance.now() - t0 };
-  }
-
-  async stop(): Promise<void> {
-    try {
-      this.#child.kill("SIGTERM");
-    } catch {
-      // already gone
-    }
-    await this.#writer.close().catch(() => {});
-    await this.#child.status;
-  }
-}
 
 /** One UPDATE as GoBGP's monitor stream showed it, stamped on arrival. */
 interface Seen {
@@ -213,7 +133,7 @@ Deno.test({
     const pair: NetnsPair = await createNetnsPair();
     let gobgp: Gobgpd | undefined;
     let monitor: RibMonitor | undefined;
-    const speaker = new SpeakerProcess(pair.a.name, [`--graceful-shutdown-ms=${GRACE_MS}`]);
+    const speaker = new SpeakerProcess(pair.a.name, "n1", [`--graceful-shutdown-ms=${GRACE_MS}`]);
     try {
       assert.deepEqual(await speaker.next(), { ready: true });
       gobgp = await startGobgpd({
@@ -356,7 +276,7 @@ Deno.test({
     const pair: NetnsPair = await createNetnsPair();
     let gobgp: Gobgpd | undefined;
     let monitor: RibMonitor | undefined;
-    const speaker = new SpeakerProcess(pair.a.name, [`--graceful-shutdown-ms=${GRACE_MS}`]);
+    const speaker = new SpeakerProcess(pair.a.name, "n1", [`--graceful-shutdown-ms=${GRACE_MS}`]);
     try {
       assert.deepEqual(await speaker.next(), { ready: true });
       gobgp = await startGobgpd({

@@ -13,8 +13,7 @@ import {
   type RibEntry,
   startGobgpd,
 } from "./gobgp/mod.ts";
-import { spawnInNetns } from "./gobgp/netns.ts";
-import type { KubeObject, ReadKind } from "../cluster/types.ts";
+import { SpeakerProcess } from "./speaker/process.ts";
 import {
   advObject,
   nodeObject,
@@ -46,93 +45,6 @@ async function skipReason(): Promise<string | undefined> {
 
 const reason = await skipReason();
 if (reason) console.log(`skipping speaker GoBGP interop tests: ${reason}`);
-
-const DENO = Deno.execPath();
-const DRIVER = new URL("./speaker/netns_driver.ts", import.meta.url).pathname;
-const ROOT = new URL("..", import.meta.url).pathname;
-
-/** The speaker subprocess, fed changes as JSON lines. */
-class SpeakerProcess {
-  #child: Deno.ChildProcess;
-  #writer: WritableStreamDefaultWriter<Uint8Array>;
-  #lines: AsyncGenerator<string>;
-  stderr = "";
-
-  constructor(ns: string, node: string, args: string[] = []) {
-    this.#child = spawnInNetns(ns, DENO, {
-      args: ["run", "--allow-all", DRIVER, node, "metallb-system", ...args],
-      cwd: ROOT,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    });
-    this.#writer = this.#child.stdin.getWriter();
-    this.#lines = readLines(this.#child.stdout);
-    const stderr = this.#child.stderr;
-    (async () => {
-      for await (const chunk of stderr.pipeThrough(new TextDecoderStream())) {
-        this.stderr = (this.stderr + chunk).slice(-20_000);
-      }
-    })();
-  }
-
-  async next(): Promise<Record<string, unknown>> {
-    const r = await this.#lines.next();
-    if (r.done) throw new Error(`speaker process ended; stderr:\n${this.stderr}`);
-    return JSON.parse(r.value);
-  }
-
-  async send(cmd: Record<string, unknown>): Promise<Record<string, unknown>> {
-    await this.#writer.write(new TextEncoder().encode(JSON.stringify(cmd) + "\n"));
-    const reply = await this.next();
-    if (!reply.ok) throw new Error(`speaker refused ${JSON.stringify(cmd)}: ${reply.error}`);
-    return reply;
-  }
-
-  put(obj: KubeObject) {
-    return this.send({ put: obj });
-  }
-
-  remove(kind: ReadKind, key: string) {
-    return this.send({ remove: { kind, key } });
-  }
-
-  /** The speaker's /status sessions. */
-  async sessions(): Promise<Record<string, unknown>[]> {
-    const reply = await this.send({ status: true });
-    return (reply.status as { sessions: Record<string, unknown>[] }).sessions;
-  }
-
-  /** Sends SIGTERM and waits for the process to exit; returns its exit code. */
-  async terminate(): Promise<number> {
-    this.#child.kill("SIGTERM");
-    const st = await this.#child.status;
-    await this.#writer.close().catch(() => {});
-    return st.code;
-  }
-
-  async stop(): Promise<void> {
-    try {
-      this.#child.kill("SIGTERM");
-    } catch {
-      // already gone
-    }
-    await this.#writer.close().catch(() => {});
-    await this.#child.status;
-  }
-}
-
-async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  let buf = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    buf += chunk;
-    let i: number;
-    while ((i = buf.indexOf("\n")) >= 0) {
-      yield buf.slice(0, i);
-      buf = buf.slice(i + 1);
-    }
-  }
-}
 
 /** Link-bandwidth communities as GoBGP decodes them (type 0x40, subtype 0x04). */
 function linkBandwidth(e: RibEntry): { asn: number; bandwidth: number }[] {
@@ -458,7 +370,7 @@ Deno.test({
       );
 
       await t.step("SIGTERM: gobgpd keeps the routes, marked stale", async () => {
-        assert.equal(await first.terminate(), 0);
+        assert.equal((await first.terminate()).code, 0);
         await g.waitFor(async (x) => {
           const n = (await x.neighbors()).find((y) => y.address === a);
           return n && !n.established ? n : undefined;

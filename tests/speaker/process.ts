@@ -60,15 +60,32 @@ export class SpeakerProcess {
     return this.send({ remove: { kind, key } });
   }
 
-  /** The speaker's /status. */
+  /** The speaker's /status (and whatever else the driver reports with it). */
   async status(): Promise<
-    { sessions: Record<string, unknown>[]; services: Record<string, unknown>[] }
+    Record<string, unknown> & {
+      sessions: Record<string, unknown>[];
+      services: Record<string, unknown>[];
+    }
   > {
     const reply = await this.send({ status: true });
-    return reply.status as {
+    return reply.status as Record<string, unknown> & {
       sessions: Record<string, unknown>[];
       services: Record<string, unknown>[];
     };
+  }
+
+  /** The speaker's /status sessions. */
+  async sessions(): Promise<Record<string, unknown>[]> {
+    return (await this.status()).sessions;
+  }
+
+  /** SIGTERM; resolves with the exit code and how long the process took to end. */
+  async terminate(): Promise<{ code: number; ms: number }> {
+    const t0 = performance.now();
+    this.#child.kill("SIGTERM");
+    const st = await this.#child.status;
+    await this.#writer.close().catch(() => {});
+    return { code: st.code, ms: performance.now() - t0 };
   }
 
   /** Sends SIGTERM and waits for the process to end. */
@@ -83,7 +100,8 @@ export class SpeakerProcess {
   }
 }
 
-async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+/** The lines of a text stream, as they complete. */
+export async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   let buf = "";
   for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
     buf += chunk;
