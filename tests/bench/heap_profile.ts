@@ -1,0 +1,248 @@
+/**
+ * Where the program's memory sits: runs the real `main.ts all` on N generated Services with
+ * P peers (in-repo collectors on 127.0.0.2…), waits until every collector holds every route,
+ * forces a GC through the inspector, reads RSS and the V8 heap, takes a heap snapshot and
+ * prints the self size by constructor/type, largest first.
+ *
+ * `deno run -A tests/bench/heap_profile.ts [N=10000] [P=4] [TOP=40]`
+ * Set HEAP_SNAPSHOT_OUT=path to keep the snapshot for DevTools.
+ */
+import { startCollector } from "../../bgp/collector.ts";
+import { writeManifestDir } from "./gen_manifests.ts";
+import { REPO_ROOT } from "../e2e_helpers.ts";
+
+const N = Number(Deno.args[0] ?? 10_000);
+const P = Number(Deno.args[1] ?? 4);
+const TOP = Number(Deno.args[2] ?? 40);
+const INSPECT_PORT = 9339 + Math.floor(Math.random() * 500);
+
+/** Reads VmRSS and VmHWM (bytes) of `pid`. */
+async function procMemory(pid: number): Promise<{ rss: number; hwm: number }> {
+  const text = await Deno.readTextFile(`/proc/${pid}/status`);
+  const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(text)?.[1] ?? 0) * 1024;
+  return { rss: kb("VmRSS"), hwm: kb("VmHWM") };
+}
+
+/** A minimal Chrome DevTools Protocol client over the inspector's WebSocket. */
+async function connectInspector(port: number): Promise<{
+  call(method: string, params?: unknown): Promise<Record<string, unknown>>;
+  onEvent(fn: (method: string, params: Record<string, unknown>) => void): void;
+  close(): void;
+}> {
+  let list: { webSocketDebuggerUrl: string }[] = [];
+  for (let i = 0; i < 200 && !list.length; i++) {
+    try {
+      list = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  const ws = new WebSocket(list[0].webSocketDebuggerUrl);
+  await new Promise((r, j) => {
+    ws.onopen = r;
+    ws.onerror = j;
+  });
+  let id = 0;
+  const pending = new Map<number, (v: Record<string, unknown>) => void>();
+  const listeners: ((m: string, p: Record<string, unknown>) => void)[] = [];
+  ws.onmessage = (e) => {
+    const msg = JSON.parse(e.data as string);
+    if (msg.id !== undefined) pending.get(msg.id)?.(msg.result ?? msg.error);
+    else for (const fn of listeners) fn(msg.method, msg.params);
+  };
+  return {
+    call(method, params) {
+      const my = ++id;
+      ws.send(JSON.stringify({ id: my, method, params }));
+      return new Promise((r) => pending.set(my, r));
+    },
+    onEvent(fn) {
+      listeners.push(fn);
+    },
+    close() {
+      ws.close();
+    },
+  };
+}
+
+interface Snapshot {
+  snapshot: {
+    meta: {
+      node_fields: string[];
+      node_types: (string | string[])[];
+      edge_fields: string[];
+      edge_types: (string | string[])[];
+    };
+  };
+  nodes: number[];
+  edges: number[];
+  strings: string[];
+}
+
+const NAMED_TYPES = new Set(["object", "closure", "native", "hidden", "code", "object shape"]);
+
+/**
+ * Self size by a key per node: "type:name", and for plain Objects their first property names
+ * (so a KubeObject's metadata and a view differ); internal arrays and strings are keyed by the
+ * key and edge of the object that first holds them, so a Map's table says whose Map it is.
+ */
+function aggregate(snap: Snapshot): { key: string; count: number; bytes: number }[] {
+  const m = snap.snapshot.meta;
+  const width = m.node_fields.length;
+  const typeAt = m.node_fields.indexOf("type");
+  const nameAt = m.node_fields.indexOf("name");
+  const sizeAt = m.node_fields.indexOf("self_size");
+  const edgesAt = m.node_fields.indexOf("edge_count");
+  const ewidth = m.edge_fields.length;
+  const etypeAt = m.edge_fields.indexOf("type");
+  const enameAt = m.edge_fields.indexOf("name_or_index");
+  const etoAt = m.edge_fields.indexOf("to_node");
+  const types = m.node_types[0] as string[];
+  const etypes = m.edge_types[0] as string[];
+  const count = snap.nodes.length / width;
+  const props: string[][] = Array.from({ length: count }, () => []);
+  const parent = new Int32Array(count).fill(-1);
+  const parentEdge: string[] = new Array(count);
+  for (let n = 0, e = 0; n < count; n++) {
+    const edges = snap.nodes[n * width + edgesAt];
+    for (let k = 0; k < edges; k++, e += ewidth) {
+      const et = etypes[snap.edges[e + etypeAt]];
+      const to = snap.edges[e + etoAt] / width;
+      const nm = et === "element" || et === "hidden"
+        ? `[${et}]`
+        : String(snap.strings[snap.edges[e + enameAt]]);
+      if (et === "property" && props[n].length < 5) props[n].push(nm);
+      if (et === "weak") continue;
+      if (parent[to] < 0) {
+        parent[to] = n;
+        parentEdge[to] = nm;
+      }
+    }
+  }
+  const baseKey = (n: number): string => {
+    const type = types[snap.nodes[n * width + typeAt]];
+    let name = NAMED_TYPES.has(type) ? snap.strings[snap.nodes[n * width + nameAt]] : "";
+    if (name.length > 40) name = name.slice(0, 40) + "…";
+    if (type === "object" && name === "Object") name += `{${props[n].join(",")}}`;
+    return `${type}:${name}`;
+  };
+  const by = new Map<string, { count: number; bytes: number }>();
+  for (let n = 0; n < count; n++) {
+    let key = baseKey(n);
+    const type = types[snap.nodes[n * width + typeAt]];
+    // Containers say little on their own: name the chain of holders up to a named object.
+    const container = (k: string) =>
+      k.startsWith("array:") || k.startsWith("string:") || k.startsWith("number:") ||
+      k.startsWith("hidden:") || k === "object:Array" || k === "object:Map" ||
+      k === "object:Set" || k === "object:WeakMap" || k.startsWith("native:system / PropertyArray");
+    if (container(key) || type === "array") {
+      let at = n;
+      for (let depth = 0; depth < 4; depth++) {
+        const p = parent[at];
+        if (p < 0) break;
+        const pk = baseKey(p);
+        key += ` <- ${pk}.${parentEdge[at]}`;
+        if (!container(pk)) break;
+        at = p;
+      }
+    }
+    const e = by.get(key) ?? { count: 0, bytes: 0 };
+    e.count++;
+    e.bytes += snap.nodes[n * width + sizeAt];
+    by.set(key, e);
+  }
+  return [...by].map(([key, v]) => ({ key, ...v })).sort((a, b) => b.bytes - a.bytes);
+}
+
+async function main() {
+  const dir = await Deno.makeTempDir({ prefix: "flb-heap-" });
+  const collectors = await Promise.all(
+    Array.from(
+      { length: P },
+      (_, i) =>
+        startCollector({
+          listen: `127.0.0.${i + 2}:${11_790 + (INSPECT_PORT % 1000)}`,
+          asn: 65002,
+          routerId: `10.9.9.${i + 2}`,
+        }),
+    ),
+  );
+  await writeManifestDir(`${dir}/config`, {
+    services: N,
+    peers: collectors.map((c) => ({ address: c.addr.hostname, port: c.addr.port, asn: 65002 })),
+    myAsn: 65001,
+    routerId: "10.9.9.1",
+  });
+  await Deno.mkdir(`${dir}/state`);
+  const t0 = performance.now();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      `--inspect=127.0.0.1:${INSPECT_PORT}`,
+      "-A",
+      `${REPO_ROOT}/main.ts`,
+      "all",
+      "--config-dir",
+      `${dir}/config`,
+      "--state-dir",
+      `${dir}/state`,
+      "--node-name",
+      "n1",
+      "--admin-addr",
+      "127.0.0.1:0",
+    ],
+    cwd: dir,
+    stdout: "null",
+    stderr: Deno.env.get("HEAP_PROFILE_LOGS") ? "inherit" : "null",
+  }).spawn();
+  try {
+    await Promise.all(
+      collectors.map((c) =>
+        c.waitFor(() => c.routes().some((p) => p.routes.length >= N), { timeoutMs: 600_000 })
+      ),
+    );
+    const doneS = (performance.now() - t0) / 1000;
+    const before = await procMemory(child.pid);
+    const cdp = await connectInspector(INSPECT_PORT);
+    await cdp.call("HeapProfiler.enable");
+    await cdp.call("HeapProfiler.collectGarbage");
+    const usage = await cdp.call("Runtime.getHeapUsage");
+    const after = await procMemory(child.pid);
+    console.log(JSON.stringify({
+      services: N,
+      peers: P,
+      allRoutesS: +doneS.toFixed(2),
+      rssMiB: +(before.rss / 2 ** 20).toFixed(1),
+      peakRssMiB: +(before.hwm / 2 ** 20).toFixed(1),
+      rssAfterGcMiB: +(after.rss / 2 ** 20).toFixed(1),
+      heapUsedMiB: +(Number(usage.usedSize) / 2 ** 20).toFixed(1),
+      heapTotalMiB: +(Number(usage.totalSize) / 2 ** 20).toFixed(1),
+    }));
+    const chunks: string[] = [];
+    cdp.onEvent((m, p) => {
+      if (m === "HeapProfiler.addHeapSnapshotChunk") chunks.push(String(p.chunk));
+    });
+    await cdp.call("HeapProfiler.takeHeapSnapshot", { reportProgress: false });
+    cdp.close();
+    const text = chunks.join("");
+    const out = Deno.env.get("HEAP_SNAPSHOT_OUT");
+    if (out) await Deno.writeTextFile(out, text);
+    const rows = aggregate(JSON.parse(text));
+    const total = rows.reduce((s, r) => s + r.bytes, 0);
+    console.log(`snapshot self total ${(total / 2 ** 20).toFixed(1)} MiB`);
+    for (const r of rows.slice(0, TOP)) {
+      console.log(
+        `${(r.bytes / 2 ** 20).toFixed(2).padStart(8)} MiB ${String(r.count).padStart(9)} ${
+          (r.bytes / N).toFixed(0).padStart(6)
+        } B/svc  ${r.key}`,
+      );
+    }
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+    await Promise.all(collectors.map((c) => c.close()));
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+if (import.meta.main) await main();
