@@ -2,24 +2,17 @@
  * Structured logging: one JSON object a line with `ts`, `level`, `component`, `msg` and
  * key/value context, as MetalLB users' log pipelines expect.
  */
+// The shape is bgp/log.ts's: the pure BGP layer owns it (it imports nothing of ours), and
+// every other room logs through the same interface.
+import type { LogContext, Logger } from "../bgp/log.ts";
+
+export type { LogContext, Logger };
+export { silentLogger } from "../bgp/log.ts";
 
 /** Log severities in increasing order. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
-
-/** Key/value context attached to a log line. */
-export type LogContext = Record<string, unknown>;
-
-/** The logging interface every module receives; pure modules depend only on this shape. */
-export interface Logger {
-  debug(msg: string, ctx?: LogContext): void;
-  info(msg: string, ctx?: LogContext): void;
-  warn(msg: string, ctx?: LogContext): void;
-  error(msg: string, ctx?: LogContext): void;
-  /** A logger that adds `ctx` to every line. */
-  child(ctx: LogContext): Logger;
-}
 
 /** Options for {@linkcode createLogger}. */
 export interface LoggerOptions {
@@ -75,12 +68,3 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     };
   }
 }
-
-/** A logger that drops everything; for tests and benchmarks. */
-export const silentLogger: Logger = {
-  debug: () => {},
-  info: () => {},
-  warn: () => {},
-  error: () => {},
-  child: () => silentLogger,
-};

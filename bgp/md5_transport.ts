@@ -15,18 +15,9 @@
 import { ipv4ToBytes, ipv6ToBytes } from "./prefix.ts";
 import type { Conn, Connector, NetAddr } from "./transport.ts";
 import { bytesToIpv4, bytesToIpv6 } from "./prefix.ts";
+import { LIBC_CANDIDATES } from "./libc_paths.mjs";
 
-/** Where libc.so.6 lives on common distributions, tried in order. */
-export const LIBC_CANDIDATES: readonly string[] = [
-  "/lib/x86_64-linux-gnu/libc.so.6",
-  "/usr/lib/x86_64-linux-gnu/libc.so.6",
-  "/lib/aarch64-linux-gnu/libc.so.6",
-  "/usr/lib/aarch64-linux-gnu/libc.so.6",
-  "/lib64/libc.so.6",
-  "/usr/lib64/libc.so.6",
-  "/usr/lib/libc.so.6",
-  "/lib/libc.so.6",
-];
+export { LIBC_CANDIDATES };
 
 /** Longest key the kernel accepts (TCP_MD5SIG_MAXKEYLEN in linux/tcp.h). */
 export const MD5_MAX_KEY_LEN = 80;

@@ -6,27 +6,11 @@
  * or the environment itself: the callers pass those in.
  */
 
-/** Environment variables ferrolb reads (the `--allow-env=` list; cluster/node_env.ts agrees). */
-export const ENV_VARS = [
-  "KUBECONFIG",
-  "HOME",
-  "KUBERNETES_SERVICE_HOST",
-  "KUBERNETES_SERVICE_PORT",
-  "NODE_NAME",
-  "FERROLB_NAMESPACE",
-];
+import { LIBC_CANDIDATES } from "../bgp/libc_paths.mjs";
+import { ENV_VARS } from "../cluster/env_vars.mjs";
 
-/** Where libc may live; the first that exists is the `--allow-ffi` path (bgp/md5_transport.ts). */
-export const LIBC_CANDIDATES = [
-  "/lib/x86_64-linux-gnu/libc.so.6",
-  "/usr/lib/x86_64-linux-gnu/libc.so.6",
-  "/lib/aarch64-linux-gnu/libc.so.6",
-  "/usr/lib/aarch64-linux-gnu/libc.so.6",
-  "/lib64/libc.so.6",
-  "/usr/lib64/libc.so.6",
-  "/usr/lib/libc.so.6",
-  "/lib/libc.so.6",
-];
+// One list each, kept where the program uses them; re-exported for the launcher and tests.
+export { ENV_VARS, LIBC_CANDIDATES };
 
 /** The in-cluster service account directory (token, CA, namespace). */
 export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";

@@ -6,16 +6,9 @@
  * Import this module before anything that loads `@kubernetes/client-node`.
  */
 import process from "node:process";
+import { ENV_VARS } from "./env_vars.mjs";
 
-/** Every environment variable ferrolb reads; the binary's `--allow-env=` list. */
-export const ENV_VARS = [
-  "KUBECONFIG",
-  "HOME",
-  "KUBERNETES_SERVICE_HOST",
-  "KUBERNETES_SERVICE_PORT",
-  "NODE_NAME",
-  "FERROLB_NAMESPACE",
-] as const;
+export { ENV_VARS };
 
 /** Reads an environment variable, treating one we may not read as unset. */
 export function readEnv(name: string): string | undefined {

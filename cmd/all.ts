@@ -7,8 +7,13 @@
 import { boundedShutdown, waitForSignal } from "./signals.ts";
 import "../cluster/node_env.ts";
 import type { ParsedArgs } from "./args.ts";
-import { CONTROLLER_LEASE, leaseIdentity, startController } from "./controller.ts";
-import { connectSpeaker, gracefulShutdownMs, speakerFlags } from "./speaker.ts";
+import {
+  CONTROLLER_LEASE,
+  followLeadership,
+  leaseIdentity,
+  startController,
+} from "./controller.ts";
+import { connectSpeaker, gracefulShutdownMs, speakerFlags, speakerOptions } from "./speaker.ts";
 import { type AdminServer, startAdminServer } from "./admin.ts";
 import type { ServiceStatus, StatusDocument } from "./status.ts";
 import { createLogger, type Logger, parseLogLevel } from "../api/log.ts";
@@ -480,7 +485,8 @@ async function runAllInCluster(args: ParsedArgs): Promise<number> {
     return 1;
   }
   const { source, writer } = conn;
-  const elector = conn.elector(CONTROLLER_LEASE, leaseIdentity(flags.nodeName));
+  const identity = leaseIdentity(flags.nodeName);
+  const elector = conn.elector(CONTROLLER_LEASE, identity);
   const registry = createRegistry();
   const metrics = defineMetallbMetrics(registry);
   const { configMapHistoryBackend } = await import("../cluster/ip_history_configmap.ts");
@@ -497,27 +503,8 @@ async function runAllInCluster(args: ParsedArgs): Promise<number> {
     ...(flags.lbClass ? { lbClass: flags.lbClass } : {}),
     onAddressChanges: clusterHistory.record,
   });
-  const unwatch = elector.on("change", (leader) => {
-    running.controller.leadershipChanged();
-    // The previous leader kept recording: pick up what it saved.
-    if (leader) {
-      // After the first pass only: before it no Service is known to hold anything.
-      Promise.all([clusterHistory.start(), running.ready]).then(() =>
-        clusterHistory.reconcile(running.controller.status().services, { save: true })
-      ).catch((err) => logger.warn("ip history not reconciled", { error: err }));
-    }
-  });
-  const speaker = createSpeaker(source, writer, {
-    nodeName: flags.nodeName,
-    namespace: flags.namespace,
-    logger,
-    metrics,
-    weightedEcmp: flags.weightedEcmp,
-    stopGraceMs: flags.stopGraceMs,
-    gracefulShutdownMs: flags.gracefulShutdownMs,
-    ...(flags.lbClass ? { loadBalancerClass: flags.lbClass } : {}),
-    ...(flags.routerId ? { defaultRouterId: flags.routerId } : {}),
-  });
+  const unwatch = followLeadership(elector, { running, history: clusterHistory, logger, identity });
+  const speaker = createSpeaker(source, writer, speakerOptions(flags, { logger, metrics }));
   const signal = waitForSignal({ logger });
   let admin: AdminServer | undefined;
   let code = 0;

@@ -17,6 +17,7 @@ import { Controller, type ControllerOptions } from "../controller/controller.ts"
 import { type AdminServer, startAdminServer } from "./admin.ts";
 import type { StatusDocument } from "./status.ts";
 import { historyForQuery } from "../api/ip_history_view.ts";
+import type { HistoryKeeper } from "../cluster/ip_history_store.ts";
 
 /** Name of the Lease the controller replicas campaign for. */
 export const CONTROLLER_LEASE = "ferrolb-controller";
@@ -91,6 +92,38 @@ export function leaseIdentity(nodeName?: string): string {
   return `${nodeName ? nodeName : "controller"}-${crypto.randomUUID()}`;
 }
 
+/** What {@linkcode followLeadership} tells about a change of leader. */
+export interface LeadershipContext {
+  running: RunningController;
+  history: HistoryKeeper;
+  logger: Logger;
+  identity: string;
+}
+
+/**
+ * Tells the controller when this replica gains or loses the Lease; on gaining it, picks up the
+ * IP history the previous leader saved and aligns it with what Services hold (changes made
+ * while no controller led). Returns the unsubscribe.
+ */
+export function followLeadership(
+  elector: { on(event: "change", fn: (leader: boolean) => void): () => void },
+  ctx: LeadershipContext,
+): () => void {
+  const { running, history, logger } = ctx;
+  return elector.on("change", (leader) => {
+    logger.info(leader ? "became leader" : "lost leadership", {
+      lease: CONTROLLER_LEASE,
+      identity: ctx.identity,
+    });
+    running.controller.leadershipChanged();
+    if (!leader) return;
+    // After the first pass only: before it no Service is known to hold anything.
+    Promise.all([history.start(), running.ready]).then(() =>
+      history.reconcile(running.controller.status().services, { save: true })
+    ).catch((err) => logger.warn("ip history not reconciled", { error: err }));
+  });
+}
+
 /** Runs the controller role in cluster mode; resolves to the exit code. */
 export async function runControllerRole(args: ParsedArgs): Promise<number> {
   const f = args.flags;
@@ -147,21 +180,7 @@ export async function runControllerRole(args: ParsedArgs): Promise<number> {
     isLeader: () => elector.isLeader(),
     onAddressChanges: history.record,
   });
-  const unwatch = elector.on("change", (leader) => {
-    logger.info(leader ? "became leader" : "lost leadership", {
-      lease: CONTROLLER_LEASE,
-      identity,
-    });
-    running.controller.leadershipChanged();
-    // The previous leader kept recording: pick up what it saved, then align it with what
-    // Services hold (changes made while no controller led).
-    if (leader) {
-      // After the first pass only: before it no Service is known to hold anything.
-      Promise.all([history.start(), running.ready]).then(() =>
-        history.reconcile(running.controller.status().services, { save: true })
-      ).catch((err) => logger.warn("ip history not reconciled", { error: err }));
-    }
-  });
+  const unwatch = followLeadership(elector, { running, history, logger, identity });
   let admin: AdminServer;
   try {
     admin = startAdminServer(adminAddr, {

@@ -68,6 +68,24 @@ export interface SpeakerFlags {
   gracefulShutdownMs: number;
 }
 
+/** The speaker's options from its flags, for the cluster role and for file mode alike. */
+export function speakerOptions(
+  flags: SpeakerFlags,
+  ctx: { logger: Logger; metrics: MetallbMetrics },
+): SpeakerOptions {
+  return {
+    nodeName: flags.nodeName,
+    namespace: flags.namespace,
+    logger: ctx.logger,
+    metrics: ctx.metrics,
+    weightedEcmp: flags.weightedEcmp,
+    stopGraceMs: flags.stopGraceMs,
+    gracefulShutdownMs: flags.gracefulShutdownMs,
+    ...(flags.lbClass ? { loadBalancerClass: flags.lbClass } : {}),
+    ...(flags.routerId ? { defaultRouterId: flags.routerId } : {}),
+  };
+}
+
 /** Reads the speaker's flags; a string is a usage error. */
 export function speakerFlags(args: ParsedArgs): SpeakerFlags | string {
   const f = args.flags;
@@ -134,17 +152,7 @@ export async function runSpeakerRole(args: ParsedArgs): Promise<number> {
   const { source, writer } = conn;
   const registry = createRegistry();
   const metrics: MetallbMetrics = defineMetallbMetrics(registry);
-  const speaker = createSpeaker(source, writer, {
-    nodeName: flags.nodeName,
-    namespace: flags.namespace,
-    logger,
-    metrics,
-    weightedEcmp: flags.weightedEcmp,
-    stopGraceMs: flags.stopGraceMs,
-    gracefulShutdownMs: flags.gracefulShutdownMs,
-    ...(flags.lbClass ? { loadBalancerClass: flags.lbClass } : {}),
-    ...(flags.routerId ? { defaultRouterId: flags.routerId } : {}),
-  });
+  const speaker = createSpeaker(source, writer, speakerOptions(flags, { logger, metrics }));
   const k8sMetrics = () => {
     const m = source.metrics();
     metrics.configLoaded.set({}, m.configLoaded ? 1 : 0);

@@ -35,8 +35,9 @@ const ALLOWED: Record<string, string[]> = {
     "package.json",
   ],
   manifests: ["api", "package.json"],
-  // The npx launcher: plain JavaScript shared with cmd/args.ts.
-  bin: [],
+  // The npx launcher: plain JavaScript shared with cmd/args.ts, and the plain-JavaScript
+  // lists it shares with the rooms that own them.
+  bin: ["bgp/libc_paths.mjs", "cluster/env_vars.mjs"],
   tools: [],
 };
 

@@ -5,7 +5,7 @@
  * prints the self size by constructor/type, largest first.
  *
  * `deno run -A tests/bench/heap_profile.ts [N=10000] [P=4] [TOP=40]`
- * Set HEAP_SNAPSHOT_OUT=path to keep the snapshot for DevTools.
+ * Set HEAP_SNAPSHOT_OUT=path to keep the snapshot for DevTools, HEAP_V8_FLAGS to try V8 flags.
  */
 import { startCollector } from "../../bgp/collector.ts";
 import { writeManifestDir } from "./gen_manifests.ts";
@@ -21,6 +21,24 @@ async function procMemory(pid: number): Promise<{ rss: number; hwm: number }> {
   const text = await Deno.readTextFile(`/proc/${pid}/status`);
   const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(text)?.[1] ?? 0) * 1024;
   return { rss: kb("VmRSS"), hwm: kb("VmHWM") };
+}
+
+/** Resident memory by mapping kind (binary, malloc heap, anonymous, stacks), largest first. */
+async function smapsSummary(pid: number): Promise<string> {
+  const text = await Deno.readTextFile(`/proc/${pid}/smaps`);
+  const by = new Map<string, number>();
+  let name = "";
+  for (const line of text.split("\n")) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      name = head[1] || "[anon]";
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) by.set(name, (by.get(name) ?? 0) + Number(rss[1]));
+  }
+  return [...by].sort((a, b) => b[1] - a[1]).slice(0, 8)
+    .map(([n, kb]) => `${(kb / 1024).toFixed(1).padStart(7)} MiB  ${n}`).join("\n");
 }
 
 /** A minimal Chrome DevTools Protocol client over the inspector's WebSocket. */
@@ -179,6 +197,7 @@ async function main() {
     args: [
       "run",
       `--inspect=127.0.0.1:${INSPECT_PORT}`,
+      ...(Deno.env.get("HEAP_V8_FLAGS") ? [`--v8-flags=${Deno.env.get("HEAP_V8_FLAGS")}`] : []),
       "-A",
       `${REPO_ROOT}/main.ts`,
       "all",
@@ -218,6 +237,7 @@ async function main() {
       heapUsedMiB: +(Number(usage.usedSize) / 2 ** 20).toFixed(1),
       heapTotalMiB: +(Number(usage.totalSize) / 2 ** 20).toFixed(1),
     }));
+    if (Deno.env.get("HEAP_SMAPS")) console.log(await smapsSummary(child.pid));
     const chunks: string[] = [];
     cdp.onEvent((m, p) => {
       if (m === "HeapProfiler.addHeapSnapshotChunk") chunks.push(String(p.chunk));
