@@ -211,7 +211,7 @@ async function main() {
       "127.0.0.1:0",
     ],
     cwd: dir,
-    stdout: "null",
+    stdout: Deno.env.get("HEAP_PROFILE_LOGS") ? "inherit" : "null",
     stderr: Deno.env.get("HEAP_PROFILE_LOGS") ? "inherit" : "null",
   }).spawn();
   try {
