@@ -22,13 +22,41 @@ const set = (f: string) => `(has(self.${f}) && self.${f} != '')`;
 
 /**
  * A CEL expression for the IPv4 address string `e` (already known valid) as a number, so
- * a range's start and end compare (CEL has no IP ordering). IPv6 has no such cheap form
- * within the API server's cost budget; an IPv6 range backwards is refused by the
- * controller's checks instead.
+ * a range's start and end compare (CEL has no IP ordering).
  */
 export function ipv4Number(e: string): string {
   const octet = (i: number) => `int(${e}.split('.')[${i}])`;
   return `(${octet(0)} * 16777216 + ${octet(1)} * 65536 + ${octet(2)} * 256 + ${octet(3)})`;
+}
+
+/**
+ * A CEL expression, true when IPv6 address `end` is not before `start` (both strings already
+ * known valid IPv6 addresses). CEL has no IP ordering, no 128-bit integers, and the API
+ * server has no `cel.bind`; a scan of the 128 bits in a comprehension exceeds the cost
+ * budget more than 100 times. Instead: `cidr(S + '/p').containsIP(E)` says start and end
+ * agree on their first p bits, which is monotone in p, so a binary search written out as
+ * nested ternaries finds their common prefix length L in 8 steps (the cost estimate charges
+ * a ternary its condition plus the dearer branch: 8 CIDR tests and a leaf, though the text
+ * has 128 internal tests and 129 leaves). At leaf L the order is that of bit L, where they
+ * first differ: start <= end iff L is 128 (equal) or bit L of start is 0, i.e. start masked
+ * to L+1 bits is start masked to L bits. Prefix lengths are literals (`'/' + string(p)`
+ * has no bounded size, which the estimate charges as unbounded). Start and end are bound
+ * to names by one-element lists (`[x].all(s, ...)`), to keep the text short. kube-apiserver
+ * v1.37.2 estimates the rule with its guard at about 2,450 per entry (the IPv4 rule: about
+ * 2,590), 157,000 for a pool's 64 entries against a per-rule budget of 10,000,000; its text
+ * is about 12.7 KB.
+ */
+export function ipv6InOrder(start: string, end: string): string {
+  const agree = (p: number) => `cidr(s + '${p}').containsIP(e)`;
+  const leaf = (l: number) =>
+    l === 128 ? "true" : `cidr(s + '${l + 1}').masked().ip() == cidr(s + '${l}').masked().ip()`;
+  // L is known to lie in [lo, hi] (start and end agree on lo bits).
+  const search = (lo: number, hi: number): string => {
+    if (lo === hi) return leaf(lo);
+    const mid = (lo + hi + 1) >> 1;
+    return `(${agree(mid)} ? ${search(mid, hi)} : ${search(lo, mid - 1)})`;
+  };
+  return `[${start} + '/'].all(s, [${end}].all(e, ${search(0, 128)}))`;
 }
 
 const START = `self.split('-')[0].trim()`;
@@ -45,6 +73,11 @@ const ADDRESS_ENTRY_RULES: CelRule[] = [
   {
     rule: `!(self.contains('-') && ${rangeValid} && ip(${START}).family() == 4) || ` +
       `${ipv4Number(START)} <= ${ipv4Number(END)}`,
+    message: "range start must not be after its end",
+  },
+  {
+    rule: `!(self.contains('-') && ${rangeValid} && ip(${START}).family() == 6) || ` +
+      ipv6InOrder(START, END),
     message: "range start must not be after its end",
   },
 ];
