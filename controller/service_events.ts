@@ -1,0 +1,114 @@
+/**
+ * The Events a pass records for a Service it decided, as MetalLB records them: deprecated
+ * annotations, a cleared assignment, the address given or why none could be.
+ */
+import type { EventRecord } from "../cluster/types.ts";
+import { deprecationMessage } from "./service_request.ts";
+import { EventReason } from "./events.ts";
+import type { ControllerState, Decision } from "./state.ts";
+
+type Involved = EventRecord["involved"];
+
+/** Records the Service's Events for this pass's decision (`large`: log per Service at debug). */
+export function emitServiceEvents(
+  s: ControllerState,
+  d: Decision,
+  options: { large: boolean },
+): void {
+  const involved: Involved = {
+    kind: "Service",
+    apiVersion: "v1",
+    namespace: d.view.namespace,
+    name: d.view.name,
+    ...(d.obj.metadata.uid ? { uid: d.obj.metadata.uid } : {}),
+  };
+  deprecation(s, d, involved);
+  // With no pool at all MetalLB clears and waits without a word per Service: every one
+  // of them would say the same thing, and the configuration error says it once.
+  const silent = s.config !== null && s.config.pools.length === 0;
+  if (!silent) clearedAssignment(s, d, involved);
+  s.cleared.delete(d.key);
+  allocationOutcome(s, d, { involved, silent, large: options.large });
+}
+
+function deprecation(s: ControllerState, d: Decision, involved: Involved): void {
+  const message = deprecationMessage(d.result.deprecated);
+  if (!message) {
+    s.events.forget(d.key, "deprecated");
+    return;
+  }
+  s.events.record(s.ops, {
+    involved,
+    type: "Warning",
+    reason: EventReason.DeprecatedAnnotation,
+    message,
+  }, { owner: d.key, slot: "deprecated" });
+}
+
+function clearedAssignment(s: ControllerState, d: Decision, involved: Involved): void {
+  const cleared = s.cleared.get(d.key);
+  const lost = d.before !== undefined && d.ips.length === 0 && !d.keep;
+  if (cleared === undefined && !lost) return;
+  const reason = cleared ?? (d.pending ? d.pending.reason : "assignment no longer valid");
+  const from = d.before ?? d.view.ingressIPs;
+  // Normal, as MetalLB records it: the Service gets a new address where it can.
+  s.events.push(s.ops, {
+    involved,
+    type: "Normal",
+    reason: EventReason.ClearAssignment,
+    message: `current IP${from.length ? ` ${JSON.stringify(from)}` : ""} for "${d.key}"` +
+      ` not allowed by config, will attempt for new IP assignment: ${reason}`,
+  }, { key: d.key });
+}
+
+function allocationOutcome(
+  s: ControllerState,
+  d: Decision,
+  options: { involved: Involved; silent: boolean; large: boolean },
+): void {
+  const { involved, silent } = options;
+  const slot = { owner: d.key, slot: "alloc" };
+  if (d.fresh && d.ips.length > 0) {
+    // An empty slot differs from every failure message, as "assigned" would, for free.
+    s.events.forget(d.key, "alloc");
+    s.events.push(s.ops, {
+      involved,
+      type: "Normal",
+      reason: EventReason.IPAllocated,
+      message: `Assigned IP ${JSON.stringify(d.ips)}`,
+    }, { key: d.key });
+    logAssigned(s, d, options.large);
+  } else if (d.pending) {
+    if (!s.pendingSince.has(d.key)) s.pendingSince.set(d.key, s.now().getTime());
+    if (silent) return;
+    const message = d.keep && d.result.kind === "invalid"
+      ? `invalid request: ${d.pending.reason}`
+      : `Failed to allocate IP for "${d.key}": ${d.pending.reason}`;
+    const event = { involved, type: "Warning" as const, reason: d.pending.eventReason, message };
+    if (s.events.record(s.ops, event, slot)) {
+      s.log.warn("allocation failed", { service: d.key, reason: d.pending.reason });
+    }
+  } else if (d.keep && d.result.kind === "invalid") {
+    const message = `invalid request, keeping the current address: ${d.result.reason}`;
+    s.events.record(s.ops, {
+      involved,
+      type: "Warning",
+      reason: EventReason.LoadBalancerFailed,
+      message,
+    }, slot);
+  } else if (d.ips.length > 0) {
+    s.events.forget(d.key, "alloc");
+  }
+}
+
+function logAssigned(s: ControllerState, d: Decision, large: boolean): void {
+  const since = s.pendingSince.get(d.key);
+  s.pendingSince.delete(d.key);
+  // A large batch says how far it got instead (see PassClock.report).
+  (large ? s.log.debug : s.log.info).call(s.log, "assigned", {
+    service: d.key,
+    ips: d.ips,
+    pool: d.pool,
+    ...(since !== undefined ? { pendingMs: s.now().getTime() - since } : {}),
+  });
+}
