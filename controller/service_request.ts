@@ -115,10 +115,21 @@ export function serviceFamilies(
     families = view.clusterIPs.filter((ip) => canonicalIP(ip) !== null).map(familyOfText);
   }
   families = families.filter((f, i) => families.indexOf(f) === i);
-  if (families.length === 0) families = [4];
   const policy: FamilyPolicy = view.ipFamilyPolicy ??
     (families.length > 1 ? "PreferDualStack" : "SingleStack");
-  return { families, policy };
+  return { families: sharedFamilies(families), policy };
+}
+
+// The four lists a Service can have, shared (read-only) instead of one array per Service:
+// the allocator keeps every request, so 100,000 Services kept 100,000 copies of `[4]`.
+const FAMILY_LISTS: readonly Family[][] = [[4], [6], [4, 6], [6, 4]].map((l) =>
+  Object.freeze(l) as Family[]
+);
+
+function sharedFamilies(families: Family[]): Family[] {
+  if (families.length === 0) return FAMILY_LISTS[0];
+  return FAMILY_LISTS.find((l) => l.length === families.length && l[0] === families[0]) ??
+    families;
 }
 
 /** No legacy annotation found (shared, read-only). */
