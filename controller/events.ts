@@ -12,6 +12,7 @@ export const EVENT_COMPONENT = "metallb-controller";
 export const EventReason = {
   IPAllocated: "IPAllocated",
   AllocationFailed: "AllocationFailed",
+  AdditionalAssignFailed: "AdditionalAssignFailed",
   ClearAssignment: "ClearAssignment",
   LoadBalancerFailed: "LoadBalancerFailed",
   DeprecatedAnnotation: "DeprecatedAnnotation",

@@ -1,6 +1,7 @@
 /**
  * The Events a pass records for a Service it decided, as MetalLB records them: deprecated
- * annotations, a cleared assignment, the address given or why none could be.
+ * annotations, a cleared assignment, the address given or why none could be, and the
+ * second family a PreferDualStack Service could not get.
  */
 import type { EventRecord } from "../cluster/types.ts";
 import { deprecationMessage } from "./service_request.ts";
@@ -29,6 +30,7 @@ export function emitServiceEvents(
   if (!silent) clearedAssignment(s, d, involved);
   s.cleared.delete(d.key);
   allocationOutcome(s, d, { involved, silent, large: options.large });
+  additionalFamily(s, d, involved);
 }
 
 function deprecation(s: ControllerState, d: Decision, involved: Involved): void {
@@ -111,4 +113,46 @@ function logAssigned(s: ControllerState, d: Decision, large: boolean): void {
     pool: d.pool,
     ...(since !== undefined ? { pendingMs: s.now().getTime() - since } : {}),
   });
+}
+
+// One message per pool and family, shared by every Service that waits on it.
+const additionalMessages = new Map<string, string>();
+
+/**
+ * MetalLB tries to add the missing family to a PreferDualStack Service holding one address
+ * and, when the pool has none free, records a Normal `AdditionalAssignFailed`. Recorded
+ * here when the message changes, not on every pass over an unchanged Service.
+ */
+function additionalFamily(s: ControllerState, d: Decision, involved: Involved): void {
+  const message = missingFamilyMessage(s, d);
+  if (message === undefined) {
+    s.events.forget(d.key, "additional");
+    return;
+  }
+  s.events.record(s.ops, {
+    involved,
+    type: "Normal",
+    reason: EventReason.AdditionalAssignFailed,
+    message,
+  }, { owner: d.key, slot: "additional" });
+}
+
+function missingFamilyMessage(s: ControllerState, d: Decision): string | undefined {
+  if (d.result.kind !== "request" || d.ips.length !== 1 || d.pool === undefined) return;
+  const request = d.result.request;
+  if (request.policy !== "PreferDualStack") return;
+  const missing = d.ips[0].includes(":") ? 4 : 6;
+  const counts = s.allocator.counts(d.pool);
+  const free = missing === 4 ? counts?.ipv4.available : counts?.ipv6.available;
+  // A Service of two families was refused the second by the allocator; one of a single
+  // family (a single-stack cluster) is tried by MetalLB too, which fails where none is free.
+  if (request.families.length < 2 && free !== undefined && free > 0n) return;
+  const k = `${d.pool}|${missing}`;
+  let message = additionalMessages.get(k);
+  if (message === undefined) {
+    message = "cannot assign additional IP in PreferDualStack: " +
+      `no available IPs in pool ${d.pool} for ipv${missing} IPFamily`;
+    additionalMessages.set(k, message);
+  }
+  return message;
 }
