@@ -16,38 +16,43 @@ export function emitServiceEvents(
   d: Decision,
   options: { large: boolean },
 ): void {
+  deprecation(s, d);
+  // With no pool at all MetalLB clears and waits without a word per Service: every one
+  // of them would say the same thing, and the configuration error says it once.
+  const silent = s.config !== null && s.config.pools.length === 0;
+  if (!silent) clearedAssignment(s, d);
+  s.cleared.delete(d.key);
+  allocationOutcome(s, d, { silent, large: options.large });
+  additionalFamily(s, d);
+}
+
+/** The Service as an Event's involved object; built only for an Event that is recorded. */
+function involvedOf(d: Decision): Involved {
   const involved: Involved = {
     kind: "Service",
     apiVersion: "v1",
     namespace: d.view.namespace,
     name: d.view.name,
-    ...(d.obj.metadata.uid ? { uid: d.obj.metadata.uid } : {}),
   };
-  deprecation(s, d, involved);
-  // With no pool at all MetalLB clears and waits without a word per Service: every one
-  // of them would say the same thing, and the configuration error says it once.
-  const silent = s.config !== null && s.config.pools.length === 0;
-  if (!silent) clearedAssignment(s, d, involved);
-  s.cleared.delete(d.key);
-  allocationOutcome(s, d, { involved, silent, large: options.large });
-  additionalFamily(s, d, involved);
+  if (d.obj.metadata.uid) involved.uid = d.obj.metadata.uid;
+  return involved;
 }
 
-function deprecation(s: ControllerState, d: Decision, involved: Involved): void {
+function deprecation(s: ControllerState, d: Decision): void {
   const message = deprecationMessage(d.result.deprecated);
   if (!message) {
     s.events.forget(d.key, "deprecated");
     return;
   }
   s.events.record(s.ops, {
-    involved,
+    involved: involvedOf(d),
     type: "Warning",
     reason: EventReason.DeprecatedAnnotation,
     message,
   }, { owner: d.key, slot: "deprecated" });
 }
 
-function clearedAssignment(s: ControllerState, d: Decision, involved: Involved): void {
+function clearedAssignment(s: ControllerState, d: Decision): void {
   const cleared = s.cleared.get(d.key);
   const lost = d.before !== undefined && d.ips.length === 0 && !d.keep;
   if (cleared === undefined && !lost) return;
@@ -55,7 +60,7 @@ function clearedAssignment(s: ControllerState, d: Decision, involved: Involved):
   const from = d.before ?? d.view.ingressIPs;
   // Normal, as MetalLB records it: the Service gets a new address where it can.
   s.events.push(s.ops, {
-    involved,
+    involved: involvedOf(d),
     type: "Normal",
     reason: EventReason.ClearAssignment,
     message: `current IP${from.length ? ` ${JSON.stringify(from)}` : ""} for "${d.key}"` +
@@ -66,15 +71,15 @@ function clearedAssignment(s: ControllerState, d: Decision, involved: Involved):
 function allocationOutcome(
   s: ControllerState,
   d: Decision,
-  options: { involved: Involved; silent: boolean; large: boolean },
+  options: { silent: boolean; large: boolean },
 ): void {
-  const { involved, silent } = options;
+  const { silent } = options;
   const slot = { owner: d.key, slot: "alloc" };
   if (d.fresh && d.ips.length > 0) {
     // An empty slot differs from every failure message, as "assigned" would, for free.
     s.events.forget(d.key, "alloc");
     s.events.push(s.ops, {
-      involved,
+      involved: involvedOf(d),
       type: "Normal",
       reason: EventReason.IPAllocated,
       message: `Assigned IP ${JSON.stringify(d.ips)}`,
@@ -86,14 +91,19 @@ function allocationOutcome(
     const message = d.keep && d.result.kind === "invalid"
       ? `invalid request: ${d.pending.reason}`
       : `Failed to allocate IP for "${d.key}": ${d.pending.reason}`;
-    const event = { involved, type: "Warning" as const, reason: d.pending.eventReason, message };
+    const event = {
+      involved: involvedOf(d),
+      type: "Warning" as const,
+      reason: d.pending.eventReason,
+      message,
+    };
     if (s.events.record(s.ops, event, slot)) {
       s.log.warn("allocation failed", { service: d.key, reason: d.pending.reason });
     }
   } else if (d.keep && d.result.kind === "invalid") {
     const message = `invalid request, keeping the current address: ${d.result.reason}`;
     s.events.record(s.ops, {
-      involved,
+      involved: involvedOf(d),
       type: "Warning",
       reason: EventReason.LoadBalancerFailed,
       message,
@@ -123,14 +133,14 @@ const additionalMessages = new Map<string, string>();
  * and, when the pool has none free, records a Normal `AdditionalAssignFailed`. Recorded
  * here when the message changes, not on every pass over an unchanged Service.
  */
-function additionalFamily(s: ControllerState, d: Decision, involved: Involved): void {
+function additionalFamily(s: ControllerState, d: Decision): void {
   const message = missingFamilyMessage(s, d);
   if (message === undefined) {
     s.events.forget(d.key, "additional");
     return;
   }
   s.events.record(s.ops, {
-    involved,
+    involved: involvedOf(d),
     type: "Normal",
     reason: EventReason.AdditionalAssignFailed,
     message,
