@@ -62,9 +62,24 @@ function queueServiceWrites(s: ControllerState, key: string, shown: Shown): void
   const annotations = compareAnnotations(shown);
   if (s.written.serviceNeeds(key, "annotations", annotations) && leader) {
     s.written.noteService(key, "annotations", annotations);
-    write.annotations = { [POOL_ANNOTATIONS[0]]: pool, [POOL_ANNOTATIONS[1]]: pool };
+    write.annotations = poolPatch(pool);
   }
   if (write.ingress || write.annotations) s.ops.push(new ServiceWriteOp(key, write, s.writer));
+}
+
+// One patch per pool (and one clearing both), shared by every Service written with it;
+// writers read patches, never change them.
+const patches = new Map<string | null, Record<string, string | null>>();
+
+function poolPatch(pool: string | null): Record<string, string | null> {
+  let patch = patches.get(pool);
+  if (!patch) {
+    patch = Object.freeze({ [POOL_ANNOTATIONS[0]]: pool, [POOL_ANNOTATIONS[1]]: pool });
+    // Pools come and go with the configuration; a few stale entries cost nothing.
+    if (patches.size > 1000) patches.clear();
+    patches.set(pool, patch);
+  }
+  return patch;
 }
 
 /** Ingress compared as sets: the order another controller wrote them in is not worth a write. */
