@@ -103,5 +103,8 @@ export class ControllerState {
     this.configStateKey = null;
     this.fullNext = true;
     this.pending.clear();
+    // The full pass after a resync finds the invalid requests again; a Service gone while
+    // another replica led would otherwise stay listed here.
+    this.kept.clear();
   }
 }
