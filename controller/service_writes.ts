@@ -95,7 +95,8 @@ function compareIngress(shown: Shown): Comparison {
 
 function compareAnnotations(shown: Shown): Comparison {
   const ann = shown.view.annotations;
-  const [a, b] = POOL_ANNOTATIONS.map((k) => ann[k] ?? null);
+  const a = ann[POOL_ANNOTATIONS[0]] ?? null;
+  const b = ann[POOL_ANNOTATIONS[1]] ?? null;
   if (a === shown.pool && b === shown.pool) return SAME;
   return { observed: JSON.stringify([a, b]), desired: JSON.stringify([shown.pool, shown.pool]) };
 }
