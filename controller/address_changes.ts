@@ -28,13 +28,13 @@ export class AddressChangeLog {
   }
 
   /**
-   * A handled Service went from `before` (comma-joined, as the controller keeps it) to `o`.
+   * A handled Service went from `before` to `o`.
    * Without `before` (a configuration change rebuilt the allocator and refused its old
    * address) what it held is what its status says.
    */
   compare(
     key: string,
-    before: string | undefined,
+    before: readonly string[] | undefined,
     o: {
       ips: readonly string[];
       pool?: string;
@@ -42,8 +42,8 @@ export class AddressChangeLog {
       view?: { ingressIPs: readonly string[] };
     },
   ): void {
-    const was = before ? before.split(",") : [...(o.view?.ingressIPs ?? [])];
-    if (was.join(",") === o.ips.join(",")) return;
+    const was = before ?? o.view?.ingressIPs ?? [];
+    if (was.length === o.ips.length && was.every((ip, i) => ip === o.ips[i])) return;
     const lost = was.filter((ip) => !o.ips.includes(ip));
     const got = o.ips.filter((ip) => !was.includes(ip));
     if (lost.length > 0) {

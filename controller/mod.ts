@@ -1,6 +1,7 @@
 /**
  * The controller role: assigns LoadBalancer addresses to Services and writes them back.
- * `service_request.ts` is the pure Service → allocator translation, `controller.ts` the loop.
+ * `service_request.ts` is the pure Service → allocator translation, `controller.ts` the loop
+ * (its steps in the files it names).
  */
 export {
   CONFIGURATION_STATE_NAME,

@@ -115,10 +115,21 @@ export function serviceFamilies(
     families = view.clusterIPs.filter((ip) => canonicalIP(ip) !== null).map(familyOfText);
   }
   families = families.filter((f, i) => families.indexOf(f) === i);
-  if (families.length === 0) families = [4];
   const policy: FamilyPolicy = view.ipFamilyPolicy ??
     (families.length > 1 ? "PreferDualStack" : "SingleStack");
-  return { families, policy };
+  return { families: sharedFamilies(families), policy };
+}
+
+// The four lists a Service can have, shared (read-only) instead of one array per Service:
+// the allocator keeps every request, so 100,000 Services kept 100,000 copies of `[4]`.
+const FAMILY_LISTS: readonly Family[][] = [[4], [6], [4, 6], [6, 4]].map((l) =>
+  Object.freeze(l) as Family[]
+);
+
+function sharedFamilies(families: Family[]): Family[] {
+  if (families.length === 0) return FAMILY_LISTS[0];
+  return FAMILY_LISTS.find((l) => l.length === families.length && l[0] === families[0]) ??
+    families;
 }
 
 /** No legacy annotation found (shared, read-only). */
@@ -140,64 +151,13 @@ export function translateService(
   const sharing = annotation(view.annotations, "allow-shared-ip", found);
   // Almost no Service uses a legacy annotation: one shared empty list for the 100,000s.
   const deprecated = found.length === 0 ? NO_DEPRECATED : found;
-  const invalid = (reason: string): ServiceRequestResult => ({
-    kind: "invalid",
-    reason,
-    deprecated,
-  });
-
+  const requested = requestedAddresses(view, ipsText);
+  if (!Array.isArray(requested)) return { kind: "invalid", reason: requested.error, deprecated };
   const { families, policy } = serviceFamilies(view);
-  const requested: string[] = [];
-  const ipsKey = Object.hasOwn(view.annotations, ANNOTATION_PREFIX + "loadBalancerIPs")
-    ? ANNOTATION_PREFIX + "loadBalancerIPs"
-    : LEGACY_ANNOTATION_PREFIX + "loadBalancerIPs";
-  if (ipsText !== undefined && ipsText.trim() !== "") {
-    if (view.loadBalancerIP) {
-      return invalid(
-        `spec.loadBalancerIP and annotation ${ipsKey} are both set; use only ${ipsKey}`,
-      );
-    }
-    for (const part of ipsText.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
-      const ip = canonicalIP(part);
-      if (ip === null) return invalid(`annotation ${ipsKey}: "${part}" is not an IP address`);
-      if (requested.some((r) => familyOfText(r) === familyOfText(ip))) {
-        return invalid(`annotation ${ipsKey}: at most one address per IP family ("${ipsText}")`);
-      }
-      requested.push(ip);
-    }
-  } else if (view.loadBalancerIP) {
-    const ip = canonicalIP(view.loadBalancerIP);
-    if (ip === null) {
-      return invalid(`spec.loadBalancerIP: "${view.loadBalancerIP}" is not an IP address`);
-    }
-    requested.push(ip);
-  }
-  if (families.length === 2 && requested.length === 1 && policy !== "SingleStack") {
-    // MetalLB compares the requested addresses' family with the Service's: one address
-    // cannot serve a dual-stack Service, whichever dual-stack policy it has.
-    return {
-      kind: "invalid",
-      reason: `requested loadBalancer IP(s) ${
-        JSON.stringify(requested)
-      } does not match the ipFamily of the service`,
-      deprecated,
-      allocation: true,
-    };
-  }
-  for (const ip of requested) {
-    if (!families.includes(familyOfText(ip))) {
-      return invalid(
-        `requested IP ${ip} is IPv${familyOfText(ip)} but the service's families are ${
-          families.map((f) => `IPv${f}`).join(",")
-        }`,
-      );
-    }
-  }
-  const built = `${view.namespace}/${view.name}`;
-  // Equal text, but the caller's string is the one kept (the built one is garbage at once).
-  const key = options.key === built ? options.key : built;
+  const mismatch = familyMismatch(requested, { families, policy });
+  if (mismatch) return { kind: "invalid", ...mismatch, deprecated };
   const request: ServiceRequest = {
-    key,
+    key: keyOf(view, options.key),
     namespace: view.namespace,
     families,
     policy,
@@ -215,6 +175,75 @@ export function translateService(
   if (pool !== undefined && pool.trim() !== "") request.pool = pool.trim();
   if (sharing !== undefined && sharing !== "") request.sharingKey = sharing;
   return { kind: "request", request, deprecated };
+}
+
+/** The caller's `namespace/name` when it is the Service's (kept: no new copy per Service). */
+function keyOf(view: ServiceView, given: string | undefined): string {
+  const { namespace, name } = view;
+  const same = given !== undefined && given.length === namespace.length + 1 + name.length &&
+    given.startsWith(namespace) && given[namespace.length] === "/" && given.endsWith(name);
+  return same ? given : `${namespace}/${name}`;
+}
+
+/** The addresses the Service asks for (annotation, else `spec.loadBalancerIP`), or why not. */
+function requestedAddresses(
+  view: ServiceView,
+  ipsText: string | undefined,
+): string[] | { error: string } {
+  const requested: string[] = [];
+  const ipsKey = Object.hasOwn(view.annotations, ANNOTATION_PREFIX + "loadBalancerIPs")
+    ? ANNOTATION_PREFIX + "loadBalancerIPs"
+    : LEGACY_ANNOTATION_PREFIX + "loadBalancerIPs";
+  if (ipsText !== undefined && ipsText.trim() !== "") {
+    if (view.loadBalancerIP) {
+      return {
+        error: `spec.loadBalancerIP and annotation ${ipsKey} are both set; use only ${ipsKey}`,
+      };
+    }
+    for (const part of ipsText.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
+      const ip = canonicalIP(part);
+      if (ip === null) return { error: `annotation ${ipsKey}: "${part}" is not an IP address` };
+      if (requested.some((r) => familyOfText(r) === familyOfText(ip))) {
+        return { error: `annotation ${ipsKey}: at most one address per IP family ("${ipsText}")` };
+      }
+      requested.push(ip);
+    }
+  } else if (view.loadBalancerIP) {
+    const ip = canonicalIP(view.loadBalancerIP);
+    if (ip === null) {
+      return { error: `spec.loadBalancerIP: "${view.loadBalancerIP}" is not an IP address` };
+    }
+    requested.push(ip);
+  }
+  return requested;
+}
+
+/** Why the requested addresses cannot serve the Service's families, if they cannot. */
+function familyMismatch(
+  requested: string[],
+  service: { families: Family[]; policy: FamilyPolicy },
+): { reason: string; allocation?: true } | undefined {
+  const { families, policy } = service;
+  if (families.length === 2 && requested.length === 1 && policy !== "SingleStack") {
+    // MetalLB compares the requested addresses' family with the Service's: one address
+    // cannot serve a dual-stack Service, whichever dual-stack policy it has.
+    return {
+      reason: `requested loadBalancer IP(s) ${
+        JSON.stringify(requested)
+      } does not match the ipFamily of the service`,
+      allocation: true,
+    };
+  }
+  for (const ip of requested) {
+    if (!families.includes(familyOfText(ip))) {
+      return {
+        reason: `requested IP ${ip} is IPv${familyOfText(ip)} but the service's families are ${
+          families.map((f) => `IPv${f}`).join(",")
+        }`,
+      };
+    }
+  }
+  return undefined;
 }
 
 /** The Warning message for old-prefix annotations, or undefined when there are none. */

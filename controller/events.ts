@@ -1,0 +1,111 @@
+/**
+ * The controller's Events: their reasons, and the log that records one only when its
+ * message changed, so a pass over an unchanged cluster records nothing.
+ */
+import type { EventRecord, ObjectWriter } from "../cluster/types.ts";
+import type { WriteOp } from "./write_queue.ts";
+
+/** The component name on Events, as MetalLB's controller uses. */
+export const EVENT_COMPONENT = "metallb-controller";
+
+/** Event reasons the controller records. */
+export const EventReason = {
+  IPAllocated: "IPAllocated",
+  AllocationFailed: "AllocationFailed",
+  AdditionalAssignFailed: "AdditionalAssignFailed",
+  ClearAssignment: "ClearAssignment",
+  LoadBalancerFailed: "LoadBalancerFailed",
+  DeprecatedAnnotation: "DeprecatedAnnotation",
+  InvalidConfiguration: "InvalidConfiguration",
+} as const;
+
+/** An Event as the controller builds it (the component is added on the way out). */
+export type EventSpec = Omit<EventRecord, "component">;
+
+/** Where an Event's last message is kept: an owner (a Service key, "config") and a slot. */
+export interface EventSlot {
+  owner: string;
+  slot: string;
+}
+
+/**
+ * Last message per (owner, slot). Per owner one small record, and only owners that have
+ * had a deduplicated Event: most Services never do.
+ */
+export class EventLog {
+  #writer: ObjectWriter;
+  #last = new Map<string, Record<string, string>>();
+  /** Whether this pass writes (the leader's); followers record nothing. */
+  leader = false;
+
+  /** Events go to `writer` when the pass's writes run. */
+  constructor(writer: ObjectWriter) {
+    this.#writer = writer;
+  }
+
+  /** The last message recorded in the slot. */
+  last(at: EventSlot): string | undefined {
+    return this.#last.get(at.owner)?.[at.slot];
+  }
+
+  /** Notes `message` as recorded in the slot without recording anything. */
+  remember(at: EventSlot, message: string): void {
+    const r = this.#last.get(at.owner);
+    if (r) r[at.slot] = message;
+    else this.#last.set(at.owner, { [at.slot]: message });
+  }
+
+  /** Forgets one slot, or every slot of the owner, so a recurrence is recorded again. */
+  forget(owner: string, slot?: string): void {
+    const r = this.#last.get(owner);
+    if (!r) return;
+    if (slot !== undefined) delete r[slot];
+    if (slot === undefined || Object.keys(r).length === 0) this.#last.delete(owner);
+  }
+
+  /** Records `event` unless the same message was recorded last in the slot. */
+  record(ops: WriteOp[], event: EventSpec, at: EventSlot & { message?: string }): boolean {
+    const message = at.message ?? event.message;
+    if (this.last(at) === message) return false;
+    if (!this.leader) return false;
+    this.remember(at, message);
+    this.push(ops, event, { key: `${at.owner}|${at.slot}` });
+    return true;
+  }
+
+  /** Records `event` whatever came before (on the leader). */
+  push(ops: WriteOp[], event: EventSpec, options: { key: string }): void {
+    if (!this.leader) return;
+    ops.push(new EventOp(`event|${options.key}`, event, this.#writer));
+  }
+}
+
+/**
+ * One Event to record. A class, so the 100,000 IPAllocated of a first pass share their
+ * methods instead of each holding a closure and its context until the writes run.
+ */
+class EventOp implements WriteOp {
+  readonly key: string;
+  #event: EventRecord;
+  #writer: ObjectWriter;
+
+  constructor(key: string, event: EventSpec, writer: ObjectWriter) {
+    this.key = key;
+    this.#event = {
+      involved: event.involved,
+      type: event.type,
+      reason: event.reason,
+      message: event.message,
+      component: EVENT_COMPONENT,
+    };
+    this.#writer = writer;
+  }
+
+  get what(): string {
+    return `event ${this.#event.reason}`;
+  }
+
+  run(): Promise<void> {
+    return this.#writer.recordEvent(this.#event);
+  }
+}

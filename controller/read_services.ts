@@ -1,0 +1,92 @@
+/**
+ * The first step of a pass over Services: which ones to look at (every one on a full pass,
+ * else the changed and pending ones), skipping our own writes coming back, and what each
+ * asks for.
+ */
+import { formatConfigError } from "../api/config.ts";
+import { forgetSnapshotService, parseSnapshotService, type ServiceView } from "../api/objects.ts";
+import type { KubeObject } from "../cluster/types.ts";
+import { isOwnEcho } from "./echo.ts";
+import { translateService } from "./service_request.ts";
+import type { ControllerState, Decision } from "./state.ts";
+
+/** A Service that is not ours (type or class). */
+export interface Unhandled {
+  key: string;
+  view: ServiceView;
+}
+
+/** The Services a pass looks at. */
+export interface ServicesRead {
+  handled: Decision[];
+  unhandled: Unhandled[];
+}
+
+/** The objects a pass reads Services with. */
+export interface ReadInput {
+  services: ReadonlyMap<string, KubeObject>;
+  namespaces: ReadonlyMap<string, KubeObject>;
+  full: boolean;
+}
+
+const NONE: readonly string[] = Object.freeze([]);
+const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+
+/** Reads the Services the pass looks at, oldest first. */
+export async function readServices(s: ControllerState, input: ReadInput): Promise<ServicesRead> {
+  const { services, namespaces, full } = input;
+  const handled: Decision[] = [];
+  const unhandled: Unhandled[] = [];
+  const progress = s.clock.phase("reading services", services.size);
+  for (const [key, obj] of services) {
+    const prev = s.lastSeen.get(key);
+    if (!full && prev === obj && !s.pending.has(key)) continue;
+    if (!full && prev !== undefined && isOwnEcho(s, key, { prev, next: obj })) {
+      // Our own write come back: nothing to decide, and 100,000 of them must not cost a
+      // second pass over everything just assigned. The older object's view can go.
+      s.written.forget(key);
+      if (prev !== obj) forgetSnapshotService(prev);
+      continue;
+    }
+    progress.done++;
+    await s.clock.yieldIfDue();
+    const view = parse(s, key, obj);
+    if (!view) continue;
+    const result = translateService(view, {
+      lbClass: s.opts.lbClass,
+      namespaceLabels: namespaces.get(view.namespace)?.metadata.labels ?? NO_LABELS,
+      key,
+    });
+    if (result.kind === "ignored") unhandled.push({ key, view });
+    else handled.push({ key, obj, view, result, ips: NONE, fresh: false, keep: false });
+  }
+  // Oldest first: of two Services claiming one address, the older keeps it.
+  handled.sort(byAge);
+  return { handled, unhandled };
+}
+
+function byAge(a: Decision, b: Decision): number {
+  return cmp(a.obj.metadata.creationTimestamp ?? "", b.obj.metadata.creationTimestamp ?? "") ||
+    cmp(a.key, b.key);
+}
+
+/** Plain string order (not locale order), as the allocator's tie-breaks use. */
+export function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function parse(s: ControllerState, key: string, obj: KubeObject): ServiceView | undefined {
+  // Views are memoized by object (shared with the speaker), so no per-key cache here. An
+  // object we moved on from may stay alive (file mode keeps the manifest's object under
+  // the overlaid one): its memoized view must not live on with it.
+  const before = s.lastSeen.get(key);
+  if (before !== undefined && before !== obj) forgetSnapshotService(before);
+  const r = parseSnapshotService(obj);
+  if (r.ok) return r.value;
+  // Unreadable objects keep whatever they hold; nothing here can make them better.
+  s.log.debug("service unreadable; left as is", {
+    service: key,
+    error: r.errors.map(formatConfigError).join("; "),
+  });
+  return undefined;
+}
