@@ -13,14 +13,16 @@ import {
   intern,
   linkBandwidthCommunity,
 } from "./announce_memo.ts";
-import type {
-  Aggregate,
-  AnnounceCache,
-  Contribution,
-  Decision,
-  PeerRoutes,
-  PrefixState,
-  ServiceAnnouncement,
+import {
+  type Aggregate,
+  type AnnounceCache,
+  type Change,
+  type Contribution,
+  contributionList,
+  type PeerRoutes,
+  type PrefixState,
+  type ServiceAnnouncement,
+  type ServiceRecord,
 } from "./announce_types.ts";
 
 /** The local AS a session to `peer` uses. */
@@ -179,24 +181,24 @@ export function perPeerRoutes(
 }
 
 /**
- * Merges every decision's contributions into per-prefix, per-peer routes from scratch;
- * yields now and then so that a caller can slice the work (100,000s of prefixes).
+ * Merges every record's contributions into per-prefix, per-peer routes from scratch; yields
+ * now and then so that a caller can slice the work (100,000s of prefixes).
  */
 export function* aggregateAll(
   cache: AnnounceCache,
-  token: object,
-  peers: readonly PeerConfig[],
-  decisions: Decision[],
+  at: { epoch: number; peers: readonly PeerConfig[] },
+  records: ServiceRecord[],
 ): Generator<void, Aggregate> {
+  const { peers } = at;
   const old = cache.aggregate?.prefixes;
   const prefixes = new Map<string, PrefixState>();
-  for (let i = 0; i < decisions.length; i++) {
+  for (let i = 0; i < records.length; i++) {
     // A chance for the caller to let timers and I/O in (see Slicer).
     if ((i & 1023) === 1023) yield;
-    for (const k of decisions[i].contributions) {
+    for (const k of contributionList(records[i].contribs)) {
       const st = prefixes.get(k.key);
       if (st) addContrib(st, k);
-      else prefixes.set(k.key, { prefix: k.prefix, key: k.key, contribs: k, routes: [] });
+      else prefixes.set(k.key, { prefix: k.prefix, key: k.key, contribs: k, routes: NO_ROUTES });
     }
   }
   const sorted = [...prefixes.values()].sort((a, b) => comparePrefix(a.prefix, b.prefix));
@@ -206,46 +208,35 @@ export function* aggregateAll(
     const st = sorted[i];
     st.routes = routesOf(cache, st, peers, old?.get(st.key)?.routes);
   }
-  const services = decisions.map((d) => d.out).sort(compareServices);
+  const services = records.map((r) => r.out!).sort(compareServices);
   yield;
-  return {
-    token,
-    peers,
-    decisions,
-    prefixes,
-    sorted,
-    services,
-    routes: perPeerRoutes(sorted, peers),
-  };
+  const routes = perPeerRoutes(sorted, peers);
+  return { epoch: at.epoch, peers, records, prefixes, sorted, services, routes };
 }
 
-/**
- * Patches the last aggregate where decisions changed (same Services in the same order):
- * only the prefixes those decisions ask or asked for are merged again.
- */
-export function aggregateChanges(
-  cache: AnnounceCache,
-  agg: Aggregate,
-  decisions: Decision[],
-  changed: readonly number[],
-): Aggregate {
-  const { prefixes, peers } = agg;
+/** Shared by prefix states until their routes are merged (none allocated per prefix). */
+const NO_ROUTES: readonly (Route | undefined)[] = Object.freeze([]);
+
+/** Takes back what the changed records asked for before, and adds what they ask for now. */
+function moveContributions(
+  prefixes: Map<string, PrefixState>,
+  changes: readonly Change[],
+): { dirty: Map<string, PrefixState>; created: PrefixState[] } {
   const dirty = new Map<string, PrefixState>();
   const created: PrefixState[] = [];
-  let removed = false;
-  for (const i of changed) {
-    for (const k of agg.decisions[i].contributions) {
+  for (const c of changes) {
+    for (const k of contributionList(c.old)) {
       const st = prefixes.get(k.key);
       if (!st) continue;
       removeContrib(st, k);
       dirty.set(k.key, st);
     }
   }
-  for (const i of changed) {
-    for (const k of decisions[i].contributions) {
+  for (const c of changes) {
+    for (const k of contributionList(c.rec.contribs)) {
       let st = prefixes.get(k.key);
       if (!st) {
-        st = { prefix: k.prefix, key: k.key, contribs: [], routes: [] };
+        st = { prefix: k.prefix, key: k.key, contribs: [], routes: NO_ROUTES };
         prefixes.set(k.key, st);
         created.push(st);
       }
@@ -253,46 +244,76 @@ export function aggregateChanges(
       dirty.set(k.key, st);
     }
   }
+  return { dirty, created };
+}
+
+/** Merges the dirty prefixes again: which peers' route lists changed, and whether any left. */
+function remerge(
+  cache: AnnounceCache,
+  agg: Aggregate,
+  dirty: ReadonlyMap<string, PrefixState>,
+): { peerChanged: boolean[]; removed: boolean } {
+  const { prefixes, peers } = agg;
   const peerChanged = new Array<boolean>(peers.length).fill(false);
+  let removed = false;
   for (const [key, st] of dirty) {
-    if (isEmpty(st)) {
-      prefixes.delete(key);
-      removed = true;
-      for (let pi = 0; pi < peers.length; pi++) {
-        if (routeAt(st.routes, pi) !== undefined) peerChanged[pi] = true;
-      }
-      continue;
-    }
-    st.prefix = contribsOf(st)[0].prefix;
-    const routes = routesOf(cache, st, peers, st.routes);
+    const routes = isEmpty(st) ? NO_ROUTES : routesOf(cache, st, peers, st.routes);
+    if (isEmpty(st)) removed = prefixes.delete(key) || removed;
+    else st.prefix = contribsOf(st)[0].prefix;
     for (let pi = 0; pi < peers.length; pi++) {
       if (routeAt(routes, pi) !== routeAt(st.routes, pi)) peerChanged[pi] = true;
     }
     st.routes = routes;
   }
+  return { peerChanged, removed };
+}
+
+/** The sorted outcomes with the changed ones replaced, or sorted again when many changed. */
+function patchServices(
+  agg: Aggregate,
+  records: readonly ServiceRecord[],
+  changes: readonly Change[],
+): ServiceAnnouncement[] {
+  if (changes.length <= 64) {
+    const services = agg.services.slice();
+    let ok = true;
+    for (const { rec, oldOut } of changes) {
+      const at = oldOut ? services.indexOf(oldOut) : -1;
+      if (at < 0 || compareServices(oldOut!, rec.out!) !== 0) {
+        ok = false;
+        break;
+      }
+      services[at] = rec.out!;
+    }
+    if (ok) return services;
+  }
+  return records.map((r) => r.out!).sort(compareServices);
+}
+
+/**
+ * Patches the last aggregate for the records decided again (the same Services in the same
+ * order): only the prefixes they ask or asked for are merged again.
+ */
+export function aggregateChanges(
+  cache: AnnounceCache,
+  agg: Aggregate,
+  at: { records: ServiceRecord[]; changes: readonly Change[] },
+): Aggregate {
+  const { records, changes } = at;
+  const { prefixes, peers } = agg;
+  const { dirty, created } = moveContributions(prefixes, changes);
+  const { peerChanged, removed } = remerge(cache, agg, dirty);
   let sorted = agg.sorted;
   if (removed) sorted = sorted.filter((st) => prefixes.get(st.key) === st);
   const born = created.filter((st) => !isEmpty(st));
   if (born.length > 0) {
     sorted = [...sorted, ...born].sort((a, b) => comparePrefix(a.prefix, b.prefix));
   }
-  // Few changes: patch the sorted list in place; many: sort again.
-  let services: ServiceAnnouncement[] | undefined = changed.length <= 64
-    ? agg.services.slice()
-    : undefined;
-  for (const i of services ? changed : []) {
-    const at = services!.indexOf(agg.decisions[i].out);
-    if (at < 0 || compareServices(agg.decisions[i].out, decisions[i].out) !== 0) {
-      services = undefined;
-      break;
-    }
-    services![at] = decisions[i].out;
-  }
-  services ??= decisions.map((d) => d.out).sort(compareServices);
+  const services = patchServices(agg, records, changes);
   const routes = new Map<string, Route[]>();
   const fresh = peerChanged.some((c) => c) ? perPeerRoutes(sorted, peers) : undefined;
   peers.forEach((p, pi) => {
     routes.set(p.name, peerChanged[pi] ? fresh!.get(p.name)! : agg.routes.get(p.name)!);
   });
-  return { ...agg, decisions, sorted, services, routes };
+  return { ...agg, records, sorted, services, routes };
 }

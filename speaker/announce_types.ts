@@ -1,6 +1,6 @@
 /**
  * The shapes the announcement planner works on: its inputs and outputs, and the memo kept
- * between calls (per-Service decisions, the merged per-prefix state, interned parts).
+ * between calls (one record per Service, the merged per-prefix state, interned parts).
  */
 import type { AdvertisementConfig, Config, PeerConfig } from "../api/config.ts";
 import type { EndpointSliceView, NodeView, ServiceView } from "../api/objects.ts";
@@ -72,51 +72,51 @@ export interface Announcements {
  * Adj-RIB-Out sees one attribute object per attribute set.
  */
 export interface AnnounceCache {
-  /** Map key of a masked prefix to the one Prefix object every decision shares for it. */
-  prefixes: Map<string, Prefix>;
   attributes: Map<string, RouteAttributes>;
   /** Interned `ServiceAnnouncement.peers` lists. */
   peerLists: Map<string, string[]>;
   perAdvertisement: WeakMap<AdvertisementConfig, { attrs: RouteAttributes; key: string }>;
-  /** Per Service view: its decision, valid while the context token and counts are the same. */
-  services: WeakMap<ServiceView, Decision>;
-  /** What the per-Service decisions depend on besides the Service and its endpoints. */
-  context?: { config: Config; sig: string; token: object };
+  /**
+   * One record per Service by `namespace/name` (view, endpoint counts, decision), instead of
+   * a map each: 100,000s of Services.
+   */
+  records: Map<string, ServiceRecord>;
+  /** What the decisions depend on besides the Service and its endpoints; `epoch` > 0. */
+  context?: { config: Config; sig: string; epoch: number };
   /** Endpoint counts of the last call, patched when only some EndpointSlices changed. */
   endpoints?: EndpointState;
   /** The last merge of decisions into routes, patched when only some decisions changed. */
   aggregate?: Aggregate;
-  /** The Services of the last call and where each one's decision sits in the aggregate. */
+  /** The Services of the last call. */
   inputs?: {
     services: ServiceView[];
     loadBalancerClass?: string;
-    /** The handled Services, in the order of `aggregate.decisions`. */
-    views: ServiceView[];
-    /** `namespace/name` to index in `views`; undefined when two Services share one. */
-    index?: Map<string, number>;
+    /** No two handled Services share a `namespace/name` (records can then be patched). */
+    unique: boolean;
   };
 }
 
-/** One Service's decision and what it was made from. */
-export interface Decision {
-  token: object;
+/** A Service's contributions: usually one, then held alone rather than in an array. */
+export type Contributions = Contribution | readonly Contribution[] | undefined;
+
+/** One Service: its view, serving endpoints and the decision made from them. */
+export interface ServiceRecord {
+  /** `namespace/name`. */
+  key: string;
+  /** The handled Service; undefined while only EndpointSlices name it. */
+  view: ServiceView | undefined;
+  /** Context epoch the decision was made in; 0 = decide again (counts changed). */
+  epoch: number;
+  /** Serving endpoints anywhere, on this node, and ready ones on this node. */
   any: number;
   local: number;
   ready: number;
-  /** `namespace/name`. */
-  key: string;
-  out: ServiceAnnouncement;
-  contributions: Contribution[];
+  /** The outcome; a new object whenever the decision changes. */
+  out: ServiceAnnouncement | undefined;
+  contribs: Contributions;
 }
 
-/** Serving endpoints of a Service: anywhere, on this node, ready on this node. */
-export interface Counts {
-  any: number;
-  local: number;
-  localReady: number;
-}
-
-/** One slice's contribution to {@linkcode Counts}. */
+/** One slice's contribution to a record's counts. */
 export interface SliceCounts {
   key: string;
   any: number;
@@ -132,7 +132,6 @@ export interface EndpointState {
   keys: string[];
   /** Per slice: serving endpoints, those on the node, the ready ones of those. */
   nums: Int32Array;
-  counts: Map<string, Counts>;
 }
 
 /** One announced prefix: who asks for it and the Route each peer gets. */
@@ -153,15 +152,23 @@ export type PeerRoutes = Route | readonly (Route | undefined)[];
 
 /** The merge of every decision into per-prefix, per-peer routes. */
 export interface Aggregate {
-  token: object;
+  epoch: number;
   peers: readonly PeerConfig[];
-  decisions: Decision[];
+  /** The handled Services' records, in input order. */
+  records: ServiceRecord[];
   prefixes: Map<string, PrefixState>;
   /** `prefixes` in prefix order. */
   sorted: PrefixState[];
-  /** Decisions' outcomes by namespace/name. */
+  /** The records' outcomes by namespace/name. */
   services: ServiceAnnouncement[];
   routes: Map<string, Route[]>;
+}
+
+/** A record decided again: what it asked for before, for the aggregate to take back. */
+export interface Change {
+  rec: ServiceRecord;
+  old: Contributions;
+  oldOut: ServiceAnnouncement | undefined;
 }
 
 /** One prefix a Service asks for through one advertisement, and the peers it goes to. */
@@ -176,14 +183,18 @@ export interface Contribution {
   svc: string;
 }
 
+/** The contributions as a list (no array is kept for the usual single one). */
+export function contributionList(c: Contributions): readonly Contribution[] {
+  return c === undefined ? [] : Array.isArray(c) ? c : [c as Contribution];
+}
+
 /** Creates an empty {@linkcode AnnounceCache}. */
 export function createAnnounceCache(): AnnounceCache {
   return {
-    prefixes: new Map(),
     attributes: new Map(),
     peerLists: new Map(),
     perAdvertisement: new WeakMap(),
-    services: new WeakMap(),
+    records: new Map(),
   };
 }
 
