@@ -45,23 +45,35 @@ export interface ServiceStatusOptions {
   now: () => number;
 }
 
-/** What the ServiceBGPStatus of a Service says (written or adopted after a restart). */
-interface Held {
-  name: string;
-  /** BGPPeer names holding the routes, sorted. */
+/**
+ * One Service this reporter follows (announced to some peer, or with a ServiceBGPStatus
+ * standing): one object instead of an entry in a map per field, times 100,000s.
+ */
+interface Tracked {
+  /** The decision while the Service is announced to at least one peer. */
+  wanted: ServiceAnnouncement | undefined;
+  /** Name of its ServiceBGPStatus while one stands (written, or adopted after a restart). */
+  name: string | undefined;
+  /** BGPPeer names that object lists, sorted and shared (see `#sharedPeers`). */
   peers: readonly string[];
+  /** When `peers` last changed, in ms after the reporter was made (a small integer). */
   since: number;
+  /** The IPs `metallb_speaker_announced` shows for it. */
+  ips: readonly string[] | undefined;
 }
+
+const NO_PEERS: readonly string[] = Object.freeze([]);
 
 /** Reports, per Service, what this node's peers really hold. */
 export class ServiceStatusReporter {
   readonly #o: ServiceStatusOptions;
+  /** Origin of `Tracked.since`: offsets from it stay small integers, not boxed doubles. */
+  readonly #base: number;
   /** The decisions last observed, sorted by namespace/name. */
   #handled: readonly ServiceAnnouncement[] = [];
-  /** Services announced to at least one peer, by `namespace/name`. */
-  readonly #wanted = new Map<string, ServiceAnnouncement>();
-  readonly #held = new Map<string, Held>();
-  /** Interned `Held.peers` lists, by their names joined. */
+  /** By `namespace/name`. */
+  readonly #tracked = new Map<string, Tracked>();
+  /** Interned `Tracked.peers` lists, by their names joined. */
   readonly #peerLists = new Map<string, readonly string[]>();
   /** Services whose peers may not hold what they should (yet): looked at on every pass. */
   readonly #unconfirmed = new Set<string>();
@@ -73,8 +85,7 @@ export class ServiceStatusReporter {
   #adoptionOver = false;
   /** The not-announced reason last reported per Service. */
   readonly #notices = new Map<string, string>();
-  /** Names of objects that should exist; deleted by us but maybe still in the snapshot. */
-  readonly #names = new Set<string>();
+  /** Objects deleted by us but maybe still in the snapshot. */
   readonly #deleting = new Set<string>();
   #index?: Map<string, KubeObject[]>;
   #own?: () => ReadonlyMap<string, KubeObject>;
@@ -82,6 +93,7 @@ export class ServiceStatusReporter {
   /** A reporter with nothing observed yet. */
   constructor(options: ServiceStatusOptions) {
     this.#o = options;
+    this.#base = options.now();
   }
 
   /**
@@ -118,27 +130,32 @@ export class ServiceStatusReporter {
       this.#forget(key);
       return;
     }
-    this.#wanted.set(key, s);
+    let t = this.#tracked.get(key);
+    if (!t) {
+      t = { wanted: s, name: undefined, peers: NO_PEERS, since: 0, ips: undefined };
+      this.#tracked.set(key, t);
+    }
+    t.wanted = s;
     this.#unconfirmed.add(key);
-    if (this.#held.has(key)) return;
-    // After a restart the objects written before it are adopted, and left alone when right.
-    const found = this.#existing(key, s);
+    if (t.name === undefined) this.#adopt(key, t);
+  }
+
+  /** After a restart the objects written before it are adopted, and left alone when right. */
+  #adopt(key: string, t: Tracked): void {
+    const found = this.#existing(key, t.wanted!);
     if (!found) return;
     const peers = (found.status as { peers?: unknown } | undefined)?.peers;
-    const name = found.metadata.name;
-    this.#held.set(key, {
-      name,
-      peers: this.#sharedPeers(
-        Array.isArray(peers) ? peers.filter((p) => typeof p === "string").sort() : [],
-      ),
-      since: this.#o.now(),
-    });
-    this.#names.add(name);
-    this.#deleting.delete(name);
+    t.name = found.metadata.name;
+    t.peers = this.#sharedPeers(
+      Array.isArray(peers) ? peers.filter((p) => typeof p === "string").sort() : [],
+    );
+    t.since = this.#o.now() - this.#base;
+    this.#deleting.delete(t.name);
   }
 
   /** One list per distinct set of peers (most Services have the same few): not one each. */
   #sharedPeers(peers: readonly string[]): readonly string[] {
+    if (peers.length === 0) return NO_PEERS;
     const key = peers.join("\n");
     let hit = this.#peerLists.get(key);
     if (!hit) {
@@ -149,8 +166,11 @@ export class ServiceStatusReporter {
   }
 
   #forget(key: string): void {
-    this.#wanted.delete(key);
-    if (this.#held.has(key)) this.#unconfirmed.add(key);
+    const t = this.#tracked.get(key);
+    if (!t) return;
+    t.wanted = undefined;
+    if (t.name !== undefined) this.#unconfirmed.add(key);
+    else this.#tracked.delete(key);
   }
 
   /** Reports an assigned Service that is not announced (or only partly): Event and log. */
@@ -201,11 +221,7 @@ export class ServiceStatusReporter {
     if (this.#recheck) {
       this.#recheck = false;
       let n = 0;
-      for (const key of this.#held.keys()) {
-        if ((++n & 4095) === 0) yield;
-        this.#unconfirmed.add(key);
-      }
-      for (const key of this.#wanted.keys()) {
+      for (const key of this.#tracked.keys()) {
         if ((++n & 4095) === 0) yield;
         this.#unconfirmed.add(key);
       }
@@ -213,17 +229,18 @@ export class ServiceStatusReporter {
     let n = 0;
     for (const key of this.#unconfirmed) {
       if ((++n & 255) === 0) yield;
-      const s = this.#wanted.get(key);
-      const holding = s ? this.#holding(key, s) : [];
+      const t = this.#tracked.get(key);
+      const s = t?.wanted;
+      const holding = s ? this.#holding(t!, s) : [];
       if (!s || holding.length === s.peers.length) this.#unconfirmed.delete(key);
-      this.#record(key, s, holding);
+      if (t) this.#record(key, t, holding);
     }
   }
 
   /** Peers of `s` that hold every route of it they should, sorted. */
-  #holding(key: string, s: ServiceAnnouncement): string[] {
+  #holding(t: Tracked, s: ServiceAnnouncement): string[] {
     const out: string[] = [];
-    const before = this.#held.get(key)?.peers;
+    const before = t.name === undefined ? NO_PEERS : t.peers;
     for (const p of s.peers) {
       // Until this peer's session has been up, what the adopted object says stands: with
       // graceful restart the peer still holds our routes from before the restart. While a
@@ -231,7 +248,7 @@ export class ServiceStatusReporter {
       // so that a reconnect does not flap the status.
       const known = this.#adoptionOver || this.#seenUp.has(p);
       const st = known ? this.#peerState(p, s) : "pending";
-      if (st === "holds" || (st === "pending" && before?.includes(p))) out.push(p);
+      if (st === "holds" || (st === "pending" && before.includes(p))) out.push(p);
     }
     return out;
   }
@@ -248,29 +265,35 @@ export class ServiceStatusReporter {
     return any ? "holds" : "no";
   }
 
-  #record(key: string, s: ServiceAnnouncement | undefined, holding: string[]): void {
-    const h = this.#held.get(key);
-    if (h && sameList(h.peers, holding)) return;
+  /** Writes (or deletes) the ServiceBGPStatus of `key` when `holding` differs from it. */
+  #record(key: string, t: Tracked, holding: string[]): void {
+    const held = t.name !== undefined;
+    if (held && sameList(t.peers, holding)) return;
     if (holding.length === 0) {
-      if (!h) return;
-      this.#held.delete(key);
-      this.#names.delete(h.name);
-      this.#deleting.add(h.name);
-      this.#delete(h.name);
-      this.#metricsOf(key, undefined);
+      if (held) this.#withdraw(key, t);
+      if (!t.wanted) this.#tracked.delete(key);
       return;
     }
-    const [namespace, name] = [s!.namespace, s!.name];
-    const objName = h?.name ?? serviceBGPStatusName(namespace, name, this.#o.node);
-    this.#held.set(key, { name: objName, peers: this.#sharedPeers(holding), since: this.#o.now() });
-    this.#names.add(objName);
-    this.#deleting.delete(objName);
+    const s = t.wanted!;
+    t.name ??= serviceBGPStatusName(s.namespace, s.name, this.#o.node);
+    t.peers = this.#sharedPeers(holding);
+    t.since = this.#o.now() - this.#base;
+    this.#deleting.delete(t.name);
     const queue = this.#o.queue;
     // The object is built when written, not held by the write queue (100,000s at a start).
-    queue.push("ServiceBGPStatus", this.#writeStatus, objName, [s!, holding] as const);
+    queue.push("ServiceBGPStatus", this.#writeStatus, t.name, [s, t.peers] as const);
     // Only when the Service starts being announced from this node, not after a restart.
-    if (!h) queue.push("Event", this.#writeAssigned, s!, undefined);
-    this.#metricsOf(key, s);
+    if (!held) queue.push("Event", this.#writeAssigned, s, undefined);
+    this.#metricsOf(key, t, s);
+  }
+
+  /** No peer holds the Service any more: its object goes. */
+  #withdraw(key: string, t: Tracked): void {
+    this.#deleting.add(t.name!);
+    this.#delete(t.name!);
+    t.name = undefined;
+    t.peers = NO_PEERS;
+    this.#metricsOf(key, t, undefined);
   }
 
   #delete(name: string): void {
@@ -315,23 +338,23 @@ export class ServiceStatusReporter {
           [SERVICE_NAMESPACE_LABEL]: s.namespace,
         },
       },
-      status: { node, serviceName: s.name, serviceNamespace: s.namespace, peers: [...peers] },
+      // The shared, frozen list: a store keeping written objects then holds no copy each.
+      status: { node, serviceName: s.name, serviceNamespace: s.namespace, peers },
     };
   }
 
   /** `metallb_speaker_announced` follows what peers hold. */
-  #metricsOf(key: string, s: ServiceAnnouncement | undefined): void {
+  #metricsOf(key: string, t: Tracked, s: ServiceAnnouncement | undefined): void {
     const metrics = this.#o.metrics;
     if (!metrics) return;
     const node = this.#o.node;
     const labels = (ip: string) => ({ service: key, protocol: "bgp", node, ip });
     if (s) { for (const ip of s.ips) metrics.speakerAnnounced.set(labels(ip), 1); }
-    const before = this.#announcedIps.get(key) ?? [];
-    for (const ip of before) if (!s?.ips.includes(ip)) metrics.speakerAnnounced.remove(labels(ip));
-    if (s) this.#announcedIps.set(key, s.ips);
-    else this.#announcedIps.delete(key);
+    for (const ip of t.ips ?? []) {
+      if (!s?.ips.includes(ip)) metrics.speakerAnnounced.remove(labels(ip));
+    }
+    t.ips = s?.ips;
   }
-  readonly #announcedIps = new Map<string, readonly string[]>();
 
   /** An existing object of this node for Service `key`, preferring the name we would give. */
   #existing(key: string, s: ServiceAnnouncement): KubeObject | undefined {
@@ -349,8 +372,8 @@ export class ServiceStatusReporter {
     // Most Services have none (a first start): then no name is hashed at all.
     if (!list) return undefined;
     const ours = serviceBGPStatusName(s.namespace, s.name, this.#o.node);
-    return list.find((o) => o.metadata.name === ours) ??
-      list.find((o) => !this.#names.has(o.metadata.name));
+    // Objects are found by their Service's labels, so none is another Service's.
+    return list.find((o) => o.metadata.name === ours) ?? list[0];
   }
 
   /**
@@ -360,13 +383,12 @@ export class ServiceStatusReporter {
   sweep(own: ReadonlyMap<string, KubeObject>): void {
     for (const name of this.#deleting) if (!own.has(name)) this.#deleting.delete(name);
     for (const [name, o] of own) {
-      if (this.#names.has(name) || this.#deleting.has(name)) continue;
-      this.#deleting.add(name);
+      if (this.#deleting.has(name)) continue;
       const labels = o.metadata.labels ?? {};
-      this.#o.log.info("deleting stale ServiceBGPStatus", {
-        name,
-        service: `${labels[SERVICE_NAMESPACE_LABEL]}/${labels[SERVICE_NAME_LABEL]}`,
-      });
+      const service = `${labels[SERVICE_NAMESPACE_LABEL]}/${labels[SERVICE_NAME_LABEL]}`;
+      if (this.#tracked.get(service)?.name === name) continue;
+      this.#deleting.add(name);
+      this.#o.log.info("deleting stale ServiceBGPStatus", { name, service });
       this.#delete(name);
     }
   }
@@ -375,8 +397,8 @@ export class ServiceStatusReporter {
   services(): SpeakerServiceStatus[] {
     const peers = this.#o.peers;
     return this.#handled.map((s) => {
-      const key = `${s.namespace}/${s.name}`;
-      const h = this.#held.get(key);
+      const t = this.#tracked.get(`${s.namespace}/${s.name}`);
+      const h = t?.name !== undefined ? t : undefined;
       const st: SpeakerServiceStatus = {
         namespace: s.namespace,
         name: s.name,
@@ -385,7 +407,7 @@ export class ServiceStatusReporter {
       };
       if (s.pool) st.pool = s.pool;
       if (s.path) st.path = s.path;
-      if (h) st.announcedSince = new Date(h.since).toISOString();
+      if (h) st.announcedSince = new Date(this.#base + h.since).toISOString();
       if (s.reason) st.pending = s.reason;
       const why = s.ips.length > 0 && s.reason ? s.reason : s.partial;
       if (why) st.notAnnounced = why;
