@@ -174,8 +174,8 @@ class SpeakerImpl implements Speaker {
   #last?: Announcements;
   #statusSwept = false;
   #serviceViews?: ServiceView[];
-  /** The Service objects of the last snapshot read, with their views. */
-  #serviceViewOf = new Map<KubeObject, ServiceView | typeof UNPARSABLE>();
+  /** Service objects whose parse failed, logged once. */
+  readonly #unparsable = new WeakSet<KubeObject>();
   #sliceViews?: EndpointSliceView[];
   #lastConfigState = "";
   #waiters: (() => void)[] = [];
@@ -495,24 +495,18 @@ class SpeakerImpl implements Speaker {
     let n = 0;
     if (all || kinds.has("Service") || !this.#serviceViews) {
       const views: ServiceView[] = [];
-      // Views of this snapshot's objects only: a view kept by a WeakMap lives as long as its
-      // object, and file mode keeps each manifest's object alive under the overlaid one.
-      const byObject = new Map<KubeObject, ServiceView | typeof UNPARSABLE>();
-      const last = this.#serviceViewOf;
+      // The views are memoized by object in api/objects.ts (shared with the controller): no
+      // map of our own from object to view, 100,000s of entries.
       for (const o of objectsOf(snap, "Service").values()) {
         if ((++n & 1023) === 0) yield;
-        let s = last.get(o);
-        if (s === undefined) {
-          const r = parseSnapshotService(o);
-          s = r.ok ? r.value : UNPARSABLE;
-          if (!r.ok) {
-            this.#log.warn("ignoring unparsable object", { kind: o.kind, name: o.metadata?.name });
-          }
+        const r = parseSnapshotService(o);
+        if (r.ok) {
+          if (r.value.type === "LoadBalancer") views.push(r.value);
+        } else if (!this.#unparsable.has(o)) {
+          this.#unparsable.add(o);
+          this.#log.warn("ignoring unparsable object", { kind: o.kind, name: o.metadata?.name });
         }
-        byObject.set(o, s);
-        if (s !== UNPARSABLE && s.type === "LoadBalancer") views.push(s);
       }
-      this.#serviceViewOf = byObject;
       this.#serviceViews = views;
     }
     if (all || kinds.has("EndpointSlice") || !this.#sliceViews) {
