@@ -149,8 +149,15 @@ export class ServiceStatusReporter {
     t.peers = this.#sharedPeers(
       Array.isArray(peers) ? peers.filter((p) => typeof p === "string").sort() : [],
     );
-    t.since = this.#o.now() - this.#base;
+    t.since = this.#sinceNow();
     this.#deleting.delete(t.name);
+  }
+
+  /** Now as a `Tracked.since`: an integer the engine keeps unboxed for the first 12 days. */
+  #sinceNow(): number {
+    const ms = this.#o.now() - this.#base;
+    // A double stored once into the field would box it in every record, times 100,000s.
+    return ms >= 0 && ms <= 0x3fffffff ? ms | 0 : ms;
   }
 
   /** One list per distinct set of peers (most Services have the same few): not one each. */
@@ -277,7 +284,7 @@ export class ServiceStatusReporter {
     const s = t.wanted!;
     t.name ??= serviceBGPStatusName(s.namespace, s.name, this.#o.node);
     t.peers = this.#sharedPeers(holding);
-    t.since = this.#o.now() - this.#base;
+    t.since = this.#sinceNow();
     this.#deleting.delete(t.name);
     const queue = this.#o.queue;
     // The object is built when written, not held by the write queue (100,000s at a start).

@@ -5,24 +5,9 @@
  * node) and lets the status reporter ({@linkcode ServiceStatusReporter}) write what peers
  * really hold. Route changes only ever become UPDATEs on the existing sessions.
  */
-import {
-  buildConfig,
-  type BuildResult,
-  type Config,
-  formatConfigError,
-  type PeerConfig,
-} from "../api/config.ts";
+import { buildConfig, type BuildResult, type Config, formatConfigError } from "../api/config.ts";
 import type { Logger } from "../api/log.ts";
 import type { MetallbMetrics } from "../api/metrics.ts";
-import {
-  type EndpointSliceView,
-  type NodeView,
-  parseEndpointSlice,
-  parseNode,
-  parseSnapshotService,
-  type ServiceView,
-} from "../api/objects.ts";
-import { matchesAnySelector } from "../api/selectors.ts";
 import { BgpSession, type Clock, type Connector, formatHostPort, systemClock } from "../bgp/mod.ts";
 import type { Route } from "../bgp/mod.ts";
 import {
@@ -34,16 +19,9 @@ import {
   type Snapshot,
 } from "../cluster/types.ts";
 import { type Announcements, createAnnounceCache, planAnnouncements } from "./announce.ts";
-import {
-  connectorFor,
-  NEXT_HOP_V6_ANNOTATION,
-  nextHopV6For,
-  peerProblems,
-  routerIdFor,
-  sessionConfigOf,
-  transportKeyOf,
-} from "./peer_checks.ts";
-import { PeerSet, type SessionFactory, type WantedSession } from "./peer_set.ts";
+import { PeerSet, type SessionFactory } from "./peer_set.ts";
+import { PeerPlanner } from "./peer_plan.ts";
+import { SnapshotViews } from "./views.ts";
 import { ownStatuses, ServiceStatusReporter } from "./service_status.ts";
 import type { SpeakerConfigStatus, SpeakerStatus } from "./status_types.ts";
 import { drive } from "./slicer.ts";
@@ -125,17 +103,6 @@ const CONFIG_KIND_SET: ReadonlySet<ReadKind> = new Set<ReadKind>(CONFIG_KINDS);
 /** How long statuses written before a restart stand for peers that have not come up. */
 const ADOPTION_MS = 120_000;
 
-/** Marks an object whose parse failed (already logged). */
-const UNPARSABLE = Symbol("unparsable");
-
-/** Peers of this node after the checks: sessions to run, and what the planner must skip. */
-interface PeerPlan {
-  sessions: WantedSession[];
-  rejected: Map<string, string>;
-  warnings: string[];
-  noNextHopV6: Map<string, string>;
-}
-
 /** Creates a speaker for `options.nodeName`; call `start()`. */
 export function createSpeaker(
   source: ObjectSource,
@@ -154,7 +121,8 @@ class SpeakerImpl implements Speaker {
   readonly #queue: WriteQueue;
   readonly #peers: PeerSet;
   readonly #report: ServiceStatusReporter;
-  readonly #parsed = new WeakMap<KubeObject, unknown>();
+  readonly #views: SnapshotViews;
+  readonly #peerPlan: PeerPlanner;
   readonly #cache = createAnnounceCache();
   #started = false;
   #stopped = false;
@@ -169,14 +137,8 @@ class SpeakerImpl implements Speaker {
   #reconciles = 0;
   #build?: BuildResult;
   #config?: Config;
-  #peerErrors = new Map<string, string>();
-  #peerWarnings: string[] = [];
   #last?: Announcements;
   #statusSwept = false;
-  #serviceViews?: ServiceView[];
-  /** Service objects whose parse failed, logged once. */
-  readonly #unparsable = new WeakSet<KubeObject>();
-  #sliceViews?: EndpointSliceView[];
   #lastConfigState = "";
   #waiters: (() => void)[] = [];
   #drain!: DrainGate;
@@ -192,6 +154,13 @@ class SpeakerImpl implements Speaker {
     this.#clock = options.clock ?? systemClock;
     this.#drain = new DrainGate({ graceMs: options.gracefulShutdownMs ?? 0 });
     this.#queue = new WriteQueue(this.#log);
+    this.#views = new SnapshotViews(this.#log);
+    this.#peerPlan = new PeerPlanner({
+      namespace: options.namespace,
+      nodeName: options.nodeName,
+      log: this.#log,
+      defaultRouterId: options.defaultRouterId,
+    });
     this.#peers = new PeerSet({
       log: this.#log,
       clock: this.#clock,
@@ -264,7 +233,7 @@ class SpeakerImpl implements Speaker {
   status(): SpeakerStatus {
     this.refreshMetrics();
     const sessions = this.#peers.statuses(this.#clock.now());
-    for (const [name, reason] of this.#peerErrors) {
+    for (const [name, reason] of this.#peerPlan.errors) {
       const p = this.#config?.peers.find((x) => x.name === name);
       sessions.push({
         peer: p?.address ? formatHostPort(p.address, p.port) : name,
@@ -290,9 +259,9 @@ class SpeakerImpl implements Speaker {
   configStatus(): SpeakerConfigStatus {
     const build = this.#build;
     const errors = build && !build.ok ? build.errors.map(formatConfigError) : [];
-    errors.push(...this.#peerErrors.values());
+    errors.push(...this.#peerPlan.errors.values());
     const warnings = (build?.warnings ?? []).map(formatConfigError);
-    warnings.push(...this.#peerWarnings);
+    warnings.push(...this.#peerPlan.warnings);
     return { valid: errors.length === 0, errors, warnings };
   }
 
@@ -399,10 +368,9 @@ class SpeakerImpl implements Speaker {
       this.#rebuildConfig(snap);
       yield;
     }
-    const nodeObj = objectsOf(snap, "Node").get(this.#o.nodeName);
-    const node = nodeObj ? this.#view<NodeView>(nodeObj, parseNode) : undefined;
-    yield* this.#refreshViews(snap, kinds);
-    const plan = this.#checkPeers(snap, node);
+    const { obj: nodeObj, view: node } = this.#views.node(snap, this.#o.nodeName);
+    yield* this.#views.refresh(snap, kinds);
+    const plan = this.#peerPlan.check(this.#config, { snap, node });
     const config = this.#config;
     if (!config) {
       this.#writeConfigState();
@@ -410,8 +378,8 @@ class SpeakerImpl implements Speaker {
     }
     const ann = yield* planAnnouncements(config, {
       nodeName: this.#o.nodeName,
-      services: this.#serviceViews!,
-      endpointSlices: this.#sliceViews!,
+      services: this.#views.services!,
+      endpointSlices: this.#views.slices!,
       nodes: node ? [node] : [],
       weightedEcmp: this.#o.weightedEcmp,
       loadBalancerClass: this.#o.loadBalancerClass,
@@ -488,116 +456,6 @@ class SpeakerImpl implements Speaker {
         : "configuration invalid: nothing announced until it is fixed",
       { errors: build.errors.map(formatConfigError) },
     );
-  }
-
-  *#refreshViews(snap: Snapshot, kinds: Set<ReadKind> | "all"): Generator<void, void> {
-    const all = kinds === "all";
-    let n = 0;
-    if (all || kinds.has("Service") || !this.#serviceViews) {
-      const views: ServiceView[] = [];
-      // The views are memoized by object in api/objects.ts (shared with the controller): no
-      // map of our own from object to view, 100,000s of entries.
-      for (const o of objectsOf(snap, "Service").values()) {
-        if ((++n & 1023) === 0) yield;
-        const r = parseSnapshotService(o);
-        if (r.ok) {
-          if (r.value.type === "LoadBalancer") views.push(r.value);
-        } else if (!this.#unparsable.has(o)) {
-          this.#unparsable.add(o);
-          this.#log.warn("ignoring unparsable object", { kind: o.kind, name: o.metadata?.name });
-        }
-      }
-      this.#serviceViews = views;
-    }
-    if (all || kinds.has("EndpointSlice") || !this.#sliceViews) {
-      const views: EndpointSliceView[] = [];
-      for (const o of objectsOf(snap, "EndpointSlice").values()) {
-        if ((++n & 1023) === 0) yield;
-        const s = this.#view<EndpointSliceView>(o, parseEndpointSlice);
-        if (s) views.push(s);
-      }
-      this.#sliceViews = views;
-    }
-  }
-
-  #view<T>(obj: KubeObject, parse: (o: KubeObject) => { ok: boolean }): T | undefined {
-    // The view itself is stored (no result wrapper per object): 100,000s of them.
-    let v = this.#parsed.get(obj);
-    if (v === undefined) {
-      const r = parse(obj) as { ok: boolean; value?: T };
-      v = r.ok ? r.value : UNPARSABLE;
-      this.#parsed.set(obj, v);
-      if (!r.ok) {
-        this.#log.warn("ignoring unparsable object", { kind: obj.kind, name: obj.metadata?.name });
-      }
-    }
-    return v === UNPARSABLE ? undefined : v as T;
-  }
-
-  /** The peers selecting this node, checked: sessions to run, rejected ones and why. */
-  #checkPeers(snap: Snapshot, node: NodeView | undefined): PeerPlan {
-    const plan: PeerPlan = {
-      sessions: [],
-      rejected: new Map(),
-      warnings: [],
-      noNextHopV6: new Map(),
-    };
-    const ns = this.#o.namespace;
-    for (const p of this.#config?.peers ?? []) {
-      if (!matchesAnySelector(p.nodeSelectors, node?.labels ?? {})) continue;
-      this.#checkPeer(p, { snap, node, plan });
-    }
-    for (const [name, reason] of plan.rejected) {
-      if (this.#peerErrors.get(name) !== reason) {
-        this.#log.error("BGPPeer rejected", { peer: name, reason });
-      }
-    }
-    for (const w of plan.warnings) {
-      if (!this.#peerWarnings.includes(w)) this.#log.warn("BGPPeer", { warning: w });
-    }
-    for (const [name, reason] of plan.noNextHopV6) {
-      plan.warnings.push(`BGPPeer ${ns}/${name}: no IPv6 routes: ${reason}`);
-    }
-    this.#peerErrors = plan.rejected;
-    this.#peerWarnings = plan.warnings;
-    return plan;
-  }
-
-  #checkPeer(
-    p: PeerConfig,
-    at: { snap: Snapshot; node: NodeView | undefined; plan: PeerPlan },
-  ): void {
-    const { plan, node } = at;
-    const ns = this.#o.namespace;
-    const probs = peerProblems(p);
-    const routerId = routerIdFor(p, node, this.#o.defaultRouterId);
-    if (!routerId) {
-      probs.errors.push(
-        "spec.routerID: no router ID: set it or give the Node an IPv4 InternalIP address",
-      );
-    }
-    for (const w of probs.warnings) plan.warnings.push(`BGPPeer ${ns}/${p.name}: ${w}`);
-    if (probs.errors.length || !routerId) {
-      plan.rejected.set(p.name, `BGPPeer ${ns}/${p.name}: ${probs.errors.join("; ")}`);
-      return;
-    }
-    const raw = objectsOf(at.snap, "BGPPeer").get(`${ns}/${p.name}`);
-    const hop = nextHopV6For(p, node, {
-      annotation: raw?.metadata.annotations?.[NEXT_HOP_V6_ANNOTATION],
-      nodeName: this.#o.nodeName,
-    });
-    if (!hop.ok) plan.noNextHopV6.set(p.name, hop.reason);
-    const connector = connectorFor(p);
-    plan.sessions.push({
-      name: p.name,
-      config: sessionConfigOf(p, {
-        routerId,
-        ...(hop.ok && hop.address ? { nextHopV6: hop.address } : {}),
-      }),
-      transportKey: transportKeyOf(p),
-      ...(connector ? { connector } : {}),
-      unsupported: probs.unsupported,
-    });
   }
 
   #writeConfigState(): void {
