@@ -120,24 +120,25 @@ function* planAll(
     unique,
   };
   const last = cache.aggregate;
-  // Past a quarter of the table, starting over costs no more than patching.
-  if (
-    last && sameAggregate(last, ctx) && sameItems(last.records, records) &&
-    changes.length * 4 <= records.length
-  ) {
+  if (last && changes && sameAggregate(last, ctx) && sameItems(last.records, records)) {
     return changes.length ? aggregateChanges(cache, last, { records, changes }) : last;
   }
   return yield* aggregateAll(cache, ctx, records);
 }
 
-/** Every handled Service's record, in input order, with the ones decided again. */
+/**
+ * Every handled Service's record, in input order, with the ones decided again; `changes` is
+ * undefined past a quarter of the Services, where starting over costs no more than patching
+ * (and a first plan keeps no Change per Service).
+ */
 function* decideAll(
   cache: AnnounceCache,
   ctx: DecideContext,
   input: AnnounceInput,
-): Generator<void, { records: ServiceRecord[]; changes: Change[]; unique: boolean }> {
+): Generator<void, { records: ServiceRecord[]; changes?: Change[]; unique: boolean }> {
   const records: ServiceRecord[] = [];
-  const changes: Change[] = [];
+  let changes: Change[] | undefined = [];
+  const most = input.services.length / 4;
   const handled = new Set<ServiceRecord>();
   let unique = true;
   for (let i = 0; i < input.services.length; i++) {
@@ -149,14 +150,12 @@ function* decideAll(
     // Two Services of one name (only from callers other than the speaker): the second gets
     // a record of its own, decided afresh every time.
     if (handled.has(rec)) {
-      [rec, unique] = [
-        { ...rec, view: undefined, epoch: 0, out: undefined, contribs: undefined },
-        false,
-      ];
+      rec = { ...rec, view: undefined, epoch: 0, out: undefined, contribs: undefined };
+      unique = false;
     }
     handled.add(rec);
     const c = redecide(rec, svc, ctx);
-    if (c) changes.push(c);
+    if (c && changes && changes.push(c) > most) changes = undefined;
     records.push(rec);
   }
   yield;

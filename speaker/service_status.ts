@@ -5,7 +5,6 @@
  * Service that is not announced. Cost follows what changed: decisions that did not change
  * come back as the same objects and are skipped.
  */
-import { createHash } from "node:crypto";
 import type { Logger } from "../api/log.ts";
 import type { MetallbMetrics } from "../api/metrics.ts";
 import type { KubeObject, ObjectWriter } from "../cluster/types.ts";
@@ -13,21 +12,18 @@ import type { ServiceAnnouncement } from "./announce.ts";
 import type { PeerSet } from "./peer_set.ts";
 import type { SpeakerServiceStatus } from "./status_types.ts";
 import type { WriteQueue } from "./write_queue.ts";
+import {
+  changedDecisions,
+  serviceBGPStatusName,
+  serviceBGPStatusObject,
+  serviceEvent,
+  serviceKeyOf,
+} from "./status_objects.ts";
 
-const NODE_LABEL = "metallb.io/node";
-const SERVICE_NAME_LABEL = "metallb.io/service-name";
-const SERVICE_NAMESPACE_LABEL = "metallb.io/service-namespace";
+export { ownStatuses, serviceBGPStatusName } from "./status_objects.ts";
+
 /** Events and log lines about unannounced Services per pass; the rest are counted. */
 const NOTICES_PER_PASS = 20;
-
-/** Name of the ServiceBGPStatus for (Service, node): readable, unique, and a valid name. */
-export function serviceBGPStatusName(namespace: string, service: string, node: string): string {
-  const hash = createHash("sha256").update(`${namespace}/${service}/${node}`).digest("hex")
-    .slice(0, 10);
-  const base = `${service}-${node}`.toLowerCase().replace(/[^a-z0-9.-]/g, "-").slice(0, 200)
-    .replace(/[.-]+$/, "");
-  return `${base}-${hash}`;
-}
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
@@ -311,44 +307,23 @@ export class ServiceStatusReporter {
   readonly #writeStatus = (
     name: string,
     [s, peers]: readonly [ServiceAnnouncement, readonly string[]],
-  ) => this.#o.writer.setServiceBGPStatus(this.#o.namespace, name, this.#object(name, s, peers));
+  ) => {
+    const { namespace, node } = this.#o;
+    const object = serviceBGPStatusObject(name, { s, peers, namespace, node });
+    return this.#o.writer.setServiceBGPStatus(namespace, name, object);
+  };
   readonly #writeDelete = (name: string, _: undefined) =>
     this.#o.writer.setServiceBGPStatus(this.#o.namespace, name, null);
   readonly #writeAssigned = (s: ServiceAnnouncement, _: undefined) =>
-    this.#o.writer.recordEvent({
-      involved: { kind: "Service", apiVersion: "v1", namespace: s.namespace, name: s.name },
+    this.#o.writer.recordEvent(serviceEvent(s, {
       type: "Normal",
       reason: "nodeAssigned",
       message: `announcing from node "${this.#o.node}" with protocol "bgp"`,
-      component: "metallb-speaker",
-    });
+    }));
   readonly #writeNotice = (s: ServiceAnnouncement, message: string) =>
-    this.#o.writer.recordEvent({
-      involved: { kind: "Service", apiVersion: "v1", namespace: s.namespace, name: s.name },
-      type: "Warning",
-      reason: "notAnnounced",
-      message,
-      component: "metallb-speaker",
-    });
-
-  #object(name: string, s: ServiceAnnouncement, peers: readonly string[]): KubeObject {
-    const node = this.#o.node;
-    return {
-      apiVersion: "metallb.io/v1beta1",
-      kind: "ServiceBGPStatus",
-      metadata: {
-        name,
-        namespace: this.#o.namespace,
-        labels: {
-          [NODE_LABEL]: node,
-          [SERVICE_NAME_LABEL]: s.name,
-          [SERVICE_NAMESPACE_LABEL]: s.namespace,
-        },
-      },
-      // The shared, frozen list: a store keeping written objects then holds no copy each.
-      status: { node, serviceName: s.name, serviceNamespace: s.namespace, peers },
-    };
-  }
+    this.#o.writer.recordEvent(
+      serviceEvent(s, { type: "Warning", reason: "notAnnounced", message }),
+    );
 
   /** `metallb_speaker_announced` follows what peers hold. */
   #metricsOf(key: string, t: Tracked, s: ServiceAnnouncement | undefined): void {
@@ -368,8 +343,7 @@ export class ServiceStatusReporter {
     if (!this.#index) {
       this.#index = new Map();
       for (const o of this.#own?.().values() ?? []) {
-        const l = o.metadata.labels ?? {};
-        const k = `${l[SERVICE_NAMESPACE_LABEL]}/${l[SERVICE_NAME_LABEL]}`;
+        const k = serviceKeyOf(o);
         const list = this.#index.get(k);
         if (list) list.push(o);
         else this.#index.set(k, [o]);
@@ -391,8 +365,7 @@ export class ServiceStatusReporter {
     for (const name of this.#deleting) if (!own.has(name)) this.#deleting.delete(name);
     for (const [name, o] of own) {
       if (this.#deleting.has(name)) continue;
-      const labels = o.metadata.labels ?? {};
-      const service = `${labels[SERVICE_NAMESPACE_LABEL]}/${labels[SERVICE_NAME_LABEL]}`;
+      const service = serviceKeyOf(o);
       if (this.#tracked.get(service)?.name === name) continue;
       this.#deleting.add(name);
       this.#o.log.info("deleting stale ServiceBGPStatus", { name, service });
@@ -421,56 +394,5 @@ export class ServiceStatusReporter {
       else if (!h && s.peers.length > 0) st.notAnnounced = "waiting for its peers to take it";
       return st;
     });
-  }
-}
-
-/** This node's ServiceBGPStatus objects in `namespace`, by name. */
-export function ownStatuses(
-  all: ReadonlyMap<string, KubeObject>,
-  options: { namespace: string; node: string },
-): Map<string, KubeObject> {
-  const out = new Map<string, KubeObject>();
-  for (const o of all.values()) {
-    if (o.metadata.namespace !== options.namespace) continue;
-    if (o.metadata.labels?.[NODE_LABEL] !== options.node) continue;
-    out.set(o.metadata.name, o);
-  }
-  return out;
-}
-
-/**
- * The decisions that differ between two sorted lists, by `namespace/name`: the new one, or
- * undefined for a Service gone. Unchanged decisions are the same objects (planner cache), so
- * with 10,000s of Services only the changed ones cost more than a comparison.
- */
-function* changedDecisions(
-  before: readonly ServiceAnnouncement[],
-  now: readonly ServiceAnnouncement[],
-): Generator<[string, ServiceAnnouncement | undefined]> {
-  let pairwise = before.length === now.length;
-  for (let i = 0; pairwise && i < now.length; i++) {
-    const a = now[i];
-    const b = before[i];
-    if (a !== b && (a.namespace !== b.namespace || a.name !== b.name)) pairwise = false;
-  }
-  if (pairwise) {
-    for (let i = 0; i < now.length; i++) {
-      if (now[i] !== before[i]) yield [`${now[i].namespace}/${now[i].name}`, now[i]];
-    }
-    return;
-  }
-  const old = new Set(before);
-  const current = new Set<ServiceAnnouncement>();
-  const changed = new Set<string>();
-  for (const s of now) {
-    current.add(s);
-    if (old.has(s)) continue;
-    const key = `${s.namespace}/${s.name}`;
-    changed.add(key);
-    yield [key, s];
-  }
-  for (const s of before) {
-    const key = `${s.namespace}/${s.name}`;
-    if (!current.has(s) && !changed.has(key)) yield [key, undefined];
   }
 }

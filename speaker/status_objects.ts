@@ -1,0 +1,112 @@
+/**
+ * The objects the status reporter writes and reads back: ServiceBGPStatus (name, labels,
+ * body), the Events about a Service, and which decisions changed between two passes.
+ */
+import { createHash } from "node:crypto";
+import type { EventRecord, KubeObject } from "../cluster/types.ts";
+import type { ServiceAnnouncement } from "./announce_types.ts";
+
+const NODE_LABEL = "metallb.io/node";
+const SERVICE_NAME_LABEL = "metallb.io/service-name";
+const SERVICE_NAMESPACE_LABEL = "metallb.io/service-namespace";
+
+/** Name of the ServiceBGPStatus for (Service, node): readable, unique, and a valid name. */
+export function serviceBGPStatusName(namespace: string, service: string, node: string): string {
+  const hash = createHash("sha256").update(`${namespace}/${service}/${node}`).digest("hex")
+    .slice(0, 10);
+  const base = `${service}-${node}`.toLowerCase().replace(/[^a-z0-9.-]/g, "-").slice(0, 200)
+    .replace(/[.-]+$/, "");
+  return `${base}-${hash}`;
+}
+
+/** The `namespace/name` of the Service a ServiceBGPStatus is about, from its labels. */
+export function serviceKeyOf(o: KubeObject): string {
+  const labels = o.metadata.labels ?? {};
+  return `${labels[SERVICE_NAMESPACE_LABEL]}/${labels[SERVICE_NAME_LABEL]}`;
+}
+
+/** The ServiceBGPStatus `name` saying that `peers` hold Service `s` from `node`. */
+export function serviceBGPStatusObject(
+  name: string,
+  at: { s: ServiceAnnouncement; peers: readonly string[]; namespace: string; node: string },
+): KubeObject {
+  const { s, peers, node } = at;
+  return {
+    apiVersion: "metallb.io/v1beta1",
+    kind: "ServiceBGPStatus",
+    metadata: {
+      name,
+      namespace: at.namespace,
+      labels: {
+        [NODE_LABEL]: node,
+        [SERVICE_NAME_LABEL]: s.name,
+        [SERVICE_NAMESPACE_LABEL]: s.namespace,
+      },
+    },
+    // The shared, frozen list: a store keeping written objects then holds no copy each.
+    status: { node, serviceName: s.name, serviceNamespace: s.namespace, peers },
+  };
+}
+
+/** An Event of the speaker about Service `s`. */
+export function serviceEvent(
+  s: ServiceAnnouncement,
+  what: { type: "Normal" | "Warning"; reason: string; message: string },
+): EventRecord {
+  return {
+    involved: { kind: "Service", apiVersion: "v1", namespace: s.namespace, name: s.name },
+    ...what,
+    component: "metallb-speaker",
+  };
+}
+
+/** This node's ServiceBGPStatus objects in `namespace`, by name. */
+export function ownStatuses(
+  all: ReadonlyMap<string, KubeObject>,
+  options: { namespace: string; node: string },
+): Map<string, KubeObject> {
+  const out = new Map<string, KubeObject>();
+  for (const o of all.values()) {
+    if (o.metadata.namespace !== options.namespace) continue;
+    if (o.metadata.labels?.[NODE_LABEL] !== options.node) continue;
+    out.set(o.metadata.name, o);
+  }
+  return out;
+}
+
+/**
+ * The decisions that differ between two sorted lists, by `namespace/name`: the new one, or
+ * undefined for a Service gone. Unchanged decisions are the same objects (planner cache), so
+ * with 10,000s of Services only the changed ones cost more than a comparison.
+ */
+export function* changedDecisions(
+  before: readonly ServiceAnnouncement[],
+  now: readonly ServiceAnnouncement[],
+): Generator<[string, ServiceAnnouncement | undefined]> {
+  let pairwise = before.length === now.length;
+  for (let i = 0; pairwise && i < now.length; i++) {
+    const a = now[i];
+    const b = before[i];
+    if (a !== b && (a.namespace !== b.namespace || a.name !== b.name)) pairwise = false;
+  }
+  if (pairwise) {
+    for (let i = 0; i < now.length; i++) {
+      if (now[i] !== before[i]) yield [`${now[i].namespace}/${now[i].name}`, now[i]];
+    }
+    return;
+  }
+  const old = new Set(before);
+  const current = new Set<ServiceAnnouncement>();
+  const changed = new Set<string>();
+  for (const s of now) {
+    current.add(s);
+    if (old.has(s)) continue;
+    const key = `${s.namespace}/${s.name}`;
+    changed.add(key);
+    yield [key, s];
+  }
+  for (const s of before) {
+    const key = `${s.namespace}/${s.name}`;
+    if (!current.has(s) && !changed.has(key)) yield [key, undefined];
+  }
+}
