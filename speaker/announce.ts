@@ -67,13 +67,13 @@ export function* planAnnouncements(
 ): Generator<void, Announcements> {
   const cache = input.cache ?? createAnnounceCache();
   const ctx = contextOf(config, input, cache);
-  const touched = countEndpoints(cache, input.endpointSlices, input.nodeName);
+  const touched = yield* countEndpoints(cache, input.endpointSlices, input.nodeName);
   const last = cache.aggregate;
   const prev = cache.inputs;
   const agg = touched && last && prev?.unique && sameAggregate(last, ctx) &&
       prev.loadBalancerClass === input.loadBalancerClass &&
       sameItems(prev.services, input.services)
-    ? patchTouched(cache, ctx, touched)
+    ? yield* patchTouched(cache, ctx, touched)
     : yield* planAll(cache, ctx, input);
   cache.aggregate = agg;
   // Callers get their own containers: the aggregate is patched in place next time.
@@ -87,11 +87,11 @@ export function* planAnnouncements(
 }
 
 /** The same Services as last time: only those whose endpoints changed are decided again. */
-function patchTouched(
+function* patchTouched(
   cache: AnnounceCache,
   ctx: DecideContext,
   touched: ReadonlySet<ServiceRecord>,
-): Aggregate {
+): Generator<void, Aggregate> {
   const last = cache.aggregate!;
   const changes: Change[] = [];
   for (const rec of touched) {
@@ -101,7 +101,7 @@ function patchTouched(
     if (c) changes.push(c);
   }
   if (changes.length === 0) return last;
-  return aggregateChanges(cache, last, { records: last.records, changes });
+  return yield* aggregateChanges(cache, last, { records: last.records, changes });
 }
 
 /**
@@ -121,7 +121,7 @@ function* planAll(
   };
   const last = cache.aggregate;
   if (last && changes && sameAggregate(last, ctx) && sameItems(last.records, records)) {
-    return changes.length ? aggregateChanges(cache, last, { records, changes }) : last;
+    return changes.length ? yield* aggregateChanges(cache, last, { records, changes }) : last;
   }
   return yield* aggregateAll(cache, ctx, records);
 }
@@ -158,14 +158,18 @@ function* decideAll(
     if (c && changes && changes.push(c) > most) changes = undefined;
     records.push(rec);
   }
-  yield;
-  forgetUnhandled(cache, handled);
+  yield* forgetUnhandled(cache, handled);
   return { records, changes, unique };
 }
 
 /** Drops what records of Services no longer handled decided; keeps their endpoint counts. */
-function forgetUnhandled(cache: AnnounceCache, handled: ReadonlySet<ServiceRecord>): void {
+function* forgetUnhandled(
+  cache: AnnounceCache,
+  handled: ReadonlySet<ServiceRecord>,
+): Generator<void, void> {
+  let n = 0;
   for (const [key, rec] of cache.records) {
+    if ((++n & 4095) === 0) yield;
     if (handled.has(rec)) continue;
     if (rec.any === 0) cache.records.delete(key);
     else Object.assign(rec, { view: undefined, epoch: 0, out: undefined, contribs: undefined });

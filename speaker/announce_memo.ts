@@ -85,14 +85,14 @@ function setCounts(rec: ServiceRecord, any: number, local: number, ready: number
  * time is compared by identity and only the slices that differ are counted again; the
  * result then names the records whose counts changed (undefined: counted from scratch).
  */
-export function countEndpoints(
+export function* countEndpoints(
   cache: AnnounceCache,
   slices: readonly EndpointSliceView[],
   nodeName: string,
-): Set<ServiceRecord> | undefined {
+): Generator<void, Set<ServiceRecord> | undefined> {
   const last = cache.endpoints;
   if (!last || last.node !== nodeName || last.slices.length !== slices.length) {
-    recountAll(cache, slices, nodeName);
+    yield* recountAll(cache, slices, nodeName);
     return undefined;
   }
   const { slices: prev, keys, nums } = last;
@@ -108,6 +108,7 @@ export function countEndpoints(
     rec.ready += sign * nums[at + 2];
   };
   for (let i = 0; i < slices.length; i++) {
+    if ((i & 16383) === 16383) yield;
     if (slices[i] === prev[i]) continue;
     add(keys[i], 3 * i, -1);
     keys[i] = storeCounts(nums, 3 * i, sliceCounts(slices[i], nodeName));
@@ -132,24 +133,27 @@ function storeCounts(nums: Int32Array, at: number, n: SliceCounts): string {
 }
 
 /** Counts every slice again; records whose counts differ are decided again. */
-function recountAll(
+function* recountAll(
   cache: AnnounceCache,
   slices: readonly EndpointSliceView[],
   nodeName: string,
-): void {
+): Generator<void, void> {
   const keys = new Array<string>(slices.length);
   const nums = new Int32Array(3 * slices.length);
   // Sums by key as offsets into one array: no object per Service.
   const at = new Map<string, number>();
   const sums: number[] = [];
   for (let i = 0; i < slices.length; i++) {
+    if ((i & 4095) === 4095) yield;
     const key = keys[i] = storeCounts(nums, 3 * i, sliceCounts(slices[i], nodeName));
     if (nums[3 * i] === 0) continue;
     let o = at.get(key);
     if (o === undefined) at.set(key, o = sums.push(0, 0, 0) - 3);
     for (let j = 0; j < 3; j++) sums[o + j] += nums[3 * i + j];
   }
+  let n = 0;
   for (const rec of cache.records.values()) {
+    if ((++n & 4095) === 0) yield;
     if (!at.has(rec.key)) setCounts(rec, 0, 0, 0);
   }
   for (const [key, o] of at) setCounts(recordOf(cache, key), sums[o], sums[o + 1], sums[o + 2]);

@@ -24,6 +24,7 @@ import {
   type ServiceAnnouncement,
   type ServiceRecord,
 } from "./announce_types.ts";
+import { sortSliced } from "./slicer.ts";
 
 /** The local AS a session to `peer` uses. */
 export function localAsnOf(peer: PeerConfig): number {
@@ -61,6 +62,22 @@ function isEmpty(st: PrefixState): boolean {
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i];
   return 0;
+}
+
+function comparePrefixStates(a: PrefixState, b: PrefixState): number {
+  return comparePrefix(a.prefix, b.prefix);
+}
+
+/** `sorted` with the sorted `more` merged in, in one pass (no sort of the whole table). */
+function mergeSorted(sorted: readonly PrefixState[], more: readonly PrefixState[]): PrefixState[] {
+  const out: PrefixState[] = [];
+  let j = 0;
+  for (const st of sorted) {
+    while (j < more.length && comparePrefixStates(more[j], st) < 0) out.push(more[j++]);
+    out.push(st);
+  }
+  while (j < more.length) out.push(more[j++]);
+  return out;
 }
 
 /** Prefix order: family, address bytes, length. */
@@ -177,15 +194,16 @@ export function compareServices(a: ServiceAnnouncement, b: ServiceAnnouncement):
 }
 
 /** Each peer's routes, in prefix order. */
-export function perPeerRoutes(
+export function* perPeerRoutes(
   sorted: readonly PrefixState[],
   peers: readonly PeerConfig[],
-): Map<string, Route[]> {
+): Generator<void, Map<string, Route[]>> {
   const routes = new Map<string, Route[]>();
   for (let pi = 0; pi < peers.length; pi++) {
     const list: Route[] = [];
-    for (const st of sorted) {
-      const r = routeAt(st.routes, pi);
+    for (let i = 0; i < sorted.length; i++) {
+      if ((i & 16383) === 16383) yield;
+      const r = routeAt(sorted[i].routes, pi);
       if (r !== undefined) list.push(r);
     }
     routes.set(peers[pi].name, list);
@@ -214,16 +232,14 @@ export function* aggregateAll(
       else prefixes.set(k.key, { prefix: k.prefix, key: k.key, contribs: k, routes: NO_ROUTES });
     }
   }
-  const sorted = [...prefixes.values()].sort((a, b) => comparePrefix(a.prefix, b.prefix));
-  yield;
+  const sorted = yield* sortSliced([...prefixes.values()], comparePrefixStates);
   for (let i = 0; i < sorted.length; i++) {
     if ((i & 1023) === 1023) yield;
     const st = sorted[i];
     st.routes = routesOf(cache, st, peers, old?.get(st.key)?.routes);
   }
-  const services = records.map((r) => r.out!).sort(compareServices);
-  yield;
-  const routes = perPeerRoutes(sorted, peers);
+  const services = yield* sortSliced(records.map((r) => r.out!), compareServices);
+  const routes = yield* perPeerRoutes(sorted, peers);
   return { epoch: at.epoch, peers, records, prefixes, sorted, services, routes };
 }
 
@@ -282,11 +298,11 @@ function remerge(
 }
 
 /** The sorted outcomes with the changed ones replaced, or sorted again when many changed. */
-function patchServices(
+function* patchServices(
   agg: Aggregate,
   records: readonly ServiceRecord[],
   changes: readonly Change[],
-): ServiceAnnouncement[] {
+): Generator<void, ServiceAnnouncement[]> {
   if (changes.length <= 64) {
     const services = agg.services.slice();
     let ok = true;
@@ -300,18 +316,18 @@ function patchServices(
     }
     if (ok) return services;
   }
-  return records.map((r) => r.out!).sort(compareServices);
+  return yield* sortSliced(records.map((r) => r.out!), compareServices);
 }
 
 /**
  * Patches the last aggregate for the records decided again (the same Services in the same
  * order): only the prefixes they ask or asked for are merged again.
  */
-export function aggregateChanges(
+export function* aggregateChanges(
   cache: AnnounceCache,
   agg: Aggregate,
   at: { records: ServiceRecord[]; changes: readonly Change[] },
-): Aggregate {
+): Generator<void, Aggregate> {
   const { records, changes } = at;
   const { prefixes, peers } = agg;
   const { dirty, created } = moveContributions(prefixes, changes);
@@ -319,12 +335,10 @@ export function aggregateChanges(
   let sorted = agg.sorted;
   if (removed) sorted = sorted.filter((st) => prefixes.get(st.key) === st);
   const born = created.filter((st) => !isEmpty(st));
-  if (born.length > 0) {
-    sorted = [...sorted, ...born].sort((a, b) => comparePrefix(a.prefix, b.prefix));
-  }
-  const services = patchServices(agg, records, changes);
+  if (born.length > 0) sorted = mergeSorted(sorted, born.sort(comparePrefixStates));
+  const services = yield* patchServices(agg, records, changes);
   const routes = new Map<string, Route[]>();
-  const fresh = peerChanged.some((c) => c) ? perPeerRoutes(sorted, peers) : undefined;
+  const fresh = peerChanged.some((c) => c) ? yield* perPeerRoutes(sorted, peers) : undefined;
   peers.forEach((p, pi) => {
     routes.set(p.name, peerChanged[pi] ? fresh!.get(p.name)! : agg.routes.get(p.name)!);
   });
