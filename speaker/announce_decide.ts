@@ -9,12 +9,13 @@ import { matchesAnySelector } from "../api/selectors.ts";
 import { mergePathControl } from "../api/path_control.ts";
 import type { Prefix } from "../bgp/types.ts";
 import { cachedPrefix, internPeers } from "./announce_memo.ts";
-import type {
-  AnnounceCache,
-  Change,
-  Contribution,
-  ServiceAnnouncement,
-  ServiceRecord,
+import {
+  type AnnounceCache,
+  type Change,
+  type Contribution,
+  NO_ROUTES,
+  type ServiceAnnouncement,
+  type ServiceRecord,
 } from "./announce_types.ts";
 
 /** Annotation the controller writes with the pool an IP came from. */
@@ -211,7 +212,8 @@ function decideIp(
     }
     matched = true;
     const { prefix, key } = found;
-    to.contribs.push({ prefix, key, ad, peers: targets, weight: at.weight, svc: rec.key });
+    const { weight } = at;
+    to.contribs.push({ prefix, key, ad, peers: targets, weight, svc: rec.key, routes: NO_ROUTES });
     for (const p of targets ?? ctx.peers.map((x) => x.name)) to.announcedTo.add(p);
   }
   if (matched) return;

@@ -134,18 +134,30 @@ export interface EndpointState {
   nums: Int32Array;
 }
 
-/** One announced prefix: who asks for it and the Route each peer gets. */
-export interface PrefixState {
+/**
+ * A prefix two or more contributions ask for (two Services sharing an aggregated prefix,
+ * or two advertisements): the Routes merged from all of them.
+ */
+export interface SharedPrefix {
   prefix: Prefix;
   key: string;
-  /** Usually one: then held alone, not in an array (one per prefix saved). */
-  contribs: Contribution | Contribution[];
-  /**
-   * By index in {@linkcode Aggregate.peers} (undefined = not sent to that peer), or the one
-   * Route every peer gets, which is the usual case.
-   */
+  contribs: Contribution[];
   routes: PeerRoutes;
 }
+
+/**
+ * One announced prefix. The usual prefix has one contribution, which then stands for the
+ * prefix itself (no second object per prefix, times 100,000s).
+ */
+export type PrefixState = Contribution | SharedPrefix;
+
+/** Whether two or more contributions share `st`. */
+export function isShared(st: PrefixState): st is SharedPrefix {
+  return "contribs" in st;
+}
+
+/** Routes of a prefix not merged yet, or gone: none. */
+export const NO_ROUTES: readonly (Route | undefined)[] = Object.freeze([]);
 
 /** The Route every peer gets for a prefix, or one per peer index. */
 export type PeerRoutes = Route | readonly (Route | undefined)[];
@@ -181,6 +193,11 @@ export interface Contribution {
   weight: number;
   /** `namespace/name` of the Service asking. */
   svc: string;
+  /**
+   * While it alone asks for its prefix: the Route each peer gets (see {@linkcode PrefixState});
+   * otherwise {@linkcode NO_ROUTES}.
+   */
+  routes: PeerRoutes;
 }
 
 /** The contributions as a list (no array is kept for the usual single one). */
