@@ -11,6 +11,7 @@ import {
   type Aggregate,
   type AnnounceCache,
   type Change,
+  compareServices,
   type Contribution,
   contributionList,
   isShared,
@@ -35,12 +36,6 @@ export function comparePrefix(a: Prefix, b: Prefix): number {
 
 function comparePrefixStates(a: PrefixState, b: PrefixState): number {
   return comparePrefix(a.prefix, b.prefix);
-}
-
-/** Order of Services: namespace, then name. */
-export function compareServices(a: ServiceAnnouncement, b: ServiceAnnouncement): number {
-  if (a.namespace !== b.namespace) return a.namespace < b.namespace ? -1 : 1;
-  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
 /** Adds `k` to the prefix states: alone, or shared with those already asking. */

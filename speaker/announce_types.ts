@@ -200,6 +200,12 @@ export interface Contribution {
   routes: PeerRoutes;
 }
 
+/** Order of Services: namespace, then name. */
+export function compareServices(a: ServiceAnnouncement, b: ServiceAnnouncement): number {
+  if (a.namespace !== b.namespace) return a.namespace < b.namespace ? -1 : 1;
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
 /** The contributions as a list (no array is kept for the usual single one). */
 export function contributionList(c: Contributions): readonly Contribution[] {
   return c === undefined ? [] : Array.isArray(c) ? c : [c as Contribution];

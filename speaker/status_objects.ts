@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import type { EventRecord, KubeObject } from "../cluster/types.ts";
-import type { ServiceAnnouncement } from "./announce_types.ts";
+import { compareServices, type ServiceAnnouncement } from "./announce_types.ts";
 
 const NODE_LABEL = "metallb.io/node";
 const SERVICE_NAME_LABEL = "metallb.io/service-name";
@@ -75,38 +75,27 @@ export function ownStatuses(
 }
 
 /**
- * The decisions that differ between two sorted lists, by `namespace/name`: the new one, or
- * undefined for a Service gone. Unchanged decisions are the same objects (planner cache), so
- * with 10,000s of Services only the changed ones cost more than a comparison.
+ * The decisions that differ between two lists sorted by namespace/name, by `namespace/name`:
+ * the new one, or undefined for a Service gone. Unchanged decisions are the same objects
+ * (planner cache), so with 100,000s of Services only the changed ones cost more than a
+ * comparison; one walk over both lists, no set of either.
  */
 export function* changedDecisions(
   before: readonly ServiceAnnouncement[],
   now: readonly ServiceAnnouncement[],
 ): Generator<[string, ServiceAnnouncement | undefined]> {
-  let pairwise = before.length === now.length;
-  for (let i = 0; pairwise && i < now.length; i++) {
-    const a = now[i];
-    const b = before[i];
-    if (a !== b && (a.namespace !== b.namespace || a.name !== b.name)) pairwise = false;
-  }
-  if (pairwise) {
-    for (let i = 0; i < now.length; i++) {
-      if (now[i] !== before[i]) yield [`${now[i].namespace}/${now[i].name}`, now[i]];
+  let i = 0, j = 0;
+  while (i < before.length || j < now.length) {
+    const b = before[i], a = now[j];
+    if (a === b) {
+      i++;
+      j++;
+      continue;
     }
-    return;
-  }
-  const old = new Set(before);
-  const current = new Set<ServiceAnnouncement>();
-  const changed = new Set<string>();
-  for (const s of now) {
-    current.add(s);
-    if (old.has(s)) continue;
-    const key = `${s.namespace}/${s.name}`;
-    changed.add(key);
-    yield [key, s];
-  }
-  for (const s of before) {
-    const key = `${s.namespace}/${s.name}`;
-    if (!current.has(s) && !changed.has(key)) yield [key, undefined];
+    const c = b === undefined ? 1 : a === undefined ? -1 : compareServices(b, a);
+    if (c < 0) yield [`${b.namespace}/${b.name}`, undefined];
+    else yield [`${a.namespace}/${a.name}`, a];
+    if (c <= 0) i++;
+    if (c >= 0) j++;
   }
 }
