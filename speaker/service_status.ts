@@ -14,13 +14,14 @@ import type { SpeakerServiceStatus } from "./status_types.ts";
 import type { WriteQueue } from "./write_queue.ts";
 import {
   changedDecisions,
+  isOwnStatus,
   serviceBGPStatusName,
   serviceBGPStatusObject,
   serviceEvent,
   serviceKeyOf,
 } from "./status_objects.ts";
 
-export { ownStatuses, serviceBGPStatusName } from "./status_objects.ts";
+export { serviceBGPStatusName } from "./status_objects.ts";
 
 /** Events and log lines about unannounced Services per pass; the rest are counted. */
 const NOTICES_PER_PASS = 20;
@@ -83,8 +84,8 @@ export class ServiceStatusReporter {
   readonly #notices = new Map<string, string>();
   /** Objects deleted by us but maybe still in the snapshot. */
   readonly #deleting = new Set<string>();
-  #index?: Map<string, KubeObject[]>;
-  #own?: () => ReadonlyMap<string, KubeObject>;
+  /** This node's objects by their Service's `namespace/name`, while adopting. */
+  #index?: Map<string, KubeObject | KubeObject[]>;
 
   /** A reporter with nothing observed yet. */
   constructor(options: ServiceStatusOptions) {
@@ -93,19 +94,21 @@ export class ServiceStatusReporter {
   }
 
   /**
-   * Takes the planner's decisions. `own` gives this node's existing ServiceBGPStatus
-   * objects by name (read only when a Service is new to this process, to adopt its object).
+   * Takes the planner's decisions. `statuses` gives the snapshot's ServiceBGPStatus objects
+   * (read only when a Service is new to this process, to adopt this node's object for it).
    */
   *observe(
     services: readonly ServiceAnnouncement[],
-    own: () => ReadonlyMap<string, KubeObject>,
+    statuses: () => ReadonlyMap<string, KubeObject>,
   ): Generator<void, void> {
-    this.#own = own;
     this.#index = undefined;
     const notices = { sent: 0, more: 0 };
     let n = 0;
     for (const [key, s] of changedDecisions(this.#handled, services)) {
       if ((++n & 511) === 0) yield;
+      if (s?.peers.length && !this.#index && this.#tracked.get(key)?.name === undefined) {
+        yield* this.#buildIndex(statuses());
+      }
       if (s === undefined) {
         this.#notices.delete(key);
         this.#forget(key);
@@ -132,6 +135,8 @@ export class ServiceStatusReporter {
       this.#tracked.set(key, t);
     }
     t.wanted = s;
+    // The same IPs in the new view's list: keep that one, not a list of an old view's own.
+    if (t.ips !== undefined && t.ips !== s.ips && sameList(t.ips, s.ips)) t.ips = s.ips;
     this.#unconfirmed.add(key);
     if (t.name === undefined) this.#adopt(key, t);
   }
@@ -338,20 +343,28 @@ export class ServiceStatusReporter {
     t.ips = s?.ips;
   }
 
+  /** Indexes this node's objects by Service, yielding now and then (100,000s after a restart). */
+  *#buildIndex(statuses: ReadonlyMap<string, KubeObject>): Generator<void, void> {
+    const index = new Map<string, KubeObject | KubeObject[]>();
+    let n = 0;
+    for (const o of statuses.values()) {
+      if ((++n & 4095) === 0) yield;
+      if (!isOwnStatus(o, this.#o)) continue;
+      const k = serviceKeyOf(o);
+      const had = index.get(k);
+      // One object alone (the usual case), a list only for duplicates.
+      index.set(k, had === undefined ? o : Array.isArray(had) ? [...had, o] : [had, o]);
+    }
+    this.#index = index;
+  }
+
   /** An existing object of this node for Service `key`, preferring the name we would give. */
   #existing(key: string, s: ServiceAnnouncement): KubeObject | undefined {
-    if (!this.#index) {
-      this.#index = new Map();
-      for (const o of this.#own?.().values() ?? []) {
-        const k = serviceKeyOf(o);
-        const list = this.#index.get(k);
-        if (list) list.push(o);
-        else this.#index.set(k, [o]);
-      }
-    }
-    const list = this.#index.get(key);
+    const found = this.#index?.get(key);
     // Most Services have none (a first start): then no name is hashed at all.
-    if (!list) return undefined;
+    if (!found) return undefined;
+    if (!Array.isArray(found)) return found;
+    const list = found;
     const ours = serviceBGPStatusName(s.namespace, s.name, this.#o.node);
     // Objects are found by their Service's labels, so none is another Service's.
     return list.find((o) => o.metadata.name === ours) ?? list[0];
@@ -361,10 +374,16 @@ export class ServiceStatusReporter {
    * Deletes this node's ServiceBGPStatus objects that no Service accounts for: those of
    * Services deleted or withdrawn while the speaker was down, and duplicates.
    */
-  sweep(own: ReadonlyMap<string, KubeObject>): void {
-    for (const name of this.#deleting) if (!own.has(name)) this.#deleting.delete(name);
-    for (const [name, o] of own) {
-      if (this.#deleting.has(name)) continue;
+  *sweep(statuses: ReadonlyMap<string, KubeObject>): Generator<void, void> {
+    const ns = this.#o.namespace;
+    for (const name of this.#deleting) {
+      if (!statuses.has(`${ns}/${name}`)) this.#deleting.delete(name);
+    }
+    let n = 0;
+    for (const o of statuses.values()) {
+      if ((++n & 4095) === 0) yield;
+      const name = o.metadata.name;
+      if (!isOwnStatus(o, this.#o) || this.#deleting.has(name)) continue;
       const service = serviceKeyOf(o);
       if (this.#tracked.get(service)?.name === name) continue;
       this.#deleting.add(name);

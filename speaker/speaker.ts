@@ -22,7 +22,7 @@ import { type Announcements, createAnnounceCache, planAnnouncements } from "./an
 import { PeerSet, type SessionFactory } from "./peer_set.ts";
 import { PeerPlanner } from "./peer_plan.ts";
 import { SnapshotViews } from "./views.ts";
-import { ownStatuses, ServiceStatusReporter } from "./service_status.ts";
+import { ServiceStatusReporter } from "./service_status.ts";
 import type { SpeakerConfigStatus, SpeakerStatus } from "./status_types.ts";
 import { drive } from "./slicer.ts";
 import { drainableRoutes, drainBeforeStop, DrainGate, nodeLeavingReason } from "./drain.ts";
@@ -425,16 +425,11 @@ class SpeakerImpl implements Speaker {
     statusChanged: boolean,
   ): Generator<void, void> {
     // Only looked at for new announcements and when the kind changed: most reconciles skip it.
-    let own: Map<string, KubeObject> | undefined;
-    const ownOf = () =>
-      own ??= ownStatuses(objectsOf(snap, "ServiceBGPStatus"), {
-        namespace: this.#o.namespace,
-        node: this.#o.nodeName,
-      });
-    yield* this.#report.observe(ann.services, ownOf);
+    const statuses = () => objectsOf(snap, "ServiceBGPStatus");
+    yield* this.#report.observe(ann.services, statuses);
     if (statusChanged || !this.#statusSwept) {
       this.#statusSwept = true;
-      this.#report.sweep(ownOf());
+      yield* this.#report.sweep(statuses());
     }
   }
 

@@ -60,18 +60,9 @@ export function serviceEvent(
   };
 }
 
-/** This node's ServiceBGPStatus objects in `namespace`, by name. */
-export function ownStatuses(
-  all: ReadonlyMap<string, KubeObject>,
-  options: { namespace: string; node: string },
-): Map<string, KubeObject> {
-  const out = new Map<string, KubeObject>();
-  for (const o of all.values()) {
-    if (o.metadata.namespace !== options.namespace) continue;
-    if (o.metadata.labels?.[NODE_LABEL] !== options.node) continue;
-    out.set(o.metadata.name, o);
-  }
-  return out;
+/** Whether `o` is this node's ServiceBGPStatus, in the install namespace. */
+export function isOwnStatus(o: KubeObject, at: { namespace: string; node: string }): boolean {
+  return o.metadata.namespace === at.namespace && o.metadata.labels?.[NODE_LABEL] === at.node;
 }
 
 /**
