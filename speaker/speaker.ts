@@ -7,8 +7,7 @@
  */
 import { buildConfig, type BuildResult, type Config, formatConfigError } from "../api/config.ts";
 import type { Logger } from "../api/log.ts";
-import type { MetallbMetrics } from "../api/metrics.ts";
-import { BgpSession, type Clock, type Connector, formatHostPort, systemClock } from "../bgp/mod.ts";
+import { BgpSession, type Clock, formatHostPort, systemClock } from "../bgp/mod.ts";
 import type { Route } from "../bgp/mod.ts";
 import {
   CONFIG_KINDS,
@@ -19,7 +18,7 @@ import {
   type Snapshot,
 } from "../cluster/types.ts";
 import { type Announcements, createAnnounceCache, planAnnouncements } from "./announce.ts";
-import { PeerSet, type SessionFactory } from "./peer_set.ts";
+import { PeerSet } from "./peer_set.ts";
 import { PeerPlanner } from "./peer_plan.ts";
 import { SnapshotViews } from "./views.ts";
 import { ServiceStatusReporter } from "./service_status.ts";
@@ -27,75 +26,18 @@ import type { SpeakerConfigStatus, SpeakerStatus } from "./status_types.ts";
 import { drive } from "./slicer.ts";
 import { drainableRoutes, drainBeforeStop, DrainGate, nodeLeavingReason } from "./drain.ts";
 import { WriteQueue } from "./write_queue.ts";
+import type { Speaker, SpeakerOptions } from "./speaker_types.ts";
 
 export { type PeerProblems, peerProblems, routerIdFor } from "./peer_checks.ts";
 export { type SessionFactory, type SpeakerSession } from "./peer_set.ts";
 export { serviceBGPStatusName } from "./service_status.ts";
+export type { Speaker, SpeakerOptions } from "./speaker_types.ts";
 export type {
   SpeakerConfigStatus,
   SpeakerServiceStatus,
   SpeakerSessionStatus,
   SpeakerStatus,
 } from "./status_types.ts";
-
-/** Options of {@linkcode createSpeaker}. */
-export interface SpeakerOptions {
-  nodeName: string;
-  /** Install namespace of the metallb.io objects (and of ServiceBGPStatus/ConfigurationState). */
-  namespace: string;
-  logger: Logger;
-  metrics?: MetallbMetrics;
-  /**
-   * TCP dialer for sessions (tests use loopback or memory pipes). Peers with a password or a
-   * `sourceAddress` always use the libc FFI connector instead.
-   */
-  connector?: Connector;
-  clock?: Clock;
-  /** Attach link-bandwidth extended communities to `externalTrafficPolicy: Local` routes. */
-  weightedEcmp?: boolean;
-  /** Handle only Services of this class; unset = only Services without one. */
-  loadBalancerClass?: string;
-  /** Router ID when neither BGPPeer `routerID` nor an IPv4 InternalIP of the Node gives one. */
-  defaultRouterId?: string;
-  sessionFactory?: SessionFactory;
-  /** Bound on {@linkcode Speaker.stop} waiting for Cease to go out (default 5 s). */
-  stopGraceMs?: number;
-  /**
-   * RFC 8326 drain: how long routes stand marked 65535:0 before a leaving node (SIGTERM,
-   * cordon, drain taint, exclusion label) withdraws them. 0 or unset: off.
-   */
-  gracefulShutdownMs?: number;
-  /** How often session counters are copied into metrics (default 5 s; 0 = only on demand). */
-  metricsIntervalMs?: number;
-}
-
-/** A running speaker. */
-export interface Speaker {
-  /** Waits for the source's caches, then reconciles and keeps reconciling on changes. */
-  start(): Promise<void>;
-  /**
-   * Stops every session gracefully (bounded by the grace period): peers with graceful restart
-   * keep our routes until we are back. Then stops watching.
-   */
-  stop(): Promise<void>;
-  /** Sessions and Services for /status. */
-  status(): SpeakerStatus;
-  /** Configuration validity for /status. */
-  configStatus(): SpeakerConfigStatus;
-  /** True once started and a valid configuration was seen. */
-  ready(): boolean;
-  /**
-   * Resolves when no reconcile is pending, every write has finished and the Services'
-   * status matches what the peers hold (or waits on a session that is not up).
-   */
-  settled(): Promise<void>;
-  /** Copies session counters into the metrics now. */
-  refreshMetrics(): void;
-  /** The last decision, for tests and debugging. */
-  lastAnnouncements(): Announcements | undefined;
-  /** Reconciles done so far. */
-  readonly reconciles: number;
-}
 
 /** Kinds whose change means the configuration must be rebuilt. */
 const CONFIG_KIND_SET: ReadonlySet<ReadKind> = new Set<ReadKind>(CONFIG_KINDS);
