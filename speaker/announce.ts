@@ -67,7 +67,10 @@ export function* planAnnouncements(
 ): Generator<void, Announcements> {
   const cache = input.cache ?? createAnnounceCache();
   const ctx = contextOf(config, input, cache);
-  const touched = yield* countEndpoints(cache, input.endpointSlices, input.nodeName);
+  const touched = yield* countEndpoints(cache, {
+    slices: input.endpointSlices,
+    nodeName: input.nodeName,
+  });
   const last = cache.aggregate;
   const prev = cache.inputs;
   const agg = touched && last && prev?.unique && sameAggregate(last, ctx) &&
@@ -123,7 +126,7 @@ function* planAll(
   if (last && changes && sameAggregate(last, ctx) && sameItems(last.records, records)) {
     return changes.length ? yield* aggregateChanges(cache, last, { records, changes }) : last;
   }
-  return yield* aggregateAll(cache, ctx, records);
+  return yield* aggregateAll(cache, records, ctx);
 }
 
 /**

@@ -114,10 +114,9 @@ function blocker(
  */
 function outcome(
   svc: ServiceView,
-  pool: string | undefined,
-  peers: string[],
-  prefixes?: string | readonly string[],
+  at: { pool: string | undefined; peers: string[]; prefixes?: string | readonly string[] },
 ): ServiceAnnouncement {
+  const { pool, peers, prefixes } = at;
   // Views are immutable: share the list rather than copy it, times 100,000s of Services.
   const ips = svc.ingressIPs as string[];
   const { namespace, name } = svc;
@@ -143,7 +142,7 @@ function decideService(
     ? undefined
     : lookupPool(ctx.config, ctx.poolNames, { svc, ip: ip0 });
   const blocked = blocker(rec, ctx);
-  if (blocked) return Object.assign(outcome(svc, pool, []), blocked);
+  if (blocked) return Object.assign(outcome(svc, { pool, peers: [] }), blocked);
   const local = svc.externalTrafficPolicy === "Local";
   const weight = ctx.weightedEcmp && local ? (rec.ready || rec.local) : 0;
   const announcedTo = new Set<string>();
@@ -157,7 +156,7 @@ function decideService(
     : contribs.length === 1
     ? contribs[0].key
     : [...new Set(contribs.map((k) => k.key))];
-  const out = outcome(svc, pool, peers, prefixes);
+  const out = outcome(svc, { pool, peers, prefixes });
   if (peers.length === 0) Object.assign(out, { reason: reasons.join("; "), cause: "config" });
   else if (reasons.length > 0) out.partial = reasons.join("; ");
   const path = mergePathControl(contribs.map((k) => k.ad));

@@ -71,7 +71,10 @@ export function recordOf(cache: AnnounceCache, key: string): ServiceRecord {
   return rec;
 }
 
-function setCounts(rec: ServiceRecord, any: number, local: number, ready: number): void {
+/** Sets `rec`'s counts to `from.sums[from.at..from.at+2]` (zeros past the end). */
+function setCounts(rec: ServiceRecord, from: { sums: readonly number[]; at: number }): void {
+  const { sums, at } = from;
+  const any = sums[at] ?? 0, local = sums[at + 1] ?? 0, ready = sums[at + 2] ?? 0;
   if (rec.any === any && rec.local === local && rec.ready === ready) return;
   rec.any = any;
   rec.local = local;
@@ -87,12 +90,12 @@ function setCounts(rec: ServiceRecord, any: number, local: number, ready: number
  */
 export function* countEndpoints(
   cache: AnnounceCache,
-  slices: readonly EndpointSliceView[],
-  nodeName: string,
+  input: { slices: readonly EndpointSliceView[]; nodeName: string },
 ): Generator<void, Set<ServiceRecord> | undefined> {
+  const { slices, nodeName } = input;
   const last = cache.endpoints;
   if (!last || last.node !== nodeName || last.slices.length !== slices.length) {
-    yield* recountAll(cache, slices, nodeName);
+    yield* recountAll(cache, input);
     return undefined;
   }
   const { slices: prev, keys, nums } = last;
@@ -135,8 +138,7 @@ function storeCounts(nums: Int32Array, at: number, n: SliceCounts): string {
 /** Counts every slice again; records whose counts differ are decided again. */
 function* recountAll(
   cache: AnnounceCache,
-  slices: readonly EndpointSliceView[],
-  nodeName: string,
+  { slices, nodeName }: { slices: readonly EndpointSliceView[]; nodeName: string },
 ): Generator<void, void> {
   const keys = new Array<string>(slices.length);
   const nums = new Int32Array(3 * slices.length);
@@ -154,9 +156,9 @@ function* recountAll(
   let n = 0;
   for (const rec of cache.records.values()) {
     if ((++n & 4095) === 0) yield;
-    if (!at.has(rec.key)) setCounts(rec, 0, 0, 0);
+    if (!at.has(rec.key)) setCounts(rec, { sums, at: sums.length });
   }
-  for (const [key, o] of at) setCounts(recordOf(cache, key), sums[o], sums[o + 1], sums[o + 2]);
+  for (const [key, o] of at) setCounts(recordOf(cache, key), { sums, at: o });
   cache.endpoints = { node: nodeName, slices: slices.slice(), keys, nums };
 }
 

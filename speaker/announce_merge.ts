@@ -55,7 +55,7 @@ function merge(
   st: PrefixState,
   at: { peers: readonly PeerConfig[]; reuse: PrefixState | undefined },
 ): void {
-  st.routes = routesOf(cache, st, at.peers, at.reuse?.routes);
+  st.routes = routesOf(cache, st, { peers: at.peers, reuse: at.reuse?.routes });
   if (isShared(st)) { for (const k of st.contribs) k.routes = NO_ROUTES; }
 }
 
@@ -65,8 +65,8 @@ function merge(
  */
 export function* aggregateAll(
   cache: AnnounceCache,
-  at: { epoch: number; peers: readonly PeerConfig[] },
   records: ServiceRecord[],
+  at: { epoch: number; peers: readonly PeerConfig[] },
 ): Generator<void, Aggregate> {
   const { peers } = at;
   const old = cache.aggregate?.prefixes;
@@ -198,9 +198,9 @@ function mergeSorted(sorted: readonly PrefixState[], more: readonly PrefixState[
 /** The sorted outcomes with the changed ones replaced, or sorted again when many changed. */
 function* patchServices(
   agg: Aggregate,
-  records: readonly ServiceRecord[],
-  changes: readonly Change[],
+  at: { records: readonly ServiceRecord[]; changes: readonly Change[] },
 ): Generator<void, ServiceAnnouncement[]> {
+  const { records, changes } = at;
   if (changes.length <= 64) {
     const services = agg.services.slice();
     let ok = true;
@@ -249,7 +249,7 @@ export function* aggregateChanges(
   const edits: TableEdits = { replaced: [], born: [], removed: false };
   const peerChanged = remerge(cache, agg, { before, edits });
   const sorted = patchTable(agg, edits);
-  const services = yield* patchServices(agg, records, changes);
+  const services = yield* patchServices(agg, { records, changes });
   const routes = new Map<string, Route[]>();
   const fresh = peerChanged.some((c) => c) ? yield* perPeerRoutes(sorted, agg.peers) : undefined;
   agg.peers.forEach((p, pi) => {

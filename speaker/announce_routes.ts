@@ -43,11 +43,10 @@ function adAttributes(cache: AnnounceCache, ad: AdvertisementConfig): RouteAttri
 
 function finish(
   cache: AnnounceCache,
-  prefix: Prefix,
   ads: readonly AdvertisementConfig[],
-  at: { weights: ReadonlyMap<string, number> | undefined; localAsn: number },
+  at: { prefix: Prefix; weights: ReadonlyMap<string, number> | undefined; localAsn: number },
 ): Route {
-  const { weights } = at;
+  const { prefix, weights } = at;
   if (ads.length === 1 && !weights) return { prefix, attributes: adAttributes(cache, ads[0]) };
   let extended: Uint8Array | undefined;
   if (weights) {
@@ -75,9 +74,9 @@ function reused(route: Route, reuse: PeerRoutes | undefined): Route {
 export function routesOf(
   cache: AnnounceCache,
   st: PrefixState,
-  peers: readonly PeerConfig[],
-  reuse: PeerRoutes | undefined,
+  at: { peers: readonly PeerConfig[]; reuse: PeerRoutes | undefined },
 ): PeerRoutes {
+  const { peers, reuse } = at;
   const one = isShared(st) ? undefined : st;
   if (one && one.peers === null && one.weight === 0 && peers.length > 0) {
     // The usual case, without the general case's arrays and maps, times 100,000s.
@@ -101,7 +100,7 @@ export function routesOf(
     if (!route) {
       const ads = adsFor(items, peers[pi].name);
       if (ads.length === 0) continue;
-      route = reused(finish(cache, st.prefix, ads, { weights, localAsn: asn }), reuse);
+      route = reused(finish(cache, ads, { prefix: st.prefix, weights, localAsn: asn }), reuse);
       if (everyPeer) shared.set(weights ? asn : 0, route);
     }
     out[pi] = route;

@@ -241,7 +241,7 @@ export class ServiceStatusReporter {
       const s = t?.wanted;
       const holding = s ? this.#holding(t!, s) : [];
       if (!s || holding.length === s.peers.length) this.#unconfirmed.delete(key);
-      if (t) this.#record(key, t, holding);
+      if (t) this.#record(key, { t, holding });
     }
   }
 
@@ -274,7 +274,8 @@ export class ServiceStatusReporter {
   }
 
   /** Writes (or deletes) the ServiceBGPStatus of `key` when `holding` differs from it. */
-  #record(key: string, t: Tracked, holding: string[]): void {
+  #record(key: string, at: { t: Tracked; holding: string[] }): void {
+    const { t, holding } = at;
     const held = t.name !== undefined;
     if (held && sameList(t.peers, holding)) return;
     if (holding.length === 0) {
@@ -292,7 +293,7 @@ export class ServiceStatusReporter {
     queue.push("ServiceBGPStatus", this.#writeStatus, t.name, [s, t.peers] as const);
     // Only when the Service starts being announced from this node, not after a restart.
     if (!held) queue.push("Event", this.#writeAssigned, s, undefined);
-    this.#metricsOf(key, t, s);
+    this.#metricsOf(key, t);
   }
 
   /** No peer holds the Service any more: its object goes. */
@@ -301,7 +302,7 @@ export class ServiceStatusReporter {
     this.#delete(t.name!);
     t.name = undefined;
     t.peers = NO_PEERS;
-    this.#metricsOf(key, t, undefined);
+    this.#metricsOf(key, t);
   }
 
   #delete(name: string): void {
@@ -330,10 +331,11 @@ export class ServiceStatusReporter {
       serviceEvent(s, { type: "Warning", reason: "notAnnounced", message }),
     );
 
-  /** `metallb_speaker_announced` follows what peers hold. */
-  #metricsOf(key: string, t: Tracked, s: ServiceAnnouncement | undefined): void {
+  /** `metallb_speaker_announced` follows what peers hold: the IPs of `t` while it has an object. */
+  #metricsOf(key: string, t: Tracked): void {
     const metrics = this.#o.metrics;
     if (!metrics) return;
+    const s = t.name === undefined ? undefined : t.wanted;
     const node = this.#o.node;
     const labels = (ip: string) => ({ service: key, protocol: "bgp", node, ip });
     if (s) { for (const ip of s.ips) metrics.speakerAnnounced.set(labels(ip), 1); }
