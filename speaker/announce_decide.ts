@@ -23,6 +23,9 @@ export const POOL_ANNOTATION = "metallb.io/ip-allocated-from-pool";
 /** The older spelling of {@linkcode POOL_ANNOTATION}, read when the newer is absent. */
 export const LEGACY_POOL_ANNOTATION = "metallb.universe.tf/ip-allocated-from-pool";
 
+/** The peers of a Service announced nowhere: one list for all of them (often 10,000s). */
+const NO_PEERS = Object.freeze([]) as unknown as string[];
+
 /** What every decision of one plan depends on besides the Service and its endpoints. */
 export interface DecideContext {
   config: Config;
@@ -142,7 +145,7 @@ function decideService(
     ? undefined
     : lookupPool(ctx.config, ctx.poolNames, { svc, ip: ip0 });
   const blocked = blocker(rec, ctx);
-  if (blocked) return Object.assign(outcome(svc, { pool, peers: [] }), blocked);
+  if (blocked) return Object.assign(outcome(svc, { pool, peers: NO_PEERS }), blocked);
   const local = svc.externalTrafficPolicy === "Local";
   const weight = ctx.weightedEcmp && local ? (rec.ready || rec.local) : 0;
   const announcedTo = new Set<string>();
