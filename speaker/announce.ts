@@ -1,30 +1,27 @@
 /**
  * The speaker's decision, pure: given the configuration and the cluster's Services,
  * EndpointSlices and Nodes, which routes this node announces to which BGPPeer, and why a
- * Service is not announced. Follows the reference's "Which node announces" rules.
+ * Service is not announced. Follows the reference's "Which node announces" rules; one
+ * Service's decision is in `announce_decide.ts`, the merge into routes in `announce_merge.ts`.
  */
 import type { AdvertisementConfig, Config, PeerConfig } from "../api/config.ts";
-import { parseIP } from "../api/ip.ts";
 import type { ServiceView } from "../api/objects.ts";
 import { matchesAnySelector } from "../api/selectors.ts";
-import { mergePathControl } from "../api/path_control.ts";
-import type { Route } from "../bgp/mod.ts";
-import type { Prefix } from "../bgp/types.ts";
-import { cachedPrefix, endpointCounts, internPeers } from "./announce_memo.ts";
+import { type DecideContext, lookupPool, redecide } from "./announce_decide.ts";
+import { countEndpoints, recordOf } from "./announce_memo.ts";
 import { aggregateAll, aggregateChanges } from "./announce_merge.ts";
 import {
   type Aggregate,
   type AnnounceCache,
   type AnnounceInput,
   type Announcements,
-  type Contribution,
-  type Counts,
+  type Change,
   createAnnounceCache,
-  type Decision,
-  type ServiceAnnouncement,
+  type ServiceRecord,
 } from "./announce_types.ts";
 
 export { AS_TRANS, BANDWIDTH_PER_ENDPOINT, linkBandwidthCommunity } from "./announce_memo.ts";
+export { LEGACY_POOL_ANNOTATION, POOL_ANNOTATION } from "./announce_decide.ts";
 export { localAsnOf } from "./announce_merge.ts";
 export {
   type AnnounceCache,
@@ -34,34 +31,12 @@ export {
   type ServiceAnnouncement,
 } from "./announce_types.ts";
 
-/** Annotation the controller writes with the pool an IP came from. */
-export const POOL_ANNOTATION = "metallb.io/ip-allocated-from-pool";
-/** The older spelling of {@linkcode POOL_ANNOTATION}, read when the newer is absent. */
-export const LEGACY_POOL_ANNOTATION = "metallb.universe.tf/ip-allocated-from-pool";
 /** Node label that keeps a node from announcing anything. */
 export const EXCLUDE_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers";
+
 /** The pool an IP belongs to: the controller's annotation first, else the containing range. */
 export function poolOf(config: Config, svc: ServiceView, ip: string): string | undefined {
-  return lookupPool(config, new Set(config.pools.map((p) => p.name)), svc, ip);
-}
-
-function lookupPool(
-  config: Config,
-  names: ReadonlySet<string>,
-  svc: ServiceView,
-  ip: string,
-): string | undefined {
-  const annotated = svc.annotations[POOL_ANNOTATION] ?? svc.annotations[LEGACY_POOL_ANNOTATION];
-  if (annotated && names.has(annotated)) return annotated;
-  const parsed = parseIP(ip);
-  if (!parsed.ok) return undefined;
-  const { family, value } = parsed.value;
-  for (const p of config.pools) {
-    for (const r of p.ranges) {
-      if (r.family === family && r.start <= value && value <= r.end) return p.name;
-    }
-  }
-  return undefined;
+  return lookupPool(config, new Set(config.pools.map((p) => p.name)), { svc, ip });
 }
 
 /**
@@ -71,173 +46,6 @@ function lookupPool(
 export function peerFamilies(peer: PeerConfig): ("ipv4" | "ipv6")[] {
   if (peer.dualStackAddressFamily) return ["ipv4", "ipv6"];
   return [peer.address?.includes(":") ? "ipv6" : "ipv4"];
-}
-
-/** The decision for a Service: the cached one while its context and counts are the same. */
-function decisionFor(
-  svc: ServiceView,
-  counts: ReadonlyMap<string, Counts>,
-  token: object,
-  ctx: DecideContext,
-): Decision {
-  const cache = ctx.cache;
-  let d = cache.services.get(svc);
-  const svcKey = d?.key ?? `${svc.namespace}/${svc.name}`;
-  const c = counts.get(svcKey) ?? NO_ENDPOINTS;
-  if (
-    !d || d.token !== token || d.any !== c.any || d.local !== c.local || d.ready !== c.localReady
-  ) {
-    const { out, contributions } = decideService(svc, svcKey, c, ctx);
-    d = { token, any: c.any, local: c.local, ready: c.localReady, key: svcKey, out, contributions };
-    cache.services.set(svc, d);
-  }
-  return d;
-}
-
-function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function samePeers(a: readonly PeerConfig[], b: readonly PeerConfig[]): boolean {
-  return a.length === b.length && a.every((p, i) => p === b[i]);
-}
-
-interface DecideContext {
-  config: Config;
-  nodeName: string;
-  nodeReason?: string;
-  peers: readonly PeerConfig[];
-  v4Peers: readonly PeerConfig[];
-  v6Peers: readonly PeerConfig[];
-  noNextHopV6: ReadonlyMap<string, string>;
-  poolNames: ReadonlySet<string>;
-  adsByPool: ReadonlyMap<string, AdvertisementConfig[]>;
-  weightedEcmp: boolean;
-  cache: AnnounceCache;
-}
-
-const NO_ENDPOINTS = { any: 0, local: 0, localReady: 0 };
-
-/** Why the IPv6 peers `ad` would reach get no IPv6 route (no next hop), if that is why. */
-function noNextHopFor(ctx: DecideContext, ad: AdvertisementConfig): string | undefined {
-  for (const [name, why] of ctx.noNextHopV6) {
-    if (ad.peers.length === 0 || ad.peers.includes(name)) return `BGPPeer ${name}: ${why}`;
-  }
-  return undefined;
-}
-
-function decideService(
-  svc: ServiceView,
-  svcKey: string,
-  c: Counts,
-  ctx: DecideContext,
-): { out: ServiceAnnouncement; contributions: Contribution[] } {
-  const { config, poolNames, peers, cache } = ctx;
-  const contributions: Contribution[] = [];
-  const out: ServiceAnnouncement = {
-    namespace: svc.namespace,
-    name: svc.name,
-    // Views are immutable: share the list rather than copy it, times 100,000s of Services.
-    ips: svc.ingressIPs as string[],
-    peers: [],
-  };
-  const done = { out, contributions };
-  if (svc.ingressIPs.length > 0) {
-    const pool = lookupPool(config, poolNames, svc, svc.ingressIPs[0]);
-    if (pool) out.pool = pool;
-  }
-  if (svc.ingressIPs.length === 0) {
-    out.reason = "no IP assigned yet";
-    out.cause = "waiting";
-    return done;
-  }
-  if (ctx.nodeReason) {
-    out.reason = ctx.nodeReason;
-    out.cause = "config";
-    return done;
-  }
-  const local = svc.externalTrafficPolicy === "Local";
-  if (local ? !c.local : !c.any) {
-    out.reason = local
-      ? `externalTrafficPolicy Local and no serving endpoint on node ${ctx.nodeName}`
-      : "no serving endpoint";
-    out.cause = "waiting";
-    return done;
-  }
-  if (peers.length === 0) {
-    out.reason = `no BGPPeer selects node ${ctx.nodeName}`;
-    out.cause = "config";
-    return done;
-  }
-  const weight = ctx.weightedEcmp && local ? (c.localReady || c.local) : 0;
-  const announcedTo = new Set<string>();
-  const reasons: string[] = [];
-  for (const ip of svc.ingressIPs) {
-    const pool = lookupPool(config, poolNames, svc, ip);
-    if (!pool) {
-      reasons.push(`IP ${ip} is in no IPAddressPool`);
-      continue;
-    }
-    const v6 = ip.includes(":");
-    let matched = false;
-    let familyless: string | undefined;
-    let hopless: string | undefined;
-    for (const ad of ctx.adsByPool.get(pool) ?? []) {
-      if (!matchesAnySelector(ad.serviceSelectors, svc.labels)) continue;
-      let prefix: Prefix, key: string;
-      try {
-        ({ prefix, key } = cachedPrefix(
-          cache,
-          ip,
-          v6 ? ad.aggregationLengthV6 : ad.aggregationLength,
-        ));
-      } catch (err) {
-        reasons.push(`IP ${ip}: ${(err as Error).message}`);
-        break;
-      }
-      const family = v6 ? "ipv6" : "ipv4";
-      const carriers = v6 ? ctx.v6Peers : ctx.v4Peers;
-      const all = carriers.length === peers.length;
-      const targets = ad.peers.length === 0 && all
-        ? null
-        : carriers.filter((p) => ad.peers.length === 0 || ad.peers.includes(p.name)).map((p) =>
-          p.name
-        );
-      if (targets?.length === 0) {
-        hopless ??= noNextHopFor(ctx, ad);
-        if (carriers.length === 0) familyless = family;
-        continue;
-      }
-      matched = true;
-      contributions.push({ prefix, key, ad, peers: targets, weight, svc: svcKey });
-      for (const p of targets ?? peers.map((x) => x.name)) announcedTo.add(p);
-    }
-    if (!matched && v6 && hopless) {
-      reasons.push(`IP ${ip}: ${hopless}`);
-    } else if (!matched && familyless) {
-      reasons.push(
-        `IP ${ip}: no BGPPeer of this node carries ${familyless} (set dualStackAddressFamily)`,
-      );
-    } else if (!matched) {
-      reasons.push(
-        `no BGPAdvertisement selects pool "${pool}" for this node, Service and its peers`,
-      );
-    }
-  }
-  out.peers = internPeers(cache, [...announcedTo].sort());
-  if (out.peers.length === 0) {
-    out.reason = reasons.join("; ");
-    out.cause = "config";
-  } else if (reasons.length > 0) out.partial = reasons.join("; ");
-  // One key alone rather than a list of one (the usual case).
-  if (contributions.length === 1) out.prefixes = contributions[0].key;
-  else if (contributions.length > 1) out.prefixes = [...new Set(contributions.map((k) => k.key))];
-  const path = mergePathControl(contributions.map((k) => k.ad));
-  if (path.med !== undefined || path.asPathPrepend !== undefined) out.path = path;
-  // Exact size: a pushed-to array keeps room for 16 more, times 100,000s of Services.
-  return { out, contributions: contributions.slice() };
 }
 
 /** Decides every route this node announces, per peer, and each Service's outcome. */
@@ -257,119 +65,196 @@ export function* planAnnouncements(
   config: Config,
   input: AnnounceInput,
 ): Generator<void, Announcements> {
+  const cache = input.cache ?? createAnnounceCache();
+  const ctx = contextOf(config, input, cache);
+  const touched = yield* countEndpoints(cache, {
+    slices: input.endpointSlices,
+    nodeName: input.nodeName,
+  });
+  const last = cache.aggregate;
+  const prev = cache.inputs;
+  const agg = touched && last && prev?.unique && sameAggregate(last, ctx) &&
+      prev.loadBalancerClass === input.loadBalancerClass &&
+      sameItems(prev.services, input.services)
+    ? yield* patchTouched(cache, ctx, touched)
+    : yield* planAll(cache, ctx, input);
+  cache.aggregate = agg;
+  // Callers get their own containers: the aggregate is patched in place next time.
+  const result: Announcements = {
+    routes: new Map(agg.routes),
+    services: agg.services.slice(),
+    peers: ctx.peers.slice(),
+  };
+  if (ctx.nodeReason) result.nodeReason = ctx.nodeReason;
+  return result;
+}
+
+/** The same Services as last time: only those whose endpoints changed are decided again. */
+function* patchTouched(
+  cache: AnnounceCache,
+  ctx: DecideContext,
+  touched: ReadonlySet<ServiceRecord>,
+): Generator<void, Aggregate> {
+  const last = cache.aggregate!;
+  const changes: Change[] = [];
+  for (const rec of touched) {
+    // A record without a view is a Service not handled (or gone): nothing to decide.
+    if (rec.view === undefined) continue;
+    const c = redecide(rec, rec.view, ctx);
+    if (c) changes.push(c);
+  }
+  if (changes.length === 0) return last;
+  return yield* aggregateChanges(cache, last, { records: last.records, changes });
+}
+
+/**
+ * Decides every handled Service (those whose view, counts or context changed again) and
+ * merges: by patching the last aggregate when few changed, from scratch otherwise.
+ */
+function* planAll(
+  cache: AnnounceCache,
+  ctx: DecideContext,
+  input: AnnounceInput,
+): Generator<void, Aggregate> {
+  const { records, changes, unique } = yield* decideAll(cache, ctx, input);
+  cache.inputs = {
+    services: input.services.slice(),
+    loadBalancerClass: input.loadBalancerClass,
+    unique,
+  };
+  const last = cache.aggregate;
+  if (last && changes && sameAggregate(last, ctx) && sameItems(last.records, records)) {
+    return changes.length ? yield* aggregateChanges(cache, last, { records, changes }) : last;
+  }
+  return yield* aggregateAll(cache, records, ctx);
+}
+
+/**
+ * Every handled Service's record, in input order, with the ones decided again; `changes` is
+ * undefined past a quarter of the Services, where starting over costs no more than patching
+ * (and a first plan keeps no Change per Service).
+ */
+function* decideAll(
+  cache: AnnounceCache,
+  ctx: DecideContext,
+  input: AnnounceInput,
+): Generator<void, { records: ServiceRecord[]; changes?: Change[]; unique: boolean }> {
+  const records: ServiceRecord[] = [];
+  let changes: Change[] | undefined = [];
+  const most = input.services.length / 4;
+  const handled = new Set<ServiceRecord>();
+  let unique = true;
+  for (let i = 0; i < input.services.length; i++) {
+    if ((i & 1023) === 1023) yield;
+    const svc = input.services[i];
+    if (svc.type !== "LoadBalancer") continue;
+    if ((svc.loadBalancerClass ?? undefined) !== input.loadBalancerClass) continue;
+    let rec = recordOf(cache, `${svc.namespace}/${svc.name}`);
+    // Two Services of one name (only from callers other than the speaker): the second gets
+    // a record of its own, decided afresh every time.
+    if (handled.has(rec)) {
+      rec = { ...rec, view: undefined, epoch: 0, out: undefined, contribs: undefined };
+      unique = false;
+    }
+    handled.add(rec);
+    const c = redecide(rec, svc, ctx);
+    if (c && changes && changes.push(c) > most) changes = undefined;
+    records.push(rec);
+  }
+  yield* forgetUnhandled(cache, handled);
+  return { records, changes, unique };
+}
+
+/** Drops what records of Services no longer handled decided; keeps their endpoint counts. */
+function* forgetUnhandled(
+  cache: AnnounceCache,
+  handled: ReadonlySet<ServiceRecord>,
+): Generator<void, void> {
+  let n = 0;
+  for (const [key, rec] of cache.records) {
+    if ((++n & 4095) === 0) yield;
+    if (handled.has(rec)) continue;
+    if (rec.any === 0) cache.records.delete(key);
+    else Object.assign(rec, { view: undefined, epoch: 0, out: undefined, contribs: undefined });
+  }
+}
+
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The last aggregate was merged in this context, for the same peers. */
+function sameAggregate(agg: Aggregate, ctx: DecideContext): boolean {
+  return agg.epoch === ctx.epoch && sameItems(agg.peers, ctx.peers);
+}
+
+/** Why this node announces nothing at all, if so. */
+function nodeReasonOf(input: AnnounceInput, labels: Record<string, string>): string | undefined {
+  const node = input.nodes.find((n) => n.name === input.nodeName);
+  if (node?.networkUnavailable) return `node ${input.nodeName} is NetworkUnavailable`;
+  if (Object.hasOwn(labels, EXCLUDE_LABEL)) {
+    return `node ${input.nodeName} has label ${EXCLUDE_LABEL}`;
+  }
+  return undefined;
+}
+
+/**
+ * What this plan's decisions depend on besides each Service: the node, its peers and
+ * advertisements; a new epoch when any of it changed.
+ */
+function contextOf(config: Config, input: AnnounceInput, cache: AnnounceCache): DecideContext {
   const node = input.nodes.find((n) => n.name === input.nodeName);
   // Without a Node object (file mode) the node has no labels and counts as available.
-  const nodeLabels = node?.labels ?? {};
-  let nodeReason: string | undefined;
-  if (node?.networkUnavailable) nodeReason = `node ${input.nodeName} is NetworkUnavailable`;
-  else if (Object.hasOwn(nodeLabels, EXCLUDE_LABEL)) {
-    nodeReason = `node ${input.nodeName} has label ${EXCLUDE_LABEL}`;
-  }
+  const labels = node?.labels ?? {};
+  const nodeReason = nodeReasonOf(input, labels);
   const rejected = input.rejectedPeers ?? new Map<string, string>();
   const noNextHopV6 = input.noNextHopV6 ?? new Map<string, string>();
   const peers = config.peers
-    .filter((p) => !rejected.has(p.name) && matchesAnySelector(p.nodeSelectors, nodeLabels))
+    .filter((p) => !rejected.has(p.name) && matchesAnySelector(p.nodeSelectors, labels))
     .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-  const cache = input.cache ?? createAnnounceCache();
-  const { counts, touched } = endpointCounts(cache, input.endpointSlices, input.nodeName);
-  const ads = config.advertisements.filter((a) => matchesAnySelector(a.nodeSelectors, nodeLabels));
-  const poolNames = new Set(config.pools.map((p) => p.name));
-  const adsByPool = new Map<string, AdvertisementConfig[]>();
-  for (const ad of ads) {
-    for (const pool of ad.pools) {
-      let list = adsByPool.get(pool);
-      if (!list) adsByPool.set(pool, list = []);
-      list.push(ad);
-    }
-  }
-
   const sig = JSON.stringify([
     input.nodeName,
-    nodeLabels,
+    labels,
     nodeReason ?? "",
     [...rejected.keys()].sort(),
     !!input.weightedEcmp,
     [...noNextHopV6].sort(),
   ]);
   if (cache.context?.config !== config || cache.context.sig !== sig) {
-    cache.context = { config, sig, token: {} };
+    cache.context = { config, sig, epoch: (cache.context?.epoch ?? 0) + 1 };
   }
-  const ctx: DecideContext = {
+  return {
     config,
     nodeName: input.nodeName,
     nodeReason,
+    epoch: cache.context.epoch,
     peers,
     v4Peers: peers.filter((p) => peerFamilies(p).includes("ipv4")),
     v6Peers: peers.filter((p) => peerFamilies(p).includes("ipv6") && !noNextHopV6.has(p.name)),
     noNextHopV6,
-    poolNames,
-    adsByPool,
+    poolNames: new Set(config.pools.map((p) => p.name)),
+    adsByPool: adsByPool(config.advertisements, labels),
     weightedEcmp: !!input.weightedEcmp,
     cache,
+    made: new Map(),
   };
-  const token = cache.context.token;
-  const last = cache.aggregate;
-  const prevIn = cache.inputs;
-  let agg: Aggregate | undefined;
-  if (
-    touched && prevIn?.index && last && last.token === token && samePeers(last.peers, peers) &&
-    prevIn.loadBalancerClass === input.loadBalancerClass &&
-    sameItems(prevIn.services, input.services)
-  ) {
-    // The same Services as last time: only those whose endpoints changed are decided again.
-    const decisions = last.decisions.slice();
-    const changed: number[] = [];
-    for (const key of touched) {
-      const i = prevIn.index.get(key);
-      if (i === undefined) continue;
-      const d = decisionFor(prevIn.views[i], counts, token, ctx);
-      if (d === decisions[i]) continue;
-      decisions[i] = d;
-      changed.push(i);
+}
+
+/** The advertisements selecting this node, by pool. */
+function adsByPool(
+  ads: readonly AdvertisementConfig[],
+  nodeLabels: Record<string, string>,
+): Map<string, AdvertisementConfig[]> {
+  const byPool = new Map<string, AdvertisementConfig[]>();
+  for (const ad of ads) {
+    if (!matchesAnySelector(ad.nodeSelectors, nodeLabels)) continue;
+    for (const pool of ad.pools) {
+      let list = byPool.get(pool);
+      if (!list) byPool.set(pool, list = []);
+      list.push(ad);
     }
-    agg = changed.length ? aggregateChanges(cache, last, decisions, changed) : last;
-  } else {
-    const decisions: Decision[] = [];
-    const views: ServiceView[] = [];
-    let index: Map<string, number> | undefined = new Map();
-    for (let i = 0; i < input.services.length; i++) {
-      if ((i & 1023) === 1023) yield;
-      const svc = input.services[i];
-      if (svc.type !== "LoadBalancer") continue;
-      if ((svc.loadBalancerClass ?? undefined) !== input.loadBalancerClass) continue;
-      const d = decisionFor(svc, counts, token, ctx);
-      if (index?.has(d.key)) index = undefined;
-      else index?.set(d.key, decisions.length);
-      decisions.push(d);
-      views.push(svc);
-    }
-    cache.inputs = {
-      services: input.services.slice(),
-      loadBalancerClass: input.loadBalancerClass,
-      views,
-      index,
-    };
-    if (
-      last && last.token === token && samePeers(last.peers, peers) &&
-      last.decisions.length === decisions.length
-    ) {
-      const changed: number[] = [];
-      for (let i = 0; i < decisions.length; i++) {
-        if (decisions[i] !== last.decisions[i]) changed.push(i);
-      }
-      // Past a quarter of the table, starting over costs no more than patching.
-      if (changed.length * 4 <= decisions.length) {
-        agg = aggregateChanges(cache, last, decisions, changed);
-      }
-    }
-    agg ??= yield* aggregateAll(cache, token, peers, decisions);
   }
-  cache.aggregate = agg;
-  // Callers get their own containers: the aggregate is patched in place next time.
-  const routes = new Map<string, Route[]>();
-  for (const [name, list] of agg.routes) routes.set(name, list);
-  const services = agg.services.slice();
-  const result: Announcements = { routes, services, peers };
-  if (nodeReason) result.nodeReason = nodeReason;
-  return result;
+  return byPool;
 }

@@ -11,7 +11,7 @@ import type { LargeCommunity, Prefix } from "../bgp/types.ts";
 import {
   type AnnounceCache,
   CACHE_LIMIT,
-  type Counts,
+  type ServiceRecord,
   type SliceCounts,
 } from "./announce_types.ts";
 
@@ -52,64 +52,114 @@ function sliceCounts(s: EndpointSliceView, nodeName: string): SliceCounts {
   return n;
 }
 
-function addCounts(counts: Map<string, Counts>, n: SliceCounts, sign: 1 | -1): void {
-  if (n.any === 0) return;
-  const c = counts.get(n.key);
-  if (!c) counts.set(n.key, { any: n.any, local: n.local, localReady: n.ready });
-  else {
-    c.any += sign * n.any;
-    c.local += sign * n.local;
-    c.localReady += sign * n.ready;
+/** The record of Service `key`, made when missing. */
+export function recordOf(cache: AnnounceCache, key: string): ServiceRecord {
+  let rec = cache.records.get(key);
+  if (!rec) {
+    rec = {
+      key,
+      view: undefined,
+      epoch: 0,
+      any: 0,
+      local: 0,
+      ready: 0,
+      out: undefined,
+      contribs: undefined,
+    };
+    cache.records.set(key, rec);
   }
+  return rec;
+}
+
+/** Sets `rec`'s counts to `from.sums[from.at..from.at+2]` (zeros past the end). */
+function setCounts(rec: ServiceRecord, from: { sums: readonly number[]; at: number }): void {
+  const { sums, at } = from;
+  const any = sums[at] ?? 0, local = sums[at + 1] ?? 0, ready = sums[at + 2] ?? 0;
+  if (rec.any === any && rec.local === local && rec.ready === ready) return;
+  rec.any = any;
+  rec.local = local;
+  rec.ready = ready;
+  // Its decision was made from other counts.
+  rec.epoch = 0;
 }
 
 /**
- * Serving endpoints per Service. A list of the same length as last time is compared by
- * identity and only the slices that differ are counted again; `touched` then names the
- * Services whose counts may have changed (undefined: counted from scratch).
+ * Counts serving endpoints into each Service's record. A list of the same length as last
+ * time is compared by identity and only the slices that differ are counted again; the
+ * result then names the records whose counts changed (undefined: counted from scratch).
  */
-export function endpointCounts(
+export function* countEndpoints(
   cache: AnnounceCache,
-  slices: readonly EndpointSliceView[],
-  nodeName: string,
-): { counts: Map<string, Counts>; touched?: Set<string> } {
+  input: { slices: readonly EndpointSliceView[]; nodeName: string },
+): Generator<void, Set<ServiceRecord> | undefined> {
+  const { slices, nodeName } = input;
   const last = cache.endpoints;
-  if (last && last.node === nodeName && last.slices.length === slices.length) {
-    const { slices: prev, keys, nums } = last;
-    const touched = new Set<string>();
-    for (let i = 0; i < slices.length; i++) {
-      if (slices[i] === prev[i]) continue;
-      const before = {
-        key: keys[i],
-        any: nums[3 * i],
-        local: nums[3 * i + 1],
-        ready: nums[3 * i + 2],
-      };
-      const after = sliceCounts(slices[i], nodeName);
-      addCounts(last.counts, before, -1);
-      addCounts(last.counts, after, 1);
-      touched.add(before.key).add(after.key);
-      prev[i] = slices[i];
-      keys[i] = after.key;
-      nums[3 * i] = after.any;
-      nums[3 * i + 1] = after.local;
-      nums[3 * i + 2] = after.ready;
-    }
-    return { counts: last.counts, touched };
+  if (!last || last.node !== nodeName || last.slices.length !== slices.length) {
+    yield* recountAll(cache, input);
+    return undefined;
   }
-  const counts = new Map<string, Counts>();
+  const { slices: prev, keys, nums } = last;
+  // Each affected record's counts before, so that a slice replaced by an equal one (or
+  // moved between slices) decides nothing again.
+  const before = new Map<ServiceRecord, number[]>();
+  const add = (key: string, at: number, sign: 1 | -1) => {
+    if (nums[at] === 0) return;
+    const rec = recordOf(cache, key);
+    if (!before.has(rec)) before.set(rec, [rec.any, rec.local, rec.ready]);
+    rec.any += sign * nums[at];
+    rec.local += sign * nums[at + 1];
+    rec.ready += sign * nums[at + 2];
+  };
+  for (let i = 0; i < slices.length; i++) {
+    if ((i & 16383) === 16383) yield;
+    if (slices[i] === prev[i]) continue;
+    add(keys[i], 3 * i, -1);
+    keys[i] = storeCounts(nums, 3 * i, sliceCounts(slices[i], nodeName));
+    add(keys[i], 3 * i, 1);
+    prev[i] = slices[i];
+  }
+  const touched = new Set<ServiceRecord>();
+  for (const [rec, [any, local, ready]] of before) {
+    if (rec.any === any && rec.local === local && rec.ready === ready) continue;
+    rec.epoch = 0;
+    touched.add(rec);
+  }
+  return touched;
+}
+
+/** Writes a slice's counts at `nums[at..at+2]`; returns its Service's key. */
+function storeCounts(nums: Int32Array, at: number, n: SliceCounts): string {
+  nums[at] = n.any;
+  nums[at + 1] = n.local;
+  nums[at + 2] = n.ready;
+  return n.key;
+}
+
+/** Counts every slice again; records whose counts differ are decided again. */
+function* recountAll(
+  cache: AnnounceCache,
+  { slices, nodeName }: { slices: readonly EndpointSliceView[]; nodeName: string },
+): Generator<void, void> {
   const keys = new Array<string>(slices.length);
   const nums = new Int32Array(3 * slices.length);
-  slices.forEach((s, i) => {
-    const n = sliceCounts(s, nodeName);
-    addCounts(counts, n, 1);
-    keys[i] = n.key;
-    nums[3 * i] = n.any;
-    nums[3 * i + 1] = n.local;
-    nums[3 * i + 2] = n.ready;
-  });
-  cache.endpoints = { node: nodeName, slices: slices.slice(), keys, nums, counts };
-  return { counts };
+  // Sums by key as offsets into one array: no object per Service.
+  const at = new Map<string, number>();
+  const sums: number[] = [];
+  for (let i = 0; i < slices.length; i++) {
+    if ((i & 4095) === 4095) yield;
+    const key = keys[i] = storeCounts(nums, 3 * i, sliceCounts(slices[i], nodeName));
+    if (nums[3 * i] === 0) continue;
+    let o = at.get(key);
+    if (o === undefined) at.set(key, o = sums.push(0, 0, 0) - 3);
+    for (let j = 0; j < 3; j++) sums[o + j] += nums[3 * i + j];
+  }
+  let n = 0;
+  for (const rec of cache.records.values()) {
+    if ((++n & 4095) === 0) yield;
+    if (!at.has(rec.key)) setCounts(rec, { sums, at: sums.length });
+  }
+  for (const [key, o] of at) setCounts(recordOf(cache, key), { sums, at: o });
+  cache.endpoints = { node: nodeName, slices: slices.slice(), keys, nums };
 }
 
 /** Bytes of one slab the addresses of cached prefixes are cut from. */
@@ -134,20 +184,19 @@ function compact(p: Prefix): Prefix {
   return { afi: p.afi, addr, length: p.length };
 }
 
-/** The shared Prefix for `ip/length`, and its map key. */
+/**
+ * The shared Prefix for `ip/length`, and its map key: the one the last aggregate holds, else
+ * one made in this plan (`made`), so that decisions asking for a prefix share its object.
+ */
 export function cachedPrefix(
   cache: AnnounceCache,
-  ip: string,
-  length: number,
+  made: Map<string, Prefix>,
+  at: { ip: string; length: number },
 ): { prefix: Prefix; key: string } {
-  const parsed = parsePrefix(`${ip}/${length}`);
+  const parsed = parsePrefix(`${at.ip}/${at.length}`);
   const key = prefixKey(parsed);
-  let prefix = cache.prefixes.get(key);
-  if (!prefix) {
-    if (cache.prefixes.size >= CACHE_LIMIT) cache.prefixes.clear();
-    prefix = compact(parsed);
-    cache.prefixes.set(key, prefix);
-  }
+  let prefix = cache.aggregate?.prefixes.get(key)?.prefix ?? made.get(key);
+  if (!prefix) made.set(key, prefix = compact(parsed));
   return { prefix, key };
 }
 

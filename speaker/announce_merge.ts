@@ -3,58 +3,26 @@
  * patching only the prefixes whose contributions changed; unchanged routes keep their
  * identity so that the sessions' Adj-RIB-Out skips them.
  */
-import type { AdvertisementConfig, PeerConfig } from "../api/config.ts";
+import type { PeerConfig } from "../api/config.ts";
 import type { Route } from "../bgp/mod.ts";
 import type { Prefix } from "../bgp/types.ts";
+import { routeAt, routesOf } from "./announce_routes.ts";
 import {
-  attributesKey,
-  BANDWIDTH_PER_ENDPOINT,
-  buildAttributes,
-  intern,
-  linkBandwidthCommunity,
-} from "./announce_memo.ts";
-import type {
-  Aggregate,
-  AnnounceCache,
-  Contribution,
-  Decision,
-  PeerRoutes,
-  PrefixState,
-  ServiceAnnouncement,
+  type Aggregate,
+  type AnnounceCache,
+  type Change,
+  compareServices,
+  type Contribution,
+  contributionList,
+  isShared,
+  NO_ROUTES,
+  type PrefixState,
+  type ServiceAnnouncement,
+  type ServiceRecord,
 } from "./announce_types.ts";
+import { sortSliced } from "./slicer.ts";
 
-/** The local AS a session to `peer` uses. */
-export function localAsnOf(peer: PeerConfig): number {
-  return peer.localASN ?? peer.myASN;
-}
-
-function routeAt(routes: PeerRoutes, pi: number): Route | undefined {
-  return Array.isArray(routes) ? routes[pi] : routes as Route;
-}
-
-function contribsOf(st: PrefixState): readonly Contribution[] {
-  return Array.isArray(st.contribs) ? st.contribs : [st.contribs];
-}
-
-function addContrib(st: PrefixState, k: Contribution): void {
-  if (!Array.isArray(st.contribs)) st.contribs = [st.contribs, k];
-  else if (st.contribs.length === 0) st.contribs = k;
-  else st.contribs.push(k);
-}
-
-function removeContrib(st: PrefixState, k: Contribution): void {
-  if (!Array.isArray(st.contribs)) {
-    if (st.contribs === k) st.contribs = [];
-    return;
-  }
-  const at = st.contribs.indexOf(k);
-  if (at >= 0) st.contribs.splice(at, 1);
-  if (st.contribs.length === 1) st.contribs = st.contribs[0];
-}
-
-function isEmpty(st: PrefixState): boolean {
-  return Array.isArray(st.contribs) && st.contribs.length === 0;
-}
+export { localAsnOf } from "./announce_routes.ts";
 
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i];
@@ -66,111 +34,200 @@ export function comparePrefix(a: Prefix, b: Prefix): number {
   return a.afi - b.afi || compareBytes(a.addr, b.addr) || a.length - b.length;
 }
 
-function finish(
+function comparePrefixStates(a: PrefixState, b: PrefixState): number {
+  return comparePrefix(a.prefix, b.prefix);
+}
+
+/** Adds `k` to the prefix states: alone, or shared with those already asking. */
+function join(prefixes: Map<string, PrefixState>, k: Contribution): void {
+  const st = prefixes.get(k.key);
+  if (st === undefined) prefixes.set(k.key, k);
+  else if (isShared(st)) st.contribs.push(k);
+  else {
+    // The shared state takes over the routes, which the next merge may reuse.
+    prefixes.set(k.key, { prefix: st.prefix, key: k.key, contribs: [st, k], routes: st.routes });
+  }
+}
+
+/** Merges `st` again; a shared prefix's members then keep no routes of their own. */
+function merge(
   cache: AnnounceCache,
-  prefix: Prefix,
-  ads: readonly AdvertisementConfig[],
-  weights: ReadonlyMap<string, number> | undefined,
-  localAsn: number,
-): Route {
-  if (ads.length === 1 && !weights) {
-    const ad = ads[0];
-    let memo = cache.perAdvertisement.get(ad);
-    if (!memo) {
-      const attrs = intern(cache, buildAttributes([ad]));
-      memo = { attrs, key: attributesKey(attrs) };
-      cache.perAdvertisement.set(ad, memo);
-    }
-    return { prefix, attributes: memo.attrs };
-  }
-  let extended: Uint8Array | undefined;
-  if (weights) {
-    let endpoints = 0;
-    for (const n of weights.values()) endpoints += n;
-    extended = linkBandwidthCommunity(localAsn, endpoints * BANDWIDTH_PER_ENDPOINT);
-  }
-  return { prefix, attributes: intern(cache, buildAttributes(ads, extended)) };
+  st: PrefixState,
+  at: { peers: readonly PeerConfig[]; reuse: PrefixState | undefined },
+): void {
+  st.routes = routesOf(cache, st, { peers: at.peers, reuse: at.reuse?.routes });
+  if (isShared(st)) { for (const k of st.contribs) k.routes = NO_ROUTES; }
 }
 
 /**
- * The Route each peer gets for one prefix, from the contributions asking for it. A Route of
- * `reuse` with the same prefix and attributes is returned again, so that unchanged routes
- * keep their identity (the sessions' Adj-RIB-Out then skips them at the cost of a compare).
+ * Merges every record's contributions into per-prefix, per-peer routes from scratch; yields
+ * now and then so that a caller can slice the work (100,000s of prefixes).
  */
-export function routesOf(
+export function* aggregateAll(
   cache: AnnounceCache,
-  st: PrefixState,
-  peers: readonly PeerConfig[],
-  reuse: PeerRoutes | undefined,
-): PeerRoutes {
-  const items: { ad: AdvertisementConfig; peers: readonly string[] | null }[] = [];
-  let weights: Map<string, number> | undefined;
-  for (const k of contribsOf(st)) {
-    if (!items.some((i) => i.ad === k.ad && i.peers === k.peers)) {
-      items.push({ ad: k.ad, peers: k.peers });
-    }
-    if (k.weight > 0) (weights ??= new Map()).set(k.svc, k.weight);
+  records: ServiceRecord[],
+  at: { epoch: number; peers: readonly PeerConfig[] },
+): Generator<void, Aggregate> {
+  const { peers } = at;
+  const old = cache.aggregate?.prefixes;
+  const prefixes = new Map<string, PrefixState>();
+  for (let i = 0; i < records.length; i++) {
+    // A chance for the caller to let timers and I/O in (see Slicer).
+    if ((i & 1023) === 1023) yield;
+    for (const k of contributionList(records[i].contribs)) join(prefixes, k);
   }
-  const everyPeer = items.every((i) => i.peers === null);
-  const out: (Route | undefined)[] = new Array(peers.length);
-  let shared: Map<number, Route> | undefined;
-  for (let pi = 0; pi < peers.length; pi++) {
-    const peer = peers[pi];
-    const asn = localAsnOf(peer);
-    let route = everyPeer ? shared?.get(weights ? asn : 0) : undefined;
-    if (!route) {
-      const ads: AdvertisementConfig[] = [];
-      for (const i of items) {
-        if ((i.peers === null || i.peers.includes(peer.name)) && !ads.includes(i.ad)) {
-          ads.push(i.ad);
-        }
-      }
-      if (ads.length === 0) continue;
-      route = finish(cache, st.prefix, ads, weights, asn);
-      const same = (r: Route | undefined) =>
-        r !== undefined && r.prefix === route!.prefix && r.attributes === route!.attributes;
-      const old = reuse === undefined
-        ? undefined
-        : Array.isArray(reuse)
-        ? reuse.find(same)
-        : same(reuse as Route)
-        ? reuse as Route
-        : undefined;
-      if (old) route = old;
-      if (everyPeer) (shared ??= new Map()).set(weights ? asn : 0, route);
-    }
-    out[pi] = route;
+  const sorted = yield* sortSliced([...prefixes.values()], comparePrefixStates);
+  for (let i = 0; i < sorted.length; i++) {
+    if ((i & 1023) === 1023) yield;
+    merge(cache, sorted[i], { peers, reuse: old?.get(sorted[i].key) });
   }
-  // `every` would skip the holes of peers without a route: compare each slot.
-  for (let pi = 0; pi < out.length; pi++) {
-    if (out[pi] === undefined || out[pi] !== out[0]) return out;
-  }
-  return out.length > 0 ? out[0]! : out;
+  const services = yield* sortSliced(records.map((r) => r.out!), compareServices);
+  const routes = yield* perPeerRoutes(sorted, peers);
+  return { epoch: at.epoch, peers, records, prefixes, sorted, services, routes };
 }
 
-/** Order of Services: namespace, then name. */
-export function compareServices(a: ServiceAnnouncement, b: ServiceAnnouncement): number {
-  return a.namespace < b.namespace
-    ? -1
-    : a.namespace > b.namespace
-    ? 1
-    : a.name < b.name
-    ? -1
-    : a.name > b.name
-    ? 1
-    : 0;
+/** Takes `k` back from its prefix's state (the state goes when `k` stood for it). */
+function leave(prefixes: Map<string, PrefixState>, k: Contribution): void {
+  const st = prefixes.get(k.key);
+  if (st === k) prefixes.delete(k.key);
+  else if (st && isShared(st)) {
+    const at = st.contribs.indexOf(k);
+    if (at >= 0) st.contribs.splice(at, 1);
+    if (st.contribs.length === 1) {
+      const [alone] = st.contribs;
+      alone.routes = st.routes;
+      prefixes.set(k.key, alone);
+    }
+  }
+}
+
+/**
+ * Takes back what the changed records asked for before and adds what they ask for now;
+ * returns each touched prefix's state as it was before (undefined: a new prefix).
+ */
+function moveContributions(
+  prefixes: Map<string, PrefixState>,
+  changes: readonly Change[],
+): Map<string, PrefixState | undefined> {
+  const before = new Map<string, PrefixState | undefined>();
+  const touch = (k: Contribution) => {
+    if (!before.has(k.key)) before.set(k.key, prefixes.get(k.key));
+  };
+  for (const c of changes) {
+    for (const k of contributionList(c.old)) {
+      touch(k);
+      leave(prefixes, k);
+    }
+  }
+  for (const c of changes) {
+    for (const k of contributionList(c.rec.contribs)) {
+      touch(k);
+      join(prefixes, k);
+    }
+  }
+  return before;
+}
+
+/** Where prefix states were replaced, added or removed: the sorted table to patch. */
+interface TableEdits {
+  replaced: [PrefixState, PrefixState][];
+  born: PrefixState[];
+  removed: boolean;
+}
+
+/** Merges the touched prefixes again; returns which peers' route lists changed. */
+function remerge(
+  cache: AnnounceCache,
+  agg: Aggregate,
+  at: { before: ReadonlyMap<string, PrefixState | undefined>; edits: TableEdits },
+): boolean[] {
+  const { prefixes, peers } = agg;
+  const { edits } = at;
+  const peerChanged = new Array<boolean>(peers.length).fill(false);
+  for (const [key, was] of at.before) {
+    const now = prefixes.get(key);
+    const wasRoutes = was?.routes ?? NO_ROUTES;
+    if (now) merge(cache, now, { peers, reuse: was });
+    for (let pi = 0; pi < peers.length; pi++) {
+      if (routeAt(now?.routes ?? NO_ROUTES, pi) !== routeAt(wasRoutes, pi)) peerChanged[pi] = true;
+    }
+    if (was && !now) edits.removed = true;
+    else if (!was && now) edits.born.push(now);
+    else if (was && now && was !== now) edits.replaced.push([was, now]);
+  }
+  return peerChanged;
+}
+
+/** The sorted table with the edits applied (in place where states were only replaced). */
+function patchTable(agg: Aggregate, edits: TableEdits): PrefixState[] {
+  let sorted = agg.sorted;
+  for (const [was, now] of edits.replaced) {
+    const i = indexOfPrefix(sorted, was);
+    if (i >= 0) sorted[i] = now;
+  }
+  if (edits.removed) sorted = sorted.filter((st) => agg.prefixes.get(st.key) === st);
+  if (edits.born.length > 0) sorted = mergeSorted(sorted, edits.born.sort(comparePrefixStates));
+  return sorted;
+}
+
+/** Where `st` sits in the sorted table (binary search by prefix), or -1. */
+function indexOfPrefix(sorted: readonly PrefixState[], st: PrefixState): number {
+  let lo = 0, hi = sorted.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = comparePrefixStates(sorted[mid], st);
+    if (c === 0) return mid;
+    if (c < 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
+
+/** `sorted` with the sorted `more` merged in, in one pass (no sort of the whole table). */
+function mergeSorted(sorted: readonly PrefixState[], more: readonly PrefixState[]): PrefixState[] {
+  const out: PrefixState[] = [];
+  let j = 0;
+  for (const st of sorted) {
+    while (j < more.length && comparePrefixStates(more[j], st) < 0) out.push(more[j++]);
+    out.push(st);
+  }
+  while (j < more.length) out.push(more[j++]);
+  return out;
+}
+
+/** The sorted outcomes with the changed ones replaced, or sorted again when many changed. */
+function* patchServices(
+  agg: Aggregate,
+  at: { records: readonly ServiceRecord[]; changes: readonly Change[] },
+): Generator<void, ServiceAnnouncement[]> {
+  const { records, changes } = at;
+  if (changes.length <= 64) {
+    const services = agg.services.slice();
+    let ok = true;
+    for (const { rec, oldOut } of changes) {
+      const at = oldOut ? services.indexOf(oldOut) : -1;
+      if (at < 0 || compareServices(oldOut!, rec.out!) !== 0) {
+        ok = false;
+        break;
+      }
+      services[at] = rec.out!;
+    }
+    if (ok) return services;
+  }
+  return yield* sortSliced(records.map((r) => r.out!), compareServices);
 }
 
 /** Each peer's routes, in prefix order. */
-export function perPeerRoutes(
+export function* perPeerRoutes(
   sorted: readonly PrefixState[],
   peers: readonly PeerConfig[],
-): Map<string, Route[]> {
+): Generator<void, Map<string, Route[]>> {
   const routes = new Map<string, Route[]>();
   for (let pi = 0; pi < peers.length; pi++) {
     const list: Route[] = [];
-    for (const st of sorted) {
-      const r = routeAt(st.routes, pi);
+    for (let i = 0; i < sorted.length; i++) {
+      if ((i & 16383) === 16383) yield;
+      const r = routeAt(sorted[i].routes, pi);
       if (r !== undefined) list.push(r);
     }
     routes.set(peers[pi].name, list);
@@ -179,120 +236,24 @@ export function perPeerRoutes(
 }
 
 /**
- * Merges every decision's contributions into per-prefix, per-peer routes from scratch;
- * yields now and then so that a caller can slice the work (100,000s of prefixes).
+ * Patches the last aggregate for the records decided again (the same Services in the same
+ * order): only the prefixes they ask or asked for are merged again.
  */
-export function* aggregateAll(
-  cache: AnnounceCache,
-  token: object,
-  peers: readonly PeerConfig[],
-  decisions: Decision[],
-): Generator<void, Aggregate> {
-  const old = cache.aggregate?.prefixes;
-  const prefixes = new Map<string, PrefixState>();
-  for (let i = 0; i < decisions.length; i++) {
-    // A chance for the caller to let timers and I/O in (see Slicer).
-    if ((i & 1023) === 1023) yield;
-    for (const k of decisions[i].contributions) {
-      const st = prefixes.get(k.key);
-      if (st) addContrib(st, k);
-      else prefixes.set(k.key, { prefix: k.prefix, key: k.key, contribs: k, routes: [] });
-    }
-  }
-  const sorted = [...prefixes.values()].sort((a, b) => comparePrefix(a.prefix, b.prefix));
-  yield;
-  for (let i = 0; i < sorted.length; i++) {
-    if ((i & 1023) === 1023) yield;
-    const st = sorted[i];
-    st.routes = routesOf(cache, st, peers, old?.get(st.key)?.routes);
-  }
-  const services = decisions.map((d) => d.out).sort(compareServices);
-  yield;
-  return {
-    token,
-    peers,
-    decisions,
-    prefixes,
-    sorted,
-    services,
-    routes: perPeerRoutes(sorted, peers),
-  };
-}
-
-/**
- * Patches the last aggregate where decisions changed (same Services in the same order):
- * only the prefixes those decisions ask or asked for are merged again.
- */
-export function aggregateChanges(
+export function* aggregateChanges(
   cache: AnnounceCache,
   agg: Aggregate,
-  decisions: Decision[],
-  changed: readonly number[],
-): Aggregate {
-  const { prefixes, peers } = agg;
-  const dirty = new Map<string, PrefixState>();
-  const created: PrefixState[] = [];
-  let removed = false;
-  for (const i of changed) {
-    for (const k of agg.decisions[i].contributions) {
-      const st = prefixes.get(k.key);
-      if (!st) continue;
-      removeContrib(st, k);
-      dirty.set(k.key, st);
-    }
-  }
-  for (const i of changed) {
-    for (const k of decisions[i].contributions) {
-      let st = prefixes.get(k.key);
-      if (!st) {
-        st = { prefix: k.prefix, key: k.key, contribs: [], routes: [] };
-        prefixes.set(k.key, st);
-        created.push(st);
-      }
-      addContrib(st, k);
-      dirty.set(k.key, st);
-    }
-  }
-  const peerChanged = new Array<boolean>(peers.length).fill(false);
-  for (const [key, st] of dirty) {
-    if (isEmpty(st)) {
-      prefixes.delete(key);
-      removed = true;
-      for (let pi = 0; pi < peers.length; pi++) {
-        if (routeAt(st.routes, pi) !== undefined) peerChanged[pi] = true;
-      }
-      continue;
-    }
-    st.prefix = contribsOf(st)[0].prefix;
-    const routes = routesOf(cache, st, peers, st.routes);
-    for (let pi = 0; pi < peers.length; pi++) {
-      if (routeAt(routes, pi) !== routeAt(st.routes, pi)) peerChanged[pi] = true;
-    }
-    st.routes = routes;
-  }
-  let sorted = agg.sorted;
-  if (removed) sorted = sorted.filter((st) => prefixes.get(st.key) === st);
-  const born = created.filter((st) => !isEmpty(st));
-  if (born.length > 0) {
-    sorted = [...sorted, ...born].sort((a, b) => comparePrefix(a.prefix, b.prefix));
-  }
-  // Few changes: patch the sorted list in place; many: sort again.
-  let services: ServiceAnnouncement[] | undefined = changed.length <= 64
-    ? agg.services.slice()
-    : undefined;
-  for (const i of services ? changed : []) {
-    const at = services!.indexOf(agg.decisions[i].out);
-    if (at < 0 || compareServices(agg.decisions[i].out, decisions[i].out) !== 0) {
-      services = undefined;
-      break;
-    }
-    services![at] = decisions[i].out;
-  }
-  services ??= decisions.map((d) => d.out).sort(compareServices);
+  at: { records: ServiceRecord[]; changes: readonly Change[] },
+): Generator<void, Aggregate> {
+  const { records, changes } = at;
+  const before = moveContributions(agg.prefixes, changes);
+  const edits: TableEdits = { replaced: [], born: [], removed: false };
+  const peerChanged = remerge(cache, agg, { before, edits });
+  const sorted = patchTable(agg, edits);
+  const services = yield* patchServices(agg, { records, changes });
   const routes = new Map<string, Route[]>();
-  const fresh = peerChanged.some((c) => c) ? perPeerRoutes(sorted, peers) : undefined;
-  peers.forEach((p, pi) => {
+  const fresh = peerChanged.some((c) => c) ? yield* perPeerRoutes(sorted, agg.peers) : undefined;
+  agg.peers.forEach((p, pi) => {
     routes.set(p.name, peerChanged[pi] ? fresh!.get(p.name)! : agg.routes.get(p.name)!);
   });
-  return { ...agg, decisions, sorted, services, routes };
+  return { ...agg, records, sorted, services, routes };
 }

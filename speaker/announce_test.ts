@@ -423,9 +423,10 @@ Deno.test("a reused cache gives what a fresh computation gives, change after cha
   assert.deepEqual(rendered(before), rendered(computeAnnouncements(cfg, input())));
   let seed = 7;
   const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
-  for (let step = 0; step < 60; step++) {
+  for (let step = 0; step < 300; step++) {
     const i = Math.floor(next() * services.length);
-    const changed = `198.51.100.${i + 1}/32`;
+    // The prefix of the Service touched, where it is now (it may have moved).
+    const changed = `${services[i].ingressIPs[0]}/32`;
     if (step % 10 === 9) {
       // A Service moves to another IP: its view is replaced.
       services[i] = must(parseService(serviceObject(services[i].name, {
@@ -455,6 +456,17 @@ Deno.test("a reused cache gives what a fresh computation gives, change after cha
   // A new Service (a longer list) is merged in too.
   services.push(must(parseService(serviceObject("late", { ips: ["198.51.100.250"] }))));
   slices.push(must(parseEndpointSlice(sliceObject("late", [{ node: "n2" }]))));
+  assert.deepEqual(
+    rendered(computeAnnouncements(cfg, { ...input(), cache })),
+    rendered(computeAnnouncements(cfg, input())),
+  );
+  // Services deleted, then one of their slices too: their routes and records go.
+  services.splice(2, 3);
+  assert.deepEqual(
+    rendered(computeAnnouncements(cfg, { ...input(), cache })),
+    rendered(computeAnnouncements(cfg, input())),
+  );
+  slices.splice(2, 1);
   assert.deepEqual(
     rendered(computeAnnouncements(cfg, { ...input(), cache })),
     rendered(computeAnnouncements(cfg, input())),

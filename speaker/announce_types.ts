@@ -1,6 +1,6 @@
 /**
  * The shapes the announcement planner works on: its inputs and outputs, and the memo kept
- * between calls (per-Service decisions, the merged per-prefix state, interned parts).
+ * between calls (one record per Service, the merged per-prefix state, interned parts).
  */
 import type { AdvertisementConfig, Config, PeerConfig } from "../api/config.ts";
 import type { EndpointSliceView, NodeView, ServiceView } from "../api/objects.ts";
@@ -72,51 +72,51 @@ export interface Announcements {
  * Adj-RIB-Out sees one attribute object per attribute set.
  */
 export interface AnnounceCache {
-  /** Map key of a masked prefix to the one Prefix object every decision shares for it. */
-  prefixes: Map<string, Prefix>;
   attributes: Map<string, RouteAttributes>;
   /** Interned `ServiceAnnouncement.peers` lists. */
   peerLists: Map<string, string[]>;
   perAdvertisement: WeakMap<AdvertisementConfig, { attrs: RouteAttributes; key: string }>;
-  /** Per Service view: its decision, valid while the context token and counts are the same. */
-  services: WeakMap<ServiceView, Decision>;
-  /** What the per-Service decisions depend on besides the Service and its endpoints. */
-  context?: { config: Config; sig: string; token: object };
+  /**
+   * One record per Service by `namespace/name` (view, endpoint counts, decision), instead of
+   * a map each: 100,000s of Services.
+   */
+  records: Map<string, ServiceRecord>;
+  /** What the decisions depend on besides the Service and its endpoints; `epoch` > 0. */
+  context?: { config: Config; sig: string; epoch: number };
   /** Endpoint counts of the last call, patched when only some EndpointSlices changed. */
   endpoints?: EndpointState;
   /** The last merge of decisions into routes, patched when only some decisions changed. */
   aggregate?: Aggregate;
-  /** The Services of the last call and where each one's decision sits in the aggregate. */
+  /** The Services of the last call. */
   inputs?: {
     services: ServiceView[];
     loadBalancerClass?: string;
-    /** The handled Services, in the order of `aggregate.decisions`. */
-    views: ServiceView[];
-    /** `namespace/name` to index in `views`; undefined when two Services share one. */
-    index?: Map<string, number>;
+    /** No two handled Services share a `namespace/name` (records can then be patched). */
+    unique: boolean;
   };
 }
 
-/** One Service's decision and what it was made from. */
-export interface Decision {
-  token: object;
+/** A Service's contributions: usually one, then held alone rather than in an array. */
+export type Contributions = Contribution | readonly Contribution[] | undefined;
+
+/** One Service: its view, serving endpoints and the decision made from them. */
+export interface ServiceRecord {
+  /** `namespace/name`. */
+  key: string;
+  /** The handled Service; undefined while only EndpointSlices name it. */
+  view: ServiceView | undefined;
+  /** Context epoch the decision was made in; 0 = decide again (counts changed). */
+  epoch: number;
+  /** Serving endpoints anywhere, on this node, and ready ones on this node. */
   any: number;
   local: number;
   ready: number;
-  /** `namespace/name`. */
-  key: string;
-  out: ServiceAnnouncement;
-  contributions: Contribution[];
+  /** The outcome; a new object whenever the decision changes. */
+  out: ServiceAnnouncement | undefined;
+  contribs: Contributions;
 }
 
-/** Serving endpoints of a Service: anywhere, on this node, ready on this node. */
-export interface Counts {
-  any: number;
-  local: number;
-  localReady: number;
-}
-
-/** One slice's contribution to {@linkcode Counts}. */
+/** One slice's contribution to a record's counts. */
 export interface SliceCounts {
   key: string;
   any: number;
@@ -132,36 +132,55 @@ export interface EndpointState {
   keys: string[];
   /** Per slice: serving endpoints, those on the node, the ready ones of those. */
   nums: Int32Array;
-  counts: Map<string, Counts>;
 }
 
-/** One announced prefix: who asks for it and the Route each peer gets. */
-export interface PrefixState {
+/**
+ * A prefix two or more contributions ask for (two Services sharing an aggregated prefix,
+ * or two advertisements): the Routes merged from all of them.
+ */
+export interface SharedPrefix {
   prefix: Prefix;
   key: string;
-  /** Usually one: then held alone, not in an array (one per prefix saved). */
-  contribs: Contribution | Contribution[];
-  /**
-   * By index in {@linkcode Aggregate.peers} (undefined = not sent to that peer), or the one
-   * Route every peer gets, which is the usual case.
-   */
+  contribs: Contribution[];
   routes: PeerRoutes;
 }
+
+/**
+ * One announced prefix. The usual prefix has one contribution, which then stands for the
+ * prefix itself (no second object per prefix, times 100,000s).
+ */
+export type PrefixState = Contribution | SharedPrefix;
+
+/** Whether two or more contributions share `st`. */
+export function isShared(st: PrefixState): st is SharedPrefix {
+  return "contribs" in st;
+}
+
+/** Routes of a prefix not merged yet, or gone: none. */
+export const NO_ROUTES: readonly (Route | undefined)[] = Object.freeze([]);
 
 /** The Route every peer gets for a prefix, or one per peer index. */
 export type PeerRoutes = Route | readonly (Route | undefined)[];
 
 /** The merge of every decision into per-prefix, per-peer routes. */
 export interface Aggregate {
-  token: object;
+  epoch: number;
   peers: readonly PeerConfig[];
-  decisions: Decision[];
+  /** The handled Services' records, in input order. */
+  records: ServiceRecord[];
   prefixes: Map<string, PrefixState>;
   /** `prefixes` in prefix order. */
   sorted: PrefixState[];
-  /** Decisions' outcomes by namespace/name. */
+  /** The records' outcomes by namespace/name. */
   services: ServiceAnnouncement[];
   routes: Map<string, Route[]>;
+}
+
+/** A record decided again: what it asked for before, for the aggregate to take back. */
+export interface Change {
+  rec: ServiceRecord;
+  old: Contributions;
+  oldOut: ServiceAnnouncement | undefined;
 }
 
 /** One prefix a Service asks for through one advertisement, and the peers it goes to. */
@@ -174,16 +193,31 @@ export interface Contribution {
   weight: number;
   /** `namespace/name` of the Service asking. */
   svc: string;
+  /**
+   * While it alone asks for its prefix: the Route each peer gets (see {@linkcode PrefixState});
+   * otherwise {@linkcode NO_ROUTES}.
+   */
+  routes: PeerRoutes;
+}
+
+/** Order of Services: namespace, then name. */
+export function compareServices(a: ServiceAnnouncement, b: ServiceAnnouncement): number {
+  if (a.namespace !== b.namespace) return a.namespace < b.namespace ? -1 : 1;
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+/** The contributions as a list (no array is kept for the usual single one). */
+export function contributionList(c: Contributions): readonly Contribution[] {
+  return c === undefined ? [] : Array.isArray(c) ? c : [c as Contribution];
 }
 
 /** Creates an empty {@linkcode AnnounceCache}. */
 export function createAnnounceCache(): AnnounceCache {
   return {
-    prefixes: new Map(),
     attributes: new Map(),
     peerLists: new Map(),
     perAdvertisement: new WeakMap(),
-    services: new WeakMap(),
+    records: new Map(),
   };
 }
 

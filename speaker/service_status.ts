@@ -5,7 +5,6 @@
  * Service that is not announced. Cost follows what changed: decisions that did not change
  * come back as the same objects and are skipped.
  */
-import { createHash } from "node:crypto";
 import type { Logger } from "../api/log.ts";
 import type { MetallbMetrics } from "../api/metrics.ts";
 import type { KubeObject, ObjectWriter } from "../cluster/types.ts";
@@ -13,21 +12,19 @@ import type { ServiceAnnouncement } from "./announce.ts";
 import type { PeerSet } from "./peer_set.ts";
 import type { SpeakerServiceStatus } from "./status_types.ts";
 import type { WriteQueue } from "./write_queue.ts";
+import {
+  changedDecisions,
+  isOwnStatus,
+  serviceBGPStatusName,
+  serviceBGPStatusObject,
+  serviceEvent,
+  serviceKeyOf,
+} from "./status_objects.ts";
 
-const NODE_LABEL = "metallb.io/node";
-const SERVICE_NAME_LABEL = "metallb.io/service-name";
-const SERVICE_NAMESPACE_LABEL = "metallb.io/service-namespace";
+export { serviceBGPStatusName } from "./status_objects.ts";
+
 /** Events and log lines about unannounced Services per pass; the rest are counted. */
 const NOTICES_PER_PASS = 20;
-
-/** Name of the ServiceBGPStatus for (Service, node): readable, unique, and a valid name. */
-export function serviceBGPStatusName(namespace: string, service: string, node: string): string {
-  const hash = createHash("sha256").update(`${namespace}/${service}/${node}`).digest("hex")
-    .slice(0, 10);
-  const base = `${service}-${node}`.toLowerCase().replace(/[^a-z0-9.-]/g, "-").slice(0, 200)
-    .replace(/[.-]+$/, "");
-  return `${base}-${hash}`;
-}
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
@@ -45,23 +42,35 @@ export interface ServiceStatusOptions {
   now: () => number;
 }
 
-/** What the ServiceBGPStatus of a Service says (written or adopted after a restart). */
-interface Held {
-  name: string;
-  /** BGPPeer names holding the routes, sorted. */
+/**
+ * One Service this reporter follows (announced to some peer, or with a ServiceBGPStatus
+ * standing): one object instead of an entry in a map per field, times 100,000s.
+ */
+interface Tracked {
+  /** The decision while the Service is announced to at least one peer. */
+  wanted: ServiceAnnouncement | undefined;
+  /** Name of its ServiceBGPStatus while one stands (written, or adopted after a restart). */
+  name: string | undefined;
+  /** BGPPeer names that object lists, sorted and shared (see `#sharedPeers`). */
   peers: readonly string[];
+  /** When `peers` last changed, in ms after the reporter was made (a small integer). */
   since: number;
+  /** The IPs `metallb_speaker_announced` shows for it. */
+  ips: readonly string[] | undefined;
 }
+
+const NO_PEERS: readonly string[] = Object.freeze([]);
 
 /** Reports, per Service, what this node's peers really hold. */
 export class ServiceStatusReporter {
   readonly #o: ServiceStatusOptions;
+  /** Origin of `Tracked.since`: offsets from it stay small integers, not boxed doubles. */
+  readonly #base: number;
   /** The decisions last observed, sorted by namespace/name. */
   #handled: readonly ServiceAnnouncement[] = [];
-  /** Services announced to at least one peer, by `namespace/name`. */
-  readonly #wanted = new Map<string, ServiceAnnouncement>();
-  readonly #held = new Map<string, Held>();
-  /** Interned `Held.peers` lists, by their names joined. */
+  /** By `namespace/name`. */
+  readonly #tracked = new Map<string, Tracked>();
+  /** Interned `Tracked.peers` lists, by their names joined. */
   readonly #peerLists = new Map<string, readonly string[]>();
   /** Services whose peers may not hold what they should (yet): looked at on every pass. */
   readonly #unconfirmed = new Set<string>();
@@ -73,31 +82,33 @@ export class ServiceStatusReporter {
   #adoptionOver = false;
   /** The not-announced reason last reported per Service. */
   readonly #notices = new Map<string, string>();
-  /** Names of objects that should exist; deleted by us but maybe still in the snapshot. */
-  readonly #names = new Set<string>();
+  /** Objects deleted by us but maybe still in the snapshot. */
   readonly #deleting = new Set<string>();
-  #index?: Map<string, KubeObject[]>;
-  #own?: () => ReadonlyMap<string, KubeObject>;
+  /** This node's objects by their Service's `namespace/name`, while adopting. */
+  #index?: Map<string, KubeObject | KubeObject[]>;
 
   /** A reporter with nothing observed yet. */
   constructor(options: ServiceStatusOptions) {
     this.#o = options;
+    this.#base = options.now();
   }
 
   /**
-   * Takes the planner's decisions. `own` gives this node's existing ServiceBGPStatus
-   * objects by name (read only when a Service is new to this process, to adopt its object).
+   * Takes the planner's decisions. `statuses` gives the snapshot's ServiceBGPStatus objects
+   * (read only when a Service is new to this process, to adopt this node's object for it).
    */
   *observe(
     services: readonly ServiceAnnouncement[],
-    own: () => ReadonlyMap<string, KubeObject>,
+    statuses: () => ReadonlyMap<string, KubeObject>,
   ): Generator<void, void> {
-    this.#own = own;
     this.#index = undefined;
     const notices = { sent: 0, more: 0 };
     let n = 0;
     for (const [key, s] of changedDecisions(this.#handled, services)) {
       if ((++n & 511) === 0) yield;
+      if (s?.peers.length && !this.#index && this.#tracked.get(key)?.name === undefined) {
+        yield* this.#buildIndex(statuses());
+      }
       if (s === undefined) {
         this.#notices.delete(key);
         this.#forget(key);
@@ -118,27 +129,41 @@ export class ServiceStatusReporter {
       this.#forget(key);
       return;
     }
-    this.#wanted.set(key, s);
+    let t = this.#tracked.get(key);
+    if (!t) {
+      t = { wanted: s, name: undefined, peers: NO_PEERS, since: 0, ips: undefined };
+      this.#tracked.set(key, t);
+    }
+    t.wanted = s;
+    // The same IPs in the new view's list: keep that one, not a list of an old view's own.
+    if (t.ips !== undefined && t.ips !== s.ips && sameList(t.ips, s.ips)) t.ips = s.ips;
     this.#unconfirmed.add(key);
-    if (this.#held.has(key)) return;
-    // After a restart the objects written before it are adopted, and left alone when right.
-    const found = this.#existing(key, s);
+    if (t.name === undefined) this.#adopt(key, t);
+  }
+
+  /** After a restart the objects written before it are adopted, and left alone when right. */
+  #adopt(key: string, t: Tracked): void {
+    const found = this.#existing(key, t.wanted!);
     if (!found) return;
     const peers = (found.status as { peers?: unknown } | undefined)?.peers;
-    const name = found.metadata.name;
-    this.#held.set(key, {
-      name,
-      peers: this.#sharedPeers(
-        Array.isArray(peers) ? peers.filter((p) => typeof p === "string").sort() : [],
-      ),
-      since: this.#o.now(),
-    });
-    this.#names.add(name);
-    this.#deleting.delete(name);
+    t.name = found.metadata.name;
+    t.peers = this.#sharedPeers(
+      Array.isArray(peers) ? peers.filter((p) => typeof p === "string").sort() : [],
+    );
+    t.since = this.#sinceNow();
+    this.#deleting.delete(t.name);
+  }
+
+  /** Now as a `Tracked.since`: an integer the engine keeps unboxed for the first 12 days. */
+  #sinceNow(): number {
+    const ms = this.#o.now() - this.#base;
+    // A double stored once into the field would box it in every record, times 100,000s.
+    return ms >= 0 && ms <= 0x3fffffff ? ms | 0 : ms;
   }
 
   /** One list per distinct set of peers (most Services have the same few): not one each. */
   #sharedPeers(peers: readonly string[]): readonly string[] {
+    if (peers.length === 0) return NO_PEERS;
     const key = peers.join("\n");
     let hit = this.#peerLists.get(key);
     if (!hit) {
@@ -149,8 +174,11 @@ export class ServiceStatusReporter {
   }
 
   #forget(key: string): void {
-    this.#wanted.delete(key);
-    if (this.#held.has(key)) this.#unconfirmed.add(key);
+    const t = this.#tracked.get(key);
+    if (!t) return;
+    t.wanted = undefined;
+    if (t.name !== undefined) this.#unconfirmed.add(key);
+    else this.#tracked.delete(key);
   }
 
   /** Reports an assigned Service that is not announced (or only partly): Event and log. */
@@ -201,11 +229,7 @@ export class ServiceStatusReporter {
     if (this.#recheck) {
       this.#recheck = false;
       let n = 0;
-      for (const key of this.#held.keys()) {
-        if ((++n & 4095) === 0) yield;
-        this.#unconfirmed.add(key);
-      }
-      for (const key of this.#wanted.keys()) {
+      for (const key of this.#tracked.keys()) {
         if ((++n & 4095) === 0) yield;
         this.#unconfirmed.add(key);
       }
@@ -213,17 +237,18 @@ export class ServiceStatusReporter {
     let n = 0;
     for (const key of this.#unconfirmed) {
       if ((++n & 255) === 0) yield;
-      const s = this.#wanted.get(key);
-      const holding = s ? this.#holding(key, s) : [];
+      const t = this.#tracked.get(key);
+      const s = t?.wanted;
+      const holding = s ? this.#holding(t!, s) : [];
       if (!s || holding.length === s.peers.length) this.#unconfirmed.delete(key);
-      this.#record(key, s, holding);
+      if (t) this.#record(key, { t, holding });
     }
   }
 
   /** Peers of `s` that hold every route of it they should, sorted. */
-  #holding(key: string, s: ServiceAnnouncement): string[] {
+  #holding(t: Tracked, s: ServiceAnnouncement): string[] {
     const out: string[] = [];
-    const before = this.#held.get(key)?.peers;
+    const before = t.name === undefined ? NO_PEERS : t.peers;
     for (const p of s.peers) {
       // Until this peer's session has been up, what the adopted object says stands: with
       // graceful restart the peer still holds our routes from before the restart. While a
@@ -231,7 +256,7 @@ export class ServiceStatusReporter {
       // so that a reconnect does not flap the status.
       const known = this.#adoptionOver || this.#seenUp.has(p);
       const st = known ? this.#peerState(p, s) : "pending";
-      if (st === "holds" || (st === "pending" && before?.includes(p))) out.push(p);
+      if (st === "holds" || (st === "pending" && before.includes(p))) out.push(p);
     }
     return out;
   }
@@ -248,29 +273,36 @@ export class ServiceStatusReporter {
     return any ? "holds" : "no";
   }
 
-  #record(key: string, s: ServiceAnnouncement | undefined, holding: string[]): void {
-    const h = this.#held.get(key);
-    if (h && sameList(h.peers, holding)) return;
+  /** Writes (or deletes) the ServiceBGPStatus of `key` when `holding` differs from it. */
+  #record(key: string, at: { t: Tracked; holding: string[] }): void {
+    const { t, holding } = at;
+    const held = t.name !== undefined;
+    if (held && sameList(t.peers, holding)) return;
     if (holding.length === 0) {
-      if (!h) return;
-      this.#held.delete(key);
-      this.#names.delete(h.name);
-      this.#deleting.add(h.name);
-      this.#delete(h.name);
-      this.#metricsOf(key, undefined);
+      if (held) this.#withdraw(key, t);
+      if (!t.wanted) this.#tracked.delete(key);
       return;
     }
-    const [namespace, name] = [s!.namespace, s!.name];
-    const objName = h?.name ?? serviceBGPStatusName(namespace, name, this.#o.node);
-    this.#held.set(key, { name: objName, peers: this.#sharedPeers(holding), since: this.#o.now() });
-    this.#names.add(objName);
-    this.#deleting.delete(objName);
+    const s = t.wanted!;
+    t.name ??= serviceBGPStatusName(s.namespace, s.name, this.#o.node);
+    t.peers = this.#sharedPeers(holding);
+    t.since = this.#sinceNow();
+    this.#deleting.delete(t.name);
     const queue = this.#o.queue;
     // The object is built when written, not held by the write queue (100,000s at a start).
-    queue.push("ServiceBGPStatus", this.#writeStatus, objName, [s!, holding] as const);
+    queue.push("ServiceBGPStatus", this.#writeStatus, t.name, [s, t.peers] as const);
     // Only when the Service starts being announced from this node, not after a restart.
-    if (!h) queue.push("Event", this.#writeAssigned, s!, undefined);
-    this.#metricsOf(key, s);
+    if (!held) queue.push("Event", this.#writeAssigned, s, undefined);
+    this.#metricsOf(key, t);
+  }
+
+  /** No peer holds the Service any more: its object goes. */
+  #withdraw(key: string, t: Tracked): void {
+    this.#deleting.add(t.name!);
+    this.#delete(t.name!);
+    t.name = undefined;
+    t.peers = NO_PEERS;
+    this.#metricsOf(key, t);
   }
 
   #delete(name: string): void {
@@ -281,92 +313,83 @@ export class ServiceStatusReporter {
   readonly #writeStatus = (
     name: string,
     [s, peers]: readonly [ServiceAnnouncement, readonly string[]],
-  ) => this.#o.writer.setServiceBGPStatus(this.#o.namespace, name, this.#object(name, s, peers));
+  ) => {
+    const { namespace, node } = this.#o;
+    const object = serviceBGPStatusObject(name, { s, peers, namespace, node });
+    return this.#o.writer.setServiceBGPStatus(namespace, name, object);
+  };
   readonly #writeDelete = (name: string, _: undefined) =>
     this.#o.writer.setServiceBGPStatus(this.#o.namespace, name, null);
   readonly #writeAssigned = (s: ServiceAnnouncement, _: undefined) =>
-    this.#o.writer.recordEvent({
-      involved: { kind: "Service", apiVersion: "v1", namespace: s.namespace, name: s.name },
+    this.#o.writer.recordEvent(serviceEvent(s, {
       type: "Normal",
       reason: "nodeAssigned",
       message: `announcing from node "${this.#o.node}" with protocol "bgp"`,
-      component: "metallb-speaker",
-    });
+    }));
   readonly #writeNotice = (s: ServiceAnnouncement, message: string) =>
-    this.#o.writer.recordEvent({
-      involved: { kind: "Service", apiVersion: "v1", namespace: s.namespace, name: s.name },
-      type: "Warning",
-      reason: "notAnnounced",
-      message,
-      component: "metallb-speaker",
-    });
+    this.#o.writer.recordEvent(
+      serviceEvent(s, { type: "Warning", reason: "notAnnounced", message }),
+    );
 
-  #object(name: string, s: ServiceAnnouncement, peers: readonly string[]): KubeObject {
-    const node = this.#o.node;
-    return {
-      apiVersion: "metallb.io/v1beta1",
-      kind: "ServiceBGPStatus",
-      metadata: {
-        name,
-        namespace: this.#o.namespace,
-        labels: {
-          [NODE_LABEL]: node,
-          [SERVICE_NAME_LABEL]: s.name,
-          [SERVICE_NAMESPACE_LABEL]: s.namespace,
-        },
-      },
-      status: { node, serviceName: s.name, serviceNamespace: s.namespace, peers: [...peers] },
-    };
-  }
-
-  /** `metallb_speaker_announced` follows what peers hold. */
-  #metricsOf(key: string, s: ServiceAnnouncement | undefined): void {
+  /** `metallb_speaker_announced` follows what peers hold: the IPs of `t` while it has an object. */
+  #metricsOf(key: string, t: Tracked): void {
     const metrics = this.#o.metrics;
     if (!metrics) return;
+    const s = t.name === undefined ? undefined : t.wanted;
     const node = this.#o.node;
     const labels = (ip: string) => ({ service: key, protocol: "bgp", node, ip });
     if (s) { for (const ip of s.ips) metrics.speakerAnnounced.set(labels(ip), 1); }
-    const before = this.#announcedIps.get(key) ?? [];
-    for (const ip of before) if (!s?.ips.includes(ip)) metrics.speakerAnnounced.remove(labels(ip));
-    if (s) this.#announcedIps.set(key, s.ips);
-    else this.#announcedIps.delete(key);
+    for (const ip of t.ips ?? []) {
+      if (!s?.ips.includes(ip)) metrics.speakerAnnounced.remove(labels(ip));
+    }
+    t.ips = s?.ips;
   }
-  readonly #announcedIps = new Map<string, readonly string[]>();
+
+  /** Indexes this node's objects by Service, yielding now and then (100,000s after a restart). */
+  *#buildIndex(statuses: ReadonlyMap<string, KubeObject>): Generator<void, void> {
+    const index = new Map<string, KubeObject | KubeObject[]>();
+    let n = 0;
+    for (const o of statuses.values()) {
+      if ((++n & 4095) === 0) yield;
+      if (!isOwnStatus(o, this.#o)) continue;
+      const k = serviceKeyOf(o);
+      const had = index.get(k);
+      // One object alone (the usual case), a list only for duplicates.
+      index.set(k, had === undefined ? o : Array.isArray(had) ? [...had, o] : [had, o]);
+    }
+    this.#index = index;
+  }
 
   /** An existing object of this node for Service `key`, preferring the name we would give. */
   #existing(key: string, s: ServiceAnnouncement): KubeObject | undefined {
-    if (!this.#index) {
-      this.#index = new Map();
-      for (const o of this.#own?.().values() ?? []) {
-        const l = o.metadata.labels ?? {};
-        const k = `${l[SERVICE_NAMESPACE_LABEL]}/${l[SERVICE_NAME_LABEL]}`;
-        const list = this.#index.get(k);
-        if (list) list.push(o);
-        else this.#index.set(k, [o]);
-      }
-    }
-    const list = this.#index.get(key);
+    const found = this.#index?.get(key);
     // Most Services have none (a first start): then no name is hashed at all.
-    if (!list) return undefined;
+    if (!found) return undefined;
+    if (!Array.isArray(found)) return found;
+    const list = found;
     const ours = serviceBGPStatusName(s.namespace, s.name, this.#o.node);
-    return list.find((o) => o.metadata.name === ours) ??
-      list.find((o) => !this.#names.has(o.metadata.name));
+    // Objects are found by their Service's labels, so none is another Service's.
+    return list.find((o) => o.metadata.name === ours) ?? list[0];
   }
 
   /**
    * Deletes this node's ServiceBGPStatus objects that no Service accounts for: those of
    * Services deleted or withdrawn while the speaker was down, and duplicates.
    */
-  sweep(own: ReadonlyMap<string, KubeObject>): void {
-    for (const name of this.#deleting) if (!own.has(name)) this.#deleting.delete(name);
-    for (const [name, o] of own) {
-      if (this.#names.has(name) || this.#deleting.has(name)) continue;
+  *sweep(statuses: ReadonlyMap<string, KubeObject>): Generator<void, void> {
+    const ns = this.#o.namespace;
+    for (const name of this.#deleting) {
+      if (!statuses.has(`${ns}/${name}`)) this.#deleting.delete(name);
+    }
+    let n = 0;
+    for (const o of statuses.values()) {
+      if ((++n & 4095) === 0) yield;
+      const name = o.metadata.name;
+      if (!isOwnStatus(o, this.#o) || this.#deleting.has(name)) continue;
+      const service = serviceKeyOf(o);
+      if (this.#tracked.get(service)?.name === name) continue;
       this.#deleting.add(name);
-      const labels = o.metadata.labels ?? {};
-      this.#o.log.info("deleting stale ServiceBGPStatus", {
-        name,
-        service: `${labels[SERVICE_NAMESPACE_LABEL]}/${labels[SERVICE_NAME_LABEL]}`,
-      });
+      this.#o.log.info("deleting stale ServiceBGPStatus", { name, service });
       this.#delete(name);
     }
   }
@@ -375,8 +398,8 @@ export class ServiceStatusReporter {
   services(): SpeakerServiceStatus[] {
     const peers = this.#o.peers;
     return this.#handled.map((s) => {
-      const key = `${s.namespace}/${s.name}`;
-      const h = this.#held.get(key);
+      const t = this.#tracked.get(`${s.namespace}/${s.name}`);
+      const h = t?.name !== undefined ? t : undefined;
       const st: SpeakerServiceStatus = {
         namespace: s.namespace,
         name: s.name,
@@ -385,63 +408,12 @@ export class ServiceStatusReporter {
       };
       if (s.pool) st.pool = s.pool;
       if (s.path) st.path = s.path;
-      if (h) st.announcedSince = new Date(h.since).toISOString();
+      if (h) st.announcedSince = new Date(this.#base + h.since).toISOString();
       if (s.reason) st.pending = s.reason;
       const why = s.ips.length > 0 && s.reason ? s.reason : s.partial;
       if (why) st.notAnnounced = why;
       else if (!h && s.peers.length > 0) st.notAnnounced = "waiting for its peers to take it";
       return st;
     });
-  }
-}
-
-/** This node's ServiceBGPStatus objects in `namespace`, by name. */
-export function ownStatuses(
-  all: ReadonlyMap<string, KubeObject>,
-  options: { namespace: string; node: string },
-): Map<string, KubeObject> {
-  const out = new Map<string, KubeObject>();
-  for (const o of all.values()) {
-    if (o.metadata.namespace !== options.namespace) continue;
-    if (o.metadata.labels?.[NODE_LABEL] !== options.node) continue;
-    out.set(o.metadata.name, o);
-  }
-  return out;
-}
-
-/**
- * The decisions that differ between two sorted lists, by `namespace/name`: the new one, or
- * undefined for a Service gone. Unchanged decisions are the same objects (planner cache), so
- * with 10,000s of Services only the changed ones cost more than a comparison.
- */
-function* changedDecisions(
-  before: readonly ServiceAnnouncement[],
-  now: readonly ServiceAnnouncement[],
-): Generator<[string, ServiceAnnouncement | undefined]> {
-  let pairwise = before.length === now.length;
-  for (let i = 0; pairwise && i < now.length; i++) {
-    const a = now[i];
-    const b = before[i];
-    if (a !== b && (a.namespace !== b.namespace || a.name !== b.name)) pairwise = false;
-  }
-  if (pairwise) {
-    for (let i = 0; i < now.length; i++) {
-      if (now[i] !== before[i]) yield [`${now[i].namespace}/${now[i].name}`, now[i]];
-    }
-    return;
-  }
-  const old = new Set(before);
-  const current = new Set<ServiceAnnouncement>();
-  const changed = new Set<string>();
-  for (const s of now) {
-    current.add(s);
-    if (old.has(s)) continue;
-    const key = `${s.namespace}/${s.name}`;
-    changed.add(key);
-    yield [key, s];
-  }
-  for (const s of before) {
-    const key = `${s.namespace}/${s.name}`;
-    if (!current.has(s) && !changed.has(key)) yield [key, undefined];
   }
 }

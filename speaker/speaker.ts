@@ -5,25 +5,9 @@
  * node) and lets the status reporter ({@linkcode ServiceStatusReporter}) write what peers
  * really hold. Route changes only ever become UPDATEs on the existing sessions.
  */
-import {
-  buildConfig,
-  type BuildResult,
-  type Config,
-  formatConfigError,
-  type PeerConfig,
-} from "../api/config.ts";
+import { buildConfig, type BuildResult, type Config, formatConfigError } from "../api/config.ts";
 import type { Logger } from "../api/log.ts";
-import type { MetallbMetrics } from "../api/metrics.ts";
-import {
-  type EndpointSliceView,
-  type NodeView,
-  parseEndpointSlice,
-  parseNode,
-  parseSnapshotService,
-  type ServiceView,
-} from "../api/objects.ts";
-import { matchesAnySelector } from "../api/selectors.ts";
-import { BgpSession, type Clock, type Connector, formatHostPort, systemClock } from "../bgp/mod.ts";
+import { BgpSession, type Clock, formatHostPort, systemClock } from "../bgp/mod.ts";
 import type { Route } from "../bgp/mod.ts";
 import {
   CONFIG_KINDS,
@@ -34,25 +18,20 @@ import {
   type Snapshot,
 } from "../cluster/types.ts";
 import { type Announcements, createAnnounceCache, planAnnouncements } from "./announce.ts";
-import {
-  connectorFor,
-  NEXT_HOP_V6_ANNOTATION,
-  nextHopV6For,
-  peerProblems,
-  routerIdFor,
-  sessionConfigOf,
-  transportKeyOf,
-} from "./peer_checks.ts";
-import { PeerSet, type SessionFactory, type WantedSession } from "./peer_set.ts";
-import { ownStatuses, ServiceStatusReporter } from "./service_status.ts";
+import { PeerSet } from "./peer_set.ts";
+import { PeerPlanner } from "./peer_plan.ts";
+import { SnapshotViews } from "./views.ts";
+import { ServiceStatusReporter } from "./service_status.ts";
 import type { SpeakerConfigStatus, SpeakerStatus } from "./status_types.ts";
 import { drive } from "./slicer.ts";
 import { drainableRoutes, drainBeforeStop, DrainGate, nodeLeavingReason } from "./drain.ts";
 import { WriteQueue } from "./write_queue.ts";
+import type { Speaker, SpeakerOptions } from "./speaker_types.ts";
 
 export { type PeerProblems, peerProblems, routerIdFor } from "./peer_checks.ts";
 export { type SessionFactory, type SpeakerSession } from "./peer_set.ts";
 export { serviceBGPStatusName } from "./service_status.ts";
+export type { Speaker, SpeakerOptions } from "./speaker_types.ts";
 export type {
   SpeakerConfigStatus,
   SpeakerServiceStatus,
@@ -60,81 +39,11 @@ export type {
   SpeakerStatus,
 } from "./status_types.ts";
 
-/** Options of {@linkcode createSpeaker}. */
-export interface SpeakerOptions {
-  nodeName: string;
-  /** Install namespace of the metallb.io objects (and of ServiceBGPStatus/ConfigurationState). */
-  namespace: string;
-  logger: Logger;
-  metrics?: MetallbMetrics;
-  /**
-   * TCP dialer for sessions (tests use loopback or memory pipes). Peers with a password or a
-   * `sourceAddress` always use the libc FFI connector instead.
-   */
-  connector?: Connector;
-  clock?: Clock;
-  /** Attach link-bandwidth extended communities to `externalTrafficPolicy: Local` routes. */
-  weightedEcmp?: boolean;
-  /** Handle only Services of this class; unset = only Services without one. */
-  loadBalancerClass?: string;
-  /** Router ID when neither BGPPeer `routerID` nor an IPv4 InternalIP of the Node gives one. */
-  defaultRouterId?: string;
-  sessionFactory?: SessionFactory;
-  /** Bound on {@linkcode Speaker.stop} waiting for Cease to go out (default 5 s). */
-  stopGraceMs?: number;
-  /**
-   * RFC 8326 drain: how long routes stand marked 65535:0 before a leaving node (SIGTERM,
-   * cordon, drain taint, exclusion label) withdraws them. 0 or unset: off.
-   */
-  gracefulShutdownMs?: number;
-  /** How often session counters are copied into metrics (default 5 s; 0 = only on demand). */
-  metricsIntervalMs?: number;
-}
-
-/** A running speaker. */
-export interface Speaker {
-  /** Waits for the source's caches, then reconciles and keeps reconciling on changes. */
-  start(): Promise<void>;
-  /**
-   * Stops every session gracefully (bounded by the grace period): peers with graceful restart
-   * keep our routes until we are back. Then stops watching.
-   */
-  stop(): Promise<void>;
-  /** Sessions and Services for /status. */
-  status(): SpeakerStatus;
-  /** Configuration validity for /status. */
-  configStatus(): SpeakerConfigStatus;
-  /** True once started and a valid configuration was seen. */
-  ready(): boolean;
-  /**
-   * Resolves when no reconcile is pending, every write has finished and the Services'
-   * status matches what the peers hold (or waits on a session that is not up).
-   */
-  settled(): Promise<void>;
-  /** Copies session counters into the metrics now. */
-  refreshMetrics(): void;
-  /** The last decision, for tests and debugging. */
-  lastAnnouncements(): Announcements | undefined;
-  /** Reconciles done so far. */
-  readonly reconciles: number;
-}
-
 /** Kinds whose change means the configuration must be rebuilt. */
 const CONFIG_KIND_SET: ReadonlySet<ReadKind> = new Set<ReadKind>(CONFIG_KINDS);
 
 /** How long statuses written before a restart stand for peers that have not come up. */
 const ADOPTION_MS = 120_000;
-
-/** Marks an object whose parse failed (already logged). */
-const UNPARSABLE = Symbol("unparsable");
-
-/** Peers of this node after the checks: sessions to run, and what the planner must skip. */
-interface PeerPlan {
-  sessions: WantedSession[];
-  rejected: Map<string, string>;
-  warnings: string[];
-  noNextHopV6: Map<string, string>;
-}
 
 /** Creates a speaker for `options.nodeName`; call `start()`. */
 export function createSpeaker(
@@ -154,7 +63,8 @@ class SpeakerImpl implements Speaker {
   readonly #queue: WriteQueue;
   readonly #peers: PeerSet;
   readonly #report: ServiceStatusReporter;
-  readonly #parsed = new WeakMap<KubeObject, unknown>();
+  readonly #views: SnapshotViews;
+  readonly #peerPlan: PeerPlanner;
   readonly #cache = createAnnounceCache();
   #started = false;
   #stopped = false;
@@ -169,14 +79,8 @@ class SpeakerImpl implements Speaker {
   #reconciles = 0;
   #build?: BuildResult;
   #config?: Config;
-  #peerErrors = new Map<string, string>();
-  #peerWarnings: string[] = [];
   #last?: Announcements;
   #statusSwept = false;
-  #serviceViews?: ServiceView[];
-  /** The Service objects of the last snapshot read, with their views. */
-  #serviceViewOf = new Map<KubeObject, ServiceView | typeof UNPARSABLE>();
-  #sliceViews?: EndpointSliceView[];
   #lastConfigState = "";
   #waiters: (() => void)[] = [];
   #drain!: DrainGate;
@@ -192,6 +96,13 @@ class SpeakerImpl implements Speaker {
     this.#clock = options.clock ?? systemClock;
     this.#drain = new DrainGate({ graceMs: options.gracefulShutdownMs ?? 0 });
     this.#queue = new WriteQueue(this.#log);
+    this.#views = new SnapshotViews(this.#log);
+    this.#peerPlan = new PeerPlanner({
+      namespace: options.namespace,
+      nodeName: options.nodeName,
+      log: this.#log,
+      defaultRouterId: options.defaultRouterId,
+    });
     this.#peers = new PeerSet({
       log: this.#log,
       clock: this.#clock,
@@ -264,7 +175,7 @@ class SpeakerImpl implements Speaker {
   status(): SpeakerStatus {
     this.refreshMetrics();
     const sessions = this.#peers.statuses(this.#clock.now());
-    for (const [name, reason] of this.#peerErrors) {
+    for (const [name, reason] of this.#peerPlan.errors) {
       const p = this.#config?.peers.find((x) => x.name === name);
       sessions.push({
         peer: p?.address ? formatHostPort(p.address, p.port) : name,
@@ -290,9 +201,9 @@ class SpeakerImpl implements Speaker {
   configStatus(): SpeakerConfigStatus {
     const build = this.#build;
     const errors = build && !build.ok ? build.errors.map(formatConfigError) : [];
-    errors.push(...this.#peerErrors.values());
+    errors.push(...this.#peerPlan.errors.values());
     const warnings = (build?.warnings ?? []).map(formatConfigError);
-    warnings.push(...this.#peerWarnings);
+    warnings.push(...this.#peerPlan.warnings);
     return { valid: errors.length === 0, errors, warnings };
   }
 
@@ -399,10 +310,9 @@ class SpeakerImpl implements Speaker {
       this.#rebuildConfig(snap);
       yield;
     }
-    const nodeObj = objectsOf(snap, "Node").get(this.#o.nodeName);
-    const node = nodeObj ? this.#view<NodeView>(nodeObj, parseNode) : undefined;
-    yield* this.#refreshViews(snap, kinds);
-    const plan = this.#checkPeers(snap, node);
+    const { obj: nodeObj, view: node } = this.#views.node(snap, this.#o.nodeName);
+    yield* this.#views.refresh(snap, kinds);
+    const plan = this.#peerPlan.check(this.#config, { snap, node });
     const config = this.#config;
     if (!config) {
       this.#writeConfigState();
@@ -410,8 +320,8 @@ class SpeakerImpl implements Speaker {
     }
     const ann = yield* planAnnouncements(config, {
       nodeName: this.#o.nodeName,
-      services: this.#serviceViews!,
-      endpointSlices: this.#sliceViews!,
+      services: this.#views.services!,
+      endpointSlices: this.#views.slices!,
       nodes: node ? [node] : [],
       weightedEcmp: this.#o.weightedEcmp,
       loadBalancerClass: this.#o.loadBalancerClass,
@@ -457,16 +367,11 @@ class SpeakerImpl implements Speaker {
     statusChanged: boolean,
   ): Generator<void, void> {
     // Only looked at for new announcements and when the kind changed: most reconciles skip it.
-    let own: Map<string, KubeObject> | undefined;
-    const ownOf = () =>
-      own ??= ownStatuses(objectsOf(snap, "ServiceBGPStatus"), {
-        namespace: this.#o.namespace,
-        node: this.#o.nodeName,
-      });
-    yield* this.#report.observe(ann.services, ownOf);
+    const statuses = () => objectsOf(snap, "ServiceBGPStatus");
+    yield* this.#report.observe(ann.services, statuses);
     if (statusChanged || !this.#statusSwept) {
       this.#statusSwept = true;
-      this.#report.sweep(ownOf());
+      yield* this.#report.sweep(statuses());
     }
   }
 
@@ -488,122 +393,6 @@ class SpeakerImpl implements Speaker {
         : "configuration invalid: nothing announced until it is fixed",
       { errors: build.errors.map(formatConfigError) },
     );
-  }
-
-  *#refreshViews(snap: Snapshot, kinds: Set<ReadKind> | "all"): Generator<void, void> {
-    const all = kinds === "all";
-    let n = 0;
-    if (all || kinds.has("Service") || !this.#serviceViews) {
-      const views: ServiceView[] = [];
-      // Views of this snapshot's objects only: a view kept by a WeakMap lives as long as its
-      // object, and file mode keeps each manifest's object alive under the overlaid one.
-      const byObject = new Map<KubeObject, ServiceView | typeof UNPARSABLE>();
-      const last = this.#serviceViewOf;
-      for (const o of objectsOf(snap, "Service").values()) {
-        if ((++n & 1023) === 0) yield;
-        let s = last.get(o);
-        if (s === undefined) {
-          const r = parseSnapshotService(o);
-          s = r.ok ? r.value : UNPARSABLE;
-          if (!r.ok) {
-            this.#log.warn("ignoring unparsable object", { kind: o.kind, name: o.metadata?.name });
-          }
-        }
-        byObject.set(o, s);
-        if (s !== UNPARSABLE && s.type === "LoadBalancer") views.push(s);
-      }
-      this.#serviceViewOf = byObject;
-      this.#serviceViews = views;
-    }
-    if (all || kinds.has("EndpointSlice") || !this.#sliceViews) {
-      const views: EndpointSliceView[] = [];
-      for (const o of objectsOf(snap, "EndpointSlice").values()) {
-        if ((++n & 1023) === 0) yield;
-        const s = this.#view<EndpointSliceView>(o, parseEndpointSlice);
-        if (s) views.push(s);
-      }
-      this.#sliceViews = views;
-    }
-  }
-
-  #view<T>(obj: KubeObject, parse: (o: KubeObject) => { ok: boolean }): T | undefined {
-    // The view itself is stored (no result wrapper per object): 100,000s of them.
-    let v = this.#parsed.get(obj);
-    if (v === undefined) {
-      const r = parse(obj) as { ok: boolean; value?: T };
-      v = r.ok ? r.value : UNPARSABLE;
-      this.#parsed.set(obj, v);
-      if (!r.ok) {
-        this.#log.warn("ignoring unparsable object", { kind: obj.kind, name: obj.metadata?.name });
-      }
-    }
-    return v === UNPARSABLE ? undefined : v as T;
-  }
-
-  /** The peers selecting this node, checked: sessions to run, rejected ones and why. */
-  #checkPeers(snap: Snapshot, node: NodeView | undefined): PeerPlan {
-    const plan: PeerPlan = {
-      sessions: [],
-      rejected: new Map(),
-      warnings: [],
-      noNextHopV6: new Map(),
-    };
-    const ns = this.#o.namespace;
-    for (const p of this.#config?.peers ?? []) {
-      if (!matchesAnySelector(p.nodeSelectors, node?.labels ?? {})) continue;
-      this.#checkPeer(p, { snap, node, plan });
-    }
-    for (const [name, reason] of plan.rejected) {
-      if (this.#peerErrors.get(name) !== reason) {
-        this.#log.error("BGPPeer rejected", { peer: name, reason });
-      }
-    }
-    for (const w of plan.warnings) {
-      if (!this.#peerWarnings.includes(w)) this.#log.warn("BGPPeer", { warning: w });
-    }
-    for (const [name, reason] of plan.noNextHopV6) {
-      plan.warnings.push(`BGPPeer ${ns}/${name}: no IPv6 routes: ${reason}`);
-    }
-    this.#peerErrors = plan.rejected;
-    this.#peerWarnings = plan.warnings;
-    return plan;
-  }
-
-  #checkPeer(
-    p: PeerConfig,
-    at: { snap: Snapshot; node: NodeView | undefined; plan: PeerPlan },
-  ): void {
-    const { plan, node } = at;
-    const ns = this.#o.namespace;
-    const probs = peerProblems(p);
-    const routerId = routerIdFor(p, node, this.#o.defaultRouterId);
-    if (!routerId) {
-      probs.errors.push(
-        "spec.routerID: no router ID: set it or give the Node an IPv4 InternalIP address",
-      );
-    }
-    for (const w of probs.warnings) plan.warnings.push(`BGPPeer ${ns}/${p.name}: ${w}`);
-    if (probs.errors.length || !routerId) {
-      plan.rejected.set(p.name, `BGPPeer ${ns}/${p.name}: ${probs.errors.join("; ")}`);
-      return;
-    }
-    const raw = objectsOf(at.snap, "BGPPeer").get(`${ns}/${p.name}`);
-    const hop = nextHopV6For(p, node, {
-      annotation: raw?.metadata.annotations?.[NEXT_HOP_V6_ANNOTATION],
-      nodeName: this.#o.nodeName,
-    });
-    if (!hop.ok) plan.noNextHopV6.set(p.name, hop.reason);
-    const connector = connectorFor(p);
-    plan.sessions.push({
-      name: p.name,
-      config: sessionConfigOf(p, {
-        routerId,
-        ...(hop.ok && hop.address ? { nextHopV6: hop.address } : {}),
-      }),
-      transportKey: transportKeyOf(p),
-      ...(connector ? { connector } : {}),
-      unsupported: probs.unsupported,
-    });
   }
 
   #writeConfigState(): void {

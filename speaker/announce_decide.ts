@@ -1,0 +1,242 @@
+/**
+ * One Service's decision on this node: why it is not announced, or the prefixes it asks for
+ * through which advertisements and to which peers (the reference's "Which node announces").
+ */
+import type { AdvertisementConfig, Config, PeerConfig } from "../api/config.ts";
+import { parseIP } from "../api/ip.ts";
+import type { ServiceView } from "../api/objects.ts";
+import { matchesAnySelector } from "../api/selectors.ts";
+import { mergePathControl } from "../api/path_control.ts";
+import type { Prefix } from "../bgp/types.ts";
+import { cachedPrefix, internPeers } from "./announce_memo.ts";
+import {
+  type AnnounceCache,
+  type Change,
+  type Contribution,
+  NO_ROUTES,
+  type ServiceAnnouncement,
+  type ServiceRecord,
+} from "./announce_types.ts";
+
+/** Annotation the controller writes with the pool an IP came from. */
+export const POOL_ANNOTATION = "metallb.io/ip-allocated-from-pool";
+/** The older spelling of {@linkcode POOL_ANNOTATION}, read when the newer is absent. */
+export const LEGACY_POOL_ANNOTATION = "metallb.universe.tf/ip-allocated-from-pool";
+
+/** The peers of a Service announced nowhere: one list for all of them (often 10,000s). */
+const NO_PEERS = Object.freeze([]) as unknown as string[];
+
+/** What every decision of one plan depends on besides the Service and its endpoints. */
+export interface DecideContext {
+  config: Config;
+  nodeName: string;
+  nodeReason?: string;
+  /** Bumped whenever anything here changes: decisions of another epoch are redone. */
+  epoch: number;
+  peers: readonly PeerConfig[];
+  v4Peers: readonly PeerConfig[];
+  v6Peers: readonly PeerConfig[];
+  noNextHopV6: ReadonlyMap<string, string>;
+  poolNames: ReadonlySet<string>;
+  adsByPool: ReadonlyMap<string, AdvertisementConfig[]>;
+  weightedEcmp: boolean;
+  cache: AnnounceCache;
+  /** Prefixes first asked for in this plan, by key (see `cachedPrefix`). */
+  made: Map<string, Prefix>;
+}
+
+/** The pool an IP belongs to: the controller's annotation first, else the containing range. */
+export function lookupPool(
+  config: Config,
+  names: ReadonlySet<string>,
+  at: { svc: ServiceView; ip: string },
+): string | undefined {
+  const { annotations } = at.svc;
+  const annotated = annotations[POOL_ANNOTATION] ?? annotations[LEGACY_POOL_ANNOTATION];
+  if (annotated && names.has(annotated)) return annotated;
+  const parsed = parseIP(at.ip);
+  if (!parsed.ok) return undefined;
+  const { family, value } = parsed.value;
+  for (const p of config.pools) {
+    for (const r of p.ranges) {
+      if (r.family === family && r.start <= value && value <= r.end) return p.name;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Decides `rec` again for `view` unless its decision still holds (same view, same epoch,
+ * counts unchanged); returns what changed, for the aggregate.
+ */
+export function redecide(
+  rec: ServiceRecord,
+  view: ServiceView,
+  ctx: DecideContext,
+): Change | undefined {
+  if (rec.view === view && rec.epoch === ctx.epoch) return undefined;
+  const change: Change = { rec, old: rec.contribs, oldOut: rec.out };
+  const contribs: Contribution[] = [];
+  rec.view = view;
+  rec.epoch = ctx.epoch;
+  rec.out = decideService(rec, contribs, ctx);
+  // One alone rather than a list of one (the usual case); an exact-size copy otherwise: a
+  // pushed-to array keeps room for 16 more, times 100,000s of Services.
+  rec.contribs = contribs.length === 0
+    ? undefined
+    : contribs.length === 1
+    ? contribs[0]
+    : contribs.slice();
+  return change;
+}
+
+/** Why `rec` waits or is not announced at all, before looking at its IPs. */
+function blocker(
+  rec: ServiceRecord,
+  ctx: DecideContext,
+): { reason: string; cause: "waiting" | "config" } | undefined {
+  const svc = rec.view!;
+  if (svc.ingressIPs.length === 0) return { reason: "no IP assigned yet", cause: "waiting" };
+  if (ctx.nodeReason) return { reason: ctx.nodeReason, cause: "config" };
+  const local = svc.externalTrafficPolicy === "Local";
+  if (local ? !rec.local : !rec.any) {
+    const reason = local
+      ? `externalTrafficPolicy Local and no serving endpoint on node ${ctx.nodeName}`
+      : "no serving endpoint";
+    return { reason, cause: "waiting" };
+  }
+  if (ctx.peers.length === 0) {
+    return { reason: `no BGPPeer selects node ${ctx.nodeName}`, cause: "config" };
+  }
+  return undefined;
+}
+
+/**
+ * The outcome's usual fields in one literal, so that they sit inside the object rather than
+ * in a properties array of its own (100,000s of them).
+ */
+function outcome(
+  svc: ServiceView,
+  at: { pool: string | undefined; peers: string[]; prefixes?: string | readonly string[] },
+): ServiceAnnouncement {
+  const { pool, peers, prefixes } = at;
+  // Views are immutable: share the list rather than copy it, times 100,000s of Services.
+  const ips = svc.ingressIPs as string[];
+  const { namespace, name } = svc;
+  if (prefixes === undefined) {
+    return pool === undefined
+      ? { namespace, name, ips, peers }
+      : { namespace, name, ips, pool, peers };
+  }
+  return pool === undefined
+    ? { namespace, name, ips, peers, prefixes }
+    : { namespace, name, ips, pool, peers, prefixes };
+}
+
+/** The outcome of `rec`; its contributions are pushed to `contribs`. */
+function decideService(
+  rec: ServiceRecord,
+  contribs: Contribution[],
+  ctx: DecideContext,
+): ServiceAnnouncement {
+  const svc = rec.view!;
+  const ip0 = svc.ingressIPs[0];
+  const pool = ip0 === undefined
+    ? undefined
+    : lookupPool(ctx.config, ctx.poolNames, { svc, ip: ip0 });
+  const blocked = blocker(rec, ctx);
+  if (blocked) return Object.assign(outcome(svc, { pool, peers: NO_PEERS }), blocked);
+  const local = svc.externalTrafficPolicy === "Local";
+  const weight = ctx.weightedEcmp && local ? (rec.ready || rec.local) : 0;
+  const announcedTo = new Set<string>();
+  const reasons: string[] = [];
+  for (const ip of svc.ingressIPs) {
+    decideIp({ rec, ip, weight }, { contribs, announcedTo, reasons }, ctx);
+  }
+  const peers = internPeers(ctx.cache, [...announcedTo].sort());
+  const prefixes = contribs.length === 0
+    ? undefined
+    : contribs.length === 1
+    ? contribs[0].key
+    : [...new Set(contribs.map((k) => k.key))];
+  const out = outcome(svc, { pool, peers, prefixes });
+  if (peers.length === 0) Object.assign(out, { reason: reasons.join("; "), cause: "config" });
+  else if (reasons.length > 0) out.partial = reasons.join("; ");
+  const path = mergePathControl(contribs.map((k) => k.ad));
+  if (path.med !== undefined || path.asPathPrepend !== undefined) out.path = path;
+  return out;
+}
+
+/** Why the IPv6 peers `ad` would reach get no IPv6 route (no next hop), if that is why. */
+function noNextHopFor(ctx: DecideContext, ad: AdvertisementConfig): string | undefined {
+  for (const [name, why] of ctx.noNextHopV6) {
+    if (ad.peers.length === 0 || ad.peers.includes(name)) return `BGPPeer ${name}: ${why}`;
+  }
+  return undefined;
+}
+
+/**
+ * The contributions of one IP of a Service and the peers they reach; why the IP is not
+ * announced, if it is not, goes to `to.reasons`.
+ */
+function decideIp(
+  at: { rec: ServiceRecord; ip: string; weight: number },
+  to: { contribs: Contribution[]; announcedTo: Set<string>; reasons: string[] },
+  ctx: DecideContext,
+): void {
+  const { rec, ip } = at;
+  const svc = rec.view!;
+  const pool = lookupPool(ctx.config, ctx.poolNames, { svc, ip });
+  if (!pool) {
+    to.reasons.push(`IP ${ip} is in no IPAddressPool`);
+    return;
+  }
+  const v6 = ip.includes(":");
+  const carriers = v6 ? ctx.v6Peers : ctx.v4Peers;
+  let matched = false;
+  let familyless = false;
+  let hopless: string | undefined;
+  for (const ad of ctx.adsByPool.get(pool) ?? []) {
+    if (!matchesAnySelector(ad.serviceSelectors, svc.labels)) continue;
+    let found: { prefix: Prefix; key: string };
+    try {
+      const length = v6 ? ad.aggregationLengthV6 : ad.aggregationLength;
+      found = cachedPrefix(ctx.cache, ctx.made, { ip, length });
+    } catch (err) {
+      to.reasons.push(`IP ${ip}: ${(err as Error).message}`);
+      break;
+    }
+    const targets = targetsOf(ad, carriers, ctx.peers);
+    if (targets?.length === 0) {
+      hopless ??= noNextHopFor(ctx, ad);
+      if (carriers.length === 0) familyless = true;
+      continue;
+    }
+    matched = true;
+    const { prefix, key } = found;
+    const { weight } = at;
+    to.contribs.push({ prefix, key, ad, peers: targets, weight, svc: rec.key, routes: NO_ROUTES });
+    for (const p of targets ?? ctx.peers.map((x) => x.name)) to.announcedTo.add(p);
+  }
+  if (matched) return;
+  const family = v6 ? "ipv6" : "ipv4";
+  to.reasons.push(
+    v6 && hopless
+      ? `IP ${ip}: ${hopless}`
+      : familyless
+      ? `IP ${ip}: no BGPPeer of this node carries ${family} (set dualStackAddressFamily)`
+      : `no BGPAdvertisement selects pool "${pool}" for this node, Service and its peers`,
+  );
+}
+
+/** The peers an advertisement reaches among `carriers`; null = every peer of this node. */
+function targetsOf(
+  ad: AdvertisementConfig,
+  carriers: readonly PeerConfig[],
+  peers: readonly PeerConfig[],
+): readonly string[] | null {
+  if (ad.peers.length === 0 && carriers.length === peers.length) return null;
+  return carriers.filter((p) => ad.peers.length === 0 || ad.peers.includes(p.name)).map((p) =>
+    p.name
+  );
+}

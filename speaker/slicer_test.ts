@@ -1,0 +1,16 @@
+import assert from "node:assert/strict";
+import { sortSliced } from "./slicer.ts";
+
+Deno.test("sortSliced sorts in place and stably, yielding on large lists", () => {
+  for (const n of [0, 1, 7, 4096, 4097, 20_000, 70_001]) {
+    const items = Array.from({ length: n }, (_, i) => ({ v: (i * 7919) % 101, i }));
+    const want = items.slice().sort((a, b) => a.v - b.v);
+    const work = sortSliced(items, (a, b) => a.v - b.v);
+    let yields = 0;
+    let r = work.next();
+    for (; !r.done; r = work.next()) yields++;
+    assert.equal(r.value, items);
+    assert.deepEqual(items, want);
+    if (n > 16_384) assert.ok(yields > 1, `${n} items sorted without yielding`);
+  }
+});

@@ -1,0 +1,92 @@
+/**
+ * The objects the status reporter writes and reads back: ServiceBGPStatus (name, labels,
+ * body), the Events about a Service, and which decisions changed between two passes.
+ */
+import { createHash } from "node:crypto";
+import type { EventRecord, KubeObject } from "../cluster/types.ts";
+import { compareServices, type ServiceAnnouncement } from "./announce_types.ts";
+
+const NODE_LABEL = "metallb.io/node";
+const SERVICE_NAME_LABEL = "metallb.io/service-name";
+const SERVICE_NAMESPACE_LABEL = "metallb.io/service-namespace";
+
+/** Name of the ServiceBGPStatus for (Service, node): readable, unique, and a valid name. */
+export function serviceBGPStatusName(namespace: string, service: string, node: string): string {
+  const hash = createHash("sha256").update(`${namespace}/${service}/${node}`).digest("hex")
+    .slice(0, 10);
+  const base = `${service}-${node}`.toLowerCase().replace(/[^a-z0-9.-]/g, "-").slice(0, 200)
+    .replace(/[.-]+$/, "");
+  return `${base}-${hash}`;
+}
+
+/** The `namespace/name` of the Service a ServiceBGPStatus is about, from its labels. */
+export function serviceKeyOf(o: KubeObject): string {
+  const labels = o.metadata.labels ?? {};
+  return `${labels[SERVICE_NAMESPACE_LABEL]}/${labels[SERVICE_NAME_LABEL]}`;
+}
+
+/** The ServiceBGPStatus `name` saying that `peers` hold Service `s` from `node`. */
+export function serviceBGPStatusObject(
+  name: string,
+  at: { s: ServiceAnnouncement; peers: readonly string[]; namespace: string; node: string },
+): KubeObject {
+  const { s, peers, node } = at;
+  return {
+    apiVersion: "metallb.io/v1beta1",
+    kind: "ServiceBGPStatus",
+    metadata: {
+      name,
+      namespace: at.namespace,
+      labels: {
+        [NODE_LABEL]: node,
+        [SERVICE_NAME_LABEL]: s.name,
+        [SERVICE_NAMESPACE_LABEL]: s.namespace,
+      },
+    },
+    // The shared, frozen list: a store keeping written objects then holds no copy each.
+    status: { node, serviceName: s.name, serviceNamespace: s.namespace, peers },
+  };
+}
+
+/** An Event of the speaker about Service `s`. */
+export function serviceEvent(
+  s: ServiceAnnouncement,
+  what: { type: "Normal" | "Warning"; reason: string; message: string },
+): EventRecord {
+  return {
+    involved: { kind: "Service", apiVersion: "v1", namespace: s.namespace, name: s.name },
+    ...what,
+    component: "metallb-speaker",
+  };
+}
+
+/** Whether `o` is this node's ServiceBGPStatus, in the install namespace. */
+export function isOwnStatus(o: KubeObject, at: { namespace: string; node: string }): boolean {
+  return o.metadata.namespace === at.namespace && o.metadata.labels?.[NODE_LABEL] === at.node;
+}
+
+/**
+ * The decisions that differ between two lists sorted by namespace/name, by `namespace/name`:
+ * the new one, or undefined for a Service gone. Unchanged decisions are the same objects
+ * (planner cache), so with 100,000s of Services only the changed ones cost more than a
+ * comparison; one walk over both lists, no set of either.
+ */
+export function* changedDecisions(
+  before: readonly ServiceAnnouncement[],
+  now: readonly ServiceAnnouncement[],
+): Generator<[string, ServiceAnnouncement | undefined]> {
+  let i = 0, j = 0;
+  while (i < before.length || j < now.length) {
+    const b = before[i], a = now[j];
+    if (a === b) {
+      i++;
+      j++;
+      continue;
+    }
+    const c = b === undefined ? 1 : a === undefined ? -1 : compareServices(b, a);
+    if (c < 0) yield [`${b.namespace}/${b.name}`, undefined];
+    else yield [`${a.namespace}/${a.name}`, a];
+    if (c <= 0) i++;
+    if (c >= 0) j++;
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * The speaker's parsed views of the snapshot: LoadBalancer Services, EndpointSlices and this
+ * node, rebuilt only for the kinds that changed. Each object is parsed once; one that does
+ * not parse is logged once and skipped.
+ */
+import type { Logger } from "../api/log.ts";
+import {
+  type EndpointSliceView,
+  type NodeView,
+  parseEndpointSlice,
+  parseNode,
+  parseSnapshotService,
+  type ServiceView,
+} from "../api/objects.ts";
+import type { KubeObject, ReadKind, Snapshot } from "../cluster/types.ts";
+
+/** Marks an object whose parse failed (already logged). */
+const UNPARSABLE = Symbol("unparsable");
+
+/** Views of the last snapshot read. */
+export class SnapshotViews {
+  readonly #log: Logger;
+  readonly #parsed = new WeakMap<KubeObject, unknown>();
+  /** Service objects whose parse failed, logged once. */
+  readonly #unparsable = new WeakSet<KubeObject>();
+  /** LoadBalancer Services; undefined before the first refresh. */
+  services?: ServiceView[];
+  slices?: EndpointSliceView[];
+
+  /** No views yet; unparsable objects are reported on `log`. */
+  constructor(log: Logger) {
+    this.#log = log;
+  }
+
+  /** The Node object `name` of `snap`, and its view. */
+  node(snap: Snapshot, name: string): { obj?: KubeObject; view?: NodeView } {
+    const obj = snap.objects.get("Node")?.get(name);
+    return { obj, view: obj ? this.#view<NodeView>(obj, parseNode) : undefined };
+  }
+
+  /** Rebuilds the views of the kinds that changed; yields now and then (see `drive`). */
+  *refresh(snap: Snapshot, kinds: ReadonlySet<ReadKind> | "all"): Generator<void, void> {
+    const all = kinds === "all";
+    if (all || kinds.has("Service") || !this.services) yield* this.#refreshServices(snap);
+    if (all || kinds.has("EndpointSlice") || !this.slices) {
+      const views: EndpointSliceView[] = [];
+      let n = 0;
+      for (const o of snap.objects.get("EndpointSlice")?.values() ?? []) {
+        if ((++n & 1023) === 0) yield;
+        const s = this.#view<EndpointSliceView>(o, parseEndpointSlice);
+        if (s) views.push(s);
+      }
+      this.slices = views;
+    }
+  }
+
+  *#refreshServices(snap: Snapshot): Generator<void, void> {
+    const views: ServiceView[] = [];
+    let n = 0;
+    // The views are memoized by object in api/objects.ts (shared with the controller): no
+    // map of our own from object to view, 100,000s of entries.
+    for (const o of snap.objects.get("Service")?.values() ?? []) {
+      if ((++n & 1023) === 0) yield;
+      const r = parseSnapshotService(o);
+      if (r.ok) {
+        if (r.value.type === "LoadBalancer") views.push(r.value);
+      } else if (!this.#unparsable.has(o)) {
+        this.#unparsable.add(o);
+        this.#unparsableLog(o);
+      }
+    }
+    this.services = views;
+  }
+
+  #unparsableLog(o: KubeObject): void {
+    this.#log.warn("ignoring unparsable object", { kind: o.kind, name: o.metadata?.name });
+  }
+
+  #view<T>(obj: KubeObject, parse: (o: KubeObject) => { ok: boolean }): T | undefined {
+    // The view itself is stored (no result wrapper per object): 100,000s of them.
+    let v = this.#parsed.get(obj);
+    if (v === undefined) {
+      const r = parse(obj) as { ok: boolean; value?: T };
+      v = r.ok ? r.value : UNPARSABLE;
+      this.#parsed.set(obj, v);
+      if (!r.ok) this.#unparsableLog(obj);
+    }
+    return v === UNPARSABLE ? undefined : v as T;
+  }
+}
