@@ -1,0 +1,85 @@
+/**
+ * Prefix order and prefix keys ({@linkcode prefixKey}) read back: the Adj-RIB-Out keeps its
+ * table as an array sorted in this order and finds a key in it by binary search, so it needs
+ * no Map entry per prefix and peer.
+ */
+import type { Family } from "./fsm.ts";
+import { AFI_IPV4, AFI_IPV6, type Prefix } from "./types.ts";
+
+/** Prefix order: family, address bytes, length (the speaker hands routes over in this order). */
+export function comparePrefix(a: Prefix, b: Prefix): number {
+  if (a.afi !== b.afi) return a.afi - b.afi;
+  const x = a.addr;
+  const y = b.addr;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return a.length - b.length;
+}
+
+/** Family of a {@linkcode prefixKey}: IPv6 keys start with "x". */
+export function familyOfKey(k: string): Family {
+  return k.charCodeAt(0) === 0x78 ? "ipv6" : "ipv4";
+}
+
+/** A prefix whose fields are overwritten in place, for look-ups that must not allocate. */
+interface ScratchPrefix {
+  afi: 1 | 2;
+  addr: Uint8Array;
+  length: number;
+}
+
+/** Decodes key `k` into `into` (whose addr must have room for the family). */
+function decodeKey(k: string, into: ScratchPrefix): void {
+  if (k.charCodeAt(0) !== 0x78) {
+    const n = Number(k);
+    const length = n % 33;
+    const v = (n - length) / 33;
+    const a = into.addr;
+    a[0] = v >>> 24;
+    a[1] = (v >>> 16) & 255;
+    a[2] = (v >>> 8) & 255;
+    a[3] = v & 255;
+    into.afi = AFI_IPV4;
+    into.length = length;
+    return;
+  }
+  const slash = k.indexOf("/");
+  const a = into.addr;
+  a.fill(0);
+  for (let i = 1, j = 0; i < slash; i += 2, j++) a[j] = parseInt(k.slice(i, i + 2), 16);
+  into.afi = AFI_IPV6;
+  into.length = Number(k.slice(slash + 1));
+}
+
+/**
+ * The prefix a {@linkcode prefixKey} stands for. Withdrawals of prefixes no longer wanted
+ * rebuild them from the key, since nothing else of them is kept.
+ */
+export function prefixOfKey(k: string): Prefix {
+  const p: ScratchPrefix = {
+    afi: AFI_IPV4,
+    addr: new Uint8Array(familyOfKey(k) === "ipv6" ? 16 : 4),
+    length: 0,
+  };
+  decodeKey(k, p);
+  return p;
+}
+
+// One scratch prefix per family, reused by every look-up (JavaScript runs them one at a time).
+const PROBE4: ScratchPrefix = { afi: AFI_IPV4, addr: new Uint8Array(4), length: 0 };
+const PROBE6: ScratchPrefix = { afi: AFI_IPV6, addr: new Uint8Array(16), length: 0 };
+
+/** Index in `sorted` (strictly ordered by prefix) of the item whose prefix has key `k`, or -1. */
+export function findByKey<T extends { prefix: Prefix }>(sorted: readonly T[], k: string): number {
+  const probe = familyOfKey(k) === "ipv6" ? PROBE6 : PROBE4;
+  decodeKey(k, probe);
+  let lo = 0;
+  let hi = sorted.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = comparePrefix(sorted[mid].prefix, probe);
+    if (c === 0) return mid;
+    if (c < 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
