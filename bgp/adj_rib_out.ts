@@ -10,7 +10,7 @@
  */
 import type { Family } from "./fsm.ts";
 import { formatPrefix, prefixKey } from "./prefix.ts";
-import { comparePrefix, familyOfKey, findByKey, prefixOfKey } from "./prefix_order.ts";
+import { comparePrefix, familyOfKey, findByKey, lowerBound, prefixOfKey } from "./prefix_order.ts";
 import {
   type AttributeEnv,
   buildPathAttributes,
@@ -58,11 +58,17 @@ export interface TakenUpdates {
   more: boolean;
 }
 
-/** Announcements of one batch that share an attribute set, with their prefix keys. */
+/**
+ * Announcements of one batch that share an attribute set, with their prefix keys (undefined
+ * for prefixes of the unsent part of the table, which have no entry in the diff).
+ */
 interface Pending {
   group: AnnounceGroup;
-  keys: string[];
+  keys: (string | undefined)[];
 }
+
+/** Before every prefix: "the peer has none of the table". */
+const FIRST: Prefix = { afi: 0 as 1, addr: new Uint8Array(0), length: 0 };
 
 type Rejected = { prefix: string; reason: string }[];
 
@@ -79,13 +85,19 @@ export class AdjRibOut {
   #table: readonly Route[] = [];
   /**
    * Prefix key to the attribute key the peer has (null: nothing), for prefixes whose wanted
-   * state may differ from that. Any other prefix the peer has exactly as wanted (or, while
-   * `#allDirty`, not at all).
+   * state may differ from that. Any other prefix of the table the peer has exactly as
+   * wanted, unless it lies in the unsent part.
    */
   #diff = new Map<string, string | null>();
-  /** The peer has nothing (after reset) and every wanted prefix is still to go. */
-  #allDirty = false;
+  /**
+   * Table routes from this prefix on were never sent (after a reset, the whole table): they
+   * go out by walking the table, so a full announcement needs no diff entry per prefix.
+   * Such prefixes never have a diff entry. Undefined: no unsent part.
+   */
+  #unsentFrom: Prefix | undefined = FIRST;
   #sentCount = 0;
+  /** Where the last {@linkcode routeState} found its key. */
+  #hint = -1;
   #norm = new WeakMap<RouteAttributes, Normalized>();
 
   /**
@@ -176,9 +188,15 @@ export class AdjRibOut {
 
   /** Before the wanted route of `prefix` changes from `before`: remember what the peer has. */
   #note(prefix: Prefix, before: Route | undefined): void {
+    // In the unsent part the peer has nothing, before and after.
+    if (this.#unsent(prefix)) return;
     const k = prefixKey(prefix);
     if (this.#diff.has(k)) return;
-    this.#diff.set(k, this.#allDirty || before === undefined ? null : this.#good(before).key);
+    this.#diff.set(k, before === undefined ? null : this.#good(before).key);
+  }
+
+  #unsent(prefix: Prefix): boolean {
+    return this.#unsentFrom !== undefined && comparePrefix(prefix, this.#unsentFrom) >= 0;
   }
 
   /** The normalised attributes of a route already accepted into the table. */
@@ -200,7 +218,7 @@ export class AdjRibOut {
   reset(): void {
     this.#diff = new Map();
     this.#sentCount = 0;
-    this.#allDirty = true;
+    this.#unsentFrom = FIRST;
   }
 
   /**
@@ -208,11 +226,14 @@ export class AdjRibOut {
    * `sent` when the peer has it with the attributes wanted now, else `pending`.
    */
   routeState(k: string): RouteState {
-    const i = findByKey(this.#table, k);
+    // Status is asked Service by Service, mostly in table order: try the next slot first.
+    const i = findByKey(this.#table, k, { hint: this.#hint + 1 });
     if (i < 0) return "absent";
-    if (this.#allDirty) return "pending";
+    this.#hint = i;
+    const r = this.#table[i];
     const s = this.#diff.get(k);
-    return s === undefined || s === this.#good(this.#table[i]).key ? "sent" : "pending";
+    if (s === undefined) return this.#unsent(r.prefix) ? "pending" : "sent";
+    return s === this.#good(r).key ? "sent" : "pending";
   }
 
   /** Prefixes the session should advertise, sent or not (MetalLB's pending_prefixes). */
@@ -228,15 +249,19 @@ export class AdjRibOut {
   /** Prefixes still to announce, change or withdraw in `families`. */
   pendingCount(families: Family[] = ["ipv4", "ipv6"]): number {
     let n = 0;
-    if (this.#allDirty) {
-      // The peer has nothing: every wanted prefix of those families is pending.
-      for (const r of this.#table) {
-        if (families.includes(r.prefix.afi === AFI_IPV4 ? "ipv4" : "ipv6")) n++;
+    if (this.#unsentFrom !== undefined) {
+      const table = this.#table;
+      const both = families.includes("ipv4") && families.includes("ipv6");
+      const from = lowerBound(table, this.#unsentFrom);
+      if (both) n += table.length - from;
+      else {
+        for (let i = from; i < table.length; i++) {
+          if (families.includes(table[i].prefix.afi === AFI_IPV4 ? "ipv4" : "ipv6")) n++;
+        }
       }
-      return n;
     }
-    // Outside `#diff` the peer has exactly what is wanted: only those keys need a look,
-    // so polling the count stays cheap with 100,000s of routes.
+    // Elsewhere outside `#diff` the peer has exactly what is wanted: only those keys need a
+    // look, so polling the count stays cheap with 100,000s of routes.
     for (const [k, s] of this.#diff) {
       const i = findByKey(this.#table, k);
       if (i < 0) {
@@ -254,13 +279,6 @@ export class AdjRibOut {
     env: AttributeEnv,
     options: { ctx: CodecContext; families: Family[]; holdTails?: HoldTails; limit?: number },
   ): TakenUpdates {
-    if (this.#allDirty) {
-      for (const r of this.#table) {
-        const k = prefixKey(r.prefix);
-        if (!this.#diff.has(k)) this.#diff.set(k, null);
-      }
-      this.#allDirty = false;
-    }
     const withdrawn: Prefix[] = [];
     const groups = [new Map<string, Pending>(), new Map<string, Pending>()];
     const more = this.#collect({ env, families: options.families, limit: options.limit }, {
@@ -281,7 +299,7 @@ export class AdjRibOut {
         bulk ||= tail.bulk;
         const count = hold === "none" || (hold === "bulky" && !tail.bulk) ? 0 : tail.count;
         const keep = p.keys.length - count;
-        this.#markSent(p.keys, keep);
+        this.#markSent(p, keep);
         if (count > 0) p.group.prefixes.length = keep;
         announced += keep;
         if (!more) held += count;
@@ -317,34 +335,73 @@ export class AdjRibOut {
         continue;
       }
       const r = this.#table[i];
-      const afi = r.prefix.afi;
       // Families the peer did not negotiate stay pending.
-      if (!(afi === AFI_IPV4 ? v4 : v6)) continue;
-      const n = this.#good(r);
-      if (s === n.key) {
+      if (!(r.prefix.afi === AFI_IPV4 ? v4 : v6)) continue;
+      if (s === this.#good(r).key) {
         this.#diff.delete(k);
         continue;
       }
-      const byKey = into.groups[afi - 1];
-      let p = byKey.get(n.key);
-      if (p === undefined) {
-        const attributes = buildPathAttributes(n.attrs, afi, want.env);
-        p = { group: { afi, attributes, prefixes: [] }, keys: [] };
-        byKey.set(n.key, p);
-      }
-      p.group.prefixes.push(r.prefix);
-      p.keys.push(k);
+      this.#group(r, { env: want.env, groups: into.groups }).keys.push(k);
       taken++;
     }
-    return false;
+    return this.#walkUnsent({ ...want, taken }, into.groups);
   }
 
-  /** The first `keep` of `keys` went out: the peer now has them as wanted. */
-  #markSent(keys: readonly string[], keep: number): void {
-    for (let i = 0; i < keep; i++) {
+  /** The group of `r`'s family and attribute set, with `r`'s prefix added. */
+  #group(r: Route, at: { env: AttributeEnv; groups: Map<string, Pending>[] }): Pending {
+    const afi = r.prefix.afi;
+    const n = this.#good(r);
+    const byKey = at.groups[afi - 1];
+    let p = byKey.get(n.key);
+    if (p === undefined) {
+      const attributes = buildPathAttributes(n.attrs, afi, at.env);
+      p = { group: { afi, attributes, prefixes: [] }, keys: [] };
+      byKey.set(n.key, p);
+    }
+    p.group.prefixes.push(r.prefix);
+    return p;
+  }
+
+  /**
+   * Announces the unsent part of the table in order, up to the limit left; prefixes of
+   * families not negotiated move to the diff, still pending. True when the limit cut it.
+   */
+  #walkUnsent(
+    want: { env: AttributeEnv; families: Family[]; limit?: number; taken: number },
+    groups: Map<string, Pending>[],
+  ): boolean {
+    if (this.#unsentFrom === undefined) return false;
+    const table = this.#table;
+    const limit = want.limit ?? Infinity;
+    let taken = want.taken;
+    let i = lowerBound(table, this.#unsentFrom);
+    for (; i < table.length && taken < limit; i++) {
+      const r = table[i];
+      if (!want.families.includes(r.prefix.afi === AFI_IPV4 ? "ipv4" : "ipv6")) {
+        this.#diff.set(prefixKey(r.prefix), null);
+        continue;
+      }
+      this.#group(r, { env: want.env, groups }).keys.push(undefined);
+      taken++;
+    }
+    this.#unsentFrom = i < table.length ? table[i].prefix : undefined;
+    return i < table.length;
+  }
+
+  /**
+   * The first `keep` prefixes of `p` went out: the peer now has them as wanted. The rest,
+   * held back, stay pending; those from the unsent part get a diff entry saying so.
+   */
+  #markSent(p: Pending, keep: number): void {
+    const { keys } = p;
+    for (let i = 0; i < keys.length; i++) {
       const k = keys[i];
-      if (this.#diff.get(k) === null) this.#sentCount++;
-      this.#diff.delete(k);
+      if (i >= keep) {
+        if (k === undefined) this.#diff.set(prefixKey(p.group.prefixes[i]), null);
+        continue;
+      }
+      if (k === undefined || this.#diff.get(k) === null) this.#sentCount++;
+      if (k !== undefined) this.#diff.delete(k);
     }
   }
 }

@@ -68,10 +68,22 @@ export function prefixOfKey(k: string): Prefix {
 const PROBE4: ScratchPrefix = { afi: AFI_IPV4, addr: new Uint8Array(4), length: 0 };
 const PROBE6: ScratchPrefix = { afi: AFI_IPV6, addr: new Uint8Array(16), length: 0 };
 
-/** Index in `sorted` (strictly ordered by prefix) of the item whose prefix has key `k`, or -1. */
-export function findByKey<T extends { prefix: Prefix }>(sorted: readonly T[], k: string): number {
+/**
+ * Index in `sorted` (strictly ordered by prefix) of the item whose prefix has key `k`, or -1.
+ * `hint`, an index where the key probably is (callers often go through keys in table order),
+ * is tried first.
+ */
+export function findByKey<T extends { prefix: Prefix }>(
+  sorted: readonly T[],
+  k: string,
+  options: { hint?: number } = {},
+): number {
   const probe = familyOfKey(k) === "ipv6" ? PROBE6 : PROBE4;
   decodeKey(k, probe);
+  const hint = options.hint ?? -1;
+  if (hint >= 0 && hint < sorted.length && comparePrefix(sorted[hint].prefix, probe) === 0) {
+    return hint;
+  }
   let lo = 0;
   let hi = sorted.length - 1;
   while (lo <= hi) {
@@ -82,4 +94,16 @@ export function findByKey<T extends { prefix: Prefix }>(sorted: readonly T[], k:
     else hi = mid - 1;
   }
   return -1;
+}
+
+/** Index of the first item of `sorted` whose prefix is not before `p` (`sorted.length` if none). */
+export function lowerBound<T extends { prefix: Prefix }>(sorted: readonly T[], p: Prefix): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (comparePrefix(sorted[mid].prefix, p) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
