@@ -20,18 +20,21 @@ export function familyOfKey(k: string): Family {
   return k.charCodeAt(0) === 0x78 ? "ipv6" : "ipv4";
 }
 
-/** A prefix whose fields are overwritten in place, for look-ups that must not allocate. */
-interface ScratchPrefix {
-  afi: 1 | 2;
-  addr: Uint8Array;
-  length: number;
+/**
+ * A prefix whose fields are overwritten in place, for look-ups that must not allocate. A
+ * class, so that it never shares the hidden class of the callers' Prefix literals: a double
+ * stored in a shared `length` field would box that field in every Prefix (16 B each).
+ */
+class ScratchPrefix {
+  constructor(public afi: 1 | 2, public addr: Uint8Array, public length: number) {}
 }
 
 /** Decodes key `k` into `into` (whose addr must have room for the family). */
 function decodeKey(k: string, into: ScratchPrefix): void {
   if (k.charCodeAt(0) !== 0x78) {
     const n = Number(k);
-    const length = n % 33;
+    // `| 0` keeps the length a small integer (see ScratchPrefix).
+    const length = (n % 33) | 0;
     const v = (n - length) / 33;
     const a = into.addr;
     a[0] = v >>> 24;
@@ -47,7 +50,7 @@ function decodeKey(k: string, into: ScratchPrefix): void {
   a.fill(0);
   for (let i = 1, j = 0; i < slash; i += 2, j++) a[j] = parseInt(k.slice(i, i + 2), 16);
   into.afi = AFI_IPV6;
-  into.length = Number(k.slice(slash + 1));
+  into.length = Number(k.slice(slash + 1)) | 0;
 }
 
 /**
@@ -55,18 +58,14 @@ function decodeKey(k: string, into: ScratchPrefix): void {
  * rebuild them from the key, since nothing else of them is kept.
  */
 export function prefixOfKey(k: string): Prefix {
-  const p: ScratchPrefix = {
-    afi: AFI_IPV4,
-    addr: new Uint8Array(familyOfKey(k) === "ipv6" ? 16 : 4),
-    length: 0,
-  };
+  const p = new ScratchPrefix(AFI_IPV4, new Uint8Array(familyOfKey(k) === "ipv6" ? 16 : 4), 0);
   decodeKey(k, p);
-  return p;
+  return { afi: p.afi, addr: p.addr, length: p.length };
 }
 
 // One scratch prefix per family, reused by every look-up (JavaScript runs them one at a time).
-const PROBE4: ScratchPrefix = { afi: AFI_IPV4, addr: new Uint8Array(4), length: 0 };
-const PROBE6: ScratchPrefix = { afi: AFI_IPV6, addr: new Uint8Array(16), length: 0 };
+const PROBE4 = new ScratchPrefix(AFI_IPV4, new Uint8Array(4), 0);
+const PROBE6 = new ScratchPrefix(AFI_IPV6, new Uint8Array(16), 0);
 
 /**
  * Index in `sorted` (strictly ordered by prefix) of the item whose prefix has key `k`, or -1.
