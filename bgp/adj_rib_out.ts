@@ -20,7 +20,7 @@ import {
   type RouteAttributes,
   validateAttributes,
 } from "./route_attributes.ts";
-import { type AnnounceGroup, lastUpdateCount, packUpdates } from "./update_packing.ts";
+import { ChunkedGroup, packChunks } from "./update_packing.ts";
 import { AFI_IPV4, type CodecContext, type Prefix, type UpdateMessage } from "./types.ts";
 
 export {
@@ -63,7 +63,7 @@ export interface TakenUpdates {
  * for prefixes of the unsent part of the table, which have no entry in the diff).
  */
 interface Pending {
-  group: AnnounceGroup;
+  group: ChunkedGroup;
   keys: (string | undefined)[];
 }
 
@@ -281,32 +281,31 @@ export class AdjRibOut {
   ): TakenUpdates {
     const withdrawn: Prefix[] = [];
     const groups = [new Map<string, Pending>(), new Map<string, Pending>()];
-    const more = this.#collect({ env, families: options.families, limit: options.limit }, {
-      withdrawn,
-      groups,
-    });
+    const want = { env, ctx: options.ctx, families: options.families, limit: options.limit };
+    const more = this.#collect(want, { withdrawn, groups });
     const hold = more ? "bulky" : options.holdTails ?? "none";
     let announced = 0;
     let held = 0;
     let bulk = false;
-    const out: AnnounceGroup[] = [];
+    const out: ChunkedGroup[] = [];
     for (const byKey of groups) {
       for (const p of byKey.values()) {
         // A batch cut by `limit`: the partial tail of a set that filled whole UPDATEs goes
         // with the next batch, so UPDATEs stay full. Sets smaller than one UPDATE go now:
         // holding them could stall a table of many small sets.
-        const tail = lastUpdateCount(p.group, options.ctx);
-        bulk ||= tail.bulk;
-        const count = hold === "none" || (hold === "bulky" && !tail.bulk) ? 0 : tail.count;
+        const several = p.group.chunks.length > 1;
+        bulk ||= several;
+        const hit = hold === "all" || (hold === "bulky" && several);
+        const count = hit ? p.group.lastRun().length : 0;
         const keep = p.keys.length - count;
         this.#markSent(p, keep);
-        if (count > 0) p.group.prefixes.length = keep;
+        if (count > 0) p.group.dropLastRun();
         announced += keep;
         if (!more) held += count;
         out.push(p.group);
       }
     }
-    const updates = packUpdates(withdrawn, out, { ctx: options.ctx, nextHopV6: env.nextHopV6 });
+    const updates = packChunks(withdrawn, out, { nextHopV6: env.nextHopV6 });
     return { updates, announced, withdrawn: withdrawn.length, held, bulk, more };
   }
 
@@ -315,7 +314,7 @@ export class AdjRibOut {
    * announcements gathered by family and attribute set. True when `limit` cut it short.
    */
   #collect(
-    want: { env: AttributeEnv; families: Family[]; limit?: number },
+    want: { env: AttributeEnv; ctx: CodecContext; families: Family[]; limit?: number },
     into: { withdrawn: Prefix[]; groups: Map<string, Pending>[] },
   ): boolean {
     const v4 = want.families.includes("ipv4");
@@ -341,24 +340,27 @@ export class AdjRibOut {
         this.#diff.delete(k);
         continue;
       }
-      this.#group(r, { env: want.env, groups: into.groups }).keys.push(k);
+      this.#group(r, { ...want, groups: into.groups }).keys.push(k);
       taken++;
     }
     return this.#walkUnsent({ ...want, taken }, into.groups);
   }
 
   /** The group of `r`'s family and attribute set, with `r`'s prefix added. */
-  #group(r: Route, at: { env: AttributeEnv; groups: Map<string, Pending>[] }): Pending {
+  #group(
+    r: Route,
+    at: { env: AttributeEnv; ctx: CodecContext; groups: Map<string, Pending>[] },
+  ): Pending {
     const afi = r.prefix.afi;
     const n = this.#good(r);
     const byKey = at.groups[afi - 1];
     let p = byKey.get(n.key);
     if (p === undefined) {
       const attributes = buildPathAttributes(n.attrs, afi, at.env);
-      p = { group: { afi, attributes, prefixes: [] }, keys: [] };
+      p = { group: new ChunkedGroup({ afi, attributes, ctx: at.ctx }), keys: [] };
       byKey.set(n.key, p);
     }
-    p.group.prefixes.push(r.prefix);
+    p.group.add(r.prefix);
     return p;
   }
 
@@ -367,7 +369,13 @@ export class AdjRibOut {
    * families not negotiated move to the diff, still pending. True when the limit cut it.
    */
   #walkUnsent(
-    want: { env: AttributeEnv; families: Family[]; limit?: number; taken: number },
+    want: {
+      env: AttributeEnv;
+      ctx: CodecContext;
+      families: Family[];
+      limit?: number;
+      taken: number;
+    },
     groups: Map<string, Pending>[],
   ): boolean {
     if (this.#unsentFrom === undefined) return false;
@@ -381,7 +389,7 @@ export class AdjRibOut {
         this.#diff.set(prefixKey(r.prefix), null);
         continue;
       }
-      this.#group(r, { env: want.env, groups }).keys.push(undefined);
+      this.#group(r, { ...want, groups }).keys.push(undefined);
       taken++;
     }
     this.#unsentFrom = i < table.length ? table[i].prefix : undefined;
@@ -394,10 +402,11 @@ export class AdjRibOut {
    */
   #markSent(p: Pending, keep: number): void {
     const { keys } = p;
+    const held = p.group.lastRun();
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i];
       if (i >= keep) {
-        if (k === undefined) this.#diff.set(prefixKey(p.group.prefixes[i]), null);
+        if (k === undefined) this.#diff.set(prefixKey(held[i - keep]), null);
         continue;
       }
       if (k === undefined || this.#diff.get(k) === null) this.#sentCount++;

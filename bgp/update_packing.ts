@@ -51,6 +51,50 @@ function chunkBySize(items: Prefix[], room: number): Prefix[][] {
   return out;
 }
 
+/**
+ * Prefixes of one family and attribute set, cut into one run per UPDATE as they are added:
+ * each prefix is stored once, in the array the UPDATE will carry.
+ */
+export class ChunkedGroup {
+  /** Runs of prefixes, each filling at most one UPDATE. */
+  readonly chunks: Prefix[][] = [];
+  readonly afi: 1 | 2;
+  readonly attributes: PathAttributes;
+  readonly #room: number;
+  #used = 0;
+
+  /** An empty group; the room per UPDATE comes from the encoded attributes. */
+  constructor(g: { afi: 1 | 2; attributes: PathAttributes; ctx: CodecContext }) {
+    this.afi = g.afi;
+    this.attributes = g.attributes;
+    this.#room = nlriRoom({ afi: g.afi, attributes: g.attributes, prefixes: [] }, g.ctx);
+  }
+
+  /** Appends a prefix, starting a new run when the last one is full. */
+  add(p: Prefix): void {
+    const n = nlriLength(p);
+    const last = this.chunks[this.chunks.length - 1];
+    if (last === undefined || (this.#used + n > this.#room && last.length > 0)) {
+      this.chunks.push([p]);
+      this.#used = n;
+      return;
+    }
+    last.push(p);
+    this.#used += n;
+  }
+
+  /** The prefixes of the last run (the UPDATE that may not be full). */
+  lastRun(): readonly Prefix[] {
+    return this.chunks[this.chunks.length - 1] ?? [];
+  }
+
+  /** Drops the last run (held back for a later, fuller UPDATE). */
+  dropLastRun(): void {
+    this.chunks.pop();
+    this.#used = this.#room;
+  }
+}
+
 /** Bytes left for NLRI in one UPDATE of group `g`. */
 export function nlriRoom(g: AnnounceGroup, ctx: CodecContext): number {
   const attrLen = encodePathAttributes(g.attributes, ctx).length;
@@ -85,12 +129,27 @@ export function packUpdates(
   groups: AnnounceGroup[],
   options: { ctx: CodecContext; nextHopV6: string },
 ): UpdateMessage[] {
+  const chunked = groups.filter((g) => g.prefixes.length > 0).map((g) => ({
+    afi: g.afi,
+    attributes: g.attributes,
+    chunks: chunkBySize(g.prefixes, nlriRoom(g, options.ctx)),
+  }));
+  return packChunks(withdrawn, chunked, { nextHopV6: options.nextHopV6 });
+}
+
+/**
+ * {@linkcode packUpdates} for announcements already cut into UPDATE-sized runs (see
+ * {@linkcode ChunkedGroup}): one UPDATE per run. The run arrays become the UPDATEs' NLRI.
+ */
+export function packChunks(
+  withdrawn: Prefix[],
+  groups: readonly Pick<ChunkedGroup, "afi" | "attributes" | "chunks">[],
+  options: { nextHopV6: string },
+): UpdateMessage[] {
   const out: UpdateMessage[] = [];
   if (withdrawn.length > 0) packWithdrawals(withdrawn, out);
   for (const g of groups) {
-    if (g.prefixes.length === 0) continue;
-    const chunks = chunkBySize(g.prefixes, nlriRoom(g, options.ctx));
-    for (const chunk of chunks) {
+    for (const chunk of g.chunks) {
       if (g.afi === AFI_IPV4) {
         out.push({ type: 2, withdrawn: [], attributes: g.attributes, nlri: chunk });
         continue;
@@ -105,31 +164,6 @@ export function packUpdates(
     }
   }
   return out;
-}
-
-/**
- * How many prefixes at the end of `g` fill its last, partly filled UPDATE, and whether `g`
- * fills more than one UPDATE (a bulk change).
- */
-export function lastUpdateCount(
-  g: AnnounceGroup,
-  ctx: CodecContext,
-): { count: number; bulk: boolean } {
-  const room = nlriRoom(g, ctx);
-  let used = 0;
-  let chunks = 1;
-  let last = 0;
-  for (const p of g.prefixes) {
-    const n = nlriLength(p);
-    if (used + n > room && used > 0) {
-      chunks++;
-      used = 0;
-      last = 0;
-    }
-    used += n;
-    last++;
-  }
-  return { count: last, bulk: chunks > 1 };
 }
 
 /** The End-of-RIB marker for a family (RFC 4724 2). */
