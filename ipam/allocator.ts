@@ -8,7 +8,7 @@
  */
 import { type Family, formatIP, parseIP } from "./addr.ts";
 import { AddressTable } from "./address_table.ts";
-import { claimPool } from "./claim.ts";
+import { claimPool, poolByAddress } from "./claim.ts";
 import { type Assignment, movePool, type PoolChangeWork, revalidate } from "./pool_change.ts";
 import { poolServes, PoolSet, type PoolState, spaceOf } from "./pool_set.ts";
 import {
@@ -141,7 +141,7 @@ export class Allocator {
       return this.#claim(request, { texts: request.requestedIPs!, lenient: false });
     }
     const candidates = this.#candidates(request);
-    if ("ok" in candidates) return candidates;
+    if (!Array.isArray(candidates)) return candidates as Refusal;
     return this.#allocateFrom(request, candidates);
   }
 
@@ -252,13 +252,29 @@ export class Allocator {
     const space = spaceOf(pool, family);
     if (!space) return undefined;
     // Services with one sharing key get one address when compatible, as in MetalLB.
+    if (request.sharingKey) {
+      return this.#pickShared(space, { pool, family, request }) ?? this.#pickFree(space);
+    }
+    return this.#pickFree(space);
+  }
+
+  #pickFree(space: AddressSpace): string | undefined {
+    return space.peekFresh(this.#table.taken) ?? space.peekFreed(this.#table.freedValid);
+  }
+
+  /** An address of `pool` that Services with the request's sharing key hold and may share. */
+  #pickShared(
+    space: AddressSpace,
+    want: { pool: PoolState; family: Family; request: ServiceRequest },
+  ): string | undefined {
+    const { pool, family, request } = want;
     for (const ip of this.#sharing.ipsOf(request.sharingKey)) {
       if (familyOf(ip) !== family || space.excluded(ip)) continue;
       const first = this.#table.firstHolder(ip);
       if (first === undefined || this.#assignments.get(first)?.pool !== pool.name) continue;
       if (this.#conflict(ip, request) === null) return ip;
     }
-    return space.peekFresh(this.#table.taken) ?? space.peekFreed(this.#table.freedValid);
+    return undefined;
   }
 
   #commit(request: ServiceRequest, got: { ips: string[]; pool: PoolState }): AllocateResult {
@@ -266,13 +282,14 @@ export class Allocator {
     this.#assignments.set(request.key, { ips: ordered, pool: got.pool.name, request });
     for (const ip of ordered) {
       if (this.#table.hold(ip, request.key)) spaceOf(got.pool, familyOf(ip))!.used++;
-      this.#sharing.count(request.sharingKey, { ip, delta: 1 });
+      if (request.sharingKey) this.#sharing.count(request.sharingKey, { ip, delta: 1 });
     }
     return { ok: true, ips: [...ordered], pool: got.pool.name, kept: false };
   }
 
   #reindexSharing(rec: Assignment, request: ServiceRequest): void {
-    this.#sharing.move(rec.ips, { from: rec.request.sharingKey, to: request.sharingKey });
+    const from = rec.request.sharingKey;
+    if (from !== request.sharingKey) this.#sharing.move(rec.ips, { from, to: request.sharingKey });
     rec.request = request;
   }
 
@@ -288,7 +305,7 @@ export class Allocator {
   // Gives up one address of an assignment; `pool` (when counts are kept live) gets it back.
   #unhold(rec: Assignment, what: { ip: string; pool?: PoolState }): void {
     const { ip, pool } = what;
-    this.#sharing.count(rec.request.sharingKey, { ip, delta: -1 });
+    if (rec.request.sharingKey) this.#sharing.count(rec.request.sharingKey, { ip, delta: -1 });
     const freed = this.#table.release(ip, rec.request.key);
     const space = freed && pool ? spaceOf(pool, familyOf(ip)) : null;
     if (space) {
@@ -378,8 +395,11 @@ export class Allocator {
   // annotation, serviceAllocation and family policy are left to the next allocate).
   #claim(request: ServiceRequest, what: { texts: string[]; lenient: boolean }): AllocateResult {
     const claim = parseClaim(request, what);
-    if ("ok" in claim) return claim;
-    const pool = claimPool(this.#pools, { claim, named: what.lenient ? "" : request.pool });
+    if (!claim.ok) return claim;
+    // Restored addresses are taken from wherever they lie (the next allocate checks them).
+    const pool = what.lenient || !request.pool
+      ? poolByAddress(this.#pools, claim)
+      : claimPool(this.#pools, { claim, named: request.pool });
     if ("ok" in pool) return pool;
     if (!what.lenient && !poolServes(pool.allocation, request)) {
       return refuse("not-served", `pool ${pool.name} does not serve ${request.key}`, {

@@ -29,7 +29,7 @@ function namedPool(pools: PoolSet, at: { claim: Claim; name: string }): PoolStat
 }
 
 /** The one pool holding every claimed address. */
-function poolByAddress(pools: PoolSet, claim: Claim): PoolState | Refusal {
+export function poolByAddress(pools: PoolSet, claim: Claim): PoolState | Refusal {
   let pool: PoolState | undefined;
   for (let i = 0; i < claim.parsed.length; i++) {
     const p = pools.poolOf(claim.parsed[i]);

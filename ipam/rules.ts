@@ -58,7 +58,7 @@ export function hasRequestedIPs(req: ServiceRequest): boolean {
 export function parseClaim(
   request: ServiceRequest,
   options: { texts: string[]; lenient: boolean },
-): { parsed: IP[]; ips: string[] } | Refusal {
+): { ok: true; parsed: IP[]; ips: string[] } | Refusal {
   const { texts, lenient } = options;
   const parsed: IP[] = [];
   for (const text of texts) {
@@ -82,7 +82,7 @@ export function parseClaim(
   if (!lenient && request.policy === "RequireDualStack" && ips.length !== 2) {
     return refuse("bad-request", "RequireDualStack needs one requested ip of each family");
   }
-  return { parsed, ips };
+  return { ok: true, parsed, ips };
 }
 
 /** Why the requested IPs no longer match the held ones, or null. */
