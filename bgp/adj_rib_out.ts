@@ -106,23 +106,27 @@ export class AdjRibOut {
    */
   setWanted(routes: Route[]): Rejected {
     const rejected: Rejected = [];
-    let next = this.#merge(routes, rejected);
-    if (next === null) {
-      rejected.length = 0;
-      next = this.#merge(this.#sorted(routes, rejected), [])!;
+    if (this.#merge(routes, rejected)) {
+      // One copy of the caller's array (which it may reuse), without the refused routes.
+      this.#table = rejected.length === 0
+        ? routes.slice()
+        : routes.filter((r) => this.#normalized(r.attributes).bad === undefined);
+      return rejected;
     }
-    this.#table = next;
+    rejected.length = 0;
+    const sorted = this.#sorted(routes, rejected);
+    this.#merge(sorted, []);
+    this.#table = sorted;
     return rejected;
   }
 
   /**
    * Walks the new table beside the current one, noting what changed: identical Route objects
-   * cost a comparison, the rest is merged by prefix order. The new table, or null when
-   * `routes` turns out not to be strictly ordered (notes so far are harmless).
+   * cost a comparison, the rest is merged by prefix order. False when `routes` turns out not
+   * to be strictly ordered (notes so far are harmless).
    */
-  #merge(routes: readonly Route[], rejected: Rejected): Route[] | null {
+  #merge(routes: readonly Route[], rejected: Rejected): boolean {
     const old = this.#table;
-    const next: Route[] = [];
     const n = routes.length;
     const m = old.length;
     let i = 0;
@@ -132,14 +136,13 @@ export class AdjRibOut {
       const r = routes[i];
       if (i < n && j < m && r === old[j]) {
         // A run of identical routes is ordered because the old table is.
-        if (!matched && i > 0 && comparePrefix(routes[i - 1].prefix, r.prefix) >= 0) return null;
+        if (!matched && i > 0 && comparePrefix(routes[i - 1].prefix, r.prefix) >= 0) return false;
         matched = true;
-        next.push(r);
         i++;
         j++;
         continue;
       }
-      if (i < n && i > 0 && comparePrefix(routes[i - 1].prefix, r.prefix) >= 0) return null;
+      if (i < n && i > 0 && comparePrefix(routes[i - 1].prefix, r.prefix) >= 0) return false;
       const c = i >= n ? 1 : j >= m ? -1 : comparePrefix(r.prefix, old[j].prefix);
       if (c > 0) {
         this.#note(old[j].prefix, old[j]);
@@ -148,13 +151,13 @@ export class AdjRibOut {
       }
       matched = false;
       i++;
-      this.#take(r, { before: c === 0 ? old[j++] : undefined, next, rejected });
+      this.#take(r, { before: c === 0 ? old[j++] : undefined, rejected });
     }
-    return next;
+    return true;
   }
 
   /** One route of a merge that is not the old table's object for its prefix. */
-  #take(r: Route, at: { before: Route | undefined; next: Route[]; rejected: Rejected }): void {
+  #take(r: Route, at: { before: Route | undefined; rejected: Rejected }): void {
     const n = this.#normalized(r.attributes);
     const before = at.before;
     if (n.bad !== undefined) {
@@ -163,7 +166,6 @@ export class AdjRibOut {
       if (before !== undefined) this.#note(before.prefix, before);
       return;
     }
-    at.next.push(r);
     if (before === undefined || this.#good(before).key !== n.key) this.#note(r.prefix, before);
   }
 
