@@ -21,7 +21,7 @@ import {
   validateAttributes,
 } from "./route_attributes.ts";
 import { ChunkedGroup, packChunks } from "./update_packing.ts";
-import { AFI_IPV4, type CodecContext, type Prefix, type UpdateMessage } from "./types.ts";
+import { AFI_IPV4, AFI_IPV6, type CodecContext, type Prefix, type UpdateMessage } from "./types.ts";
 
 export {
   type AttributeEnv,
@@ -69,6 +69,8 @@ interface Pending {
 
 /** Before every prefix: "the peer has none of the table". */
 const FIRST: Prefix = { afi: 0 as 1, addr: new Uint8Array(0), length: 0 };
+/** The first IPv6 prefix (::/0): where the IPv4 part of a table ends. */
+const FIRST_V6: Prefix = { afi: AFI_IPV6, addr: new Uint8Array(16), length: 0 };
 
 type Rejected = { prefix: string; reason: string }[];
 
@@ -252,15 +254,12 @@ export class AdjRibOut {
   pendingCount(families: Family[] = ["ipv4", "ipv6"]): number {
     let n = 0;
     if (this.#unsentFrom !== undefined) {
+      // The table is ordered by family first: two binary searches count each family's part.
       const table = this.#table;
-      const both = families.includes("ipv4") && families.includes("ipv6");
       const from = lowerBound(table, this.#unsentFrom);
-      if (both) n += table.length - from;
-      else {
-        for (let i = from; i < table.length; i++) {
-          if (families.includes(table[i].prefix.afi === AFI_IPV4 ? "ipv4" : "ipv6")) n++;
-        }
-      }
+      const split = lowerBound(table, FIRST_V6);
+      if (families.includes("ipv4")) n += Math.max(0, split - from);
+      if (families.includes("ipv6")) n += table.length - Math.max(from, split);
     }
     // Elsewhere outside `#diff` the peer has exactly what is wanted: only those keys need a
     // look, so polling the count stays cheap with 100,000s of routes.

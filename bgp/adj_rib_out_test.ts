@@ -356,6 +356,14 @@ Deno.test("random tables, resets, limits and held tails: the peer ends with exac
         applyToPeer(peer, taken.updates);
       }
       assert.equal(rib.sentCount, peer.size, `seed ${seed} step ${step}: sentCount`);
+      for (const families of [["ipv4"], ["ipv6"], ["ipv4", "ipv6"]] as const) {
+        let pending = [...peer.keys()].filter((p) => !wanted.has(p)).length;
+        for (const [p, med] of wanted) {
+          const family = p.includes(":") ? "ipv6" : "ipv4";
+          if ((families as readonly string[]).includes(family) && peer.get(p) !== med) pending++;
+        }
+        assert.equal(rib.pendingCount([...families]), pending, `seed ${seed} step ${step}`);
+      }
       assert.equal(rib.wantedCount, wanted.size, `seed ${seed} step ${step}: wantedCount`);
     }
     for (let more = true; more;) {
