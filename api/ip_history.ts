@@ -54,24 +54,68 @@ export interface HistoryFile {
   entries: HistoryEntry[];
 }
 
+/**
+ * One address beyond its entries: its open entry, how many entries it has (for the
+ * per-address cap) and the last Service it went to (kept while it has entries).
+ */
+class IpState {
+  constructor(
+    public open: HistoryEntry | undefined,
+    public count: number,
+    public last: string,
+  ) {}
+}
+
+/**
+ * The index's value per address: nearly every address has one entry, still open, and then
+ * that entry stands for the whole state, so 100,000 Services cost one Map entry each.
+ */
+type IpRecord = HistoryEntry | IpState;
+
+function stateOf(r: IpRecord): IpState {
+  return r instanceof IpState ? r : new IpState(r, 1, r.service);
+}
+
+function compact(st: IpState): IpRecord {
+  const e = st.open;
+  return st.count === 1 && e !== undefined && st.last === e.service ? e : st;
+}
+
 /** The bounded history, oldest entry first. */
 export class IpHistory {
   readonly #max: number;
   readonly #perIp: number;
   /** Oldest first; closed and open entries alike. */
   #entries: HistoryEntry[] = [];
-  /** Open entry per address. */
-  #open = new Map<string, HistoryEntry>();
-  /** Entries per address, for the per-address cap. */
-  #count = new Map<string, number>();
-  /** Last Service each address went to (kept while the address has entries). */
-  #last = new Map<string, string>();
+  /** What is known of each address that has entries. */
+  #ips = new Map<string, IpRecord>();
   /** Bumped on each change: callers persist when it moved. */
   revision = 0;
 
   constructor(limits: HistoryLimits = {}) {
     this.#max = limits.maxEntries ?? 10_000;
     this.#perIp = limits.maxPerIp ?? 20;
+  }
+
+  #openOf(ip: string): HistoryEntry | undefined {
+    const r = this.#ips.get(ip);
+    return r instanceof IpState ? r.open : r;
+  }
+
+  /** Changes the state of `ip` (which has entries) through `fn`. */
+  #update(ip: string, fn: (st: IpState) => void): void {
+    const r = this.#ips.get(ip);
+    if (r === undefined) return;
+    const st = stateOf(r);
+    fn(st);
+    if (st.count > 0) this.#ips.set(ip, compact(st));
+    else this.#ips.delete(ip);
+  }
+
+  #setOpen(ip: string, e: HistoryEntry | undefined): void {
+    this.#update(ip, (st) => {
+      st.open = e;
+    });
   }
 
   /** Every entry, oldest first. */
@@ -98,47 +142,51 @@ export class IpHistory {
 
   #release(c: AddressChange, when: string, pools?: ReadonlySet<string>): void {
     for (const ip of c.ips) {
-      const e = this.#open.get(ip);
+      const e = this.#openOf(ip);
       if (!e || e.service !== c.service) continue;
       e.to = when;
       const gone = pools && e.pool !== undefined && !pools.has(e.pool);
       e.ended = gone && (c.reason ?? "released").startsWith("released")
         ? `pool removed: ${e.pool}`
         : c.reason ?? "released";
-      this.#open.delete(ip);
+      this.#setOpen(ip, undefined);
       this.revision++;
     }
   }
 
   #assign(c: AddressChange, when: string): void {
     for (const ip of c.ips) {
-      const open = this.#open.get(ip);
+      const open = this.#openOf(ip);
       if (open?.service === c.service) continue;
       if (open) {
         // Given to another Service without a release we saw: close it honestly.
         open.to = when;
         open.ended = "released";
       }
-      const heldBefore = (this.#count.get(ip) ?? 0) > 0;
+      const before = this.#ips.get(ip);
+      const last = before instanceof IpState ? before.last : before?.service;
       const e: HistoryEntry = {
         ip,
         service: c.service,
         ...(c.pool ? { pool: c.pool } : {}),
         from: when,
-        why: heldBefore && this.#last.get(ip) !== c.service ? "re-assigned" : "assigned",
+        why: last !== undefined && last !== c.service ? "re-assigned" : "assigned",
       };
-      this.#push(e);
-      this.#open.set(ip, e);
+      this.#push(e, { open: true });
       this.revision++;
     }
   }
 
-  #push(e: HistoryEntry): void {
+  /** Appends `e`; `open`: it becomes its address's open entry. */
+  #push(e: HistoryEntry, options: { open: boolean }): void {
     this.#entries.push(e);
-    this.#last.set(e.ip, e.service);
-    const n = (this.#count.get(e.ip) ?? 0) + 1;
-    this.#count.set(e.ip, n);
-    if (n > this.#perIp) this.#dropOldestOf(e.ip);
+    const r = this.#ips.get(e.ip);
+    const st = r === undefined ? new IpState(undefined, 0, e.service) : stateOf(r);
+    st.count++;
+    st.last = e.service;
+    if (options.open) st.open = e;
+    this.#ips.set(e.ip, compact(st));
+    if (st.count > this.#perIp) this.#dropOldestOf(e.ip);
     // Trimmed in steps of a tenth: one splice per 1,000 entries, not one per assignment.
     if (this.#entries.length > this.#max + Math.ceil(this.#max / 10)) this.trim();
   }
@@ -161,13 +209,10 @@ export class IpHistory {
   }
 
   #forget(gone: HistoryEntry): void {
-    const n = (this.#count.get(gone.ip) ?? 1) - 1;
-    if (n > 0) this.#count.set(gone.ip, n);
-    else {
-      this.#count.delete(gone.ip);
-      this.#last.delete(gone.ip);
-    }
-    if (this.#open.get(gone.ip) === gone) this.#open.delete(gone.ip);
+    this.#update(gone.ip, (st) => {
+      st.count--;
+      if (st.open === gone) st.open = undefined;
+    });
   }
 
   /**
@@ -182,16 +227,17 @@ export class IpHistory {
     const when = at.toISOString();
     const held = new Map<string, { service: string; pool?: string }>();
     for (const h of holders) for (const ip of h.ips) held.set(ip, h);
-    for (const [ip, e] of [...this.#open]) {
-      if (held.get(ip)?.service === e.service) continue;
+    for (const ip of [...this.#ips.keys()]) {
+      const e = this.#openOf(ip);
+      if (e === undefined || held.get(ip)?.service === e.service) continue;
       e.to = when;
       e.ended = "released while not recorded";
-      this.#open.delete(ip);
+      this.#setOpen(ip, undefined);
       this.revision++;
     }
     const missing: AddressChange[] = [];
     for (const [ip, h] of held) {
-      if (this.#open.has(ip)) continue;
+      if (this.#openOf(ip) !== undefined) continue;
       missing.push({
         service: h.service,
         ips: [ip],
@@ -222,15 +268,12 @@ export class IpHistory {
       return "not an ip history (want {version: 1, entries: [...]})";
     }
     this.#entries = [];
-    this.#open.clear();
-    this.#count.clear();
-    this.#last.clear();
+    this.#ips.clear();
     for (const raw of f.entries) {
       const e = raw as HistoryEntry;
       if (typeof e?.ip !== "string" || typeof e.service !== "string") continue;
       if (typeof e.from !== "string") continue;
-      this.#push({ ...e });
-      if (e.to === undefined) this.#open.set(e.ip, this.#entries[this.#entries.length - 1]);
+      this.#push({ ...e }, { open: e.to === undefined });
     }
     this.revision++;
     return undefined;

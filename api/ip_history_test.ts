@@ -145,3 +145,46 @@ Deno.test("history: reconcile at start closes what changed unrecorded and opens 
   );
   assert.equal(h.revision, rev, "nothing to do: no change, no save");
 });
+
+Deno.test("history: an address remembers its last Service while it has entries, not after", () => {
+  const h = new IpHistory({ maxEntries: 3, maxPerIp: 1 });
+  const assign = (service: string, ip: string, s: number) =>
+    h.record([{ service, ips: [ip], change: "assigned" }], t(s));
+  const release = (service: string, ip: string, s: number) =>
+    h.record([{ service, ips: [ip], change: "released" }], t(s));
+  assign("ns/a", "10.0.0.1", 1);
+  release("ns/a", "10.0.0.1", 2);
+  // One entry per address: b's replaces a's, but the address still knows a had it.
+  assign("ns/b", "10.0.0.1", 3);
+  assert.deepEqual(h.query("10.0.0.1").map((e) => [e.service, e.why, e.to]), [
+    ["ns/b", "re-assigned", undefined],
+  ]);
+  release("ns/b", "10.0.0.1", 4);
+  assign("ns/b", "10.0.0.1", 5);
+  assert.deepEqual(h.query("10.0.0.1").map((e) => [e.service, e.why]), [["ns/b", "assigned"]]);
+  // Three other addresses push its entry out of the total bound: it is forgotten entirely.
+  for (let i = 2; i <= 4; i++) assign(`ns/x${i}`, `10.0.0.${i}`, 5 + i);
+  h.trim();
+  assert.equal(h.query("10.0.0.1").length, 0);
+  assign("ns/c", "10.0.0.1", 20);
+  assert.equal(h.query("10.0.0.1")[0].why, "assigned");
+  // The dropped open entry is no longer open: releasing it changes nothing.
+  const rev = h.revision;
+  release("ns/b", "10.0.0.1", 21);
+  assert.equal(h.revision, rev);
+});
+
+Deno.test("history: a loaded file with two open entries for one address keeps the later open", () => {
+  const h = new IpHistory();
+  const entry = (service: string, s: number) => ({
+    ip: "10.0.0.1",
+    service,
+    from: t(s).toISOString(),
+    why: "assigned",
+  });
+  assert.equal(h.load({ version: 1, entries: [entry("ns/a", 1), entry("ns/b", 2)] }), undefined);
+  h.record([{ service: "ns/a", ips: ["10.0.0.1"], change: "released" }], t(3));
+  assert.deepEqual(h.query("10.0.0.1").map((e) => e.to), [undefined, undefined]);
+  h.record([{ service: "ns/b", ips: ["10.0.0.1"], change: "released" }], t(4));
+  assert.deepEqual(h.query("10.0.0.1").map((e) => e.to), [undefined, t(4).toISOString()]);
+});

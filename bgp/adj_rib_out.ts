@@ -1,293 +1,39 @@
 /**
  * Adj-RIB-Out: what one peer has been told. The caller states the full set of routes it
  * wants the peer to have; the difference against what was already sent becomes UPDATEs,
- * with every prefix sharing an attribute set packed into as few messages as 4096 bytes allow.
+ * with every prefix sharing an attribute set packed into as few messages as 4096 bytes allow
+ * (`update_packing.ts`).
+ *
+ * Memory is what bounds a speaker with 100,000s of Services and several peers, so a peer
+ * costs one array slot per wanted route (the caller's Route objects, shared by every peer)
+ * plus a Map entry only for prefixes whose state is changing.
  */
 import type { Family } from "./fsm.ts";
-import { encodePathAttributes, MAX_MESSAGE_SIZE, nlriLength } from "./packets.ts";
 import { formatPrefix, prefixKey } from "./prefix.ts";
+import { comparePrefix, familyOfKey, findByKey, lowerBound, prefixOfKey } from "./prefix_order.ts";
 import {
-  AFI_IPV4,
-  AFI_IPV6,
-  type CodecContext,
-  type LargeCommunity,
-  type PathAttributes,
-  type Prefix,
-  SAFI_UNICAST,
-  type UpdateMessage,
-} from "./types.ts";
+  type AttributeEnv,
+  buildPathAttributes,
+  normalizeAttributes,
+  type NormalizedAttributes,
+  type Route,
+  type RouteAttributes,
+  validateAttributes,
+} from "./route_attributes.ts";
+import { ChunkedGroup, packChunks } from "./update_packing.ts";
+import { AFI_IPV4, AFI_IPV6, type CodecContext, type Prefix, type UpdateMessage } from "./types.ts";
 
-/** The per-route attributes a caller chooses; ORIGIN, AS_PATH and NEXT_HOP are the session's. */
-export interface RouteAttributes {
-  localPref?: number;
-  /** RFC 1997 communities as 32-bit numbers. */
-  communities?: number[];
-  largeCommunities?: LargeCommunity[];
-  /** 8-byte RFC 4360 extended communities. */
-  extendedCommunities?: Uint8Array[];
-  med?: number;
-  /** Our AS this many more times in AS_PATH; external peers only (iBGP paths stay empty). */
-  asPathPrepend?: number;
-}
-
-/** A route to announce. */
-export interface Route {
-  prefix: Prefix;
-  attributes: RouteAttributes;
-}
-
-/** Session facts that turn {@linkcode RouteAttributes} into path attributes. */
-export interface AttributeEnv {
-  ibgp: boolean;
-  localAsn: number;
-  /** NEXT_HOP for IPv4 NLRI. */
-  nextHopV4: string;
-  /** MP_REACH next hop for IPv6 NLRI. */
-  nextHopV6: string;
-}
-
-/** Fixed UPDATE overhead: 19-byte header, withdrawn length, attributes length. */
-const UPDATE_OVERHEAD = 19 + 2 + 2;
-/**
- * MP_REACH_NLRI around its NLRI for one 16-byte next hop, counting a 2-byte (extended)
- * attribute length so the estimate never falls short: flags, code, length(2), AFI(2), SAFI,
- * next-hop length, next hop(16), reserved.
- */
-const MP_REACH_V6_OVERHEAD = 4 + 2 + 1 + 1 + 16 + 1;
-/** MP_UNREACH_NLRI around its withdrawn routes: flags, code, length(2), AFI(2), SAFI. */
-const MP_UNREACH_OVERHEAD = 4 + 2 + 1;
-
-/** Path attributes for `ra` sent for a prefix of `afi` (NLRI are added by packing). */
-export function buildPathAttributes(
-  ra: RouteAttributes,
-  afi: 1 | 2,
-  env: AttributeEnv,
-): PathAttributes {
-  const attrs: PathAttributes = {
-    origin: 0,
-    // RFC 4271 5.1.2: our own AS is prepended towards external peers only.
-    asPath: env.ibgp
-      ? []
-      : [{ type: 2, asns: new Array(1 + (ra.asPathPrepend ?? 0)).fill(env.localAsn) }],
-  };
-  // RFC 4760: IPv6 routes carry their next hop inside MP_REACH_NLRI instead.
-  if (afi === AFI_IPV4) attrs.nextHop = env.nextHopV4;
-  if (ra.med !== undefined) attrs.med = ra.med;
-  // LOCAL_PREF must not be sent to external peers (RFC 4271 5.1.5).
-  if (env.ibgp) attrs.localPref = ra.localPref ?? 100;
-  if (ra.communities?.length) attrs.communities = ra.communities;
-  if (ra.largeCommunities?.length) attrs.largeCommunities = ra.largeCommunities;
-  if (ra.extendedCommunities?.length) attrs.extendedCommunities = ra.extendedCommunities;
-  return attrs;
-}
-
-const U32 = (n: unknown) =>
-  Number.isInteger(n) && (n as number) >= 0 && (n as number) <= 0xffffffff;
-
-/** Why `ra` cannot be encoded, or undefined when it can. */
-export function validateAttributes(ra: RouteAttributes): string | undefined {
-  if (ra.localPref !== undefined && !U32(ra.localPref)) return `localPref ${ra.localPref}`;
-  if (ra.med !== undefined && !U32(ra.med)) return `med ${ra.med}`;
-  const pp = ra.asPathPrepend;
-  if (pp !== undefined && !(Number.isInteger(pp) && pp >= 0 && pp <= 254)) {
-    return `asPathPrepend ${pp}`;
-  }
-  for (const c of ra.communities ?? []) if (!U32(c)) return `community ${c}`;
-  for (const lc of ra.largeCommunities ?? []) {
-    if (lc.length !== 3 || !lc.every(U32)) return `large community ${lc.join(":")}`;
-  }
-  for (const ec of ra.extendedCommunities ?? []) {
-    if (ec.length !== 8) return `extended community of ${ec.length} bytes (want 8)`;
-  }
-  return undefined;
-}
-
-/** Communities are sets: sort and dedupe so equal sets share a key and an UPDATE. */
-function normalize(ra: RouteAttributes): { attrs: RouteAttributes; key: string } {
-  const attrs: RouteAttributes = {};
-  let key = "";
-  if (ra.localPref !== undefined) {
-    attrs.localPref = ra.localPref;
-    key += `L${ra.localPref}`;
-  }
-  if (ra.med !== undefined) {
-    attrs.med = ra.med;
-    key += `M${ra.med}`;
-  }
-  if (ra.asPathPrepend) {
-    attrs.asPathPrepend = ra.asPathPrepend;
-    key += `P${ra.asPathPrepend}`;
-  }
-  if (ra.communities?.length) {
-    attrs.communities = [...new Set(ra.communities.map((c) => c >>> 0))].sort((a, b) => a - b);
-    key += `C${attrs.communities.join(",")}`;
-  }
-  if (ra.largeCommunities?.length) {
-    const seen = new Map<string, LargeCommunity>();
-    for (const lc of ra.largeCommunities) seen.set(lc.join(":"), lc);
-    const keys = [...seen.keys()].sort();
-    attrs.largeCommunities = keys.map((k) => seen.get(k)!);
-    key += `G${keys.join(",")}`;
-  }
-  if (ra.extendedCommunities?.length) {
-    const seen = new Map<string, Uint8Array>();
-    for (const ec of ra.extendedCommunities) seen.set(hex(ec), ec);
-    const keys = [...seen.keys()].sort();
-    attrs.extendedCommunities = keys.map((k) => seen.get(k)!);
-    key += `E${keys.join(",")}`;
-  }
-  return { attrs, key };
-}
-
-function hex(b: Uint8Array): string {
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
+export {
+  type AttributeEnv,
+  buildPathAttributes,
+  type Route,
+  type RouteAttributes,
+  validateAttributes,
+} from "./route_attributes.ts";
+export { type AnnounceGroup, endOfRib, packUpdates } from "./update_packing.ts";
 
 /** A normalised attribute set, or why it cannot be encoded. */
-type Normalized = { attrs: RouteAttributes; key: string; bad?: undefined } | { bad: string };
-type Good = Extract<Normalized, { bad?: undefined }>;
-
-/** Family of a {@linkcode prefixKey}: IPv6 keys start with "x". */
-function familyOfKey(k: string): Family {
-  return k.charCodeAt(0) === 0x78 ? "ipv6" : "ipv4";
-}
-
-/**
- * The prefix a {@linkcode prefixKey} stands for. The sent table keeps only keys (no Prefix
- * per entry and peer); withdrawals of prefixes no longer wanted rebuild them from the key.
- */
-function prefixOfKey(k: string): Prefix {
-  if (k.charCodeAt(0) !== 0x78) {
-    const n = Number(k);
-    const length = n % 33;
-    const v = (n - length) / 33;
-    const addr = new Uint8Array([v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255]);
-    return { afi: AFI_IPV4, addr, length };
-  }
-  const slash = k.indexOf("/");
-  const addr = new Uint8Array(16);
-  for (let i = 1, j = 0; i < slash; i += 2, j++) addr[j] = parseInt(k.slice(i, i + 2), 16);
-  return { afi: AFI_IPV6, addr, length: Number(k.slice(slash + 1)) };
-}
-
-/** Prefix order: family, address bytes, length (the speaker hands routes over in this order). */
-function comparePrefix(a: Prefix, b: Prefix): number {
-  if (a.afi !== b.afi) return a.afi - b.afi;
-  const x = a.addr;
-  const y = b.addr;
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i] - y[i];
-  return a.length - b.length;
-}
-
-/**
- * Map keys of prefixes, shared by every Adj-RIB-Out: peers announcing the same Prefix
- * objects then share one key string and one cache entry.
- */
-const PREFIX_KEYS = new WeakMap<Prefix, string>();
-
-function keyOf(p: Prefix): string {
-  let k = PREFIX_KEYS.get(p);
-  if (k === undefined) {
-    k = prefixKey(p);
-    PREFIX_KEYS.set(p, k);
-  }
-  return k;
-}
-
-/** Prefixes to announce that share one attribute set, and the attributes (without NLRI). */
-export interface AnnounceGroup {
-  afi: 1 | 2;
-  attributes: PathAttributes;
-  prefixes: Prefix[];
-}
-
-/** Splits `items` into runs whose summed NLRI size stays within `room` bytes. */
-function chunkBySize(items: Prefix[], room: number): Prefix[][] {
-  const out: Prefix[][] = [];
-  let cur: Prefix[] = [];
-  let used = 0;
-  for (const p of items) {
-    const n = nlriLength(p);
-    if (used + n > room && cur.length > 0) {
-      out.push(cur);
-      cur = [];
-      used = 0;
-    }
-    cur.push(p);
-    used += n;
-  }
-  if (cur.length > 0) out.push(cur);
-  return out;
-}
-
-/** Bytes left for NLRI in one UPDATE of group `g`. */
-function nlriRoom(g: AnnounceGroup, ctx: CodecContext): number {
-  const attrLen = encodePathAttributes(g.attributes, ctx).length;
-  const room = MAX_MESSAGE_SIZE - UPDATE_OVERHEAD - attrLen;
-  return g.afi === AFI_IPV4 ? room : room - MP_REACH_V6_OVERHEAD;
-}
-
-/**
- * Packs withdrawals and announcements into UPDATEs of at most 4096 bytes: IPv4 in the
- * withdrawn/NLRI fields, IPv6 in MP_UNREACH/MP_REACH. Withdrawals come first.
- */
-export function packUpdates(
-  withdrawn: Prefix[],
-  groups: AnnounceGroup[],
-  options: { ctx: CodecContext; nextHopV6: string },
-): UpdateMessage[] {
-  const out: UpdateMessage[] = [];
-  const room = MAX_MESSAGE_SIZE - UPDATE_OVERHEAD;
-  const w4 = withdrawn.filter((p) => p.afi === AFI_IPV4);
-  const w6 = withdrawn.filter((p) => p.afi === AFI_IPV6);
-  for (const chunk of chunkBySize(w4, room)) {
-    out.push({ type: 2, withdrawn: chunk, attributes: {}, nlri: [] });
-  }
-  for (const chunk of chunkBySize(w6, room - MP_UNREACH_OVERHEAD)) {
-    out.push({
-      type: 2,
-      withdrawn: [],
-      attributes: { mpUnreach: { afi: AFI_IPV6, safi: SAFI_UNICAST, withdrawn: chunk } },
-      nlri: [],
-    });
-  }
-  for (const g of groups) {
-    if (g.afi === AFI_IPV4) {
-      for (const chunk of chunkBySize(g.prefixes, nlriRoom(g, options.ctx))) {
-        out.push({ type: 2, withdrawn: [], attributes: g.attributes, nlri: chunk });
-      }
-    } else {
-      for (const chunk of chunkBySize(g.prefixes, nlriRoom(g, options.ctx))) {
-        out.push({
-          type: 2,
-          withdrawn: [],
-          attributes: {
-            ...g.attributes,
-            mpReach: {
-              afi: AFI_IPV6,
-              safi: SAFI_UNICAST,
-              nextHops: [options.nextHopV6],
-              nlri: chunk,
-            },
-          },
-          nlri: [],
-        });
-      }
-    }
-  }
-  return out;
-}
-
-/** The End-of-RIB marker for a family (RFC 4724 2). */
-export function endOfRib(family: Family): UpdateMessage {
-  if (family === "ipv4") return { type: 2, withdrawn: [], attributes: {}, nlri: [] };
-  return {
-    type: 2,
-    withdrawn: [],
-    attributes: { mpUnreach: { afi: AFI_IPV6, safi: SAFI_UNICAST, withdrawn: [] } },
-    nlri: [],
-  };
-}
+type Normalized = (NormalizedAttributes & { bad?: undefined }) | { bad: string };
 
 /** Whether a wanted prefix reached the peer; see {@linkcode AdjRibOut.routeState}. */
 export type RouteState = "absent" | "pending" | "sent";
@@ -313,6 +59,22 @@ export interface TakenUpdates {
 }
 
 /**
+ * Announcements of one batch that share an attribute set, with their prefix keys (undefined
+ * for prefixes of the unsent part of the table, which have no entry in the diff).
+ */
+interface Pending {
+  group: ChunkedGroup;
+  keys: (string | undefined)[];
+}
+
+/** Before every prefix: "the peer has none of the table". */
+const FIRST: Prefix = { afi: 0 as 1, addr: new Uint8Array(0), length: 0 };
+/** The first IPv6 prefix (::/0): where the IPv4 part of a table ends. */
+const FIRST_V6: Prefix = { afi: AFI_IPV6, addr: new Uint8Array(16), length: 0 };
+
+type Rejected = { prefix: string; reason: string }[];
+
+/**
  * One peer's Adj-RIB-Out: wanted routes vs. routes the peer has. Built for a caller that
  * restates its full table on every change: attribute objects are normalised once per object
  * (cached by identity), Route objects are kept as given, and a table ordered by prefix is
@@ -321,137 +83,136 @@ export interface TakenUpdates {
  * when computing UPDATEs.
  */
 export class AdjRibOut {
+  /** The wanted routes, as given: strictly ordered by prefix, one per prefix, all valid. */
+  #table: readonly Route[] = [];
   /**
-   * Prefix key to the wanted Route, as given (its attributes known to be valid): no object
-   * of our own per route and peer, the caller's Route objects are shared by every peer.
+   * Prefix key to the attribute key the peer has (null: nothing), for prefixes whose wanted
+   * state may differ from that. Any other prefix of the table the peer has exactly as
+   * wanted, unless it lies in the unsent part.
    */
-  #wanted = new Map<string, Route>();
-  /** Prefix key to the attribute key the peer has. */
-  #sent = new Map<string, string>();
-  /** Prefixes whose wanted state may differ from what the peer has. */
-  #dirty = new Set<string>();
-  /** Every wanted prefix must be re-checked (after reset). */
-  #allDirty = false;
+  #diff = new Map<string, string | null>();
+  /**
+   * Table routes from this prefix on were never sent (after a reset, the whole table): they
+   * go out by walking the table, so a full announcement needs no diff entry per prefix.
+   * Such prefixes never have a diff entry. Undefined: no unsent part.
+   */
+  #unsentFrom: Prefix | undefined = FIRST;
+  #sentCount = 0;
+  /** Where the last {@linkcode routeState} found its key. */
+  #hint = -1;
   #norm = new WeakMap<RouteAttributes, Normalized>();
-  /**
-   * A copy of the last table when it was strictly ordered by prefix and wholly accepted:
-   * the next one is then diffed against it by Route identity, touching only what changed.
-   */
-  #prev?: Route[];
 
   /**
    * Replaces the wanted set (the full table; later routes for one prefix win). Routes whose
    * attributes cannot be encoded are left out and returned with the reason.
    */
-  setWanted(routes: Route[]): { prefix: string; reason: string }[] {
-    const rejected: { prefix: string; reason: string }[] = [];
-    const prev = this.#prev;
-    this.#prev = undefined;
-    const ordered = prev !== undefined && this.#diffAgainst(prev, routes, rejected)
-      ? true
-      : this.#setAll(routes, rejected);
-    if (ordered && rejected.length === 0) this.#prev = routes.slice();
+  setWanted(routes: Route[]): Rejected {
+    const rejected: Rejected = [];
+    if (this.#merge(routes, rejected)) {
+      // One copy of the caller's array (which it may reuse), without the refused routes.
+      this.#table = rejected.length === 0
+        ? routes.slice()
+        : routes.filter((r) => this.#normalized(r.attributes).bad === undefined);
+      return rejected;
+    }
+    rejected.length = 0;
+    const sorted = this.#sorted(routes, rejected);
+    this.#merge(sorted, []);
+    this.#table = sorted;
     return rejected;
   }
 
-  /** The normalised attributes of a route already accepted into the wanted set. */
-  #good(r: Route): Good {
-    return this.#normalized(r.attributes) as Good;
-  }
-
-  /** One route of a diff; a refused one drops whatever was wanted for its prefix. */
-  #want(r: Route, rejected: { prefix: string; reason: string }[]): void {
-    const n = this.#normalized(r.attributes);
-    const k = keyOf(r.prefix);
-    const e = this.#wanted.get(k);
-    if (n.bad !== undefined) {
-      rejected.push({ prefix: formatPrefix(r.prefix), reason: `invalid ${n.bad}` });
-      if (e !== undefined) {
-        this.#wanted.delete(k);
-        this.#dirty.add(k);
-      }
-      return;
-    }
-    if (e === r) return;
-    if (e === undefined || this.#good(e).key !== n.key) this.#dirty.add(k);
-    this.#wanted.set(k, r);
-  }
-
   /**
-   * Walks the new table beside the previous one: identical Route objects cost a comparison,
-   * the rest is merged by prefix order. False (work so far kept, the caller redoes it all)
-   * when the new table turns out not to be strictly ordered.
+   * Walks the new table beside the current one, noting what changed: identical Route objects
+   * cost a comparison, the rest is merged by prefix order. False when `routes` turns out not
+   * to be strictly ordered (notes so far are harmless).
    */
-  #diffAgainst(
-    prev: readonly Route[],
-    routes: readonly Route[],
-    rejected: { prefix: string; reason: string }[],
-  ): boolean {
+  #merge(routes: readonly Route[], rejected: Rejected): boolean {
+    const old = this.#table;
     const n = routes.length;
-    const m = prev.length;
+    const m = old.length;
     let i = 0;
     let j = 0;
     let matched = true;
     while (i < n || j < m) {
-      if (i < n && j < m && routes[i] === prev[j]) {
-        if (!matched && i > 0 && comparePrefix(routes[i - 1].prefix, routes[i].prefix) >= 0) {
-          return false;
-        }
+      const r = routes[i];
+      if (i < n && j < m && r === old[j]) {
+        // A run of identical routes is ordered because the old table is.
+        if (!matched && i > 0 && comparePrefix(routes[i - 1].prefix, r.prefix) >= 0) return false;
         matched = true;
         i++;
         j++;
         continue;
       }
-      if (i < n && i > 0 && comparePrefix(routes[i - 1].prefix, routes[i].prefix) >= 0) {
-        return false;
-      }
-      const c = i >= n ? 1 : j >= m ? -1 : comparePrefix(routes[i].prefix, prev[j].prefix);
+      if (i < n && i > 0 && comparePrefix(routes[i - 1].prefix, r.prefix) >= 0) return false;
+      const c = i >= n ? 1 : j >= m ? -1 : comparePrefix(r.prefix, old[j].prefix);
       if (c > 0) {
-        const k = keyOf(prev[j].prefix);
-        if (this.#wanted.delete(k)) this.#dirty.add(k);
+        this.#note(old[j].prefix, old[j]);
         j++;
         continue;
       }
-      this.#want(routes[i], rejected);
       matched = false;
       i++;
-      if (c === 0) j++;
+      this.#take(r, { before: c === 0 ? old[j++] : undefined, rejected });
     }
     return true;
   }
 
-  /** Restates every route; true when the table was strictly ordered by prefix. */
-  #setAll(routes: readonly Route[], rejected: { prefix: string; reason: string }[]): boolean {
-    rejected.length = 0;
-    const old = this.#wanted;
-    const next = new Map<string, Route>();
-    let ordered = true;
-    for (let i = 0; i < routes.length; i++) {
-      const r = routes[i];
-      if (i > 0 && ordered && comparePrefix(routes[i - 1].prefix, r.prefix) >= 0) ordered = false;
+  /** One route of a merge that is not the old table's object for its prefix. */
+  #take(r: Route, at: { before: Route | undefined; rejected: Rejected }): void {
+    const n = this.#normalized(r.attributes);
+    const before = at.before;
+    if (n.bad !== undefined) {
+      // A refused route drops whatever was wanted for its prefix.
+      at.rejected.push({ prefix: formatPrefix(r.prefix), reason: `invalid ${n.bad}` });
+      if (before !== undefined) this.#note(before.prefix, before);
+      return;
+    }
+    if (before === undefined || this.#good(before).key !== n.key) this.#note(r.prefix, before);
+  }
+
+  /** The valid routes sorted by prefix, the last of each prefix kept. */
+  #sorted(routes: readonly Route[], rejected: Rejected): Route[] {
+    const valid: Route[] = [];
+    for (const r of routes) {
       const n = this.#normalized(r.attributes);
-      if (n.bad !== undefined) {
-        rejected.push({ prefix: formatPrefix(r.prefix), reason: `invalid ${n.bad}` });
-        continue;
-      }
-      next.set(keyOf(r.prefix), r);
+      if (n.bad === undefined) valid.push(r);
+      else rejected.push({ prefix: formatPrefix(r.prefix), reason: `invalid ${n.bad}` });
     }
-    for (const [k, r] of next) {
-      const e = old.get(k);
-      if (e === undefined || (e !== r && this.#good(e).key !== this.#good(r).key)) {
-        this.#dirty.add(k);
-      }
+    // Array sort is stable: among equal prefixes the later route stays later.
+    valid.sort((a, b) => comparePrefix(a.prefix, b.prefix));
+    const out: Route[] = [];
+    for (const r of valid) {
+      const last = out.length - 1;
+      if (last >= 0 && comparePrefix(out[last].prefix, r.prefix) === 0) out[last] = r;
+      else out.push(r);
     }
-    for (const k of old.keys()) if (!next.has(k)) this.#dirty.add(k);
-    this.#wanted = next;
-    return ordered;
+    return out;
+  }
+
+  /** Before the wanted route of `prefix` changes from `before`: remember what the peer has. */
+  #note(prefix: Prefix, before: Route | undefined): void {
+    // In the unsent part the peer has nothing, before and after.
+    if (this.#unsent(prefix)) return;
+    const k = prefixKey(prefix);
+    if (this.#diff.has(k)) return;
+    this.#diff.set(k, before === undefined ? null : this.#good(before).key);
+  }
+
+  #unsent(prefix: Prefix): boolean {
+    return this.#unsentFrom !== undefined && comparePrefix(prefix, this.#unsentFrom) >= 0;
+  }
+
+  /** The normalised attributes of a route already accepted into the table. */
+  #good(r: Route): NormalizedAttributes {
+    return this.#normalized(r.attributes) as NormalizedAttributes;
   }
 
   #normalized(ra: RouteAttributes): Normalized {
     let n = this.#norm.get(ra);
     if (n === undefined) {
       const bad = validateAttributes(ra);
-      n = bad === undefined ? normalize(ra) : { bad };
+      n = bad === undefined ? normalizeAttributes(ra) : { bad };
       this.#norm.set(ra, n);
     }
     return n;
@@ -459,9 +220,9 @@ export class AdjRibOut {
 
   /** Forgets what the peer has (session dropped, or route refresh: send everything again). */
   reset(): void {
-    this.#sent = new Map();
-    this.#dirty.clear();
-    this.#allDirty = true;
+    this.#diff = new Map();
+    this.#sentCount = 0;
+    this.#unsentFrom = FIRST;
   }
 
   /**
@@ -469,38 +230,45 @@ export class AdjRibOut {
    * `sent` when the peer has it with the attributes wanted now, else `pending`.
    */
   routeState(k: string): RouteState {
-    const e = this.#wanted.get(k);
-    if (e === undefined) return "absent";
-    return !this.#allDirty && this.#sent.get(k) === this.#good(e).key ? "sent" : "pending";
+    // Status is asked Service by Service, mostly in table order: try the next slot first.
+    const i = findByKey(this.#table, k, { hint: this.#hint + 1 });
+    if (i < 0) return "absent";
+    this.#hint = i;
+    const r = this.#table[i];
+    const s = this.#diff.get(k);
+    if (s === undefined) return this.#unsent(r.prefix) ? "pending" : "sent";
+    return s === this.#good(r).key ? "sent" : "pending";
   }
 
   /** Prefixes the session should advertise, sent or not (MetalLB's pending_prefixes). */
   get wantedCount(): number {
-    return this.#wanted.size;
+    return this.#table.length;
   }
 
   /** Prefixes the peer has from us. */
   get sentCount(): number {
-    return this.#sent.size;
+    return this.#sentCount;
   }
 
   /** Prefixes still to announce, change or withdraw in `families`. */
   pendingCount(families: Family[] = ["ipv4", "ipv6"]): number {
     let n = 0;
-    const differs = (k: string): boolean => {
-      const r = this.#wanted.get(k);
-      const s = this.#sent.get(k);
-      if (r === undefined) return s !== undefined;
-      return families.includes(familyOfKey(k)) && s !== this.#good(r).key;
-    };
-    if (this.#allDirty) {
-      for (const k of this.#wanted.keys()) if (differs(k)) n++;
-      for (const k of this.#sent.keys()) if (!this.#wanted.has(k)) n++;
-      return n;
+    if (this.#unsentFrom !== undefined) {
+      // The table is ordered by family first: two binary searches count each family's part.
+      const table = this.#table;
+      const from = lowerBound(table, this.#unsentFrom);
+      const split = lowerBound(table, FIRST_V6);
+      if (families.includes("ipv4")) n += Math.max(0, split - from);
+      if (families.includes("ipv6")) n += table.length - Math.max(from, split);
     }
-    // Outside `#dirty` the peer has exactly what is wanted: only those keys need a look,
-    // so polling the count stays cheap with 100,000s of routes.
-    for (const k of this.#dirty) if (differs(k)) n++;
+    // Elsewhere outside `#diff` the peer has exactly what is wanted: only those keys need a
+    // look, so polling the count stays cheap with 100,000s of routes.
+    for (const [k, s] of this.#diff) {
+      const i = findByKey(this.#table, k);
+      if (i < 0) {
+        if (s !== null) n++;
+      } else if (families.includes(familyOfKey(k)) && s !== this.#good(this.#table[i]).key) n++;
+    }
     return n;
   }
 
@@ -512,96 +280,138 @@ export class AdjRibOut {
     env: AttributeEnv,
     options: { ctx: CodecContext; families: Family[]; holdTails?: HoldTails; limit?: number },
   ): TakenUpdates {
-    if (this.#allDirty) {
-      for (const k of this.#wanted.keys()) this.#dirty.add(k);
-      this.#allDirty = false;
-    }
-    const v4 = options.families.includes("ipv4");
-    const v6 = options.families.includes("ipv6");
     const withdrawn: Prefix[] = [];
-    const byGroup = new Map<string, { group: AnnounceGroup; keys: string[]; attrKey: string }>();
-    const limit = options.limit ?? Infinity;
-    let taken = 0;
-    let more = false;
-    for (const k of this.#dirty) {
-      if (taken >= limit) {
-        more = true;
-        break;
-      }
-      const e = this.#wanted.get(k);
-      const s = this.#sent.get(k);
-      if (e === undefined) {
-        if (s !== undefined) {
-          withdrawn.push(prefixOfKey(k));
-          this.#sent.delete(k);
-          taken++;
-        }
-        this.#dirty.delete(k);
-        continue;
-      }
-      // Families the peer did not negotiate stay pending.
-      if (!(e.prefix.afi === AFI_IPV4 ? v4 : v6)) continue;
-      this.#dirty.delete(k);
-      const n = this.#good(e);
-      if (s === n.key) continue;
-      const gk = `${e.prefix.afi}/${n.key}`;
-      let g = byGroup.get(gk);
-      if (!g) {
-        const attributes = buildPathAttributes(n.attrs, e.prefix.afi, env);
-        g = { group: { afi: e.prefix.afi, attributes, prefixes: [] }, keys: [], attrKey: n.key };
-        byGroup.set(gk, g);
-      }
-      g.group.prefixes.push(e.prefix);
-      g.keys.push(k);
-      taken++;
-    }
+    const groups = [new Map<string, Pending>(), new Map<string, Pending>()];
+    const want = { env, ctx: options.ctx, families: options.families, limit: options.limit };
+    const more = this.#collect(want, { withdrawn, groups });
+    const hold = more ? "bulky" : options.holdTails ?? "none";
     let announced = 0;
     let held = 0;
     let bulk = false;
-    for (const g of byGroup.values()) {
-      // A batch cut by `limit`: the partial tail of a set that filled whole UPDATEs goes with
-      // the next batch, so UPDATEs stay full. Sets smaller than one UPDATE go now: holding
-      // them could stall a table of many small sets.
-      const tail = this.#tail(g.group, options.ctx, more ? "bulky" : options.holdTails ?? "none");
-      bulk ||= tail.bulk;
-      const keep = g.keys.length - tail.count;
-      for (let i = 0; i < g.keys.length; i++) {
-        if (i < keep) this.#sent.set(g.keys[i], g.attrKey);
-        else this.#dirty.add(g.keys[i]);
+    const out: ChunkedGroup[] = [];
+    for (const byKey of groups) {
+      for (const p of byKey.values()) {
+        // A batch cut by `limit`: the partial tail of a set that filled whole UPDATEs goes
+        // with the next batch, so UPDATEs stay full. Sets smaller than one UPDATE go now:
+        // holding them could stall a table of many small sets.
+        const several = p.group.chunks.length > 1;
+        bulk ||= several;
+        const hit = hold === "all" || (hold === "bulky" && several);
+        const count = hit ? p.group.lastRun().length : 0;
+        const keep = p.keys.length - count;
+        this.#markSent(p, keep);
+        if (count > 0) p.group.dropLastRun();
+        announced += keep;
+        if (!more) held += count;
+        out.push(p.group);
       }
-      if (tail.count > 0) g.group.prefixes.length = keep;
-      announced += keep;
-      if (!more) held += tail.count;
     }
-    const groups = [...byGroup.values()].map((g) => g.group).filter((g) => g.prefixes.length);
-    const updates = packUpdates(withdrawn, groups, {
-      ctx: options.ctx,
-      nextHopV6: env.nextHopV6,
-    });
+    const updates = packChunks(withdrawn, out, { nextHopV6: env.nextHopV6 });
     return { updates, announced, withdrawn: withdrawn.length, held, bulk, more };
   }
 
   /**
-   * How many prefixes at the end of `g` to hold back: the last, not full UPDATE's, when
-   * `hold` says so (`bulky`: only when the group fills more than one UPDATE).
+   * Goes through the changing prefixes: withdrawals are recorded as done at once, the
+   * announcements gathered by family and attribute set. True when `limit` cut it short.
    */
-  #tail(g: AnnounceGroup, ctx: CodecContext, hold: HoldTails): { count: number; bulk: boolean } {
-    const room = nlriRoom(g, ctx);
-    let used = 0;
-    let chunks = 1;
-    let last = 0;
-    for (const p of g.prefixes) {
-      const n = nlriLength(p);
-      if (used + n > room && used > 0) {
-        chunks++;
-        used = 0;
-        last = 0;
+  #collect(
+    want: { env: AttributeEnv; ctx: CodecContext; families: Family[]; limit?: number },
+    into: { withdrawn: Prefix[]; groups: Map<string, Pending>[] },
+  ): boolean {
+    const v4 = want.families.includes("ipv4");
+    const v6 = want.families.includes("ipv6");
+    const limit = want.limit ?? Infinity;
+    let taken = 0;
+    for (const [k, s] of this.#diff) {
+      if (taken >= limit) return true;
+      const i = findByKey(this.#table, k);
+      if (i < 0) {
+        if (s !== null) {
+          into.withdrawn.push(prefixOfKey(k));
+          this.#sentCount--;
+          taken++;
+        }
+        this.#diff.delete(k);
+        continue;
       }
-      used += n;
-      last++;
+      const r = this.#table[i];
+      // Families the peer did not negotiate stay pending.
+      if (!(r.prefix.afi === AFI_IPV4 ? v4 : v6)) continue;
+      if (s === this.#good(r).key) {
+        this.#diff.delete(k);
+        continue;
+      }
+      this.#group(r, { ...want, groups: into.groups }).keys.push(k);
+      taken++;
     }
-    const bulk = chunks > 1;
-    if (hold === "none" || (hold === "bulky" && !bulk)) return { count: 0, bulk };
-    return { count: last, bulk };
+    return this.#walkUnsent({ ...want, taken }, into.groups);
+  }
+
+  /** The group of `r`'s family and attribute set, with `r`'s prefix added. */
+  #group(
+    r: Route,
+    at: { env: AttributeEnv; ctx: CodecContext; groups: Map<string, Pending>[] },
+  ): Pending {
+    const afi = r.prefix.afi;
+    const n = this.#good(r);
+    const byKey = at.groups[afi - 1];
+    let p = byKey.get(n.key);
+    if (p === undefined) {
+      const attributes = buildPathAttributes(n.attrs, afi, at.env);
+      p = { group: new ChunkedGroup({ afi, attributes, ctx: at.ctx }), keys: [] };
+      byKey.set(n.key, p);
+    }
+    p.group.add(r.prefix);
+    return p;
+  }
+
+  /**
+   * Announces the unsent part of the table in order, up to the limit left; prefixes of
+   * families not negotiated move to the diff, still pending. True when the limit cut it.
+   */
+  #walkUnsent(
+    want: {
+      env: AttributeEnv;
+      ctx: CodecContext;
+      families: Family[];
+      limit?: number;
+      taken: number;
+    },
+    groups: Map<string, Pending>[],
+  ): boolean {
+    if (this.#unsentFrom === undefined) return false;
+    const table = this.#table;
+    const limit = want.limit ?? Infinity;
+    let taken = want.taken;
+    let i = lowerBound(table, this.#unsentFrom);
+    for (; i < table.length && taken < limit; i++) {
+      const r = table[i];
+      if (!want.families.includes(r.prefix.afi === AFI_IPV4 ? "ipv4" : "ipv6")) {
+        this.#diff.set(prefixKey(r.prefix), null);
+        continue;
+      }
+      this.#group(r, { ...want, groups }).keys.push(undefined);
+      taken++;
+    }
+    this.#unsentFrom = i < table.length ? table[i].prefix : undefined;
+    return i < table.length;
+  }
+
+  /**
+   * The first `keep` prefixes of `p` went out: the peer now has them as wanted. The rest,
+   * held back, stay pending; those from the unsent part get a diff entry saying so.
+   */
+  #markSent(p: Pending, keep: number): void {
+    const { keys } = p;
+    const held = p.group.lastRun();
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i];
+      if (i >= keep) {
+        if (k === undefined) this.#diff.set(prefixKey(held[i - keep]), null);
+        continue;
+      }
+      if (k === undefined || this.#diff.get(k) === null) this.#sentCount++;
+      if (k !== undefined) this.#diff.delete(k);
+    }
   }
 }

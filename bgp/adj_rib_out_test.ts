@@ -7,7 +7,7 @@ import {
   type Route,
 } from "./adj_rib_out.ts";
 import { encodeMessage, encodePathAttributes, MAX_MESSAGE_SIZE } from "./packets.ts";
-import { formatPrefix, parsePrefix } from "./prefix.ts";
+import { formatPrefix, parsePrefix, prefixKey } from "./prefix.ts";
 import type { Prefix, UpdateMessage } from "./types.ts";
 
 const ctx = { fourOctetAs: true };
@@ -297,4 +297,86 @@ Deno.test("a refused route in a restated table withdraws what the prefix had", (
     1,
   );
   assert.equal(rib.takeUpdates(ebgp, both).updates.length, 0);
+});
+
+/** A small deterministic PRNG (mulberry32), so a failing sequence can be replayed. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** What a peer holds after applying `updates`: prefix text to its MED (or -1 without). */
+function applyToPeer(peer: Map<string, number>, updates: UpdateMessage[]): void {
+  for (const u of updates) {
+    for (const p of [...u.withdrawn, ...(u.attributes.mpUnreach?.withdrawn ?? [])]) {
+      peer.delete(formatPrefix(p));
+    }
+    for (const p of [...u.nlri, ...(u.attributes.mpReach?.nlri ?? [])]) {
+      peer.set(formatPrefix(p), u.attributes.med ?? -1);
+    }
+  }
+}
+
+Deno.test("random tables, resets, limits and held tails: the peer ends with exactly the table", () => {
+  for (let seed = 1; seed <= 40; seed++) {
+    const rand = rng(seed);
+    const pick = (n: number) => Math.floor(rand() * n);
+    const prefixes = [...Array.from({ length: 300 }, (_, i) => v4(i)), ...[1, 2, 3].map(v6)];
+    const attrs = [{}, { med: 1 }, { med: 2 }, { med: -1 }];
+    const rib = new AdjRibOut();
+    const peer = new Map<string, number>();
+    let wanted = new Map<string, number>();
+    for (let step = 0; step < 30; step++) {
+      const op = pick(4);
+      if (op === 0) {
+        const table: Route[] = [];
+        for (const prefix of prefixes) {
+          if (rand() < 0.6) table.push({ prefix, attributes: attrs[pick(attrs.length)] });
+        }
+        if (rand() < 0.3) table.sort(() => rand() - 0.5);
+        rib.setWanted(table);
+        wanted = new Map();
+        for (const r of table) {
+          if (r.attributes.med === -1) wanted.delete(formatPrefix(r.prefix));
+          else wanted.set(formatPrefix(r.prefix), r.attributes.med ?? -1);
+        }
+      } else if (op === 1) {
+        rib.reset();
+        peer.clear();
+      } else {
+        const families: ("ipv4" | "ipv6")[] = rand() < 0.2 ? ["ipv4"] : ["ipv4", "ipv6"];
+        const holdTails = (["none", "bulky", "all"] as const)[pick(3)];
+        const taken = rib.takeUpdates(ebgp, { ctx, families, holdTails, limit: 1 + pick(200) });
+        applyToPeer(peer, taken.updates);
+      }
+      assert.equal(rib.sentCount, peer.size, `seed ${seed} step ${step}: sentCount`);
+      for (const families of [["ipv4"], ["ipv6"], ["ipv4", "ipv6"]] as const) {
+        let pending = [...peer.keys()].filter((p) => !wanted.has(p)).length;
+        for (const [p, med] of wanted) {
+          const family = p.includes(":") ? "ipv6" : "ipv4";
+          if ((families as readonly string[]).includes(family) && peer.get(p) !== med) pending++;
+        }
+        assert.equal(rib.pendingCount([...families]), pending, `seed ${seed} step ${step}`);
+      }
+      assert.equal(rib.wantedCount, wanted.size, `seed ${seed} step ${step}: wantedCount`);
+    }
+    for (let more = true; more;) {
+      const taken = rib.takeUpdates(ebgp, { ...both, limit: 50 });
+      applyToPeer(peer, taken.updates);
+      more = taken.more;
+    }
+    assert.deepEqual(new Map([...peer].sort()), new Map([...wanted].sort()), `seed ${seed}`);
+    assert.equal(rib.pendingCount(), 0);
+    assert.equal(rib.sentCount, wanted.size);
+    for (const prefix of prefixes) {
+      const want = wanted.has(formatPrefix(prefix)) ? "sent" : "absent";
+      assert.equal(rib.routeState(prefixKey(prefix)), want, `seed ${seed} ${formatPrefix(prefix)}`);
+    }
+  }
 });

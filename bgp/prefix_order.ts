@@ -1,0 +1,108 @@
+/**
+ * Prefix order and prefix keys ({@linkcode prefixKey}) read back: the Adj-RIB-Out keeps its
+ * table as an array sorted in this order and finds a key in it by binary search, so it needs
+ * no Map entry per prefix and peer.
+ */
+import type { Family } from "./fsm.ts";
+import { AFI_IPV4, AFI_IPV6, type Prefix } from "./types.ts";
+
+/** Prefix order: family, address bytes, length (the speaker hands routes over in this order). */
+export function comparePrefix(a: Prefix, b: Prefix): number {
+  if (a.afi !== b.afi) return a.afi - b.afi;
+  const x = a.addr;
+  const y = b.addr;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return a.length - b.length;
+}
+
+/** Family of a {@linkcode prefixKey}: IPv6 keys start with "x". */
+export function familyOfKey(k: string): Family {
+  return k.charCodeAt(0) === 0x78 ? "ipv6" : "ipv4";
+}
+
+/**
+ * A prefix whose fields are overwritten in place, for look-ups that must not allocate. A
+ * class, so that it never shares the hidden class of the callers' Prefix literals: a double
+ * stored in a shared `length` field would box that field in every Prefix (16 B each).
+ */
+class ScratchPrefix {
+  constructor(public afi: 1 | 2, public addr: Uint8Array, public length: number) {}
+}
+
+/** Decodes key `k` into `into` (whose addr must have room for the family). */
+function decodeKey(k: string, into: ScratchPrefix): void {
+  if (k.charCodeAt(0) !== 0x78) {
+    const n = Number(k);
+    // `| 0` keeps the length a small integer (see ScratchPrefix).
+    const length = (n % 33) | 0;
+    const v = (n - length) / 33;
+    const a = into.addr;
+    a[0] = v >>> 24;
+    a[1] = (v >>> 16) & 255;
+    a[2] = (v >>> 8) & 255;
+    a[3] = v & 255;
+    into.afi = AFI_IPV4;
+    into.length = length;
+    return;
+  }
+  const slash = k.indexOf("/");
+  const a = into.addr;
+  a.fill(0);
+  for (let i = 1, j = 0; i < slash; i += 2, j++) a[j] = parseInt(k.slice(i, i + 2), 16);
+  into.afi = AFI_IPV6;
+  into.length = Number(k.slice(slash + 1)) | 0;
+}
+
+/**
+ * The prefix a {@linkcode prefixKey} stands for. Withdrawals of prefixes no longer wanted
+ * rebuild them from the key, since nothing else of them is kept.
+ */
+export function prefixOfKey(k: string): Prefix {
+  const p = new ScratchPrefix(AFI_IPV4, new Uint8Array(familyOfKey(k) === "ipv6" ? 16 : 4), 0);
+  decodeKey(k, p);
+  return { afi: p.afi, addr: p.addr, length: p.length };
+}
+
+// One scratch prefix per family, reused by every look-up (JavaScript runs them one at a time).
+const PROBE4 = new ScratchPrefix(AFI_IPV4, new Uint8Array(4), 0);
+const PROBE6 = new ScratchPrefix(AFI_IPV6, new Uint8Array(16), 0);
+
+/**
+ * Index in `sorted` (strictly ordered by prefix) of the item whose prefix has key `k`, or -1.
+ * `hint`, an index where the key probably is (callers often go through keys in table order),
+ * is tried first.
+ */
+export function findByKey<T extends { prefix: Prefix }>(
+  sorted: readonly T[],
+  k: string,
+  options: { hint?: number } = {},
+): number {
+  const probe = familyOfKey(k) === "ipv6" ? PROBE6 : PROBE4;
+  decodeKey(k, probe);
+  const hint = options.hint ?? -1;
+  if (hint >= 0 && hint < sorted.length && comparePrefix(sorted[hint].prefix, probe) === 0) {
+    return hint;
+  }
+  let lo = 0;
+  let hi = sorted.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = comparePrefix(sorted[mid].prefix, probe);
+    if (c === 0) return mid;
+    if (c < 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
+
+/** Index of the first item of `sorted` whose prefix is not before `p` (`sorted.length` if none). */
+export function lowerBound<T extends { prefix: Prefix }>(sorted: readonly T[], p: Prefix): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (comparePrefix(sorted[mid].prefix, p) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
