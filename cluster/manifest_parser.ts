@@ -7,11 +7,12 @@
 import type { ParseLimits } from "./safe_yaml.ts";
 import type { KubeObject } from "./types.ts";
 
-/** What a parse request carries; the same as file_source.ts `NamespaceDefaults`. */
+/** What a parse request carries; the same as manifest_text.ts `NamespaceDefaults`. */
 export interface ParseOptions {
   namespace?: string;
   installNamespace?: string;
   limits?: Partial<ParseLimits>;
+  slimServices?: boolean;
 }
 
 /** Result of a parse; the same shape as file_source.ts `ManifestResult`. */
@@ -36,7 +37,10 @@ export interface NextRequest {
 /** Any message to the worker. */
 export type WorkerRequest = ParseRequest | NextRequest;
 
-/** Message from the worker: chunks of objects, each asked for, then one `done`. */
+/**
+ * Message from the worker: chunks of objects, each asked for, then one `done`. A `done` that
+ * is not ok may follow chunks unasked: the text was refused after them, they are void.
+ */
 export type ParseReply =
   | { id: number; type: "chunk"; objects: KubeObject[] }
   | { id: number; type: "done"; ok: true }

@@ -133,10 +133,6 @@ export function createOverlaySource(
   let totalWrites = 0;
   let overlayRevision = 0;
   let cache: { innerRevision: number; overlayRevision: number; snap: Snapshot } | undefined;
-  // Overlaid Services by the manifest object they came from: an unchanged Service with an
-  // unchanged state stays the same object across snapshots, so readers that cache by
-  // identity (the speaker's parsed views) do not redo every Service on every write.
-  const overlaid = new WeakMap<KubeObject, { state: ServiceState; obj: KubeObject }>();
   let unsubscribeInner: (() => void) | undefined;
 
   function count(method: WriteMethod | "writeServices", n = 1): void {
@@ -257,43 +253,22 @@ export function createOverlaySource(
     return true;
   }
 
-  function overlay(obj: KubeObject, state: ServiceState): KubeObject {
-    const status =
-      (typeof obj.status === "object" && obj.status !== null
-        ? obj.status
-        : {}) as LoadBalancerStatus;
-    return {
-      ...obj,
-      metadata: {
-        ...obj.metadata,
-        // Without annotations of its own the Service shows the (shared) saved ones as they are.
-        annotations: obj.metadata.annotations
-          ? { ...obj.metadata.annotations, ...state.annotations }
-          : state.annotations,
-      },
-      status: {
-        ...status,
-        loadBalancer: {
-          ...status.loadBalancer,
-          ingress: state.ingress.map((ip) => ({ ip })),
-        },
-      },
-    };
-  }
-
-  /** The Service `obj` as readers see it: with its saved state laid over, if any. */
+  /**
+   * The Service `obj` as readers see it: with its saved state laid over, if any. An unchanged
+   * Service with an unchanged state stays the same object (`prev`, from the last snapshot)
+   * across snapshots, so readers that cache by identity (the parsed views) redo nothing.
+   */
   function viewOf(
     key: string,
     obj: KubeObject,
+    prev: ReadonlyMap<string, KubeObject> | undefined,
     states: ReadonlyMap<string, ServiceState> = committed,
   ): KubeObject {
     const state = states.get(key);
     if (!state) return obj;
-    let hit = overlaid.get(obj);
-    if (hit?.state !== state) overlaid.set(obj, hit = { state, obj: overlay(obj, state) });
-    return hit.obj;
+    const last = prev?.get(key);
+    return last !== undefined && isOverlayOf(last, obj, state) ? last : overlay(obj, state);
   }
-
   /**
    * The Services as they will look once `next` is committed, from the current snapshot and
    * the saved `keys`, built in slices; undefined when the manifests changed meanwhile.
@@ -306,7 +281,8 @@ export function createOverlaySource(
     const base = inner.snapshot();
     const innerServices = base.objects.get("Service");
     if (!innerServices) return undefined;
-    const merged = new Map(current.objects.get("Service") ?? innerServices);
+    const previous = current.objects.get("Service");
+    const merged = new Map(previous ?? innerServices);
     let sliceStart = performance.now();
     for (const key of keys) {
       if (performance.now() - sliceStart >= STAGE_SLICE_MS) {
@@ -314,7 +290,7 @@ export function createOverlaySource(
         sliceStart = performance.now();
       }
       const obj = innerServices.get(key);
-      if (obj) merged.set(key, viewOf(key, obj, next));
+      if (obj) merged.set(key, viewOf(key, obj, previous, next));
     }
     if (inner.snapshot().revision !== base.revision) return undefined;
     const objects = new Map(base.objects);
@@ -339,13 +315,16 @@ export function createOverlaySource(
       const merged = new Map(previous);
       for (const key of touched) {
         const obj = innerServices.get(key);
-        if (obj) merged.set(key, viewOf(key, obj));
+        if (obj) merged.set(key, viewOf(key, obj, previous));
       }
       objects.set("Service", merged);
     } else if (innerServices && committed.size > 0) {
+      // The manifests changed: lay the states over again, keeping every overlaid Service
+      // whose manifest object and state did not change.
+      const last = cache?.snap.objects.get("Service");
       const merged = new Map(innerServices);
       for (const [key, obj] of innerServices) {
-        if (committed.has(key)) merged.set(key, viewOf(key, obj));
+        if (committed.has(key)) merged.set(key, viewOf(key, obj, last));
       }
       objects.set("Service", merged);
     }
@@ -524,6 +503,83 @@ export function createOverlaySource(
     writeCounts: () => ({ ...counts }),
     serviceStates: () => committed,
   };
+}
+
+type Plain = Record<string, unknown>;
+
+/**
+ * `obj` with `state` laid over: as the API server would show it, with the status and the
+ * annotations written. A Service of the usual shape is built from literals of a fixed shape
+ * (V8 sizes them exactly; there is one per Service), others by spreading.
+ */
+function overlay(obj: KubeObject, state: ServiceState): KubeObject {
+  const m = obj.metadata;
+  // Without annotations of its own the Service shows the (shared) saved ones as they are.
+  const annotations = m.annotations
+    ? { ...m.annotations, ...state.annotations }
+    : state.annotations;
+  const ingress = state.ingress.map((ip) => ({ ip }));
+  const metadata = hasOnly(m, "name", "namespace", "annotations") && m.namespace !== undefined
+    ? { name: m.name, namespace: m.namespace, annotations }
+    : { ...m, annotations };
+  if (
+    obj.status === undefined && obj.spec !== undefined &&
+    hasOnly(obj as unknown as Plain, "apiVersion", "kind", "metadata", "spec")
+  ) {
+    return {
+      apiVersion: obj.apiVersion,
+      kind: obj.kind,
+      metadata,
+      spec: obj.spec,
+      status: { loadBalancer: { ingress } },
+    };
+  }
+  const status =
+    (typeof obj.status === "object" && obj.status !== null ? obj.status : {}) as LoadBalancerStatus;
+  return {
+    ...obj,
+    metadata,
+    status: { ...status, loadBalancer: { ...status.loadBalancer, ingress } },
+  };
+}
+
+/** Whether `o`'s own keys are among `keys`. */
+function hasOnly(o: object, ...keys: string[]): boolean {
+  for (const k of Object.keys(o)) if (!keys.includes(k)) return false;
+  return true;
+}
+
+/**
+ * Whether `last` is what {@linkcode overlay} makes of `obj` and `state`: the same parts of
+ * `obj` (by identity), the same annotations and ingress. For a manifest Service without a
+ * status of its own (the usual one); others are laid over again.
+ */
+function isOverlayOf(last: KubeObject, obj: KubeObject, state: ServiceState): boolean {
+  if (last === obj || Object.hasOwn(obj, "status")) return false;
+  const l = last as unknown as Plain;
+  const o = obj as unknown as Plain;
+  const keys = Object.keys(o);
+  if (Object.keys(l).length !== keys.length + 1) return false;
+  for (const k of keys) if (k !== "metadata" && l[k] !== o[k]) return false;
+  const lm = l.metadata as Plain;
+  const om = o.metadata as Plain;
+  const metaKeys = Object.keys(om);
+  const ownAnnotations = om.annotations as Record<string, string> | undefined;
+  if (Object.keys(lm).length !== metaKeys.length + (Object.hasOwn(om, "annotations") ? 0 : 1)) {
+    return false;
+  }
+  for (const k of metaKeys) if (k !== "annotations" && lm[k] !== om[k]) return false;
+  const shown = lm.annotations as Record<string, string> | undefined;
+  if (ownAnnotations) {
+    if (!shown || !sameRecord(shown, { ...ownAnnotations, ...state.annotations })) return false;
+  } else if (shown !== state.annotations) return false;
+  const status = l.status as Plain | undefined;
+  if (!status || Object.keys(status).length !== 1) return false;
+  const lb = status.loadBalancer as Plain | undefined;
+  if (!lb || Object.keys(lb).length !== 1) return false;
+  const ingress = lb.ingress as { ip: string }[] | undefined;
+  return Array.isArray(ingress) && ingress.length === state.ingress.length &&
+    ingress.every((e, i) => e.ip === state.ingress[i]);
 }
 
 function sameState(a: ServiceState, b: ServiceState): boolean {
