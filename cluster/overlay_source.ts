@@ -93,7 +93,7 @@ function sameRecord(a: Record<string, string>, b: Record<string, string>): boole
 const STAGE_SLICE_MS = 20;
 
 /** A change waiting for the next save: the new state, or null when the entry goes. */
-type Staged = Map<string, ServiceState | null>;
+type Staged = Map<string, SavedState | null>;
 
 /**
  * Lays the state in `store` over `inner`'s Services and sends writes to `store`. Writes are
@@ -114,15 +114,13 @@ export function createOverlaySource(
   delete extra.version;
   delete extra.services;
   /** Durable state; what snapshots show. Replaced (never mutated) by each save. */
-  let committed: ReadonlyMap<string, ServiceState> = new Map(Object.entries(loaded.services));
+  let committed: ReadonlyMap<string, SavedState>;
   let staged: Staged = new Map();
   let waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
   let flushTimer: ReturnType<typeof setTimeout> | undefined;
   let flushing = false;
   /** Batches being staged: the save waits for them, so each batch lands in one save. */
   let staging = 0;
-  /** Services saved since the last snapshot was built. */
-  const touched = new Set<string>();
 
   const listeners = new Set<(changed: ReadonlySet<ReadKind>) => void>();
   const ring: RecordedEvent[] = [];
@@ -164,13 +162,13 @@ export function createOverlaySource(
   }
 
   committed = new Map(
-    [...committed].map((
+    Object.entries(loaded.services).map((
       [k, st],
-    ) => [k, { ingress: st.ingress, annotations: intern(st.annotations) }]),
+    ) => [k, new SavedState(st.ingress, intern(st.annotations))]),
   );
 
   /** The state a new write builds on: staged if any, else durable. */
-  function latest(key: string): ServiceState | undefined {
+  function latest(key: string): SavedState | undefined {
     const s = staged.get(key);
     return s === undefined ? committed.get(key) : s ?? undefined;
   }
@@ -209,20 +207,9 @@ export function createOverlaySource(
     }
     try {
       await store.save({ ...extra, version: 1, services: next });
-      // The readers' view of a large batch is built in slices before it becomes visible, so
-      // the first snapshot() after it does not lay 100,000 states over in one go.
-      const prepared = await prepareSnapshot(next, batch.keys());
+      // Readers see it only now that it is durable; the Services are laid over as read.
       committed = next;
       overlayRevision++;
-      if (prepared && inner.snapshot().revision === prepared.innerRevision) {
-        const snap = {
-          revision: prepared.innerRevision + overlayRevision,
-          objects: prepared.snap.objects,
-        };
-        cache = { innerRevision: prepared.innerRevision, overlayRevision, snap };
-      } else {
-        for (const key of batch.keys()) touched.add(key);
-      }
       log.debug("service state saved", { services: batch.size, generation: store.generation() });
       for (const w of done) w.resolve();
       // Deferred like a watch event, so a writer is never re-entered from its own write.
@@ -238,12 +225,12 @@ export function createOverlaySource(
   }
 
   /** Stages `next` for `key`; resolves when durable. A no-op write resolves at once. */
-  function stage(key: string, next: ServiceState | null): Promise<void> | undefined {
+  function stage(key: string, next: SavedState | null): Promise<void> | undefined {
     return stageOnly(key, next) ? afterFlush() : undefined;
   }
 
   /** Stages `next` for `key`; true when the caller must wait for a save to be durable. */
-  function stageOnly(key: string, next: ServiceState | null): boolean {
+  function stageOnly(key: string, next: SavedState | null): boolean {
     const cur = latest(key);
     if (next === null ? cur === undefined : cur !== undefined && sameState(cur, next)) {
       // Equal to what is staged: still wait for it, so the caller's write is durable.
@@ -251,51 +238,6 @@ export function createOverlaySource(
     }
     staged.set(key, next);
     return true;
-  }
-
-  /**
-   * The Service `obj` as readers see it: with its saved state laid over, if any. An unchanged
-   * Service with an unchanged state stays the same object (`prev`, from the last snapshot)
-   * across snapshots, so readers that cache by identity (the parsed views) redo nothing.
-   */
-  function viewOf(
-    key: string,
-    obj: KubeObject,
-    prev: ReadonlyMap<string, KubeObject> | undefined,
-    states: ReadonlyMap<string, ServiceState> = committed,
-  ): KubeObject {
-    const state = states.get(key);
-    if (!state) return obj;
-    const last = prev?.get(key);
-    return last !== undefined && isOverlayOf(last, obj, state) ? last : overlay(obj, state);
-  }
-  /**
-   * The Services as they will look once `next` is committed, from the current snapshot and
-   * the saved `keys`, built in slices; undefined when the manifests changed meanwhile.
-   */
-  async function prepareSnapshot(
-    next: ReadonlyMap<string, ServiceState>,
-    keys: Iterable<string>,
-  ): Promise<{ innerRevision: number; snap: Snapshot } | undefined> {
-    const current = snapshot();
-    const base = inner.snapshot();
-    const innerServices = base.objects.get("Service");
-    if (!innerServices) return undefined;
-    const previous = current.objects.get("Service");
-    const merged = new Map(previous ?? innerServices);
-    let sliceStart = performance.now();
-    for (const key of keys) {
-      if (performance.now() - sliceStart >= STAGE_SLICE_MS) {
-        await new Promise((r) => setTimeout(r, 0));
-        sliceStart = performance.now();
-      }
-      const obj = innerServices.get(key);
-      if (obj) merged.set(key, viewOf(key, obj, previous, next));
-    }
-    if (inner.snapshot().revision !== base.revision) return undefined;
-    const objects = new Map(base.objects);
-    objects.set("Service", merged);
-    return { innerRevision: base.revision, snap: { revision: base.revision, objects } };
   }
 
   function snapshot(): Snapshot {
@@ -307,28 +249,11 @@ export function createOverlaySource(
     }
     const objects = new Map(base.objects);
     const innerServices = base.objects.get("Service");
-    const previous = cache?.innerRevision === base.revision
-      ? cache.snap.objects.get("Service")
-      : undefined;
-    if (innerServices && previous) {
-      // Only saves happened since: start from the last view, redo the Services they touched.
-      const merged = new Map(previous);
-      for (const key of touched) {
-        const obj = innerServices.get(key);
-        if (obj) merged.set(key, viewOf(key, obj, previous));
-      }
-      objects.set("Service", merged);
-    } else if (innerServices && committed.size > 0) {
-      // The manifests changed: lay the states over again, keeping every overlaid Service
-      // whose manifest object and state did not change.
-      const last = cache?.snap.objects.get("Service");
-      const merged = new Map(innerServices);
-      for (const [key, obj] of innerServices) {
-        if (committed.has(key)) merged.set(key, viewOf(key, obj, last));
-      }
-      objects.set("Service", merged);
+    // No copy of the Services: a view over the manifests' and the durable states, both of
+    // which are replaced, never changed, so it stays as it was when taken.
+    if (innerServices && committed.size > 0) {
+      objects.set("Service", new ServicesWithState(innerServices, committed));
     }
-    touched.clear();
     // Both parts only grow by one per change, so their sum does too.
     const snap: Snapshot = { revision: base.revision + overlayRevision, objects };
     cache = { innerRevision: base.revision, overlayRevision, snap };
@@ -336,7 +261,7 @@ export function createOverlaySource(
   }
 
   /** The state `write` makes of `prev`, or null when the entry goes. */
-  function applyWrite(prev: ServiceState | undefined, write: ServiceWrite): ServiceState | null {
+  function applyWrite(prev: SavedState | undefined, write: ServiceWrite): SavedState | null {
     let ingress = prev?.ingress ?? [];
     let annotations = prev?.annotations ?? {};
     if (write.ingress) {
@@ -346,7 +271,7 @@ export function createOverlaySource(
     }
     if (write.annotations) annotations = intern(mergeAnnotations(annotations, write.annotations));
     if (ingress.length === 0 && Object.keys(annotations).length === 0) return null;
-    return { ingress, annotations };
+    return new SavedState(ingress, annotations);
   }
 
   function setServiceIngress(
@@ -372,7 +297,7 @@ export function createOverlaySource(
     const next = applyWrite(prev, { namespace, name, annotations });
     // Annotations alone never create nor drop an entry that holds an address.
     if (next === null && prev === undefined) return Promise.resolve();
-    return stage(key, next ?? { ingress: [], annotations: {} }) ?? Promise.resolve();
+    return stage(key, next ?? new SavedState([], intern({}))) ?? Promise.resolve();
   }
 
   async function writeServices(writes: readonly ServiceWrite[]): Promise<void> {
@@ -508,6 +433,90 @@ export function createOverlaySource(
 type Plain = Record<string, unknown>;
 
 /**
+ * A Service's durable state, and the Service as readers see it with that state laid over
+ * (kept for the manifest object it was made from; not saved: JSON takes the public fields).
+ * States are replaced on change, never changed, so one laid-over object serves every
+ * snapshot until the state or the manifest object changes: readers that cache by identity
+ * (the parsed views) redo nothing for an unchanged Service.
+ */
+class SavedState implements ServiceState {
+  readonly ingress: string[];
+  readonly annotations: Record<string, string>;
+  #base: KubeObject | undefined;
+  #shown: KubeObject | undefined;
+
+  constructor(ingress: string[], annotations: Record<string, string>) {
+    this.ingress = ingress;
+    this.annotations = annotations;
+  }
+
+  /** `obj` with this state laid over. */
+  over(obj: KubeObject): KubeObject {
+    if (this.#base !== obj || this.#shown === undefined) {
+      this.#shown = overlay(obj, this);
+      this.#base = obj;
+    }
+    return this.#shown;
+  }
+}
+
+/**
+ * The Services of a snapshot with their states laid over, made as they are read: no map of
+ * 100,000 entries is copied per save. Reads as the manifests' map with each Service that has
+ * a state replaced by the laid-over one (same keys, same order).
+ */
+class ServicesWithState implements ReadonlyMap<string, KubeObject> {
+  readonly #inner: ReadonlyMap<string, KubeObject>;
+  readonly #states: ReadonlyMap<string, SavedState>;
+
+  constructor(inner: ReadonlyMap<string, KubeObject>, states: ReadonlyMap<string, SavedState>) {
+    this.#inner = inner;
+    this.#states = states;
+  }
+
+  get size(): number {
+    return this.#inner.size;
+  }
+
+  get(key: string): KubeObject | undefined {
+    const obj = this.#inner.get(key);
+    if (obj === undefined) return undefined;
+    const state = this.#states.get(key);
+    return state ? state.over(obj) : obj;
+  }
+
+  has(key: string): boolean {
+    return this.#inner.has(key);
+  }
+
+  *entries(): MapIterator<[string, KubeObject]> {
+    for (const [key, obj] of this.#inner) {
+      const state = this.#states.get(key);
+      yield [key, state ? state.over(obj) : obj];
+    }
+  }
+
+  *keys(): MapIterator<string> {
+    yield* this.#inner.keys();
+  }
+
+  *values(): MapIterator<KubeObject> {
+    for (const [, obj] of this.entries()) yield obj;
+  }
+
+  [Symbol.iterator](): MapIterator<[string, KubeObject]> {
+    return this.entries();
+  }
+
+  forEach(
+    fn: (value: KubeObject, key: string, map: ReadonlyMap<string, KubeObject>) => void,
+    thisArg?: unknown,
+  ): void {
+    for (const [key, obj] of this.entries()) fn.call(thisArg, obj, key, this);
+  }
+}
+
+/**
  * `obj` with `state` laid over: as the API server would show it, with the status and the
  * annotations written. A Service of the usual shape is built from literals of a fixed shape
  * (V8 sizes them exactly; there is one per Service), others by spreading.
@@ -547,39 +556,6 @@ function overlay(obj: KubeObject, state: ServiceState): KubeObject {
 function hasOnly(o: object, ...keys: string[]): boolean {
   for (const k of Object.keys(o)) if (!keys.includes(k)) return false;
   return true;
-}
-
-/**
- * Whether `last` is what {@linkcode overlay} makes of `obj` and `state`: the same parts of
- * `obj` (by identity), the same annotations and ingress. For a manifest Service without a
- * status of its own (the usual one); others are laid over again.
- */
-function isOverlayOf(last: KubeObject, obj: KubeObject, state: ServiceState): boolean {
-  if (last === obj || Object.hasOwn(obj, "status")) return false;
-  const l = last as unknown as Plain;
-  const o = obj as unknown as Plain;
-  const keys = Object.keys(o);
-  if (Object.keys(l).length !== keys.length + 1) return false;
-  for (const k of keys) if (k !== "metadata" && l[k] !== o[k]) return false;
-  const lm = l.metadata as Plain;
-  const om = o.metadata as Plain;
-  const metaKeys = Object.keys(om);
-  const ownAnnotations = om.annotations as Record<string, string> | undefined;
-  if (Object.keys(lm).length !== metaKeys.length + (Object.hasOwn(om, "annotations") ? 0 : 1)) {
-    return false;
-  }
-  for (const k of metaKeys) if (k !== "annotations" && lm[k] !== om[k]) return false;
-  const shown = lm.annotations as Record<string, string> | undefined;
-  if (ownAnnotations) {
-    if (!shown || !sameRecord(shown, { ...ownAnnotations, ...state.annotations })) return false;
-  } else if (shown !== state.annotations) return false;
-  const status = l.status as Plain | undefined;
-  if (!status || Object.keys(status).length !== 1) return false;
-  const lb = status.loadBalancer as Plain | undefined;
-  if (!lb || Object.keys(lb).length !== 1) return false;
-  const ingress = lb.ingress as { ip: string }[] | undefined;
-  return Array.isArray(ingress) && ingress.length === state.ingress.length &&
-    ingress.every((e, i) => e.ip === state.ingress[i]);
 }
 
 function sameState(a: ServiceState, b: ServiceState): boolean {
