@@ -152,7 +152,14 @@ class SlicesWithDefaults implements ReadonlyMap<string, KubeObject> {
   }
 
   *values(): MapIterator<KubeObject> {
-    for (const [, obj] of this.entries()) yield obj;
+    // As entries(), without a key made per made-up slice when no real slice can clash.
+    const real = this.#real?.size ? this.#real : undefined;
+    if (real) { for (const [key, obj] of real) yield this.#madeUp(key) ?? obj; }
+    for (const [key, svc] of this.#services) {
+      if (this.#covered.has(key)) continue;
+      const slice = this.#made(svc);
+      if (!real?.has(objectKey(slice.metadata))) yield slice;
+    }
   }
 
   [Symbol.iterator](): MapIterator<[string, KubeObject]> {

@@ -391,7 +391,8 @@ function freezeShared(value: unknown, shared: Shared): unknown {
   if (value === null || typeof value !== "object" || Object.isFrozen(value)) return value;
   const record = value as Record<string, unknown>;
   let flat = true;
-  for (const k of Object.keys(record)) {
+  for (const k in record) {
+    if (!Object.hasOwn(record, k)) continue;
     const v = record[k];
     if (typeof v === "string") {
       if (v.length > SHARED_STRING_MAX) continue;
