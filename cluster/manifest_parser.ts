@@ -42,7 +42,8 @@ export type WorkerRequest = ParseRequest | NextRequest;
  * is not ok may follow chunks unasked: the text was refused after them, they are void.
  */
 export type ParseReply =
-  | { id: number; type: "chunk"; objects: KubeObject[] }
+  /** `json`: the chunk's objects as a JSON array. */
+  | { id: number; type: "chunk"; json: string }
   | { id: number; type: "done"; ok: true }
   | { id: number; type: "done"; ok: false; reason: string };
 
@@ -130,7 +131,7 @@ export function createManifestParser(options: ManifestParserOptions): ManifestPa
       const msg = e.data;
       if (!pending || msg.id !== pending.id) return;
       if (msg.type === "chunk") {
-        for (const o of msg.objects) pending.objects.push(o);
+        for (const o of JSON.parse(msg.json) as KubeObject[]) pending.objects.push(o);
         // Ask for the next chunk from a timer, so that timers, sockets and signals get their
         // turn between two chunks.
         const id = msg.id;
