@@ -110,7 +110,7 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
   let debounceTimer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
   /** `Kind ns/name` → file, built when first asked after a change. */
-  let owners: Map<string, string> | undefined;
+  let owners: Map<string, Map<string, string>> | undefined;
   let failedLoads = 0;
   // Parsing runs in a worker with a deadline, so a huge or hostile file cannot starve the
   // health endpoint, BGP keepalives or signal handlers.
@@ -312,13 +312,20 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
       ),
     refresh,
     fileOf(object) {
-      if (!owners) {
-        owners = new Map();
+      // Indexed per kind as asked (problems name configuration objects): not 100,000
+      // Services' worth of keys kept for the name of one pool's file.
+      const kind = object.slice(0, object.indexOf(" "));
+      owners ??= new Map();
+      let byKey = owners.get(kind);
+      if (!byKey) {
+        owners.set(kind, byKey = new Map());
         for (const [file, state] of files) {
-          for (const o of state.objects) owners.set(`${o.kind} ${objectKey(o.metadata)}`, file);
+          for (const o of state.objects) {
+            if (o.kind === kind) byKey.set(`${o.kind} ${objectKey(o.metadata)}`, file);
+          }
         }
       }
-      return owners.get(object);
+      return byKey.get(object);
     },
     async close() {
       closed = true;
