@@ -80,10 +80,6 @@ interface LoadBalancerStatus {
   [field: string]: unknown;
 }
 
-function sameStrings(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
 function sameRecord(a: Record<string, string>, b: Record<string, string>): boolean {
   const ka = Object.keys(a);
   return ka.length === Object.keys(b).length && ka.every((k) => b[k] === a[k]);
@@ -461,14 +457,27 @@ type Plain = Record<string, unknown>;
  * (the parsed views) redo nothing for an unchanged Service.
  */
 class SavedState implements ServiceState {
-  readonly ingress: string[];
+  /** The ingress as the status shows it, shared by every laid-over object of this state. */
+  readonly entries: readonly IngressEntry[];
   readonly annotations: Record<string, string>;
   #base: KubeObject | undefined;
   #shown: KubeObject | undefined;
 
-  constructor(ingress: string[], annotations: Record<string, string>) {
-    this.ingress = ingress;
+  constructor(ingress: readonly string[], annotations: Record<string, string>) {
+    this.entries = ingress.length === 0
+      ? NO_ENTRIES
+      : Object.freeze(ingress.map((ip) => Object.freeze({ ip })));
     this.annotations = annotations;
+  }
+
+  /** The addresses, in order (made when asked: the entries hold them). */
+  get ingress(): string[] {
+    return this.entries.map((e) => e.ip);
+  }
+
+  /** What is saved: `{ingress, annotations}`, as {@linkcode ServiceState} says. */
+  toJSON(): ServiceState {
+    return { ingress: this.ingress, annotations: this.annotations };
   }
 
   /** `obj` with this state laid over. */
@@ -480,6 +489,8 @@ class SavedState implements ServiceState {
     return this.#shown;
   }
 }
+
+const NO_ENTRIES: readonly IngressEntry[] = Object.freeze([]);
 
 /**
  * The Services of a snapshot with their states laid over, made as they are read: no map of
@@ -545,13 +556,13 @@ class ServicesWithState implements ReadonlyMap<string, KubeObject> {
  * annotations written. A Service of the usual shape is built from literals of a fixed shape
  * (V8 sizes them exactly; there is one per Service), others by spreading.
  */
-function overlay(obj: KubeObject, state: ServiceState): KubeObject {
+function overlay(obj: KubeObject, state: SavedState): KubeObject {
   const m = obj.metadata;
   // Without annotations of its own the Service shows the (shared) saved ones as they are.
   const annotations = m.annotations
     ? { ...m.annotations, ...state.annotations }
     : state.annotations;
-  const ingress = state.ingress.map((ip) => ({ ip }));
+  const ingress = state.entries;
   const metadata = hasOnly(m, "name", "namespace", "annotations") && m.namespace !== undefined
     ? { name: m.name, namespace: m.namespace, annotations }
     : { ...m, annotations };
@@ -582,8 +593,10 @@ function hasOnly(o: object, ...keys: string[]): boolean {
   return true;
 }
 
-function sameState(a: ServiceState, b: ServiceState): boolean {
-  return sameStrings(a.ingress, b.ingress) && sameRecord(a.annotations, b.annotations);
+function sameState(a: SavedState, b: SavedState): boolean {
+  return a.entries.length === b.entries.length &&
+    a.entries.every((e, i) => e.ip === b.entries[i].ip) &&
+    sameRecord(a.annotations, b.annotations);
 }
 
 function mergeAnnotations(

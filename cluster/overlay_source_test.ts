@@ -282,6 +282,12 @@ Deno.test("an unchanged Service with unchanged state stays the same object acros
       { namespace: "ns", name: "web", ingress: [{ ip: "192.0.2.1" }], annotations: { a: "1" } },
       { namespace: "ns", name: "own", ingress: [{ ip: "192.0.2.2" }], annotations: { a: "1" } },
     ]);
+    const saved = JSON.parse(await Deno.readTextFile(`${dir}/state.json`));
+    assert.deepEqual(saved.data.services["ns/web"], {
+      ingress: ["192.0.2.1"],
+      annotations: { a: "1" },
+    });
+    assert.deepEqual(Object.keys(saved.data.services["ns/own"]), ["ingress", "annotations"]);
     const before = src.snapshot().objects.get("Service")!;
     assert.deepEqual(before.get("ns/web"), {
       ...web,
