@@ -227,7 +227,7 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
         const kind = obj.kind as ReadKind;
         let byKey = next.get(kind) as Map<string, KubeObject> | undefined;
         if (!byKey) next.set(kind, byKey = new Map());
-        byKey.set(objectKey(obj.metadata), obj);
+        byKey.set(heldKey(obj.metadata), obj);
       }
     }
     reportMistyped(mistyped);
@@ -342,6 +342,14 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
       await scanning;
     },
   };
+}
+
+/**
+ * {@linkcode objectKey} as one flat string: a template literal makes a rope of two strings
+ * (64 bytes for `default/svc-000001`), a join one string (40 bytes). For keys kept per object.
+ */
+function heldKey(meta: { namespace?: string; name: string }): string {
+  return meta.namespace ? [meta.namespace, meta.name].join("/") : meta.name;
 }
 
 /** Returns a function that yields to the event loop once every ~20 ms of work. */

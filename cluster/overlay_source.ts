@@ -297,7 +297,7 @@ export function createOverlaySource(
     ingress: IngressEntry[],
   ): Promise<void> {
     count("setServiceIngress");
-    const key = objectKey({ namespace, name });
+    const key = heldKey({ namespace, name });
     const next = applyWrite(latest(key), { namespace, name, ingress });
     log.debug("service ingress written", { service: key, ingress: ingress.map((e) => e.ip) });
     return stage(key, next) ?? Promise.resolve();
@@ -309,7 +309,7 @@ export function createOverlaySource(
     annotations: Record<string, string | null>,
   ): Promise<void> {
     count("patchServiceAnnotations");
-    const key = objectKey({ namespace, name });
+    const key = heldKey({ namespace, name });
     const prev = latest(key);
     const next = applyWrite(prev, { namespace, name, annotations });
     // Annotations alone never create nor drop an entry that holds an address.
@@ -330,7 +330,7 @@ export function createOverlaySource(
           await new Promise((r) => setTimeout(r, 0));
           sliceStart = performance.now();
         }
-        const key = objectKey(w);
+        const key = heldKey(w);
         if (stageOnly(key, applyWrite(latest(key), w))) wait = true;
       }
     } finally {
@@ -404,7 +404,7 @@ export function createOverlaySource(
     object: KubeObject | null,
   ): Promise<void> {
     count("setServiceBGPStatus");
-    const key = objectKey({ namespace, name });
+    const key = heldKey({ namespace, name });
     if (object === null) bgpStatuses.delete(key);
     else bgpStatuses.set(key, object);
     return Promise.resolve();
@@ -445,6 +445,14 @@ export function createOverlaySource(
     writeCounts: () => ({ ...counts }),
     serviceStates: () => committed,
   };
+}
+
+/**
+ * {@linkcode objectKey} as one flat string: a template literal makes a rope of two strings
+ * (64 bytes for `default/svc-000001`), a join one string (40 bytes). For keys kept per object.
+ */
+function heldKey(meta: { namespace?: string; name: string }): string {
+  return meta.namespace ? [meta.namespace, meta.name].join("/") : meta.name;
 }
 
 type Plain = Record<string, unknown>;
