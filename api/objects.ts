@@ -66,12 +66,14 @@ const SHARED_SERVICE_VIEWS = new WeakMap<KubeObject, ServiceView | ParseResult<S
 /**
  * {@linkcode parseService} memoized by object identity, for readers of a source's snapshots
  * (whose objects are never changed in place): the controller and the speaker then share one
- * view of each Service instead of holding one each (100,000s of them).
+ * view of each Service instead of holding one each (100,000s of them). A Service of the usual
+ * shape gets a view that reads its fields from the object instead of holding copies of them.
  */
 export function parseSnapshotService(obj: KubeObject): ParseResult<ServiceView> {
   const hit = SHARED_SERVICE_VIEWS.get(obj);
   if (hit !== undefined) return "ok" in hit ? hit : { ok: true, value: hit };
-  const r = parseService(obj);
+  const compact = compactService(obj);
+  const r: ParseResult<ServiceView> = compact ? { ok: true, value: compact } : parseService(obj);
   SHARED_SERVICE_VIEWS.set(obj, r.ok ? r.value : r);
   return r;
 }
@@ -266,13 +268,13 @@ function quickIngress(status: unknown): boolean {
     );
 }
 
-/** The view of a Service of the usual shape, or undefined to let the schema decide. */
-function quickService(obj: KubeObject): ServiceView | undefined {
+/** Whether `obj` is a Service of the usual shape, which the fast paths read directly. */
+function quickAccepts(obj: KubeObject): boolean {
   const o = obj as unknown as Plain;
   const m = o.metadata;
   const spec = o.spec;
   if (o.apiVersion !== "v1" || o.kind !== "Service" || !quickMeta(m) || !isPlain(spec)) {
-    return undefined;
+    return false;
   }
   if (
     !optString(spec.type) || !optString(spec.loadBalancerClass) ||
@@ -280,29 +282,132 @@ function quickService(obj: KubeObject): ServiceView | undefined {
     !FAMILY_POLICIES.has(spec.ipFamilyPolicy) ||
     !TRAFFIC_POLICIES.has(spec.externalTrafficPolicy) ||
     !optStringRecord(spec.selector) || !quickIngress(o.status)
-  ) return undefined;
+  ) return false;
   const families = spec.ipFamilies;
   if (
     families !== undefined && !(Array.isArray(families) && families.every((f) => FAMILIES.has(f)))
   ) {
-    return undefined;
+    return false;
   }
   const clusterIPs = spec.clusterIPs;
-  if (clusterIPs !== undefined && !isStringArray(clusterIPs)) return undefined;
+  if (clusterIPs !== undefined && !isStringArray(clusterIPs)) return false;
   const ports = spec.ports;
-  if (ports !== undefined && !(Array.isArray(ports) && ports.every(quickPort))) return undefined;
-  const clusterIP = spec.clusterIP as string | undefined;
-  const lbClass = spec.loadBalancerClass as string | undefined;
-  const lbIP = spec.loadBalancerIP as string | undefined;
-  const policy = spec.ipFamilyPolicy as ServiceView["ipFamilyPolicy"];
+  return ports === undefined || (Array.isArray(ports) && ports.every(quickPort));
+}
+
+/** `status.loadBalancer.ingress[].ip` of a Service the fast path accepted, exactly sized. */
+function quickIngressIPs(o: Plain): readonly string[] {
   const ingress = (o.status as { loadBalancer?: { ingress?: { ip?: string }[] } } | undefined)
     ?.loadBalancer?.ingress ?? [];
   // Exact-size arrays: a pushed-to array keeps room for 16 more entries.
-  const ingressIPs = ingress.length === 0
+  return ingress.length === 0
     ? NONE
     : ingress.length === 1
     ? (ingress[0].ip ? [ingress[0].ip] : NONE)
     : ingress.flatMap((i) => (i.ip ? [i.ip] : [])).slice();
+}
+
+/** The view's ports of a Service the fast path accepted. */
+function quickPorts(spec: Plain): ServiceView["ports"] {
+  const ports = spec.ports as Plain[] | undefined;
+  if (!ports?.length) return NONE_PORTS;
+  return sharedPorts(ports) ?? ports.map((p) =>
+    p.name
+      ? {
+        protocol: (p.protocol as "TCP" | "UDP" | "SCTP" | undefined) ?? "TCP",
+        port: p.port as number,
+        name: p.name as string,
+      }
+      : {
+        protocol: (p.protocol as "TCP" | "UDP" | "SCTP" | undefined) ?? "TCP",
+        port: p.port as number,
+      }
+  );
+}
+
+/**
+ * A {@linkcode ServiceView} that reads the fields from the Service object it stands for
+ * (never changed in place) instead of copying them: 48 bytes, not 112, per Service. Only the
+ * ingress addresses and the ports, which are derived, are its own.
+ */
+class ObjectServiceView implements ServiceView {
+  readonly #o: { metadata: Plain; spec: Plain };
+  readonly #ports: ServiceView["ports"];
+  readonly ingressIPs: readonly string[];
+
+  constructor(o: Plain) {
+    this.#o = o as { metadata: Plain; spec: Plain };
+    this.#ports = quickPorts(o.spec as Plain);
+    this.ingressIPs = quickIngressIPs(o);
+  }
+
+  get namespace(): string {
+    return (this.#o.metadata.namespace as string | undefined) ?? "default";
+  }
+  get name(): string {
+    return this.#o.metadata.name as string;
+  }
+  get labels(): Readonly<Record<string, string>> {
+    return (this.#o.metadata.labels as Record<string, string> | undefined) ?? NO_RECORD;
+  }
+  get annotations(): Readonly<Record<string, string>> {
+    return (this.#o.metadata.annotations as Record<string, string> | undefined) ?? NO_RECORD;
+  }
+  get type(): string {
+    return (this.#o.spec.type as string | undefined) ?? "ClusterIP";
+  }
+  get loadBalancerClass(): string | undefined {
+    return (this.#o.spec.loadBalancerClass as string | undefined) || undefined;
+  }
+  get loadBalancerIP(): string | undefined {
+    return (this.#o.spec.loadBalancerIP as string | undefined) || undefined;
+  }
+  get ipFamilies(): readonly ("IPv4" | "IPv6")[] {
+    const families = this.#o.spec.ipFamilies as ("IPv4" | "IPv6")[] | undefined;
+    return families?.length ? families : NONE_FAMILIES;
+  }
+  get ipFamilyPolicy(): ServiceView["ipFamilyPolicy"] {
+    return (this.#o.spec.ipFamilyPolicy as ServiceView["ipFamilyPolicy"]) || undefined;
+  }
+  get clusterIPs(): readonly string[] {
+    const spec = this.#o.spec;
+    const clusterIPs = spec.clusterIPs as string[] | undefined;
+    const clusterIP = spec.clusterIP as string | undefined;
+    return clusterIPs?.length
+      ? clusterIPs
+      : clusterIPs === undefined && clusterIP && clusterIP !== "None"
+      ? [clusterIP]
+      : NONE;
+  }
+  get externalTrafficPolicy(): "Cluster" | "Local" {
+    return (this.#o.spec.externalTrafficPolicy as "Cluster" | "Local" | undefined) ?? "Cluster";
+  }
+  get selector(): Readonly<Record<string, string>> {
+    return (this.#o.spec.selector as Record<string, string> | undefined) ?? NO_RECORD;
+  }
+  get ports(): ServiceView["ports"] {
+    return this.#ports;
+  }
+}
+
+/** The reading view of a Service of the usual shape, or undefined to let the schema decide. */
+function compactService(obj: KubeObject): ServiceView | undefined {
+  return quickAccepts(obj) ? new ObjectServiceView(obj as unknown as Plain) : undefined;
+}
+
+/** The view of a Service of the usual shape, or undefined to let the schema decide. */
+function quickService(obj: KubeObject): ServiceView | undefined {
+  if (!quickAccepts(obj)) return undefined;
+  const o = obj as unknown as Plain;
+  const m = o.metadata as Plain;
+  const spec = o.spec as Plain;
+  const families = spec.ipFamilies as unknown[] | undefined;
+  const clusterIPs = spec.clusterIPs as string[] | undefined;
+  const clusterIP = spec.clusterIP as string | undefined;
+  const lbClass = spec.loadBalancerClass as string | undefined;
+  const lbIP = spec.loadBalancerIP as string | undefined;
+  const policy = spec.ipFamilyPolicy as ServiceView["ipFamilyPolicy"];
+  const ingressIPs = quickIngressIPs(o);
   // One literal without spreads: V8 gives such objects a compact fixed layout, and there are
   // 100,000s of them.
   const view: ServiceView = {
@@ -320,20 +425,7 @@ function quickService(obj: KubeObject): ServiceView | undefined {
     externalTrafficPolicy: (spec.externalTrafficPolicy as "Cluster" | "Local" | undefined) ??
       "Cluster",
     selector: (spec.selector as Record<string, string> | undefined) ?? NO_RECORD,
-    ports: !ports?.length
-      ? NONE_PORTS
-      : sharedPorts(ports as Plain[]) ?? (ports as Plain[]).map((p) =>
-        p.name
-          ? {
-            protocol: (p.protocol as "TCP" | "UDP" | "SCTP" | undefined) ?? "TCP",
-            port: p.port as number,
-            name: p.name as string,
-          }
-          : {
-            protocol: (p.protocol as "TCP" | "UDP" | "SCTP" | undefined) ?? "TCP",
-            port: p.port as number,
-          }
-      ),
+    ports: quickPorts(spec),
     ingressIPs,
   };
   if (lbClass) view.loadBalancerClass = lbClass;

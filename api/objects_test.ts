@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { parseEndpointSlice, parseNode, parseService } from "./objects.ts";
+import {
+  parseEndpointSlice,
+  parseNode,
+  parseService,
+  parseSnapshotService,
+  type ServiceView,
+} from "./objects.ts";
 import { matchesAnySelector, matchLabelSelector } from "./selectors.ts";
 import { formatConfigError } from "./config.ts";
 import { z } from "zod";
@@ -226,4 +232,72 @@ Deno.test("usual Services and EndpointSlices parse to what the schema gives", ()
   const bad = structuredClone(services[0]);
   (bad.spec as { ports: { port: number }[] }).ports[0].port = 70000;
   assert.equal(parseService(bad).ok, false);
+});
+
+Deno.test("snapshot views read what parseService gives, from the object", () => {
+  const base = {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name: "a", namespace: "ns", labels: { app: "a" }, annotations: { x: "y" } },
+  };
+  const specs: unknown[] = [
+    {
+      type: "LoadBalancer",
+      loadBalancerClass: "c",
+      loadBalancerIP: "192.0.2.9",
+      ipFamilies: ["IPv4", "IPv6"],
+      ipFamilyPolicy: "PreferDualStack",
+      clusterIPs: ["10.96.0.1", "fd00::1"],
+      externalTrafficPolicy: "Local",
+      selector: { app: "a" },
+      ports: [{ port: 80, name: "http", targetPort: "web" }, { protocol: "UDP", port: 53 }],
+    },
+    {},
+    { clusterIP: "10.96.0.7", clusterIPs: [] },
+    { clusterIP: "10.9.0.1", loadBalancerClass: "" },
+    { clusterIP: "None", ports: Object.freeze([Object.freeze({ protocol: "TCP", port: 80 })]) },
+  ];
+  const statuses: unknown[] = [
+    undefined,
+    {},
+    { loadBalancer: { ingress: [{ ip: "192.0.2.1" }, { hostname: "h" }, { ip: "::1" }] } },
+  ];
+  const fields: (keyof ServiceView)[] = [
+    "namespace",
+    "name",
+    "labels",
+    "annotations",
+    "type",
+    "loadBalancerClass",
+    "loadBalancerIP",
+    "ipFamilies",
+    "ipFamilyPolicy",
+    "clusterIPs",
+    "externalTrafficPolicy",
+    "selector",
+    "ports",
+    "ingressIPs",
+  ];
+  for (const spec of specs) {
+    for (const status of statuses) {
+      const obj = { ...base, spec, ...(status ? { status } : {}) } as KubeObject;
+      const plain = parseService(obj);
+      const snap = parseSnapshotService(obj);
+      assert.ok(plain.ok && snap.ok);
+      for (const f of fields) {
+        assert.deepEqual(snap.value[f], plain.value[f], `${JSON.stringify(spec)} ${f}`);
+      }
+      const again = parseSnapshotService(obj);
+      assert.ok(again.ok);
+      assert.equal(again.value, snap.value, "memoized");
+    }
+  }
+  // Namespace left out: `default`, as parseService says.
+  const bare = { apiVersion: "v1", kind: "Service", metadata: { name: "b" }, spec: {} };
+  const v = parseSnapshotService(bare as KubeObject);
+  assert.ok(v.ok);
+  assert.equal(v.value.namespace, "default");
+  // Unusual objects go through the schema: its errors, as before.
+  const bad = { ...base, spec: { ports: [{ port: 70000 }] } } as KubeObject;
+  assert.deepEqual(parseSnapshotService(bad), parseService(bad));
 });

@@ -50,14 +50,17 @@ export function syntheticEndpointSlice(
   nodeName: string,
   endpoints: readonly unknown[] = localEndpoints(nodeName),
 ): KubeObject {
-  const ns = service.metadata.namespace ?? "default";
+  const name = service.metadata.name;
+  // Literals of a fixed shape (no computed key, no spread): V8 sizes them exactly, and
+  // there is one of each per Service.
   return {
     apiVersion: "discovery.k8s.io/v1",
     kind: "EndpointSlice",
     metadata: {
-      name: `${service.metadata.name}-${SYNTHETIC_SLICE_SUFFIX}`,
-      namespace: ns,
-      labels: { [SERVICE_NAME_LABEL]: service.metadata.name },
+      // Joined, not a template literal: one flat string, not a rope of two (40 B, not 64).
+      name: [name, SYNTHETIC_SLICE_SUFFIX].join("-"),
+      namespace: service.metadata.namespace ?? "default",
+      labels: { "kubernetes.io/service-name": name },
     },
     addressType: "IPv4",
     endpoints,
@@ -71,6 +74,113 @@ export interface AddDefaultsOptions extends ClusterDefaultsOptions {
    * object, so readers that cache by identity redo nothing for it.
    */
   cache?: WeakMap<KubeObject, KubeObject>;
+}
+
+const SLICE_KEY_SUFFIX = `-${SYNTHETIC_SLICE_SUFFIX}`;
+
+/**
+ * The EndpointSlices of a snapshot with a made-up one for each Service no slice covers,
+ * computed as they are read: no map of 100,000 entries (and their keys) is built or copied
+ * per snapshot. It reads as the map `new Map(real)` with each made-up slice then `set` would:
+ * same keys, values and order (a made-up slice takes the place of a real one of its name).
+ */
+class SlicesWithDefaults implements ReadonlyMap<string, KubeObject> {
+  readonly #real: ReadonlyMap<string, KubeObject> | undefined;
+  readonly #services: ReadonlyMap<string, KubeObject>;
+  readonly #covered: ReadonlySet<string>;
+  readonly #made: (svc: KubeObject) => KubeObject;
+  #size = -1;
+
+  constructor(
+    real: ReadonlyMap<string, KubeObject> | undefined,
+    services: ReadonlyMap<string, KubeObject>,
+    covered: ReadonlySet<string>,
+    made: (svc: KubeObject) => KubeObject,
+  ) {
+    this.#real = real;
+    this.#services = services;
+    this.#covered = covered;
+    this.#made = made;
+  }
+
+  /** The made-up slice of key `key`, if there is one. */
+  #madeUp(key: string): KubeObject | undefined {
+    if (!key.endsWith(SLICE_KEY_SUFFIX)) return undefined;
+    const base = key.slice(0, -SLICE_KEY_SUFFIX.length);
+    // A Service without a namespace is keyed by name alone; its slice is in `default`.
+    const candidates = base.startsWith("default/") ? [base, base.slice(8)] : [base];
+    for (const svcKey of candidates) {
+      const svc = this.#services.get(svcKey);
+      if (svc && !this.#covered.has(svcKey) && sliceKeyOf(svc) === key) return this.#made(svc);
+    }
+    return undefined;
+  }
+
+  get size(): number {
+    if (this.#size < 0) {
+      let n = this.#real?.size ?? 0;
+      for (const [key, svc] of this.#services) {
+        if (this.#covered.has(key)) continue;
+        if (!this.#real?.has(sliceKeyOf(svc))) n++;
+      }
+      this.#size = n;
+    }
+    return this.#size;
+  }
+
+  get(key: string): KubeObject | undefined {
+    return this.#madeUp(key) ?? this.#real?.get(key);
+  }
+
+  has(key: string): boolean {
+    return this.get(key) !== undefined;
+  }
+
+  *entries(): MapIterator<[string, KubeObject]> {
+    if (this.#real) {
+      for (const [key, obj] of this.#real) yield [key, this.#madeUp(key) ?? obj];
+    }
+    for (const [key, svc] of this.#services) {
+      if (this.#covered.has(key)) continue;
+      const slice = this.#made(svc);
+      const sliceKey = objectKey(slice.metadata);
+      if (!this.#real?.has(sliceKey)) yield [sliceKey, slice];
+    }
+  }
+
+  *keys(): MapIterator<string> {
+    for (const [key] of this.entries()) yield key;
+  }
+
+  *values(): MapIterator<KubeObject> {
+    // As entries(), without a key made per made-up slice when no real slice can clash.
+    const real = this.#real?.size ? this.#real : undefined;
+    if (real) { for (const [key, obj] of real) yield this.#madeUp(key) ?? obj; }
+    for (const [key, svc] of this.#services) {
+      if (this.#covered.has(key)) continue;
+      const slice = this.#made(svc);
+      if (!real?.has(objectKey(slice.metadata))) yield slice;
+    }
+  }
+
+  [Symbol.iterator](): MapIterator<[string, KubeObject]> {
+    return this.entries();
+  }
+
+  forEach(
+    fn: (value: KubeObject, key: string, map: ReadonlyMap<string, KubeObject>) => void,
+    thisArg?: unknown,
+  ): void {
+    for (const [key, obj] of this.entries()) fn.call(thisArg, obj, key, this);
+  }
+}
+
+/** The key of the made-up slice of `svc`. */
+function sliceKeyOf(svc: KubeObject): string {
+  return objectKey({
+    namespace: svc.metadata.namespace ?? "default",
+    name: `${svc.metadata.name}${SLICE_KEY_SUFFIX}`,
+  });
 }
 
 /** Adds to `objects` what a cluster would supply and the directory leaves out. */
@@ -95,19 +205,20 @@ export function addClusterDefaults(
       covered.add(objectKey({ namespace: slice.metadata.namespace ?? "default", name: svc }));
     }
   }
-  const endpoints = localEndpoints(options.nodeName);
-  let slices: Map<string, KubeObject> | undefined;
-  for (const [key, svc] of services) {
-    if (covered.has(key)) continue;
-    slices ??= new Map(objects.get("EndpointSlice"));
-    let slice = options.cache?.get(svc);
-    if (!slice) {
-      slice = syntheticEndpointSlice(svc, options.nodeName, endpoints);
-      options.cache?.set(svc, slice);
-    }
-    slices.set(objectKey(slice.metadata), slice);
+  if (covered.size >= services.size && [...services.keys()].every((k) => covered.has(k))) {
+    return out;
   }
-  if (slices) out.set("EndpointSlice", slices);
+  const endpoints = localEndpoints(options.nodeName);
+  const cache = options.cache ?? new WeakMap<KubeObject, KubeObject>();
+  const made = (svc: KubeObject): KubeObject => {
+    let slice = cache.get(svc);
+    if (!slice) cache.set(svc, slice = syntheticEndpointSlice(svc, options.nodeName, endpoints));
+    return slice;
+  };
+  out.set(
+    "EndpointSlice",
+    new SlicesWithDefaults(objects.get("EndpointSlice"), services, covered, made),
+  );
   return out;
 }
 

@@ -115,3 +115,40 @@ Deno.test("cluster defaults: unchanged Services keep the same made-up slice obje
   assert.equal(after.size, 3);
   for (const key of before.keys()) assert.equal(after.get(key), before.get(key), key);
 });
+
+Deno.test("cluster defaults: made-up slices read alike by key, by iteration and by size", async () => {
+  const inner = createMemorySource([
+    service("web"),
+    service("db"),
+    service("api", "other"),
+    slice("db-abc", "db", "default", "host2"),
+    // A real slice with a made-up one's name that covers another Service: replaced.
+    slice("web-ferrolb-local", "old", "default", "host2"),
+  ]);
+  const src = withClusterDefaults(inner, { nodeName: "host1" });
+  await src.start();
+  const slices = src.snapshot().objects.get("EndpointSlice")!;
+  const expected = new Map<string, KubeObject>();
+  for (const [k, v] of inner.snapshot().objects.get("EndpointSlice")!) expected.set(k, v);
+  for (const k of ["default/web", "other/api"]) {
+    const [ns, name] = k.split("/");
+    expected.set(`${ns}/${name}-ferrolb-local`, slices.get(`${ns}/${name}-ferrolb-local`)!);
+  }
+  assert.deepEqual([...slices.keys()], [...expected.keys()]);
+  assert.equal(slices.size, expected.size);
+  for (const [k, v] of slices) {
+    assert.equal(slices.get(k), v, k);
+    assert.ok(slices.has(k));
+  }
+  assert.equal(slices.get("default/db-ferrolb-local"), undefined, "db has its own slice");
+  assert.equal(
+    slices.get("default/web-ferrolb-local")?.metadata.labels?.[
+      "kubernetes.io/service-name"
+    ],
+    "web",
+  );
+  assert.equal(slices.has("default/nothing"), false);
+  let n = 0;
+  slices.forEach(() => n++);
+  assert.equal(n, slices.size);
+});

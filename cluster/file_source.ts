@@ -3,15 +3,9 @@
  * controller and speaker run without a cluster. Edits are picked up live; a file that stops
  * parsing keeps contributing its last good objects and is reported.
  */
-import {
-  checkSize,
-  createExpansionBudget,
-  loadYamlDocuments,
-  type ParseLimits,
-  readTextBounded,
-  resolveLimits,
-} from "./safe_yaml.ts";
+import { readTextBounded, resolveLimits } from "./safe_yaml.ts";
 import { createManifestParser } from "./manifest_parser.ts";
+import { type NamespaceDefaults, parseManifests } from "./manifest_text.ts";
 import type { Logger } from "../api/log.ts";
 import { mistypedKindError } from "../api/config.ts";
 import {
@@ -23,143 +17,19 @@ import {
   type Snapshot,
 } from "./types.ts";
 
-/** Kinds whose objects live in a namespace (`default` when the manifest omits it). */
-const CORE_NAMESPACED = new Set(["Service", "EndpointSlice", "Secret"]);
-/** Kinds without a namespace. */
-const CLUSTER_SCOPED = new Set(["Node", "Namespace"]);
+export {
+  type ManifestResult,
+  type NamespaceDefaults,
+  parseManifestObjects,
+  parseManifests,
+} from "./manifest_text.ts";
+
 const MANIFEST_EXT = /\.(ya?ml|json)$/i;
-
-/** Namespaces given to objects whose manifest has none. */
-export interface NamespaceDefaults {
-  /** For Service, EndpointSlice, Secret. Default `default`. */
-  namespace?: string;
-  /** For metallb.io kinds. Default `metallb-system`. */
-  installNamespace?: string;
-  /** Input limits (cluster/safe_yaml.ts); DEFAULT_LIMITS fill what is left out. */
-  limits?: Partial<ParseLimits>;
-}
-
-/** Result of {@linkcode parseManifests}. */
-export type ManifestResult = { ok: true; objects: KubeObject[] } | { ok: false; reason: string };
 
 /** A problem with one file. */
 export interface FileError {
   file: string;
   reason: string;
-}
-
-/** A `---` line between documents (multiline, global: used with `lastIndex`). */
-const DOC_SEPARATOR = /^---[ \t]*(#.*)?$/gm;
-/** A line that is neither blank nor a comment. */
-const HAS_CONTENT = /^[ \t]*[^\s#]/m;
-
-/**
- * The documents of a multi-document text with the 0-based line each starts on, as slices
- * of the text (no per-line copies: a 26 MB file has a million lines).
- */
-function* splitDocuments(text: string): Generator<{ start: number; text: string }> {
-  const sep = new RegExp(DOC_SEPARATOR.source, "gm");
-  let from = 0;
-  let line = 0;
-  for (let m = sep.exec(text); m !== null; m = sep.exec(text)) {
-    const body = text.slice(from, m.index);
-    yield { start: line, text: body };
-    line += countLines(body) + 1;
-    from = m.index + m[0].length;
-    from += text.startsWith("\r\n", from) ? 2 : 1;
-  }
-  if (from <= text.length) yield { start: line, text: text.slice(from) };
-}
-
-function countLines(s: string): number {
-  let n = 0;
-  for (let i = s.indexOf("\n"); i !== -1; i = s.indexOf("\n", i + 1)) n++;
-  return n;
-}
-
-/**
- * Parses multi-document YAML (or JSON) into objects: empty documents skipped, `kind: List`
- * expanded, namespaces defaulted. Errors carry the 1-based line. Size, depth, aliases and
- * their expansion are bounded (cluster/safe_yaml.ts); a hostile file gets an error, not a hang.
- */
-export function parseManifests(text: string, options: NamespaceDefaults = {}): ManifestResult {
-  const limits = resolveLimits(options.limits);
-  const tooBig = checkSize(text.length, limits);
-  if (tooBig) return { ok: false, reason: tooBig };
-  const budget = createExpansionBudget(limits);
-  // Each document is loaded alone (blank ones dropped first) so errors carry its line.
-  const objects: KubeObject[] = [];
-  for (const chunk of splitDocuments(text)) {
-    if (!HAS_CONTENT.test(chunk.text)) continue;
-    let docs: unknown[];
-    try {
-      docs = loadYamlDocuments(chunk.text, limits);
-    } catch (e) {
-      const mark = (e as { mark?: { line?: number; column?: number } }).mark;
-      const reason = (e as { reason?: string }).reason ?? String(e);
-      if (mark?.line !== undefined) {
-        return {
-          ok: false,
-          reason: `line ${chunk.start + mark.line + 1}, column ${
-            (mark.column ?? 0) + 1
-          }: ${reason}`,
-        };
-      }
-      return {
-        ok: false,
-        reason: `document at line ${chunk.start + 1}: ${e instanceof Error ? e.message : e}`,
-      };
-    }
-    for (const doc of docs) {
-      const plain = budget.expand(doc);
-      if (!plain.ok) {
-        return { ok: false, reason: `document at line ${chunk.start + 1}: ${plain.reason}` };
-      }
-      const r = toObjects(plain.value, chunk.start + 1, options);
-      if (typeof r === "string") return { ok: false, reason: r };
-      const tooMany = budget.addObjects(r.length);
-      if (tooMany) return { ok: false, reason: tooMany };
-      for (const o of r) objects.push(o);
-    }
-  }
-  return { ok: true, objects };
-}
-
-function toObjects(doc: unknown, line: number, options: NamespaceDefaults): KubeObject[] | string {
-  if (doc === null || typeof doc !== "object" || Array.isArray(doc)) {
-    return `document at line ${line}: not a Kubernetes object (expected a mapping)`;
-  }
-  const o = doc as Record<string, unknown>;
-  if (typeof o.kind !== "string" || !o.kind) {
-    return `document at line ${line}: missing kind`;
-  }
-  if (typeof o.apiVersion !== "string" || !o.apiVersion) {
-    return `document at line ${line}: ${o.kind} is missing apiVersion`;
-  }
-  if (o.kind === "List" || (o.kind.endsWith("List") && Array.isArray(o.items))) {
-    const out: KubeObject[] = [];
-    for (const item of (o.items as unknown[] | undefined) ?? []) {
-      const r = toObjects(item, line, options);
-      if (typeof r === "string") return r;
-      out.push(...r);
-    }
-    return out;
-  }
-  const meta = o.metadata as Record<string, unknown> | undefined;
-  if (!meta || typeof meta !== "object" || typeof meta.name !== "string" || !meta.name) {
-    return `document at line ${line}: ${o.kind} is missing metadata.name`;
-  }
-  const obj = { ...o, metadata: { ...meta } } as unknown as KubeObject;
-  if (CLUSTER_SCOPED.has(obj.kind)) {
-    delete obj.metadata.namespace;
-  } else if (!obj.metadata.namespace) {
-    if (obj.apiVersion.startsWith("metallb.io/")) {
-      obj.metadata.namespace = options.installNamespace ?? "metallb-system";
-    } else if (CORE_NAMESPACED.has(obj.kind)) {
-      obj.metadata.namespace = options.namespace ?? "default";
-    }
-  }
-  return [obj];
 }
 
 /** Lists manifest files under `dir` (recursive, sorted, dot-entries skipped). */
@@ -240,7 +110,7 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
   let debounceTimer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
   /** `Kind ns/name` → file, built when first asked after a change. */
-  let owners: Map<string, string> | undefined;
+  let owners: Map<string, Map<string, string>> | undefined;
   let failedLoads = 0;
   // Parsing runs in a worker with a deadline, so a huge or hostile file cannot starve the
   // health endpoint, BGP keepalives or signal handlers.
@@ -295,7 +165,7 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
       // burn a core (a broken 20 MB file takes seconds each time).
       if (rejected.get(file) === digest && errors.has(file)) continue;
       parsed = true;
-      const r = await parser.parse(text, options.defaults);
+      const r = await parser.parse(text, { ...options.defaults, slimServices: true });
       if (r.ok) {
         rejected.delete(file);
         files.set(file, { digest, objects: r.objects });
@@ -357,7 +227,7 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
         const kind = obj.kind as ReadKind;
         let byKey = next.get(kind) as Map<string, KubeObject> | undefined;
         if (!byKey) next.set(kind, byKey = new Map());
-        byKey.set(objectKey(obj.metadata), obj);
+        byKey.set(heldKey(obj.metadata), obj);
       }
     }
     reportMistyped(mistyped);
@@ -372,13 +242,14 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
     }
     if (changed.size === 0) return;
     // Strings that came from the parser worker are one copy per object ("v1", "default",
-    // "LoadBalancer", a name repeated as a selector): one copy each for the whole publish.
-    const strings = new Map<string, string>();
+    // "LoadBalancer", a name repeated as a selector): one copy each for the whole publish,
+    // and so are short lists of flat records (ports).
+    const shared = newShared();
     for (const kind of changed) {
       for (const o of next.get(kind)?.values() ?? []) {
         const y = slice();
         if (y) await y;
-        freezeShared(o, strings);
+        freezeShared(o, shared);
       }
     }
     current = { revision: current.revision + 1, objects: next };
@@ -441,13 +312,20 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
       ),
     refresh,
     fileOf(object) {
-      if (!owners) {
-        owners = new Map();
+      // Indexed per kind as asked (problems name configuration objects): not 100,000
+      // Services' worth of keys kept for the name of one pool's file.
+      const kind = object.slice(0, object.indexOf(" "));
+      owners ??= new Map();
+      let byKey = owners.get(kind);
+      if (!byKey) {
+        owners.set(kind, byKey = new Map());
         for (const [file, state] of files) {
-          for (const o of state.objects) owners.set(`${o.kind} ${objectKey(o.metadata)}`, file);
+          for (const o of state.objects) {
+            if (o.kind === kind) byKey.set(`${o.kind} ${objectKey(o.metadata)}`, file);
+          }
         }
       }
-      return owners.get(object);
+      return byKey.get(object);
     },
     async close() {
       closed = true;
@@ -464,6 +342,14 @@ export function createFileSource(dir: string, options: FileSourceOptions): FileS
       await scanning;
     },
   };
+}
+
+/**
+ * {@linkcode objectKey} as one flat string: a template literal makes a rope of two strings
+ * (64 bytes for `default/svc-000001`), a join one string (40 bytes). For keys kept per object.
+ */
+function heldKey(meta: { namespace?: string; name: string }): string {
+  return meta.namespace ? [meta.namespace, meta.name].join("/") : meta.name;
 }
 
 /** Returns a function that yields to the event loop once every ~20 ms of work. */
@@ -495,23 +381,59 @@ function sameObjects(
 
 /** Longest string shared by {@linkcode freezeShared}: names and values, not certificates. */
 const SHARED_STRING_MAX = 128;
+/** Longest JSON of a list shared by {@linkcode freezeShared} (a Service's ports, families). */
+const SHARED_LIST_MAX = 256;
+/** Distinct lists shared per publish: beyond it lists stay unshared, memory stays bounded. */
+const SHARED_LISTS = 10_000;
+
+/** What {@linkcode freezeShared} shares within one publish. */
+interface Shared {
+  strings: Map<string, string>;
+  lists: Map<string, unknown>;
+}
+
+function newShared(): Shared {
+  return { strings: new Map(), lists: new Map() };
+}
 
 /**
  * Deep-freezes `value`, first replacing each short string in it by the equal one in
- * `strings` (the first seen), so equal strings of many objects are held once.
+ * `shared` (the first seen), so equal strings of many objects are held once; a short list
+ * of flat records or strings (100,000 Services' `ports: [{protocol: TCP, port: 80}]`) is
+ * replaced by the equal frozen list seen first. Returns what to hold instead of `value`.
  */
-function freezeShared(value: unknown, strings: Map<string, string>): void {
-  if (value === null || typeof value !== "object" || Object.isFrozen(value)) return;
+function freezeShared(value: unknown, shared: Shared): unknown {
+  if (value === null || typeof value !== "object" || Object.isFrozen(value)) return value;
   const record = value as Record<string, unknown>;
-  for (const k of Object.keys(record)) {
+  let flat = true;
+  for (const k in record) {
+    if (!Object.hasOwn(record, k)) continue;
     const v = record[k];
     if (typeof v === "string") {
       if (v.length > SHARED_STRING_MAX) continue;
       // Equal strings compare equal whatever their copy: assigning is what shares one.
-      const same = strings.get(v);
-      if (same === undefined) strings.set(v, v);
+      const same = shared.strings.get(v);
+      if (same === undefined) shared.strings.set(v, v);
       else record[k] = same;
-    } else freezeShared(v, strings);
+    } else if (v !== null && typeof v === "object") {
+      const w = freezeShared(v, shared);
+      if (w !== v) record[k] = w;
+      if (!Array.isArray(value) || Array.isArray(w) || !flatRecord(w)) flat = false;
+    }
   }
   Object.freeze(value);
+  if (!flat || !Array.isArray(value)) return value;
+  const key = JSON.stringify(value);
+  if (key.length > SHARED_LIST_MAX) return value;
+  const hit = shared.lists.get(key);
+  if (hit !== undefined) return hit;
+  if (shared.lists.size < SHARED_LISTS) shared.lists.set(key, value);
+  return value;
+}
+
+/** A record whose values are all strings, numbers, booleans or null. */
+function flatRecord(v: unknown): boolean {
+  if (v === null || typeof v !== "object") return false;
+  for (const x of Object.values(v)) if (x !== null && typeof x === "object") return false;
+  return true;
 }

@@ -188,3 +188,86 @@ Deno.test("file source: a mistyped kind is listed with the file errors (did-you-
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("slimServices keeps of a Service what the schema reads; other kinds stay whole", () => {
+  const text = `apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  labels: {app: web}
+  annotations:
+    kubectl.kubernetes.io/last-applied-configuration: '{"huge": true}'
+    keep: "yes"
+  managedFields: [{manager: kubectl}]
+spec:
+  type: LoadBalancer
+  sessionAffinity: None
+  selector: {app: web}
+  ports:
+    - {name: http, port: 80, targetPort: 8080, protocol: TCP, appProtocol: http}
+status:
+  loadBalancer:
+    ingress: [{ip: 192.0.2.1, ports: [{port: 80}]}]
+  conditions: []
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: s, managedFields: []}
+data: {password: eA==}
+`;
+  const full = parseManifests(text);
+  const slim = parseManifests(text, { slimServices: true });
+  assert.ok(full.ok && slim.ok);
+  assert.deepEqual(slim.objects[0], {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: {
+      name: "web",
+      namespace: "default",
+      labels: { app: "web" },
+      annotations: { keep: "yes" },
+    },
+    spec: {
+      type: "LoadBalancer",
+      selector: { app: "web" },
+      ports: [{ name: "http", protocol: "TCP", port: 80, targetPort: 8080 }],
+    },
+    status: { loadBalancer: { ingress: [{ ip: "192.0.2.1" }] } },
+  });
+  assert.deepEqual(slim.objects[1], full.objects[1]);
+  // Fields of an unexpected type stay for the schema to report.
+  const odd = parseManifests(
+    "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: [1]\nstatus: 3\n",
+    { slimServices: true },
+  );
+  assert.ok(odd.ok);
+  assert.deepEqual(odd.objects[0].spec, [1]);
+  assert.equal(odd.objects[0].status, 3);
+});
+
+Deno.test("file source: Services share one frozen list of equal ports", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const svc = (name: string, port: number) =>
+      `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}}\n` +
+      `spec: {type: LoadBalancer, ports: [{protocol: TCP, port: ${port}}]}\n`;
+    await Deno.writeTextFile(
+      `${dir}/svc.yaml`,
+      [svc("a", 80), svc("b", 80), svc("c", 443)].join("---\n"),
+    );
+    const source = createFileSource(dir, { logger: silentLogger, pollMs: 60_000 });
+    await source.start();
+    try {
+      const services = source.snapshot().objects.get("Service")!;
+      const ports = (key: string) => (services.get(key)!.spec as { ports: unknown }).ports;
+      assert.equal(ports("default/a"), ports("default/b"));
+      assert.notEqual(ports("default/a"), ports("default/c"));
+      assert.ok(Object.isFrozen(ports("default/a")));
+      assert.deepEqual(ports("default/c"), [{ protocol: "TCP", port: 443 }]);
+    } finally {
+      await source.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

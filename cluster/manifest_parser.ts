@@ -7,11 +7,12 @@
 import type { ParseLimits } from "./safe_yaml.ts";
 import type { KubeObject } from "./types.ts";
 
-/** What a parse request carries; the same as file_source.ts `NamespaceDefaults`. */
+/** What a parse request carries; the same as manifest_text.ts `NamespaceDefaults`. */
 export interface ParseOptions {
   namespace?: string;
   installNamespace?: string;
   limits?: Partial<ParseLimits>;
+  slimServices?: boolean;
 }
 
 /** Result of a parse; the same shape as file_source.ts `ManifestResult`. */
@@ -36,9 +37,13 @@ export interface NextRequest {
 /** Any message to the worker. */
 export type WorkerRequest = ParseRequest | NextRequest;
 
-/** Message from the worker: chunks of objects, each asked for, then one `done`. */
+/**
+ * Message from the worker: chunks of objects, each asked for, then one `done`. A `done` that
+ * is not ok may follow chunks unasked: the text was refused after them, they are void.
+ */
 export type ParseReply =
-  | { id: number; type: "chunk"; objects: KubeObject[] }
+  /** `json`: the chunk's objects as a JSON array. */
+  | { id: number; type: "chunk"; json: string }
   | { id: number; type: "done"; ok: true }
   | { id: number; type: "done"; ok: false; reason: string };
 
@@ -126,7 +131,7 @@ export function createManifestParser(options: ManifestParserOptions): ManifestPa
       const msg = e.data;
       if (!pending || msg.id !== pending.id) return;
       if (msg.type === "chunk") {
-        for (const o of msg.objects) pending.objects.push(o);
+        for (const o of JSON.parse(msg.json) as KubeObject[]) pending.objects.push(o);
         // Ask for the next chunk from a timer, so that timers, sockets and signals get their
         // turn between two chunks.
         const id = msg.id;

@@ -80,10 +80,6 @@ interface LoadBalancerStatus {
   [field: string]: unknown;
 }
 
-function sameStrings(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
 function sameRecord(a: Record<string, string>, b: Record<string, string>): boolean {
   const ka = Object.keys(a);
   return ka.length === Object.keys(b).length && ka.every((k) => b[k] === a[k]);
@@ -93,7 +89,7 @@ function sameRecord(a: Record<string, string>, b: Record<string, string>): boole
 const STAGE_SLICE_MS = 20;
 
 /** A change waiting for the next save: the new state, or null when the entry goes. */
-type Staged = Map<string, ServiceState | null>;
+type Staged = Map<string, SavedState | null>;
 
 /**
  * Lays the state in `store` over `inner`'s Services and sends writes to `store`. Writes are
@@ -114,15 +110,13 @@ export function createOverlaySource(
   delete extra.version;
   delete extra.services;
   /** Durable state; what snapshots show. Replaced (never mutated) by each save. */
-  let committed: ReadonlyMap<string, ServiceState> = new Map(Object.entries(loaded.services));
+  let committed: ReadonlyMap<string, SavedState>;
   let staged: Staged = new Map();
   let waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
   let flushTimer: ReturnType<typeof setTimeout> | undefined;
   let flushing = false;
   /** Batches being staged: the save waits for them, so each batch lands in one save. */
   let staging = 0;
-  /** Services saved since the last snapshot was built. */
-  const touched = new Set<string>();
 
   const listeners = new Set<(changed: ReadonlySet<ReadKind>) => void>();
   const ring: RecordedEvent[] = [];
@@ -133,10 +127,6 @@ export function createOverlaySource(
   let totalWrites = 0;
   let overlayRevision = 0;
   let cache: { innerRevision: number; overlayRevision: number; snap: Snapshot } | undefined;
-  // Overlaid Services by the manifest object they came from: an unchanged Service with an
-  // unchanged state stays the same object across snapshots, so readers that cache by
-  // identity (the speaker's parsed views) do not redo every Service on every write.
-  const overlaid = new WeakMap<KubeObject, { state: ServiceState; obj: KubeObject }>();
   let unsubscribeInner: (() => void) | undefined;
 
   function count(method: WriteMethod | "writeServices", n = 1): void {
@@ -167,14 +157,35 @@ export function createOverlaySource(
     return hit;
   }
 
+  const NO_ANNOTATIONS = intern({});
+  /**
+   * Merges by the (interned) record and the patch: 100,000 Services of a pool get the same
+   * patch over the same record, and then cost one lookup each, not a merge and a JSON key.
+   */
+  const merges = new WeakMap<Record<string, string>, Map<string, Record<string, string>>>();
+  function merged(
+    base: Record<string, string>,
+    patch: Record<string, string | null>,
+  ): Record<string, string> {
+    const key = JSON.stringify(patch);
+    let byPatch = merges.get(base);
+    if (!byPatch) merges.set(base, byPatch = new Map());
+    let hit = byPatch.get(key);
+    if (!hit) {
+      if (byPatch.size >= 1000) byPatch.clear();
+      byPatch.set(key, hit = intern(mergeAnnotations(base, patch)));
+    }
+    return hit;
+  }
+
   committed = new Map(
-    [...committed].map((
+    Object.entries(loaded.services).map((
       [k, st],
-    ) => [k, { ingress: st.ingress, annotations: intern(st.annotations) }]),
+    ) => [k, new SavedState(st.ingress, intern(st.annotations))]),
   );
 
   /** The state a new write builds on: staged if any, else durable. */
-  function latest(key: string): ServiceState | undefined {
+  function latest(key: string): SavedState | undefined {
     const s = staged.get(key);
     return s === undefined ? committed.get(key) : s ?? undefined;
   }
@@ -213,20 +224,9 @@ export function createOverlaySource(
     }
     try {
       await store.save({ ...extra, version: 1, services: next });
-      // The readers' view of a large batch is built in slices before it becomes visible, so
-      // the first snapshot() after it does not lay 100,000 states over in one go.
-      const prepared = await prepareSnapshot(next, batch.keys());
+      // Readers see it only now that it is durable; the Services are laid over as read.
       committed = next;
       overlayRevision++;
-      if (prepared && inner.snapshot().revision === prepared.innerRevision) {
-        const snap = {
-          revision: prepared.innerRevision + overlayRevision,
-          objects: prepared.snap.objects,
-        };
-        cache = { innerRevision: prepared.innerRevision, overlayRevision, snap };
-      } else {
-        for (const key of batch.keys()) touched.add(key);
-      }
       log.debug("service state saved", { services: batch.size, generation: store.generation() });
       for (const w of done) w.resolve();
       // Deferred like a watch event, so a writer is never re-entered from its own write.
@@ -242,12 +242,12 @@ export function createOverlaySource(
   }
 
   /** Stages `next` for `key`; resolves when durable. A no-op write resolves at once. */
-  function stage(key: string, next: ServiceState | null): Promise<void> | undefined {
+  function stage(key: string, next: SavedState | null): Promise<void> | undefined {
     return stageOnly(key, next) ? afterFlush() : undefined;
   }
 
   /** Stages `next` for `key`; true when the caller must wait for a save to be durable. */
-  function stageOnly(key: string, next: ServiceState | null): boolean {
+  function stageOnly(key: string, next: SavedState | null): boolean {
     const cur = latest(key);
     if (next === null ? cur === undefined : cur !== undefined && sameState(cur, next)) {
       // Equal to what is staged: still wait for it, so the caller's write is durable.
@@ -255,71 +255,6 @@ export function createOverlaySource(
     }
     staged.set(key, next);
     return true;
-  }
-
-  function overlay(obj: KubeObject, state: ServiceState): KubeObject {
-    const status =
-      (typeof obj.status === "object" && obj.status !== null
-        ? obj.status
-        : {}) as LoadBalancerStatus;
-    return {
-      ...obj,
-      metadata: {
-        ...obj.metadata,
-        // Without annotations of its own the Service shows the (shared) saved ones as they are.
-        annotations: obj.metadata.annotations
-          ? { ...obj.metadata.annotations, ...state.annotations }
-          : state.annotations,
-      },
-      status: {
-        ...status,
-        loadBalancer: {
-          ...status.loadBalancer,
-          ingress: state.ingress.map((ip) => ({ ip })),
-        },
-      },
-    };
-  }
-
-  /** The Service `obj` as readers see it: with its saved state laid over, if any. */
-  function viewOf(
-    key: string,
-    obj: KubeObject,
-    states: ReadonlyMap<string, ServiceState> = committed,
-  ): KubeObject {
-    const state = states.get(key);
-    if (!state) return obj;
-    let hit = overlaid.get(obj);
-    if (hit?.state !== state) overlaid.set(obj, hit = { state, obj: overlay(obj, state) });
-    return hit.obj;
-  }
-
-  /**
-   * The Services as they will look once `next` is committed, from the current snapshot and
-   * the saved `keys`, built in slices; undefined when the manifests changed meanwhile.
-   */
-  async function prepareSnapshot(
-    next: ReadonlyMap<string, ServiceState>,
-    keys: Iterable<string>,
-  ): Promise<{ innerRevision: number; snap: Snapshot } | undefined> {
-    const current = snapshot();
-    const base = inner.snapshot();
-    const innerServices = base.objects.get("Service");
-    if (!innerServices) return undefined;
-    const merged = new Map(current.objects.get("Service") ?? innerServices);
-    let sliceStart = performance.now();
-    for (const key of keys) {
-      if (performance.now() - sliceStart >= STAGE_SLICE_MS) {
-        await new Promise((r) => setTimeout(r, 0));
-        sliceStart = performance.now();
-      }
-      const obj = innerServices.get(key);
-      if (obj) merged.set(key, viewOf(key, obj, next));
-    }
-    if (inner.snapshot().revision !== base.revision) return undefined;
-    const objects = new Map(base.objects);
-    objects.set("Service", merged);
-    return { innerRevision: base.revision, snap: { revision: base.revision, objects } };
   }
 
   function snapshot(): Snapshot {
@@ -331,25 +266,11 @@ export function createOverlaySource(
     }
     const objects = new Map(base.objects);
     const innerServices = base.objects.get("Service");
-    const previous = cache?.innerRevision === base.revision
-      ? cache.snap.objects.get("Service")
-      : undefined;
-    if (innerServices && previous) {
-      // Only saves happened since: start from the last view, redo the Services they touched.
-      const merged = new Map(previous);
-      for (const key of touched) {
-        const obj = innerServices.get(key);
-        if (obj) merged.set(key, viewOf(key, obj));
-      }
-      objects.set("Service", merged);
-    } else if (innerServices && committed.size > 0) {
-      const merged = new Map(innerServices);
-      for (const [key, obj] of innerServices) {
-        if (committed.has(key)) merged.set(key, viewOf(key, obj));
-      }
-      objects.set("Service", merged);
+    // No copy of the Services: a view over the manifests' and the durable states, both of
+    // which are replaced, never changed, so it stays as it was when taken.
+    if (innerServices && committed.size > 0) {
+      objects.set("Service", new ServicesWithState(innerServices, committed));
     }
-    touched.clear();
     // Both parts only grow by one per change, so their sum does too.
     const snap: Snapshot = { revision: base.revision + overlayRevision, objects };
     cache = { innerRevision: base.revision, overlayRevision, snap };
@@ -357,17 +278,17 @@ export function createOverlaySource(
   }
 
   /** The state `write` makes of `prev`, or null when the entry goes. */
-  function applyWrite(prev: ServiceState | undefined, write: ServiceWrite): ServiceState | null {
+  function applyWrite(prev: SavedState | undefined, write: ServiceWrite): SavedState | null {
     let ingress = prev?.ingress ?? [];
-    let annotations = prev?.annotations ?? {};
+    let annotations = prev?.annotations ?? NO_ANNOTATIONS;
     if (write.ingress) {
       // Released by the controller: only now may the entry (and its annotations) go.
       if (write.ingress.length === 0 && !write.annotations) return null;
       ingress = write.ingress.map((e) => e.ip);
     }
-    if (write.annotations) annotations = intern(mergeAnnotations(annotations, write.annotations));
+    if (write.annotations) annotations = merged(annotations, write.annotations);
     if (ingress.length === 0 && Object.keys(annotations).length === 0) return null;
-    return { ingress, annotations };
+    return new SavedState(ingress, annotations);
   }
 
   function setServiceIngress(
@@ -376,7 +297,7 @@ export function createOverlaySource(
     ingress: IngressEntry[],
   ): Promise<void> {
     count("setServiceIngress");
-    const key = objectKey({ namespace, name });
+    const key = heldKey({ namespace, name });
     const next = applyWrite(latest(key), { namespace, name, ingress });
     log.debug("service ingress written", { service: key, ingress: ingress.map((e) => e.ip) });
     return stage(key, next) ?? Promise.resolve();
@@ -388,12 +309,12 @@ export function createOverlaySource(
     annotations: Record<string, string | null>,
   ): Promise<void> {
     count("patchServiceAnnotations");
-    const key = objectKey({ namespace, name });
+    const key = heldKey({ namespace, name });
     const prev = latest(key);
     const next = applyWrite(prev, { namespace, name, annotations });
     // Annotations alone never create nor drop an entry that holds an address.
     if (next === null && prev === undefined) return Promise.resolve();
-    return stage(key, next ?? { ingress: [], annotations: {} }) ?? Promise.resolve();
+    return stage(key, next ?? new SavedState([], NO_ANNOTATIONS)) ?? Promise.resolve();
   }
 
   async function writeServices(writes: readonly ServiceWrite[]): Promise<void> {
@@ -409,7 +330,7 @@ export function createOverlaySource(
           await new Promise((r) => setTimeout(r, 0));
           sliceStart = performance.now();
         }
-        const key = objectKey(w);
+        const key = heldKey(w);
         if (stageOnly(key, applyWrite(latest(key), w))) wait = true;
       }
     } finally {
@@ -483,7 +404,7 @@ export function createOverlaySource(
     object: KubeObject | null,
   ): Promise<void> {
     count("setServiceBGPStatus");
-    const key = objectKey({ namespace, name });
+    const key = heldKey({ namespace, name });
     if (object === null) bgpStatuses.delete(key);
     else bgpStatuses.set(key, object);
     return Promise.resolve();
@@ -526,8 +447,164 @@ export function createOverlaySource(
   };
 }
 
-function sameState(a: ServiceState, b: ServiceState): boolean {
-  return sameStrings(a.ingress, b.ingress) && sameRecord(a.annotations, b.annotations);
+/**
+ * {@linkcode objectKey} as one flat string: a template literal makes a rope of two strings
+ * (64 bytes for `default/svc-000001`), a join one string (40 bytes). For keys kept per object.
+ */
+function heldKey(meta: { namespace?: string; name: string }): string {
+  return meta.namespace ? [meta.namespace, meta.name].join("/") : meta.name;
+}
+
+type Plain = Record<string, unknown>;
+
+/**
+ * A Service's durable state, and the Service as readers see it with that state laid over
+ * (kept for the manifest object it was made from; not saved: JSON takes the public fields).
+ * States are replaced on change, never changed, so one laid-over object serves every
+ * snapshot until the state or the manifest object changes: readers that cache by identity
+ * (the parsed views) redo nothing for an unchanged Service.
+ */
+class SavedState implements ServiceState {
+  /** The ingress as the status shows it, shared by every laid-over object of this state. */
+  readonly entries: readonly IngressEntry[];
+  readonly annotations: Record<string, string>;
+  #base: KubeObject | undefined;
+  #shown: KubeObject | undefined;
+
+  constructor(ingress: readonly string[], annotations: Record<string, string>) {
+    this.entries = ingress.length === 0
+      ? NO_ENTRIES
+      : Object.freeze(ingress.map((ip) => Object.freeze({ ip })));
+    this.annotations = annotations;
+  }
+
+  /** The addresses, in order (made when asked: the entries hold them). */
+  get ingress(): string[] {
+    return this.entries.map((e) => e.ip);
+  }
+
+  /** What is saved: `{ingress, annotations}`, as {@linkcode ServiceState} says. */
+  toJSON(): ServiceState {
+    return { ingress: this.ingress, annotations: this.annotations };
+  }
+
+  /** `obj` with this state laid over. */
+  over(obj: KubeObject): KubeObject {
+    if (this.#base !== obj || this.#shown === undefined) {
+      this.#shown = overlay(obj, this);
+      this.#base = obj;
+    }
+    return this.#shown;
+  }
+}
+
+const NO_ENTRIES: readonly IngressEntry[] = Object.freeze([]);
+
+/**
+ * The Services of a snapshot with their states laid over, made as they are read: no map of
+ * 100,000 entries is copied per save. Reads as the manifests' map with each Service that has
+ * a state replaced by the laid-over one (same keys, same order).
+ */
+class ServicesWithState implements ReadonlyMap<string, KubeObject> {
+  readonly #inner: ReadonlyMap<string, KubeObject>;
+  readonly #states: ReadonlyMap<string, SavedState>;
+
+  constructor(inner: ReadonlyMap<string, KubeObject>, states: ReadonlyMap<string, SavedState>) {
+    this.#inner = inner;
+    this.#states = states;
+  }
+
+  get size(): number {
+    return this.#inner.size;
+  }
+
+  get(key: string): KubeObject | undefined {
+    const obj = this.#inner.get(key);
+    if (obj === undefined) return undefined;
+    const state = this.#states.get(key);
+    return state ? state.over(obj) : obj;
+  }
+
+  has(key: string): boolean {
+    return this.#inner.has(key);
+  }
+
+  *entries(): MapIterator<[string, KubeObject]> {
+    for (const [key, obj] of this.#inner) {
+      const state = this.#states.get(key);
+      yield [key, state ? state.over(obj) : obj];
+    }
+  }
+
+  *keys(): MapIterator<string> {
+    yield* this.#inner.keys();
+  }
+
+  *values(): MapIterator<KubeObject> {
+    for (const [key, obj] of this.#inner) {
+      const state = this.#states.get(key);
+      yield state ? state.over(obj) : obj;
+    }
+  }
+
+  [Symbol.iterator](): MapIterator<[string, KubeObject]> {
+    return this.entries();
+  }
+
+  forEach(
+    fn: (value: KubeObject, key: string, map: ReadonlyMap<string, KubeObject>) => void,
+    thisArg?: unknown,
+  ): void {
+    for (const [key, obj] of this.entries()) fn.call(thisArg, obj, key, this);
+  }
+}
+
+/**
+ * `obj` with `state` laid over: as the API server would show it, with the status and the
+ * annotations written. A Service of the usual shape is built from literals of a fixed shape
+ * (V8 sizes them exactly; there is one per Service), others by spreading.
+ */
+function overlay(obj: KubeObject, state: SavedState): KubeObject {
+  const m = obj.metadata;
+  // Without annotations of its own the Service shows the (shared) saved ones as they are.
+  const annotations = m.annotations
+    ? { ...m.annotations, ...state.annotations }
+    : state.annotations;
+  const ingress = state.entries;
+  const metadata = hasOnly(m, "name", "namespace", "annotations") && m.namespace !== undefined
+    ? { name: m.name, namespace: m.namespace, annotations }
+    : { ...m, annotations };
+  if (
+    obj.status === undefined && obj.spec !== undefined &&
+    hasOnly(obj as unknown as Plain, "apiVersion", "kind", "metadata", "spec")
+  ) {
+    return {
+      apiVersion: obj.apiVersion,
+      kind: obj.kind,
+      metadata,
+      spec: obj.spec,
+      status: { loadBalancer: { ingress } },
+    };
+  }
+  const status =
+    (typeof obj.status === "object" && obj.status !== null ? obj.status : {}) as LoadBalancerStatus;
+  return {
+    ...obj,
+    metadata,
+    status: { ...status, loadBalancer: { ...status.loadBalancer, ingress } },
+  };
+}
+
+/** Whether `o`'s own keys are among `keys`. */
+function hasOnly(o: object, ...keys: string[]): boolean {
+  for (const k in o) if (Object.hasOwn(o, k) && !keys.includes(k)) return false;
+  return true;
+}
+
+function sameState(a: SavedState, b: SavedState): boolean {
+  return a.entries.length === b.entries.length &&
+    a.entries.every((e, i) => e.ip === b.entries[i].ip) &&
+    sameRecord(a.annotations, b.annotations);
 }
 
 function mergeAnnotations(

@@ -262,3 +262,54 @@ Deno.test("unreadable state refuses to start instead of handing out addresses ag
       /no readable state/,
     );
   }));
+
+Deno.test("an unchanged Service with unchanged state stays the same object across changes", () =>
+  withDir(async (dir) => {
+    const plain = (name: string): KubeObject => ({
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { namespace: "ns", name },
+      spec: { type: "LoadBalancer" },
+    });
+    const web = plain("web");
+    const own = service("ns", "own", { "user/keep": "yes" });
+    const mem = memorySource([web, own, plain("db")]);
+    const src = createOverlaySource(mem.source, openStateStore(dir, { logger: silentLogger }), {
+      logger: silentLogger,
+    });
+    await src.start();
+    await src.writeServices([
+      { namespace: "ns", name: "web", ingress: [{ ip: "192.0.2.1" }], annotations: { a: "1" } },
+      { namespace: "ns", name: "own", ingress: [{ ip: "192.0.2.2" }], annotations: { a: "1" } },
+    ]);
+    const saved = JSON.parse(await Deno.readTextFile(`${dir}/state.json`));
+    assert.deepEqual(saved.data.services["ns/web"], {
+      ingress: ["192.0.2.1"],
+      annotations: { a: "1" },
+    });
+    assert.deepEqual(Object.keys(saved.data.services["ns/own"]), ["ingress", "annotations"]);
+    const before = src.snapshot().objects.get("Service")!;
+    assert.deepEqual(before.get("ns/web"), {
+      ...web,
+      metadata: { namespace: "ns", name: "web", annotations: { a: "1" } },
+      status: { loadBalancer: { ingress: [{ ip: "192.0.2.1" }] } },
+    });
+    // The manifests change elsewhere: web and own keep their objects.
+    mem.apply(plain("api"));
+    const after = src.snapshot().objects.get("Service")!;
+    assert.notEqual(after, before);
+    assert.equal(after.get("ns/web"), before.get("ns/web"));
+    assert.equal(after.get("ns/own"), before.get("ns/own"));
+    // Its state changes: a new object, with the new state.
+    await src.writeServices([{ namespace: "ns", name: "web", ingress: [{ ip: "192.0.2.3" }] }]);
+    const third = src.snapshot();
+    assert.notEqual(third.objects.get("Service")!.get("ns/web"), before.get("ns/web"));
+    assert.deepEqual(ingressOf(third, "ns/web"), ["192.0.2.3"]);
+    assert.equal(third.objects.get("Service")!.get("ns/own"), before.get("ns/own"));
+    // Its manifest changes (same content, new object): laid over again.
+    mem.apply(plain("web"));
+    const fourth = src.snapshot().objects.get("Service")!;
+    assert.notEqual(fourth.get("ns/web"), third.objects.get("Service")!.get("ns/web"));
+    assert.deepEqual(ingressOf(src.snapshot(), "ns/web"), ["192.0.2.3"]);
+    await src.close();
+  }));

@@ -1,11 +1,13 @@
 /**
  * Worker side of cluster/manifest_parser.ts: parses one manifest text per request with
- * {@linkcode parseManifests} and sends the objects back in chunks, one chunk per request of
- * the main thread, so it never deserializes one huge message (structured clone of 100,000
+ * {@linkcode parseManifestObjects} and sends the objects back in chunks (as JSON text), one chunk per request
+ * of the main thread, so it never deserializes one huge message (structured clone of 100,000
  * Services at once takes ~0.6 s) nor a queue of chunks back to back (Deno hands queued worker
  * messages over without returning to the event loop, so timers would starve just the same).
+ * The text is parsed as it is sent: one chunk ahead of the main thread, never all of it, so
+ * the worker's heap holds one chunk of objects, not a whole file of them.
  */
-import { parseManifests } from "./file_source.ts";
+import { parseManifestObjects } from "./manifest_text.ts";
 import type { KubeObject } from "./types.ts";
 import type { ParseReply, ParseRequest, WorkerRequest } from "./manifest_parser.ts";
 
@@ -17,19 +19,54 @@ const scope = self as unknown as {
   postMessage(reply: ParseReply): void;
 };
 
-/** The objects of the current request not yet sent. */
-let outbox: { id: number; objects: KubeObject[]; at: number } | undefined;
+/** The request being answered: its parse, and the next chunk, parsed ahead. */
+let current:
+  | {
+    id: number;
+    objects: Generator<KubeObject, string | undefined>;
+    ahead: ParseReply;
+  }
+  | undefined;
 
+/** The next reply of `objects`: a chunk, or `done` (ok or with the reason). */
+function nextReply(id: number, objects: Generator<KubeObject, string | undefined>): ParseReply {
+  const chunk: KubeObject[] = [];
+  try {
+    while (chunk.length < CHUNK) {
+      const r = objects.next();
+      if (r.done) {
+        if (r.value !== undefined) return { id, type: "done", ok: false, reason: r.value };
+        break;
+      }
+      chunk.push(r.value);
+    }
+  } catch (err) {
+    // The parse returns its errors; anything thrown is a parser bug or exhaustion.
+    return { id, type: "done", ok: false, reason: `parser failed: ${err}` };
+  }
+  // As JSON text: the objects are plain data already (the expansion budget copies them
+  // through JSON), and JSON.parse on the main thread is faster than structured clone and
+  // makes objects sized to their fields (a structured clone's have room for more).
+  return chunk.length > 0
+    ? { id, type: "chunk", json: JSON.stringify(chunk) }
+    : { id, type: "done", ok: true };
+}
+
+/** Sends the reply parsed ahead and parses the one after it while the main thread reads. */
 function sendNext(id: number): void {
-  if (!outbox || outbox.id !== id) return;
-  const { objects, at } = outbox;
-  if (at >= objects.length) {
-    outbox = undefined;
-    scope.postMessage({ id, type: "done", ok: true });
+  if (!current || current.id !== id) return;
+  const reply = current.ahead;
+  scope.postMessage(reply);
+  if (reply.type === "done") {
+    current = undefined;
     return;
   }
-  outbox.at = at + CHUNK;
-  scope.postMessage({ id, type: "chunk", objects: objects.slice(at, at + CHUNK) });
+  current.ahead = nextReply(id, current.objects);
+  // A refused text: the main thread drops what it got; nothing more is parsed for it.
+  if (current.ahead.type === "done" && !current.ahead.ok) {
+    scope.postMessage(current.ahead);
+    current = undefined;
+  }
 }
 
 scope.onmessage = (e) => {
@@ -42,19 +79,7 @@ scope.onmessage = (e) => {
 
 function parse(request: ParseRequest): void {
   const { id, text, options } = request;
-  outbox = undefined;
-  let r;
-  try {
-    r = parseManifests(text, options);
-  } catch (err) {
-    // parseManifests returns its errors; anything thrown is a parser bug or exhaustion.
-    scope.postMessage({ id, type: "done", ok: false, reason: `parser failed: ${err}` });
-    return;
-  }
-  if (!r.ok) {
-    scope.postMessage({ id, type: "done", ok: false, reason: r.reason });
-    return;
-  }
-  outbox = { id, objects: r.objects, at: 0 };
+  const objects = parseManifestObjects(text, options);
+  current = { id, objects, ahead: nextReply(id, objects) };
   sendNext(id);
 }

@@ -120,15 +120,26 @@ function removeIfExists(path: string): void {
   }
 }
 
-async function writeDurably(path: string, bytes: Uint8Array): Promise<void> {
+async function writeDurably(
+  path: string,
+  content: Uint8Array | AsyncIterable<string>,
+): Promise<void> {
   const file = await Deno.open(path, { write: true, create: true, truncate: true, mode: 0o600 });
   try {
-    let off = 0;
-    while (off < bytes.length) off += await file.write(bytes.subarray(off));
+    if (content instanceof Uint8Array) await writeAll(file, content);
+    else {
+      const encoder = new TextEncoder();
+      for await (const piece of content) await writeAll(file, encoder.encode(piece));
+    }
     await file.sync();
   } finally {
     file.close();
   }
+}
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < bytes.length) off += await file.write(bytes.subarray(off));
 }
 
 /** Makes renames in `dir` durable; some platforms cannot open a directory, which is fine. */
@@ -145,32 +156,31 @@ async function syncDir(dir: string): Promise<void> {
 }
 
 /**
- * The envelope as JSON text, one Service per line, yielding to the event loop between
- * slices so that a large state never stalls timers, sockets or signals.
+ * The envelope as JSON text, one Service per line, in pieces of a few thousand Services:
+ * written as they are made (the whole text of 100,000 Services is never held, nor its
+ * bytes), yielding to the event loop between pieces so that a large state never stalls
+ * timers, sockets or signals.
  */
-async function serialise(parts: {
+async function* serialise(parts: {
   generation: number;
   savedAt: string;
   head: string;
   entries: [string, ServiceState][];
-}): Promise<string> {
-  const chunks: string[] = [
-    `{"format":"${FORMAT}","generation":${parts.generation},"savedAt":"${parts.savedAt}",` +
-    `"data":${parts.head},"services":{`,
-  ];
+}): AsyncGenerator<string> {
+  yield `{"format":"${FORMAT}","generation":${parts.generation},"savedAt":"${parts.savedAt}",` +
+    `"data":${parts.head},"services":{`;
   const { entries } = parts;
   for (let i = 0; i < entries.length; i += SERIALISE_SLICE) {
     if (i > 0) await new Promise((r) => setTimeout(r, 0));
     const end = Math.min(entries.length, i + SERIALISE_SLICE);
-    const lines: string[] = [];
+    let piece = i > 0 ? "," : "";
     for (let j = i; j < end; j++) {
       const [key, s] = entries[j];
-      lines.push(`\n${JSON.stringify(key)}:${JSON.stringify(s)}`);
+      piece += `${j > i ? "," : ""}\n${JSON.stringify(key)}:${JSON.stringify(s)}`;
     }
-    chunks.push((i > 0 ? "," : "") + lines.join(","));
+    yield piece;
   }
-  chunks.push("}}}\n");
-  return chunks.join("");
+  yield "}}}\n";
 }
 
 /** Opens (creating if needed) the state directory `dir`. */
@@ -245,10 +255,10 @@ export function openStateStore(dir: string, options: StateStoreOptions): StateSt
     return best.env.data;
   }
 
-  async function write(text: string, generation: number): Promise<void> {
+  async function write(text: AsyncIterable<string>, generation: number): Promise<void> {
     const tmp = `${dir}/${tmpPrefix}${Deno.pid}-${++tmpSeq}`;
     try {
-      await writeDurably(tmp, new TextEncoder().encode(text));
+      await writeDurably(tmp, text);
       if (currentIsGood) {
         // A hard link makes .prev a complete copy in one step, and current never vanishes.
         const prevTmp = `${tmp}.prev`;
@@ -293,8 +303,7 @@ export function openStateStore(dir: string, options: StateStoreOptions): StateSt
     const head = JSON.stringify({ ...rest, version: 1 }).slice(0, -1);
     const savedAt = new Date().toISOString();
     const run = queue.then(async () => {
-      const text = await serialise({ generation, savedAt, head, entries });
-      await write(text, generation);
+      await write(serialise({ generation, savedAt, head, entries }), generation);
     });
     queue = run.catch(() => {});
     return run;
