@@ -278,10 +278,29 @@ async function waitReady(kc: k8s.KubeConfig, daemons: Daemon[], timeoutMs: numbe
   }
 }
 
-/** Starts etcd and kube-apiserver; resolves once `/readyz` answers 200. */
+/** Tries to start the pair this many times when a picked port was taken meanwhile. */
+const PORT_RACE_ATTEMPTS = 4;
+
+/**
+ * Starts etcd and kube-apiserver; resolves once `/readyz` answers 200. A free port is picked
+ * by binding and closing it, so a process started in between (parallel tests, a busy CI box)
+ * may take it first: the daemon then fails with "address already in use" and the pair is
+ * started again on new ports.
+ */
 export async function startRealKube(options: RealKubeOptions = {}): Promise<RealKube> {
   const reason = realKubeSkipReason();
   if (reason) throw new Error(`cannot start a real API server: ${reason}`);
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await startRealKubeOnce(options);
+    } catch (err) {
+      const raced = String((err as Error).message).includes("address already in use");
+      if (!raced || attempt >= PORT_RACE_ATTEMPTS) throw err;
+    }
+  }
+}
+
+async function startRealKubeOnce(options: RealKubeOptions): Promise<RealKube> {
   const dir = await Deno.makeTempDir({ prefix: "ferrolb-realkube-" });
   const daemons: Daemon[] = [];
   const stop = async () => {
