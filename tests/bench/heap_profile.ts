@@ -42,7 +42,7 @@ async function smapsSummary(pid: number): Promise<string> {
 }
 
 /** A minimal Chrome DevTools Protocol client over the inspector's WebSocket. */
-async function connectInspector(port: number): Promise<{
+export async function connectInspector(port: number): Promise<{
   call(method: string, params?: unknown): Promise<Record<string, unknown>>;
   onEvent(fn: (method: string, params: Record<string, unknown>) => void): void;
   close(): void;
@@ -152,7 +152,8 @@ function aggregate(snap: Snapshot): { key: string; count: number; bytes: number 
     const container = (k: string) =>
       k.startsWith("array:") || k.startsWith("string:") || k.startsWith("number:") ||
       k.startsWith("hidden:") || k === "object:Array" || k === "object:Map" ||
-      k === "object:Set" || k === "object:WeakMap" || k === "object:Uint8Array" || k.startsWith("native:system / PropertyArray");
+      k === "object:Set" || k === "object:WeakMap" || k === "object:Uint8Array" ||
+      k.startsWith("native:system / PropertyArray");
     if (container(key) || type === "array") {
       let at = n;
       for (let depth = 0; depth < 4; depth++) {
