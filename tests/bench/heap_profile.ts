@@ -15,6 +15,7 @@ const N = Number(Deno.args[0] ?? 10_000);
 const P = Number(Deno.args[1] ?? 4);
 const TOP = Number(Deno.args[2] ?? 40);
 const INSPECT_PORT = 9339 + Math.floor(Math.random() * 500);
+const ADMIN_PORT = INSPECT_PORT + 1000;
 
 /** Reads VmRSS and VmHWM (bytes) of `pid`. */
 async function procMemory(pid: number): Promise<{ rss: number; hwm: number }> {
@@ -39,6 +40,26 @@ async function smapsSummary(pid: number): Promise<string> {
   }
   return [...by].sort((a, b) => b[1] - a[1]).slice(0, 8)
     .map(([n, kb]) => `${(kb / 1024).toFixed(1).padStart(7)} MiB  ${n}`).join("\n");
+}
+
+/**
+ * Waits until /status lists every peer for every Service (the status reporter has recorded
+ * them all), then a moment for its write queue to drain: figures comparable between runs.
+ */
+async function statusSettled(n: number, p: number): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${ADMIN_PORT}/status`);
+      const doc = await res.json();
+      const services: { peers?: unknown[] }[] = doc.speaker?.services ?? doc.services ?? [];
+      const done = services.filter((s) => (s.peers?.length ?? 0) >= p).length;
+      if (done >= n) break;
+    } catch {
+      // not serving yet
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  await new Promise((r) => setTimeout(r, 2000));
 }
 
 /** A minimal Chrome DevTools Protocol client over the inspector's WebSocket. */
@@ -152,7 +173,8 @@ function aggregate(snap: Snapshot): { key: string; count: number; bytes: number 
     const container = (k: string) =>
       k.startsWith("array:") || k.startsWith("string:") || k.startsWith("number:") ||
       k.startsWith("hidden:") || k === "object:Array" || k === "object:Map" ||
-      k === "object:Set" || k === "object:WeakMap" || k === "object:Uint8Array" || k.startsWith("native:system / PropertyArray");
+      k === "object:Set" || k === "object:WeakMap" || k === "object:Uint8Array" ||
+      k.startsWith("native:system / PropertyArray");
     if (container(key) || type === "array") {
       let at = n;
       for (let depth = 0; depth < 4; depth++) {
@@ -208,7 +230,7 @@ async function main() {
       "--node-name",
       "n1",
       "--admin-addr",
-      "127.0.0.1:0",
+      `127.0.0.1:${ADMIN_PORT}`,
     ],
     cwd: dir,
     stdout: Deno.env.get("HEAP_PROFILE_LOGS") ? "inherit" : "null",
@@ -221,6 +243,7 @@ async function main() {
       ),
     );
     const doneS = (performance.now() - t0) / 1000;
+    if (!Deno.env.get("HEAP_NO_STATUS_WAIT")) await statusSettled(N, P);
     const before = await procMemory(child.pid);
     const cdp = await connectInspector(INSPECT_PORT);
     await cdp.call("HeapProfiler.enable");
