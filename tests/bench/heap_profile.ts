@@ -46,20 +46,25 @@ async function smapsSummary(pid: number): Promise<string> {
  * Waits until /status lists every peer for every Service (the status reporter has recorded
  * them all), then a moment for its write queue to drain: figures comparable between runs.
  */
-async function statusSettled(n: number, p: number): Promise<void> {
-  for (let i = 0; i < 600; i++) {
+async function statusSettled(n: number, p: number): Promise<number> {
+  const t0 = performance.now();
+  // Few reads: each renders every Service. First give the writes time (~0.5 s per 10,000).
+  await new Promise((r) => setTimeout(r, 1000 + n / 20));
+  for (let i = 0; i < 300; i++) {
     try {
       const res = await fetch(`http://127.0.0.1:${ADMIN_PORT}/status`);
       const doc = await res.json();
-      const services: { peers?: unknown[] }[] = doc.speaker?.services ?? doc.services ?? [];
+      const services: { peers?: unknown[] }[] = doc.services ?? [];
       const done = services.filter((s) => (s.peers?.length ?? 0) >= p).length;
       if (done >= n) break;
     } catch {
       // not serving yet
     }
-    await new Promise((r) => setTimeout(r, 1000));
+    await new Promise((r) => setTimeout(r, 2000));
   }
-  await new Promise((r) => setTimeout(r, 2000));
+  // The last writes of the queue (each resolves at once in file mode).
+  await new Promise((r) => setTimeout(r, 1000));
+  return +((performance.now() - t0) / 1000).toFixed(1);
 }
 
 /** A minimal Chrome DevTools Protocol client over the inspector's WebSocket. */
@@ -243,7 +248,8 @@ async function main() {
       ),
     );
     const doneS = (performance.now() - t0) / 1000;
-    if (!Deno.env.get("HEAP_NO_STATUS_WAIT")) await statusSettled(N, P);
+    const atRoutes = await procMemory(child.pid);
+    const waitS = Deno.env.get("HEAP_NO_STATUS_WAIT") ? 0 : await statusSettled(N, P);
     const before = await procMemory(child.pid);
     const cdp = await connectInspector(INSPECT_PORT);
     await cdp.call("HeapProfiler.enable");
@@ -256,6 +262,10 @@ async function main() {
       allRoutesS: +doneS.toFixed(2),
       rssMiB: +(before.rss / 2 ** 20).toFixed(1),
       peakRssMiB: +(before.hwm / 2 ** 20).toFixed(1),
+      // The peak until every route was out, before /status was read (a /status of 100,000
+      // Services is itself a few tens of MB): the status writes may still be running.
+      peakAtRoutesMiB: +(atRoutes.hwm / 2 ** 20).toFixed(1),
+      statusWaitS: waitS,
       rssAfterGcMiB: +(after.rss / 2 ** 20).toFixed(1),
       heapUsedMiB: +(Number(usage.usedSize) / 2 ** 20).toFixed(1),
       heapTotalMiB: +(Number(usage.totalSize) / 2 ** 20).toFixed(1),
