@@ -46,10 +46,15 @@ async function smapsSummary(pid: number): Promise<string> {
  * Waits until /status lists every peer for every Service (the status reporter has recorded
  * them all), then a moment for its write queue to drain: figures comparable between runs.
  */
-async function statusSettled(n: number, p: number): Promise<number> {
+async function statusSettled(
+  pid: number,
+  n: number,
+  p: number,
+): Promise<{ waitS: number; hwm: number }> {
   const t0 = performance.now();
   // Few reads: each renders every Service. First give the writes time (~0.5 s per 10,000).
   await new Promise((r) => setTimeout(r, 1000 + n / 20));
+  const { hwm } = await procMemory(pid);
   for (let i = 0; i < 300; i++) {
     try {
       const res = await fetch(`http://127.0.0.1:${ADMIN_PORT}/status`);
@@ -64,7 +69,7 @@ async function statusSettled(n: number, p: number): Promise<number> {
   }
   // The last writes of the queue (each resolves at once in file mode).
   await new Promise((r) => setTimeout(r, 1000));
-  return +((performance.now() - t0) / 1000).toFixed(1);
+  return { waitS: +((performance.now() - t0) / 1000).toFixed(1), hwm };
 }
 
 /** A minimal Chrome DevTools Protocol client over the inspector's WebSocket. */
@@ -249,7 +254,9 @@ async function main() {
     );
     const doneS = (performance.now() - t0) / 1000;
     const atRoutes = await procMemory(child.pid);
-    const waitS = Deno.env.get("HEAP_NO_STATUS_WAIT") ? 0 : await statusSettled(N, P);
+    const wait = Deno.env.get("HEAP_NO_STATUS_WAIT")
+      ? { waitS: 0, hwm: atRoutes.hwm }
+      : await statusSettled(child.pid, N, P);
     const before = await procMemory(child.pid);
     const cdp = await connectInspector(INSPECT_PORT);
     await cdp.call("HeapProfiler.enable");
@@ -265,7 +272,9 @@ async function main() {
       // The peak until every route was out, before /status was read (a /status of 100,000
       // Services is itself a few tens of MB): the status writes may still be running.
       peakAtRoutesMiB: +(atRoutes.hwm / 2 ** 20).toFixed(1),
-      statusWaitS: waitS,
+      // The peak before the first /status read (the status writes are usually done by then).
+      peakBeforeStatusMiB: +(wait.hwm / 2 ** 20).toFixed(1),
+      statusWaitS: wait.waitS,
       rssAfterGcMiB: +(after.rss / 2 ** 20).toFixed(1),
       heapUsedMiB: +(Number(usage.usedSize) / 2 ** 20).toFixed(1),
       heapTotalMiB: +(Number(usage.totalSize) / 2 ** 20).toFixed(1),
