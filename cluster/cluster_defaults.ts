@@ -67,6 +67,48 @@ export function syntheticEndpointSlice(
   };
 }
 
+/**
+ * Makes the made-up slices of one node: each holds only its Service and builds the rest
+ * when read. There is one per Service (100,000s) and readers read each once (the speaker's
+ * views cache by identity), so a plain object of ~200 B each (object, metadata, labels,
+ * name) would be kept for nothing. `toJSON` gives the plain object
+ * {@linkcode syntheticEndpointSlice} makes.
+ */
+function madeUpSliceClass(nodeName: string): new (svc: KubeObject) => KubeObject {
+  // One class per node, not per snapshot: slices kept across snapshots would pin each.
+  const known = SLICE_CLASSES.get(nodeName);
+  if (known) return known;
+  const endpoints = localEndpoints(nodeName);
+  const made = class MadeUpSlice {
+    readonly #svc: KubeObject;
+    constructor(svc: KubeObject) {
+      this.#svc = svc;
+    }
+    get apiVersion(): string {
+      return "discovery.k8s.io/v1";
+    }
+    get kind(): string {
+      return "EndpointSlice";
+    }
+    get metadata(): KubeObject["metadata"] {
+      return syntheticEndpointSlice(this.#svc, nodeName, endpoints).metadata;
+    }
+    get addressType(): string {
+      return "IPv4";
+    }
+    get endpoints(): readonly unknown[] {
+      return endpoints;
+    }
+    toJSON(): KubeObject {
+      return syntheticEndpointSlice(this.#svc, nodeName, endpoints);
+    }
+  } as unknown as new (svc: KubeObject) => KubeObject;
+  SLICE_CLASSES.set(nodeName, made);
+  return made;
+}
+
+const SLICE_CLASSES = new Map<string, new (svc: KubeObject) => KubeObject>();
+
 /** Options for {@linkcode addClusterDefaults}. */
 export interface AddDefaultsOptions extends ClusterDefaultsOptions {
   /**
@@ -142,9 +184,8 @@ class SlicesWithDefaults implements ReadonlyMap<string, KubeObject> {
     }
     for (const [key, svc] of this.#services) {
       if (this.#covered.has(key)) continue;
-      const slice = this.#made(svc);
-      const sliceKey = objectKey(slice.metadata);
-      if (!this.#real?.has(sliceKey)) yield [sliceKey, slice];
+      const sliceKey = sliceKeyOf(svc);
+      if (!this.#real?.has(sliceKey)) yield [sliceKey, this.#made(svc)];
     }
   }
 
@@ -158,8 +199,7 @@ class SlicesWithDefaults implements ReadonlyMap<string, KubeObject> {
     if (real) { for (const [key, obj] of real) yield this.#madeUp(key) ?? obj; }
     for (const [key, svc] of this.#services) {
       if (this.#covered.has(key)) continue;
-      const slice = this.#made(svc);
-      if (!real?.has(objectKey(slice.metadata))) yield slice;
+      if (!real?.has(sliceKeyOf(svc))) yield this.#made(svc);
     }
   }
 
@@ -208,11 +248,11 @@ export function addClusterDefaults(
   if (covered.size >= services.size && [...services.keys()].every((k) => covered.has(k))) {
     return out;
   }
-  const endpoints = localEndpoints(options.nodeName);
+  const MadeUpSlice = madeUpSliceClass(options.nodeName);
   const cache = options.cache ?? new WeakMap<KubeObject, KubeObject>();
   const made = (svc: KubeObject): KubeObject => {
     let slice = cache.get(svc);
-    if (!slice) cache.set(svc, slice = syntheticEndpointSlice(svc, options.nodeName, endpoints));
+    if (!slice) cache.set(svc, slice = new MadeUpSlice(svc));
     return slice;
   };
   out.set(

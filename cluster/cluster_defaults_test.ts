@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { HOSTNAME_LABEL, withClusterDefaults } from "./cluster_defaults.ts";
+import { HOSTNAME_LABEL, syntheticEndpointSlice, withClusterDefaults } from "./cluster_defaults.ts";
 import { parseEndpointSlice, parseNode } from "../api/objects.ts";
 import { createMemorySource } from "./memory_source.ts";
 import type { KubeObject, ObjectSource } from "./types.ts";
@@ -151,4 +151,18 @@ Deno.test("cluster defaults: made-up slices read alike by key, by iteration and 
   let n = 0;
   slices.forEach(() => n++);
   assert.equal(n, slices.size);
+});
+
+Deno.test("cluster defaults: a made-up slice reads and serializes as the plain object", async () => {
+  const inner = createMemorySource([service("web", "shop")]);
+  const src = withClusterDefaults(inner, { nodeName: "host1" });
+  await src.start();
+  const made = src.snapshot().objects.get("EndpointSlice")!.get("shop/web-ferrolb-local")!;
+  const svc = inner.snapshot().objects.get("Service")!.get("shop/web")!;
+  const plain = syntheticEndpointSlice(svc, "host1");
+  assert.deepEqual(JSON.parse(JSON.stringify(made)), JSON.parse(JSON.stringify(plain)));
+  assert.deepEqual(made.metadata, plain.metadata);
+  assert.equal(made.apiVersion, plain.apiVersion);
+  assert.equal(made.kind, plain.kind);
+  assert.deepEqual((made as unknown as { endpoints: unknown }).endpoints, plain.endpoints);
 });

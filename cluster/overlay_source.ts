@@ -5,6 +5,7 @@
  * from a cluster, and keeps them.
  */
 import type { Logger } from "../api/log.ts";
+import { BgpStatusStore } from "./bgp_status_store.ts";
 import type { ServiceState, StateStore } from "./state_store.ts";
 import {
   type EventRecord,
@@ -41,7 +42,7 @@ export interface OverlaySource extends ObjectSource, ObjectWriter {
   poolStatus(): ReadonlyMap<string, Record<string, number | bigint>>;
   /** ConfigurationState statuses by `namespace/name`. */
   configurationStates(): ReadonlyMap<string, unknown>;
-  /** ServiceBGPStatus objects by `namespace/name`. */
+  /** ServiceBGPStatus objects by `namespace/name`: equal to those written, made when read. */
   serviceBGPStatuses(): ReadonlyMap<string, KubeObject>;
   /**
    * Writer calls so far, of any kind, counted even when they change nothing: against a
@@ -122,7 +123,8 @@ export function createOverlaySource(
   const ring: RecordedEvent[] = [];
   const pools = new Map<string, Record<string, number | bigint>>();
   const configStates = new Map<string, unknown>();
-  const bgpStatuses = new Map<string, KubeObject>();
+  // Kept as their parts: 100,000s of them, all of one shape (see BgpStatusStore).
+  const bgpStatuses = new BgpStatusStore();
   const counts: Partial<Record<WriteMethod, number>> = {};
   let totalWrites = 0;
   let overlayRevision = 0;
@@ -404,9 +406,7 @@ export function createOverlaySource(
     object: KubeObject | null,
   ): Promise<void> {
     count("setServiceBGPStatus");
-    const key = heldKey({ namespace, name });
-    if (object === null) bgpStatuses.delete(key);
-    else bgpStatuses.set(key, object);
+    bgpStatuses.write(namespace, name, object);
     return Promise.resolve();
   }
 

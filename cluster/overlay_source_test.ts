@@ -237,7 +237,7 @@ Deno.test("events ring keeps the last 200; status objects are kept for /status",
     assert.deepEqual(src.configurationStates().get("metallb-system/controller"), {
       result: "Valid",
     });
-    assert.equal(src.serviceBGPStatuses().get("metallb-system/web-n1"), bgp);
+    assert.deepEqual(src.serviceBGPStatuses().get("metallb-system/web-n1"), bgp);
     await src.setServiceBGPStatus("metallb-system", "web-n1", null);
     assert.equal(src.serviceBGPStatuses().size, 0);
     // Events and in-memory statuses do not go to disk.

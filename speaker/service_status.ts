@@ -61,6 +61,9 @@ interface Tracked {
 
 const NO_PEERS: readonly string[] = Object.freeze([]);
 
+/** Peers of one Service that `#holding` tracks in a bit mask; more take a list. */
+const MASK_PEERS = 30;
+
 /** Reports, per Service, what this node's peers really hold. */
 export class ServiceStatusReporter {
   readonly #o: ServiceStatusOptions;
@@ -72,6 +75,8 @@ export class ServiceStatusReporter {
   readonly #tracked = new Map<string, Tracked>();
   /** Interned `Tracked.peers` lists, by their names joined. */
   readonly #peerLists = new Map<string, readonly string[]>();
+  /** Shared sublists of the planner's peer lists, by the bits of the peers they keep. */
+  readonly #subsets = new WeakMap<readonly string[], Map<number, readonly string[]>>();
   /** Services whose peers may not hold what they should (yet): looked at on every pass. */
   readonly #unconfirmed = new Set<string>();
   /** A peer came up or went down since the last confirmation: look at every Service. */
@@ -239,34 +244,72 @@ export class ServiceStatusReporter {
       if ((++n & 255) === 0) yield;
       const t = this.#tracked.get(key);
       const s = t?.wanted;
-      const holding = s ? this.#holding(t!, s) : [];
-      if (!s || holding.length === s.peers.length) this.#unconfirmed.delete(key);
-      if (t) this.#record(key, { t, holding });
+      const holding = s ? this.#holding(t!, s) : NO_PEERS;
+      if (!s || holding === s.peers) this.#unconfirmed.delete(key);
+      if (t) this.#record(key, t, holding);
     }
   }
 
-  /** Peers of `s` that hold every route of it they should, sorted. */
-  #holding(t: Tracked, s: ServiceAnnouncement): string[] {
-    const out: string[] = [];
+  /**
+   * Peers of `s` that hold every route of it they should, sorted: `s.peers` itself when all
+   * do, else a shared list (see `#subset`). Nothing is made per Service: this runs for
+   * every Service on every confirmation, 100,000s at a start.
+   */
+  #holding(t: Tracked, s: ServiceAnnouncement): readonly string[] {
     const before = t.name === undefined ? NO_PEERS : t.peers;
-    for (const p of s.peers) {
-      // Until this peer's session has been up, what the adopted object says stands: with
-      // graceful restart the peer still holds our routes from before the restart. While a
-      // route is on its way (pending on an Established session) the last answer stands too,
-      // so that a reconnect does not flap the status.
-      const known = this.#adoptionOver || this.#seenUp.has(p);
-      const st = known ? this.#peerState(p, s) : "pending";
-      if (st === "holds" || (st === "pending" && before.includes(p))) out.push(p);
+    const wanted = s.peers;
+    if (wanted.length > MASK_PEERS) return this.#holdingList(before, s);
+    let mask = 0;
+    for (let i = 0; i < wanted.length; i++) {
+      if (this.#holds(wanted[i], s, before)) mask |= 1 << i;
     }
-    return out;
+    return this.#subset(wanted, mask);
+  }
+
+  /** `#holding` for a Service sent to more peers than a mask has bits (rare). */
+  #holdingList(before: readonly string[], s: ServiceAnnouncement): readonly string[] {
+    const out = s.peers.filter((p) => this.#holds(p, s, before));
+    return out.length === s.peers.length ? s.peers : this.#sharedPeers(out);
+  }
+
+  /** Whether `peer` counts as holding `s`, given the peers its object listed `before`. */
+  #holds(peer: string, s: ServiceAnnouncement, before: readonly string[]): boolean {
+    // Until this peer's session has been up, what the adopted object says stands: with
+    // graceful restart the peer still holds our routes from before the restart. While a
+    // route is on its way (pending on an Established session) the last answer stands too,
+    // so that a reconnect does not flap the status.
+    const known = this.#adoptionOver || this.#seenUp.has(peer);
+    const st = known ? this.#peerState(peer, s) : "pending";
+    return st === "holds" || (st === "pending" && before.includes(peer));
+  }
+
+  /**
+   * The peers of `wanted` (an interned list of the planner's) picked by `mask`, one shared
+   * list per (list, mask): no string key is joined to find it.
+   */
+  #subset(wanted: readonly string[], mask: number): readonly string[] {
+    if (mask === 0) return NO_PEERS;
+    if (mask === (1 << wanted.length) - 1) return wanted;
+    let byMask = this.#subsets.get(wanted);
+    if (!byMask) this.#subsets.set(wanted, byMask = new Map());
+    let hit = byMask.get(mask);
+    if (!hit) byMask.set(mask, hit = this.#sharedPeers(wanted.filter((_, i) => mask & (1 << i))));
+    return hit;
   }
 
   #peerState(peer: string, s: ServiceAnnouncement): "holds" | "pending" | "no" {
-    if (!this.#o.peers.established(peer)) return "no";
+    const peers = this.#o.peers;
+    if (!peers.established(peer)) return "no";
+    const keys = s.prefixes;
+    if (keys === undefined) return "no";
+    // One prefix (the usual case) is a string: no list is made for it.
+    if (typeof keys === "string") {
+      const st = peers.routeState(peer, keys);
+      return st === "sent" ? "holds" : st === "pending" ? "pending" : "no";
+    }
     let any = false;
-    const keys = s.prefixes ?? [];
-    for (const k of typeof keys === "string" ? [keys] : keys) {
-      const st = this.#o.peers.routeState(peer, k);
+    for (const k of keys) {
+      const st = peers.routeState(peer, k);
       if (st === "pending") return "pending";
       if (st === "sent") any = true;
     }
@@ -274,10 +317,9 @@ export class ServiceStatusReporter {
   }
 
   /** Writes (or deletes) the ServiceBGPStatus of `key` when `holding` differs from it. */
-  #record(key: string, at: { t: Tracked; holding: string[] }): void {
-    const { t, holding } = at;
+  #record(key: string, t: Tracked, holding: readonly string[]): void {
     const held = t.name !== undefined;
-    if (held && sameList(t.peers, holding)) return;
+    if (held && (t.peers === holding || sameList(t.peers, holding))) return;
     if (holding.length === 0) {
       if (held) this.#withdraw(key, t);
       if (!t.wanted) this.#tracked.delete(key);
@@ -285,12 +327,13 @@ export class ServiceStatusReporter {
     }
     const s = t.wanted!;
     t.name ??= serviceBGPStatusName(s.namespace, s.name, this.#o.node);
-    t.peers = this.#sharedPeers(holding);
+    // Already shared: the planner's interned list, or one of `#subset`'s.
+    t.peers = holding;
     t.since = this.#sinceNow();
     this.#deleting.delete(t.name);
     const queue = this.#o.queue;
     // The object is built when written, not held by the write queue (100,000s at a start).
-    queue.push("ServiceBGPStatus", this.#writeStatus, t.name, [s, t.peers] as const);
+    queue.push("ServiceBGPStatus", this.#writeStatus, t.name, s, t.peers);
     // Only when the Service starts being announced from this node, not after a restart.
     if (!held) queue.push("Event", this.#writeAssigned, s, undefined);
     this.#metricsOf(key, t);
@@ -310,10 +353,7 @@ export class ServiceStatusReporter {
   }
 
   // One function per kind of write, shared by every queued item (no closure per item).
-  readonly #writeStatus = (
-    name: string,
-    [s, peers]: readonly [ServiceAnnouncement, readonly string[]],
-  ) => {
+  readonly #writeStatus = (name: string, s: ServiceAnnouncement, peers: readonly string[]) => {
     const { namespace, node } = this.#o;
     const object = serviceBGPStatusObject(name, { s, peers, namespace, node });
     return this.#o.writer.setServiceBGPStatus(namespace, name, object);
@@ -337,10 +377,10 @@ export class ServiceStatusReporter {
     if (!metrics) return;
     const s = t.name === undefined ? undefined : t.wanted;
     const node = this.#o.node;
-    const labels = (ip: string) => ({ service: key, protocol: "bgp", node, ip });
-    if (s) { for (const ip of s.ips) metrics.speakerAnnounced.set(labels(ip), 1); }
-    for (const ip of t.ips ?? []) {
-      if (!s?.ips.includes(ip)) metrics.speakerAnnounced.remove(labels(ip));
+    const gauge = metrics.speakerAnnounced;
+    if (s) { for (const ip of s.ips) gauge.set({ service: key, protocol: "bgp", node, ip }, 1); }
+    for (const ip of t.ips ?? NO_PEERS) {
+      if (!s?.ips.includes(ip)) gauge.remove({ service: key, protocol: "bgp", node, ip });
     }
     t.ips = s?.ips;
   }

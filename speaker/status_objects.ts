@@ -2,9 +2,9 @@
  * The objects the status reporter writes and reads back: ServiceBGPStatus (name, labels,
  * body), the Events about a Service, and which decisions changed between two passes.
  */
-import { createHash } from "node:crypto";
 import type { EventRecord, KubeObject } from "../cluster/types.ts";
 import { compareServices, type ServiceAnnouncement } from "./announce_types.ts";
+import { sha256Hex } from "./short_hash.ts";
 
 const NODE_LABEL = "metallb.io/node";
 const SERVICE_NAME_LABEL = "metallb.io/service-name";
@@ -12,8 +12,7 @@ const SERVICE_NAMESPACE_LABEL = "metallb.io/service-namespace";
 
 /** Name of the ServiceBGPStatus for (Service, node): readable, unique, and a valid name. */
 export function serviceBGPStatusName(namespace: string, service: string, node: string): string {
-  const hash = createHash("sha256").update(`${namespace}/${service}/${node}`).digest("hex")
-    .slice(0, 10);
+  const hash = sha256Hex(`${namespace}/${service}/${node}`, 10);
   const base = `${service}-${node}`.toLowerCase().replace(/[^a-z0-9.-]/g, "-").slice(0, 200)
     .replace(/[.-]+$/, "");
   return `${base}-${hash}`;

@@ -7,7 +7,7 @@
 import type { Logger } from "../api/log.ts";
 
 /** One kind of write: shared by every queued item of that kind (no closure per item). */
-export type WriteFn<A, B> = (a: A, b: B) => Promise<void>;
+export type WriteFn<A, B, C = undefined> = (a: A, b: B, c: C) => Promise<void>;
 
 /** Longest run of writes before the queue lets timers and I/O in (writes that resolve at once
  * would otherwise keep the microtask queue busy for 100,000s of them). */
@@ -17,9 +17,10 @@ const SLICE_MS = 20;
 export class WriteQueue {
   readonly #log: Logger;
   #what: string[] = [];
-  #fns: WriteFn<unknown, unknown>[] = [];
+  #fns: WriteFn<unknown, unknown, unknown>[] = [];
   #a: unknown[] = [];
   #b: unknown[] = [];
+  #c: unknown[] = [];
   #draining = false;
   #done: Promise<void> = Promise.resolve();
 
@@ -28,12 +29,16 @@ export class WriteQueue {
     this.#log = log;
   }
 
-  /** Queues `fn(a, b)`; `what` names it in the log when it fails. */
-  push<A, B>(what: string, fn: WriteFn<A, B>, a: A, b: B): void {
+  /**
+   * Queues `fn(a, b, c)`; `what` names it in the log when it fails. The arguments are kept
+   * as they are (no tuple or closure per write): `fn` builds what it writes when it runs.
+   */
+  push<A, B, C = undefined>(what: string, fn: WriteFn<A, B, C>, a: A, b: B, c?: C): void {
     this.#what.push(what);
-    this.#fns.push(fn as WriteFn<unknown, unknown>);
+    this.#fns.push(fn as WriteFn<unknown, unknown, unknown>);
     this.#a.push(a);
     this.#b.push(b);
+    this.#c.push(c);
     if (this.#draining) return;
     this.#draining = true;
     this.#done = this.#drain();
@@ -56,9 +61,10 @@ export class WriteQueue {
         }
         const a = this.#a[i];
         const b = this.#b[i];
-        this.#a[i] = this.#b[i] = undefined;
+        const c = this.#c[i];
+        this.#a[i] = this.#b[i] = this.#c[i] = undefined;
         try {
-          await this.#fns[i](a, b);
+          await this.#fns[i](a, b, c);
         } catch (err) {
           this.#log.error(`writing ${this.#what[i]} failed`, { error: err });
         }
@@ -68,6 +74,7 @@ export class WriteQueue {
       this.#fns = [];
       this.#a = [];
       this.#b = [];
+      this.#c = [];
       this.#draining = false;
     }
   }

@@ -15,6 +15,7 @@ const N = Number(Deno.args[0] ?? 10_000);
 const P = Number(Deno.args[1] ?? 4);
 const TOP = Number(Deno.args[2] ?? 40);
 const INSPECT_PORT = 9339 + Math.floor(Math.random() * 500);
+const ADMIN_PORT = INSPECT_PORT + 1000;
 
 /** Reads VmRSS and VmHWM (bytes) of `pid`. */
 async function procMemory(pid: number): Promise<{ rss: number; hwm: number }> {
@@ -39,6 +40,36 @@ async function smapsSummary(pid: number): Promise<string> {
   }
   return [...by].sort((a, b) => b[1] - a[1]).slice(0, 8)
     .map(([n, kb]) => `${(kb / 1024).toFixed(1).padStart(7)} MiB  ${n}`).join("\n");
+}
+
+/**
+ * Waits until /status lists every peer for every Service (the status reporter has recorded
+ * them all), then a moment for its write queue to drain: figures comparable between runs.
+ */
+async function statusSettled(
+  pid: number,
+  n: number,
+  p: number,
+): Promise<{ waitS: number; hwm: number }> {
+  const t0 = performance.now();
+  // Few reads: each renders every Service. First give the writes time (~0.5 s per 10,000).
+  await new Promise((r) => setTimeout(r, 1000 + n / 20));
+  const { hwm } = await procMemory(pid);
+  for (let i = 0; i < 300; i++) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${ADMIN_PORT}/status`);
+      const doc = await res.json();
+      const services: { peers?: unknown[] }[] = doc.services ?? [];
+      const done = services.filter((s) => (s.peers?.length ?? 0) >= p).length;
+      if (done >= n) break;
+    } catch {
+      // not serving yet
+    }
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+  // The last writes of the queue (each resolves at once in file mode).
+  await new Promise((r) => setTimeout(r, 1000));
+  return { waitS: +((performance.now() - t0) / 1000).toFixed(1), hwm };
 }
 
 /** A minimal Chrome DevTools Protocol client over the inspector's WebSocket. */
@@ -209,7 +240,7 @@ async function main() {
       "--node-name",
       "n1",
       "--admin-addr",
-      "127.0.0.1:0",
+      `127.0.0.1:${ADMIN_PORT}`,
     ],
     cwd: dir,
     stdout: Deno.env.get("HEAP_PROFILE_LOGS") ? "inherit" : "null",
@@ -222,6 +253,10 @@ async function main() {
       ),
     );
     const doneS = (performance.now() - t0) / 1000;
+    const atRoutes = await procMemory(child.pid);
+    const wait = Deno.env.get("HEAP_NO_STATUS_WAIT")
+      ? { waitS: 0, hwm: atRoutes.hwm }
+      : await statusSettled(child.pid, N, P);
     const before = await procMemory(child.pid);
     const cdp = await connectInspector(INSPECT_PORT);
     await cdp.call("HeapProfiler.enable");
@@ -234,6 +269,12 @@ async function main() {
       allRoutesS: +doneS.toFixed(2),
       rssMiB: +(before.rss / 2 ** 20).toFixed(1),
       peakRssMiB: +(before.hwm / 2 ** 20).toFixed(1),
+      // The peak until every route was out, before /status was read (a /status of 100,000
+      // Services is itself a few tens of MB): the status writes may still be running.
+      peakAtRoutesMiB: +(atRoutes.hwm / 2 ** 20).toFixed(1),
+      // The peak before the first /status read (the status writes are usually done by then).
+      peakBeforeStatusMiB: +(wait.hwm / 2 ** 20).toFixed(1),
+      statusWaitS: wait.waitS,
       rssAfterGcMiB: +(after.rss / 2 ** 20).toFixed(1),
       heapUsedMiB: +(Number(usage.usedSize) / 2 ** 20).toFixed(1),
       heapTotalMiB: +(Number(usage.totalSize) / 2 ** 20).toFixed(1),

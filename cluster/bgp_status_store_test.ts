@@ -1,0 +1,55 @@
+import assert from "node:assert/strict";
+import { BgpStatusStore } from "./bgp_status_store.ts";
+import type { KubeObject } from "./types.ts";
+
+function status(name: string, service: string, peers: readonly string[]): KubeObject {
+  return {
+    apiVersion: "metallb.io/v1beta1",
+    kind: "ServiceBGPStatus",
+    metadata: {
+      name,
+      namespace: "metallb-system",
+      labels: {
+        "metallb.io/node": "n1",
+        "metallb.io/service-name": service,
+        "metallb.io/service-namespace": "default",
+      },
+    },
+    status: { node: "n1", serviceName: service, serviceNamespace: "default", peers },
+  };
+}
+
+Deno.test("ServiceBGPStatus objects read back equal to what was written, as a map", () => {
+  const store = new BgpStatusStore();
+  const peers = Object.freeze(["p1", "p2"]);
+  const a = status("a-n1-x", "a", peers);
+  // Another shape (an annotation): kept as written.
+  const b = status("b-n1-y", "b", peers);
+  b.metadata.annotations = { note: "hand-edited" };
+  store.write("metallb-system", "a-n1-x", a);
+  store.write("metallb-system", "b-n1-y", b);
+  store.write("other", "c", status("c", "c", []));
+  assert.equal(store.size, 3);
+  assert.deepEqual(store.get("metallb-system/a-n1-x"), a);
+  // The shared peer list is handed back, not a copy.
+  assert.equal((store.get("metallb-system/a-n1-x")!.status as { peers: unknown }).peers, peers);
+  assert.equal(store.get("metallb-system/b-n1-y"), b);
+  assert.equal(store.get("metallb-system/c"), undefined);
+  // A made-up object of another namespace than its key does not pass for the usual shape.
+  assert.equal(store.get("other/c")!.metadata.namespace, "metallb-system");
+  assert.deepEqual([...store.keys()], [
+    "metallb-system/a-n1-x",
+    "metallb-system/b-n1-y",
+    "other/c",
+  ]);
+  assert.deepEqual(new Map(store), new Map([...store.keys()].map((k) => [k, store.get(k)])));
+  store.write("metallb-system", "a-n1-x", status("a-n1-x", "a", ["p1"]));
+  assert.equal(store.size, 3);
+  assert.deepEqual(store.get("metallb-system/a-n1-x"), status("a-n1-x", "a", ["p1"]));
+  store.write("metallb-system", "a-n1-x", null);
+  store.write("metallb-system", "a-n1-x", null);
+  store.write("other", "c", null);
+  assert.equal(store.size, 1);
+  assert.deepEqual([...store.values()], [b]);
+  assert.equal(store.has("other/c"), false);
+});
