@@ -69,6 +69,8 @@ interface Pending {
 
 /** Before every prefix: "the peer has none of the table". */
 const FIRST: Prefix = { afi: 0 as 1, addr: new Uint8Array(0), length: 0 };
+/** Diff entries a merge looks through before it lets a new tail join the unsent part. */
+const TAIL_DIFF_SCAN = 4096;
 /** The first IPv6 prefix (::/0): where the IPv4 part of a table ends. */
 const FIRST_V6: Prefix = { afi: AFI_IPV6, addr: new Uint8Array(16), length: 0 };
 
@@ -98,6 +100,12 @@ export class AdjRibOut {
    */
   #unsentFrom: Prefix | undefined = FIRST;
   #sentCount = 0;
+  /**
+   * Set by a merge: the first new route past the end of the old table, when the peer has
+   * nothing from there on, so that tail becomes the unsent part instead of one diff entry
+   * per prefix (a start that grows the table batch by batch appends 100,000s of prefixes).
+   */
+  #tail: Prefix | undefined;
   /** Where the last {@linkcode routeState} found its key. */
   #hint = -1;
   #norm = new WeakMap<RouteAttributes, Normalized>();
@@ -108,7 +116,9 @@ export class AdjRibOut {
    */
   setWanted(routes: Route[]): Rejected {
     const rejected: Rejected = [];
+    this.#tail = undefined;
     if (this.#merge(routes, rejected)) {
+      this.#takeTail();
       // One copy of the caller's array (which it may reuse), without the refused routes.
       this.#table = rejected.length === 0
         ? routes.slice()
@@ -117,7 +127,9 @@ export class AdjRibOut {
     }
     rejected.length = 0;
     const sorted = this.#sorted(routes, rejected);
+    this.#tail = undefined;
     this.#merge(sorted, []);
+    this.#takeTail();
     this.#table = sorted;
     return rejected;
   }
@@ -153,7 +165,27 @@ export class AdjRibOut {
       }
       matched = false;
       i++;
+      if (j >= m && this.#tail === undefined && this.#tailIsUnsent(r.prefix)) this.#tail = r.prefix;
       this.#take(r, { before: c === 0 ? old[j++] : undefined, rejected });
+    }
+    return true;
+  }
+
+  /** Makes the new tail a merge found the unsent part. */
+  #takeTail(): void {
+    if (this.#tail !== undefined) this.#unsentFrom = this.#tail;
+    this.#tail = undefined;
+  }
+
+  /**
+   * Whether routes from `prefix` on, all new past the old table's end, can join the unsent
+   * part: there is none yet, and no diff entry lies at or after it (a withdrawal still owed
+   * there must go out through the diff). Small diffs only: a scan must stay cheap.
+   */
+  #tailIsUnsent(prefix: Prefix): boolean {
+    if (this.#unsentFrom !== undefined || this.#diff.size > TAIL_DIFF_SCAN) return false;
+    for (const k of this.#diff.keys()) {
+      if (comparePrefix(prefixOfKey(k), prefix) >= 0) return false;
     }
     return true;
   }
@@ -200,6 +232,7 @@ export class AdjRibOut {
   }
 
   #unsent(prefix: Prefix): boolean {
+    if (this.#tail !== undefined && comparePrefix(prefix, this.#tail) >= 0) return true;
     return this.#unsentFrom !== undefined && comparePrefix(prefix, this.#unsentFrom) >= 0;
   }
 

@@ -380,3 +380,35 @@ Deno.test("random tables, resets, limits and held tails: the peer ends with exac
     }
   }
 });
+
+Deno.test("a table grown past its end sends just the new tail, with a withdrawal owed there", () => {
+  const rib = new AdjRibOut();
+  const first = routes([v4(1), v4(2), v4(3)]);
+  rib.setWanted(first);
+  rib.takeUpdates(ebgp, both);
+  assert.equal(rib.pendingCount(), 0);
+  // Grown batch by batch, as a cold start does: only the appended prefixes are pending.
+  const grown = [...first, ...routes([v4(4), v4(5), v6(1)])];
+  rib.setWanted(grown);
+  assert.equal(rib.pendingCount(), 3);
+  assert.equal(rib.routeState(prefixKey(v4(3))), "sent");
+  assert.equal(rib.routeState(prefixKey(v4(5))), "pending");
+  const second = rib.takeUpdates(ebgp, both);
+  assert.deepEqual(announcedOf(second.updates), ["10.0.0.4/32", "10.0.0.5/32", "2001:db8::1/128"]);
+  assert.deepEqual(withdrawnOf(second.updates), []);
+  assert.equal(rib.routeState(prefixKey(v6(1))), "sent");
+  assert.equal(rib.pendingCount(), 0);
+  assert.equal(rib.sentCount, 6);
+  // v4(5) and v6(1) leave (their withdrawals not yet sent), then v4(5) comes back changed
+  // with a new tail after it: the withdrawals owed past the old end keep the diff in charge.
+  const kept = routes([v4(1), v4(2), v4(3), v4(4)]);
+  rib.setWanted(kept);
+  rib.setWanted([...kept, ...routes([v4(5)], { communities: [7] }), ...routes([v4(6)])]);
+  assert.equal(rib.routeState(prefixKey(v4(5))), "pending");
+  assert.equal(rib.pendingCount(), 3);
+  const third = rib.takeUpdates(ebgp, both);
+  assert.deepEqual(announcedOf(third.updates).sort(), ["10.0.0.5/32", "10.0.0.6/32"]);
+  assert.deepEqual(withdrawnOf(third.updates), ["2001:db8::1/128"]);
+  assert.equal(rib.pendingCount(), 0);
+  assert.equal(rib.routeState(prefixKey(v4(5))), "sent");
+});
