@@ -128,6 +128,9 @@ class ListeningCollector implements Collector {
     this.routes = this.routes.bind(this);
     this.peers = this.peers.bind(this);
     this.onChange = this.onChange.bind(this);
+    this.waitFor = this.waitFor.bind(this);
+    this.dropSessions = this.dropSessions.bind(this);
+    this.close = this.close.bind(this);
     this.#acceptLoop = this.#acceptAll();
     if (options.httpAddr) {
       const glass = serveLookingGlass(options.httpAddr, this);

@@ -107,7 +107,10 @@ export function createManifestParser(options: ManifestParserOptions): ManifestPa
   return new WorkerParser(options);
 }
 
-const CLOSED: ParseResult = { ok: false, reason: "parser closed", transient: true };
+/** What a parse gets once the parser is closed (a fresh object each: callers own results). */
+function closedResult(): ParseResult {
+  return { ok: false, reason: "parser closed", transient: true };
+}
 
 /** One worker at a time, one parse at a time: later parses queue behind the current one. */
 class WorkerParser implements ManifestParser {
@@ -139,11 +142,11 @@ class WorkerParser implements ManifestParser {
   close(): void {
     this.#closed = true;
     this.#stopWorker();
-    this.#finish(CLOSED);
+    this.#finish(closedResult());
   }
 
   #run(text: string, opts: ParseOptions): Promise<ParseResult> {
-    if (this.#closed) return Promise.resolve(CLOSED);
+    if (this.#closed) return Promise.resolve(closedResult());
     if (this.#unavailable) {
       if (!this.#toldInline) this.#options.onInline?.(this.#unavailable);
       this.#toldInline = true;
