@@ -5,20 +5,26 @@
  * negotiation, keepalives, End-of-RIB.
  */
 import { type Logger, silentLogger } from "./log.ts";
-import { describeNotification } from "./errors.ts";
 import {
   adminShutdown,
-  type CloseReason,
-  type Negotiated,
   type OpenPolicy,
   PeerConnection,
+  type PeerConnectionHandlers,
   State,
 } from "./fsm.ts";
 import { endOfRib } from "./adj_rib_out.ts";
-import { formatPrefix, prefixKey } from "./prefix.ts";
 import { type Clock, systemClock } from "./timers.ts";
 import { formatHostPort, type NetAddr, netAddrOf, parseHostPort } from "./transport.ts";
-import type { Message, PathAttributes, Prefix, UpdateMessage } from "./types.ts";
+import type { CollectorPeer, PeerRoutes } from "./collector_types.ts";
+import { ended, established, type PeerRecord, received } from "./collector_rib.ts";
+import { serveLookingGlass } from "./collector_http.ts";
+
+export type {
+  CollectedRoute,
+  CollectorPeer,
+  NotificationInfo,
+  PeerRoutes,
+} from "./collector_types.ts";
 
 /** Options of {@linkcode startCollector}. */
 export interface CollectorOptions {
@@ -35,59 +41,6 @@ export interface CollectorOptions {
   /** "HOST:PORT" of the JSON looking glass (GET /routes, GET /peers); port 0 picks one. */
   httpAddr?: string;
   clock?: Clock;
-}
-
-/** One route as received, in JSON-friendly form. */
-export interface CollectedRoute {
-  prefix: string;
-  nextHop?: string;
-  /** ASNs of the AS_PATH in order (sets flattened). */
-  asPath: number[];
-  origin?: number;
-  med?: number;
-  localPref?: number;
-  /** "asn:value". */
-  communities: string[];
-  /** "global:local1:local2". */
-  largeCommunities: string[];
-  /** 16 hex digits each. */
-  extendedCommunities: string[];
-}
-
-/** A peer's Adj-RIB-In. */
-export interface PeerRoutes {
-  peer: string;
-  asn?: number;
-  routerId?: string;
-  routes: CollectedRoute[];
-}
-
-/** A NOTIFICATION seen on a session. */
-export interface NotificationInfo {
-  direction: "received" | "sent";
-  code: number;
-  subcode: number;
-  text: string;
-}
-
-/** A session, live or ended. */
-export interface CollectorPeer {
-  peer: string;
-  state: string;
-  asn?: number;
-  routerId?: string;
-  holdTimeMs?: number;
-  fourOctetAs?: boolean;
-  families?: string[];
-  /** ISO time the session came up. */
-  establishedAt?: string;
-  /** ISO time the session ended. */
-  closedAt?: string;
-  updatesReceived: number;
-  prefixes: number;
-  endOfRib: string[];
-  lastNotification?: NotificationInfo;
-  closeReason?: string;
 }
 
 /** A running collector. */
@@ -110,10 +63,8 @@ export interface Collector {
   close(): Promise<void>;
 }
 
-interface PeerEntry {
-  info: CollectorPeer;
+interface PeerEntry extends PeerRecord {
   pc: PeerConnection;
-  rib: Map<string, CollectedRoute>;
 }
 
 const MAX_HISTORY = 100;
@@ -121,34 +72,14 @@ const MAX_HISTORY = 100;
 /** Starts a collector listening on `options.listen`; rejects when it cannot listen. */
 export function startCollector(options: CollectorOptions): Promise<Collector> {
   try {
-    return Promise.resolve(openCollector(options));
+    return Promise.resolve(new ListeningCollector(options));
   } catch (err) {
     return Promise.reject(err);
   }
 }
 
-function openCollector(options: CollectorOptions): Collector {
-  const log = options.logger ?? silentLogger;
-  const clock = options.clock ?? systemClock;
-  const { hostname, port } = parseHostPort(options.listen);
-  const listener = Deno.listen({ hostname, port, transport: "tcp" });
-  const addr = netAddrOf(listener.addr);
-  const live = new Map<number, PeerEntry>();
-  const history: CollectorPeer[] = [];
-  const listeners = new Set<() => void>();
-  let nextId = 1;
-  let closing = false;
-
-  const changed = () => {
-    for (const fn of [...listeners]) {
-      try {
-        fn();
-      } catch (err) {
-        log.error("collector change listener threw", { error: err });
-      }
-    }
-  };
-
+/** The OPEN the collector answers with, from the options; throws on contradicting ones. */
+function openPolicy(options: CollectorOptions): OpenPolicy {
   const policy: OpenPolicy = {
     localAsn: options.asn,
     routerId: options.routerId,
@@ -158,255 +89,196 @@ function openCollector(options: CollectorOptions): Collector {
   };
   if (options.acceptAnyAs === false) {
     if (options.peerAsn === undefined) {
-      listener.close();
       throw new TypeError("collector: acceptAnyAs false needs peerAsn");
     }
     policy.peerAsn = options.peerAsn;
   }
+  return policy;
+}
 
-  function accept(conn: Deno.Conn): void {
-    const id = nextId++;
-    const r = netAddrOf(conn.remoteAddr);
-    const peer = formatHostPort(r.hostname, r.port);
-    const plog = log.child({ peer });
-    const info: CollectorPeer = {
-      peer,
-      state: State.OPEN_SENT,
-      updatesReceived: 0,
-      prefixes: 0,
-      endOfRib: [],
-    };
-    const rib = new Map<string, CollectedRoute>();
-    const pc: PeerConnection = new PeerConnection(conn, policy, {
-      clock,
-      logger: plog,
-      handlers: {
-        onState: (s) => {
-          info.state = s;
-          changed();
-        },
-        onEstablished: (neg) => {
-          established(info, neg);
-          plog.info("BGP session established", {
-            asn: neg.peerAsn,
-            routerId: neg.peerRouterId,
-            holdTimeMs: neg.holdTimeMs,
-          });
-          for (const f of neg.families) pc.send(endOfRib(f)).catch(() => {});
-          changed();
-        },
-        onMessage: (msg) => {
-          received(msg, info, rib, plog, pc);
-          changed();
-        },
-        onClose: (why) => {
-          ended(info, why);
-          rib.clear();
-          live.delete(id);
-          history.unshift(info);
-          if (history.length > MAX_HISTORY) history.pop();
-          plog.info("BGP session closed", { reason: why.reason });
-          changed();
-        },
-      },
+/** A {@linkcode Collector}: accepts sessions, keeps live ones and the history of ended ones. */
+class ListeningCollector implements Collector {
+  readonly addr: NetAddr;
+  readonly httpAddr?: NetAddr;
+  readonly #log: Logger;
+  readonly #clock: Clock;
+  readonly #policy: OpenPolicy;
+  readonly #listener: Deno.TcpListener;
+  readonly #live = new Map<number, PeerEntry>();
+  readonly #history: CollectorPeer[] = [];
+  readonly #listeners = new Set<() => void>();
+  readonly #acceptLoop: Promise<void>;
+  readonly #http?: Deno.HttpServer<Deno.NetAddr>;
+  #nextId = 1;
+  #closing = false;
+
+  constructor(options: CollectorOptions) {
+    this.#log = options.logger ?? silentLogger;
+    this.#clock = options.clock ?? systemClock;
+    const { hostname, port } = parseHostPort(options.listen);
+    this.#listener = Deno.listen({ hostname, port, transport: "tcp" });
+    this.addr = netAddrOf(this.#listener.addr);
+    try {
+      this.#policy = openPolicy(options);
+    } catch (err) {
+      this.#listener.close();
+      throw err;
+    }
+    // Callers hand these around detached from the collector.
+    this.routes = this.routes.bind(this);
+    this.peers = this.peers.bind(this);
+    this.onChange = this.onChange.bind(this);
+    this.waitFor = this.waitFor.bind(this);
+    this.dropSessions = this.dropSessions.bind(this);
+    this.close = this.close.bind(this);
+    this.#acceptLoop = this.#acceptAll();
+    if (options.httpAddr) {
+      const glass = serveLookingGlass(options.httpAddr, this);
+      this.#http = glass.server;
+      this.httpAddr = glass.addr;
+    }
+    this.#log.info("collector listening", {
+      addr: formatHostPort(this.addr.hostname, this.addr.port),
+      asn: options.asn,
+      http: this.httpAddr ? formatHostPort(this.httpAddr.hostname, this.httpAddr.port) : undefined,
     });
-    live.set(id, { info, pc, rib });
-    plog.info("BGP connection accepted");
-    pc.start();
-    changed();
   }
 
-  const acceptLoop = (async () => {
-    try {
-      for await (const conn of listener) {
-        if (closing) {
-          conn.close();
-          break;
-        }
-        accept(conn);
-      }
-    } catch (err) {
-      if (!closing) log.error("collector accept loop failed", { error: err });
-    }
-  })();
-
-  const routes = (): PeerRoutes[] =>
-    [...live.values()].filter((e) => e.info.state === State.ESTABLISHED).map((e) => {
+  routes(): PeerRoutes[] {
+    return [...this.#live.values()].filter((e) => e.info.state === State.ESTABLISHED).map((e) => {
       const pr: PeerRoutes = { peer: e.info.peer, routes: [...e.rib.values()] };
       if (e.info.asn !== undefined) pr.asn = e.info.asn;
       if (e.info.routerId !== undefined) pr.routerId = e.info.routerId;
       return pr;
     });
-  const peers = (): CollectorPeer[] => [
-    ...[...live.values()].map((e) => ({ ...e.info, prefixes: e.rib.size })),
-    ...history,
-  ];
-
-  let http: Deno.HttpServer<Deno.NetAddr> | undefined;
-  let httpAddr: NetAddr | undefined;
-  if (options.httpAddr) {
-    const h = parseHostPort(options.httpAddr);
-    http = Deno.serve({ hostname: h.hostname, port: h.port, onListen: () => {} }, (req) => {
-      const url = new URL(req.url);
-      if (req.method !== "GET") return new Response("method not allowed\n", { status: 405 });
-      if (url.pathname === "/routes") return Response.json(routes());
-      if (url.pathname === "/peers") return Response.json(peers());
-      return new Response("not found: try /routes or /peers\n", { status: 404 });
-    });
-    httpAddr = { hostname: http.addr.hostname, port: http.addr.port };
   }
-  log.info("collector listening", {
-    addr: formatHostPort(addr.hostname, addr.port),
-    asn: options.asn,
-    http: httpAddr ? formatHostPort(httpAddr.hostname, httpAddr.port) : undefined,
-  });
 
-  const onChange = (fn: () => void) => {
-    listeners.add(fn);
-    return () => void listeners.delete(fn);
-  };
+  peers(): CollectorPeer[] {
+    return [
+      ...[...this.#live.values()].map((e) => ({ ...e.info, prefixes: e.rib.size })),
+      ...this.#history,
+    ];
+  }
 
-  return {
-    addr,
-    httpAddr,
-    routes,
-    peers,
-    onChange,
-    waitFor(predicate, opts = {}) {
-      if (predicate()) return Promise.resolve();
-      const ms = opts.timeoutMs ?? 10_000;
-      return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          off();
-          reject(new Error(`collector: condition not met within ${ms} ms`));
-        }, ms);
-        const off = onChange(() => {
-          if (!predicate()) return;
-          clearTimeout(timer);
-          off();
-          resolve();
-        });
+  onChange(fn: () => void): () => void {
+    this.#listeners.add(fn);
+    return () => void this.#listeners.delete(fn);
+  }
+
+  waitFor(predicate: () => boolean, opts: { timeoutMs?: number } = {}): Promise<void> {
+    if (predicate()) return Promise.resolve();
+    const ms = opts.timeoutMs ?? 10_000;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off();
+        reject(new Error(`collector: condition not met within ${ms} ms`));
+      }, ms);
+      const off = this.onChange(() => {
+        if (!predicate()) return;
+        clearTimeout(timer);
+        off();
+        resolve();
       });
-    },
-    async dropSessions() {
-      await Promise.all([...live.values()].map((e) => e.pc.close(adminShutdown())));
-    },
-    async close() {
-      if (closing) return;
-      closing = true;
-      listener.close();
-      await Promise.all([...live.values()].map((e) => e.pc.close(adminShutdown())));
-      await acceptLoop;
-      if (http) await http.shutdown();
-    },
-  };
-}
+    });
+  }
 
-function established(info: CollectorPeer, neg: Negotiated): void {
-  info.asn = neg.peerAsn;
-  info.routerId = neg.peerRouterId;
-  info.holdTimeMs = neg.holdTimeMs;
-  info.fourOctetAs = neg.fourOctetAs;
-  info.families = neg.families;
-  info.establishedAt = new Date().toISOString();
-}
+  async dropSessions(): Promise<void> {
+    await Promise.all([...this.#live.values()].map((e) => e.pc.close(adminShutdown())));
+  }
 
-function ended(info: CollectorPeer, why: CloseReason): void {
-  info.state = "Closed";
-  info.closedAt = new Date().toISOString();
-  info.closeReason = why.reason;
-  const n = why.received ?? why.sent;
-  if (n) {
-    info.lastNotification = {
-      direction: why.received ? "received" : "sent",
-      code: n.code,
-      subcode: n.subcode,
-      text: describeNotification(n.code, n.subcode),
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#listener.close();
+    await this.dropSessions();
+    await this.#acceptLoop;
+    if (this.#http) await this.#http.shutdown();
+  }
+
+  #changed(): void {
+    for (const fn of [...this.#listeners]) {
+      try {
+        fn();
+      } catch (err) {
+        this.#log.error("collector change listener threw", { error: err });
+      }
+    }
+  }
+
+  async #acceptAll(): Promise<void> {
+    try {
+      for await (const conn of this.#listener) {
+        if (this.#closing) {
+          conn.close();
+          break;
+        }
+        this.#accept(conn);
+      }
+    } catch (err) {
+      if (!this.#closing) this.#log.error("collector accept loop failed", { error: err });
+    }
+  }
+
+  #accept(conn: Deno.Conn): void {
+    const id = this.#nextId++;
+    const r = netAddrOf(conn.remoteAddr);
+    const name = formatHostPort(r.hostname, r.port);
+    const info: CollectorPeer = {
+      peer: name,
+      state: State.OPEN_SENT,
+      updatesReceived: 0,
+      prefixes: 0,
+      endOfRib: [],
+    };
+    const peer: PeerRecord = {
+      info,
+      rib: new Map(),
+      log: this.#log.child({ peer: name }),
+      // Nothing to re-send on a refresh: the collector announces no routes, only End-of-RIB.
+      refresh: (family) => void pc.send(endOfRib(family)).catch(() => {}),
+    };
+    const pc: PeerConnection = new PeerConnection(conn, this.#policy, {
+      clock: this.#clock,
+      logger: peer.log,
+      handlers: this.#handlers(id, peer),
+    });
+    this.#live.set(id, { ...peer, pc });
+    peer.log.info("BGP connection accepted");
+    pc.start();
+    this.#changed();
+  }
+
+  /** What a session's events do to the collector. */
+  #handlers(id: number, peer: PeerRecord): PeerConnectionHandlers {
+    const { info, log } = peer;
+    return {
+      onState: (s) => {
+        info.state = s;
+        this.#changed();
+      },
+      onEstablished: (neg) => {
+        established(info, neg);
+        log.info("BGP session established", {
+          asn: neg.peerAsn,
+          routerId: neg.peerRouterId,
+          holdTimeMs: neg.holdTimeMs,
+        });
+        for (const f of neg.families) peer.refresh(f);
+        this.#changed();
+      },
+      onMessage: (msg) => {
+        received(msg, peer);
+        this.#changed();
+      },
+      onClose: (why) => {
+        ended(info, why);
+        peer.rib.clear();
+        this.#live.delete(id);
+        this.#history.unshift(info);
+        if (this.#history.length > MAX_HISTORY) this.#history.pop();
+        log.info("BGP session closed", { reason: why.reason });
+        this.#changed();
+      },
     };
   }
-}
-
-function hex(b: Uint8Array): string {
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
-
-/** The JSON form of one received route. */
-function toCollected(p: Prefix, a: PathAttributes, nextHop?: string): CollectedRoute {
-  const r: CollectedRoute = {
-    prefix: formatPrefix(p),
-    asPath: (a.asPath ?? []).flatMap((s) => s.asns),
-    communities: (a.communities ?? []).map((c) => `${c >>> 16}:${c & 0xffff}`),
-    largeCommunities: (a.largeCommunities ?? []).map((l) => l.join(":")),
-    extendedCommunities: (a.extendedCommunities ?? []).map(hex),
-  };
-  if (nextHop !== undefined) r.nextHop = nextHop;
-  if (a.origin !== undefined) r.origin = a.origin;
-  if (a.med !== undefined) r.med = a.med;
-  if (a.localPref !== undefined) r.localPref = a.localPref;
-  return r;
-}
-
-function received(
-  msg: Message,
-  info: CollectorPeer,
-  rib: Map<string, CollectedRoute>,
-  log: Logger,
-  pc: PeerConnection,
-): void {
-  if (msg.type === 5) {
-    if (msg.subtype) return; // RFC 7313 markers, not requests
-    // Nothing to re-send: the collector announces no routes, only End-of-RIB.
-    const fam = msg.afi === 2 ? "ipv6" : "ipv4";
-    pc.send(endOfRib(fam)).catch(() => {});
-    return;
-  }
-  if (msg.type !== 2) return;
-  info.updatesReceived++;
-  applyUpdate(msg, info, rib, log);
-  info.prefixes = rib.size;
-}
-
-function applyUpdate(
-  msg: UpdateMessage,
-  info: CollectorPeer,
-  rib: Map<string, CollectedRoute>,
-  log: Logger,
-): void {
-  const a = msg.attributes;
-  const withdrawn = [...msg.withdrawn, ...(a.mpUnreach?.withdrawn ?? [])];
-  const reach = a.mpReach?.nlri ?? [];
-  if (withdrawn.length === 0 && msg.nlri.length === 0 && reach.length === 0) {
-    const fam = a.mpUnreach ? (a.mpUnreach.afi === 2 ? "ipv6" : `afi${a.mpUnreach.afi}`) : "ipv4";
-    if (!info.endOfRib.includes(fam)) info.endOfRib.push(fam);
-    log.info("End-of-RIB received", { family: fam });
-    return;
-  }
-  for (const p of withdrawn) rib.delete(prefixKey(p));
-  if (msg.treatAsWithdraw) {
-    for (const p of [...msg.nlri, ...reach]) rib.delete(prefixKey(p));
-    log.warn("UPDATE treated as withdraw", {
-      reason: msg.attributeError,
-      prefixes: [...msg.nlri, ...reach].length,
-    });
-    return;
-  }
-  const added: CollectedRoute[] = [];
-  for (const p of msg.nlri) added.push(toCollected(p, a, a.nextHop));
-  for (const p of reach) added.push(toCollected(p, a, a.mpReach?.nextHops[0]));
-  for (const [i, p] of [...msg.nlri, ...reach].entries()) rib.set(prefixKey(p), added[i]);
-  const sample = added.slice(0, 5);
-  log.info("routes received", {
-    announced: added.length,
-    withdrawn: withdrawn.map(formatPrefix).slice(0, 20),
-    withdrawnCount: withdrawn.length,
-    sample: sample.map((r) => ({
-      prefix: r.prefix,
-      nextHop: r.nextHop,
-      asPath: r.asPath,
-      localPref: r.localPref,
-      communities: r.communities,
-      largeCommunities: r.largeCommunities,
-    })),
-  });
-  for (const r of added) log.debug("route", { ...r });
 }

@@ -104,96 +104,119 @@ function workerUnavailable(): string | undefined {
 
 /** Creates a {@linkcode ManifestParser}; the worker starts on the first parse. */
 export function createManifestParser(options: ManifestParserOptions): ManifestParser {
-  const unavailable = workerUnavailable();
-  let toldInline = false;
-  let worker: Worker | undefined;
-  let nextId = 1;
-  let queue: Promise<unknown> = Promise.resolve();
-  let pending: Pending | undefined;
-  let closed = false;
+  return new WorkerParser(options);
+}
 
-  function finish(result: ParseResult): void {
-    const p = pending;
-    if (!p) return;
-    pending = undefined;
-    clearTimeout(p.timer);
-    p.resolve(result);
+/** What a parse gets once the parser is closed (a fresh object each: callers own results). */
+function closedResult(): ParseResult {
+  return { ok: false, reason: "parser closed", transient: true };
+}
+
+/** One worker at a time, one parse at a time: later parses queue behind the current one. */
+class WorkerParser implements ManifestParser {
+  readonly mode: "worker" | "inline";
+  readonly #options: ManifestParserOptions;
+  readonly #unavailable: string | undefined;
+  #toldInline = false;
+  #worker: Worker | undefined;
+  #nextId = 1;
+  #queue: Promise<unknown> = Promise.resolve();
+  #pending: Pending | undefined;
+  #closed = false;
+
+  constructor(options: ManifestParserOptions) {
+    this.#options = options;
+    this.#unavailable = workerUnavailable();
+    this.mode = this.#unavailable ? "inline" : "worker";
+    // Callers hand these around detached from the parser.
+    this.parse = this.parse.bind(this);
+    this.close = this.close.bind(this);
   }
 
-  function stopWorker(): void {
-    worker?.terminate();
-    worker = undefined;
+  parse(text: string, opts: ParseOptions = {}): Promise<ParseResult> {
+    const result = this.#queue.then(() => this.#run(text, opts));
+    this.#queue = result;
+    return result;
   }
 
-  function startWorker(): Worker {
-    const w = new Worker(WORKER_URL.href, { type: "module" });
-    w.onmessage = (e: MessageEvent<ParseReply>) => {
-      const msg = e.data;
-      if (!pending || msg.id !== pending.id) return;
-      if (msg.type === "chunk") {
-        for (const o of JSON.parse(msg.json) as KubeObject[]) pending.objects.push(o);
-        // Ask for the next chunk from a timer, so that timers, sockets and signals get their
-        // turn between two chunks.
-        const id = msg.id;
-        setTimeout(() => {
-          if (worker === w) w.postMessage({ id, next: true } satisfies NextRequest);
-        }, 0);
-      } else if (msg.ok) {
-        finish({ ok: true, objects: pending.objects });
-      } else {
-        finish({ ok: false, reason: msg.reason });
-      }
-    };
-    w.onerror = (e: ErrorEvent) => {
-      e.preventDefault();
-      stopWorker();
-      finish({ ok: false, reason: `parser worker failed: ${e.message}`, transient: true });
-    };
-    return w;
+  close(): void {
+    this.#closed = true;
+    this.#stopWorker();
+    this.#finish(closedResult());
   }
 
-  function run(text: string, opts: ParseOptions): Promise<ParseResult> {
-    if (closed) return Promise.resolve({ ok: false, reason: "parser closed", transient: true });
-    if (unavailable) {
-      if (!toldInline) options.onInline?.(unavailable);
-      toldInline = true;
-      return Promise.resolve(options.inline(text, opts));
+  #run(text: string, opts: ParseOptions): Promise<ParseResult> {
+    if (this.#closed) return Promise.resolve(closedResult());
+    if (this.#unavailable) {
+      if (!this.#toldInline) this.#options.onInline?.(this.#unavailable);
+      this.#toldInline = true;
+      return Promise.resolve(this.#options.inline(text, opts));
     }
-    worker ??= startWorker();
-    const id = nextId++;
-    const deadlineMs = options.deadlineMs ?? defaultParseDeadlineMs(text.length);
+    const worker = this.#worker ??= this.#startWorker();
+    const id = this.#nextId++;
+    const deadlineMs = this.#options.deadlineMs ?? defaultParseDeadlineMs(text.length);
     const done = new Promise<ParseResult>((resolve) => {
-      const timer = setTimeout(() => {
-        // The worker may be stuck in a loop that never yields: only terminate() ends it.
-        stopWorker();
-        finish({
-          ok: false,
-          reason: `parsing did not finish within ${deadlineMs / 1000} s (limit ${
-            deadlineMs / 1000
-          } s); the parser was stopped`,
-          transient: true,
-        });
-      }, deadlineMs);
-      pending = { id, objects: [], resolve, timer };
+      const timer = setTimeout(() => this.#overrun(deadlineMs), deadlineMs);
+      this.#pending = { id, objects: [], resolve, timer };
     });
     worker.postMessage({ id, text, options: opts } satisfies ParseRequest);
     return done.then((r) => {
-      if (text.length > RECYCLE_AFTER_CHARS) stopWorker();
+      if (text.length > RECYCLE_AFTER_CHARS) this.#stopWorker();
       return r;
     });
   }
 
-  return {
-    mode: unavailable ? "inline" : "worker",
-    parse(text, opts = {}) {
-      const result = queue.then(() => run(text, opts));
-      queue = result;
-      return result;
-    },
-    close() {
-      closed = true;
-      stopWorker();
-      finish({ ok: false, reason: "parser closed", transient: true });
-    },
-  };
+  #overrun(deadlineMs: number): void {
+    // The worker may be stuck in a loop that never yields: only terminate() ends it.
+    this.#stopWorker();
+    this.#finish({
+      ok: false,
+      reason: `parsing did not finish within ${deadlineMs / 1000} s (limit ${
+        deadlineMs / 1000
+      } s); the parser was stopped`,
+      transient: true,
+    });
+  }
+
+  #finish(result: ParseResult): void {
+    const p = this.#pending;
+    if (!p) return;
+    this.#pending = undefined;
+    clearTimeout(p.timer);
+    p.resolve(result);
+  }
+
+  #stopWorker(): void {
+    this.#worker?.terminate();
+    this.#worker = undefined;
+  }
+
+  #startWorker(): Worker {
+    const w = new Worker(WORKER_URL.href, { type: "module" });
+    w.onmessage = (e: MessageEvent<ParseReply>) => this.#onReply(w, e.data);
+    w.onerror = (e: ErrorEvent) => {
+      e.preventDefault();
+      this.#stopWorker();
+      this.#finish({ ok: false, reason: `parser worker failed: ${e.message}`, transient: true });
+    };
+    return w;
+  }
+
+  #onReply(w: Worker, msg: ParseReply): void {
+    const pending = this.#pending;
+    if (!pending || msg.id !== pending.id) return;
+    if (msg.type === "chunk") {
+      for (const o of JSON.parse(msg.json) as KubeObject[]) pending.objects.push(o);
+      // Ask for the next chunk from a timer, so that timers, sockets and signals get their
+      // turn between two chunks.
+      const id = msg.id;
+      setTimeout(() => {
+        if (this.#worker === w) w.postMessage({ id, next: true } satisfies NextRequest);
+      }, 0);
+    } else if (msg.ok) {
+      this.#finish({ ok: true, objects: pending.objects });
+    } else {
+      this.#finish({ ok: false, reason: msg.reason });
+    }
+  }
 }

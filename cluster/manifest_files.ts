@@ -1,0 +1,184 @@
+/**
+ * The file source's memory of each manifest file: the objects of its last good parse, keyed
+ * by the digest of the text they came from, and the reason it fails now, if it does. A file
+ * is parsed only when its text changed since the last parse, good or bad.
+ */
+import { readTextBounded, resolveLimits } from "./safe_yaml.ts";
+import { createManifestParser, type ManifestParser } from "./manifest_parser.ts";
+import { type NamespaceDefaults, parseManifests } from "./manifest_text.ts";
+import type { Logger } from "../api/log.ts";
+import { type KubeObject, objectKey } from "./types.ts";
+
+/** What is kept of one file. */
+export interface FileState {
+  /** SHA-256 of the text the objects came from; the text (18 MB at 100k Services) is not kept. */
+  digest: string;
+  objects: KubeObject[];
+}
+
+/** Hex SHA-256 of a file's text: what tells an unchanged file from an edited one. */
+async function digestOf(text: string): Promise<string> {
+  const bytes = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)),
+  );
+  let hex = "";
+  for (const b of bytes) hex += b.toString(16).padStart(2, "0");
+  return hex;
+}
+
+/** Every manifest file's last good objects and current error; parses through a worker. */
+export class ManifestFiles {
+  readonly #log: Logger;
+  readonly #defaults: NamespaceDefaults | undefined;
+  readonly #files = new Map<string, FileState>();
+  readonly #errors = new Map<string, string>();
+  /** Digest of the last text of each file that failed to parse: parsed once, not every poll. */
+  readonly #rejected = new Map<string, string>();
+  /** `Kind ns/name` → file, built when first asked after a change. */
+  #owners: Map<string, Map<string, string>> | undefined;
+  #failedLoads = 0;
+  #toldInline = false;
+  // Parsing runs in a worker with a deadline, so a huge or hostile file cannot starve the
+  // health endpoint, BGP keepalives or signal handlers.
+  #parser: ManifestParser;
+  #parsed = false;
+
+  constructor(log: Logger, defaults: NamespaceDefaults | undefined) {
+    this.#log = log;
+    this.#defaults = defaults;
+    this.#parser = this.#newParser();
+  }
+
+  /** The files and their objects, in the order they were first seen. */
+  get files(): ReadonlyMap<string, FileState> {
+    return this.#files;
+  }
+
+  /** File → why it cannot be read or parsed now. */
+  get errors(): ReadonlyMap<string, string> {
+    return this.#errors;
+  }
+
+  /** Each time a file failed with a new reason. */
+  get failedLoads(): number {
+    return this.#failedLoads;
+  }
+
+  /** Forgets files that are no longer listed. */
+  forgetMissing(listed: readonly string[]): void {
+    const seen = new Set(listed);
+    for (const f of [...this.#files.keys()]) if (!seen.has(f)) this.#files.delete(f);
+    for (const f of [...this.#errors.keys()]) if (!seen.has(f)) this.#errors.delete(f);
+    for (const f of [...this.#rejected.keys()]) if (!seen.has(f)) this.#rejected.delete(f);
+  }
+
+  /** Reads `file` and parses it when its text is new. */
+  async load(file: string): Promise<void> {
+    const text = await this.#read(file);
+    if (text === undefined) return;
+    const digest = await digestOf(text);
+    const prev = this.#files.get(file);
+    if (prev && prev.digest === digest) {
+      // Back to the last good text after a broken edit: its objects are already in force,
+      // only the parse error must go.
+      this.#parsesAgain(file);
+      this.#rejected.delete(file);
+      return;
+    }
+    // The same broken text again (every poll): its error stands, parsing it again would only
+    // burn a core (a broken 20 MB file takes seconds each time).
+    if (this.#rejected.get(file) === digest && this.#errors.has(file)) return;
+    await this.#parse(file, { text, digest });
+  }
+
+  /** After a scan that parsed: a fresh worker for the next one, unless `closing`. */
+  scanned(closing: boolean): void {
+    if (!this.#parsed || closing) return;
+    // The worker's heap holds everything it parsed; a new one starts at the next change.
+    this.#parser.close();
+    this.#parser = this.#newParser();
+    this.#parsed = false;
+  }
+
+  /** Drops the index of {@linkcode fileOf}; it is built again when next asked. */
+  forgetOwners(): void {
+    this.#owners = undefined;
+  }
+
+  /** The file defining `Kind namespace/name`, from the objects in force. */
+  fileOf(object: string): string | undefined {
+    // Indexed per kind as asked (problems name configuration objects): not 100,000
+    // Services' worth of keys kept for the name of one pool's file.
+    const kind = object.slice(0, object.indexOf(" "));
+    this.#owners ??= new Map();
+    let byKey = this.#owners.get(kind);
+    if (!byKey) {
+      this.#owners.set(kind, byKey = new Map());
+      for (const [file, state] of this.#files) {
+        for (const o of state.objects) {
+          if (o.kind === kind) byKey.set(`${o.kind} ${objectKey(o.metadata)}`, file);
+        }
+      }
+    }
+    return byKey.get(object);
+  }
+
+  /** Ends a parse in progress now instead of at its deadline. */
+  close(): void {
+    this.#parser.close();
+  }
+
+  #newParser(): ManifestParser {
+    return createManifestParser({
+      inline: parseManifests,
+      onInline: (reason) => {
+        if (!this.#toldInline) this.#log.warn("parsing manifests on the main thread", { reason });
+        this.#toldInline = true;
+      },
+    });
+  }
+
+  /** The file's text, or undefined when it is gone or cannot be read (an error is kept). */
+  async #read(file: string): Promise<string | undefined> {
+    try {
+      return await readTextBounded(file, resolveLimits(this.#defaults?.limits));
+    } catch (e) {
+      // Deleted between listing and reading: the next scan settles it.
+      if (e instanceof Deno.errors.NotFound) return undefined;
+      const reason = `cannot read: ${e instanceof Error ? e.message : e}`;
+      if (this.#errors.get(file) !== reason) this.#failedLoads++;
+      this.#errors.set(file, reason);
+      return undefined;
+    }
+  }
+
+  async #parse(file: string, got: { text: string; digest: string }): Promise<void> {
+    const { digest } = got;
+    const prev = this.#files.get(file);
+    this.#parsed = true;
+    const r = await this.#parser.parse(got.text, { ...this.#defaults, slimServices: true });
+    if (r.ok) {
+      this.#rejected.delete(file);
+      this.#files.set(file, { digest, objects: r.objects });
+      this.#parsesAgain(file);
+      return;
+    }
+    if (this.#errors.get(file) !== r.reason) {
+      this.#failedLoads++;
+      this.#log.error("manifest file does not parse; keeping its last good objects", {
+        file,
+        reason: r.reason,
+      });
+    }
+    this.#errors.set(file, r.reason);
+    // A deadline or a lost worker says nothing about the text: try it again next scan.
+    if (!("transient" in r)) this.#rejected.set(file, digest);
+    // Keep the text of the last good version so an unchanged broken file is re-parsed
+    // only when it changes again.
+    if (prev) this.#files.set(file, { digest: prev.digest, objects: prev.objects });
+  }
+
+  #parsesAgain(file: string): void {
+    if (this.#errors.delete(file)) this.#log.info("manifest file parses again", { file });
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * The state file's text: the envelope around {@linkcode StateData}, checked when read and
+ * written as a stream, one Service per line.
+ */
+import { parseJsonBounded, resolveLimits } from "./input_limits.ts";
+
+/** What the controller wrote for one Service. */
+export interface ServiceState {
+  ingress: string[];
+  annotations: Record<string, string>;
+}
+
+/** The persisted state; extra top-level fields are kept as they are. */
+export interface StateData {
+  version: 1;
+  /** By `namespace/name`. */
+  services: Record<string, ServiceState>;
+  [extra: string]: unknown;
+}
+
+/** The on-disk envelope around {@linkcode StateData}. */
+export interface Envelope {
+  format: "ferrolb-state";
+  generation: number;
+  savedAt: string;
+  data: StateData;
+}
+
+const FORMAT = "ferrolb-state";
+/** Services serialised between two yields to the event loop while saving. */
+const SERIALISE_SLICE = 5000;
+
+/** An empty state. */
+export function emptyState(): StateData {
+  return { version: 1, services: {} };
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function isServiceState(s: unknown): boolean {
+  return isRecord(s) && Array.isArray(s.ingress) &&
+    s.ingress.every((x) => typeof x === "string") && isRecord(s.annotations) &&
+    Object.values(s.annotations).every((x) => typeof x === "string");
+}
+
+/** Returns the envelope, or a reason why this file is not a usable generation. */
+export function parseEnvelope(text: string): Envelope | string {
+  // Bounded like every input (size, depth, nodes): a planted file gets an error, not a hang.
+  const parsed = parseJsonBounded(text, resolveLimits());
+  if (!parsed.ok) return parsed.reason;
+  const doc = parsed.value;
+  if (!isRecord(doc) || doc.format !== FORMAT) return "not a ferrolb state file";
+  if (typeof doc.generation !== "number" || !Number.isSafeInteger(doc.generation)) {
+    return "missing generation";
+  }
+  const data = doc.data;
+  if (!isRecord(data)) return "missing data";
+  if (data.version !== 1) return `unsupported version ${JSON.stringify(data.version)}`;
+  if (!isRecord(data.services)) return "services is not an object";
+  for (const [key, s] of Object.entries(data.services)) {
+    if (!isServiceState(s)) return `services["${key}"] is malformed`;
+  }
+  return doc as unknown as Envelope;
+}
+
+/** What one generation's text is made of, taken when the save is asked for. */
+export interface EnvelopeParts {
+  generation: number;
+  savedAt: string;
+  /** The data's JSON without its closing brace and without `services`. */
+  head: string;
+  entries: [string, ServiceState][];
+}
+
+/**
+ * The envelope as JSON text, one Service per line, in pieces of a few thousand Services:
+ * written as they are made (the whole text of 100,000 Services is never held, nor its
+ * bytes), yielding to the event loop between pieces so that a large state never stalls
+ * timers, sockets or signals.
+ */
+export async function* serialise(parts: EnvelopeParts): AsyncGenerator<string> {
+  yield `{"format":"${FORMAT}","generation":${parts.generation},"savedAt":"${parts.savedAt}",` +
+    `"data":${parts.head},"services":{`;
+  const { entries } = parts;
+  for (let i = 0; i < entries.length; i += SERIALISE_SLICE) {
+    if (i > 0) await new Promise((r) => setTimeout(r, 0));
+    const end = Math.min(entries.length, i + SERIALISE_SLICE);
+    let piece = i > 0 ? "," : "";
+    for (let j = i; j < end; j++) {
+      const [key, s] = entries[j];
+      piece += `${j > i ? "," : ""}\n${JSON.stringify(key)}:${JSON.stringify(s)}`;
+    }
+    yield piece;
+  }
+  yield "}}}\n";
+}
