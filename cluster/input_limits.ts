@@ -164,17 +164,21 @@ export function parseJsonBounded(text: string, limits: ParseLimits): Bounded<unk
   } catch (err) {
     return { ok: false, reason: `not JSON (${(err as Error).message})` };
   }
+  const over = jsonBoundsProblem(doc, limits);
+  return over === undefined ? { ok: true, value: doc } : { ok: false, reason: over };
+}
+
+/** Why the parsed JSON `doc` is deeper or larger than `limits` allow, or undefined. */
+export function jsonBoundsProblem(
+  doc: unknown,
+  limits: Pick<ParseLimits, "maxDepth" | "maxNodes">,
+): string | undefined {
   const m = measure(doc, limits.maxDepth);
-  if (m === TOO_DEEP) {
-    return { ok: false, reason: `nesting exceeds depth ${limits.maxDepth}` };
-  }
+  if (m === TOO_DEEP) return `nesting exceeds depth ${limits.maxDepth}`;
   if (m.nodes > limits.maxNodes) {
-    return {
-      ok: false,
-      reason: `JSON holds ${formatCount(m.nodes)} nodes (limit ${formatCount(limits.maxNodes)})`,
-    };
+    return `JSON holds ${formatCount(m.nodes)} nodes (limit ${formatCount(limits.maxNodes)})`;
   }
-  return { ok: true, value: doc };
+  return undefined;
 }
 
 /**

@@ -2,7 +2,7 @@
  * The state file's text: the envelope around {@linkcode StateData}, checked when read and
  * written as a stream, one Service per line.
  */
-import { parseJsonBounded, resolveLimits } from "./input_limits.ts";
+import { checkSize, jsonBoundsProblem, resolveLimits } from "./input_limits.ts";
 
 /** What the controller wrote for one Service. */
 export interface ServiceState {
@@ -45,12 +45,22 @@ function isServiceState(s: unknown): boolean {
     Object.values(s.annotations).every((x) => typeof x === "string");
 }
 
-/** Returns the envelope, or a reason why this file is not a usable generation. */
+/**
+ * Returns the envelope, or a reason why this file is not a usable generation. Bounded like
+ * every input, so a planted file gets an error, not a hang: the size first; then the
+ * Services by their fixed shape (strings in a depth of three), which bounds them without
+ * walking 100,000s of them twice; whatever else the file holds gets the generic bounds.
+ */
 export function parseEnvelope(text: string): Envelope | string {
-  // Bounded like every input (size, depth, nodes): a planted file gets an error, not a hang.
-  const parsed = parseJsonBounded(text, resolveLimits());
-  if (!parsed.ok) return parsed.reason;
-  const doc = parsed.value;
+  const limits = resolveLimits();
+  const tooBig = checkSize(text.length, limits);
+  if (tooBig) return tooBig;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    return `not JSON (${(err as Error).message})`;
+  }
   if (!isRecord(doc) || doc.format !== FORMAT) return "not a ferrolb state file";
   if (typeof doc.generation !== "number" || !Number.isSafeInteger(doc.generation)) {
     return "missing generation";
@@ -58,9 +68,12 @@ export function parseEnvelope(text: string): Envelope | string {
   const data = doc.data;
   if (!isRecord(data)) return "missing data";
   if (data.version !== 1) return `unsupported version ${JSON.stringify(data.version)}`;
-  if (!isRecord(data.services)) return "services is not an object";
-  for (const [key, s] of Object.entries(data.services)) {
-    if (!isServiceState(s)) return `services["${key}"] is malformed`;
+  const services = data.services;
+  if (!isRecord(services)) return "services is not an object";
+  const rest = jsonBoundsProblem({ ...doc, data: { ...data, services: {} } }, limits);
+  if (rest) return rest;
+  for (const key in services) {
+    if (!isServiceState(services[key])) return `services["${key}"] is malformed`;
   }
   return doc as unknown as Envelope;
 }
