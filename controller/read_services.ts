@@ -58,11 +58,36 @@ export async function readServices(s: ControllerState, input: ReadInput): Promis
       key,
     });
     if (result.kind === "ignored") unhandled.push({ key, view });
-    else handled.push({ key, obj, view, result, ips: NONE, fresh: false, keep: false });
+    else handled.push(newDecision(key, obj, view, result));
   }
   // Oldest first: of two Services claiming one address, the older keeps it.
   handled.sort(byAge);
   return { handled, unhandled };
+}
+
+/**
+ * A decision with every field the pass sets later already in place: fields added after the
+ * literal would go to a second, out-of-object store, one more allocation per Service.
+ */
+function newDecision(
+  key: string,
+  obj: KubeObject,
+  view: ServiceView,
+  result: Decision["result"],
+): Decision {
+  return {
+    key,
+    obj,
+    view,
+    result,
+    before: undefined,
+    ips: NONE,
+    pool: undefined,
+    pending: undefined,
+    fresh: false,
+    keep: false,
+    holds: false,
+  };
 }
 
 function byAge(a: Decision, b: Decision): number {

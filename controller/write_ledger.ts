@@ -13,10 +13,36 @@ export interface Comparison {
   desired: string;
 }
 
-/** One Service's writes in flight; a fixed shape, one object per Service. */
-interface ServiceWrites {
-  ingress?: Comparison;
-  annotations?: Comparison;
+/**
+ * One Service's writes in flight: a flat record of four strings (null: no write of that
+ * part), one object per Service. A first pass notes 100,000 of them, which live until the
+ * writes come back; a record holding two comparison objects cost three objects each.
+ */
+class ServiceWrites {
+  ingressObserved: string | null = null;
+  ingressDesired: string | null = null;
+  annotationsObserved: string | null = null;
+  annotationsDesired: string | null = null;
+
+  matches(part: ServicePart, c: Comparison): boolean {
+    return part === "ingress"
+      ? this.ingressDesired === c.desired && this.ingressObserved === c.observed
+      : this.annotationsDesired === c.desired && this.annotationsObserved === c.observed;
+  }
+
+  has(part: ServicePart): boolean {
+    return (part === "ingress" ? this.ingressDesired : this.annotationsDesired) !== null;
+  }
+
+  set(part: ServicePart, c: Comparison | null): void {
+    if (part === "ingress") {
+      this.ingressObserved = c && c.observed;
+      this.ingressDesired = c && c.desired;
+    } else {
+      this.annotationsObserved = c && c.observed;
+      this.annotationsDesired = c && c.desired;
+    }
+  }
 }
 
 /** Writes made and not yet observed, per Service and per other object (pool status). */
@@ -28,18 +54,17 @@ export class WriteLedger {
   serviceNeeds(key: string, part: ServicePart, c: Comparison): boolean {
     const rec = this.#services.get(key);
     if (c.observed === c.desired) {
-      if (rec?.[part]) this.#drop(key, part, rec);
+      if (rec?.has(part)) this.#drop(key, part, rec);
       return false;
     }
-    const w = rec?.[part];
-    return !(w && w.desired === c.desired && w.observed === c.observed);
+    return !(rec?.has(part) && rec.matches(part, c));
   }
 
-  /** Notes a write of the Service's `part`. */
+  /** Notes a write of the Service's `part` (only its strings are kept, not `c`). */
   noteService(key: string, part: ServicePart, c: Comparison): void {
-    const rec = this.#services.get(key);
-    if (rec) rec[part] = c;
-    else this.#services.set(key, part === "ingress" ? { ingress: c } : { annotations: c });
+    let rec = this.#services.get(key);
+    if (!rec) this.#services.set(key, rec = new ServiceWrites());
+    rec.set(part, c);
   }
 
   /** Whether another object's write (e.g. `pool|name`) must be made. */
@@ -70,7 +95,7 @@ export class WriteLedger {
   }
 
   #drop(key: string, part: ServicePart, rec: ServiceWrites): void {
-    rec[part] = undefined;
-    if (!rec.ingress && !rec.annotations) this.#services.delete(key);
+    rec.set(part, null);
+    if (!rec.has("ingress") && !rec.has("annotations")) this.#services.delete(key);
   }
 }
