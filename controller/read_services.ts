@@ -20,6 +20,8 @@ export interface Unhandled {
 export interface ServicesRead {
   handled: Decision[];
   unhandled: Unhandled[];
+  /** Keys of the Services that could not be read (neither handled nor unhandled). */
+  unreadable: string[];
 }
 
 /** The objects a pass reads Services with. */
@@ -37,6 +39,7 @@ export async function readServices(s: ControllerState, input: ReadInput): Promis
   const { services, namespaces, full } = input;
   const handled: Decision[] = [];
   const unhandled: Unhandled[] = [];
+  const unreadable: string[] = [];
   const progress = s.clock.phase("reading services", services.size);
   for (const [key, obj] of services) {
     const prev = s.lastSeen.get(key);
@@ -51,7 +54,10 @@ export async function readServices(s: ControllerState, input: ReadInput): Promis
     progress.done++;
     await s.clock.yieldIfDue();
     const view = parse(s, key, obj);
-    if (!view) continue;
+    if (!view) {
+      unreadable.push(key);
+      continue;
+    }
     const result = translateService(view, {
       lbClass: s.opts.lbClass,
       namespaceLabels: namespaces.get(view.namespace)?.metadata.labels ?? NO_LABELS,
@@ -62,7 +68,7 @@ export async function readServices(s: ControllerState, input: ReadInput): Promis
   }
   // Oldest first: of two Services claiming one address, the older keeps it.
   handled.sort(byAge);
-  return { handled, unhandled };
+  return { handled, unhandled, unreadable };
 }
 
 /**

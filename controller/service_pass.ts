@@ -70,11 +70,14 @@ function releaseServices(s: ControllerState, input: ReleaseInput): void {
   const { services, read, full, changes } = input;
   const release = (key: string) => releaseService(s, key, { obj: services.get(key), changes });
   if (full) {
-    const handledKeys = new Set<string>();
-    for (const d of read.handled) handledKeys.add(d.key);
+    // A full pass reads every Service: one is handled unless it is gone, not ours or
+    // unreadable. Those few go in a set, not the 100,000 handled ones.
+    const notHandled = new Set<string>(read.unreadable);
+    for (const u of read.unhandled) notHandled.add(u.key);
+    const handled = (key: string) => services.has(key) && !notHandled.has(key);
     const gone: string[] = [];
-    for (const [key] of s.allocator.assignments()) if (!handledKeys.has(key)) gone.push(key);
-    for (const key of s.pending.keys()) if (!handledKeys.has(key)) gone.push(key);
+    for (const [key] of s.allocator.assignments()) if (!handled(key)) gone.push(key);
+    for (const key of s.pending.keys()) if (!handled(key)) gone.push(key);
     gone.forEach(release);
   } else {
     for (const key of s.lastSeen.keys()) if (!services.has(key)) release(key);
