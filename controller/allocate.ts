@@ -46,7 +46,7 @@ export async function allocateServices(s: ControllerState, handled: Decision[]):
   for (let round = 0; round < ROUNDS; round++) {
     let outcome = 0;
     for (const d of handled) {
-      await s.clock.yieldIfDue();
+      if (s.clock.due()) await s.clock.yieldNow();
       if (round === 0) {
         if (progress.phase === "checked" || d.before === undefined) progress.done++;
         logged = s.clock.report() || logged;

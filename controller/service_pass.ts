@@ -48,7 +48,7 @@ async function settle(
   const progress = s.clock.phase("writing", handled.length);
   for (const d of handled) {
     progress.done++;
-    await s.clock.yieldIfDue();
+    if (s.clock.due()) await s.clock.yieldNow();
     if (d.pending) s.pending.set(d.key, d.pending);
     else s.pending.delete(d.key);
     if (d.keep) s.kept.add(d.key);
