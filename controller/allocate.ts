@@ -45,7 +45,9 @@ export async function allocateServices(s: ControllerState, handled: Decision[]):
   let logged = false;
   for (let round = 0; round < ROUNDS; round++) {
     let outcome = 0;
-    for (const d of handled) {
+    // Index loops in the pass's async steps: a for-of there allocates a result per step.
+    for (let i = 0; i < handled.length; i++) {
+      const d = handled[i];
       if (s.clock.due()) await s.clock.yieldNow();
       if (round === 0) {
         if (progress.phase === "checked" || d.before === undefined) progress.done++;

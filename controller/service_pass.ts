@@ -46,7 +46,9 @@ async function settle(
 ): Promise<void> {
   const large = handled.length > LARGE_PASS;
   const progress = s.clock.phase("writing", handled.length);
-  for (const d of handled) {
+  // An index loop: a for-of in an async step allocates an iterator result per Service.
+  for (let i = 0; i < handled.length; i++) {
+    const d = handled[i];
     progress.done++;
     if (s.clock.due()) await s.clock.yieldNow();
     if (d.pending) s.pending.set(d.key, d.pending);
