@@ -89,12 +89,15 @@ export class EventLog {
   }
 }
 
-/** The Service an Event is about, by the names its view holds and its uid. */
+/**
+ * The Service an Event is about: the pass's decision for it, whose key, view and object
+ * stay as they are, so the Event refers to it instead of copying its names.
+ */
 export interface EventSubject {
   /** `namespace/name`, as the pass holds it. */
-  key: string;
-  view: { readonly namespace: string; readonly name: string };
-  uid?: string;
+  readonly key: string;
+  readonly view: { readonly namespace: string; readonly name: string };
+  readonly obj: { readonly metadata: { readonly uid?: string } };
 }
 
 /**
@@ -119,18 +122,14 @@ export function assignedMessage(ips: readonly string[]): string {
  * until it is sent): the shape a first pass holds 100,000 of.
  */
 class ServiceEventOp implements WriteOp {
-  readonly #service: string;
-  readonly #view: EventSubject["view"];
-  readonly #uid: string | undefined;
+  readonly #subject: EventSubject;
   readonly #type: EventRecord["type"];
   readonly #reason: string;
   readonly #message: string | readonly string[];
   readonly #writer: ObjectWriter;
 
   constructor(event: ServiceEvent, writer: ObjectWriter) {
-    this.#service = event.subject.key;
-    this.#view = event.subject.view;
-    this.#uid = event.subject.uid;
+    this.#subject = event.subject;
     this.#type = event.type;
     this.#reason = event.reason;
     this.#message = event.message;
@@ -138,7 +137,7 @@ class ServiceEventOp implements WriteOp {
   }
 
   get key(): string {
-    return `event|${this.#service}`;
+    return `event|${this.#subject.key}`;
   }
 
   get what(): string {
@@ -146,13 +145,14 @@ class ServiceEventOp implements WriteOp {
   }
 
   run(): Promise<void> {
+    const { view, obj } = this.#subject;
     const involved: EventRecord["involved"] = {
       kind: "Service",
       apiVersion: "v1",
-      namespace: this.#view.namespace,
-      name: this.#view.name,
+      namespace: view.namespace,
+      name: view.name,
     };
-    if (this.#uid) involved.uid = this.#uid;
+    if (obj.metadata.uid) involved.uid = obj.metadata.uid;
     const m = this.#message;
     return this.#writer.recordEvent({
       involved,

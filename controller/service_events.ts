@@ -5,7 +5,7 @@
  */
 import type { EventRecord } from "../cluster/types.ts";
 import { deprecationMessage } from "./service_request.ts";
-import { EventReason, type EventSubject } from "./events.ts";
+import { EventReason } from "./events.ts";
 import type { ControllerState, Decision } from "./state.ts";
 
 type Involved = EventRecord["involved"];
@@ -38,11 +38,6 @@ function involvedOf(d: Decision): Involved {
   return involved;
 }
 
-/** The Service as the subject of an Event kept as a flat record until it is sent. */
-function subjectOf(d: Decision): EventSubject {
-  return { key: d.key, view: d.view, uid: d.obj.metadata.uid };
-}
-
 function deprecation(s: ControllerState, d: Decision): void {
   const message = deprecationMessage(d.result.deprecated);
   if (!message) {
@@ -65,7 +60,7 @@ function clearedAssignment(s: ControllerState, d: Decision): void {
   const from = d.before ?? d.view.ingressIPs;
   // Normal, as MetalLB records it: the Service gets a new address where it can.
   s.events.pushService(s.ops, {
-    subject: subjectOf(d),
+    subject: d,
     type: "Normal",
     reason: EventReason.ClearAssignment,
     message: `current IP${from.length ? ` ${JSON.stringify(from)}` : ""} for "${d.key}"` +
@@ -85,7 +80,7 @@ function allocationOutcome(
     s.events.forget(d.key, "alloc");
     // The addresses, not the text: built when the Event is sent (see ServiceEvent).
     s.events.pushService(s.ops, {
-      subject: subjectOf(d),
+      subject: d,
       type: "Normal",
       reason: EventReason.IPAllocated,
       message: d.ips,

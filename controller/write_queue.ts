@@ -30,6 +30,9 @@ export interface ServiceWrite {
 /**
  * A writer that takes many Services' writes as one (file mode: one state save and one
  * change for the whole batch). Found by duck typing, so `ObjectWriter` stays as it is.
+ * The entries are the controller's write ops themselves, whose `ingress` is an accessor
+ * built on each read: a writer reads the fields it needs and never spreads or clones an
+ * entry.
  */
 export interface BatchServiceWriter {
   writeServices(writes: readonly ServiceWrite[]): Promise<void>;
