@@ -66,6 +66,8 @@ export async function readServices(s: ControllerState, input: ReadInput): Promis
     if (result.kind === "ignored") unhandled.push({ key, view });
     else handled.push(newDecision(key, obj, view, result));
   }
+  // The writes seen coming back above are let go at once (see WriteLedger.compact).
+  s.written.compact();
   // Oldest first: of two Services claiming one address, the older keeps it.
   handled.sort(byAge);
   return { handled, unhandled, unreadable };

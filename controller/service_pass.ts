@@ -29,6 +29,7 @@ export async function reconcileServices(s: ControllerState, snap: Snapshot): Pro
   // their addresses are free for this pass.
   const changes = new AddressChangeLog();
   releaseServices(s, { services, read, full, changes });
+  s.written.compact();
   s.lastSeen = services;
   await allocateServices(s, read.handled);
   await settle(s, read.handled, changes);

@@ -47,7 +47,13 @@ class ServiceWrites {
 
 /** Writes made and not yet observed, per Service and per other object (pool status). */
 export class WriteLedger {
-  #services = new Map<string, ServiceWrites>();
+  /**
+   * Per Service; null marks a forgotten one until {@linkcode WriteLedger.compact}. Deleting
+   * 100,000 keys one by one as their writes come back (the pass after a first pass) shrank
+   * the table step by step, a new table each time; the pass's end drops them at once.
+   */
+  #services = new Map<string, ServiceWrites | null>();
+  #forgotten = 0;
   #others = new Map<string, Comparison>();
 
   /** Whether the Service's `part` must be written (see the module comment). */
@@ -63,7 +69,10 @@ export class WriteLedger {
   /** Notes a write of the Service's `part` (only its strings are kept, not `c`). */
   noteService(key: string, part: ServicePart, c: Comparison): void {
     let rec = this.#services.get(key);
-    if (!rec) this.#services.set(key, rec = new ServiceWrites());
+    if (!rec) {
+      if (rec === null) this.#forgotten--;
+      this.#services.set(key, rec = new ServiceWrites());
+    }
     rec.set(part, c);
   }
 
@@ -84,18 +93,43 @@ export class WriteLedger {
 
   /** Forgets every write of `key` (a Service key or another object's), e.g. after a failure. */
   forget(key: string): void {
-    this.#services.delete(key);
+    this.#forgetService(key);
     this.#others.delete(key);
+  }
+
+  /**
+   * Lets the forgotten Services' entries go: all at once when none is left (a new, empty
+   * table), else by copying the rest once they are the fewer. Call at the end of a step that
+   * may forget many.
+   */
+  compact(): void {
+    if (this.#forgotten === 0) return;
+    if (this.#forgotten === this.#services.size) {
+      this.#services = new Map();
+      this.#forgotten = 0;
+    } else if (this.#forgotten * 2 > this.#services.size) {
+      const kept = new Map<string, ServiceWrites | null>();
+      for (const [key, rec] of this.#services) if (rec) kept.set(key, rec);
+      this.#services = kept;
+      this.#forgotten = 0;
+    }
   }
 
   /** Forgets everything (a resync reads the cluster again). */
   clear(): void {
-    this.#services.clear();
+    this.#services = new Map();
+    this.#forgotten = 0;
     this.#others.clear();
+  }
+
+  #forgetService(key: string): void {
+    if (!this.#services.get(key)) return;
+    this.#services.set(key, null);
+    this.#forgotten++;
   }
 
   #drop(key: string, part: ServicePart, rec: ServiceWrites): void {
     rec.set(part, null);
-    if (!rec.has("ingress") && !rec.has("annotations")) this.#services.delete(key);
+    if (!rec.has("ingress") && !rec.has("annotations")) this.#forgetService(key);
   }
 }
