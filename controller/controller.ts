@@ -28,6 +28,12 @@ export { CONFIGURATION_STATE_NAME } from "./config_pass.ts";
 export { EVENT_COMPONENT, EventReason } from "./events.ts";
 export type { ControllerOptions } from "./options.ts";
 
+/**
+ * The controller knows no peers, and a pending Service holds no address: every such row
+ * shares this one empty list (read-only; readers of /status copy, never change, a row).
+ */
+const NO_STRINGS = Object.freeze([]) as unknown as string[];
+
 /** Kube-source client counters, when the source has them. */
 interface SourceClientMetrics {
   updatesTotal: number;
@@ -196,11 +202,11 @@ export class Controller {
     const namespace = key.slice(0, slash);
     const name = key.slice(slash + 1);
     const p = this.#s.pending.get(key);
-    if (p) return { namespace, name, ips: [], peers: [], pending: p.reason };
+    if (p) return { namespace, name, ips: NO_STRINGS, peers: NO_STRINGS, pending: p.reason };
     const a = this.#s.allocator.assignmentOf(key)!;
     return a.pool
-      ? { namespace, name, ips: a.ips, pool: a.pool, peers: [] }
-      : { namespace, name, ips: a.ips, peers: [] };
+      ? { namespace, name, ips: a.ips, pool: a.pool, peers: NO_STRINGS }
+      : { namespace, name, ips: a.ips, peers: NO_STRINGS };
   }
 
   #isLeader(): boolean {
