@@ -44,6 +44,17 @@ export class AddressChangeLog {
   ): void {
     const was = before ?? o.view?.ingressIPs ?? [];
     if (was.length === o.ips.length && was.every((ip, i) => ip === o.ips[i])) return;
+    if (was.length === 0) {
+      // A new assignment (every Service of a first pass): its addresses as they are, not
+      // filtered copies; the history reads them and keeps none of the lists.
+      this.changes.push({
+        service: key,
+        ips: o.ips,
+        change: "assigned",
+        ...(o.pool ? { pool: o.pool } : {}),
+      });
+      return;
+    }
     const lost = was.filter((ip) => !o.ips.includes(ip));
     const got = o.ips.filter((ip) => !was.includes(ip));
     if (lost.length > 0) {

@@ -28,6 +28,7 @@ export async function allocateServices(s: ControllerState, handled: Decision[]):
   let held = 0;
   for (const d of handled) {
     const a = s.allocator.assignmentOf(d.key);
+    d.holds = a !== undefined;
     if (!a) continue;
     held++;
     // A dual-stack Service that kept one address of a dropped pair still shows both.
@@ -44,8 +45,10 @@ export async function allocateServices(s: ControllerState, handled: Decision[]):
   let logged = false;
   for (let round = 0; round < ROUNDS; round++) {
     let outcome = 0;
-    for (const d of handled) {
-      await s.clock.yieldIfDue();
+    // Index loops in the pass's async steps: a for-of there allocates a result per step.
+    for (let i = 0; i < handled.length; i++) {
+      const d = handled[i];
+      if (s.clock.due()) await s.clock.yieldNow();
       if (round === 0) {
         if (progress.phase === "checked" || d.before === undefined) progress.done++;
         logged = s.clock.report() || logged;
@@ -64,18 +67,23 @@ function decide(s: ControllerState, d: Decision): number {
     decideInvalid(s, d, d.result);
     return 0;
   }
-  const had = s.allocator.assignmentOf(d.key) !== undefined;
+  // Allocating one Service changes no other's assignment, so whether it holds one is known
+  // from its own steps (`holds`), without asking the allocator for a copy per Service.
+  const had = d.holds;
   const r = s.allocator.allocate(d.result.request);
   if (r.ok) {
     if (!r.kept) d.fresh = true;
     d.ips = r.ips;
     d.pool = r.pool;
     d.pending = undefined;
+    d.holds = true;
     return had && !r.kept ? FREED : 0;
   }
   d.ips = NONE;
   d.pool = undefined;
   d.pending = { reason: r.reason, eventReason: refusalEvent(r.code) };
+  // A refusal may or may not have let the old assignment go: rare, so ask.
+  d.holds = had && s.allocator.assignmentOf(d.key) !== undefined;
   return (had ? FREED : 0) | PENDING;
 }
 

@@ -78,6 +78,90 @@ export class EventLog {
     if (!this.leader) return;
     ops.push(new EventOp(`event|${options.key}`, event, this.#writer));
   }
+
+  /**
+   * Records an Event on a Service whatever came before (on the leader), holding only what
+   * the pass holds anyway until it is sent: see {@linkcode ServiceEvent}.
+   */
+  pushService(ops: WriteOp[], event: ServiceEvent): void {
+    if (!this.leader) return;
+    ops.push(new ServiceEventOp(event, this.#writer));
+  }
+}
+
+/**
+ * The Service an Event is about: the pass's decision for it, whose key, view and object
+ * stay as they are, so the Event refers to it instead of copying its names.
+ */
+export interface EventSubject {
+  /** `namespace/name`, as the pass holds it. */
+  readonly key: string;
+  readonly view: { readonly namespace: string; readonly name: string };
+  readonly obj: { readonly metadata: { readonly uid?: string } };
+}
+
+/**
+ * An Event on a Service. `message` is the text, or the addresses of an `IPAllocated`
+ * ("Assigned IP [...]"), whose text is built when the Event is sent: a first pass records
+ * 100,000 of them and holds them until its writes run.
+ */
+export interface ServiceEvent {
+  subject: EventSubject;
+  type: EventRecord["type"];
+  reason: string;
+  message: string | readonly string[];
+}
+
+/** The message of an `IPAllocated` Event, as MetalLB words it. */
+export function assignedMessage(ips: readonly string[]): string {
+  return `Assigned IP ${JSON.stringify(ips)}`;
+}
+
+/**
+ * One Event on a Service, a flat record (no involved object, record, key or message text
+ * until it is sent): the shape a first pass holds 100,000 of.
+ */
+class ServiceEventOp implements WriteOp {
+  readonly #subject: EventSubject;
+  readonly #type: EventRecord["type"];
+  readonly #reason: string;
+  readonly #message: string | readonly string[];
+  readonly #writer: ObjectWriter;
+
+  constructor(event: ServiceEvent, writer: ObjectWriter) {
+    this.#subject = event.subject;
+    this.#type = event.type;
+    this.#reason = event.reason;
+    this.#message = event.message;
+    this.#writer = writer;
+  }
+
+  get key(): string {
+    return `event|${this.#subject.key}`;
+  }
+
+  get what(): string {
+    return `event ${this.#reason}`;
+  }
+
+  run(): Promise<void> {
+    const { view, obj } = this.#subject;
+    const involved: EventRecord["involved"] = {
+      kind: "Service",
+      apiVersion: "v1",
+      namespace: view.namespace,
+      name: view.name,
+    };
+    if (obj.metadata.uid) involved.uid = obj.metadata.uid;
+    const m = this.#message;
+    return this.#writer.recordEvent({
+      involved,
+      type: this.#type,
+      reason: this.#reason,
+      message: typeof m === "string" ? m : assignedMessage(m),
+      component: EVENT_COMPONENT,
+    });
+  }
 }
 
 /**

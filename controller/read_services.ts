@@ -20,6 +20,8 @@ export interface Unhandled {
 export interface ServicesRead {
   handled: Decision[];
   unhandled: Unhandled[];
+  /** Keys of the Services that could not be read (neither handled nor unhandled). */
+  unreadable: string[];
 }
 
 /** The objects a pass reads Services with. */
@@ -37,6 +39,7 @@ export async function readServices(s: ControllerState, input: ReadInput): Promis
   const { services, namespaces, full } = input;
   const handled: Decision[] = [];
   const unhandled: Unhandled[] = [];
+  const unreadable: string[] = [];
   const progress = s.clock.phase("reading services", services.size);
   for (const [key, obj] of services) {
     const prev = s.lastSeen.get(key);
@@ -49,20 +52,50 @@ export async function readServices(s: ControllerState, input: ReadInput): Promis
       continue;
     }
     progress.done++;
-    await s.clock.yieldIfDue();
+    if (s.clock.due()) await s.clock.yieldNow();
     const view = parse(s, key, obj);
-    if (!view) continue;
+    if (!view) {
+      unreadable.push(key);
+      continue;
+    }
     const result = translateService(view, {
       lbClass: s.opts.lbClass,
       namespaceLabels: namespaces.get(view.namespace)?.metadata.labels ?? NO_LABELS,
       key,
     });
     if (result.kind === "ignored") unhandled.push({ key, view });
-    else handled.push({ key, obj, view, result, ips: NONE, fresh: false, keep: false });
+    else handled.push(newDecision(key, obj, view, result));
   }
+  // The writes seen coming back above are let go at once (see WriteLedger.compact).
+  s.written.compact();
   // Oldest first: of two Services claiming one address, the older keeps it.
   handled.sort(byAge);
-  return { handled, unhandled };
+  return { handled, unhandled, unreadable };
+}
+
+/**
+ * A decision with every field the pass sets later already in place: fields added after the
+ * literal would go to a second, out-of-object store, one more allocation per Service.
+ */
+function newDecision(
+  key: string,
+  obj: KubeObject,
+  view: ServiceView,
+  result: Decision["result"],
+): Decision {
+  return {
+    key,
+    obj,
+    view,
+    result,
+    before: undefined,
+    ips: NONE,
+    pool: undefined,
+    pending: undefined,
+    fresh: false,
+    keep: false,
+    holds: false,
+  };
 }
 
 function byAge(a: Decision, b: Decision): number {

@@ -31,7 +31,7 @@ export async function restoreAssignments(s: ControllerState, handled: Decision[]
     refused.push(...r.refused);
     batch = [];
     progress.done = i + 1;
-    await s.clock.yieldIfDue();
+    if (s.clock.due()) await s.clock.yieldNow();
   }
   for (const d of refused) {
     s.cleared.set(d.key, d.reason);

@@ -59,13 +59,13 @@ function clearedAssignment(s: ControllerState, d: Decision): void {
   const reason = cleared ?? (d.pending ? d.pending.reason : "assignment no longer valid");
   const from = d.before ?? d.view.ingressIPs;
   // Normal, as MetalLB records it: the Service gets a new address where it can.
-  s.events.push(s.ops, {
-    involved: involvedOf(d),
+  s.events.pushService(s.ops, {
+    subject: d,
     type: "Normal",
     reason: EventReason.ClearAssignment,
     message: `current IP${from.length ? ` ${JSON.stringify(from)}` : ""} for "${d.key}"` +
       ` not allowed by config, will attempt for new IP assignment: ${reason}`,
-  }, { key: d.key });
+  });
 }
 
 function allocationOutcome(
@@ -78,12 +78,13 @@ function allocationOutcome(
   if (d.fresh && d.ips.length > 0) {
     // An empty slot differs from every failure message, as "assigned" would, for free.
     s.events.forget(d.key, "alloc");
-    s.events.push(s.ops, {
-      involved: involvedOf(d),
+    // The addresses, not the text: built when the Event is sent (see ServiceEvent).
+    s.events.pushService(s.ops, {
+      subject: d,
       type: "Normal",
       reason: EventReason.IPAllocated,
-      message: `Assigned IP ${JSON.stringify(d.ips)}`,
-    }, { key: d.key });
+      message: d.ips,
+    });
     logAssigned(s, d, options.large);
   } else if (d.pending) {
     if (!s.pendingSince.has(d.key)) s.pendingSince.set(d.key, s.now().getTime());

@@ -29,6 +29,7 @@ export async function reconcileServices(s: ControllerState, snap: Snapshot): Pro
   // their addresses are free for this pass.
   const changes = new AddressChangeLog();
   releaseServices(s, { services, read, full, changes });
+  s.written.compact();
   s.lastSeen = services;
   await allocateServices(s, read.handled);
   await settle(s, read.handled, changes);
@@ -46,9 +47,11 @@ async function settle(
 ): Promise<void> {
   const large = handled.length > LARGE_PASS;
   const progress = s.clock.phase("writing", handled.length);
-  for (const d of handled) {
+  // An index loop: a for-of in an async step allocates an iterator result per Service.
+  for (let i = 0; i < handled.length; i++) {
+    const d = handled[i];
     progress.done++;
-    await s.clock.yieldIfDue();
+    if (s.clock.due()) await s.clock.yieldNow();
     if (d.pending) s.pending.set(d.key, d.pending);
     else s.pending.delete(d.key);
     if (d.keep) s.kept.add(d.key);
@@ -70,11 +73,14 @@ function releaseServices(s: ControllerState, input: ReleaseInput): void {
   const { services, read, full, changes } = input;
   const release = (key: string) => releaseService(s, key, { obj: services.get(key), changes });
   if (full) {
-    const handledKeys = new Set<string>();
-    for (const d of read.handled) handledKeys.add(d.key);
+    // A full pass reads every Service: one is handled unless it is gone, not ours or
+    // unreadable. Those few go in a set, not the 100,000 handled ones.
+    const notHandled = new Set<string>(read.unreadable);
+    for (const u of read.unhandled) notHandled.add(u.key);
+    const handled = (key: string) => services.has(key) && !notHandled.has(key);
     const gone: string[] = [];
-    for (const [key] of s.allocator.assignments()) if (!handledKeys.has(key)) gone.push(key);
-    for (const key of s.pending.keys()) if (!handledKeys.has(key)) gone.push(key);
+    for (const [key] of s.allocator.assignments()) if (!handled(key)) gone.push(key);
+    for (const key of s.pending.keys()) if (!handled(key)) gone.push(key);
     gone.forEach(release);
   } else {
     for (const key of s.lastSeen.keys()) if (!services.has(key)) release(key);

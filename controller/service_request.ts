@@ -132,6 +132,28 @@ function sharedFamilies(families: Family[]): Family[] {
     families;
 }
 
+// Port lists without names, one frozen list per distinct list: the allocator keeps every
+// request, and Services with named ports (most real ones) each kept a copy of their own.
+const PORT_LISTS = new Map<string, ServicePort[]>();
+
+/** The view's own list when it has nothing more than protocol and port, else a shared one. */
+function requestPorts(ports: ServiceView["ports"]): ServicePort[] {
+  // Views are immutable: their list is shared as it is, not copied per Service.
+  if (!ports.some((p) => p.name !== undefined)) return ports as ServicePort[];
+  let key = "";
+  for (const p of ports) key += `${p.protocol}/${p.port},`;
+  let list = PORT_LISTS.get(key);
+  if (list === undefined) {
+    list = Object.freeze(
+      ports.map((p) => Object.freeze({ protocol: p.protocol, port: p.port })),
+    ) as ServicePort[];
+    // Distinct port lists are few; a bound keeps an odd cluster from growing it for ever.
+    if (PORT_LISTS.size >= 1000) PORT_LISTS.clear();
+    PORT_LISTS.set(key, list);
+  }
+  return list;
+}
+
 /** No legacy annotation found (shared, read-only). */
 const NO_DEPRECATED = Object.freeze([]) as unknown as DeprecatedAnnotation[];
 
@@ -161,11 +183,7 @@ export function translateService(
     namespace: view.namespace,
     families,
     policy,
-    // The view's own list when it has nothing more than protocol and port (views are
-    // immutable), not a copy per Service.
-    ports: view.ports.some((p) => p.name !== undefined)
-      ? view.ports.map((p) => ({ protocol: p.protocol, port: p.port }))
-      : view.ports as ServicePort[],
+    ports: requestPorts(view.ports),
     backendKey: backendKey(view),
     // Shared, not copied: both are immutable views, and 100,000 copies add up.
     serviceLabels: view.labels,

@@ -283,6 +283,15 @@ Deno.test("service request: backend key, ports, key and labels", () => {
   assert.deepEqual(req.ports, [{ protocol: "UDP", port: 53 }, { protocol: "TCP", port: 53 }]);
   assert.deepEqual(req.serviceLabels, { app: "db" });
   assert.deepEqual(req.namespaceLabels, { env: "prod" });
+  // Named ports: one shared list per distinct list (the allocator keeps every request).
+  const again = request(translateService(
+    view({
+      name: "db2",
+      ports: [{ protocol: "UDP", port: 53, name: "dns" }, { protocol: "TCP", port: 53 }],
+    }),
+  ));
+  assert.equal(again.ports, req.ports);
+  assert.ok(Object.isFrozen(again.ports));
 });
 
 Deno.test("service request: works on a parsed Service object (the seed example)", () => {

@@ -53,18 +53,21 @@ function queueServiceWrites(s: ControllerState, key: string, shown: Shown): void
   // A follower compares too: a Service showing what is wanted ends the record of a write.
   const leader = s.passLeader;
   const { view, ips, pool } = shown;
-  const write: ServiceWrite = { namespace: view.namespace, name: view.name };
-  const ingress = compareIngress(shown);
-  if (s.written.serviceNeeds(key, "ingress", ingress) && leader) {
-    s.written.noteService(key, "ingress", ingress);
-    write.ingress = ips.map((ip) => ({ ip }));
+  let ingress: readonly string[] | null = null;
+  let annotations: Readonly<Record<string, string | null>> | null = null;
+  const ingressSeen = compareIngress(shown);
+  if (s.written.serviceNeeds(key, "ingress", ingressSeen) && leader) {
+    s.written.noteService(key, "ingress", ingressSeen);
+    ingress = ips;
   }
-  const annotations = compareAnnotations(shown);
-  if (s.written.serviceNeeds(key, "annotations", annotations) && leader) {
-    s.written.noteService(key, "annotations", annotations);
-    write.annotations = poolPatch(pool);
+  const annotationsSeen = compareAnnotations(shown);
+  if (s.written.serviceNeeds(key, "annotations", annotationsSeen) && leader) {
+    s.written.noteService(key, "annotations", annotationsSeen);
+    annotations = poolPatch(pool);
   }
-  if (write.ingress || write.annotations) s.ops.push(new ServiceWriteOp(key, write, s.writer));
+  if (ingress || annotations) {
+    s.ops.push(new ServiceWriteOp(key, view, { ingress, annotations, writer: s.writer }));
+  }
 }
 
 // One patch per pool (and one clearing both), shared by every Service written with it;
@@ -82,15 +85,37 @@ function poolPatch(pool: string | null): Record<string, string | null> {
   return patch;
 }
 
-/** Ingress compared as sets: the order another controller wrote them in is not worth a write. */
+/**
+ * Ingress compared as sets: the order another controller wrote them in is not worth a
+ * write. The ledger keeps the strings until the write comes back, so the usual cases (no
+ * address, one address) use the strings there are instead of building new ones.
+ */
 function compareIngress(shown: Shown): Comparison {
   const seen = shown.view.ingressIPs;
   const want = shown.ips;
   if (seen.length === want.length && seen.every((ip, i) => ip === want[i])) return SAME;
-  return {
-    observed: seen.map((ip) => canonicalIP(ip) ?? ip).sort().join(","),
-    desired: [...want].sort().join(","),
-  };
+  return { observed: ipsText(seen.map((ip) => canonicalIP(ip) ?? ip)), desired: ipsText(want) };
+}
+
+function ipsText(ips: readonly string[]): string {
+  if (ips.length === 0) return "";
+  if (ips.length === 1) return ips[0];
+  return [...ips].sort().join(",");
+}
+
+// The text of a pair of pool annotations, per pool (null: absent), shared by every Service
+// showing or getting the same pool: 100,000 Services of a pool keep one string, not 100,000.
+const pairTexts = new Map<string | null, string>();
+
+function pairText(a: string | null, b: string | null): string {
+  if (a !== b) return JSON.stringify([a, b]);
+  let text = pairTexts.get(a);
+  if (text === undefined) {
+    text = JSON.stringify([a, a]);
+    if (pairTexts.size > 1000) pairTexts.clear();
+    pairTexts.set(a, text);
+  }
+  return text;
 }
 
 function compareAnnotations(shown: Shown): Comparison {
@@ -98,34 +123,60 @@ function compareAnnotations(shown: Shown): Comparison {
   const a = ann[POOL_ANNOTATIONS[0]] ?? null;
   const b = ann[POOL_ANNOTATIONS[1]] ?? null;
   if (a === shown.pool && b === shown.pool) return SAME;
-  return { observed: JSON.stringify([a, b]), desired: JSON.stringify([shown.pool, shown.pool]) };
+  return { observed: pairText(a, b), desired: pairText(shown.pool, shown.pool) };
+}
+
+/** What a Service write changes (null: that part stays as it is) and who makes it. */
+interface WriteParts {
+  ingress: readonly string[] | null;
+  annotations: Readonly<Record<string, string | null>> | null;
+  writer: ObjectWriter;
 }
 
 /**
- * One Service's write, run by the write queue: a batching writer takes `service` with the
- * others, any other writer gets the ingress, then the annotations. A class, so the 100,000
- * of a first pass share their methods instead of holding closures each.
+ * One Service's write, run by the write queue: a batching writer takes the op itself as the
+ * Service's {@linkcode ServiceWrite} with the others, any other writer gets the ingress, then
+ * the annotations. A flat record of what is there already (the view's names, the addresses
+ * the allocator gave, the pool's shared patch): a first pass holds 100,000 of these until the
+ * writes finish. The ingress entries a writer takes are built only when it reads them.
  */
-class ServiceWriteOp implements WriteOp {
+class ServiceWriteOp implements WriteOp, ServiceWrite {
   readonly key: string;
-  readonly service: ServiceWrite;
-  #writer: ObjectWriter;
+  readonly namespace: string;
+  readonly name: string;
+  readonly #ips: readonly string[] | null;
+  readonly annotations: Record<string, string | null> | undefined;
+  readonly #writer: ObjectWriter;
 
-  constructor(key: string, service: ServiceWrite, writer: ObjectWriter) {
+  constructor(key: string, view: ServiceView, parts: WriteParts) {
     this.key = key;
-    this.service = service;
-    this.#writer = writer;
+    this.namespace = view.namespace;
+    this.name = view.name;
+    this.#ips = parts.ingress;
+    // Shared and frozen (poolPatch): no writer changes a patch.
+    this.annotations = (parts.annotations ?? undefined) as Record<string, string | null>;
+    this.#writer = parts.writer;
   }
 
   get what(): string {
     return "service status and annotations";
   }
 
+  /** The op is its own batch entry (see {@linkcode WriteOp.service}). */
+  get service(): ServiceWrite {
+    return this;
+  }
+
+  /** New ingress entries (a new list on each read), or undefined to leave it as it is. */
+  get ingress(): { ip: string }[] | undefined {
+    return this.#ips?.map((ip) => ({ ip }));
+  }
+
   async run(): Promise<void> {
-    const w = this.service;
-    if (w.ingress) await this.#writer.setServiceIngress(w.namespace, w.name, w.ingress);
-    if (w.annotations) {
-      await this.#writer.patchServiceAnnotations(w.namespace, w.name, w.annotations);
+    const ingress = this.ingress;
+    if (ingress) await this.#writer.setServiceIngress(this.namespace, this.name, ingress);
+    if (this.annotations) {
+      await this.#writer.patchServiceAnnotations(this.namespace, this.name, this.annotations);
     }
   }
 }

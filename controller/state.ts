@@ -40,6 +40,8 @@ export interface Decision {
   fresh: boolean;
   /** Leave status and annotations as they are (the request itself is invalid). */
   keep: boolean;
+  /** Whether the allocator holds an assignment for it (kept up to date by `allocate.ts`). */
+  holds: boolean;
 }
 
 /** The controller's state, read and changed by the pass's rooms. */

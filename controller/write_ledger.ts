@@ -13,33 +13,67 @@ export interface Comparison {
   desired: string;
 }
 
-/** One Service's writes in flight; a fixed shape, one object per Service. */
-interface ServiceWrites {
-  ingress?: Comparison;
-  annotations?: Comparison;
+/**
+ * One Service's writes in flight: a flat record of four strings (null: no write of that
+ * part), one object per Service. A first pass notes 100,000 of them, which live until the
+ * writes come back; a record holding two comparison objects cost three objects each.
+ */
+class ServiceWrites {
+  ingressObserved: string | null = null;
+  ingressDesired: string | null = null;
+  annotationsObserved: string | null = null;
+  annotationsDesired: string | null = null;
+
+  matches(part: ServicePart, c: Comparison): boolean {
+    return part === "ingress"
+      ? this.ingressDesired === c.desired && this.ingressObserved === c.observed
+      : this.annotationsDesired === c.desired && this.annotationsObserved === c.observed;
+  }
+
+  has(part: ServicePart): boolean {
+    return (part === "ingress" ? this.ingressDesired : this.annotationsDesired) !== null;
+  }
+
+  set(part: ServicePart, c: Comparison | null): void {
+    if (part === "ingress") {
+      this.ingressObserved = c && c.observed;
+      this.ingressDesired = c && c.desired;
+    } else {
+      this.annotationsObserved = c && c.observed;
+      this.annotationsDesired = c && c.desired;
+    }
+  }
 }
 
 /** Writes made and not yet observed, per Service and per other object (pool status). */
 export class WriteLedger {
-  #services = new Map<string, ServiceWrites>();
+  /**
+   * Per Service; null marks a forgotten one until {@linkcode WriteLedger.compact}. Deleting
+   * 100,000 keys one by one as their writes come back (the pass after a first pass) shrank
+   * the table step by step, a new table each time; the pass's end drops them at once.
+   */
+  #services = new Map<string, ServiceWrites | null>();
+  #forgotten = 0;
   #others = new Map<string, Comparison>();
 
   /** Whether the Service's `part` must be written (see the module comment). */
   serviceNeeds(key: string, part: ServicePart, c: Comparison): boolean {
     const rec = this.#services.get(key);
     if (c.observed === c.desired) {
-      if (rec?.[part]) this.#drop(key, part, rec);
+      if (rec?.has(part)) this.#drop(key, part, rec);
       return false;
     }
-    const w = rec?.[part];
-    return !(w && w.desired === c.desired && w.observed === c.observed);
+    return !(rec?.has(part) && rec.matches(part, c));
   }
 
-  /** Notes a write of the Service's `part`. */
+  /** Notes a write of the Service's `part` (only its strings are kept, not `c`). */
   noteService(key: string, part: ServicePart, c: Comparison): void {
-    const rec = this.#services.get(key);
-    if (rec) rec[part] = c;
-    else this.#services.set(key, part === "ingress" ? { ingress: c } : { annotations: c });
+    let rec = this.#services.get(key);
+    if (!rec) {
+      if (rec === null) this.#forgotten--;
+      this.#services.set(key, rec = new ServiceWrites());
+    }
+    rec.set(part, c);
   }
 
   /** Whether another object's write (e.g. `pool|name`) must be made. */
@@ -59,18 +93,43 @@ export class WriteLedger {
 
   /** Forgets every write of `key` (a Service key or another object's), e.g. after a failure. */
   forget(key: string): void {
-    this.#services.delete(key);
+    this.#forgetService(key);
     this.#others.delete(key);
+  }
+
+  /**
+   * Lets the forgotten Services' entries go: all at once when none is left (a new, empty
+   * table), else by copying the rest once they are the fewer. Call at the end of a step that
+   * may forget many.
+   */
+  compact(): void {
+    if (this.#forgotten === 0) return;
+    if (this.#forgotten === this.#services.size) {
+      this.#services = new Map();
+      this.#forgotten = 0;
+    } else if (this.#forgotten * 2 > this.#services.size) {
+      const kept = new Map<string, ServiceWrites | null>();
+      for (const [key, rec] of this.#services) if (rec) kept.set(key, rec);
+      this.#services = kept;
+      this.#forgotten = 0;
+    }
   }
 
   /** Forgets everything (a resync reads the cluster again). */
   clear(): void {
-    this.#services.clear();
+    this.#services = new Map();
+    this.#forgotten = 0;
     this.#others.clear();
   }
 
+  #forgetService(key: string): void {
+    if (!this.#services.get(key)) return;
+    this.#services.set(key, null);
+    this.#forgotten++;
+  }
+
   #drop(key: string, part: ServicePart, rec: ServiceWrites): void {
-    rec[part] = undefined;
-    if (!rec.ingress && !rec.annotations) this.#services.delete(key);
+    rec.set(part, null);
+    if (!rec.has("ingress") && !rec.has("annotations")) this.#forgetService(key);
   }
 }

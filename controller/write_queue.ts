@@ -30,6 +30,9 @@ export interface ServiceWrite {
 /**
  * A writer that takes many Services' writes as one (file mode: one state save and one
  * change for the whole batch). Found by duck typing, so `ObjectWriter` stays as it is.
+ * The entries are the controller's write ops themselves, whose `ingress` is an accessor
+ * built on each read: a writer reads the fields it needs and never spreads or clones an
+ * entry.
  */
 export interface BatchServiceWriter {
   writeServices(writes: readonly ServiceWrite[]): Promise<void>;
@@ -81,18 +84,27 @@ export async function runWrites(
 ): Promise<WriteFailure[]> {
   const batcher = options.writer as Partial<BatchServiceWriter>;
   if (typeof batcher.writeServices !== "function") return await runLimited(ops, options.limit);
-  const services = ops.filter((o) => o.service);
+  // One walk splits the ops; the Service entries are handed over as they are (an op may be
+  // its own entry), not copied into a third list.
+  const services: ServiceWrite[] = [];
+  const rest: WriteOp[] = [];
+  for (const op of ops) {
+    const w = op.service;
+    if (w) services.push(w);
+    else rest.push(op);
+  }
   const failures: WriteFailure[] = [];
   if (services.length > 0) {
     try {
-      await batcher.writeServices(services.map((o) => o.service!));
+      await batcher.writeServices(services);
     } catch (error) {
-      for (const op of services) {
+      // Rare: walk the ops again rather than keep a list of them for it.
+      for (const op of ops) {
+        if (!op.service) continue;
         op.undo?.();
         failures.push({ op, error });
       }
     }
   }
-  const rest = ops.filter((o) => !o.service);
   return [...failures, ...await runLimited(rest, options.limit)];
 }
