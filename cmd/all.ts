@@ -268,7 +268,8 @@ export async function startFileMode(
     const failed = files.failedLoads();
     if (failed > failedLoadsSeen) metrics.k8sUpdateErrors.inc(undefined, failed - failedLoadsSeen);
     failedLoadsSeen = failed;
-    const stale = files.fileErrors().length > 0 || !controller.status().config.valid;
+    // configReport(), not status(): a scrape must not build a row for every Service.
+    const stale = files.fileErrors().length > 0 || !controller.configReport().valid;
     metrics.configStale.set({}, stale ? 1 : 0);
   });
   // IP history beside the assignments, saved in batches.

@@ -5,7 +5,8 @@
  * start. Prints each stretch of at least MIN_MS in which JavaScript, GC or the runtime kept
  * the thread busy without a break, with the functions that took most of it.
  *
- * `deno run -A tests/bench/lag_profile.ts [N=100000] [P=4] [MIN_MS=50] [cold|restart]`
+ * `deno run -A tests/bench/lag_profile.ts [N=100000] [P=4] [MIN_MS=50] [cold|restart]`;
+ * LAG_V8_FLAGS passes V8 flags (e.g. --trace-gc), LAG_LOGS=1 shows the child's output.
  */
 import { startCollector } from "../../bgp/collector.ts";
 import { writeManifestDir } from "./gen_manifests.ts";
@@ -71,6 +72,7 @@ async function profiledRun(dir: string, collectors: { waitFor: Function; routes:
     args: [
       "run",
       `--inspect-brk=127.0.0.1:${port}`,
+      ...(Deno.env.get("LAG_V8_FLAGS") ? [`--v8-flags=${Deno.env.get("LAG_V8_FLAGS")}`] : []),
       "-A",
       `${REPO_ROOT}/main.ts`,
       "all",
@@ -84,8 +86,8 @@ async function profiledRun(dir: string, collectors: { waitFor: Function; routes:
       "127.0.0.1:0",
     ],
     cwd: dir,
-    stdout: "null",
-    stderr: "null",
+    stdout: Deno.env.get("LAG_LOGS") ? "inherit" : "null",
+    stderr: Deno.env.get("LAG_LOGS") ? "inherit" : "null",
   }).spawn();
   const cdp = await connectInspector(port);
   await cdp.call("Profiler.enable");
