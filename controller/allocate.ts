@@ -72,7 +72,11 @@ function decide(s: ControllerState, d: Decision): number {
   const had = d.holds;
   const r = s.allocator.allocate(d.result.request);
   if (r.ok) {
-    if (!r.kept) d.fresh = true;
+    if (!r.kept) {
+      d.fresh = true;
+      // A later round that keeps it leaves this round's additional address named.
+      d.additional = r.additional;
+    }
     d.ips = r.ips;
     d.pool = r.pool;
     d.pending = undefined;

@@ -112,6 +112,11 @@ export interface ServiceEvent {
   message: string | readonly string[];
 }
 
+/** The message of MetalLB's `IPAllocated` Event for a PreferDualStack additional family. */
+export function additionalMessage(ip: string): string {
+  return `Assigned additional IP ${JSON.stringify(ip)}`;
+}
+
 /** The message of an `IPAllocated` Event, as MetalLB words it. */
 export function assignedMessage(ips: readonly string[]): string {
   return `Assigned IP ${JSON.stringify(ips)}`;

@@ -93,6 +93,7 @@ function newDecision(
     pool: undefined,
     pending: undefined,
     fresh: false,
+    additional: undefined,
     keep: false,
     holds: false,
   };

@@ -5,7 +5,7 @@
  */
 import type { EventRecord } from "../cluster/types.ts";
 import { deprecationMessage } from "./service_request.ts";
-import { EventReason } from "./events.ts";
+import { additionalMessage, EventReason } from "./events.ts";
 import type { ControllerState, Decision } from "./state.ts";
 
 type Involved = EventRecord["involved"];
@@ -78,13 +78,7 @@ function allocationOutcome(
   if (d.fresh && d.ips.length > 0) {
     // An empty slot differs from every failure message, as "assigned" would, for free.
     s.events.forget(d.key, "alloc");
-    // The addresses, not the text: built when the Event is sent (see ServiceEvent).
-    s.events.pushService(s.ops, {
-      subject: d,
-      type: "Normal",
-      reason: EventReason.IPAllocated,
-      message: d.ips,
-    });
+    assignedEvents(s, d);
     logAssigned(s, d, options.large);
   } else if (d.pending) {
     if (!s.pendingSince.has(d.key)) s.pendingSince.set(d.key, s.now().getTime());
@@ -112,6 +106,30 @@ function allocationOutcome(
   } else if (d.ips.length > 0) {
     s.events.forget(d.key, "alloc");
   }
+}
+
+// MetalLB records the first family's address when it assigns it and, on its own Event, the
+// other family's a PreferDualStack Service gets beside it; a Service already showing the
+// first (a restart) gets only the second Event.
+function assignedEvents(s: ControllerState, d: Decision): void {
+  const extra = d.additional;
+  const first = extra === undefined ? d.ips : d.ips.filter((ip) => ip !== extra);
+  if (extra === undefined || !first.every((ip) => d.before?.includes(ip))) {
+    // The addresses, not the text: built when the Event is sent (see ServiceEvent).
+    s.events.pushService(s.ops, {
+      subject: d,
+      type: "Normal",
+      reason: EventReason.IPAllocated,
+      message: first,
+    });
+  }
+  if (extra === undefined) return;
+  s.events.pushService(s.ops, {
+    subject: d,
+    type: "Normal",
+    reason: EventReason.IPAllocated,
+    message: additionalMessage(extra),
+  });
 }
 
 function logAssigned(s: ControllerState, d: Decision, large: boolean): void {

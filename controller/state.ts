@@ -38,6 +38,8 @@ export interface Decision {
   pending?: Pending;
   /** Got a new assignment in this pass (IPAllocated). */
   fresh: boolean;
+  /** The other family's address a PreferDualStack Service listing one got in this pass. */
+  additional?: string;
   /** Leave status and annotations as they are (the request itself is invalid). */
   keep: boolean;
   /** Whether the allocator holds an assignment for it (kept up to date by `allocate.ts`). */

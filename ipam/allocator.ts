@@ -12,6 +12,8 @@ import { claimPool, poolByAddress } from "./claim.ts";
 import { type Assignment, movePool, type PoolChangeWork, revalidate } from "./pool_change.ts";
 import { poolServes, PoolSet, type PoolState, spaceOf } from "./pool_set.ts";
 import {
+  additionalFamily,
+  allowedFamilies,
   checkRequest,
   familiesChanged,
   familyOf,
@@ -125,8 +127,9 @@ export class Allocator {
    * other autoAssign pools by name. RequireDualStack needs both families from one pool;
    * PreferDualStack takes both from one pool if any has both, else the first family listed
    * in ipFamilies, else the other. A Service holding an address of a family it still wants
-   * keeps it and gets only the missing family, from the same pool. Refusals are values
-   * naming the reason.
+   * keeps it and gets only the missing family, from the same pool. A PreferDualStack Service
+   * listing one family gets that family, and the other too when the same pool has one (as
+   * MetalLB's additional assignment). Refusals are values naming the reason.
    */
   allocate(request: ServiceRequest): AllocateResult {
     const bad = checkRequest(request);
@@ -147,7 +150,7 @@ export class Allocator {
 
   /** The existing assignment, still valid or completed in its pool; null to start over. */
   #keep(rec: Assignment, request: ServiceRequest): AllocateResult | null {
-    const want = request.policy === "SingleStack" ? 1 : request.families.length;
+    const want = allowedFamilies(request).length;
     if (rec.ips.length === want && this.#invalidReason(rec, request) === null) {
       this.#reindexSharing(rec, request);
       return { ok: true, ips: rec.ips, pool: rec.pool, kept: true };
@@ -189,7 +192,7 @@ export class Allocator {
     for (const family of wanted) {
       for (const pool of candidates) {
         const a = this.#pick(pool, { family, request });
-        if (a !== undefined) return this.#commit(request, { ips: [a], pool });
+        if (a !== undefined) return this.#commit(request, this.#withAdditional(pool, [a], request));
       }
     }
     if (!candidates.some((p) => wanted.some((f) => spaceOf(p, f)))) {
@@ -197,6 +200,21 @@ export class Allocator {
       return refuse("no-pool", `no pool with ${fams} addresses serves ${request.key}`);
     }
     return refuse("exhausted", "pool exhausted", { pool: request.pool });
+  }
+
+  // MetalLB adds the other family to a PreferDualStack Service listing one, from the pool
+  // of the address it got, when that pool has one for it; without one it keeps the one.
+  #withAdditional(
+    pool: PoolState,
+    ips: string[],
+    request: ServiceRequest,
+  ): { ips: string[]; pool: PoolState; additional?: string } {
+    const family = additionalFamily(request);
+    if (family === undefined || ips.some((ip) => familyOf(ip) === family)) return { ips, pool };
+    const additional = this.#pick(pool, { family, request });
+    return additional === undefined
+      ? { ips, pool }
+      : { ips: [...ips, additional], pool, additional };
   }
 
   /** Releases a Service's addresses (freed ones go to the back of the reuse line). */
@@ -277,14 +295,19 @@ export class Allocator {
     return undefined;
   }
 
-  #commit(request: ServiceRequest, got: { ips: string[]; pool: PoolState }): AllocateResult {
+  #commit(
+    request: ServiceRequest,
+    got: { ips: string[]; pool: PoolState; additional?: string },
+  ): AllocateResult {
     const ordered = orderByFamilies(got.ips, request.families);
     this.#assignments.set(request.key, { ips: ordered, pool: got.pool.name, request });
     for (const ip of ordered) {
       if (this.#table.hold(ip, request.key)) spaceOf(got.pool, familyOf(ip))!.used++;
       if (request.sharingKey) this.#sharing.count(request.sharingKey, { ip, delta: 1 });
     }
-    return { ok: true, ips: [...ordered], pool: got.pool.name, kept: false };
+    const ips = [...ordered];
+    if (got.additional === undefined) return { ok: true, ips, pool: got.pool.name, kept: false };
+    return { ok: true, ips, pool: got.pool.name, kept: false, additional: got.additional };
   }
 
   #reindexSharing(rec: Assignment, request: ServiceRequest): void {
@@ -345,12 +368,14 @@ export class Allocator {
     if (request.pool && request.pool !== pool.name) return null;
     if (!poolServes(pool.allocation, request)) return null;
     const wanted = wantedFamilies(request);
+    const allowed = allowedFamilies(request);
     const ips = rec.ips.filter((ip) => {
       const space = spaceOf(pool, familyOf(ip));
-      return wanted.includes(familyOf(ip)) && space !== null && space.contains(parseIP(ip)!) &&
+      return allowed.includes(familyOf(ip)) && space !== null && space.contains(parseIP(ip)!) &&
         !space.excluded(ip) && this.#conflict(ip, request) === null;
     });
-    if (ips.length === 0) return null;
+    // Only an address of a family the Service lists is kept: an additional one alone is not.
+    if (!ips.some((ip) => wanted.includes(familyOf(ip)))) return null;
     const kept = ips.length;
     for (const family of wanted) {
       if (ips.some((ip) => familyOf(ip) === family)) continue;
@@ -358,13 +383,14 @@ export class Allocator {
       if (ip !== undefined) ips.push(ip);
     }
     if (request.policy === "RequireDualStack" && ips.length !== 2) return null;
-    if (kept === rec.ips.length && ips.length === kept) {
+    const got = this.#withAdditional(pool, ips, request);
+    if (kept === rec.ips.length && got.ips.length === kept) {
       // PreferDualStack whose pool has no address of the other family: unchanged.
       this.#reindexSharing(rec, request);
       return { ok: true, ips: rec.ips, pool: rec.pool, kept: true };
     }
     this.#drop(request.key, true);
-    return this.#commit(request, { ips, pool });
+    return this.#commit(request, got);
   }
 
   #invalidReason(rec: Assignment, request: ServiceRequest): string | null {

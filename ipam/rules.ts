@@ -40,10 +40,31 @@ export function wantedFamilies(req: ServiceRequest): Family[] {
   return req.policy === "SingleStack" ? [req.families[0]] : req.families.slice(0, 2);
 }
 
-/** The addresses in the order of the Service's ipFamilies. */
+/**
+ * The family MetalLB adds to a PreferDualStack Service listing one family (a single-stack
+ * cluster's Services list one): the other, from the pool of the one it holds. Not for
+ * requested addresses, whose held set must stay what was asked (else it would flap).
+ */
+export function additionalFamily(req: ServiceRequest): Family | undefined {
+  if (req.policy !== "PreferDualStack" || req.families.length !== 1) return undefined;
+  if (hasRequestedIPs(req)) return undefined;
+  return req.families[0] === 4 ? 6 : 4;
+}
+
+/** The families a Service may hold: the wanted ones, then the additional one if any. */
+export function allowedFamilies(req: ServiceRequest): Family[] {
+  const extra = additionalFamily(req);
+  return extra === undefined ? wantedFamilies(req) : [req.families[0], extra];
+}
+
+/** The addresses in the order of the Service's ipFamilies (an additional family last). */
 export function orderByFamilies(ips: string[], families: Family[]): string[] {
   if (ips.length < 2) return ips;
-  return [...ips].sort((a, b) => families.indexOf(familyOf(a)) - families.indexOf(familyOf(b)));
+  const rank = (ip: string) => {
+    const i = families.indexOf(familyOf(ip));
+    return i < 0 ? families.length : i;
+  };
+  return [...ips].sort((a, b) => rank(a) - rank(b));
 }
 
 /** Whether the Service asks for specific addresses. */
@@ -98,8 +119,11 @@ export function requestedChanged(request: ServiceRequest, held: readonly string[
 /** Why the held addresses no longer fit the Service's families and policy, or null. */
 export function familiesChanged(request: ServiceRequest, held: readonly string[]): string | null {
   const wanted = wantedFamilies(request);
+  const allowed = allowedFamilies(request);
   const families = held.map(familyOf);
-  if (families.some((f) => !wanted.includes(f))) return "ip families changed";
+  if (families.some((f) => !allowed.includes(f))) return "ip families changed";
+  // An additional family is held only beside the one the Service lists.
+  if (!families.some((f) => wanted.includes(f))) return "ip families changed";
   if (request.policy === "RequireDualStack" && families.length !== 2) {
     return "RequireDualStack needs both families";
   }

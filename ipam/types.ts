@@ -79,6 +79,11 @@ export interface Allocation {
   pool: string;
   /** True when the existing assignment was kept unchanged. */
   kept: boolean;
+  /**
+   * The address of the other family a PreferDualStack Service listing one family got in
+   * this call (MetalLB's additional assignment, with its own Event).
+   */
+  additional?: string;
 }
 
 /** The outcome of `Allocator.allocate`. */
