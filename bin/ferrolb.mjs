@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { ENV_VARS, permissionFlags, scanArgs } from "./permissions.mjs";
+import { ENV_VARS, permissionFlags, scanArgs, V8_FLAGS } from "./permissions.mjs";
 
 /** Variables the child Deno needs besides ferrolb's own (its cache location, colours). */
 const DENO_ENV = ["DENO_DIR", "XDG_CACHE_HOME", "NO_COLOR", "TMPDIR"];
@@ -99,6 +99,8 @@ const args = [
   "run",
   "--no-prompt",
   "--no-lock",
+  // Memory tuning (issue 13), as `deno task compile` and the image bake it.
+  `--v8-flags=${V8_FLAGS}`,
   `--config=${join(root, "deno.json")}`,
   ...perms,
   join(root, "main.ts"),

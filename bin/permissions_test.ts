@@ -6,6 +6,7 @@ import {
   permissionFlags,
   resolveKubeconfig,
   scanArgs,
+  V8_FLAGS,
 } from "./permissions.mjs";
 import spec from "../cmd/flags.json" with { type: "json" };
 
@@ -104,4 +105,10 @@ Deno.test("the binary's baked flags name the same variables and libc as the laun
   const compile: string = tasks.compile;
   assert.deepEqual(/--allow-env=(\S+)/.exec(compile)?.[1].split(","), [...ENV_VARS]);
   assert.equal(/--allow-ffi=(\S+)/.exec(compile)?.[1], LIBC_CANDIDATES[0]);
+  assert.equal(/--v8-flags=(\S+)/.exec(compile)?.[1], V8_FLAGS);
+  const image = await Deno.readTextFile(new URL("../Containerfile.offline", import.meta.url));
+  assert.ok(
+    image.includes(`"--v8-flags=${V8_FLAGS}"`),
+    "Containerfile.offline runs without V8_FLAGS",
+  );
 });

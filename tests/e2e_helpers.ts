@@ -30,6 +30,13 @@ export function taskPermissionFlags(): string[] {
   return flags;
 }
 
+/** The `--v8-flags=` the compile task bakes into the binary (memory tuning), as users get. */
+export function taskV8Flags(): string[] {
+  const json = JSON.parse(Deno.readTextFileSync(`${REPO_ROOT}/deno.json`));
+  const task = String(json.tasks?.compile ?? "");
+  return task.split(/\s+/).filter((w) => w.startsWith("--v8-flags="));
+}
+
 /** The command line that runs `ferrolb <args>` with the binary's baked permissions. */
 export function ferrolbCommand(args: string[]): string[] {
   return [
@@ -39,6 +46,7 @@ export function ferrolbCommand(args: string[]): string[] {
     // `--allow-write=.` covers the state directory) and name the config explicitly.
     "--config",
     `${REPO_ROOT}/deno.json`,
+    ...taskV8Flags(),
     ...taskPermissionFlags(),
     `${REPO_ROOT}/main.ts`,
     ...args,

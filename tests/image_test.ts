@@ -72,7 +72,7 @@ async function imageConfig(name: string): Promise<ImageConfig> {
 /** The permission flags of a deno.json task (`deno run|compile <flags> ... main.ts`). */
 function taskFlags(task: string): string[] {
   const text = JSON.parse(Deno.readTextFileSync(`${REPO_ROOT}/deno.json`)).tasks[task] as string;
-  return text.split(/\s+/).filter((w) => w.startsWith("--allow-"));
+  return text.split(/\s+/).filter((w) => w.startsWith("--allow-") || w.startsWith("--v8-flags="));
 }
 
 /** A Containerfile instruction's argument (the last one when repeated). */

@@ -8,7 +8,7 @@
  * `deno run -A tests/bench/lag_profile.ts [N=100000] [P=4] [MIN_MS=50] [cold|restart]`;
  * LAG_V8_FLAGS passes V8 flags (e.g. --trace-gc), LAG_LOGS=1 shows the child's output.
  */
-import { startCollector } from "../../bgp/collector.ts";
+import { type Collector, startCollector } from "../../bgp/collector.ts";
 import { writeManifestDir } from "./gen_manifests.ts";
 import { REPO_ROOT } from "../e2e_helpers.ts";
 import { connectInspector } from "./heap_profile.ts";
@@ -66,7 +66,7 @@ function busyStretches(profile: Profile): { ms: number; at: number; top: string[
 }
 
 /** Starts the program paused under the inspector, profiles it until every route is in. */
-async function profiledRun(dir: string, collectors: { waitFor: Function; routes: Function }[]) {
+async function profiledRun(dir: string, collectors: Collector[]) {
   const port = 9900 + Math.floor(Math.random() * 90);
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -95,12 +95,11 @@ async function profiledRun(dir: string, collectors: { waitFor: Function; routes:
   await cdp.call("Profiler.start");
   await cdp.call("Runtime.runIfWaitingForDebugger");
   const t0 = performance.now();
-  await Promise.all(collectors.map((c) =>
-    c.waitFor(
-      () => (c.routes() as { routes: unknown[] }[]).some((p) => p.routes.length >= N),
-      { timeoutMs: 600_000 },
-    )
-  ));
+  await Promise.all(
+    collectors.map((c) =>
+      c.waitFor(() => c.routes().some((p) => p.routes.length >= N), { timeoutMs: 600_000 })
+    ),
+  );
   const seconds = (performance.now() - t0) / 1000;
   const { profile } = await cdp.call("Profiler.stop") as unknown as { profile: Profile };
   cdp.close();
