@@ -1,0 +1,90 @@
+/**
+ * The Events file mode records: a ring of the last ones, and their log lines, with Normal
+ * Events rate-limited at info so 100,000 new Services do not write 100,000 log lines.
+ */
+import type { Logger } from "../api/log.ts";
+import { type EventRecord, objectKey } from "./types.ts";
+
+/** How many Events `OverlaySource.events` keeps. */
+export const EVENT_RING_SIZE = 200;
+/**
+ * Normal Events logged at info per second; beyond it they go to debug and one line says how
+ * many, so 100,000 new Services do not write 100,000 log lines. Warnings are always logged.
+ */
+export const NORMAL_EVENTS_LOGGED_PER_SECOND = 100;
+
+/** An Event as recorded, with when. */
+export interface RecordedEvent extends EventRecord {
+  time: string;
+}
+
+/** Options for {@linkcode EventLog}. */
+export interface EventLogOptions {
+  now: () => Date;
+}
+
+/** The recorded Events and their log lines. */
+export class EventLog {
+  readonly #log: Logger;
+  readonly #now: () => Date;
+  readonly #ring: RecordedEvent[] = [];
+  #windowStart = 0;
+  #windowCount = 0;
+  #windowTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(log: Logger, options: EventLogOptions) {
+    this.#log = log;
+    this.#now = options.now;
+  }
+
+  /** Keeps `event` and logs it. */
+  record(event: EventRecord): void {
+    const ring = this.#ring;
+    ring.push({ ...event, time: this.#now().toISOString() });
+    // Trimmed by half a ring at a time, not one Event each.
+    if (ring.length > EVENT_RING_SIZE * 2) ring.splice(0, ring.length - EVENT_RING_SIZE);
+    const ctx = {
+      object: `${event.involved.kind}/${objectKey(event.involved)}`,
+      type: event.type,
+      reason: event.reason,
+      message: event.message,
+      source: event.component,
+    };
+    if (event.type === "Warning") this.#log.warn("event", ctx);
+    else if (this.#normalBudget()) this.#log.info("event", ctx);
+    else this.#log.debug("event", ctx);
+  }
+
+  /** The last {@linkcode EVENT_RING_SIZE} Events, oldest first. */
+  events(): RecordedEvent[] {
+    return this.#ring.slice(-EVENT_RING_SIZE);
+  }
+
+  /** Stops the pending count line's timer. */
+  close(): void {
+    clearTimeout(this.#windowTimer);
+    this.#windowTimer = undefined;
+  }
+
+  /** Whether this Normal Event may be logged at info; counts the ones that may not. */
+  #normalBudget(): boolean {
+    const t = performance.now();
+    if (t - this.#windowStart >= 1000 && this.#windowTimer === undefined) {
+      this.#windowStart = t;
+      this.#windowCount = 0;
+    }
+    this.#windowCount++;
+    if (this.#windowCount <= NORMAL_EVENTS_LOGGED_PER_SECOND) return true;
+    this.#windowTimer ??= setTimeout(() => this.#logQuiet(), 1000);
+    return false;
+  }
+
+  /** One line for the Events of the window logged at debug only. */
+  #logQuiet(): void {
+    this.#windowTimer = undefined;
+    const quiet = this.#windowCount - NORMAL_EVENTS_LOGGED_PER_SECOND;
+    this.#windowStart = performance.now();
+    this.#windowCount = 0;
+    this.#log.info("more events recorded (logged at debug level)", { events: quiet });
+  }
+}

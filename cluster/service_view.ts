@@ -1,0 +1,178 @@
+/**
+ * The readers' side of file mode: a Service's durable state, and the snapshot's Services as
+ * a view over the manifests' map and those states. Built for 100,000 Services: no copy of
+ * the map per save, one laid-over object per Service, shared frozen ingress entries.
+ */
+import type { ServiceState } from "./state_store.ts";
+import type { IngressEntry, KubeObject } from "./types.ts";
+
+interface LoadBalancerStatus {
+  loadBalancer?: { ingress?: IngressEntry[] };
+  [field: string]: unknown;
+}
+
+/**
+ * {@linkcode objectKey} as one flat string: a template literal makes a rope of two strings
+ * (64 bytes for `default/svc-000001`), a join one string (40 bytes). For keys kept per object.
+ */
+export function heldKey(meta: { namespace?: string; name: string }): string {
+  return meta.namespace ? [meta.namespace, meta.name].join("/") : meta.name;
+}
+
+type Plain = Record<string, unknown>;
+
+/**
+ * A Service's durable state, and the Service as readers see it with that state laid over
+ * (kept for the manifest object it was made from; not saved: JSON takes the public fields).
+ * States are replaced on change, never changed, so one laid-over object serves every
+ * snapshot until the state or the manifest object changes: readers that cache by identity
+ * (the parsed views) redo nothing for an unchanged Service.
+ */
+export class SavedState implements ServiceState {
+  /** The ingress as the status shows it, shared by every laid-over object of this state. */
+  readonly entries: readonly IngressEntry[];
+  readonly annotations: Record<string, string>;
+  #base: KubeObject | undefined;
+  #shown: KubeObject | undefined;
+
+  constructor(ingress: readonly string[], annotations: Record<string, string>) {
+    this.entries = ingress.length === 0
+      ? NO_ENTRIES
+      : Object.freeze(ingress.map((ip) => Object.freeze({ ip })));
+    this.annotations = annotations;
+  }
+
+  /** The addresses, in order (made when asked: the entries hold them). */
+  get ingress(): string[] {
+    return this.entries.map((e) => e.ip);
+  }
+
+  /** What is saved: `{ingress, annotations}`, as {@linkcode ServiceState} says. */
+  toJSON(): ServiceState {
+    return { ingress: this.ingress, annotations: this.annotations };
+  }
+
+  /** `obj` with this state laid over. */
+  over(obj: KubeObject): KubeObject {
+    if (this.#base !== obj || this.#shown === undefined) {
+      this.#shown = overlay(obj, this);
+      this.#base = obj;
+    }
+    return this.#shown;
+  }
+}
+
+const NO_ENTRIES: readonly IngressEntry[] = Object.freeze([]);
+
+/**
+ * The Services of a snapshot with their states laid over, made as they are read: no map of
+ * 100,000 entries is copied per save. Reads as the manifests' map with each Service that has
+ * a state replaced by the laid-over one (same keys, same order).
+ */
+export class ServicesWithState implements ReadonlyMap<string, KubeObject> {
+  readonly #inner: ReadonlyMap<string, KubeObject>;
+  readonly #states: ReadonlyMap<string, SavedState>;
+
+  constructor(inner: ReadonlyMap<string, KubeObject>, states: ReadonlyMap<string, SavedState>) {
+    this.#inner = inner;
+    this.#states = states;
+  }
+
+  get size(): number {
+    return this.#inner.size;
+  }
+
+  get(key: string): KubeObject | undefined {
+    const obj = this.#inner.get(key);
+    if (obj === undefined) return undefined;
+    const state = this.#states.get(key);
+    return state ? state.over(obj) : obj;
+  }
+
+  has(key: string): boolean {
+    return this.#inner.has(key);
+  }
+
+  *entries(): MapIterator<[string, KubeObject]> {
+    for (const [key, obj] of this.#inner) {
+      const state = this.#states.get(key);
+      yield [key, state ? state.over(obj) : obj];
+    }
+  }
+
+  *keys(): MapIterator<string> {
+    yield* this.#inner.keys();
+  }
+
+  *values(): MapIterator<KubeObject> {
+    for (const [key, obj] of this.#inner) {
+      const state = this.#states.get(key);
+      yield state ? state.over(obj) : obj;
+    }
+  }
+
+  [Symbol.iterator](): MapIterator<[string, KubeObject]> {
+    return this.entries();
+  }
+
+  forEach(
+    fn: (value: KubeObject, key: string, map: ReadonlyMap<string, KubeObject>) => void,
+    thisArg?: unknown,
+  ): void {
+    for (const [key, obj] of this.entries()) fn.call(thisArg, obj, key, this);
+  }
+}
+
+/**
+ * `obj` with `state` laid over: as the API server would show it, with the status and the
+ * annotations written. A Service of the usual shape is built from literals of a fixed shape
+ * (V8 sizes them exactly; there is one per Service), others by spreading.
+ */
+function overlay(obj: KubeObject, state: SavedState): KubeObject {
+  const m = obj.metadata;
+  // Without annotations of its own the Service shows the (shared) saved ones as they are.
+  const annotations = m.annotations
+    ? { ...m.annotations, ...state.annotations }
+    : state.annotations;
+  const ingress = state.entries;
+  const metadata = hasOnly(m, "name", "namespace", "annotations") && m.namespace !== undefined
+    ? { name: m.name, namespace: m.namespace, annotations }
+    : { ...m, annotations };
+  if (
+    obj.status === undefined && obj.spec !== undefined &&
+    hasOnly(obj as unknown as Plain, "apiVersion", "kind", "metadata", "spec")
+  ) {
+    return {
+      apiVersion: obj.apiVersion,
+      kind: obj.kind,
+      metadata,
+      spec: obj.spec,
+      status: { loadBalancer: { ingress } },
+    };
+  }
+  const status =
+    (typeof obj.status === "object" && obj.status !== null ? obj.status : {}) as LoadBalancerStatus;
+  return {
+    ...obj,
+    metadata,
+    status: { ...status, loadBalancer: { ...status.loadBalancer, ingress } },
+  };
+}
+
+/** Whether `o`'s own keys are among `keys`. */
+function hasOnly(o: object, ...keys: string[]): boolean {
+  for (const k in o) if (Object.hasOwn(o, k) && !keys.includes(k)) return false;
+  return true;
+}
+
+/** Whether two states hold the same addresses, in order, and the same annotations. */
+export function sameState(a: SavedState, b: SavedState): boolean {
+  return a.entries.length === b.entries.length &&
+    a.entries.every((e, i) => e.ip === b.entries[i].ip) &&
+    sameRecord(a.annotations, b.annotations);
+}
+
+function sameRecord(a: Record<string, string>, b: Record<string, string>): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => b[k] === a[k]);
+}
