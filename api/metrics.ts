@@ -114,111 +114,133 @@ function compareValues(a: string[], b: string[]): number {
   return 0;
 }
 
+/** Throws unless `name` and `labelNames` make a new, well-formed family. */
+function checkDefinition(
+  name: string,
+  labelNames: readonly string[],
+  families: ReadonlyMap<string, Family>,
+): void {
+  if (!METRIC_NAME.test(name)) throw new MetricError(`invalid metric name "${name}"`);
+  if (families.has(name)) throw new MetricError(`metric "${name}" registered twice`);
+  for (const l of labelNames) {
+    if (!LABEL_NAME.test(l) || l.startsWith("__")) {
+      throw new MetricError(`metric "${name}": invalid label name "${l}"`);
+    }
+  }
+  if (new Set(labelNames).size !== labelNames.length) {
+    throw new MetricError(`metric "${name}": duplicate label names`);
+  }
+}
+
+/** The label values of one series, in `labelNames` order; throws on unknown or missing ones. */
+function labelValues(
+  name: string,
+  labelNames: readonly string[],
+  labels: Record<string, unknown> | undefined,
+): string[] {
+  const given = labels ?? {};
+  for (const k of Object.keys(given)) {
+    if (!labelNames.includes(k)) {
+      throw new MetricError(`metric "${name}": unknown label "${k}"`);
+    }
+  }
+  return labelNames.map((l) => {
+    const v = given[l];
+    if (typeof v !== "string") {
+      throw new MetricError(`metric "${name}": label "${l}" must be a string`);
+    }
+    return v;
+  });
+}
+
+/** A metric over its own series map (keyed by the JSON of the label values). */
+function createMetric<L extends string>(
+  family: { type: MetricType; name: string; help: string; labelNames: readonly L[] },
+  series: Map<string, Series>,
+): Metric<L> {
+  const { type, name } = family;
+  const values = (labels: Labels<L> | undefined) =>
+    labelValues(name, family.labelNames, labels as Record<string, unknown> | undefined);
+  return {
+    ...family,
+    inc(labels, n = 1) {
+      if (type === "counter" && isNegative(n)) {
+        throw new MetricError(`counter "${name}" cannot decrease`);
+      }
+      const vs = values(labels);
+      const key = JSON.stringify(vs);
+      const prev = series.get(key);
+      series.set(key, { values: vs, value: add(prev?.value ?? 0, n) });
+    },
+    set(labels, value) {
+      const vs = values(labels);
+      series.set(JSON.stringify(vs), { values: vs, value });
+    },
+    get(labels) {
+      return series.get(JSON.stringify(values(labels)))?.value;
+    },
+    remove(labels) {
+      series.delete(JSON.stringify(values(labels)));
+    },
+    reset() {
+      series.clear();
+    },
+  };
+}
+
+/** Appends one family in the text exposition format to `out`. */
+function renderFamily(name: string, family: Family, out: string[]): void {
+  const { metric, series } = family;
+  out.push(`# HELP ${name} ${escapeHelp(metric.help)}`);
+  out.push(`# TYPE ${name} ${metric.type}`);
+  if (metric.labelNames.length === 0) {
+    // Unlabelled metrics exist from registration, as in client_golang, so a scrape
+    // shows 0 rather than a missing series that alerts would treat as absent.
+    out.push(`${name} ${formatValue(series.get("[]")?.value ?? 0)}`);
+    return;
+  }
+  const rows = [...series.values()].sort((a, b) => compareValues(a.values, b.values));
+  for (const s of rows) {
+    const labels = metric.labelNames.map((l, i) => `${l}="${escapeLabelValue(s.values[i])}"`);
+    out.push(`${name}{${labels.join(",")}} ${formatValue(s.value)}`);
+  }
+}
+
+/** Runs the per-scrape collectors, then renders every family sorted by name. */
+function renderAll(families: ReadonlyMap<string, Family>, collectors: (() => void)[]): string {
+  for (const collect of collectors) {
+    try {
+      collect();
+    } catch {
+      // A failed reading keeps the previous values; the rest of the scrape still works.
+    }
+  }
+  const out: string[] = [];
+  for (const name of [...families.keys()].sort()) renderFamily(name, families.get(name)!, out);
+  return out.length ? out.join("\n") + "\n" : "";
+}
+
 /** Creates an empty registry. */
 export function createRegistry(): Registry {
   const families = new Map<string, Family>();
-
+  const collectors: (() => void)[] = [];
   function define<L extends string>(
     type: MetricType,
     name: string,
     help: string,
     labelNames: readonly L[],
   ): Metric<L> {
-    if (!METRIC_NAME.test(name)) throw new MetricError(`invalid metric name "${name}"`);
-    if (families.has(name)) throw new MetricError(`metric "${name}" registered twice`);
-    for (const l of labelNames) {
-      if (!LABEL_NAME.test(l) || l.startsWith("__")) {
-        throw new MetricError(`metric "${name}": invalid label name "${l}"`);
-      }
-    }
-    if (new Set(labelNames).size !== labelNames.length) {
-      throw new MetricError(`metric "${name}": duplicate label names`);
-    }
+    checkDefinition(name, labelNames, families);
     const series = new Map<string, Series>();
-
-    function values(labels: Labels<L> | undefined): string[] {
-      const given = (labels ?? {}) as Record<string, unknown>;
-      for (const k of Object.keys(given)) {
-        if (!(labelNames as readonly string[]).includes(k)) {
-          throw new MetricError(`metric "${name}": unknown label "${k}"`);
-        }
-      }
-      return labelNames.map((l) => {
-        const v = given[l];
-        if (typeof v !== "string") {
-          throw new MetricError(`metric "${name}": label "${l}" must be a string`);
-        }
-        return v;
-      });
-    }
-
-    const metric: Metric<L> = {
-      name,
-      help,
-      type,
-      labelNames,
-      inc(labels, n = 1) {
-        if (type === "counter" && isNegative(n)) {
-          throw new MetricError(`counter "${name}" cannot decrease`);
-        }
-        const vs = values(labels);
-        const key = JSON.stringify(vs);
-        const prev = series.get(key);
-        series.set(key, { values: vs, value: add(prev?.value ?? 0, n) });
-      },
-      set(labels, value) {
-        const vs = values(labels);
-        series.set(JSON.stringify(vs), { values: vs, value });
-      },
-      get(labels) {
-        return series.get(JSON.stringify(values(labels)))?.value;
-      },
-      remove(labels) {
-        series.delete(JSON.stringify(values(labels)));
-      },
-      reset() {
-        series.clear();
-      },
-    };
+    const metric = createMetric({ name, help, type, labelNames }, series);
     families.set(name, { metric: metric as unknown as Metric<string>, series });
     return metric;
   }
-
-  const collectors: (() => void)[] = [];
-
-  function render(): string {
-    for (const collect of collectors) {
-      try {
-        collect();
-      } catch {
-        // A failed reading keeps the previous values; the rest of the scrape still works.
-      }
-    }
-    const out: string[] = [];
-    for (const name of [...families.keys()].sort()) {
-      const { metric, series } = families.get(name)!;
-      out.push(`# HELP ${name} ${escapeHelp(metric.help)}`);
-      out.push(`# TYPE ${name} ${metric.type}`);
-      if (metric.labelNames.length === 0) {
-        // Unlabelled metrics exist from registration, as in client_golang, so a scrape
-        // shows 0 rather than a missing series that alerts would treat as absent.
-        out.push(`${name} ${formatValue(series.get("[]")?.value ?? 0)}`);
-        continue;
-      }
-      const rows = [...series.values()].sort((a, b) => compareValues(a.values, b.values));
-      for (const s of rows) {
-        const labels = metric.labelNames.map((l, i) => `${l}="${escapeLabelValue(s.values[i])}"`);
-        out.push(`${name}{${labels.join(",")}} ${formatValue(s.value)}`);
-      }
-    }
-    return out.length ? out.join("\n") + "\n" : "";
-  }
-
   return {
     counter: (name, help, labelNames = []) => define("counter", name, help, labelNames),
     gauge: (name, help, labelNames = []) => define("gauge", name, help, labelNames),
     addCollector: (collect) => void collectors.push(collect),
-    render,
+    render: () => renderAll(families, collectors),
   };
 }
 
@@ -241,10 +263,9 @@ export interface MetallbMetrics {
   bgpPendingPrefixes: Metric<"peer">;
 }
 
-/** Registers MetalLB's metric families (names, types and labels as MetalLB has them). */
-export function defineMetallbMetrics(registry: Registry): MetallbMetrics {
+/** The allocator's families: addresses per pool, all and per family. */
+function allocatorMetrics(registry: Registry) {
   const pool = ["pool"] as const;
-  const peer = ["peer"] as const;
   return {
     addressesTotal: registry.gauge(
       "metallb_allocator_addresses_total",
@@ -276,6 +297,12 @@ export function defineMetallbMetrics(registry: Registry): MetallbMetrics {
       "Number of IPv6 addresses in use, per pool",
       pool,
     ),
+  };
+}
+
+/** The configuration client's families: loaded, stale, updates and failed updates. */
+function k8sClientMetrics(registry: Registry) {
+  return {
     configLoaded: registry.gauge(
       "metallb_k8s_client_config_loaded_bool",
       "1 if the configuration was ever loaded successfully, 0 otherwise",
@@ -292,6 +319,13 @@ export function defineMetallbMetrics(registry: Registry): MetallbMetrics {
       "metallb_k8s_client_update_errors_total",
       "Number of object updates that failed to process",
     ),
+  };
+}
+
+/** The speaker's families: announced Services and, per BGP peer, session and prefixes. */
+function speakerMetrics(registry: Registry) {
+  const peer = ["peer"] as const;
+  return {
     speakerAnnounced: registry.gauge(
       "metallb_speaker_announced",
       "Services being announced from this node, by protocol",
@@ -317,5 +351,14 @@ export function defineMetallbMetrics(registry: Registry): MetallbMetrics {
       "Number of prefixes that should be advertised on the BGP session, per peer",
       peer,
     ),
+  };
+}
+
+/** Registers MetalLB's metric families (names, types and labels as MetalLB has them). */
+export function defineMetallbMetrics(registry: Registry): MetallbMetrics {
+  return {
+    ...allocatorMetrics(registry),
+    ...k8sClientMetrics(registry),
+    ...speakerMetrics(registry),
   };
 }

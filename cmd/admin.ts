@@ -96,66 +96,87 @@ export async function checkAdminAddr(addr: string): Promise<string | undefined> 
 
 const withProcessMetrics = new WeakSet<Registry>();
 
+/** Process metrics once per registry: a registry may serve more than one admin server. */
+function ensureProcessMetrics(registry: Registry): void {
+  if (withProcessMetrics.has(registry)) return;
+  withProcessMetrics.add(registry);
+  const fds = libcFdCounter();
+  defineProcessMetrics(registry, undefined, fds ? { fds } : {});
+}
+
+/** /healthz: 503 when `health` says false or throws. */
+function healthz(options: AdminServerOptions, log: Logger): Response {
+  let ok = false;
+  try {
+    ok = options.health();
+  } catch (err) {
+    log.warn("health check failed", { error: err });
+  }
+  return ok ? text("ok") : text("unhealthy", 503);
+}
+
+/** /readyz: 503 with the reason until ready. */
+function readyz(options: AdminServerOptions): Response {
+  let r: Readiness;
+  try {
+    const v = options.ready();
+    r = typeof v === "boolean" ? { ready: v } : v;
+  } catch (err) {
+    r = { ready: false, reason: (err as Error).message };
+  }
+  return r.ready ? text("ok") : text(`not ready: ${r.reason ?? "starting"}`, 503);
+}
+
+/** /status: the role's document as JSON, or 500 when building it fails. */
+function statusz(options: AdminServerOptions, log: Logger, query: URLSearchParams): Response {
+  try {
+    return new Response(
+      JSON.stringify(options.status(query), bigintSafe, 2) + "\n",
+      {
+        headers: { "content-type": "application/json" },
+      },
+    );
+  } catch (err) {
+    log.error("building /status failed", { error: err });
+    return text(`status unavailable: ${(err as Error).message}`, 500);
+  }
+}
+
+/** Routes a request; `metrics` renders /metrics. */
+function route(
+  req: Request,
+  ctx: { options: AdminServerOptions; log: Logger; metrics: () => Response },
+): Response {
+  const url = new URL(req.url);
+  if (req.method !== "GET" && req.method !== "HEAD") {
+    return new Response("method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } });
+  }
+  switch (url.pathname) {
+    case "/metrics":
+      return ctx.metrics();
+    case "/healthz":
+      return healthz(ctx.options, ctx.log);
+    case "/readyz":
+      return readyz(ctx.options);
+    case "/status":
+      return statusz(ctx.options, ctx.log, url.searchParams);
+    default:
+      return text("not found", 404);
+  }
+}
+
 /** Starts the admin server on `addr` (e.g. `127.0.0.1:7472`; port 0 picks a free one). */
 export function startAdminServer(addr: string, options: AdminServerOptions): AdminServer {
   const log = options.logger.child({ component: "admin" });
   const { hostname, port } = parseHostPort(addr);
   const lagGauge = loopLagGauge(options.registry);
-  if (!withProcessMetrics.has(options.registry)) {
-    withProcessMetrics.add(options.registry);
-    const fds = libcFdCounter();
-    defineProcessMetrics(options.registry, undefined, fds ? { fds } : {});
-  }
-
-  function handle(req: Request): Response {
-    const url = new URL(req.url);
-    const path = url.pathname;
-    if (req.method !== "GET" && req.method !== "HEAD") {
-      return new Response("method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } });
-    }
-    switch (path) {
-      case "/metrics":
-        exportLoopLag(lag, lagGauge);
-        return new Response(options.registry.render(), {
-          headers: { "content-type": EXPOSITION_CONTENT_TYPE },
-        });
-      case "/healthz": {
-        let ok = false;
-        try {
-          ok = options.health();
-        } catch (err) {
-          log.warn("health check failed", { error: err });
-        }
-        return ok ? text("ok") : text("unhealthy", 503);
-      }
-      case "/readyz": {
-        let r: Readiness;
-        try {
-          const v = options.ready();
-          r = typeof v === "boolean" ? { ready: v } : v;
-        } catch (err) {
-          r = { ready: false, reason: (err as Error).message };
-        }
-        return r.ready ? text("ok") : text(`not ready: ${r.reason ?? "starting"}`, 503);
-      }
-      case "/status": {
-        try {
-          return new Response(
-            JSON.stringify(options.status(url.searchParams), bigintSafe, 2) + "\n",
-            {
-              headers: { "content-type": "application/json" },
-            },
-          );
-        } catch (err) {
-          log.error("building /status failed", { error: err });
-          return text(`status unavailable: ${(err as Error).message}`, 500);
-        }
-      }
-      default:
-        return text("not found", 404);
-    }
-  }
-
+  ensureProcessMetrics(options.registry);
+  const metrics = () => {
+    exportLoopLag(lag, lagGauge);
+    return new Response(options.registry.render(), {
+      headers: { "content-type": EXPOSITION_CONTENT_TYPE },
+    });
+  };
   const server = Deno.serve({
     hostname,
     port,
@@ -165,7 +186,7 @@ export function startAdminServer(addr: string, options: AdminServerOptions): Adm
       log.error("admin request failed", { error: err });
       return text("internal error", 500);
     },
-  }, handle);
+  }, (req) => route(req, { options, log, metrics }));
   // Started once the server is up, so a bind failure leaves no timer behind.
   const lag = startLoopLagMonitor();
   const bound = formatHostPort(server.addr.hostname, server.addr.port);

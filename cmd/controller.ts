@@ -3,7 +3,8 @@
  * active at a time (Lease `ferrolb-controller` in the install namespace); standbys keep
  * their caches warm and compute, but write nothing until they lead.
  */
-import { boundedShutdown, waitForSignal } from "./signals.ts";
+import { boundedShutdown, type SignalWait, waitForSignal } from "./signals.ts";
+import type { ClusterConnection } from "../cluster/connect.ts";
 import type { ParsedArgs } from "./args.ts";
 import { createLogger, type Logger, parseLogLevel } from "../api/log.ts";
 import { createRegistry, defineMetallbMetrics, type Registry } from "../api/metrics.ts";
@@ -124,67 +125,118 @@ export function followLeadership(
   });
 }
 
-/** Runs the controller role in cluster mode; resolves to the exit code. */
-export async function runControllerRole(args: ParsedArgs): Promise<number> {
+/** The flags of the controller role, checked; a string is a usage problem. */
+interface ControllerFlags {
+  level: NonNullable<ReturnType<typeof parseLogLevel>>;
+  namespace: string;
+  lbClass: string | undefined;
+  adminAddr: string;
+  kubeconfig: string | undefined;
+  nodeName: string | undefined;
+}
+
+function controllerFlags(args: ParsedArgs): ControllerFlags | string {
   const f = args.flags;
   const levelText = String(f["log-level"] ?? "info");
   const level = parseLogLevel(levelText);
-  if (!level) {
-    console.error(
-      `ferrolb controller: --log-level: "${levelText}" is not debug, info, warn or error`,
-    );
-    return 2;
-  }
-  const logger: Logger = createLogger({ level, component: "controller" });
-  const namespace = String(f.namespace ?? "metallb-system");
-  const lbClass = typeof f["lb-class"] === "string" && f["lb-class"] !== ""
-    ? f["lb-class"]
-    : undefined;
-  const adminAddr = String(f["admin-addr"] ?? "127.0.0.1:7472");
+  if (!level) return `--log-level: "${levelText}" is not debug, info, warn or error`;
+  return {
+    level,
+    namespace: String(f.namespace ?? "metallb-system"),
+    lbClass: typeof f["lb-class"] === "string" && f["lb-class"] !== "" ? f["lb-class"] : undefined,
+    adminAddr: String(f["admin-addr"] ?? "127.0.0.1:7472"),
+    kubeconfig: typeof f.kubeconfig === "string" && f.kubeconfig ? f.kubeconfig : undefined,
+    nodeName: typeof f["node-name"] === "string" ? f["node-name"] : undefined,
+  };
+}
 
+/** The API connection; undefined (logged) when the kubeconfig cannot be used. */
+async function connectController(
+  flags: ControllerFlags,
+  logger: Logger,
+): Promise<ClusterConnection | undefined> {
   // Loaded here, not at the top, so `--help` and flag errors do not load the client.
   const { KubeConfigError } = await import("../cluster/kube_config.ts");
   const { connectCluster } = await import("../cluster/connect.ts");
-
-  let conn;
   try {
-    conn = connectCluster(
-      typeof f.kubeconfig === "string" && f.kubeconfig ? f.kubeconfig : undefined,
-      { namespace, logger, kinds: CONTROLLER_READ_KINDS },
-    );
+    return connectCluster(flags.kubeconfig, {
+      namespace: flags.namespace,
+      logger,
+      kinds: CONTROLLER_READ_KINDS,
+    });
   } catch (err) {
     if (err instanceof KubeConfigError) {
       logger.error("cannot reach the API server", { error: err.message });
-      return 1;
+      return undefined;
     }
     throw err;
   }
+}
 
+/** The running controller role and what it shares with the admin server and the stop. */
+interface ControllerParts {
+  flags: ControllerFlags;
+  logger: Logger;
+  conn: ClusterConnection;
+  registry: Registry;
+  identity: string;
+  elector: ReturnType<ClusterConnection["elector"]>;
+  history: HistoryKeeper;
+  running: RunningController;
+  /** Stops following the Lease. */
+  unwatch: () => void;
+}
+
+/** Metrics, the Lease, the IP history and the controller, started and following the Lease. */
+async function createControllerParts(
+  conn: ClusterConnection,
+  deps: { flags: ControllerFlags; logger: Logger },
+): Promise<ControllerParts> {
+  const { flags, logger } = deps;
   const registry = createRegistry();
   const metrics = defineMetallbMetrics(registry);
-  const { source, writer } = conn;
-  const identity = leaseIdentity(
-    typeof f["node-name"] === "string" ? f["node-name"] : undefined,
-  );
+  const identity = leaseIdentity(flags.nodeName);
   const elector = conn.elector(CONTROLLER_LEASE, identity);
   // IP history in a ConfigMap of the install namespace, written by the leader in batches.
   const { HistoryKeeper } = await import("../cluster/ip_history_store.ts");
   const { configMapHistoryBackend } = await import("../cluster/ip_history_configmap.ts");
-  const history = new HistoryKeeper(configMapHistoryBackend(conn.kc, { namespace }), { logger });
+  const history = new HistoryKeeper(
+    configMapHistoryBackend(conn.kc, { namespace: flags.namespace }),
+    { logger },
+  );
   await history.start();
-  const running = startController(source, writer, {
-    namespace,
-    lbClass,
+  const running = startController(conn.source, conn.writer, {
+    namespace: flags.namespace,
+    lbClass: flags.lbClass,
     logger,
     metrics,
     isLeader: () => elector.isLeader(),
     onAddressChanges: history.record,
   });
   const unwatch = followLeadership(elector, { running, history, logger, identity });
-  let admin: AdminServer;
+  return { flags, logger, conn, registry, identity, elector, history, running, unwatch };
+}
+
+/** What /status shows for the controller: its document, the Lease state, `?history`. */
+function controllerStatus(parts: ControllerParts, query?: URLSearchParams) {
+  const entries = historyForQuery(query, parts.history);
+  const doc: ControllerStatusDocument = {
+    ...parts.running.controller.status(),
+    leaderElection: {
+      identity: parts.identity,
+      state: parts.elector.isLeader() ? "leader" : "standby",
+    },
+    ...(entries ? { history: entries } : {}),
+  };
+  return doc;
+}
+
+/** The admin server; when it cannot listen, the controller is stopped and undefined returned. */
+async function controllerAdmin(parts: ControllerParts): Promise<AdminServer | undefined> {
+  const { running, logger } = parts;
   try {
-    admin = startAdminServer(adminAddr, {
-      registry,
+    return startAdminServer(parts.flags.adminAddr, {
+      registry: parts.registry,
       health: () => true,
       // Leadership is not part of readiness: a standby with synced caches is healthy and can
       // take over at once, and a Deployment rollout waits for every replica to be ready.
@@ -192,44 +244,66 @@ export async function runControllerRole(args: ParsedArgs): Promise<number> {
         running.controller.ready()
           ? { ready: true }
           : { ready: false, reason: "waiting for the API server caches to sync" },
-      status: (query): ControllerStatusDocument => {
-        const entries = historyForQuery(query, history);
-        return {
-          ...running.controller.status(),
-          leaderElection: { identity, state: elector.isLeader() ? "leader" : "standby" },
-          ...(entries ? { history: entries } : {}),
-        };
-      },
+      status: (query) => controllerStatus(parts, query),
       logger,
     });
   } catch (err) {
-    logger.error("cannot start the admin server", { addr: adminAddr, error: err });
-    unwatch();
+    logger.error("cannot start the admin server", { addr: parts.flags.adminAddr, error: err });
+    parts.unwatch();
     await running.stop();
-    await source.close();
-    return 1;
+    await parts.conn.source.close();
+    return undefined;
   }
-  const signal = waitForSignal({ logger });
-  elector.start().catch((err) => logger.error("leader election failed", { error: err }));
+}
+
+/** Campaigns for the Lease and runs until a signal or a failed start; resolves to the code. */
+async function runUntilStop(parts: ControllerParts, signal: SignalWait): Promise<number> {
+  const { logger } = parts;
+  parts.elector.start().catch((err) => logger.error("leader election failed", { error: err }));
   const outcome = await Promise.race([
     signal.promise.then((sig) => ({ sig })),
-    running.ready.then(() => new Promise<never>(() => {}), (error) => ({ error })),
+    parts.running.ready.then(() => new Promise<never>(() => {}), (error) => ({ error })),
   ]);
-  let code = 0;
   if ("error" in outcome) {
     logger.error("controller failed to start", { error: outcome.error });
-    code = 1;
-  } else {
-    logger.info("stopping controller", { signal: outcome.sig });
+    return 1;
   }
+  logger.info("stopping controller", { signal: outcome.sig });
+  return 0;
+}
+
+/** The stop: every step runs, in this order, under the default deadline. */
+async function stopControllerRole(
+  parts: ControllerParts,
+  signal: SignalWait,
+  admin: AdminServer,
+): Promise<void> {
   // A second SIGTERM must not skip the release: the standby would wait for the Lease to expire.
   await boundedShutdown(signal, [
-    ["stop the controller", () => (unwatch(), running.stop())],
-    ["save the IP history", () => history.close()],
+    ["stop the controller", () => (parts.unwatch(), parts.running.stop())],
+    ["save the IP history", () => parts.history.close()],
     // Kept time: a Lease GET and PUT (2 s request bound each) even if the stop above hangs.
-    ["release the Lease", () => elector.stop(), 4_000],
-    ["close the API source", () => source.close()],
+    ["release the Lease", () => parts.elector.stop(), 4_000],
+    ["close the API source", () => parts.conn.source.close()],
     ["close the admin server", () => admin.close()],
-  ], { logger });
+  ], { logger: parts.logger });
+}
+
+/** Runs the controller role in cluster mode; resolves to the exit code. */
+export async function runControllerRole(args: ParsedArgs): Promise<number> {
+  const flags = controllerFlags(args);
+  if (typeof flags === "string") {
+    console.error(`ferrolb controller: ${flags}`);
+    return 2;
+  }
+  const logger: Logger = createLogger({ level: flags.level, component: "controller" });
+  const conn = await connectController(flags, logger);
+  if (!conn) return 1;
+  const parts = await createControllerParts(conn, { flags, logger });
+  const admin = await controllerAdmin(parts);
+  if (!admin) return 1;
+  const signal = waitForSignal({ logger });
+  const code = await runUntilStop(parts, signal);
+  await stopControllerRole(parts, signal, admin);
   return code;
 }

@@ -7,7 +7,7 @@ import type { ParsedArgs } from "./args.ts";
 import { type FileMode, fileModeFlags, startFileMode } from "./all.ts";
 import { waitForSignal } from "./signals.ts";
 import type { StatusDocument } from "./status.ts";
-import { createLogger, type LogLevel, parseLogLevel } from "../api/log.ts";
+import { createLogger, type Logger, type LogLevel, parseLogLevel } from "../api/log.ts";
 import { parseIP } from "../api/ip.ts";
 import { type CollectedRoute, type Collector, startCollector } from "../bgp/mod.ts";
 import { listManifestFiles, parseManifests } from "../cluster/file_source.ts";
@@ -161,11 +161,9 @@ function demoLogLevel(flag: string): LogLevel | undefined {
   return level === "info" ? "warn" : level;
 }
 
-/** Runs `ferrolb demo [DIR]`; resolves to the exit code. */
-export async function runDemo(args: ParsedArgs): Promise<number> {
-  const dir = args.positionals[0] ?? DEFAULT_DEMO_DIR;
-  const exitWhenConverged = args.flags["exit-when-converged"] === true;
-  const flags = fileModeFlags({
+/** `all`'s file-mode flags on the demo directory, node `demo` unless given. */
+function demoFlags(args: ParsedArgs, dir: string): ReturnType<typeof fileModeFlags> {
+  return fileModeFlags({
     ...args,
     flags: {
       ...args.flags,
@@ -173,25 +171,27 @@ export async function runDemo(args: ParsedArgs): Promise<number> {
       "node-name": typeof args.flags["node-name"] === "string" ? args.flags["node-name"] : "demo",
     },
   });
-  if (typeof flags === "string") {
-    console.error(`ferrolb demo: ${flags}`);
-    return 2;
-  }
-  const logger = createLogger({ level: demoLogLevel(flags.level), component: "ferrolb" });
-  let target: CollectorTarget;
+}
+
+/** The collector's place from the directory's BGPPeer, or `--listen`/`--asn`; a string is why not. */
+async function demoTarget(args: ParsedArgs, dir: string): Promise<CollectorTarget | string> {
   try {
-    target = await collectorTarget(dir, {
+    return await collectorTarget(dir, {
       listen: String(args.flags.listen ?? "127.0.0.1:1179"),
       asn: Number(args.flags.asn ?? 65001),
     });
   } catch (err) {
-    console.error(`ferrolb demo: cannot read ${dir}: ${(err as Error).message.split("\n")[0]}`);
-    return 1;
+    return `cannot read ${dir}: ${(err as Error).message.split("\n")[0]}`;
   }
+}
 
-  let collector: Collector;
+/** The BGP collector standing in for the peer; a string is why it could not listen. */
+async function startDemoCollector(
+  target: CollectorTarget,
+  logger: Logger,
+): Promise<Collector | string> {
   try {
-    collector = await startCollector({
+    return await startCollector({
       listen: target.listen,
       asn: target.asn,
       routerId: "127.0.0.254",
@@ -202,71 +202,102 @@ export async function runDemo(args: ParsedArgs): Promise<number> {
     const why = err instanceof Deno.errors.AddrInUse
       ? "the address is in use (another demo or collector running?)"
       : (err as Error).message.split("\n")[0];
+    return `cannot start the collector on ${target.listen}` +
+      `${target.peer ? ` (BGPPeer ${target.peer} points there)` : ""}: ${why}`;
+  }
+}
+
+/** A throwaway state in the temp directory: the demo leaves nothing where it was run. */
+async function makeTempState(): Promise<string> {
+  try {
+    return await Deno.makeTempDir({ prefix: "ferrolb-demo-" });
+  } catch (err) {
+    // The binary's baked permissions write only below the working directory.
+    if (!(err instanceof Deno.errors.NotCapable)) throw err;
+    return await Deno.makeTempDir({ dir: ".", prefix: ".ferrolb-demo-" });
+  }
+}
+
+/** What the demo runs with once its collector listens. */
+interface DemoRun {
+  dir: string;
+  target: CollectorTarget;
+  collector: Collector;
+  exitWhenConverged: boolean;
+  signal: Promise<unknown>;
+}
+
+/** Waits for convergence, prints the summary, then follows changes; resolves to the code. */
+async function showDemo(mode: FileMode, run: DemoRun): Promise<number> {
+  const { collector, target } = run;
+  const timeoutMs = run.exitWhenConverged ? CONVERGE_TIMEOUT_MS : 0;
+  const result = await converge(mode, collector, timeoutMs, run.signal);
+  if (result.kind === "signal") {
+    print("\nstopped\n");
+    return 0;
+  }
+  print(formatDemoSummary(mode.status(), collectorRoutes(collector), target));
+  if (result.kind === "timeout") {
     console.error(
-      `ferrolb demo: cannot start the collector on ${target.listen}` +
-        `${target.peer ? ` (BGPPeer ${target.peer} points there)` : ""}: ${why}`,
+      `ferrolb demo: not converged after ${CONVERGE_TIMEOUT_MS / 1000} s:\n  ${
+        result.why.join("\n  ")
+      }`,
     );
     return 1;
   }
-
-  // A throwaway state in the temp directory: the demo leaves nothing where it was run.
-  let tempState: string | undefined;
-  if (typeof args.flags["state-dir"] !== "string") {
-    try {
-      tempState = await Deno.makeTempDir({ prefix: "ferrolb-demo-" });
-    } catch (err) {
-      // The binary's baked permissions write only below the working directory.
-      if (!(err instanceof Deno.errors.NotCapable)) throw err;
-      tempState = await Deno.makeTempDir({ dir: ".", prefix: ".ferrolb-demo-" });
-    }
-    flags.stateDir = tempState;
+  if (run.exitWhenConverged) {
+    print("converged\n");
+    return 0;
   }
+  print(
+    `\nRunning. Edit ${run.dir} to see changes; \`ferrolb status --addr ${mode.adminAddr}\` ` +
+      `for details; Ctrl-C to stop.\n`,
+  );
+  await followChanges(mode, collector, target, run.signal);
+  print("\nstopped\n");
+  return 0;
+}
+
+/** Runs `ferrolb demo [DIR]`; resolves to the exit code. */
+export async function runDemo(args: ParsedArgs): Promise<number> {
+  const dir = args.positionals[0] ?? DEFAULT_DEMO_DIR;
+  const flags = demoFlags(args, dir);
+  if (typeof flags === "string") {
+    console.error(`ferrolb demo: ${flags}`);
+    return 2;
+  }
+  const logger = createLogger({ level: demoLogLevel(flags.level), component: "ferrolb" });
+  const target = await demoTarget(args, dir);
+  const collector = typeof target === "string" ? target : await startDemoCollector(target, logger);
+  if (typeof target === "string" || typeof collector === "string") {
+    console.error(`ferrolb demo: ${typeof target === "string" ? target : collector}`);
+    return 1;
+  }
+  const tempState = typeof args.flags["state-dir"] !== "string" ? await makeTempState() : undefined;
+  if (tempState) flags.stateDir = tempState;
   const signal = waitForSignal();
+  const exitWhenConverged = args.flags["exit-when-converged"] === true;
   let mode: FileMode | undefined;
-  let code = 0;
   try {
     print(`ferrolb demo: ${dir}, node ${flags.nodeName}, collector on ${target.listen}\n`);
     // Interactive: Ctrl-C stops at once; the collector is ours, no traffic to drain.
     mode = await startFileMode({ ...flags, logger, gracefulShutdownMs: 0 });
-    const result = await converge(
-      mode,
+    return await showDemo(mode, {
+      dir,
+      target,
       collector,
-      exitWhenConverged ? CONVERGE_TIMEOUT_MS : 0,
-      signal.promise,
-    );
-    if (result.kind === "signal") {
-      print("\nstopped\n");
-    } else if (result.kind === "timeout") {
-      print(formatDemoSummary(mode.status(), collectorRoutes(collector), target));
-      console.error(
-        `ferrolb demo: not converged after ${CONVERGE_TIMEOUT_MS / 1000} s:\n  ${
-          result.why.join("\n  ")
-        }`,
-      );
-      code = 1;
-    } else {
-      print(formatDemoSummary(mode.status(), collectorRoutes(collector), target));
-      if (exitWhenConverged) {
-        print("converged\n");
-      } else {
-        print(
-          `\nRunning. Edit ${dir} to see changes; \`ferrolb status --addr ${mode.adminAddr}\` ` +
-            `for details; Ctrl-C to stop.\n`,
-        );
-        await followChanges(mode, collector, target, signal.promise);
-        print("\nstopped\n");
-      }
-    }
+      exitWhenConverged,
+      signal: signal.promise,
+    });
   } catch (err) {
     console.error(`ferrolb demo: ${(err as Error).message}`);
-    code = 1;
+    return 1;
   } finally {
     signal.cancel();
     await mode?.close();
     await collector.close();
     if (tempState) await Deno.remove(tempState, { recursive: true }).catch(() => {});
   }
-  return code;
 }
 
 type ConvergeResult = { kind: "converged" } | { kind: "signal" } | {

@@ -5,13 +5,18 @@
  * grace period before exiting.
  */
 import type { ClusterConnection } from "../cluster/connect.ts";
-import { boundedShutdown, waitForSignal } from "./signals.ts";
+import { boundedShutdown, type SignalWait, waitForSignal } from "./signals.ts";
 import "../cluster/node_env.ts";
 import type { ParsedArgs } from "./args.ts";
 import { type AdminServer, startAdminServer } from "./admin.ts";
 import type { StatusDocument } from "./status.ts";
 import { createLogger, type Logger, parseLogLevel } from "../api/log.ts";
-import { createRegistry, defineMetallbMetrics, type MetallbMetrics } from "../api/metrics.ts";
+import {
+  createRegistry,
+  defineMetallbMetrics,
+  type MetallbMetrics,
+  type Registry,
+} from "../api/metrics.ts";
 import type { ObjectSource, ObjectWriter } from "../cluster/types.ts";
 import { createSpeaker, type Speaker, type SpeakerOptions } from "../speaker/speaker.ts";
 import { DEFAULT_GRACEFUL_SHUTDOWN_SECONDS } from "../speaker/drain.ts";
@@ -133,6 +138,79 @@ export async function connectSpeaker(
   }
 }
 
+/** The running speaker role and what it shares with the admin server and the stop. */
+interface SpeakerParts {
+  flags: SpeakerFlags;
+  logger: Logger;
+  conn: ClusterConnection;
+  registry: Registry;
+  metrics: MetallbMetrics;
+  speaker: Speaker;
+}
+
+/** The client's gauges, read when probed: loaded, and stale as MetalLB means it. */
+function updateClientMetrics(parts: SpeakerParts): void {
+  const m = parts.conn.source.metrics();
+  parts.metrics.configLoaded.set({}, m.configLoaded ? 1 : 0);
+  // As MetalLB: stale means the latest configuration failed to load, not a watch hiccup.
+  parts.metrics.configStale.set({}, parts.speaker.configStatus().valid ? 0 : 1);
+}
+
+/** The admin server: ready once the caches synced and the configuration is valid. */
+function speakerAdmin(parts: SpeakerParts): AdminServer {
+  const { speaker } = parts;
+  return startAdminServer(parts.flags.adminAddr, {
+    registry: parts.registry,
+    health: () => true,
+    ready: () => {
+      updateClientMetrics(parts);
+      return speaker.ready()
+        ? { ready: true }
+        : { ready: false, reason: "waiting for caches and a valid configuration" };
+    },
+    status: () => speakerStatusDocument(speaker, parts.flags.nodeName),
+    logger: parts.logger,
+  });
+}
+
+/** Starts the speaker and waits for a signal; resolves to the failed start's error, if any. */
+async function runUntilSignal(
+  parts: SpeakerParts,
+  ctx: { signal: SignalWait; admin: AdminServer },
+): Promise<Error | undefined> {
+  const { logger, flags } = parts;
+  const signalled = ctx.signal.promise;
+  logger.info("speaker starting", { node: flags.nodeName, namespace: flags.namespace });
+  const started = parts.speaker.start().then(() => "started" as const, (err) => err as Error);
+  const first = await Promise.race([started, signalled]);
+  if (first instanceof Error) {
+    logger.error("speaker failed to start", { error: first });
+    return first;
+  }
+  if (first === "started") {
+    logger.info("speaker running", { admin: ctx.admin.addr });
+    const sig = await signalled;
+    logger.info("stopping: sending Cease to every peer", { signal: sig });
+  }
+  return undefined;
+}
+
+/** The stop: withdraw (Cease, or the RFC 8326 drain first), then close, under a deadline. */
+async function stopSpeakerRole(
+  parts: SpeakerParts,
+  ctx: { signal: SignalWait; admin: AdminServer },
+): Promise<void> {
+  const { flags } = parts;
+  await boundedShutdown(ctx.signal, [
+    ["withdraw routes", () => parts.speaker.stop()],
+    ["close the API source", () => parts.conn.source.close()],
+    ["close the admin server", () => ctx.admin.close()],
+  ], {
+    logger: parts.logger,
+    deadlineMs: Math.max(10_000, flags.stopGraceMs + 5_000) + flags.gracefulShutdownMs,
+  });
+}
+
 /** Runs `ferrolb speaker` until SIGTERM/SIGINT; resolves to the exit code. */
 export async function runSpeakerRole(args: ParsedArgs): Promise<number> {
   const flags = speakerFlags(args);
@@ -140,65 +218,32 @@ export async function runSpeakerRole(args: ParsedArgs): Promise<number> {
     console.error(`ferrolb speaker: ${flags}`);
     return 2;
   }
-  const logger: Logger = createLogger({
-    level: parseLogLevel(flags.level),
-    component: "ferrolb",
-  });
+  const logger: Logger = createLogger({ level: parseLogLevel(flags.level), component: "ferrolb" });
   const conn = await connectSpeaker(flags, logger);
   if (typeof conn === "string") {
     console.error(`ferrolb speaker: ${conn}`);
     return 1;
   }
-  const { source, writer } = conn;
   const registry = createRegistry();
   const metrics: MetallbMetrics = defineMetallbMetrics(registry);
-  const speaker = createSpeaker(source, writer, speakerOptions(flags, { logger, metrics }));
-  const k8sMetrics = () => {
-    const m = source.metrics();
-    metrics.configLoaded.set({}, m.configLoaded ? 1 : 0);
-    // As MetalLB: stale means the latest configuration failed to load, not a watch hiccup.
-    metrics.configStale.set({}, speaker.configStatus().valid ? 0 : 1);
-  };
+  const speaker = createSpeaker(
+    conn.source,
+    conn.writer,
+    speakerOptions(flags, { logger, metrics }),
+  );
+  const parts: SpeakerParts = { flags, logger, conn, registry, metrics, speaker };
   let admin: AdminServer;
   try {
-    admin = startAdminServer(flags.adminAddr, {
-      registry,
-      health: () => true,
-      ready: () => {
-        k8sMetrics();
-        return speaker.ready()
-          ? { ready: true }
-          : { ready: false, reason: "waiting for caches and a valid configuration" };
-      },
-      status: () => speakerStatusDocument(speaker, flags.nodeName),
-      logger,
-    });
+    admin = speakerAdmin(parts);
   } catch (err) {
     console.error(`ferrolb speaker: --admin-addr: ${(err as Error).message}`);
-    await source.close();
+    await conn.source.close();
     return 1;
   }
   const signal = waitForSignal({ logger });
-  const signalled = signal.promise;
-  logger.info("speaker starting", { node: flags.nodeName, namespace: flags.namespace });
-  const started = speaker.start().then(() => "started" as const, (err) => err as Error);
-  const first = await Promise.race([started, signalled]);
-  if (first instanceof Error) {
-    logger.error("speaker failed to start", { error: first });
-  } else if (first === "started") {
-    logger.info("speaker running", { admin: admin.addr });
-    const sig = await signalled;
-    logger.info("stopping: sending Cease to every peer", { signal: sig });
-  }
-  await boundedShutdown(signal, [
-    ["withdraw routes", () => speaker.stop()],
-    ["close the API source", () => source.close()],
-    ["close the admin server", () => admin.close()],
-  ], {
-    logger,
-    deadlineMs: Math.max(10_000, flags.stopGraceMs + 5_000) + flags.gracefulShutdownMs,
-  });
-  return first instanceof Error ? 1 : 0;
+  const failed = await runUntilSignal(parts, { signal, admin });
+  await stopSpeakerRole(parts, { signal, admin });
+  return failed ? 1 : 0;
 }
 
 if (import.meta.main) {
