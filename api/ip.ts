@@ -73,8 +73,8 @@ export function parseAddressEntry(text: string): IPResult<AddressRange> {
   if (parts.length !== 2) {
     return { ok: false, error: `invalid address "${text}": expected a CIDR or a range "a-b"` };
   }
-  const a = parseIP(parts[0].trim());
-  const b = parseIP(parts[1].trim());
+  const a = rangeEnd(parts[0].trim());
+  const b = rangeEnd(parts[1].trim());
   if (!a.ok) return { ok: false, error: `invalid range "${text}": bad start address` };
   if (!b.ok) return { ok: false, error: `invalid range "${text}": bad end address` };
   if (a.value.family !== b.value.family) {
@@ -87,6 +87,20 @@ export function parseAddressEntry(text: string): IPResult<AddressRange> {
     ok: true,
     value: { family: a.value.family, start: a.value.value, end: b.value.value, text },
   };
+}
+
+/** The IPv4-mapped IPv6 block `::ffff:0:0/96`. */
+const V4_MAPPED = 0xffffn << 32n;
+
+/**
+ * One end of a range. MetalLB reads it with Go's net.ParseIP and takes an address whose
+ * To4() is set as IPv4, so an IPv4-mapped IPv6 address (`::ffff:10.0.0.1`) is that IPv4
+ * address there: the range `::ffff:10.0.0.1-10.0.0.5` is one IPv4 range of five.
+ */
+function rangeEnd(text: string): IPResult<ParsedIP> {
+  const ip = parseIP(text);
+  if (!ip.ok || ip.value.family === 4 || ip.value.value >> 32n !== 0xffffn) return ip;
+  return { ok: true, value: { family: 4, value: ip.value.value - V4_MAPPED } };
 }
 
 /** The prefix lengths of the smallest set of CIDRs exactly covering `range`. */

@@ -63,3 +63,14 @@ Deno.test("communities parse as standard or large values", () => {
   assert.equal(parseCommunity("large:4294967296:1:2").ok, false);
   assert.equal(parseCommunity("-1:2").ok, false);
 });
+
+Deno.test("range ends written IPv4-mapped are IPv4, as MetalLB (Go's To4) reads them", () => {
+  const r = parseAddressEntry("::ffff:10.0.0.1 - 10.0.0.5");
+  assert.ok(r.ok);
+  assert.deepEqual([r.value.family, r.value.start, r.value.end], [4, 0x0a000001n, 0x0a000005n]);
+  const backwards = parseAddressEntry("::ffff:10.0.0.2-::ffff:10.0.0.1");
+  assert.ok(!backwards.ok && /start is after end/.test(backwards.error));
+  // Only the mapped block: an IPv4-compatible or other IPv6 address stays IPv6.
+  const v6 = parseAddressEntry("::1:a00:1-::1:a00:5");
+  assert.ok(v6.ok && v6.value.family === 6);
+});
