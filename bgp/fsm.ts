@@ -1,24 +1,27 @@
 /**
- * The BGP finite state machine of RFC 4271 section 8, split in two: the pure parts (states,
- * reconnect backoff, OPEN building and checking) and {@linkcode PeerConnection}, which runs
- * OpenSent → OpenConfirm → Established over one connection with hold and keepalive timers.
+ * The BGP finite state machine of RFC 4271 section 8: states, reconnect backoff and
+ * {@linkcode PeerConnection}, which runs OpenSent → OpenConfirm → Established over one
+ * connection with hold and keepalive timers. The OPEN itself (building ours, checking the
+ * peer's) lives in `open_policy.ts`, as BIRD keeps it apart from its FSM.
  * Idle/Connect/Active (dialing and connect-retry) live in the session, which owns reconnects.
  */
-import { BgpError, CeaseSubcode, describeNotification, ErrorCode, OpenSubcode } from "./errors.ts";
+import { BgpError, CeaseSubcode, describeNotification, ErrorCode } from "./errors.ts";
 import { decodeMessage, encodeMessage, FrameReader } from "./packets.ts";
 import type { Clock, TimerHandle } from "./timers.ts";
 import { type Conn, writeAll } from "./transport.ts";
-import {
-  AFI_IPV4,
-  AFI_IPV6,
-  type Capability,
-  type CodecContext,
-  type Message,
-  type NotificationMessage,
-  type OpenMessage,
-  SAFI_UNICAST,
-} from "./types.ts";
+import type { CodecContext, Message, NotificationMessage } from "./types.ts";
 import type { Logger } from "./log.ts";
+import { buildOpen, checkOpen, type Negotiated, type OpenPolicy } from "./open_policy.ts";
+
+export {
+  AS_TRANS,
+  buildOpen,
+  checkOpen,
+  type Family,
+  type Negotiated,
+  type OpenPolicy,
+  type PeerAsnPolicy,
+} from "./open_policy.ts";
 
 /** FSM states (RFC 4271 8.2.2). */
 export const State = {
@@ -32,15 +35,6 @@ export const State = {
 
 /** One of the FSM state names. */
 export type SessionState = typeof State[keyof typeof State];
-
-/** Address families a session may carry. */
-export type Family = "ipv4" | "ipv6";
-
-/** Which peer AS an unpinned session accepts: ours ("internal") or any other ("external"). */
-export type PeerAsnPolicy = "internal" | "external";
-
-/** AS_TRANS (RFC 6793): the 2-octet My AS of a speaker whose ASN does not fit. */
-export const AS_TRANS = 23456;
 
 /** Hold time advertised while waiting for the peer's OPEN (RFC 4271 suggests 4 minutes). */
 export const OPEN_HOLD_MS = 240_000;
@@ -72,173 +66,6 @@ export function backoffDelay(failures: number, options: BackoffOptions = {}): nu
     Math.min(FIRST_BACKOFF_MS * 2 ** Math.max(0, failures - 1), MAX_BACKOFF_MS);
   const r = (options.random ?? Math.random)();
   return Math.round(ceiling * (1 - 0.25 * Math.min(1, Math.max(0, r))));
-}
-
-/** What we put in our OPEN and expect from the peer's. */
-export interface OpenPolicy {
-  localAsn: number;
-  /** Expected peer AS; undefined accepts any allowed by `peerAsnPolicy` (the collector). */
-  peerAsn?: number;
-  /**
-   * When `peerAsn` is undefined: "external" accepts any AS but ours, "internal" only ours
-   * (MetalLB's dynamicASN); undefined accepts any.
-   */
-  peerAsnPolicy?: PeerAsnPolicy;
-  routerId: string;
-  holdTimeMs: number;
-  /** Configured keepalive; default a third of the negotiated hold time. */
-  keepaliveMs?: number;
-  families: Family[];
-  /** Restart time in seconds to announce the graceful-restart capability; omit to not. */
-  gracefulRestartTimeS?: number;
-  /** Set the RFC 8538 N bit in our graceful-restart capability (default true). */
-  gracefulRestartNotification?: boolean;
-  /** Set the R bit: we are coming back from a restart (RFC 4724 3). */
-  restarting?: boolean;
-  /**
-   * Set the F bit for every family: forwarding survived our restart. True for a speaker
-   * whose data plane (the node) keeps running while the BGP process restarts.
-   */
-  forwardingPreserved?: boolean;
-  /** Accept a peer router ID equal to ours on iBGP (the collector is lenient). */
-  allowSameRouterId?: boolean;
-}
-
-/** The outcome of a successful OPEN exchange. */
-export interface Negotiated {
-  peerAsn: number;
-  peerRouterId: string;
-  /** Negotiated hold time in ms; 0 disables hold and keepalive timers. */
-  holdTimeMs: number;
-  keepaliveMs: number;
-  fourOctetAs: boolean;
-  /** Families both sides announced (IPv4 alone when the peer sent no multiprotocol caps). */
-  families: Family[];
-  routeRefresh: boolean;
-  /** The peer announced graceful restart. */
-  peerGracefulRestart: boolean;
-  /** Both sides announced graceful restart (RFC 4724 procedures apply to this session). */
-  gracefulRestart: boolean;
-  /** Both sides set the RFC 8538 N bit: a NOTIFICATION other than Hard Reset keeps routes. */
-  gracefulNotification: boolean;
-  peerCapabilities: Capability[];
-}
-
-function familyAfi(f: Family): 1 | 2 {
-  return f === "ipv4" ? AFI_IPV4 : AFI_IPV6;
-}
-
-/** Our OPEN message for `policy`. */
-export function buildOpen(policy: OpenPolicy): OpenMessage {
-  const caps: Capability[] = policy.families.map((f) => ({
-    code: 1 as const,
-    afi: familyAfi(f),
-    safi: SAFI_UNICAST,
-  }));
-  caps.push({ code: 2 });
-  caps.push({ code: 65, asn: policy.localAsn });
-  if (policy.gracefulRestartTimeS !== undefined) {
-    const gr: Extract<Capability, { code: 64 }> = {
-      code: 64,
-      restarting: !!policy.restarting,
-      restartTime: Math.min(policy.gracefulRestartTimeS, 0x0fff),
-      families: policy.families.map((f) => ({
-        afi: familyAfi(f),
-        safi: SAFI_UNICAST,
-        forwardingPreserved: !!policy.forwardingPreserved,
-      })),
-    };
-    if (policy.gracefulRestartNotification !== false) gr.notification = true;
-    caps.push(gr);
-  }
-  return {
-    type: 1,
-    version: 4,
-    myAs: policy.localAsn > 0xffff ? AS_TRANS : policy.localAsn,
-    holdTime: Math.floor(policy.holdTimeMs / 1000),
-    routerId: policy.routerId,
-    capabilities: caps,
-  };
-}
-
-/** Checks the peer's OPEN against `policy` (RFC 4271 6.2); throws the BgpError to send. */
-export function checkOpen(open: OpenMessage, policy: OpenPolicy): Negotiated {
-  if (open.version !== 4) {
-    throw new BgpError(ErrorCode.OPEN_MESSAGE, OpenSubcode.UNSUPPORTED_VERSION_NUMBER, {
-      data: new Uint8Array([0, 4]),
-      detail: `peer speaks version ${open.version}`,
-    });
-  }
-  const as4 = open.capabilities.find((c): c is { code: 65; asn: number } =>
-    c.code === 65 && "asn" in c
-  );
-  const peerAsn = as4 ? as4.asn : open.myAs;
-  if (policy.peerAsn !== undefined && peerAsn !== policy.peerAsn) {
-    throw new BgpError(ErrorCode.OPEN_MESSAGE, OpenSubcode.BAD_PEER_AS, {
-      detail: `peer AS ${peerAsn}, configured ${policy.peerAsn}`,
-    });
-  }
-  if (policy.peerAsn === undefined && policy.peerAsnPolicy !== undefined) {
-    const internal = peerAsn === policy.localAsn;
-    if (internal !== (policy.peerAsnPolicy === "internal")) {
-      throw new BgpError(ErrorCode.OPEN_MESSAGE, OpenSubcode.BAD_PEER_AS, {
-        detail: policy.peerAsnPolicy === "internal"
-          ? `peer AS ${peerAsn}, want our AS ${policy.localAsn} (dynamic ASN internal)`
-          : `peer AS ${peerAsn} is our own AS (dynamic ASN external)`,
-      });
-    }
-  }
-  if (open.holdTime === 1 || open.holdTime === 2) {
-    throw new BgpError(ErrorCode.OPEN_MESSAGE, OpenSubcode.UNACCEPTABLE_HOLD_TIME, {
-      detail: `hold time ${open.holdTime}s (must be 0 or at least 3)`,
-    });
-  }
-  const ibgp = peerAsn === policy.localAsn;
-  if (
-    open.routerId === "0.0.0.0" ||
-    (ibgp && open.routerId === policy.routerId && !policy.allowSameRouterId)
-  ) {
-    throw new BgpError(ErrorCode.OPEN_MESSAGE, OpenSubcode.BAD_BGP_IDENTIFIER, {
-      detail: `peer router ID ${open.routerId}`,
-    });
-  }
-  const ourHold = Math.floor(policy.holdTimeMs / 1000);
-  const holdS = Math.min(ourHold, open.holdTime);
-  const holdTimeMs = holdS * 1000;
-  let keepaliveMs = 0;
-  if (holdTimeMs > 0) {
-    keepaliveMs = Math.floor(holdTimeMs / 3);
-    if (policy.keepaliveMs !== undefined && policy.keepaliveMs > 0) {
-      // A keepalive at or above the hold time would let the peer's hold timer expire.
-      keepaliveMs = policy.keepaliveMs < holdTimeMs ? policy.keepaliveMs : keepaliveMs;
-    }
-  }
-  const mp = open.capabilities.filter((c): c is { code: 1; afi: number; safi: number } =>
-    c.code === 1 && "afi" in c
-  );
-  const peerFamilies: Family[] = mp.length === 0
-    ? ["ipv4"]
-    : mp.filter((c) => c.safi === SAFI_UNICAST && (c.afi === AFI_IPV4 || c.afi === AFI_IPV6)).map((
-      c,
-    ) => (c.afi === AFI_IPV4 ? "ipv4" : "ipv6"));
-  const peerGr = open.capabilities.find((c): c is Extract<Capability, { code: 64 }> =>
-    c.code === 64 && "restartTime" in c
-  );
-  const ourGr = policy.gracefulRestartTimeS !== undefined;
-  return {
-    peerAsn,
-    peerRouterId: open.routerId,
-    holdTimeMs,
-    keepaliveMs,
-    fourOctetAs: as4 !== undefined,
-    families: policy.families.filter((f) => peerFamilies.includes(f)),
-    routeRefresh: open.capabilities.some((c) => c.code === 2),
-    peerGracefulRestart: peerGr !== undefined,
-    gracefulRestart: ourGr && peerGr !== undefined,
-    gracefulNotification: ourGr && policy.gracefulRestartNotification !== false &&
-      peerGr?.notification === true,
-    peerCapabilities: open.capabilities,
-  };
 }
 
 /** Why a connection ended. */
@@ -352,12 +179,7 @@ export class PeerConnection {
       subcode: notify.subcode,
       data: notify.data,
     };
-    const write = this.send(sent).catch(() => {});
-    let timer: TimerHandle | undefined;
-    // A stalled peer must not hold up shutdown forever.
-    const limit = new Promise<void>((resolve) => (timer = this.#clock.setTimeout(resolve, 5000)));
-    await Promise.race([write, limit]);
-    this.#clock.clearTimeout(timer);
+    await this.#atMost5s(this.send(sent).catch(() => {}));
     this.#shutdown({ reason: text, sent, local: notify.code === ErrorCode.CEASE });
   }
 
@@ -367,11 +189,16 @@ export class PeerConnection {
    */
   async closeQuietly(reason: string): Promise<void> {
     if (this.#closed) return;
+    await this.#atMost5s(this.#writeChain);
+    this.#shutdown({ reason, local: true });
+  }
+
+  /** Waits for `p`, but a stalled peer must not hold up shutdown forever. */
+  async #atMost5s(p: Promise<void>): Promise<void> {
     let timer: TimerHandle | undefined;
     const limit = new Promise<void>((resolve) => (timer = this.#clock.setTimeout(resolve, 5000)));
-    await Promise.race([this.#writeChain, limit]);
+    await Promise.race([p, limit]);
     this.#clock.clearTimeout(timer);
-    this.#shutdown({ reason, local: true });
   }
 
   #setState(state: SessionState): void {
