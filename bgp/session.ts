@@ -1,167 +1,48 @@
 /**
  * One BGP session to one peer: dials it (Idle → Connect → OpenSent …), reconnects with
  * backoff, and keeps the peer's Adj-RIB-Out in step with the routes the caller wants.
- * Route changes only ever produce UPDATEs; they never reset the session.
+ * Route changes only ever produce UPDATEs; they never reset the session. Settings live in
+ * session_config.ts and the sending (flushes, batching, chunked writes) in session_sender.ts.
  */
 import { type LogContext, type Logger, silentLogger } from "./log.ts";
-import { BgpError, ErrorCode } from "./errors.ts";
 import {
-  adminShutdown,
   backoffDelay,
   type CloseReason,
   type Family,
-  hardReset,
   type Negotiated,
-  type OpenPolicy,
-  type PeerAsnPolicy,
   PeerConnection,
   type SessionState,
   State,
 } from "./fsm.ts";
-import {
-  AdjRibOut,
-  type AttributeEnv,
-  endOfRib,
-  type HoldTails,
-  type Route,
-  type RouteState,
-  type TakenUpdates,
-} from "./adj_rib_out.ts";
-import { encodeMessage, MAX_MESSAGE_SIZE } from "./packets.ts";
+import type { AttributeEnv, Route, RouteState } from "./adj_rib_out.ts";
 import { prefixKey } from "./prefix.ts";
 import { type Clock, systemClock, type TimerHandle } from "./timers.ts";
 import { type Conn, type Connector, formatHostPort, netAddrOf, tcpConnector } from "./transport.ts";
 import type { Message, UpdateMessage } from "./types.ts";
+import {
+  checkPeerAsn,
+  closeForStop,
+  DEFAULT_CONNECT_MS,
+  type Listener,
+  openPolicy,
+  sendSetup,
+  type SessionConfig,
+  type SessionEvent,
+  type SessionOptions,
+  type SessionStats,
+  type StopOptions,
+} from "./session_config.ts";
+import { RouteSender } from "./session_sender.ts";
 
-/** Configuration of one session. */
-export interface SessionConfig {
-  localAsn: number;
-  /** The peer's AS; when absent, `peerAsnPolicy` says which AS numbers are accepted. */
-  peerAsn?: number;
-  /**
-   * For a peer without a fixed AS (MetalLB `dynamicASN`): "external" accepts any AS but
-   * ours, "internal" only ours. Required when `peerAsn` is absent.
-   */
-  peerAsnPolicy?: PeerAsnPolicy;
-  peerAddress: string;
-  /** Default 179. */
-  peerPort?: number;
-  /** Dotted quad. */
-  routerId: string;
-  /** Proposed hold time; default 90 s; 0 disables hold and keepalive timers. */
-  holdTimeMs?: number;
-  /** Default a third of the negotiated hold time. */
-  keepaliveMs?: number;
-  /** Bound on each TCP connect; default 10 s. */
-  connectTimeoutMs?: number;
-  /**
-   * Fixed interval between connection attempts (MetalLB's `connectTime`); default a backoff
-   * doubling from 1 s to 2 minutes. Both are jittered (see {@linkcode backoffDelay}).
-   */
-  connectRetryMs?: number;
-  /** Default both. */
-  families?: Family[];
-  /** Announce the graceful-restart capability and send End-of-RIB after the initial table. */
-  gracefulRestart?: boolean;
-  /** Restart time announced with graceful restart; default 120 s (at most 4095). */
-  gracefulRestartTimeS?: number;
-  /**
-   * Announce RFC 8538 notification support (the N bit) with graceful restart; default true.
-   * When both sides do, {@linkcode BgpSession.stop} sends Cease and the peer still keeps our
-   * routes; otherwise a graceful stop closes TCP without a NOTIFICATION.
-   */
-  gracefulRestartNotification?: boolean;
-  /**
-   * This process is coming back from a restart: set the R bit in the OPENs sent until the
-   * first session is up, so the peer keeps our stale routes until our End-of-RIB.
-   */
-  restarting?: boolean;
-  /** Next hop for IPv6 routes, overriding the one derived from the session's local address. */
-  nextHopV6?: string;
-  /** Source address wanted by the user; Deno cannot bind it for an outgoing connect. */
-  sourceAddress?: string;
-  /** Name for logs. */
-  name?: string;
-  /**
-   * Bound on how long announcements may wait to fill an UPDATE during a bulk change (many
-   * prefixes arriving over several flushes, as on a cold start); default 0: never held.
-   * Lone changes are never held.
-   */
-  coalesceMs?: number;
-}
-
-/** Counters and state of a session, for status pages and metrics. */
-export interface SessionStats {
-  state: string;
-  establishedAt?: number;
-  prefixesSent: number;
-  prefixesPending: number;
-  /** Prefixes the session should advertise, sent or not. */
-  prefixesWanted: number;
-  prefixesReceived: number;
-  updatesSent: number;
-  updatesReceived: number;
-  lastError?: string;
-  /** "ip:port" of the peer. */
-  peer: string;
-  /** The peer's AS from its OPEN, while connected. */
-  peerAsn?: number;
-  /** Graceful restart negotiated with the peer, and RFC 8538 notification support. */
-  gracefulRestart?: { notification: boolean };
-}
-
-/** Options of {@linkcode BgpSession.stop}. */
-export interface StopOptions {
-  /**
-   * The peer must forget our routes now (the peer was removed from the configuration):
-   * Cease/Hard Reset when RFC 8538 was negotiated, else Cease/administrative shutdown,
-   * which makes an RFC 4724 peer drop them too. Default false.
-   */
-  hardReset?: boolean;
-}
-
-/** Injectable dependencies of a session. */
-export interface SessionOptions {
-  clock?: Clock;
-  connector?: Connector;
-  logger?: Logger;
-  /** Uniform random numbers in [0, 1) for the reconnect jitter; default Math.random. */
-  random?: () => number;
-}
-
-type Listener = (...args: never[]) => void;
-
-/**
- * Events a session emits: "state" (state, previous), "error" (Error), "update" (UpdateMessage
- * received), "sent" (routes announced or withdrawn went out).
- */
-export type SessionEvent = "state" | "error" | "update" | "sent";
-
-/** Default hold time (RFC 4271 suggests 90 s; MetalLB's default too). */
-export const DEFAULT_HOLD_MS = 90_000;
-/** Most announcements and withdrawals one flush step takes (~10-20 ms of work). */
-const FLUSH_BATCH = 16_384;
-
-/** Default connect timeout. */
-export const DEFAULT_CONNECT_MS = 10_000;
-
-/** Why the peer-AS settings of `config` cannot work, or undefined when they can. */
-function checkPeerAsn(config: SessionConfig): string | undefined {
-  const { peerAsn, peerAsnPolicy, localAsn } = config;
-  if (peerAsnPolicy !== undefined && peerAsnPolicy !== "internal" && peerAsnPolicy !== "external") {
-    return `peerAsnPolicy "${peerAsnPolicy}" (want "internal" or "external")`;
-  }
-  if (peerAsn === undefined) {
-    return peerAsnPolicy === undefined ? "peerAsn or peerAsnPolicy is required" : undefined;
-  }
-  if (peerAsnPolicy === "internal" && peerAsn !== localAsn) {
-    return `peerAsn ${peerAsn} contradicts peerAsnPolicy "internal" (local AS ${localAsn})`;
-  }
-  if (peerAsnPolicy === "external" && peerAsn === localAsn) {
-    return `peerAsn ${peerAsn} contradicts peerAsnPolicy "external" (it is the local AS)`;
-  }
-  return undefined;
-}
+export {
+  DEFAULT_CONNECT_MS,
+  DEFAULT_HOLD_MS,
+  type SessionConfig,
+  type SessionEvent,
+  type SessionOptions,
+  type SessionStats,
+  type StopOptions,
+} from "./session_config.ts";
 
 /** An outgoing BGP session with its own Adj-RIB-Out. */
 export class BgpSession {
@@ -183,19 +64,9 @@ export class BgpSession {
   #env?: AttributeEnv;
   /** Negotiated families we can send: IPv6 only with a usable next hop. */
   #sendFamilies: Family[] = [];
-  #rib = new AdjRibOut();
+  readonly #sender: RouteSender;
   #ribIn = new Set<string>();
-  #flushScheduled = false;
-  /** When a flush last filled more than one UPDATE of an attribute set. */
-  #bulkAt?: number;
-  #tailTimer?: TimerHandle;
-  /** The next flush sends what was held back, full UPDATE or not. */
-  #forceTails = false;
-  #flushing = false;
-  #dirty = false;
-  #eorPending = false;
   #establishedAt?: number;
-  #updatesSent = 0;
   #updatesReceived = 0;
   #lastError?: string;
   #listeners: Record<SessionEvent, Listener[]> = { state: [], error: [], update: [], sent: [] };
@@ -212,6 +83,18 @@ export class BgpSession {
     const ctx: LogContext = { peer: formatHostPort(config.peerAddress, this.#port) };
     if (config.name) ctx.session = config.name;
     this.#log = (options.logger ?? silentLogger).child(ctx);
+    this.#sender = new RouteSender({
+      clock: this.#clock,
+      log: this.#log,
+      coalesceMs: config.coalesceMs,
+      link: () => ({
+        pc: this.#pc,
+        negotiated: this.#negotiated,
+        env: this.#env,
+        families: this.#sendFamilies,
+      }),
+      onSent: () => this.#emit("sent"),
+    });
   }
 
   /** Current FSM state name. */
@@ -248,14 +131,14 @@ export class BgpSession {
 
   /** States the full set of routes the peer should have; only the difference is sent. */
   setRoutes(routes: Route[]): void {
-    const rejected = this.#rib.setWanted(routes);
+    const rejected = this.#sender.rib.setWanted(routes);
     if (rejected.length > 0) {
       const reason = `${rejected.length} route(s) not announced: ${rejected[0].prefix}: ` +
         rejected[0].reason;
       this.#log.error("routes rejected", { count: rejected.length, sample: rejected.slice(0, 5) });
       this.#emit("error", new TypeError(reason));
     }
-    this.#scheduleFlush();
+    this.#sender.schedule();
   }
 
   /**
@@ -269,26 +152,10 @@ export class BgpSession {
     this.#attempt++;
     this.#clock.clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
-    this.#clock.clearTimeout(this.#tailTimer);
-    this.#tailTimer = undefined;
+    this.#sender.cancelHold();
     const pc = this.#pc;
-    const neg = this.#negotiated;
     if (pc && !pc.closed) {
-      if (neg?.gracefulRestart && pc.state === State.ESTABLISHED) {
-        if (options.hardReset) {
-          await pc.close(neg.gracefulNotification ? hardReset() : adminShutdown());
-        } else if (neg.gracefulNotification) {
-          this.#log.info("stopping: Cease under RFC 8538, the peer keeps our routes as stale");
-          await pc.close(adminShutdown());
-        } else {
-          this.#log.info(
-            "stopping without NOTIFICATION so the peer keeps our routes (graceful restart)",
-          );
-          await pc.closeQuietly("stopped (graceful restart: closed without NOTIFICATION)");
-        }
-      } else {
-        await pc.close(adminShutdown());
-      }
+      await closeForStop(pc, { ...options, negotiated: this.#negotiated, log: this.#log });
     }
     this.#setState(State.IDLE);
   }
@@ -299,7 +166,7 @@ export class BgpSession {
    * `absent` when it is not wanted.
    */
   routeState(key: string): RouteState {
-    const s = this.#rib.routeState(key);
+    const s = this.#sender.rib.routeState(key);
     return s === "sent" && this.#state !== State.ESTABLISHED ? "pending" : s;
   }
 
@@ -308,11 +175,11 @@ export class BgpSession {
     const families = this.#negotiated?.families ?? this.#config.families ?? ["ipv4", "ipv6"];
     const s: SessionStats = {
       state: this.#state,
-      prefixesSent: this.#rib.sentCount,
-      prefixesPending: this.#rib.pendingCount(families),
-      prefixesWanted: this.#rib.wantedCount,
+      prefixesSent: this.#sender.rib.sentCount,
+      prefixesPending: this.#sender.rib.pendingCount(families),
+      prefixesWanted: this.#sender.rib.wantedCount,
       prefixesReceived: this.#ribIn.size,
-      updatesSent: this.#updatesSent,
+      updatesSent: this.#sender.updatesSent,
       updatesReceived: this.#updatesReceived,
       peer: formatHostPort(this.#config.peerAddress, this.#port),
     };
@@ -343,28 +210,6 @@ export class BgpSession {
     this.#state = state;
     this.#log.info("BGP state change", { from: prev, to: state });
     this.#emit("state", state, prev);
-  }
-
-  #policy(): OpenPolicy {
-    const c = this.#config;
-    const p: OpenPolicy = {
-      localAsn: c.localAsn,
-      routerId: c.routerId,
-      holdTimeMs: c.holdTimeMs ?? DEFAULT_HOLD_MS,
-      families: c.families ?? ["ipv4", "ipv6"],
-    };
-    if (c.peerAsn !== undefined) p.peerAsn = c.peerAsn;
-    else p.peerAsnPolicy = c.peerAsnPolicy;
-    if (c.keepaliveMs !== undefined) p.keepaliveMs = c.keepaliveMs;
-    if (c.gracefulRestart) {
-      p.gracefulRestartTimeS = c.gracefulRestartTimeS ?? 120;
-      p.gracefulRestartNotification = c.gracefulRestartNotification ?? true;
-      // The node forwards to our Service IPs whether or not this process runs, so forwarding
-      // state always survives our restart; without F the peer drops stale routes on reconnect.
-      p.forwardingPreserved = true;
-      p.restarting = !!c.restarting && !this.#establishedOnce;
-    }
-    return p;
   }
 
   async #connect(): Promise<void> {
@@ -398,7 +243,7 @@ export class BgpSession {
       conn.close();
       return;
     }
-    const pc = new PeerConnection(conn, this.#policy(), {
+    const pc = new PeerConnection(conn, openPolicy(this.#config, this.#establishedOnce), {
       clock: this.#clock,
       logger: this.#log,
       handlers: {
@@ -440,36 +285,13 @@ export class BgpSession {
     this.#establishedOnce = true;
     this.#negotiated = neg;
     this.#establishedAt = this.#clock.now();
-    const local = netAddrOf(conn.localAddr).hostname;
-    const v6Session = local.includes(":");
-    let nextHopV4 = local;
-    if (v6Session) {
-      // RFC 5549 (IPv4 over an IPv6 next hop) is not supported: fall back to the router ID.
-      nextHopV4 = this.#config.routerId;
-      if (neg.families.includes("ipv4")) {
-        this.#log.warn("IPv4 routes over an IPv6 session: using the router ID as NEXT_HOP", {
-          nextHop: nextHopV4,
-        });
-      }
-    }
-    // IPv6 routes over an IPv4 session need a real IPv6 next hop: peers such as BIRD reject
-    // the IPv4-mapped form (::ffff:a.b.c.d) as a mismatched address family. Without one
-    // those routes stay pending rather than being sent unusable.
-    const nextHopV6 = this.#config.nextHopV6 ?? (v6Session ? local.replace(/%.*$/, "") : "");
-    this.#sendFamilies = neg.families.filter((f) => f === "ipv4" || nextHopV6 !== "");
-    if (!nextHopV6 && neg.families.includes("ipv6")) {
-      this.#log.warn("IPv6 routes over an IPv4 session without an IPv6 next hop: held back", {});
-    }
-    this.#env = {
-      ibgp: neg.peerAsn === this.#config.localAsn,
-      localAsn: this.#config.localAsn,
-      nextHopV4,
-      nextHopV6,
-    };
-    this.#rib.reset();
-    // The whole table is known: nothing to wait for.
-    this.#forceTails = true;
-    this.#eorPending = !!this.#config.gracefulRestart || neg.peerGracefulRestart;
+    const setup = sendSetup(this.#config, neg, {
+      local: netAddrOf(conn.localAddr).hostname,
+      log: this.#log,
+    });
+    this.#sendFamilies = setup.families;
+    this.#env = setup.env;
+    this.#sender.resend(!!this.#config.gracefulRestart || neg.peerGracefulRestart);
     this.#log.info("BGP session established", {
       holdTimeMs: neg.holdTimeMs,
       keepaliveMs: neg.keepaliveMs,
@@ -485,7 +307,7 @@ export class BgpSession {
       });
     }
     this.#setState(State.ESTABLISHED);
-    this.#flush();
+    this.#sender.flush();
   }
 
   #onMessage(msg: Message): void {
@@ -493,9 +315,8 @@ export class BgpSession {
       // RFC 7313 Beginning/End-of-RIB markers are not requests (we never offer enhanced refresh).
       if (msg.subtype) return;
       this.#log.info("route refresh requested: re-sending Adj-RIB-Out", { afi: msg.afi });
-      this.#rib.reset();
-      this.#forceTails = true;
-      this.#scheduleFlush();
+      this.#sender.resend();
+      this.#sender.schedule();
       return;
     }
     if (msg.type !== 2) return;
@@ -517,127 +338,12 @@ export class BgpSession {
     this.#env = undefined;
     this.#establishedAt = undefined;
     // The peer forgets our routes with the session: send the full table next time.
-    this.#rib.reset();
+    this.#sender.rib.reset();
     this.#ribIn.clear();
     if (!this.#running) {
       this.#setState(State.IDLE);
       return;
     }
     this.#fail(why.reason, State.IDLE);
-  }
-
-  #scheduleFlush(): void {
-    if (this.#flushScheduled) return;
-    this.#flushScheduled = true;
-    // Every setRoutes of one tick collapses into one diff. (Bursts spread over several ticks
-    // are packed by holding partial UPDATEs, see `coalesceMs`; a timer here would cost every
-    // lone change a clamped macrotask.)
-    queueMicrotask(() => {
-      this.#flushScheduled = false;
-      this.#flush();
-    });
-  }
-
-  async #flush(): Promise<void> {
-    if (this.#flushing) {
-      this.#dirty = true;
-      return;
-    }
-    this.#flushing = true;
-    try {
-      let more = false;
-      do {
-        if (more) await new Promise((resolve) => setTimeout(resolve, 0));
-        this.#dirty = false;
-        const pc = this.#pc;
-        const neg = this.#negotiated;
-        const env = this.#env;
-        if (!pc || !neg || !env || pc.state !== State.ESTABLISHED) return;
-        // In batches, so that a table of 100,000s never holds the event loop for long.
-        const taken = this.#rib.takeUpdates(env, {
-          ctx: pc.ctx,
-          families: this.#sendFamilies,
-          holdTails: this.#holdTails(),
-          limit: FLUSH_BATCH,
-        });
-        more = taken.more;
-        this.#afterTake(taken);
-        const msgs = taken.updates;
-        if (this.#eorPending && !more) {
-          for (const f of neg.families) msgs.push(endOfRib(f));
-          this.#eorPending = false;
-        }
-        if (msgs.length === 0) continue;
-        if (taken.announced || taken.withdrawn) {
-          this.#log.debug("sending routes", {
-            announced: taken.announced,
-            withdrawn: taken.withdrawn,
-            updates: msgs.length,
-          });
-        }
-        await this.#sendBatched(pc, msgs);
-        if (taken.announced || taken.withdrawn) this.#emit("sent");
-      } while (this.#dirty || more);
-    } catch (err) {
-      // A failed write closes the connection, which resets the Adj-RIB-Out; anything else
-      // is a bug worth seeing.
-      if (this.#pc?.closed === false) this.#log.error("route flush failed", { error: err });
-      else this.#log.debug("route flush interrupted", { error: err });
-    } finally {
-      this.#flushing = false;
-    }
-  }
-
-  /**
-   * During a bulk change (recent flushes filled whole UPDATEs) the last, partly filled UPDATE
-   * of each attribute set waits up to `coalesceMs` for more prefixes; lone changes go at once.
-   */
-  #holdTails(): HoldTails {
-    const ms = this.#config.coalesceMs ?? 0;
-    if (ms <= 0 || this.#forceTails || this.#eorPending) return "none";
-    const recent = this.#bulkAt !== undefined && this.#clock.now() - this.#bulkAt < ms;
-    return recent ? "all" : "bulky";
-  }
-
-  #afterTake(taken: TakenUpdates): void {
-    if (taken.more) return;
-    this.#forceTails = false;
-    if (taken.bulk) this.#bulkAt = this.#clock.now();
-    if (taken.held === 0 || this.#tailTimer !== undefined) return;
-    this.#tailTimer = this.#clock.setTimeout(() => {
-      this.#tailTimer = undefined;
-      this.#forceTails = true;
-      this.#scheduleFlush();
-    }, this.#config.coalesceMs ?? 0);
-  }
-
-  async #sendBatched(pc: PeerConnection, msgs: UpdateMessage[]): Promise<void> {
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    const send = async () => {
-      if (chunks.length === 0) return;
-      const buf = new Uint8Array(size);
-      let off = 0;
-      for (const c of chunks) {
-        buf.set(c, off);
-        off += c.length;
-      }
-      chunks.length = 0;
-      size = 0;
-      await pc.sendRaw(buf);
-    };
-    for (const m of msgs) {
-      const bytes = encodeMessage(m, pc.ctx);
-      if (bytes.length > MAX_MESSAGE_SIZE) {
-        throw new BgpError(ErrorCode.UPDATE_MESSAGE, 0, {
-          detail: `internal: packed UPDATE of ${bytes.length} bytes`,
-        });
-      }
-      chunks.push(bytes);
-      size += bytes.length;
-      this.#updatesSent++;
-      if (size >= 65536) await send();
-    }
-    await send();
   }
 }
