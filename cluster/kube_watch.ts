@@ -70,71 +70,55 @@ export function watchKind(
   hooks: WatchHooks,
   options: WatchOptions,
 ): Promise<WatchEnd> {
-  return new Promise((resolve) => {
-    const { timeoutSeconds, log } = options;
+  return new Promise((resolve) => new WatchRun(target, { hooks, options, resolve }).open(kc));
+}
+
+/** The state of one watch while it runs, ended once through {@linkcode WatchRun.finish}. */
+class WatchRun {
+  readonly #target: WatchTarget;
+  readonly #hooks: WatchHooks;
+  readonly #options: WatchOptions;
+  readonly #resolve: (end: WatchEnd) => void;
+  readonly #startedAt = Date.now();
+  #events = 0;
+  #connected = false;
+  #settled = false;
+  #ctl: AbortController | undefined;
+  #idle: ReturnType<typeof setTimeout> | undefined;
+  #hardBound: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    target: WatchTarget,
+    run: { hooks: WatchHooks; options: WatchOptions; resolve: (end: WatchEnd) => void },
+  ) {
+    this.#target = target;
+    this.#hooks = run.hooks;
+    this.#options = run.options;
+    this.#resolve = run.resolve;
+  }
+
+  /** Arms the bounds and opens the watch. */
+  open(kc: k8s.KubeConfig): void {
+    const { timeoutSeconds } = this.#options;
     const w = new k8s.Watch(kc);
     // Inactivity bound; the server ends the stream at timeoutSeconds, bookmarks keep it busy.
     (w as unknown as { requestTimeoutMs: number }).requestTimeoutMs = timeoutSeconds * 1000 +
       30_000;
-    const startedAt = Date.now();
-    let events = 0;
-    let connected = false;
-    let settled = false;
-    let ctl: AbortController | undefined;
-    let idle: ReturnType<typeof setTimeout> | undefined;
-    const ended = () => ({
-      outcome: "ended" as const,
-      connected,
-      events,
-      durationMs: Date.now() - startedAt,
-    });
-    const finish = (end: WatchEnd) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(hardBound);
-      clearTimeout(idle);
-      hooks.setStop(undefined);
-      ctl?.abort();
-      resolve(end);
-    };
-    hooks.setStop(finish);
+    this.#hooks.setStop((end) => this.finish(end));
     // Aborting undici's stream does not always reach the client's done callback under Deno
     // (idle timeout included), so the bound is enforced here as well.
-    const hardBound = setTimeout(
-      () => finish({ outcome: "error", error: new Error("watch exceeded its time bound") }),
+    this.#hardBound = setTimeout(
+      () => this.finish({ outcome: "error", error: new Error("watch exceeded its time bound") }),
       timeoutSeconds * 1000 + 60_000,
     );
-    // Under Deno a connection cut under the client surfaces neither as an error nor as an
-    // end, so a watch that delivers nothing for too long is reopened (cheap: no relist).
-    const touch = () => {
-      clearTimeout(idle);
-      idle = setTimeout(() => {
-        log.debug("watch quiet; reopening", { kind: target.kind });
-        finish(ended());
-      }, options.idleTimeoutMs);
-    };
-    touch();
-    const onEvent = (type: string, obj: unknown) => {
-      if (settled) return;
-      touch();
-      if (type === "ERROR") return finish(errorEnd(target, obj));
-      const o = obj as KubeObject;
-      const rv = o?.metadata?.resourceVersion;
-      if (type === "BOOKMARK") return rv ? hooks.progress(rv) : undefined;
-      if (!o?.metadata?.name) return;
-      if (type !== "ADDED" && type !== "MODIFIED" && type !== "DELETED") return;
-      const admitted = admitObject(target.kind, o);
-      if (typeof admitted === "string") {
-        log.error("object over the input limits", { reason: admitted });
-      } else hooks.change(type, admitted);
-      if (rv) hooks.progress(rv);
-      events++;
-    };
-    const onDone = (err: unknown) => {
-      if (!err) return finish(ended());
-      const gone = (err as { statusCode?: number }).statusCode === 410;
-      finish(gone ? { outcome: "gone" } : { outcome: "error", error: err });
-    };
+    this.#touch();
+    this.#start(w);
+  }
+
+  // The client reports events and the end through callbacks; the abort handle comes later.
+  #start(w: k8s.Watch): void {
+    const target = this.#target;
+    const { timeoutSeconds } = this.#options;
     w.watch(
       target.path,
       {
@@ -143,13 +127,66 @@ export function watchKind(
         timeoutSeconds,
         ...(target.labelSelector ? { labelSelector: target.labelSelector } : {}),
       },
-      onEvent,
-      onDone,
+      (type: string, obj: unknown) => this.#onEvent(type, obj),
+      (err: unknown) => this.#onDone(err),
     ).then((c) => {
-      ctl = c;
-      if (settled || options.closing.aborted) return c.abort();
-      connected = true;
-      hooks.connected();
-    }, (err) => finish({ outcome: "error", error: err }));
-  });
+      this.#ctl = c;
+      if (this.#settled || this.#options.closing.aborted) return c.abort();
+      this.#connected = true;
+      this.#hooks.connected();
+    }, (err) => this.finish({ outcome: "error", error: err }));
+  }
+
+  /** Ends the watch with `end`; later calls do nothing. */
+  finish(end: WatchEnd): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    clearTimeout(this.#hardBound);
+    clearTimeout(this.#idle);
+    this.#hooks.setStop(undefined);
+    this.#ctl?.abort();
+    this.#resolve(end);
+  }
+
+  #ended(): WatchEnd {
+    return {
+      outcome: "ended",
+      connected: this.#connected,
+      events: this.#events,
+      durationMs: Date.now() - this.#startedAt,
+    };
+  }
+
+  // Under Deno a connection cut under the client surfaces neither as an error nor as an
+  // end, so a watch that delivers nothing for too long is reopened (cheap: no relist).
+  #touch(): void {
+    clearTimeout(this.#idle);
+    this.#idle = setTimeout(() => {
+      this.#options.log.debug("watch quiet; reopening", { kind: this.#target.kind });
+      this.finish(this.#ended());
+    }, this.#options.idleTimeoutMs);
+  }
+
+  #onEvent(type: string, obj: unknown): void {
+    if (this.#settled) return;
+    this.#touch();
+    if (type === "ERROR") return this.finish(errorEnd(this.#target, obj));
+    const o = obj as KubeObject;
+    const rv = o?.metadata?.resourceVersion;
+    if (type === "BOOKMARK") return rv ? this.#hooks.progress(rv) : undefined;
+    if (!o?.metadata?.name) return;
+    if (type !== "ADDED" && type !== "MODIFIED" && type !== "DELETED") return;
+    const admitted = admitObject(this.#target.kind, o);
+    if (typeof admitted === "string") {
+      this.#options.log.error("object over the input limits", { reason: admitted });
+    } else this.#hooks.change(type, admitted);
+    if (rv) this.#hooks.progress(rv);
+    this.#events++;
+  }
+
+  #onDone(err: unknown): void {
+    if (!err) return this.finish(this.#ended());
+    const gone = (err as { statusCode?: number }).statusCode === 410;
+    this.finish(gone ? { outcome: "gone" } : { outcome: "error", error: err });
+  }
 }

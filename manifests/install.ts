@@ -54,21 +54,106 @@ function rule(apiGroup: string, resources: string[], verbs: string[]): Doc {
 
 /** RBAC objects: what each component's code calls, and nothing more. */
 export function buildRbac(opts: InstallOptions): Doc[] {
-  const ns = opts.namespace;
-  const clusterRole = (name: string, rules: Doc[]): Doc => ({
+  return [
+    clusterRoleDoc("controller", { opts, rules: controllerClusterRules() }),
+    clusterRoleDoc("speaker", { opts, rules: speakerClusterRules() }),
+    roleDoc("controller", { opts, rules: controllerRoleRules() }),
+    roleDoc("speaker", { opts, rules: speakerRoleRules() }),
+    clusterBindingDoc("controller", opts),
+    clusterBindingDoc("speaker", opts),
+    roleBindingDoc("controller", opts),
+    roleBindingDoc("speaker", opts),
+  ];
+}
+
+// Services and Events live in every namespace, so these need cluster scope. Service status
+// and annotations are merge patches without a resourceVersion, which the API server never
+// rejects with 409, so neither update nor get is needed for them. Events: create, and
+// patch to count up a repeat of the same Event.
+function controllerClusterRules(): Doc[] {
+  return [
+    rule("", ["services"], ["list", "watch", "patch"]),
+    rule("", ["services/status"], ["patch"]),
+    rule("", ["namespaces"], ["list", "watch"]),
+    rule("", ["events"], ["create", "patch"]),
+  ];
+}
+
+function speakerClusterRules(): Doc[] {
+  return [
+    rule("", ["services", "nodes", "namespaces"], ["list", "watch"]),
+    rule("discovery.k8s.io", ["endpointslices"], ["list", "watch"]),
+    rule("", ["events"], ["create", "patch"]),
+  ];
+}
+
+// Configuration, Secrets and Leases: only in the install namespace. Both components read
+// through list and watch caches, never a single get. ConfigurationState and
+// ServiceBGPStatus are written as get, create when missing, then update of /status.
+function controllerRoleRules(): Doc[] {
+  return [
+    rule("metallb.io", CONFIG_RESOURCES, ["list", "watch"]),
+    // A BGPPeer's passwordSecret that cannot be read makes the whole configuration invalid.
+    rule("", ["secrets"], ["list", "watch"]),
+    rule("metallb.io", ["ipaddresspools/status"], ["patch"]),
+    rule("metallb.io", ["configurationstates"], ["get", "create"]),
+    rule("metallb.io", ["configurationstates/status"], ["update"]),
+    rule("coordination.k8s.io", ["leases"], ["get", "create", "update"]),
+    // The IP history (ConfigMap ferrolb-ip-history): read at start, created once, then
+    // replaced in batches. create names no object, so only get/update can be pinned.
+    rule("", ["configmaps"], ["create"]),
+    { ...rule("", ["configmaps"], ["get", "update"]), resourceNames: ["ferrolb-ip-history"] },
+  ];
+}
+
+function speakerRoleRules(): Doc[] {
+  return [
+    rule("metallb.io", CONFIG_RESOURCES, ["list", "watch"]),
+    // BGPPeer passwordSecret: MetalLB requires the Secret in the install namespace too.
+    rule("", ["secrets"], ["list", "watch"]),
+    // Listed and watched (its own node's only) to delete leftovers after a restart; updated
+    // when someone edited one by hand.
+    rule("metallb.io", ["servicebgpstatuses"], [
+      "list",
+      "watch",
+      "get",
+      "create",
+      "update",
+      "delete",
+    ]),
+    rule("metallb.io", ["servicebgpstatuses/status"], ["update"]),
+    rule("metallb.io", ["configurationstates"], ["get", "create"]),
+    rule("metallb.io", ["configurationstates/status"], ["update"]),
+  ];
+}
+
+function clusterRoleDoc(
+  name: string,
+  { opts, rules }: { opts: InstallOptions; rules: Doc[] },
+): Doc {
+  return {
     apiVersion: "rbac.authorization.k8s.io/v1",
     kind: "ClusterRole",
     metadata: { name: `ferrolb:${name}`, labels: labels(name, opts) },
     rules,
-  });
-  const role = (name: string, rules: Doc[]): Doc => ({
+  };
+}
+
+function roleDoc(name: string, { opts, rules }: { opts: InstallOptions; rules: Doc[] }): Doc {
+  return {
     apiVersion: "rbac.authorization.k8s.io/v1",
     kind: "Role",
-    metadata: { name, namespace: ns, labels: labels(name, opts) },
+    metadata: { name, namespace: opts.namespace, labels: labels(name, opts) },
     rules,
-  });
-  const subjects = (name: string) => [{ kind: "ServiceAccount", name, namespace: ns }];
-  const clusterBinding = (name: string): Doc => ({
+  };
+}
+
+function saSubjects(name: string, opts: InstallOptions): Doc[] {
+  return [{ kind: "ServiceAccount", name, namespace: opts.namespace }];
+}
+
+function clusterBindingDoc(name: string, opts: InstallOptions): Doc {
+  return {
     apiVersion: "rbac.authorization.k8s.io/v1",
     kind: "ClusterRoleBinding",
     metadata: { name: `ferrolb:${name}`, labels: labels(name, opts) },
@@ -77,70 +162,18 @@ export function buildRbac(opts: InstallOptions): Doc[] {
       kind: "ClusterRole",
       name: `ferrolb:${name}`,
     },
-    subjects: subjects(name),
-  });
-  const binding = (name: string): Doc => ({
+    subjects: saSubjects(name, opts),
+  };
+}
+
+function roleBindingDoc(name: string, opts: InstallOptions): Doc {
+  return {
     apiVersion: "rbac.authorization.k8s.io/v1",
     kind: "RoleBinding",
-    metadata: { name, namespace: ns, labels: labels(name, opts) },
+    metadata: { name, namespace: opts.namespace, labels: labels(name, opts) },
     roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name },
-    subjects: subjects(name),
-  });
-  return [
-    // Services and Events live in every namespace, so these need cluster scope. Service status
-    // and annotations are merge patches without a resourceVersion, which the API server never
-    // rejects with 409, so neither update nor get is needed for them. Events: create, and
-    // patch to count up a repeat of the same Event.
-    clusterRole("controller", [
-      rule("", ["services"], ["list", "watch", "patch"]),
-      rule("", ["services/status"], ["patch"]),
-      rule("", ["namespaces"], ["list", "watch"]),
-      rule("", ["events"], ["create", "patch"]),
-    ]),
-    clusterRole("speaker", [
-      rule("", ["services", "nodes", "namespaces"], ["list", "watch"]),
-      rule("discovery.k8s.io", ["endpointslices"], ["list", "watch"]),
-      rule("", ["events"], ["create", "patch"]),
-    ]),
-    // Configuration, Secrets and Leases: only in the install namespace. Both components read
-    // through list and watch caches, never a single get. ConfigurationState and
-    // ServiceBGPStatus are written as get, create when missing, then update of /status.
-    role("controller", [
-      rule("metallb.io", CONFIG_RESOURCES, ["list", "watch"]),
-      // A BGPPeer's passwordSecret that cannot be read makes the whole configuration invalid.
-      rule("", ["secrets"], ["list", "watch"]),
-      rule("metallb.io", ["ipaddresspools/status"], ["patch"]),
-      rule("metallb.io", ["configurationstates"], ["get", "create"]),
-      rule("metallb.io", ["configurationstates/status"], ["update"]),
-      rule("coordination.k8s.io", ["leases"], ["get", "create", "update"]),
-      // The IP history (ConfigMap ferrolb-ip-history): read at start, created once, then
-      // replaced in batches. create names no object, so only get/update can be pinned.
-      rule("", ["configmaps"], ["create"]),
-      { ...rule("", ["configmaps"], ["get", "update"]), resourceNames: ["ferrolb-ip-history"] },
-    ]),
-    role("speaker", [
-      rule("metallb.io", CONFIG_RESOURCES, ["list", "watch"]),
-      // BGPPeer passwordSecret: MetalLB requires the Secret in the install namespace too.
-      rule("", ["secrets"], ["list", "watch"]),
-      // Listed and watched (its own node's only) to delete leftovers after a restart; updated
-      // when someone edited one by hand.
-      rule("metallb.io", ["servicebgpstatuses"], [
-        "list",
-        "watch",
-        "get",
-        "create",
-        "update",
-        "delete",
-      ]),
-      rule("metallb.io", ["servicebgpstatuses/status"], ["update"]),
-      rule("metallb.io", ["configurationstates"], ["get", "create"]),
-      rule("metallb.io", ["configurationstates/status"], ["update"]),
-    ]),
-    clusterBinding("controller"),
-    clusterBinding("speaker"),
-    binding("controller"),
-    binding("speaker"),
-  ];
+    subjects: saSubjects(name, opts),
+  };
 }
 
 // Both containers: nothing but the binary runs, as a fixed non-root user, with a read-only

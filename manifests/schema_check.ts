@@ -31,23 +31,48 @@ export function checkStructural(
   path = "",
 ): SchemaIssue[] {
   const issues: SchemaIssue[] = [];
-  const fail = (message: string, at = path) => issues.push({ path: at || "(root)", message });
+  const fail: Fail = (message, at = path) => issues.push({ path: at || "(root)", message });
+  if (!checkKind(schema, { value, fail })) return issues;
+  checkValue(schema, { value, fail });
+  if (Array.isArray(value)) checkArray(schema, { value, path, fail, issues });
+  if (schema.type === "object") {
+    checkObject(schema, { value: value as Record<string, unknown>, path, fail, issues });
+  }
+  return issues;
+}
+
+/** Records an issue at `at` (the value's own path when left out). */
+type Fail = (message: string, at?: string) => void;
+
+/** What one check step looks at and where it reports. */
+interface Step<T> {
+  value: T;
+  fail: Fail;
+}
+
+/** Null, int-or-string, open and type checks; false when nothing further applies. */
+function checkKind(schema: SchemaNode, { value, fail }: Step<unknown>): boolean {
   if (value === null) {
     if (!schema.nullable) fail("must not be null");
-    return issues;
+    return false;
   }
   if (schema["x-kubernetes-int-or-string"]) {
     if (!matchesType("integer", value) && typeof value !== "string") {
       fail(`must be an integer or a string, got ${typeOf(value)}`);
     }
-    return issues;
+    return false;
   }
-  if (schema["x-kubernetes-preserve-unknown-fields"] && schema.type === undefined) return issues;
+  if (schema["x-kubernetes-preserve-unknown-fields"] && schema.type === undefined) return false;
   const type = schema.type as string;
   if (!matchesType(type, value)) {
     fail(`must be of type ${type}, got ${typeOf(value)}`);
-    return issues;
+    return false;
   }
+  return true;
+}
+
+/** Enum, and the bounds of numbers and strings. */
+function checkValue(schema: SchemaNode, { value, fail }: Step<unknown>): void {
   if (Array.isArray(schema.enum) && !schema.enum.includes(value as never)) {
     fail(`must be one of ${schema.enum.join(", ")}, got ${JSON.stringify(value)}`);
   }
@@ -67,38 +92,48 @@ export function checkStructural(
       fail(`must match ${schema.pattern}`);
     }
   }
-  if (Array.isArray(value)) {
-    if (typeof schema.minItems === "number" && value.length < schema.minItems) {
-      fail(`must have at least ${schema.minItems} items`);
-    }
-    if (schema["x-kubernetes-list-type"] === "set") {
-      const seen = new Set<string>();
-      value.forEach((item, i) => {
-        const key = JSON.stringify(item);
-        if (seen.has(key)) fail(`duplicate entry ${key}`, `${path}[${i}]`);
-        seen.add(key);
-      });
-    }
-    const items = schema.items as SchemaNode | undefined;
-    if (items) {
-      value.forEach((item, i) => issues.push(...checkStructural(items, item, `${path}[${i}]`)));
-    }
+}
+
+/** Length, set uniqueness, then each item against `items`. */
+function checkArray(
+  schema: SchemaNode,
+  { value, path, fail, issues }: Step<unknown[]> & { path: string; issues: SchemaIssue[] },
+): void {
+  if (typeof schema.minItems === "number" && value.length < schema.minItems) {
+    fail(`must have at least ${schema.minItems} items`);
   }
-  if (type === "object") {
-    const obj = value as Record<string, unknown>;
-    for (const name of (schema.required as string[] | undefined) ?? []) {
-      if (!(name in obj)) fail(`required field "${name}" is missing`);
-    }
-    const props = schema.properties as Record<string, SchemaNode> | undefined;
-    const extra = schema.additionalProperties as SchemaNode | undefined;
-    const open = schema["x-kubernetes-preserve-unknown-fields"] === true;
-    for (const [name, child] of Object.entries(obj)) {
-      const at = path ? `${path}.${name}` : name;
-      if (props?.[name]) issues.push(...checkStructural(props[name], child, at));
-      else if (extra) issues.push(...checkStructural(extra, child, at));
-      // `{type: object}` with neither keyword (metadata, empty status) keeps anything.
-      else if (props && !open) fail(`unknown field "${name}"`, at);
-    }
+  if (schema["x-kubernetes-list-type"] === "set") {
+    const seen = new Set<string>();
+    value.forEach((item, i) => {
+      const key = JSON.stringify(item);
+      if (seen.has(key)) fail(`duplicate entry ${key}`, `${path}[${i}]`);
+      seen.add(key);
+    });
   }
-  return issues;
+  const items = schema.items as SchemaNode | undefined;
+  if (items) {
+    value.forEach((item, i) => issues.push(...checkStructural(items, item, `${path}[${i}]`)));
+  }
+}
+
+/** Required fields, then each field against its property, `additionalProperties`, or none. */
+function checkObject(
+  schema: SchemaNode,
+  { value, path, fail, issues }:
+    & Step<Record<string, unknown>>
+    & { path: string; issues: SchemaIssue[] },
+): void {
+  for (const name of (schema.required as string[] | undefined) ?? []) {
+    if (!(name in value)) fail(`required field "${name}" is missing`);
+  }
+  const props = schema.properties as Record<string, SchemaNode> | undefined;
+  const extra = schema.additionalProperties as SchemaNode | undefined;
+  const open = schema["x-kubernetes-preserve-unknown-fields"] === true;
+  for (const [name, child] of Object.entries(value)) {
+    const at = path ? `${path}.${name}` : name;
+    if (props?.[name]) issues.push(...checkStructural(props[name], child, at));
+    else if (extra) issues.push(...checkStructural(extra, child, at));
+    // `{type: object}` with neither keyword (metadata, empty status) keeps anything.
+    else if (props && !open) fail(`unknown field "${name}"`, at);
+  }
 }
