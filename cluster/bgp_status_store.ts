@@ -6,6 +6,7 @@
  * writer's own name string, and built again when read; an object of another shape is kept
  * as it was written.
  */
+import { ObjectMapView } from "./object_map_view.ts";
 import type { KubeObject } from "./types.ts";
 
 const API_VERSION = "metallb.io/v1beta1";
@@ -82,7 +83,7 @@ function build(namespace: string, name: string, p: Parts): KubeObject {
  * ServiceBGPStatus objects by `namespace/name`, read as a map whose values are equal (not
  * identical) to the objects written. Iterates namespace by namespace, each in write order.
  */
-export class BgpStatusStore implements ReadonlyMap<string, KubeObject> {
+export class BgpStatusStore extends ObjectMapView {
   /** By namespace, then name: the name is the writer's string, no `namespace/name` made. */
   readonly #byNamespace = new Map<string, Map<string, Parts | KubeObject>>();
   #size = 0;
@@ -113,10 +114,6 @@ export class BgpStatusStore implements ReadonlyMap<string, KubeObject> {
     return held instanceof Parts ? build(namespace, name, held) : held;
   }
 
-  has(key: string): boolean {
-    return this.get(key) !== undefined;
-  }
-
   *entries(): MapIterator<[string, KubeObject]> {
     for (const [namespace, names] of this.#byNamespace) {
       for (const [name, held] of names) {
@@ -126,24 +123,9 @@ export class BgpStatusStore implements ReadonlyMap<string, KubeObject> {
     }
   }
 
-  *keys(): MapIterator<string> {
+  override *keys(): MapIterator<string> {
     for (const [namespace, names] of this.#byNamespace) {
       for (const name of names.keys()) yield namespace ? `${namespace}/${name}` : name;
     }
-  }
-
-  *values(): MapIterator<KubeObject> {
-    for (const [, value] of this.entries()) yield value;
-  }
-
-  [Symbol.iterator](): MapIterator<[string, KubeObject]> {
-    return this.entries();
-  }
-
-  forEach(
-    fn: (value: KubeObject, key: string, map: ReadonlyMap<string, KubeObject>) => void,
-    thisArg?: unknown,
-  ): void {
-    for (const [key, obj] of this.entries()) fn.call(thisArg, obj, key, this);
   }
 }

@@ -4,6 +4,7 @@
  * that has no EndpointSlice, so the speaker announces as it would in a cluster.
  */
 import { SERVICE_NAME_LABEL } from "../api/objects.ts";
+import { ObjectMapView } from "./object_map_view.ts";
 import {
   type KubeObject,
   objectKey,
@@ -126,7 +127,7 @@ const SLICE_KEY_SUFFIX = `-${SYNTHETIC_SLICE_SUFFIX}`;
  * per snapshot. It reads as the map `new Map(real)` with each made-up slice then `set` would:
  * same keys, values and order (a made-up slice takes the place of a real one of its name).
  */
-class SlicesWithDefaults implements ReadonlyMap<string, KubeObject> {
+class SlicesWithDefaults extends ObjectMapView {
   readonly #real: ReadonlyMap<string, KubeObject> | undefined;
   readonly #services: ReadonlyMap<string, KubeObject>;
   readonly #covered: ReadonlySet<string>;
@@ -139,6 +140,7 @@ class SlicesWithDefaults implements ReadonlyMap<string, KubeObject> {
     covered: ReadonlySet<string>,
     made: (svc: KubeObject) => KubeObject,
   ) {
+    super();
     this.#real = real;
     this.#services = services;
     this.#covered = covered;
@@ -174,10 +176,6 @@ class SlicesWithDefaults implements ReadonlyMap<string, KubeObject> {
     return this.#madeUp(key) ?? this.#real?.get(key);
   }
 
-  has(key: string): boolean {
-    return this.get(key) !== undefined;
-  }
-
   *entries(): MapIterator<[string, KubeObject]> {
     if (this.#real) {
       for (const [key, obj] of this.#real) yield [key, this.#madeUp(key) ?? obj];
@@ -189,11 +187,7 @@ class SlicesWithDefaults implements ReadonlyMap<string, KubeObject> {
     }
   }
 
-  *keys(): MapIterator<string> {
-    for (const [key] of this.entries()) yield key;
-  }
-
-  *values(): MapIterator<KubeObject> {
+  override *values(): MapIterator<KubeObject> {
     // As entries(), without a key made per made-up slice when no real slice can clash.
     const real = this.#real?.size ? this.#real : undefined;
     if (real) { for (const [key, obj] of real) yield this.#madeUp(key) ?? obj; }
@@ -201,17 +195,6 @@ class SlicesWithDefaults implements ReadonlyMap<string, KubeObject> {
       if (this.#covered.has(key)) continue;
       if (!real?.has(sliceKeyOf(svc))) yield this.#made(svc);
     }
-  }
-
-  [Symbol.iterator](): MapIterator<[string, KubeObject]> {
-    return this.entries();
-  }
-
-  forEach(
-    fn: (value: KubeObject, key: string, map: ReadonlyMap<string, KubeObject>) => void,
-    thisArg?: unknown,
-  ): void {
-    for (const [key, obj] of this.entries()) fn.call(thisArg, obj, key, this);
   }
 }
 

@@ -3,6 +3,7 @@
  * a view over the manifests' map and those states. Built for 100,000 Services: no copy of
  * the map per save, one laid-over object per Service, shared frozen ingress entries.
  */
+import { ObjectMapView } from "./object_map_view.ts";
 import type { ServiceState } from "./state_store.ts";
 import type { IngressEntry, KubeObject } from "./types.ts";
 
@@ -69,11 +70,12 @@ const NO_ENTRIES: readonly IngressEntry[] = Object.freeze([]);
  * 100,000 entries is copied per save. Reads as the manifests' map with each Service that has
  * a state replaced by the laid-over one (same keys, same order).
  */
-export class ServicesWithState implements ReadonlyMap<string, KubeObject> {
+export class ServicesWithState extends ObjectMapView {
   readonly #inner: ReadonlyMap<string, KubeObject>;
   readonly #states: ReadonlyMap<string, SavedState>;
 
   constructor(inner: ReadonlyMap<string, KubeObject>, states: ReadonlyMap<string, SavedState>) {
+    super();
     this.#inner = inner;
     this.#states = states;
   }
@@ -89,7 +91,7 @@ export class ServicesWithState implements ReadonlyMap<string, KubeObject> {
     return state ? state.over(obj) : obj;
   }
 
-  has(key: string): boolean {
+  override has(key: string): boolean {
     return this.#inner.has(key);
   }
 
@@ -100,26 +102,15 @@ export class ServicesWithState implements ReadonlyMap<string, KubeObject> {
     }
   }
 
-  *keys(): MapIterator<string> {
+  override *keys(): MapIterator<string> {
     yield* this.#inner.keys();
   }
 
-  *values(): MapIterator<KubeObject> {
+  override *values(): MapIterator<KubeObject> {
     for (const [key, obj] of this.#inner) {
       const state = this.#states.get(key);
       yield state ? state.over(obj) : obj;
     }
-  }
-
-  [Symbol.iterator](): MapIterator<[string, KubeObject]> {
-    return this.entries();
-  }
-
-  forEach(
-    fn: (value: KubeObject, key: string, map: ReadonlyMap<string, KubeObject>) => void,
-    thisArg?: unknown,
-  ): void {
-    for (const [key, obj] of this.entries()) fn.call(thisArg, obj, key, this);
   }
 }
 
