@@ -38,18 +38,34 @@ function involvedOf(d: Decision): Involved {
   return involved;
 }
 
-function deprecation(s: ControllerState, d: Decision): void {
-  const message = deprecationMessage(d.result.deprecated);
-  if (!message) {
-    s.events.forget(d.key, "deprecated");
+/**
+ * A Service's Event that stands while its message does: recorded when the message changes,
+ * forgotten (so it is recorded again if it comes back) when there is none.
+ */
+function standingEvent(
+  s: ControllerState,
+  d: Decision,
+  e: { slot: string; type: "Normal" | "Warning"; reason: string; message: string | undefined },
+): void {
+  if (!e.message) {
+    s.events.forget(d.key, e.slot);
     return;
   }
   s.events.record(s.ops, {
     involved: involvedOf(d),
+    type: e.type,
+    reason: e.reason,
+    message: e.message,
+  }, { owner: d.key, slot: e.slot });
+}
+
+function deprecation(s: ControllerState, d: Decision): void {
+  standingEvent(s, d, {
+    slot: "deprecated",
     type: "Warning",
     reason: EventReason.DeprecatedAnnotation,
-    message,
-  }, { owner: d.key, slot: "deprecated" });
+    message: deprecationMessage(d.result.deprecated),
+  });
 }
 
 function clearedAssignment(s: ControllerState, d: Decision): void {
@@ -153,17 +169,12 @@ const additionalMessages = new Map<string, string>();
  * here when the message changes, not on every pass over an unchanged Service.
  */
 function additionalFamily(s: ControllerState, d: Decision): void {
-  const message = missingFamilyMessage(s, d);
-  if (message === undefined) {
-    s.events.forget(d.key, "additional");
-    return;
-  }
-  s.events.record(s.ops, {
-    involved: involvedOf(d),
+  standingEvent(s, d, {
+    slot: "additional",
     type: "Normal",
     reason: EventReason.AdditionalAssignFailed,
-    message,
-  }, { owner: d.key, slot: "additional" });
+    message: missingFamilyMessage(s, d),
+  });
 }
 
 function missingFamilyMessage(s: ControllerState, d: Decision): string | undefined {
