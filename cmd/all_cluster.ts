@@ -6,13 +6,7 @@ import type { ClusterConnection } from "../cluster/connect.ts";
 import { boundedShutdown, type SignalWait, waitForSignal } from "./signals.ts";
 import "../cluster/node_env.ts";
 import type { ParsedArgs } from "./args.ts";
-import {
-  CONTROLLER_LEASE,
-  followLeadership,
-  leaseIdentity,
-  type RunningController,
-  startController,
-} from "./controller.ts";
+import { type RunningController, startLeasedController } from "./controller.ts";
 import { connectSpeaker, type SpeakerFlags, speakerFlags, speakerOptions } from "./speaker.ts";
 import { type AdminServer, startAdminServer } from "./admin.ts";
 import { mergeStatus } from "./all_status.ts";
@@ -21,7 +15,7 @@ import { createLogger, type Logger, parseLogLevel } from "../api/log.ts";
 import { createRegistry, defineMetallbMetrics, type Registry } from "../api/metrics.ts";
 import type { Speaker } from "../speaker/speaker.ts";
 import { createSpeaker } from "../speaker/speaker.ts";
-import { HistoryKeeper } from "../cluster/ip_history_store.ts";
+import type { HistoryKeeper } from "../cluster/ip_history_store.ts";
 import { historyForQuery } from "../api/ip_history_view.ts";
 
 /** Both roles on one connection, and what they share. */
@@ -44,26 +38,13 @@ async function createClusterRoles(
   deps: { conn: ClusterConnection; logger: Logger },
 ): Promise<ClusterParts> {
   const { conn, logger } = deps;
-  const identity = leaseIdentity(flags.nodeName);
-  const elector = conn.elector(CONTROLLER_LEASE, identity);
   const registry = createRegistry();
   const metrics = defineMetallbMetrics(registry);
-  // Loaded late, as every module that pulls in the Kubernetes client.
-  const { configMapHistoryBackend } = await import("../cluster/ip_history_configmap.ts");
-  const history = new HistoryKeeper(
-    configMapHistoryBackend(conn.kc, { namespace: flags.namespace }),
-    { logger },
-  );
-  await history.start();
-  const running = startController(conn.source, conn.writer, {
-    namespace: flags.namespace,
+  const { elector, history, running, unwatch } = await startLeasedController(conn, {
+    ...flags,
     logger,
     metrics,
-    isLeader: () => elector.isLeader(),
-    ...(flags.lbClass ? { lbClass: flags.lbClass } : {}),
-    onAddressChanges: history.record,
   });
-  const unwatch = followLeadership(elector, { running, history, logger, identity });
   const speaker = createSpeaker(
     conn.source,
     conn.writer,

@@ -173,6 +173,54 @@ async function connectController(
   }
 }
 
+/** What {@linkcode startLeasedController} starts. */
+export interface LeasedController {
+  identity: string;
+  elector: ReturnType<ClusterConnection["elector"]>;
+  history: HistoryKeeper;
+  running: RunningController;
+  /** Stops following the Lease. */
+  unwatch: () => void;
+}
+
+/**
+ * The controller as it runs against the API server (the controller role and `all` in a
+ * cluster alike): behind the Lease, with its IP history in a ConfigMap of the install
+ * namespace written by the leader in batches, following leadership changes.
+ */
+export async function startLeasedController(
+  conn: ClusterConnection,
+  o: {
+    namespace: string;
+    nodeName?: string;
+    lbClass?: string;
+    logger: Logger;
+    metrics: ControllerOptions["metrics"];
+  },
+): Promise<LeasedController> {
+  const { logger } = o;
+  const identity = leaseIdentity(o.nodeName);
+  const elector = conn.elector(CONTROLLER_LEASE, identity);
+  // Loaded late, as every module that pulls in the Kubernetes client.
+  const { HistoryKeeper } = await import("../cluster/ip_history_store.ts");
+  const { configMapHistoryBackend } = await import("../cluster/ip_history_configmap.ts");
+  const history = new HistoryKeeper(
+    configMapHistoryBackend(conn.kc, { namespace: o.namespace }),
+    { logger },
+  );
+  await history.start();
+  const running = startController(conn.source, conn.writer, {
+    namespace: o.namespace,
+    logger,
+    metrics: o.metrics,
+    isLeader: () => elector.isLeader(),
+    ...(o.lbClass ? { lbClass: o.lbClass } : {}),
+    onAddressChanges: history.record,
+  });
+  const unwatch = followLeadership(elector, { running, history, logger, identity });
+  return { identity, elector, history, running, unwatch };
+}
+
 /** The running controller role and what it shares with the admin server and the stop. */
 interface ControllerParts {
   flags: ControllerFlags;
@@ -195,26 +243,8 @@ async function createControllerParts(
   const { flags, logger } = deps;
   const registry = createRegistry();
   const metrics = defineMetallbMetrics(registry);
-  const identity = leaseIdentity(flags.nodeName);
-  const elector = conn.elector(CONTROLLER_LEASE, identity);
-  // IP history in a ConfigMap of the install namespace, written by the leader in batches.
-  const { HistoryKeeper } = await import("../cluster/ip_history_store.ts");
-  const { configMapHistoryBackend } = await import("../cluster/ip_history_configmap.ts");
-  const history = new HistoryKeeper(
-    configMapHistoryBackend(conn.kc, { namespace: flags.namespace }),
-    { logger },
-  );
-  await history.start();
-  const running = startController(conn.source, conn.writer, {
-    namespace: flags.namespace,
-    lbClass: flags.lbClass,
-    logger,
-    metrics,
-    isLeader: () => elector.isLeader(),
-    onAddressChanges: history.record,
-  });
-  const unwatch = followLeadership(elector, { running, history, logger, identity });
-  return { flags, logger, conn, registry, identity, elector, history, running, unwatch };
+  const parts = await startLeasedController(conn, { ...flags, logger, metrics });
+  return { flags, logger, conn, registry, ...parts };
 }
 
 /** What /status shows for the controller: its document, the Lease state, `?history`. */
