@@ -7,7 +7,7 @@
  * `deno run -A tests/bench/heap_profile.ts [N=10000] [P=4] [TOP=40]`
  * Set HEAP_SNAPSHOT_OUT=path to keep the snapshot for DevTools, HEAP_V8_FLAGS to try V8 flags.
  */
-import { startCollector } from "../../bgp/collector.ts";
+import { type Collector, startCollector } from "../../bgp/collector.ts";
 import { writeManifestDir } from "./gen_manifests.ts";
 import { REPO_ROOT } from "../e2e_helpers.ts";
 
@@ -204,26 +204,39 @@ function aggregate(snap: Snapshot): { key: string; count: number; bytes: number 
   return [...by].map(([key, v]) => ({ key, ...v })).sort((a, b) => b.bytes - a.bytes);
 }
 
-async function main() {
-  const dir = await Deno.makeTempDir({ prefix: "flb-heap-" });
+/**
+ * The input both profiles run on: P in-repo collectors on 127.0.0.2… at `port` and a config
+ * directory of N Services peering with them in `dir/config`, with an empty `dir/state`.
+ */
+export async function profileScenario(
+  dir: string,
+  o: { services: number; peers: number; port: number },
+): Promise<Collector[]> {
   const collectors = await Promise.all(
-    Array.from(
-      { length: P },
-      (_, i) =>
-        startCollector({
-          listen: `127.0.0.${i + 2}:${11_790 + (INSPECT_PORT % 1000)}`,
-          asn: 65002,
-          routerId: `10.9.9.${i + 2}`,
-        }),
-    ),
+    Array.from({ length: o.peers }, (_, i) =>
+      startCollector({
+        listen: `127.0.0.${i + 2}:${o.port}`,
+        asn: 65002,
+        routerId: `10.9.9.${i + 2}`,
+      })),
   );
   await writeManifestDir(`${dir}/config`, {
-    services: N,
+    services: o.services,
     peers: collectors.map((c) => ({ address: c.addr.hostname, port: c.addr.port, asn: 65002 })),
     myAsn: 65001,
     routerId: "10.9.9.1",
   });
   await Deno.mkdir(`${dir}/state`);
+  return collectors;
+}
+
+async function main() {
+  const dir = await Deno.makeTempDir({ prefix: "flb-heap-" });
+  const collectors = await profileScenario(dir, {
+    services: N,
+    peers: P,
+    port: 11_790 + (INSPECT_PORT % 1000),
+  });
   const t0 = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
     args: [

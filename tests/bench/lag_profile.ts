@@ -8,10 +8,9 @@
  * `deno run -A tests/bench/lag_profile.ts [N=100000] [P=4] [MIN_MS=50] [cold|restart]`;
  * LAG_V8_FLAGS passes V8 flags (e.g. --trace-gc), LAG_LOGS=1 shows the child's output.
  */
-import { type Collector, startCollector } from "../../bgp/collector.ts";
-import { writeManifestDir } from "./gen_manifests.ts";
+import type { Collector } from "../../bgp/collector.ts";
 import { REPO_ROOT } from "../e2e_helpers.ts";
-import { connectInspector } from "./heap_profile.ts";
+import { connectInspector, profileScenario } from "./heap_profile.ts";
 
 const N = Number(Deno.args[0] ?? 100_000);
 const P = Number(Deno.args[1] ?? 4);
@@ -109,24 +108,7 @@ async function profiledRun(dir: string, collectors: Collector[]) {
 async function main() {
   const dir = await Deno.makeTempDir({ prefix: "flb-lag-" });
   const base = 12_790 + Math.floor(Math.random() * 1000);
-  const collectors = await Promise.all(
-    Array.from(
-      { length: P },
-      (_, i) =>
-        startCollector({
-          listen: `127.0.0.${i + 2}:${base}`,
-          asn: 65002,
-          routerId: `10.9.9.${i + 2}`,
-        }),
-    ),
-  );
-  await writeManifestDir(`${dir}/config`, {
-    services: N,
-    peers: collectors.map((c) => ({ address: c.addr.hostname, port: c.addr.port, asn: 65002 })),
-    myAsn: 65001,
-    routerId: "10.9.9.1",
-  });
-  await Deno.mkdir(`${dir}/state`);
+  const collectors = await profileScenario(dir, { services: N, peers: P, port: base });
   try {
     let run = await profiledRun(dir, collectors);
     if (WHICH === "restart") {
