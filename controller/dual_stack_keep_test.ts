@@ -4,31 +4,22 @@
  */
 import assert from "node:assert/strict";
 import type { AddressChange } from "../api/ip_history.ts";
-import { silentLogger } from "../api/log.ts";
-import { createMemorySource } from "../cluster/memory_source.ts";
 import type { KubeObject } from "../cluster/types.ts";
-import { Controller } from "./controller.ts";
 import {
-  createReflectingWriter,
   ingressOf,
   poolObject,
   serviceObject,
-  TEST_NAMESPACE,
+  startTestController,
 } from "../tests/controller/testing.ts";
 
 const DUAL = { ipFamilyPolicy: "RequireDualStack", ipFamilies: ["IPv4", "IPv6"] };
 
 async function rig(objects: KubeObject[]) {
-  const source = createMemorySource(objects);
-  const writer = createReflectingWriter(source);
   const history: AddressChange[] = [];
-  const controller = new Controller(source, writer, {
-    namespace: TEST_NAMESPACE,
-    logger: silentLogger,
+  const { source, writer, controller } = await startTestController(objects, {
     retryDelayMs: 20,
     onAddressChanges: (changes) => history.push(...changes),
   });
-  await controller.start();
   await controller.idle();
   return {
     source,

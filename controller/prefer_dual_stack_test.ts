@@ -1,13 +1,10 @@
 import assert from "node:assert/strict";
-import { silentLogger } from "../api/log.ts";
-import { createMemorySource } from "../cluster/memory_source.ts";
-import { Controller } from "./controller.ts";
+import type { KubeObject } from "../cluster/types.ts";
 import {
-  createReflectingWriter,
   ingressOf,
   poolObject,
   serviceObject,
-  TEST_NAMESPACE,
+  startTestController,
 } from "../tests/controller/testing.ts";
 
 // MetalLB's convergeBalancer gives a PreferDualStack Service holding one address the other
@@ -17,14 +14,8 @@ import {
 const PREFER_V4 = { ipFamilyPolicy: "PreferDualStack", ipFamilies: ["IPv4"] };
 const DUAL_POOL = poolObject("p", ["10.0.0.0/30", "fd00::/126"]);
 
-async function start(objects: Parameters<typeof createMemorySource>[0]) {
-  const source = createMemorySource(objects);
-  const writer = createReflectingWriter(source);
-  const controller = new Controller(source, writer, {
-    namespace: TEST_NAMESPACE,
-    logger: silentLogger,
-  });
-  await controller.start();
+async function start(objects: KubeObject[]) {
+  const { source, writer, controller } = await startTestController(objects);
   const events = (reason: string) =>
     writer.events.filter((e) => e.reason === reason).map((e) =>
       `${e.involved.name} ${e.type}: ${e.message}`

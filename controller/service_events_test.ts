@@ -1,26 +1,16 @@
 import assert from "node:assert/strict";
-import { silentLogger } from "../api/log.ts";
-import { createMemorySource } from "../cluster/memory_source.ts";
-import type { EventRecord } from "../cluster/types.ts";
-import { Controller } from "./controller.ts";
+import type { EventRecord, KubeObject } from "../cluster/types.ts";
 import {
-  createReflectingWriter,
   ingressOf,
   poolObject,
   serviceObject,
-  TEST_NAMESPACE,
+  startTestController,
 } from "../tests/controller/testing.ts";
 
 const PREFER = { ipFamilyPolicy: "PreferDualStack", ipFamilies: ["IPv4", "IPv6"] };
 
-async function start(objects: Parameters<typeof createMemorySource>[0]) {
-  const source = createMemorySource(objects);
-  const writer = createReflectingWriter(source);
-  const controller = new Controller(source, writer, {
-    namespace: TEST_NAMESPACE,
-    logger: silentLogger,
-  });
-  await controller.start();
+async function start(objects: KubeObject[]) {
+  const { source, writer, controller } = await startTestController(objects);
   const additional = (name?: string): EventRecord[] =>
     writer.events.filter((e) =>
       e.reason === "AdditionalAssignFailed" && (name === undefined || e.involved.name === name)

@@ -2,7 +2,9 @@
  * Test and benchmark helpers for the controller: object builders and a writer that reflects
  * writes back into a memory source the way an API server's watch would.
  */
-import type { MemorySource } from "../../cluster/memory_source.ts";
+import { createMemorySource, type MemorySource } from "../../cluster/memory_source.ts";
+import { silentLogger } from "../../api/log.ts";
+import { Controller, type ControllerOptions } from "../../controller/controller.ts";
 import {
   type EventRecord,
   type IngressEntry,
@@ -151,4 +153,24 @@ export function createReflectingWriter(source: MemorySource): ReflectingWriter {
 export function ingressOf(obj: KubeObject | undefined): string[] {
   const st = obj?.status as { loadBalancer?: { ingress?: { ip?: string }[] } } | undefined;
   return (st?.loadBalancer?.ingress ?? []).flatMap((i) => (i.ip ? [i.ip] : []));
+}
+
+/**
+ * A started controller over a memory source holding `objects`, writing through a
+ * {@linkcode ReflectingWriter}, in {@linkcode TEST_NAMESPACE} and logging nothing unless
+ * `options` say otherwise.
+ */
+export async function startTestController(
+  objects: KubeObject[],
+  options: Partial<ControllerOptions> = {},
+): Promise<{ source: MemorySource; writer: ReflectingWriter; controller: Controller }> {
+  const source = createMemorySource(objects);
+  const writer = createReflectingWriter(source);
+  const controller = new Controller(source, writer, {
+    namespace: TEST_NAMESPACE,
+    logger: silentLogger,
+    ...options,
+  });
+  await controller.start();
+  return { source, writer, controller };
 }
