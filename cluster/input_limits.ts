@@ -156,16 +156,24 @@ export function createExpansionBudget(limits: ParseLimits): ExpansionBudget {
  * program reads. JSON has no aliases, so the parsed tree is measured as it is.
  */
 export function parseJsonBounded(text: string, limits: ParseLimits): Bounded<unknown> {
+  const parsed = parseJsonSized(text, limits);
+  if (!parsed.ok) return parsed;
+  const over = jsonBoundsProblem(parsed.value, limits);
+  return over === undefined ? parsed : { ok: false, reason: over };
+}
+
+/**
+ * JSON text within the size bound, parsed; no walk of the result. For a caller that bounds
+ * the parsed value itself (the state file checks its Services by their fixed shape).
+ */
+export function parseJsonSized(text: string, limits: ParseLimits): Bounded<unknown> {
   const tooBig = checkSize(text.length, limits);
   if (tooBig) return { ok: false, reason: tooBig };
-  let doc: unknown;
   try {
-    doc = JSON.parse(text);
+    return { ok: true, value: JSON.parse(text) };
   } catch (err) {
     return { ok: false, reason: `not JSON (${(err as Error).message})` };
   }
-  const over = jsonBoundsProblem(doc, limits);
-  return over === undefined ? { ok: true, value: doc } : { ok: false, reason: over };
 }
 
 /** Why the parsed JSON `doc` is deeper or larger than `limits` allow, or undefined. */

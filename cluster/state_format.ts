@@ -2,7 +2,7 @@
  * The state file's text: the envelope around {@linkcode StateData}, checked when read and
  * written as a stream, one Service per line.
  */
-import { checkSize, jsonBoundsProblem, resolveLimits } from "./input_limits.ts";
+import { jsonBoundsProblem, parseJsonSized, resolveLimits } from "./input_limits.ts";
 
 /** What the controller wrote for one Service. */
 export interface ServiceState {
@@ -53,14 +53,9 @@ function isServiceState(s: unknown): boolean {
  */
 export function parseEnvelope(text: string): Envelope | string {
   const limits = resolveLimits();
-  const tooBig = checkSize(text.length, limits);
-  if (tooBig) return tooBig;
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    return `not JSON (${(err as Error).message})`;
-  }
+  const parsed = parseJsonSized(text, limits);
+  if (!parsed.ok) return parsed.reason;
+  const doc = parsed.value;
   if (!isRecord(doc) || doc.format !== FORMAT) return "not a ferrolb state file";
   if (typeof doc.generation !== "number" || !Number.isSafeInteger(doc.generation)) {
     return "missing generation";
