@@ -37,8 +37,22 @@ export interface EndpointSliceView {
 /** The label linking an EndpointSlice to its Service. */
 export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
 
+/**
+ * Key of a method an EndpointSlice object may carry to give its view itself: file mode's
+ * made-up slices (cluster/cluster_defaults.ts) are built from their Service when read, and
+ * so can their views be, instead of each holding a copy of its fields (100,000s of them).
+ * The view it gives must equal the one its plain object (`toJSON`) parses to; undefined
+ * leaves the object to the parse below.
+ */
+export const OWN_SLICE_VIEW: unique symbol = Symbol("ferrolb.ownSliceView");
+
 /** Parses an EndpointSlice; it must carry the `kubernetes.io/service-name` label. */
 export function parseEndpointSlice(obj: KubeObject): ParseResult<EndpointSliceView> {
+  const own = (obj as { [OWN_SLICE_VIEW]?: unknown })[OWN_SLICE_VIEW];
+  const view = typeof own === "function"
+    ? own.call(obj) as EndpointSliceView | undefined
+    : undefined;
+  if (view) return { ok: true, value: view };
   const quick = quickEndpointSlice(obj);
   if (quick) return { ok: true, value: quick };
   const r = endpointSliceSchema.safeParse(obj);

@@ -5,10 +5,15 @@
 export type { ParseResult } from "./view_parts.ts";
 export type { ServiceView } from "./service_types.ts";
 export { parseService } from "./service_view.ts";
-export { forgetSnapshotService, parseSnapshotService } from "./snapshot_service.ts";
+export {
+  forgetSnapshotService,
+  parseSnapshotService,
+  SHOWN_INGRESS_IPS,
+} from "./snapshot_service.ts";
 export {
   type EndpointSliceView,
   type EndpointView,
+  OWN_SLICE_VIEW,
   parseEndpointSlice,
   SERVICE_NAME_LABEL,
 } from "./endpoint_view.ts";

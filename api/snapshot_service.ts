@@ -5,6 +5,13 @@ import type { ServiceView } from "./service_types.ts";
 import { quickAccepts, quickIngressIPs, quickPorts } from "./service_shape.ts";
 import { parseService } from "./service_view.ts";
 
+/**
+ * Key of a property a Service object may carry holding its `status.loadBalancer.ingress`
+ * addresses as one frozen list (file mode's laid-over Services keep them so, in
+ * cluster/service_view.ts): the view shares it instead of holding a copy per Service.
+ */
+export const SHOWN_INGRESS_IPS: unique symbol = Symbol("ferrolb.shownIngressIPs");
+
 /** Views (or the failed result) by the Service object read: see {@linkcode parseSnapshotService}. */
 const SHARED_SERVICE_VIEWS = new WeakMap<KubeObject, ServiceView | ParseResult<ServiceView>>();
 
@@ -45,7 +52,7 @@ class ObjectServiceView implements ServiceView {
   constructor(o: Plain) {
     this.#o = o as { metadata: Plain; spec: Plain };
     this.#ports = quickPorts(o.spec as Plain);
-    this.ingressIPs = quickIngressIPs(o);
+    this.ingressIPs = sharedIngressIPs(o) ?? quickIngressIPs(o);
   }
 
   get namespace(): string {
@@ -95,6 +102,16 @@ class ObjectServiceView implements ServiceView {
   get ports(): ServiceView["ports"] {
     return this.#ports;
   }
+}
+
+/** The object's {@linkcode SHOWN_INGRESS_IPS}, when it is a frozen list of addresses. */
+function sharedIngressIPs(o: Plain): readonly string[] | undefined {
+  const ips = (o as { [SHOWN_INGRESS_IPS]?: unknown })[SHOWN_INGRESS_IPS];
+  // What the status shows is what counts: an empty address would not be listed.
+  return Array.isArray(ips) && Object.isFrozen(ips) &&
+      ips.every((ip) => typeof ip === "string" && ip.length > 0)
+    ? ips
+    : undefined;
 }
 
 /** The reading view of a Service of the usual shape, or undefined to let the schema decide. */

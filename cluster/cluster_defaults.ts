@@ -3,7 +3,12 @@
  * this node (ready, with its hostname label) and one ready endpoint on it for every Service
  * that has no EndpointSlice, so the speaker announces as it would in a cluster.
  */
-import { SERVICE_NAME_LABEL } from "../api/objects.ts";
+import {
+  type EndpointSliceView,
+  OWN_SLICE_VIEW,
+  parseEndpointSlice,
+  SERVICE_NAME_LABEL,
+} from "../api/objects.ts";
 import { ObjectMapView } from "./object_map_view.ts";
 import {
   type KubeObject,
@@ -73,13 +78,15 @@ export function syntheticEndpointSlice(
  * when read. There is one per Service (100,000s) and readers read each once (the speaker's
  * views cache by identity), so a plain object of ~200 B each (object, metadata, labels,
  * name) would be kept for nothing. `toJSON` gives the plain object
- * {@linkcode syntheticEndpointSlice} makes.
+ * {@linkcode syntheticEndpointSlice} makes. Its parsed view is made the same way
+ * ({@linkcode OWN_SLICE_VIEW}): 32 B instead of a 64 B record and its 40 B name.
  */
 function madeUpSliceClass(nodeName: string): new (svc: KubeObject) => KubeObject {
   // One class per node, not per snapshot: slices kept across snapshots would pin each.
   const known = SLICE_CLASSES.get(nodeName);
   if (known) return known;
   const endpoints = localEndpoints(nodeName);
+  const View = madeUpViewClass(nodeName, endpoints);
   const made = class MadeUpSlice {
     readonly #svc: KubeObject;
     constructor(svc: KubeObject) {
@@ -100,12 +107,60 @@ function madeUpSliceClass(nodeName: string): new (svc: KubeObject) => KubeObject
     get endpoints(): readonly unknown[] {
       return endpoints;
     }
+    [OWN_SLICE_VIEW](): EndpointSliceView | undefined {
+      // Metadata of another shape is for the parse of the plain slice to judge.
+      const m = this.#svc.metadata as { name: unknown; namespace?: unknown };
+      const usual = typeof m.name === "string" && m.name.length > 0 &&
+        (m.namespace === undefined || typeof m.namespace === "string");
+      return usual ? new View(this.#svc) : undefined;
+    }
     toJSON(): KubeObject {
       return syntheticEndpointSlice(this.#svc, nodeName, endpoints);
     }
   } as unknown as new (svc: KubeObject) => KubeObject;
   SLICE_CLASSES.set(nodeName, made);
   return made;
+}
+
+/** A Service standing in for any, to parse the parts every made-up slice of a node shares. */
+const SAMPLE_SERVICE: KubeObject = {
+  apiVersion: "v1",
+  kind: "Service",
+  metadata: { name: "sample", namespace: "default" },
+};
+
+/**
+ * The view class of one node's made-up slices: the fields read from the Service, the
+ * endpoint views and ports those of the plain slice (one shared list for all of them).
+ */
+function madeUpViewClass(
+  nodeName: string,
+  endpoints: readonly unknown[],
+): new (svc: KubeObject) => EndpointSliceView {
+  const sample = parseEndpointSlice(syntheticEndpointSlice(SAMPLE_SERVICE, nodeName, endpoints));
+  if (!sample.ok) throw new Error(`made-up EndpointSlice does not parse: ${sample.errors}`);
+  const shared = sample.value;
+  return class MadeUpSliceView implements EndpointSliceView {
+    readonly #svc: KubeObject;
+    constructor(svc: KubeObject) {
+      this.#svc = svc;
+    }
+    get namespace(): string {
+      return this.#svc.metadata.namespace ?? "default";
+    }
+    get name(): string {
+      return [this.#svc.metadata.name, SYNTHETIC_SLICE_SUFFIX].join("-");
+    }
+    get serviceName(): string {
+      return this.#svc.metadata.name;
+    }
+    get endpoints(): EndpointSliceView["endpoints"] {
+      return shared.endpoints;
+    }
+    get ports(): EndpointSliceView["ports"] {
+      return shared.ports;
+    }
+  };
 }
 
 const SLICE_CLASSES = new Map<string, new (svc: KubeObject) => KubeObject>();

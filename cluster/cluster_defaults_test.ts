@@ -166,3 +166,53 @@ Deno.test("cluster defaults: a made-up slice reads and serializes as the plain o
   assert.equal(made.kind, plain.kind);
   assert.deepEqual((made as unknown as { endpoints: unknown }).endpoints, plain.endpoints);
 });
+
+/** A slice view's fields as one plain object (views may read them through getters). */
+function viewFields(r: ReturnType<typeof parseEndpointSlice>): Record<string, unknown> {
+  assert.ok(r.ok, JSON.stringify(r));
+  const v = r.value;
+  return {
+    namespace: v.namespace,
+    name: v.name,
+    serviceName: v.serviceName,
+    endpoints: v.endpoints,
+    ports: v.ports,
+  };
+}
+
+Deno.test("cluster defaults: a made-up slice parses to the view of its plain object", async () => {
+  const inner = createMemorySource([
+    service("web", "shop"),
+    { ...service("bare"), metadata: { name: "bare" } },
+  ]);
+  const src = withClusterDefaults(inner, { nodeName: "host1" });
+  await src.start();
+  const slices = src.snapshot().objects.get("EndpointSlice")!;
+  for (const key of ["shop/web-ferrolb-local", "default/bare-ferrolb-local"]) {
+    const made = slices.get(key)!;
+    const plain = JSON.parse(JSON.stringify(made)) as KubeObject;
+    assert.deepEqual(viewFields(parseEndpointSlice(made)), viewFields(parseEndpointSlice(plain)));
+  }
+  assert.deepEqual(viewFields(parseEndpointSlice(slices.get("shop/web-ferrolb-local")!)), {
+    namespace: "shop",
+    name: "web-ferrolb-local",
+    serviceName: "web",
+    endpoints: [{ addresses: ["127.0.0.1"], serving: true, ready: true, nodeName: "host1" }],
+    ports: [],
+  });
+});
+
+Deno.test("cluster defaults: a made-up slice of a Service with odd metadata parses as its plain object", async () => {
+  // The file source keeps objects whose namespace is not a string for the schema to refuse.
+  const odd = {
+    ...service("odd"),
+    metadata: { name: "odd", namespace: 7 },
+  } as unknown as KubeObject;
+  const inner = createMemorySource([odd]);
+  const src = withClusterDefaults(inner, { nodeName: "host1" });
+  await src.start();
+  const [made] = [...src.snapshot().objects.get("EndpointSlice")!.values()];
+  const plain = JSON.parse(JSON.stringify(made)) as KubeObject;
+  assert.equal(parseEndpointSlice(made).ok, false);
+  assert.deepEqual(parseEndpointSlice(made), parseEndpointSlice(plain));
+});

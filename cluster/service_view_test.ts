@@ -1,0 +1,100 @@
+import assert from "node:assert/strict";
+import { parseSnapshotService } from "../api/objects.ts";
+import { sameState, SavedState, ServicesWithState } from "./service_view.ts";
+import type { KubeObject } from "./types.ts";
+
+function service(extra: Partial<KubeObject> = {}): KubeObject {
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name: "web", namespace: "shop" },
+    spec: { type: "LoadBalancer", ports: [{ protocol: "TCP", port: 80 }] },
+    ...extra,
+  };
+}
+
+/** The fields a reader reads, as one plain object. */
+function fieldsOf(o: KubeObject): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of ["apiVersion", "kind", "metadata", "spec", "status"] as const) {
+    if (o[k] !== undefined) out[k] = o[k];
+  }
+  return out;
+}
+
+Deno.test("a laid-over Service reads and serializes as the plain object with the state", () => {
+  const state = new SavedState(["192.0.2.1", "2001:db8::1"], { pool: "a" });
+  const want = {
+    ...service(),
+    metadata: { name: "web", namespace: "shop", annotations: { pool: "a" } },
+    status: { loadBalancer: { ingress: [{ ip: "192.0.2.1" }, { ip: "2001:db8::1" }] } },
+  };
+  const base = service();
+  const shown = state.over(base);
+  assert.deepEqual(fieldsOf(shown), want);
+  assert.deepEqual(JSON.parse(JSON.stringify(shown)), want);
+  assert.equal(shown.spec, base.spec, "the manifest's spec, not a copy");
+  assert.equal(state.over(base), shown, "one object per state and manifest object");
+  assert.notEqual(state.over(service()), shown);
+  const view = parseSnapshotService(shown);
+  assert.ok(view.ok);
+  assert.deepEqual(view.value.ingressIPs, ["192.0.2.1", "2001:db8::1"]);
+  assert.deepEqual(view.value.annotations, { pool: "a" });
+});
+
+Deno.test("a Service of another shape is laid over by copying its fields", () => {
+  const base = service({
+    metadata: { name: "web", namespace: "shop", labels: { a: "b" }, annotations: { own: "1" } },
+    status: { loadBalancer: { ingress: [{ ip: "198.51.100.9" }] }, conditions: [] },
+  });
+  const shown = new SavedState(["192.0.2.1"], { pool: "a" }).over(base);
+  assert.deepEqual(shown, {
+    ...base,
+    metadata: {
+      name: "web",
+      namespace: "shop",
+      labels: { a: "b" },
+      annotations: { own: "1", pool: "a" },
+    },
+    status: { loadBalancer: { ingress: [{ ip: "192.0.2.1" }] }, conditions: [] },
+  });
+  const view = parseSnapshotService(shown);
+  assert.ok(view.ok);
+  assert.deepEqual(view.value.ingressIPs, ["192.0.2.1"]);
+});
+
+Deno.test("a state saves as {ingress, annotations} and compares by addresses and annotations", () => {
+  const ips = ["192.0.2.1"];
+  const state = new SavedState(ips, { pool: "a" });
+  ips.push("192.0.2.2");
+  assert.deepEqual(JSON.parse(JSON.stringify(state)), {
+    ingress: ["192.0.2.1"],
+    annotations: { pool: "a" },
+  });
+  const copy = state.ingress;
+  copy.push("x");
+  assert.deepEqual(state.ingress, ["192.0.2.1"], "callers get a copy");
+  assert.ok(sameState(state, new SavedState(["192.0.2.1"], { pool: "a" })));
+  assert.ok(!sameState(state, new SavedState(["192.0.2.2"], { pool: "a" })));
+  assert.ok(!sameState(state, new SavedState(["192.0.2.1"], { pool: "b" })));
+  assert.ok(!sameState(state, new SavedState([], { pool: "a" })));
+  const empty = new SavedState([], {}).over(service());
+  assert.deepEqual(fieldsOf(empty).status, { loadBalancer: { ingress: [] } });
+});
+
+Deno.test("the Services with state read as the manifests' map with states laid over", () => {
+  const a = service();
+  const b = service({ metadata: { name: "db", namespace: "shop" } });
+  const state = new SavedState(["192.0.2.1"], {});
+  const view = new ServicesWithState(
+    new Map([["shop/web", a], ["shop/db", b]]),
+    new Map([["shop/db", state]]),
+  );
+  assert.equal(view.size, 2);
+  assert.equal(view.get("shop/web"), a);
+  assert.equal(view.get("shop/db"), state.over(b));
+  assert.deepEqual([...view.keys()], ["shop/web", "shop/db"]);
+  assert.deepEqual([...view.values()], [a, state.over(b)]);
+  assert.deepEqual([...view.entries()], [["shop/web", a], ["shop/db", state.over(b)]]);
+  assert.equal(view.get("shop/none"), undefined);
+});
