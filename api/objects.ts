@@ -8,7 +8,7 @@ export { parseService } from "./service_view.ts";
 export {
   forgetSnapshotService,
   parseSnapshotService,
-  SHOWN_INGRESS_IPS,
+  SelfViewService,
 } from "./snapshot_service.ts";
 export {
   type EndpointSliceView,

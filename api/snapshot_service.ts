@@ -5,13 +5,6 @@ import type { ServiceView } from "./service_types.ts";
 import { quickAccepts, quickIngressIPs, quickPorts } from "./service_shape.ts";
 import { parseService } from "./service_view.ts";
 
-/**
- * Key of a property a Service object may carry holding its `status.loadBalancer.ingress`
- * addresses as one frozen list (file mode's laid-over Services keep them so, in
- * cluster/service_view.ts): the view shares it instead of holding a copy per Service.
- */
-export const SHOWN_INGRESS_IPS: unique symbol = Symbol("ferrolb.shownIngressIPs");
-
 /** Views (or the failed result) by the Service object read: see {@linkcode parseSnapshotService}. */
 const SHARED_SERVICE_VIEWS = new WeakMap<KubeObject, ServiceView | ParseResult<ServiceView>>();
 
@@ -19,9 +12,11 @@ const SHARED_SERVICE_VIEWS = new WeakMap<KubeObject, ServiceView | ParseResult<S
  * {@linkcode parseService} memoized by object identity, for readers of a source's snapshots
  * (whose objects are never changed in place): the controller and the speaker then share one
  * view of each Service instead of holding one each (100,000s of them). A Service of the usual
- * shape gets a view that reads its fields from the object instead of holding copies of them.
+ * shape gets a view that reads its fields from the object instead of holding copies of them;
+ * a {@linkcode SelfViewService} of the usual shape is its own view.
  */
 export function parseSnapshotService(obj: KubeObject): ParseResult<ServiceView> {
+  if (obj instanceof SelfViewService && obj.isOwnView()) return { ok: true, value: obj };
   const hit = SHARED_SERVICE_VIEWS.get(obj);
   if (hit !== undefined) return "ok" in hit ? hit : { ok: true, value: hit };
   const compact = compactService(obj);
@@ -40,51 +35,45 @@ export function forgetSnapshotService(obj: KubeObject): void {
 }
 
 /**
- * A {@linkcode ServiceView} that reads the fields from the Service object it stands for
- * (never changed in place) instead of copying them: 48 bytes, not 112, per Service. Only the
- * ingress addresses and the ports, which are derived, are its own.
+ * The {@linkcode ServiceView} fields of a Service of the usual shape, read from its metadata
+ * and spec (never changed in place) instead of copied. The subclass says where those are.
  */
-class ObjectServiceView implements ServiceView {
-  readonly #o: { metadata: Plain; spec: Plain };
-  readonly #ports: ServiceView["ports"];
-  readonly ingressIPs: readonly string[];
-
-  constructor(o: Plain) {
-    this.#o = o as { metadata: Plain; spec: Plain };
-    this.#ports = quickPorts(o.spec as Plain);
-    this.ingressIPs = sharedIngressIPs(o) ?? quickIngressIPs(o);
-  }
+abstract class ServiceFields {
+  /** The Service's `metadata`. */
+  protected abstract get meta(): Plain;
+  /** The Service's `spec`. */
+  protected abstract get specFields(): Plain;
 
   get namespace(): string {
-    return (this.#o.metadata.namespace as string | undefined) ?? "default";
+    return (this.meta.namespace as string | undefined) ?? "default";
   }
   get name(): string {
-    return this.#o.metadata.name as string;
+    return this.meta.name as string;
   }
   get labels(): Readonly<Record<string, string>> {
-    return (this.#o.metadata.labels as Record<string, string> | undefined) ?? NO_RECORD;
+    return (this.meta.labels as Record<string, string> | undefined) ?? NO_RECORD;
   }
   get annotations(): Readonly<Record<string, string>> {
-    return (this.#o.metadata.annotations as Record<string, string> | undefined) ?? NO_RECORD;
+    return (this.meta.annotations as Record<string, string> | undefined) ?? NO_RECORD;
   }
   get type(): string {
-    return (this.#o.spec.type as string | undefined) ?? "ClusterIP";
+    return (this.specFields.type as string | undefined) ?? "ClusterIP";
   }
   get loadBalancerClass(): string | undefined {
-    return (this.#o.spec.loadBalancerClass as string | undefined) || undefined;
+    return (this.specFields.loadBalancerClass as string | undefined) || undefined;
   }
   get loadBalancerIP(): string | undefined {
-    return (this.#o.spec.loadBalancerIP as string | undefined) || undefined;
+    return (this.specFields.loadBalancerIP as string | undefined) || undefined;
   }
   get ipFamilies(): readonly ("IPv4" | "IPv6")[] {
-    const families = this.#o.spec.ipFamilies as ("IPv4" | "IPv6")[] | undefined;
+    const families = this.specFields.ipFamilies as ("IPv4" | "IPv6")[] | undefined;
     return families?.length ? families : NONE_FAMILIES;
   }
   get ipFamilyPolicy(): ServiceView["ipFamilyPolicy"] {
-    return (this.#o.spec.ipFamilyPolicy as ServiceView["ipFamilyPolicy"]) || undefined;
+    return (this.specFields.ipFamilyPolicy as ServiceView["ipFamilyPolicy"]) || undefined;
   }
   get clusterIPs(): readonly string[] {
-    const spec = this.#o.spec;
+    const spec = this.specFields;
     const clusterIPs = spec.clusterIPs as string[] | undefined;
     const clusterIP = spec.clusterIP as string | undefined;
     return clusterIPs?.length
@@ -94,24 +83,83 @@ class ObjectServiceView implements ServiceView {
       : NONE;
   }
   get externalTrafficPolicy(): "Cluster" | "Local" {
-    return (this.#o.spec.externalTrafficPolicy as "Cluster" | "Local" | undefined) ?? "Cluster";
+    return (this.specFields.externalTrafficPolicy as "Cluster" | "Local" | undefined) ??
+      "Cluster";
   }
   get selector(): Readonly<Record<string, string>> {
-    return (this.#o.spec.selector as Record<string, string> | undefined) ?? NO_RECORD;
+    return (this.specFields.selector as Record<string, string> | undefined) ?? NO_RECORD;
+  }
+}
+
+/**
+ * A {@linkcode ServiceView} that reads the fields from the Service object it stands for
+ * instead of copying them: 48 bytes, not 112, per Service. Only the ingress addresses and
+ * the ports, which are derived, are its own.
+ */
+class ObjectServiceView extends ServiceFields implements ServiceView {
+  readonly #o: { metadata: Plain; spec: Plain };
+  readonly #ports: ServiceView["ports"];
+  readonly ingressIPs: readonly string[];
+
+  constructor(o: Plain) {
+    super();
+    this.#o = o as { metadata: Plain; spec: Plain };
+    this.#ports = quickPorts(o.spec as Plain);
+    this.ingressIPs = quickIngressIPs(o);
+  }
+
+  protected get meta(): Plain {
+    return this.#o.metadata;
+  }
+  protected get specFields(): Plain {
+    return this.#o.spec;
   }
   get ports(): ServiceView["ports"] {
     return this.#ports;
   }
 }
 
-/** The object's {@linkcode SHOWN_INGRESS_IPS}, when it is a frozen list of addresses. */
-function sharedIngressIPs(o: Plain): readonly string[] | undefined {
-  const ips = (o as { [SHOWN_INGRESS_IPS]?: unknown })[SHOWN_INGRESS_IPS];
-  // What the status shows is what counts: an empty address would not be listed.
-  return Array.isArray(ips) && Object.isFrozen(ips) &&
-      ips.every((ip) => typeof ip === "string" && ip.length > 0)
-    ? ips
-    : undefined;
+/**
+ * A Service object that, when of the usual shape, is its own {@linkcode ServiceView} (the
+ * fields of the two do not meet): for sources that keep their Services as records of their
+ * own (file mode's laid-over Services, cluster/service_view.ts), so no view and no memo
+ * entry is held per Service. The subclass gives the object's fields and the addresses.
+ */
+export abstract class SelfViewService extends ServiceFields implements ServiceView {
+  /** The ports once judged of the usual shape; null when not (then the memo decides). */
+  #ports: ServiceView["ports"] | null | undefined;
+
+  /** The Service's `metadata`. */
+  abstract get metadata(): KubeObject["metadata"];
+  /** The Service's `spec`. */
+  abstract get spec(): unknown;
+  /** The addresses of `status.loadBalancer.ingress`, as the status lists them. */
+  protected abstract get shownIPs(): readonly string[];
+
+  /** Whether the object is of the usual shape, and so its own view (judged once). */
+  isOwnView(): boolean {
+    if (this.#ports === undefined) {
+      this.#ports = quickAccepts(this as unknown as KubeObject)
+        ? quickPorts(this.specFields)
+        : null;
+    }
+    return this.#ports !== null;
+  }
+
+  protected get meta(): Plain {
+    return this.metadata as unknown as Plain;
+  }
+  protected get specFields(): Plain {
+    return this.spec as Plain;
+  }
+  get ports(): ServiceView["ports"] {
+    return this.#ports ?? quickPorts(this.specFields);
+  }
+  get ingressIPs(): readonly string[] {
+    const ips = this.shownIPs;
+    // As the view of the plain object: entries without an address are not listed.
+    return ips.includes("") ? ips.filter((ip) => ip !== "") : ips;
+  }
 }
 
 /** The reading view of a Service of the usual shape, or undefined to let the schema decide. */

@@ -98,3 +98,66 @@ Deno.test("the Services with state read as the manifests' map with states laid o
   assert.deepEqual([...view.entries()], [["shop/web", a], ["shop/db", state.over(b)]]);
   assert.equal(view.get("shop/none"), undefined);
 });
+
+/** Every field of a Service view, as one plain object. */
+function viewFields(o: KubeObject): unknown {
+  const r = parseSnapshotService(o);
+  if (!r.ok) return r;
+  const v = r.value;
+  return {
+    namespace: v.namespace,
+    name: v.name,
+    labels: v.labels,
+    annotations: v.annotations,
+    type: v.type,
+    loadBalancerClass: v.loadBalancerClass,
+    loadBalancerIP: v.loadBalancerIP,
+    ipFamilies: v.ipFamilies,
+    ipFamilyPolicy: v.ipFamilyPolicy,
+    clusterIPs: v.clusterIPs,
+    externalTrafficPolicy: v.externalTrafficPolicy,
+    selector: v.selector,
+    ports: v.ports,
+    ingressIPs: v.ingressIPs,
+  };
+}
+
+Deno.test("a laid-over Service's view is the view of the plain object it reads as", () => {
+  const specs: unknown[] = [
+    { type: "LoadBalancer", ports: [{ protocol: "TCP", port: 80 }] },
+    {
+      type: "LoadBalancer",
+      loadBalancerIP: "192.0.2.7",
+      loadBalancerClass: "x",
+      ipFamilies: ["IPv4", "IPv6"],
+      ipFamilyPolicy: "PreferDualStack",
+      clusterIP: "10.0.0.1",
+      externalTrafficPolicy: "Local",
+      selector: { app: "web" },
+      ports: [{ name: "http", protocol: "UDP", port: 53, targetPort: "dns" }],
+    },
+    { type: "ClusterIP" },
+    // Not a valid Service: the view is the schema's verdict, as for the plain object.
+    { type: "LoadBalancer", ports: [{ protocol: "TCP", port: 0 }] },
+  ];
+  const metas = [
+    { name: "web", namespace: "shop" },
+    { name: "web", namespace: "shop", labels: { a: "b" }, annotations: { own: "1" } },
+  ];
+  const states = [
+    new SavedState(["192.0.2.1"], { pool: "a" }),
+    new SavedState(["192.0.2.1", "", "2001:db8::1"], {}),
+    new SavedState([], { pool: "a" }),
+  ];
+  for (const spec of specs) {
+    for (const metadata of metas) {
+      for (const state of states) {
+        const shown = state.over(service({ metadata, spec }));
+        const plain = JSON.parse(JSON.stringify(shown)) as KubeObject;
+        assert.deepEqual(viewFields(shown), viewFields(plain), JSON.stringify(plain));
+        // Asked again: the same verdict.
+        assert.deepEqual(viewFields(shown), viewFields(plain));
+      }
+    }
+  }
+});
