@@ -35,7 +35,7 @@ export class SavedState implements ServiceState {
   /** The addresses, in order (frozen; shared by every laid-over object of this state). */
   readonly ips: readonly string[];
   readonly annotations: Record<string, string>;
-  #base: KubeObject | undefined;
+  /** The laid-over object last made; {@linkcode baseOf} tells what it was made from. */
   #shown: KubeObject | undefined;
 
   constructor(ingress: readonly string[], annotations: Record<string, string>) {
@@ -61,15 +61,24 @@ export class SavedState implements ServiceState {
 
   /** `obj` with this state laid over. */
   over(obj: KubeObject): KubeObject {
-    if (this.#base !== obj || this.#shown === undefined) {
-      this.#shown = overlay(obj, this);
-      this.#base = obj;
-    }
-    return this.#shown;
+    const shown = this.#shown;
+    if (shown !== undefined && baseOf(shown) === obj) return shown;
+    return this.#shown = overlay(obj, this);
   }
 }
 
 const NO_IPS: readonly string[] = Object.freeze([]);
+
+/**
+ * The manifest objects of laid-over objects of an unusual shape (a {@linkcode StatedService}
+ * knows its own): kept aside so that a state need not hold one per Service.
+ */
+const SPREAD_BASES = new WeakMap<KubeObject, KubeObject>();
+
+/** The manifest object `shown` was laid over. */
+function baseOf(shown: KubeObject): KubeObject | undefined {
+  return shown instanceof StatedService ? shown.base : SPREAD_BASES.get(shown);
+}
 
 /**
  * A Service of the usual shape (`apiVersion`, `kind`, `metadata`, `spec`; no status) with a
@@ -89,6 +98,11 @@ class StatedService extends SelfViewService {
     this.metadata = metadata;
     this.#base = base;
     this.#ips = ips;
+  }
+
+  /** The manifest object this was laid over. */
+  get base(): KubeObject {
+    return this.#base;
   }
 
   get apiVersion(): string {
@@ -191,11 +205,13 @@ function overlay(obj: KubeObject, state: SavedState): KubeObject {
   }
   const status =
     (typeof obj.status === "object" && obj.status !== null ? obj.status : {}) as LoadBalancerStatus;
-  return {
+  const shown = {
     ...obj,
     metadata,
     status: { ...status, loadBalancer: { ...status.loadBalancer, ingress: state.entries } },
   };
+  SPREAD_BASES.set(shown, obj);
+  return shown;
 }
 
 /** Whether `o`'s own keys are among `keys`. */

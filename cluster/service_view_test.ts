@@ -63,6 +63,20 @@ Deno.test("a Service of another shape is laid over by copying its fields", () =>
   assert.deepEqual(view.value.ingressIPs, ["192.0.2.1"]);
 });
 
+Deno.test("a state lays over each manifest object once, whatever its shape", () => {
+  const state = new SavedState(["192.0.2.1"], {});
+  for (const extra of [{}, { status: {} }]) {
+    const base = service(extra);
+    const shown = state.over(base);
+    assert.equal(state.over(base), shown);
+    const other = service(extra);
+    const again = state.over(other);
+    assert.notEqual(again, shown);
+    assert.equal(state.over(other), again);
+    assert.deepEqual(JSON.parse(JSON.stringify(again)), JSON.parse(JSON.stringify(shown)));
+  }
+});
+
 Deno.test("a state saves as {ingress, annotations} and compares by addresses and annotations", () => {
   const ips = ["192.0.2.1"];
   const state = new SavedState(ips, { pool: "a" });
