@@ -121,9 +121,10 @@ class ObjectServiceView extends ServiceFields implements ServiceView {
 
 /**
  * A Service object that, when of the usual shape, is its own {@linkcode ServiceView} (the
- * fields of the two do not meet): for sources that keep their Services as records of their
- * own (file mode's laid-over Services, cluster/service_view.ts), so no view and no memo
- * entry is held per Service. The subclass gives the object's fields and the addresses.
+ * fields of the two do not meet): for sources that keep their Services as objects of their
+ * own (file mode's, cluster/manifest_service.ts and cluster/service_view.ts), so no view
+ * and no memo entry is held per Service. The subclass gives the object's fields and the
+ * addresses.
  */
 export abstract class SelfViewService extends ServiceFields implements ServiceView {
   /** The ports once judged of the usual shape; null when not (then the memo decides). */

@@ -6,6 +6,7 @@
 import { readTextBounded, resolveLimits } from "./safe_yaml.ts";
 import { createManifestParser, type ManifestParser } from "./manifest_parser.ts";
 import { type NamespaceDefaults, parseManifests } from "./manifest_text.ts";
+import { asManifestService } from "./manifest_service.ts";
 import type { Logger } from "../api/log.ts";
 import { type KubeObject, objectKey } from "./types.ts";
 
@@ -159,7 +160,10 @@ export class ManifestFiles {
     const r = await this.#parser.parse(got.text, { ...this.#defaults, slimServices: true });
     if (r.ok) {
       this.#rejected.delete(file);
-      this.#files.set(file, { digest, objects: r.objects });
+      // Services of the usual shape are kept as their own views (manifest_service.ts).
+      const objects = r.objects;
+      for (let i = 0; i < objects.length; i++) objects[i] = asManifestService(objects[i]);
+      this.#files.set(file, { digest, objects });
       this.#parsesAgain(file);
       return;
     }

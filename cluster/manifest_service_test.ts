@@ -1,0 +1,88 @@
+import assert from "node:assert/strict";
+import { parseSnapshotService } from "../api/objects.ts";
+import { asManifestService } from "./manifest_service.ts";
+import type { KubeObject } from "./types.ts";
+
+const VIEW_FIELDS = [
+  "namespace",
+  "name",
+  "labels",
+  "annotations",
+  "type",
+  "loadBalancerClass",
+  "loadBalancerIP",
+  "ipFamilies",
+  "ipFamilyPolicy",
+  "clusterIPs",
+  "externalTrafficPolicy",
+  "selector",
+  "ports",
+  "ingressIPs",
+] as const;
+
+/** Every field of a Service view (or the failed result), as one plain object. */
+function viewFields(o: KubeObject): unknown {
+  const r = parseSnapshotService(o);
+  if (!r.ok) return r;
+  return Object.fromEntries(VIEW_FIELDS.map((f) => [f, r.value[f]]));
+}
+
+function service(spec: unknown, metadata: KubeObject["metadata"] = { name: "web" }): KubeObject {
+  return { apiVersion: "v1", kind: "Service", metadata, spec };
+}
+
+Deno.test("a manifest Service reads, serializes and spreads as its plain object", () => {
+  const plain = service({ type: "LoadBalancer", ports: [{ protocol: "TCP", port: 80 }] }, {
+    name: "web",
+    namespace: "shop",
+  });
+  const o = asManifestService(plain);
+  assert.deepEqual(Object.keys(o), ["apiVersion", "kind", "metadata", "spec"]);
+  assert.equal(JSON.stringify(o), JSON.stringify(plain));
+  assert.deepEqual({ ...o }, plain);
+  for (const k of ["apiVersion", "kind", "metadata", "spec", "status"]) {
+    assert.equal(o[k], plain[k], k);
+  }
+  Object.freeze(o);
+  assert.deepEqual(viewFields(o), viewFields(plain), "frozen, as the publisher leaves it");
+});
+
+Deno.test("a manifest Service's view is the view of its plain object", () => {
+  const specs: unknown[] = [
+    { type: "LoadBalancer", ports: [{ protocol: "TCP", port: 80 }] },
+    {
+      type: "LoadBalancer",
+      loadBalancerIP: "192.0.2.7",
+      ipFamilies: ["IPv6"],
+      ipFamilyPolicy: "SingleStack",
+      clusterIPs: ["fd00::1"],
+      externalTrafficPolicy: "Local",
+      selector: { app: "web" },
+      ports: [{ name: "dns", protocol: "UDP", port: 53 }],
+    },
+    { type: "ClusterIP", clusterIP: "None" },
+    // Refused by the fast path: the schema's verdict, as for the plain object.
+    { type: "LoadBalancer", ports: [{ protocol: "TCP", port: 70000 }] },
+    "not a spec",
+  ];
+  for (const spec of specs) {
+    for (
+      const metadata of [{ name: "web" }, { name: "web", namespace: "shop", labels: { a: "b" } }]
+    ) {
+      const plain = service(spec, metadata);
+      const o = asManifestService(service(spec, metadata));
+      assert.deepEqual(viewFields(o), viewFields(plain), JSON.stringify(plain));
+    }
+  }
+});
+
+Deno.test("objects of another kind or shape stay as they are", () => {
+  const others: KubeObject[] = [
+    { ...service({}), status: { loadBalancer: {} } },
+    { ...service({}), apiVersion: "v2" },
+    { apiVersion: "v1", kind: "Service", metadata: { name: "a" } },
+    { apiVersion: "v1", kind: "Node", metadata: { name: "a" }, spec: {} },
+    { kind: "Service", apiVersion: "v1", metadata: { name: "a" }, spec: {} },
+  ];
+  for (const o of others) assert.equal(asManifestService(o), o);
+});
