@@ -9,6 +9,7 @@ import {
   parseEndpointSlice,
   SERVICE_NAME_LABEL,
 } from "../api/objects.ts";
+import { companionOf } from "./manifest_service.ts";
 import { ObjectMapView } from "./object_map_view.ts";
 import {
   type KubeObject,
@@ -288,7 +289,11 @@ export function addClusterDefaults(
   }
   const MadeUpSlice = madeUpSliceClass(options.nodeName);
   const cache = options.cache ?? new WeakMap<KubeObject, KubeObject>();
+  const isOurs = (v: unknown): v is KubeObject => v instanceof MadeUpSlice;
   const made = (svc: KubeObject): KubeObject => {
+    // A manifest Service keeps its slice itself: no map entry per Service.
+    const kept = companionOf(svc, isOurs, () => new MadeUpSlice(svc));
+    if (kept) return kept;
     let slice = cache.get(svc);
     if (!slice) cache.set(svc, slice = new MadeUpSlice(svc));
     return slice;

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { HOSTNAME_LABEL, syntheticEndpointSlice, withClusterDefaults } from "./cluster_defaults.ts";
 import { parseEndpointSlice, parseNode } from "../api/objects.ts";
 import { createMemorySource } from "./memory_source.ts";
+import { asManifestService } from "./manifest_service.ts";
 import type { KubeObject, ObjectSource } from "./types.ts";
 
 function service(name: string, namespace = "default"): KubeObject {
@@ -215,4 +216,38 @@ Deno.test("cluster defaults: a made-up slice of a Service with odd metadata pars
   const plain = JSON.parse(JSON.stringify(made)) as KubeObject;
   assert.equal(parseEndpointSlice(made).ok, false);
   assert.deepEqual(parseEndpointSlice(made), parseEndpointSlice(plain));
+});
+
+Deno.test("cluster defaults: manifest Services keep their made-up slice, one per node", () => {
+  const services = new Map(
+    ["web", "db"].map((n) => [`default/${n}`, Object.freeze(asManifestService(service(n)))]),
+  );
+  let revision = 1;
+  const inner: ObjectSource = {
+    start: () => Promise.resolve(),
+    snapshot: () => ({ revision, objects: new Map([["Service", services]]) }),
+    subscribe: () => () => true,
+    close: () => Promise.resolve(),
+  };
+  const one = withClusterDefaults(inner, { nodeName: "host1" });
+  const two = withClusterDefaults(inner, { nodeName: "host2" });
+  // Each read now (the maps are lazy): the slices as objects, and where their endpoint is.
+  const read = (src: ObjectSource) => {
+    const slices = src.snapshot().objects.get("EndpointSlice")!;
+    return ["default/web-ferrolb-local", "default/db-ferrolb-local"].map((key) => {
+      const obj = slices.get(key)!;
+      const json = JSON.parse(JSON.stringify(obj)) as { endpoints: { nodeName: string }[] };
+      return { obj, node: json.endpoints[0].nodeName };
+    });
+  };
+  const first = read(one);
+  const other = read(two);
+  revision++;
+  const again = read(one);
+  const otherAgain = read(two);
+  for (let i = 0; i < 2; i++) {
+    assert.equal(again[i].obj, first[i].obj, "same Service, same slice");
+    assert.equal(otherAgain[i].obj, other[i].obj, "on the other node too");
+    assert.deepEqual([first[i].node, other[i].node], ["host1", "host2"]);
+  }
 });

@@ -16,6 +16,8 @@ class ManifestService extends SelfViewService {
   kind: string;
   metadata: KubeObject["metadata"];
   spec: unknown;
+  /** The one object kept with this Service for a reader (a private slot: writable frozen). */
+  #companion: unknown;
 
   constructor(o: KubeObject) {
     super();
@@ -28,6 +30,30 @@ class ManifestService extends SelfViewService {
   protected get shownIPs(): readonly string[] {
     return NO_IPS;
   }
+
+  /**
+   * The object kept with this Service if `is` accepts it; when none is kept yet, the one
+   * `make` makes, kept from now on; undefined when another reader's is kept. For what a
+   * reader derives from the Service and must find again by it (file mode's made-up
+   * EndpointSlice), without a map entry per Service.
+   */
+  companion<T>(is: (v: unknown) => v is T, make: () => T): T | undefined {
+    const kept = this.#companion;
+    if (kept === undefined) return this.#companion = make();
+    return is(kept) ? kept : undefined;
+  }
+}
+
+/**
+ * {@linkcode ManifestService.companion} of `svc` when it is a manifest Service, undefined
+ * otherwise or when another reader's is kept (the caller keeps its own then).
+ */
+export function companionOf<T>(
+  svc: KubeObject,
+  is: (v: unknown) => v is T,
+  make: () => T,
+): T | undefined {
+  return svc instanceof ManifestService ? svc.companion(is, make) : undefined;
 }
 
 /** Whether `o`'s own keys are exactly those of a Service without status, in that order. */
