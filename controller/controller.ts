@@ -189,7 +189,7 @@ export class Controller {
   #serviceStatuses(): ServiceStatus[] {
     const s = this.#s;
     const keys: string[] = [];
-    for (const [key] of s.allocator.assignments()) if (!s.pending.has(key)) keys.push(key);
+    for (const key of s.allocator.keys()) if (!s.pending.has(key)) keys.push(key);
     for (const key of s.pending.keys()) keys.push(key);
     keys.sort(cmp);
     const rows: ServiceStatus[] = new Array(keys.length);
