@@ -229,6 +229,19 @@ export class Allocator {
     return rec ? { ips: [...rec.list()], pool: rec.pool } : undefined;
   }
 
+  /**
+   * The Service's addresses without a copy, or undefined: read them, do not change them (a
+   * list of two is the assignment's own). For per-Service checks on every pass.
+   */
+  ipsOf(key: string): readonly string[] | undefined {
+    return this.#assignments.get(key)?.list();
+  }
+
+  /** The pool of the Service's assignment, or undefined when it holds none. */
+  poolOf(key: string): string | undefined {
+    return this.#assignments.get(key)?.pool;
+  }
+
   /** Every current assignment, in assignment order. */
   *assignments(): IterableIterator<[string, AssignmentView]> {
     for (const [key, rec] of this.#assignments) {
@@ -313,7 +326,8 @@ export class Allocator {
       if (this.#table.hold(ip, request.key)) spaceOf(got.pool, familyOf(ip))!.used++;
       if (request.sharingKey) this.#sharing.count(request.sharingKey, { ip, delta: 1 });
     }
-    const ips = [...ordered];
+    // One address is kept as text, so the list can go to the caller as it is.
+    const ips = ordered.length === 1 ? ordered : [...ordered];
     if (got.additional === undefined) return { ok: true, ips, pool: got.pool.name, kept: false };
     return { ok: true, ips, pool: got.pool.name, kept: false, additional: got.additional };
   }

@@ -71,3 +71,19 @@ Deno.test("allocator: a sharing key added to a kept Service lets another share i
   assert.ok(r.ok && r.ips[0] === "10.0.0.0", JSON.stringify(r));
   assert.deepEqual(a.holdersOf("10.0.0.0"), ["ns/a", "ns/b"]);
 });
+
+Deno.test("allocator: ipsOf and poolOf read an assignment without a copy of it", () => {
+  const a = new Allocator();
+  assert.ok(a.setPools([{ name: "p", ranges: ["10.0.0.0/31", "fc00::/127"] }]).ok);
+  assert.ok(a.allocate(svc("ns/a")).ok);
+  const dual = svc("ns/b", { families: [6, 4], policy: "RequireDualStack" });
+  assert.ok(a.allocate(dual).ok);
+  assert.deepEqual(a.ipsOf("ns/a"), ["10.0.0.0"]);
+  assert.deepEqual(a.ipsOf("ns/b"), ["fc00::", "10.0.0.1"]);
+  assert.equal(a.ipsOf("ns/b"), a.ipsOf("ns/b"), "a list of two is the assignment's own");
+  assert.equal(a.poolOf("ns/b"), "p");
+  assert.ok(a.release("ns/b"));
+  assert.equal(a.ipsOf("ns/b"), undefined);
+  assert.equal(a.poolOf("ns/b"), undefined);
+  assert.deepEqual([...a.keys()], ["ns/a"]);
+});
