@@ -188,3 +188,19 @@ Deno.test("history: a loaded file with two open entries for one address keeps th
   h.record([{ service: "ns/b", ips: ["10.0.0.1"], change: "released" }], t(4));
   assert.deepEqual(h.query("10.0.0.1").map((e) => e.to), [undefined, t(4).toISOString()]);
 });
+
+Deno.test("history: reconcile settles what is missing before opening any (opening trims)", () => {
+  const h = new IpHistory({ maxEntries: 2 });
+  h.record([{ service: "ns/s1", ips: ["10.0.0.1"], change: "assigned" }], t(1));
+  h.reconcile([
+    { service: "ns/s2", ips: ["10.0.0.2"] },
+    { service: "ns/s3", ips: ["10.0.0.3"] },
+    { service: "ns/s4", ips: ["10.0.0.4"] },
+    // Held and recorded: not opened again, even once its entry is trimmed away.
+    { service: "ns/s1", ips: ["10.0.0.1"] },
+  ], t(2));
+  assert.deepEqual(h.query().map((e) => [e.ip, e.service, e.why]), [
+    ["10.0.0.3", "ns/s3", "assigned"],
+    ["10.0.0.4", "ns/s4", "assigned"],
+  ]);
+});
