@@ -168,13 +168,11 @@ export class IpHistory {
     }
     const before = this.#ips.get(ip);
     const last = before instanceof IpState ? before.last : before?.service;
-    const e: HistoryEntry = {
-      ip,
-      service: to.service,
-      ...(to.pool ? { pool: to.pool } : {}),
-      from: when,
-      why: last !== undefined && last !== to.service ? "re-assigned" : "assigned",
-    };
+    const why = last !== undefined && last !== to.service ? "re-assigned" : "assigned";
+    // Two literals, not a spread: no passing object per entry, and one shape each.
+    const e: HistoryEntry = to.pool
+      ? { ip, service: to.service, pool: to.pool, from: when, why }
+      : { ip, service: to.service, from: when, why };
     this.#push(e, { open: true });
     this.revision++;
   }
