@@ -203,10 +203,14 @@ export class Controller {
     const name = key.slice(slash + 1);
     const p = this.#s.pending.get(key);
     if (p) return { namespace, name, ips: NO_STRINGS, peers: NO_STRINGS, pending: p.reason };
-    const a = this.#s.allocator.assignmentOf(key)!;
-    return a.pool
-      ? { namespace, name, ips: a.ips, pool: a.pool, peers: NO_STRINGS }
-      : { namespace, name, ips: a.ips, peers: NO_STRINGS };
+    // No view and copy per row (a /status of 100,000 Services): one address comes as a new
+    // list already; two, the assignment's own, are copied so the row stays the caller's.
+    const held = this.#s.allocator.ipsOf(key)!;
+    const ips = held.length === 1 ? held as string[] : [...held];
+    const pool = this.#s.allocator.poolOf(key);
+    return pool
+      ? { namespace, name, ips, pool, peers: NO_STRINGS }
+      : { namespace, name, ips, peers: NO_STRINGS };
   }
 
   #isLeader(): boolean {
