@@ -197,6 +197,18 @@ export class Controller {
     return rows;
   }
 
+  /**
+   * Every Service holding an address, as its key (`namespace/name`), addresses and pool, in
+   * no order and without a status row each: what the IP history is aligned with at a start.
+   */
+  *heldAddresses(): IterableIterator<{ service: string; ips: readonly string[]; pool?: string }> {
+    const allocator = this.#s.allocator;
+    for (const key of allocator.keys()) {
+      if (this.#s.pending.has(key)) continue;
+      yield { service: key, ips: allocator.ipsOf(key)!, pool: allocator.poolOf(key) };
+    }
+  }
+
   #serviceRow(key: string): ServiceStatus {
     const slash = key.indexOf("/");
     const namespace = key.slice(0, slash);
