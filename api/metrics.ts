@@ -61,14 +61,34 @@ export const EXPOSITION_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
-interface Series {
-  values: string[];
-  value: MetricValue;
-}
+/**
+ * A family's series: the value under the series' label key ({@linkcode seriesKey}). One Map
+ * entry and one key string per series, since a family such as `metallb_speaker_announced`
+ * has one series per Service; the label values are read back from the key when rendering.
+ */
+type Series = Map<string, MetricValue>;
 
 interface Family {
   metric: Metric<string>;
-  series: Map<string, Series>;
+  series: Series;
+}
+
+/**
+ * The map key of label values: joined by NUL (n values, n - 1 NULs), as no Kubernetes name
+ * or IP holds one. Values that do are keyed by their JSON (which escapes NUL) after n NULs,
+ * so the two forms never collide and the NUL count tells them apart.
+ */
+function seriesKey(values: readonly string[]): string {
+  for (const v of values) {
+    if (v.includes("\0")) return "\0".repeat(values.length) + JSON.stringify(values);
+  }
+  return values.join("\0");
+}
+
+/** The `count` label values a {@linkcode seriesKey} was made of. */
+function seriesValues(key: string, count: number): string[] {
+  const parts = key.split("\0");
+  return parts.length === count ? parts : JSON.parse(parts[count]);
 }
 
 /** Adds without losing precision: integers past 2^53 continue as bigint. */
@@ -153,34 +173,31 @@ function labelValues(
   });
 }
 
-/** A metric over its own series map (keyed by the JSON of the label values). */
+/** A metric over its own series map (keyed by {@linkcode seriesKey} of the label values). */
 function createMetric<L extends string>(
   family: { type: MetricType; name: string; help: string; labelNames: readonly L[] },
-  series: Map<string, Series>,
+  series: Series,
 ): Metric<L> {
   const { type, name } = family;
-  const values = (labels: Labels<L> | undefined) =>
-    labelValues(name, family.labelNames, labels as Record<string, unknown> | undefined);
+  const key = (labels: Labels<L> | undefined) =>
+    seriesKey(labelValues(name, family.labelNames, labels as Record<string, unknown> | undefined));
   return {
     ...family,
     inc(labels, n = 1) {
       if (type === "counter" && isNegative(n)) {
         throw new MetricError(`counter "${name}" cannot decrease`);
       }
-      const vs = values(labels);
-      const key = JSON.stringify(vs);
-      const prev = series.get(key);
-      series.set(key, { values: vs, value: add(prev?.value ?? 0, n) });
+      const k = key(labels);
+      series.set(k, add(series.get(k) ?? 0, n));
     },
     set(labels, value) {
-      const vs = values(labels);
-      series.set(JSON.stringify(vs), { values: vs, value });
+      series.set(key(labels), value);
     },
     get(labels) {
-      return series.get(JSON.stringify(values(labels)))?.value;
+      return series.get(key(labels));
     },
     remove(labels) {
-      series.delete(JSON.stringify(values(labels)));
+      series.delete(key(labels));
     },
     reset() {
       series.clear();
@@ -196,10 +213,14 @@ function renderFamily(name: string, family: Family, out: string[]): void {
   if (metric.labelNames.length === 0) {
     // Unlabelled metrics exist from registration, as in client_golang, so a scrape
     // shows 0 rather than a missing series that alerts would treat as absent.
-    out.push(`${name} ${formatValue(series.get("[]")?.value ?? 0)}`);
+    out.push(`${name} ${formatValue(series.get(seriesKey([])) ?? 0)}`);
     return;
   }
-  const rows = [...series.values()].sort((a, b) => compareValues(a.values, b.values));
+  const rows: { values: string[]; value: MetricValue }[] = [];
+  for (const [k, value] of series) {
+    rows.push({ values: seriesValues(k, metric.labelNames.length), value });
+  }
+  rows.sort((a, b) => compareValues(a.values, b.values));
   for (const s of rows) {
     const labels = metric.labelNames.map((l, i) => `${l}="${escapeLabelValue(s.values[i])}"`);
     out.push(`${name}{${labels.join(",")}} ${formatValue(s.value)}`);
@@ -231,7 +252,7 @@ export function createRegistry(): Registry {
     labelNames: readonly L[],
   ): Metric<L> {
     checkDefinition(name, labelNames, families);
-    const series = new Map<string, Series>();
+    const series: Series = new Map();
     const metric = createMetric({ name, help, type, labelNames }, series);
     families.set(name, { metric: metric as unknown as Metric<string>, series });
     return metric;
