@@ -68,11 +68,11 @@ interface Pending {
 }
 
 /** Before every prefix: "the peer has none of the table". */
-const FIRST: Prefix = { afi: 0 as 1, addr: new Uint8Array(0), length: 0 };
+const FIRST: Prefix = { afi: 0 as 1, addr: 0, length: 0 };
 /** Diff entries a merge looks through before it lets a new tail join the unsent part. */
 const TAIL_DIFF_SCAN = 4096;
 /** The first IPv6 prefix (::/0): where the IPv4 part of a table ends. */
-const FIRST_V6: Prefix = { afi: AFI_IPV6, addr: new Uint8Array(16), length: 0 };
+const FIRST_V6: Prefix = { afi: AFI_IPV6, addr: "0".repeat(32), length: 0 };
 
 type Rejected = { prefix: string; reason: string }[];
 

@@ -66,7 +66,9 @@ Deno.test("diff: announce new, re-announce changed, withdraw gone, nothing twice
   const second = rib.takeUpdates(ebgp, both);
   assert.deepEqual(withdrawnOf(second.updates).sort(), ["10.0.0.1/32", "2001:db8::1/128"]);
   assert.deepEqual(announcedOf(second.updates).sort(), ["10.0.0.2/32", "10.0.0.3/32"]);
-  const changed = second.updates.find((u) => u.nlri.some((p) => p.addr[3] === 2))!;
+  const changed = second.updates.find((u) =>
+    u.nlri.some((p) => formatPrefix(p) === "10.0.0.2/32")
+  )!;
   assert.deepEqual(changed.attributes.communities, [2]);
   assert.equal(rib.sentCount, 2);
 });
