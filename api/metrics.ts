@@ -34,6 +34,22 @@ export interface Metric<L extends string = never> {
   remove(labels: Labels<L>): void;
   /** Deletes every series. */
   reset(): void;
+  /**
+   * Lets `source` hold series of this family (replacing an earlier source; undefined drops
+   * it): rendered and looked up with those set here, which should not share their labels.
+   */
+  attach(source: SeriesSource | undefined): void;
+}
+
+/**
+ * Series their owner already holds the state of (one per announced Service, say), read
+ * when rendered or looked up instead of copied into the registry, times 100,000s.
+ */
+export interface SeriesSource {
+  /** Calls `row` once per series: its label values in `labelNames` order, and its value. */
+  forEach(row: (values: readonly string[], value: MetricValue) => void): void;
+  /** The value of the series with these label values, or undefined when there is none. */
+  get(values: readonly string[]): MetricValue | undefined;
 }
 
 /** A set of metrics rendered together on /metrics. */
@@ -71,6 +87,7 @@ type Series = Map<string, MetricValue>;
 interface Family {
   metric: Metric<string>;
   series: Series;
+  source: SeriesSource | undefined;
 }
 
 /**
@@ -127,7 +144,7 @@ function escapeHelp(v: string): string {
   return v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
 }
 
-function compareValues(a: string[], b: string[]): number {
+function compareValues(a: readonly string[], b: readonly string[]): number {
   for (let i = 0; i < a.length; i++) {
     if (a[i] !== b[i]) return a[i] < b[i] ? -1 : 1;
   }
@@ -176,11 +193,13 @@ function labelValues(
 /** A metric over its own series map (keyed by {@linkcode seriesKey} of the label values). */
 function createMetric<L extends string>(
   family: { type: MetricType; name: string; help: string; labelNames: readonly L[] },
-  series: Series,
+  held: Omit<Family, "metric">,
 ): Metric<L> {
   const { type, name } = family;
-  const key = (labels: Labels<L> | undefined) =>
-    seriesKey(labelValues(name, family.labelNames, labels as Record<string, unknown> | undefined));
+  const series = held.series;
+  const values = (labels: Labels<L> | undefined) =>
+    labelValues(name, family.labelNames, labels as Record<string, unknown> | undefined);
+  const key = (labels: Labels<L> | undefined) => seriesKey(values(labels));
   return {
     ...family,
     inc(labels, n = 1) {
@@ -194,13 +213,17 @@ function createMetric<L extends string>(
       series.set(key(labels), value);
     },
     get(labels) {
-      return series.get(key(labels));
+      const vs = values(labels);
+      return series.get(seriesKey(vs)) ?? held.source?.get(vs);
     },
     remove(labels) {
       series.delete(key(labels));
     },
     reset() {
       series.clear();
+    },
+    attach(source) {
+      held.source = source;
     },
   };
 }
@@ -216,10 +239,11 @@ function renderFamily(name: string, family: Family, out: string[]): void {
     out.push(`${name} ${formatValue(series.get(seriesKey([])) ?? 0)}`);
     return;
   }
-  const rows: { values: string[]; value: MetricValue }[] = [];
+  const rows: { values: readonly string[]; value: MetricValue }[] = [];
   for (const [k, value] of series) {
     rows.push({ values: seriesValues(k, metric.labelNames.length), value });
   }
+  family.source?.forEach((values, value) => rows.push({ values: values.slice(), value }));
   rows.sort((a, b) => compareValues(a.values, b.values));
   for (const s of rows) {
     const labels = metric.labelNames.map((l, i) => `${l}="${escapeLabelValue(s.values[i])}"`);
@@ -252,9 +276,11 @@ export function createRegistry(): Registry {
     labelNames: readonly L[],
   ): Metric<L> {
     checkDefinition(name, labelNames, families);
-    const series: Series = new Map();
-    const metric = createMetric({ name, help, type, labelNames }, series);
-    families.set(name, { metric: metric as unknown as Metric<string>, series });
+    // The family is what `attach` sets the source of: made first, its metric put in after.
+    const family = { series: new Map(), source: undefined } as unknown as Family;
+    const metric = createMetric({ name, help, type, labelNames }, family);
+    family.metric = metric as unknown as Metric<string>;
+    families.set(name, family);
     return metric;
   }
   return {

@@ -181,3 +181,30 @@ Deno.test("series keys keep label values apart, NUL and empty values included", 
   one.set({ a: "" }, 7);
   assert.equal(scrape(r.render()).get('one{a=""}'), "7");
 });
+
+Deno.test("an attached source's series render and read with the family's own", () => {
+  const r = createRegistry();
+  const g = r.gauge("m", "h", ["svc", "ip"]);
+  g.set({ svc: "b", ip: "1" }, 2);
+  const held = new Map([["a", ["10.0.0.1", "10.0.0.2"]], ["c", ["10.0.0.3"]]]);
+  g.attach({
+    forEach(row) {
+      for (const [svc, ips] of held) for (const ip of ips) row([svc, ip], 1);
+    },
+    get: ([svc, ip]) => held.get(svc)?.includes(ip) ? 1 : undefined,
+  });
+  assert.equal(g.get({ svc: "a", ip: "10.0.0.2" }), 1);
+  assert.equal(g.get({ svc: "b", ip: "1" }), 2);
+  assert.equal(g.get({ svc: "a", ip: "1" }), undefined);
+  assert.deepEqual([...scrape(r.render())], [
+    ['m{svc="a",ip="10.0.0.1"}', "1"],
+    ['m{svc="a",ip="10.0.0.2"}', "1"],
+    ['m{svc="b",ip="1"}', "2"],
+    ['m{svc="c",ip="10.0.0.3"}', "1"],
+  ]);
+  held.delete("a");
+  assert.equal(g.get({ svc: "a", ip: "10.0.0.2" }), undefined);
+  assert.equal(scrape(r.render()).size, 2);
+  g.attach(undefined);
+  assert.deepEqual([...scrape(r.render()).keys()], ['m{svc="b",ip="1"}']);
+});
