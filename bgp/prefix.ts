@@ -64,7 +64,7 @@ function mask4(length: number): number {
 
 /** The IPv4 prefix `addr/length`, host bits cleared. */
 function prefix4(addr: number, length: number): Prefix4 {
-  return { afi: AFI_IPV4, addr: (addr & mask4(length)) >>> 0, length };
+  return { afi: AFI_IPV4, addr: addr & mask4(length), length };
 }
 
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
@@ -132,14 +132,14 @@ export function parsePrefix(text: string, options: { strict?: boolean } = {}): P
 
 /** Prefix to "a.b.c.d/len" or canonical IPv6 "x::/len". */
 export function formatPrefix(p: Prefix): string {
-  if (p.afi === AFI_IPV4) return `${formatIPv4(p.addr)}/${p.length}`;
+  if (p.afi === AFI_IPV4) return `${formatIPv4(p.addr >>> 0)}/${p.length}`;
   for (let i = 0; i < 8; i++) groups[i] = parseInt(p.addr.slice(4 * i, 4 * i + 4), 16);
   return `${formatIPv6Groups(groups)}/${p.length}`;
 }
 
 /** A cheap unique map key: digits for IPv4, "x"+hex for IPv6 (so families never collide). */
 export function prefixKey(p: Prefix): string {
-  if (p.afi === AFI_IPV4) return String(p.addr * 33 + p.length);
+  if (p.afi === AFI_IPV4) return String((p.addr >>> 0) * 33 + p.length);
   return `x${p.addr.slice(0, 2 * ((p.length + 7) >> 3))}/${p.length}`;
 }
 

@@ -9,10 +9,11 @@ import { AFI_IPV4, AFI_IPV6, type Prefix } from "./types.ts";
 /** Prefix order: family, address bytes, length (the speaker hands routes over in this order). */
 export function comparePrefix(a: Prefix, b: Prefix): number {
   if (a.afi !== b.afi) return a.afi - b.afi;
-  // Same family: two numbers, or two hex texts of equal length, which order as the bytes.
-  const x = a.addr as number;
-  const y = b.addr as number;
-  if (x !== y) return x < y ? -1 : 1;
+  if (a.addr !== b.addr) {
+    // IPv4 bits compared unsigned; IPv6 hex texts of equal length order as their bytes.
+    if (a.afi === AFI_IPV4) return (a.addr >>> 0) < ((b.addr as number) >>> 0) ? -1 : 1;
+    return a.addr < b.addr ? -1 : 1;
+  }
   return a.length - b.length;
 }
 
@@ -39,7 +40,7 @@ function decodeKey(k: string, into: ScratchPrefix): void {
     // `| 0` keeps the length a small integer (see ScratchPrefix).
     const length = (n % 33) | 0;
     into.afi = AFI_IPV4;
-    into.addr = (n - length) / 33;
+    into.addr = ((n - length) / 33) | 0;
     into.length = length;
     return;
   }

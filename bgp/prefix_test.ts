@@ -98,5 +98,7 @@ Deno.test("prefixes hold their address bits only: parsed, read from bytes, byte 
   }
   // Bits past the length on the wire are dropped, not kept in the prefix.
   assert.equal(formatPrefix(makePrefix(1, Uint8Array.of(10, 255), 9)), "10.128.0.0/9");
-  assert.equal(makePrefix(1, Uint8Array.of(200, 1, 2, 3), 32).addr, 200 * 2 ** 24 + 66051);
+  // An address past 2^31 is held as its signed 32 bits (a small integer, never a double).
+  assert.equal(makePrefix(1, Uint8Array.of(200, 1, 2, 3), 32).addr, (200 * 2 ** 24 + 66051) | 0);
+  assert.equal(parsePrefix("255.255.255.255").addr, -1);
 });

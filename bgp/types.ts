@@ -10,7 +10,12 @@ export const AFI_IPV6 = 2;
 /** Unicast SAFI. */
 export const SAFI_UNICAST = 1;
 
-/** An IPv4 prefix: `addr` is the address as an unsigned 32-bit number, bits past `length` zero. */
+/**
+ * An IPv4 prefix: `addr` is the address's 32 bits as a signed integer (`| 0`; `>>> 0` gives
+ * the address), bits past `length` zero. Signed, so that it is always a small integer the
+ * engine keeps in the object: one address of 128.0.0.0 or above stored as a double would
+ * box the field in every prefix (16 B each).
+ */
 export interface Prefix4 {
   readonly afi: 1;
   readonly addr: number;
@@ -26,8 +31,7 @@ export interface Prefix6 {
 
 /**
  * An IP prefix. The address is a number or a string rather than bytes: a typed array per
- * prefix costs ~100 B, times a route per Service. Either form orders as the bytes do
- * (numbers by value, equal-length hex text by code unit).
+ * prefix costs ~100 B, times a route per Service.
  */
 export type Prefix = Prefix4 | Prefix6;
 

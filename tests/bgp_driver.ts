@@ -94,12 +94,12 @@ export function toRoutes(routes: DriverRoute[]): Route[] {
 export function generateRoutes(spec: GenerateSpec): Route[] {
   const base = parsePrefix(spec.base);
   if (base.afi !== 1) throw new TypeError(`generated routes are IPv4, not ${spec.base}`);
-  const start = base.addr;
+  const start = base.addr >>> 0;
   const attributes = toRouteAttributes(spec.attributes ?? {});
   const out: Route[] = [];
   for (let i = 0; i < spec.count; i++) {
     const n = (start + i) >>> 0;
-    out.push({ prefix: { afi: 1, addr: n, length: 32 }, attributes });
+    out.push({ prefix: { afi: 1, addr: n | 0, length: 32 }, attributes });
   }
   return out;
 }
