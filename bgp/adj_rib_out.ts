@@ -112,17 +112,19 @@ export class AdjRibOut {
 
   /**
    * Replaces the wanted set (the full table; later routes for one prefix win). Routes whose
-   * attributes cannot be encoded are left out and returned with the reason.
+   * attributes cannot be encoded are left out and returned with the reason. A frozen array
+   * in prefix order is kept as it is (sessions can share one), any other is copied.
    */
-  setWanted(routes: Route[]): Rejected {
+  setWanted(routes: readonly Route[]): Rejected {
     const rejected: Rejected = [];
     this.#tail = undefined;
     if (this.#merge(routes, rejected)) {
       this.#takeTail();
-      // One copy of the caller's array (which it may reuse), without the refused routes.
-      this.#table = rejected.length === 0
-        ? routes.slice()
-        : routes.filter((r) => this.#normalized(r.attributes).bad === undefined);
+      // The caller's array when frozen (no one can change it: one table, not one a peer),
+      // else one copy (the caller may reuse it), without the refused routes.
+      if (rejected.length > 0) {
+        this.#table = routes.filter((r) => this.#normalized(r.attributes).bad === undefined);
+      } else this.#table = Object.isFrozen(routes) ? routes : routes.slice();
       return rejected;
     }
     rejected.length = 0;

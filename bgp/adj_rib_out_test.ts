@@ -414,3 +414,22 @@ Deno.test("a table grown past its end sends just the new tail, with a withdrawal
   assert.equal(rib.pendingCount(), 0);
   assert.equal(rib.routeState(prefixKey(v4(5))), "sent");
 });
+
+Deno.test("a frozen table is kept as given; any other is copied, so the caller may reuse it", () => {
+  const table = ["10.0.0.1/32", "10.0.0.2/32"].map((p) => ({
+    prefix: parsePrefix(p),
+    attributes: { communities: [1] },
+  }));
+  const copied = new AdjRibOut();
+  const list = table.slice();
+  copied.setWanted(list);
+  list.length = 0;
+  assert.equal(copied.wantedCount, 2);
+  const kept = new AdjRibOut();
+  kept.setWanted(Object.freeze(table.slice()));
+  assert.equal(kept.wantedCount, 2);
+  assert.deepEqual(
+    kept.takeUpdates(ebgp, both).updates.flatMap((u) => u.nlri.map(formatPrefix)),
+    ["10.0.0.1/32", "10.0.0.2/32"],
+  );
+});

@@ -129,8 +129,11 @@ export class BgpSession {
     this.#connect();
   }
 
-  /** States the full set of routes the peer should have; only the difference is sent. */
-  setRoutes(routes: Route[]): void {
+  /**
+   * States the full set of routes the peer should have; only the difference is sent. A
+   * frozen list in prefix order is kept as the session's table rather than copied.
+   */
+  setRoutes(routes: readonly Route[]): void {
     const rejected = this.#sender.rib.setWanted(routes);
     if (rejected.length > 0) {
       const reason = `${rejected.length} route(s) not announced: ${rejected[0].prefix}: ` +

@@ -200,7 +200,8 @@ export class PeerSet {
     for (const [name, list] of routes) {
       const entry = this.#entries.get(name);
       if (!entry || (entry.routes && sameRoutes(entry.routes, list))) continue;
-      entry.routes = list;
+      // Frozen, the list becomes each session's table itself rather than a copy per peer.
+      entry.routes = Object.freeze(list) as Route[];
       entry.session.setRoutes(list);
       yield;
     }
