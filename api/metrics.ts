@@ -32,7 +32,7 @@ export interface Metric<L extends string = never> {
   get(labels?: Labels<L>): MetricValue | undefined;
   /** Deletes one series (e.g. a pool or peer that went away). */
   remove(labels: Labels<L>): void;
-  /** Deletes every series. */
+  /** Deletes every series set here (an attached source's belong to its owner). */
   reset(): void;
   /**
    * Lets `source` hold series of this family (replacing an earlier source; undefined drops
