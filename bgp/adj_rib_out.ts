@@ -112,19 +112,19 @@ export class AdjRibOut {
 
   /**
    * Replaces the wanted set (the full table; later routes for one prefix win). Routes whose
-   * attributes cannot be encoded are left out and returned with the reason. A frozen array
-   * in prefix order is kept as it is (sessions can share one), any other is copied.
+   * attributes cannot be encoded are left out and returned with the reason. With `owned`
+   * (the caller never changes the list again) a list in prefix order is kept, not copied.
    */
-  setWanted(routes: readonly Route[]): Rejected {
+  setWanted(routes: readonly Route[], options: { owned?: boolean } = {}): Rejected {
     const rejected: Rejected = [];
     this.#tail = undefined;
     if (this.#merge(routes, rejected)) {
       this.#takeTail();
-      // The caller's array when frozen (no one can change it: one table, not one a peer),
-      // else one copy (the caller may reuse it), without the refused routes.
+      // The caller's array when handed over (peers then share one table), else one copy
+      // (the caller may reuse it), without the refused routes.
       if (rejected.length > 0) {
         this.#table = routes.filter((r) => this.#normalized(r.attributes).bad === undefined);
-      } else this.#table = Object.isFrozen(routes) ? routes : routes.slice();
+      } else this.#table = options.owned ? routes : routes.slice();
       return rejected;
     }
     rejected.length = 0;

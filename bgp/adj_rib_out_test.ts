@@ -415,7 +415,7 @@ Deno.test("a table grown past its end sends just the new tail, with a withdrawal
   assert.equal(rib.routeState(prefixKey(v4(5))), "sent");
 });
 
-Deno.test("a frozen table is kept as given; any other is copied, so the caller may reuse it", () => {
+Deno.test("a table is copied unless handed over, so the caller may reuse its list", () => {
   const table = ["10.0.0.1/32", "10.0.0.2/32"].map((p) => ({
     prefix: parsePrefix(p),
     attributes: { communities: [1] },
@@ -426,10 +426,14 @@ Deno.test("a frozen table is kept as given; any other is copied, so the caller m
   list.length = 0;
   assert.equal(copied.wantedCount, 2);
   const kept = new AdjRibOut();
-  kept.setWanted(Object.freeze(table.slice()));
+  const handed = table.slice();
+  kept.setWanted(handed, { owned: true });
   assert.equal(kept.wantedCount, 2);
   assert.deepEqual(
     kept.takeUpdates(ebgp, both).updates.flatMap((u) => u.nlri.map(formatPrefix)),
     ["10.0.0.1/32", "10.0.0.2/32"],
   );
+  // Kept as it is: the list is the table (which is why an owner must not change it).
+  handed.pop();
+  assert.equal(kept.wantedCount, 1);
 });
