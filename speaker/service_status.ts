@@ -324,7 +324,11 @@ export class ServiceStatusReporter {
   /** Writes (or deletes) the ServiceBGPStatus of `key` when `holding` differs from it. */
   #record(key: string, t: Tracked, holding: readonly string[]): void {
     const held = t.name !== undefined;
-    if (held && (t.peers === holding || sameList(t.peers, holding))) return;
+    if (held && (t.peers === holding || sameList(t.peers, holding))) {
+      // The same peers, other addresses (the Service's IP changed): the metric follows.
+      if (t.ips !== t.wanted?.ips) this.#metricsOf(t);
+      return;
+    }
     if (holding.length === 0) {
       if (held) this.#withdraw(t);
       if (!t.wanted) this.#tracked.delete(key);

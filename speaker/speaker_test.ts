@@ -354,6 +354,32 @@ Deno.test("metrics report sessions, updates and announced Services", async () =>
   }
 });
 
+Deno.test("metallb_speaker_announced follows a Service whose address changes on the same peers", async () => {
+  const r = await rig();
+  try {
+    const metrics = defineMetallbMetrics(createRegistry());
+    r.source.put(serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a" }));
+    r.source.put(sliceObject("web", [{ node: "n1" }]));
+    const s = await startOn(r, "n1", { metrics });
+    const at = (ip: string) => ({ service: "default/web", protocol: "bgp", node: "n1", ip });
+    await r.collector.waitFor(() => routesOf(r.collector).has("192.0.2.10/32"));
+    await s.settled();
+    assert.equal(metrics.speakerAnnounced.get(at("192.0.2.10")), 1);
+    r.source.put(serviceObject("web", { ips: ["192.0.2.20"], pool: "pool-a" }));
+    await r.collector.waitFor(() => {
+      const routes = routesOf(r.collector);
+      return routes.has("192.0.2.20/32") && !routes.has("192.0.2.10/32");
+    });
+    await s.settled();
+    s.refreshMetrics();
+    assert.equal(metrics.speakerAnnounced.get(at("192.0.2.20")), 1);
+    assert.equal(metrics.speakerAnnounced.get(at("192.0.2.10")), undefined);
+    await s.stop();
+  } finally {
+    await r.close();
+  }
+});
+
 const md5 = md5Available();
 const ffi = ffiAvailable();
 if (!md5.ok) console.log(`skipping speaker TCP MD5 tests: ${md5.reason}`);
