@@ -6,6 +6,7 @@
  *
  * `deno run -A tests/bench/heap_profile.ts [N=10000] [P=4] [TOP=40]` (TOP=0: no snapshot)
  * Set HEAP_SNAPSHOT_OUT=path to keep the snapshot for DevTools, HEAP_V8_FLAGS to try V8 flags.
+ * HEAP_SMAPS=1 prints RSS per mapping kind after the GC, HEAP_SMAPS_OUT=path keeps that smaps.
  * HEAP_TIMELINE=1 samples VmRSS (and the mapping kinds every ~10 samples) every 20 ms during the
  * start and prints it lined up with the child's log lines, to see which phase makes the peak.
  */
@@ -371,6 +372,8 @@ async function main() {
     const wait = Deno.env.get("HEAP_NO_STATUS_WAIT")
       ? { waitS: 0, hwm: atRoutes.hwm }
       : await statusSettled(child.pid, N, P);
+    // HEAP_SETTLE_MS: a quiet moment after the reads of /status before the figures are taken.
+    await new Promise((r) => setTimeout(r, Number(Deno.env.get("HEAP_SETTLE_MS") ?? 0)));
     const before = await procMemory(child.pid);
     if (stopSampling) {
       await stopSampling();
@@ -382,6 +385,10 @@ async function main() {
     await cdp.call("HeapProfiler.collectGarbage");
     const usage = await cdp.call("Runtime.getHeapUsage");
     const after = await procMemory(child.pid);
+    // And again after the GC: what the process gives back of what that GC freed (malloc trim).
+    const settleMs = Number(Deno.env.get("HEAP_SETTLE_MS") ?? 0);
+    await new Promise((r) => setTimeout(r, settleMs));
+    const settled = settleMs > 0 ? await procMemory(child.pid) : after;
     console.log(JSON.stringify({
       services: N,
       peers: P,
@@ -397,10 +404,13 @@ async function main() {
       // The worst event-loop lag until every route was out (before /status reads add theirs).
       lagAtRoutesS,
       rssAfterGcMiB: +(after.rss / 2 ** 20).toFixed(1),
+      rssAfterGcSettledMiB: +(settled.rss / 2 ** 20).toFixed(1),
       heapUsedMiB: +(Number(usage.usedSize) / 2 ** 20).toFixed(1),
       heapTotalMiB: +(Number(usage.totalSize) / 2 ** 20).toFixed(1),
     }));
     if (Deno.env.get("HEAP_SMAPS")) console.log(await smapsSummary(child.pid));
+    const smapsOut = Deno.env.get("HEAP_SMAPS_OUT");
+    if (smapsOut) await Deno.copyFile(`/proc/${child.pid}/smaps`, smapsOut);
     // TOP=0: the figures only, without the snapshot (which takes longer than the run at 100k).
     if (TOP === 0) return;
     const chunks: string[] = [];
