@@ -5,6 +5,7 @@
 import { readEnv } from "./cluster/node_env.ts";
 import { parseCommandLine, type ParsedArgs, type Role, usage, UsageError } from "./cmd/args.ts";
 import { checkAdminAddr } from "./cmd/admin.ts";
+import { startMallocTrim } from "./cmd/malloc_trim.ts";
 import pkg from "./package.json" with { type: "json" };
 
 type RoleMain = (args: ParsedArgs) => Promise<number>;
@@ -64,7 +65,13 @@ export async function run(argv: string[]): Promise<number> {
       return 1;
     }
   }
-  return await (await ROLE_MAINS[args.role]())(args);
+  // Long-running roles give freed malloc memory back as they go (a no-op without libc FFI).
+  const stopTrim = ADMIN_ROLES.has(args.role) ? startMallocTrim() : undefined;
+  try {
+    return await (await ROLE_MAINS[args.role]())(args);
+  } finally {
+    stopTrim?.();
+  }
 }
 
 if (import.meta.main) Deno.exit(await run(Deno.args));

@@ -188,3 +188,42 @@ Deno.test("history: a loaded file with two open entries for one address keeps th
   h.record([{ service: "ns/b", ips: ["10.0.0.1"], change: "released" }], t(4));
   assert.deepEqual(h.query("10.0.0.1").map((e) => e.to), [undefined, t(4).toISOString()]);
 });
+
+Deno.test("history: reconcile settles what is missing before opening any (opening trims)", () => {
+  const h = new IpHistory({ maxEntries: 2 });
+  h.record([{ service: "ns/s1", ips: ["10.0.0.1"], change: "assigned" }], t(1));
+  h.reconcile([
+    { service: "ns/s2", ips: ["10.0.0.2"] },
+    { service: "ns/s3", ips: ["10.0.0.3"] },
+    { service: "ns/s4", ips: ["10.0.0.4"] },
+    // Held and recorded: not opened again, even once its entry is trimmed away.
+    { service: "ns/s1", ips: ["10.0.0.1"] },
+  ], t(2));
+  assert.deepEqual(h.query().map((e) => [e.ip, e.service, e.why]), [
+    ["10.0.0.3", "ns/s3", "assigned"],
+    ["10.0.0.4", "ns/s4", "assigned"],
+  ]);
+});
+
+Deno.test("history: reconcile with more held addresses than the bound keeps the newest open", () => {
+  const h = new IpHistory({ maxEntries: 4 });
+  h.record([{ service: "ns/old", ips: ["10.0.1.1"], change: "assigned" }], t(1));
+  h.record([{ service: "ns/old", ips: ["10.0.1.1"], change: "released" }], t(2));
+  const held = Array.from({ length: 10 }, (_, i) => ({
+    service: `ns/s${i}`,
+    ips: [`10.0.0.${i}`],
+    pool: "p",
+  }));
+  h.reconcile(held, t(9));
+  // As if every one were opened and the oldest trimmed: the last four, each open, no older.
+  assert.deepEqual(h.query().map((e) => [e.ip, e.service, e.why, e.ended ?? "holds"]), [
+    ["10.0.0.6", "ns/s6", "assigned", "holds"],
+    ["10.0.0.7", "ns/s7", "assigned", "holds"],
+    ["10.0.0.8", "ns/s8", "assigned", "holds"],
+    ["10.0.0.9", "ns/s9", "assigned", "holds"],
+  ]);
+  assert.deepEqual(h.query("10.0.1.1"), []);
+  // A later start with the same holders re-opens the ones the bound dropped, no more.
+  h.reconcile(held.slice(8), t(10));
+  assert.equal(h.query().length, 4);
+});

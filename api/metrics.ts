@@ -32,8 +32,24 @@ export interface Metric<L extends string = never> {
   get(labels?: Labels<L>): MetricValue | undefined;
   /** Deletes one series (e.g. a pool or peer that went away). */
   remove(labels: Labels<L>): void;
-  /** Deletes every series. */
+  /** Deletes every series set here (an attached source's belong to its owner). */
   reset(): void;
+  /**
+   * Lets `source` hold series of this family (replacing an earlier source; undefined drops
+   * it): rendered and looked up with those set here, which should not share their labels.
+   */
+  attach(source: SeriesSource | undefined): void;
+}
+
+/**
+ * Series their owner already holds the state of (one per announced Service, say), read
+ * when rendered or looked up instead of copied into the registry, times 100,000s.
+ */
+export interface SeriesSource {
+  /** Calls `row` once per series: its label values in `labelNames` order, and its value. */
+  forEach(row: (values: readonly string[], value: MetricValue) => void): void;
+  /** The value of the series with these label values, or undefined when there is none. */
+  get(values: readonly string[]): MetricValue | undefined;
 }
 
 /** A set of metrics rendered together on /metrics. */
@@ -61,14 +77,35 @@ export const EXPOSITION_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
-interface Series {
-  values: string[];
-  value: MetricValue;
-}
+/**
+ * A family's series: the value under the series' label key ({@linkcode seriesKey}). One Map
+ * entry and one key string per series, since a family such as `metallb_speaker_announced`
+ * has one series per Service; the label values are read back from the key when rendering.
+ */
+type Series = Map<string, MetricValue>;
 
 interface Family {
   metric: Metric<string>;
-  series: Map<string, Series>;
+  series: Series;
+  source: SeriesSource | undefined;
+}
+
+/**
+ * The map key of label values: joined by NUL (n values, n - 1 NULs), as no Kubernetes name
+ * or IP holds one. Values that do are keyed by their JSON (which escapes NUL) after n NULs,
+ * so the two forms never collide and the NUL count tells them apart.
+ */
+function seriesKey(values: readonly string[]): string {
+  for (const v of values) {
+    if (v.includes("\0")) return "\0".repeat(values.length) + JSON.stringify(values);
+  }
+  return values.join("\0");
+}
+
+/** The `count` label values a {@linkcode seriesKey} was made of. */
+function seriesValues(key: string, count: number): string[] {
+  const parts = key.split("\0");
+  return parts.length === count ? parts : JSON.parse(parts[count]);
 }
 
 /** Adds without losing precision: integers past 2^53 continue as bigint. */
@@ -107,7 +144,7 @@ function escapeHelp(v: string): string {
   return v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
 }
 
-function compareValues(a: string[], b: string[]): number {
+function compareValues(a: readonly string[], b: readonly string[]): number {
   for (let i = 0; i < a.length; i++) {
     if (a[i] !== b[i]) return a[i] < b[i] ? -1 : 1;
   }
@@ -153,37 +190,40 @@ function labelValues(
   });
 }
 
-/** A metric over its own series map (keyed by the JSON of the label values). */
+/** A metric over its own series map (keyed by {@linkcode seriesKey} of the label values). */
 function createMetric<L extends string>(
   family: { type: MetricType; name: string; help: string; labelNames: readonly L[] },
-  series: Map<string, Series>,
+  held: Omit<Family, "metric">,
 ): Metric<L> {
   const { type, name } = family;
+  const series = held.series;
   const values = (labels: Labels<L> | undefined) =>
     labelValues(name, family.labelNames, labels as Record<string, unknown> | undefined);
+  const key = (labels: Labels<L> | undefined) => seriesKey(values(labels));
   return {
     ...family,
     inc(labels, n = 1) {
       if (type === "counter" && isNegative(n)) {
         throw new MetricError(`counter "${name}" cannot decrease`);
       }
-      const vs = values(labels);
-      const key = JSON.stringify(vs);
-      const prev = series.get(key);
-      series.set(key, { values: vs, value: add(prev?.value ?? 0, n) });
+      const k = key(labels);
+      series.set(k, add(series.get(k) ?? 0, n));
     },
     set(labels, value) {
-      const vs = values(labels);
-      series.set(JSON.stringify(vs), { values: vs, value });
+      series.set(key(labels), value);
     },
     get(labels) {
-      return series.get(JSON.stringify(values(labels)))?.value;
+      const vs = values(labels);
+      return series.get(seriesKey(vs)) ?? held.source?.get(vs);
     },
     remove(labels) {
-      series.delete(JSON.stringify(values(labels)));
+      series.delete(key(labels));
     },
     reset() {
       series.clear();
+    },
+    attach(source) {
+      held.source = source;
     },
   };
 }
@@ -196,10 +236,15 @@ function renderFamily(name: string, family: Family, out: string[]): void {
   if (metric.labelNames.length === 0) {
     // Unlabelled metrics exist from registration, as in client_golang, so a scrape
     // shows 0 rather than a missing series that alerts would treat as absent.
-    out.push(`${name} ${formatValue(series.get("[]")?.value ?? 0)}`);
+    out.push(`${name} ${formatValue(series.get(seriesKey([])) ?? 0)}`);
     return;
   }
-  const rows = [...series.values()].sort((a, b) => compareValues(a.values, b.values));
+  const rows: { values: readonly string[]; value: MetricValue }[] = [];
+  for (const [k, value] of series) {
+    rows.push({ values: seriesValues(k, metric.labelNames.length), value });
+  }
+  family.source?.forEach((values, value) => rows.push({ values: values.slice(), value }));
+  rows.sort((a, b) => compareValues(a.values, b.values));
   for (const s of rows) {
     const labels = metric.labelNames.map((l, i) => `${l}="${escapeLabelValue(s.values[i])}"`);
     out.push(`${name}{${labels.join(",")}} ${formatValue(s.value)}`);
@@ -231,9 +276,11 @@ export function createRegistry(): Registry {
     labelNames: readonly L[],
   ): Metric<L> {
     checkDefinition(name, labelNames, families);
-    const series = new Map<string, Series>();
-    const metric = createMetric({ name, help, type, labelNames }, series);
-    families.set(name, { metric: metric as unknown as Metric<string>, series });
+    // The family is what `attach` sets the source of: made first, its metric put in after.
+    const family = { series: new Map(), source: undefined } as unknown as Family;
+    const metric = createMetric({ name, help, type, labelNames }, family);
+    family.metric = metric as unknown as Metric<string>;
+    families.set(name, family);
     return metric;
   }
   return {

@@ -152,3 +152,59 @@ Deno.test("MetalLB metric names, types and labels", () => {
   assert.equal(s.get('metallb_bgp_session_up{peer="192.0.2.2:179"}'), "1");
   assert.equal(s.get("metallb_k8s_client_config_stale_bool"), "0");
 });
+
+Deno.test("series keys keep label values apart, NUL and empty values included", () => {
+  const r = createRegistry();
+  const g = r.gauge("m", "h", ["a", "b"]);
+  g.set({ a: "x\0", b: "y" }, 1);
+  g.set({ a: "x", b: "\0y" }, 2);
+  g.set({ a: "x", b: "y" }, 3);
+  g.set({ a: "", b: "" }, 4);
+  g.set({ a: "\0", b: "" }, 5);
+  assert.equal(g.get({ a: "x\0", b: "y" }), 1);
+  assert.equal(g.get({ a: "x", b: "\0y" }), 2);
+  assert.equal(g.get({ a: "x", b: "y" }), 3);
+  assert.equal(g.get({ a: "", b: "" }), 4);
+  assert.equal(g.get({ a: "\0", b: "" }), 5);
+  assert.deepEqual([...scrape(r.render())], [
+    ['m{a="",b=""}', "4"],
+    ['m{a="\0",b=""}', "5"],
+    ['m{a="x",b="\0y"}', "2"],
+    ['m{a="x",b="y"}', "3"],
+    ['m{a="x\0",b="y"}', "1"],
+  ]);
+  g.inc({ a: "x", b: "y" }, 2);
+  g.remove({ a: "x\0", b: "y" });
+  assert.equal(g.get({ a: "x", b: "y" }), 5);
+  assert.equal(g.get({ a: "x\0", b: "y" }), undefined);
+  const one = r.gauge("one", "h", ["a"]);
+  one.set({ a: "" }, 7);
+  assert.equal(scrape(r.render()).get('one{a=""}'), "7");
+});
+
+Deno.test("an attached source's series render and read with the family's own", () => {
+  const r = createRegistry();
+  const g = r.gauge("m", "h", ["svc", "ip"]);
+  g.set({ svc: "b", ip: "1" }, 2);
+  const held = new Map([["a", ["10.0.0.1", "10.0.0.2"]], ["c", ["10.0.0.3"]]]);
+  g.attach({
+    forEach(row) {
+      for (const [svc, ips] of held) for (const ip of ips) row([svc, ip], 1);
+    },
+    get: ([svc, ip]) => held.get(svc)?.includes(ip) ? 1 : undefined,
+  });
+  assert.equal(g.get({ svc: "a", ip: "10.0.0.2" }), 1);
+  assert.equal(g.get({ svc: "b", ip: "1" }), 2);
+  assert.equal(g.get({ svc: "a", ip: "1" }), undefined);
+  assert.deepEqual([...scrape(r.render())], [
+    ['m{svc="a",ip="10.0.0.1"}', "1"],
+    ['m{svc="a",ip="10.0.0.2"}', "1"],
+    ['m{svc="b",ip="1"}', "2"],
+    ['m{svc="c",ip="10.0.0.3"}', "1"],
+  ]);
+  held.delete("a");
+  assert.equal(g.get({ svc: "a", ip: "10.0.0.2" }), undefined);
+  assert.equal(scrape(r.render()).size, 2);
+  g.attach(undefined);
+  assert.deepEqual([...scrape(r.render()).keys()], ['m{svc="b",ip="1"}']);
+});

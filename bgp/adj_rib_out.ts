@@ -68,11 +68,11 @@ interface Pending {
 }
 
 /** Before every prefix: "the peer has none of the table". */
-const FIRST: Prefix = { afi: 0 as 1, addr: new Uint8Array(0), length: 0 };
+const FIRST: Prefix = { afi: 0 as 1, addr: 0, length: 0 };
 /** Diff entries a merge looks through before it lets a new tail join the unsent part. */
 const TAIL_DIFF_SCAN = 4096;
 /** The first IPv6 prefix (::/0): where the IPv4 part of a table ends. */
-const FIRST_V6: Prefix = { afi: AFI_IPV6, addr: new Uint8Array(16), length: 0 };
+const FIRST_V6: Prefix = { afi: AFI_IPV6, addr: "0".repeat(32), length: 0 };
 
 type Rejected = { prefix: string; reason: string }[];
 
@@ -112,17 +112,19 @@ export class AdjRibOut {
 
   /**
    * Replaces the wanted set (the full table; later routes for one prefix win). Routes whose
-   * attributes cannot be encoded are left out and returned with the reason.
+   * attributes cannot be encoded are left out and returned with the reason. With `owned`
+   * (the caller never changes the list again) a list in prefix order is kept, not copied.
    */
-  setWanted(routes: Route[]): Rejected {
+  setWanted(routes: readonly Route[], options: { owned?: boolean } = {}): Rejected {
     const rejected: Rejected = [];
     this.#tail = undefined;
     if (this.#merge(routes, rejected)) {
       this.#takeTail();
-      // One copy of the caller's array (which it may reuse), without the refused routes.
-      this.#table = rejected.length === 0
-        ? routes.slice()
-        : routes.filter((r) => this.#normalized(r.attributes).bad === undefined);
+      // The caller's array when handed over (peers then share one table), else one copy
+      // (the caller may reuse it), without the refused routes.
+      if (rejected.length > 0) {
+        this.#table = routes.filter((r) => this.#normalized(r.attributes).bad === undefined);
+      } else this.#table = options.owned ? routes : routes.slice();
       return rejected;
     }
     rejected.length = 0;

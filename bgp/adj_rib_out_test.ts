@@ -66,7 +66,9 @@ Deno.test("diff: announce new, re-announce changed, withdraw gone, nothing twice
   const second = rib.takeUpdates(ebgp, both);
   assert.deepEqual(withdrawnOf(second.updates).sort(), ["10.0.0.1/32", "2001:db8::1/128"]);
   assert.deepEqual(announcedOf(second.updates).sort(), ["10.0.0.2/32", "10.0.0.3/32"]);
-  const changed = second.updates.find((u) => u.nlri.some((p) => p.addr[3] === 2))!;
+  const changed = second.updates.find((u) =>
+    u.nlri.some((p) => formatPrefix(p) === "10.0.0.2/32")
+  )!;
   assert.deepEqual(changed.attributes.communities, [2]);
   assert.equal(rib.sentCount, 2);
 });
@@ -411,4 +413,27 @@ Deno.test("a table grown past its end sends just the new tail, with a withdrawal
   assert.deepEqual(withdrawnOf(third.updates), ["2001:db8::1/128"]);
   assert.equal(rib.pendingCount(), 0);
   assert.equal(rib.routeState(prefixKey(v4(5))), "sent");
+});
+
+Deno.test("a table is copied unless handed over, so the caller may reuse its list", () => {
+  const table = ["10.0.0.1/32", "10.0.0.2/32"].map((p) => ({
+    prefix: parsePrefix(p),
+    attributes: { communities: [1] },
+  }));
+  const copied = new AdjRibOut();
+  const list = table.slice();
+  copied.setWanted(list);
+  list.length = 0;
+  assert.equal(copied.wantedCount, 2);
+  const kept = new AdjRibOut();
+  const handed = table.slice();
+  kept.setWanted(handed, { owned: true });
+  assert.equal(kept.wantedCount, 2);
+  assert.deepEqual(
+    kept.takeUpdates(ebgp, both).updates.flatMap((u) => u.nlri.map(formatPrefix)),
+    ["10.0.0.1/32", "10.0.0.2/32"],
+  );
+  // Kept as it is: the list is the table (which is why an owner must not change it).
+  handed.pop();
+  assert.equal(kept.wantedCount, 1);
 });

@@ -55,6 +55,7 @@ export {
 } from "./transport.ts";
 export { BgpError, describeNotification, ErrorCode } from "./errors.ts";
 export { formatPrefix, parsePrefix, prefixKey } from "./prefix.ts";
+export { comparePrefix } from "./prefix_order.ts";
 export type { LargeCommunity, Prefix } from "./types.ts";
 export {
   ffiAvailable,

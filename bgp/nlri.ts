@@ -1,5 +1,6 @@
 /** NLRI: prefixes in the length-and-significant-bytes form of RFC 4271 4.3. */
 import { BgpError, ErrorCode, UpdateSubcode } from "./errors.ts";
+import { ipv4Byte, ipv6Byte, prefixAt } from "./prefix.ts";
 import { AFI_IPV4, type Prefix } from "./types.ts";
 import type { Writer } from "./wire_writer.ts";
 
@@ -23,8 +24,8 @@ export function writeNlri(w: Writer, prefixes: readonly Prefix[]): void {
     }
     b[pos++] = len;
     const n = (len + 7) >> 3;
-    const a = p.addr;
-    for (let j = 0; j < n; j++) b[pos++] = a[j];
+    if (p.afi === AFI_IPV4) { for (let j = 0; j < n; j++) b[pos++] = ipv4Byte(p, j); }
+    else for (let j = 0; j < n; j++) b[pos++] = ipv6Byte(p, j);
   }
   w.pos = pos;
 }
@@ -52,22 +53,12 @@ export function readNlri(
   options: { afi: 1 | 2; out: Prefix[] },
 ): void {
   const { afi, out } = options;
-  const size = afi === AFI_IPV4 ? 4 : 16;
-  // Counted first so every address can be a view on one allocation: a separate small
-  // ArrayBuffer per prefix costs ~15x more than a view.
+  // Counted first, so a malformed field adds nothing to `out`.
   const count = countNlri(b, range, afi);
-  if (count === 0) return;
-  const store = new ArrayBuffer(count * size);
-  const bytes = new Uint8Array(store);
   let pos = range.start;
   for (let k = 0; k < count; k++) {
     const len = b[pos++];
-    const n = (len + 7) >> 3;
-    const at = k * size;
-    for (let j = 0; j < n; j++) bytes[at + j] = b[pos + j];
-    const rem = len & 7;
-    if (rem !== 0) bytes[at + n - 1] &= (0xff << (8 - rem)) & 0xff;
-    pos += n;
-    out.push({ afi, addr: new Uint8Array(store, at, size), length: len });
+    out.push(prefixAt(b, { afi, offset: pos, length: len }));
+    pos += (len + 7) >> 3;
   }
 }

@@ -4,7 +4,7 @@
  * only moves it between text and the byte layout the UPDATE codec needs.
  */
 import { formatIPv4, formatIPv6Groups, parseIPv4, parseIPv6Groups } from "../addr/ip.ts";
-import { AFI_IPV4, AFI_IPV6, type Prefix } from "./types.ts";
+import { AFI_IPV4, AFI_IPV6, type Prefix, type Prefix4, type Prefix6 } from "./types.ts";
 
 // Reused by the conversions below: JavaScript runs them one at a time.
 const groups: number[] = new Array(8).fill(0);
@@ -57,6 +57,44 @@ export function bytesToIp(bytes: Uint8Array): string {
   throw new TypeError(`an IP address has 4 or 16 bytes, not ${bytes.length}`);
 }
 
+/** The network mask of an IPv4 `/length`, as an unsigned number. */
+function mask4(length: number): number {
+  return length === 0 ? 0 : (0xffffffff << (32 - length)) >>> 0;
+}
+
+/** The IPv4 prefix `addr/length`, host bits cleared. */
+function prefix4(addr: number, length: number): Prefix4 {
+  return { afi: AFI_IPV4, addr: addr & mask4(length), length };
+}
+
+const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+// Joined rather than concatenated: a flat string, not a tree of 16 cons strings.
+const hexParts: string[] = new Array(16).fill("00");
+
+/** 16 bytes (host bits already cleared) as the hex text of a {@linkcode Prefix6}. */
+function hexOf(bytes: Uint8Array): string {
+  for (let i = 0; i < 16; i++) hexParts[i] = HEX[bytes[i]];
+  return hexParts.join("");
+}
+
+/** Value of the hex digit with code `c` (0-9, a-f). */
+function hexDigit(c: number): number {
+  return c <= 57 ? c - 48 : c - 87;
+}
+
+/** Byte `i` of a {@linkcode Prefix6}'s address. */
+export function ipv6Byte(p: Prefix6, i: number): number {
+  return (hexDigit(p.addr.charCodeAt(2 * i)) << 4) | hexDigit(p.addr.charCodeAt(2 * i + 1));
+}
+
+/** Byte `i` (0-3) of a {@linkcode Prefix4}'s address. */
+export function ipv4Byte(p: Prefix4, i: number): number {
+  return (p.addr >>> (24 - 8 * i)) & 255;
+}
+
+// Reused by the IPv6 conversions (JavaScript runs them one at a time).
+const scratch6 = new Uint8Array(16);
+
 /**
  * Parses "10.0.0.1/32", "2001:db8::/64" or a bare address (full-length prefix). Host bits
  * past the length are cleared unless `strict`, which rejects them. Throws TypeError.
@@ -73,54 +111,64 @@ export function parsePrefix(text: string, options: { strict?: boolean } = {}): P
     length = Number(lenText);
     if (length > max) throw new TypeError(`prefix length ${length} exceeds ${max} in "${text}"`);
   }
-  let addr: Uint8Array;
-  try {
-    addr = v6 ? ipv6ToBytes(addrText) : ipv4ToBytes(addrText);
-  } catch {
+  const v4 = v6 ? null : parseIPv4(addrText);
+  if (v6 ? !parseIPv6Groups(addrText, groups) : v4 === null) {
     throw new TypeError(`invalid prefix "${text}": bad address`);
   }
-  const hostBits = clearHostBits(addr, length);
+  let hostBits: boolean;
+  if (v4 !== null) hostBits = (v4 & ~mask4(length)) !== 0;
+  else {
+    for (let i = 0; i < 8; i++) {
+      scratch6[2 * i] = groups[i] >> 8;
+      scratch6[2 * i + 1] = groups[i] & 0xff;
+    }
+    hostBits = clearHostBits(scratch6, length);
+  }
   if (hostBits && options.strict) {
     throw new TypeError(`invalid prefix "${text}": host bits set past /${length}`);
   }
-  return { afi: v6 ? AFI_IPV6 : AFI_IPV4, addr, length };
+  return v4 !== null ? prefix4(v4, length) : { afi: AFI_IPV6, addr: hexOf(scratch6), length };
 }
 
 /** Prefix to "a.b.c.d/len" or canonical IPv6 "x::/len". */
 export function formatPrefix(p: Prefix): string {
-  return `${p.afi === AFI_IPV4 ? bytesToIpv4(p.addr) : bytesToIpv6(p.addr)}/${p.length}`;
+  if (p.afi === AFI_IPV4) return `${formatIPv4(p.addr >>> 0)}/${p.length}`;
+  for (let i = 0; i < 8; i++) groups[i] = parseInt(p.addr.slice(4 * i, 4 * i + 4), 16);
+  return `${formatIPv6Groups(groups)}/${p.length}`;
 }
-
-const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
 /** A cheap unique map key: digits for IPv4, "x"+hex for IPv6 (so families never collide). */
 export function prefixKey(p: Prefix): string {
-  const a = p.addr;
-  if (p.afi === AFI_IPV4) {
-    const n = ((a[0] << 24) | (a[1] << 16) | (a[2] << 8) | a[3]) >>> 0;
-    return String(n * 33 + p.length);
-  }
-  let s = "x";
-  const n = (p.length + 7) >> 3;
-  for (let i = 0; i < n; i++) s += HEX[a[i]];
-  return `${s}/${p.length}`;
+  if (p.afi === AFI_IPV4) return String((p.addr >>> 0) * 33 + p.length);
+  return `x${p.addr.slice(0, 2 * ((p.length + 7) >> 3))}/${p.length}`;
 }
 
-/** Builds a prefix from wire bytes: copies ceil(length/8) bytes and clears trailing bits. */
+/** Builds a prefix from wire bytes: reads ceil(length/8) bytes and clears trailing bits. */
 export function makePrefix(afi: 1 | 2, bytes: Uint8Array, length: number): Prefix {
-  const addr = new Uint8Array(afi === AFI_IPV4 ? 4 : 16);
+  return prefixAt(bytes, { afi, offset: 0, length });
+}
+
+/** {@linkcode makePrefix} of the bytes from `at.offset` (NLRI are read in place). */
+export function prefixAt(
+  b: Uint8Array,
+  at: { afi: 1 | 2; offset: number; length: number },
+): Prefix {
+  const { offset, length } = at;
   const n = (length + 7) >> 3;
-  for (let i = 0; i < n; i++) addr[i] = bytes[i];
-  clearHostBits(addr, length);
-  return { afi, addr, length };
+  if (at.afi === AFI_IPV4) {
+    let v = 0;
+    for (let i = 0; i < 4; i++) v = v * 256 + (i < n ? b[offset + i] : 0);
+    return prefix4(v, length);
+  }
+  scratch6.fill(0);
+  for (let i = 0; i < n; i++) scratch6[i] = b[offset + i];
+  clearHostBits(scratch6, length);
+  return { afi: AFI_IPV6, addr: hexOf(scratch6), length };
 }
 
 /** Whether two prefixes are the same route. */
 export function prefixEquals(a: Prefix, b: Prefix): boolean {
-  if (a.afi !== b.afi || a.length !== b.length) return false;
-  const n = (a.length + 7) >> 3;
-  for (let i = 0; i < n; i++) if (a.addr[i] !== b.addr[i]) return false;
-  return true;
+  return a.afi === b.afi && a.length === b.length && a.addr === b.addr;
 }
 
 /** Clears bits past `length` in place; returns whether any were set. */

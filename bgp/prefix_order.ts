@@ -9,9 +9,11 @@ import { AFI_IPV4, AFI_IPV6, type Prefix } from "./types.ts";
 /** Prefix order: family, address bytes, length (the speaker hands routes over in this order). */
 export function comparePrefix(a: Prefix, b: Prefix): number {
   if (a.afi !== b.afi) return a.afi - b.afi;
-  const x = a.addr;
-  const y = b.addr;
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i] - y[i];
+  if (a.addr !== b.addr) {
+    // IPv4 bits compared unsigned; IPv6 hex texts of equal length order as their bytes.
+    if (a.afi === AFI_IPV4) return (a.addr >>> 0) < ((b.addr as number) >>> 0) ? -1 : 1;
+    return a.addr < b.addr ? -1 : 1;
+  }
   return a.length - b.length;
 }
 
@@ -26,31 +28,31 @@ export function familyOfKey(k: string): Family {
  * stored in a shared `length` field would box that field in every Prefix (16 B each).
  */
 class ScratchPrefix {
-  constructor(public afi: 1 | 2, public addr: Uint8Array, public length: number) {}
+  constructor(public afi: 1 | 2, public addr: number | string, public length: number) {}
 }
 
-/** Decodes key `k` into `into` (whose addr must have room for the family). */
+const ZEROS = "0".repeat(32);
+
+/** Decodes key `k` into `into`. */
 function decodeKey(k: string, into: ScratchPrefix): void {
   if (k.charCodeAt(0) !== 0x78) {
     const n = Number(k);
     // `| 0` keeps the length a small integer (see ScratchPrefix).
     const length = (n % 33) | 0;
-    const v = (n - length) / 33;
-    const a = into.addr;
-    a[0] = v >>> 24;
-    a[1] = (v >>> 16) & 255;
-    a[2] = (v >>> 8) & 255;
-    a[3] = v & 255;
     into.afi = AFI_IPV4;
+    into.addr = ((n - length) / 33) | 0;
     into.length = length;
     return;
   }
   const slash = k.indexOf("/");
-  const a = into.addr;
-  a.fill(0);
-  for (let i = 1, j = 0; i < slash; i += 2, j++) a[j] = parseInt(k.slice(i, i + 2), 16);
   into.afi = AFI_IPV6;
+  into.addr = k.slice(1, slash) + ZEROS.slice(slash - 1);
   into.length = Number(k.slice(slash + 1)) | 0;
+}
+
+/** The scratch prefix as the {@linkcode Prefix} it holds (its afi says which addr it has). */
+function asPrefix(p: ScratchPrefix): Prefix {
+  return p as unknown as Prefix;
 }
 
 /**
@@ -58,14 +60,15 @@ function decodeKey(k: string, into: ScratchPrefix): void {
  * rebuild them from the key, since nothing else of them is kept.
  */
 export function prefixOfKey(k: string): Prefix {
-  const p = new ScratchPrefix(AFI_IPV4, new Uint8Array(familyOfKey(k) === "ipv6" ? 16 : 4), 0);
+  const p = new ScratchPrefix(AFI_IPV4, 0, 0);
   decodeKey(k, p);
-  return { afi: p.afi, addr: p.addr, length: p.length };
+  return p.afi === AFI_IPV4
+    ? { afi: AFI_IPV4, addr: p.addr as number, length: p.length }
+    : { afi: AFI_IPV6, addr: p.addr as string, length: p.length };
 }
 
-// One scratch prefix per family, reused by every look-up (JavaScript runs them one at a time).
-const PROBE4 = new ScratchPrefix(AFI_IPV4, new Uint8Array(4), 0);
-const PROBE6 = new ScratchPrefix(AFI_IPV6, new Uint8Array(16), 0);
+// One scratch prefix reused by every look-up (JavaScript runs them one at a time).
+const PROBE = new ScratchPrefix(AFI_IPV4, 0, 0);
 
 /**
  * Index in `sorted` (strictly ordered by prefix) of the item whose prefix has key `k`, or -1.
@@ -77,8 +80,8 @@ export function findByKey<T extends { prefix: Prefix }>(
   k: string,
   options: { hint?: number } = {},
 ): number {
-  const probe = familyOfKey(k) === "ipv6" ? PROBE6 : PROBE4;
-  decodeKey(k, probe);
+  decodeKey(k, PROBE);
+  const probe = asPrefix(PROBE);
   const hint = options.hint ?? -1;
   if (hint >= 0 && hint < sorted.length && comparePrefix(sorted[hint].prefix, probe) === 0) {
     return hint;

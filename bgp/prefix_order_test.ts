@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatPrefix, parsePrefix, prefixKey } from "./prefix.ts";
+import { formatPrefix, ipv4ToBytes, ipv6ToBytes, parsePrefix, prefixKey } from "./prefix.ts";
 import { comparePrefix, findByKey, lowerBound, prefixOfKey } from "./prefix_order.ts";
 import type { Prefix } from "./types.ts";
 
@@ -48,4 +48,29 @@ Deno.test("lowerBound: the first prefix not before the probe", () => {
   assert.equal(at("10.0.0.2/32"), 1);
   assert.equal(at("10.0.0.4/32"), 2);
   assert.equal(at("2001:db8::2/128"), 3);
+});
+
+Deno.test("prefix order is the order of the address bytes, then length", () => {
+  const bytesOf = (p: Prefix) => {
+    const text = formatPrefix(p).split("/")[0];
+    return p.afi === 1 ? [...ipv4ToBytes(text)] : [...ipv6ToBytes(text)];
+  };
+  const byBytes = (a: Prefix, b: Prefix) => {
+    if (a.afi !== b.afi) return a.afi - b.afi;
+    const x = bytesOf(a);
+    const y = bytesOf(b);
+    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i] - y[i];
+    return a.length - b.length;
+  };
+  const more = ["127.255.255.255/32", "128.0.0.0/1", "128.0.0.0/2", "a000::/3", "9fff::/16"];
+  const all = [...TEXTS, ...more].map((t) => parsePrefix(t));
+  for (const a of all) {
+    for (const b of all) {
+      assert.equal(
+        Math.sign(comparePrefix(a, b)),
+        Math.sign(byBytes(a, b)),
+        `${formatPrefix(a)} ${formatPrefix(b)}`,
+      );
+    }
+  }
 });

@@ -129,9 +129,12 @@ export class BgpSession {
     this.#connect();
   }
 
-  /** States the full set of routes the peer should have; only the difference is sent. */
-  setRoutes(routes: Route[]): void {
-    const rejected = this.#sender.rib.setWanted(routes);
+  /**
+   * States the full set of routes the peer should have; only the difference is sent. With
+   * `owned` (the caller never changes the list again) it is kept as the table, not copied.
+   */
+  setRoutes(routes: readonly Route[], options: { owned?: boolean } = {}): void {
+    const rejected = this.#sender.rib.setWanted(routes, options);
     if (rejected.length > 0) {
       const reason = `${rejected.length} route(s) not announced: ${rejected[0].prefix}: ` +
         rejected[0].reason;

@@ -3,8 +3,8 @@ import { BgpSession, type SessionConfig } from "./session.ts";
 import { FakeClock } from "./timers.ts";
 import { type Conn, type MemoryConn, memoryPipe } from "./transport.ts";
 import { decodeMessage, encodeMessage, FrameReader } from "./packets.ts";
-import { parsePrefix, prefixKey } from "./prefix.ts";
-import type { Message, NotificationMessage, OpenMessage, UpdateMessage } from "./types.ts";
+import { formatPrefix, ipv4Byte, parsePrefix, prefixKey } from "./prefix.ts";
+import type { Message, NotificationMessage, OpenMessage, Prefix, UpdateMessage } from "./types.ts";
 import type { Route } from "./adj_rib_out.ts";
 import { createLogger, type Logger } from "../api/log.ts";
 
@@ -370,11 +370,16 @@ Deno.test("an UPDATE before the session is up is an FSM error", async () => {
   await h.session.stop();
 });
 
+/** The last byte of an IPv4 prefix's address (-1 for IPv6). */
+function lastByte(p: Prefix): number {
+  return p.afi === 1 ? ipv4Byte(p, 3) : -1;
+}
+
 function announced(peer: FakePeer): string[] {
   const out: string[] = [];
   for (const u of peer.updates()) {
     for (const p of [...u.nlri, ...(u.attributes.mpReach?.nlri ?? [])]) {
-      out.push(`${p.afi}:${p.addr.join(".")}/${p.length}`);
+      out.push(`${p.afi}:${formatPrefix(p)}`);
     }
   }
   return out;
@@ -392,7 +397,7 @@ Deno.test("initial table, then only differences; route changes never reset", asy
   const fresh = peer.updates().slice(before);
   assert.equal(fresh.length, 2, "one IPv6 withdraw, one IPv4 announce");
   assert.deepEqual(fresh[0].attributes.mpUnreach?.withdrawn.length, 1);
-  assert.deepEqual(fresh[1].nlri.map((p) => p.addr[3]), [2]);
+  assert.deepEqual(fresh[1].nlri.map((p) => lastByte(p)), [2]);
   assert.equal(h.session.state, "Established");
   assert.equal(h.session.stats().establishedAt, est);
   const s = h.session.stats();
@@ -412,7 +417,7 @@ Deno.test("setRoutes calls in one tick collapse into one diff", async () => {
   await settle();
   const fresh = peer.updates().slice(before);
   assert.equal(fresh.length, 1);
-  assert.deepEqual(fresh[0].nlri.map((p) => p.addr[3]), [3]);
+  assert.deepEqual(fresh[0].nlri.map((p) => lastByte(p)), [3]);
   assert.deepEqual(fresh[0].withdrawn, []);
   await h.session.stop();
 });
@@ -446,7 +451,9 @@ Deno.test("setRoutes during a slow write collapses into one diff, not a queue", 
   await settle();
   const fresh = peer.updates().slice(before);
   // The in-flight UPDATE for .1, then one diff straight to the final table: .2 never goes out.
-  const seen = fresh.map((u) => [u.withdrawn.map((p) => p.addr[3]), u.nlri.map((p) => p.addr[3])]);
+  const seen = fresh.map((
+    u,
+  ) => [u.withdrawn.map((p) => lastByte(p)), u.nlri.map((p) => lastByte(p))]);
   assert.deepEqual(seen, [[[], [1]], [[1], []], [[], [3]]]);
   await h.session.stop();
 });

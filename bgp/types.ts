@@ -10,13 +10,30 @@ export const AFI_IPV6 = 2;
 /** Unicast SAFI. */
 export const SAFI_UNICAST = 1;
 
-/** An IP prefix. `addr` holds exactly ceil(length/8) significant bytes padded to 4 or 16. */
-export interface Prefix {
-  readonly afi: 1 | 2;
-  /** 4 bytes for IPv4, 16 for IPv6; bits past `length` are zero. */
-  readonly addr: Uint8Array;
+/**
+ * An IPv4 prefix: `addr` is the address's 32 bits as a signed integer (`| 0`; `>>> 0` gives
+ * the address), bits past `length` zero. Signed, so that it is always a small integer the
+ * engine keeps in the object: one address of 128.0.0.0 or above stored as a double would
+ * box the field in every prefix (16 B each).
+ */
+export interface Prefix4 {
+  readonly afi: 1;
+  readonly addr: number;
   readonly length: number;
 }
+
+/** An IPv6 prefix: `addr` is the 16 address bytes as 32 lowercase hex digits, bits past `length` zero. */
+export interface Prefix6 {
+  readonly afi: 2;
+  readonly addr: string;
+  readonly length: number;
+}
+
+/**
+ * An IP prefix. The address is a number or a string rather than bytes: a typed array per
+ * prefix costs ~100 B, times a route per Service.
+ */
+export type Prefix = Prefix4 | Prefix6;
 
 /** Message type codes (RFC 4271 4.1, RFC 2918). */
 export const MessageType = {

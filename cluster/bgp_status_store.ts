@@ -15,15 +15,25 @@ const NODE_LABEL = "metallb.io/node";
 const SERVICE_NAME_LABEL = "metallb.io/service-name";
 const SERVICE_NAMESPACE_LABEL = "metallb.io/service-namespace";
 
-/** What a ServiceBGPStatus of the usual shape says: four pointers, nothing else. */
-class Parts {
+/**
+ * What many statuses share: a node's objects for the Services of one namespace announced to
+ * the same peers (one per distinct triple, not one per Service).
+ */
+class Common {
   constructor(
     readonly node: string,
     readonly serviceNamespace: string,
-    readonly serviceName: string,
     readonly peers: readonly string[],
   ) {}
 }
+
+/** What a ServiceBGPStatus of the usual shape says: its Service's name, and the rest shared. */
+class Parts {
+  constructor(readonly serviceName: string, readonly common: Common) {}
+}
+
+/** Beyond this many distinct shared parts the table starts again (parts made stay valid). */
+const COMMON_LIMIT = 4096;
 
 /** Whether `o`'s own keys are exactly `keys` (in any order). */
 function keysAre(o: object, keys: readonly string[]): boolean {
@@ -36,8 +46,16 @@ function keysAre(o: object, keys: readonly string[]): boolean {
   return n === keys.length;
 }
 
-/** `object` as its parts when building it again from them gives an equal object. */
-function partsOf(namespace: string, name: string, object: KubeObject): Parts | undefined {
+/**
+ * `object` as its parts when building it again from them gives an equal object; `shared`
+ * interns their common part.
+ */
+function partsOf(
+  at: { namespace: string; name: string },
+  object: KubeObject,
+  shared: Map<string, Common>,
+): Parts | undefined {
+  const { namespace, name } = at;
   if (object.apiVersion !== API_VERSION || object.kind !== KIND) return undefined;
   if (!keysAre(object, ["apiVersion", "kind", "metadata", "status"])) return undefined;
   const m = object.metadata;
@@ -53,11 +71,25 @@ function partsOf(namespace: string, name: string, object: KubeObject): Parts | u
   if (!keysAre(l, [NODE_LABEL, SERVICE_NAME_LABEL, SERVICE_NAMESPACE_LABEL])) return undefined;
   if (l[NODE_LABEL] !== node || l[SERVICE_NAME_LABEL] !== serviceName) return undefined;
   if (l[SERVICE_NAMESPACE_LABEL] !== serviceNamespace) return undefined;
-  return new Parts(node, serviceNamespace, serviceName, peers);
+  return new Parts(serviceName, commonOf(shared, new Common(node, serviceNamespace, peers)));
+}
+
+/** The one shared {@linkcode Common} equal to `c` (`c` itself when it is the first). */
+function commonOf(shared: Map<string, Common>, c: Common): Common {
+  const texts = [c.node, c.serviceNamespace, ...c.peers];
+  // A list of strings joined by newline is one key only while no string holds a newline.
+  if (texts.some((t) => typeof t !== "string" || t.includes("\n"))) return c;
+  const key = texts.join("\n");
+  const hit = shared.get(key);
+  if (hit) return hit;
+  if (shared.size >= COMMON_LIMIT) shared.clear();
+  shared.set(key, c);
+  return c;
 }
 
 /** The object `parts` stand for (a new one per read: nothing is cached per Service). */
 function build(namespace: string, name: string, p: Parts): KubeObject {
+  const { node, serviceNamespace, peers } = p.common;
   return {
     apiVersion: API_VERSION,
     kind: KIND,
@@ -65,17 +97,12 @@ function build(namespace: string, name: string, p: Parts): KubeObject {
       name,
       namespace,
       labels: {
-        [NODE_LABEL]: p.node,
+        [NODE_LABEL]: node,
         [SERVICE_NAME_LABEL]: p.serviceName,
-        [SERVICE_NAMESPACE_LABEL]: p.serviceNamespace,
+        [SERVICE_NAMESPACE_LABEL]: serviceNamespace,
       },
     },
-    status: {
-      node: p.node,
-      serviceName: p.serviceName,
-      serviceNamespace: p.serviceNamespace,
-      peers: p.peers,
-    },
+    status: { node, serviceName: p.serviceName, serviceNamespace, peers },
   };
 }
 
@@ -86,6 +113,7 @@ function build(namespace: string, name: string, p: Parts): KubeObject {
 export class BgpStatusStore extends ObjectMapView {
   /** By namespace, then name: the name is the writer's string, no `namespace/name` made. */
   readonly #byNamespace = new Map<string, Map<string, Parts | KubeObject>>();
+  readonly #shared = new Map<string, Common>();
   #size = 0;
 
   /** Keeps `object` as ServiceBGPStatus `namespace/name`; null deletes it. */
@@ -98,7 +126,7 @@ export class BgpStatusStore extends ObjectMapView {
     }
     if (!names) this.#byNamespace.set(namespace, names = new Map());
     const before = names.size;
-    names.set(name, partsOf(namespace, name, object) ?? object);
+    names.set(name, partsOf({ namespace, name }, object, this.#shared) ?? object);
     this.#size += names.size - before;
   }
 

@@ -53,3 +53,23 @@ Deno.test("ServiceBGPStatus objects read back equal to what was written, as a ma
   assert.deepEqual([...store.values()], [b]);
   assert.equal(store.has("other/c"), false);
 });
+
+Deno.test("statuses sharing node, namespace and peers read back each as written", () => {
+  const store = new BgpStatusStore();
+  const written = [
+    status("a-n1", "a", ["p1", "p2"]),
+    status("b-n1", "b", ["p1", "p2"]),
+    status("c-n1", "c", ["p1"]),
+    status("d-n1", "d", ["p1\np2"]),
+    status("e-n1", "e", ["p1", "p2"]),
+  ];
+  (written[4].status as { serviceNamespace: string }).serviceNamespace = "prod";
+  written[4].metadata.labels!["metallb.io/service-namespace"] = "prod";
+  for (const o of written) store.write("metallb-system", o.metadata.name, o);
+  for (const o of written) assert.deepEqual(store.get(`metallb-system/${o.metadata.name}`), o);
+  const peersOf = (name: string) =>
+    (store.get(`metallb-system/${name}`)!.status as { peers: unknown }).peers;
+  // Equal lists come back as one list; the first written stands for them.
+  assert.equal(peersOf("b-n1"), peersOf("a-n1"));
+  assert.notEqual(peersOf("e-n1"), peersOf("a-n1"));
+});

@@ -9,8 +9,8 @@ export interface DirWatchOptions {
   log: Logger;
   pollMs: number;
   debounceMs: number;
-  /** Asks for a rescan; called from timers only. */
-  rescan(): void;
+  /** Asks for a rescan, after an event or by the poll; called from timers only. */
+  rescan(cause: "event" | "poll"): void;
 }
 
 /** Watches one directory (recursively) and polls it, calling `rescan`. */
@@ -31,7 +31,7 @@ export class DirWatch {
   /** Starts watching and polling. */
   start(): void {
     this.#loop = this.#watch();
-    this.#pollTimer = setInterval(() => this.#options.rescan(), this.#options.pollMs);
+    this.#pollTimer = setInterval(() => this.#options.rescan("poll"), this.#options.pollMs);
   }
 
   /** Stops timers and the watcher now; the returned promise resolves when its loop ended. */
@@ -51,7 +51,7 @@ export class DirWatch {
     if (this.#debounceTimer !== undefined) clearTimeout(this.#debounceTimer);
     this.#debounceTimer = setTimeout(() => {
       this.#debounceTimer = undefined;
-      this.#options.rescan();
+      this.#options.rescan("event");
     }, this.#options.debounceMs);
   }
 

@@ -22,6 +22,13 @@ export {
 
 const MANIFEST_EXT = /\.(ya?ml|json)$/i;
 
+/**
+ * Every how many polls all files are read again whatever their stat says: the stat (inode,
+ * size, modification and change times) misses a rewrite only within one millisecond, and
+ * only when the watcher missed it too.
+ */
+const FULL_POLL_EVERY = 15;
+
 /** A problem with one file. */
 export interface FileError {
   file: string;
@@ -85,6 +92,7 @@ class DirFileSource implements FileSource {
   readonly #watch: DirWatch;
   #scanning: Promise<void> = Promise.resolve();
   #closed = false;
+  #polls = 0;
 
   constructor(dir: string, options: FileSourceOptions) {
     this.#dir = dir;
@@ -95,7 +103,7 @@ class DirFileSource implements FileSource {
       log: this.#log,
       pollMs: options.pollMs ?? 2000,
       debounceMs: options.debounceMs ?? 50,
-      rescan: () => void this.refresh(),
+      rescan: (cause) => void this.#queueScan(cause === "poll"),
     });
     // Callers hand these around detached from the source.
     this.start = this.start.bind(this);
@@ -133,8 +141,7 @@ class DirFileSource implements FileSource {
   }
 
   refresh(): Promise<void> {
-    this.#scanning = this.#scanning.then(() => this.#closed ? undefined : this.#scan());
-    return this.#scanning;
+    return this.#queueScan(false);
   }
 
   fileOf(object: string): string | undefined {
@@ -150,7 +157,17 @@ class DirFileSource implements FileSource {
     await this.#scanning;
   }
 
-  async #scan(): Promise<void> {
+  /**
+   * A scan after the running one. Most polls find every file as it was: they read only the
+   * files whose stat changed, except every {@linkcode FULL_POLL_EVERY}th, which reads them all.
+   */
+  #queueScan(poll: boolean): Promise<void> {
+    const statOnly = poll && ++this.#polls % FULL_POLL_EVERY !== 0;
+    this.#scanning = this.#scanning.then(() => this.#closed ? undefined : this.#scan(statOnly));
+    return this.#scanning;
+  }
+
+  async #scan(statOnly: boolean): Promise<void> {
     let list: string[];
     try {
       list = await listManifestFiles(this.#dir);
@@ -159,8 +176,11 @@ class DirFileSource implements FileSource {
       return;
     }
     this.#files.forgetMissing(list);
-    for (const file of list) await this.#files.load(file);
+    for (const file of list) await this.#files.load(file, { statOnly });
     this.#files.scanned(this.#closed);
+    // Nothing read changed the objects in force: the snapshot stands (gathering 100,000
+    // objects to find that out again every poll is garbage and main-thread time).
+    if (!this.#files.takeChanged()) return;
     // Objects may move between files without changing: the owner index starts again.
     this.#files.forgetOwners();
     await this.#publisher.publish(this.#files.files);

@@ -109,15 +109,10 @@ export class HistoryKeeper {
    * {@linkcode IpHistory.reconcile}); saved when `save` (the leader) and something changed.
    */
   reconcile(
-    holders: Iterable<{ namespace: string; name: string; ips: readonly string[]; pool?: string }>,
+    holders: Iterable<{ service: string; ips: readonly string[]; pool?: string }>,
     options: { save: boolean },
   ): Promise<void> {
-    const list = [...holders].map((h) => ({
-      service: `${h.namespace}/${h.name}`,
-      ips: h.ips,
-      ...(h.pool ? { pool: h.pool } : {}),
-    }));
-    this.history.reconcile(list, (this.#o.now ?? (() => new Date()))());
+    this.history.reconcile(holders, (this.#o.now ?? (() => new Date()))());
     return options.save ? this.flush() : Promise.resolve();
   }
 

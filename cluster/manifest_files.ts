@@ -42,6 +42,16 @@ async function keptObjects(objects: KubeObject[]): Promise<KubeObject[]> {
   return objects;
 }
 
+/** What tells a file apart from its last read without reading it; undefined when gone. */
+async function statStamp(file: string): Promise<string | undefined> {
+  try {
+    const st = await Deno.stat(file);
+    return `${st.dev}:${st.ino}:${st.size}:${st.mtime?.getTime()}:${st.ctime?.getTime()}`;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Every manifest file's last good objects and current error; parses through a worker. */
 export class ManifestFiles {
   readonly #log: Logger;
@@ -58,6 +68,10 @@ export class ManifestFiles {
   // health endpoint, BGP keepalives or signal handlers.
   #parser: ManifestParser;
   #parsed = false;
+  /** Stat of each file when it was last read to a settled outcome (objects or refusal). */
+  readonly #stamps = new Map<string, string>();
+  /** Whether {@linkcode files} changed since {@linkcode takeChanged}. */
+  #changed = false;
 
   constructor(log: Logger, defaults: NamespaceDefaults | undefined) {
     this.#log = log;
@@ -83,15 +97,42 @@ export class ManifestFiles {
   /** Forgets files that are no longer listed. */
   forgetMissing(listed: readonly string[]): void {
     const seen = new Set(listed);
-    for (const f of [...this.#files.keys()]) if (!seen.has(f)) this.#files.delete(f);
+    for (const f of [...this.#files.keys()]) {
+      if (seen.has(f)) continue;
+      this.#files.delete(f);
+      this.#changed = true;
+    }
+    for (const f of [...this.#stamps.keys()]) if (!seen.has(f)) this.#stamps.delete(f);
     for (const f of [...this.#errors.keys()]) if (!seen.has(f)) this.#errors.delete(f);
     for (const f of [...this.#rejected.keys()]) if (!seen.has(f)) this.#rejected.delete(f);
   }
 
-  /** Reads `file` and parses it when its text is new. */
-  async load(file: string): Promise<void> {
+  /** True once after {@linkcode files} changed (a parse took effect, a file went away). */
+  takeChanged(): boolean {
+    const changed = this.#changed;
+    this.#changed = false;
+    return changed;
+  }
+
+  /**
+   * Reads `file` and parses it when its text is new. `statOnly`: not read at all when its
+   * stat is the same as at its last settled read (a poll: 26 MB of text at 100,000 Services).
+   */
+  async load(file: string, options: { statOnly?: boolean } = {}): Promise<void> {
+    const stamp = await statStamp(file);
+    if (options.statOnly && stamp !== undefined && this.#stamps.get(file) === stamp) return;
+    this.#stamps.delete(file);
+    const digest = await this.#load(file);
+    // A read error or a transient parse failure is tried again at the next poll.
+    const settled = digest !== undefined &&
+      (this.#files.get(file)?.digest === digest || this.#rejected.get(file) === digest);
+    if (settled && stamp !== undefined) this.#stamps.set(file, stamp);
+  }
+
+  /** {@linkcode load}'s read and parse; the digest of the text read, if one was. */
+  async #load(file: string): Promise<string | undefined> {
     const text = await this.#read(file);
-    if (text === undefined) return;
+    if (text === undefined) return undefined;
     const digest = await digestOf(text);
     const prev = this.#files.get(file);
     if (prev && prev.digest === digest) {
@@ -99,12 +140,13 @@ export class ManifestFiles {
       // only the parse error must go.
       this.#parsesAgain(file);
       this.#rejected.delete(file);
-      return;
+      return digest;
     }
     // The same broken text again (every poll): its error stands, parsing it again would only
     // burn a core (a broken 20 MB file takes seconds each time).
-    if (this.#rejected.get(file) === digest && this.#errors.has(file)) return;
+    if (this.#rejected.get(file) === digest && this.#errors.has(file)) return digest;
     await this.#parse(file, { text, digest });
+    return digest;
   }
 
   /** After a scan that parsed: a fresh worker for the next one, unless `closing`. */
@@ -177,6 +219,7 @@ export class ManifestFiles {
       this.#rejected.delete(file);
       const objects = await keptObjects(r.objects);
       this.#files.set(file, { digest, objects });
+      this.#changed = true;
       this.#parsesAgain(file);
       return;
     }

@@ -120,7 +120,7 @@ export function followLeadership(
     if (!leader) return;
     // After the first pass only: before it no Service is known to hold anything.
     Promise.all([history.start(), running.ready]).then(() =>
-      history.reconcile(running.controller.status().services, { save: true })
+      history.reconcile(running.controller.heldAddresses(), { save: true })
     ).catch((err) => logger.warn("ip history not reconciled", { error: err }));
   });
 }

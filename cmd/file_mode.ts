@@ -323,7 +323,7 @@ export async function startFileMode(
   reporter.schedule();
   await reporter.settled();
   // Changes made while nothing ran (state edited, Services gone) end or start entries now.
-  await parts.history.reconcile(parts.controller.status().services, { save: true });
+  await parts.history.reconcile(parts.controller.heldAddresses(), { save: true });
   parts.log.info("controller and speaker running", { admin: admin.addr });
   return {
     adminAddr: admin.addr,

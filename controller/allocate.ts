@@ -27,14 +27,15 @@ function refusalEvent(code: RefusalCode): string {
 export async function allocateServices(s: ControllerState, handled: Decision[]): Promise<void> {
   let held = 0;
   for (const d of handled) {
-    const a = s.allocator.assignmentOf(d.key);
-    d.holds = a !== undefined;
-    if (!a) continue;
+    // No copy: `before` is only read, and the allocator replaces a list, never changes it.
+    const ips = s.allocator.ipsOf(d.key);
+    d.holds = ips !== undefined;
+    if (!ips) continue;
     held++;
     // A dual-stack Service that kept one address of a dropped pair still shows both.
-    d.before = s.cleared.has(d.key) && d.view.ingressIPs.length > a.ips.length
+    d.before = s.cleared.has(d.key) && d.view.ingressIPs.length > ips.length
       ? d.view.ingressIPs.map((ip) => canonicalIP(ip) ?? ip)
-      : a.ips;
+      : ips;
   }
   // Progress counts the Services that need an address, as users see it: "assigned n/m".
   const needing = handled.length - held;
@@ -87,7 +88,7 @@ function decide(s: ControllerState, d: Decision): number {
   d.pool = undefined;
   d.pending = { reason: r.reason, eventReason: refusalEvent(r.code) };
   // A refusal may or may not have let the old assignment go: rare, so ask.
-  d.holds = had && s.allocator.assignmentOf(d.key) !== undefined;
+  d.holds = had && s.allocator.poolOf(d.key) !== undefined;
   return (had ? FREED : 0) | PENDING;
 }
 

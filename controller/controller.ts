@@ -189,12 +189,24 @@ export class Controller {
   #serviceStatuses(): ServiceStatus[] {
     const s = this.#s;
     const keys: string[] = [];
-    for (const [key] of s.allocator.assignments()) if (!s.pending.has(key)) keys.push(key);
+    for (const key of s.allocator.keys()) if (!s.pending.has(key)) keys.push(key);
     for (const key of s.pending.keys()) keys.push(key);
     keys.sort(cmp);
     const rows: ServiceStatus[] = new Array(keys.length);
     for (let i = 0; i < keys.length; i++) rows[i] = this.#serviceRow(keys[i]);
     return rows;
+  }
+
+  /**
+   * Every Service holding an address, as its key (`namespace/name`), addresses and pool, in
+   * no order and without a status row each: what the IP history is aligned with at a start.
+   */
+  *heldAddresses(): IterableIterator<{ service: string; ips: readonly string[]; pool?: string }> {
+    const allocator = this.#s.allocator;
+    for (const key of allocator.keys()) {
+      if (this.#s.pending.has(key)) continue;
+      yield { service: key, ips: allocator.ipsOf(key)!, pool: allocator.poolOf(key) };
+    }
   }
 
   #serviceRow(key: string): ServiceStatus {
@@ -203,10 +215,14 @@ export class Controller {
     const name = key.slice(slash + 1);
     const p = this.#s.pending.get(key);
     if (p) return { namespace, name, ips: NO_STRINGS, peers: NO_STRINGS, pending: p.reason };
-    const a = this.#s.allocator.assignmentOf(key)!;
-    return a.pool
-      ? { namespace, name, ips: a.ips, pool: a.pool, peers: NO_STRINGS }
-      : { namespace, name, ips: a.ips, peers: NO_STRINGS };
+    // No view and copy per row (a /status of 100,000 Services): one address comes as a new
+    // list already; two, the assignment's own, are copied so the row stays the caller's.
+    const held = this.#s.allocator.ipsOf(key)!;
+    const ips = held.length === 1 ? held as string[] : [...held];
+    const pool = this.#s.allocator.poolOf(key);
+    return pool
+      ? { namespace, name, ips, pool, peers: NO_STRINGS }
+      : { namespace, name, ips, peers: NO_STRINGS };
   }
 
   #isLeader(): boolean {

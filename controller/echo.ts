@@ -28,11 +28,11 @@ export function isOwnEcho(s: ControllerState, key: string, pair: ObjectPair): bo
     pm.uid !== nm.uid || pm.creationTimestamp !== nm.creationTimestamp ||
     pm.deletionTimestamp !== nm.deletionTimestamp
   ) return false;
-  const a = s.allocator.assignmentOf(key);
-  if (!a) return false;
+  const pool = s.allocator.poolOf(key);
+  if (pool === undefined) return false;
   const na = nm.annotations ?? {};
-  for (const k of POOL_ANNOTATIONS) if (na[k] !== a.pool) return false;
-  return sameOtherAnnotations(pm.annotations ?? {}, na) && showsIps(next, a.ips);
+  for (const k of POOL_ANNOTATIONS) if (na[k] !== pool) return false;
+  return sameOtherAnnotations(pm.annotations ?? {}, na) && showsIps(next, s.allocator.ipsOf(key)!);
 }
 
 /** Whether the annotations other than ours are the same (no arrays: runs per echo). */

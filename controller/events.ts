@@ -90,8 +90,9 @@ export class EventLog {
 }
 
 /**
- * The Service an Event is about: the pass's decision for it, whose key, view and object
- * stay as they are, so the Event refers to it instead of copying its names.
+ * The Service an Event is about: the pass's decision for it. The Event keeps its key, view
+ * and uid, not the decision: a first pass's 100,000 decisions (with their requests) would
+ * otherwise live until the Events are sent, after every Service write and state save.
  */
 export interface EventSubject {
   /** `namespace/name`, as the pass holds it. */
@@ -124,17 +125,22 @@ export function assignedMessage(ips: readonly string[]): string {
 
 /**
  * One Event on a Service, a flat record (no involved object, record, key or message text
- * until it is sent): the shape a first pass holds 100,000 of.
+ * until it is sent) of strings and the view the pass holds anyway: the shape a first pass
+ * holds 100,000 of.
  */
 class ServiceEventOp implements WriteOp {
-  readonly #subject: EventSubject;
+  readonly #key: string;
+  readonly #view: EventSubject["view"];
+  readonly #uid: string | undefined;
   readonly #type: EventRecord["type"];
   readonly #reason: string;
   readonly #message: string | readonly string[];
   readonly #writer: ObjectWriter;
 
   constructor(event: ServiceEvent, writer: ObjectWriter) {
-    this.#subject = event.subject;
+    this.#key = event.subject.key;
+    this.#view = event.subject.view;
+    this.#uid = event.subject.obj.metadata.uid;
     this.#type = event.type;
     this.#reason = event.reason;
     this.#message = event.message;
@@ -142,7 +148,7 @@ class ServiceEventOp implements WriteOp {
   }
 
   get key(): string {
-    return `event|${this.#subject.key}`;
+    return `event|${this.#key}`;
   }
 
   get what(): string {
@@ -150,14 +156,14 @@ class ServiceEventOp implements WriteOp {
   }
 
   run(): Promise<void> {
-    const { view, obj } = this.#subject;
+    const view = this.#view;
     const involved: EventRecord["involved"] = {
       kind: "Service",
       apiVersion: "v1",
       namespace: view.namespace,
       name: view.name,
     };
-    if (obj.metadata.uid) involved.uid = obj.metadata.uid;
+    if (this.#uid) involved.uid = this.#uid;
     const m = this.#message;
     return this.#writer.recordEvent({
       involved,

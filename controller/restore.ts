@@ -3,7 +3,7 @@
  * anything is allocated, oldest Service first, so a restart never moves an address.
  */
 import type { ServiceView } from "../api/objects.ts";
-import { canonicalIP, type ExistingAssignment, type ServiceRequest } from "../ipam/mod.ts";
+import { canonicalKeep, type ExistingAssignment, type ServiceRequest } from "../ipam/mod.ts";
 import { deprecationMessage } from "./service_request.ts";
 import type { ControllerState, Decision } from "./state.ts";
 
@@ -21,7 +21,7 @@ export async function restoreAssignments(s: ControllerState, handled: Decision[]
   for (let i = 0; i < handled.length; i++) {
     const d = handled[i];
     if (d.view.ingressIPs.length > 0) {
-      const ips = d.view.ingressIPs.map((ip) => canonicalIP(ip) ?? ip);
+      const ips = d.view.ingressIPs.map((ip) => canonicalKeep(ip) ?? ip);
       const request = d.result.kind === "request" ? d.result.request : fallbackRequest(d.view);
       batch.push({ request, ips });
     }

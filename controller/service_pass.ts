@@ -79,7 +79,7 @@ function releaseServices(s: ControllerState, input: ReleaseInput): void {
     for (const u of read.unhandled) notHandled.add(u.key);
     const handled = (key: string) => services.has(key) && !notHandled.has(key);
     const gone: string[] = [];
-    for (const [key] of s.allocator.assignments()) if (!handled(key)) gone.push(key);
+    for (const key of s.allocator.keys()) if (!handled(key)) gone.push(key);
     for (const key of s.pending.keys()) if (!handled(key)) gone.push(key);
     gone.forEach(release);
   } else {

@@ -3,7 +3,15 @@
  * hot path), IPv6 as a bigint. Address text is parsed and printed by the shared pure module
  * `addr/ip.ts`, re-exported here so the allocator's callers keep one import.
  */
-import { type Family, formatIPv4, formatIPv6, type IP, parseIP } from "../addr/ip.ts";
+import {
+  canonicalIP,
+  type Family,
+  formatIP,
+  formatIPv4,
+  formatIPv6,
+  type IP,
+  parseIP,
+} from "../addr/ip.ts";
 
 export {
   canonicalIP,
@@ -87,4 +95,20 @@ export function formatRange(range: AddressRange): string {
     ? (v: bigint) => formatIPv4(Number(v))
     : (v: bigint) => formatIPv6(v);
   return `${f(range.start)}-${f(range.end)}`;
+}
+
+/**
+ * Canonical address text that is `text` itself when `text` already is canonical: an
+ * address kept for a Service is then the string its status holds, not one more copy.
+ * Null when `text` is not an address.
+ */
+export function canonicalKeep(text: string): string | null {
+  const canonical = canonicalIP(text);
+  return canonical === text ? text : canonical;
+}
+
+/** The canonical text of `ip`, `text` itself when they are equal (see `canonicalKeep`). */
+export function formatKeep(ip: IP, text: string): string {
+  const formatted = formatIP(ip);
+  return formatted === text ? text : formatted;
 }

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import {
   canonicalIP,
+  canonicalKeep,
+  formatKeep,
   formatRange,
   parseAddressRange,
   parseIP,
@@ -65,4 +67,13 @@ Deno.test("pool address errors name the entry", () => {
   const masked = parseAddressRange("10.0.0.77/30");
   assert.ok(masked.ok);
   assert.equal(formatRange(masked.value), "10.0.0.76-10.0.0.79");
+});
+
+Deno.test("canonicalKeep and formatKeep give canonical text, the given text when it is", () => {
+  assert.equal(canonicalKeep("10.0.0.1"), "10.0.0.1");
+  assert.equal(canonicalKeep("FC00:0:0::1"), "fc00::1");
+  assert.equal(canonicalKeep("::ffff:10.0.0.1") !== null, true);
+  assert.equal(canonicalKeep("10.0.0"), null);
+  assert.equal(formatKeep(parseIP("fc00:0::2")!, "fc00:0::2"), "fc00::2");
+  assert.equal(formatKeep(parseIP("10.1.2.3")!, "10.1.2.3"), "10.1.2.3");
 });

@@ -8,8 +8,9 @@
  */
 import { type Family, formatIP, parseIP } from "./addr.ts";
 import { AddressTable } from "./address_table.ts";
+import { Assignment } from "./assignment.ts";
 import { claimPool, poolByAddress } from "./claim.ts";
-import { type Assignment, movePool, type PoolChangeWork, revalidate } from "./pool_change.ts";
+import { movePool, type PoolChangeWork, revalidate } from "./pool_change.ts";
 import { poolServes, PoolSet, type PoolState, spaceOf } from "./pool_set.ts";
 import {
   additionalFamily,
@@ -73,12 +74,12 @@ export class Allocator {
     built.value.adoptCursors(this.#pools);
     this.#pools = built.value;
     const work: PoolChangeWork = { invalid: [], moved: [], shrink: [] };
-    for (const rec of this.#assignments.values()) revalidate(this.#pools, { rec, work });
+    for (const [key, rec] of this.#assignments) revalidate(this.#pools, { key, rec, work });
     for (const s of work.shrink) {
       const rec = this.#assignments.get(s.key)!;
-      for (const ip of rec.ips) if (ip !== s.ip) this.#unhold(rec, { ip });
-      rec.ips = [s.ip];
-      movePool(rec, { to: s.pool, moved: work.moved });
+      for (const ip of rec.list()) if (ip !== s.ip) this.#unhold({ key: s.key, rec }, { ip });
+      rec.setIps([s.ip]);
+      movePool({ key: s.key, rec }, { to: s.pool, moved: work.moved });
     }
     const shrunk = new Set(work.shrink.map((s) => s.key));
     for (const drop of work.invalid) if (!shrunk.has(drop.key)) this.#drop(drop.key, false);
@@ -151,9 +152,9 @@ export class Allocator {
   /** The existing assignment, still valid or completed in its pool; null to start over. */
   #keep(rec: Assignment, request: ServiceRequest): AllocateResult | null {
     const want = allowedFamilies(request).length;
-    if (rec.ips.length === want && this.#invalidReason(rec, request) === null) {
+    if (rec.count === want && this.#invalidReason(rec, request) === null) {
       this.#reindexSharing(rec, request);
-      return { ok: true, ips: rec.ips, pool: rec.pool, kept: true };
+      return { ok: true, ips: rec.list() as string[], pool: rec.pool, kept: true };
     }
     return this.#keepAndComplete(rec, request);
   }
@@ -225,12 +226,32 @@ export class Allocator {
   /** The Service's current addresses and pool, or undefined. */
   assignmentOf(key: string): AssignmentView | undefined {
     const rec = this.#assignments.get(key);
-    return rec ? { ips: [...rec.ips], pool: rec.pool } : undefined;
+    return rec ? { ips: [...rec.list()], pool: rec.pool } : undefined;
+  }
+
+  /**
+   * The Service's addresses without a copy, or undefined: read them, do not change them (a
+   * list of two is the assignment's own). For per-Service checks on every pass.
+   */
+  ipsOf(key: string): readonly string[] | undefined {
+    return this.#assignments.get(key)?.list();
+  }
+
+  /** The pool of the Service's assignment, or undefined when it holds none. */
+  poolOf(key: string): string | undefined {
+    return this.#assignments.get(key)?.pool;
   }
 
   /** Every current assignment, in assignment order. */
   *assignments(): IterableIterator<[string, AssignmentView]> {
-    for (const [key, rec] of this.#assignments) yield [key, { ips: [...rec.ips], pool: rec.pool }];
+    for (const [key, rec] of this.#assignments) {
+      yield [key, { ips: [...rec.list()], pool: rec.pool }];
+    }
+  }
+
+  /** The keys of every Service holding an assignment, in assignment order. */
+  keys(): IterableIterator<string> {
+    return this.#assignments.keys();
   }
 
   /** The Services holding an address (several when shared). */
@@ -258,7 +279,7 @@ export class Allocator {
   #conflict(ip: string, request: ServiceRequest): string | null {
     for (const holder of this.#table.holders(ip)) {
       if (holder === request.key) continue;
-      const why = sharingConflict(this.#assignments.get(holder)!.request, request);
+      const why = sharingConflict(this.#assignments.get(holder)!.sharing, request);
       if (why !== null) return `ip in use by ${holder} and not shareable: ${why}`;
     }
     return null;
@@ -300,20 +321,23 @@ export class Allocator {
     got: { ips: string[]; pool: PoolState; additional?: string },
   ): AllocateResult {
     const ordered = orderByFamilies(got.ips, request.families);
-    this.#assignments.set(request.key, { ips: ordered, pool: got.pool.name, request });
+    this.#assignments.set(request.key, new Assignment(ordered, got.pool.name, request));
     for (const ip of ordered) {
       if (this.#table.hold(ip, request.key)) spaceOf(got.pool, familyOf(ip))!.used++;
       if (request.sharingKey) this.#sharing.count(request.sharingKey, { ip, delta: 1 });
     }
-    const ips = [...ordered];
+    // One address is kept as text, so the list can go to the caller as it is.
+    const ips = ordered.length === 1 ? ordered : [...ordered];
     if (got.additional === undefined) return { ok: true, ips, pool: got.pool.name, kept: false };
     return { ok: true, ips, pool: got.pool.name, kept: false, additional: got.additional };
   }
 
   #reindexSharing(rec: Assignment, request: ServiceRequest): void {
-    const from = rec.request.sharingKey;
-    if (from !== request.sharingKey) this.#sharing.move(rec.ips, { from, to: request.sharingKey });
-    rec.request = request;
+    const from = rec.sharingKey;
+    if (from !== request.sharingKey) {
+      this.#sharing.move(rec.list(), { from, to: request.sharingKey });
+    }
+    rec.adopt(request);
   }
 
   #drop(key: string, counted: boolean): boolean {
@@ -321,15 +345,16 @@ export class Allocator {
     if (!rec) return false;
     this.#assignments.delete(key);
     const pool = counted ? this.#pools.get(rec.pool) : undefined;
-    for (const ip of rec.ips) this.#unhold(rec, { ip, pool });
+    for (const ip of rec.list()) this.#unhold({ key, rec }, { ip, pool });
     return true;
   }
 
   // Gives up one address of an assignment; `pool` (when counts are kept live) gets it back.
-  #unhold(rec: Assignment, what: { ip: string; pool?: PoolState }): void {
+  #unhold(held: { key: string; rec: Assignment }, what: { ip: string; pool?: PoolState }): void {
     const { ip, pool } = what;
-    if (rec.request.sharingKey) this.#sharing.count(rec.request.sharingKey, { ip, delta: -1 });
-    const freed = this.#table.release(ip, rec.request.key);
+    const sharingKey = held.rec.sharingKey;
+    if (sharingKey) this.#sharing.count(sharingKey, { ip, delta: -1 });
+    const freed = this.#table.release(ip, held.key);
     const space = freed && pool ? spaceOf(pool, familyOf(ip)) : null;
     if (space) {
       space.used--;
@@ -369,7 +394,8 @@ export class Allocator {
     if (!poolServes(pool.allocation, request)) return null;
     const wanted = wantedFamilies(request);
     const allowed = allowedFamilies(request);
-    const ips = rec.ips.filter((ip) => {
+    const had = rec.list();
+    const ips = had.filter((ip) => {
       const space = spaceOf(pool, familyOf(ip));
       return allowed.includes(familyOf(ip)) && space !== null && space.contains(parseIP(ip)!) &&
         !space.excluded(ip) && this.#conflict(ip, request) === null;
@@ -384,10 +410,10 @@ export class Allocator {
     }
     if (request.policy === "RequireDualStack" && ips.length !== 2) return null;
     const got = this.#withAdditional(pool, ips, request);
-    if (kept === rec.ips.length && got.ips.length === kept) {
+    if (kept === had.length && got.ips.length === kept) {
       // PreferDualStack whose pool has no address of the other family: unchanged.
       this.#reindexSharing(rec, request);
-      return { ok: true, ips: rec.ips, pool: rec.pool, kept: true };
+      return { ok: true, ips: had as string[], pool: rec.pool, kept: true };
     }
     this.#drop(request.key, true);
     return this.#commit(request, got);
@@ -396,7 +422,8 @@ export class Allocator {
   #invalidReason(rec: Assignment, request: ServiceRequest): string | null {
     const pool = this.#pools.get(rec.pool);
     if (!pool) return `pool ${rec.pool} no longer exists`;
-    for (const ip of rec.ips) {
+    const ips = rec.list();
+    for (const ip of ips) {
       const space = spaceOf(pool, familyOf(ip));
       if (!space || !space.contains(parseIP(ip)!) || space.excluded(ip)) {
         return `ip ${ip} is not in pool ${pool.name}`;
@@ -406,11 +433,11 @@ export class Allocator {
       return `pool ${pool.name} does not serve ${request.key}`;
     }
     if (request.pool && request.pool !== pool.name) {
-      return `ip ${rec.ips[0]} is not in pool ${request.pool}`;
+      return `ip ${ips[0]} is not in pool ${request.pool}`;
     }
-    const why = requestedChanged(request, rec.ips) ?? familiesChanged(request, rec.ips);
+    const why = requestedChanged(request, ips) ?? familiesChanged(request, ips);
     if (why !== null) return why;
-    for (const ip of rec.ips) {
+    for (const ip of ips) {
       const conflict = this.#conflict(ip, request);
       if (conflict !== null) return conflict;
     }

@@ -5,6 +5,7 @@
 export {
   type AddressRange,
   canonicalIP,
+  canonicalKeep,
   type Family,
   formatIP,
   type IP,

@@ -2,15 +2,8 @@
 import { familyOf } from "./rules.ts";
 import { poolServes, type PoolSet, type PoolState, spaceOf } from "./pool_set.ts";
 import { parseIP } from "./addr.ts";
-import type { DroppedAssignment, ServiceRequest } from "./types.ts";
-
-/** A Service's addresses as the allocator holds them. */
-export interface Assignment {
-  ips: string[];
-  pool: string;
-  /** The request last seen; its `key` is the assignment's key. */
-  request: ServiceRequest;
-}
+import type { Assignment } from "./assignment.ts";
+import type { DroppedAssignment } from "./types.ts";
 
 /** What a pool change does to the assignments (see `Allocator.setPools`). */
 export interface PoolChangeWork {
@@ -19,35 +12,39 @@ export interface PoolChangeWork {
   shrink: { key: string; ip: string; pool: PoolState }[];
 }
 
+/** An assignment and its Service's key (the allocator's map key). */
+export interface Keyed {
+  key: string;
+  rec: Assignment;
+}
+
 /** Records that the assignment's addresses now lie in pool `to` (when that is news). */
 export function movePool(
-  rec: Assignment,
+  at: Keyed,
   change: { to: PoolState; moved: PoolChangeWork["moved"] },
 ): void {
+  const { key, rec } = at;
   if (rec.pool === change.to.name) return;
-  change.moved.push({ key: rec.request.key, from: rec.pool, to: change.to.name });
+  change.moved.push({ key, from: rec.pool, to: change.to.name });
   rec.pool = change.to.name;
 }
 
 /** Why the assignment is invalid under `pools`, or null (moved when its pool is). */
 function poolChangeReason(
   pools: PoolSet,
-  at: { rec: Assignment; work: PoolChangeWork },
+  at: Keyed & { ips: readonly string[]; work: PoolChangeWork },
 ): string | null {
-  const { rec, work } = at;
-  const found = pools.locate(rec.ips);
+  const { key, rec, ips, work } = at;
+  const found = pools.locate(ips);
   if (!found.ok) return found.reason;
   const pool = found.pool;
-  const ip = rec.ips.find((a) => spaceOf(pool, familyOf(a))!.excluded(a));
+  const ip = ips.find((a) => spaceOf(pool, familyOf(a))!.excluded(a));
   if (ip) return `ip ${ip} is excluded by avoidBuggyIPs in pool ${pool.name}`;
-  if (!poolServes(pool.allocation, rec.request)) {
-    return `pool ${pool.name} does not serve ${rec.request.key}`;
-  }
+  if (!poolServes(pool.allocation, rec)) return `pool ${pool.name} does not serve ${key}`;
   // The Service asked for a pool by name; its address now lies in another one.
-  if (rec.request.pool && rec.request.pool !== pool.name) {
-    return `ip ${rec.ips[0]} is not in pool ${rec.request.pool}`;
-  }
-  movePool(rec, { to: pool, moved: work.moved });
+  const named = rec.requestedPool;
+  if (named && named !== pool.name) return `ip ${ips[0]} is not in pool ${named}`;
+  movePool(at, { to: pool, moved: work.moved });
   return null;
 }
 
@@ -55,13 +52,17 @@ function poolChangeReason(
  * The address of a dual-stack assignment that stays valid on its own after a pool change,
  * preferring one in the assignment's pool; undefined when none does.
  */
-function survivor(pools: PoolSet, rec: Assignment): { ip: string; pool: PoolState } | undefined {
+function survivor(
+  pools: PoolSet,
+  at: { rec: Assignment; ips: readonly string[] },
+): { ip: string; pool: PoolState } | undefined {
+  const { rec, ips } = at;
   let found: { ip: string; pool: PoolState } | undefined;
-  for (const ip of rec.ips) {
+  for (const ip of ips) {
     const pool = pools.poolOf(parseIP(ip)!);
     if (!pool || spaceOf(pool, familyOf(ip))!.excluded(ip)) continue;
-    if (!poolServes(pool.allocation, rec.request)) continue;
-    if (rec.request.pool && rec.request.pool !== pool.name) continue;
+    if (!poolServes(pool.allocation, rec)) continue;
+    if (rec.requestedPool && rec.requestedPool !== pool.name) continue;
     if (pool.name === rec.pool) return { ip, pool };
     found ??= { ip, pool };
   }
@@ -69,16 +70,16 @@ function survivor(pools: PoolSet, rec: Assignment): { ip: string; pool: PoolStat
 }
 
 /** Checks one assignment against new pools, noting in `work` what must change. */
-export function revalidate(pools: PoolSet, at: { rec: Assignment; work: PoolChangeWork }): void {
-  const { rec, work } = at;
-  const key = rec.request.key;
-  const reason = poolChangeReason(pools, at);
+export function revalidate(pools: PoolSet, at: Keyed & { work: PoolChangeWork }): void {
+  const { key, rec, work } = at;
+  const ips = rec.list();
+  const reason = poolChangeReason(pools, { ...at, ips });
   if (reason === null) return;
   // A dual-stack Service keeps the address still valid and loses only the other one
   // (allocate then gives it the missing family from the same pool).
-  const kept = rec.ips.length === 2 ? survivor(pools, rec) : undefined;
+  const kept = ips.length === 2 ? survivor(pools, { rec, ips }) : undefined;
   if (kept) {
     work.shrink.push({ key, ...kept });
-    work.invalid.push({ key, ips: rec.ips.filter((ip) => ip !== kept.ip), reason });
-  } else work.invalid.push({ key, ips: rec.ips, reason });
+    work.invalid.push({ key, ips: ips.filter((ip) => ip !== kept.ip), reason });
+  } else work.invalid.push({ key, ips: [...ips], reason });
 }

@@ -8,6 +8,7 @@ import {
   parseIP,
 } from "./addr.ts";
 import { type AddressSpace, buildSpace } from "./pool.ts";
+import type { ServiceFacts } from "./assignment.ts";
 import { matchesSelector } from "./selector.ts";
 import type { PoolSpec, ServiceAllocation, ServiceRequest } from "./types.ts";
 
@@ -30,7 +31,7 @@ export function spaceOf(pool: PoolState, family: Family): AddressSpace | null {
 /** Whether a pool's serviceAllocation admits this Service (pools without one serve all). */
 export function poolServes(
   allocation: ServiceAllocation | undefined | null,
-  request: ServiceRequest,
+  request: ServiceFacts,
 ): boolean {
   if (!allocation) return true;
   const namespaces = allocation.namespaces ?? [];

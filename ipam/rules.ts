@@ -1,5 +1,5 @@
 /** Rules about one Service request on its own: families, policy, refusals as values. */
-import { type Family, formatIP, type IP, parseIP } from "./addr.ts";
+import { type Family, formatIP, formatKeep, type IP, parseIP } from "./addr.ts";
 import type { Refusal, RefusalCode, ServiceRequest } from "./types.ts";
 
 /** A refusal naming the reason (and the address or pool concerned, when one is). */
@@ -82,6 +82,7 @@ export function parseClaim(
 ): { ok: true; parsed: IP[]; ips: string[] } | Refusal {
   const { texts, lenient } = options;
   const parsed: IP[] = [];
+  const ips: string[] = [];
   for (const text of texts) {
     const ip = parseIP(text.trim());
     if (!ip) return refuse("bad-request", `invalid ip "${text}"`);
@@ -95,8 +96,9 @@ export function parseClaim(
       });
     }
     parsed.push(ip);
+    // Restored addresses are the status's strings: keep those, not new copies.
+    ips.push(formatKeep(ip, text));
   }
-  const ips = parsed.map(formatIP);
   if (!lenient && request.policy === "SingleStack" && ips.length !== 1) {
     return refuse("bad-request", `SingleStack service requests ${ips.length} ips`);
   }

@@ -1,11 +1,11 @@
 /** Address sharing (MetalLB's allow-shared-ip): when two Services may hold one address. */
-import type { ServiceRequest } from "./types.ts";
+import type { SharingFacts } from "./assignment.ts";
 
 /**
  * Why two Services may not share an address, or null when they may: the same non-empty
  * sharing key, the same backends and no overlapping (protocol, port).
  */
-export function sharingConflict(a: ServiceRequest, b: ServiceRequest): string | null {
+export function sharingConflict(a: SharingFacts, b: SharingFacts): string | null {
   if (!a.sharingKey || !b.sharingKey) return "no sharing key";
   if (a.sharingKey !== b.sharingKey) return "sharing key differs";
   if (a.backendKey !== b.backendKey) return "backends differ";

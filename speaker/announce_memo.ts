@@ -162,28 +162,6 @@ function* recountAll(
   cache.endpoints = { node: nodeName, slices: slices.slice(), keys, nums };
 }
 
-/** Bytes of one slab the addresses of cached prefixes are cut from. */
-const SLAB_BYTES = 4096;
-let slab = new Uint8Array(0);
-let slabUsed = 0;
-
-/**
- * The prefix with its address in a shared slab: a view on a common buffer costs far less
- * than a buffer of its own, times 100,000s of prefixes. Slabs are small so that a few
- * long-lived prefixes cannot keep much memory alive.
- */
-function compact(p: Prefix): Prefix {
-  const n = p.addr.length;
-  if (slabUsed + n > slab.length) {
-    slab = new Uint8Array(SLAB_BYTES);
-    slabUsed = 0;
-  }
-  const addr = slab.subarray(slabUsed, slabUsed + n);
-  addr.set(p.addr);
-  slabUsed += n;
-  return { afi: p.afi, addr, length: p.length };
-}
-
 /**
  * The shared Prefix for `ip/length`, and its map key: the one the last aggregate holds, else
  * one made in this plan (`made`), so that decisions asking for a prefix share its object.
@@ -196,7 +174,7 @@ export function cachedPrefix(
   const parsed = parsePrefix(`${at.ip}/${at.length}`);
   const key = prefixKey(parsed);
   let prefix = cache.aggregate?.prefixes.get(key)?.prefix ?? made.get(key);
-  if (!prefix) made.set(key, prefix = compact(parsed));
+  if (!prefix) made.set(key, prefix = parsed);
   return { prefix, key };
 }
 

@@ -4,8 +4,7 @@
  * identity so that the sessions' Adj-RIB-Out skips them.
  */
 import type { PeerConfig } from "../api/config.ts";
-import type { Route } from "../bgp/mod.ts";
-import type { Prefix } from "../bgp/types.ts";
+import { comparePrefix, type Route } from "../bgp/mod.ts";
 import { routeAt, routesOf } from "./announce_routes.ts";
 import {
   type Aggregate,
@@ -23,16 +22,6 @@ import {
 import { sortSliced } from "./slicer.ts";
 
 export { localAsnOf } from "./announce_routes.ts";
-
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i];
-  return 0;
-}
-
-/** Prefix order: family, address bytes, length. */
-export function comparePrefix(a: Prefix, b: Prefix): number {
-  return a.afi - b.afi || compareBytes(a.addr, b.addr) || a.length - b.length;
-}
 
 function comparePrefixStates(a: PrefixState, b: PrefixState): number {
   return comparePrefix(a.prefix, b.prefix);

@@ -21,7 +21,8 @@ import type { SpeakerSessionStatus } from "./status_types.ts";
 /** What the speaker needs of a BGP session; `BgpSession` is the real one. */
 export interface SpeakerSession {
   start(): void;
-  setRoutes(routes: Route[]): void;
+  /** `owned`: the list is never changed again, so the session may keep it as it is. */
+  setRoutes(routes: readonly Route[], options?: { owned?: boolean }): void;
   /** `hardReset` when the peer must drop our routes now rather than keep them as stale. */
   stop(options?: StopOptions): Promise<void>;
   stats(): SessionStats;
@@ -201,7 +202,9 @@ export class PeerSet {
       const entry = this.#entries.get(name);
       if (!entry || (entry.routes && sameRoutes(entry.routes, list))) continue;
       entry.routes = list;
-      entry.session.setRoutes(list);
+      // The planner makes a new list for every change and never alters one it handed out:
+      // each session keeps the list itself as its table rather than a copy per peer.
+      entry.session.setRoutes(list, { owned: true });
       yield;
     }
   }

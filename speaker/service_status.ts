@@ -96,6 +96,11 @@ export class ServiceStatusReporter {
   constructor(options: ServiceStatusOptions) {
     this.#o = options;
     this.#base = options.now();
+    // `metallb_speaker_announced` is read from the tracked records: no series of its own.
+    options.metrics?.speakerAnnounced.attach({
+      forEach: (row) => this.#announcedRows(row),
+      get: (values) => this.#announced(values),
+    });
   }
 
   /**
@@ -319,9 +324,13 @@ export class ServiceStatusReporter {
   /** Writes (or deletes) the ServiceBGPStatus of `key` when `holding` differs from it. */
   #record(key: string, t: Tracked, holding: readonly string[]): void {
     const held = t.name !== undefined;
-    if (held && (t.peers === holding || sameList(t.peers, holding))) return;
+    if (held && (t.peers === holding || sameList(t.peers, holding))) {
+      // The same peers, other addresses (the Service's IP changed): the metric follows.
+      if (t.ips !== t.wanted?.ips) this.#metricsOf(t);
+      return;
+    }
     if (holding.length === 0) {
-      if (held) this.#withdraw(key, t);
+      if (held) this.#withdraw(t);
       if (!t.wanted) this.#tracked.delete(key);
       return;
     }
@@ -336,16 +345,16 @@ export class ServiceStatusReporter {
     queue.push("ServiceBGPStatus", this.#writeStatus, t.name, s, t.peers);
     // Only when the Service starts being announced from this node, not after a restart.
     if (!held) queue.push("Event", this.#writeAssigned, s, undefined);
-    this.#metricsOf(key, t);
+    this.#metricsOf(t);
   }
 
   /** No peer holds the Service any more: its object goes. */
-  #withdraw(key: string, t: Tracked): void {
+  #withdraw(t: Tracked): void {
     this.#deleting.add(t.name!);
     this.#delete(t.name!);
     t.name = undefined;
     t.peers = NO_PEERS;
-    this.#metricsOf(key, t);
+    this.#metricsOf(t);
   }
 
   #delete(name: string): void {
@@ -372,17 +381,28 @@ export class ServiceStatusReporter {
     );
 
   /** `metallb_speaker_announced` follows what peers hold: the IPs of `t` while it has an object. */
-  #metricsOf(key: string, t: Tracked): void {
-    const metrics = this.#o.metrics;
-    if (!metrics) return;
-    const s = t.name === undefined ? undefined : t.wanted;
+  #metricsOf(t: Tracked): void {
+    t.ips = t.name === undefined ? undefined : t.wanted?.ips;
+  }
+
+  /** The series of `metallb_speaker_announced`: service, protocol, node, IP. */
+  #announcedRows(row: (values: readonly string[], value: number) => void): void {
     const node = this.#o.node;
-    const gauge = metrics.speakerAnnounced;
-    if (s) { for (const ip of s.ips) gauge.set({ service: key, protocol: "bgp", node, ip }, 1); }
-    for (const ip of t.ips ?? NO_PEERS) {
-      if (!s?.ips.includes(ip)) gauge.remove({ service: key, protocol: "bgp", node, ip });
+    for (const [key, t] of this.#tracked) {
+      const ips = t.ips;
+      if (ips === undefined) continue;
+      // A repeated IP is one series, as setting it twice made one.
+      for (let i = 0; i < ips.length; i++) {
+        if (ips.indexOf(ips[i]) === i) row([key, "bgp", node, ips[i]], 1);
+      }
     }
-    t.ips = s?.ips;
+  }
+
+  /** The value of one `metallb_speaker_announced` series, or undefined. */
+  #announced(values: readonly string[]): number | undefined {
+    const [key, protocol, node, ip] = values;
+    if (protocol !== "bgp" || node !== this.#o.node) return undefined;
+    return this.#tracked.get(key)?.ips?.includes(ip) ? 1 : undefined;
   }
 
   /** Indexes this node's objects by Service, yielding now and then (100,000s after a restart). */

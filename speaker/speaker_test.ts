@@ -312,7 +312,8 @@ Deno.test("status lists what the peer holds: a session drop and recovery", async
 Deno.test("metrics report sessions, updates and announced Services", async () => {
   const r = await rig();
   try {
-    const metrics = defineMetallbMetrics(createRegistry());
+    const registry = createRegistry();
+    const metrics = defineMetallbMetrics(registry);
     r.source.put(serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a" }));
     r.source.put(serviceObject("api", { ips: ["192.0.2.11"], pool: "pool-a" }));
     r.source.put(sliceObject("web", [{ node: "n1" }]));
@@ -330,17 +331,50 @@ Deno.test("metrics report sessions, updates and announced Services", async () =>
     assert.ok(updates >= 1);
     const announced = { service: "default/web", protocol: "bgp", node: "n1", ip: "192.0.2.10" };
     assert.equal(metrics.speakerAnnounced.get(announced), 1);
+    const shown = (text: string) =>
+      text.split("\n").filter((l) => l.startsWith("metallb_speaker_"));
+    assert.deepEqual(shown(registry.render()), [
+      'metallb_speaker_announced{service="default/api",protocol="bgp",node="n1",ip="192.0.2.11"} 1',
+      'metallb_speaker_announced{service="default/web",protocol="bgp",node="n1",ip="192.0.2.10"} 1',
+    ]);
 
     r.source.remove("EndpointSlice", "default/web-abc");
     await r.collector.waitFor(() => routesOf(r.collector).size === 1);
     await s.settled();
     s.refreshMetrics();
     assert.equal(metrics.speakerAnnounced.get(announced), undefined);
+    assert.equal(shown(registry.render()).length, 1);
     assert.equal(metrics.bgpAnnouncedPrefixes.get(peer), 1);
     assert.ok(Number(metrics.bgpUpdates.get(peer)) > updates);
 
     await s.stop();
     assert.equal(metrics.bgpSessionUp.get(peer), 0);
+  } finally {
+    await r.close();
+  }
+});
+
+Deno.test("metallb_speaker_announced follows a Service whose address changes on the same peers", async () => {
+  const r = await rig();
+  try {
+    const metrics = defineMetallbMetrics(createRegistry());
+    r.source.put(serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a" }));
+    r.source.put(sliceObject("web", [{ node: "n1" }]));
+    const s = await startOn(r, "n1", { metrics });
+    const at = (ip: string) => ({ service: "default/web", protocol: "bgp", node: "n1", ip });
+    await r.collector.waitFor(() => routesOf(r.collector).has("192.0.2.10/32"));
+    await s.settled();
+    assert.equal(metrics.speakerAnnounced.get(at("192.0.2.10")), 1);
+    r.source.put(serviceObject("web", { ips: ["192.0.2.20"], pool: "pool-a" }));
+    await r.collector.waitFor(() => {
+      const routes = routesOf(r.collector);
+      return routes.has("192.0.2.20/32") && !routes.has("192.0.2.10/32");
+    });
+    await s.settled();
+    s.refreshMetrics();
+    assert.equal(metrics.speakerAnnounced.get(at("192.0.2.20")), 1);
+    assert.equal(metrics.speakerAnnounced.get(at("192.0.2.10")), undefined);
+    await s.stop();
   } finally {
     await r.close();
   }

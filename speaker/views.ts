@@ -21,6 +21,11 @@ const UNPARSABLE = Symbol("unparsable");
 export class SnapshotViews {
   readonly #log: Logger;
   readonly #parsed = new WeakMap<KubeObject, unknown>();
+  /** The EndpointSlice objects of the last refresh and their views, index by index. */
+  #sliceMemo: {
+    objects: readonly KubeObject[];
+    views: readonly (EndpointSliceView | undefined)[];
+  } = { objects: [], views: [] };
   /** Service objects whose parse failed, logged once. */
   readonly #unparsable = new WeakSet<KubeObject>();
   /** LoadBalancer Services; undefined before the first refresh. */
@@ -42,16 +47,47 @@ export class SnapshotViews {
   *refresh(snap: Snapshot, kinds: ReadonlySet<ReadKind> | "all"): Generator<void, void> {
     const all = kinds === "all";
     if (all || kinds.has("Service") || !this.services) yield* this.#refreshServices(snap);
-    if (all || kinds.has("EndpointSlice") || !this.slices) {
-      const views: EndpointSliceView[] = [];
-      let n = 0;
-      for (const o of snap.objects.get("EndpointSlice")?.values() ?? []) {
-        if ((++n & 1023) === 0) yield;
-        const s = this.#view<EndpointSliceView>(o, parseEndpointSlice);
-        if (s) views.push(s);
+    if (all || kinds.has("EndpointSlice") || !this.slices) yield* this.#refreshSlices(snap);
+  }
+
+  /**
+   * Views of the EndpointSlices, each object parsed once: an object the last refresh saw
+   * keeps its view, found at the same place in the snapshot's order (the usual case) or
+   * through an index made only when the order moved. Two arrays, not a memo entry per
+   * slice (100,000s, one per Service in file mode).
+   */
+  *#refreshSlices(snap: Snapshot): Generator<void, void> {
+    const last = this.#sliceMemo;
+    const objects: KubeObject[] = [];
+    const views: (EndpointSliceView | undefined)[] = [];
+    let index: Map<KubeObject, number> | undefined;
+    let parsable = true;
+    let n = 0;
+    for (const o of snap.objects.get("EndpointSlice")?.values() ?? []) {
+      if ((++n & 1023) === 0) yield;
+      const i = objects.length;
+      let at = last.objects[i] === o ? i : -1;
+      if (at < 0 && last.objects.length > 0) {
+        index ??= new Map(last.objects.map((x, j) => [x, j]));
+        at = index.get(o) ?? -1;
       }
-      this.slices = views;
+      const v = at >= 0 ? last.views[at] : this.#parseSlice(o);
+      objects.push(o);
+      views.push(v);
+      if (v === undefined) parsable = false;
     }
+    this.#sliceMemo = { objects, views };
+    this.slices = parsable
+      ? views as EndpointSliceView[]
+      : views.filter((v): v is EndpointSliceView => v !== undefined);
+  }
+
+  /** The view of a slice object not seen before; undefined (logged) when it does not parse. */
+  #parseSlice(o: KubeObject): EndpointSliceView | undefined {
+    const r = parseEndpointSlice(o);
+    if (r.ok) return r.value;
+    this.#unparsableLog(o);
+    return undefined;
   }
 
   *#refreshServices(snap: Snapshot): Generator<void, void> {

@@ -92,14 +92,14 @@ export function toRoutes(routes: DriverRoute[]): Route[] {
 
 /** The routes of a GenerateSpec. */
 export function generateRoutes(spec: GenerateSpec): Route[] {
-  const base = parsePrefix(spec.base).addr;
-  const start = ((base[0] << 24) | (base[1] << 16) | (base[2] << 8) | base[3]) >>> 0;
+  const base = parsePrefix(spec.base);
+  if (base.afi !== 1) throw new TypeError(`generated routes are IPv4, not ${spec.base}`);
+  const start = base.addr >>> 0;
   const attributes = toRouteAttributes(spec.attributes ?? {});
   const out: Route[] = [];
   for (let i = 0; i < spec.count; i++) {
     const n = (start + i) >>> 0;
-    const addr = new Uint8Array([n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]);
-    out.push({ prefix: { afi: 1, addr, length: 32 }, attributes });
+    out.push({ prefix: { afi: 1, addr: n | 0, length: 32 }, attributes });
   }
   return out;
 }

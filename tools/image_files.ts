@@ -39,10 +39,16 @@ export async function listImageFiles(repoRoot: string, options: ListOptions): Pr
   // Deno resolved the packages' entry points (export maps, conditions) already; the .d.ts
   // files it lists are for type checking only.
   const entries = graph.filter((p) => p.includes("/node_modules/") && !isDeclaration(p));
-  const closure = npmClosure(entries, `${repoRoot}/node_modules`);
+  // Deno names packages by their real path; a node_modules that is a symlink (a git
+  // worktree sharing one install) must still land under the repository's node_modules.
+  const nodeModules = `${repoRoot}/node_modules`;
+  const realModules = Deno.realPathSync(nodeModules);
+  const closure = npmClosure(entries, realModules);
+  const inRepo = (p: string) =>
+    p.startsWith(`${realModules}/`) ? `${nodeModules}${p.slice(realModules.length)}` : p;
   return {
     program: [...local, `${repoRoot}/deno.json`, `${repoRoot}/package.json`].sort(),
-    npm: [...closure.files].sort(),
+    npm: [...closure.files].map(inRepo).sort(),
     libraries: await linkedLibraries(options.deno),
     unresolved: [...closure.unresolved].sort(),
   };

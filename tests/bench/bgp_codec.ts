@@ -34,7 +34,7 @@ function buildUpdates(): UpdateMessage[] {
     const nlri: Prefix[] = [];
     for (let j = i; j < Math.min(PREFIXES, i + perUpdate); j++) {
       const n = (10 << 24) + j;
-      nlri.push({ afi: 1, addr: Uint8Array.of(n >>> 24, n >>> 16, n >>> 8, n), length: 32 });
+      nlri.push({ afi: 1, addr: n | 0, length: 32 });
     }
     updates.push({ type: 2, withdrawn: [], attributes: ATTRS, nlri });
   }

@@ -4,8 +4,11 @@
  * forces a GC through the inspector, reads RSS and the V8 heap, takes a heap snapshot and
  * prints the self size by constructor/type, largest first.
  *
- * `deno run -A tests/bench/heap_profile.ts [N=10000] [P=4] [TOP=40]`
+ * `deno run -A tests/bench/heap_profile.ts [N=10000] [P=4] [TOP=40]` (TOP=0: no snapshot)
  * Set HEAP_SNAPSHOT_OUT=path to keep the snapshot for DevTools, HEAP_V8_FLAGS to try V8 flags.
+ * HEAP_SMAPS=1 prints RSS per mapping kind after the GC, HEAP_SMAPS_OUT=path keeps that smaps.
+ * HEAP_TIMELINE=1 samples VmRSS (and the mapping kinds every ~10 samples) every 20 ms during the
+ * start and prints it lined up with the child's log lines, to see which phase makes the peak.
  */
 import { type Collector, startCollector } from "../../bgp/collector.ts";
 import { writeManifestDir } from "./gen_manifests.ts";
@@ -16,6 +19,7 @@ const P = Number(Deno.args[1] ?? 4);
 const TOP = Number(Deno.args[2] ?? 40);
 const INSPECT_PORT = 9339 + Math.floor(Math.random() * 500);
 const ADMIN_PORT = INSPECT_PORT + 1000;
+const TIMELINE = Deno.env.get("HEAP_TIMELINE") !== undefined;
 
 /** Reads VmRSS and VmHWM (bytes) of `pid`. */
 async function procMemory(pid: number): Promise<{ rss: number; hwm: number }> {
@@ -24,20 +28,38 @@ async function procMemory(pid: number): Promise<{ rss: number; hwm: number }> {
   return { rss: kb("VmRSS"), hwm: kb("VmHWM") };
 }
 
-/** Resident memory by mapping kind (binary, malloc heap, anonymous, stacks), largest first. */
-async function smapsSummary(pid: number): Promise<string> {
+/**
+ * Resident KiB by mapping kind (binary, malloc heap, anonymous, stacks). Anonymous mappings
+ * are told apart by size: V8's heap pages are 256 KiB mappings (without a pointer cage),
+ * glibc's thread arenas 64 MiB ones, and what is left is V8's large objects, malloc's
+ * mmapped chunks (large buffers) and thread stacks.
+ */
+async function smapsKinds(pid: number): Promise<Map<string, number>> {
   const text = await Deno.readTextFile(`/proc/${pid}/smaps`);
   const by = new Map<string, number>();
   let name = "";
   for (const line of text.split("\n")) {
-    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    const head = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
     if (head) {
-      name = head[1] || "[anon]";
+      name = head[3] || anonKind(parseInt(head[2], 16) - parseInt(head[1], 16));
       continue;
     }
     const rss = /^Rss:\s+(\d+) kB/.exec(line);
     if (rss) by.set(name, (by.get(name) ?? 0) + Number(rss[1]));
   }
+  return by;
+}
+
+/** The kind of an anonymous mapping of `bytes`, by its size. */
+function anonKind(bytes: number): string {
+  if (bytes === 256 * 1024) return "[anon:v8]";
+  if (bytes === 64 * 2 ** 20 || bytes === 128 * 2 ** 20) return "[anon:arena]";
+  return "[anon]";
+}
+
+/** Resident memory by mapping kind, largest first. */
+async function smapsSummary(pid: number): Promise<string> {
+  const by = await smapsKinds(pid);
   return [...by].sort((a, b) => b[1] - a[1]).slice(0, 8)
     .map(([n, kb]) => `${(kb / 1024).toFixed(1).padStart(7)} MiB  ${n}`).join("\n");
 }
@@ -70,6 +92,17 @@ async function statusSettled(
   // The last writes of the queue (each resolves at once in file mode).
   await new Promise((r) => setTimeout(r, 1000));
   return { waitS: +((performance.now() - t0) / 1000).toFixed(1), hwm };
+}
+
+/** The program's worst event-loop lag since start, from /metrics (null when unreadable). */
+async function loopLagSinceStart(): Promise<number | null> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${ADMIN_PORT}/metrics`)).text();
+    const m = /^ferrolb_event_loop_lag_max_seconds\{window="since_start"\} (\S+)$/m.exec(text);
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** A minimal Chrome DevTools Protocol client over the inspector's WebSocket. */
@@ -230,6 +263,68 @@ export async function profileScenario(
   return collectors;
 }
 
+/** One line of the start's timeline: a sample or a log line of the child. */
+type TimelineEntry = { t: number; line: string };
+
+/**
+ * Samples the child's memory every 20 ms until `stop()`: a line when VmRSS moved by 2 MiB or
+ * more since the last one printed (with threads, and [anon]/[heap] every 10th sample).
+ */
+function sampleTimeline(pid: number, t0: number, out: TimelineEntry[]): () => Promise<void> {
+  let running = true;
+  const loop = (async () => {
+    let last = 0;
+    for (let i = 0; running; i++) {
+      try {
+        const text = await Deno.readTextFile(`/proc/${pid}/status`);
+        const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(text)?.[1] ?? 0);
+        const rss = kb("VmRSS") / 1024;
+        let kinds = "";
+        if (i % 10 === 0) {
+          const by = await smapsKinds(pid);
+          const mib = (k: string) => ((by.get(k) ?? 0) / 1024).toFixed(0);
+          kinds = ` v8 ${mib("[anon:v8]")} arenas ${mib("[anon:arena]")} anon ${
+            mib("[anon]")
+          } heap ${mib("[heap]")}`;
+        }
+        if (Math.abs(rss - last) >= 2 || kinds) {
+          last = rss;
+          out.push({
+            t: performance.now() - t0,
+            line: `rss ${rss.toFixed(0)} MiB threads ${kb("Threads")}${kinds}`,
+          });
+        }
+      } catch {
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  return async () => {
+    running = false;
+    await loop;
+  };
+}
+
+/** Collects the child's output lines into `out`, stamped. */
+async function collectLines(
+  stream: ReadableStream<Uint8Array>,
+  t0: number,
+  out: TimelineEntry[],
+): Promise<void> {
+  let rest = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    const lines = (rest + chunk).split("\n");
+    rest = lines.pop() ?? "";
+    for (const line of lines) {
+      // Per-Service Events would drown the phases.
+      if (!line.includes('"msg":"event"')) {
+        out.push({ t: performance.now() - t0, line: `LOG ${line.slice(0, 160)}` });
+      }
+    }
+  }
+}
+
 async function main() {
   const dir = await Deno.makeTempDir({ prefix: "flb-heap-" });
   const collectors = await profileScenario(dir, {
@@ -256,9 +351,15 @@ async function main() {
       `127.0.0.1:${ADMIN_PORT}`,
     ],
     cwd: dir,
-    stdout: Deno.env.get("HEAP_PROFILE_LOGS") ? "inherit" : "null",
-    stderr: Deno.env.get("HEAP_PROFILE_LOGS") ? "inherit" : "null",
+    stdout: TIMELINE ? "piped" : Deno.env.get("HEAP_PROFILE_LOGS") ? "inherit" : "null",
+    stderr: TIMELINE ? "piped" : Deno.env.get("HEAP_PROFILE_LOGS") ? "inherit" : "null",
   }).spawn();
+  const timeline: TimelineEntry[] = [];
+  const stopSampling = TIMELINE ? sampleTimeline(child.pid, t0, timeline) : undefined;
+  if (TIMELINE) {
+    collectLines(child.stdout, t0, timeline).catch(() => {});
+    collectLines(child.stderr, t0, timeline).catch(() => {});
+  }
   try {
     await Promise.all(
       collectors.map((c) =>
@@ -267,15 +368,27 @@ async function main() {
     );
     const doneS = (performance.now() - t0) / 1000;
     const atRoutes = await procMemory(child.pid);
+    const lagAtRoutesS = await loopLagSinceStart();
     const wait = Deno.env.get("HEAP_NO_STATUS_WAIT")
       ? { waitS: 0, hwm: atRoutes.hwm }
       : await statusSettled(child.pid, N, P);
+    // HEAP_SETTLE_MS: a quiet moment after the reads of /status before the figures are taken.
+    await new Promise((r) => setTimeout(r, Number(Deno.env.get("HEAP_SETTLE_MS") ?? 0)));
     const before = await procMemory(child.pid);
+    if (stopSampling) {
+      await stopSampling();
+      timeline.sort((a, b) => a.t - b.t);
+      for (const e of timeline) console.log(`${(e.t / 1000).toFixed(2).padStart(7)} s  ${e.line}`);
+    }
     const cdp = await connectInspector(INSPECT_PORT);
     await cdp.call("HeapProfiler.enable");
     await cdp.call("HeapProfiler.collectGarbage");
     const usage = await cdp.call("Runtime.getHeapUsage");
     const after = await procMemory(child.pid);
+    // And again after the GC: what the process gives back of what that GC freed (malloc trim).
+    const settleMs = Number(Deno.env.get("HEAP_SETTLE_MS") ?? 0);
+    await new Promise((r) => setTimeout(r, settleMs));
+    const settled = settleMs > 0 ? await procMemory(child.pid) : after;
     console.log(JSON.stringify({
       services: N,
       peers: P,
@@ -288,11 +401,18 @@ async function main() {
       // The peak before the first /status read (the status writes are usually done by then).
       peakBeforeStatusMiB: +(wait.hwm / 2 ** 20).toFixed(1),
       statusWaitS: wait.waitS,
+      // The worst event-loop lag until every route was out (before /status reads add theirs).
+      lagAtRoutesS,
       rssAfterGcMiB: +(after.rss / 2 ** 20).toFixed(1),
+      rssAfterGcSettledMiB: +(settled.rss / 2 ** 20).toFixed(1),
       heapUsedMiB: +(Number(usage.usedSize) / 2 ** 20).toFixed(1),
       heapTotalMiB: +(Number(usage.totalSize) / 2 ** 20).toFixed(1),
     }));
     if (Deno.env.get("HEAP_SMAPS")) console.log(await smapsSummary(child.pid));
+    const smapsOut = Deno.env.get("HEAP_SMAPS_OUT");
+    if (smapsOut) await Deno.copyFile(`/proc/${child.pid}/smaps`, smapsOut);
+    // TOP=0: the figures only, without the snapshot (which takes longer than the run at 100k).
+    if (TOP === 0) return;
     const chunks: string[] = [];
     cdp.onEvent((m, p) => {
       if (m === "HeapProfiler.addHeapSnapshotChunk") chunks.push(String(p.chunk));

@@ -1,0 +1,89 @@
+import assert from "node:assert/strict";
+import { Allocator } from "./allocator.ts";
+import { Assignment } from "./assignment.ts";
+import type { ServiceRequest } from "./types.ts";
+
+function svc(key: string, extra: Partial<ServiceRequest> = {}): ServiceRequest {
+  return {
+    key,
+    namespace: key.split("/")[0],
+    families: [4],
+    policy: "SingleStack",
+    ports: [{ protocol: "TCP", port: 80 }],
+    backendKey: "Cluster",
+    ...extra,
+  };
+}
+
+Deno.test("assignment: one address kept as text, two as a list, in the order given", () => {
+  const one = new Assignment(["10.0.0.1"], "p", svc("ns/a"));
+  assert.equal(one.ips, "10.0.0.1");
+  assert.equal(one.count, 1);
+  assert.deepEqual(one.list(), ["10.0.0.1"]);
+  const two = new Assignment(["fc00::1", "10.0.0.2"], "p", svc("ns/b", { families: [6, 4] }));
+  assert.equal(two.count, 2);
+  assert.deepEqual(two.list(), ["fc00::1", "10.0.0.2"]);
+  two.setIps(["10.0.0.2"]);
+  assert.equal(two.ips, "10.0.0.2");
+});
+
+Deno.test("assignment: keeps the request only when it names a pool or a sharing key", () => {
+  const plain = new Assignment(["10.0.0.1"], "p", svc("ns/a", { serviceLabels: { app: "x" } }));
+  assert.equal(plain.named, undefined);
+  assert.equal(plain.sharingKey, undefined);
+  assert.equal(plain.requestedPool, undefined);
+  assert.deepEqual(plain.serviceLabels, { app: "x" });
+  assert.equal(plain.sharing.sharingKey, undefined, "a plain holder shares with nobody");
+  const shared = svc("ns/a", { sharingKey: "k", backendKey: "Local:x" });
+  plain.adopt(shared);
+  assert.equal(plain.sharingKey, "k");
+  assert.equal(plain.sharing.backendKey, "Local:x");
+  plain.adopt(svc("ns/a", { pool: "q", namespace: "ns", namespaceLabels: { team: "t" } }));
+  assert.equal(plain.requestedPool, "q");
+  assert.equal(plain.sharingKey, undefined);
+  assert.deepEqual(plain.namespaceLabels, { team: "t" });
+});
+
+Deno.test("allocator: the labels a kept Service last showed decide the next pool change", () => {
+  const a = new Allocator();
+  const sel = { serviceSelectors: [{ matchLabels: { lb: "yes" } }] };
+  assert.ok(a.setPools([{ name: "p", ranges: ["10.0.0.0/30"] }]).ok);
+  assert.ok(a.allocate(svc("ns/a", { serviceLabels: { lb: "yes" } })).ok);
+  assert.ok(a.allocate(svc("ns/b", { serviceLabels: { lb: "yes" } })).ok);
+  // ns/b is kept with new labels: the pool then serving only `lb: yes` drops it, not ns/a.
+  const kept = a.allocate(svc("ns/b", { serviceLabels: { lb: "no" } }));
+  assert.ok(kept.ok && kept.kept);
+  const r = a.setPools([{ name: "p", ranges: ["10.0.0.0/30"], serviceAllocation: sel }]);
+  assert.ok(r.ok);
+  assert.deepEqual(r.invalid.map((d) => d.key), ["ns/b"]);
+  assert.deepEqual(a.assignmentOf("ns/a"), { ips: ["10.0.0.0"], pool: "p" });
+  assert.equal(a.assignmentOf("ns/b"), undefined);
+});
+
+Deno.test("allocator: a sharing key added to a kept Service lets another share its address", () => {
+  const a = new Allocator();
+  assert.ok(a.setPools([{ name: "p", ranges: ["10.0.0.0/31"] }]).ok);
+  assert.ok(a.allocate(svc("ns/a")).ok);
+  const other = svc("ns/b", { sharingKey: "k", ports: [{ protocol: "TCP", port: 443 }] });
+  assert.deepEqual(a.allocate({ ...other, requestedIPs: ["10.0.0.0"] }).ok, false);
+  assert.ok(a.allocate(svc("ns/a", { sharingKey: "k" })).ok, "kept, now with a sharing key");
+  const r = a.allocate({ ...other, requestedIPs: ["10.0.0.0"] });
+  assert.ok(r.ok && r.ips[0] === "10.0.0.0", JSON.stringify(r));
+  assert.deepEqual(a.holdersOf("10.0.0.0"), ["ns/a", "ns/b"]);
+});
+
+Deno.test("allocator: ipsOf and poolOf read an assignment without a copy of it", () => {
+  const a = new Allocator();
+  assert.ok(a.setPools([{ name: "p", ranges: ["10.0.0.0/31", "fc00::/127"] }]).ok);
+  assert.ok(a.allocate(svc("ns/a")).ok);
+  const dual = svc("ns/b", { families: [6, 4], policy: "RequireDualStack" });
+  assert.ok(a.allocate(dual).ok);
+  assert.deepEqual(a.ipsOf("ns/a"), ["10.0.0.0"]);
+  assert.deepEqual(a.ipsOf("ns/b"), ["fc00::", "10.0.0.1"]);
+  assert.equal(a.ipsOf("ns/b"), a.ipsOf("ns/b"), "a list of two is the assignment's own");
+  assert.equal(a.poolOf("ns/b"), "p");
+  assert.ok(a.release("ns/b"));
+  assert.equal(a.ipsOf("ns/b"), undefined);
+  assert.equal(a.poolOf("ns/b"), undefined);
+  assert.deepEqual([...a.keys()], ["ns/a"]);
+});
