@@ -4,7 +4,7 @@
  * next save, and becomes visible only once that save is durable, so a crash never loses an
  * address a reader has already seen.
  */
-import { nextTurn, turnDue } from "../addr/turn_budget.ts";
+import { Slice } from "../addr/turn_budget.ts";
 import type { Logger } from "../api/log.ts";
 import { sameState, type SavedState } from "./service_view.ts";
 import type { StateStore } from "./state_store.ts";
@@ -81,8 +81,9 @@ export class GroupCommit {
     let wait = false;
     this.#staging++;
     try {
+      const slice = new Slice();
       for (const item of items) {
-        if (turnDue()) await nextTurn();
+        if (slice.due()) await slice.next();
         const key = step.key(item);
         if (this.#stageOnly(key, step.next(this.latest(key), item))) wait = true;
       }

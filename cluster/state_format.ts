@@ -2,7 +2,7 @@
  * The state file's text: the envelope around {@linkcode StateData}, checked when read and
  * written as a stream, one Service per line.
  */
-import { nextTurn, turnDue } from "../addr/turn_budget.ts";
+import { Slice } from "../addr/turn_budget.ts";
 import { jsonBoundsProblem, parseJsonSized, resolveLimits } from "./input_limits.ts";
 
 /** What the controller wrote for one Service. */
@@ -93,19 +93,22 @@ export async function* serialise(parts: EnvelopeParts): AsyncGenerator<string> {
   yield `{"format":"${FORMAT}","generation":${parts.generation},"savedAt":"${parts.savedAt}",` +
     `"data":${parts.head},"services":{`;
   const { entries } = parts;
+  const slice = new Slice();
   let i = 0;
   while (i < entries.length) {
-    if (turnDue()) await nextTurn();
-    // A piece ends at SERIALISE_SLICE Services or where the turn's budget runs out.
+    if (slice.due()) await slice.next();
+    // A piece ends at SERIALISE_SLICE Services or where the slice runs out.
     const start = i;
     const end = Math.min(entries.length, start + SERIALISE_SLICE);
     let piece = "";
     for (; i < end; i++) {
-      if ((i - start) % 64 === 63 && turnDue()) break;
+      if ((i - start) % 64 === 63 && slice.due()) break;
       const [key, s] = entries[i];
       piece += `${i > 0 ? "," : ""}\n${JSON.stringify(key)}:${JSON.stringify(s)}`;
     }
     yield piece;
+    // The piece was written meanwhile: this resumes after I/O, in a macrotask of its own.
+    slice.restart();
   }
   yield "}}}\n";
 }

@@ -267,6 +267,7 @@ export class Controller {
     const snap = this.#source.snapshot();
     const t0 = performance.now();
     this.#updateSourceMetrics();
+    s.clock.restart();
     s.ops = [];
     updateConfig(s, snap);
     if (s.config !== null) await reconcileServices(s, snap);

@@ -1,9 +1,9 @@
 /**
- * How a pass shares the event loop: it yields once the turn's shared budget is spent
- * (`addr/turn_budget.ts`), stops at a slice boundary once the controller stops, and says
- * how far a large pass got.
+ * How a pass shares the event loop: it yields every slice (`addr/turn_budget.ts`, taking
+ * turns with the speaker's and the state store's slices), stops at a slice boundary once
+ * the controller stops, and says how far a large pass got.
  */
-import { nextTurn, turnDue } from "../addr/turn_budget.ts";
+import { Slice } from "../addr/turn_budget.ts";
 import type { Logger } from "../api/log.ts";
 /** Passes handling more Services than this log progress and per-Service lines at debug. */
 export const LARGE_PASS = 1000;
@@ -26,6 +26,7 @@ export interface Progress {
 export class PassClock {
   #log: Logger;
   #stopped: () => boolean;
+  #slice = new Slice();
   #lastProgressLog = 0;
   /** The phase of the pass in progress, or null between passes. */
   progress: Progress | null = null;
@@ -36,6 +37,11 @@ export class PassClock {
     this.#stopped = stopped;
   }
 
+  /** A slice starts now (the start of a pass). */
+  restart(): void {
+    this.#slice.restart();
+  }
+
   /** Starts a phase of `total` steps; the returned record is the one to count on. */
   phase(phase: string, total: number): Progress {
     this.progress = { phase, done: 0, total };
@@ -43,18 +49,17 @@ export class PassClock {
   }
 
   /**
-   * Whether this turn of the event loop has run its budget of sliced work (this pass's and
-   * any other room's); then the caller awaits {@linkcode PassClock.yieldNow}. Asked per
-   * Service, so it is a plain check: an async check made a promise and an await per Service
-   * and step, 400,000 at a 100,000 start.
+   * Whether this slice of the pass has run long enough; then the caller awaits
+   * {@linkcode PassClock.yieldNow}. Asked per Service, so it is a plain check: an async
+   * check made a promise and an await per Service and step, 400,000 at a 100,000 start.
    */
   due(): boolean {
-    return turnDue();
+    return this.#slice.due();
   }
 
-  /** Yields to the event loop until a new turn's budget (throws once the controller stops). */
+  /** Yields to the event loop and starts a new slice (throws once the controller stops). */
   async yieldNow(): Promise<void> {
-    await nextTurn();
+    await this.#slice.next();
     if (this.#stopped()) throw new PassAborted("controller stopping");
   }
 

@@ -3,7 +3,7 @@
  * that take Service writes in batches (file mode's overlay) get them in one call; others
  * get every write, a bounded number at a time, as API requests.
  */
-import { nextTurn, turnDue } from "../addr/turn_budget.ts";
+import { Slice } from "../addr/turn_budget.ts";
 import type { ObjectWriter } from "../cluster/types.ts";
 
 /** One write a pass wants made. */
@@ -49,12 +49,13 @@ export async function runLimited(
 ): Promise<WriteFailure[]> {
   const failures: WriteFailure[] = [];
   let next = 0;
+  const slice = new Slice();
   async function worker(): Promise<void> {
     while (next < ops.length) {
       // Writes that complete at once (file mode) chain as microtasks, which never let
-      // timers or sockets in: give the event loop a turn once the turn's budget is spent.
-      if (turnDue()) {
-        await nextTurn();
+      // timers or sockets in: give the event loop a turn every slice.
+      if (slice.due()) {
+        await slice.next();
         // Other workers ran meanwhile and may have taken the last ones.
         if (next >= ops.length) break;
       }

@@ -3,18 +3,19 @@
  * yields now and then, and {@linkcode drive} runs it in slices with a macrotask between
  * them, so that BGP keepalives, health checks and signals are never starved.
  */
-import { nextTurn, turnDue } from "../addr/turn_budget.ts";
+import { Slice } from "../addr/turn_budget.ts";
 
 /**
- * Runs `work` to its end, letting timers and I/O run whenever the event loop's turn budget
- * (`addr/turn_budget.ts`, shared with the controller's and the state store's slices) is
- * used up, so slices of several rooms never run back to back in one turn.
+ * Runs `work` to its end, letting timers and I/O run whenever a slice is used up. It takes
+ * turns with the controller's and the state store's slices (`addr/turn_budget.ts`), so
+ * slices of several rooms never run back to back.
  */
 export async function drive<T>(work: Generator<unknown, T>): Promise<T> {
+  const slice = new Slice();
   for (;;) {
     const r = work.next();
     if (r.done) return r.value;
-    if (turnDue()) await nextTurn();
+    if (slice.due()) await slice.next();
   }
 }
 

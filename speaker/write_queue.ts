@@ -5,7 +5,7 @@
  * for each.
  */
 import type { Logger } from "../api/log.ts";
-import { nextTurn, turnDue } from "../addr/turn_budget.ts";
+import { Slice } from "../addr/turn_budget.ts";
 
 /** One kind of write: shared by every queued item of that kind (no closure per item). */
 export type WriteFn<A, B, C = undefined> = (a: A, b: B, c: C) => Promise<void>;
@@ -49,11 +49,12 @@ export class WriteQueue {
   async #drain(): Promise<void> {
     // Never run a write inside the reconcile that queued it.
     await Promise.resolve();
+    const slice = new Slice();
     try {
       for (let i = 0; i < this.#fns.length; i++) {
         // Writes that resolve at once would keep the microtask queue busy for 100,000s of
-        // them: the turn's shared budget lets timers and I/O in.
-        if (turnDue()) await nextTurn();
+        // them: a turn now and then lets timers and I/O in.
+        if (slice.due()) await slice.next();
         const a = this.#a[i];
         const b = this.#b[i];
         const c = this.#c[i];
