@@ -224,10 +224,27 @@ export class IpHistory {
     holders: Iterable<{ service: string; ips: readonly string[]; pool?: string }>,
     at: Date,
   ): void {
+    const steps = this.reconcileSteps(holders, at);
+    while (!steps.next().done);
+  }
+
+  /**
+   * {@linkcode IpHistory.reconcile} as a generator that yields every few hundred addresses,
+   * for a caller that runs it in slices (100,000 Services at a start).
+   */
+  *reconcileSteps(
+    holders: Iterable<{ service: string; ips: readonly string[]; pool?: string }>,
+    at: Date,
+  ): Generator<void, void> {
     const when = at.toISOString();
     const held = new Map<string, { service: string; pool?: string }>();
-    for (const h of holders) for (const ip of h.ips) held.set(ip, h);
+    let n = 0;
+    for (const h of holders) {
+      for (const ip of h.ips) held.set(ip, h);
+      if (++n % 512 === 0) yield;
+    }
     for (const ip of [...this.#ips.keys()]) {
+      if (++n % 512 === 0) yield;
       const e = this.#openOf(ip);
       if (e === undefined || held.get(ip)?.service === e.service) continue;
       e.to = when;
@@ -237,6 +254,7 @@ export class IpHistory {
     }
     const missing: AddressChange[] = [];
     for (const [ip, h] of held) {
+      if (++n % 512 === 0) yield;
       if (this.#openOf(ip) !== undefined) continue;
       missing.push({
         service: h.service,
