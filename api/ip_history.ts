@@ -263,7 +263,11 @@ export class IpHistory {
         ...(h.pool ? { pool: h.pool } : {}),
       });
     }
-    if (missing.length > 0) this.record(missing, at);
+    // Assignments only, so recording them in chunks is recording them at once.
+    for (let i = 0; i < missing.length; i += 512) {
+      this.record(missing.slice(i, i + 512), at);
+      yield;
+    }
   }
 
   /** Entries of an address or of a Service (`namespace/name`), oldest first; all without. */
