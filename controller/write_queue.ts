@@ -50,12 +50,15 @@ export async function runLimited(
   const failures: WriteFailure[] = [];
   let next = 0;
   const slice = new Slice();
+  // One turn for all workers: queued one by one, each would wait for a turn of its own.
+  let pause: Promise<void> | undefined;
   async function worker(): Promise<void> {
     while (next < ops.length) {
       // Writes that complete at once (file mode) chain as microtasks, which never let
       // timers or sockets in: give the event loop a turn every slice.
       if (slice.due()) {
-        await slice.next();
+        pause ??= slice.next().finally(() => pause = undefined);
+        await pause;
         // Other workers ran meanwhile and may have taken the last ones.
         if (next >= ops.length) break;
       }
