@@ -27,6 +27,7 @@ function refusalEvent(code: RefusalCode): string {
 export async function allocateServices(s: ControllerState, handled: Decision[]): Promise<void> {
   let held = 0;
   for (const d of handled) {
+    if (s.clock.due()) await s.clock.yieldNow();
     const a = s.allocator.assignmentOf(d.key);
     d.holds = a !== undefined;
     if (!a) continue;
