@@ -224,10 +224,27 @@ export class IpHistory {
     holders: Iterable<{ service: string; ips: readonly string[]; pool?: string }>,
     at: Date,
   ): void {
+    const steps = this.reconcileSteps(holders, at);
+    while (!steps.next().done);
+  }
+
+  /**
+   * {@linkcode IpHistory.reconcile} as a generator that yields every few hundred addresses,
+   * for a caller that runs it in slices (100,000 Services at a start).
+   */
+  *reconcileSteps(
+    holders: Iterable<{ service: string; ips: readonly string[]; pool?: string }>,
+    at: Date,
+  ): Generator<void, void> {
     const when = at.toISOString();
     const held = new Map<string, { service: string; pool?: string }>();
-    for (const h of holders) for (const ip of h.ips) held.set(ip, h);
+    let n = 0;
+    for (const h of holders) {
+      for (const ip of h.ips) held.set(ip, h);
+      if (++n % 512 === 0) yield;
+    }
     for (const ip of [...this.#ips.keys()]) {
+      if (++n % 512 === 0) yield;
       const e = this.#openOf(ip);
       if (e === undefined || held.get(ip)?.service === e.service) continue;
       e.to = when;
@@ -239,11 +256,15 @@ export class IpHistory {
     // only their addresses are listed: at a start with 100,000 Services nearly all are
     // missing (the history keeps 10,000 entries), and a change each cost 100 bytes more.
     const missing: string[] = [];
-    for (const [ip] of held) if (this.#openOf(ip) === undefined) missing.push(ip);
+    for (const [ip] of held) {
+      if (++n % 512 === 0) yield;
+      if (this.#openOf(ip) === undefined) missing.push(ip);
+    }
     // Entries are trimmed oldest first, so of more than the bound only the last `max` would
     // stay: opening the others only to drop them again cost ~90,000 entries at each start
     // of 100,000 Services.
     for (let i = Math.max(0, missing.length - this.#max); i < missing.length; i++) {
+      if (++n % 512 === 0) yield;
       this.#assignIp(missing[i], held.get(missing[i])!, when);
     }
   }

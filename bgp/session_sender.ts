@@ -4,6 +4,7 @@
  * last partly filled UPDATE for `coalesceMs` during bulk changes, and writes the UPDATEs in
  * ~64 KiB chunks. The session owns the connection; this only borrows it per step.
  */
+import { nextTurn } from "../addr/turn_budget.ts";
 import type { Logger } from "./log.ts";
 import { BgpError, ErrorCode } from "./errors.ts";
 import { type Family, type Negotiated, type PeerConnection, State } from "./fsm.ts";
@@ -106,7 +107,9 @@ export class RouteSender {
     try {
       let more = false;
       do {
-        if (more) await new Promise((resolve) => setTimeout(resolve, 0));
+        // Taking turns with the other sessions' steps and the rooms' slices: each waiting on
+        // its own timer, four peers' steps ran back to back.
+        if (more) await nextTurn();
         this.#dirty = false;
         const step = await this.#step();
         if (step === undefined) return;

@@ -4,12 +4,10 @@
  * next save, and becomes visible only once that save is durable, so a crash never loses an
  * address a reader has already seen.
  */
+import { Slice } from "../addr/turn_budget.ts";
 import type { Logger } from "../api/log.ts";
 import { sameState, type SavedState } from "./service_view.ts";
 import type { StateStore } from "./state_store.ts";
-
-/** Longest stretch of staging a batch without yielding to the event loop. */
-const STAGE_SLICE_MS = 20;
 
 /** Options for {@linkcode GroupCommit}. */
 export interface GroupCommitOptions {
@@ -83,12 +81,9 @@ export class GroupCommit {
     let wait = false;
     this.#staging++;
     try {
-      let sliceStart = performance.now();
+      const slice = new Slice();
       for (const item of items) {
-        if (performance.now() - sliceStart >= STAGE_SLICE_MS) {
-          await new Promise((r) => setTimeout(r, 0));
-          sliceStart = performance.now();
-        }
+        if (slice.due()) await slice.next();
         const key = step.key(item);
         if (this.#stageOnly(key, step.next(this.latest(key), item))) wait = true;
       }

@@ -9,6 +9,7 @@ import {
   type HistoryFile,
   IpHistory,
 } from "../api/ip_history.ts";
+import { Slice } from "../addr/turn_budget.ts";
 import type { Logger } from "../api/log.ts";
 
 /** ConfigMap (cluster) and file (state dir) name of the history. */
@@ -40,7 +41,7 @@ export function fileHistoryBackend(stateDir: string): HistoryBackend {
       const tmp = `${path}.tmp`;
       const f = await Deno.open(tmp, { write: true, create: true, truncate: true });
       try {
-        await f.write(new TextEncoder().encode(JSON.stringify(file)));
+        for await (const piece of historyText(file)) await writeAll(f, piece);
         await f.sync();
       } finally {
         f.close();
@@ -48,6 +49,35 @@ export function fileHistoryBackend(stateDir: string): HistoryBackend {
       await Deno.rename(tmp, path);
     },
   };
+}
+
+/**
+ * `JSON.stringify(file)` as bytes, in pieces of what one slice makes: the history of
+ * 100,000 addresses stringified at once stalled the event loop.
+ */
+async function* historyText(file: HistoryFile): AsyncGenerator<Uint8Array> {
+  const enc = new TextEncoder();
+  // The other fields as they are, then the entries, so the text parses to the same file.
+  const head = JSON.stringify({ ...file, entries: undefined }).slice(0, -1);
+  yield enc.encode(`${head}${head.length > 1 ? "," : ""}"entries":[`);
+  const slice = new Slice();
+  // The history goes on recording (and trimming its array) between two slices.
+  const entries = file.entries.slice();
+  let piece = "";
+  for (let i = 0; i < entries.length; i++) {
+    piece += `${i > 0 ? "," : ""}${JSON.stringify(entries[i])}`;
+    if (i % 64 === 63 && slice.due()) {
+      yield enc.encode(piece);
+      piece = "";
+      await slice.next();
+    }
+  }
+  yield enc.encode(`${piece}]}`);
+}
+
+/** Writes all of `bytes` (one write may take fewer). */
+async function writeAll(f: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  for (let off = 0; off < bytes.length;) off += await f.write(bytes.subarray(off));
 }
 
 /** Options of {@linkcode HistoryKeeper}. */
@@ -108,12 +138,18 @@ export class HistoryKeeper {
    * Aligns the history with what Services hold once the controller has its first view (see
    * {@linkcode IpHistory.reconcile}); saved when `save` (the leader) and something changed.
    */
-  reconcile(
+  async reconcile(
     holders: Iterable<{ service: string; ips: readonly string[]; pool?: string }>,
     options: { save: boolean },
   ): Promise<void> {
-    this.history.reconcile(holders, (this.#o.now ?? (() => new Date()))());
-    return options.save ? this.flush() : Promise.resolve();
+    // In slices: 100,000 Services at a start would stall the event loop for 100s of ms.
+    const steps = this.history.reconcileSteps(holders, (this.#o.now ?? (() => new Date()))());
+    const slice = new Slice();
+    for (;;) {
+      if (steps.next().done) break;
+      if (slice.due()) await slice.next();
+    }
+    if (options.save) await this.flush();
   }
 
   /** Entries of an address or Service (`namespace/name`), or all. */

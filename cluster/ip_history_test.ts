@@ -158,3 +158,25 @@ Deno.test("ip history: the file backend keeps it in the state directory", async 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("file backend: a large history is written in pieces as the same JSON", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const backend = fileHistoryBackend(dir);
+    const entries: HistoryEntry[] = Array.from({ length: 5000 }, (_, i) => ({
+      ip: `10.${i >> 8}.${i & 255}.1`,
+      service: `ns/svc-${i}`,
+      ...(i % 3 === 0 ? { pool: "p" } : {}),
+      from: "2026-01-01T00:00:00.000Z",
+      why: "assigned" as const,
+    }));
+    const file = { version: 1 as const, entries };
+    await backend.save(file);
+    const text = await Deno.readTextFile(`${dir}/${HISTORY_NAME}.json`);
+    assert.equal(text, JSON.stringify(file));
+    await backend.save({ version: 1, entries: [] });
+    assert.deepEqual(await backend.load(), { version: 1, entries: [] });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

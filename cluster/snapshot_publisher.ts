@@ -3,6 +3,7 @@
  * the snapshot in force, and published (with one notification) only when a kind changed.
  */
 import type { Logger } from "../api/log.ts";
+import { Slice } from "../addr/turn_budget.ts";
 import { mistypedKindError } from "../api/config.ts";
 import { type KubeObject, READ_KINDS, type ReadKind, type Snapshot } from "./types.ts";
 import { freezeShared, newShared } from "./freeze_shared.ts";
@@ -143,16 +144,14 @@ function heldKey(meta: { namespace?: string; name: string }): string {
   return meta.namespace ? [meta.namespace, meta.name].join("/") : meta.name;
 }
 
-/** Returns a function that yields to the event loop once every ~20 ms of work. */
+/** Returns a function that yields to the event loop once every slice of work. */
 function slicer(): () => Promise<void> | undefined {
-  let start = performance.now();
+  const slice = new Slice();
   let n = 0;
   return () => {
     // Reading the clock every call would cost more than the work between two calls.
-    if (++n % 256 !== 0 || performance.now() - start < 20) return undefined;
-    return new Promise<void>((r) => setTimeout(r, 0)).then(() => {
-      start = performance.now();
-    });
+    if (++n % 256 !== 0 || !slice.due()) return undefined;
+    return slice.next();
   };
 }
 

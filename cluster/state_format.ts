@@ -2,6 +2,7 @@
  * The state file's text: the envelope around {@linkcode StateData}, checked when read and
  * written as a stream, one Service per line.
  */
+import { Slice } from "../addr/turn_budget.ts";
 import { jsonBoundsProblem, parseJsonSized, resolveLimits } from "./input_limits.ts";
 
 /** What the controller wrote for one Service. */
@@ -27,7 +28,7 @@ export interface Envelope {
 }
 
 const FORMAT = "ferrolb-state";
-/** Services serialised between two yields to the event loop while saving. */
+/** Most Services in one piece of the text (fewer when the turn's budget runs out first). */
 const SERIALISE_SLICE = 5000;
 
 /** An empty state. */
@@ -92,15 +93,22 @@ export async function* serialise(parts: EnvelopeParts): AsyncGenerator<string> {
   yield `{"format":"${FORMAT}","generation":${parts.generation},"savedAt":"${parts.savedAt}",` +
     `"data":${parts.head},"services":{`;
   const { entries } = parts;
-  for (let i = 0; i < entries.length; i += SERIALISE_SLICE) {
-    if (i > 0) await new Promise((r) => setTimeout(r, 0));
-    const end = Math.min(entries.length, i + SERIALISE_SLICE);
-    let piece = i > 0 ? "," : "";
-    for (let j = i; j < end; j++) {
-      const [key, s] = entries[j];
-      piece += `${j > i ? "," : ""}\n${JSON.stringify(key)}:${JSON.stringify(s)}`;
+  const slice = new Slice();
+  let i = 0;
+  while (i < entries.length) {
+    if (slice.due()) await slice.next();
+    // A piece ends at SERIALISE_SLICE Services or where the slice runs out.
+    const start = i;
+    const end = Math.min(entries.length, start + SERIALISE_SLICE);
+    let piece = "";
+    for (; i < end; i++) {
+      if ((i - start) % 64 === 63 && slice.due()) break;
+      const [key, s] = entries[i];
+      piece += `${i > 0 ? "," : ""}\n${JSON.stringify(key)}:${JSON.stringify(s)}`;
     }
     yield piece;
+    // The piece was written meanwhile: this resumes after I/O, in a macrotask of its own.
+    slice.restart();
   }
   yield "}}}\n";
 }

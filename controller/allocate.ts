@@ -27,6 +27,7 @@ function refusalEvent(code: RefusalCode): string {
 export async function allocateServices(s: ControllerState, handled: Decision[]): Promise<void> {
   let held = 0;
   for (const d of handled) {
+    if (s.clock.due()) await s.clock.yieldNow();
     // No copy: `before` is only read, and the allocator replaces a list, never changes it.
     const ips = s.allocator.ipsOf(d.key);
     d.holds = ips !== undefined;

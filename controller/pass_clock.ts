@@ -1,11 +1,10 @@
 /**
- * How a pass shares the event loop: it yields every {@linkcode SLICE_MS}, stops at a slice
- * boundary once the controller stops, and says how far a large pass got.
+ * How a pass shares the event loop: it yields every slice (`addr/turn_budget.ts`, taking
+ * turns with the speaker's and the state store's slices), stops at a slice boundary once
+ * the controller stops, and says how far a large pass got.
  */
+import { Slice } from "../addr/turn_budget.ts";
 import type { Logger } from "../api/log.ts";
-
-/** Longest stretch of a pass without yielding to the event loop. */
-const SLICE_MS = 20;
 /** Passes handling more Services than this log progress and per-Service lines at debug. */
 export const LARGE_PASS = 1000;
 /** How often a large pass logs its progress. */
@@ -27,7 +26,7 @@ export interface Progress {
 export class PassClock {
   #log: Logger;
   #stopped: () => boolean;
-  #sliceStart = 0;
+  #slice = new Slice();
   #lastProgressLog = 0;
   /** The phase of the pass in progress, or null between passes. */
   progress: Progress | null = null;
@@ -40,7 +39,7 @@ export class PassClock {
 
   /** A slice starts now (the start of a pass). */
   restart(): void {
-    this.#sliceStart = performance.now();
+    this.#slice.restart();
   }
 
   /** Starts a phase of `total` steps; the returned record is the one to count on. */
@@ -55,13 +54,12 @@ export class PassClock {
    * check made a promise and an await per Service and step, 400,000 at a 100,000 start.
    */
   due(): boolean {
-    return performance.now() - this.#sliceStart >= SLICE_MS;
+    return this.#slice.due();
   }
 
   /** Yields to the event loop and starts a new slice (throws once the controller stops). */
   async yieldNow(): Promise<void> {
-    await new Promise((r) => setTimeout(r, 0));
-    this.#sliceStart = performance.now();
+    await this.#slice.next();
     if (this.#stopped()) throw new PassAborted("controller stopping");
   }
 

@@ -8,7 +8,7 @@ import { deprecationMessage } from "./service_request.ts";
 import type { ControllerState, Decision } from "./state.ts";
 
 /** Assignments restored between two checks of the slice clock. */
-const RESTORE_SLICE = 2000;
+const RESTORE_SLICE = 500;
 
 /** Restores the addresses the handled Services show (`handled` oldest first). */
 export async function restoreAssignments(s: ControllerState, handled: Decision[]): Promise<void> {

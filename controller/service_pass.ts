@@ -28,7 +28,7 @@ export async function reconcileServices(s: ControllerState, snap: Snapshot): Pro
   // Release Services that are gone or no longer ours before anything is allocated, so
   // their addresses are free for this pass.
   const changes = new AddressChangeLog();
-  releaseServices(s, { services, read, full, changes });
+  await releaseServices(s, { services, read, full, changes });
   s.written.compact();
   s.lastSeen = services;
   await allocateServices(s, read.handled);
@@ -69,7 +69,7 @@ interface ReleaseInput {
   changes: AddressChangeLog;
 }
 
-function releaseServices(s: ControllerState, input: ReleaseInput): void {
+async function releaseServices(s: ControllerState, input: ReleaseInput): Promise<void> {
   const { services, read, full, changes } = input;
   const release = (key: string) => releaseService(s, key, { obj: services.get(key), changes });
   if (full) {
@@ -79,7 +79,11 @@ function releaseServices(s: ControllerState, input: ReleaseInput): void {
     for (const u of read.unhandled) notHandled.add(u.key);
     const handled = (key: string) => services.has(key) && !notHandled.has(key);
     const gone: string[] = [];
-    for (const key of s.allocator.keys()) if (!handled(key)) gone.push(key);
+    for (const key of s.allocator.keys()) {
+      if (!handled(key)) gone.push(key);
+      // Nothing changes the allocator while the pass yields: the walk may go on after.
+      if (s.clock.due()) await s.clock.yieldNow();
+    }
     for (const key of s.pending.keys()) if (!handled(key)) gone.push(key);
     gone.forEach(release);
   } else {

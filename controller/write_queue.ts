@@ -3,10 +3,8 @@
  * that take Service writes in batches (file mode's overlay) get them in one call; others
  * get every write, a bounded number at a time, as API requests.
  */
+import { Slice } from "../addr/turn_budget.ts";
 import type { ObjectWriter } from "../cluster/types.ts";
-
-/** Longest stretch of writes completing at once before the event loop gets a turn. */
-const SLICE_MS = 20;
 
 /** One write a pass wants made. */
 export type WriteOp = {
@@ -51,14 +49,16 @@ export async function runLimited(
 ): Promise<WriteFailure[]> {
   const failures: WriteFailure[] = [];
   let next = 0;
-  let sliceStart = performance.now();
+  const slice = new Slice();
+  // One turn for all workers: queued one by one, each would wait for a turn of its own.
+  let pause: Promise<void> | undefined;
   async function worker(): Promise<void> {
     while (next < ops.length) {
       // Writes that complete at once (file mode) chain as microtasks, which never let
       // timers or sockets in: give the event loop a turn every slice.
-      if (performance.now() - sliceStart >= SLICE_MS) {
-        await new Promise((r) => setTimeout(r, 0));
-        sliceStart = performance.now();
+      if (slice.due()) {
+        pause ??= slice.next().finally(() => pause = undefined);
+        await pause;
         // Other workers ran meanwhile and may have taken the last ones.
         if (next >= ops.length) break;
       }

@@ -5,13 +5,10 @@
  * for each.
  */
 import type { Logger } from "../api/log.ts";
+import { Slice } from "../addr/turn_budget.ts";
 
 /** One kind of write: shared by every queued item of that kind (no closure per item). */
 export type WriteFn<A, B, C = undefined> = (a: A, b: B, c: C) => Promise<void>;
-
-/** Longest run of writes before the queue lets timers and I/O in (writes that resolve at once
- * would otherwise keep the microtask queue busy for 100,000s of them). */
-const SLICE_MS = 20;
 
 /** A serial queue of writes. */
 export class WriteQueue {
@@ -52,13 +49,12 @@ export class WriteQueue {
   async #drain(): Promise<void> {
     // Never run a write inside the reconcile that queued it.
     await Promise.resolve();
-    let since = performance.now();
+    const slice = new Slice();
     try {
       for (let i = 0; i < this.#fns.length; i++) {
-        if (performance.now() - since > SLICE_MS) {
-          await new Promise((resolve) => setTimeout(resolve, 0));
-          since = performance.now();
-        }
+        // Writes that resolve at once would keep the microtask queue busy for 100,000s of
+        // them: a turn now and then lets timers and I/O in.
+        if (slice.due()) await slice.next();
         const a = this.#a[i];
         const b = this.#b[i];
         const c = this.#c[i];
