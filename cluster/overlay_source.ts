@@ -139,11 +139,13 @@ class Overlay {
     const extra: Record<string, unknown> = { ...loaded };
     delete extra.version;
     delete extra.services;
-    const initial = new Map(
-      Object.entries(loaded.services).map((
-        [k, st],
-      ) => [k, new SavedState(st.ingress, this.#states.intern(st.annotations))]),
-    );
+    // One loop, no [key, state] pair and mapped pair per Service (100,000s at a restart).
+    const initial = new Map<string, SavedState>();
+    const saved = loaded.services;
+    for (const k in saved) {
+      const st = saved[k];
+      initial.set(k, new SavedState(st.ingress, this.#states.intern(st.annotations)));
+    }
     this.commits = new GroupCommit(options.store, {
       logger: this.#log,
       initial,

@@ -16,6 +16,11 @@ export interface ServiceWrite {
   annotations?: Record<string, string | null>;
 }
 
+/** Whether `s` holds a character a short intern key uses itself (NUL or \u0001). */
+function hasSeparator(s: string): boolean {
+  return s.includes("\u0000") || s.includes("\u0001");
+}
+
 /** Makes the states Service writes lead to, sharing annotation records among them. */
 export class StateBuilder {
   readonly #interned = new Map<string, Record<string, string>>();
@@ -25,7 +30,20 @@ export class StateBuilder {
 
   /** The one frozen record equal to `record` (which may be frozen and kept). */
   intern(record: Record<string, string>): Record<string, string> {
-    const key = JSON.stringify(record);
+    // Most records are empty or hold one pool's annotation: their key needs no stringify.
+    // Separated by NUL; a record with a NUL or \u0001 of its own (or more than two keys)
+    // takes the JSON form, marked by a leading \u0001 that no short key holds.
+    let key = "";
+    let n = 0;
+    for (const k in record) {
+      const v = record[k];
+      if (++n > 2 || hasSeparator(k) || hasSeparator(v)) {
+        n = 3;
+        break;
+      }
+      key += `${k}\u0000${v}\u0000`;
+    }
+    if (n > 2) key = `\u0001${JSON.stringify(record)}`;
     let hit = this.#interned.get(key);
     if (!hit) {
       if (this.#interned.size >= 10_000) this.#interned.clear();

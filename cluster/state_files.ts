@@ -13,6 +13,16 @@ export function readIfExists(path: string): string | undefined {
   }
 }
 
+/** {@linkcode readIfExists} without blocking the event loop while the bytes come in. */
+export async function readIfExistsAsync(path: string): Promise<string | undefined> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return undefined;
+    throw err;
+  }
+}
+
 /** Removes `path`; a file already gone is fine. */
 export function removeIfExists(path: string): void {
   try {

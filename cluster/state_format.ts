@@ -3,7 +3,12 @@
  * written as a stream, one Service per line.
  */
 import { Slice } from "../addr/turn_budget.ts";
-import { jsonBoundsProblem, parseJsonSized, resolveLimits } from "./input_limits.ts";
+import {
+  jsonBoundsProblem,
+  parseJsonSized,
+  type ParseLimits,
+  resolveLimits,
+} from "./input_limits.ts";
 
 /** What the controller wrote for one Service. */
 export interface ServiceState {
@@ -40,7 +45,8 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-function isServiceState(s: unknown): boolean {
+/** Whether `s` has the shape of one Service's saved state. */
+export function isServiceState(s: unknown): boolean {
   return isRecord(s) && Array.isArray(s.ingress) &&
     s.ingress.every((x) => typeof x === "string") && isRecord(s.annotations) &&
     Object.values(s.annotations).every((x) => typeof x === "string");
@@ -56,7 +62,22 @@ export function parseEnvelope(text: string): Envelope | string {
   const limits = resolveLimits();
   const parsed = parseJsonSized(text, limits);
   if (!parsed.ok) return parsed.reason;
-  const doc = parsed.value;
+  const checked = checkEnvelope(parsed.value, limits);
+  if (typeof checked === "string") return checked;
+  for (const key in checked.services) {
+    if (!isServiceState(checked.services[key])) return `services["${key}"] is malformed`;
+  }
+  return parsed.value as Envelope;
+}
+
+/**
+ * Why the parsed `doc` is not an envelope, or its services: everything but the Services
+ * themselves is checked (each with {@linkcode isServiceState}, left to the caller).
+ */
+export function checkEnvelope(
+  doc: unknown,
+  limits: ParseLimits,
+): { services: Record<string, unknown> } | string {
   if (!isRecord(doc) || doc.format !== FORMAT) return "not a ferrolb state file";
   if (typeof doc.generation !== "number" || !Number.isSafeInteger(doc.generation)) {
     return "missing generation";
@@ -68,10 +89,7 @@ export function parseEnvelope(text: string): Envelope | string {
   if (!isRecord(services)) return "services is not an object";
   const rest = jsonBoundsProblem({ ...doc, data: { ...data, services: {} } }, limits);
   if (rest) return rest;
-  for (const key in services) {
-    if (!isServiceState(services[key])) return `services["${key}"] is malformed`;
-  }
-  return doc as unknown as Envelope;
+  return { services };
 }
 
 /** What one generation's text is made of, taken when the save is asked for. */

@@ -16,10 +16,12 @@ import {
 import {
   keepPrevious,
   readIfExists,
+  readIfExistsAsync,
   removeIfExists,
   syncDir,
   writeDurably,
 } from "./state_files.ts";
+import { parseEnvelopeInSlices } from "./state_text.ts";
 
 export { emptyState, type ServiceState, type StateData } from "./state_format.ts";
 
@@ -37,6 +39,11 @@ export type StateToSave = StateData | {
 export interface StateStore {
   /** The newest generation that parses; empty state when none was ever saved. */
   load(): StateData;
+  /**
+   * Reads and parses the files now, in slices, so that the {@linkcode StateStore.load}
+   * that follows does not stall the event loop with one synchronous parse of them all.
+   */
+  preload?(): Promise<void>;
   /**
    * Resolves once `data` is durably on disk; concurrent saves are applied in call order.
    * The caller may change `data` afterwards: its entries are taken at the call.
@@ -83,6 +90,8 @@ class DirStateStore implements StateStore {
   #currentIsGood = false;
   #queue: Promise<void> = Promise.resolve();
   #tmpSeq = 0;
+  /** What {@linkcode DirStateStore.preload} read, used by the next load only. */
+  #preloaded: Map<string, Envelope | string | undefined> | undefined;
 
   constructor(dir: string, options: StateStoreOptions) {
     const name = options.fileName ?? "state.json";
@@ -135,16 +144,40 @@ class DirStateStore implements StateStore {
     return best.env.data;
   }
 
+  async preload(): Promise<void> {
+    const parsed = new Map<string, Envelope | string | undefined>();
+    for (const path of [this.#current, this.#prev]) {
+      try {
+        const text = await readIfExistsAsync(path);
+        parsed.set(path, text === undefined ? undefined : await parseEnvelopeInSlices(text));
+      } catch {
+        // Not preloaded: load() reads it again and reports what goes wrong, as without.
+      }
+    }
+    this.#preloaded = parsed;
+  }
+
+  /** A file's envelope (or why not): preloaded once, else read and parsed now. */
+  #envelopeOf(path: string): Envelope | string | undefined {
+    const pre = this.#preloaded;
+    if (pre?.has(path)) {
+      const env = pre.get(path);
+      pre.delete(path);
+      return env;
+    }
+    const text = readIfExists(path);
+    return text === undefined ? undefined : parseEnvelope(text);
+  }
+
   /** The generations that parse, newest file first; `found` counts files that exist. */
   #readCandidates(problems: string[]): { found: number; candidates: Candidate[] } {
     const candidates: Candidate[] = [];
     let found = 0;
     this.#currentIsGood = false;
     for (const path of [this.#current, this.#prev]) {
-      const text = readIfExists(path);
-      if (text === undefined) continue;
+      const env = this.#envelopeOf(path);
+      if (env === undefined) continue;
       found++;
-      const env = parseEnvelope(text);
       if (typeof env === "string") {
         if (env.startsWith("unsupported version")) {
           throw new StateStoreError(`${path}: ${env}; written by a newer ferrolb?`);

@@ -279,6 +279,8 @@ async function startRoles(
 
 /** Sources, metrics, history and both roles, before anything listens or starts. */
 async function assemble(options: FileModeOptions, state: OpenedState): Promise<Parts> {
+  // Read and parsed in slices before the overlay loads it (100,000 Services at a restart).
+  await state.store.preload?.();
   const { files, overlay } = openSources(options, state);
   const registry: Registry = createRegistry();
   const metrics = defineMetallbMetrics(registry);
