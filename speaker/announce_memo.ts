@@ -11,6 +11,7 @@ import type { LargeCommunity, Prefix } from "../bgp/types.ts";
 import {
   type AnnounceCache,
   CACHE_LIMIT,
+  findPrefix,
   type ServiceRecord,
   type SliceCounts,
 } from "./announce_types.ts";
@@ -173,7 +174,11 @@ export function cachedPrefix(
 ): { prefix: Prefix; key: string } {
   const parsed = parsePrefix(`${at.ip}/${at.length}`);
   const key = prefixKey(parsed);
-  let prefix = cache.aggregate?.prefixes.get(key)?.prefix ?? made.get(key);
+  let prefix = made.get(key);
+  if (!prefix) {
+    const last = cache.aggregate;
+    prefix = last && findPrefix(last.sorted, parsed)?.prefix;
+  }
   if (!prefix) made.set(key, prefix = parsed);
   return { prefix, key };
 }

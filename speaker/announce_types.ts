@@ -4,7 +4,7 @@
  */
 import type { AdvertisementConfig, Config, PeerConfig } from "../api/config.ts";
 import type { EndpointSliceView, NodeView, ServiceView } from "../api/objects.ts";
-import type { Route, RouteAttributes } from "../bgp/mod.ts";
+import { comparePrefix, type Route, type RouteAttributes } from "../bgp/mod.ts";
 import type { Prefix } from "../bgp/types.ts";
 import type { PathControl } from "../api/path_control.ts";
 
@@ -156,6 +156,28 @@ export function isShared(st: PrefixState): st is SharedPrefix {
   return "contribs" in st;
 }
 
+/** Where the state of `prefix` sits in `sorted` (binary search), or -1. */
+export function indexOfPrefix(sorted: readonly PrefixState[], prefix: Prefix): number {
+  let lo = 0, hi = sorted.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = comparePrefix(sorted[mid].prefix, prefix);
+    if (c === 0) return mid;
+    if (c < 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
+
+/** The state of `prefix` in `sorted`, if any. */
+export function findPrefix(
+  sorted: readonly PrefixState[],
+  prefix: Prefix,
+): PrefixState | undefined {
+  const i = indexOfPrefix(sorted, prefix);
+  return i < 0 ? undefined : sorted[i];
+}
+
 /** Routes of a prefix not merged yet, or gone: none. */
 export const NO_ROUTES: readonly (Route | undefined)[] = Object.freeze([]);
 
@@ -168,8 +190,10 @@ export interface Aggregate {
   peers: readonly PeerConfig[];
   /** The handled Services' records, in input order. */
   records: ServiceRecord[];
-  prefixes: Map<string, PrefixState>;
-  /** `prefixes` in prefix order. */
+  /**
+   * Every prefix's state in prefix order, found by binary search ({@linkcode findPrefix}):
+   * no map by key beside it, times 100,000s of prefixes.
+   */
   sorted: PrefixState[];
   /** The records' outcomes by namespace/name. */
   services: ServiceAnnouncement[];
