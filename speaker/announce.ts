@@ -239,6 +239,7 @@ function contextOf(config: Config, input: AnnounceInput, cache: AnnounceCache): 
     weightedEcmp: !!input.weightedEcmp,
     cache,
     made: new Map(),
+    scratch: [],
   };
 }
 

@@ -43,6 +43,19 @@ export interface DecideContext {
   cache: AnnounceCache;
   /** Prefixes first asked for in this plan, by key (see `cachedPrefix`). */
   made: Map<string, Prefix>;
+  /**
+   * One list every decision of the plan pushes its contributions to and leaves empty: not
+   * an array (with room for 16 more) made and dropped per Service.
+   */
+  scratch: Contribution[];
+  /** The interned names of `peers`, once a decision asked for them all. */
+  allPeers?: string[];
+}
+
+/** The peers the IPs of one Service reach so far: all of them, or those in `some`. */
+interface Reach {
+  all: boolean;
+  some: Set<string> | undefined;
 }
 
 /** The pool an IP belongs to: the controller's annotation first, else the containing range. */
@@ -76,17 +89,18 @@ export function redecide(
 ): Change | undefined {
   if (rec.view === view && rec.epoch === ctx.epoch) return undefined;
   const change: Change = { rec, old: rec.contribs, oldOut: rec.out };
-  const contribs: Contribution[] = [];
+  const contribs = ctx.scratch;
+  contribs.length = 0;
   rec.view = view;
   rec.epoch = ctx.epoch;
   rec.out = decideService(rec, contribs, ctx);
-  // One alone rather than a list of one (the usual case); an exact-size copy otherwise: a
-  // pushed-to array keeps room for 16 more, times 100,000s of Services.
+  // One alone rather than a list of one (the usual case); an exact-size copy otherwise.
   rec.contribs = contribs.length === 0
     ? undefined
     : contribs.length === 1
     ? contribs[0]
     : contribs.slice();
+  contribs.length = 0;
   return change;
 }
 
@@ -148,12 +162,10 @@ function decideService(
   if (blocked) return Object.assign(outcome(svc, { pool, peers: NO_PEERS }), blocked);
   const local = svc.externalTrafficPolicy === "Local";
   const weight = ctx.weightedEcmp && local ? (rec.ready || rec.local) : 0;
-  const announcedTo = new Set<string>();
+  const reach: Reach = { all: false, some: undefined };
   const reasons: string[] = [];
-  for (const ip of svc.ingressIPs) {
-    decideIp({ rec, ip, weight }, { contribs, announcedTo, reasons }, ctx);
-  }
-  const peers = internPeers(ctx.cache, [...announcedTo].sort());
+  for (const ip of svc.ingressIPs) decideIp({ rec, ip, weight }, { contribs, reach, reasons }, ctx);
+  const peers = peersReached(reach, ctx);
   const prefixes = contribs.length === 0
     ? undefined
     : contribs.length === 1
@@ -162,9 +174,18 @@ function decideService(
   const out = outcome(svc, { pool, peers, prefixes });
   if (peers.length === 0) Object.assign(out, { reason: reasons.join("; "), cause: "config" });
   else if (reasons.length > 0) out.partial = reasons.join("; ");
-  const path = mergePathControl(contribs.map((k) => k.ad));
-  if (path.med !== undefined || path.asPathPrepend !== undefined) out.path = path;
+  // Most advertisements set neither: then no list and merge per Service.
+  if (contribs.some((k) => k.ad.med !== undefined || k.ad.asPathPrepend !== undefined)) {
+    out.path = mergePathControl(contribs.map((k) => k.ad));
+  }
   return out;
+}
+
+/** The sorted, interned names of the peers `reach` holds. */
+function peersReached(reach: Reach, ctx: DecideContext): string[] {
+  // Every peer (the usual case): one list for the plan, no set and sort per Service.
+  if (reach.all) return ctx.allPeers ??= internPeers(ctx.cache, ctx.peers.map((p) => p.name));
+  return reach.some ? internPeers(ctx.cache, [...reach.some].sort()) : NO_PEERS;
 }
 
 /** Why the IPv6 peers `ad` would reach get no IPv6 route (no next hop), if that is why. */
@@ -181,7 +202,7 @@ function noNextHopFor(ctx: DecideContext, ad: AdvertisementConfig): string | und
  */
 function decideIp(
   at: { rec: ServiceRecord; ip: string; weight: number },
-  to: { contribs: Contribution[]; announcedTo: Set<string>; reasons: string[] },
+  to: { contribs: Contribution[]; reach: Reach; reasons: string[] },
   ctx: DecideContext,
 ): void {
   const { rec, ip } = at;
@@ -216,7 +237,8 @@ function decideIp(
     const { prefix, key } = found;
     const { weight } = at;
     to.contribs.push({ prefix, key, ad, peers: targets, weight, svc: rec.key, routes: NO_ROUTES });
-    for (const p of targets ?? ctx.peers.map((x) => x.name)) to.announcedTo.add(p);
+    if (targets === null) to.reach.all = true;
+    else for (const p of targets) (to.reach.some ??= new Set()).add(p);
   }
   if (matched) return;
   const family = v6 ? "ipv6" : "ipv4";
