@@ -9,10 +9,13 @@ import { matchesAnySelector } from "../api/selectors.ts";
 import { mergePathControl } from "../api/path_control.ts";
 import type { Prefix } from "../bgp/types.ts";
 import { cachedPrefix, internPeers } from "./announce_memo.ts";
+import { adAttributes } from "./announce_routes.ts";
 import {
   type AnnounceCache,
   type Change,
   type Contribution,
+  contributionList,
+  type Contributions,
   NO_ROUTES,
   type ServiceAnnouncement,
   type ServiceRecord,
@@ -94,6 +97,7 @@ export function redecide(
   rec.view = view;
   rec.epoch = ctx.epoch;
   rec.out = decideService(rec, contribs, ctx);
+  keepEqual(contribs, change.old);
   // One alone rather than a list of one (the usual case); an exact-size copy otherwise.
   rec.contribs = contribs.length === 0
     ? undefined
@@ -102,6 +106,22 @@ export function redecide(
     : contribs.slice();
   contribs.length = 0;
   return change;
+}
+
+/**
+ * Puts back the old contributions equal to the new ones at the same place: a Service decided
+ * again for the same routes (its endpoint count changed) then changes no Route's identity,
+ * and the merge and the sessions skip it.
+ */
+function keepEqual(contribs: Contribution[], old: Contributions): void {
+  const list = contributionList(old);
+  for (let i = 0; i < contribs.length && i < list.length; i++) {
+    const a = contribs[i], b = list[i];
+    if (
+      a.prefix === b.prefix && a.attributes === b.attributes && a.key === b.key &&
+      a.ad === b.ad && a.peers === b.peers && a.weight === b.weight && a.svc === b.svc
+    ) contribs[i] = b;
+  }
 }
 
 /** Why `rec` waits or is not announced at all, before looking at its IPs. */
@@ -236,7 +256,17 @@ function decideIp(
     matched = true;
     const { prefix, key } = found;
     const { weight } = at;
-    to.contribs.push({ prefix, key, ad, peers: targets, weight, svc: rec.key, routes: NO_ROUTES });
+    const attributes = adAttributes(ctx.cache, ad);
+    to.contribs.push({
+      prefix,
+      attributes,
+      key,
+      ad,
+      peers: targets,
+      weight,
+      svc: rec.key,
+      routes: NO_ROUTES,
+    });
     if (targets === null) to.reach.all = true;
     else for (const p of targets) (to.reach.some ??= new Set()).add(p);
   }

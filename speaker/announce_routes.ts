@@ -31,7 +31,7 @@ export function routeAt(routes: PeerRoutes, pi: number): Route | undefined {
 }
 
 /** The interned attributes of one advertisement alone (the usual route). */
-function adAttributes(cache: AnnounceCache, ad: AdvertisementConfig): RouteAttributes {
+export function adAttributes(cache: AnnounceCache, ad: AdvertisementConfig): RouteAttributes {
   let memo = cache.perAdvertisement.get(ad);
   if (!memo) {
     const attrs = intern(cache, buildAttributes([ad]));
@@ -79,8 +79,9 @@ export function routesOf(
   const { peers, reuse } = at;
   const one = isShared(st) ? undefined : st;
   if (one && one.peers === null && one.weight === 0 && peers.length > 0) {
-    // The usual case, without the general case's arrays and maps, times 100,000s.
-    return reused({ prefix: st.prefix, attributes: adAttributes(cache, one.ad) }, reuse);
+    // The usual case, without the general case's arrays and maps, times 100,000s: the
+    // contribution is the Route itself.
+    return reused(one, reuse);
   }
   const items: { ad: AdvertisementConfig; peers: readonly string[] | null }[] = [];
   let weights: Map<string, number> | undefined;

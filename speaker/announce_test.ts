@@ -472,3 +472,27 @@ Deno.test("a reused cache gives what a fresh computation gives, change after cha
     rendered(computeAnnouncements(cfg, input())),
   );
 });
+
+Deno.test("a Service decided again for the same routes keeps its route and planner objects", () => {
+  const w = baseWorld();
+  const cfg = config(w.config);
+  const services = w.services.map((o) => must(parseService(o)));
+  const cache = createAnnounceCache();
+  const plan = (endpoints: { node: string }[]) =>
+    computeAnnouncements(cfg, {
+      nodeName: "n1",
+      services,
+      endpointSlices: [must(parseEndpointSlice(sliceObject("web", endpoints)))],
+      nodes: [],
+      cache,
+    });
+  const before = plan([{ node: "n2" }]);
+  const contribs = cache.records.get("default/web")?.contribs;
+  assert.ok(contribs !== undefined);
+  // Another serving endpoint: the Service is decided again, for the same route.
+  const after = plan([{ node: "n2" }, { node: "n3" }]);
+  assert.deepEqual(prefixes(after), { router1: ["192.0.2.10/32"] });
+  assert.equal(after.routes.get("router1")![0], before.routes.get("router1")![0]);
+  assert.equal(cache.records.get("default/web")?.contribs, contribs);
+  assert.deepEqual(after.routes.get("router1")![0].attributes, {});
+});

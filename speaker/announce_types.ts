@@ -207,9 +207,14 @@ export interface Change {
   oldOut: ServiceAnnouncement | undefined;
 }
 
-/** One prefix a Service asks for through one advertisement, and the peers it goes to. */
-export interface Contribution {
+/**
+ * One prefix a Service asks for through one advertisement, and the peers it goes to. It is
+ * also the Route of that advertisement alone (`attributes` are its interned attributes), so
+ * that the usual prefix, asked for by one Service for every peer, needs no Route besides.
+ */
+export interface Contribution extends Route {
   prefix: Prefix;
+  attributes: RouteAttributes;
   key: string;
   ad: AdvertisementConfig;
   /** BGPPeer names; null = every peer selecting this node. */
