@@ -150,21 +150,24 @@ function blocker(
  * in a properties array of its own (100,000s of them).
  */
 function outcome(
-  svc: ServiceView,
+  rec: ServiceRecord,
   at: { pool: string | undefined; peers: string[]; prefixes?: string | readonly string[] },
 ): ServiceAnnouncement {
   const { pool, peers, prefixes } = at;
+  const svc = rec.view!;
   // Views are immutable: share the list rather than copy it, times 100,000s of Services.
   const ips = svc.ingressIPs as string[];
   const { namespace, name } = svc;
+  // The record's key string, so that the status reporter needs no copy of its own.
+  const { key } = rec;
   if (prefixes === undefined) {
     return pool === undefined
-      ? { namespace, name, ips, peers }
-      : { namespace, name, ips, pool, peers };
+      ? { namespace, name, key, ips, peers }
+      : { namespace, name, key, ips, pool, peers };
   }
   return pool === undefined
-    ? { namespace, name, ips, peers, prefixes }
-    : { namespace, name, ips, pool, peers, prefixes };
+    ? { namespace, name, key, ips, peers, prefixes }
+    : { namespace, name, key, ips, pool, peers, prefixes };
 }
 
 /** The outcome of `rec`; its contributions are pushed to `contribs`. */
@@ -179,7 +182,7 @@ function decideService(
     ? undefined
     : lookupPool(ctx.config, ctx.poolNames, { svc, ip: ip0 });
   const blocked = blocker(rec, ctx);
-  if (blocked) return Object.assign(outcome(svc, { pool, peers: NO_PEERS }), blocked);
+  if (blocked) return Object.assign(outcome(rec, { pool, peers: NO_PEERS }), blocked);
   const local = svc.externalTrafficPolicy === "Local";
   const weight = ctx.weightedEcmp && local ? (rec.ready || rec.local) : 0;
   const reach: Reach = { all: false, some: undefined };
@@ -191,7 +194,7 @@ function decideService(
     : contribs.length === 1
     ? contribs[0].key
     : [...new Set(contribs.map((k) => k.key))];
-  const out = outcome(svc, { pool, peers, prefixes });
+  const out = outcome(rec, { pool, peers, prefixes });
   if (peers.length === 0) Object.assign(out, { reason: reasons.join("; "), cause: "config" });
   else if (reasons.length > 0) out.partial = reasons.join("; ");
   // Most advertisements set neither: then no list and merge per Service.

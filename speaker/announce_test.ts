@@ -495,4 +495,5 @@ Deno.test("a Service decided again for the same routes keeps its route and plann
   assert.equal(after.routes.get("router1")![0], before.routes.get("router1")![0]);
   assert.equal(cache.records.get("default/web")?.contribs, contribs);
   assert.deepEqual(after.routes.get("router1")![0].attributes, {});
+  assert.equal(after.services[0].key, "default/web");
 });

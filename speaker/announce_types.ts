@@ -34,6 +34,8 @@ export interface AnnounceInput {
 export interface ServiceAnnouncement {
   namespace: string;
   name: string;
+  /** `namespace/name`, when the planner made it (one string shared with its memo). */
+  key?: string;
   ips: string[];
   /** Pool of the first IP, when known. */
   pool?: string;

@@ -18,6 +18,7 @@ import {
   serviceBGPStatusName,
   serviceBGPStatusObject,
   serviceEvent,
+  serviceKey,
   serviceKeyOf,
 } from "./status_objects.ts";
 
@@ -458,7 +459,7 @@ export class ServiceStatusReporter {
   services(): SpeakerServiceStatus[] {
     const peers = this.#o.peers;
     return this.#handled.map((s) => {
-      const t = this.#tracked.get(`${s.namespace}/${s.name}`);
+      const t = this.#tracked.get(serviceKey(s));
       const h = t?.name !== undefined ? t : undefined;
       const st: SpeakerServiceStatus = {
         namespace: s.namespace,
