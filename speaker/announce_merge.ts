@@ -50,16 +50,35 @@ function merge(
   if (isShared(st)) { for (const k of st.contribs) k.routes = NO_ROUTES; }
 }
 
-/** The prefix states of every record's contributions, grouped by prefix (not sorted). */
-function* groupByPrefix(records: readonly ServiceRecord[]): Generator<void, PrefixState[]> {
-  // By key only while grouping: the aggregate keeps the sorted table alone.
-  const prefixes = new Map<string, PrefixState>();
+/**
+ * The prefix states of every record's contributions, in prefix order: the contributions
+ * sorted (stably: a prefix's stay in record order), then runs of one prefix grouped. No map
+ * by key is filled and dropped, 100,000s of entries at a start.
+ */
+function* sortedStates(records: readonly ServiceRecord[]): Generator<void, PrefixState[]> {
+  const all: Contribution[] = [];
   for (let i = 0; i < records.length; i++) {
     // A chance for the caller to let timers and I/O in (see Slicer).
     if ((i & 1023) === 1023) yield;
-    for (const k of contributionList(records[i].contribs)) join(prefixes, k);
+    const c = records[i].contribs;
+    if (c === undefined) continue;
+    if (Array.isArray(c)) { for (const k of c) all.push(k); }
+    else all.push(c as Contribution);
   }
-  return [...prefixes.values()];
+  yield* sortSliced(all, comparePrefixStates);
+  const states: PrefixState[] = [];
+  for (let i = 0; i < all.length;) {
+    const k = all[i];
+    let j = i + 1;
+    while (j < all.length && comparePrefixStates(all[j], k) === 0) j++;
+    states.push(
+      j === i + 1
+        ? k
+        : { prefix: k.prefix, key: k.key, contribs: all.slice(i, j), routes: k.routes },
+    );
+    i = j;
+  }
+  return states;
 }
 
 /**
@@ -73,7 +92,7 @@ export function* aggregateAll(
 ): Generator<void, Aggregate> {
   const { peers } = at;
   const old = cache.aggregate?.sorted ?? [];
-  const sorted = yield* sortSliced(yield* groupByPrefix(records), comparePrefixStates);
+  const sorted = yield* sortedStates(records);
   // Both tables are in prefix order: one walk finds each prefix's old state.
   let j = 0;
   for (let i = 0; i < sorted.length; i++) {
@@ -215,13 +234,21 @@ function* patchServices(
   return yield* sortSliced(records.map((r) => r.out!), compareServices);
 }
 
-/** Each peer's routes, in prefix order. */
+/**
+ * Each peer's routes, in prefix order. When every prefix has one Route for all peers (the
+ * usual case), the peers share one list: the planner never changes a list it handed out.
+ */
 export function* perPeerRoutes(
   sorted: readonly PrefixState[],
   peers: readonly PeerConfig[],
 ): Generator<void, Map<string, Route[]>> {
   const routes = new Map<string, Route[]>();
+  const same = sorted.every((st) => !Array.isArray(st.routes));
   for (let pi = 0; pi < peers.length; pi++) {
+    if (same && pi > 0) {
+      routes.set(peers[pi].name, routes.get(peers[0].name)!);
+      continue;
+    }
     const list: Route[] = [];
     for (let i = 0; i < sorted.length; i++) {
       if ((i & 16383) === 16383) yield;

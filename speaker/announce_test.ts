@@ -497,3 +497,18 @@ Deno.test("a Service decided again for the same routes keeps its route and plann
   assert.deepEqual(after.routes.get("router1")![0].attributes, {});
   assert.equal(after.services[0].key, "default/web");
 });
+
+Deno.test("peers that get the same routes share one list; others get their own", () => {
+  const w = baseWorld();
+  w.config.push(peerObject("router2", { myASN: 64500, peerASN: 64502, peerAddress: "10.0.0.2" }));
+  w.slices = [sliceObject("web", [{ node: "n1" }])];
+  const a = decide(w, "n1");
+  assert.deepEqual(prefixes(a), { router1: ["192.0.2.10/32"], router2: ["192.0.2.10/32"] });
+  assert.equal(a.routes.get("router1"), a.routes.get("router2"));
+  // An advertisement for one peer only: the lists differ.
+  w.config.push(advObject("one", { peers: ["router2"], communities: ["64500:7"] }));
+  const b = decide(w, "n1");
+  assert.notEqual(b.routes.get("router1"), b.routes.get("router2"));
+  assert.deepEqual(b.routes.get("router1")![0].attributes, {});
+  assert.deepEqual(b.routes.get("router2")![0].attributes.communities, [64500 * 65536 + 7]);
+});
