@@ -15,6 +15,7 @@ import {
   type AnnounceCache,
   type AnnounceInput,
   type Announcements,
+  anyOf,
   type Change,
   createAnnounceCache,
   type ServiceRecord,
@@ -174,7 +175,7 @@ function* forgetUnhandled(
   for (const [key, rec] of cache.records) {
     if ((++n & 4095) === 0) yield;
     if (handled.has(rec)) continue;
-    if (rec.any === 0) cache.records.delete(key);
+    if (anyOf(rec.counts) === 0) cache.records.delete(key);
     else Object.assign(rec, { view: undefined, epoch: 0, out: undefined, contribs: undefined });
   }
 }

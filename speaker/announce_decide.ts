@@ -12,11 +12,14 @@ import { cachedPrefix, internPeers } from "./announce_memo.ts";
 import { adAttributes } from "./announce_routes.ts";
 import {
   type AnnounceCache,
+  anyOf,
   type Change,
   type Contribution,
   contributionList,
   type Contributions,
+  localOf,
   NO_ROUTES,
+  readyOf,
   type ServiceAnnouncement,
   type ServiceRecord,
 } from "./announce_types.ts";
@@ -133,7 +136,7 @@ function blocker(
   if (svc.ingressIPs.length === 0) return { reason: "no IP assigned yet", cause: "waiting" };
   if (ctx.nodeReason) return { reason: ctx.nodeReason, cause: "config" };
   const local = svc.externalTrafficPolicy === "Local";
-  if (local ? !rec.local : !rec.any) {
+  if (local ? !localOf(rec.counts) : !anyOf(rec.counts)) {
     const reason = local
       ? `externalTrafficPolicy Local and no serving endpoint on node ${ctx.nodeName}`
       : "no serving endpoint";
@@ -184,7 +187,7 @@ function decideService(
   const blocked = blocker(rec, ctx);
   if (blocked) return Object.assign(outcome(rec, { pool, peers: NO_PEERS }), blocked);
   const local = svc.externalTrafficPolicy === "Local";
-  const weight = ctx.weightedEcmp && local ? (rec.ready || rec.local) : 0;
+  const weight = ctx.weightedEcmp && local ? (readyOf(rec.counts) || localOf(rec.counts)) : 0;
   const reach: Reach = { all: false, some: undefined };
   const reasons: string[] = [];
   for (const ip of svc.ingressIPs) decideIp({ rec, ip, weight }, { contribs, reach, reasons }, ctx);

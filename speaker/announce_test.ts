@@ -512,3 +512,37 @@ Deno.test("peers that get the same routes share one list; others get their own",
   assert.deepEqual(b.routes.get("router1")![0].attributes, {});
   assert.deepEqual(b.routes.get("router2")![0].attributes.communities, [64500 * 65536 + 7]);
 });
+
+Deno.test("weighted ECMP counts past a thousand endpoints, patched slice by slice", () => {
+  const w = baseWorld();
+  w.services = [serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a", etp: "Local" })];
+  const cfg = config(w.config);
+  const services = w.services.map((o) => must(parseService(o)));
+  const cache = createAnnounceCache();
+  const slice = (name: string, n: number) =>
+    must(parseEndpointSlice({
+      ...sliceObject("web", Array.from({ length: n }, () => ({ node: "n1" }))),
+      metadata: { name, namespace: "default", labels: { "kubernetes.io/service-name": "web" } },
+    }));
+  const plan = (endpointSlices: ReturnType<typeof slice>[]) =>
+    computeAnnouncements(cfg, {
+      nodeName: "n1",
+      services,
+      endpointSlices,
+      nodes: [],
+      cache,
+      weightedEcmp: true,
+    });
+  const bandwidth = (
+    a: Announcements,
+  ) => [...a.routes.get("router1")![0].attributes.extendedCommunities![0]];
+  const a = slice("a", 1000), b = slice("b", 600);
+  assert.deepEqual(bandwidth(plan([a, b])), [...linkBandwidthCommunity(64500, 1600 * 125_000_000)]);
+  // One slice replaced: the counts are patched, from past 1023 back below it.
+  assert.deepEqual(bandwidth(plan([a, slice("b", 2)])), [
+    ...linkBandwidthCommunity(64500, 1002 * 125_000_000),
+  ]);
+  assert.deepEqual(bandwidth(plan([slice("a", 5), slice("b", 2)])), [
+    ...linkBandwidthCommunity(64500, 7 * 125_000_000),
+  ]);
+});

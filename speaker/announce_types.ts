@@ -110,12 +110,56 @@ export interface ServiceRecord {
   /** Context epoch the decision was made in; 0 = decide again (counts changed). */
   epoch: number;
   /** Serving endpoints anywhere, on this node, and ready ones on this node. */
-  any: number;
-  local: number;
-  ready: number;
+  counts: Counts;
   /** The outcome; a new object whenever the decision changes. */
   out: ServiceAnnouncement | undefined;
   contribs: Contributions;
+}
+
+/** Endpoint counts of one Service, packed (see {@linkcode countsAt}). */
+export type Counts = number | {
+  readonly any: number;
+  readonly local: number;
+  readonly ready: number;
+};
+
+/** Bits of each count in a packed {@linkcode Counts}. */
+const COUNT_BITS = 10;
+const COUNT_MAX = (1 << COUNT_BITS) - 1;
+
+/**
+ * The counts at `src[at..at+2]` (serving endpoints anywhere, on this node, ready ones on this
+ * node; zeros past the end): one small integer while each fits in 10 bits (nearly always),
+ * so that a record keeps one field rather than three; an object otherwise.
+ */
+export function countsAt(src: ArrayLike<number>, at: number): Counts {
+  const any = src[at] ?? 0, local = src[at + 1] ?? 0, ready = src[at + 2] ?? 0;
+  const fits = (n: number) => n >= 0 && n <= COUNT_MAX;
+  if (fits(any) && fits(local) && fits(ready)) {
+    return (any << (2 * COUNT_BITS)) | (local << COUNT_BITS) | ready;
+  }
+  return { any, local, ready };
+}
+
+/** Serving endpoints anywhere. */
+export function anyOf(c: Counts): number {
+  return typeof c === "number" ? c >>> (2 * COUNT_BITS) : c.any;
+}
+
+/** Serving endpoints on this node. */
+export function localOf(c: Counts): number {
+  return typeof c === "number" ? (c >>> COUNT_BITS) & COUNT_MAX : c.local;
+}
+
+/** Ready serving endpoints on this node. */
+export function readyOf(c: Counts): number {
+  return typeof c === "number" ? c & COUNT_MAX : c.ready;
+}
+
+/** Whether two counts are the same (a packed and an unpacked one never are). */
+export function sameCounts(a: Counts, b: Counts): boolean {
+  if (typeof a === "number" || typeof b === "number") return a === b;
+  return a.any === b.any && a.local === b.local && a.ready === b.ready;
 }
 
 /** One slice's contribution to a record's counts. */
