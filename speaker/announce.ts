@@ -141,7 +141,8 @@ function* decideAll(
   input: AnnounceInput,
 ): Generator<void, { records: ServiceRecord[]; changes?: Change[]; unique: boolean }> {
   const records: ServiceRecord[] = [];
-  let changes: Change[] | undefined = [];
+  // With no aggregate to patch (a first plan) nothing is patched: no Change is kept.
+  let changes: Change[] | undefined = cache.aggregate ? [] : undefined;
   const most = input.services.length / 4;
   const handled = new Set<ServiceRecord>();
   let unique = true;
