@@ -80,8 +80,10 @@ export function routesOf(
   const one = isShared(st) ? undefined : st;
   if (one && one.peers === null && one.weight === 0 && peers.length > 0) {
     // The usual case, without the general case's arrays and maps, times 100,000s: the
-    // contribution is the Route itself.
-    return reused(one, reuse);
+    // contribution is the Route itself. Not an equal Route of `reuse`: that may be an old
+    // contribution (of another configuration's advertisement), kept alive by the new one.
+    // A Service decided again for the same route keeps its contribution (see `keepEqual`).
+    return one;
   }
   const items: { ad: AdvertisementConfig; peers: readonly string[] | null }[] = [];
   let weights: Map<string, number> | undefined;

@@ -546,3 +546,18 @@ Deno.test("weighted ECMP counts past a thousand endpoints, patched slice by slic
     ...linkBandwidthCommunity(64500, 7 * 125_000_000),
   ]);
 });
+
+Deno.test("after a configuration reload no route keeps the old configuration's objects", () => {
+  const w = baseWorld();
+  const services = w.services.map((o) => must(parseService(o)));
+  const endpointSlices = w.slices.map((o) => must(parseEndpointSlice(o)));
+  const cache = createAnnounceCache();
+  const plan = (cfg: Config) =>
+    computeAnnouncements(cfg, { nodeName: "n1", services, endpointSlices, nodes: [], cache });
+  plan(config(w.config));
+  // The same objects parsed again: equal advertisements, other objects.
+  const cfg = config(w.config);
+  const [route] = plan(cfg).routes.get("router1")!;
+  assert.equal(formatPrefix(route.prefix), "192.0.2.10/32");
+  assert.equal((route as unknown as { ad: unknown }).ad, cfg.advertisements[0]);
+});
