@@ -240,7 +240,6 @@ function contextOf(config: Config, input: AnnounceInput, cache: AnnounceCache): 
     adsByPool: adsByPool(config.advertisements, labels),
     weightedEcmp: !!input.weightedEcmp,
     cache,
-    made: new Map(),
     scratch: [],
   };
 }

@@ -47,8 +47,6 @@ export interface DecideContext {
   adsByPool: ReadonlyMap<string, AdvertisementConfig[]>;
   weightedEcmp: boolean;
   cache: AnnounceCache;
-  /** Prefixes first asked for in this plan, by key (see `cachedPrefix`). */
-  made: Map<string, Prefix>;
   /**
    * One list every decision of the plan pushes its contributions to and leaves empty: not
    * an array (with room for 16 more) made and dropped per Service.
@@ -248,7 +246,7 @@ function decideIp(
     let found: { prefix: Prefix; key: string };
     try {
       const length = v6 ? ad.aggregationLengthV6 : ad.aggregationLength;
-      found = cachedPrefix(ctx.cache, ctx.made, { ip, length });
+      found = cachedPrefix(ctx.cache, { ip, length });
     } catch (err) {
       to.reasons.push(`IP ${ip}: ${(err as Error).message}`);
       break;
@@ -260,7 +258,9 @@ function decideIp(
       continue;
     }
     matched = true;
-    const { prefix, key } = found;
+    const { key } = found;
+    // Two advertisements of one Service asking for one prefix share its object.
+    const prefix = to.contribs.find((k) => k.key === key)?.prefix ?? found.prefix;
     const { weight } = at;
     const attributes = adAttributes(ctx.cache, ad);
     to.contribs.push({

@@ -168,22 +168,19 @@ function* recountAll(
 }
 
 /**
- * The shared Prefix for `ip/length`, and its map key: the one the last aggregate holds, else
- * one made in this plan (`made`), so that decisions asking for a prefix share its object.
+ * The Prefix for `ip/length`, and its map key: the one the last aggregate holds, so that
+ * decisions asking for a prefix share its object, else a new one. Prefixes new in this plan
+ * are shared when merged (see `sortedStates`): no map of them is kept while deciding,
+ * 100,000s of entries at a start.
  */
 export function cachedPrefix(
   cache: AnnounceCache,
-  made: Map<string, Prefix>,
   at: { ip: string; length: number },
 ): { prefix: Prefix; key: string } {
   const parsed = parsePrefix(`${at.ip}/${at.length}`);
   const key = prefixKey(parsed);
-  let prefix = made.get(key);
-  if (!prefix) {
-    const last = cache.aggregate;
-    prefix = last && findPrefix(last.sorted, parsed)?.prefix;
-  }
-  if (!prefix) made.set(key, prefix = parsed);
+  const last = cache.aggregate;
+  const prefix = (last && findPrefix(last.sorted, parsed)?.prefix) ?? parsed;
   return { prefix, key };
 }
 

@@ -52,8 +52,8 @@ function merge(
 
 /**
  * The prefix states of every record's contributions, in prefix order: the contributions
- * sorted (stably: a prefix's stay in record order), then runs of one prefix grouped. No map
- * by key is filled and dropped, 100,000s of entries at a start.
+ * sorted (stably: a prefix's stay in record order), then runs of one prefix grouped, sharing
+ * one Prefix object. No map by key is filled and dropped, 100,000s of entries at a start.
  */
 function* sortedStates(records: readonly ServiceRecord[]): Generator<void, PrefixState[]> {
   const all: Contribution[] = [];
@@ -70,7 +70,8 @@ function* sortedStates(records: readonly ServiceRecord[]): Generator<void, Prefi
   for (let i = 0; i < all.length;) {
     const k = all[i];
     let j = i + 1;
-    while (j < all.length && comparePrefixStates(all[j], k) === 0) j++;
+    // Those asking for one prefix share its object (decided apart, they may have two).
+    while (j < all.length && comparePrefixStates(all[j], k) === 0) all[j++].prefix = k.prefix;
     states.push(
       j === i + 1
         ? k

@@ -561,3 +561,33 @@ Deno.test("after a configuration reload no route keeps the old configuration's o
   assert.equal(formatPrefix(route.prefix), "192.0.2.10/32");
   assert.equal((route as unknown as { ad: unknown }).ad, cfg.advertisements[0]);
 });
+
+Deno.test("Services asking for one aggregated prefix share its Prefix object", () => {
+  const w = baseWorld();
+  w.config = [
+    poolObject("pool-b", ["198.51.100.0/24"]),
+    peerObject("router1", { myASN: 64500, peerASN: 64501, peerAddress: "10.0.0.1" }),
+    advObject("agg", { aggregationLength: 24 }),
+  ];
+  const names = ["a", "b", "c"];
+  const services = names.map((n, i) =>
+    must(parseService(serviceObject(n, { ips: [`198.51.100.${i + 1}`], pool: "pool-b" })))
+  );
+  const endpointSlices = names.map((n) =>
+    must(parseEndpointSlice(sliceObject(n, [{ node: "n1" }])))
+  );
+  const cache = createAnnounceCache();
+  const a = computeAnnouncements(config(w.config), {
+    nodeName: "n1",
+    services,
+    endpointSlices,
+    nodes: [],
+    cache,
+  });
+  assert.deepEqual(prefixes(a), { router1: ["198.51.100.0/24"] });
+  const prefixOf = (n: string) =>
+    (cache.records.get(`default/${n}`)?.contribs as { prefix: unknown }).prefix;
+  assert.equal(prefixOf("a"), prefixOf("b"));
+  assert.equal(prefixOf("a"), prefixOf("c"));
+  assert.equal(prefixOf("a"), a.routes.get("router1")![0].prefix);
+});
