@@ -371,11 +371,16 @@ export class ServiceStatusReporter {
   readonly #writeDelete = (name: string, _: undefined) =>
     this.#o.writer.setServiceBGPStatus(this.#o.namespace, name, null);
   readonly #writeAssigned = (s: ServiceAnnouncement, _: undefined) =>
-    this.#o.writer.recordEvent(serviceEvent(s, {
-      type: "Normal",
-      reason: "nodeAssigned",
-      message: `announcing from node "${this.#o.node}" with protocol "bgp"`,
-    }));
+    this.#o.writer.recordEvent(serviceEvent(
+      s,
+      this.#assigned ??= {
+        type: "Normal",
+        reason: "nodeAssigned",
+        message: `announcing from node "${this.#o.node}" with protocol "bgp"`,
+      },
+    ));
+  /** The `nodeAssigned` Event's fields: one message for every Service (100,000s at a start). */
+  #assigned?: { type: "Normal"; reason: string; message: string };
   readonly #writeNotice = (s: ServiceAnnouncement, message: string) =>
     this.#o.writer.recordEvent(
       serviceEvent(s, { type: "Warning", reason: "notAnnounced", message }),
