@@ -67,7 +67,8 @@ function* sortedStates(records: readonly ServiceRecord[]): Generator<void, Prefi
   }
   yield* sortSliced(all, comparePrefixStates);
   const states: PrefixState[] = [];
-  for (let i = 0; i < all.length;) {
+  for (let i = 0, n = 0; i < all.length; n++) {
+    if ((n & 16383) === 16383) yield;
     const k = all[i];
     let j = i + 1;
     // Those asking for one prefix share its object (decided apart, they may have two).
