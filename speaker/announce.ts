@@ -15,6 +15,7 @@ import {
   type AnnounceCache,
   type AnnounceInput,
   type Announcements,
+  anyOf,
   type Change,
   createAnnounceCache,
   type ServiceRecord,
@@ -140,7 +141,8 @@ function* decideAll(
   input: AnnounceInput,
 ): Generator<void, { records: ServiceRecord[]; changes?: Change[]; unique: boolean }> {
   const records: ServiceRecord[] = [];
-  let changes: Change[] | undefined = [];
+  // With no aggregate to patch (a first plan) nothing is patched: no Change is kept.
+  let changes: Change[] | undefined = cache.aggregate ? [] : undefined;
   const most = input.services.length / 4;
   const handled = new Set<ServiceRecord>();
   let unique = true;
@@ -174,7 +176,7 @@ function* forgetUnhandled(
   for (const [key, rec] of cache.records) {
     if ((++n & 4095) === 0) yield;
     if (handled.has(rec)) continue;
-    if (rec.any === 0) cache.records.delete(key);
+    if (anyOf(rec.counts) === 0) cache.records.delete(key);
     else Object.assign(rec, { view: undefined, epoch: 0, out: undefined, contribs: undefined });
   }
 }
@@ -238,7 +240,7 @@ function contextOf(config: Config, input: AnnounceInput, cache: AnnounceCache): 
     adsByPool: adsByPool(config.advertisements, labels),
     weightedEcmp: !!input.weightedEcmp,
     cache,
-    made: new Map(),
+    scratch: [],
   };
 }
 

@@ -9,11 +9,17 @@ import { matchesAnySelector } from "../api/selectors.ts";
 import { mergePathControl } from "../api/path_control.ts";
 import type { Prefix } from "../bgp/types.ts";
 import { cachedPrefix, internPeers } from "./announce_memo.ts";
+import { adAttributes } from "./announce_routes.ts";
 import {
   type AnnounceCache,
+  anyOf,
   type Change,
   type Contribution,
+  contributionList,
+  type Contributions,
+  localOf,
   NO_ROUTES,
+  readyOf,
   type ServiceAnnouncement,
   type ServiceRecord,
 } from "./announce_types.ts";
@@ -41,8 +47,19 @@ export interface DecideContext {
   adsByPool: ReadonlyMap<string, AdvertisementConfig[]>;
   weightedEcmp: boolean;
   cache: AnnounceCache;
-  /** Prefixes first asked for in this plan, by key (see `cachedPrefix`). */
-  made: Map<string, Prefix>;
+  /**
+   * One list every decision of the plan pushes its contributions to and leaves empty: not
+   * an array (with room for 16 more) made and dropped per Service.
+   */
+  scratch: Contribution[];
+  /** The interned names of `peers`, once a decision asked for them all. */
+  allPeers?: string[];
+}
+
+/** The peers the IPs of one Service reach so far: all of them, or those in `some`. */
+interface Reach {
+  all: boolean;
+  some: Set<string> | undefined;
 }
 
 /** The pool an IP belongs to: the controller's annotation first, else the containing range. */
@@ -76,18 +93,36 @@ export function redecide(
 ): Change | undefined {
   if (rec.view === view && rec.epoch === ctx.epoch) return undefined;
   const change: Change = { rec, old: rec.contribs, oldOut: rec.out };
-  const contribs: Contribution[] = [];
+  const contribs = ctx.scratch;
+  contribs.length = 0;
   rec.view = view;
   rec.epoch = ctx.epoch;
   rec.out = decideService(rec, contribs, ctx);
-  // One alone rather than a list of one (the usual case); an exact-size copy otherwise: a
-  // pushed-to array keeps room for 16 more, times 100,000s of Services.
+  keepEqual(contribs, change.old);
+  // One alone rather than a list of one (the usual case); an exact-size copy otherwise.
   rec.contribs = contribs.length === 0
     ? undefined
     : contribs.length === 1
     ? contribs[0]
     : contribs.slice();
+  contribs.length = 0;
   return change;
+}
+
+/**
+ * Puts back the old contributions equal to the new ones at the same place: a Service decided
+ * again for the same routes (its endpoint count changed) then changes no Route's identity,
+ * and the merge and the sessions skip it.
+ */
+function keepEqual(contribs: Contribution[], old: Contributions): void {
+  const list = contributionList(old);
+  for (let i = 0; i < contribs.length && i < list.length; i++) {
+    const a = contribs[i], b = list[i];
+    if (
+      a.prefix === b.prefix && a.attributes === b.attributes && a.key === b.key &&
+      a.ad === b.ad && a.peers === b.peers && a.weight === b.weight && a.svc === b.svc
+    ) contribs[i] = b;
+  }
 }
 
 /** Why `rec` waits or is not announced at all, before looking at its IPs. */
@@ -99,7 +134,7 @@ function blocker(
   if (svc.ingressIPs.length === 0) return { reason: "no IP assigned yet", cause: "waiting" };
   if (ctx.nodeReason) return { reason: ctx.nodeReason, cause: "config" };
   const local = svc.externalTrafficPolicy === "Local";
-  if (local ? !rec.local : !rec.any) {
+  if (local ? !localOf(rec.counts) : !anyOf(rec.counts)) {
     const reason = local
       ? `externalTrafficPolicy Local and no serving endpoint on node ${ctx.nodeName}`
       : "no serving endpoint";
@@ -116,21 +151,24 @@ function blocker(
  * in a properties array of its own (100,000s of them).
  */
 function outcome(
-  svc: ServiceView,
+  rec: ServiceRecord,
   at: { pool: string | undefined; peers: string[]; prefixes?: string | readonly string[] },
 ): ServiceAnnouncement {
   const { pool, peers, prefixes } = at;
+  const svc = rec.view!;
   // Views are immutable: share the list rather than copy it, times 100,000s of Services.
   const ips = svc.ingressIPs as string[];
   const { namespace, name } = svc;
+  // The record's key string, so that the status reporter needs no copy of its own.
+  const { key } = rec;
   if (prefixes === undefined) {
     return pool === undefined
-      ? { namespace, name, ips, peers }
-      : { namespace, name, ips, pool, peers };
+      ? { namespace, name, key, ips, peers }
+      : { namespace, name, key, ips, pool, peers };
   }
   return pool === undefined
-    ? { namespace, name, ips, peers, prefixes }
-    : { namespace, name, ips, pool, peers, prefixes };
+    ? { namespace, name, key, ips, peers, prefixes }
+    : { namespace, name, key, ips, pool, peers, prefixes };
 }
 
 /** The outcome of `rec`; its contributions are pushed to `contribs`. */
@@ -145,26 +183,33 @@ function decideService(
     ? undefined
     : lookupPool(ctx.config, ctx.poolNames, { svc, ip: ip0 });
   const blocked = blocker(rec, ctx);
-  if (blocked) return Object.assign(outcome(svc, { pool, peers: NO_PEERS }), blocked);
+  if (blocked) return Object.assign(outcome(rec, { pool, peers: NO_PEERS }), blocked);
   const local = svc.externalTrafficPolicy === "Local";
-  const weight = ctx.weightedEcmp && local ? (rec.ready || rec.local) : 0;
-  const announcedTo = new Set<string>();
+  const weight = ctx.weightedEcmp && local ? (readyOf(rec.counts) || localOf(rec.counts)) : 0;
+  const reach: Reach = { all: false, some: undefined };
   const reasons: string[] = [];
-  for (const ip of svc.ingressIPs) {
-    decideIp({ rec, ip, weight }, { contribs, announcedTo, reasons }, ctx);
-  }
-  const peers = internPeers(ctx.cache, [...announcedTo].sort());
+  for (const ip of svc.ingressIPs) decideIp({ rec, ip, weight }, { contribs, reach, reasons }, ctx);
+  const peers = peersReached(reach, ctx);
   const prefixes = contribs.length === 0
     ? undefined
     : contribs.length === 1
     ? contribs[0].key
     : [...new Set(contribs.map((k) => k.key))];
-  const out = outcome(svc, { pool, peers, prefixes });
+  const out = outcome(rec, { pool, peers, prefixes });
   if (peers.length === 0) Object.assign(out, { reason: reasons.join("; "), cause: "config" });
   else if (reasons.length > 0) out.partial = reasons.join("; ");
-  const path = mergePathControl(contribs.map((k) => k.ad));
-  if (path.med !== undefined || path.asPathPrepend !== undefined) out.path = path;
+  // Most advertisements set neither: then no list and merge per Service.
+  if (contribs.some((k) => k.ad.med !== undefined || k.ad.asPathPrepend !== undefined)) {
+    out.path = mergePathControl(contribs.map((k) => k.ad));
+  }
   return out;
+}
+
+/** The sorted, interned names of the peers `reach` holds. */
+function peersReached(reach: Reach, ctx: DecideContext): string[] {
+  // Every peer (the usual case): one list for the plan, no set and sort per Service.
+  if (reach.all) return ctx.allPeers ??= internPeers(ctx.cache, ctx.peers.map((p) => p.name));
+  return reach.some ? internPeers(ctx.cache, [...reach.some].sort()) : NO_PEERS;
 }
 
 /** Why the IPv6 peers `ad` would reach get no IPv6 route (no next hop), if that is why. */
@@ -181,7 +226,7 @@ function noNextHopFor(ctx: DecideContext, ad: AdvertisementConfig): string | und
  */
 function decideIp(
   at: { rec: ServiceRecord; ip: string; weight: number },
-  to: { contribs: Contribution[]; announcedTo: Set<string>; reasons: string[] },
+  to: { contribs: Contribution[]; reach: Reach; reasons: string[] },
   ctx: DecideContext,
 ): void {
   const { rec, ip } = at;
@@ -201,7 +246,7 @@ function decideIp(
     let found: { prefix: Prefix; key: string };
     try {
       const length = v6 ? ad.aggregationLengthV6 : ad.aggregationLength;
-      found = cachedPrefix(ctx.cache, ctx.made, { ip, length });
+      found = cachedPrefix(ctx.cache, { ip, length });
     } catch (err) {
       to.reasons.push(`IP ${ip}: ${(err as Error).message}`);
       break;
@@ -213,10 +258,23 @@ function decideIp(
       continue;
     }
     matched = true;
-    const { prefix, key } = found;
+    const { key } = found;
+    // Two advertisements of one Service asking for one prefix share its object.
+    const prefix = to.contribs.find((k) => k.key === key)?.prefix ?? found.prefix;
     const { weight } = at;
-    to.contribs.push({ prefix, key, ad, peers: targets, weight, svc: rec.key, routes: NO_ROUTES });
-    for (const p of targets ?? ctx.peers.map((x) => x.name)) to.announcedTo.add(p);
+    const attributes = adAttributes(ctx.cache, ad);
+    to.contribs.push({
+      prefix,
+      attributes,
+      key,
+      ad,
+      peers: targets,
+      weight,
+      svc: rec.key,
+      routes: NO_ROUTES,
+    });
+    if (targets === null) to.reach.all = true;
+    else for (const p of targets) (to.reach.some ??= new Set()).add(p);
   }
   if (matched) return;
   const family = v6 ? "ipv6" : "ipv4";

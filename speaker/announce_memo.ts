@@ -10,7 +10,14 @@ import { parsePrefix, prefixKey } from "../bgp/mod.ts";
 import type { LargeCommunity, Prefix } from "../bgp/types.ts";
 import {
   type AnnounceCache,
+  anyOf,
   CACHE_LIMIT,
+  type Counts,
+  countsAt,
+  findPrefix,
+  localOf,
+  readyOf,
+  sameCounts,
   type ServiceRecord,
   type SliceCounts,
 } from "./announce_types.ts";
@@ -60,9 +67,7 @@ export function recordOf(cache: AnnounceCache, key: string): ServiceRecord {
       key,
       view: undefined,
       epoch: 0,
-      any: 0,
-      local: 0,
-      ready: 0,
+      counts: 0,
       out: undefined,
       contribs: undefined,
     };
@@ -73,12 +78,9 @@ export function recordOf(cache: AnnounceCache, key: string): ServiceRecord {
 
 /** Sets `rec`'s counts to `from.sums[from.at..from.at+2]` (zeros past the end). */
 function setCounts(rec: ServiceRecord, from: { sums: readonly number[]; at: number }): void {
-  const { sums, at } = from;
-  const any = sums[at] ?? 0, local = sums[at + 1] ?? 0, ready = sums[at + 2] ?? 0;
-  if (rec.any === any && rec.local === local && rec.ready === ready) return;
-  rec.any = any;
-  rec.local = local;
-  rec.ready = ready;
+  const counts = countsAt(from.sums, from.at);
+  if (sameCounts(rec.counts, counts)) return;
+  rec.counts = counts;
   // Its decision was made from other counts.
   rec.epoch = 0;
 }
@@ -101,14 +103,17 @@ export function* countEndpoints(
   const { slices: prev, keys, nums } = last;
   // Each affected record's counts before, so that a slice replaced by an equal one (or
   // moved between slices) decides nothing again.
-  const before = new Map<ServiceRecord, number[]>();
+  const before = new Map<ServiceRecord, Counts>();
+  const sum = [0, 0, 0];
   const add = (key: string, at: number, sign: 1 | -1) => {
     if (nums[at] === 0) return;
     const rec = recordOf(cache, key);
-    if (!before.has(rec)) before.set(rec, [rec.any, rec.local, rec.ready]);
-    rec.any += sign * nums[at];
-    rec.local += sign * nums[at + 1];
-    rec.ready += sign * nums[at + 2];
+    const c = rec.counts;
+    if (!before.has(rec)) before.set(rec, c);
+    sum[0] = anyOf(c) + sign * nums[at];
+    sum[1] = localOf(c) + sign * nums[at + 1];
+    sum[2] = readyOf(c) + sign * nums[at + 2];
+    rec.counts = countsAt(sum, 0);
   };
   for (let i = 0; i < slices.length; i++) {
     if ((i & 16383) === 16383) yield;
@@ -119,8 +124,8 @@ export function* countEndpoints(
     prev[i] = slices[i];
   }
   const touched = new Set<ServiceRecord>();
-  for (const [rec, [any, local, ready]] of before) {
-    if (rec.any === any && rec.local === local && rec.ready === ready) continue;
+  for (const [rec, was] of before) {
+    if (sameCounts(rec.counts, was)) continue;
     rec.epoch = 0;
     touched.add(rec);
   }
@@ -163,18 +168,19 @@ function* recountAll(
 }
 
 /**
- * The shared Prefix for `ip/length`, and its map key: the one the last aggregate holds, else
- * one made in this plan (`made`), so that decisions asking for a prefix share its object.
+ * The Prefix for `ip/length`, and its map key: the one the last aggregate holds, so that
+ * decisions asking for a prefix share its object, else a new one. Prefixes new in this plan
+ * are shared when merged (see `sortedStates`): no map of them is kept while deciding,
+ * 100,000s of entries at a start.
  */
 export function cachedPrefix(
   cache: AnnounceCache,
-  made: Map<string, Prefix>,
   at: { ip: string; length: number },
 ): { prefix: Prefix; key: string } {
   const parsed = parsePrefix(`${at.ip}/${at.length}`);
   const key = prefixKey(parsed);
-  let prefix = cache.aggregate?.prefixes.get(key)?.prefix ?? made.get(key);
-  if (!prefix) made.set(key, prefix = parsed);
+  const last = cache.aggregate;
+  const prefix = (last && findPrefix(last.sorted, parsed)?.prefix) ?? parsed;
   return { prefix, key };
 }
 

@@ -13,6 +13,8 @@ import {
   compareServices,
   type Contribution,
   contributionList,
+  findPrefix,
+  indexOfPrefix,
   isShared,
   NO_ROUTES,
   type PrefixState,
@@ -49,6 +51,39 @@ function merge(
 }
 
 /**
+ * The prefix states of every record's contributions, in prefix order: the contributions
+ * sorted (stably: a prefix's stay in record order), then runs of one prefix grouped, sharing
+ * one Prefix object. No map by key is filled and dropped, 100,000s of entries at a start.
+ */
+function* sortedStates(records: readonly ServiceRecord[]): Generator<void, PrefixState[]> {
+  const all: Contribution[] = [];
+  for (let i = 0; i < records.length; i++) {
+    // A chance for the caller to let timers and I/O in (see Slicer).
+    if ((i & 1023) === 1023) yield;
+    const c = records[i].contribs;
+    if (c === undefined) continue;
+    if (Array.isArray(c)) { for (const k of c) all.push(k); }
+    else all.push(c as Contribution);
+  }
+  yield* sortSliced(all, comparePrefixStates);
+  const states: PrefixState[] = [];
+  for (let i = 0, n = 0; i < all.length; n++) {
+    if ((n & 16383) === 16383) yield;
+    const k = all[i];
+    let j = i + 1;
+    // Those asking for one prefix share its object (decided apart, they may have two).
+    while (j < all.length && comparePrefixStates(all[j], k) === 0) all[j++].prefix = k.prefix;
+    states.push(
+      j === i + 1
+        ? k
+        : { prefix: k.prefix, key: k.key, contribs: all.slice(i, j), routes: k.routes },
+    );
+    i = j;
+  }
+  return states;
+}
+
+/**
  * Merges every record's contributions into per-prefix, per-peer routes from scratch; yields
  * now and then so that a caller can slice the work (100,000s of prefixes).
  */
@@ -58,21 +93,20 @@ export function* aggregateAll(
   at: { epoch: number; peers: readonly PeerConfig[] },
 ): Generator<void, Aggregate> {
   const { peers } = at;
-  const old = cache.aggregate?.prefixes;
-  const prefixes = new Map<string, PrefixState>();
-  for (let i = 0; i < records.length; i++) {
-    // A chance for the caller to let timers and I/O in (see Slicer).
-    if ((i & 1023) === 1023) yield;
-    for (const k of contributionList(records[i].contribs)) join(prefixes, k);
-  }
-  const sorted = yield* sortSliced([...prefixes.values()], comparePrefixStates);
+  const old = cache.aggregate?.sorted ?? [];
+  const sorted = yield* sortedStates(records);
+  // Both tables are in prefix order: one walk finds each prefix's old state.
+  let j = 0;
   for (let i = 0; i < sorted.length; i++) {
     if ((i & 1023) === 1023) yield;
-    merge(cache, sorted[i], { peers, reuse: old?.get(sorted[i].key) });
+    const st = sorted[i];
+    while (j < old.length && comparePrefixStates(old[j], st) < 0) j++;
+    const reuse = j < old.length && comparePrefixStates(old[j], st) === 0 ? old[j] : undefined;
+    merge(cache, st, { peers, reuse });
   }
   const services = yield* sortSliced(records.map((r) => r.out!), compareServices);
   const routes = yield* perPeerRoutes(sorted, peers);
-  return { epoch: at.epoch, peers, records, prefixes, sorted, services, routes };
+  return { epoch: at.epoch, peers, records, sorted, services, routes };
 }
 
 /** Takes `k` back from its prefix's state (the state goes when `k` stood for it). */
@@ -91,27 +125,32 @@ function leave(prefixes: Map<string, PrefixState>, k: Contribution): void {
 }
 
 /**
- * Takes back what the changed records asked for before and adds what they ask for now;
+ * Takes back what the changed records asked for before and adds what they ask for now, in
+ * `work` (the touched prefixes' states by key, looked up in `sorted` when first touched);
  * returns each touched prefix's state as it was before (undefined: a new prefix).
  */
 function moveContributions(
-  prefixes: Map<string, PrefixState>,
-  changes: readonly Change[],
+  sorted: readonly PrefixState[],
+  at: { changes: readonly Change[]; work: Map<string, PrefixState> },
 ): Map<string, PrefixState | undefined> {
+  const { changes, work } = at;
   const before = new Map<string, PrefixState | undefined>();
   const touch = (k: Contribution) => {
-    if (!before.has(k.key)) before.set(k.key, prefixes.get(k.key));
+    if (before.has(k.key)) return;
+    const st = findPrefix(sorted, k.prefix);
+    before.set(k.key, st);
+    if (st) work.set(k.key, st);
   };
   for (const c of changes) {
     for (const k of contributionList(c.old)) {
       touch(k);
-      leave(prefixes, k);
+      leave(work, k);
     }
   }
   for (const c of changes) {
     for (const k of contributionList(c.rec.contribs)) {
       touch(k);
-      join(prefixes, k);
+      join(work, k);
     }
   }
   return before;
@@ -121,17 +160,21 @@ function moveContributions(
 interface TableEdits {
   replaced: [PrefixState, PrefixState][];
   born: PrefixState[];
-  removed: boolean;
+  removed: Set<PrefixState>;
 }
 
 /** Merges the touched prefixes again; returns which peers' route lists changed. */
 function remerge(
   cache: AnnounceCache,
   agg: Aggregate,
-  at: { before: ReadonlyMap<string, PrefixState | undefined>; edits: TableEdits },
+  at: {
+    before: ReadonlyMap<string, PrefixState | undefined>;
+    work: ReadonlyMap<string, PrefixState>;
+    edits: TableEdits;
+  },
 ): boolean[] {
-  const { prefixes, peers } = agg;
-  const { edits } = at;
+  const { peers } = agg;
+  const { edits, work: prefixes } = at;
   const peerChanged = new Array<boolean>(peers.length).fill(false);
   for (const [key, was] of at.before) {
     const now = prefixes.get(key);
@@ -140,7 +183,7 @@ function remerge(
     for (let pi = 0; pi < peers.length; pi++) {
       if (routeAt(now?.routes ?? NO_ROUTES, pi) !== routeAt(wasRoutes, pi)) peerChanged[pi] = true;
     }
-    if (was && !now) edits.removed = true;
+    if (was && !now) edits.removed.add(was);
     else if (!was && now) edits.born.push(now);
     else if (was && now && was !== now) edits.replaced.push([was, now]);
   }
@@ -151,25 +194,12 @@ function remerge(
 function patchTable(agg: Aggregate, edits: TableEdits): PrefixState[] {
   let sorted = agg.sorted;
   for (const [was, now] of edits.replaced) {
-    const i = indexOfPrefix(sorted, was);
+    const i = indexOfPrefix(sorted, was.prefix);
     if (i >= 0) sorted[i] = now;
   }
-  if (edits.removed) sorted = sorted.filter((st) => agg.prefixes.get(st.key) === st);
+  if (edits.removed.size > 0) sorted = sorted.filter((st) => !edits.removed.has(st));
   if (edits.born.length > 0) sorted = mergeSorted(sorted, edits.born.sort(comparePrefixStates));
   return sorted;
-}
-
-/** Where `st` sits in the sorted table (binary search by prefix), or -1. */
-function indexOfPrefix(sorted: readonly PrefixState[], st: PrefixState): number {
-  let lo = 0, hi = sorted.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const c = comparePrefixStates(sorted[mid], st);
-    if (c === 0) return mid;
-    if (c < 0) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return -1;
 }
 
 /** `sorted` with the sorted `more` merged in, in one pass (no sort of the whole table). */
@@ -206,13 +236,21 @@ function* patchServices(
   return yield* sortSliced(records.map((r) => r.out!), compareServices);
 }
 
-/** Each peer's routes, in prefix order. */
+/**
+ * Each peer's routes, in prefix order. When every prefix has one Route for all peers (the
+ * usual case), the peers share one list: the planner never changes a list it handed out.
+ */
 export function* perPeerRoutes(
   sorted: readonly PrefixState[],
   peers: readonly PeerConfig[],
 ): Generator<void, Map<string, Route[]>> {
   const routes = new Map<string, Route[]>();
+  const same = sorted.every((st) => !Array.isArray(st.routes));
   for (let pi = 0; pi < peers.length; pi++) {
+    if (same && pi > 0) {
+      routes.set(peers[pi].name, routes.get(peers[0].name)!);
+      continue;
+    }
     const list: Route[] = [];
     for (let i = 0; i < sorted.length; i++) {
       if ((i & 16383) === 16383) yield;
@@ -234,9 +272,10 @@ export function* aggregateChanges(
   at: { records: ServiceRecord[]; changes: readonly Change[] },
 ): Generator<void, Aggregate> {
   const { records, changes } = at;
-  const before = moveContributions(agg.prefixes, changes);
-  const edits: TableEdits = { replaced: [], born: [], removed: false };
-  const peerChanged = remerge(cache, agg, { before, edits });
+  const work = new Map<string, PrefixState>();
+  const before = moveContributions(agg.sorted, { changes, work });
+  const edits: TableEdits = { replaced: [], born: [], removed: new Set() };
+  const peerChanged = remerge(cache, agg, { before, work, edits });
   const sorted = patchTable(agg, edits);
   const services = yield* patchServices(agg, { records, changes });
   const routes = new Map<string, Route[]>();

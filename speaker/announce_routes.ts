@@ -31,7 +31,7 @@ export function routeAt(routes: PeerRoutes, pi: number): Route | undefined {
 }
 
 /** The interned attributes of one advertisement alone (the usual route). */
-function adAttributes(cache: AnnounceCache, ad: AdvertisementConfig): RouteAttributes {
+export function adAttributes(cache: AnnounceCache, ad: AdvertisementConfig): RouteAttributes {
   let memo = cache.perAdvertisement.get(ad);
   if (!memo) {
     const attrs = intern(cache, buildAttributes([ad]));
@@ -79,8 +79,11 @@ export function routesOf(
   const { peers, reuse } = at;
   const one = isShared(st) ? undefined : st;
   if (one && one.peers === null && one.weight === 0 && peers.length > 0) {
-    // The usual case, without the general case's arrays and maps, times 100,000s.
-    return reused({ prefix: st.prefix, attributes: adAttributes(cache, one.ad) }, reuse);
+    // The usual case, without the general case's arrays and maps, times 100,000s: the
+    // contribution is the Route itself. Not an equal Route of `reuse`: that may be an old
+    // contribution (of another configuration's advertisement), kept alive by the new one.
+    // A Service decided again for the same route keeps its contribution (see `keepEqual`).
+    return one;
   }
   const items: { ad: AdvertisementConfig; peers: readonly string[] | null }[] = [];
   let weights: Map<string, number> | undefined;

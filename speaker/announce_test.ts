@@ -472,3 +472,122 @@ Deno.test("a reused cache gives what a fresh computation gives, change after cha
     rendered(computeAnnouncements(cfg, input())),
   );
 });
+
+Deno.test("a Service decided again for the same routes keeps its route and planner objects", () => {
+  const w = baseWorld();
+  const cfg = config(w.config);
+  const services = w.services.map((o) => must(parseService(o)));
+  const cache = createAnnounceCache();
+  const plan = (endpoints: { node: string }[]) =>
+    computeAnnouncements(cfg, {
+      nodeName: "n1",
+      services,
+      endpointSlices: [must(parseEndpointSlice(sliceObject("web", endpoints)))],
+      nodes: [],
+      cache,
+    });
+  const before = plan([{ node: "n2" }]);
+  const contribs = cache.records.get("default/web")?.contribs;
+  assert.ok(contribs !== undefined);
+  // Another serving endpoint: the Service is decided again, for the same route.
+  const after = plan([{ node: "n2" }, { node: "n3" }]);
+  assert.deepEqual(prefixes(after), { router1: ["192.0.2.10/32"] });
+  assert.equal(after.routes.get("router1")![0], before.routes.get("router1")![0]);
+  assert.equal(cache.records.get("default/web")?.contribs, contribs);
+  assert.deepEqual(after.routes.get("router1")![0].attributes, {});
+  assert.equal(after.services[0].key, "default/web");
+});
+
+Deno.test("peers that get the same routes share one list; others get their own", () => {
+  const w = baseWorld();
+  w.config.push(peerObject("router2", { myASN: 64500, peerASN: 64502, peerAddress: "10.0.0.2" }));
+  w.slices = [sliceObject("web", [{ node: "n1" }])];
+  const a = decide(w, "n1");
+  assert.deepEqual(prefixes(a), { router1: ["192.0.2.10/32"], router2: ["192.0.2.10/32"] });
+  assert.equal(a.routes.get("router1"), a.routes.get("router2"));
+  // An advertisement for one peer only: the lists differ.
+  w.config.push(advObject("one", { peers: ["router2"], communities: ["64500:7"] }));
+  const b = decide(w, "n1");
+  assert.notEqual(b.routes.get("router1"), b.routes.get("router2"));
+  assert.deepEqual(b.routes.get("router1")![0].attributes, {});
+  assert.deepEqual(b.routes.get("router2")![0].attributes.communities, [64500 * 65536 + 7]);
+});
+
+Deno.test("weighted ECMP counts past a thousand endpoints, patched slice by slice", () => {
+  const w = baseWorld();
+  w.services = [serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a", etp: "Local" })];
+  const cfg = config(w.config);
+  const services = w.services.map((o) => must(parseService(o)));
+  const cache = createAnnounceCache();
+  const slice = (name: string, n: number) =>
+    must(parseEndpointSlice({
+      ...sliceObject("web", Array.from({ length: n }, () => ({ node: "n1" }))),
+      metadata: { name, namespace: "default", labels: { "kubernetes.io/service-name": "web" } },
+    }));
+  const plan = (endpointSlices: ReturnType<typeof slice>[]) =>
+    computeAnnouncements(cfg, {
+      nodeName: "n1",
+      services,
+      endpointSlices,
+      nodes: [],
+      cache,
+      weightedEcmp: true,
+    });
+  const bandwidth = (
+    a: Announcements,
+  ) => [...a.routes.get("router1")![0].attributes.extendedCommunities![0]];
+  const a = slice("a", 1000), b = slice("b", 600);
+  assert.deepEqual(bandwidth(plan([a, b])), [...linkBandwidthCommunity(64500, 1600 * 125_000_000)]);
+  // One slice replaced: the counts are patched, from past 1023 back below it.
+  assert.deepEqual(bandwidth(plan([a, slice("b", 2)])), [
+    ...linkBandwidthCommunity(64500, 1002 * 125_000_000),
+  ]);
+  assert.deepEqual(bandwidth(plan([slice("a", 5), slice("b", 2)])), [
+    ...linkBandwidthCommunity(64500, 7 * 125_000_000),
+  ]);
+});
+
+Deno.test("after a configuration reload no route keeps the old configuration's objects", () => {
+  const w = baseWorld();
+  const services = w.services.map((o) => must(parseService(o)));
+  const endpointSlices = w.slices.map((o) => must(parseEndpointSlice(o)));
+  const cache = createAnnounceCache();
+  const plan = (cfg: Config) =>
+    computeAnnouncements(cfg, { nodeName: "n1", services, endpointSlices, nodes: [], cache });
+  plan(config(w.config));
+  // The same objects parsed again: equal advertisements, other objects.
+  const cfg = config(w.config);
+  const [route] = plan(cfg).routes.get("router1")!;
+  assert.equal(formatPrefix(route.prefix), "192.0.2.10/32");
+  assert.equal((route as unknown as { ad: unknown }).ad, cfg.advertisements[0]);
+});
+
+Deno.test("Services asking for one aggregated prefix share its Prefix object", () => {
+  const w = baseWorld();
+  w.config = [
+    poolObject("pool-b", ["198.51.100.0/24"]),
+    peerObject("router1", { myASN: 64500, peerASN: 64501, peerAddress: "10.0.0.1" }),
+    advObject("agg", { aggregationLength: 24 }),
+  ];
+  const names = ["a", "b", "c"];
+  const services = names.map((n, i) =>
+    must(parseService(serviceObject(n, { ips: [`198.51.100.${i + 1}`], pool: "pool-b" })))
+  );
+  const endpointSlices = names.map((n) =>
+    must(parseEndpointSlice(sliceObject(n, [{ node: "n1" }])))
+  );
+  const cache = createAnnounceCache();
+  const a = computeAnnouncements(config(w.config), {
+    nodeName: "n1",
+    services,
+    endpointSlices,
+    nodes: [],
+    cache,
+  });
+  assert.deepEqual(prefixes(a), { router1: ["198.51.100.0/24"] });
+  const prefixOf = (n: string) =>
+    (cache.records.get(`default/${n}`)?.contribs as { prefix: unknown }).prefix;
+  assert.equal(prefixOf("a"), prefixOf("b"));
+  assert.equal(prefixOf("a"), prefixOf("c"));
+  assert.equal(prefixOf("a"), a.routes.get("router1")![0].prefix);
+});

@@ -4,7 +4,7 @@
  */
 import type { AdvertisementConfig, Config, PeerConfig } from "../api/config.ts";
 import type { EndpointSliceView, NodeView, ServiceView } from "../api/objects.ts";
-import type { Route, RouteAttributes } from "../bgp/mod.ts";
+import { comparePrefix, type Route, type RouteAttributes } from "../bgp/mod.ts";
 import type { Prefix } from "../bgp/types.ts";
 import type { PathControl } from "../api/path_control.ts";
 
@@ -34,6 +34,8 @@ export interface AnnounceInput {
 export interface ServiceAnnouncement {
   namespace: string;
   name: string;
+  /** `namespace/name`, when the planner made it (one string shared with its memo). */
+  key?: string;
   ips: string[];
   /** Pool of the first IP, when known. */
   pool?: string;
@@ -108,12 +110,56 @@ export interface ServiceRecord {
   /** Context epoch the decision was made in; 0 = decide again (counts changed). */
   epoch: number;
   /** Serving endpoints anywhere, on this node, and ready ones on this node. */
-  any: number;
-  local: number;
-  ready: number;
+  counts: Counts;
   /** The outcome; a new object whenever the decision changes. */
   out: ServiceAnnouncement | undefined;
   contribs: Contributions;
+}
+
+/** Endpoint counts of one Service, packed (see {@linkcode countsAt}). */
+export type Counts = number | {
+  readonly any: number;
+  readonly local: number;
+  readonly ready: number;
+};
+
+/** Bits of each count in a packed {@linkcode Counts}. */
+const COUNT_BITS = 10;
+const COUNT_MAX = (1 << COUNT_BITS) - 1;
+
+/**
+ * The counts at `src[at..at+2]` (serving endpoints anywhere, on this node, ready ones on this
+ * node; zeros past the end): one small integer while each fits in 10 bits (nearly always),
+ * so that a record keeps one field rather than three; an object otherwise.
+ */
+export function countsAt(src: ArrayLike<number>, at: number): Counts {
+  const any = src[at] ?? 0, local = src[at + 1] ?? 0, ready = src[at + 2] ?? 0;
+  const fits = (n: number) => n >= 0 && n <= COUNT_MAX;
+  if (fits(any) && fits(local) && fits(ready)) {
+    return (any << (2 * COUNT_BITS)) | (local << COUNT_BITS) | ready;
+  }
+  return { any, local, ready };
+}
+
+/** Serving endpoints anywhere. */
+export function anyOf(c: Counts): number {
+  return typeof c === "number" ? c >>> (2 * COUNT_BITS) : c.any;
+}
+
+/** Serving endpoints on this node. */
+export function localOf(c: Counts): number {
+  return typeof c === "number" ? (c >>> COUNT_BITS) & COUNT_MAX : c.local;
+}
+
+/** Ready serving endpoints on this node. */
+export function readyOf(c: Counts): number {
+  return typeof c === "number" ? c & COUNT_MAX : c.ready;
+}
+
+/** Whether two counts are the same (a packed and an unpacked one never are). */
+export function sameCounts(a: Counts, b: Counts): boolean {
+  if (typeof a === "number" || typeof b === "number") return a === b;
+  return a.any === b.any && a.local === b.local && a.ready === b.ready;
 }
 
 /** One slice's contribution to a record's counts. */
@@ -156,6 +202,28 @@ export function isShared(st: PrefixState): st is SharedPrefix {
   return "contribs" in st;
 }
 
+/** Where the state of `prefix` sits in `sorted` (binary search), or -1. */
+export function indexOfPrefix(sorted: readonly PrefixState[], prefix: Prefix): number {
+  let lo = 0, hi = sorted.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = comparePrefix(sorted[mid].prefix, prefix);
+    if (c === 0) return mid;
+    if (c < 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
+
+/** The state of `prefix` in `sorted`, if any. */
+export function findPrefix(
+  sorted: readonly PrefixState[],
+  prefix: Prefix,
+): PrefixState | undefined {
+  const i = indexOfPrefix(sorted, prefix);
+  return i < 0 ? undefined : sorted[i];
+}
+
 /** Routes of a prefix not merged yet, or gone: none. */
 export const NO_ROUTES: readonly (Route | undefined)[] = Object.freeze([]);
 
@@ -168,8 +236,10 @@ export interface Aggregate {
   peers: readonly PeerConfig[];
   /** The handled Services' records, in input order. */
   records: ServiceRecord[];
-  prefixes: Map<string, PrefixState>;
-  /** `prefixes` in prefix order. */
+  /**
+   * Every prefix's state in prefix order, found by binary search ({@linkcode findPrefix}):
+   * no map by key beside it, times 100,000s of prefixes.
+   */
   sorted: PrefixState[];
   /** The records' outcomes by namespace/name. */
   services: ServiceAnnouncement[];
@@ -183,9 +253,14 @@ export interface Change {
   oldOut: ServiceAnnouncement | undefined;
 }
 
-/** One prefix a Service asks for through one advertisement, and the peers it goes to. */
-export interface Contribution {
+/**
+ * One prefix a Service asks for through one advertisement, and the peers it goes to. It is
+ * also the Route of that advertisement alone (`attributes` are its interned attributes), so
+ * that the usual prefix, asked for by one Service for every peer, needs no Route besides.
+ */
+export interface Contribution extends Route {
   prefix: Prefix;
+  attributes: RouteAttributes;
   key: string;
   ad: AdvertisementConfig;
   /** BGPPeer names; null = every peer selecting this node. */

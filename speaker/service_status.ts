@@ -18,6 +18,7 @@ import {
   serviceBGPStatusName,
   serviceBGPStatusObject,
   serviceEvent,
+  serviceKey,
   serviceKeyOf,
 } from "./status_objects.ts";
 
@@ -370,11 +371,16 @@ export class ServiceStatusReporter {
   readonly #writeDelete = (name: string, _: undefined) =>
     this.#o.writer.setServiceBGPStatus(this.#o.namespace, name, null);
   readonly #writeAssigned = (s: ServiceAnnouncement, _: undefined) =>
-    this.#o.writer.recordEvent(serviceEvent(s, {
-      type: "Normal",
-      reason: "nodeAssigned",
-      message: `announcing from node "${this.#o.node}" with protocol "bgp"`,
-    }));
+    this.#o.writer.recordEvent(serviceEvent(
+      s,
+      this.#assigned ??= {
+        type: "Normal",
+        reason: "nodeAssigned",
+        message: `announcing from node "${this.#o.node}" with protocol "bgp"`,
+      },
+    ));
+  /** The `nodeAssigned` Event's fields: one message for every Service (100,000s at a start). */
+  #assigned?: { type: "Normal"; reason: string; message: string };
   readonly #writeNotice = (s: ServiceAnnouncement, message: string) =>
     this.#o.writer.recordEvent(
       serviceEvent(s, { type: "Warning", reason: "notAnnounced", message }),
@@ -458,7 +464,7 @@ export class ServiceStatusReporter {
   services(): SpeakerServiceStatus[] {
     const peers = this.#o.peers;
     return this.#handled.map((s) => {
-      const t = this.#tracked.get(`${s.namespace}/${s.name}`);
+      const t = this.#tracked.get(serviceKey(s));
       const h = t?.name !== undefined ? t : undefined;
       const st: SpeakerServiceStatus = {
         namespace: s.namespace,

@@ -64,6 +64,11 @@ export function isOwnStatus(o: KubeObject, at: { namespace: string; node: string
   return o.metadata.namespace === at.namespace && o.metadata.labels?.[NODE_LABEL] === at.node;
 }
 
+/** The `namespace/name` of a decision: the planner's string when it gave one. */
+export function serviceKey(s: ServiceAnnouncement): string {
+  return s.key ?? `${s.namespace}/${s.name}`;
+}
+
 /**
  * The decisions that differ between two lists sorted by namespace/name, by `namespace/name`:
  * the new one, or undefined for a Service gone. Unchanged decisions are the same objects
@@ -83,8 +88,8 @@ export function* changedDecisions(
       continue;
     }
     const c = b === undefined ? 1 : a === undefined ? -1 : compareServices(b, a);
-    if (c < 0) yield [`${b.namespace}/${b.name}`, undefined];
-    else yield [`${a.namespace}/${a.name}`, a];
+    if (c < 0) yield [serviceKey(b), undefined];
+    else yield [serviceKey(a), a];
     if (c <= 0) i++;
     if (c >= 0) j++;
   }

@@ -20,3 +20,10 @@ Deno.test("changedDecisions: new, changed and gone Services, in one walk of sort
   assert.deepEqual([...changedDecisions([], [a])], [["a/x", a]]);
   assert.deepEqual([...changedDecisions([a, d], [])], [["a/x", undefined], ["c/z", undefined]]);
 });
+
+Deno.test("changedDecisions: a decision's key is the planner's string when it gives one", () => {
+  const a = { ...decision("a", "x"), key: "planner's a/x" };
+  const b = decision("b", "y");
+  assert.deepEqual([...changedDecisions([], [a, b])], [["planner's a/x", a], ["b/y", b]]);
+  assert.deepEqual([...changedDecisions([a], [])], [["planner's a/x", undefined]]);
+});
