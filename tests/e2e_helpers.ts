@@ -47,7 +47,10 @@ export function ferrolbCommand(args: string[]): string[] {
     "--config",
     `${REPO_ROOT}/deno.json`,
     ...taskV8Flags(),
-    ...taskPermissionFlags(),
+    // Read access to the program's own modules, as the image gives /app and the launcher the
+    // repository (the compiled binary embeds them): without it the manifest parser's Worker
+    // cannot load and parsing falls back to the main thread, which no user runs.
+    ...taskPermissionFlags().map((f) => f.startsWith("--allow-read=") ? `${f},${REPO_ROOT}` : f),
     `${REPO_ROOT}/main.ts`,
     ...args,
   ];
