@@ -92,3 +92,16 @@ export function setTurnClockForTest(now: () => number): () => void {
     clock = () => performance.now();
   };
 }
+
+/**
+ * Runs `work` (long work written as a generator that yields now and then) to its end, letting
+ * timers and I/O in whenever a slice is used up, in turns with every other slicer.
+ */
+export async function drive<T>(work: Generator<unknown, T>): Promise<T> {
+  const slice = new Slice();
+  for (;;) {
+    const r = work.next();
+    if (r.done) return r.value;
+    if (slice.due()) await slice.next();
+  }
+}

@@ -9,7 +9,8 @@ import {
   type HistoryFile,
   IpHistory,
 } from "../api/ip_history.ts";
-import { Slice } from "../addr/turn_budget.ts";
+import { drive, Slice } from "../addr/turn_budget.ts";
+import { writeDurably } from "./state_files.ts";
 import type { Logger } from "../api/log.ts";
 
 /** ConfigMap (cluster) and file (state dir) name of the history. */
@@ -39,13 +40,8 @@ export function fileHistoryBackend(stateDir: string): HistoryBackend {
     },
     async save(file) {
       const tmp = `${path}.tmp`;
-      const f = await Deno.open(tmp, { write: true, create: true, truncate: true });
-      try {
-        for await (const piece of historyText(file)) await writeAll(f, piece);
-        await f.sync();
-      } finally {
-        f.close();
-      }
+      // Deno.open's own default mode, as the history file has always had.
+      await writeDurably(tmp, historyText(file), { mode: 0o666 });
       await Deno.rename(tmp, path);
     },
   };
@@ -55,11 +51,10 @@ export function fileHistoryBackend(stateDir: string): HistoryBackend {
  * `JSON.stringify(file)` as bytes, in pieces of what one slice makes: the history of
  * 100,000 addresses stringified at once stalled the event loop.
  */
-async function* historyText(file: HistoryFile): AsyncGenerator<Uint8Array> {
-  const enc = new TextEncoder();
+async function* historyText(file: HistoryFile): AsyncGenerator<string> {
   // The other fields as they are, then the entries, so the text parses to the same file.
   const head = JSON.stringify({ ...file, entries: undefined }).slice(0, -1);
-  yield enc.encode(`${head}${head.length > 1 ? "," : ""}"entries":[`);
+  yield `${head}${head.length > 1 ? "," : ""}"entries":[`;
   const slice = new Slice();
   // The history goes on recording (and trimming its array) between two slices.
   const entries = file.entries.slice();
@@ -67,17 +62,12 @@ async function* historyText(file: HistoryFile): AsyncGenerator<Uint8Array> {
   for (let i = 0; i < entries.length; i++) {
     piece += `${i > 0 ? "," : ""}${JSON.stringify(entries[i])}`;
     if (i % 64 === 63 && slice.due()) {
-      yield enc.encode(piece);
+      yield piece;
       piece = "";
       await slice.next();
     }
   }
-  yield enc.encode(`${piece}]}`);
-}
-
-/** Writes all of `bytes` (one write may take fewer). */
-async function writeAll(f: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  for (let off = 0; off < bytes.length;) off += await f.write(bytes.subarray(off));
+  yield `${piece}]}`;
 }
 
 /** Options of {@linkcode HistoryKeeper}. */
@@ -143,12 +133,7 @@ export class HistoryKeeper {
     options: { save: boolean },
   ): Promise<void> {
     // In slices: 100,000 Services at a start would stall the event loop for 100s of ms.
-    const steps = this.history.reconcileSteps(holders, (this.#o.now ?? (() => new Date()))());
-    const slice = new Slice();
-    for (;;) {
-      if (steps.next().done) break;
-      if (slice.due()) await slice.next();
-    }
+    await drive(this.history.reconcileSteps(holders, (this.#o.now ?? (() => new Date()))()));
     if (options.save) await this.flush();
   }
 

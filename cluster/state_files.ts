@@ -32,12 +32,21 @@ export function removeIfExists(path: string): void {
   }
 }
 
-/** Writes `content` to `path` (mode 0600) and fsyncs it before resolving. */
+/**
+ * Writes `content` to `path` and fsyncs it before resolving; a new file gets `mode` (0600
+ * unless given, before the umask).
+ */
 export async function writeDurably(
   path: string,
   content: Uint8Array | AsyncIterable<string>,
+  options: { mode?: number } = {},
 ): Promise<void> {
-  const file = await Deno.open(path, { write: true, create: true, truncate: true, mode: 0o600 });
+  const file = await Deno.open(path, {
+    write: true,
+    create: true,
+    truncate: true,
+    mode: options.mode ?? 0o600,
+  });
   try {
     if (content instanceof Uint8Array) await writeAll(file, content);
     else {

@@ -1,23 +1,11 @@
 /**
  * Cooperative time slicing: long work (100,000s of Services) is written as a generator that
  * yields now and then, and {@linkcode drive} runs it in slices with a macrotask between
- * them, so that BGP keepalives, health checks and signals are never starved.
+ * them (`drive`, from `addr/turn_budget.ts`), so that BGP keepalives, health checks and
+ * signals are never starved.
  */
-import { Slice } from "../addr/turn_budget.ts";
-
-/**
- * Runs `work` to its end, letting timers and I/O run whenever a slice is used up. It takes
- * turns with the controller's and the state store's slices (`addr/turn_budget.ts`), so
- * slices of several rooms never run back to back.
- */
-export async function drive<T>(work: Generator<unknown, T>): Promise<T> {
-  const slice = new Slice();
-  for (;;) {
-    const r = work.next();
-    if (r.done) return r.value;
-    if (slice.due()) await slice.next();
-  }
-}
+// The driver lives with the turn queue, so rooms below the speaker run generators too.
+export { drive } from "../addr/turn_budget.ts";
 
 /** Below this many items a sort runs at once: it takes well under a slice. */
 const SORT_AT_ONCE = 4096;
