@@ -238,6 +238,30 @@ function aggregate(snap: Snapshot): { key: string; count: number; bytes: number 
 }
 
 /**
+ * The tail of the profiled command line: V8 flags when given, then `main.ts all` on the
+ * scenario in `dir` (see {@linkcode profileScenario}) with its admin server on `adminPort`.
+ */
+export function scenarioArgs(
+  dir: string,
+  options: { v8Flags?: string; adminPort: number },
+): string[] {
+  return [
+    ...(options.v8Flags ? [`--v8-flags=${options.v8Flags}`] : []),
+    "-A",
+    `${REPO_ROOT}/main.ts`,
+    "all",
+    "--config-dir",
+    `${dir}/config`,
+    "--state-dir",
+    `${dir}/state`,
+    "--node-name",
+    "n1",
+    "--admin-addr",
+    `127.0.0.1:${options.adminPort}`,
+  ];
+}
+
+/**
  * The input both profiles run on: P in-repo collectors on 127.0.0.2… at `port` and a config
  * directory of N Services peering with them in `dir/config`, with an empty `dir/state`.
  */
@@ -337,18 +361,7 @@ async function main() {
     args: [
       "run",
       `--inspect=127.0.0.1:${INSPECT_PORT}`,
-      ...(Deno.env.get("HEAP_V8_FLAGS") ? [`--v8-flags=${Deno.env.get("HEAP_V8_FLAGS")}`] : []),
-      "-A",
-      `${REPO_ROOT}/main.ts`,
-      "all",
-      "--config-dir",
-      `${dir}/config`,
-      "--state-dir",
-      `${dir}/state`,
-      "--node-name",
-      "n1",
-      "--admin-addr",
-      `127.0.0.1:${ADMIN_PORT}`,
+      ...scenarioArgs(dir, { v8Flags: Deno.env.get("HEAP_V8_FLAGS"), adminPort: ADMIN_PORT }),
     ],
     cwd: dir,
     stdout: TIMELINE ? "piped" : Deno.env.get("HEAP_PROFILE_LOGS") ? "inherit" : "null",

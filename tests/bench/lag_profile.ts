@@ -12,8 +12,7 @@
  * LAG_V8_FLAGS passes V8 flags (e.g. --trace-gc), LAG_LOGS=1 shows the child's output.
  */
 import type { Collector } from "../../bgp/collector.ts";
-import { REPO_ROOT } from "../e2e_helpers.ts";
-import { connectInspector, profileScenario } from "./heap_profile.ts";
+import { connectInspector, profileScenario, scenarioArgs } from "./heap_profile.ts";
 
 const N = Number(Deno.args[0] ?? 100_000);
 const P = Number(Deno.args[1] ?? 4);
@@ -145,18 +144,7 @@ async function profiledRun(dir: string, collectors: Collector[]) {
       "run",
       `--inspect-wait=127.0.0.1:${port}`,
       `--preload=${probe}`,
-      ...(Deno.env.get("LAG_V8_FLAGS") ? [`--v8-flags=${Deno.env.get("LAG_V8_FLAGS")}`] : []),
-      "-A",
-      `${REPO_ROOT}/main.ts`,
-      "all",
-      "--config-dir",
-      `${dir}/config`,
-      "--state-dir",
-      `${dir}/state`,
-      "--node-name",
-      "n1",
-      "--admin-addr",
-      "127.0.0.1:0",
+      ...scenarioArgs(dir, { v8Flags: Deno.env.get("LAG_V8_FLAGS"), adminPort: 0 }),
     ],
     cwd: dir,
     env: { FLB_LAG_OUT: lateFile },
