@@ -3,7 +3,7 @@
  * when Deno keeps /proc/self closed (it opens it only under `--allow-all`). The roles that
  * already hold `--allow-ffi` to libc (for TCP MD5) get the figures; the others leave them out.
  */
-import { LIBC_CANDIDATES } from "../bgp/md5_transport.ts";
+import { openGrantedLibc } from "./libc_open.ts";
 
 /** Descriptor figures read on demand. */
 export interface FdCounter {
@@ -22,22 +22,9 @@ const SYMBOLS = {
   getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
 } as const;
 
-function openLibc(): Deno.DynamicLibrary<typeof SYMBOLS> | undefined {
-  for (const path of LIBC_CANDIDATES) {
-    // Query first: without the grant, dlopen would prompt or throw.
-    if (Deno.permissions.querySync({ name: "ffi", path }).state !== "granted") continue;
-    try {
-      return Deno.dlopen(path, SYMBOLS);
-    } catch {
-      // Not at this path on this distribution: try the next one.
-    }
-  }
-  return undefined;
-}
-
 /** A libc-backed counter, or undefined without `--allow-ffi` to libc. */
 export function libcFdCounter(): FdCounter | undefined {
-  const lib = openLibc();
+  const lib = openGrantedLibc(SYMBOLS);
   if (!lib) return undefined;
   const limit = new Uint8Array(16);
   const limitView = new DataView(limit.buffer);

@@ -6,6 +6,7 @@
  * grant, or on a libc without `malloc_trim` (musl), there is nothing to call and nothing is done.
  */
 import { LIBC_CANDIDATES } from "../bgp/libc_paths.mjs";
+import { openGrantedLibc } from "./libc_open.ts";
 
 const SYMBOLS = {
   malloc_trim: { parameters: ["usize"], result: "i32" },
@@ -21,17 +22,8 @@ export interface MallocTrimmer {
 export function libcMallocTrimmer(
   candidates: readonly string[] = LIBC_CANDIDATES,
 ): MallocTrimmer | undefined {
-  for (const path of candidates) {
-    // Query first: without the grant, dlopen would prompt or throw.
-    if (Deno.permissions.querySync({ name: "ffi", path }).state !== "granted") continue;
-    try {
-      const lib = Deno.dlopen(path, SYMBOLS);
-      return { trim: () => lib.symbols.malloc_trim(0n) === 1 };
-    } catch {
-      // Not at this path, or a libc without malloc_trim: try the next one.
-    }
-  }
-  return undefined;
+  const lib = openGrantedLibc(SYMBOLS, candidates);
+  return lib && { trim: () => lib.symbols.malloc_trim(0n) === 1 };
 }
 
 /** Options for {@linkcode startMallocTrim}. */
