@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { SERVICE_VIEW_FIELDS } from "./testing.ts";
 import {
   parseEndpointSlice,
   parseNode,
@@ -262,22 +263,7 @@ Deno.test("snapshot views read what parseService gives, from the object", () => 
     {},
     { loadBalancer: { ingress: [{ ip: "192.0.2.1" }, { hostname: "h" }, { ip: "::1" }] } },
   ];
-  const fields: (keyof ServiceView)[] = [
-    "namespace",
-    "name",
-    "labels",
-    "annotations",
-    "type",
-    "loadBalancerClass",
-    "loadBalancerIP",
-    "ipFamilies",
-    "ipFamilyPolicy",
-    "clusterIPs",
-    "externalTrafficPolicy",
-    "selector",
-    "ports",
-    "ingressIPs",
-  ];
+  const fields = SERVICE_VIEW_FIELDS;
   for (const spec of specs) {
     for (const status of statuses) {
       const obj = { ...base, spec, ...(status ? { status } : {}) } as KubeObject;

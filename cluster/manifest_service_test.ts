@@ -1,30 +1,14 @@
 import assert from "node:assert/strict";
 import { parseSnapshotService } from "../api/objects.ts";
+import { SERVICE_VIEW_FIELDS } from "../api/testing.ts";
 import { asManifestService } from "./manifest_service.ts";
 import type { KubeObject } from "./types.ts";
-
-const VIEW_FIELDS = [
-  "namespace",
-  "name",
-  "labels",
-  "annotations",
-  "type",
-  "loadBalancerClass",
-  "loadBalancerIP",
-  "ipFamilies",
-  "ipFamilyPolicy",
-  "clusterIPs",
-  "externalTrafficPolicy",
-  "selector",
-  "ports",
-  "ingressIPs",
-] as const;
 
 /** Every field of a Service view (or the failed result), as one plain object. */
 function viewFields(o: KubeObject): unknown {
   const r = parseSnapshotService(o);
   if (!r.ok) return r;
-  return Object.fromEntries(VIEW_FIELDS.map((f) => [f, r.value[f]]));
+  return Object.fromEntries(SERVICE_VIEW_FIELDS.map((f) => [f, r.value[f]]));
 }
 
 function service(spec: unknown, metadata: KubeObject["metadata"] = { name: "web" }): KubeObject {
