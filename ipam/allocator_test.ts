@@ -1,18 +1,9 @@
 import assert from "node:assert/strict";
+import { serviceRequest } from "./testing.ts";
 import { Allocator } from "./allocator.ts";
 import type { AllocateResult, PoolSpec, ServiceRequest } from "./types.ts";
 
-function svc(key: string, extra: Partial<ServiceRequest> = {}): ServiceRequest {
-  return {
-    key,
-    namespace: key.split("/")[0],
-    families: [4],
-    policy: "SingleStack",
-    ports: [{ protocol: "TCP", port: 80 }],
-    backendKey: "Cluster",
-    ...extra,
-  };
-}
+const svc = serviceRequest;
 
 function allocator(pools: PoolSpec[]): Allocator {
   const a = new Allocator();

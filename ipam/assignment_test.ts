@@ -1,19 +1,9 @@
 import assert from "node:assert/strict";
+import { serviceRequest } from "./testing.ts";
 import { Allocator } from "./allocator.ts";
 import { Assignment } from "./assignment.ts";
-import type { ServiceRequest } from "./types.ts";
 
-function svc(key: string, extra: Partial<ServiceRequest> = {}): ServiceRequest {
-  return {
-    key,
-    namespace: key.split("/")[0],
-    families: [4],
-    policy: "SingleStack",
-    ports: [{ protocol: "TCP", port: 80 }],
-    backendKey: "Cluster",
-    ...extra,
-  };
-}
+const svc = serviceRequest;
 
 Deno.test("assignment: one address kept as text, two as a list, in the order given", () => {
   const one = new Assignment(["10.0.0.1"], "p", svc("ns/a"));

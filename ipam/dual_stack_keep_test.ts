@@ -3,19 +3,13 @@
  * only the missing family, from the pool of the address it keeps (as MetalLB does).
  */
 import assert from "node:assert/strict";
+import { serviceRequest } from "./testing.ts";
 import { Allocator } from "./allocator.ts";
 import type { AllocateResult, PoolSpec, ServiceRequest } from "./types.ts";
 
+/** A RequireDualStack request (both families). */
 function svc(key: string, extra: Partial<ServiceRequest> = {}): ServiceRequest {
-  return {
-    key,
-    namespace: key.split("/")[0],
-    families: [4, 6],
-    policy: "RequireDualStack",
-    ports: [{ protocol: "TCP", port: 80 }],
-    backendKey: "Cluster",
-    ...extra,
-  };
+  return serviceRequest(key, { families: [4, 6], policy: "RequireDualStack", ...extra });
 }
 
 function allocator(pools: PoolSpec[]): Allocator {

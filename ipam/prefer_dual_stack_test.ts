@@ -1,20 +1,14 @@
 import assert from "node:assert/strict";
+import { serviceRequest } from "./testing.ts";
 import { Allocator } from "./allocator.ts";
 import type { AllocateResult, ServiceRequest } from "./types.ts";
 
 // A PreferDualStack Service listing one family (as in a single-stack cluster) gets the
 // other family too from the pool of the one it holds, as MetalLB's additional assignment.
 
+/** A PreferDualStack request listing IPv4, in namespace `ns`. */
 function svc(key: string, extra: Partial<ServiceRequest> = {}): ServiceRequest {
-  return {
-    key,
-    namespace: "ns",
-    families: [4],
-    policy: "PreferDualStack",
-    ports: [{ protocol: "TCP", port: 80 }],
-    backendKey: "Cluster",
-    ...extra,
-  };
+  return serviceRequest(key, { namespace: "ns", policy: "PreferDualStack", ...extra });
 }
 
 function allocator(ranges: string[]): Allocator {
