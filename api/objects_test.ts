@@ -1,12 +1,6 @@
 import assert from "node:assert/strict";
 import { SERVICE_VIEW_FIELDS } from "./testing.ts";
-import {
-  parseEndpointSlice,
-  parseNode,
-  parseService,
-  parseSnapshotService,
-  type ServiceView,
-} from "./objects.ts";
+import { parseEndpointSlice, parseNode, parseService, parseSnapshotService } from "./objects.ts";
 import { matchesAnySelector, matchLabelSelector } from "./selectors.ts";
 import { formatConfigError } from "./config.ts";
 import { z } from "zod";
