@@ -26,10 +26,11 @@ Deno.test("startMallocTrim: trims on its period until stopped", async () => {
   let calls = 0;
   const trimmer: MallocTrimmer = { trim: () => (calls++, true) };
   const stop = startMallocTrim({ trimmer, intervalMs: 5 });
-  await new Promise((r) => setTimeout(r, 60));
+  // A busy machine may fire the interval late: wait for the second trim, not for a duration.
+  for (let i = 0; i < 2000 && calls < 2; i++) await new Promise((r) => setTimeout(r, 5));
   stop();
   const seen = calls;
-  assert.ok(seen >= 2, `trimmed ${seen} times in 60 ms`);
+  assert.ok(seen >= 2, `trimmed ${seen} times`);
   await new Promise((r) => setTimeout(r, 30));
   assert.equal(calls, seen, "no trim after stop");
 });
