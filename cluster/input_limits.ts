@@ -7,6 +7,8 @@
  * The defaults let a generated file of 100,000 Services (27 MB, 1.9 million YAML nodes, 27
  * million characters as JSON) through with a margin of about 2.5x on size and 5x on the rest.
  */
+import { formatCount } from "../api/count_text.ts";
+
 /** The bounds one file (or one state document) must stay within. */
 export interface ParseLimits {
   /** Largest text accepted, in bytes. */
@@ -37,9 +39,7 @@ export const DEFAULT_LIMITS: Readonly<ParseLimits> = Object.freeze({
 export type Bounded<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 /** Formats a count the way the error messages do (1,000,000). */
-export function formatCount(n: number): string {
-  return Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : String(n);
-}
+export { formatCount };
 
 /** Fills the limits a caller left out with {@linkcode DEFAULT_LIMITS}. */
 export function resolveLimits(limits: Partial<ParseLimits> = {}): ParseLimits {

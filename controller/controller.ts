@@ -11,6 +11,7 @@
  * `service_events.ts`, `service_writes.ts`), `pool_status.ts`, then `write_queue.ts`.
  */
 import { formatConfigError } from "../api/config.ts";
+import { formatCount } from "../api/count_text.ts";
 import type { PoolStatus, ServiceStatus, StatusDocument } from "../api/status.ts";
 import type { ObjectSource, ObjectWriter } from "../cluster/types.ts";
 import { updateConfig } from "./config_pass.ts";
@@ -110,7 +111,7 @@ export class Controller {
     if (this.#passes === 0) return "reading objects";
     const p = this.#s.clock.progress;
     if (!p) return this.#s.config === null ? "waiting for a valid configuration" : "writing state";
-    return `${p.phase} ${p.done.toLocaleString("en-US")}/${p.total.toLocaleString("en-US")}`;
+    return `${p.phase} ${formatCount(p.done)}/${formatCount(p.total)}`;
   }
 
   /** Passes run so far (for tests and benchmarks). */

@@ -5,6 +5,7 @@
  */
 import { Slice } from "../addr/turn_budget.ts";
 import type { Logger } from "../api/log.ts";
+import { formatCount } from "../api/count_text.ts";
 /** Passes handling more Services than this log progress and per-Service lines at debug. */
 export const LARGE_PASS = 1000;
 /** How often a large pass logs its progress. */
@@ -75,8 +76,7 @@ export class PassClock {
     const t = performance.now();
     if (!force && t - this.#lastProgressLog < PROGRESS_MS) return false;
     this.#lastProgressLog = t;
-    const fmt = (n: number) => n.toLocaleString("en-US");
-    this.#log.info(`${p.phase} ${fmt(p.done)}/${fmt(p.total)}`, {
+    this.#log.info(`${p.phase} ${formatCount(p.done)}/${formatCount(p.total)}`, {
       phase: p.phase,
       done: p.done,
       total: p.total,
