@@ -7,18 +7,18 @@ import { parseIP } from "../api/ip.ts";
 import type { ServiceView } from "../api/objects.ts";
 import { matchesAnySelector } from "../api/selectors.ts";
 import { mergePathControl } from "../api/path_control.ts";
+import { parsePrefix, prefixEquals } from "../bgp/mod.ts";
 import type { Prefix } from "../bgp/types.ts";
-import { cachedPrefix, internPeers } from "./announce_memo.ts";
+import { internPeers } from "./announce_memo.ts";
 import { adAttributes } from "./announce_routes.ts";
 import {
   type AnnounceCache,
   anyOf,
   type Change,
-  type Contribution,
+  Contribution,
   contributionList,
   type Contributions,
   localOf,
-  NO_ROUTES,
   readyOf,
   type ServiceAnnouncement,
   type ServiceRecord,
@@ -119,8 +119,8 @@ function keepEqual(contribs: Contribution[], old: Contributions): void {
   for (let i = 0; i < contribs.length && i < list.length; i++) {
     const a = contribs[i], b = list[i];
     if (
-      a.prefix === b.prefix && a.attributes === b.attributes && a.key === b.key &&
-      a.ad === b.ad && a.peers === b.peers && a.weight === b.weight && a.svc === b.svc
+      prefixEquals(a.prefix, b.prefix) && a.attributes === b.attributes && a.ad === b.ad &&
+      a.peers === b.peers && a.weight === b.weight && a.svc === b.svc
     ) contribs[i] = b;
   }
 }
@@ -152,7 +152,7 @@ function blocker(
  */
 function outcome(
   rec: ServiceRecord,
-  at: { pool: string | undefined; peers: string[]; prefixes?: string | readonly string[] },
+  at: { pool: string | undefined; peers: string[]; prefixes?: Prefix | readonly Prefix[] },
 ): ServiceAnnouncement {
   const { pool, peers, prefixes } = at;
   const svc = rec.view!;
@@ -193,8 +193,8 @@ function decideService(
   const prefixes = contribs.length === 0
     ? undefined
     : contribs.length === 1
-    ? contribs[0].key
-    : [...new Set(contribs.map((k) => k.key))];
+    ? contribs[0].prefix
+    : [...new Set(contribs.map((k) => k.prefix))];
   const out = outcome(rec, { pool, peers, prefixes });
   if (peers.length === 0) Object.assign(out, { reason: reasons.join("; "), cause: "config" });
   else if (reasons.length > 0) out.partial = reasons.join("; ");
@@ -243,10 +243,10 @@ function decideIp(
   let hopless: string | undefined;
   for (const ad of ctx.adsByPool.get(pool) ?? []) {
     if (!matchesAnySelector(ad.serviceSelectors, svc.labels)) continue;
-    let found: { prefix: Prefix; key: string };
+    let found: Prefix;
     try {
       const length = v6 ? ad.aggregationLengthV6 : ad.aggregationLength;
-      found = cachedPrefix(ctx.cache, { ip, length });
+      found = parsePrefix(`${ip}/${length}`);
     } catch (err) {
       to.reasons.push(`IP ${ip}: ${(err as Error).message}`);
       break;
@@ -258,21 +258,13 @@ function decideIp(
       continue;
     }
     matched = true;
-    const { key } = found;
-    // Two advertisements of one Service asking for one prefix share its object.
-    const prefix = to.contribs.find((k) => k.key === key)?.prefix ?? found.prefix;
     const { weight } = at;
     const attributes = adAttributes(ctx.cache, ad);
-    to.contribs.push({
-      prefix,
-      attributes,
-      key,
-      ad,
-      peers: targets,
-      weight,
-      svc: rec.key,
-      routes: NO_ROUTES,
-    });
+    const k = new Contribution(found, { attributes, ad, peers: targets, weight, svc: rec.key });
+    // Two advertisements of one Service asking for one prefix share its object.
+    const same = to.contribs.find((o) => prefixEquals(o.prefix, found));
+    if (same) k.prefix = same.prefix;
+    to.contribs.push(k);
     if (targets === null) to.reach.all = true;
     else for (const p of targets) (to.reach.some ??= new Set()).add(p);
   }

@@ -1,20 +1,18 @@
 /**
  * Interned parts of the announcement planner: endpoint counts patched per changed slice,
- * prefixes cut from shared slabs, attribute sets and peer lists shared by identity.
+ * attribute sets and peer lists shared by identity.
  */
 import type { AdvertisementConfig } from "../api/config.ts";
 import type { EndpointSliceView } from "../api/objects.ts";
 import { mergePathControl } from "../api/path_control.ts";
 import type { RouteAttributes } from "../bgp/mod.ts";
-import { parsePrefix, prefixKey } from "../bgp/mod.ts";
-import type { LargeCommunity, Prefix } from "../bgp/types.ts";
+import type { LargeCommunity } from "../bgp/types.ts";
 import {
   type AnnounceCache,
   anyOf,
   CACHE_LIMIT,
   type Counts,
   countsAt,
-  findPrefix,
   localOf,
   readyOf,
   sameCounts,
@@ -165,23 +163,6 @@ function* recountAll(
   }
   for (const [key, o] of at) setCounts(recordOf(cache, key), { sums, at: o });
   cache.endpoints = { node: nodeName, slices: slices.slice(), keys, nums };
-}
-
-/**
- * The Prefix for `ip/length`, and its map key: the one the last aggregate holds, so that
- * decisions asking for a prefix share its object, else a new one. Prefixes new in this plan
- * are shared when merged (see `sortedStates`): no map of them is kept while deciding,
- * 100,000s of entries at a start.
- */
-export function cachedPrefix(
-  cache: AnnounceCache,
-  at: { ip: string; length: number },
-): { prefix: Prefix; key: string } {
-  const parsed = parsePrefix(`${at.ip}/${at.length}`);
-  const key = prefixKey(parsed);
-  const last = cache.aggregate;
-  const prefix = (last && findPrefix(last.sorted, parsed)?.prefix) ?? parsed;
-  return { prefix, key };
 }
 
 /** Map key of an attribute set. */

@@ -4,7 +4,7 @@
  * bandwidth with weighted ECMP) otherwise.
  */
 import type { AdvertisementConfig, PeerConfig } from "../api/config.ts";
-import type { Route, RouteAttributes } from "../bgp/mod.ts";
+import { prefixEquals, type Route, type RouteAttributes } from "../bgp/mod.ts";
 import type { Prefix } from "../bgp/types.ts";
 import {
   attributesKey,
@@ -59,8 +59,9 @@ function finish(
 
 /** `route` again as the Route of `reuse` with its prefix and attributes, if there is one. */
 function reused(route: Route, reuse: PeerRoutes | undefined): Route {
+  // The prefix by value: a Service decided again has a Prefix of its own (see Contribution).
   const same = (r: Route | undefined) =>
-    r !== undefined && r.prefix === route.prefix && r.attributes === route.attributes;
+    r !== undefined && r.attributes === route.attributes && prefixEquals(r.prefix, route.prefix);
   if (reuse === undefined) return route;
   if (Array.isArray(reuse)) return reuse.find(same) ?? route;
   return same(reuse as Route) ? reuse as Route : route;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { buildConfig, type Config } from "../api/config.ts";
 import { parseEndpointSlice, parseNode, parseService } from "../api/objects.ts";
-import { formatPrefix } from "../bgp/mod.ts";
+import { formatPrefix, type Prefix } from "../bgp/mod.ts";
 import type { KubeObject } from "../cluster/types.ts";
 import {
   type Announcements,
@@ -10,6 +10,7 @@ import {
   EXCLUDE_LABEL,
   linkBandwidthCommunity,
 } from "./announce.ts";
+import { prefixList } from "./announce_types.ts";
 import {
   advObject,
   communityObject,
@@ -385,7 +386,12 @@ function rendered(a: Announcements): unknown {
       }`
     );
   }
-  return { routes, services: a.services, peers: a.peers.map((p) => p.name) };
+  // Prefixes as text: the planner hands out its own objects, whose other fields are its memo.
+  const text = (p: string | Prefix) => typeof p === "string" ? p : formatPrefix(p);
+  const services = a.services.map((s) =>
+    s.prefixes === undefined ? s : { ...s, prefixes: prefixList(s).map(text) }
+  );
+  return { routes, services, peers: a.peers.map((p) => p.name) };
 }
 
 Deno.test("a reused cache gives what a fresh computation gives, change after change", () => {

@@ -5,7 +5,7 @@
 import type { AdvertisementConfig, Config, PeerConfig } from "../api/config.ts";
 import type { EndpointSliceView, NodeView, ServiceView } from "../api/objects.ts";
 import { comparePrefix, type Route, type RouteAttributes } from "../bgp/mod.ts";
-import type { Prefix } from "../bgp/types.ts";
+import { AFI_IPV4, AFI_IPV6, type Prefix } from "../bgp/types.ts";
 import type { PathControl } from "../api/path_control.ts";
 
 /** Inputs of {@linkcode computeAnnouncements}. */
@@ -52,8 +52,17 @@ export interface ServiceAnnouncement {
   partial?: string;
   /** `ferrolb.io/as-path-prepend` / `ferrolb.io/med` its routes carry, when set. */
   path?: PathControl;
-  /** Map keys ({@linkcode prefixKey}) of the prefixes announced for it. */
-  prefixes?: string | readonly string[];
+  /**
+   * The prefixes announced for it (the planner's own objects: no key string per Service),
+   * or their map keys ({@linkcode prefixKey}).
+   */
+  prefixes?: string | Prefix | readonly (string | Prefix)[];
+}
+
+/** The prefixes of `s` as a list (no array is kept for the usual single one). */
+export function prefixList(s: ServiceAnnouncement): readonly (string | Prefix)[] {
+  const p = s.prefixes;
+  return p === undefined ? [] : Array.isArray(p) ? p : [p as string | Prefix];
 }
 
 /** What {@linkcode computeAnnouncements} decided. */
@@ -186,7 +195,6 @@ export interface EndpointState {
  */
 export interface SharedPrefix {
   prefix: Prefix;
-  key: string;
   contribs: Contribution[];
   routes: PeerRoutes;
 }
@@ -253,15 +261,29 @@ export interface Change {
   oldOut: ServiceAnnouncement | undefined;
 }
 
+/** What a {@linkcode Contribution} is made of besides its prefix. */
+export interface ContributionParts {
+  attributes: RouteAttributes;
+  ad: AdvertisementConfig;
+  peers: readonly string[] | null;
+  weight: number;
+  svc: string;
+}
+
 /**
  * One prefix a Service asks for through one advertisement, and the peers it goes to. It is
  * also the Route of that advertisement alone (`attributes` are its interned attributes), so
- * that the usual prefix, asked for by one Service for every peer, needs no Route besides.
+ * that the usual prefix, asked for by one Service for every peer, needs no Route besides;
+ * and it is its own Prefix (the address fields are its own), so that it needs no Prefix
+ * object either, times 100,000s.
  */
-export interface Contribution extends Route {
+export class Contribution implements Route {
+  /** The address: IPv4 bits as a signed integer, or IPv6 hex (see {@linkcode Prefix}). */
+  readonly addr: number | string;
+  readonly length: number;
+  /** Itself, or the Prefix it shares with others asking for the same prefix. */
   prefix: Prefix;
   attributes: RouteAttributes;
-  key: string;
   ad: AdvertisementConfig;
   /** BGPPeer names; null = every peer selecting this node. */
   peers: readonly string[] | null;
@@ -273,6 +295,24 @@ export interface Contribution extends Route {
    * otherwise {@linkcode NO_ROUTES}.
    */
   routes: PeerRoutes;
+
+  /** The contribution of `parts` to `prefix` (its fields copied: no reference kept). */
+  constructor(prefix: Prefix, parts: ContributionParts) {
+    this.addr = prefix.addr;
+    this.length = prefix.length;
+    this.prefix = this as unknown as Prefix;
+    this.attributes = parts.attributes;
+    this.ad = parts.ad;
+    this.peers = parts.peers;
+    this.weight = parts.weight;
+    this.svc = parts.svc;
+    this.routes = NO_ROUTES;
+  }
+
+  /** The family, from the address's type: no field for it. */
+  get afi(): 1 | 2 {
+    return typeof this.addr === "number" ? AFI_IPV4 : AFI_IPV6;
+  }
 }
 
 /** Order of Services: namespace, then name. */
