@@ -241,6 +241,7 @@ function contextOf(config: Config, input: AnnounceInput, cache: AnnounceCache): 
     weightedEcmp: !!input.weightedEcmp,
     cache,
     scratch: [],
+    notes: new Map(),
   };
 }
 

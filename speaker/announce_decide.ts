@@ -19,6 +19,8 @@ import {
   contributionList,
   type Contributions,
   localOf,
+  Outcome,
+  type OutcomeNote,
   readyOf,
   type ServiceAnnouncement,
   type ServiceRecord,
@@ -54,6 +56,8 @@ export interface DecideContext {
   scratch: Contribution[];
   /** The interned names of `peers`, once a decision asked for them all. */
   allPeers?: string[];
+  /** Outcome notes of this plan that name no Service, by cause and reason. */
+  notes: Map<string, OutcomeNote>;
 }
 
 /** The peers the IPs of one Service reach so far: all of them, or those in `some`. */
@@ -125,50 +129,48 @@ function keepEqual(contribs: Contribution[], old: Contributions): void {
   }
 }
 
+/** Why a Service waits for an IP: the same note for all of them. */
+const NO_IP: OutcomeNote = Object.freeze({ reason: "no IP assigned yet", cause: "waiting" });
+
 /** Why `rec` waits or is not announced at all, before looking at its IPs. */
-function blocker(
-  rec: ServiceRecord,
-  ctx: DecideContext,
-): { reason: string; cause: "waiting" | "config" } | undefined {
+function blocker(rec: ServiceRecord, ctx: DecideContext): OutcomeNote | undefined {
   const svc = rec.view!;
-  if (svc.ingressIPs.length === 0) return { reason: "no IP assigned yet", cause: "waiting" };
-  if (ctx.nodeReason) return { reason: ctx.nodeReason, cause: "config" };
+  if (svc.ingressIPs.length === 0) return NO_IP;
+  if (ctx.nodeReason) return noteOf(ctx, { reason: ctx.nodeReason, cause: "config" });
   const local = svc.externalTrafficPolicy === "Local";
   if (local ? !localOf(rec.counts) : !anyOf(rec.counts)) {
     const reason = local
       ? `externalTrafficPolicy Local and no serving endpoint on node ${ctx.nodeName}`
       : "no serving endpoint";
-    return { reason, cause: "waiting" };
+    return noteOf(ctx, { reason, cause: "waiting" });
   }
   if (ctx.peers.length === 0) {
-    return { reason: `no BGPPeer selects node ${ctx.nodeName}`, cause: "config" };
+    return noteOf(ctx, { reason: `no BGPPeer selects node ${ctx.nodeName}`, cause: "config" });
   }
   return undefined;
 }
 
-/**
- * The outcome's usual fields in one literal, so that they sit inside the object rather than
- * in a properties array of its own (100,000s of them).
- */
+/** The plan's one note equal to `n` (these reasons name no Service: often 10,000s share one). */
+function noteOf(ctx: DecideContext, n: { reason: string; cause: "waiting" | "config" }) {
+  const key = `${n.cause}\n${n.reason}`;
+  let hit = ctx.notes.get(key);
+  if (!hit) ctx.notes.set(key, hit = Object.freeze(n));
+  return hit;
+}
+
+/** The outcome of `rec` with these fields (its view stands for its namespace, name and IPs). */
 function outcome(
   rec: ServiceRecord,
-  at: { pool: string | undefined; peers: string[]; prefixes?: Prefix | readonly Prefix[] },
+  at: {
+    pool: string | undefined;
+    peers: string[];
+    prefixes?: Prefix | readonly Prefix[];
+    note?: OutcomeNote;
+  },
 ): ServiceAnnouncement {
-  const { pool, peers, prefixes } = at;
-  const svc = rec.view!;
-  // Views are immutable: share the list rather than copy it, times 100,000s of Services.
-  const ips = svc.ingressIPs as string[];
-  const { namespace, name } = svc;
+  const { pool, peers, prefixes, note } = at;
   // The record's key string, so that the status reporter needs no copy of its own.
-  const { key } = rec;
-  if (prefixes === undefined) {
-    return pool === undefined
-      ? { namespace, name, key, ips, peers }
-      : { namespace, name, key, ips, pool, peers };
-  }
-  return pool === undefined
-    ? { namespace, name, key, ips, peers, prefixes }
-    : { namespace, name, key, ips, pool, peers, prefixes };
+  return new Outcome(rec.view!, { key: rec.key, pool, peers, prefixes, note });
 }
 
 /** The outcome of `rec`; its contributions are pushed to `contribs`. */
@@ -183,7 +185,7 @@ function decideService(
     ? undefined
     : lookupPool(ctx.config, ctx.poolNames, { svc, ip: ip0 });
   const blocked = blocker(rec, ctx);
-  if (blocked) return Object.assign(outcome(rec, { pool, peers: NO_PEERS }), blocked);
+  if (blocked) return outcome(rec, { pool, peers: NO_PEERS, note: blocked });
   const local = svc.externalTrafficPolicy === "Local";
   const weight = ctx.weightedEcmp && local ? (readyOf(rec.counts) || localOf(rec.counts)) : 0;
   const reach: Reach = { all: false, some: undefined };
@@ -195,14 +197,14 @@ function decideService(
     : contribs.length === 1
     ? contribs[0].prefix
     : [...new Set(contribs.map((k) => k.prefix))];
-  const out = outcome(rec, { pool, peers, prefixes });
-  if (peers.length === 0) Object.assign(out, { reason: reasons.join("; "), cause: "config" });
-  else if (reasons.length > 0) out.partial = reasons.join("; ");
+  let note: OutcomeNote | undefined;
+  if (peers.length === 0) note = { reason: reasons.join("; "), cause: "config" };
+  else if (reasons.length > 0) note = { partial: reasons.join("; ") };
   // Most advertisements set neither: then no list and merge per Service.
   if (contribs.some((k) => k.ad.med !== undefined || k.ad.asPathPrepend !== undefined)) {
-    out.path = mergePathControl(contribs.map((k) => k.ad));
+    note = { ...note, path: mergePathControl(contribs.map((k) => k.ad)) };
   }
-  return out;
+  return outcome(rec, { pool, peers, prefixes, note });
 }
 
 /** The sorted, interned names of the peers `reach` holds. */

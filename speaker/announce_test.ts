@@ -388,9 +388,14 @@ function rendered(a: Announcements): unknown {
   }
   // Prefixes as text: the planner hands out its own objects, whose other fields are its memo.
   const text = (p: string | Prefix) => typeof p === "string" ? p : formatPrefix(p);
-  const services = a.services.map((s) =>
-    s.prefixes === undefined ? s : { ...s, prefixes: prefixList(s).map(text) }
-  );
+  // Its namespace, name and IPs too, which the planner's outcomes read through their view.
+  const services = a.services.map((s) => ({
+    ...s,
+    namespace: s.namespace,
+    name: s.name,
+    ips: s.ips,
+    prefixes: prefixList(s).map(text),
+  }));
   return { routes, services, peers: a.peers.map((p) => p.name) };
 }
 

@@ -59,6 +59,77 @@ export interface ServiceAnnouncement {
   prefixes?: string | Prefix | readonly (string | Prefix)[];
 }
 
+/** The rarer fields of an {@linkcode Outcome}, in one object shared by equal ones. */
+export interface OutcomeNote {
+  readonly reason?: string;
+  readonly cause?: "waiting" | "config";
+  readonly partial?: string;
+  readonly path?: PathControl;
+}
+
+/**
+ * A {@linkcode ServiceAnnouncement} the planner makes: the Service's view stands for its
+ * namespace, name and IPs, and one note for its reasons and path (read through them, not
+ * held in seven fields per Service, times 100,000s).
+ */
+export class Outcome implements ServiceAnnouncement {
+  /** The view decided from (immutable, so its fields hold for this outcome). */
+  readonly view: ServiceView;
+  readonly key: string;
+  readonly pool: string | undefined;
+  readonly peers: string[];
+  readonly prefixes: Prefix | readonly Prefix[] | undefined;
+  readonly note: OutcomeNote | undefined;
+
+  /** The outcome for `view`, whose Service has `namespace/name` `key`. */
+  constructor(
+    view: ServiceView,
+    at: {
+      key: string;
+      pool: string | undefined;
+      peers: string[];
+      prefixes: Prefix | readonly Prefix[] | undefined;
+      note: OutcomeNote | undefined;
+    },
+  ) {
+    this.view = view;
+    this.key = at.key;
+    this.pool = at.pool;
+    this.peers = at.peers;
+    this.prefixes = at.prefixes;
+    this.note = at.note;
+  }
+
+  get namespace(): string {
+    return this.view.namespace;
+  }
+
+  get name(): string {
+    return this.view.name;
+  }
+
+  get ips(): string[] {
+    // Views are immutable: the list is shared, not copied, times 100,000s of Services.
+    return this.view.ingressIPs as string[];
+  }
+
+  get reason(): string | undefined {
+    return this.note?.reason;
+  }
+
+  get cause(): "waiting" | "config" | undefined {
+    return this.note?.cause;
+  }
+
+  get partial(): string | undefined {
+    return this.note?.partial;
+  }
+
+  get path(): PathControl | undefined {
+    return this.note?.path;
+  }
+}
+
 /** The prefixes of `s` as a list (no array is kept for the usual single one). */
 export function prefixList(s: ServiceAnnouncement): readonly (string | Prefix)[] {
   const p = s.prefixes;
