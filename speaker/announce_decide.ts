@@ -10,7 +10,7 @@ import { mergePathControl } from "../api/path_control.ts";
 import { parsePrefix, prefixEquals } from "../bgp/mod.ts";
 import type { Prefix } from "../bgp/types.ts";
 import { internPeers } from "./announce_memo.ts";
-import { adAttributes } from "./announce_routes.ts";
+import { sourceOf } from "./announce_routes.ts";
 import {
   type AnnounceCache,
   anyOf,
@@ -123,8 +123,7 @@ function keepEqual(contribs: Contribution[], old: Contributions): void {
   for (let i = 0; i < contribs.length && i < list.length; i++) {
     const a = contribs[i], b = list[i];
     if (
-      prefixEquals(a.prefix, b.prefix) && a.attributes === b.attributes && a.ad === b.ad &&
-      a.peers === b.peers && a.weight === b.weight && a.svc === b.svc
+      prefixEquals(a.prefix, b.prefix) && a.source === b.source && a.svc === b.svc
     ) contribs[i] = b;
   }
 }
@@ -260,9 +259,8 @@ function decideIp(
       continue;
     }
     matched = true;
-    const { weight } = at;
-    const attributes = adAttributes(ctx.cache, ad);
-    const k = new Contribution(found, { attributes, ad, peers: targets, weight, svc: rec.key });
+    const source = sourceOf(ctx.cache, ad, { peers: targets, weight: at.weight });
+    const k = new Contribution(found, { source, svc: rec.key });
     // Two advertisements of one Service asking for one prefix share its object.
     const same = to.contribs.find((o) => prefixEquals(o.prefix, found));
     if (same) k.prefix = same.prefix;

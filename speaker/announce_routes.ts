@@ -14,10 +14,12 @@ import {
   linkBandwidthCommunity,
 } from "./announce_memo.ts";
 import {
+  type AdMemo,
   type AnnounceCache,
   isShared,
   type PeerRoutes,
   type PrefixState,
+  type Source,
 } from "./announce_types.ts";
 
 /** The local AS a session to `peer` uses. */
@@ -30,15 +32,42 @@ export function routeAt(routes: PeerRoutes, pi: number): Route | undefined {
   return Array.isArray(routes) ? routes[pi] : routes as Route;
 }
 
-/** The interned attributes of one advertisement alone (the usual route). */
-export function adAttributes(cache: AnnounceCache, ad: AdvertisementConfig): RouteAttributes {
+/** What the planner keeps for advertisement `ad`. */
+function memoOf(cache: AnnounceCache, ad: AdvertisementConfig): AdMemo {
   let memo = cache.perAdvertisement.get(ad);
   if (!memo) {
     const attrs = intern(cache, buildAttributes([ad]));
-    memo = { attrs, key: attributesKey(attrs) };
+    memo = { attrs, key: attributesKey(attrs), sources: new Map() };
     cache.perAdvertisement.set(ad, memo);
   }
-  return memo.attrs;
+  return memo;
+}
+
+/** The interned attributes of one advertisement alone (the usual route). */
+export function adAttributes(cache: AnnounceCache, ad: AdvertisementConfig): RouteAttributes {
+  return memoOf(cache, ad).attrs;
+}
+
+/** Distinct sources one advertisement keeps; past it they start again (made ones stay valid). */
+const SOURCE_LIMIT = 4096;
+
+/** The one shared {@linkcode Source} for `ad` to `at.peers` with `at.weight`. */
+export function sourceOf(
+  cache: AnnounceCache,
+  ad: AdvertisementConfig,
+  at: { peers: readonly string[] | null; weight: number },
+): Source {
+  const { peers, weight } = at;
+  const memo = memoOf(cache, ad);
+  // Peer names hold no newline (they are Kubernetes object names).
+  const key = peers === null ? `${weight}` : `${weight}\n${peers.join("\n")}`;
+  let hit = memo.sources.get(key);
+  if (!hit) {
+    if (memo.sources.size >= SOURCE_LIMIT) memo.sources.clear();
+    hit = Object.freeze({ ad, attributes: memo.attrs, peers, weight });
+    memo.sources.set(key, hit);
+  }
+  return hit;
 }
 
 function finish(

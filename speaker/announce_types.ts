@@ -157,7 +157,7 @@ export interface AnnounceCache {
   attributes: Map<string, RouteAttributes>;
   /** Interned `ServiceAnnouncement.peers` lists. */
   peerLists: Map<string, string[]>;
-  perAdvertisement: WeakMap<AdvertisementConfig, { attrs: RouteAttributes; key: string }>;
+  perAdvertisement: WeakMap<AdvertisementConfig, AdMemo>;
   /**
    * One record per Service by `namespace/name` (view, endpoint counts, decision), instead of
    * a map each: 100,000s of Services.
@@ -332,13 +332,25 @@ export interface Change {
   oldOut: ServiceAnnouncement | undefined;
 }
 
-/** What a {@linkcode Contribution} is made of besides its prefix. */
-export interface ContributionParts {
-  attributes: RouteAttributes;
-  ad: AdvertisementConfig;
-  peers: readonly string[] | null;
-  weight: number;
-  svc: string;
+/**
+ * How a contribution is announced: through which advertisement (and its interned
+ * attributes), to which peers, with which weight. One object for all contributions alike
+ * (see {@linkcode AdMemo}): most Services' are.
+ */
+export interface Source {
+  readonly ad: AdvertisementConfig;
+  readonly attributes: RouteAttributes;
+  /** BGPPeer names; null = every peer selecting this node. */
+  readonly peers: readonly string[] | null;
+  readonly weight: number;
+}
+
+/** What the planner keeps per advertisement: its attributes alone and its sources. */
+export interface AdMemo {
+  attrs: RouteAttributes;
+  key: string;
+  /** By weight and peer names. */
+  sources: Map<string, Source>;
 }
 
 /**
@@ -354,35 +366,46 @@ export class Contribution implements Route {
   readonly length: number;
   /** Itself, or the Prefix it shares with others asking for the same prefix. */
   prefix: Prefix;
-  attributes: RouteAttributes;
-  ad: AdvertisementConfig;
-  /** BGPPeer names; null = every peer selecting this node. */
-  peers: readonly string[] | null;
-  weight: number;
+  /** Advertisement, attributes, peers and weight, shared (see {@linkcode Source}). */
+  readonly source: Source;
   /** `namespace/name` of the Service asking. */
-  svc: string;
+  readonly svc: string;
   /**
    * While it alone asks for its prefix: the Route each peer gets (see {@linkcode PrefixState});
    * otherwise {@linkcode NO_ROUTES}.
    */
   routes: PeerRoutes;
 
-  /** The contribution of `parts` to `prefix` (its fields copied: no reference kept). */
-  constructor(prefix: Prefix, parts: ContributionParts) {
+  /** The contribution of Service `at.svc` to `prefix` (its fields copied: no reference kept). */
+  constructor(prefix: Prefix, at: { source: Source; svc: string }) {
     this.addr = prefix.addr;
     this.length = prefix.length;
     this.prefix = this as unknown as Prefix;
-    this.attributes = parts.attributes;
-    this.ad = parts.ad;
-    this.peers = parts.peers;
-    this.weight = parts.weight;
-    this.svc = parts.svc;
+    this.source = at.source;
+    this.svc = at.svc;
     this.routes = NO_ROUTES;
   }
 
   /** The family, from the address's type: no field for it. */
   get afi(): 1 | 2 {
     return typeof this.addr === "number" ? AFI_IPV4 : AFI_IPV6;
+  }
+
+  get attributes(): RouteAttributes {
+    return this.source.attributes;
+  }
+
+  get ad(): AdvertisementConfig {
+    return this.source.ad;
+  }
+
+  /** BGPPeer names; null = every peer selecting this node. */
+  get peers(): readonly string[] | null {
+    return this.source.peers;
+  }
+
+  get weight(): number {
+    return this.source.weight;
   }
 }
 
