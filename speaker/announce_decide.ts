@@ -22,8 +22,8 @@ import {
   Outcome,
   type OutcomeNote,
   readyOf,
-  type ServiceAnnouncement,
   type ServiceRecord,
+  viewOf,
 } from "./announce_types.ts";
 
 /** Annotation the controller writes with the pool an IP came from. */
@@ -95,13 +95,12 @@ export function redecide(
   view: ServiceView,
   ctx: DecideContext,
 ): Change | undefined {
-  if (rec.view === view && rec.epoch === ctx.epoch) return undefined;
+  if (viewOf(rec) === view && rec.epoch === ctx.epoch) return undefined;
   const change: Change = { rec, old: rec.contribs, oldOut: rec.out };
   const contribs = ctx.scratch;
   contribs.length = 0;
-  rec.view = view;
   rec.epoch = ctx.epoch;
-  rec.out = decideService(rec, contribs, ctx);
+  rec.out = decideService({ rec, svc: view }, contribs, ctx);
   keepEqual(contribs, change.old);
   // One alone rather than a list of one (the usual case); an exact-size copy otherwise.
   rec.contribs = contribs.length === 0
@@ -132,8 +131,11 @@ function keepEqual(contribs: Contribution[], old: Contributions): void {
 const NO_IP: OutcomeNote = Object.freeze({ reason: "no IP assigned yet", cause: "waiting" });
 
 /** Why `rec` waits or is not announced at all, before looking at its IPs. */
-function blocker(rec: ServiceRecord, ctx: DecideContext): OutcomeNote | undefined {
-  const svc = rec.view!;
+function blocker(
+  at: { rec: ServiceRecord; svc: ServiceView },
+  ctx: DecideContext,
+): OutcomeNote | undefined {
+  const { rec, svc } = at;
   if (svc.ingressIPs.length === 0) return NO_IP;
   if (ctx.nodeReason) return noteOf(ctx, { reason: ctx.nodeReason, cause: "config" });
   const local = svc.externalTrafficPolicy === "Local";
@@ -159,37 +161,39 @@ function noteOf(ctx: DecideContext, n: { reason: string; cause: "waiting" | "con
 
 /** The outcome of `rec` with these fields (its view stands for its namespace, name and IPs). */
 function outcome(
-  rec: ServiceRecord,
+  of: { rec: ServiceRecord; svc: ServiceView },
   at: {
     pool: string | undefined;
     peers: string[];
     prefixes?: Prefix | readonly Prefix[];
     note?: OutcomeNote;
   },
-): ServiceAnnouncement {
+): Outcome {
   const { pool, peers, prefixes, note } = at;
   // The record's key string, so that the status reporter needs no copy of its own.
-  return new Outcome(rec.view!, { key: rec.key, pool, peers, prefixes, note });
+  return new Outcome(of.svc, { key: of.rec.key, pool, peers, prefixes, note });
 }
 
 /** The outcome of `rec`; its contributions are pushed to `contribs`. */
 function decideService(
-  rec: ServiceRecord,
+  of: { rec: ServiceRecord; svc: ServiceView },
   contribs: Contribution[],
   ctx: DecideContext,
-): ServiceAnnouncement {
-  const svc = rec.view!;
+): Outcome {
+  const { rec, svc } = of;
   const ip0 = svc.ingressIPs[0];
   const pool = ip0 === undefined
     ? undefined
     : lookupPool(ctx.config, ctx.poolNames, { svc, ip: ip0 });
-  const blocked = blocker(rec, ctx);
-  if (blocked) return outcome(rec, { pool, peers: NO_PEERS, note: blocked });
+  const blocked = blocker(of, ctx);
+  if (blocked) return outcome(of, { pool, peers: NO_PEERS, note: blocked });
   const local = svc.externalTrafficPolicy === "Local";
   const weight = ctx.weightedEcmp && local ? (readyOf(rec.counts) || localOf(rec.counts)) : 0;
   const reach: Reach = { all: false, some: undefined };
   const reasons: string[] = [];
-  for (const ip of svc.ingressIPs) decideIp({ rec, ip, weight }, { contribs, reach, reasons }, ctx);
+  for (const ip of svc.ingressIPs) {
+    decideIp({ rec, svc, ip, weight }, { contribs, reach, reasons }, ctx);
+  }
   const peers = peersReached(reach, ctx);
   const prefixes = contribs.length === 0
     ? undefined
@@ -203,7 +207,7 @@ function decideService(
   if (contribs.some((k) => k.ad.med !== undefined || k.ad.asPathPrepend !== undefined)) {
     note = { ...note, path: mergePathControl(contribs.map((k) => k.ad)) };
   }
-  return outcome(rec, { pool, peers, prefixes, note });
+  return outcome(of, { pool, peers, prefixes, note });
 }
 
 /** The sorted, interned names of the peers `reach` holds. */
@@ -226,12 +230,11 @@ function noNextHopFor(ctx: DecideContext, ad: AdvertisementConfig): string | und
  * announced, if it is not, goes to `to.reasons`.
  */
 function decideIp(
-  at: { rec: ServiceRecord; ip: string; weight: number },
+  at: { rec: ServiceRecord; svc: ServiceView; ip: string; weight: number },
   to: { contribs: Contribution[]; reach: Reach; reasons: string[] },
   ctx: DecideContext,
 ): void {
-  const { rec, ip } = at;
-  const svc = rec.view!;
+  const { rec, svc, ip } = at;
   const pool = lookupPool(ctx.config, ctx.poolNames, { svc, ip });
   if (!pool) {
     to.reasons.push(`IP ${ip} is in no IPAddressPool`);

@@ -63,7 +63,6 @@ export function recordOf(cache: AnnounceCache, key: string): ServiceRecord {
   if (!rec) {
     rec = {
       key,
-      view: undefined,
       epoch: 0,
       counts: 0,
       out: undefined,

@@ -181,19 +181,28 @@ export interface AnnounceCache {
 /** A Service's contributions: usually one, then held alone rather than in an array. */
 export type Contributions = Contribution | readonly Contribution[] | undefined;
 
-/** One Service: its view, serving endpoints and the decision made from them. */
+/**
+ * One Service: serving endpoints and the decision made from its view (the decision's view
+ * is the record's: see {@linkcode viewOf}).
+ */
 export interface ServiceRecord {
   /** `namespace/name`. */
   key: string;
-  /** The handled Service; undefined while only EndpointSlices name it. */
-  view: ServiceView | undefined;
   /** Context epoch the decision was made in; 0 = decide again (counts changed). */
   epoch: number;
   /** Serving endpoints anywhere, on this node, and ready ones on this node. */
   counts: Counts;
-  /** The outcome; a new object whenever the decision changes. */
-  out: ServiceAnnouncement | undefined;
+  /**
+   * The outcome; a new object whenever the decision changes. Undefined while the Service is
+   * not handled (only EndpointSlices name it).
+   */
+  out: Outcome | undefined;
   contribs: Contributions;
+}
+
+/** The handled Service `rec` was decided for; undefined while only EndpointSlices name it. */
+export function viewOf(rec: ServiceRecord): ServiceView | undefined {
+  return rec.out?.view;
 }
 
 /** Endpoint counts of one Service, packed (see {@linkcode countsAt}). */
