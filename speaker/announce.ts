@@ -157,7 +157,7 @@ function* decideAll(
     // Two Services of one name (only from callers other than the speaker): the second gets
     // a record of its own, decided afresh every time.
     if (handled.has(rec)) {
-      rec = { ...rec, epoch: 0, out: undefined, contribs: undefined };
+      rec = { ...rec, epoch: 0, out: undefined };
       unique = false;
     }
     handled.add(rec);
@@ -179,7 +179,7 @@ function* forgetUnhandled(
     if ((++n & 4095) === 0) yield;
     if (handled.has(rec)) continue;
     if (anyOf(rec.counts) === 0) cache.records.delete(key);
-    else Object.assign(rec, { epoch: 0, out: undefined, contribs: undefined });
+    else Object.assign(rec, { epoch: 0, out: undefined });
   }
 }
 

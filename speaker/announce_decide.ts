@@ -15,6 +15,7 @@ import {
   type AnnounceCache,
   anyOf,
   type Change,
+  contribsOf,
   Contribution,
   contributionList,
   type Contributions,
@@ -56,8 +57,8 @@ export interface DecideContext {
   scratch: Contribution[];
   /** The interned names of `peers`, once a decision asked for them all. */
   allPeers?: string[];
-  /** Outcome notes of this plan that name no Service, by cause and reason. */
-  notes: Map<string, OutcomeNote>;
+  /** Outcome notes of this plan that name no Service, by peer list, then pool and reason. */
+  notes: Map<readonly string[], Map<string, OutcomeNote>>;
 }
 
 /** The peers the IPs of one Service reach so far: all of them, or those in `some`. */
@@ -96,18 +97,11 @@ export function redecide(
   ctx: DecideContext,
 ): Change | undefined {
   if (viewOf(rec) === view && rec.epoch === ctx.epoch) return undefined;
-  const change: Change = { rec, old: rec.contribs, oldOut: rec.out };
+  const change: Change = { rec, old: contribsOf(rec), oldOut: rec.out };
   const contribs = ctx.scratch;
   contribs.length = 0;
   rec.epoch = ctx.epoch;
   rec.out = decideService({ rec, svc: view }, contribs, ctx);
-  keepEqual(contribs, change.old);
-  // One alone rather than a list of one (the usual case); an exact-size copy otherwise.
-  rec.contribs = contribs.length === 0
-    ? undefined
-    : contribs.length === 1
-    ? contribs[0]
-    : contribs.slice();
   contribs.length = 0;
   return change;
 }
@@ -127,51 +121,55 @@ function keepEqual(contribs: Contribution[], old: Contributions): void {
   }
 }
 
-/** Why a Service waits for an IP: the same note for all of them. */
-const NO_IP: OutcomeNote = Object.freeze({ reason: "no IP assigned yet", cause: "waiting" });
+/** Why a Service waits or is not announced at all, before looking at its IPs. */
+interface Blocked {
+  reason: string;
+  cause: "waiting" | "config";
+}
+
+const NO_IP: Blocked = Object.freeze({ reason: "no IP assigned yet", cause: "waiting" });
 
 /** Why `rec` waits or is not announced at all, before looking at its IPs. */
 function blocker(
   at: { rec: ServiceRecord; svc: ServiceView },
   ctx: DecideContext,
-): OutcomeNote | undefined {
+): Blocked | undefined {
   const { rec, svc } = at;
   if (svc.ingressIPs.length === 0) return NO_IP;
-  if (ctx.nodeReason) return noteOf(ctx, { reason: ctx.nodeReason, cause: "config" });
+  if (ctx.nodeReason) return { reason: ctx.nodeReason, cause: "config" };
   const local = svc.externalTrafficPolicy === "Local";
   if (local ? !localOf(rec.counts) : !anyOf(rec.counts)) {
     const reason = local
       ? `externalTrafficPolicy Local and no serving endpoint on node ${ctx.nodeName}`
       : "no serving endpoint";
-    return noteOf(ctx, { reason, cause: "waiting" });
+    return { reason, cause: "waiting" };
   }
   if (ctx.peers.length === 0) {
-    return noteOf(ctx, { reason: `no BGPPeer selects node ${ctx.nodeName}`, cause: "config" });
+    return { reason: `no BGPPeer selects node ${ctx.nodeName}`, cause: "config" };
   }
   return undefined;
 }
 
-/** The plan's one note equal to `n` (these reasons name no Service: often 10,000s share one). */
-function noteOf(ctx: DecideContext, n: { reason: string; cause: "waiting" | "config" }) {
-  const key = `${n.cause}\n${n.reason}`;
-  let hit = ctx.notes.get(key);
-  if (!hit) ctx.notes.set(key, hit = Object.freeze(n));
+/**
+ * The plan's one note for `pool`, `peers` (an interned list) and a reason that names no
+ * Service: most Services share one, often 10,000s.
+ */
+function sharedNote(
+  ctx: DecideContext,
+  at: { pool: string | undefined; peers: string[]; blocked?: Blocked },
+): OutcomeNote {
+  const { pool, peers, blocked } = at;
+  let byPeers = ctx.notes.get(peers);
+  if (!byPeers) ctx.notes.set(peers, byPeers = new Map());
+  const key = `${pool ?? ""}\n${blocked?.cause ?? ""}\n${blocked?.reason ?? ""}`;
+  let hit = byPeers.get(key);
+  if (!hit) byPeers.set(key, hit = Object.freeze({ pool, peers, ...blocked }));
   return hit;
 }
 
-/** The outcome of `rec` with these fields (its view stands for its namespace, name and IPs). */
-function outcome(
-  of: { rec: ServiceRecord; svc: ServiceView },
-  at: {
-    pool: string | undefined;
-    peers: string[];
-    prefixes?: Prefix | readonly Prefix[];
-    note?: OutcomeNote;
-  },
-): Outcome {
-  const { pool, peers, prefixes, note } = at;
-  // The record's key string, so that the status reporter needs no copy of its own.
-  return new Outcome(of.svc, { key: of.rec.key, pool, peers, prefixes, note });
+/** Packs a decision's contributions: one alone rather than a list of one, else a copy. */
+function packed(contribs: readonly Contribution[]): Contributions {
+  return contribs.length === 0 ? undefined : contribs.length === 1 ? contribs[0] : contribs.slice();
 }
 
 /** The outcome of `rec`; its contributions are pushed to `contribs`. */
@@ -181,12 +179,17 @@ function decideService(
   ctx: DecideContext,
 ): Outcome {
   const { rec, svc } = of;
+  // The record's key string, so that the status reporter needs no copy of its own.
+  const { key } = rec;
   const ip0 = svc.ingressIPs[0];
   const pool = ip0 === undefined
     ? undefined
     : lookupPool(ctx.config, ctx.poolNames, { svc, ip: ip0 });
   const blocked = blocker(of, ctx);
-  if (blocked) return outcome(of, { pool, peers: NO_PEERS, note: blocked });
+  if (blocked) {
+    const note = sharedNote(ctx, { pool, peers: NO_PEERS, blocked });
+    return new Outcome(svc, { key, contribs: undefined, note });
+  }
   const local = svc.externalTrafficPolicy === "Local";
   const weight = ctx.weightedEcmp && local ? (readyOf(rec.counts) || localOf(rec.counts)) : 0;
   const reach: Reach = { all: false, some: undefined };
@@ -194,20 +197,18 @@ function decideService(
   for (const ip of svc.ingressIPs) {
     decideIp({ rec, svc, ip, weight }, { contribs, reach, reasons }, ctx);
   }
+  keepEqual(contribs, contribsOf(rec));
   const peers = peersReached(reach, ctx);
-  const prefixes = contribs.length === 0
-    ? undefined
-    : contribs.length === 1
-    ? contribs[0].prefix
-    : [...new Set(contribs.map((k) => k.prefix))];
+  // Reasons here name the Service's IPs, and a path its own advertisements: its own note.
   let note: OutcomeNote | undefined;
-  if (peers.length === 0) note = { reason: reasons.join("; "), cause: "config" };
-  else if (reasons.length > 0) note = { partial: reasons.join("; ") };
+  if (peers.length === 0) note = { pool, peers, reason: reasons.join("; "), cause: "config" };
+  else if (reasons.length > 0) note = { pool, peers, partial: reasons.join("; ") };
   // Most advertisements set neither: then no list and merge per Service.
   if (contribs.some((k) => k.ad.med !== undefined || k.ad.asPathPrepend !== undefined)) {
-    note = { ...note, path: mergePathControl(contribs.map((k) => k.ad)) };
+    note = { pool, peers, ...note, path: mergePathControl(contribs.map((k) => k.ad)) };
   }
-  return outcome(of, { pool, peers, prefixes, note });
+  note ??= sharedNote(ctx, { pool, peers });
+  return new Outcome(svc, { key, contribs: packed(contribs), note });
 }
 
 /** The sorted, interned names of the peers `reach` holds. */

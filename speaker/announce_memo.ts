@@ -66,7 +66,6 @@ export function recordOf(cache: AnnounceCache, key: string): ServiceRecord {
       epoch: 0,
       counts: 0,
       out: undefined,
-      contribs: undefined,
     };
     cache.records.set(key, rec);
   }

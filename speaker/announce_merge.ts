@@ -11,6 +11,7 @@ import {
   type AnnounceCache,
   type Change,
   compareServices,
+  contribsOf,
   type Contribution,
   contributionList,
   findPrefix,
@@ -67,7 +68,7 @@ function* sortedStates(records: readonly ServiceRecord[]): Generator<void, Prefi
   for (let i = 0; i < records.length; i++) {
     // A chance for the caller to let timers and I/O in (see Slicer).
     if ((i & 1023) === 1023) yield;
-    const c = records[i].contribs;
+    const c = contribsOf(records[i]);
     if (c === undefined) continue;
     if (Array.isArray(c)) { for (const k of c) all.push(k); }
     else all.push(c as Contribution);
@@ -155,7 +156,7 @@ function moveContributions(
     }
   }
   for (const c of changes) {
-    for (const k of contributionList(c.rec.contribs)) {
+    for (const k of contributionList(contribsOf(c.rec))) {
       touch(k);
       join(work, k);
     }

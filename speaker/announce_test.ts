@@ -388,12 +388,18 @@ function rendered(a: Announcements): unknown {
   }
   // Prefixes as text: the planner hands out its own objects, whose other fields are its memo.
   const text = (p: string | Prefix) => typeof p === "string" ? p : formatPrefix(p);
-  // Its namespace, name and IPs too, which the planner's outcomes read through their view.
+  // Every field a ServiceAnnouncement has (the planner's read some through its memo).
   const services = a.services.map((s) => ({
-    ...s,
     namespace: s.namespace,
     name: s.name,
+    key: s.key,
     ips: s.ips,
+    pool: s.pool,
+    peers: s.peers,
+    reason: s.reason,
+    cause: s.cause,
+    partial: s.partial,
+    path: s.path,
     prefixes: prefixList(s).map(text),
   }));
   return { routes, services, peers: a.peers.map((p) => p.name) };
@@ -498,13 +504,13 @@ Deno.test("a Service decided again for the same routes keeps its route and plann
       cache,
     });
   const before = plan([{ node: "n2" }]);
-  const contribs = cache.records.get("default/web")?.contribs;
+  const contribs = cache.records.get("default/web")?.out?.contribs;
   assert.ok(contribs !== undefined);
   // Another serving endpoint: the Service is decided again, for the same route.
   const after = plan([{ node: "n2" }, { node: "n3" }]);
   assert.deepEqual(prefixes(after), { router1: ["192.0.2.10/32"] });
   assert.equal(after.routes.get("router1")![0], before.routes.get("router1")![0]);
-  assert.equal(cache.records.get("default/web")?.contribs, contribs);
+  assert.equal(cache.records.get("default/web")?.out?.contribs, contribs);
   assert.deepEqual(after.routes.get("router1")![0].attributes, {});
   assert.equal(after.services[0].key, "default/web");
 });
@@ -597,7 +603,7 @@ Deno.test("Services asking for one aggregated prefix share its Prefix object", (
   });
   assert.deepEqual(prefixes(a), { router1: ["198.51.100.0/24"] });
   const prefixOf = (n: string) =>
-    (cache.records.get(`default/${n}`)?.contribs as { prefix: unknown }).prefix;
+    (cache.records.get(`default/${n}`)?.out?.contribs as { prefix: unknown }).prefix;
   assert.equal(prefixOf("a"), prefixOf("b"));
   assert.equal(prefixOf("a"), prefixOf("c"));
   assert.equal(prefixOf("a"), a.routes.get("router1")![0].prefix);

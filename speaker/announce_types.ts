@@ -59,8 +59,13 @@ export interface ServiceAnnouncement {
   prefixes?: string | Prefix | readonly (string | Prefix)[];
 }
 
-/** The rarer fields of an {@linkcode Outcome}, in one object shared by equal ones. */
+/**
+ * The fields of an {@linkcode Outcome} that many Services share (pool, peers, reasons that
+ * name no Service), in one object shared by equal ones.
+ */
 export interface OutcomeNote {
+  readonly pool?: string;
+  readonly peers: string[];
   readonly reason?: string;
   readonly cause?: "waiting" | "config";
   readonly partial?: string;
@@ -69,34 +74,25 @@ export interface OutcomeNote {
 
 /**
  * A {@linkcode ServiceAnnouncement} the planner makes: the Service's view stands for its
- * namespace, name and IPs, and one note for its reasons and path (read through them, not
- * held in seven fields per Service, times 100,000s).
+ * namespace, name and IPs, its contributions for its prefixes, and one shared note for its
+ * pool, peers and reasons (read through them, not held in up to 11 fields per Service).
  */
 export class Outcome implements ServiceAnnouncement {
   /** The view decided from (immutable, so its fields hold for this outcome). */
   readonly view: ServiceView;
   readonly key: string;
-  readonly pool: string | undefined;
-  readonly peers: string[];
-  readonly prefixes: Prefix | readonly Prefix[] | undefined;
-  readonly note: OutcomeNote | undefined;
+  /** What it asks the aggregate for. */
+  readonly contribs: Contributions;
+  readonly note: OutcomeNote;
 
-  /** The outcome for `view`, whose Service has `namespace/name` `key`. */
+  /** The outcome for `view`, whose Service has `namespace/name` `at.key`. */
   constructor(
     view: ServiceView,
-    at: {
-      key: string;
-      pool: string | undefined;
-      peers: string[];
-      prefixes: Prefix | readonly Prefix[] | undefined;
-      note: OutcomeNote | undefined;
-    },
+    at: { key: string; contribs: Contributions; note: OutcomeNote },
   ) {
     this.view = view;
     this.key = at.key;
-    this.pool = at.pool;
-    this.peers = at.peers;
-    this.prefixes = at.prefixes;
+    this.contribs = at.contribs;
     this.note = at.note;
   }
 
@@ -113,20 +109,36 @@ export class Outcome implements ServiceAnnouncement {
     return this.view.ingressIPs as string[];
   }
 
+  get pool(): string | undefined {
+    return this.note.pool;
+  }
+
+  get peers(): string[] {
+    return this.note.peers;
+  }
+
+  /** Its contributions' distinct prefixes: one alone (the usual case), else a new list. */
+  get prefixes(): Prefix | readonly Prefix[] | undefined {
+    const c = this.contribs;
+    if (c === undefined) return undefined;
+    if (!Array.isArray(c)) return (c as Contribution).prefix;
+    return [...new Set(c.map((k) => k.prefix))];
+  }
+
   get reason(): string | undefined {
-    return this.note?.reason;
+    return this.note.reason;
   }
 
   get cause(): "waiting" | "config" | undefined {
-    return this.note?.cause;
+    return this.note.cause;
   }
 
   get partial(): string | undefined {
-    return this.note?.partial;
+    return this.note.partial;
   }
 
   get path(): PathControl | undefined {
-    return this.note?.path;
+    return this.note.path;
   }
 }
 
@@ -182,8 +194,8 @@ export interface AnnounceCache {
 export type Contributions = Contribution | readonly Contribution[] | undefined;
 
 /**
- * One Service: serving endpoints and the decision made from its view (the decision's view
- * is the record's: see {@linkcode viewOf}).
+ * One Service: serving endpoints and the decision made from its view (the decision holds
+ * the view and contributions: see {@linkcode viewOf}, {@linkcode contribsOf}).
  */
 export interface ServiceRecord {
   /** `namespace/name`. */
@@ -197,12 +209,16 @@ export interface ServiceRecord {
    * not handled (only EndpointSlices name it).
    */
   out: Outcome | undefined;
-  contribs: Contributions;
 }
 
 /** The handled Service `rec` was decided for; undefined while only EndpointSlices name it. */
 export function viewOf(rec: ServiceRecord): ServiceView | undefined {
   return rec.out?.view;
+}
+
+/** What `rec`'s decision asks the aggregate for. */
+export function contribsOf(rec: ServiceRecord): Contributions {
+  return rec.out?.contribs;
 }
 
 /** Endpoint counts of one Service, packed (see {@linkcode countsAt}). */
