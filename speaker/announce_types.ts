@@ -4,7 +4,7 @@
  */
 import type { AdvertisementConfig, Config, PeerConfig } from "../api/config.ts";
 import type { EndpointSliceView, NodeView, ServiceView } from "../api/objects.ts";
-import { comparePrefix, type Route, type RouteAttributes } from "../bgp/mod.ts";
+import { comparePrefix, prefixEquals, type Route, type RouteAttributes } from "../bgp/mod.ts";
 import { AFI_IPV4, AFI_IPV6, type Prefix } from "../bgp/types.ts";
 import type { PathControl } from "../api/path_control.ts";
 
@@ -122,7 +122,9 @@ export class Outcome implements ServiceAnnouncement {
     const c = this.contribs;
     if (c === undefined) return undefined;
     if (!Array.isArray(c)) return (c as Contribution).prefix;
-    return [...new Set(c.map((k) => k.prefix))];
+    const out: Prefix[] = [];
+    for (const k of c) if (!out.some((p) => prefixEquals(p, k.prefix))) out.push(k.prefix);
+    return out;
   }
 
   get reason(): string | undefined {
