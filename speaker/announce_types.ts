@@ -281,8 +281,6 @@ export interface SliceCounts {
 export interface EndpointState {
   node: string;
   slices: EndpointSliceView[];
-  /** `namespace/service` of each slice. */
-  keys: string[];
   /** Per slice: serving endpoints, those on the node, the ready ones of those. */
   nums: Int32Array;
 }
