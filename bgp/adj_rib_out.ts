@@ -10,7 +10,14 @@
  */
 import type { Family } from "./fsm.ts";
 import { formatPrefix, prefixKey } from "./prefix.ts";
-import { comparePrefix, familyOfKey, findByKey, lowerBound, prefixOfKey } from "./prefix_order.ts";
+import {
+  comparePrefix,
+  familyOfKey,
+  findByKey,
+  findByPrefix,
+  lowerBound,
+  prefixOfKey,
+} from "./prefix_order.ts";
 import {
   type AttributeEnv,
   buildPathAttributes,
@@ -261,16 +268,22 @@ export class AdjRibOut {
   }
 
   /**
-   * Where the prefix of key `k` ({@linkcode prefixKey}) stands: `absent` when not wanted,
-   * `sent` when the peer has it with the attributes wanted now, else `pending`.
+   * Where prefix `k`, or the prefix of key `k` ({@linkcode prefixKey}), stands: `absent` when
+   * not wanted, `sent` when the peer has it with the attributes wanted now, else `pending`.
    */
-  routeState(k: string): RouteState {
+  routeState(k: string | Prefix): RouteState {
     // Status is asked Service by Service, mostly in table order: try the next slot first.
-    const i = findByKey(this.#table, k, { hint: this.#hint + 1 });
+    const hint = { hint: this.#hint + 1 };
+    const i = typeof k === "string"
+      ? findByKey(this.#table, k, hint)
+      : findByPrefix(this.#table, k, hint);
     if (i < 0) return "absent";
     this.#hint = i;
     const r = this.#table[i];
-    const s = this.#diff.get(k);
+    // A caller holding the prefix has no key: one is made only while some prefix changes.
+    const s = this.#diff.size === 0
+      ? undefined
+      : this.#diff.get(typeof k === "string" ? k : prefixKey(k));
     if (s === undefined) return this.#unsent(r.prefix) ? "pending" : "sent";
     return s === this.#good(r).key ? "sent" : "pending";
   }

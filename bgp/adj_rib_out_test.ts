@@ -407,12 +407,17 @@ Deno.test("a table grown past its end sends just the new tail, with a withdrawal
   rib.setWanted(kept);
   rib.setWanted([...kept, ...routes([v4(5)], { communities: [7] }), ...routes([v4(6)])]);
   assert.equal(rib.routeState(prefixKey(v4(5))), "pending");
+  // A prefix itself is asked about as its key is.
+  assert.equal(rib.routeState(v4(5)), "pending");
+  assert.equal(rib.routeState(v4(9)), "absent");
   assert.equal(rib.pendingCount(), 3);
   const third = rib.takeUpdates(ebgp, both);
   assert.deepEqual(announcedOf(third.updates).sort(), ["10.0.0.5/32", "10.0.0.6/32"]);
   assert.deepEqual(withdrawnOf(third.updates), ["2001:db8::1/128"]);
   assert.equal(rib.pendingCount(), 0);
   assert.equal(rib.routeState(prefixKey(v4(5))), "sent");
+  assert.equal(rib.routeState(v4(5)), "sent");
+  assert.equal(rib.routeState(v4(3)), "sent");
 });
 
 Deno.test("a table is copied unless handed over, so the caller may reuse its list", () => {

@@ -54,7 +54,7 @@ export {
   tcpConnector,
 } from "./transport.ts";
 export { BgpError, describeNotification, ErrorCode } from "./errors.ts";
-export { formatPrefix, parsePrefix, prefixKey } from "./prefix.ts";
+export { formatPrefix, parsePrefix, prefixEquals, prefixKey } from "./prefix.ts";
 export { comparePrefix } from "./prefix_order.ts";
 export type { LargeCommunity, Prefix } from "./types.ts";
 export {

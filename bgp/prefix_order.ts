@@ -81,16 +81,24 @@ export function findByKey<T extends { prefix: Prefix }>(
   options: { hint?: number } = {},
 ): number {
   decodeKey(k, PROBE);
-  const probe = asPrefix(PROBE);
+  return findByPrefix(sorted, asPrefix(PROBE), options);
+}
+
+/** {@linkcode findByKey} of a prefix itself (no key string made to find it). */
+export function findByPrefix<T extends { prefix: Prefix }>(
+  sorted: readonly T[],
+  p: Prefix,
+  options: { hint?: number } = {},
+): number {
   const hint = options.hint ?? -1;
-  if (hint >= 0 && hint < sorted.length && comparePrefix(sorted[hint].prefix, probe) === 0) {
+  if (hint >= 0 && hint < sorted.length && comparePrefix(sorted[hint].prefix, p) === 0) {
     return hint;
   }
   let lo = 0;
   let hi = sorted.length - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
-    const c = comparePrefix(sorted[mid].prefix, probe);
+    const c = comparePrefix(sorted[mid].prefix, p);
     if (c === 0) return mid;
     if (c < 0) lo = mid + 1;
     else hi = mid - 1;

@@ -18,7 +18,7 @@ import type { AttributeEnv, Route, RouteState } from "./adj_rib_out.ts";
 import { prefixKey } from "./prefix.ts";
 import { type Clock, systemClock, type TimerHandle } from "./timers.ts";
 import { type Conn, type Connector, formatHostPort, netAddrOf, tcpConnector } from "./transport.ts";
-import type { Message, UpdateMessage } from "./types.ts";
+import type { Message, Prefix, UpdateMessage } from "./types.ts";
 import {
   checkPeerAsn,
   closeForStop,
@@ -164,11 +164,11 @@ export class BgpSession {
   }
 
   /**
-   * Where the prefix of key `key` ({@linkcode prefixKey}) stands with the peer: `sent` only
-   * while the session is Established and the route went out with its current attributes;
-   * `absent` when it is not wanted.
+   * Where prefix `key`, or the prefix of key `key` ({@linkcode prefixKey}), stands with the
+   * peer: `sent` only while the session is Established and the route went out with its
+   * current attributes; `absent` when it is not wanted.
    */
-  routeState(key: string): RouteState {
+  routeState(key: string | Prefix): RouteState {
     const s = this.#sender.rib.routeState(key);
     return s === "sent" && this.#state !== State.ESTABLISHED ? "pending" : s;
   }

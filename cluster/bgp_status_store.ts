@@ -2,9 +2,9 @@
  * The ServiceBGPStatus objects file mode holds in memory (the overlay's
  * `serviceBGPStatuses()`). A speaker writes one per announced Service, 100,000s of them, each
  * of the same shape; kept whole, one costs ~300 B (object, metadata, labels, status, key).
- * Kept here as its parts (node, Service, the speaker's shared list of peers) under the
- * writer's own name string, and built again when read; an object of another shape is kept
- * as it was written.
+ * Kept here as its parts (node, Service, the speaker's shared list of peers) in a slot of two
+ * arrays, under the writer's own name string, and built again when read; an object of
+ * another shape is kept as it was written.
  */
 import { ObjectMapView } from "./object_map_view.ts";
 import type { KubeObject } from "./types.ts";
@@ -27,11 +27,6 @@ class Common {
   ) {}
 }
 
-/** What a ServiceBGPStatus of the usual shape says: its Service's name, and the rest shared. */
-class Parts {
-  constructor(readonly serviceName: string, readonly common: Common) {}
-}
-
 /** Beyond this many distinct shared parts the table starts again (parts made stay valid). */
 const COMMON_LIMIT = 4096;
 
@@ -47,14 +42,14 @@ function keysAre(o: object, keys: readonly string[]): boolean {
 }
 
 /**
- * `object` as its parts when building it again from them gives an equal object; `shared`
- * interns their common part.
+ * The common part of `object` (its Service's name is `status.serviceName`) when building it
+ * again from them gives an equal object; `shared` interns it.
  */
-function partsOf(
+function commonPartOf(
   at: { namespace: string; name: string },
   object: KubeObject,
   shared: Map<string, Common>,
-): Parts | undefined {
+): Common | undefined {
   const { namespace, name } = at;
   if (object.apiVersion !== API_VERSION || object.kind !== KIND) return undefined;
   if (!keysAre(object, ["apiVersion", "kind", "metadata", "status"])) return undefined;
@@ -71,7 +66,7 @@ function partsOf(
   if (!keysAre(l, [NODE_LABEL, SERVICE_NAME_LABEL, SERVICE_NAMESPACE_LABEL])) return undefined;
   if (l[NODE_LABEL] !== node || l[SERVICE_NAME_LABEL] !== serviceName) return undefined;
   if (l[SERVICE_NAMESPACE_LABEL] !== serviceNamespace) return undefined;
-  return new Parts(serviceName, commonOf(shared, new Common(node, serviceNamespace, peers)));
+  return commonOf(shared, new Common(node, serviceNamespace, peers));
 }
 
 /** The one shared {@linkcode Common} equal to `c` (`c` itself when it is the first). */
@@ -87,8 +82,13 @@ function commonOf(shared: Map<string, Common>, c: Common): Common {
   return c;
 }
 
-/** The object `parts` stand for (a new one per read: nothing is cached per Service). */
-function build(namespace: string, name: string, p: Parts): KubeObject {
+/** The object its parts stand for (a new one per read: nothing is cached per Service). */
+function build(
+  at: { namespace: string; name: string },
+  p: { serviceName: string; common: Common },
+): KubeObject {
+  const { namespace, name } = at;
+  const { serviceName } = p;
   const { node, serviceNamespace, peers } = p.common;
   return {
     apiVersion: API_VERSION,
@@ -98,11 +98,11 @@ function build(namespace: string, name: string, p: Parts): KubeObject {
       namespace,
       labels: {
         [NODE_LABEL]: node,
-        [SERVICE_NAME_LABEL]: p.serviceName,
+        [SERVICE_NAME_LABEL]: serviceName,
         [SERVICE_NAMESPACE_LABEL]: serviceNamespace,
       },
     },
-    status: { node, serviceName: p.serviceName, serviceNamespace, peers },
+    status: { node, serviceName, serviceNamespace, peers },
   };
 }
 
@@ -111,23 +111,59 @@ function build(namespace: string, name: string, p: Parts): KubeObject {
  * identical) to the objects written. Iterates namespace by namespace, each in write order.
  */
 export class BgpStatusStore extends ObjectMapView {
-  /** By namespace, then name: the name is the writer's string, no `namespace/name` made. */
-  readonly #byNamespace = new Map<string, Map<string, Parts | KubeObject>>();
+  /**
+   * By namespace, then name: the name is the writer's string, no `namespace/name` made. A
+   * status of the usual shape is a slot number: its parts sit in `#serviceNames` and
+   * `#commons` at that index (two array slots rather than an object, times 100,000s).
+   */
+  readonly #byNamespace = new Map<string, Map<string, number | KubeObject>>();
+  readonly #serviceNames: string[] = [];
+  readonly #commons: (Common | undefined)[] = [];
+  /** Slots given back by deletes, taken again before the arrays grow. */
+  readonly #free: number[] = [];
   readonly #shared = new Map<string, Common>();
   #size = 0;
 
   /** Keeps `object` as ServiceBGPStatus `namespace/name`; null deletes it. */
   write(namespace: string, name: string, object: KubeObject | null): void {
     let names = this.#byNamespace.get(namespace);
+    const held = names?.get(name);
     if (object === null) {
-      if (names?.delete(name)) this.#size--;
-      if (names?.size === 0) this.#byNamespace.delete(namespace);
+      if (held === undefined) return;
+      this.#release(held);
+      names!.delete(name);
+      this.#size--;
+      if (names!.size === 0) this.#byNamespace.delete(namespace);
       return;
     }
     if (!names) this.#byNamespace.set(namespace, names = new Map());
-    const before = names.size;
-    names.set(name, partsOf({ namespace, name }, object, this.#shared) ?? object);
-    this.#size += names.size - before;
+    const common = commonPartOf({ namespace, name }, object, this.#shared);
+    if (common === undefined) {
+      this.#release(held);
+      names.set(name, object);
+    } else {
+      // An object of the usual shape again keeps its slot.
+      const slot = typeof held === "number" ? held : this.#free.pop() ?? this.#commons.length;
+      this.#serviceNames[slot] = (object.status as { serviceName: string }).serviceName;
+      this.#commons[slot] = common;
+      names.set(name, slot);
+    }
+    if (held === undefined) this.#size++;
+  }
+
+  /** Gives back the slot of `held`, if it is one (its parts are dropped). */
+  #release(held: number | KubeObject | undefined): void {
+    if (typeof held !== "number") return;
+    this.#serviceNames[held] = "";
+    this.#commons[held] = undefined;
+    this.#free.push(held);
+  }
+
+  /** The object `held` under `namespace/name` stands for. */
+  #object(namespace: string, name: string, held: number | KubeObject): KubeObject {
+    if (typeof held !== "number") return held;
+    const at = { namespace, name };
+    return build(at, { serviceName: this.#serviceNames[held], common: this.#commons[held]! });
   }
 
   get size(): number {
@@ -139,14 +175,14 @@ export class BgpStatusStore extends ObjectMapView {
     const namespace = slash < 0 ? "" : key.slice(0, slash);
     const name = key.slice(slash + 1);
     const held = this.#byNamespace.get(namespace)?.get(name);
-    return held instanceof Parts ? build(namespace, name, held) : held;
+    return held === undefined ? undefined : this.#object(namespace, name, held);
   }
 
   *entries(): MapIterator<[string, KubeObject]> {
     for (const [namespace, names] of this.#byNamespace) {
       for (const [name, held] of names) {
         const key = namespace ? `${namespace}/${name}` : name;
-        yield [key, held instanceof Parts ? build(namespace, name, held) : held];
+        yield [key, this.#object(namespace, name, held)];
       }
     }
   }

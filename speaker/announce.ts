@@ -19,6 +19,7 @@ import {
   type Change,
   createAnnounceCache,
   type ServiceRecord,
+  viewOf,
 } from "./announce_types.ts";
 
 export { AS_TRANS, BANDWIDTH_PER_ENDPOINT, linkBandwidthCommunity } from "./announce_memo.ts";
@@ -100,8 +101,9 @@ function* patchTouched(
   const changes: Change[] = [];
   for (const rec of touched) {
     // A record without a view is a Service not handled (or gone): nothing to decide.
-    if (rec.view === undefined) continue;
-    const c = redecide(rec, rec.view, ctx);
+    const view = viewOf(rec);
+    if (view === undefined) continue;
+    const c = redecide(rec, view, ctx);
     if (c) changes.push(c);
   }
   if (changes.length === 0) return last;
@@ -155,7 +157,7 @@ function* decideAll(
     // Two Services of one name (only from callers other than the speaker): the second gets
     // a record of its own, decided afresh every time.
     if (handled.has(rec)) {
-      rec = { ...rec, view: undefined, epoch: 0, out: undefined, contribs: undefined };
+      rec = { ...rec, epoch: 0, out: undefined };
       unique = false;
     }
     handled.add(rec);
@@ -177,7 +179,7 @@ function* forgetUnhandled(
     if ((++n & 4095) === 0) yield;
     if (handled.has(rec)) continue;
     if (anyOf(rec.counts) === 0) cache.records.delete(key);
-    else Object.assign(rec, { view: undefined, epoch: 0, out: undefined, contribs: undefined });
+    else Object.assign(rec, { epoch: 0, out: undefined });
   }
 }
 
@@ -241,6 +243,7 @@ function contextOf(config: Config, input: AnnounceInput, cache: AnnounceCache): 
     weightedEcmp: !!input.weightedEcmp,
     cache,
     scratch: [],
+    notes: new Map(),
   };
 }
 

@@ -7,21 +7,24 @@ import { parseIP } from "../api/ip.ts";
 import type { ServiceView } from "../api/objects.ts";
 import { matchesAnySelector } from "../api/selectors.ts";
 import { mergePathControl } from "../api/path_control.ts";
+import { parsePrefix, prefixEquals } from "../bgp/mod.ts";
 import type { Prefix } from "../bgp/types.ts";
-import { cachedPrefix, internPeers } from "./announce_memo.ts";
-import { adAttributes } from "./announce_routes.ts";
+import { internPeers } from "./announce_memo.ts";
+import { sourceOf } from "./announce_routes.ts";
 import {
   type AnnounceCache,
   anyOf,
   type Change,
-  type Contribution,
+  contribsOf,
+  Contribution,
   contributionList,
   type Contributions,
   localOf,
-  NO_ROUTES,
+  Outcome,
+  type OutcomeNote,
   readyOf,
-  type ServiceAnnouncement,
   type ServiceRecord,
+  viewOf,
 } from "./announce_types.ts";
 
 /** Annotation the controller writes with the pool an IP came from. */
@@ -54,6 +57,8 @@ export interface DecideContext {
   scratch: Contribution[];
   /** The interned names of `peers`, once a decision asked for them all. */
   allPeers?: string[];
+  /** Outcome notes of this plan that name no Service, by peer list, then pool and reason. */
+  notes: Map<readonly string[], Map<string, OutcomeNote>>;
 }
 
 /** The peers the IPs of one Service reach so far: all of them, or those in `some`. */
@@ -91,20 +96,12 @@ export function redecide(
   view: ServiceView,
   ctx: DecideContext,
 ): Change | undefined {
-  if (rec.view === view && rec.epoch === ctx.epoch) return undefined;
-  const change: Change = { rec, old: rec.contribs, oldOut: rec.out };
+  if (viewOf(rec) === view && rec.epoch === ctx.epoch) return undefined;
+  const change: Change = { rec, old: contribsOf(rec), oldOut: rec.out };
   const contribs = ctx.scratch;
   contribs.length = 0;
-  rec.view = view;
   rec.epoch = ctx.epoch;
-  rec.out = decideService(rec, contribs, ctx);
-  keepEqual(contribs, change.old);
-  // One alone rather than a list of one (the usual case); an exact-size copy otherwise.
-  rec.contribs = contribs.length === 0
-    ? undefined
-    : contribs.length === 1
-    ? contribs[0]
-    : contribs.slice();
+  rec.out = decideService({ rec, svc: view }, contribs, ctx);
   contribs.length = 0;
   return change;
 }
@@ -119,19 +116,26 @@ function keepEqual(contribs: Contribution[], old: Contributions): void {
   for (let i = 0; i < contribs.length && i < list.length; i++) {
     const a = contribs[i], b = list[i];
     if (
-      a.prefix === b.prefix && a.attributes === b.attributes && a.key === b.key &&
-      a.ad === b.ad && a.peers === b.peers && a.weight === b.weight && a.svc === b.svc
+      prefixEquals(a.prefix, b.prefix) && a.source === b.source && a.svc === b.svc
     ) contribs[i] = b;
   }
 }
 
+/** Why a Service waits or is not announced at all, before looking at its IPs. */
+interface Blocked {
+  reason: string;
+  cause: "waiting" | "config";
+}
+
+const NO_IP: Blocked = Object.freeze({ reason: "no IP assigned yet", cause: "waiting" });
+
 /** Why `rec` waits or is not announced at all, before looking at its IPs. */
 function blocker(
-  rec: ServiceRecord,
+  at: { rec: ServiceRecord; svc: ServiceView },
   ctx: DecideContext,
-): { reason: string; cause: "waiting" | "config" } | undefined {
-  const svc = rec.view!;
-  if (svc.ingressIPs.length === 0) return { reason: "no IP assigned yet", cause: "waiting" };
+): Blocked | undefined {
+  const { rec, svc } = at;
+  if (svc.ingressIPs.length === 0) return NO_IP;
   if (ctx.nodeReason) return { reason: ctx.nodeReason, cause: "config" };
   const local = svc.externalTrafficPolicy === "Local";
   if (local ? !localOf(rec.counts) : !anyOf(rec.counts)) {
@@ -147,62 +151,64 @@ function blocker(
 }
 
 /**
- * The outcome's usual fields in one literal, so that they sit inside the object rather than
- * in a properties array of its own (100,000s of them).
+ * The plan's one note for `pool`, `peers` (an interned list) and a reason that names no
+ * Service: most Services share one, often 10,000s.
  */
-function outcome(
-  rec: ServiceRecord,
-  at: { pool: string | undefined; peers: string[]; prefixes?: string | readonly string[] },
-): ServiceAnnouncement {
-  const { pool, peers, prefixes } = at;
-  const svc = rec.view!;
-  // Views are immutable: share the list rather than copy it, times 100,000s of Services.
-  const ips = svc.ingressIPs as string[];
-  const { namespace, name } = svc;
-  // The record's key string, so that the status reporter needs no copy of its own.
-  const { key } = rec;
-  if (prefixes === undefined) {
-    return pool === undefined
-      ? { namespace, name, key, ips, peers }
-      : { namespace, name, key, ips, pool, peers };
-  }
-  return pool === undefined
-    ? { namespace, name, key, ips, peers, prefixes }
-    : { namespace, name, key, ips, pool, peers, prefixes };
+function sharedNote(
+  ctx: DecideContext,
+  at: { pool: string | undefined; peers: string[]; blocked?: Blocked },
+): OutcomeNote {
+  const { pool, peers, blocked } = at;
+  let byPeers = ctx.notes.get(peers);
+  if (!byPeers) ctx.notes.set(peers, byPeers = new Map());
+  const key = `${pool ?? ""}\n${blocked?.cause ?? ""}\n${blocked?.reason ?? ""}`;
+  let hit = byPeers.get(key);
+  if (!hit) byPeers.set(key, hit = Object.freeze({ pool, peers, ...blocked }));
+  return hit;
+}
+
+/** Packs a decision's contributions: one alone rather than a list of one, else a copy. */
+function packed(contribs: readonly Contribution[]): Contributions {
+  return contribs.length === 0 ? undefined : contribs.length === 1 ? contribs[0] : contribs.slice();
 }
 
 /** The outcome of `rec`; its contributions are pushed to `contribs`. */
 function decideService(
-  rec: ServiceRecord,
+  of: { rec: ServiceRecord; svc: ServiceView },
   contribs: Contribution[],
   ctx: DecideContext,
-): ServiceAnnouncement {
-  const svc = rec.view!;
+): Outcome {
+  const { rec, svc } = of;
+  // The record's key string, so that the status reporter needs no copy of its own.
+  const { key } = rec;
   const ip0 = svc.ingressIPs[0];
   const pool = ip0 === undefined
     ? undefined
     : lookupPool(ctx.config, ctx.poolNames, { svc, ip: ip0 });
-  const blocked = blocker(rec, ctx);
-  if (blocked) return Object.assign(outcome(rec, { pool, peers: NO_PEERS }), blocked);
+  const blocked = blocker(of, ctx);
+  if (blocked) {
+    const note = sharedNote(ctx, { pool, peers: NO_PEERS, blocked });
+    return new Outcome(svc, { key, contribs: undefined, note });
+  }
   const local = svc.externalTrafficPolicy === "Local";
   const weight = ctx.weightedEcmp && local ? (readyOf(rec.counts) || localOf(rec.counts)) : 0;
   const reach: Reach = { all: false, some: undefined };
   const reasons: string[] = [];
-  for (const ip of svc.ingressIPs) decideIp({ rec, ip, weight }, { contribs, reach, reasons }, ctx);
+  for (const ip of svc.ingressIPs) {
+    decideIp({ rec, svc, ip, weight }, { contribs, reach, reasons }, ctx);
+  }
+  keepEqual(contribs, contribsOf(rec));
   const peers = peersReached(reach, ctx);
-  const prefixes = contribs.length === 0
-    ? undefined
-    : contribs.length === 1
-    ? contribs[0].key
-    : [...new Set(contribs.map((k) => k.key))];
-  const out = outcome(rec, { pool, peers, prefixes });
-  if (peers.length === 0) Object.assign(out, { reason: reasons.join("; "), cause: "config" });
-  else if (reasons.length > 0) out.partial = reasons.join("; ");
+  // Reasons here name the Service's IPs, and a path its own advertisements: its own note.
+  let note: OutcomeNote | undefined;
+  if (peers.length === 0) note = { pool, peers, reason: reasons.join("; "), cause: "config" };
+  else if (reasons.length > 0) note = { pool, peers, partial: reasons.join("; ") };
   // Most advertisements set neither: then no list and merge per Service.
   if (contribs.some((k) => k.ad.med !== undefined || k.ad.asPathPrepend !== undefined)) {
-    out.path = mergePathControl(contribs.map((k) => k.ad));
+    note = { pool, peers, ...note, path: mergePathControl(contribs.map((k) => k.ad)) };
   }
-  return out;
+  note ??= sharedNote(ctx, { pool, peers });
+  return new Outcome(svc, { key, contribs: packed(contribs), note });
 }
 
 /** The sorted, interned names of the peers `reach` holds. */
@@ -225,12 +231,11 @@ function noNextHopFor(ctx: DecideContext, ad: AdvertisementConfig): string | und
  * announced, if it is not, goes to `to.reasons`.
  */
 function decideIp(
-  at: { rec: ServiceRecord; ip: string; weight: number },
+  at: { rec: ServiceRecord; svc: ServiceView; ip: string; weight: number },
   to: { contribs: Contribution[]; reach: Reach; reasons: string[] },
   ctx: DecideContext,
 ): void {
-  const { rec, ip } = at;
-  const svc = rec.view!;
+  const { rec, svc, ip } = at;
   const pool = lookupPool(ctx.config, ctx.poolNames, { svc, ip });
   if (!pool) {
     to.reasons.push(`IP ${ip} is in no IPAddressPool`);
@@ -243,10 +248,10 @@ function decideIp(
   let hopless: string | undefined;
   for (const ad of ctx.adsByPool.get(pool) ?? []) {
     if (!matchesAnySelector(ad.serviceSelectors, svc.labels)) continue;
-    let found: { prefix: Prefix; key: string };
+    let found: Prefix;
     try {
       const length = v6 ? ad.aggregationLengthV6 : ad.aggregationLength;
-      found = cachedPrefix(ctx.cache, { ip, length });
+      found = parsePrefix(`${ip}/${length}`);
     } catch (err) {
       to.reasons.push(`IP ${ip}: ${(err as Error).message}`);
       break;
@@ -258,21 +263,12 @@ function decideIp(
       continue;
     }
     matched = true;
-    const { key } = found;
+    const source = sourceOf(ctx.cache, ad, { peers: targets, weight: at.weight });
+    const k = new Contribution(found, { source, svc: rec.key });
     // Two advertisements of one Service asking for one prefix share its object.
-    const prefix = to.contribs.find((k) => k.key === key)?.prefix ?? found.prefix;
-    const { weight } = at;
-    const attributes = adAttributes(ctx.cache, ad);
-    to.contribs.push({
-      prefix,
-      attributes,
-      key,
-      ad,
-      peers: targets,
-      weight,
-      svc: rec.key,
-      routes: NO_ROUTES,
-    });
+    const same = to.contribs.find((o) => prefixEquals(o.prefix, found));
+    if (same) k.prefix = same.prefix;
+    to.contribs.push(k);
     if (targets === null) to.reach.all = true;
     else for (const p of targets) (to.reach.some ??= new Set()).add(p);
   }

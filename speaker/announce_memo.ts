@@ -1,20 +1,18 @@
 /**
  * Interned parts of the announcement planner: endpoint counts patched per changed slice,
- * prefixes cut from shared slabs, attribute sets and peer lists shared by identity.
+ * attribute sets and peer lists shared by identity.
  */
 import type { AdvertisementConfig } from "../api/config.ts";
 import type { EndpointSliceView } from "../api/objects.ts";
 import { mergePathControl } from "../api/path_control.ts";
 import type { RouteAttributes } from "../bgp/mod.ts";
-import { parsePrefix, prefixKey } from "../bgp/mod.ts";
-import type { LargeCommunity, Prefix } from "../bgp/types.ts";
+import type { LargeCommunity } from "../bgp/types.ts";
 import {
   type AnnounceCache,
   anyOf,
   CACHE_LIMIT,
   type Counts,
   countsAt,
-  findPrefix,
   localOf,
   readyOf,
   sameCounts,
@@ -65,11 +63,9 @@ export function recordOf(cache: AnnounceCache, key: string): ServiceRecord {
   if (!rec) {
     rec = {
       key,
-      view: undefined,
       epoch: 0,
       counts: 0,
       out: undefined,
-      contribs: undefined,
     };
     cache.records.set(key, rec);
   }
@@ -100,14 +96,15 @@ export function* countEndpoints(
     yield* recountAll(cache, input);
     return undefined;
   }
-  const { slices: prev, keys, nums } = last;
+  const { slices: prev, nums } = last;
   // Each affected record's counts before, so that a slice replaced by an equal one (or
   // moved between slices) decides nothing again.
   const before = new Map<ServiceRecord, Counts>();
   const sum = [0, 0, 0];
-  const add = (key: string, at: number, sign: 1 | -1) => {
+  const add = (slice: EndpointSliceView, at: number, sign: 1 | -1) => {
     if (nums[at] === 0) return;
-    const rec = recordOf(cache, key);
+    // The key is made again from the slice rather than kept per slice (100,000s of them).
+    const rec = recordOf(cache, `${slice.namespace}/${slice.serviceName}`);
     const c = rec.counts;
     if (!before.has(rec)) before.set(rec, c);
     sum[0] = anyOf(c) + sign * nums[at];
@@ -118,9 +115,9 @@ export function* countEndpoints(
   for (let i = 0; i < slices.length; i++) {
     if ((i & 16383) === 16383) yield;
     if (slices[i] === prev[i]) continue;
-    add(keys[i], 3 * i, -1);
-    keys[i] = storeCounts(nums, 3 * i, sliceCounts(slices[i], nodeName));
-    add(keys[i], 3 * i, 1);
+    add(prev[i], 3 * i, -1);
+    storeCounts(nums, 3 * i, sliceCounts(slices[i], nodeName));
+    add(slices[i], 3 * i, 1);
     prev[i] = slices[i];
   }
   const touched = new Set<ServiceRecord>();
@@ -145,14 +142,13 @@ function* recountAll(
   cache: AnnounceCache,
   { slices, nodeName }: { slices: readonly EndpointSliceView[]; nodeName: string },
 ): Generator<void, void> {
-  const keys = new Array<string>(slices.length);
   const nums = new Int32Array(3 * slices.length);
   // Sums by key as offsets into one array: no object per Service.
   const at = new Map<string, number>();
   const sums: number[] = [];
   for (let i = 0; i < slices.length; i++) {
     if ((i & 4095) === 4095) yield;
-    const key = keys[i] = storeCounts(nums, 3 * i, sliceCounts(slices[i], nodeName));
+    const key = storeCounts(nums, 3 * i, sliceCounts(slices[i], nodeName));
     if (nums[3 * i] === 0) continue;
     let o = at.get(key);
     if (o === undefined) at.set(key, o = sums.push(0, 0, 0) - 3);
@@ -164,24 +160,7 @@ function* recountAll(
     if (!at.has(rec.key)) setCounts(rec, { sums, at: sums.length });
   }
   for (const [key, o] of at) setCounts(recordOf(cache, key), { sums, at: o });
-  cache.endpoints = { node: nodeName, slices: slices.slice(), keys, nums };
-}
-
-/**
- * The Prefix for `ip/length`, and its map key: the one the last aggregate holds, so that
- * decisions asking for a prefix share its object, else a new one. Prefixes new in this plan
- * are shared when merged (see `sortedStates`): no map of them is kept while deciding,
- * 100,000s of entries at a start.
- */
-export function cachedPrefix(
-  cache: AnnounceCache,
-  at: { ip: string; length: number },
-): { prefix: Prefix; key: string } {
-  const parsed = parsePrefix(`${at.ip}/${at.length}`);
-  const key = prefixKey(parsed);
-  const last = cache.aggregate;
-  const prefix = (last && findPrefix(last.sorted, parsed)?.prefix) ?? parsed;
-  return { prefix, key };
+  cache.endpoints = { node: nodeName, slices: slices.slice(), nums };
 }
 
 /** Map key of an attribute set. */

@@ -4,13 +4,14 @@
  * identity so that the sessions' Adj-RIB-Out skips them.
  */
 import type { PeerConfig } from "../api/config.ts";
-import { comparePrefix, type Route } from "../bgp/mod.ts";
+import { comparePrefix, prefixKey, type Route } from "../bgp/mod.ts";
 import { routeAt, routesOf } from "./announce_routes.ts";
 import {
   type Aggregate,
   type AnnounceCache,
   type Change,
   compareServices,
+  contribsOf,
   type Contribution,
   contributionList,
   findPrefix,
@@ -29,14 +30,21 @@ function comparePrefixStates(a: PrefixState, b: PrefixState): number {
   return comparePrefix(a.prefix, b.prefix);
 }
 
-/** Adds `k` to the prefix states: alone, or shared with those already asking. */
+/**
+ * Adds `k` to the prefix states by prefix key: alone, or shared with those already asking
+ * (then with their Prefix object).
+ */
 function join(prefixes: Map<string, PrefixState>, k: Contribution): void {
-  const st = prefixes.get(k.key);
-  if (st === undefined) prefixes.set(k.key, k);
-  else if (isShared(st)) st.contribs.push(k);
-  else {
+  const key = prefixKey(k.prefix);
+  const st = prefixes.get(key);
+  if (st === undefined) prefixes.set(key, k);
+  else if (isShared(st)) {
+    k.prefix = st.prefix;
+    st.contribs.push(k);
+  } else {
+    k.prefix = st.prefix;
     // The shared state takes over the routes, which the next merge may reuse.
-    prefixes.set(k.key, { prefix: st.prefix, key: k.key, contribs: [st, k], routes: st.routes });
+    prefixes.set(key, { prefix: st.prefix, contribs: [st, k], routes: st.routes });
   }
 }
 
@@ -60,7 +68,7 @@ function* sortedStates(records: readonly ServiceRecord[]): Generator<void, Prefi
   for (let i = 0; i < records.length; i++) {
     // A chance for the caller to let timers and I/O in (see Slicer).
     if ((i & 1023) === 1023) yield;
-    const c = records[i].contribs;
+    const c = contribsOf(records[i]);
     if (c === undefined) continue;
     if (Array.isArray(c)) { for (const k of c) all.push(k); }
     else all.push(c as Contribution);
@@ -74,9 +82,7 @@ function* sortedStates(records: readonly ServiceRecord[]): Generator<void, Prefi
     // Those asking for one prefix share its object (decided apart, they may have two).
     while (j < all.length && comparePrefixStates(all[j], k) === 0) all[j++].prefix = k.prefix;
     states.push(
-      j === i + 1
-        ? k
-        : { prefix: k.prefix, key: k.key, contribs: all.slice(i, j), routes: k.routes },
+      j === i + 1 ? k : { prefix: k.prefix, contribs: all.slice(i, j), routes: k.routes },
     );
     i = j;
   }
@@ -111,15 +117,16 @@ export function* aggregateAll(
 
 /** Takes `k` back from its prefix's state (the state goes when `k` stood for it). */
 function leave(prefixes: Map<string, PrefixState>, k: Contribution): void {
-  const st = prefixes.get(k.key);
-  if (st === k) prefixes.delete(k.key);
+  const key = prefixKey(k.prefix);
+  const st = prefixes.get(key);
+  if (st === k) prefixes.delete(key);
   else if (st && isShared(st)) {
     const at = st.contribs.indexOf(k);
     if (at >= 0) st.contribs.splice(at, 1);
     if (st.contribs.length === 1) {
       const [alone] = st.contribs;
       alone.routes = st.routes;
-      prefixes.set(k.key, alone);
+      prefixes.set(key, alone);
     }
   }
 }
@@ -136,10 +143,11 @@ function moveContributions(
   const { changes, work } = at;
   const before = new Map<string, PrefixState | undefined>();
   const touch = (k: Contribution) => {
-    if (before.has(k.key)) return;
+    const key = prefixKey(k.prefix);
+    if (before.has(key)) return;
     const st = findPrefix(sorted, k.prefix);
-    before.set(k.key, st);
-    if (st) work.set(k.key, st);
+    before.set(key, st);
+    if (st) work.set(key, st);
   };
   for (const c of changes) {
     for (const k of contributionList(c.old)) {
@@ -148,7 +156,7 @@ function moveContributions(
     }
   }
   for (const c of changes) {
-    for (const k of contributionList(c.rec.contribs)) {
+    for (const k of contributionList(contribsOf(c.rec))) {
       touch(k);
       join(work, k);
     }

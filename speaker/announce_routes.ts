@@ -4,7 +4,7 @@
  * bandwidth with weighted ECMP) otherwise.
  */
 import type { AdvertisementConfig, PeerConfig } from "../api/config.ts";
-import type { Route, RouteAttributes } from "../bgp/mod.ts";
+import { prefixEquals, type Route, type RouteAttributes } from "../bgp/mod.ts";
 import type { Prefix } from "../bgp/types.ts";
 import {
   attributesKey,
@@ -14,10 +14,12 @@ import {
   linkBandwidthCommunity,
 } from "./announce_memo.ts";
 import {
+  type AdMemo,
   type AnnounceCache,
   isShared,
   type PeerRoutes,
   type PrefixState,
+  type Source,
 } from "./announce_types.ts";
 
 /** The local AS a session to `peer` uses. */
@@ -30,15 +32,42 @@ export function routeAt(routes: PeerRoutes, pi: number): Route | undefined {
   return Array.isArray(routes) ? routes[pi] : routes as Route;
 }
 
-/** The interned attributes of one advertisement alone (the usual route). */
-export function adAttributes(cache: AnnounceCache, ad: AdvertisementConfig): RouteAttributes {
+/** What the planner keeps for advertisement `ad`. */
+function memoOf(cache: AnnounceCache, ad: AdvertisementConfig): AdMemo {
   let memo = cache.perAdvertisement.get(ad);
   if (!memo) {
     const attrs = intern(cache, buildAttributes([ad]));
-    memo = { attrs, key: attributesKey(attrs) };
+    memo = { attrs, key: attributesKey(attrs), sources: new Map() };
     cache.perAdvertisement.set(ad, memo);
   }
-  return memo.attrs;
+  return memo;
+}
+
+/** The interned attributes of one advertisement alone (the usual route). */
+export function adAttributes(cache: AnnounceCache, ad: AdvertisementConfig): RouteAttributes {
+  return memoOf(cache, ad).attrs;
+}
+
+/** Distinct sources one advertisement keeps; past it they start again (made ones stay valid). */
+const SOURCE_LIMIT = 4096;
+
+/** The one shared {@linkcode Source} for `ad` to `at.peers` with `at.weight`. */
+export function sourceOf(
+  cache: AnnounceCache,
+  ad: AdvertisementConfig,
+  at: { peers: readonly string[] | null; weight: number },
+): Source {
+  const { peers, weight } = at;
+  const memo = memoOf(cache, ad);
+  // Peer names hold no newline (they are Kubernetes object names).
+  const key = peers === null ? `${weight}` : `${weight}\n${peers.join("\n")}`;
+  let hit = memo.sources.get(key);
+  if (!hit) {
+    if (memo.sources.size >= SOURCE_LIMIT) memo.sources.clear();
+    hit = Object.freeze({ ad, attributes: memo.attrs, peers, weight });
+    memo.sources.set(key, hit);
+  }
+  return hit;
 }
 
 function finish(
@@ -59,8 +88,9 @@ function finish(
 
 /** `route` again as the Route of `reuse` with its prefix and attributes, if there is one. */
 function reused(route: Route, reuse: PeerRoutes | undefined): Route {
+  // The prefix by value: a Service decided again has a Prefix of its own (see Contribution).
   const same = (r: Route | undefined) =>
-    r !== undefined && r.prefix === route.prefix && r.attributes === route.attributes;
+    r !== undefined && r.attributes === route.attributes && prefixEquals(r.prefix, route.prefix);
   if (reuse === undefined) return route;
   if (Array.isArray(reuse)) return reuse.find(same) ?? route;
   return same(reuse as Route) ? reuse as Route : route;

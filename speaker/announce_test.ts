@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { buildConfig, type Config } from "../api/config.ts";
 import { parseEndpointSlice, parseNode, parseService } from "../api/objects.ts";
-import { formatPrefix } from "../bgp/mod.ts";
+import { formatPrefix, type Prefix } from "../bgp/mod.ts";
 import type { KubeObject } from "../cluster/types.ts";
 import {
   type Announcements,
@@ -10,6 +10,7 @@ import {
   EXCLUDE_LABEL,
   linkBandwidthCommunity,
 } from "./announce.ts";
+import { prefixList } from "./announce_types.ts";
 import {
   advObject,
   communityObject,
@@ -385,7 +386,23 @@ function rendered(a: Announcements): unknown {
       }`
     );
   }
-  return { routes, services: a.services, peers: a.peers.map((p) => p.name) };
+  // Prefixes as text: the planner hands out its own objects, whose other fields are its memo.
+  const text = (p: string | Prefix) => typeof p === "string" ? p : formatPrefix(p);
+  // Every field a ServiceAnnouncement has (the planner's read some through its memo).
+  const services = a.services.map((s) => ({
+    namespace: s.namespace,
+    name: s.name,
+    key: s.key,
+    ips: s.ips,
+    pool: s.pool,
+    peers: s.peers,
+    reason: s.reason,
+    cause: s.cause,
+    partial: s.partial,
+    path: s.path,
+    prefixes: prefixList(s).map(text),
+  }));
+  return { routes, services, peers: a.peers.map((p) => p.name) };
 }
 
 Deno.test("a reused cache gives what a fresh computation gives, change after change", () => {
@@ -487,13 +504,13 @@ Deno.test("a Service decided again for the same routes keeps its route and plann
       cache,
     });
   const before = plan([{ node: "n2" }]);
-  const contribs = cache.records.get("default/web")?.contribs;
+  const contribs = cache.records.get("default/web")?.out?.contribs;
   assert.ok(contribs !== undefined);
   // Another serving endpoint: the Service is decided again, for the same route.
   const after = plan([{ node: "n2" }, { node: "n3" }]);
   assert.deepEqual(prefixes(after), { router1: ["192.0.2.10/32"] });
   assert.equal(after.routes.get("router1")![0], before.routes.get("router1")![0]);
-  assert.equal(cache.records.get("default/web")?.contribs, contribs);
+  assert.equal(cache.records.get("default/web")?.out?.contribs, contribs);
   assert.deepEqual(after.routes.get("router1")![0].attributes, {});
   assert.equal(after.services[0].key, "default/web");
 });
@@ -586,7 +603,7 @@ Deno.test("Services asking for one aggregated prefix share its Prefix object", (
   });
   assert.deepEqual(prefixes(a), { router1: ["198.51.100.0/24"] });
   const prefixOf = (n: string) =>
-    (cache.records.get(`default/${n}`)?.contribs as { prefix: unknown }).prefix;
+    (cache.records.get(`default/${n}`)?.out?.contribs as { prefix: unknown }).prefix;
   assert.equal(prefixOf("a"), prefixOf("b"));
   assert.equal(prefixOf("a"), prefixOf("c"));
   assert.equal(prefixOf("a"), a.routes.get("router1")![0].prefix);

@@ -4,8 +4,8 @@
  */
 import type { AdvertisementConfig, Config, PeerConfig } from "../api/config.ts";
 import type { EndpointSliceView, NodeView, ServiceView } from "../api/objects.ts";
-import { comparePrefix, type Route, type RouteAttributes } from "../bgp/mod.ts";
-import type { Prefix } from "../bgp/types.ts";
+import { comparePrefix, prefixEquals, type Route, type RouteAttributes } from "../bgp/mod.ts";
+import { AFI_IPV4, AFI_IPV6, type Prefix } from "../bgp/types.ts";
 import type { PathControl } from "../api/path_control.ts";
 
 /** Inputs of {@linkcode computeAnnouncements}. */
@@ -52,8 +52,102 @@ export interface ServiceAnnouncement {
   partial?: string;
   /** `ferrolb.io/as-path-prepend` / `ferrolb.io/med` its routes carry, when set. */
   path?: PathControl;
-  /** Map keys ({@linkcode prefixKey}) of the prefixes announced for it. */
-  prefixes?: string | readonly string[];
+  /**
+   * The prefixes announced for it (the planner's own objects: no key string per Service),
+   * or their map keys ({@linkcode prefixKey}).
+   */
+  prefixes?: string | Prefix | readonly (string | Prefix)[];
+}
+
+/**
+ * The fields of an {@linkcode Outcome} that many Services share (pool, peers, reasons that
+ * name no Service), in one object shared by equal ones.
+ */
+export interface OutcomeNote {
+  readonly pool?: string;
+  readonly peers: string[];
+  readonly reason?: string;
+  readonly cause?: "waiting" | "config";
+  readonly partial?: string;
+  readonly path?: PathControl;
+}
+
+/**
+ * A {@linkcode ServiceAnnouncement} the planner makes: the Service's view stands for its
+ * namespace, name and IPs, its contributions for its prefixes, and one shared note for its
+ * pool, peers and reasons (read through them, not held in up to 11 fields per Service).
+ */
+export class Outcome implements ServiceAnnouncement {
+  /** The view decided from (immutable, so its fields hold for this outcome). */
+  readonly view: ServiceView;
+  readonly key: string;
+  /** What it asks the aggregate for. */
+  readonly contribs: Contributions;
+  readonly note: OutcomeNote;
+
+  /** The outcome for `view`, whose Service has `namespace/name` `at.key`. */
+  constructor(
+    view: ServiceView,
+    at: { key: string; contribs: Contributions; note: OutcomeNote },
+  ) {
+    this.view = view;
+    this.key = at.key;
+    this.contribs = at.contribs;
+    this.note = at.note;
+  }
+
+  get namespace(): string {
+    return this.view.namespace;
+  }
+
+  get name(): string {
+    return this.view.name;
+  }
+
+  get ips(): string[] {
+    // Views are immutable: the list is shared, not copied, times 100,000s of Services.
+    return this.view.ingressIPs as string[];
+  }
+
+  get pool(): string | undefined {
+    return this.note.pool;
+  }
+
+  get peers(): string[] {
+    return this.note.peers;
+  }
+
+  /** Its contributions' distinct prefixes: one alone (the usual case), else a new list. */
+  get prefixes(): Prefix | readonly Prefix[] | undefined {
+    const c = this.contribs;
+    if (c === undefined) return undefined;
+    if (!Array.isArray(c)) return (c as Contribution).prefix;
+    const out: Prefix[] = [];
+    for (const k of c) if (!out.some((p) => prefixEquals(p, k.prefix))) out.push(k.prefix);
+    return out;
+  }
+
+  get reason(): string | undefined {
+    return this.note.reason;
+  }
+
+  get cause(): "waiting" | "config" | undefined {
+    return this.note.cause;
+  }
+
+  get partial(): string | undefined {
+    return this.note.partial;
+  }
+
+  get path(): PathControl | undefined {
+    return this.note.path;
+  }
+}
+
+/** The prefixes of `s` as a list (no array is kept for the usual single one). */
+export function prefixList(s: ServiceAnnouncement): readonly (string | Prefix)[] {
+  const p = s.prefixes;
+  return p === undefined ? [] : Array.isArray(p) ? p : [p as string | Prefix];
 }
 
 /** What {@linkcode computeAnnouncements} decided. */
@@ -77,7 +171,7 @@ export interface AnnounceCache {
   attributes: Map<string, RouteAttributes>;
   /** Interned `ServiceAnnouncement.peers` lists. */
   peerLists: Map<string, string[]>;
-  perAdvertisement: WeakMap<AdvertisementConfig, { attrs: RouteAttributes; key: string }>;
+  perAdvertisement: WeakMap<AdvertisementConfig, AdMemo>;
   /**
    * One record per Service by `namespace/name` (view, endpoint counts, decision), instead of
    * a map each: 100,000s of Services.
@@ -101,19 +195,32 @@ export interface AnnounceCache {
 /** A Service's contributions: usually one, then held alone rather than in an array. */
 export type Contributions = Contribution | readonly Contribution[] | undefined;
 
-/** One Service: its view, serving endpoints and the decision made from them. */
+/**
+ * One Service: serving endpoints and the decision made from its view (the decision holds
+ * the view and contributions: see {@linkcode viewOf}, {@linkcode contribsOf}).
+ */
 export interface ServiceRecord {
   /** `namespace/name`. */
   key: string;
-  /** The handled Service; undefined while only EndpointSlices name it. */
-  view: ServiceView | undefined;
   /** Context epoch the decision was made in; 0 = decide again (counts changed). */
   epoch: number;
   /** Serving endpoints anywhere, on this node, and ready ones on this node. */
   counts: Counts;
-  /** The outcome; a new object whenever the decision changes. */
-  out: ServiceAnnouncement | undefined;
-  contribs: Contributions;
+  /**
+   * The outcome; a new object whenever the decision changes. Undefined while the Service is
+   * not handled (only EndpointSlices name it).
+   */
+  out: Outcome | undefined;
+}
+
+/** The handled Service `rec` was decided for; undefined while only EndpointSlices name it. */
+export function viewOf(rec: ServiceRecord): ServiceView | undefined {
+  return rec.out?.view;
+}
+
+/** What `rec`'s decision asks the aggregate for. */
+export function contribsOf(rec: ServiceRecord): Contributions {
+  return rec.out?.contribs;
 }
 
 /** Endpoint counts of one Service, packed (see {@linkcode countsAt}). */
@@ -174,8 +281,6 @@ export interface SliceCounts {
 export interface EndpointState {
   node: string;
   slices: EndpointSliceView[];
-  /** `namespace/service` of each slice. */
-  keys: string[];
   /** Per slice: serving endpoints, those on the node, the ready ones of those. */
   nums: Int32Array;
 }
@@ -186,7 +291,6 @@ export interface EndpointState {
  */
 export interface SharedPrefix {
   prefix: Prefix;
-  key: string;
   contribs: Contribution[];
   routes: PeerRoutes;
 }
@@ -254,25 +358,80 @@ export interface Change {
 }
 
 /**
+ * How a contribution is announced: through which advertisement (and its interned
+ * attributes), to which peers, with which weight. One object for all contributions alike
+ * (see {@linkcode AdMemo}): most Services' are.
+ */
+export interface Source {
+  readonly ad: AdvertisementConfig;
+  readonly attributes: RouteAttributes;
+  /** BGPPeer names; null = every peer selecting this node. */
+  readonly peers: readonly string[] | null;
+  readonly weight: number;
+}
+
+/** What the planner keeps per advertisement: its attributes alone and its sources. */
+export interface AdMemo {
+  attrs: RouteAttributes;
+  key: string;
+  /** By weight and peer names. */
+  sources: Map<string, Source>;
+}
+
+/**
  * One prefix a Service asks for through one advertisement, and the peers it goes to. It is
  * also the Route of that advertisement alone (`attributes` are its interned attributes), so
- * that the usual prefix, asked for by one Service for every peer, needs no Route besides.
+ * that the usual prefix, asked for by one Service for every peer, needs no Route besides;
+ * and it is its own Prefix (the address fields are its own), so that it needs no Prefix
+ * object either, times 100,000s.
  */
-export interface Contribution extends Route {
+export class Contribution implements Route {
+  /** The address: IPv4 bits as a signed integer, or IPv6 hex (see {@linkcode Prefix}). */
+  readonly addr: number | string;
+  readonly length: number;
+  /** Itself, or the Prefix it shares with others asking for the same prefix. */
   prefix: Prefix;
-  attributes: RouteAttributes;
-  key: string;
-  ad: AdvertisementConfig;
-  /** BGPPeer names; null = every peer selecting this node. */
-  peers: readonly string[] | null;
-  weight: number;
+  /** Advertisement, attributes, peers and weight, shared (see {@linkcode Source}). */
+  readonly source: Source;
   /** `namespace/name` of the Service asking. */
-  svc: string;
+  readonly svc: string;
   /**
    * While it alone asks for its prefix: the Route each peer gets (see {@linkcode PrefixState});
    * otherwise {@linkcode NO_ROUTES}.
    */
   routes: PeerRoutes;
+
+  /** The contribution of Service `at.svc` to `prefix` (its fields copied: no reference kept). */
+  constructor(prefix: Prefix, at: { source: Source; svc: string }) {
+    this.addr = prefix.addr;
+    this.length = prefix.length;
+    this.prefix = this as unknown as Prefix;
+    this.source = at.source;
+    this.svc = at.svc;
+    this.routes = NO_ROUTES;
+  }
+
+  /** The family, from the address's type: no field for it. */
+  get afi(): 1 | 2 {
+    return typeof this.addr === "number" ? AFI_IPV4 : AFI_IPV6;
+  }
+
+  get attributes(): RouteAttributes {
+    return this.source.attributes;
+  }
+
+  get ad(): AdvertisementConfig {
+    return this.source.ad;
+  }
+
+  /** BGPPeer names; null = every peer selecting this node. */
+  get peers(): readonly string[] | null {
+    return this.source.peers;
+  }
+
+  get weight(): number {
+    return this.source.weight;
+  }
 }
 
 /** Order of Services: namespace, then name. */

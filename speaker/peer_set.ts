@@ -9,6 +9,7 @@ import {
   type Clock,
   type Connector,
   formatHostPort,
+  type Prefix,
   type Route,
   type RouteState,
   type SessionConfig,
@@ -26,8 +27,11 @@ export interface SpeakerSession {
   /** `hardReset` when the peer must drop our routes now rather than keep them as stale. */
   stop(options?: StopOptions): Promise<void>;
   stats(): SessionStats;
-  /** Whether the peer holds the prefix of this map key as wanted now (Established, sent). */
-  routeState(key: string): RouteState;
+  /**
+   * Whether the peer holds this prefix, or the prefix of this map key, as wanted now
+   * (Established, sent).
+   */
+  routeState(key: string | Prefix): RouteState;
   on(event: "state", fn: (state: string, previous: string) => void): void;
   on(event: "sent", fn: () => void): void;
 }
@@ -209,8 +213,8 @@ export class PeerSet {
     }
   }
 
-  /** Where the prefix of map key `key` stands with peer `name`. */
-  routeState(name: string, key: string): RouteState {
+  /** Where prefix `key` (or the prefix of map key `key`) stands with peer `name`. */
+  routeState(name: string, key: string | Prefix): RouteState {
     return this.#entries.get(name)?.session.routeState(key) ?? "absent";
   }
 

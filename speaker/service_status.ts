@@ -6,6 +6,7 @@
  * come back as the same objects and are skipped.
  */
 import type { Logger } from "../api/log.ts";
+import type { Prefix } from "../bgp/mod.ts";
 import type { MetallbMetrics } from "../api/metrics.ts";
 import type { KubeObject, ObjectWriter } from "../cluster/types.ts";
 import type { ServiceAnnouncement } from "./announce.ts";
@@ -308,9 +309,9 @@ export class ServiceStatusReporter {
     if (!peers.established(peer)) return "no";
     const keys = s.prefixes;
     if (keys === undefined) return "no";
-    // One prefix (the usual case) is a string: no list is made for it.
-    if (typeof keys === "string") {
-      const st = peers.routeState(peer, keys);
+    // One prefix (the usual case) stands alone: no list is made for it.
+    if (!Array.isArray(keys)) {
+      const st = peers.routeState(peer, keys as string | Prefix);
       return st === "sent" ? "holds" : st === "pending" ? "pending" : "no";
     }
     let any = false;
