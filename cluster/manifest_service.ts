@@ -2,11 +2,11 @@
  * File mode's Services of the usual shape as the manifests give them: one object per Service
  * that reads and serializes as the plain object (`apiVersion`, `kind`, `metadata`, `spec`,
  * read through getters) and is also its own parsed view (api/snapshot_service.ts
- * `SelfViewService`). Metadata of the usual shape (a name and a namespace, nothing else) is
+ * `JudgedSelfViewService`). Metadata of the usual shape (a name and a namespace, nothing else) is
  * kept as its two strings and made when read: 100,000s of Services then cost one object and
  * their spec each, not three objects, a view and a memo entry.
  */
-import { SelfViewService } from "../api/objects.ts";
+import { JudgedSelfViewService } from "../api/objects.ts";
 import { NO_RECORD } from "../api/view_parts.ts";
 import { freezeShared, SHARE_PARTS, type Shared, sharedString } from "./freeze_shared.ts";
 import type { KubeObject } from "./types.ts";
@@ -14,7 +14,7 @@ import type { KubeObject } from "./types.ts";
 const NO_IPS: readonly string[] = Object.freeze([]);
 
 /** A `v1` Service with `apiVersion`, `kind`, `metadata` and `spec` only (no status). */
-class ManifestService extends SelfViewService {
+class ManifestService extends JudgedSelfViewService {
   /** The name when the metadata holds only a name and a namespace; else the metadata. */
   #meta: string | KubeObject["metadata"];
   /** The namespace, when the metadata is kept as its strings. */
