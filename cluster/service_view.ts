@@ -38,9 +38,19 @@ export class SavedState implements ServiceState {
   /** The laid-over object last made; {@linkcode baseOf} tells what it was made from. */
   #shown: KubeObject | undefined;
 
-  constructor(ingress: readonly string[], annotations: Record<string, string>) {
-    // An exact-size copy the caller cannot change.
-    this.ips = ingress.length === 0 ? NO_IPS : Object.freeze(ingress.slice());
+  /**
+   * `options.owned`: `ingress` is an exact-size list no one else holds (a fresh `map`, a
+   * parsed file's), kept frozen instead of copied; else the state keeps a copy.
+   */
+  constructor(
+    ingress: readonly string[],
+    annotations: Record<string, string>,
+    options: { owned?: boolean } = {},
+  ) {
+    // An exact-size list the caller cannot change.
+    this.ips = ingress.length === 0
+      ? NO_IPS
+      : Object.freeze(options.owned ? ingress : ingress.slice());
     this.annotations = annotations;
   }
 
