@@ -52,6 +52,17 @@ class ManifestService extends JudgedSelfViewService {
     return this.#spec;
   }
 
+  /**
+   * The metadata with `annotations` written over its own, as a state lays it over, when the
+   * metadata is kept as its strings (one literal, no metadata made first); else undefined.
+   */
+  metadataWith(annotations: Record<string, string>): KubeObject["metadata"] | undefined {
+    const m = this.#meta;
+    if (typeof m !== "string") return undefined;
+    const namespace = this.#namespace;
+    return namespace === undefined ? { name: m, annotations } : { name: m, namespace, annotations };
+  }
+
   // The view's metadata fields straight from the strings: no metadata made per read.
   override get name(): string {
     const m = this.#meta;
@@ -113,6 +124,18 @@ export function companionOf<T>(
   make: () => T,
 ): T | undefined {
   return svc instanceof ManifestService ? svc.companion(is, make) : undefined;
+}
+
+/**
+ * `svc.metadata` with `annotations` written over its own, made at once when `svc` is a
+ * manifest Service whose metadata is kept as its strings; else undefined (the caller
+ * builds it from `svc.metadata`).
+ */
+export function metadataWith(
+  svc: KubeObject,
+  annotations: Record<string, string>,
+): KubeObject["metadata"] | undefined {
+  return svc instanceof ManifestService ? svc.metadataWith(annotations) : undefined;
 }
 
 /** Whether `m` is `{name}` or `{name, namespace}` (in that order) of strings. */

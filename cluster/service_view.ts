@@ -4,6 +4,7 @@
  * the map per save, one laid-over object per Service, its addresses kept as strings.
  */
 import { SelfViewService, type ServiceView } from "../api/objects.ts";
+import { metadataWith } from "./manifest_service.ts";
 import { ObjectMapView } from "./object_map_view.ts";
 import type { ServiceState } from "./state_store.ts";
 import type { IngressEntry, KubeObject } from "./types.ts";
@@ -121,7 +122,9 @@ class StatedService extends SelfViewService {
   }
   /** The manifest's metadata with the annotations written (made when read). */
   get metadata(): KubeObject["metadata"] {
-    return laidOverMetadata(this.#base.metadata, this.#state.annotations);
+    const written = this.#state.annotations;
+    // Read often (sorts by age read it per comparison): at once from a manifest Service.
+    return metadataWith(this.#base, written) ?? laidOverMetadata(this.#base.metadata, written);
   }
   get spec(): unknown {
     return this.#base.spec;
