@@ -181,12 +181,17 @@ Deno.test("a laid-over Service's view is the view of the plain object it reads a
 Deno.test("over a manifest Service the laid-over Service is its own view, equal to the plain one's", () => {
   const metas = [
     { name: "web", namespace: "shop" },
+    { name: "web" },
     { name: "web", namespace: "shop", labels: { a: "b" }, annotations: { own: "1", pool: "x" } },
   ];
   for (const metadata of metas) {
     const base = asManifestService(service({ metadata }));
     freezeShared(base, newShared());
-    const shown = new SavedState(["192.0.2.1"], { pool: "a" }).over(base);
+    const state = new SavedState(["192.0.2.1"], { pool: "a" });
+    const shown = state.over(base);
+    // As over the plain object, key order included.
+    const overPlain = state.over(service({ metadata }));
+    assert.equal(JSON.stringify(shown), JSON.stringify(overPlain));
     const r = parseSnapshotService(shown);
     assert.ok(r.ok);
     assert.equal(r.value, shown, "no view object of its own");
