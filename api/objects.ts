@@ -7,6 +7,7 @@ export type { ServiceView } from "./service_types.ts";
 export { parseService } from "./service_view.ts";
 export {
   forgetSnapshotService,
+  JudgedSelfViewService,
   parseSnapshotService,
   SelfViewService,
 } from "./snapshot_service.ts";

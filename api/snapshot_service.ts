@@ -123,21 +123,39 @@ class ObjectServiceView extends ServiceFields implements ServiceView {
  * A Service object that, when of the usual shape, is its own {@linkcode ServiceView} (the
  * fields of the two do not meet): for sources that keep their Services as objects of their
  * own (file mode's, cluster/manifest_service.ts and cluster/service_view.ts), so no view
- * and no memo entry is held per Service. The subclass gives the object's fields and the
- * addresses.
+ * and no memo entry is held per Service. The subclass gives the object's fields, the
+ * addresses, and whether it is of that shape (see {@linkcode JudgedSelfViewService}).
  */
 export abstract class SelfViewService extends ServiceFields implements ServiceView {
-  /** The ports once judged of the usual shape; null when not (then the memo decides). */
-  #ports: ServiceView["ports"] | null | undefined;
-
   /** The Service's `metadata`. */
   abstract get metadata(): KubeObject["metadata"];
   /** The Service's `spec`. */
   abstract get spec(): unknown;
   /** The addresses of `status.loadBalancer.ingress`, as the status lists them. */
   protected abstract get shownIPs(): readonly string[];
+  /** Whether the object is of the usual shape, and so its own view. */
+  abstract isOwnView(): boolean;
+  /** The view's ports (asked only when {@linkcode isOwnView}). */
+  abstract get ports(): ServiceView["ports"];
 
-  /** Whether the object is of the usual shape, and so its own view (judged once). */
+  protected get meta(): Plain {
+    return this.metadata as unknown as Plain;
+  }
+  protected get specFields(): Plain {
+    return this.spec as Plain;
+  }
+  get ingressIPs(): readonly string[] {
+    const ips = this.shownIPs;
+    // As the view of the plain object: entries without an address are not listed.
+    return ips.includes("") ? ips.filter((ip) => ip !== "") : ips;
+  }
+}
+
+/** A {@linkcode SelfViewService} that judges its own shape, once, and keeps its ports. */
+export abstract class JudgedSelfViewService extends SelfViewService {
+  /** The ports once judged of the usual shape; null when not (then the memo decides). */
+  #ports: ServiceView["ports"] | null | undefined;
+
   isOwnView(): boolean {
     if (this.#ports === undefined) {
       this.#ports = quickAccepts(this as unknown as KubeObject)
@@ -147,19 +165,8 @@ export abstract class SelfViewService extends ServiceFields implements ServiceVi
     return this.#ports !== null;
   }
 
-  protected get meta(): Plain {
-    return this.metadata as unknown as Plain;
-  }
-  protected get specFields(): Plain {
-    return this.spec as Plain;
-  }
   get ports(): ServiceView["ports"] {
     return this.#ports ?? quickPorts(this.specFields);
-  }
-  get ingressIPs(): readonly string[] {
-    const ips = this.shownIPs;
-    // As the view of the plain object: entries without an address are not listed.
-    return ips.includes("") ? ips.filter((ip) => ip !== "") : ips;
   }
 }
 

@@ -7,6 +7,7 @@ import {
   type EndpointSliceView,
   OWN_SLICE_VIEW,
   parseEndpointSlice,
+  SelfViewService,
   SERVICE_NAME_LABEL,
 } from "../api/objects.ts";
 import { companionOf } from "./manifest_service.ts";
@@ -57,7 +58,7 @@ export function syntheticEndpointSlice(
   nodeName: string,
   endpoints: readonly unknown[] = localEndpoints(nodeName),
 ): KubeObject {
-  const name = service.metadata.name;
+  const name = nameOf(service);
   // Literals of a fixed shape (no computed key, no spread): V8 sizes them exactly, and
   // there is one of each per Service.
   return {
@@ -66,7 +67,7 @@ export function syntheticEndpointSlice(
     metadata: {
       // Joined, not a template literal: one flat string, not a rope of two (40 B, not 64).
       name: [name, SYNTHETIC_SLICE_SUFFIX].join("-"),
-      namespace: service.metadata.namespace ?? "default",
+      namespace: namespaceOf(service),
       labels: { "kubernetes.io/service-name": name },
     },
     addressType: "IPv4",
@@ -147,13 +148,13 @@ function madeUpViewClass(
       this.#svc = svc;
     }
     get namespace(): string {
-      return this.#svc.metadata.namespace ?? "default";
+      return namespaceOf(this.#svc);
     }
     get name(): string {
-      return [this.#svc.metadata.name, SYNTHETIC_SLICE_SUFFIX].join("-");
+      return [nameOf(this.#svc), SYNTHETIC_SLICE_SUFFIX].join("-");
     }
     get serviceName(): string {
-      return this.#svc.metadata.name;
+      return nameOf(this.#svc);
     }
     get endpoints(): EndpointSliceView["endpoints"] {
       return shared.endpoints;
@@ -256,10 +257,20 @@ class SlicesWithDefaults extends ObjectMapView {
 
 /** The key of the made-up slice of `svc`. */
 function sliceKeyOf(svc: KubeObject): string {
-  return objectKey({
-    namespace: svc.metadata.namespace ?? "default",
-    name: `${svc.metadata.name}${SLICE_KEY_SUFFIX}`,
-  });
+  return objectKey({ namespace: namespaceOf(svc), name: `${nameOf(svc)}${SLICE_KEY_SUFFIX}` });
+}
+
+/**
+ * `svc.metadata.name`, read from the view when the Service is one: its metadata may be made
+ * when read (manifest_service.ts), and this is read per Service per walk.
+ */
+function nameOf(svc: KubeObject): string {
+  return svc instanceof SelfViewService ? svc.name : svc.metadata.name;
+}
+
+/** `svc.metadata.namespace`, `default` when unset; as {@linkcode nameOf} reads it. */
+function namespaceOf(svc: KubeObject): string {
+  return svc instanceof SelfViewService ? svc.namespace : svc.metadata.namespace ?? "default";
 }
 
 /** Adds to `objects` what a cluster would supply and the directory leaves out. */

@@ -23,6 +23,22 @@ export function newShared(): Shared {
 }
 
 /**
+ * Key of a method an object of a class of its own may carry to share and freeze its parts
+ * itself (its fields are private, so {@linkcode freezeShared} cannot see them): file mode's
+ * manifest Services (manifest_service.ts).
+ */
+export const SHARE_PARTS: unique symbol = Symbol("ferrolb.shareParts");
+
+/** The equal string seen first in this publish, else `s` (remembered). */
+export function sharedString(s: string, shared: Shared): string {
+  if (s.length > SHARED_STRING_MAX) return s;
+  const same = shared.strings.get(s);
+  if (same !== undefined) return same;
+  shared.strings.set(s, s);
+  return s;
+}
+
+/**
  * Deep-freezes `value`, first replacing each short string in it by the equal one in
  * `shared` (the first seen), so equal strings of many objects are held once; a short list
  * of flat records or strings (100,000 Services' `ports: [{protocol: TCP, port: 80}]`) is
@@ -30,6 +46,11 @@ export function newShared(): Shared {
  */
 export function freezeShared(value: unknown, shared: Shared): unknown {
   if (value === null || typeof value !== "object" || Object.isFrozen(value)) return value;
+  const own = (value as { [SHARE_PARTS]?: unknown })[SHARE_PARTS];
+  if (typeof own === "function") {
+    own.call(value, shared);
+    return value;
+  }
   const record = value as Record<string, unknown>;
   let flat = true;
   for (const k in record) {

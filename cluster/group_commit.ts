@@ -164,7 +164,8 @@ export class GroupCommit {
       if (state) next.set(key, state);
       else next.delete(key);
     }
-    await this.#store.save({ ...this.#extra, version: 1, services: next });
+    // `next` is never changed: it becomes the durable states, which are replaced, not changed.
+    await this.#store.save({ ...this.#extra, version: 1, services: next }, { unchanged: true });
     // Readers see it only now that it is durable; the Services are laid over as read.
     this.#committed = next;
     this.#revision++;

@@ -1,34 +1,104 @@
 /**
- * File mode's Services of the usual shape as the manifests give them: the plain object's
- * fields, as its own properties (what JSON, spreads and key walks see), on an object that is
- * also its own parsed view (api/snapshot_service.ts `SelfViewService`). Until its state is
- * laid over, the controller and the speaker then hold no view object and no memo entry per
- * Service (100,000s of them on a cold start, garbage once the states arrive).
+ * File mode's Services of the usual shape as the manifests give them: one object per Service
+ * that reads and serializes as the plain object (`apiVersion`, `kind`, `metadata`, `spec`,
+ * read through getters) and is also its own parsed view (api/snapshot_service.ts
+ * `JudgedSelfViewService`). Metadata of the usual shape (a name and a namespace, nothing else) is
+ * kept as its two strings and made when read: 100,000s of Services then cost one object and
+ * their spec each, not three objects, a view and a memo entry.
  */
-import { SelfViewService } from "../api/objects.ts";
+import { JudgedSelfViewService } from "../api/objects.ts";
+import { NO_RECORD } from "../api/view_parts.ts";
+import { freezeShared, SHARE_PARTS, type Shared, sharedString } from "./freeze_shared.ts";
 import type { KubeObject } from "./types.ts";
 
 const NO_IPS: readonly string[] = Object.freeze([]);
 
 /** A `v1` Service with `apiVersion`, `kind`, `metadata` and `spec` only (no status). */
-class ManifestService extends SelfViewService {
-  apiVersion: string;
-  kind: string;
-  metadata: KubeObject["metadata"];
-  spec: unknown;
+class ManifestService extends JudgedSelfViewService {
+  /** The name when the metadata holds only a name and a namespace; else the metadata. */
+  #meta: string | KubeObject["metadata"];
+  /** The namespace, when the metadata is kept as its strings. */
+  #namespace: string | undefined;
+  #spec: unknown;
   /** The one object kept with this Service for a reader (a private slot: writable frozen). */
   #companion: unknown;
 
   constructor(o: KubeObject) {
     super();
-    this.apiVersion = o.apiVersion;
-    this.kind = o.kind;
-    this.metadata = o.metadata;
-    this.spec = o.spec;
+    const m = o.metadata;
+    if (nameAndNamespace(m)) {
+      this.#meta = m.name;
+      this.#namespace = m.namespace;
+    } else {
+      this.#meta = m;
+    }
+    this.#spec = o.spec;
+  }
+
+  get apiVersion(): string {
+    return "v1";
+  }
+  get kind(): string {
+    return "Service";
+  }
+  /** The metadata (made when read from its strings: equal each time, not the same object). */
+  get metadata(): KubeObject["metadata"] {
+    const m = this.#meta;
+    if (typeof m !== "string") return m;
+    const namespace = this.#namespace;
+    return namespace === undefined ? { name: m } : { name: m, namespace };
+  }
+  get spec(): unknown {
+    return this.#spec;
+  }
+
+  /**
+   * The metadata with `annotations` written over its own, as a state lays it over, when the
+   * metadata is kept as its strings (one literal, no metadata made first); else undefined.
+   */
+  metadataWith(annotations: Record<string, string>): KubeObject["metadata"] | undefined {
+    const m = this.#meta;
+    if (typeof m !== "string") return undefined;
+    const namespace = this.#namespace;
+    return namespace === undefined ? { name: m, annotations } : { name: m, namespace, annotations };
+  }
+
+  // The view's metadata fields straight from the strings: no metadata made per read.
+  override get name(): string {
+    const m = this.#meta;
+    return typeof m === "string" ? m : super.name;
+  }
+  override get namespace(): string {
+    return typeof this.#meta === "string" ? this.#namespace ?? "default" : super.namespace;
+  }
+  override get labels(): Readonly<Record<string, string>> {
+    return typeof this.#meta === "string" ? NO_RECORD : super.labels;
+  }
+  override get annotations(): Readonly<Record<string, string>> {
+    return typeof this.#meta === "string" ? NO_RECORD : super.annotations;
   }
 
   protected get shownIPs(): readonly string[] {
     return NO_IPS;
+  }
+
+  /** The plain object this stands for. */
+  toJSON(): KubeObject {
+    return { apiVersion: "v1", kind: "Service", metadata: this.metadata, spec: this.#spec };
+  }
+
+  /** Shares its strings and spec with the other objects of a publish, then freezes. */
+  [SHARE_PARTS](shared: Shared): void {
+    if (Object.isFrozen(this)) return;
+    const m = this.#meta;
+    if (typeof m === "string") {
+      this.#meta = sharedString(m, shared);
+      if (this.#namespace !== undefined) this.#namespace = sharedString(this.#namespace, shared);
+    } else {
+      this.#meta = freezeShared(m, shared) as KubeObject["metadata"];
+    }
+    this.#spec = freezeShared(this.#spec, shared);
+    Object.freeze(this);
   }
 
   /**
@@ -56,6 +126,30 @@ export function companionOf<T>(
   return svc instanceof ManifestService ? svc.companion(is, make) : undefined;
 }
 
+/**
+ * `svc.metadata` with `annotations` written over its own, made at once when `svc` is a
+ * manifest Service whose metadata is kept as its strings; else undefined (the caller
+ * builds it from `svc.metadata`).
+ */
+export function metadataWith(
+  svc: KubeObject,
+  annotations: Record<string, string>,
+): KubeObject["metadata"] | undefined {
+  return svc instanceof ManifestService ? svc.metadataWith(annotations) : undefined;
+}
+
+/** Whether `m` is `{name}` or `{name, namespace}` (in that order) of strings. */
+function nameAndNamespace(m: unknown): m is { name: string; namespace?: string } {
+  if (typeof m !== "object" || m === null || Object.getPrototypeOf(m) !== Object.prototype) {
+    return false;
+  }
+  const keys = Object.keys(m);
+  const o = m as Record<string, unknown>;
+  if (keys[0] !== "name" || typeof o.name !== "string") return false;
+  return keys.length === 1 ||
+    (keys.length === 2 && keys[1] === "namespace" && typeof o.namespace === "string");
+}
+
 /** Whether `o`'s own keys are exactly those of a Service without status, in that order. */
 function usualKeys(o: KubeObject): boolean {
   const keys = Object.keys(o);
@@ -65,7 +159,7 @@ function usualKeys(o: KubeObject): boolean {
 
 /**
  * `o` as a {@linkcode ManifestService} when it is a `v1` Service of that shape, else `o`.
- * The result reads, serializes and spreads as `o` does.
+ * The result reads and serializes as `o` does.
  */
 export function asManifestService(o: KubeObject): KubeObject {
   if (o.kind !== "Service" || o.apiVersion !== "v1" || !usualKeys(o)) return o;

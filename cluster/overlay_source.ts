@@ -144,7 +144,9 @@ class Overlay {
     const saved = loaded.services;
     for (const k in saved) {
       const st = saved[k];
-      initial.set(k, new SavedState(st.ingress, this.#states.intern(st.annotations)));
+      // The parsed lists are the states' own from now on: kept, not copied.
+      const annotations = this.#states.intern(st.annotations);
+      initial.set(k, new SavedState(st.ingress, annotations, { owned: true }));
     }
     this.commits = new GroupCommit(options.store, {
       logger: this.#log,

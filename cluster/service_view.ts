@@ -3,7 +3,8 @@
  * a view over the manifests' map and those states. Built for 100,000 Services: no copy of
  * the map per save, one laid-over object per Service, its addresses kept as strings.
  */
-import { SelfViewService } from "../api/objects.ts";
+import { SelfViewService, type ServiceView } from "../api/objects.ts";
+import { metadataWith } from "./manifest_service.ts";
 import { ObjectMapView } from "./object_map_view.ts";
 import type { ServiceState } from "./state_store.ts";
 import type { IngressEntry, KubeObject } from "./types.ts";
@@ -38,9 +39,19 @@ export class SavedState implements ServiceState {
   /** The laid-over object last made; {@linkcode baseOf} tells what it was made from. */
   #shown: KubeObject | undefined;
 
-  constructor(ingress: readonly string[], annotations: Record<string, string>) {
-    // An exact-size copy the caller cannot change.
-    this.ips = ingress.length === 0 ? NO_IPS : Object.freeze(ingress.slice());
+  /**
+   * `options.owned`: `ingress` is an exact-size list no one else holds (a fresh `map`, a
+   * parsed file's), kept frozen instead of copied; else the state keeps a copy.
+   */
+  constructor(
+    ingress: readonly string[],
+    annotations: Record<string, string>,
+    options: { owned?: boolean } = {},
+  ) {
+    // An exact-size list the caller cannot change.
+    this.ips = ingress.length === 0
+      ? NO_IPS
+      : Object.freeze(options.owned ? ingress : ingress.slice());
     this.annotations = annotations;
   }
 
@@ -82,22 +93,20 @@ function baseOf(shown: KubeObject): KubeObject | undefined {
 
 /**
  * A Service of the usual shape (`apiVersion`, `kind`, `metadata`, `spec`; no status) with a
- * state laid over, kept as its parts: the manifest object, the laid-over metadata and the
- * addresses. The other fields read through to the manifest object and the status is made
- * when read (getters on the prototype cost nothing per instance). It is also its own parsed
- * view ({@linkcode SelfViewService}): 64 B and the metadata per Service, instead of five
- * records, a view and a memo entry. Reads as the plain object `toJSON` gives.
+ * state laid over, kept as its two parts: the manifest object and the state. Every field
+ * reads through to them and what the state changes (the metadata's annotations, the status)
+ * is made when read (getters on the prototype cost nothing per instance). It is also its own
+ * parsed view ({@linkcode SelfViewService}): 40 B per Service, instead of five records, a
+ * view and a memo entry. Reads as the plain object `toJSON` gives.
  */
 class StatedService extends SelfViewService {
-  readonly metadata: KubeObject["metadata"];
   readonly #base: KubeObject;
-  readonly #ips: readonly string[];
+  readonly #state: SavedState;
 
-  constructor(base: KubeObject, metadata: KubeObject["metadata"], ips: readonly string[]) {
+  constructor(base: KubeObject, state: SavedState) {
     super();
-    this.metadata = metadata;
     this.#base = base;
-    this.#ips = ips;
+    this.#state = state;
   }
 
   /** The manifest object this was laid over. */
@@ -111,14 +120,56 @@ class StatedService extends SelfViewService {
   get kind(): string {
     return this.#base.kind;
   }
+  /** The manifest's metadata with the annotations written (made when read). */
+  get metadata(): KubeObject["metadata"] {
+    const written = this.#state.annotations;
+    // Read often (sorts by age read it per comparison): at once from a manifest Service.
+    return metadataWith(this.#base, written) ?? laidOverMetadata(this.#base.metadata, written);
+  }
   get spec(): unknown {
     return this.#base.spec;
   }
   get status(): { loadBalancer: { ingress: IngressEntry[] } } {
-    return { loadBalancer: { ingress: this.#ips.map((ip) => ({ ip })) } };
+    return { loadBalancer: { ingress: this.#state.entries } };
   }
   protected get shownIPs(): readonly string[] {
-    return this.#ips;
+    return this.#state.ips;
+  }
+
+  /**
+   * Of the usual shape when the manifest object is a view of the usual shape itself: what
+   * the state adds (annotations and addresses, strings) keeps it so. Over a plain object
+   * the memo of api/objects.ts holds the view instead (not so in file mode).
+   */
+  isOwnView(): boolean {
+    const base = this.#base;
+    return base instanceof SelfViewService && base.isOwnView();
+  }
+  get ports(): ServiceView["ports"] {
+    return (this.#base as unknown as ServiceView).ports;
+  }
+
+  // The view's metadata fields without making the metadata, when the manifest object is a
+  // view itself (file mode's: manifest_service.ts).
+  override get name(): string {
+    const base = this.#base;
+    return base instanceof SelfViewService ? base.name : super.name;
+  }
+  override get namespace(): string {
+    const base = this.#base;
+    return base instanceof SelfViewService ? base.namespace : super.namespace;
+  }
+  override get labels(): Readonly<Record<string, string>> {
+    const base = this.#base;
+    return base instanceof SelfViewService ? base.labels : super.labels;
+  }
+  override get annotations(): Readonly<Record<string, string>> {
+    const base = this.#base;
+    if (!(base instanceof SelfViewService)) return super.annotations;
+    const own = base.annotations;
+    const written = this.#state.annotations;
+    for (const _ in own) return { ...own, ...written };
+    return written;
   }
 
   /** The plain object this stands for. */
@@ -131,6 +182,19 @@ class StatedService extends SelfViewService {
       status: this.status,
     };
   }
+}
+
+/** The metadata `m` with the `annotations` of a state written over its own. */
+function laidOverMetadata(
+  m: KubeObject["metadata"],
+  written: Record<string, string>,
+): KubeObject["metadata"] {
+  // Without annotations of its own the Service shows the (shared) saved ones as they are.
+  const annotations = m.annotations ? { ...m.annotations, ...written } : written;
+  // A literal of a fixed shape: V8 sizes it exactly.
+  return hasOnly(m, "name", "namespace", "annotations") && m.namespace !== undefined
+    ? { name: m.name, namespace: m.namespace, annotations }
+    : { ...m, annotations };
 }
 
 /**
@@ -188,26 +252,23 @@ export class ServicesWithState extends ObjectMapView {
  * (there is one per Service), others are spread.
  */
 function overlay(obj: KubeObject, state: SavedState): KubeObject {
-  const m = obj.metadata;
-  // Without annotations of its own the Service shows the (shared) saved ones as they are.
-  const annotations = m.annotations
-    ? { ...m.annotations, ...state.annotations }
-    : state.annotations;
-  // A literal of a fixed shape: V8 sizes it exactly.
-  const metadata = hasOnly(m, "name", "namespace", "annotations") && m.namespace !== undefined
-    ? { name: m.name, namespace: m.namespace, annotations }
-    : { ...m, annotations };
   if (
     obj.status === undefined && obj.spec !== undefined &&
     hasOnly(obj as unknown as Plain, "apiVersion", "kind", "metadata", "spec")
   ) {
-    return new StatedService(obj, metadata, state.ips) as unknown as KubeObject;
+    return new StatedService(obj, state) as unknown as KubeObject;
   }
+  // A Service object of a class of its own spreads as the plain object it stands for.
+  const plain = obj instanceof SelfViewService
+    ? (obj as unknown as { toJSON(): KubeObject }).toJSON()
+    : obj;
   const status =
-    (typeof obj.status === "object" && obj.status !== null ? obj.status : {}) as LoadBalancerStatus;
+    (typeof plain.status === "object" && plain.status !== null
+      ? plain.status
+      : {}) as LoadBalancerStatus;
   const shown = {
-    ...obj,
-    metadata,
+    ...plain,
+    metadata: laidOverMetadata(plain.metadata, state.annotations),
     status: { ...status, loadBalancer: { ...status.loadBalancer, ingress: state.entries } },
   };
   SPREAD_BASES.set(shown, obj);

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { parseSnapshotService } from "../api/objects.ts";
 import { sameState, SavedState, ServicesWithState } from "./service_view.ts";
+import { freezeShared, newShared } from "./freeze_shared.ts";
+import { asManifestService } from "./manifest_service.ts";
 import type { KubeObject } from "./types.ts";
 
 function service(extra: Partial<KubeObject> = {}): KubeObject {
@@ -173,5 +175,28 @@ Deno.test("a laid-over Service's view is the view of the plain object it reads a
         assert.deepEqual(viewFields(shown), viewFields(plain));
       }
     }
+  }
+});
+
+Deno.test("over a manifest Service the laid-over Service is its own view, equal to the plain one's", () => {
+  const metas = [
+    { name: "web", namespace: "shop" },
+    { name: "web" },
+    { name: "web", namespace: "shop", labels: { a: "b" }, annotations: { own: "1", pool: "x" } },
+  ];
+  for (const metadata of metas) {
+    const base = asManifestService(service({ metadata }));
+    freezeShared(base, newShared());
+    const state = new SavedState(["192.0.2.1"], { pool: "a" });
+    const shown = state.over(base);
+    // As over the plain object, key order included.
+    const overPlain = state.over(service({ metadata }));
+    assert.equal(JSON.stringify(shown), JSON.stringify(overPlain));
+    const r = parseSnapshotService(shown);
+    assert.ok(r.ok);
+    assert.equal(r.value, shown, "no view object of its own");
+    const plain = JSON.parse(JSON.stringify(shown)) as KubeObject;
+    assert.deepEqual(viewFields(shown), viewFields(plain));
+    assert.deepEqual(shown.metadata, plain.metadata);
   }
 });

@@ -79,7 +79,8 @@ export class StateBuilder {
     }
     if (write.annotations) annotations = this.merged(annotations, write.annotations);
     if (ingress.length === 0 && Object.keys(annotations).length === 0) return null;
-    return new SavedState(ingress, annotations);
+    // A fresh list either way (mapped, or the copy `ingress` gives): no second copy.
+    return new SavedState(ingress, annotations, { owned: true });
   }
 }
 

@@ -98,7 +98,8 @@ export interface EnvelopeParts {
   savedAt: string;
   /** The data's JSON without its closing brace and without `services`. */
   head: string;
-  entries: [string, ServiceState][];
+  /** The Services, walked once as they are written. */
+  entries: Iterable<[string, ServiceState]>;
 }
 
 /**
@@ -110,19 +111,19 @@ export interface EnvelopeParts {
 export async function* serialise(parts: EnvelopeParts): AsyncGenerator<string> {
   yield `{"format":"${FORMAT}","generation":${parts.generation},"savedAt":"${parts.savedAt}",` +
     `"data":${parts.head},"services":{`;
-  const { entries } = parts;
+  const entries = parts.entries[Symbol.iterator]();
   const slice = new Slice();
-  let i = 0;
-  while (i < entries.length) {
+  let first = true;
+  let next = entries.next();
+  while (!next.done) {
     if (slice.due()) await slice.next();
     // A piece ends at SERIALISE_SLICE Services or where the slice runs out.
-    const start = i;
-    const end = Math.min(entries.length, start + SERIALISE_SLICE);
     let piece = "";
-    for (; i < end; i++) {
-      if ((i - start) % 64 === 63 && slice.due()) break;
-      const [key, s] = entries[i];
-      piece += `${i > 0 ? "," : ""}\n${JSON.stringify(key)}:${JSON.stringify(s)}`;
+    for (let n = 0; !next.done && n < SERIALISE_SLICE; n++, next = entries.next()) {
+      if (n % 64 === 63 && slice.due()) break;
+      const [key, s] = next.value;
+      piece += `${first ? "" : ","}\n${JSON.stringify(key)}:${JSON.stringify(s)}`;
+      first = false;
     }
     yield piece;
     // The piece was written meanwhile: this resumes after I/O, in a macrotask of its own.

@@ -28,6 +28,35 @@ Deno.test("missing directory or file loads as empty state; saves round-trip", as
   }
 });
 
+Deno.test("a Map of Services saves the same, copied at the call or read as it is written", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const services = new Map(
+      Array.from({ length: 7000 }, (_, i) => [
+        `ns/s${i}`,
+        { ingress: [`10.0.${i >> 8}.${i & 255}`], annotations: { a: `${i}` } },
+      ]),
+    );
+    const want: StateData = { version: 1, services: Object.fromEntries(services), x: 1 };
+    for (const unchanged of [false, true]) {
+      const store = openStateStore(`${dir}/${unchanged}`, { logger: silentLogger });
+      await store.save({ version: 1, services, x: 1 }, { unchanged });
+      assert.deepEqual(
+        openStateStore(`${dir}/${unchanged}`, { logger: silentLogger }).load(),
+        want,
+      );
+    }
+    const empty = openStateStore(`${dir}/empty`, { logger: silentLogger });
+    await empty.save({ version: 1, services: new Map() }, { unchanged: true });
+    assert.deepEqual(openStateStore(`${dir}/empty`, { logger: silentLogger }).load(), {
+      version: 1,
+      services: {},
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("concurrent saves land in call order and the caller's later edits do not leak", async () => {
   const dir = await Deno.makeTempDir();
   try {
