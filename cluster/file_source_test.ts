@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createFileSource, parseManifests } from "./file_source.ts";
 import { silentLogger } from "../api/log.ts";
 import type { ReadKind } from "./types.ts";
+import { writeAtomically } from "../tests/e2e_helpers.ts";
 
 const POOL = `apiVersion: metallb.io/v1beta1
 kind: IPAddressPool
@@ -100,8 +101,10 @@ Deno.test("file source sees new files, edits, deletes; a broken file keeps its l
     assert.ok(source.snapshot().objects.get("Service")?.has("default/web"));
     assert.ok(source.snapshot().revision > rev0);
 
-    // Breaking the pool file keeps pool-a and reports the file with its line.
-    await Deno.writeTextFile(`${dir}/sub/pool.yaml`, POOL + "  autoAssign: [\n");
+    // Breaking the pool file keeps pool-a and reports the file with its line. Renamed into
+    // place: written in place, the watcher may read it empty between truncate and write on a
+    // busy machine, and the empty file would become the last good one.
+    await writeAtomically(`${dir}/sub/pool.yaml`, POOL + "  autoAssign: [\n");
     await source.refresh();
     assert.deepEqual([...pools()!.keys()], ["metallb-system/pool-a"]);
     const errs = source.fileErrors();
@@ -110,11 +113,11 @@ Deno.test("file source sees new files, edits, deletes; a broken file keeps its l
     assert.match(errs[0].reason, /^line \d+, column \d+: /);
 
     // Restoring exactly the last good text clears the error (the objects never left).
-    await Deno.writeTextFile(`${dir}/sub/pool.yaml`, POOL);
+    await writeAtomically(`${dir}/sub/pool.yaml`, POOL);
     await source.refresh();
     assert.deepEqual(source.fileErrors(), []);
     assert.deepEqual([...pools()!.keys()], ["metallb-system/pool-a"]);
-    await Deno.writeTextFile(`${dir}/sub/pool.yaml`, POOL + "  autoAssign: [\n");
+    await writeAtomically(`${dir}/sub/pool.yaml`, POOL + "  autoAssign: [\n");
     await source.refresh();
     assert.equal(source.fileErrors().length, 1);
 

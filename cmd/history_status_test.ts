@@ -8,6 +8,7 @@ import { silentLogger } from "../api/log.ts";
 import { startFileMode } from "./all.ts";
 import { parseCommandLine } from "./args.ts";
 import { EXIT_OK, formatStatus, runStatus, type StatusDocument } from "./status.ts";
+import { writeAtomically } from "../tests/e2e_helpers.ts";
 
 const POOL = `apiVersion: metallb.io/v1beta1
 kind: IPAddressPool
@@ -68,9 +69,11 @@ Deno.test("file mode: ferrolb status --history shows tenures, reuse and why they
   try {
     const addr = () => mode.adminAddr;
     await until("web assigned", async () => (await historyOf(addr())).length === 1 || undefined);
-    await Deno.writeTextFile(`${dir}/cfg/web.yaml`, service("web", "NodePort"));
+    // Renamed into place: a rewrite in place is seen empty first on a busy machine (the
+    // poll lands between truncate and write), and web would end as deleted, not NodePort.
+    await writeAtomically(`${dir}/cfg/web.yaml`, service("web", "NodePort"));
     await until("web released", async () => (await historyOf(addr()))[0]?.to ? true : undefined);
-    await Deno.writeTextFile(
+    await writeAtomically(
       `${dir}/cfg/api.yaml`,
       service("api", "LoadBalancer", "2026-01-02T00:00:00Z"),
     );
@@ -78,7 +81,7 @@ Deno.test("file mode: ferrolb status --history shows tenures, reuse and why they
       "api assigned",
       async () => (await historyOf(addr(), "default/api")).length === 1 || undefined,
     );
-    await Deno.writeTextFile(
+    await writeAtomically(
       `${dir}/cfg/db.yaml`,
       service("db", "LoadBalancer", "2026-01-03T00:00:00Z"),
     );

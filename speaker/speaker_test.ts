@@ -286,7 +286,8 @@ Deno.test("status lists what the peer holds: a session drop and recovery", async
     const held = () => s.status().services.find((x) => x.name === "web")?.peers ?? [];
     await eventually("announced", () => held().length === 1);
     assert.deepEqual(held(), [label]);
-    assert.ok(routesOf(r.collector).has("192.0.2.10/32"), "the peer has the route");
+    // "Held" means sent; the collector reads it from its socket a moment later.
+    await r.collector.waitFor(() => routesOf(r.collector).has("192.0.2.10/32"));
     const since = s.status().services[0].announcedSince;
     assert.ok(since && !Number.isNaN(Date.parse(since)), `announcedSince ${since}`);
     const before = r.writer.bgpStatusHistory.length;

@@ -21,6 +21,7 @@ import {
   type NetnsPair,
   type RibEntry,
   startGobgpd,
+  waitFor,
 } from "./gobgp/mod.ts";
 import { type Driver, type DriverRoute, spawnDriver, toRouteAttributes } from "./bgp_driver.ts";
 
@@ -476,6 +477,10 @@ Deno.test({
       const e = await g.waitFor(async (x) => (await x.rib("ipv4"))[0], { what: "our route" });
       assert.deepEqual(e.asPath, [asn4]);
       await g.addRoutes(["198.51.100.0/24", "198.51.100.128/25"], { nextHop: l.pair.b.addr4 });
+      // GoBGP sends them when it gets to it: wait for them, not for the sleep below.
+      await waitFor(async () => (await d.stats()).prefixesReceived === 2, {
+        what: "GoBGP's two routes at our session",
+      });
       const uptime = await gobgpUptime(g, a.addr4);
       // More than two hold times: only keepalives keep the session up.
       await new Promise((r) => setTimeout(r, 7_000));
