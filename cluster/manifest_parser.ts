@@ -70,11 +70,6 @@ export interface ManifestParserOptions {
   inline: (text: string, options: ParseOptions) => ParseResult;
   /** Told once when the inline fallback is taken, with the reason. */
   onInline?: (reason: string) => void;
-  /**
-   * An idle worker is ended after this many ms (default 1000): a worker's isolate holds
-   * ~10 MB for as long as it lives, and manifests change rarely.
-   */
-  idleMs?: number;
 }
 
 /** A parser that owns (at most) one worker; `close` ends it. */
@@ -85,15 +80,10 @@ export interface ManifestParser {
   parse(text: string, options?: ParseOptions): Promise<ParseResult>;
   /** Terminates the worker; pending parses resolve with an error. */
   close(): void;
-  /** Whether a worker is alive now (it ends after the idle time). */
-  readonly workerRunning: boolean;
 }
 
 /** Texts larger than this get a fresh worker afterwards, so its heap is given back. */
 const RECYCLE_AFTER_CHARS = 4 * 1024 * 1024;
-
-/** Default of {@linkcode ManifestParserOptions.idleMs}. */
-const IDLE_MS = 1000;
 
 interface Pending {
   id: number;
@@ -132,7 +122,6 @@ class WorkerParser implements ManifestParser {
   #nextId = 1;
   #queue: Promise<unknown> = Promise.resolve();
   #pending: Pending | undefined;
-  #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
 
   constructor(options: ManifestParserOptions) {
@@ -163,7 +152,6 @@ class WorkerParser implements ManifestParser {
       this.#toldInline = true;
       return Promise.resolve(this.#options.inline(text, opts));
     }
-    clearTimeout(this.#idleTimer);
     const worker = this.#worker ??= this.#startWorker();
     const id = this.#nextId++;
     const deadlineMs = this.#options.deadlineMs ?? defaultParseDeadlineMs(text.length);
@@ -174,7 +162,6 @@ class WorkerParser implements ManifestParser {
     worker.postMessage({ id, text, options: opts } satisfies ParseRequest);
     return done.then((r) => {
       if (text.length > RECYCLE_AFTER_CHARS) this.#stopWorker();
-      else this.#stopWhenIdle();
       return r;
     });
   }
@@ -200,23 +187,8 @@ class WorkerParser implements ManifestParser {
   }
 
   #stopWorker(): void {
-    clearTimeout(this.#idleTimer);
     this.#worker?.terminate();
     this.#worker = undefined;
-  }
-
-  /** Ends the worker unless another parse starts within the idle time. */
-  #stopWhenIdle(): void {
-    if (!this.#worker) return;
-    clearTimeout(this.#idleTimer);
-    const timer = setTimeout(() => this.#stopWorker(), this.#options.idleMs ?? IDLE_MS);
-    // The timer alone must not keep a finished program (a test, `validate`) running.
-    Deno.unrefTimer(timer);
-    this.#idleTimer = timer;
-  }
-
-  get workerRunning(): boolean {
-    return this.#worker !== undefined;
   }
 
   #startWorker(): Worker {

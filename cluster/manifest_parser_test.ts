@@ -78,33 +78,3 @@ Deno.test("close() ends a parse in progress with an error instead of waiting", a
     transient: true,
   });
 });
-
-Deno.test("an idle worker is ended, and the next parse starts a fresh one", async () => {
-  const parser = createManifestParser({ inline: parseManifests, idleMs: 20 });
-  try {
-    const first = await parser.parse(manyServices(2));
-    assert.ok(first.ok);
-    // The worker outlives the parse by the idle time only: wait for it to end, bounded.
-    for (let i = 0; i < 1000 && parser.workerRunning; i++) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    assert.equal(parser.workerRunning, false, "the idle worker was ended");
-    const second = await parser.parse(manyServices(3));
-    assert.ok(second.ok);
-    assert.deepEqual(second.objects.map((o) => o.metadata.name), ["svc-0", "svc-1", "svc-2"]);
-  } finally {
-    parser.close();
-  }
-});
-
-Deno.test("parses that follow each other keep one worker", async () => {
-  const parser = createManifestParser({ inline: parseManifests, idleMs: 60_000 });
-  try {
-    const runs = await Promise.all([1, 2, 3].map((n) => parser.parse(manyServices(n))));
-    assert.deepEqual(runs.map((r) => r.ok && r.objects.length), [1, 2, 3]);
-    assert.equal(parser.workerRunning, true, "still within the idle time");
-  } finally {
-    parser.close();
-  }
-  assert.equal(parser.workerRunning, false, "close ends it");
-});
