@@ -274,3 +274,41 @@ Deno.test("file source: Services share one frozen list of equal ports", async ()
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("file source: a file read empty once keeps its objects; empty at the next scan, they go", async () => {
+  const dir = await Deno.makeTempDir();
+  // Scans come from refresh() only: no watcher events (debounce) or polls in between.
+  const source = createFileSource(dir, {
+    logger: silentLogger,
+    pollMs: 60_000,
+    debounceMs: 60_000,
+  });
+  const svc = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {type: LoadBalancer}\n";
+  const services = () => [...source.snapshot().objects.get("Service")?.keys() ?? []];
+  try {
+    await Deno.writeTextFile(`${dir}/svc.yaml`, svc);
+    await source.start();
+    assert.deepEqual(services(), ["default/web"]);
+
+    // The moment between the truncate and the write of an in-place edit.
+    await writeAtomically(`${dir}/svc.yaml`, "");
+    await source.refresh();
+    assert.deepEqual(services(), ["default/web"], "one empty read deletes nothing");
+    await writeAtomically(
+      `${dir}/svc.yaml`,
+      svc.replace("{type: LoadBalancer}", "{type: LoadBalancer, ports: [{port: 80}]}"),
+    );
+    await source.refresh();
+    assert.deepEqual(services(), ["default/web"]);
+
+    // Emptied for real: read empty at two scans in a row.
+    await writeAtomically(`${dir}/svc.yaml`, "\n");
+    await source.refresh();
+    assert.deepEqual(services(), ["default/web"]);
+    await source.refresh();
+    assert.deepEqual(services(), [], "empty at the next scan: its objects go");
+  } finally {
+    await source.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

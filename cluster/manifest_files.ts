@@ -71,6 +71,8 @@ export class ManifestFiles {
   #parsed = false;
   /** Stat of each file when it was last read to a settled outcome (objects or refusal). */
   readonly #stamps = new Map<string, string>();
+  /** Files with objects that were last read empty, once: the emptying is not yet taken. */
+  readonly #emptied = new Set<string>();
   /** Whether {@linkcode files} changed since {@linkcode takeChanged}. */
   #changed = false;
 
@@ -106,6 +108,7 @@ export class ManifestFiles {
     for (const f of [...this.#stamps.keys()]) if (!seen.has(f)) this.#stamps.delete(f);
     for (const f of [...this.#errors.keys()]) if (!seen.has(f)) this.#errors.delete(f);
     for (const f of [...this.#rejected.keys()]) if (!seen.has(f)) this.#rejected.delete(f);
+    for (const f of [...this.#emptied]) if (!seen.has(f)) this.#emptied.delete(f);
   }
 
   /** True once after {@linkcode files} changed (a parse took effect, a file went away). */
@@ -134,8 +137,9 @@ export class ManifestFiles {
   async #load(file: string): Promise<string | undefined> {
     const text = await this.#read(file);
     if (text === undefined) return undefined;
-    const digest = await digestOf(text);
     const prev = this.#files.get(file);
+    if (this.#emptyNotYetTaken(file, { text, prev })) return undefined;
+    const digest = await digestOf(text);
     if (prev && prev.digest === digest) {
       // Back to the last good text after a broken edit: its objects are already in force,
       // only the parse error must go.
@@ -148,6 +152,25 @@ export class ManifestFiles {
     if (this.#rejected.get(file) === digest && this.#errors.has(file)) return digest;
     await this.#parse(file, { text, digest });
     return digest;
+  }
+
+  /**
+   * Whether an empty read of a file that holds objects waits for the next scan. Writing a
+   * file in place (`>`, `writeFile`) empties it first and fills it a moment later; taking
+   * that moment's read would delete its Services and release their addresses, which another
+   * Service could then take. An emptied file is taken when it reads empty twice in a row.
+   */
+  #emptyNotYetTaken(file: string, read: { text: string; prev: FileState | undefined }): boolean {
+    const empty = read.text.trim() === "";
+    if (!empty || !read.prev?.objects.length || this.#emptied.has(file)) {
+      this.#emptied.delete(file);
+      return false;
+    }
+    this.#emptied.add(file);
+    this.#log.info("manifest file read empty; taken if it is still empty at the next scan", {
+      file,
+    });
+    return true;
   }
 
   /** After a scan that parsed: a fresh worker for the next one, unless `closing`. */
