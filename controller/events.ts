@@ -85,8 +85,46 @@ export class EventLog {
    */
   pushService(ops: WriteOp[], event: ServiceEvent): void {
     if (!this.leader) return;
-    ops.push(new ServiceEventOp(event, this.#writer));
+    const { subject } = event;
+    ops.push(
+      new ServiceEventOp(
+        { key: subject.key, view: subject.view, uid: subject.obj.metadata.uid },
+        event,
+        this.#writer,
+      ),
+    );
   }
+
+  /**
+   * Takes back the op pushed last when it is the `IPAllocated` Event of `key` naming its
+   * addresses, for the Service's write to carry until it is due (see
+   * {@linkcode announcedEvent}): a first pass queues 100,000 of them beside the writes.
+   */
+  takeAssigned(ops: WriteOp[], key: string): Announcement | undefined {
+    const last = ops[ops.length - 1];
+    if (!(last instanceof ServiceEventOp) || !last.announces(key)) return undefined;
+    ops.pop();
+    return last;
+  }
+}
+
+/** What a Service's write keeps of the `IPAllocated` Event it carries. */
+export interface Announcement {
+  readonly uid: string | undefined;
+  readonly ips: readonly string[];
+}
+
+/** The `IPAllocated` Event a Service's write carried, built when it is due. */
+export function announcedEvent(
+  subject: { key: string; view: EventSubject["view"]; announcement: Announcement },
+  writer: ObjectWriter,
+): WriteOp {
+  const { key, view, announcement } = subject;
+  return new ServiceEventOp({ key, view, uid: announcement.uid }, {
+    type: "Normal",
+    reason: EventReason.IPAllocated,
+    message: announcement.ips,
+  }, writer);
 }
 
 /**
@@ -128,7 +166,7 @@ export function assignedMessage(ips: readonly string[]): string {
  * until it is sent) of strings and the view the pass holds anyway: the shape a first pass
  * holds 100,000 of.
  */
-class ServiceEventOp implements WriteOp {
+class ServiceEventOp implements WriteOp, Announcement {
   readonly #key: string;
   readonly #view: EventSubject["view"];
   readonly #uid: string | undefined;
@@ -137,14 +175,32 @@ class ServiceEventOp implements WriteOp {
   readonly #message: string | readonly string[];
   readonly #writer: ObjectWriter;
 
-  constructor(event: ServiceEvent, writer: ObjectWriter) {
-    this.#key = event.subject.key;
-    this.#view = event.subject.view;
-    this.#uid = event.subject.obj.metadata.uid;
+  constructor(
+    subject: { key: string; view: EventSubject["view"]; uid: string | undefined },
+    event: Omit<ServiceEvent, "subject">,
+    writer: ObjectWriter,
+  ) {
+    this.#key = subject.key;
+    this.#view = subject.view;
+    this.#uid = subject.uid;
     this.#type = event.type;
     this.#reason = event.reason;
     this.#message = event.message;
     this.#writer = writer;
+  }
+
+  /** Whether it is the `IPAllocated` Event of `key` naming its addresses. */
+  announces(key: string): boolean {
+    return this.#key === key && this.#reason === EventReason.IPAllocated &&
+      typeof this.#message !== "string";
+  }
+
+  get uid(): string | undefined {
+    return this.#uid;
+  }
+
+  get ips(): readonly string[] {
+    return this.#message as readonly string[];
   }
 
   get key(): string {

@@ -11,6 +11,7 @@ import {
   ANNOTATION_PREFIX,
   LEGACY_ANNOTATION_PREFIX,
 } from "./service_request.ts";
+import { announcedEvent, type Announcement } from "./events.ts";
 import type { ControllerState, Decision } from "./state.ts";
 import type { Comparison } from "./write_ledger.ts";
 import type { ServiceWrite, WriteOp } from "./write_queue.ts";
@@ -66,7 +67,11 @@ function queueServiceWrites(s: ControllerState, key: string, shown: Shown): void
     annotations = poolPatch(pool);
   }
   if (ingress || annotations) {
-    s.ops.push(new ServiceWriteOp(key, view, { ingress, annotations, writer: s.writer }));
+    // The IPAllocated Event queued just before, if any, rides on the write (see WriteOp.event).
+    const announcement = s.events.takeAssigned(s.ops, key);
+    s.ops.push(
+      new ServiceWriteOp(key, view, { ingress, annotations, writer: s.writer }, announcement),
+    );
   }
 }
 
@@ -136,26 +141,39 @@ interface WriteParts {
 /**
  * One Service's write, run by the write queue: a batching writer takes the op itself as the
  * Service's {@linkcode ServiceWrite} with the others, any other writer gets the ingress, then
- * the annotations. A flat record of what is there already (the view's names, the addresses
- * the allocator gave, the pool's shared patch): a first pass holds 100,000 of these until the
- * writes finish. The ingress entries a writer takes are built only when it reads them.
+ * the annotations. A flat record of what is there already (the view, the addresses the
+ * allocator gave, the pool's shared patch): a first pass holds 100,000 of these until the
+ * writes finish. The ingress entries a writer takes are built only when it reads them, and
+ * the `IPAllocated` Event queued with the write only when it is due: the op keeps its uid and
+ * addresses (nearly always the ingress list itself), not an op of its own per Service.
  */
 class ServiceWriteOp implements WriteOp, ServiceWrite {
   readonly key: string;
-  readonly namespace: string;
-  readonly name: string;
+  readonly #view: ServiceView;
   readonly #ips: readonly string[] | null;
   readonly annotations: Record<string, string | null> | undefined;
   readonly #writer: ObjectWriter;
+  readonly #uid: string | undefined;
+  /** The addresses its IPAllocated Event names, or undefined when it carries none. */
+  readonly #announced: readonly string[] | undefined;
 
-  constructor(key: string, view: ServiceView, parts: WriteParts) {
+  constructor(key: string, view: ServiceView, parts: WriteParts, announcement?: Announcement) {
     this.key = key;
-    this.namespace = view.namespace;
-    this.name = view.name;
+    this.#view = view;
     this.#ips = parts.ingress;
     // Shared and frozen (poolPatch): no writer changes a patch.
     this.annotations = (parts.annotations ?? undefined) as Record<string, string | null>;
     this.#writer = parts.writer;
+    this.#uid = announcement?.uid;
+    this.#announced = announcement?.ips;
+  }
+
+  get namespace(): string {
+    return this.#view.namespace;
+  }
+
+  get name(): string {
+    return this.#view.name;
   }
 
   get what(): string {
@@ -170,6 +188,17 @@ class ServiceWriteOp implements WriteOp, ServiceWrite {
   /** New ingress entries (a new list on each read), or undefined to leave it as it is. */
   get ingress(): { ip: string }[] | undefined {
     return this.#ips?.map((ip) => ({ ip }));
+  }
+
+  /** The IPAllocated Event it carries, built now (see {@linkcode WriteOp.event}). */
+  event(): WriteOp | undefined {
+    const ips = this.#announced;
+    if (ips === undefined) return undefined;
+    return announcedEvent({
+      key: this.key,
+      view: this.#view,
+      announcement: { uid: this.#uid, ips },
+    }, this.#writer);
   }
 
   async run(): Promise<void> {
