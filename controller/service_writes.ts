@@ -150,22 +150,25 @@ interface WriteParts {
 class ServiceWriteOp implements WriteOp, ServiceWrite {
   readonly key: string;
   readonly #view: ServiceView;
-  readonly #ips: readonly string[] | null;
+  /** The ingress addresses: one as its text (the pass's list can go), else the list. */
+  readonly #ips: string | readonly string[] | null;
   readonly annotations: Record<string, string | null> | undefined;
   readonly #writer: ObjectWriter;
   readonly #uid: string | undefined;
-  /** The addresses its IPAllocated Event names, or undefined when it carries none. */
-  readonly #announced: readonly string[] | undefined;
+  /** The addresses its IPAllocated Event names (true: the ingress ones), else undefined. */
+  readonly #announced: true | readonly string[] | undefined;
 
   constructor(key: string, view: ServiceView, parts: WriteParts, announcement?: Announcement) {
     this.key = key;
     this.#view = view;
-    this.#ips = parts.ingress;
+    const ips = parts.ingress;
+    this.#ips = ips?.length === 1 ? ips[0] : ips;
     // Shared and frozen (poolPatch): no writer changes a patch.
     this.annotations = (parts.annotations ?? undefined) as Record<string, string | null>;
     this.#writer = parts.writer;
     this.#uid = announcement?.uid;
-    this.#announced = announcement?.ips;
+    const named = announcement?.ips;
+    this.#announced = named !== undefined && sameList(named, ips) ? true : named;
   }
 
   get namespace(): string {
@@ -187,13 +190,17 @@ class ServiceWriteOp implements WriteOp, ServiceWrite {
 
   /** New ingress entries (a new list on each read), or undefined to leave it as it is. */
   get ingress(): { ip: string }[] | undefined {
-    return this.#ips?.map((ip) => ({ ip }));
+    const ips = this.#ips;
+    if (ips === null) return undefined;
+    return typeof ips === "string" ? [{ ip: ips }] : ips.map((ip) => ({ ip }));
   }
 
   /** The IPAllocated Event it carries, built now (see {@linkcode WriteOp.event}). */
   event(): WriteOp | undefined {
-    const ips = this.#announced;
-    if (ips === undefined) return undefined;
+    const named = this.#announced;
+    if (named === undefined) return undefined;
+    const own = this.#ips;
+    const ips = named !== true ? named : typeof own === "string" ? [own] : own!;
     return announcedEvent({
       key: this.key,
       view: this.#view,
@@ -208,6 +215,10 @@ class ServiceWriteOp implements WriteOp, ServiceWrite {
       await this.#writer.patchServiceAnnotations(this.namespace, this.name, this.annotations);
     }
   }
+}
+
+function sameList(a: readonly string[], b: readonly string[] | null): boolean {
+  return b !== null && a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** Writes that failed are forgotten, so the next pass makes them again. */
