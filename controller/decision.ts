@@ -5,6 +5,7 @@
  * translation's result object, a literal of twelve fields and three booleans cost two
  * objects and 168 bytes per Service.
  */
+import type { AddressChange } from "../api/ip_history.ts";
 import type { ServiceView } from "../api/objects.ts";
 import type { KubeObject } from "../cluster/types.ts";
 import type { ServiceRequest } from "../ipam/mod.ts";
@@ -28,8 +29,12 @@ const FRESH = 2;
 const KEEP = 4;
 const HOLDS = 8;
 
-/** What one pass decides for a handled Service (lives for the pass only). */
-export class Decision {
+/**
+ * What one pass decides for a handled Service (lives for the pass only). A Service that
+ * showed no address and got one is its own `assigned` change for the IP history (see
+ * `address_changes.ts`): 100,000 at a first pass, which then need no record each.
+ */
+export class Decision implements AddressChange {
   readonly key: string;
   readonly obj: KubeObject;
   readonly view: ServiceView;
@@ -54,6 +59,16 @@ export class Decision {
     this.ips = NONE;
     this.#ask = result.kind === "request" ? result.request : result;
     this.#flags = result.kind === "request" ? 0 : INVALID;
+  }
+
+  /** The Service (`namespace/name`), as an address change names it. */
+  get service(): string {
+    return this.key;
+  }
+
+  /** As an address change: always one that gave it addresses. */
+  get change(): "assigned" {
+    return "assigned";
   }
 
   /** What it asks of the allocator, or undefined when its request is invalid. */
