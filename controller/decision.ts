@@ -42,7 +42,8 @@ export class Decision implements AddressChange {
   readonly deprecated: readonly DeprecatedAnnotation[];
   /** The addresses it showed before this pass's allocation, if it had any. */
   before: readonly string[] | undefined = undefined;
-  ips: readonly string[];
+  /** Its addresses: one as its text (the allocator's list can go), else the list. */
+  #ips: string | readonly string[];
   pool: string | undefined = undefined;
   pending: Pending | undefined = undefined;
   /** The other family's address a PreferDualStack Service listing one got in this pass. */
@@ -56,9 +57,18 @@ export class Decision implements AddressChange {
     this.obj = at.obj;
     this.view = at.view;
     this.deprecated = result.deprecated;
-    this.ips = NONE;
+    this.#ips = NONE;
     this.#ask = result.kind === "request" ? result.request : result;
     this.#flags = result.kind === "request" ? 0 : INVALID;
+  }
+
+  /** The addresses decided (a new list on each read when it is one). */
+  get ips(): readonly string[] {
+    const ips = this.#ips;
+    return typeof ips === "string" ? [ips] : ips;
+  }
+  set ips(ips: readonly string[]) {
+    this.#ips = ips.length === 1 ? ips[0] : ips;
   }
 
   /** The Service (`namespace/name`), as an address change names it. */
