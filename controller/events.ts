@@ -96,34 +96,29 @@ export class EventLog {
   }
 
   /**
-   * Takes back the op pushed last when it is the `IPAllocated` Event of `key` naming its
-   * addresses, for the Service's write to carry until it is due (see
-   * {@linkcode announcedEvent}): a first pass queues 100,000 of them beside the writes.
+   * Takes back the op pushed last when it is the `IPAllocated` Event of `key` naming `ips`,
+   * for the Service's write to carry until it is due (see {@linkcode announcedEvent}): a
+   * first pass queues 100,000 of them beside the writes. Returns the Service's uid ("" when
+   * it has none, which an Event leaves out as well), or undefined when nothing was taken.
    */
-  takeAssigned(ops: WriteOp[], key: string): Announcement | undefined {
+  takeAssigned(ops: WriteOp[], at: { key: string; ips: readonly string[] }): string | undefined {
     const last = ops[ops.length - 1];
-    if (!(last instanceof ServiceEventOp) || !last.announces(key)) return undefined;
+    if (!(last instanceof ServiceEventOp) || !last.announces(at)) return undefined;
     ops.pop();
-    return last;
+    return last.uid ?? "";
   }
 }
 
-/** What a Service's write keeps of the `IPAllocated` Event it carries. */
-export interface Announcement {
-  readonly uid: string | undefined;
-  readonly ips: readonly string[];
-}
-
-/** The `IPAllocated` Event a Service's write carried, built when it is due. */
+/** The `IPAllocated` Event naming `ips` a Service's write carried, built when it is due. */
 export function announcedEvent(
-  subject: { key: string; view: EventSubject["view"]; announcement: Announcement },
+  subject: { key: string; view: EventSubject["view"]; uid: string; ips: readonly string[] },
   writer: ObjectWriter,
 ): WriteOp {
-  const { key, view, announcement } = subject;
-  return new ServiceEventOp({ key, view, uid: announcement.uid }, {
+  const { key, view, uid, ips } = subject;
+  return new ServiceEventOp({ key, view, uid: uid || undefined }, {
     type: "Normal",
     reason: EventReason.IPAllocated,
-    message: announcement.ips,
+    message: ips,
   }, writer);
 }
 
@@ -166,7 +161,7 @@ export function assignedMessage(ips: readonly string[]): string {
  * until it is sent) of strings and the view the pass holds anyway: the shape a first pass
  * holds 100,000 of.
  */
-class ServiceEventOp implements WriteOp, Announcement {
+class ServiceEventOp implements WriteOp {
   readonly #key: string;
   readonly #view: EventSubject["view"];
   readonly #uid: string | undefined;
@@ -189,18 +184,16 @@ class ServiceEventOp implements WriteOp, Announcement {
     this.#writer = writer;
   }
 
-  /** Whether it is the `IPAllocated` Event of `key` naming its addresses. */
-  announces(key: string): boolean {
-    return this.#key === key && this.#reason === EventReason.IPAllocated &&
-      typeof this.#message !== "string";
+  /** Whether it is the `IPAllocated` Event of `key` naming `ips` (in that order). */
+  announces(at: { key: string; ips: readonly string[] }): boolean {
+    const m = this.#message;
+    return this.#key === at.key && this.#reason === EventReason.IPAllocated &&
+      typeof m !== "string" && m.length === at.ips.length && m.every((ip, i) => ip === at.ips[i]);
   }
 
+  /** The Service's uid. */
   get uid(): string | undefined {
     return this.#uid;
-  }
-
-  get ips(): readonly string[] {
-    return this.#message as readonly string[];
   }
 
   get key(): string {

@@ -11,7 +11,7 @@ import {
   ANNOTATION_PREFIX,
   LEGACY_ANNOTATION_PREFIX,
 } from "./service_request.ts";
-import { announcedEvent, type Announcement } from "./events.ts";
+import { announcedEvent } from "./events.ts";
 import type { ControllerState, Decision } from "./state.ts";
 import type { Comparison } from "./write_ledger.ts";
 import type { ServiceWrite, WriteOp } from "./write_queue.ts";
@@ -68,9 +68,9 @@ function queueServiceWrites(s: ControllerState, key: string, shown: Shown): void
   }
   if (ingress || annotations) {
     // The IPAllocated Event queued just before, if any, rides on the write (see WriteOp.event).
-    const announcement = s.events.takeAssigned(s.ops, key);
+    const announce = ingress ? s.events.takeAssigned(s.ops, { key, ips: ingress }) : undefined;
     s.ops.push(
-      new ServiceWriteOp(key, view, { ingress, annotations, writer: s.writer }, announcement),
+      new ServiceWriteOp(key, view, { ingress, annotations, writer: s.writer }, announce),
     );
   }
 }
@@ -144,8 +144,8 @@ interface WriteParts {
  * the annotations. A flat record of what is there already (the view, the addresses the
  * allocator gave, the pool's shared patch): a first pass holds 100,000 of these until the
  * writes finish. The ingress entries a writer takes are built only when it reads them, and
- * the `IPAllocated` Event queued with the write only when it is due: the op keeps its uid and
- * addresses (nearly always the ingress list itself), not an op of its own per Service.
+ * the `IPAllocated` Event naming them that was queued with the write only when it is due:
+ * the op keeps the Service's uid for it, not an op of its own per Service.
  */
 class ServiceWriteOp implements WriteOp, ServiceWrite {
   readonly key: string;
@@ -154,11 +154,13 @@ class ServiceWriteOp implements WriteOp, ServiceWrite {
   readonly #ips: string | readonly string[] | null;
   readonly annotations: Record<string, string | null> | undefined;
   readonly #writer: ObjectWriter;
-  readonly #uid: string | undefined;
-  /** The addresses its IPAllocated Event names (true: the ingress ones), else undefined. */
-  readonly #announced: true | readonly string[] | undefined;
+  /**
+   * The uid to name in the IPAllocated Event of its ingress addresses it carries ("" for a
+   * Service without one), or undefined when it carries none.
+   */
+  readonly #announce: string | undefined;
 
-  constructor(key: string, view: ServiceView, parts: WriteParts, announcement?: Announcement) {
+  constructor(key: string, view: ServiceView, parts: WriteParts, announce?: string) {
     this.key = key;
     this.#view = view;
     const ips = parts.ingress;
@@ -166,9 +168,7 @@ class ServiceWriteOp implements WriteOp, ServiceWrite {
     // Shared and frozen (poolPatch): no writer changes a patch.
     this.annotations = (parts.annotations ?? undefined) as Record<string, string | null>;
     this.#writer = parts.writer;
-    this.#uid = announcement?.uid;
-    const named = announcement?.ips;
-    this.#announced = named !== undefined && sameList(named, ips) ? true : named;
+    this.#announce = announce;
   }
 
   get namespace(): string {
@@ -197,15 +197,11 @@ class ServiceWriteOp implements WriteOp, ServiceWrite {
 
   /** The IPAllocated Event it carries, built now (see {@linkcode WriteOp.event}). */
   event(): WriteOp | undefined {
-    const named = this.#announced;
-    if (named === undefined) return undefined;
+    const uid = this.#announce;
     const own = this.#ips;
-    const ips = named !== true ? named : typeof own === "string" ? [own] : own!;
-    return announcedEvent({
-      key: this.key,
-      view: this.#view,
-      announcement: { uid: this.#uid, ips },
-    }, this.#writer);
+    if (uid === undefined || own === null) return undefined;
+    const ips = typeof own === "string" ? [own] : own;
+    return announcedEvent({ key: this.key, view: this.#view, uid, ips }, this.#writer);
   }
 
   async run(): Promise<void> {
@@ -215,10 +211,6 @@ class ServiceWriteOp implements WriteOp, ServiceWrite {
       await this.#writer.patchServiceAnnotations(this.namespace, this.name, this.annotations);
     }
   }
-}
-
-function sameList(a: readonly string[], b: readonly string[] | null): boolean {
-  return b !== null && a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** Writes that failed are forgotten, so the next pass makes them again. */
