@@ -1,9 +1,10 @@
 /**
  * What one pass decides for a handled Service. A first pass holds 100,000 of these from
  * reading Services to queuing their writes, so a decision is one flat object: the request
- * (or the invalid result) sits in one field and the three flags in one number, where the
- * translation's result object, a literal of twelve fields and three booleans cost two
- * objects and 168 bytes per Service.
+ * (or, for the few invalid or using old-prefix annotations, the whole result) sits in one
+ * field, the flags in one number and one address as its text, where the translation's
+ * result object, a literal of twelve fields and three booleans cost two objects and 168
+ * bytes per Service.
  */
 import type { AddressChange } from "../api/ip_history.ts";
 import type { ServiceView } from "../api/objects.ts";
@@ -24,10 +25,13 @@ export type HandledResult = Exclude<ServiceRequestResult, { kind: "ignored" }>;
 export type InvalidResult = Extract<HandledResult, { kind: "invalid" }>;
 
 const NONE: readonly string[] = Object.freeze([]);
+const NONE_DEPRECATED: readonly DeprecatedAnnotation[] = Object.freeze([]);
 const INVALID = 1;
 const FRESH = 2;
 const KEEP = 4;
 const HOLDS = 8;
+/** `#ask` is the translation's whole result. */
+const RESULT = 16;
 
 /**
  * What one pass decides for a handled Service (lives for the pass only). A Service that
@@ -38,17 +42,16 @@ export class Decision implements AddressChange {
   readonly key: string;
   readonly obj: KubeObject;
   readonly view: ServiceView;
-  /** Old-prefix annotations the Service uses (a shared empty list for nearly all). */
-  readonly deprecated: readonly DeprecatedAnnotation[];
-  /** The addresses it showed before this pass's allocation, if it had any. */
-  before: readonly string[] | undefined = undefined;
   /** Its addresses: one as its text (the allocator's list can go), else the list. */
   #ips: string | readonly string[];
+  /** What it showed before this pass's allocation, kept as `#ips` is; undefined: nothing. */
+  #before: string | readonly string[] | undefined = undefined;
   pool: string | undefined = undefined;
   pending: Pending | undefined = undefined;
   /** The other family's address a PreferDualStack Service listing one got in this pass. */
   additional: string | undefined = undefined;
-  readonly #ask: ServiceRequest | InvalidResult;
+  /** The request alone, or (invalid, or with old-prefix annotations: few) the whole result. */
+  readonly #ask: ServiceRequest | HandledResult;
   #flags: number;
 
   /** A decision not yet made for the Service `key` that translated to `result`. */
@@ -56,19 +59,31 @@ export class Decision implements AddressChange {
     this.key = at.key;
     this.obj = at.obj;
     this.view = at.view;
-    this.deprecated = result.deprecated;
     this.#ips = NONE;
-    this.#ask = result.kind === "request" ? result.request : result;
-    this.#flags = result.kind === "request" ? 0 : INVALID;
+    const plain = result.kind === "request" && result.deprecated.length === 0;
+    this.#ask = plain ? result.request : result;
+    this.#flags = plain ? 0 : result.kind === "request" ? RESULT : RESULT | INVALID;
   }
 
   /** The addresses decided (a new list on each read when it is one). */
   get ips(): readonly string[] {
-    const ips = this.#ips;
-    return typeof ips === "string" ? [ips] : ips;
+    return listOf(this.#ips)!;
   }
   set ips(ips: readonly string[]) {
     this.#ips = ips.length === 1 ? ips[0] : ips;
+  }
+
+  /** The addresses it showed before this pass's allocation, if it had any. */
+  get before(): readonly string[] | undefined {
+    return listOf(this.#before);
+  }
+  set before(ips: readonly string[] | undefined) {
+    this.#before = ips?.length === 1 ? ips[0] : ips;
+  }
+
+  /** Old-prefix annotations the Service uses (a shared empty list for nearly all). */
+  get deprecated(): readonly DeprecatedAnnotation[] {
+    return this.#flags & RESULT ? (this.#ask as HandledResult).deprecated : NONE_DEPRECATED;
   }
 
   /** The Service (`namespace/name`), as an address change names it. */
@@ -83,7 +98,11 @@ export class Decision implements AddressChange {
 
   /** What it asks of the allocator, or undefined when its request is invalid. */
   get request(): ServiceRequest | undefined {
-    return this.#flags & INVALID ? undefined : this.#ask as ServiceRequest;
+    const f = this.#flags;
+    if (f & INVALID) return undefined;
+    return f & RESULT
+      ? (this.#ask as { request: ServiceRequest }).request
+      : this.#ask as ServiceRequest;
   }
 
   /** Why its request is invalid, or undefined when it is a valid one. */
@@ -91,12 +110,14 @@ export class Decision implements AddressChange {
     return this.#flags & INVALID ? this.#ask as InvalidResult : undefined;
   }
 
+  // Flags by accessors, not a private helper method: that would add a brand field to each.
+
   /** Got a new assignment in this pass (IPAllocated). */
   get fresh(): boolean {
     return (this.#flags & FRESH) !== 0;
   }
   set fresh(on: boolean) {
-    this.#set(FRESH, on);
+    this.#flags = on ? this.#flags | FRESH : this.#flags & ~FRESH;
   }
 
   /** Leave status and annotations as they are (the request itself is invalid). */
@@ -104,7 +125,7 @@ export class Decision implements AddressChange {
     return (this.#flags & KEEP) !== 0;
   }
   set keep(on: boolean) {
-    this.#set(KEEP, on);
+    this.#flags = on ? this.#flags | KEEP : this.#flags & ~KEEP;
   }
 
   /** Whether the allocator holds an assignment for it (kept up to date by `allocate.ts`). */
@@ -112,10 +133,10 @@ export class Decision implements AddressChange {
     return (this.#flags & HOLDS) !== 0;
   }
   set holds(on: boolean) {
-    this.#set(HOLDS, on);
+    this.#flags = on ? this.#flags | HOLDS : this.#flags & ~HOLDS;
   }
+}
 
-  #set(bit: number, on: boolean): void {
-    this.#flags = on ? this.#flags | bit : this.#flags & ~bit;
-  }
+function listOf(ips: string | readonly string[] | undefined): readonly string[] | undefined {
+  return typeof ips === "string" ? [ips] : ips;
 }
