@@ -98,3 +98,14 @@ Deno.test("assignment: namespace facts are shared within a namespace and follow 
   assert.equal(d.named, undefined);
   assert.equal(d.namespaceLabels, relabelled);
 });
+
+Deno.test("allocator: heldOf gives one address as its text and two as the assignment's list", () => {
+  const a = new Allocator();
+  assert.ok(a.setPools([{ name: "p", ranges: ["10.0.0.0/31", "fc00::/127"] }]).ok);
+  assert.ok(a.allocate(svc("ns/a")).ok);
+  assert.ok(a.allocate(svc("ns/b", { families: [6, 4], policy: "RequireDualStack" })).ok);
+  assert.equal(a.heldOf("ns/a"), "10.0.0.0");
+  assert.deepEqual(a.heldOf("ns/b"), ["fc00::", "10.0.0.1"]);
+  assert.equal(a.heldOf("ns/b"), a.ipsOf("ns/b"));
+  assert.equal(a.heldOf("ns/c"), undefined);
+});
