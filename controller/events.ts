@@ -158,8 +158,8 @@ export function assignedMessage(ips: readonly string[]): string {
 
 /**
  * One Event on a Service, a flat record (no involved object, record, key or message text
- * until it is sent) of strings and the view the pass holds anyway: the shape a first pass
- * holds 100,000 of.
+ * until it is sent) of strings and the view the pass holds anyway. A first pass's 100,000
+ * IPAllocated ride on their writes instead and are built as one of these when due.
  */
 class ServiceEventOp implements WriteOp {
   readonly #key: string;
