@@ -237,16 +237,33 @@ export class IpHistory {
     at: Date,
   ): Generator<void, void> {
     const when = at.toISOString();
-    const held = new Map<string, { service: string; pool?: string }>();
+    // Per held address its slot in two lists of holder and pool (the last holder of a shared
+    // address wins, in its first place, as a Map of holders would have it), so no holder
+    // object is kept per address: 100,000 of them at a start.
+    const slots = new Map<string, number>();
+    const services: string[] = [];
+    const pools: (string | undefined)[] = [];
     let n = 0;
     for (const h of holders) {
-      for (const ip of h.ips) held.set(ip, h);
+      for (const ip of h.ips) {
+        const i = slots.get(ip);
+        if (i === undefined) {
+          slots.set(ip, services.length);
+          services.push(h.service);
+          pools.push(h.pool);
+        } else {
+          services[i] = h.service;
+          pools[i] = h.pool;
+        }
+      }
       if (++n % 512 === 0) yield;
     }
     for (const ip of [...this.#ips.keys()]) {
       if (++n % 512 === 0) yield;
       const e = this.#openOf(ip);
-      if (e === undefined || held.get(ip)?.service === e.service) continue;
+      if (e === undefined) continue;
+      const i = slots.get(ip);
+      if (i !== undefined && services[i] === e.service) continue;
       e.to = when;
       e.ended = "released while not recorded";
       this.#setOpen(ip, undefined);
@@ -256,7 +273,7 @@ export class IpHistory {
     // only their addresses are listed: at a start with 100,000 Services nearly all are
     // missing (the history keeps 10,000 entries), and a change each cost 100 bytes more.
     const missing: string[] = [];
-    for (const [ip] of held) {
+    for (const ip of slots.keys()) {
       if (++n % 512 === 0) yield;
       if (this.#openOf(ip) === undefined) missing.push(ip);
     }
@@ -265,7 +282,8 @@ export class IpHistory {
     // of 100,000 Services.
     for (let i = Math.max(0, missing.length - this.#max); i < missing.length; i++) {
       if (++n % 512 === 0) yield;
-      this.#assignIp(missing[i], held.get(missing[i])!, when);
+      const at = slots.get(missing[i])!;
+      this.#assignIp(missing[i], { service: services[at], pool: pools[at] }, when);
     }
   }
 

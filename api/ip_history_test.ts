@@ -227,3 +227,19 @@ Deno.test("history: reconcile with more held addresses than the bound keeps the 
   h.reconcile(held.slice(8), t(10));
   assert.equal(h.query().length, 4);
 });
+
+Deno.test("history: reconcile of a shared address goes by its last holder, in its first place", () => {
+  const h = new IpHistory();
+  h.record([{ service: "ns/a", ips: ["10.0.0.1"], change: "assigned" }], t(1));
+  h.reconcile([
+    { service: "ns/a", ips: ["10.0.0.1"], pool: "p" },
+    { service: "ns/c", ips: ["10.0.0.3"], pool: "p" },
+    { service: "ns/b", ips: ["10.0.0.1", "10.0.0.2"], pool: "q" },
+  ], t(9));
+  assert.deepEqual(h.query().map((e) => [e.ip, e.service, e.pool, e.why, e.ended ?? "holds"]), [
+    ["10.0.0.1", "ns/a", undefined, "assigned", "released while not recorded"],
+    ["10.0.0.1", "ns/b", "q", "re-assigned", "holds"],
+    ["10.0.0.3", "ns/c", "p", "assigned", "holds"],
+    ["10.0.0.2", "ns/b", "q", "assigned", "holds"],
+  ]);
+});

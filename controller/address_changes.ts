@@ -4,6 +4,7 @@
  */
 import { type AddressChange, releaseReason } from "../api/ip_history.ts";
 import type { KubeObject } from "../cluster/types.ts";
+import { Decision } from "./decision.ts";
 
 /** Receives a pass's changes (leader only) with the pools that exist after it. */
 export type AddressChangeListener = (
@@ -45,14 +46,17 @@ export class AddressChangeLog {
     const was = before ?? o.view?.ingressIPs ?? [];
     if (was.length === o.ips.length && was.every((ip, i) => ip === o.ips[i])) return;
     if (was.length === 0) {
-      // A new assignment (every Service of a first pass): its addresses as they are, not
-      // filtered copies; the history reads them and keeps none of the lists.
-      this.changes.push({
-        service: key,
-        ips: o.ips,
-        change: "assigned",
-        ...(o.pool ? { pool: o.pool } : {}),
-      });
+      // A new assignment (every Service of a first pass): a decision stands for its own
+      // change, else its addresses as they are; the history reads them and keeps none.
+      if (o instanceof Decision && o.key === key) this.changes.push(o);
+      else {
+        this.changes.push({
+          service: key,
+          ips: o.ips,
+          change: "assigned",
+          ...(o.pool ? { pool: o.pool } : {}),
+        });
+      }
       return;
     }
     const lost = was.filter((ip) => !o.ips.includes(ip));

@@ -6,7 +6,7 @@
  */
 import { canonicalIP, type RefusalCode } from "../ipam/mod.ts";
 import { EventReason } from "./events.ts";
-import type { ControllerState, Decision, HandledResult } from "./state.ts";
+import type { ControllerState, Decision, InvalidResult } from "./state.ts";
 
 /** Rounds at most: each one only where the last freed an address for a pending Service. */
 const ROUNDS = 5;
@@ -65,14 +65,15 @@ export async function allocateServices(s: ControllerState, handled: Decision[]):
 
 /** Decides one Service; FREED and PENDING say what it did to the pool and itself. */
 function decide(s: ControllerState, d: Decision): number {
-  if (d.result.kind === "invalid") {
-    decideInvalid(s, d, d.result);
+  const request = d.request;
+  if (request === undefined) {
+    decideInvalid(s, d, d.invalid!);
     return 0;
   }
   // Allocating one Service changes no other's assignment, so whether it holds one is known
   // from its own steps (`holds`), without asking the allocator for a copy per Service.
   const had = d.holds;
-  const r = s.allocator.allocate(d.result.request);
+  const r = s.allocator.allocate(request);
   if (r.ok) {
     if (!r.kept) {
       d.fresh = true;
@@ -93,11 +94,7 @@ function decide(s: ControllerState, d: Decision): number {
   return (had ? FREED : 0) | PENDING;
 }
 
-function decideInvalid(
-  s: ControllerState,
-  d: Decision,
-  result: Extract<HandledResult, { kind: "invalid" }>,
-): void {
+function decideInvalid(s: ControllerState, d: Decision, result: InvalidResult): void {
   const a = s.allocator.assignmentOf(d.key);
   d.ips = a ? a.ips : NONE;
   d.pool = a?.pool;

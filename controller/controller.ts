@@ -35,6 +35,28 @@ export type { ControllerOptions } from "./options.ts";
  */
 const NO_STRINGS = Object.freeze([]) as unknown as string[];
 
+/**
+ * A Service's addresses as {@linkcode Controller.heldAddresses} yields them: one address as
+ * the allocator keeps it, its list built only when read. The IP history keeps every one of
+ * these while it aligns itself at a start (100,000), and a list each cost 56 B more.
+ */
+class HeldAddresses {
+  readonly service: string;
+  readonly pool: string | undefined;
+  readonly #ips: string | readonly string[];
+
+  constructor(service: string, pool: string | undefined, ips: string | readonly string[]) {
+    this.service = service;
+    this.pool = pool;
+    this.#ips = ips;
+  }
+
+  get ips(): readonly string[] {
+    const ips = this.#ips;
+    return typeof ips === "string" ? [ips] : ips;
+  }
+}
+
 /** Kube-source client counters, when the source has them. */
 interface SourceClientMetrics {
   updatesTotal: number;
@@ -206,7 +228,7 @@ export class Controller {
     const allocator = this.#s.allocator;
     for (const key of allocator.keys()) {
       if (this.#s.pending.has(key)) continue;
-      yield { service: key, ips: allocator.ipsOf(key)!, pool: allocator.poolOf(key) };
+      yield new HeldAddresses(key, allocator.poolOf(key), allocator.heldOf(key)!);
     }
   }
 

@@ -85,8 +85,41 @@ export class EventLog {
    */
   pushService(ops: WriteOp[], event: ServiceEvent): void {
     if (!this.leader) return;
-    ops.push(new ServiceEventOp(event, this.#writer));
+    const { subject } = event;
+    ops.push(
+      new ServiceEventOp(
+        { key: subject.key, view: subject.view, uid: subject.obj.metadata.uid },
+        event,
+        this.#writer,
+      ),
+    );
   }
+
+  /**
+   * Takes back the op pushed last when it is the `IPAllocated` Event of `key` naming `ips`,
+   * for the Service's write to carry until it is due (see {@linkcode announcedEvent}): a
+   * first pass queues 100,000 of them beside the writes. Returns the Service's uid ("" when
+   * it has none, which an Event leaves out as well), or undefined when nothing was taken.
+   */
+  takeAssigned(ops: WriteOp[], at: { key: string; ips: readonly string[] }): string | undefined {
+    const last = ops[ops.length - 1];
+    if (!(last instanceof ServiceEventOp) || !last.announces(at)) return undefined;
+    ops.pop();
+    return last.uid ?? "";
+  }
+}
+
+/** The `IPAllocated` Event naming `ips` a Service's write carried, built when it is due. */
+export function announcedEvent(
+  subject: { key: string; view: EventSubject["view"]; uid: string; ips: readonly string[] },
+  writer: ObjectWriter,
+): WriteOp {
+  const { key, view, uid, ips } = subject;
+  return new ServiceEventOp({ key, view, uid: uid || undefined }, {
+    type: "Normal",
+    reason: EventReason.IPAllocated,
+    message: ips,
+  }, writer);
 }
 
 /**
@@ -125,8 +158,8 @@ export function assignedMessage(ips: readonly string[]): string {
 
 /**
  * One Event on a Service, a flat record (no involved object, record, key or message text
- * until it is sent) of strings and the view the pass holds anyway: the shape a first pass
- * holds 100,000 of.
+ * until it is sent) of strings and the view the pass holds anyway. A first pass's 100,000
+ * IPAllocated ride on their writes instead and are built as one of these when due.
  */
 class ServiceEventOp implements WriteOp {
   readonly #key: string;
@@ -137,14 +170,30 @@ class ServiceEventOp implements WriteOp {
   readonly #message: string | readonly string[];
   readonly #writer: ObjectWriter;
 
-  constructor(event: ServiceEvent, writer: ObjectWriter) {
-    this.#key = event.subject.key;
-    this.#view = event.subject.view;
-    this.#uid = event.subject.obj.metadata.uid;
+  constructor(
+    subject: { key: string; view: EventSubject["view"]; uid: string | undefined },
+    event: Omit<ServiceEvent, "subject">,
+    writer: ObjectWriter,
+  ) {
+    this.#key = subject.key;
+    this.#view = subject.view;
+    this.#uid = subject.uid;
     this.#type = event.type;
     this.#reason = event.reason;
     this.#message = event.message;
     this.#writer = writer;
+  }
+
+  /** Whether it is the `IPAllocated` Event of `key` naming `ips` (in that order). */
+  announces(at: { key: string; ips: readonly string[] }): boolean {
+    const m = this.#message;
+    return this.#key === at.key && this.#reason === EventReason.IPAllocated &&
+      typeof m !== "string" && m.length === at.ips.length && m.every((ip, i) => ip === at.ips[i]);
+  }
+
+  /** The Service's uid. */
+  get uid(): string | undefined {
+    return this.#uid;
   }
 
   get key(): string {

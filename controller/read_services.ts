@@ -8,7 +8,8 @@ import { forgetSnapshotService, parseSnapshotService, type ServiceView } from ".
 import type { KubeObject } from "../cluster/types.ts";
 import { isOwnEcho } from "./echo.ts";
 import { translateService } from "./service_request.ts";
-import type { ControllerState, Decision } from "./state.ts";
+import { Decision } from "./decision.ts";
+import type { ControllerState } from "./state.ts";
 
 /** A Service that is not ours (type or class). */
 export interface Unhandled {
@@ -31,7 +32,6 @@ export interface ReadInput {
   full: boolean;
 }
 
-const NONE: readonly string[] = Object.freeze([]);
 const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
 
 /** Reads the Services the pass looks at, oldest first. */
@@ -64,39 +64,13 @@ export async function readServices(s: ControllerState, input: ReadInput): Promis
       key,
     });
     if (result.kind === "ignored") unhandled.push({ key, view });
-    else handled.push(newDecision(key, obj, view, result));
+    else handled.push(new Decision({ key, obj, view }, result));
   }
   // The writes seen coming back above are let go at once (see WriteLedger.compact).
   s.written.compact();
   // Oldest first: of two Services claiming one address, the older keeps it.
   handled.sort(byAge);
   return { handled, unhandled, unreadable };
-}
-
-/**
- * A decision with every field the pass sets later already in place: fields added after the
- * literal would go to a second, out-of-object store, one more allocation per Service.
- */
-function newDecision(
-  key: string,
-  obj: KubeObject,
-  view: ServiceView,
-  result: Decision["result"],
-): Decision {
-  return {
-    key,
-    obj,
-    view,
-    result,
-    before: undefined,
-    ips: NONE,
-    pool: undefined,
-    pending: undefined,
-    fresh: false,
-    additional: undefined,
-    keep: false,
-    holds: false,
-  };
 }
 
 function byAge(a: Decision, b: Decision): number {

@@ -22,7 +22,7 @@ export async function restoreAssignments(s: ControllerState, handled: Decision[]
     const d = handled[i];
     if (d.view.ingressIPs.length > 0) {
       const ips = d.view.ingressIPs.map((ip) => canonicalKeep(ip) ?? ip);
-      const request = d.result.kind === "request" ? d.result.request : fallbackRequest(d.view);
+      const request = d.request ?? fallbackRequest(d.view);
       batch.push({ request, ips });
     }
     if (batch.length < RESTORE_SLICE && i < handled.length - 1) continue;
@@ -46,7 +46,7 @@ export async function restoreAssignments(s: ControllerState, handled: Decision[]
   // before this restart; only a change to the Service warns again.
   for (const d of handled) {
     if (d.view.ingressIPs.length === 0) continue;
-    const msg = deprecationMessage(d.result.deprecated);
+    const msg = deprecationMessage(d.deprecated);
     if (msg) s.events.remember({ owner: d.key, slot: "deprecated" }, msg);
   }
   s.restored = true;

@@ -64,7 +64,7 @@ function deprecation(s: ControllerState, d: Decision): void {
     slot: "deprecated",
     type: "Warning",
     reason: EventReason.DeprecatedAnnotation,
-    message: deprecationMessage(d.result.deprecated),
+    message: deprecationMessage(d.deprecated),
   });
 }
 
@@ -99,7 +99,7 @@ function allocationOutcome(
   } else if (d.pending) {
     if (!s.pendingSince.has(d.key)) s.pendingSince.set(d.key, s.now().getTime());
     if (silent) return;
-    const message = d.keep && d.result.kind === "invalid"
+    const message = d.keep && d.invalid
       ? `invalid request: ${d.pending.reason}`
       : `Failed to allocate IP for "${d.key}": ${d.pending.reason}`;
     const event = {
@@ -111,8 +111,8 @@ function allocationOutcome(
     if (s.events.record(s.ops, event, slot)) {
       s.log.warn("allocation failed", { service: d.key, reason: d.pending.reason });
     }
-  } else if (d.keep && d.result.kind === "invalid") {
-    const message = `invalid request, keeping the current address: ${d.result.reason}`;
+  } else if (d.keep && d.invalid) {
+    const message = `invalid request, keeping the current address: ${d.invalid.reason}`;
     s.events.record(s.ops, {
       involved: involvedOf(d),
       type: "Warning",
@@ -178,8 +178,8 @@ function additionalFamily(s: ControllerState, d: Decision): void {
 }
 
 function missingFamilyMessage(s: ControllerState, d: Decision): string | undefined {
-  if (d.result.kind !== "request" || d.ips.length !== 1 || d.pool === undefined) return;
-  const request = d.result.request;
+  const request = d.request;
+  if (request === undefined || d.ips.length !== 1 || d.pool === undefined) return;
   if (request.policy !== "PreferDualStack") return;
   const missing = d.ips[0].includes(":") ? 4 : 6;
   const counts = s.allocator.counts(d.pool);

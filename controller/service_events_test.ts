@@ -81,3 +81,37 @@ Deno.test("service events: AdditionalAssignFailed when the pool's IPv6 part is e
     await r.controller.stop();
   }
 });
+
+Deno.test("service events: IPAllocated names the Service with its uid, once, whether or not it rides on the write", async () => {
+  const r = await start([
+    poolObject("v4", ["10.0.0.0/30"]),
+    serviceObject("default", "a", {}),
+    serviceObject("default", "b", { uid: "" }),
+  ]);
+  try {
+    const allocated = r.writer.events.filter((e) => e.reason === "IPAllocated");
+    assert.deepEqual(allocated.map((e) => [e.involved, e.type, e.message, e.component]), [
+      [
+        {
+          kind: "Service",
+          apiVersion: "v1",
+          namespace: "default",
+          name: "a",
+          uid: "uid-default-a",
+        },
+        "Normal",
+        'Assigned IP ["10.0.0.0"]',
+        "metallb-controller",
+      ],
+      [
+        { kind: "Service", apiVersion: "v1", namespace: "default", name: "b" },
+        "Normal",
+        'Assigned IP ["10.0.0.1"]',
+        "metallb-controller",
+      ],
+    ]);
+    assert.deepEqual(ingressOf(r.svc("default/b")), ["10.0.0.1"]);
+  } finally {
+    await r.controller.stop();
+  }
+});

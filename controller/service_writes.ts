@@ -11,6 +11,7 @@ import {
   ANNOTATION_PREFIX,
   LEGACY_ANNOTATION_PREFIX,
 } from "./service_request.ts";
+import { announcedEvent } from "./events.ts";
 import type { ControllerState, Decision } from "./state.ts";
 import type { Comparison } from "./write_ledger.ts";
 import type { ServiceWrite, WriteOp } from "./write_queue.ts";
@@ -66,7 +67,11 @@ function queueServiceWrites(s: ControllerState, key: string, shown: Shown): void
     annotations = poolPatch(pool);
   }
   if (ingress || annotations) {
-    s.ops.push(new ServiceWriteOp(key, view, { ingress, annotations, writer: s.writer }));
+    // The IPAllocated Event queued just before, if any, rides on the write (see WriteOp.event).
+    const announce = ingress ? s.events.takeAssigned(s.ops, { key, ips: ingress }) : undefined;
+    s.ops.push(
+      new ServiceWriteOp(key, view, { ingress, annotations, writer: s.writer }, announce),
+    );
   }
 }
 
@@ -136,26 +141,42 @@ interface WriteParts {
 /**
  * One Service's write, run by the write queue: a batching writer takes the op itself as the
  * Service's {@linkcode ServiceWrite} with the others, any other writer gets the ingress, then
- * the annotations. A flat record of what is there already (the view's names, the addresses
- * the allocator gave, the pool's shared patch): a first pass holds 100,000 of these until the
- * writes finish. The ingress entries a writer takes are built only when it reads them.
+ * the annotations. A flat record of what is there already (the view, the addresses the
+ * allocator gave, the pool's shared patch): a first pass holds 100,000 of these until the
+ * writes finish. The ingress entries a writer takes are built only when it reads them, and
+ * the `IPAllocated` Event naming them that was queued with the write only when it is due:
+ * the op keeps the Service's uid for it, not an op of its own per Service.
  */
 class ServiceWriteOp implements WriteOp, ServiceWrite {
   readonly key: string;
-  readonly namespace: string;
-  readonly name: string;
-  readonly #ips: readonly string[] | null;
+  readonly #view: ServiceView;
+  /** The ingress addresses: one as its text (the pass's list can go), else the list. */
+  readonly #ips: string | readonly string[] | null;
   readonly annotations: Record<string, string | null> | undefined;
   readonly #writer: ObjectWriter;
+  /**
+   * The uid to name in the IPAllocated Event of its ingress addresses it carries ("" for a
+   * Service without one), or undefined when it carries none.
+   */
+  readonly #announce: string | undefined;
 
-  constructor(key: string, view: ServiceView, parts: WriteParts) {
+  constructor(key: string, view: ServiceView, parts: WriteParts, announce?: string) {
     this.key = key;
-    this.namespace = view.namespace;
-    this.name = view.name;
-    this.#ips = parts.ingress;
+    this.#view = view;
+    const ips = parts.ingress;
+    this.#ips = ips?.length === 1 ? ips[0] : ips;
     // Shared and frozen (poolPatch): no writer changes a patch.
     this.annotations = (parts.annotations ?? undefined) as Record<string, string | null>;
     this.#writer = parts.writer;
+    this.#announce = announce;
+  }
+
+  get namespace(): string {
+    return this.#view.namespace;
+  }
+
+  get name(): string {
+    return this.#view.name;
   }
 
   get what(): string {
@@ -169,7 +190,18 @@ class ServiceWriteOp implements WriteOp, ServiceWrite {
 
   /** New ingress entries (a new list on each read), or undefined to leave it as it is. */
   get ingress(): { ip: string }[] | undefined {
-    return this.#ips?.map((ip) => ({ ip }));
+    const ips = this.#ips;
+    if (ips === null) return undefined;
+    return typeof ips === "string" ? [{ ip: ips }] : ips.map((ip) => ({ ip }));
+  }
+
+  /** The IPAllocated Event it carries, built now (see {@linkcode WriteOp.event}). */
+  event(): WriteOp | undefined {
+    const uid = this.#announce;
+    const own = this.#ips;
+    if (uid === undefined || own === null) return undefined;
+    const ips = typeof own === "string" ? [own] : own;
+    return announcedEvent({ key: this.key, view: this.#view, uid, ips }, this.#writer);
   }
 
   async run(): Promise<void> {

@@ -6,45 +6,16 @@
  */
 import type { buildConfig, Config, ConfigError, ConfigWarning } from "../api/config.ts";
 import type { Logger } from "../api/log.ts";
-import type { ServiceView } from "../api/objects.ts";
 import { Allocator } from "../ipam/mod.ts";
 import type { KubeObject, ObjectWriter } from "../cluster/types.ts";
 import { EventLog } from "./events.ts";
 import type { ControllerOptions } from "./options.ts";
 import { PassClock } from "./pass_clock.ts";
-import type { ServiceRequestResult } from "./service_request.ts";
+import type { Pending } from "./decision.ts";
 import { WriteLedger } from "./write_ledger.ts";
 import type { WriteOp } from "./write_queue.ts";
 
-/** Why a Service has no address, as shown on /status. */
-export interface Pending {
-  reason: string;
-  eventReason: string;
-}
-
-/** A Service this controller handles, as the allocation rounds see it. */
-export type HandledResult = Exclude<ServiceRequestResult, { kind: "ignored" }>;
-
-/** What one pass decides for a handled Service (lives for the pass only). */
-export interface Decision {
-  key: string;
-  obj: KubeObject;
-  view: ServiceView;
-  result: HandledResult;
-  /** The addresses it showed before this pass's allocation, if it had any. */
-  before?: readonly string[];
-  ips: readonly string[];
-  pool?: string;
-  pending?: Pending;
-  /** Got a new assignment in this pass (IPAllocated). */
-  fresh: boolean;
-  /** The other family's address a PreferDualStack Service listing one got in this pass. */
-  additional?: string;
-  /** Leave status and annotations as they are (the request itself is invalid). */
-  keep: boolean;
-  /** Whether the allocator holds an assignment for it (kept up to date by `allocate.ts`). */
-  holds: boolean;
-}
+export type { Decision, HandledResult, InvalidResult, Pending } from "./decision.ts";
 
 /** The controller's state, read and changed by the pass's rooms. */
 export class ControllerState {

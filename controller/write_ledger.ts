@@ -14,34 +14,55 @@ export interface Comparison {
 }
 
 /**
- * One Service's writes in flight: a flat record of four strings (null: no write of that
- * part), one object per Service. A first pass notes 100,000 of them, which live until the
- * writes come back; a record holding two comparison objects cost three objects each.
+ * One comparison per distinct pair of annotation texts: those are per pool (see
+ * `service_writes.ts`), so 100,000 Services written with one pool share one.
+ */
+const ANNOTATION_PAIRS = new Map<string, Map<string, Comparison>>();
+
+function sharedPair(c: Comparison): Comparison {
+  let byDesired = ANNOTATION_PAIRS.get(c.observed);
+  if (byDesired === undefined) {
+    // Pools are few; a bound keeps a cluster that churns through them from growing this.
+    if (ANNOTATION_PAIRS.size >= 1000) ANNOTATION_PAIRS.clear();
+    ANNOTATION_PAIRS.set(c.observed, byDesired = new Map());
+  }
+  let shared = byDesired.get(c.desired);
+  if (shared === undefined) {
+    if (byDesired.size >= 1000) byDesired.clear();
+    shared = Object.freeze({ observed: c.observed, desired: c.desired });
+    byDesired.set(c.desired, shared);
+  }
+  return shared;
+}
+
+/**
+ * One Service's writes in flight: a flat record of the ingress strings and the shared
+ * annotations comparison (null: no write of that part), one object per Service. A first
+ * pass notes 100,000 of them, which live until the writes come back; a record holding two
+ * comparison objects cost three objects each.
  */
 class ServiceWrites {
   ingressObserved: string | null = null;
   ingressDesired: string | null = null;
-  annotationsObserved: string | null = null;
-  annotationsDesired: string | null = null;
+  annotations: Comparison | null = null;
 
   matches(part: ServicePart, c: Comparison): boolean {
-    return part === "ingress"
-      ? this.ingressDesired === c.desired && this.ingressObserved === c.observed
-      : this.annotationsDesired === c.desired && this.annotationsObserved === c.observed;
+    if (part === "ingress") {
+      return this.ingressDesired === c.desired && this.ingressObserved === c.observed;
+    }
+    const a = this.annotations;
+    return a !== null && a.desired === c.desired && a.observed === c.observed;
   }
 
   has(part: ServicePart): boolean {
-    return (part === "ingress" ? this.ingressDesired : this.annotationsDesired) !== null;
+    return (part === "ingress" ? this.ingressDesired : this.annotations) !== null;
   }
 
   set(part: ServicePart, c: Comparison | null): void {
     if (part === "ingress") {
       this.ingressObserved = c && c.observed;
       this.ingressDesired = c && c.desired;
-    } else {
-      this.annotationsObserved = c && c.observed;
-      this.annotationsDesired = c && c.desired;
-    }
+    } else this.annotations = c && sharedPair(c);
   }
 }
 

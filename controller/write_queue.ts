@@ -15,6 +15,12 @@ export type WriteOp = {
   service?: ServiceWrite;
   /** Forgets what the write recorded, so that a failed batch is retried. */
   undo?: () => void;
+  /**
+   * The Event announcing this write, due just before it (or, with a batching writer, after
+   * the batch where the op stands among the others), built when it is due; undefined when
+   * the write carries none.
+   */
+  event?: () => WriteOp | undefined;
 };
 
 /** One Service's ingress and annotation writes, for a writer that takes them in batches. */
@@ -42,11 +48,17 @@ export interface WriteFailure {
   error: unknown;
 }
 
-/** Runs `ops` with at most `limit` in flight; resolves with the failures. */
+/**
+ * Runs `ops` with at most `limit` in flight; resolves with the failures. An op's Event (see
+ * {@linkcode WriteOp.event}) runs first, on its own; `batched`: the Service writes were made
+ * in a batch already, only their Events are left.
+ */
 export async function runLimited(
-  ops: WriteOp[],
+  ops: readonly WriteOp[],
   limit: number,
+  options: { batched?: boolean } = {},
 ): Promise<WriteFailure[]> {
+  const batched = options.batched === true;
   const failures: WriteFailure[] = [];
   let next = 0;
   const slice = new Slice();
@@ -63,15 +75,21 @@ export async function runLimited(
         if (next >= ops.length) break;
       }
       const op = ops[next++];
-      try {
-        await op.run();
-      } catch (error) {
-        failures.push({ op, error });
-      }
+      const event = op.event?.();
+      if (event) await runOne(event, failures);
+      if (!batched || !op.service) await runOne(op, failures);
     }
   }
   await Promise.all(Array.from({ length: Math.min(limit, ops.length) }, () => worker()));
   return failures;
+}
+
+async function runOne(op: WriteOp, failures: WriteFailure[]): Promise<void> {
+  try {
+    await op.run();
+  } catch (error) {
+    failures.push({ op, error });
+  }
 }
 
 /**
@@ -84,14 +102,12 @@ export async function runWrites(
 ): Promise<WriteFailure[]> {
   const batcher = options.writer as Partial<BatchServiceWriter>;
   if (typeof batcher.writeServices !== "function") return await runLimited(ops, options.limit);
-  // One walk splits the ops; the Service entries are handed over as they are (an op may be
-  // its own entry), not copied into a third list.
+  // The Service entries are handed over as they are (an op may be its own entry); the rest
+  // run from the list itself, where a Service write leaves only the Event it carries.
   const services: ServiceWrite[] = [];
-  const rest: WriteOp[] = [];
   for (const op of ops) {
     const w = op.service;
     if (w) services.push(w);
-    else rest.push(op);
   }
   const failures: WriteFailure[] = [];
   if (services.length > 0) {
@@ -106,5 +122,5 @@ export async function runWrites(
       }
     }
   }
-  return [...failures, ...await runLimited(rest, options.limit)];
+  return [...failures, ...await runLimited(ops, options.limit, { batched: true })];
 }

@@ -19,3 +19,29 @@ Deno.test("write queue: every write runs once even when workers yield mid-queue"
   assert.equal(ran.length, ops.length);
   assert.equal(new Set(ran).size, ops.length);
 });
+
+Deno.test("write queue: an op's Event runs just before it, or alone after a batch; failures name the one that failed", async () => {
+  const ran: string[] = [];
+  const op = (key: string, o: { fail?: boolean; event?: WriteOp; service?: boolean }): WriteOp => ({
+    key,
+    what: "test",
+    run: () => {
+      ran.push(key);
+      return o.fail ? Promise.reject(new Error(key)) : Promise.resolve();
+    },
+    ...(o.event ? { event: () => o.event } : {}),
+    ...(o.service ? { service: { namespace: "ns", name: key } } : {}),
+  });
+  const ops = [
+    op("a", { event: op("event|a", { fail: true }), service: true }),
+    op("b", { service: true }),
+    op("event|c", {}),
+  ];
+  const one = await runLimited(ops, 1);
+  assert.deepEqual(ran, ["event|a", "a", "b", "event|c"]);
+  assert.deepEqual(one.map((f) => f.op.key), ["event|a"]);
+  ran.length = 0;
+  const batched = await runLimited(ops, 1, { batched: true });
+  assert.deepEqual(ran, ["event|a", "event|c"]);
+  assert.deepEqual(batched.map((f) => f.op.key), ["event|a"]);
+});

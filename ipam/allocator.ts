@@ -237,6 +237,14 @@ export class Allocator {
     return this.#assignments.get(key)?.list();
   }
 
+  /**
+   * The Service's addresses as the assignment keeps them, or undefined: one as its text,
+   * else its own list (read it, do not change it). For holding on to without a list each.
+   */
+  heldOf(key: string): string | readonly string[] | undefined {
+    return this.#assignments.get(key)?.ips;
+  }
+
   /** The pool of the Service's assignment, or undefined when it holds none. */
   poolOf(key: string): string | undefined {
     return this.#assignments.get(key)?.pool;

@@ -77,3 +77,35 @@ Deno.test("allocator: ipsOf and poolOf read an assignment without a copy of it",
   assert.equal(a.poolOf("ns/b"), undefined);
   assert.deepEqual([...a.keys()], ["ns/a"]);
 });
+
+Deno.test("assignment: namespace facts are shared within a namespace and follow its labels", () => {
+  const team = { team: "t" };
+  const a = new Assignment(["10.0.0.1"], "p", svc("ns/a", { namespaceLabels: team }));
+  const b = new Assignment(["10.0.0.2"], "p", svc("ns/b", { namespaceLabels: team }));
+  assert.equal(a.namespace, "ns");
+  assert.equal(b.namespaceLabels, team);
+  const relabelled = { team: "u" };
+  const c = new Assignment(["10.0.0.3"], "p", svc("ns/c", { namespaceLabels: relabelled }));
+  assert.equal(c.namespaceLabels, relabelled);
+  assert.equal(a.namespaceLabels, team, "an assignment keeps the labels it saw");
+  const named = svc("other/d", { pool: "p", namespaceLabels: team, serviceLabels: { x: "y" } });
+  const d = new Assignment(["10.0.0.4"], "p", named);
+  assert.equal(d.named, named);
+  assert.equal(d.namespace, "other");
+  assert.equal(d.namespaceLabels, team);
+  assert.deepEqual(d.serviceLabels, { x: "y" });
+  d.adopt(svc("other/d", { namespaceLabels: relabelled }));
+  assert.equal(d.named, undefined);
+  assert.equal(d.namespaceLabels, relabelled);
+});
+
+Deno.test("allocator: heldOf gives one address as its text and two as the assignment's list", () => {
+  const a = new Allocator();
+  assert.ok(a.setPools([{ name: "p", ranges: ["10.0.0.0/31", "fc00::/127"] }]).ok);
+  assert.ok(a.allocate(svc("ns/a")).ok);
+  assert.ok(a.allocate(svc("ns/b", { families: [6, 4], policy: "RequireDualStack" })).ok);
+  assert.equal(a.heldOf("ns/a"), "10.0.0.0");
+  assert.deepEqual(a.heldOf("ns/b"), ["fc00::", "10.0.0.1"]);
+  assert.equal(a.heldOf("ns/b"), a.ipsOf("ns/b"));
+  assert.equal(a.heldOf("ns/c"), undefined);
+});
