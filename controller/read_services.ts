@@ -3,6 +3,8 @@
  * else the changed and pending ones), skipping our own writes coming back, and what each
  * asks for.
  */
+import { drive } from "../addr/turn_budget.ts";
+import { sortSliced } from "../addr/sort_sliced.ts";
 import { formatConfigError } from "../api/config.ts";
 import { forgetSnapshotService, parseSnapshotService, type ServiceView } from "../api/objects.ts";
 import type { KubeObject } from "../cluster/types.ts";
@@ -40,6 +42,7 @@ export async function readServices(s: ControllerState, input: ReadInput): Promis
   const handled: Decision[] = [];
   const unhandled: Unhandled[] = [];
   const unreadable: string[] = [];
+  const ages: string[] = [];
   const progress = s.clock.phase("reading services", services.size);
   for (const [key, obj] of services) {
     const prev = s.lastSeen.get(key);
@@ -64,18 +67,27 @@ export async function readServices(s: ControllerState, input: ReadInput): Promis
       key,
     });
     if (result.kind === "ignored") unhandled.push({ key, view });
-    else handled.push(new Decision({ key, obj, view }, result));
+    else {
+      handled.push(new Decision({ key, obj, view }, result));
+      ages.push(obj.metadata.creationTimestamp ?? "");
+    }
   }
   // The writes seen coming back above are let go at once (see WriteLedger.compact).
   s.written.compact();
-  // Oldest first: of two Services claiming one address, the older keeps it.
-  handled.sort(byAge);
-  return { handled, unhandled, unreadable };
+  return { handled: await oldestFirst(handled, ages), unhandled, unreadable };
 }
 
-function byAge(a: Decision, b: Decision): number {
-  return cmp(a.obj.metadata.creationTimestamp ?? "", b.obj.metadata.creationTimestamp ?? "") ||
-    cmp(a.key, b.key);
+/**
+ * `handled` oldest first, then by key: of two Services claiming one address, the older keeps
+ * it. Each age is read once (a file-mode Service builds its metadata when read), and the
+ * sort takes turns: 100,000 Services sorted in one call would hold the thread too long.
+ */
+async function oldestFirst(handled: Decision[], ages: readonly string[]): Promise<Decision[]> {
+  const order = handled.map((_, i) => i);
+  const byAge = (i: number, j: number) =>
+    cmp(ages[i], ages[j]) || cmp(handled[i].key, handled[j].key);
+  await drive(sortSliced(order, byAge));
+  return order.map((i) => handled[i]);
 }
 
 /** Plain string order (not locale order), as the allocator's tie-breaks use. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { sortSliced } from "./slicer.ts";
+import { sortSliced } from "./sort_sliced.ts";
 
 Deno.test("sortSliced sorts in place and stably, yielding on large lists", () => {
   for (const n of [0, 1, 7, 4096, 4097, 20_000, 70_001]) {
