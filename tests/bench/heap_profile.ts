@@ -105,6 +105,22 @@ async function loopLagSinceStart(): Promise<number | null> {
   }
 }
 
+/** Prints V8's heap spaces (used/committed MiB) and external memory of the inspected process. */
+async function printSpaces(
+  cdp: { call(method: string, params?: unknown): Promise<Record<string, unknown>> },
+): Promise<void> {
+  const expression = `(async () => {
+    const v8 = await import("node:v8");
+    const m = (n) => +(n / 2 ** 20).toFixed(1);
+    const spaces = v8.getHeapSpaceStatistics().map((s) =>
+      s.space_name + " " + m(s.space_used_size) + "/" + m(s.physical_space_size));
+    const u = Deno.memoryUsage();
+    return JSON.stringify({ spaces, external: m(u.external), rss: m(u.rss) });
+  })()`;
+  const r = await cdp.call("Runtime.evaluate", { expression, awaitPromise: true });
+  console.log((r.result as { value?: string } | undefined)?.value ?? JSON.stringify(r));
+}
+
 /** A minimal Chrome DevTools Protocol client over the inspector's WebSocket. */
 export async function connectInspector(port: number): Promise<{
   call(method: string, params?: unknown): Promise<Record<string, unknown>>;
@@ -394,8 +410,13 @@ async function main() {
       for (const e of timeline) console.log(`${(e.t / 1000).toFixed(2).padStart(7)} s  ${e.line}`);
     }
     const cdp = await connectInspector(INSPECT_PORT);
+    // HEAP_SPACES=1: V8's spaces and external memory as they are before the forced GC (what
+    // garbage the start left in each), then after it.
+    const spaces = Deno.env.get("HEAP_SPACES") ? () => printSpaces(cdp) : () => Promise.resolve();
+    await spaces();
     await cdp.call("HeapProfiler.enable");
     await cdp.call("HeapProfiler.collectGarbage");
+    await spaces();
     const usage = await cdp.call("Runtime.getHeapUsage");
     const after = await procMemory(child.pid);
     // And again after the GC: what the process gives back of what that GC freed (malloc trim).
