@@ -73,3 +73,21 @@ Deno.test("statuses sharing node, namespace and peers read back each as written"
   assert.equal(peersOf("b-n1"), peersOf("a-n1"));
   assert.notEqual(peersOf("e-n1"), peersOf("a-n1"));
 });
+
+Deno.test("statuses read back as written after their shared parts are compacted", () => {
+  const store = new BgpStatusStore();
+  // Each of these peer lists is used once and then replaced: past the table's limit only
+  // the parts in use are kept, renumbered.
+  for (let i = 0; i < 5000; i++) {
+    store.write("metallb-system", `s${i % 50}`, status(`s${i % 50}`, `s${i % 50}`, [`p${i}`]));
+  }
+  assert.equal(store.size, 50);
+  for (let j = 0; j < 50; j++) {
+    const last = 4950 + j;
+    assert.deepEqual(store.get(`metallb-system/s${j}`), status(`s${j}`, `s${j}`, [`p${last}`]));
+  }
+  store.write("metallb-system", "s0", null);
+  store.write("metallb-system", "t", status("t", "t", ["p4999"]));
+  assert.deepEqual(store.get("metallb-system/t"), status("t", "t", ["p4999"]));
+  assert.equal(store.size, 50);
+});
