@@ -21,6 +21,9 @@ import {
   serviceEvent,
   serviceKey,
   serviceKeyOf,
+  statusNameBase,
+  statusNameOfTag,
+  statusNameTag,
 } from "./status_objects.ts";
 
 export { serviceBGPStatusName } from "./status_objects.ts";
@@ -44,22 +47,10 @@ export interface ServiceStatusOptions {
   now: () => number;
 }
 
-/**
- * One Service this reporter follows (announced to some peer, or with a ServiceBGPStatus
- * standing): one object instead of an entry in a map per field, times 100,000s.
- */
-interface Tracked {
-  /** The decision while the Service is announced to at least one peer. */
-  wanted: ServiceAnnouncement | undefined;
-  /** Name of its ServiceBGPStatus while one stands (written, or adopted after a restart). */
-  name: string | undefined;
-  /** BGPPeer names that object lists, sorted and shared (see `#sharedPeers`). */
-  peers: readonly string[];
-  /** When `peers` last changed, in ms after the reporter was made (a small integer). */
-  since: number;
-  /** The IPs `metallb_speaker_announced` shows for it. */
-  ips: readonly string[] | undefined;
-}
+/** A `#tags` entry: no ServiceBGPStatus stands for the Service. */
+const NO_STATUS = -2;
+/** A `#tags` entry: its ServiceBGPStatus has a name of another form, in `#otherNames`. */
+const OTHER_NAME = -1;
 
 const NO_PEERS: readonly string[] = Object.freeze([]);
 
@@ -69,13 +60,35 @@ const MASK_PEERS = 30;
 /** Reports, per Service, what this node's peers really hold. */
 export class ServiceStatusReporter {
   readonly #o: ServiceStatusOptions;
-  /** Origin of `Tracked.since`: offsets from it stay small integers, not boxed doubles. */
+  /** Origin of `#since`. */
   readonly #base: number;
   /** The decisions last observed, sorted by namespace/name. */
   #handled: readonly ServiceAnnouncement[] = [];
-  /** By `namespace/name`. */
-  readonly #tracked = new Map<string, Tracked>();
-  /** Interned `Tracked.peers` lists, by their names joined. */
+  /**
+   * The slot of each Service followed (announced to some peer, or with a ServiceBGPStatus
+   * standing), by `namespace/name`. Its state sits at that index in the arrays below: no
+   * object per Service, times 100,000s.
+   */
+  readonly #slots = new Map<string, number>();
+  /** Slots given back, taken again before the arrays grow. */
+  readonly #free: number[] = [];
+  /** Per slot, the decision while the Service is announced to at least one peer. */
+  readonly #wanted: (ServiceAnnouncement | undefined)[] = [];
+  /** Per slot, BGPPeer names its object lists, sorted and shared (see `#sharedPeers`). */
+  readonly #listed: (readonly string[])[] = [];
+  /** Per slot, the IPs `metallb_speaker_announced` shows for it. */
+  readonly #ips: (readonly string[] | undefined)[] = [];
+  /** Per slot, when its object's peers last changed, in ms after `#base`. */
+  #since = new Float64Array(1024);
+  /**
+   * Per slot, the name of its ServiceBGPStatus while one stands (written, or adopted after
+   * a restart) as a number (see `statusNameTag`: the name is made again when needed), or
+   * {@linkcode NO_STATUS} or {@linkcode OTHER_NAME}.
+   */
+  #tags = new Float64Array(1024).fill(NO_STATUS);
+  /** Names of the form `statusNameTag` does not take, by slot (adopted objects only). */
+  readonly #otherNames = new Map<number, string>();
+  /** Interned per-slot peer lists, by their names joined. */
   readonly #peerLists = new Map<string, readonly string[]>();
   /** Shared sublists of the planner's peer lists, by the bits of the peers they keep. */
   readonly #subsets = new WeakMap<readonly string[], Map<number, readonly string[]>>();
@@ -118,7 +131,7 @@ export class ServiceStatusReporter {
     let n = 0;
     for (const [key, s] of changedDecisions(this.#handled, services)) {
       if ((++n & 511) === 0) yield;
-      if (s?.peers.length && !this.#index && this.#tracked.get(key)?.name === undefined) {
+      if (s?.peers.length && !this.#index && !this.#stands(this.#slots.get(key))) {
         yield* this.#buildIndex(statuses());
       }
       if (s === undefined) {
@@ -141,36 +154,95 @@ export class ServiceStatusReporter {
       this.#forget(key);
       return;
     }
-    let t = this.#tracked.get(key);
-    if (!t) {
-      t = { wanted: s, name: undefined, peers: NO_PEERS, since: 0, ips: undefined };
-      this.#tracked.set(key, t);
-    }
-    t.wanted = s;
+    const t = this.#slots.get(key) ?? this.#track(key);
+    this.#wanted[t] = s;
     // The same IPs in the new view's list: keep that one, not a list of an old view's own.
-    if (t.ips !== undefined && t.ips !== s.ips && sameList(t.ips, s.ips)) t.ips = s.ips;
+    const ips = this.#ips[t];
+    if (ips !== undefined && ips !== s.ips && sameList(ips, s.ips)) this.#ips[t] = s.ips;
     this.#unconfirmed.add(key);
-    if (t.name === undefined) this.#adopt(key, t);
+    if (!this.#stands(t)) this.#adopt(key, t);
+  }
+
+  /** A slot for Service `key`, with nothing in it. */
+  #track(key: string): number {
+    let t = this.#free.pop();
+    if (t === undefined) {
+      t = this.#wanted.length;
+      this.#wanted.push(undefined);
+      this.#listed.push(NO_PEERS);
+      this.#ips.push(undefined);
+      if (t >= this.#tags.length) this.#grow();
+    }
+    this.#slots.set(key, t);
+    return t;
+  }
+
+  /** Gives back the slot of `key` (its state is dropped). */
+  #untrack(key: string, t: number): void {
+    this.#slots.delete(key);
+    this.#wanted[t] = undefined;
+    this.#listed[t] = NO_PEERS;
+    this.#ips[t] = undefined;
+    this.#tags[t] = NO_STATUS;
+    this.#otherNames.delete(t);
+    this.#free.push(t);
+  }
+
+  /** Twice the room in the typed arrays. */
+  #grow(): void {
+    const since = new Float64Array(this.#since.length * 2);
+    since.set(this.#since);
+    this.#since = since;
+    const tags = new Float64Array(this.#tags.length * 2).fill(NO_STATUS);
+    tags.set(this.#tags);
+    this.#tags = tags;
+  }
+
+  /** Whether a ServiceBGPStatus stands for slot `t` (none for no slot). */
+  #stands(t: number | undefined): boolean {
+    return t !== undefined && this.#tags[t] !== NO_STATUS;
+  }
+
+  /** The name of the ServiceBGPStatus of Service `key` in slot `t`, while one stands. */
+  #nameOf(key: string, t: number): string | undefined {
+    const tag = this.#tags[t];
+    if (tag === NO_STATUS) return undefined;
+    if (tag === OTHER_NAME) return this.#otherNames.get(t);
+    return statusNameOfTag(this.#nameBase(key), tag);
+  }
+
+  /** Sets the name of the ServiceBGPStatus of Service `key` in slot `t`. */
+  #setName(key: string, t: number, name: string): void {
+    const tag = statusNameTag(name, this.#nameBase(key));
+    this.#tags[t] = tag < 0 ? OTHER_NAME : tag;
+    if (tag < 0) this.#otherNames.set(t, name);
+    else this.#otherNames.delete(t);
+  }
+
+  /** The readable part of the names of Service `key`'s objects (see `statusNameBase`). */
+  #nameBase(key: string): string {
+    // Namespaces hold no slash: the name is what follows the first.
+    return statusNameBase(key.slice(key.indexOf("/") + 1), this.#o.node);
+  }
+
+  /** Now as a `#since`: whole ms while they fit 30 bits, as before. */
+  #sinceNow(): number {
+    const ms = this.#o.now() - this.#base;
+    return ms >= 0 && ms <= 0x3fffffff ? ms | 0 : ms;
   }
 
   /** After a restart the objects written before it are adopted, and left alone when right. */
-  #adopt(key: string, t: Tracked): void {
-    const found = this.#existing(key, t.wanted!);
+  #adopt(key: string, t: number): void {
+    const found = this.#existing(key, this.#wanted[t]!);
     if (!found) return;
     const peers = (found.status as { peers?: unknown } | undefined)?.peers;
-    t.name = found.metadata.name;
-    t.peers = this.#sharedPeers(
+    const name = found.metadata.name;
+    this.#setName(key, t, name);
+    this.#listed[t] = this.#sharedPeers(
       Array.isArray(peers) ? peers.filter((p) => typeof p === "string").sort() : [],
     );
-    t.since = this.#sinceNow();
-    this.#deleting.delete(t.name);
-  }
-
-  /** Now as a `Tracked.since`: an integer the engine keeps unboxed for the first 12 days. */
-  #sinceNow(): number {
-    const ms = this.#o.now() - this.#base;
-    // A double stored once into the field would box it in every record, times 100,000s.
-    return ms >= 0 && ms <= 0x3fffffff ? ms | 0 : ms;
+    this.#since[t] = this.#sinceNow();
+    this.#deleting.delete(name);
   }
 
   /** One list per distinct set of peers (most Services have the same few): not one each. */
@@ -186,11 +258,11 @@ export class ServiceStatusReporter {
   }
 
   #forget(key: string): void {
-    const t = this.#tracked.get(key);
-    if (!t) return;
-    t.wanted = undefined;
-    if (t.name !== undefined) this.#unconfirmed.add(key);
-    else this.#tracked.delete(key);
+    const t = this.#slots.get(key);
+    if (t === undefined) return;
+    this.#wanted[t] = undefined;
+    if (this.#stands(t)) this.#unconfirmed.add(key);
+    else this.#untrack(key, t);
   }
 
   /** Reports an assigned Service that is not announced (or only partly): Event and log. */
@@ -241,7 +313,7 @@ export class ServiceStatusReporter {
     if (this.#recheck) {
       this.#recheck = false;
       let n = 0;
-      for (const key of this.#tracked.keys()) {
+      for (const key of this.#slots.keys()) {
         if ((++n & 4095) === 0) yield;
         this.#unconfirmed.add(key);
       }
@@ -249,11 +321,11 @@ export class ServiceStatusReporter {
     let n = 0;
     for (const key of this.#unconfirmed) {
       if ((++n & 255) === 0) yield;
-      const t = this.#tracked.get(key);
-      const s = t?.wanted;
+      const t = this.#slots.get(key);
+      const s = t === undefined ? undefined : this.#wanted[t];
       const holding = s ? this.#holding(t!, s) : NO_PEERS;
       if (!s || holding === s.peers) this.#unconfirmed.delete(key);
-      if (t) this.#record(key, t, holding);
+      if (t !== undefined) this.#record(key, t, holding);
     }
   }
 
@@ -262,8 +334,8 @@ export class ServiceStatusReporter {
    * do, else a shared list (see `#subset`). Nothing is made per Service: this runs for
    * every Service on every confirmation, 100,000s at a start.
    */
-  #holding(t: Tracked, s: ServiceAnnouncement): readonly string[] {
-    const before = t.name === undefined ? NO_PEERS : t.peers;
+  #holding(t: number, s: ServiceAnnouncement): readonly string[] {
+    const before = this.#stands(t) ? this.#listed[t] : NO_PEERS;
     const wanted = s.peers;
     if (wanted.length > MASK_PEERS) return this.#holdingList(before, s);
     let mask = 0;
@@ -324,38 +396,45 @@ export class ServiceStatusReporter {
   }
 
   /** Writes (or deletes) the ServiceBGPStatus of `key` when `holding` differs from it. */
-  #record(key: string, t: Tracked, holding: readonly string[]): void {
-    const held = t.name !== undefined;
-    if (held && (t.peers === holding || sameList(t.peers, holding))) {
+  #record(key: string, t: number, holding: readonly string[]): void {
+    const held = this.#stands(t);
+    const listed = this.#listed[t];
+    if (held && (listed === holding || sameList(listed, holding))) {
       // The same peers, other addresses (the Service's IP changed): the metric follows.
-      if (t.ips !== t.wanted?.ips) this.#metricsOf(t);
+      if (this.#ips[t] !== this.#wanted[t]?.ips) this.#metricsOf(t);
       return;
     }
     if (holding.length === 0) {
-      if (held) this.#withdraw(t);
-      if (!t.wanted) this.#tracked.delete(key);
+      if (held) this.#withdraw(key, t);
+      if (!this.#wanted[t]) this.#untrack(key, t);
       return;
     }
-    const s = t.wanted!;
-    t.name ??= serviceBGPStatusName(s.namespace, s.name, this.#o.node);
+    const s = this.#wanted[t]!;
+    let name = this.#nameOf(key, t);
+    if (name === undefined) {
+      name = serviceBGPStatusName(s.namespace, s.name, this.#o.node);
+      this.#setName(key, t, name);
+    }
     // Already shared: the planner's interned list, or one of `#subset`'s.
-    t.peers = holding;
-    t.since = this.#sinceNow();
-    this.#deleting.delete(t.name);
+    this.#listed[t] = holding;
+    this.#since[t] = this.#sinceNow();
+    this.#deleting.delete(name);
     const queue = this.#o.queue;
     // The object is built when written, not held by the write queue (100,000s at a start).
-    queue.push("ServiceBGPStatus", this.#writeStatus, t.name, s, t.peers);
+    queue.push("ServiceBGPStatus", this.#writeStatus, name, s, holding);
     // Only when the Service starts being announced from this node, not after a restart.
     if (!held) queue.push("Event", this.#writeAssigned, s, undefined);
     this.#metricsOf(t);
   }
 
   /** No peer holds the Service any more: its object goes. */
-  #withdraw(t: Tracked): void {
-    this.#deleting.add(t.name!);
-    this.#delete(t.name!);
-    t.name = undefined;
-    t.peers = NO_PEERS;
+  #withdraw(key: string, t: number): void {
+    const name = this.#nameOf(key, t)!;
+    this.#deleting.add(name);
+    this.#delete(name);
+    this.#tags[t] = NO_STATUS;
+    this.#otherNames.delete(t);
+    this.#listed[t] = NO_PEERS;
     this.#metricsOf(t);
   }
 
@@ -388,15 +467,15 @@ export class ServiceStatusReporter {
     );
 
   /** `metallb_speaker_announced` follows what peers hold: the IPs of `t` while it has an object. */
-  #metricsOf(t: Tracked): void {
-    t.ips = t.name === undefined ? undefined : t.wanted?.ips;
+  #metricsOf(t: number): void {
+    this.#ips[t] = this.#stands(t) ? this.#wanted[t]?.ips : undefined;
   }
 
   /** The series of `metallb_speaker_announced`: service, protocol, node, IP. */
   #announcedRows(row: (values: readonly string[], value: number) => void): void {
     const node = this.#o.node;
-    for (const [key, t] of this.#tracked) {
-      const ips = t.ips;
+    for (const [key, t] of this.#slots) {
+      const ips = this.#ips[t];
       if (ips === undefined) continue;
       // A repeated IP is one series, as setting it twice made one.
       for (let i = 0; i < ips.length; i++) {
@@ -409,7 +488,8 @@ export class ServiceStatusReporter {
   #announced(values: readonly string[]): number | undefined {
     const [key, protocol, node, ip] = values;
     if (protocol !== "bgp" || node !== this.#o.node) return undefined;
-    return this.#tracked.get(key)?.ips?.includes(ip) ? 1 : undefined;
+    const t = this.#slots.get(key);
+    return t !== undefined && this.#ips[t]?.includes(ip) ? 1 : undefined;
   }
 
   /** Indexes this node's objects by Service, yielding now and then (100,000s after a restart). */
@@ -454,7 +534,8 @@ export class ServiceStatusReporter {
       const name = o.metadata.name;
       if (!isOwnStatus(o, this.#o) || this.#deleting.has(name)) continue;
       const service = serviceKeyOf(o);
-      if (this.#tracked.get(service)?.name === name) continue;
+      const t = this.#slots.get(service);
+      if (t !== undefined && this.#nameOf(service, t) === name) continue;
       this.#deleting.add(name);
       this.#o.log.info("deleting stale ServiceBGPStatus", { name, service });
       this.#delete(name);
@@ -465,17 +546,17 @@ export class ServiceStatusReporter {
   services(): SpeakerServiceStatus[] {
     const peers = this.#o.peers;
     return this.#handled.map((s) => {
-      const t = this.#tracked.get(serviceKey(s));
-      const h = t?.name !== undefined ? t : undefined;
+      const t = this.#slots.get(serviceKey(s));
+      const h = this.#stands(t) ? t : undefined;
       const st: SpeakerServiceStatus = {
         namespace: s.namespace,
         name: s.name,
         ips: s.ips,
-        peers: (h?.peers ?? []).map((p) => peers.label(p) ?? p),
+        peers: (h === undefined ? [] : this.#listed[h]).map((p) => peers.label(p) ?? p),
       };
       if (s.pool) st.pool = s.pool;
       if (s.path) st.path = s.path;
-      if (h) st.announcedSince = new Date(this.#base + h.since).toISOString();
+      if (h !== undefined) st.announcedSince = new Date(this.#base + this.#since[h]).toISOString();
       if (s.reason) st.pending = s.reason;
       const why = s.ips.length > 0 && s.reason ? s.reason : s.partial;
       if (why) st.notAnnounced = why;
