@@ -154,7 +154,10 @@ export function prefixList(s: ServiceAnnouncement): readonly (string | Prefix)[]
 export interface Announcements {
   /** Routes by BGPPeer name, for every peer selecting this node (possibly empty), sorted. */
   routes: Map<string, Route[]>;
-  /** Every LoadBalancer Service handled, sorted by namespace/name. */
+  /**
+   * Every LoadBalancer Service handled, sorted by namespace/name: the planner's own list,
+   * read only (it is handed out again while nothing changed).
+   */
   services: ServiceAnnouncement[];
   /** BGPPeers that select this node and are not rejected, sorted by name. */
   peers: PeerConfig[];
