@@ -13,6 +13,7 @@ import type { ServiceAnnouncement } from "./announce.ts";
 import type { PeerSet } from "./peer_set.ts";
 import type { SpeakerServiceStatus } from "./status_types.ts";
 import type { WriteQueue } from "./write_queue.ts";
+import { compareServices } from "./announce_types.ts";
 import {
   changedDecisions,
   isOwnStatus,
@@ -65,11 +66,14 @@ export class ServiceStatusReporter {
   /** The decisions last observed, sorted by namespace/name. */
   #handled: readonly ServiceAnnouncement[] = [];
   /**
-   * The slot of each Service followed (announced to some peer, or with a ServiceBGPStatus
-   * standing), by `namespace/name`. Its state sits at that index in the arrays below: no
-   * object per Service, times 100,000s.
+   * Per decision in `#handled`, the slot of its Service while it is followed (announced to
+   * some peer, or with a ServiceBGPStatus standing), else -1; only the first of decisions
+   * sharing a `namespace/name` has one. Its state sits at that index in the arrays below: no
+   * object, nor map entry, per Service, times 100,000s (found by binary search).
    */
-  readonly #slots = new Map<string, number>();
+  #slotAt: Int32Array = new Int32Array(0);
+  /** Slots of Services no longer handled while their object stands, by `namespace/name`. */
+  readonly #goneSlots = new Map<string, number>();
   /** Slots given back, taken again before the arrays grow. */
   readonly #free: number[] = [];
   /** Per slot, the decision while the Service is announced to at least one peer. */
@@ -128,10 +132,16 @@ export class ServiceStatusReporter {
   ): Generator<void, void> {
     this.#index = undefined;
     const notices = { sent: 0, more: 0 };
+    const before = this.#handled;
+    if (before !== services) {
+      const slotAt = yield* this.#realign(before, services);
+      this.#handled = services;
+      this.#slotAt = slotAt;
+    }
     let n = 0;
-    for (const [key, s] of changedDecisions(this.#handled, services)) {
+    for (const [key, s] of changedDecisions(before, services)) {
       if ((++n & 511) === 0) yield;
-      if (s?.peers.length && !this.#index && !this.#stands(this.#slots.get(key))) {
+      if (s?.peers.length && !this.#index && !this.#stands(this.#slotOf(key))) {
         yield* this.#buildIndex(statuses());
       }
       if (s === undefined) {
@@ -144,8 +154,94 @@ export class ServiceStatusReporter {
         count: notices.more,
       });
     }
-    this.#handled = services;
     this.#index = undefined;
+  }
+
+  /**
+   * `#slotAt` for the decisions `now` (sorted like `before`): each Service keeps its slot;
+   * those gone keep theirs in `#goneSlots`, and take it back when they come back.
+   */
+  *#realign(
+    before: readonly ServiceAnnouncement[],
+    now: readonly ServiceAnnouncement[],
+  ): Generator<void, Int32Array> {
+    const old = this.#slotAt;
+    // The same Services in the same order (only decisions changed): the same slots.
+    if (before.length === now.length) {
+      let k = 0;
+      while (k < now.length && (now[k] === before[k] || compareServices(now[k], before[k]) === 0)) {
+        if ((++k & 16383) === 0) yield;
+      }
+      if (k === now.length) return old;
+    }
+    const out = new Int32Array(now.length).fill(-1);
+    let i = 0, j = 0, n = 0;
+    while (i < before.length || j < now.length) {
+      if ((++n & 16383) === 0) yield;
+      const b = before[i], a = now[j];
+      const c = b === undefined ? 1 : a === undefined ? -1 : a === b ? 0 : compareServices(b, a);
+      if (c < 0) {
+        if (old[i] >= 0) this.#goneSlots.set(serviceKey(b), old[i]);
+        i++;
+        continue;
+      }
+      const first = j === 0 || compareServices(now[j - 1], a) !== 0;
+      if (c > 0) {
+        const back = first ? this.#goneSlots.get(serviceKey(a)) : undefined;
+        if (back !== undefined) {
+          out[j] = back;
+          this.#goneSlots.delete(serviceKey(a));
+        }
+      } else {
+        if (first) out[j] = old[i];
+        else if (old[i] >= 0) this.#goneSlots.set(serviceKey(b), old[i]);
+        i++;
+      }
+      j++;
+    }
+    return out;
+  }
+
+  /** The index of the first decision in `#handled` for Service `key`, or -1. */
+  #indexOf(key: string): number {
+    const slash = key.indexOf("/");
+    if (slash < 0) return -1;
+    const namespace = key.slice(0, slash), name = key.slice(slash + 1);
+    const list = this.#handled;
+    let lo = 0, hi = list.length - 1, found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const s = list[mid];
+      const c = s.namespace !== namespace
+        ? (s.namespace < namespace ? -1 : 1)
+        : s.name < name
+        ? -1
+        : s.name > name
+        ? 1
+        : 0;
+      if (c < 0) lo = mid + 1;
+      else {
+        if (c === 0) found = mid;
+        hi = mid - 1;
+      }
+    }
+    return found;
+  }
+
+  /** The slot of Service `key`, while it is followed. */
+  #slotOf(key: string): number | undefined {
+    const i = this.#indexOf(key);
+    const t = i < 0 ? -1 : this.#slotAt[i];
+    return t >= 0 ? t : this.#goneSlots.get(key);
+  }
+
+  /** Every followed Service's `namespace/name` and slot. */
+  *#followed(): Generator<[string, number]> {
+    const list = this.#handled, slotAt = this.#slotAt;
+    for (let i = 0; i < list.length; i++) {
+      if (slotAt[i] >= 0) yield [serviceKey(list[i]), slotAt[i]];
+    }
+    yield* this.#goneSlots;
   }
 
   #decided(key: string, s: ServiceAnnouncement, notices: { sent: number; more: number }) {
@@ -154,7 +250,7 @@ export class ServiceStatusReporter {
       this.#forget(key);
       return;
     }
-    const t = this.#slots.get(key) ?? this.#track(key);
+    const t = this.#slotOf(key) ?? this.#track(key);
     this.#wanted[t] = s;
     // The same IPs in the new view's list: keep that one, not a list of an old view's own.
     const ips = this.#ips[t];
@@ -173,13 +269,17 @@ export class ServiceStatusReporter {
       this.#ips.push(undefined);
       if (t >= this.#tags.length) this.#grow();
     }
-    this.#slots.set(key, t);
+    const i = this.#indexOf(key);
+    if (i >= 0) this.#slotAt[i] = t;
+    else this.#goneSlots.set(key, t);
     return t;
   }
 
   /** Gives back the slot of `key` (its state is dropped). */
   #untrack(key: string, t: number): void {
-    this.#slots.delete(key);
+    const i = this.#indexOf(key);
+    if (i >= 0 && this.#slotAt[i] === t) this.#slotAt[i] = -1;
+    else this.#goneSlots.delete(key);
     this.#wanted[t] = undefined;
     this.#listed[t] = NO_PEERS;
     this.#ips[t] = undefined;
@@ -258,7 +358,7 @@ export class ServiceStatusReporter {
   }
 
   #forget(key: string): void {
-    const t = this.#slots.get(key);
+    const t = this.#slotOf(key);
     if (t === undefined) return;
     this.#wanted[t] = undefined;
     if (this.#stands(t)) this.#unconfirmed.add(key);
@@ -313,7 +413,7 @@ export class ServiceStatusReporter {
     if (this.#recheck) {
       this.#recheck = false;
       let n = 0;
-      for (const key of this.#slots.keys()) {
+      for (const [key] of this.#followed()) {
         if ((++n & 4095) === 0) yield;
         this.#unconfirmed.add(key);
       }
@@ -321,7 +421,7 @@ export class ServiceStatusReporter {
     let n = 0;
     for (const key of this.#unconfirmed) {
       if ((++n & 255) === 0) yield;
-      const t = this.#slots.get(key);
+      const t = this.#slotOf(key);
       const s = t === undefined ? undefined : this.#wanted[t];
       const holding = s ? this.#holding(t!, s) : NO_PEERS;
       if (!s || holding === s.peers) this.#unconfirmed.delete(key);
@@ -474,7 +574,7 @@ export class ServiceStatusReporter {
   /** The series of `metallb_speaker_announced`: service, protocol, node, IP. */
   #announcedRows(row: (values: readonly string[], value: number) => void): void {
     const node = this.#o.node;
-    for (const [key, t] of this.#slots) {
+    for (const [key, t] of this.#followed()) {
       const ips = this.#ips[t];
       if (ips === undefined) continue;
       // A repeated IP is one series, as setting it twice made one.
@@ -488,7 +588,7 @@ export class ServiceStatusReporter {
   #announced(values: readonly string[]): number | undefined {
     const [key, protocol, node, ip] = values;
     if (protocol !== "bgp" || node !== this.#o.node) return undefined;
-    const t = this.#slots.get(key);
+    const t = this.#slotOf(key);
     return t !== undefined && this.#ips[t]?.includes(ip) ? 1 : undefined;
   }
 
@@ -534,7 +634,7 @@ export class ServiceStatusReporter {
       const name = o.metadata.name;
       if (!isOwnStatus(o, this.#o) || this.#deleting.has(name)) continue;
       const service = serviceKeyOf(o);
-      const t = this.#slots.get(service);
+      const t = this.#slotOf(service);
       if (t !== undefined && this.#nameOf(service, t) === name) continue;
       this.#deleting.add(name);
       this.#o.log.info("deleting stale ServiceBGPStatus", { name, service });
@@ -546,7 +646,7 @@ export class ServiceStatusReporter {
   services(): SpeakerServiceStatus[] {
     const peers = this.#o.peers;
     return this.#handled.map((s) => {
-      const t = this.#slots.get(serviceKey(s));
+      const t = this.#slotOf(serviceKey(s));
       const h = this.#stands(t) ? t : undefined;
       const st: SpeakerServiceStatus = {
         namespace: s.namespace,
