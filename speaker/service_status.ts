@@ -13,7 +13,7 @@ import type { ServiceAnnouncement } from "./announce.ts";
 import type { PeerSet } from "./peer_set.ts";
 import type { SpeakerServiceStatus } from "./status_types.ts";
 import type { WriteQueue } from "./write_queue.ts";
-import { compareServices } from "./announce_types.ts";
+import { NO_PEERS, StatusSlots } from "./status_slots.ts";
 import {
   changedDecisions,
   isOwnStatus,
@@ -22,9 +22,6 @@ import {
   serviceEvent,
   serviceKey,
   serviceKeyOf,
-  statusNameBase,
-  statusNameOfTag,
-  statusNameTag,
 } from "./status_objects.ts";
 
 export { serviceBGPStatusName } from "./status_objects.ts";
@@ -48,50 +45,16 @@ export interface ServiceStatusOptions {
   now: () => number;
 }
 
-/** A `#tags` entry: no ServiceBGPStatus stands for the Service. */
-const NO_STATUS = -2;
-/** A `#tags` entry: its ServiceBGPStatus has a name of another form, in `#otherNames`. */
-const OTHER_NAME = -1;
-
-const NO_PEERS: readonly string[] = Object.freeze([]);
-
 /** Peers of one Service that `#holding` tracks in a bit mask; more take a list. */
 const MASK_PEERS = 30;
 
 /** Reports, per Service, what this node's peers really hold. */
 export class ServiceStatusReporter {
   readonly #o: ServiceStatusOptions;
-  /** Origin of `#since`. */
+  /** Origin of the slots' `since`. */
   readonly #base: number;
-  /** The decisions last observed, sorted by namespace/name. */
-  #handled: readonly ServiceAnnouncement[] = [];
-  /**
-   * Per decision in `#handled`, the slot of its Service while it is followed (announced to
-   * some peer, or with a ServiceBGPStatus standing), else -1; only the first of decisions
-   * sharing a `namespace/name` has one. Its state sits at that index in the arrays below: no
-   * object, nor map entry, per Service, times 100,000s (found by binary search).
-   */
-  #slotAt: Int32Array = new Int32Array(0);
-  /** Slots of Services no longer handled while their object stands, by `namespace/name`. */
-  readonly #goneSlots = new Map<string, number>();
-  /** Slots given back, taken again before the arrays grow. */
-  readonly #free: number[] = [];
-  /** Per slot, the decision while the Service is announced to at least one peer. */
-  readonly #wanted: (ServiceAnnouncement | undefined)[] = [];
-  /** Per slot, BGPPeer names its object lists, sorted and shared (see `#sharedPeers`). */
-  readonly #listed: (readonly string[])[] = [];
-  /** Per slot, the IPs `metallb_speaker_announced` shows for it. */
-  readonly #ips: (readonly string[] | undefined)[] = [];
-  /** Per slot, when its object's peers last changed, in ms after `#base`. */
-  #since = new Float64Array(1024);
-  /**
-   * Per slot, the name of its ServiceBGPStatus while one stands (written, or adopted after
-   * a restart) as a number (see `statusNameTag`: the name is made again when needed), or
-   * {@linkcode NO_STATUS} or {@linkcode OTHER_NAME}.
-   */
-  #tags = new Float64Array(1024).fill(NO_STATUS);
-  /** Names of the form `statusNameTag` does not take, by slot (adopted objects only). */
-  readonly #otherNames = new Map<number, string>();
+  /** The decisions last observed, and what is followed per Service. */
+  readonly #slots: StatusSlots;
   /** Interned per-slot peer lists, by their names joined. */
   readonly #peerLists = new Map<string, readonly string[]>();
   /** Shared sublists of the planner's peer lists, by the bits of the peers they keep. */
@@ -115,6 +78,7 @@ export class ServiceStatusReporter {
   constructor(options: ServiceStatusOptions) {
     this.#o = options;
     this.#base = options.now();
+    this.#slots = new StatusSlots(options.node);
     // `metallb_speaker_announced` is read from the tracked records: no series of its own.
     options.metrics?.speakerAnnounced.attach({
       forEach: (row) => this.#announcedRows(row),
@@ -132,16 +96,12 @@ export class ServiceStatusReporter {
   ): Generator<void, void> {
     this.#index = undefined;
     const notices = { sent: 0, more: 0 };
-    const before = this.#handled;
-    if (before !== services) {
-      const slotAt = yield* this.#realign(before, services);
-      this.#handled = services;
-      this.#slotAt = slotAt;
-    }
+    const before = this.#slots.handled;
+    if (before !== services) yield* this.#slots.realign(services);
     let n = 0;
     for (const [key, s] of changedDecisions(before, services)) {
       if ((++n & 511) === 0) yield;
-      if (s?.peers.length && !this.#index && !this.#stands(this.#slotOf(key))) {
+      if (s?.peers.length && !this.#index && !this.#slots.stands(this.#slots.slotOf(key))) {
         yield* this.#buildIndex(statuses());
       }
       if (s === undefined) {
@@ -157,172 +117,19 @@ export class ServiceStatusReporter {
     this.#index = undefined;
   }
 
-  /**
-   * `#slotAt` for the decisions `now` (sorted like `before`): each Service keeps its slot;
-   * those gone keep theirs in `#goneSlots`, and take it back when they come back.
-   */
-  *#realign(
-    before: readonly ServiceAnnouncement[],
-    now: readonly ServiceAnnouncement[],
-  ): Generator<void, Int32Array> {
-    const old = this.#slotAt;
-    // The same Services in the same order (only decisions changed): the same slots.
-    if (before.length === now.length) {
-      let k = 0;
-      while (k < now.length && (now[k] === before[k] || compareServices(now[k], before[k]) === 0)) {
-        if ((++k & 16383) === 0) yield;
-      }
-      if (k === now.length) return old;
-    }
-    const out = new Int32Array(now.length).fill(-1);
-    let i = 0, j = 0, n = 0;
-    while (i < before.length || j < now.length) {
-      if ((++n & 16383) === 0) yield;
-      const b = before[i], a = now[j];
-      const c = b === undefined ? 1 : a === undefined ? -1 : a === b ? 0 : compareServices(b, a);
-      if (c < 0) {
-        if (old[i] >= 0) this.#goneSlots.set(serviceKey(b), old[i]);
-        i++;
-        continue;
-      }
-      const first = j === 0 || compareServices(now[j - 1], a) !== 0;
-      if (c > 0) {
-        const back = first ? this.#goneSlots.get(serviceKey(a)) : undefined;
-        if (back !== undefined) {
-          out[j] = back;
-          this.#goneSlots.delete(serviceKey(a));
-        }
-      } else {
-        if (first) out[j] = old[i];
-        else if (old[i] >= 0) this.#goneSlots.set(serviceKey(b), old[i]);
-        i++;
-      }
-      j++;
-    }
-    return out;
-  }
-
-  /** The index of the first decision in `#handled` for Service `key`, or -1. */
-  #indexOf(key: string): number {
-    const slash = key.indexOf("/");
-    if (slash < 0) return -1;
-    const namespace = key.slice(0, slash), name = key.slice(slash + 1);
-    const list = this.#handled;
-    let lo = 0, hi = list.length - 1, found = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const s = list[mid];
-      const c = s.namespace !== namespace
-        ? (s.namespace < namespace ? -1 : 1)
-        : s.name < name
-        ? -1
-        : s.name > name
-        ? 1
-        : 0;
-      if (c < 0) lo = mid + 1;
-      else {
-        if (c === 0) found = mid;
-        hi = mid - 1;
-      }
-    }
-    return found;
-  }
-
-  /** The slot of Service `key`, while it is followed. */
-  #slotOf(key: string): number | undefined {
-    const i = this.#indexOf(key);
-    const t = i < 0 ? -1 : this.#slotAt[i];
-    return t >= 0 ? t : this.#goneSlots.get(key);
-  }
-
-  /** Every followed Service's `namespace/name` and slot. */
-  *#followed(): Generator<[string, number]> {
-    const list = this.#handled, slotAt = this.#slotAt;
-    for (let i = 0; i < list.length; i++) {
-      if (slotAt[i] >= 0) yield [serviceKey(list[i]), slotAt[i]];
-    }
-    yield* this.#goneSlots;
-  }
-
   #decided(key: string, s: ServiceAnnouncement, notices: { sent: number; more: number }) {
     this.#notice(key, s, notices);
     if (s.peers.length === 0) {
       this.#forget(key);
       return;
     }
-    const t = this.#slotOf(key) ?? this.#track(key);
-    this.#wanted[t] = s;
+    const t = this.#slots.slotOf(key) ?? this.#slots.track(key);
+    this.#slots.wanted[t] = s;
     // The same IPs in the new view's list: keep that one, not a list of an old view's own.
-    const ips = this.#ips[t];
-    if (ips !== undefined && ips !== s.ips && sameList(ips, s.ips)) this.#ips[t] = s.ips;
+    const ips = this.#slots.ips[t];
+    if (ips !== undefined && ips !== s.ips && sameList(ips, s.ips)) this.#slots.ips[t] = s.ips;
     this.#unconfirmed.add(key);
-    if (!this.#stands(t)) this.#adopt(key, t);
-  }
-
-  /** A slot for Service `key`, with nothing in it. */
-  #track(key: string): number {
-    let t = this.#free.pop();
-    if (t === undefined) {
-      t = this.#wanted.length;
-      this.#wanted.push(undefined);
-      this.#listed.push(NO_PEERS);
-      this.#ips.push(undefined);
-      if (t >= this.#tags.length) this.#grow();
-    }
-    const i = this.#indexOf(key);
-    if (i >= 0) this.#slotAt[i] = t;
-    else this.#goneSlots.set(key, t);
-    return t;
-  }
-
-  /** Gives back the slot of `key` (its state is dropped). */
-  #untrack(key: string, t: number): void {
-    const i = this.#indexOf(key);
-    if (i >= 0 && this.#slotAt[i] === t) this.#slotAt[i] = -1;
-    else this.#goneSlots.delete(key);
-    this.#wanted[t] = undefined;
-    this.#listed[t] = NO_PEERS;
-    this.#ips[t] = undefined;
-    this.#tags[t] = NO_STATUS;
-    this.#otherNames.delete(t);
-    this.#free.push(t);
-  }
-
-  /** Twice the room in the typed arrays. */
-  #grow(): void {
-    const since = new Float64Array(this.#since.length * 2);
-    since.set(this.#since);
-    this.#since = since;
-    const tags = new Float64Array(this.#tags.length * 2).fill(NO_STATUS);
-    tags.set(this.#tags);
-    this.#tags = tags;
-  }
-
-  /** Whether a ServiceBGPStatus stands for slot `t` (none for no slot). */
-  #stands(t: number | undefined): boolean {
-    return t !== undefined && this.#tags[t] !== NO_STATUS;
-  }
-
-  /** The name of the ServiceBGPStatus of Service `key` in slot `t`, while one stands. */
-  #nameOf(key: string, t: number): string | undefined {
-    const tag = this.#tags[t];
-    if (tag === NO_STATUS) return undefined;
-    if (tag === OTHER_NAME) return this.#otherNames.get(t);
-    return statusNameOfTag(this.#nameBase(key), tag);
-  }
-
-  /** Sets the name of the ServiceBGPStatus of Service `key` in slot `t`. */
-  #setName(key: string, t: number, name: string): void {
-    const tag = statusNameTag(name, this.#nameBase(key));
-    this.#tags[t] = tag < 0 ? OTHER_NAME : tag;
-    if (tag < 0) this.#otherNames.set(t, name);
-    else this.#otherNames.delete(t);
-  }
-
-  /** The readable part of the names of Service `key`'s objects (see `statusNameBase`). */
-  #nameBase(key: string): string {
-    // Namespaces hold no slash: the name is what follows the first.
-    return statusNameBase(key.slice(key.indexOf("/") + 1), this.#o.node);
+    if (!this.#slots.stands(t)) this.#adopt(key, t);
   }
 
   /** Now as a `#since`: whole ms while they fit 30 bits, as before. */
@@ -333,15 +140,15 @@ export class ServiceStatusReporter {
 
   /** After a restart the objects written before it are adopted, and left alone when right. */
   #adopt(key: string, t: number): void {
-    const found = this.#existing(key, this.#wanted[t]!);
+    const found = this.#existing(key, this.#slots.wanted[t]!);
     if (!found) return;
     const peers = (found.status as { peers?: unknown } | undefined)?.peers;
     const name = found.metadata.name;
-    this.#setName(key, t, name);
-    this.#listed[t] = this.#sharedPeers(
+    this.#slots.setName(key, t, name);
+    this.#slots.listed[t] = this.#sharedPeers(
       Array.isArray(peers) ? peers.filter((p) => typeof p === "string").sort() : [],
     );
-    this.#since[t] = this.#sinceNow();
+    this.#slots.setSince(t, this.#sinceNow());
     this.#deleting.delete(name);
   }
 
@@ -358,11 +165,11 @@ export class ServiceStatusReporter {
   }
 
   #forget(key: string): void {
-    const t = this.#slotOf(key);
+    const t = this.#slots.slotOf(key);
     if (t === undefined) return;
-    this.#wanted[t] = undefined;
-    if (this.#stands(t)) this.#unconfirmed.add(key);
-    else this.#untrack(key, t);
+    this.#slots.wanted[t] = undefined;
+    if (this.#slots.stands(t)) this.#unconfirmed.add(key);
+    else this.#slots.untrack(key, t);
   }
 
   /** Reports an assigned Service that is not announced (or only partly): Event and log. */
@@ -413,7 +220,7 @@ export class ServiceStatusReporter {
     if (this.#recheck) {
       this.#recheck = false;
       let n = 0;
-      for (const [key] of this.#followed()) {
+      for (const [key] of this.#slots.followed()) {
         if ((++n & 4095) === 0) yield;
         this.#unconfirmed.add(key);
       }
@@ -421,8 +228,8 @@ export class ServiceStatusReporter {
     let n = 0;
     for (const key of this.#unconfirmed) {
       if ((++n & 255) === 0) yield;
-      const t = this.#slotOf(key);
-      const s = t === undefined ? undefined : this.#wanted[t];
+      const t = this.#slots.slotOf(key);
+      const s = t === undefined ? undefined : this.#slots.wanted[t];
       const holding = s ? this.#holding(t!, s) : NO_PEERS;
       if (!s || holding === s.peers) this.#unconfirmed.delete(key);
       if (t !== undefined) this.#record(key, t, holding);
@@ -435,7 +242,7 @@ export class ServiceStatusReporter {
    * every Service on every confirmation, 100,000s at a start.
    */
   #holding(t: number, s: ServiceAnnouncement): readonly string[] {
-    const before = this.#stands(t) ? this.#listed[t] : NO_PEERS;
+    const before = this.#slots.stands(t) ? this.#slots.listed[t] : NO_PEERS;
     const wanted = s.peers;
     if (wanted.length > MASK_PEERS) return this.#holdingList(before, s);
     let mask = 0;
@@ -497,27 +304,27 @@ export class ServiceStatusReporter {
 
   /** Writes (or deletes) the ServiceBGPStatus of `key` when `holding` differs from it. */
   #record(key: string, t: number, holding: readonly string[]): void {
-    const held = this.#stands(t);
-    const listed = this.#listed[t];
+    const held = this.#slots.stands(t);
+    const listed = this.#slots.listed[t];
     if (held && (listed === holding || sameList(listed, holding))) {
       // The same peers, other addresses (the Service's IP changed): the metric follows.
-      if (this.#ips[t] !== this.#wanted[t]?.ips) this.#metricsOf(t);
+      if (this.#slots.ips[t] !== this.#slots.wanted[t]?.ips) this.#metricsOf(t);
       return;
     }
     if (holding.length === 0) {
       if (held) this.#withdraw(key, t);
-      if (!this.#wanted[t]) this.#untrack(key, t);
+      if (!this.#slots.wanted[t]) this.#slots.untrack(key, t);
       return;
     }
-    const s = this.#wanted[t]!;
-    let name = this.#nameOf(key, t);
+    const s = this.#slots.wanted[t]!;
+    let name = this.#slots.nameOf(key, t);
     if (name === undefined) {
       name = serviceBGPStatusName(s.namespace, s.name, this.#o.node);
-      this.#setName(key, t, name);
+      this.#slots.setName(key, t, name);
     }
     // Already shared: the planner's interned list, or one of `#subset`'s.
-    this.#listed[t] = holding;
-    this.#since[t] = this.#sinceNow();
+    this.#slots.listed[t] = holding;
+    this.#slots.setSince(t, this.#sinceNow());
     this.#deleting.delete(name);
     const queue = this.#o.queue;
     // The object is built when written, not held by the write queue (100,000s at a start).
@@ -529,12 +336,11 @@ export class ServiceStatusReporter {
 
   /** No peer holds the Service any more: its object goes. */
   #withdraw(key: string, t: number): void {
-    const name = this.#nameOf(key, t)!;
+    const name = this.#slots.nameOf(key, t)!;
     this.#deleting.add(name);
     this.#delete(name);
-    this.#tags[t] = NO_STATUS;
-    this.#otherNames.delete(t);
-    this.#listed[t] = NO_PEERS;
+    this.#slots.clearName(t);
+    this.#slots.listed[t] = NO_PEERS;
     this.#metricsOf(t);
   }
 
@@ -568,14 +374,14 @@ export class ServiceStatusReporter {
 
   /** `metallb_speaker_announced` follows what peers hold: the IPs of `t` while it has an object. */
   #metricsOf(t: number): void {
-    this.#ips[t] = this.#stands(t) ? this.#wanted[t]?.ips : undefined;
+    this.#slots.ips[t] = this.#slots.stands(t) ? this.#slots.wanted[t]?.ips : undefined;
   }
 
   /** The series of `metallb_speaker_announced`: service, protocol, node, IP. */
   #announcedRows(row: (values: readonly string[], value: number) => void): void {
     const node = this.#o.node;
-    for (const [key, t] of this.#followed()) {
-      const ips = this.#ips[t];
+    for (const [key, t] of this.#slots.followed()) {
+      const ips = this.#slots.ips[t];
       if (ips === undefined) continue;
       // A repeated IP is one series, as setting it twice made one.
       for (let i = 0; i < ips.length; i++) {
@@ -588,8 +394,8 @@ export class ServiceStatusReporter {
   #announced(values: readonly string[]): number | undefined {
     const [key, protocol, node, ip] = values;
     if (protocol !== "bgp" || node !== this.#o.node) return undefined;
-    const t = this.#slotOf(key);
-    return t !== undefined && this.#ips[t]?.includes(ip) ? 1 : undefined;
+    const t = this.#slots.slotOf(key);
+    return t !== undefined && this.#slots.ips[t]?.includes(ip) ? 1 : undefined;
   }
 
   /** Indexes this node's objects by Service, yielding now and then (100,000s after a restart). */
@@ -634,8 +440,8 @@ export class ServiceStatusReporter {
       const name = o.metadata.name;
       if (!isOwnStatus(o, this.#o) || this.#deleting.has(name)) continue;
       const service = serviceKeyOf(o);
-      const t = this.#slotOf(service);
-      if (t !== undefined && this.#nameOf(service, t) === name) continue;
+      const t = this.#slots.slotOf(service);
+      if (t !== undefined && this.#slots.nameOf(service, t) === name) continue;
       this.#deleting.add(name);
       this.#o.log.info("deleting stale ServiceBGPStatus", { name, service });
       this.#delete(name);
@@ -645,18 +451,20 @@ export class ServiceStatusReporter {
   /** Every handled Service for /status, built when read. */
   services(): SpeakerServiceStatus[] {
     const peers = this.#o.peers;
-    return this.#handled.map((s) => {
-      const t = this.#slotOf(serviceKey(s));
-      const h = this.#stands(t) ? t : undefined;
+    return this.#slots.handled.map((s) => {
+      const t = this.#slots.slotOf(serviceKey(s));
+      const h = this.#slots.stands(t) ? t : undefined;
       const st: SpeakerServiceStatus = {
         namespace: s.namespace,
         name: s.name,
         ips: s.ips,
-        peers: (h === undefined ? [] : this.#listed[h]).map((p) => peers.label(p) ?? p),
+        peers: (h === undefined ? [] : this.#slots.listed[h]).map((p) => peers.label(p) ?? p),
       };
       if (s.pool) st.pool = s.pool;
       if (s.path) st.path = s.path;
-      if (h !== undefined) st.announcedSince = new Date(this.#base + this.#since[h]).toISOString();
+      if (h !== undefined) {
+        st.announcedSince = new Date(this.#base + this.#slots.since(h)).toISOString();
+      }
       if (s.reason) st.pending = s.reason;
       const why = s.ips.length > 0 && s.reason ? s.reason : s.partial;
       if (why) st.notAnnounced = why;

@@ -1,0 +1,232 @@
+/**
+ * What the status reporter keeps per Service it follows (announced to some peer, or with a
+ * ServiceBGPStatus standing), in slots of arrays rather than an object and a map entry per
+ * Service, times 100,000s: its slot is found by binary search in the sorted decisions.
+ */
+import { compareServices, type ServiceAnnouncement } from "./announce_types.ts";
+import { serviceKey, statusNameBase, statusNameOfTag, statusNameTag } from "./status_objects.ts";
+
+/** A `#tags` entry: no ServiceBGPStatus stands for the Service. */
+const NO_STATUS = -2;
+/** A `#tags` entry: its ServiceBGPStatus has a name of another form, in `#otherNames`. */
+const OTHER_NAME = -1;
+
+/** No peers: one list for all. */
+export const NO_PEERS: readonly string[] = Object.freeze([]);
+
+/** The reporter's state per Service, by slot. */
+export class StatusSlots {
+  readonly #node: string;
+  /** The decisions last observed, sorted by namespace/name. */
+  #handled: readonly ServiceAnnouncement[] = [];
+  /**
+   * Per decision in `#handled`, the slot of its Service while it is followed (announced to
+   * some peer, or with a ServiceBGPStatus standing), else -1; only the first of decisions
+   * sharing a `namespace/name` has one. Its state sits at that index in the arrays below: no
+   * object, nor map entry, per Service, times 100,000s (found by binary search).
+   */
+  #slotAt: Int32Array = new Int32Array(0);
+  /** Slots of Services no longer handled while their object stands, by `namespace/name`. */
+  readonly #goneSlots = new Map<string, number>();
+  /** Slots given back, taken again before the arrays grow. */
+  readonly #free: number[] = [];
+  /** Per slot, the decision while the Service is announced to at least one peer. */
+  readonly wanted: (ServiceAnnouncement | undefined)[] = [];
+  /** Per slot, BGPPeer names its object lists, sorted and shared (the reporter interns them). */
+  readonly listed: (readonly string[])[] = [];
+  /** Per slot, the IPs `metallb_speaker_announced` shows for it. */
+  readonly ips: (readonly string[] | undefined)[] = [];
+  /** Per slot, when its object's peers last changed, in ms after the reporter was made. */
+  #since = new Float64Array(1024);
+  /**
+   * Per slot, the name of its ServiceBGPStatus while one stands (written, or adopted after
+   * a restart) as a number (see `statusNameTag`: the name is made again when needed), or
+   * {@linkcode NO_STATUS} or {@linkcode OTHER_NAME}.
+   */
+  #tags = new Float64Array(1024).fill(NO_STATUS);
+  /** Names of the form `statusNameTag` does not take, by slot (adopted objects only). */
+  readonly #otherNames = new Map<number, string>();
+
+  /** State for this node's objects (their names hold the node's). */
+  constructor(node: string) {
+    this.#node = node;
+  }
+
+  /** The decisions last observed (see `realign`). */
+  get handled(): readonly ServiceAnnouncement[] {
+    return this.#handled;
+  }
+
+  /** When the object of slot `t` last changed its peers, in ms after the reporter's start. */
+  since(t: number): number {
+    return this.#since[t];
+  }
+
+  /** Sets `since` of slot `t`. */
+  setSince(t: number, ms: number): void {
+    this.#since[t] = ms;
+  }
+
+  /** The object of slot `t` is gone. */
+  clearName(t: number): void {
+    this.#tags[t] = NO_STATUS;
+    this.#otherNames.delete(t);
+  }
+
+  /**
+   * Takes the decisions `now` (sorted like the last ones): each Service keeps its slot;
+   * those gone keep theirs in `#goneSlots`, and take it back when they come back.
+   */
+  *realign(now: readonly ServiceAnnouncement[]): Generator<void, void> {
+    const slotAt = yield* this.#slotsFor(now);
+    this.#handled = now;
+    this.#slotAt = slotAt;
+  }
+
+  /** `#slotAt` for `now`. */
+  *#slotsFor(now: readonly ServiceAnnouncement[]): Generator<void, Int32Array> {
+    const before = this.#handled, old = this.#slotAt;
+    // The same Services in the same order (only decisions changed): the same slots.
+    if (before.length === now.length) {
+      let k = 0;
+      while (k < now.length && (now[k] === before[k] || compareServices(now[k], before[k]) === 0)) {
+        if ((++k & 16383) === 0) yield;
+      }
+      if (k === now.length) return old;
+    }
+    const out = new Int32Array(now.length).fill(-1);
+    let i = 0, j = 0, n = 0;
+    while (i < before.length || j < now.length) {
+      if ((++n & 16383) === 0) yield;
+      const b = before[i], a = now[j];
+      const c = b === undefined ? 1 : a === undefined ? -1 : a === b ? 0 : compareServices(b, a);
+      if (c < 0) {
+        if (old[i] >= 0) this.#goneSlots.set(serviceKey(b), old[i]);
+        i++;
+        continue;
+      }
+      const first = j === 0 || compareServices(now[j - 1], a) !== 0;
+      if (c > 0) {
+        const back = first ? this.#goneSlots.get(serviceKey(a)) : undefined;
+        if (back !== undefined) {
+          out[j] = back;
+          this.#goneSlots.delete(serviceKey(a));
+        }
+      } else {
+        if (first) out[j] = old[i];
+        else if (old[i] >= 0) this.#goneSlots.set(serviceKey(b), old[i]);
+        i++;
+      }
+      j++;
+    }
+    return out;
+  }
+
+  /** The index of the first decision in `#handled` for Service `key`, or -1. */
+  #indexOf(key: string): number {
+    const slash = key.indexOf("/");
+    if (slash < 0) return -1;
+    const namespace = key.slice(0, slash), name = key.slice(slash + 1);
+    const list = this.#handled;
+    let lo = 0, hi = list.length - 1, found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const s = list[mid];
+      const c = s.namespace !== namespace
+        ? (s.namespace < namespace ? -1 : 1)
+        : s.name < name
+        ? -1
+        : s.name > name
+        ? 1
+        : 0;
+      if (c < 0) lo = mid + 1;
+      else {
+        if (c === 0) found = mid;
+        hi = mid - 1;
+      }
+    }
+    return found;
+  }
+
+  /** The slot of Service `key`, while it is followed. */
+  slotOf(key: string): number | undefined {
+    const i = this.#indexOf(key);
+    const t = i < 0 ? -1 : this.#slotAt[i];
+    return t >= 0 ? t : this.#goneSlots.get(key);
+  }
+
+  /** Every followed Service's `namespace/name` and slot. */
+  *followed(): Generator<[string, number]> {
+    const list = this.#handled, slotAt = this.#slotAt;
+    for (let i = 0; i < list.length; i++) {
+      if (slotAt[i] >= 0) yield [serviceKey(list[i]), slotAt[i]];
+    }
+    yield* this.#goneSlots;
+  }
+
+  /** A slot for Service `key`, with nothing in it. */
+  track(key: string): number {
+    let t = this.#free.pop();
+    if (t === undefined) {
+      t = this.wanted.length;
+      this.wanted.push(undefined);
+      this.listed.push(NO_PEERS);
+      this.ips.push(undefined);
+      if (t >= this.#tags.length) this.#grow();
+    }
+    const i = this.#indexOf(key);
+    if (i >= 0) this.#slotAt[i] = t;
+    else this.#goneSlots.set(key, t);
+    return t;
+  }
+
+  /** Gives back the slot of `key` (its state is dropped). */
+  untrack(key: string, t: number): void {
+    const i = this.#indexOf(key);
+    if (i >= 0 && this.#slotAt[i] === t) this.#slotAt[i] = -1;
+    else this.#goneSlots.delete(key);
+    this.wanted[t] = undefined;
+    this.listed[t] = NO_PEERS;
+    this.ips[t] = undefined;
+    this.#tags[t] = NO_STATUS;
+    this.#otherNames.delete(t);
+    this.#free.push(t);
+  }
+
+  /** Twice the room in the typed arrays. */
+  #grow(): void {
+    const since = new Float64Array(this.#since.length * 2);
+    since.set(this.#since);
+    this.#since = since;
+    const tags = new Float64Array(this.#tags.length * 2).fill(NO_STATUS);
+    tags.set(this.#tags);
+    this.#tags = tags;
+  }
+
+  /** Whether a ServiceBGPStatus stands for slot `t` (none for no slot). */
+  stands(t: number | undefined): boolean {
+    return t !== undefined && this.#tags[t] !== NO_STATUS;
+  }
+
+  /** The name of the ServiceBGPStatus of Service `key` in slot `t`, while one stands. */
+  nameOf(key: string, t: number): string | undefined {
+    const tag = this.#tags[t];
+    if (tag === NO_STATUS) return undefined;
+    if (tag === OTHER_NAME) return this.#otherNames.get(t);
+    return statusNameOfTag(this.#nameBase(key), tag);
+  }
+
+  /** Sets the name of the ServiceBGPStatus of Service `key` in slot `t`. */
+  setName(key: string, t: number, name: string): void {
+    const tag = statusNameTag(name, this.#nameBase(key));
+    this.#tags[t] = tag < 0 ? OTHER_NAME : tag;
+    if (tag < 0) this.#otherNames.set(t, name);
+    else this.#otherNames.delete(t);
+  }
+
+  /** The readable part of the names of Service `key`'s objects (see `statusNameBase`). */
+  #nameBase(key: string): string {
+    // Namespaces hold no slash: the name is what follows the first.
+    return statusNameBase(key.slice(key.indexOf("/") + 1), this.#node);
+  }
+}
