@@ -124,10 +124,10 @@ export class ServiceStatusReporter {
       return;
     }
     const t = this.#slots.slotOf(key) ?? this.#slots.track(key);
-    this.#slots.wanted[t] = s;
+    this.#slots.setWanted(t, s);
     // The same IPs in the new view's list: keep that one, not a list of an old view's own.
-    const ips = this.#slots.ips[t];
-    if (ips !== undefined && ips !== s.ips && sameList(ips, s.ips)) this.#slots.ips[t] = s.ips;
+    const ips = this.#slots.shown(t);
+    if (ips !== undefined && ips !== s.ips && sameList(ips, s.ips)) this.#slots.show(t, s.ips);
     this.#unconfirmed.add(key);
     if (!this.#slots.stands(t)) this.#adopt(key, t);
   }
@@ -140,7 +140,7 @@ export class ServiceStatusReporter {
 
   /** After a restart the objects written before it are adopted, and left alone when right. */
   #adopt(key: string, t: number): void {
-    const found = this.#existing(key, this.#slots.wanted[t]!);
+    const found = this.#existing(key, this.#slots.wanted(t)!);
     if (!found) return;
     const peers = (found.status as { peers?: unknown } | undefined)?.peers;
     const name = found.metadata.name;
@@ -167,7 +167,7 @@ export class ServiceStatusReporter {
   #forget(key: string): void {
     const t = this.#slots.slotOf(key);
     if (t === undefined) return;
-    this.#slots.wanted[t] = undefined;
+    this.#slots.setWanted(t, undefined);
     if (this.#slots.stands(t)) this.#unconfirmed.add(key);
     else this.#slots.untrack(key, t);
   }
@@ -229,7 +229,7 @@ export class ServiceStatusReporter {
     for (const key of this.#unconfirmed) {
       if ((++n & 255) === 0) yield;
       const t = this.#slots.slotOf(key);
-      const s = t === undefined ? undefined : this.#slots.wanted[t];
+      const s = t === undefined ? undefined : this.#slots.wanted(t);
       const holding = s ? this.#holding(t!, s) : NO_PEERS;
       if (!s || holding === s.peers) this.#unconfirmed.delete(key);
       if (t !== undefined) this.#record(key, t, holding);
@@ -308,15 +308,15 @@ export class ServiceStatusReporter {
     const listed = this.#slots.listed[t];
     if (held && (listed === holding || sameList(listed, holding))) {
       // The same peers, other addresses (the Service's IP changed): the metric follows.
-      if (this.#slots.ips[t] !== this.#slots.wanted[t]?.ips) this.#metricsOf(t);
+      if (this.#slots.shown(t) !== this.#slots.wanted(t)?.ips) this.#metricsOf(t);
       return;
     }
     if (holding.length === 0) {
       if (held) this.#withdraw(key, t);
-      if (!this.#slots.wanted[t]) this.#slots.untrack(key, t);
+      if (!this.#slots.wanted(t)) this.#slots.untrack(key, t);
       return;
     }
-    const s = this.#slots.wanted[t]!;
+    const s = this.#slots.wanted(t)!;
     let name = this.#slots.nameOf(key, t);
     if (name === undefined) {
       name = serviceBGPStatusName(s.namespace, s.name, this.#o.node);
@@ -374,14 +374,14 @@ export class ServiceStatusReporter {
 
   /** `metallb_speaker_announced` follows what peers hold: the IPs of `t` while it has an object. */
   #metricsOf(t: number): void {
-    this.#slots.ips[t] = this.#slots.stands(t) ? this.#slots.wanted[t]?.ips : undefined;
+    this.#slots.show(t, this.#slots.stands(t) ? this.#slots.wanted(t)?.ips : undefined);
   }
 
   /** The series of `metallb_speaker_announced`: service, protocol, node, IP. */
   #announcedRows(row: (values: readonly string[], value: number) => void): void {
     const node = this.#o.node;
     for (const [key, t] of this.#slots.followed()) {
-      const ips = this.#slots.ips[t];
+      const ips = this.#slots.shown(t);
       if (ips === undefined) continue;
       // A repeated IP is one series, as setting it twice made one.
       for (let i = 0; i < ips.length; i++) {
@@ -395,7 +395,7 @@ export class ServiceStatusReporter {
     const [key, protocol, node, ip] = values;
     if (protocol !== "bgp" || node !== this.#o.node) return undefined;
     const t = this.#slots.slotOf(key);
-    return t !== undefined && this.#slots.ips[t]?.includes(ip) ? 1 : undefined;
+    return t !== undefined && this.#slots.shown(t)?.includes(ip) ? 1 : undefined;
   }
 
   /** Indexes this node's objects by Service, yielding now and then (100,000s after a restart). */

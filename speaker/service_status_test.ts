@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { silentLogger } from "../api/log.ts";
+import { createRegistry, defineMetallbMetrics } from "../api/metrics.ts";
 import type { KubeObject, ObjectWriter } from "../cluster/types.ts";
 import type { ServiceAnnouncement } from "./announce_types.ts";
 import type { PeerSet } from "./peer_set.ts";
@@ -7,7 +8,7 @@ import { serviceBGPStatusName, ServiceStatusReporter } from "./service_status.ts
 import type { WriteQueue } from "./write_queue.ts";
 
 /** A reporter whose peer `p1` holds every route, writing at once into `log`. */
-function reporter() {
+function reporter(metrics?: ReturnType<typeof defineMetallbMetrics>) {
   const log: string[] = [];
   const writer = {
     setServiceBGPStatus(_ns: string, name: string, o: KubeObject | null) {
@@ -34,6 +35,7 @@ function reporter() {
     writer,
     queue,
     peers,
+    metrics,
     now: () => 0,
   });
   r.peerChanged("p1", true);
@@ -86,4 +88,26 @@ Deno.test("reporter: two decisions of one Service share its object", () => {
   assert.deepEqual(log.splice(0), []);
   pass(r, [decision("b")]);
   assert.deepEqual(log.splice(0), [`delete ${nameOf("a")}`]);
+});
+
+Deno.test("reporter: metallb_speaker_announced follows what peers hold, at confirmation", () => {
+  const metrics = defineMetallbMetrics(createRegistry());
+  const { r } = reporter(metrics);
+  const shown = (ip: string) =>
+    metrics.speakerAnnounced.get({ service: "default/a", protocol: "bgp", node: "n1", ip });
+  const withIp = (ip: string): ServiceAnnouncement => ({ ...decision("a"), ips: [ip] });
+  pass(r, [withIp("192.0.2.1")]);
+  assert.equal(shown("192.0.2.1"), 1);
+  // A new IP shows once confirmed; until then the old one stands.
+  for (const _ of r.observe([withIp("192.0.2.2")], () => new Map())) { /* run it through */ }
+  assert.equal(shown("192.0.2.1"), 1);
+  assert.equal(shown("192.0.2.2"), undefined);
+  for (const _ of r.confirm()) { /* run it through */ }
+  assert.equal(shown("192.0.2.1"), undefined);
+  assert.equal(shown("192.0.2.2"), 1);
+  // Gone: shown until its object is deleted.
+  for (const _ of r.observe([], () => new Map())) { /* run it through */ }
+  assert.equal(shown("192.0.2.2"), 1);
+  for (const _ of r.confirm()) { /* run it through */ }
+  assert.equal(shown("192.0.2.2"), undefined);
 });

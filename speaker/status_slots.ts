@@ -31,11 +31,15 @@ export class StatusSlots {
   /** Slots given back, taken again before the arrays grow. */
   readonly #free: number[] = [];
   /** Per slot, the decision while the Service is announced to at least one peer. */
-  readonly wanted: (ServiceAnnouncement | undefined)[] = [];
+  readonly #wanted: (ServiceAnnouncement | undefined)[] = [];
   /** Per slot, BGPPeer names its object lists, sorted and shared (the reporter interns them). */
   readonly listed: (readonly string[])[] = [];
-  /** Per slot, the IPs `metallb_speaker_announced` shows for it. */
-  readonly ips: (readonly string[] | undefined)[] = [];
+  /**
+   * The IPs `metallb_speaker_announced` shows for a slot, by slot, where they are not the
+   * IPs of what it wants while its object stands (see `shown`): for a while after its
+   * decision changed, or after an adoption. No array slot per Service for them.
+   */
+  readonly #shownElse = new Map<number, readonly string[] | undefined>();
   /** Per slot, when its object's peers last changed, in ms after the reporter was made. */
   #since = new Float64Array(1024);
   /**
@@ -67,10 +71,42 @@ export class StatusSlots {
     this.#since[t] = ms;
   }
 
-  /** The object of slot `t` is gone. */
+  /** The object of slot `t` is gone (the IPs shown stay: see `show`). */
   clearName(t: number): void {
+    const shown = this.shown(t);
     this.#tags[t] = NO_STATUS;
     this.#otherNames.delete(t);
+    this.#keepShown(t, shown);
+  }
+
+  /** What slot `t` wants: the decision while announced to some peer. */
+  wanted(t: number): ServiceAnnouncement | undefined {
+    return this.#wanted[t];
+  }
+
+  /** Sets what slot `t` wants (the IPs shown stay: see `show`). */
+  setWanted(t: number, s: ServiceAnnouncement | undefined): void {
+    const shown = this.shown(t);
+    this.#wanted[t] = s;
+    this.#keepShown(t, shown);
+  }
+
+  /** The IPs `metallb_speaker_announced` shows for slot `t`. */
+  shown(t: number): readonly string[] | undefined {
+    const other = this.#shownElse;
+    if (other.size > 0 && other.has(t)) return other.get(t);
+    return this.#tags[t] !== NO_STATUS ? this.#wanted[t]?.ips : undefined;
+  }
+
+  /** `metallb_speaker_announced` shows `ips` for slot `t`. */
+  show(t: number, ips: readonly string[] | undefined): void {
+    this.#keepShown(t, ips);
+  }
+
+  #keepShown(t: number, ips: readonly string[] | undefined): void {
+    const derived = this.#tags[t] !== NO_STATUS ? this.#wanted[t]?.ips : undefined;
+    if (ips === derived) this.#shownElse.delete(t);
+    else this.#shownElse.set(t, ips);
   }
 
   /**
@@ -168,10 +204,9 @@ export class StatusSlots {
   track(key: string): number {
     let t = this.#free.pop();
     if (t === undefined) {
-      t = this.wanted.length;
-      this.wanted.push(undefined);
+      t = this.#wanted.length;
+      this.#wanted.push(undefined);
       this.listed.push(NO_PEERS);
-      this.ips.push(undefined);
       if (t >= this.#tags.length) this.#grow();
     }
     const i = this.#indexOf(key);
@@ -185,9 +220,9 @@ export class StatusSlots {
     const i = this.#indexOf(key);
     if (i >= 0 && this.#slotAt[i] === t) this.#slotAt[i] = -1;
     else this.#goneSlots.delete(key);
-    this.wanted[t] = undefined;
+    this.#wanted[t] = undefined;
     this.listed[t] = NO_PEERS;
-    this.ips[t] = undefined;
+    this.#shownElse.delete(t);
     this.#tags[t] = NO_STATUS;
     this.#otherNames.delete(t);
     this.#free.push(t);
@@ -216,12 +251,14 @@ export class StatusSlots {
     return statusNameOfTag(this.#nameBase(key), tag);
   }
 
-  /** Sets the name of the ServiceBGPStatus of Service `key` in slot `t`. */
+  /** Sets the name of the ServiceBGPStatus of Service `key` in slot `t` (IPs shown stay). */
   setName(key: string, t: number, name: string): void {
+    const shown = this.shown(t);
     const tag = statusNameTag(name, this.#nameBase(key));
     this.#tags[t] = tag < 0 ? OTHER_NAME : tag;
     if (tag < 0) this.#otherNames.set(t, name);
     else this.#otherNames.delete(t);
+    this.#keepShown(t, shown);
   }
 
   /** The readable part of the names of Service `key`'s objects (see `statusNameBase`). */
