@@ -116,8 +116,11 @@ export class BgpStatusStore extends ObjectMapView {
    */
   readonly #byNamespace = new Map<string, Map<string, number | KubeObject>>();
   readonly #serviceNames: string[] = [];
-  /** Per slot, the id of its common part in `#commons`; 0 = a free slot. */
-  #commonIds = new Uint32Array(1024);
+  /**
+   * Per slot, the id of its common part in `#commons`; 0 = a free slot. Two bytes each
+   * while there are fewer than 65,536 parts (nearly always), four beyond.
+   */
+  #commonIds: Uint16Array | Uint32Array = new Uint16Array(1024);
   /** Shared parts by id (id 0 stands for none). */
   #commons: Common[] = [NO_COMMON];
   /** Ids of shared parts by their key (see `commonKey`). */
@@ -173,6 +176,9 @@ export class BgpStatusStore extends ObjectMapView {
     if (hit !== undefined) return hit;
     if (this.#commons.length >= this.#commonLimit) this.#compact();
     const id = this.#commons.length;
+    if (id > 0xffff && this.#commonIds instanceof Uint16Array) {
+      this.#commonIds = Uint32Array.from(this.#commonIds);
+    }
     this.#commons.push(c);
     if (key !== undefined) this.#commonIndex.set(key, id);
     return id;
@@ -204,8 +210,11 @@ export class BgpStatusStore extends ObjectMapView {
 
   /** Room in `#commonIds` for `slot`. */
   #grow(slot: number): void {
-    const ids = new Uint32Array(Math.max(slot + 1, this.#commonIds.length * 2));
-    ids.set(this.#commonIds);
+    const old = this.#commonIds;
+    // A quarter more, not twice: the slack is at most a quarter (100,000s of slots).
+    const size = Math.max(slot + 1, old.length + (old.length >> 2));
+    const ids = old instanceof Uint16Array ? new Uint16Array(size) : new Uint32Array(size);
+    ids.set(old);
     this.#commonIds = ids;
   }
 

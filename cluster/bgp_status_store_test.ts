@@ -91,3 +91,15 @@ Deno.test("statuses read back as written after their shared parts are compacted"
   assert.deepEqual(store.get("metallb-system/t"), status("t", "t", ["p4999"]));
   assert.equal(store.size, 50);
 });
+
+Deno.test("more than 65,536 distinct shared parts in use read back as written", () => {
+  const store = new BgpStatusStore();
+  const n = 70_000;
+  for (let i = 0; i < n; i++) {
+    store.write("metallb-system", `s${i}`, status(`s${i}`, `s${i}`, [`p${i}`]));
+  }
+  assert.equal(store.size, n);
+  for (const i of [0, 1, 65_535, 65_536, 65_537, n - 1]) {
+    assert.deepEqual(store.get(`metallb-system/s${i}`), status(`s${i}`, `s${i}`, [`p${i}`]));
+  }
+});
