@@ -79,6 +79,20 @@ function commonKey(c: Common): string | undefined {
   return texts.join("\n");
 }
 
+/** Characters of the hash a speaker's ServiceBGPStatus name ends with. */
+const HASH_LENGTH = 10;
+
+/**
+ * The Service name that `name` spells as `<service>-<node>-<10 characters>` (a speaker's
+ * names of lowercase Services and nodes), else undefined: then kept apart.
+ */
+function serviceNameIn(name: string, node: string): string | undefined {
+  const end = name.length - HASH_LENGTH - 1;
+  const at = end - node.length;
+  if (at < 2 || name.charCodeAt(end) !== 45 || name.charCodeAt(at - 1) !== 45) return undefined;
+  return name.startsWith(node, at) ? name.slice(0, at - 1) : undefined;
+}
+
 /** The object its parts stand for (a new one per read: nothing is cached per Service). */
 function build(
   at: { namespace: string; name: string },
@@ -110,12 +124,16 @@ function build(
 export class BgpStatusStore extends ObjectMapView {
   /**
    * By namespace, then name: the name is the writer's string, no `namespace/name` made. A
-   * status of the usual shape is a slot number: its parts sit in `#serviceNames` and
-   * `#commonIds` at that index (an array slot and two bytes rather than an object, times
-   * 100,000s).
+   * status of the usual shape is a slot number: its common part is found through
+   * `#commonIds` at that index, and its Service's name is read from its own name (see
+   * `serviceNameIn`) or kept in `#serviceNames` (two bytes rather than an object and a name,
+   * times 100,000s).
    */
   readonly #byNamespace = new Map<string, Map<string, number | KubeObject>>();
-  readonly #serviceNames: string[] = [];
+  /** Service names of slots whose name does not give it (see `serviceNameIn`). */
+  readonly #serviceNames = new Map<number, string>();
+  /** Slots made so far (free or not). */
+  #slots = 0;
   /**
    * Per slot, the id of its common part in `#commons`; 0 = a free slot. Two bytes each
    * while there are fewer than 65,536 parts (nearly always), four beyond.
@@ -150,11 +168,13 @@ export class BgpStatusStore extends ObjectMapView {
       names.set(name, object);
     } else {
       // An object of the usual shape again keeps its slot.
-      const slot = typeof held === "number" ? held : this.#free.pop() ?? this.#serviceNames.length;
+      const slot = typeof held === "number" ? held : this.#free.pop() ?? this.#slots++;
       // The id first: making one may renumber every slot's but this one's.
       const id = this.#commonId(common);
       if (slot >= this.#commonIds.length) this.#grow(slot);
-      this.#serviceNames[slot] = (object.status as { serviceName: string }).serviceName;
+      const serviceName = (object.status as { serviceName: string }).serviceName;
+      if (serviceNameIn(name, common.node) === serviceName) this.#serviceNames.delete(slot);
+      else this.#serviceNames.set(slot, serviceName);
       this.#commonIds[slot] = id;
       names.set(name, slot);
     }
@@ -164,7 +184,7 @@ export class BgpStatusStore extends ObjectMapView {
   /** Gives back the slot of `held`, if it is one (its parts are dropped). */
   #release(held: number | KubeObject | undefined): void {
     if (typeof held !== "number") return;
-    this.#serviceNames[held] = "";
+    this.#serviceNames.delete(held);
     this.#commonIds[held] = 0;
     this.#free.push(held);
   }
@@ -189,7 +209,7 @@ export class BgpStatusStore extends ObjectMapView {
     const kept: Common[] = [NO_COMMON];
     const renumbered = new Uint32Array(this.#commons.length);
     const ids = this.#commonIds;
-    for (let slot = 0; slot < this.#serviceNames.length; slot++) {
+    for (let slot = 0; slot < this.#slots; slot++) {
       const id = ids[slot];
       if (id === 0) continue;
       if (renumbered[id] === 0) {
@@ -223,7 +243,8 @@ export class BgpStatusStore extends ObjectMapView {
     if (typeof held !== "number") return held;
     const at = { namespace, name };
     const common = this.#commons[this.#commonIds[held]];
-    return build(at, { serviceName: this.#serviceNames[held], common });
+    const serviceName = this.#serviceNames.get(held) ?? serviceNameIn(name, common.node)!;
+    return build(at, { serviceName, common });
   }
 
   get size(): number {

@@ -103,3 +103,26 @@ Deno.test("more than 65,536 distinct shared parts in use read back as written", 
     assert.deepEqual(store.get(`metallb-system/s${i}`), status(`s${i}`, `s${i}`, [`p${i}`]));
   }
 });
+
+Deno.test("a Service's name is read from the status's name when it spells it, else kept", () => {
+  const store = new BgpStatusStore();
+  const written = [
+    // Spelled `<service>-<node>-<hash>`: the name gives the Service's.
+    status("web-n1-0123456789", "web", ["p1"]),
+    status("a-b-n1-0123456789", "a-b", ["p1"]),
+    // Names that look alike but give another Service's name, or none.
+    status("web-n1-0123456789x", "web", ["p1"]),
+    status("api-n1-0123456789", "web", ["p1"]),
+    status("-n1-0123456789", "", ["p1"]),
+    status("web-n2-0123456789", "web", ["p1"]),
+  ];
+  for (const o of written) store.write("metallb-system", o.metadata.name, o);
+  for (const o of written) assert.deepEqual(store.get(`metallb-system/${o.metadata.name}`), o);
+  // A slot given back and taken again by a status of the other kind.
+  store.write("metallb-system", "web-n1-0123456789", null);
+  store.write("metallb-system", "api-n1-0123456789", null);
+  const again = [status("db-n1-abcdefabcd", "db", []), status("x-n1-abcdefabcd", "y", [])];
+  for (const o of again) store.write("metallb-system", o.metadata.name, o);
+  for (const o of again) assert.deepEqual(store.get(`metallb-system/${o.metadata.name}`), o);
+  assert.equal(store.size, written.length);
+});
