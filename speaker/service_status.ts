@@ -145,8 +145,11 @@ export class ServiceStatusReporter {
     const peers = (found.status as { peers?: unknown } | undefined)?.peers;
     const name = found.metadata.name;
     this.#slots.setName(key, t, name);
-    this.#slots.listed[t] = this.#sharedPeers(
-      Array.isArray(peers) ? peers.filter((p) => typeof p === "string").sort() : [],
+    this.#slots.setListed(
+      t,
+      this.#sharedPeers(
+        Array.isArray(peers) ? peers.filter((p) => typeof p === "string").sort() : [],
+      ),
     );
     this.#slots.setSince(t, this.#sinceNow());
     this.#deleting.delete(name);
@@ -242,7 +245,7 @@ export class ServiceStatusReporter {
    * every Service on every confirmation, 100,000s at a start.
    */
   #holding(t: number, s: ServiceAnnouncement): readonly string[] {
-    const before = this.#slots.stands(t) ? this.#slots.listed[t] : NO_PEERS;
+    const before = this.#slots.stands(t) ? this.#slots.listed(t) : NO_PEERS;
     const wanted = s.peers;
     if (wanted.length > MASK_PEERS) return this.#holdingList(before, s);
     let mask = 0;
@@ -305,7 +308,7 @@ export class ServiceStatusReporter {
   /** Writes (or deletes) the ServiceBGPStatus of `key` when `holding` differs from it. */
   #record(key: string, t: number, holding: readonly string[]): void {
     const held = this.#slots.stands(t);
-    const listed = this.#slots.listed[t];
+    const listed = this.#slots.listed(t);
     if (held && (listed === holding || sameList(listed, holding))) {
       // The same peers, other addresses (the Service's IP changed): the metric follows.
       if (this.#slots.shown(t) !== this.#slots.wanted(t)?.ips) this.#metricsOf(t);
@@ -323,7 +326,7 @@ export class ServiceStatusReporter {
       this.#slots.setName(key, t, name);
     }
     // Already shared: the planner's interned list, or one of `#subset`'s.
-    this.#slots.listed[t] = holding;
+    this.#slots.setListed(t, holding);
     this.#slots.setSince(t, this.#sinceNow());
     this.#deleting.delete(name);
     const queue = this.#o.queue;
@@ -340,7 +343,7 @@ export class ServiceStatusReporter {
     this.#deleting.add(name);
     this.#delete(name);
     this.#slots.clearName(t);
-    this.#slots.listed[t] = NO_PEERS;
+    this.#slots.setListed(t, NO_PEERS);
     this.#metricsOf(t);
   }
 
@@ -458,7 +461,7 @@ export class ServiceStatusReporter {
         namespace: s.namespace,
         name: s.name,
         ips: s.ips,
-        peers: (h === undefined ? [] : this.#slots.listed[h]).map((p) => peers.label(p) ?? p),
+        peers: (h === undefined ? [] : this.#slots.listed(h)).map((p) => peers.label(p) ?? p),
       };
       if (s.pool) st.pool = s.pool;
       if (s.path) st.path = s.path;

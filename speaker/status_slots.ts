@@ -11,6 +11,9 @@ const NO_STATUS = -2;
 /** A `#tags` entry: its ServiceBGPStatus has a name of another form, in `#otherNames`. */
 const OTHER_NAME = -1;
 
+/** Beyond this many peer lists the table keeps only those some slot uses. */
+const LIST_LIMIT = 4096;
+
 /** No peers: one list for all. */
 export const NO_PEERS: readonly string[] = Object.freeze([]);
 
@@ -32,8 +35,16 @@ export class StatusSlots {
   readonly #free: number[] = [];
   /** Per slot, the decision while the Service is announced to at least one peer. */
   readonly #wanted: (ServiceAnnouncement | undefined)[] = [];
-  /** Per slot, BGPPeer names its object lists, sorted and shared (the reporter interns them). */
-  readonly listed: (readonly string[])[] = [];
+  /**
+   * Per slot, the id in `#lists` of the BGPPeer names its object lists (sorted and shared:
+   * the reporter interns them). Two bytes each while under 65,536 lists, four beyond.
+   */
+  #listedIds: Uint16Array | Uint32Array = new Uint16Array(1024);
+  /** Peer lists by id (0: none). */
+  #lists: (readonly string[])[] = [NO_PEERS];
+  readonly #listIds = new Map<readonly string[], number>([[NO_PEERS, 0]]);
+  /** `#lists` is compacted when it grows to this many. */
+  #listLimit = LIST_LIMIT;
   /**
    * The IPs `metallb_speaker_announced` shows for a slot, by slot, where they are not the
    * IPs of what it wants while its object stands (see `shown`): for a while after its
@@ -69,6 +80,52 @@ export class StatusSlots {
   /** Sets `since` of slot `t`. */
   setSince(t: number, ms: number): void {
     this.#since[t] = ms;
+  }
+
+  /** BGPPeer names the object of slot `t` lists. */
+  listed(t: number): readonly string[] {
+    return this.#lists[this.#listedIds[t]];
+  }
+
+  /** Sets the peers the object of slot `t` lists (an interned list). */
+  setListed(t: number, peers: readonly string[]): void {
+    // The id first: making one may renumber every slot's.
+    const id = this.#listId(peers);
+    this.#listedIds[t] = id;
+  }
+
+  #listId(peers: readonly string[]): number {
+    const hit = this.#listIds.get(peers);
+    if (hit !== undefined) return hit;
+    if (this.#lists.length >= this.#listLimit) this.#compactLists();
+    const id = this.#lists.length;
+    if (id > 0xffff && this.#listedIds instanceof Uint16Array) {
+      this.#listedIds = Uint32Array.from(this.#listedIds);
+    }
+    this.#lists.push(peers);
+    this.#listIds.set(peers, id);
+    return id;
+  }
+
+  /** Keeps only the peer lists some slot uses, numbered again. */
+  #compactLists(): void {
+    const kept: (readonly string[])[] = [NO_PEERS];
+    const renumbered = new Uint32Array(this.#lists.length);
+    const ids = this.#listedIds;
+    for (let t = 0; t < this.#wanted.length; t++) {
+      const id = ids[t];
+      if (id === 0) continue;
+      if (renumbered[id] === 0) {
+        renumbered[id] = kept.length;
+        kept.push(this.#lists[id]);
+      }
+      ids[t] = renumbered[id];
+    }
+    this.#lists = kept;
+    // As many lists in use as that (hardly ever): compacting again soon would free none.
+    this.#listLimit = Math.max(LIST_LIMIT, 2 * kept.length);
+    this.#listIds.clear();
+    kept.forEach((l, id) => this.#listIds.set(l, id));
   }
 
   /** The object of slot `t` is gone (the IPs shown stay: see `show`). */
@@ -206,7 +263,6 @@ export class StatusSlots {
     if (t === undefined) {
       t = this.#wanted.length;
       this.#wanted.push(undefined);
-      this.listed.push(NO_PEERS);
       if (t >= this.#tags.length) this.#grow();
     }
     const i = this.#indexOf(key);
@@ -221,7 +277,7 @@ export class StatusSlots {
     if (i >= 0 && this.#slotAt[i] === t) this.#slotAt[i] = -1;
     else this.#goneSlots.delete(key);
     this.#wanted[t] = undefined;
-    this.listed[t] = NO_PEERS;
+    this.#listedIds[t] = 0;
     this.#shownElse.delete(t);
     this.#tags[t] = NO_STATUS;
     this.#otherNames.delete(t);
@@ -238,6 +294,10 @@ export class StatusSlots {
     const tags = new Float64Array(size).fill(NO_STATUS);
     tags.set(this.#tags);
     this.#tags = tags;
+    const old = this.#listedIds;
+    const ids = old instanceof Uint16Array ? new Uint16Array(size) : new Uint32Array(size);
+    ids.set(old);
+    this.#listedIds = ids;
   }
 
   /** Whether a ServiceBGPStatus stands for slot `t` (none for no slot). */
