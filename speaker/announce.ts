@@ -122,7 +122,8 @@ function* planAll(
 ): Generator<void, Aggregate> {
   const { records, changes, unique } = yield* decideAll(cache, ctx, input);
   cache.inputs = {
-    services: input.services.slice(),
+    // A frozen list cannot change under us: kept as it is, not copied (100,000s long).
+    services: Object.isFrozen(input.services) ? input.services : input.services.slice(),
     loadBalancerClass: input.loadBalancerClass,
     unique,
   };

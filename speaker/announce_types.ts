@@ -188,7 +188,7 @@ export interface AnnounceCache {
   aggregate?: Aggregate;
   /** The Services of the last call. */
   inputs?: {
-    services: ServiceView[];
+    services: readonly ServiceView[];
     loadBalancerClass?: string;
     /** No two handled Services share a `namespace/name` (records can then be patched). */
     unique: boolean;
@@ -283,7 +283,8 @@ export interface SliceCounts {
 /** The slices last counted, with each one's counts (no memo object per slice). */
 export interface EndpointState {
   node: string;
-  slices: EndpointSliceView[];
+  /** The slices counted: the caller's own list when frozen, else a copy patched in place. */
+  slices: readonly EndpointSliceView[];
   /** Per slice: serving endpoints, those on the node, the ready ones of those. */
   nums: Int32Array;
 }
