@@ -123,13 +123,13 @@ export class ServiceStatusReporter {
       this.#forget(key);
       return;
     }
+    // What it wants is its decision now (see `wantedOf`): the IPs shown stay until confirmed.
     const t = this.#slots.slotOf(key) ?? this.#slots.track(key);
-    this.#slots.setWanted(t, s);
     // The same IPs in the new view's list: keep that one, not a list of an old view's own.
-    const ips = this.#slots.shown(t);
-    if (ips !== undefined && ips !== s.ips && sameList(ips, s.ips)) this.#slots.show(t, s.ips);
+    const ips = this.#slots.shown(key, t);
+    if (ips !== undefined && ips !== s.ips && sameList(ips, s.ips)) this.#slots.show(key, t, s.ips);
     this.#unconfirmed.add(key);
-    if (!this.#slots.stands(t)) this.#adopt(key, t);
+    if (!this.#slots.stands(t)) this.#adopt(key, t, s);
   }
 
   /** Now as a `#since`: whole ms while they fit 30 bits, as before. */
@@ -139,8 +139,8 @@ export class ServiceStatusReporter {
   }
 
   /** After a restart the objects written before it are adopted, and left alone when right. */
-  #adopt(key: string, t: number): void {
-    const found = this.#existing(key, this.#slots.wanted(t)!);
+  #adopt(key: string, t: number, s: ServiceAnnouncement): void {
+    const found = this.#existing(key, s);
     if (!found) return;
     const peers = (found.status as { peers?: unknown } | undefined)?.peers;
     const name = found.metadata.name;
@@ -170,7 +170,6 @@ export class ServiceStatusReporter {
   #forget(key: string): void {
     const t = this.#slots.slotOf(key);
     if (t === undefined) return;
-    this.#slots.setWanted(t, undefined);
     if (this.#slots.stands(t)) this.#unconfirmed.add(key);
     else this.#slots.untrack(key, t);
   }
@@ -232,7 +231,7 @@ export class ServiceStatusReporter {
     for (const key of this.#unconfirmed) {
       if ((++n & 255) === 0) yield;
       const t = this.#slots.slotOf(key);
-      const s = t === undefined ? undefined : this.#slots.wanted(t);
+      const s = t === undefined ? undefined : this.#slots.wantedOf(key);
       const holding = s ? this.#holding(t!, s) : NO_PEERS;
       if (!s || holding === s.peers) this.#unconfirmed.delete(key);
       if (t !== undefined) this.#record(key, t, holding);
@@ -309,17 +308,18 @@ export class ServiceStatusReporter {
   #record(key: string, t: number, holding: readonly string[]): void {
     const held = this.#slots.stands(t);
     const listed = this.#slots.listed(t);
+    const wanted = this.#slots.wantedOf(key);
     if (held && (listed === holding || sameList(listed, holding))) {
       // The same peers, other addresses (the Service's IP changed): the metric follows.
-      if (this.#slots.shown(t) !== this.#slots.wanted(t)?.ips) this.#metricsOf(t);
+      if (this.#slots.shown(key, t) !== wanted?.ips) this.#slots.showWanted(t);
       return;
     }
     if (holding.length === 0) {
       if (held) this.#withdraw(key, t);
-      if (!this.#slots.wanted(t)) this.#slots.untrack(key, t);
+      if (!wanted) this.#slots.untrack(key, t);
       return;
     }
-    const s = this.#slots.wanted(t)!;
+    const s = wanted!;
     let name = this.#slots.nameOf(key, t);
     if (name === undefined) {
       name = serviceBGPStatusName(s.namespace, s.name, this.#o.node);
@@ -342,7 +342,7 @@ export class ServiceStatusReporter {
     const name = this.#slots.nameOf(key, t)!;
     this.#deleting.add(name);
     this.#delete(name);
-    this.#slots.clearName(t);
+    this.#slots.clearName(key, t);
     this.#slots.setListed(t, NO_PEERS);
     this.#metricsOf(t);
   }
@@ -377,14 +377,14 @@ export class ServiceStatusReporter {
 
   /** `metallb_speaker_announced` follows what peers hold: the IPs of `t` while it has an object. */
   #metricsOf(t: number): void {
-    this.#slots.show(t, this.#slots.stands(t) ? this.#slots.wanted(t)?.ips : undefined);
+    this.#slots.showWanted(t);
   }
 
   /** The series of `metallb_speaker_announced`: service, protocol, node, IP. */
   #announcedRows(row: (values: readonly string[], value: number) => void): void {
     const node = this.#o.node;
     for (const [key, t] of this.#slots.followed()) {
-      const ips = this.#slots.shown(t);
+      const ips = this.#slots.shown(key, t);
       if (ips === undefined) continue;
       // A repeated IP is one series, as setting it twice made one.
       for (let i = 0; i < ips.length; i++) {
@@ -398,7 +398,7 @@ export class ServiceStatusReporter {
     const [key, protocol, node, ip] = values;
     if (protocol !== "bgp" || node !== this.#o.node) return undefined;
     const t = this.#slots.slotOf(key);
-    return t !== undefined && this.#slots.shown(t)?.includes(ip) ? 1 : undefined;
+    return t !== undefined && this.#slots.shown(key, t)?.includes(ip) ? 1 : undefined;
   }
 
   /** Indexes this node's objects by Service, yielding now and then (100,000s after a restart). */

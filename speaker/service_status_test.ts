@@ -105,9 +105,22 @@ Deno.test("reporter: metallb_speaker_announced follows what peers hold, at confi
   for (const _ of r.confirm()) { /* run it through */ }
   assert.equal(shown("192.0.2.1"), undefined);
   assert.equal(shown("192.0.2.2"), 1);
-  // Gone: shown until its object is deleted.
+  // Gone and back with another IP before a confirmation: the IP shown stays until then.
   for (const _ of r.observe([], () => new Map())) { /* run it through */ }
+  for (const _ of r.observe([withIp("192.0.2.3")], () => new Map())) { /* run it through */ }
   assert.equal(shown("192.0.2.2"), 1);
+  assert.equal(shown("192.0.2.3"), undefined);
   for (const _ of r.confirm()) { /* run it through */ }
   assert.equal(shown("192.0.2.2"), undefined);
+  assert.equal(shown("192.0.2.3"), 1);
+  // Its IP list made again with the same IPs: still shown.
+  for (const _ of r.observe([withIp("192.0.2.3")], () => new Map())) { /* run it through */ }
+  assert.equal(shown("192.0.2.3"), 1);
+  for (const _ of r.confirm()) { /* run it through */ }
+  assert.equal(shown("192.0.2.3"), 1);
+  // Gone: shown until its object is deleted.
+  for (const _ of r.observe([], () => new Map())) { /* run it through */ }
+  assert.equal(shown("192.0.2.3"), 1);
+  for (const _ of r.confirm()) { /* run it through */ }
+  assert.equal(shown("192.0.2.3"), undefined);
 });

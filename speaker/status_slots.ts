@@ -14,6 +14,11 @@ const OTHER_NAME = -1;
 /** Beyond this many peer lists the table keeps only those some slot uses. */
 const LIST_LIMIT = 4096;
 
+/** What decision `s` asks the reporter for: itself while announced to some peer. */
+function wantedIn(s: ServiceAnnouncement): ServiceAnnouncement | undefined {
+  return s.peers.length > 0 ? s : undefined;
+}
+
 /** No peers: one list for all. */
 export const NO_PEERS: readonly string[] = Object.freeze([]);
 
@@ -33,8 +38,8 @@ export class StatusSlots {
   readonly #goneSlots = new Map<string, number>();
   /** Slots given back, taken again before the arrays grow. */
   readonly #free: number[] = [];
-  /** Per slot, the decision while the Service is announced to at least one peer. */
-  readonly #wanted: (ServiceAnnouncement | undefined)[] = [];
+  /** Slots made so far (free or not). */
+  #count = 0;
   /**
    * Per slot, the id in `#lists` of the BGPPeer names its object lists (sorted and shared:
    * the reporter interns them). Two bytes each while under 65,536 lists, four beyond.
@@ -112,7 +117,7 @@ export class StatusSlots {
     const kept: (readonly string[])[] = [NO_PEERS];
     const renumbered = new Uint32Array(this.#lists.length);
     const ids = this.#listedIds;
-    for (let t = 0; t < this.#wanted.length; t++) {
+    for (let t = 0; t < this.#count; t++) {
       const id = ids[t];
       if (id === 0) continue;
       if (renumbered[id] === 0) {
@@ -128,42 +133,59 @@ export class StatusSlots {
     kept.forEach((l, id) => this.#listIds.set(l, id));
   }
 
-  /** The object of slot `t` is gone (the IPs shown stay: see `show`). */
-  clearName(t: number): void {
-    const shown = this.shown(t);
+  /** The object of Service `key` in slot `t` is gone (the IPs shown stay: see `show`). */
+  clearName(key: string, t: number): void {
+    const shown = this.shown(key, t);
     this.#tags[t] = NO_STATUS;
     this.#otherNames.delete(t);
-    this.#keepShown(t, shown);
+    this.#keepShown(key, t, shown);
   }
 
-  /** What slot `t` wants: the decision while announced to some peer. */
-  wanted(t: number): ServiceAnnouncement | undefined {
-    return this.#wanted[t];
+  /**
+   * What Service `key` wants: its decision (the first of those sharing its name) while it is
+   * announced to some peer; nothing while it is not, or no longer handled.
+   */
+  wantedOf(key: string): ServiceAnnouncement | undefined {
+    const i = this.#indexOf(key);
+    return i < 0 ? undefined : wantedIn(this.#handled[i]);
   }
 
-  /** Sets what slot `t` wants (the IPs shown stay: see `show`). */
-  setWanted(t: number, s: ServiceAnnouncement | undefined): void {
-    const shown = this.shown(t);
-    this.#wanted[t] = s;
-    this.#keepShown(t, shown);
-  }
-
-  /** The IPs `metallb_speaker_announced` shows for slot `t`. */
-  shown(t: number): readonly string[] | undefined {
+  /** The IPs `metallb_speaker_announced` shows for Service `key` in slot `t`. */
+  shown(key: string, t: number): readonly string[] | undefined {
     const other = this.#shownElse;
     if (other.size > 0 && other.has(t)) return other.get(t);
-    return this.#tags[t] !== NO_STATUS ? this.#wanted[t]?.ips : undefined;
+    return this.#tags[t] !== NO_STATUS ? this.wantedOf(key)?.ips : undefined;
   }
 
-  /** `metallb_speaker_announced` shows `ips` for slot `t`. */
-  show(t: number, ips: readonly string[] | undefined): void {
-    this.#keepShown(t, ips);
+  /** `metallb_speaker_announced` shows `ips` for Service `key` in slot `t`. */
+  show(key: string, t: number, ips: readonly string[] | undefined): void {
+    this.#keepShown(key, t, ips);
   }
 
-  #keepShown(t: number, ips: readonly string[] | undefined): void {
-    const derived = this.#tags[t] !== NO_STATUS ? this.#wanted[t]?.ips : undefined;
+  /** `metallb_speaker_announced` shows the IPs of what slot `t` wants while its object stands. */
+  showWanted(t: number): void {
+    this.#shownElse.delete(t);
+  }
+
+  #keepShown(key: string, t: number, ips: readonly string[] | undefined): void {
+    const derived = this.#tags[t] !== NO_STATUS ? this.wantedOf(key)?.ips : undefined;
     if (ips === derived) this.#shownElse.delete(t);
     else this.#shownElse.set(t, ips);
+  }
+
+  /**
+   * What slot `t` wants changes from `before` to `after` (decisions, or none): the IPs it
+   * shows stay those of before until `showWanted`.
+   */
+  #pinShown(
+    t: number,
+    before: ServiceAnnouncement | undefined,
+    after: ServiceAnnouncement | undefined,
+  ): void {
+    // Without an object nothing is shown either way; already pinned, it stays so.
+    if (this.#tags[t] === NO_STATUS || this.#shownElse.has(t)) return;
+    const was = before && wantedIn(before)?.ips, now = after && wantedIn(after)?.ips;
+    if (was !== now) this.#shownElse.set(t, was);
   }
 
   /**
@@ -183,6 +205,7 @@ export class StatusSlots {
     if (before.length === now.length) {
       let k = 0;
       while (k < now.length && (now[k] === before[k] || compareServices(now[k], before[k]) === 0)) {
+        if (now[k] !== before[k] && old[k] >= 0) this.#pinShown(old[k], before[k], now[k]);
         if ((++k & 16383) === 0) yield;
       }
       if (k === now.length) return old;
@@ -194,7 +217,10 @@ export class StatusSlots {
       const b = before[i], a = now[j];
       const c = b === undefined ? 1 : a === undefined ? -1 : a === b ? 0 : compareServices(b, a);
       if (c < 0) {
-        if (old[i] >= 0) this.#goneSlots.set(serviceKey(b), old[i]);
+        if (old[i] >= 0) {
+          this.#pinShown(old[i], b, undefined);
+          this.#goneSlots.set(serviceKey(b), old[i]);
+        }
         i++;
         continue;
       }
@@ -203,11 +229,14 @@ export class StatusSlots {
         const back = first ? this.#goneSlots.get(serviceKey(a)) : undefined;
         if (back !== undefined) {
           out[j] = back;
+          this.#pinShown(back, undefined, a);
           this.#goneSlots.delete(serviceKey(a));
         }
       } else {
-        if (first) out[j] = old[i];
-        else if (old[i] >= 0) this.#goneSlots.set(serviceKey(b), old[i]);
+        if (first) {
+          out[j] = old[i];
+          if (a !== b && old[i] >= 0) this.#pinShown(old[i], b, a);
+        } else if (old[i] >= 0) this.#goneSlots.set(serviceKey(b), old[i]);
         i++;
       }
       j++;
@@ -261,8 +290,7 @@ export class StatusSlots {
   track(key: string): number {
     let t = this.#free.pop();
     if (t === undefined) {
-      t = this.#wanted.length;
-      this.#wanted.push(undefined);
+      t = this.#count++;
       if (t >= this.#tags.length) this.#grow();
     }
     const i = this.#indexOf(key);
@@ -276,7 +304,6 @@ export class StatusSlots {
     const i = this.#indexOf(key);
     if (i >= 0 && this.#slotAt[i] === t) this.#slotAt[i] = -1;
     else this.#goneSlots.delete(key);
-    this.#wanted[t] = undefined;
     this.#listedIds[t] = 0;
     this.#shownElse.delete(t);
     this.#tags[t] = NO_STATUS;
@@ -315,12 +342,12 @@ export class StatusSlots {
 
   /** Sets the name of the ServiceBGPStatus of Service `key` in slot `t` (IPs shown stay). */
   setName(key: string, t: number, name: string): void {
-    const shown = this.shown(t);
+    const shown = this.shown(key, t);
     const tag = statusNameTag(name, this.#nameBase(key));
     this.#tags[t] = tag < 0 ? OTHER_NAME : tag;
     if (tag < 0) this.#otherNames.set(t, name);
     else this.#otherNames.delete(t);
-    this.#keepShown(t, shown);
+    this.#keepShown(key, t, shown);
   }
 
   /** The readable part of the names of Service `key`'s objects (see `statusNameBase`). */

@@ -44,6 +44,6 @@ Deno.test("StatusSlots: names given by the speaker and others read back", () => 
   assert.equal(slots.nameOf(keys[1], b), "legacy-name");
   assert.equal(slots.nameOf(keys[2], c), undefined);
   assert.deepEqual([a, b, c].map((t) => slots.stands(t)), [true, true, false]);
-  slots.clearName(b);
+  slots.clearName(keys[1], b);
   assert.equal(slots.nameOf(keys[1], b), undefined);
 });
