@@ -382,6 +382,11 @@ export interface AdMemo {
   sources: Map<string, Source>;
 }
 
+/** The length of `ad`'s prefixes for an address of this type (IPv4: a number). */
+function lengthFor(addr: number | string, ad: AdvertisementConfig): number {
+  return typeof addr === "number" ? ad.aggregationLength : ad.aggregationLengthV6;
+}
+
 /**
  * One prefix a Service asks for through one advertisement, and the peers it goes to. It is
  * also the Route of that advertisement alone (`attributes` are its interned attributes), so
@@ -392,7 +397,6 @@ export interface AdMemo {
 export class Contribution implements Route {
   /** The address: IPv4 bits as a signed integer, or IPv6 hex (see {@linkcode Prefix}). */
   readonly addr: number | string;
-  readonly length: number;
   /** Itself, or the Prefix it shares with others asking for the same prefix. */
   prefix: Prefix;
   /** Advertisement, attributes, peers and weight, shared (see {@linkcode Source}). */
@@ -405,10 +409,15 @@ export class Contribution implements Route {
    */
   routes: PeerRoutes;
 
-  /** The contribution of Service `at.svc` to `prefix` (its fields copied: no reference kept). */
+  /**
+   * The contribution of Service `at.svc` to `prefix` (its fields copied: no reference kept),
+   * whose length is the aggregation length of `at.source`'s advertisement for its family.
+   */
   constructor(prefix: Prefix, at: { source: Source; svc: string }) {
+    if (prefix.length !== lengthFor(prefix.addr, at.source.ad)) {
+      throw new Error(`prefix length ${prefix.length} is not its advertisement's`);
+    }
     this.addr = prefix.addr;
-    this.length = prefix.length;
     this.prefix = this as unknown as Prefix;
     this.source = at.source;
     this.svc = at.svc;
@@ -418,6 +427,11 @@ export class Contribution implements Route {
   /** The family, from the address's type: no field for it. */
   get afi(): 1 | 2 {
     return typeof this.addr === "number" ? AFI_IPV4 : AFI_IPV6;
+  }
+
+  /** The advertisement's aggregation length for its family: no field for it. */
+  get length(): number {
+    return lengthFor(this.addr, this.source.ad);
   }
 
   get attributes(): RouteAttributes {
