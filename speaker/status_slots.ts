@@ -6,10 +6,17 @@
 import { compareServices, type ServiceAnnouncement } from "./announce_types.ts";
 import { serviceKey, statusNameBase, statusNameOfTag, statusNameTag } from "./status_objects.ts";
 
-/** A `#tags` entry: no ServiceBGPStatus stands for the Service. */
+/** A tag (see `#tag`): no ServiceBGPStatus stands for the Service. */
 const NO_STATUS = -2;
-/** A `#tags` entry: its ServiceBGPStatus has a name of another form, in `#otherNames`. */
+/** A tag: its ServiceBGPStatus has a name of another form, in `#otherNames`. */
 const OTHER_NAME = -1;
+/** `#tagHigh` of {@linkcode NO_STATUS} and {@linkcode OTHER_NAME} (a name's is below 256). */
+const HIGH_NO_STATUS = 0xffff;
+const HIGH_OTHER_NAME = 0xfffe;
+/** 2 ** 32: numbers up to 2 ** 40 are kept as a 32-bit low part and a high part. */
+const LOW = 0x1_0000_0000;
+/** Numbers kept in two parts are below this. */
+const HIGH_END = 2 ** 40;
 
 /** Beyond this many peer lists the table keeps only those some slot uses. */
 const LIST_LIMIT = 4096;
@@ -17,6 +24,12 @@ const LIST_LIMIT = 4096;
 /** What decision `s` asks the reporter for: itself while announced to some peer. */
 function wantedIn(s: ServiceAnnouncement): ServiceAnnouncement | undefined {
   return s.peers.length > 0 ? s : undefined;
+}
+
+/** `to` with `from` copied into its start. */
+function widened<T extends Uint8Array | Uint16Array | Uint32Array>(from: T, to: T): T {
+  to.set(from);
+  return to;
 }
 
 /** No peers: one list for all. */
@@ -56,14 +69,21 @@ export class StatusSlots {
    * decision changed, or after an adoption. No array slot per Service for them.
    */
   readonly #shownElse = new Map<number, readonly string[] | undefined>();
-  /** Per slot, when its object's peers last changed, in ms after the reporter was made. */
-  #since = new Float64Array(1024);
+  /**
+   * Per slot, when its object's peers last changed, in ms after the reporter was made: a
+   * whole number below 2 ** 40 in two parts (five bytes rather than a double's eight), any
+   * other in `#sinceElse`.
+   */
+  #sinceLow = new Uint32Array(1024);
+  #sinceHigh = new Uint8Array(1024);
+  readonly #sinceElse = new Map<number, number>();
   /**
    * Per slot, the name of its ServiceBGPStatus while one stands (written, or adopted after
-   * a restart) as a number (see `statusNameTag`: the name is made again when needed), or
-   * {@linkcode NO_STATUS} or {@linkcode OTHER_NAME}.
+   * a restart) as a number (see `statusNameTag`: the name is made again when needed; a
+   * 40-bit one, in two parts), or {@linkcode NO_STATUS} or {@linkcode OTHER_NAME}.
    */
-  #tags = new Float64Array(1024).fill(NO_STATUS);
+  #tagLow = new Uint32Array(1024);
+  #tagHigh = new Uint16Array(1024).fill(HIGH_NO_STATUS);
   /** Names of the form `statusNameTag` does not take, by slot (adopted objects only). */
   readonly #otherNames = new Map<number, string>();
 
@@ -79,12 +99,18 @@ export class StatusSlots {
 
   /** When the object of slot `t` last changed its peers, in ms after the reporter's start. */
   since(t: number): number {
-    return this.#since[t];
+    const other = this.#sinceElse;
+    if (other.size > 0 && other.has(t)) return other.get(t)!;
+    return this.#sinceHigh[t] * LOW + this.#sinceLow[t];
   }
 
   /** Sets `since` of slot `t`. */
   setSince(t: number, ms: number): void {
-    this.#since[t] = ms;
+    if (Number.isInteger(ms) && ms >= 0 && ms < HIGH_END) {
+      this.#sinceLow[t] = ms % LOW;
+      this.#sinceHigh[t] = Math.floor(ms / LOW);
+      this.#sinceElse.delete(t);
+    } else this.#sinceElse.set(t, ms);
   }
 
   /** BGPPeer names the object of slot `t` lists. */
@@ -136,7 +162,7 @@ export class StatusSlots {
   /** The object of Service `key` in slot `t` is gone (the IPs shown stay: see `show`). */
   clearName(key: string, t: number): void {
     const shown = this.shown(key, t);
-    this.#tags[t] = NO_STATUS;
+    this.#setTag(t, NO_STATUS);
     this.#otherNames.delete(t);
     this.#keepShown(key, t, shown);
   }
@@ -154,7 +180,7 @@ export class StatusSlots {
   shown(key: string, t: number): readonly string[] | undefined {
     const other = this.#shownElse;
     if (other.size > 0 && other.has(t)) return other.get(t);
-    return this.#tags[t] !== NO_STATUS ? this.wantedOf(key)?.ips : undefined;
+    return this.#tag(t) !== NO_STATUS ? this.wantedOf(key)?.ips : undefined;
   }
 
   /** `metallb_speaker_announced` shows `ips` for Service `key` in slot `t`. */
@@ -168,7 +194,7 @@ export class StatusSlots {
   }
 
   #keepShown(key: string, t: number, ips: readonly string[] | undefined): void {
-    const derived = this.#tags[t] !== NO_STATUS ? this.wantedOf(key)?.ips : undefined;
+    const derived = this.#tag(t) !== NO_STATUS ? this.wantedOf(key)?.ips : undefined;
     if (ips === derived) this.#shownElse.delete(t);
     else this.#shownElse.set(t, ips);
   }
@@ -183,7 +209,7 @@ export class StatusSlots {
     after: ServiceAnnouncement | undefined,
   ): void {
     // Without an object nothing is shown either way; already pinned, it stays so.
-    if (this.#tags[t] === NO_STATUS || this.#shownElse.has(t)) return;
+    if (this.#tag(t) === NO_STATUS || this.#shownElse.has(t)) return;
     const was = before && wantedIn(before)?.ips, now = after && wantedIn(after)?.ips;
     if (was !== now) this.#shownElse.set(t, was);
   }
@@ -291,7 +317,7 @@ export class StatusSlots {
     let t = this.#free.pop();
     if (t === undefined) {
       t = this.#count++;
-      if (t >= this.#tags.length) this.#grow();
+      if (t >= this.#tagHigh.length) this.#grow();
     }
     const i = this.#indexOf(key);
     if (i >= 0) this.#slotAt[i] = t;
@@ -306,21 +332,38 @@ export class StatusSlots {
     else this.#goneSlots.delete(key);
     this.#listedIds[t] = 0;
     this.#shownElse.delete(t);
-    this.#tags[t] = NO_STATUS;
+    this.#setTag(t, NO_STATUS);
     this.#otherNames.delete(t);
+    this.#sinceElse.delete(t);
     this.#free.push(t);
+  }
+
+  /** The name tag of slot `t`. */
+  #tag(t: number): number {
+    const high = this.#tagHigh[t];
+    if (high === HIGH_NO_STATUS) return NO_STATUS;
+    if (high === HIGH_OTHER_NAME) return OTHER_NAME;
+    return high * LOW + this.#tagLow[t];
+  }
+
+  #setTag(t: number, tag: number): void {
+    if (tag === NO_STATUS || tag === OTHER_NAME) {
+      this.#tagHigh[t] = tag === NO_STATUS ? HIGH_NO_STATUS : HIGH_OTHER_NAME;
+      return;
+    }
+    // A name's tag is 10 hex digits (see `statusNameTag`): below 2 ** 40.
+    this.#tagLow[t] = tag % LOW;
+    this.#tagHigh[t] = Math.floor(tag / LOW);
   }
 
   /** More room in the typed arrays. */
   #grow(): void {
     // A quarter more, not twice: the slack is at most a quarter (100,000s of slots).
-    const size = this.#tags.length + (this.#tags.length >> 2);
-    const since = new Float64Array(size);
-    since.set(this.#since);
-    this.#since = since;
-    const tags = new Float64Array(size).fill(NO_STATUS);
-    tags.set(this.#tags);
-    this.#tags = tags;
+    const size = this.#tagHigh.length + (this.#tagHigh.length >> 2);
+    this.#sinceLow = widened(this.#sinceLow, new Uint32Array(size));
+    this.#sinceHigh = widened(this.#sinceHigh, new Uint8Array(size));
+    this.#tagLow = widened(this.#tagLow, new Uint32Array(size));
+    this.#tagHigh = widened(this.#tagHigh, new Uint16Array(size).fill(HIGH_NO_STATUS));
     const old = this.#listedIds;
     const ids = old instanceof Uint16Array ? new Uint16Array(size) : new Uint32Array(size);
     ids.set(old);
@@ -329,12 +372,12 @@ export class StatusSlots {
 
   /** Whether a ServiceBGPStatus stands for slot `t` (none for no slot). */
   stands(t: number | undefined): boolean {
-    return t !== undefined && this.#tags[t] !== NO_STATUS;
+    return t !== undefined && this.#tag(t) !== NO_STATUS;
   }
 
   /** The name of the ServiceBGPStatus of Service `key` in slot `t`, while one stands. */
   nameOf(key: string, t: number): string | undefined {
-    const tag = this.#tags[t];
+    const tag = this.#tag(t);
     if (tag === NO_STATUS) return undefined;
     if (tag === OTHER_NAME) return this.#otherNames.get(t);
     return statusNameOfTag(this.#nameBase(key), tag);
@@ -344,7 +387,7 @@ export class StatusSlots {
   setName(key: string, t: number, name: string): void {
     const shown = this.shown(key, t);
     const tag = statusNameTag(name, this.#nameBase(key));
-    this.#tags[t] = tag < 0 ? OTHER_NAME : tag;
+    this.#setTag(t, tag < 0 ? OTHER_NAME : tag);
     if (tag < 0) this.#otherNames.set(t, name);
     else this.#otherNames.delete(t);
     this.#keepShown(key, t, shown);

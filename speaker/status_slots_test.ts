@@ -47,3 +47,17 @@ Deno.test("StatusSlots: names given by the speaker and others read back", () => 
   slots.clearName(keys[1], b);
   assert.equal(slots.nameOf(keys[1], b), undefined);
 });
+
+Deno.test("StatusSlots: times and names read back whole, past 32 bits too", () => {
+  const { slots, keys } = slotsFor(2000);
+  const times = [0, 7, 0x3fffffff, 2 ** 32 + 5, 2 ** 40 - 1, 2 ** 40, -3, 1.5, 2 ** 53];
+  keys.forEach((key, i) => slots.setSince(slots.slotOf(key)!, times[i % times.length] + i));
+  keys.forEach((key, i) =>
+    assert.equal(slots.since(slots.slotOf(key)!), times[i % times.length] + i, key)
+  );
+  for (const hex of ["0000000000", "00ffffffff", "0100000000", "ffffffffff", "8000000001"]) {
+    const name = `s000001-n1-${hex}`;
+    slots.setName(keys[1], slots.slotOf(keys[1])!, name);
+    assert.equal(slots.nameOf(keys[1], slots.slotOf(keys[1])!), name);
+  }
+});
