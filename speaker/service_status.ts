@@ -383,9 +383,7 @@ export class ServiceStatusReporter {
   /** The series of `metallb_speaker_announced`: service, protocol, node, IP. */
   #announcedRows(row: (values: readonly string[], value: number) => void): void {
     const node = this.#o.node;
-    for (const [key, t] of this.#slots.followed()) {
-      const ips = this.#slots.shown(key, t);
-      if (ips === undefined) continue;
+    for (const [key, ips] of this.#slots.shownAll()) {
       // A repeated IP is one series, as setting it twice made one.
       for (let i = 0; i < ips.length; i++) {
         if (ips.indexOf(ips[i]) === i) row([key, "bgp", node, ips[i]], 1);

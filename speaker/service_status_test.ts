@@ -91,10 +91,23 @@ Deno.test("reporter: two decisions of one Service share its object", () => {
 });
 
 Deno.test("reporter: metallb_speaker_announced follows what peers hold, at confirmation", () => {
-  const metrics = defineMetallbMetrics(createRegistry());
+  const registry = createRegistry();
+  const metrics = defineMetallbMetrics(registry);
   const { r } = reporter(metrics);
-  const shown = (ip: string) =>
-    metrics.speakerAnnounced.get({ service: "default/a", protocol: "bgp", node: "n1", ip });
+  const shown = (ip: string) => {
+    const one = metrics.speakerAnnounced.get({
+      service: "default/a",
+      protocol: "bgp",
+      node: "n1",
+      ip,
+    });
+    // The series listed say the same.
+    const listed = registry.render().includes(
+      `service="default/a",protocol="bgp",node="n1",ip="${ip}"} 1`,
+    );
+    assert.equal(listed, one === 1, ip);
+    return one;
+  };
   const withIp = (ip: string): ServiceAnnouncement => ({ ...decision("a"), ips: [ip] });
   pass(r, [withIp("192.0.2.1")]);
   assert.equal(shown("192.0.2.1"), 1);

@@ -312,6 +312,29 @@ export class StatusSlots {
     yield* this.#goneSlots;
   }
 
+  /**
+   * Every followed Service's `namespace/name` and the IPs shown for it, where any are (see
+   * `shown`): one walk, no search per Service.
+   */
+  *shownAll(): Generator<[string, readonly string[]]> {
+    const list = this.#handled, slotAt = this.#slotAt, other = this.#shownElse;
+    for (let i = 0; i < list.length; i++) {
+      const t = slotAt[i];
+      if (t < 0) continue;
+      const ips = other.has(t)
+        ? other.get(t)
+        : this.#tag(t) !== NO_STATUS
+        ? wantedIn(list[i])?.ips
+        : undefined;
+      if (ips !== undefined) yield [serviceKey(list[i]), ips];
+    }
+    // Gone Services want nothing: only IPs pinned are shown.
+    for (const [key, t] of this.#goneSlots) {
+      const ips = other.get(t);
+      if (ips !== undefined) yield [key, ips];
+    }
+  }
+
   /** A slot for Service `key`, with nothing in it. */
   track(key: string): number {
     let t = this.#free.pop();
