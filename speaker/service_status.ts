@@ -20,7 +20,6 @@ import {
   serviceBGPStatusName,
   serviceBGPStatusObject,
   serviceEvent,
-  serviceKey,
   serviceKeyOf,
 } from "./status_objects.ts";
 
@@ -452,8 +451,8 @@ export class ServiceStatusReporter {
   /** Every handled Service for /status, built when read. */
   services(): SpeakerServiceStatus[] {
     const peers = this.#o.peers;
-    return this.#slots.handled.map((s) => {
-      const t = this.#slots.slotOf(serviceKey(s));
+    return this.#slots.handled.map((s, i) => {
+      const t = this.#slots.slotAt(i);
       const h = this.#slots.stands(t) ? t : undefined;
       const st: SpeakerServiceStatus = {
         namespace: s.namespace,

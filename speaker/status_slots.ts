@@ -303,6 +303,15 @@ export class StatusSlots {
     return t >= 0 ? t : this.#goneSlots.get(key);
   }
 
+  /** The slot of the Service of decision `i` in `handled`, while it is followed. */
+  slotAt(i: number): number | undefined {
+    const list = this.#handled;
+    // Decisions sharing a name share the slot of the first.
+    while (i > 0 && compareServices(list[i - 1], list[i]) === 0) i--;
+    const t = this.#slotAt[i];
+    return t >= 0 ? t : undefined;
+  }
+
   /** Every followed Service's `namespace/name` and slot. */
   *followed(): Generator<[string, number]> {
     const list = this.#handled, slotAt = this.#slotAt;
