@@ -2,9 +2,9 @@
  * The ServiceBGPStatus objects file mode holds in memory (the overlay's
  * `serviceBGPStatuses()`). A speaker writes one per announced Service, 100,000s of them, each
  * of the same shape; kept whole, one costs ~300 B (object, metadata, labels, status, key).
- * Kept here as its parts (node, Service, the speaker's shared list of peers) in a slot of two
- * arrays, under the writer's own name string, and built again when read; an object of
- * another shape is kept as it was written.
+ * Kept here as its parts (node, Service, the speaker's shared list of peers) in a slot of an
+ * array and a typed array, under the writer's own name string, and built again when read; an
+ * object of another shape is kept as it was written.
  */
 import { ObjectMapView } from "./object_map_view.ts";
 import type { KubeObject } from "./types.ts";
@@ -27,7 +27,10 @@ class Common {
   ) {}
 }
 
-/** Beyond this many distinct shared parts the table starts again (parts made stay valid). */
+/** The part of no slot (id 0). */
+const NO_COMMON = new Common("", "", []);
+
+/** Beyond this many shared parts the table keeps only those some slot uses. */
 const COMMON_LIMIT = 4096;
 
 /** Whether `o`'s own keys are exactly `keys` (in any order). */
@@ -43,12 +46,11 @@ function keysAre(o: object, keys: readonly string[]): boolean {
 
 /**
  * The common part of `object` (its Service's name is `status.serviceName`) when building it
- * again from them gives an equal object; `shared` interns it.
+ * again from them gives an equal object.
  */
 function commonPartOf(
   at: { namespace: string; name: string },
   object: KubeObject,
-  shared: Map<string, Common>,
 ): Common | undefined {
   const { namespace, name } = at;
   if (object.apiVersion !== API_VERSION || object.kind !== KIND) return undefined;
@@ -66,20 +68,29 @@ function commonPartOf(
   if (!keysAre(l, [NODE_LABEL, SERVICE_NAME_LABEL, SERVICE_NAMESPACE_LABEL])) return undefined;
   if (l[NODE_LABEL] !== node || l[SERVICE_NAME_LABEL] !== serviceName) return undefined;
   if (l[SERVICE_NAMESPACE_LABEL] !== serviceNamespace) return undefined;
-  return commonOf(shared, new Common(node, serviceNamespace, peers));
+  return new Common(node, serviceNamespace, peers);
 }
 
-/** The one shared {@linkcode Common} equal to `c` (`c` itself when it is the first). */
-function commonOf(shared: Map<string, Common>, c: Common): Common {
+/** The key equal {@linkcode Common}s share, or undefined when it cannot be one. */
+function commonKey(c: Common): string | undefined {
   const texts = [c.node, c.serviceNamespace, ...c.peers];
   // A list of strings joined by newline is one key only while no string holds a newline.
-  if (texts.some((t) => typeof t !== "string" || t.includes("\n"))) return c;
-  const key = texts.join("\n");
-  const hit = shared.get(key);
-  if (hit) return hit;
-  if (shared.size >= COMMON_LIMIT) shared.clear();
-  shared.set(key, c);
-  return c;
+  if (texts.some((t) => typeof t !== "string" || t.includes("\n"))) return undefined;
+  return texts.join("\n");
+}
+
+/** Characters of the hash a speaker's ServiceBGPStatus name ends with. */
+const HASH_LENGTH = 10;
+
+/**
+ * The Service name that `name` spells as `<service>-<node>-<10 characters>` (a speaker's
+ * names of lowercase Services and nodes), else undefined: then kept apart.
+ */
+function serviceNameIn(name: string, node: string): string | undefined {
+  const end = name.length - HASH_LENGTH - 1;
+  const at = end - node.length;
+  if (at < 2 || name.charCodeAt(end) !== 45 || name.charCodeAt(at - 1) !== 45) return undefined;
+  return name.startsWith(node, at) ? name.slice(0, at - 1) : undefined;
 }
 
 /** The object its parts stand for (a new one per read: nothing is cached per Service). */
@@ -113,15 +124,29 @@ function build(
 export class BgpStatusStore extends ObjectMapView {
   /**
    * By namespace, then name: the name is the writer's string, no `namespace/name` made. A
-   * status of the usual shape is a slot number: its parts sit in `#serviceNames` and
-   * `#commons` at that index (two array slots rather than an object, times 100,000s).
+   * status of the usual shape is a slot number: its common part is found through
+   * `#commonIds` at that index, and its Service's name is read from its own name (see
+   * `serviceNameIn`) or kept in `#serviceNames` (two bytes rather than an object and a name,
+   * times 100,000s).
    */
   readonly #byNamespace = new Map<string, Map<string, number | KubeObject>>();
-  readonly #serviceNames: string[] = [];
-  readonly #commons: (Common | undefined)[] = [];
+  /** Service names of slots whose name does not give it (see `serviceNameIn`). */
+  readonly #serviceNames = new Map<number, string>();
+  /** Slots made so far (free or not). */
+  #slots = 0;
+  /**
+   * Per slot, the id of its common part in `#commons`; 0 = a free slot. Two bytes each
+   * while there are fewer than 65,536 parts (nearly always), four beyond.
+   */
+  #commonIds: Uint16Array | Uint32Array = new Uint16Array(1024);
+  /** Shared parts by id (id 0 stands for none). */
+  #commons: Common[] = [NO_COMMON];
+  /** Ids of shared parts by their key (see `commonKey`). */
+  readonly #commonIndex = new Map<string, number>();
+  /** `#commons` is compacted when it grows to this many. */
+  #commonLimit = COMMON_LIMIT;
   /** Slots given back by deletes, taken again before the arrays grow. */
   readonly #free: number[] = [];
-  readonly #shared = new Map<string, Common>();
   #size = 0;
 
   /** Keeps `object` as ServiceBGPStatus `namespace/name`; null deletes it. */
@@ -137,15 +162,20 @@ export class BgpStatusStore extends ObjectMapView {
       return;
     }
     if (!names) this.#byNamespace.set(namespace, names = new Map());
-    const common = commonPartOf({ namespace, name }, object, this.#shared);
+    const common = commonPartOf({ namespace, name }, object);
     if (common === undefined) {
       this.#release(held);
       names.set(name, object);
     } else {
       // An object of the usual shape again keeps its slot.
-      const slot = typeof held === "number" ? held : this.#free.pop() ?? this.#commons.length;
-      this.#serviceNames[slot] = (object.status as { serviceName: string }).serviceName;
-      this.#commons[slot] = common;
+      const slot = typeof held === "number" ? held : this.#free.pop() ?? this.#slots++;
+      // The id first: making one may renumber every slot's but this one's.
+      const id = this.#commonId(common);
+      if (slot >= this.#commonIds.length) this.#grow(slot);
+      const serviceName = (object.status as { serviceName: string }).serviceName;
+      if (serviceNameIn(name, common.node) === serviceName) this.#serviceNames.delete(slot);
+      else this.#serviceNames.set(slot, serviceName);
+      this.#commonIds[slot] = id;
       names.set(name, slot);
     }
     if (held === undefined) this.#size++;
@@ -154,16 +184,67 @@ export class BgpStatusStore extends ObjectMapView {
   /** Gives back the slot of `held`, if it is one (its parts are dropped). */
   #release(held: number | KubeObject | undefined): void {
     if (typeof held !== "number") return;
-    this.#serviceNames[held] = "";
-    this.#commons[held] = undefined;
+    this.#serviceNames.delete(held);
+    this.#commonIds[held] = 0;
     this.#free.push(held);
+  }
+
+  /** The id of the shared part equal to `c` (a new one when none is). */
+  #commonId(c: Common): number {
+    const key = commonKey(c);
+    const hit = key === undefined ? undefined : this.#commonIndex.get(key);
+    if (hit !== undefined) return hit;
+    if (this.#commons.length >= this.#commonLimit) this.#compact();
+    const id = this.#commons.length;
+    if (id > 0xffff && this.#commonIds instanceof Uint16Array) {
+      this.#commonIds = Uint32Array.from(this.#commonIds);
+    }
+    this.#commons.push(c);
+    if (key !== undefined) this.#commonIndex.set(key, id);
+    return id;
+  }
+
+  /** Keeps only the shared parts some slot uses, numbered again (peers came and went). */
+  #compact(): void {
+    const kept: Common[] = [NO_COMMON];
+    const renumbered = new Uint32Array(this.#commons.length);
+    const ids = this.#commonIds;
+    for (let slot = 0; slot < this.#slots; slot++) {
+      const id = ids[slot];
+      if (id === 0) continue;
+      if (renumbered[id] === 0) {
+        renumbered[id] = kept.length;
+        kept.push(this.#commons[id]);
+      }
+      ids[slot] = renumbered[id];
+    }
+    this.#commons = kept;
+    // As many parts in use as that (hardly ever): compacting again soon would not free any.
+    this.#commonLimit = Math.max(COMMON_LIMIT, 2 * kept.length);
+    this.#commonIndex.clear();
+    for (let id = 1; id < kept.length; id++) {
+      const key = commonKey(kept[id]);
+      if (key !== undefined) this.#commonIndex.set(key, id);
+    }
+  }
+
+  /** Room in `#commonIds` for `slot`. */
+  #grow(slot: number): void {
+    const old = this.#commonIds;
+    // A quarter more, not twice: the slack is at most a quarter (100,000s of slots).
+    const size = Math.max(slot + 1, old.length + (old.length >> 2));
+    const ids = old instanceof Uint16Array ? new Uint16Array(size) : new Uint32Array(size);
+    ids.set(old);
+    this.#commonIds = ids;
   }
 
   /** The object `held` under `namespace/name` stands for. */
   #object(namespace: string, name: string, held: number | KubeObject): KubeObject {
     if (typeof held !== "number") return held;
     const at = { namespace, name };
-    return build(at, { serviceName: this.#serviceNames[held], common: this.#commons[held]! });
+    const common = this.#commons[this.#commonIds[held]];
+    const serviceName = this.#serviceNames.get(held) ?? serviceNameIn(name, common.node)!;
+    return build(at, { serviceName, common });
   }
 
   get size(): number {

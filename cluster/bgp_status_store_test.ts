@@ -73,3 +73,56 @@ Deno.test("statuses sharing node, namespace and peers read back each as written"
   assert.equal(peersOf("b-n1"), peersOf("a-n1"));
   assert.notEqual(peersOf("e-n1"), peersOf("a-n1"));
 });
+
+Deno.test("statuses read back as written after their shared parts are compacted", () => {
+  const store = new BgpStatusStore();
+  // Each of these peer lists is used once and then replaced: past the table's limit only
+  // the parts in use are kept, renumbered.
+  for (let i = 0; i < 5000; i++) {
+    store.write("metallb-system", `s${i % 50}`, status(`s${i % 50}`, `s${i % 50}`, [`p${i}`]));
+  }
+  assert.equal(store.size, 50);
+  for (let j = 0; j < 50; j++) {
+    const last = 4950 + j;
+    assert.deepEqual(store.get(`metallb-system/s${j}`), status(`s${j}`, `s${j}`, [`p${last}`]));
+  }
+  store.write("metallb-system", "s0", null);
+  store.write("metallb-system", "t", status("t", "t", ["p4999"]));
+  assert.deepEqual(store.get("metallb-system/t"), status("t", "t", ["p4999"]));
+  assert.equal(store.size, 50);
+});
+
+Deno.test("more than 65,536 distinct shared parts in use read back as written", () => {
+  const store = new BgpStatusStore();
+  const n = 70_000;
+  for (let i = 0; i < n; i++) {
+    store.write("metallb-system", `s${i}`, status(`s${i}`, `s${i}`, [`p${i}`]));
+  }
+  assert.equal(store.size, n);
+  for (const i of [0, 1, 65_535, 65_536, 65_537, n - 1]) {
+    assert.deepEqual(store.get(`metallb-system/s${i}`), status(`s${i}`, `s${i}`, [`p${i}`]));
+  }
+});
+
+Deno.test("a Service's name is read from the status's name when it spells it, else kept", () => {
+  const store = new BgpStatusStore();
+  const written = [
+    // Spelled `<service>-<node>-<hash>`: the name gives the Service's.
+    status("web-n1-0123456789", "web", ["p1"]),
+    status("a-b-n1-0123456789", "a-b", ["p1"]),
+    // Names that look alike but give another Service's name, or none.
+    status("web-n1-0123456789x", "web", ["p1"]),
+    status("api-n1-0123456789", "web", ["p1"]),
+    status("-n1-0123456789", "", ["p1"]),
+    status("web-n2-0123456789", "web", ["p1"]),
+  ];
+  for (const o of written) store.write("metallb-system", o.metadata.name, o);
+  for (const o of written) assert.deepEqual(store.get(`metallb-system/${o.metadata.name}`), o);
+  // A slot given back and taken again by a status of the other kind.
+  store.write("metallb-system", "web-n1-0123456789", null);
+  store.write("metallb-system", "api-n1-0123456789", null);
+  const again = [status("db-n1-abcdefabcd", "db", []), status("x-n1-abcdefabcd", "y", [])];
+  for (const o of again) store.write("metallb-system", o.metadata.name, o);
+  for (const o of again) assert.deepEqual(store.get(`metallb-system/${o.metadata.name}`), o);
+  assert.equal(store.size, written.length);
+});

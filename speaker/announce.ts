@@ -81,10 +81,11 @@ export function* planAnnouncements(
     ? yield* patchTouched(cache, ctx, touched)
     : yield* planAll(cache, ctx, input);
   cache.aggregate = agg;
-  // Callers get their own containers: the aggregate is patched in place next time.
+  // Callers get their own map: the aggregate's is patched in place next time. Its list of
+  // outcomes is not (a patch makes a new one), so callers share it: no copy, 100,000s long.
   const result: Announcements = {
     routes: new Map(agg.routes),
-    services: agg.services.slice(),
+    services: agg.services,
     peers: ctx.peers.slice(),
   };
   if (ctx.nodeReason) result.nodeReason = ctx.nodeReason;
@@ -121,7 +122,8 @@ function* planAll(
 ): Generator<void, Aggregate> {
   const { records, changes, unique } = yield* decideAll(cache, ctx, input);
   cache.inputs = {
-    services: input.services.slice(),
+    // A frozen list cannot change under us: kept as it is, not copied (100,000s long).
+    services: Object.isFrozen(input.services) ? input.services : input.services.slice(),
     loadBalancerClass: input.loadBalancerClass,
     unique,
   };

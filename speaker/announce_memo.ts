@@ -97,6 +97,7 @@ export function* countEndpoints(
     return undefined;
   }
   const { slices: prev, nums } = last;
+  const owned = !Object.isFrozen(prev);
   // Each affected record's counts before, so that a slice replaced by an equal one (or
   // moved between slices) decides nothing again.
   const before = new Map<ServiceRecord, Counts>();
@@ -118,8 +119,11 @@ export function* countEndpoints(
     add(prev[i], 3 * i, -1);
     storeCounts(nums, 3 * i, sliceCounts(slices[i], nodeName));
     add(slices[i], 3 * i, 1);
-    prev[i] = slices[i];
+    if (owned) (prev as EndpointSliceView[])[i] = slices[i];
   }
+  // A frozen list cannot change under us: kept as it is, not copied (100,000s long).
+  if (Object.isFrozen(slices)) last.slices = slices;
+  else if (!owned) last.slices = slices.slice();
   const touched = new Set<ServiceRecord>();
   for (const [rec, was] of before) {
     if (sameCounts(rec.counts, was)) continue;
@@ -160,7 +164,8 @@ function* recountAll(
     if (!at.has(rec.key)) setCounts(rec, { sums, at: sums.length });
   }
   for (const [key, o] of at) setCounts(recordOf(cache, key), { sums, at: o });
-  cache.endpoints = { node: nodeName, slices: slices.slice(), nums };
+  const kept = Object.isFrozen(slices) ? slices : slices.slice();
+  cache.endpoints = { node: nodeName, slices: kept, nums };
 }
 
 /** Map key of an attribute set. */

@@ -406,6 +406,15 @@ function rendered(a: Announcements): unknown {
 }
 
 Deno.test("a reused cache gives what a fresh computation gives, change after change", () => {
+  reusedCacheMatchesFresh((list) => [...list]);
+});
+
+Deno.test("a reused cache keeping frozen input lists gives what a fresh computation gives", () => {
+  // Frozen lists are kept by the cache rather than copied: each call hands new ones.
+  reusedCacheMatchesFresh((list) => Object.freeze([...list]) as typeof list);
+});
+
+function reusedCacheMatchesFresh(listed: <T>(list: T[]) => T[]): void {
   const cfg = config([
     poolObject("pool-b", ["198.51.100.0/24", "2001:db8:1::/120"]),
     peerObject("r1", { myASN: 64500, peerASN: 64501, peerAddress: "10.0.0.1" }),
@@ -431,8 +440,8 @@ Deno.test("a reused cache gives what a fresh computation gives, change after cha
   const cache = createAnnounceCache();
   const input = () => ({
     nodeName: "n1",
-    services: [...services],
-    endpointSlices: [...slices],
+    services: listed(services),
+    endpointSlices: listed(slices),
     nodes: [],
     weightedEcmp: true,
   });
@@ -488,7 +497,7 @@ Deno.test("a reused cache gives what a fresh computation gives, change after cha
     rendered(computeAnnouncements(cfg, { ...input(), cache })),
     rendered(computeAnnouncements(cfg, input())),
   );
-});
+}
 
 Deno.test("a Service decided again for the same routes keeps its route and planner objects", () => {
   const w = baseWorld();

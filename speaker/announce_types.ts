@@ -154,7 +154,10 @@ export function prefixList(s: ServiceAnnouncement): readonly (string | Prefix)[]
 export interface Announcements {
   /** Routes by BGPPeer name, for every peer selecting this node (possibly empty), sorted. */
   routes: Map<string, Route[]>;
-  /** Every LoadBalancer Service handled, sorted by namespace/name. */
+  /**
+   * Every LoadBalancer Service handled, sorted by namespace/name: the planner's own list,
+   * read only (it is handed out again while nothing changed).
+   */
   services: ServiceAnnouncement[];
   /** BGPPeers that select this node and are not rejected, sorted by name. */
   peers: PeerConfig[];
@@ -185,7 +188,7 @@ export interface AnnounceCache {
   aggregate?: Aggregate;
   /** The Services of the last call. */
   inputs?: {
-    services: ServiceView[];
+    services: readonly ServiceView[];
     loadBalancerClass?: string;
     /** No two handled Services share a `namespace/name` (records can then be patched). */
     unique: boolean;
@@ -280,7 +283,8 @@ export interface SliceCounts {
 /** The slices last counted, with each one's counts (no memo object per slice). */
 export interface EndpointState {
   node: string;
-  slices: EndpointSliceView[];
+  /** The slices counted: the caller's own list when frozen, else a copy patched in place. */
+  slices: readonly EndpointSliceView[];
   /** Per slice: serving endpoints, those on the node, the ready ones of those. */
   nums: Int32Array;
 }
@@ -378,6 +382,11 @@ export interface AdMemo {
   sources: Map<string, Source>;
 }
 
+/** The length of `ad`'s prefixes for an address of this type (IPv4: a number). */
+function lengthFor(addr: number | string, ad: AdvertisementConfig): number {
+  return typeof addr === "number" ? ad.aggregationLength : ad.aggregationLengthV6;
+}
+
 /**
  * One prefix a Service asks for through one advertisement, and the peers it goes to. It is
  * also the Route of that advertisement alone (`attributes` are its interned attributes), so
@@ -388,7 +397,6 @@ export interface AdMemo {
 export class Contribution implements Route {
   /** The address: IPv4 bits as a signed integer, or IPv6 hex (see {@linkcode Prefix}). */
   readonly addr: number | string;
-  readonly length: number;
   /** Itself, or the Prefix it shares with others asking for the same prefix. */
   prefix: Prefix;
   /** Advertisement, attributes, peers and weight, shared (see {@linkcode Source}). */
@@ -401,10 +409,15 @@ export class Contribution implements Route {
    */
   routes: PeerRoutes;
 
-  /** The contribution of Service `at.svc` to `prefix` (its fields copied: no reference kept). */
+  /**
+   * The contribution of Service `at.svc` to `prefix` (its fields copied: no reference kept),
+   * whose length is the aggregation length of `at.source`'s advertisement for its family.
+   */
   constructor(prefix: Prefix, at: { source: Source; svc: string }) {
+    if (prefix.length !== lengthFor(prefix.addr, at.source.ad)) {
+      throw new Error(`prefix length ${prefix.length} is not its advertisement's`);
+    }
     this.addr = prefix.addr;
-    this.length = prefix.length;
     this.prefix = this as unknown as Prefix;
     this.source = at.source;
     this.svc = at.svc;
@@ -414,6 +427,11 @@ export class Contribution implements Route {
   /** The family, from the address's type: no field for it. */
   get afi(): 1 | 2 {
     return typeof this.addr === "number" ? AFI_IPV4 : AFI_IPV6;
+  }
+
+  /** The advertisement's aggregation length for its family: no field for it. */
+  get length(): number {
+    return lengthFor(this.addr, this.source.ad);
   }
 
   get attributes(): RouteAttributes {

@@ -13,13 +13,13 @@ import type { ServiceAnnouncement } from "./announce.ts";
 import type { PeerSet } from "./peer_set.ts";
 import type { SpeakerServiceStatus } from "./status_types.ts";
 import type { WriteQueue } from "./write_queue.ts";
+import { NO_PEERS, StatusSlots } from "./status_slots.ts";
 import {
   changedDecisions,
   isOwnStatus,
   serviceBGPStatusName,
   serviceBGPStatusObject,
   serviceEvent,
-  serviceKey,
   serviceKeyOf,
 } from "./status_objects.ts";
 
@@ -44,38 +44,17 @@ export interface ServiceStatusOptions {
   now: () => number;
 }
 
-/**
- * One Service this reporter follows (announced to some peer, or with a ServiceBGPStatus
- * standing): one object instead of an entry in a map per field, times 100,000s.
- */
-interface Tracked {
-  /** The decision while the Service is announced to at least one peer. */
-  wanted: ServiceAnnouncement | undefined;
-  /** Name of its ServiceBGPStatus while one stands (written, or adopted after a restart). */
-  name: string | undefined;
-  /** BGPPeer names that object lists, sorted and shared (see `#sharedPeers`). */
-  peers: readonly string[];
-  /** When `peers` last changed, in ms after the reporter was made (a small integer). */
-  since: number;
-  /** The IPs `metallb_speaker_announced` shows for it. */
-  ips: readonly string[] | undefined;
-}
-
-const NO_PEERS: readonly string[] = Object.freeze([]);
-
 /** Peers of one Service that `#holding` tracks in a bit mask; more take a list. */
 const MASK_PEERS = 30;
 
 /** Reports, per Service, what this node's peers really hold. */
 export class ServiceStatusReporter {
   readonly #o: ServiceStatusOptions;
-  /** Origin of `Tracked.since`: offsets from it stay small integers, not boxed doubles. */
+  /** Origin of the slots' `since`. */
   readonly #base: number;
-  /** The decisions last observed, sorted by namespace/name. */
-  #handled: readonly ServiceAnnouncement[] = [];
-  /** By `namespace/name`. */
-  readonly #tracked = new Map<string, Tracked>();
-  /** Interned `Tracked.peers` lists, by their names joined. */
+  /** The decisions last observed, and what is followed per Service. */
+  readonly #slots: StatusSlots;
+  /** Interned per-slot peer lists, by their names joined. */
   readonly #peerLists = new Map<string, readonly string[]>();
   /** Shared sublists of the planner's peer lists, by the bits of the peers they keep. */
   readonly #subsets = new WeakMap<readonly string[], Map<number, readonly string[]>>();
@@ -98,6 +77,7 @@ export class ServiceStatusReporter {
   constructor(options: ServiceStatusOptions) {
     this.#o = options;
     this.#base = options.now();
+    this.#slots = new StatusSlots(options.node);
     // `metallb_speaker_announced` is read from the tracked records: no series of its own.
     options.metrics?.speakerAnnounced.attach({
       forEach: (row) => this.#announcedRows(row),
@@ -115,10 +95,12 @@ export class ServiceStatusReporter {
   ): Generator<void, void> {
     this.#index = undefined;
     const notices = { sent: 0, more: 0 };
+    const before = this.#slots.handled;
+    if (before !== services) yield* this.#slots.realign(services);
     let n = 0;
-    for (const [key, s] of changedDecisions(this.#handled, services)) {
+    for (const [key, s] of changedDecisions(before, services)) {
       if ((++n & 511) === 0) yield;
-      if (s?.peers.length && !this.#index && this.#tracked.get(key)?.name === undefined) {
+      if (s?.peers.length && !this.#index && !this.#slots.stands(this.#slots.slotOf(key))) {
         yield* this.#buildIndex(statuses());
       }
       if (s === undefined) {
@@ -131,7 +113,6 @@ export class ServiceStatusReporter {
         count: notices.more,
       });
     }
-    this.#handled = services;
     this.#index = undefined;
   }
 
@@ -141,36 +122,36 @@ export class ServiceStatusReporter {
       this.#forget(key);
       return;
     }
-    let t = this.#tracked.get(key);
-    if (!t) {
-      t = { wanted: s, name: undefined, peers: NO_PEERS, since: 0, ips: undefined };
-      this.#tracked.set(key, t);
-    }
-    t.wanted = s;
+    // What it wants is its decision now (see `wantedOf`): the IPs shown stay until confirmed.
+    const t = this.#slots.slotOf(key) ?? this.#slots.track(key);
     // The same IPs in the new view's list: keep that one, not a list of an old view's own.
-    if (t.ips !== undefined && t.ips !== s.ips && sameList(t.ips, s.ips)) t.ips = s.ips;
+    const ips = this.#slots.shown(key, t);
+    if (ips !== undefined && ips !== s.ips && sameList(ips, s.ips)) this.#slots.show(key, t, s.ips);
     this.#unconfirmed.add(key);
-    if (t.name === undefined) this.#adopt(key, t);
+    if (!this.#slots.stands(t)) this.#adopt(key, t, s);
+  }
+
+  /** Now as a `#since`: whole ms while they fit 30 bits, as before. */
+  #sinceNow(): number {
+    const ms = this.#o.now() - this.#base;
+    return ms >= 0 && ms <= 0x3fffffff ? ms | 0 : ms;
   }
 
   /** After a restart the objects written before it are adopted, and left alone when right. */
-  #adopt(key: string, t: Tracked): void {
-    const found = this.#existing(key, t.wanted!);
+  #adopt(key: string, t: number, s: ServiceAnnouncement): void {
+    const found = this.#existing(key, s);
     if (!found) return;
     const peers = (found.status as { peers?: unknown } | undefined)?.peers;
-    t.name = found.metadata.name;
-    t.peers = this.#sharedPeers(
-      Array.isArray(peers) ? peers.filter((p) => typeof p === "string").sort() : [],
+    const name = found.metadata.name;
+    this.#slots.setName(key, t, name);
+    this.#slots.setListed(
+      t,
+      this.#sharedPeers(
+        Array.isArray(peers) ? peers.filter((p) => typeof p === "string").sort() : [],
+      ),
     );
-    t.since = this.#sinceNow();
-    this.#deleting.delete(t.name);
-  }
-
-  /** Now as a `Tracked.since`: an integer the engine keeps unboxed for the first 12 days. */
-  #sinceNow(): number {
-    const ms = this.#o.now() - this.#base;
-    // A double stored once into the field would box it in every record, times 100,000s.
-    return ms >= 0 && ms <= 0x3fffffff ? ms | 0 : ms;
+    this.#slots.setSince(t, this.#sinceNow());
+    this.#deleting.delete(name);
   }
 
   /** One list per distinct set of peers (most Services have the same few): not one each. */
@@ -186,11 +167,10 @@ export class ServiceStatusReporter {
   }
 
   #forget(key: string): void {
-    const t = this.#tracked.get(key);
-    if (!t) return;
-    t.wanted = undefined;
-    if (t.name !== undefined) this.#unconfirmed.add(key);
-    else this.#tracked.delete(key);
+    const t = this.#slots.slotOf(key);
+    if (t === undefined) return;
+    if (this.#slots.stands(t)) this.#unconfirmed.add(key);
+    else this.#slots.untrack(key, t);
   }
 
   /** Reports an assigned Service that is not announced (or only partly): Event and log. */
@@ -241,7 +221,7 @@ export class ServiceStatusReporter {
     if (this.#recheck) {
       this.#recheck = false;
       let n = 0;
-      for (const key of this.#tracked.keys()) {
+      for (const [key] of this.#slots.followed()) {
         if ((++n & 4095) === 0) yield;
         this.#unconfirmed.add(key);
       }
@@ -249,11 +229,11 @@ export class ServiceStatusReporter {
     let n = 0;
     for (const key of this.#unconfirmed) {
       if ((++n & 255) === 0) yield;
-      const t = this.#tracked.get(key);
-      const s = t?.wanted;
+      const t = this.#slots.slotOf(key);
+      const s = t === undefined ? undefined : this.#slots.wantedOf(key);
       const holding = s ? this.#holding(t!, s) : NO_PEERS;
       if (!s || holding === s.peers) this.#unconfirmed.delete(key);
-      if (t) this.#record(key, t, holding);
+      if (t !== undefined) this.#record(key, t, holding);
     }
   }
 
@@ -262,8 +242,8 @@ export class ServiceStatusReporter {
    * do, else a shared list (see `#subset`). Nothing is made per Service: this runs for
    * every Service on every confirmation, 100,000s at a start.
    */
-  #holding(t: Tracked, s: ServiceAnnouncement): readonly string[] {
-    const before = t.name === undefined ? NO_PEERS : t.peers;
+  #holding(t: number, s: ServiceAnnouncement): readonly string[] {
+    const before = this.#slots.stands(t) ? this.#slots.listed(t) : NO_PEERS;
     const wanted = s.peers;
     if (wanted.length > MASK_PEERS) return this.#holdingList(before, s);
     let mask = 0;
@@ -324,38 +304,45 @@ export class ServiceStatusReporter {
   }
 
   /** Writes (or deletes) the ServiceBGPStatus of `key` when `holding` differs from it. */
-  #record(key: string, t: Tracked, holding: readonly string[]): void {
-    const held = t.name !== undefined;
-    if (held && (t.peers === holding || sameList(t.peers, holding))) {
+  #record(key: string, t: number, holding: readonly string[]): void {
+    const held = this.#slots.stands(t);
+    const listed = this.#slots.listed(t);
+    const wanted = this.#slots.wantedOf(key);
+    if (held && (listed === holding || sameList(listed, holding))) {
       // The same peers, other addresses (the Service's IP changed): the metric follows.
-      if (t.ips !== t.wanted?.ips) this.#metricsOf(t);
+      if (this.#slots.shown(key, t) !== wanted?.ips) this.#slots.showWanted(t);
       return;
     }
     if (holding.length === 0) {
-      if (held) this.#withdraw(t);
-      if (!t.wanted) this.#tracked.delete(key);
+      if (held) this.#withdraw(key, t);
+      if (!wanted) this.#slots.untrack(key, t);
       return;
     }
-    const s = t.wanted!;
-    t.name ??= serviceBGPStatusName(s.namespace, s.name, this.#o.node);
+    const s = wanted!;
+    let name = this.#slots.nameOf(key, t);
+    if (name === undefined) {
+      name = serviceBGPStatusName(s.namespace, s.name, this.#o.node);
+      this.#slots.setName(key, t, name);
+    }
     // Already shared: the planner's interned list, or one of `#subset`'s.
-    t.peers = holding;
-    t.since = this.#sinceNow();
-    this.#deleting.delete(t.name);
+    this.#slots.setListed(t, holding);
+    this.#slots.setSince(t, this.#sinceNow());
+    this.#deleting.delete(name);
     const queue = this.#o.queue;
     // The object is built when written, not held by the write queue (100,000s at a start).
-    queue.push("ServiceBGPStatus", this.#writeStatus, t.name, s, t.peers);
+    queue.push("ServiceBGPStatus", this.#writeStatus, name, s, holding);
     // Only when the Service starts being announced from this node, not after a restart.
     if (!held) queue.push("Event", this.#writeAssigned, s, undefined);
     this.#metricsOf(t);
   }
 
   /** No peer holds the Service any more: its object goes. */
-  #withdraw(t: Tracked): void {
-    this.#deleting.add(t.name!);
-    this.#delete(t.name!);
-    t.name = undefined;
-    t.peers = NO_PEERS;
+  #withdraw(key: string, t: number): void {
+    const name = this.#slots.nameOf(key, t)!;
+    this.#deleting.add(name);
+    this.#delete(name);
+    this.#slots.clearName(key, t);
+    this.#slots.setListed(t, NO_PEERS);
     this.#metricsOf(t);
   }
 
@@ -388,16 +375,14 @@ export class ServiceStatusReporter {
     );
 
   /** `metallb_speaker_announced` follows what peers hold: the IPs of `t` while it has an object. */
-  #metricsOf(t: Tracked): void {
-    t.ips = t.name === undefined ? undefined : t.wanted?.ips;
+  #metricsOf(t: number): void {
+    this.#slots.showWanted(t);
   }
 
   /** The series of `metallb_speaker_announced`: service, protocol, node, IP. */
   #announcedRows(row: (values: readonly string[], value: number) => void): void {
     const node = this.#o.node;
-    for (const [key, t] of this.#tracked) {
-      const ips = t.ips;
-      if (ips === undefined) continue;
+    for (const [key, ips] of this.#slots.shownAll()) {
       // A repeated IP is one series, as setting it twice made one.
       for (let i = 0; i < ips.length; i++) {
         if (ips.indexOf(ips[i]) === i) row([key, "bgp", node, ips[i]], 1);
@@ -409,7 +394,8 @@ export class ServiceStatusReporter {
   #announced(values: readonly string[]): number | undefined {
     const [key, protocol, node, ip] = values;
     if (protocol !== "bgp" || node !== this.#o.node) return undefined;
-    return this.#tracked.get(key)?.ips?.includes(ip) ? 1 : undefined;
+    const t = this.#slots.slotOf(key);
+    return t !== undefined && this.#slots.shown(key, t)?.includes(ip) ? 1 : undefined;
   }
 
   /** Indexes this node's objects by Service, yielding now and then (100,000s after a restart). */
@@ -454,7 +440,8 @@ export class ServiceStatusReporter {
       const name = o.metadata.name;
       if (!isOwnStatus(o, this.#o) || this.#deleting.has(name)) continue;
       const service = serviceKeyOf(o);
-      if (this.#tracked.get(service)?.name === name) continue;
+      const t = this.#slots.slotOf(service);
+      if (t !== undefined && this.#slots.nameOf(service, t) === name) continue;
       this.#deleting.add(name);
       this.#o.log.info("deleting stale ServiceBGPStatus", { name, service });
       this.#delete(name);
@@ -464,18 +451,20 @@ export class ServiceStatusReporter {
   /** Every handled Service for /status, built when read. */
   services(): SpeakerServiceStatus[] {
     const peers = this.#o.peers;
-    return this.#handled.map((s) => {
-      const t = this.#tracked.get(serviceKey(s));
-      const h = t?.name !== undefined ? t : undefined;
+    return this.#slots.handled.map((s, i) => {
+      const t = this.#slots.slotAt(i);
+      const h = this.#slots.stands(t) ? t : undefined;
       const st: SpeakerServiceStatus = {
         namespace: s.namespace,
         name: s.name,
         ips: s.ips,
-        peers: (h?.peers ?? []).map((p) => peers.label(p) ?? p),
+        peers: (h === undefined ? [] : this.#slots.listed(h)).map((p) => peers.label(p) ?? p),
       };
       if (s.pool) st.pool = s.pool;
       if (s.path) st.path = s.path;
-      if (h) st.announcedSince = new Date(this.#base + h.since).toISOString();
+      if (h !== undefined) {
+        st.announcedSince = new Date(this.#base + this.#slots.since(h)).toISOString();
+      }
       if (s.reason) st.pending = s.reason;
       const why = s.ips.length > 0 && s.reason ? s.reason : s.partial;
       if (why) st.notAnnounced = why;

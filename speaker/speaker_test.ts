@@ -1205,3 +1205,47 @@ Deno.test("after a restart, a peer that never comes back stops counting after 12
     await s.stop();
   }
 });
+
+Deno.test("after a restart, objects of other names are adopted or swept, and deleted by name", async () => {
+  // web's object has a name this speaker would not give; api has two objects, one too many.
+  const clock = new FakeClock();
+  const source = createMemorySource([
+    poolObject("pool-a", ["192.0.2.0/26"]),
+    // Nothing listens on this port: the session never comes up.
+    peerObject("router1", { myASN: 64500, peerASN: 64501, peerAddress: "127.0.0.1", peerPort: 9 }),
+    nodeObject("n1", { internalIP: "10.0.0.11" }),
+    advObject("all"),
+    serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a" }),
+    sliceObject("web", [{ node: "n1" }]),
+    serviceObject("api", { ips: ["192.0.2.11"], pool: "pool-a" }),
+    sliceObject("api", [{ node: "n1" }]),
+    statusObject("n1", "web", ["router1"], { name: "web-legacy" }),
+    statusObject("n1", "api", ["router1"], { name: "api-n1-0123456789" }),
+    statusObject("n1", "api", ["router1"]),
+  ]);
+  const names = () =>
+    [...source.snapshot().objects.get("ServiceBGPStatus")?.values() ?? []]
+      .map((o) => o.metadata.name).sort();
+  const writer = new RecordingWriter(source);
+  const s = createSpeaker(source, writer, {
+    nodeName: "n1",
+    namespace: TEST_NS,
+    logger: silentLogger,
+    metricsIntervalMs: 0,
+    clock,
+  });
+  try {
+    await s.start();
+    await s.settled();
+    await s.settled(); // the deletion comes back as a change of the kind
+    assert.deepEqual(writer.bgpStatusHistory, [null], "only the duplicate goes");
+    assert.deepEqual(names(), [serviceBGPStatusName("default", "api", "n1"), "web-legacy"]);
+    assert.deepEqual(s.status().services.map((x) => x.peers), [["127.0.0.1:9"], ["127.0.0.1:9"]]);
+    clock.advance(120_000);
+    await eventually("statuses deleted", () => writer.bgpStatusHistory.length === 3);
+    await s.settled();
+    assert.deepEqual(names(), []);
+  } finally {
+    await s.stop();
+  }
+});

@@ -13,9 +13,33 @@ const SERVICE_NAMESPACE_LABEL = "metallb.io/service-namespace";
 /** Name of the ServiceBGPStatus for (Service, node): readable, unique, and a valid name. */
 export function serviceBGPStatusName(namespace: string, service: string, node: string): string {
   const hash = sha256Hex(`${namespace}/${service}/${node}`, 10);
-  const base = `${service}-${node}`.toLowerCase().replace(/[^a-z0-9.-]/g, "-").slice(0, 200)
+  return `${statusNameBase(service, node)}-${hash}`;
+}
+
+/** The readable part of a ServiceBGPStatus name (see {@linkcode serviceBGPStatusName}). */
+export function statusNameBase(service: string, node: string): string {
+  return `${service}-${node}`.toLowerCase().replace(/[^a-z0-9.-]/g, "-").slice(0, 200)
     .replace(/[.-]+$/, "");
-  return `${base}-${hash}`;
+}
+
+/** Digits of the hash a ServiceBGPStatus name ends with. */
+const HASH_DIGITS = 10;
+
+/**
+ * `name` as a number when it is `base`, a dash and 10 lowercase hex digits (the names
+ * {@linkcode serviceBGPStatusName} gives: {@linkcode statusNameOfTag} makes it again), else
+ * -1. A number is kept per Service rather than its name string, times 100,000s.
+ */
+export function statusNameTag(name: string, base: string): number {
+  if (name.length !== base.length + 1 + HASH_DIGITS || !name.startsWith(base)) return -1;
+  if (name.charCodeAt(base.length) !== 45 /* - */) return -1;
+  const hex = name.slice(base.length + 1);
+  return /^[0-9a-f]+$/.test(hex) ? parseInt(hex, 16) : -1;
+}
+
+/** The name whose {@linkcode statusNameTag} is `tag` (a number >= 0). */
+export function statusNameOfTag(base: string, tag: number): string {
+  return `${base}-${tag.toString(16).padStart(HASH_DIGITS, "0")}`;
 }
 
 /** The `namespace/name` of the Service a ServiceBGPStatus is about, from its labels. */

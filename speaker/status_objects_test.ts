@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import type { ServiceAnnouncement } from "./announce_types.ts";
-import { changedDecisions } from "./status_objects.ts";
+import {
+  changedDecisions,
+  serviceBGPStatusName,
+  statusNameBase,
+  statusNameOfTag,
+  statusNameTag,
+} from "./status_objects.ts";
 
 const decision = (namespace: string, name: string): ServiceAnnouncement => ({
   namespace,
@@ -26,4 +32,22 @@ Deno.test("changedDecisions: a decision's key is the planner's string when it gi
   const b = decision("b", "y");
   assert.deepEqual([...changedDecisions([], [a, b])], [["planner's a/x", a], ["b/y", b]]);
   assert.deepEqual([...changedDecisions([a], [])], [["planner's a/x", undefined]]);
+});
+
+Deno.test("a ServiceBGPStatus name we give is a number made into the same name again", () => {
+  for (const [service, node] of [["web", "node-1"], ["A_b", "n.2"], ["x", "y"]]) {
+    const name = serviceBGPStatusName("default", service, node);
+    const base = statusNameBase(service, node);
+    const tag = statusNameTag(name, base);
+    assert.ok(tag >= 0);
+    assert.equal(statusNameOfTag(base, tag), name);
+  }
+  // Leading zeros of the hash are kept.
+  assert.equal(statusNameTag("web-n1-000000000a", "web-n1"), 10);
+  assert.equal(statusNameOfTag("web-n1", 10), "web-n1-000000000a");
+  // Other names are not numbers: another base, other digits, uppercase, another length.
+  for (const other of ["web-n2-000000000a", "web-n1-00000000ag", "web-n1-000000000A", "web-n1-a"]) {
+    assert.equal(statusNameTag(other, "web-n1"), -1);
+  }
+  assert.equal(statusNameTag("web-n1x000000000a", "web-n1"), -1);
 });

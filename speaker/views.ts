@@ -28,9 +28,12 @@ export class SnapshotViews {
   } = { objects: [], views: [] };
   /** Service objects whose parse failed, logged once. */
   readonly #unparsable = new WeakSet<KubeObject>();
-  /** LoadBalancer Services; undefined before the first refresh. */
-  services?: ServiceView[];
-  slices?: EndpointSliceView[];
+  /**
+   * LoadBalancer Services; undefined before the first refresh. Frozen, as are `slices`: a new
+   * list when they change, so that the planner keeps them rather than a copy (100,000s).
+   */
+  services?: readonly ServiceView[];
+  slices?: readonly EndpointSliceView[];
 
   /** No views yet; unparsable objects are reported on `log`. */
   constructor(log: Logger) {
@@ -77,9 +80,11 @@ export class SnapshotViews {
       if (v === undefined) parsable = false;
     }
     this.#sliceMemo = { objects, views };
-    this.slices = parsable
-      ? views as EndpointSliceView[]
-      : views.filter((v): v is EndpointSliceView => v !== undefined);
+    this.slices = Object.freeze(
+      parsable
+        ? views as EndpointSliceView[]
+        : views.filter((v): v is EndpointSliceView => v !== undefined),
+    );
   }
 
   /** The view of a slice object not seen before; undefined (logged) when it does not parse. */
@@ -105,7 +110,7 @@ export class SnapshotViews {
         this.#unparsableLog(o);
       }
     }
-    this.services = views;
+    this.services = Object.freeze(views);
   }
 
   #unparsableLog(o: KubeObject): void {
