@@ -26,8 +26,8 @@ Deno.test("a manifest Service reads and serializes as its plain object", () => {
   for (const k of ["apiVersion", "kind", "metadata", "spec", "status"]) {
     assert.deepEqual(o[k], plain[k], k);
   }
-  // The spec is the manifest's own object (readers compare it by identity), and so is
-  // metadata of another shape than a name and a namespace.
+  // A spec of another shape than `{type: LoadBalancer, selector: {app}, ports}` is the
+  // manifest's own object, and so is metadata of another shape than a name and a namespace.
   assert.equal(o.spec, plain.spec);
   const labelled = service({}, { name: "web", labels: { a: "b" } });
   assert.equal(asManifestService(labelled).metadata, labelled.metadata);
@@ -41,6 +41,9 @@ Deno.test("a manifest Service reads and serializes as its plain object", () => {
 
 Deno.test("a manifest Service's view is the view of its plain object", () => {
   const specs: unknown[] = [
+    { type: "LoadBalancer", selector: { app: "web" }, ports: [{ protocol: "TCP", port: 80 }] },
+    { type: "NodePort", selector: { app: "web" }, ports: [{ protocol: "TCP", port: 80 }] },
+    { type: "LoadBalancer", selector: { app: "web", tier: "db" }, ports: [] },
     { type: "LoadBalancer", ports: [{ protocol: "TCP", port: 80 }] },
     {
       type: "LoadBalancer",
@@ -66,6 +69,21 @@ Deno.test("a manifest Service's view is the view of its plain object", () => {
       assert.deepEqual(viewFields(o), viewFields(plain), JSON.stringify(plain));
     }
   }
+});
+
+Deno.test("a spec of the usual shape is kept as its parts and reads as the plain one", () => {
+  const spec = { type: "LoadBalancer", selector: { app: "web" }, ports: [{ port: 80 }] };
+  const plain = service(spec, { name: "web", namespace: "shop" });
+  const o = asManifestService(service(structuredClone(spec), plain.metadata));
+  assert.equal(JSON.stringify(o), JSON.stringify(plain));
+  assert.deepEqual(o.spec, spec);
+  assert.deepEqual(Object.keys(o.spec as object), ["type", "selector", "ports"]);
+  freezeShared(o, newShared());
+  const frozen = o.spec as typeof spec;
+  assert.ok(Object.isFrozen(frozen) && Object.isFrozen(frozen.selector));
+  assert.ok(Object.isFrozen(frozen.ports) && Object.isFrozen(frozen.ports[0]));
+  assert.deepEqual(frozen, spec);
+  assert.deepEqual(viewFields(o), viewFields(plain), "frozen, as the publisher leaves it");
 });
 
 Deno.test("objects of another kind or shape stay as they are", () => {

@@ -7,7 +7,7 @@ import { SelfViewService, type ServiceView } from "../api/objects.ts";
 import { metadataWith } from "./manifest_service.ts";
 import { ObjectMapView } from "./object_map_view.ts";
 import type { ServiceState } from "./state_store.ts";
-import type { IngressEntry, KubeObject } from "./types.ts";
+import { type IngressEntry, type KubeObject, LAID_OVER } from "./types.ts";
 
 interface LoadBalancerStatus {
   loadBalancer?: { ingress?: IngressEntry[] };
@@ -111,6 +111,10 @@ class StatedService extends SelfViewService {
 
   /** The manifest object this was laid over. */
   get base(): KubeObject {
+    return this.#base;
+  }
+  /** The manifest object, for readers that tell an echo of a write ({@linkcode LAID_OVER}). */
+  [LAID_OVER](): KubeObject {
     return this.#base;
   }
 

@@ -100,3 +100,17 @@ export interface ObjectWriter {
     object: KubeObject | null,
   ): Promise<void>;
 }
+
+/**
+ * Key of the method an object made by laying a written state over a source's object (file
+ * mode's Services with their status) carries: it returns that source object. Parts the
+ * state leaves alone (the spec, the labels) may be made when read, so they are the same
+ * for two such objects over one source object, not the same objects.
+ */
+export const LAID_OVER: unique symbol = Symbol("ferrolb.laidOver");
+
+/** The source object `obj` was made from by laying a state over it; else `obj` itself. */
+export function laidOverBase(obj: KubeObject): object {
+  const of = (obj as { [LAID_OVER]?: unknown })[LAID_OVER];
+  return typeof of === "function" ? of.call(obj) : obj;
+}

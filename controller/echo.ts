@@ -1,9 +1,10 @@
 /**
  * Echo detection: a Service that comes back from the source differing only by what this
- * controller just wrote needs no decision. Sources that keep unchanged parts as the same
- * objects (file mode) make the check cheap; others never match and take the normal path.
+ * controller just wrote needs no decision. Sources that lay what is written over an
+ * unchanged object (file mode) make the check cheap; others never match and take the
+ * normal path.
  */
-import type { KubeObject } from "../cluster/types.ts";
+import { type KubeObject, laidOverBase } from "../cluster/types.ts";
 import { canonicalIP } from "../ipam/mod.ts";
 import { isPoolAnnotation, POOL_ANNOTATIONS } from "./service_writes.ts";
 import type { ControllerState } from "./state.ts";
@@ -21,7 +22,12 @@ export interface ObjectPair {
 export function isOwnEcho(s: ControllerState, key: string, pair: ObjectPair): boolean {
   if (s.pending.has(key) || s.kept.has(key) || s.cleared.has(key)) return false;
   const { prev, next } = pair;
-  if (prev.spec !== next.spec || prev.metadata.labels !== next.metadata.labels) return false;
+  // Laid over the same object, the spec and labels are the same (if made when read);
+  // else only the same objects are known to be unchanged.
+  if (
+    laidOverBase(prev) !== laidOverBase(next) &&
+    (prev.spec !== next.spec || prev.metadata.labels !== next.metadata.labels)
+  ) return false;
   const pm = prev.metadata;
   const nm = next.metadata;
   if (
