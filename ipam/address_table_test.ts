@@ -34,3 +34,33 @@ Deno.test("sharing index: counts per address, moves between keys, forgets empty 
   s.count("k", { ip: "10.0.0.1", delta: -1 });
   assert.deepEqual([...s.ipsOf("k")], []);
 });
+
+Deno.test("address table: IPv4 blocks and IPv6 text hold apart, emptied blocks go", () => {
+  const t = new AddressTable();
+  for (const ip of ["10.0.0.15", "10.0.0.16", "255.255.255.255", "fc00::1", "0.0.0.0"]) {
+    assert.equal(t.hold(ip, `ns/${ip}`), true);
+  }
+  assert.equal(t.firstHolder("10.0.0.15"), "ns/10.0.0.15", "last of its block of 16");
+  assert.equal(t.firstHolder("10.0.0.16"), "ns/10.0.0.16", "first of the next block");
+  assert.equal(t.firstHolder("10.0.0.17"), undefined);
+  assert.equal(t.firstHolder("255.255.255.255"), "ns/255.255.255.255");
+  assert.deepEqual(t.holders("fc00::1"), ["ns/fc00::1"]);
+  assert.deepEqual(
+    [...t.held()].map(([ip]) => ip).sort(),
+    ["0.0.0.0", "10.0.0.15", "10.0.0.16", "255.255.255.255", "fc00::1"],
+  );
+  t.release("10.0.0.15", "ns/10.0.0.15");
+  t.release("fc00::1", "ns/fc00::1");
+  assert.equal(t.firstHolder("10.0.0.15"), undefined);
+  assert.equal(t.taken("10.0.0.15") && t.taken("fc00::1"), true, "freed and queued");
+  assert.deepEqual([...t.held()].map(([ip]) => ip).sort(), [
+    "0.0.0.0",
+    "10.0.0.16",
+    "255.255.255.255",
+  ]);
+  t.hold("10.0.0.15", "ns/x");
+  t.hold("10.0.0.15", "ns/y");
+  assert.deepEqual(t.holders("10.0.0.15"), ["ns/x", "ns/y"]);
+  assert.equal(t.release("10.0.0.15", "ns/x"), undefined);
+  assert.deepEqual(t.holders("10.0.0.15"), ["ns/y"]);
+});

@@ -3,7 +3,8 @@
  * and only those facts of the request that a later decision reads (a pool change, a sharing
  * check), flat on one object. The whole request is kept only for the few Services that name
  * a pool or a sharing key; 100,000 Services each kept a request and an address array before.
- * The others keep their namespace's name and labels as one record their namespace shares.
+ * The others keep their namespace's name and labels and their pool as one record shared by
+ * their namespace's assignments in that pool.
  */
 import type { Labels } from "./selector.ts";
 import type { ServiceRequest } from "./types.ts";
@@ -17,77 +18,109 @@ export type SharingFacts = Pick<ServiceRequest, "sharingKey" | "backendKey" | "p
 /** A holder without a sharing key: shares with nobody. */
 const NOT_SHARED: SharingFacts = Object.freeze({ backendKey: "", ports: [] });
 
-/** A namespace's name and labels as a Service showed them, shared by its namespace's. */
-class NamespaceFacts {
-  constructor(readonly name: string, readonly labels: Labels | undefined) {}
+/**
+ * A namespace's name and labels as a Service showed them, and the pool its addresses lie
+ * in: shared by the assignments of that namespace in that pool.
+ */
+class PlacedFacts {
+  constructor(readonly name: string, readonly labels: Labels | undefined, readonly pool: string) {}
+}
+
+/** A Service naming a pool or a sharing key (few do): its request and pool, its own. */
+class NamedFacts {
+  constructor(public request: ServiceRequest, public pool: string) {}
 }
 
 /**
- * The facts last seen per namespace: Services of one namespace (thousands each) show the
- * same name and labels objects, so their assignments share one record instead of two
- * fields each. A namespace whose labels change gets a new record; older ones stay with
- * the assignments that saw them.
+ * The facts last seen per namespace, one record per pool: Services of one namespace
+ * (thousands each) show the same name and labels objects and mostly lie in one pool, so
+ * their assignments share one record instead of three fields each. A namespace whose
+ * labels change gets a new record; older ones stay with the assignments that saw them.
  */
-const NAMESPACES = new Map<string, NamespaceFacts>();
+const NAMESPACES = new Map<string, PlacedFacts[]>();
 
-/** The request when it names a pool or a sharing key, else its namespace's shared facts. */
-function factsOf(request: ServiceRequest): ServiceRequest | NamespaceFacts {
-  return request.pool || request.sharingKey ? request : namespaceFacts(request);
-}
-
-function namespaceFacts(request: ServiceRequest): NamespaceFacts {
-  let facts = NAMESPACES.get(request.namespace);
-  if (facts === undefined || facts.labels !== request.namespaceLabels) {
-    facts = new NamespaceFacts(request.namespace, request.namespaceLabels);
+function placed(namespace: string, at: { labels: Labels | undefined; pool: string }): PlacedFacts {
+  let list = NAMESPACES.get(namespace);
+  if (list === undefined) {
     // Namespaces are few; a bound keeps one that churns through names from growing it.
     if (NAMESPACES.size >= 10_000) NAMESPACES.clear();
-    NAMESPACES.set(request.namespace, facts);
+    NAMESPACES.set(namespace, list = []);
   }
+  const i = list.findIndex((f) => f.pool === at.pool);
+  if (i !== -1 && list[i].labels === at.labels) return list[i];
+  const facts = new PlacedFacts(namespace, at.labels, at.pool);
+  if (i === -1) list.push(facts);
+  else list[i] = facts;
   return facts;
+}
+
+/** The request when it names a pool or a sharing key, else its namespace's shared facts. */
+function factsOf(request: ServiceRequest, pool: string): NamedFacts | PlacedFacts {
+  return request.pool || request.sharingKey
+    ? new NamedFacts(request, pool)
+    : placed(request.namespace, { labels: request.namespaceLabels, pool });
 }
 
 /** A Service's addresses and the request facts later decisions need. */
 export class Assignment {
   /** One address as its text (nearly every Service), else the list in family order. */
   ips: string | readonly string[];
-  pool: string;
   serviceLabels: Labels | undefined;
   /**
-   * The request last seen when it names a pool or a sharing key (few do), which holds its
-   * namespace facts too; else the namespace's shared facts.
+   * The request last seen and the pool when it names a pool or a sharing key (few do), else
+   * the namespace facts and pool it shares with its namespace's assignments in that pool.
    */
-  #facts: ServiceRequest | NamespaceFacts;
+  #facts: NamedFacts | PlacedFacts;
 
   /** `ips` in family order, taken from `pool` for `request`. */
   constructor(ips: readonly string[], pool: string, request: ServiceRequest) {
     this.ips = ips.length === 1 ? ips[0] : ips;
-    this.pool = pool;
     this.serviceLabels = request.serviceLabels;
-    this.#facts = factsOf(request);
+    this.#facts = factsOf(request, pool);
+  }
+
+  /** The pool its addresses lie in. */
+  get pool(): string {
+    return this.#facts.pool;
+  }
+
+  set pool(pool: string) {
+    const f = this.#facts;
+    if (f instanceof NamedFacts) f.pool = pool;
+    else this.#facts = placed(f.name, { labels: f.labels, pool });
   }
 
   /** The request facts of `request` replace those kept (the Service changed, kept its IPs). */
   adopt(request: ServiceRequest): void {
     this.serviceLabels = request.serviceLabels;
-    this.#facts = factsOf(request);
+    const f = this.#facts;
+    if (f instanceof NamedFacts) {
+      if (request.pool || request.sharingKey) f.request = request;
+      else this.#facts = factsOf(request, f.pool);
+    } else if (
+      request.pool || request.sharingKey || f.name !== request.namespace ||
+      f.labels !== request.namespaceLabels
+    ) {
+      this.#facts = factsOf(request, f.pool);
+    }
   }
 
   /** The request last seen when it names a pool or a sharing key, else undefined. */
   get named(): ServiceRequest | undefined {
     const f = this.#facts;
-    return f instanceof NamespaceFacts ? undefined : f;
+    return f instanceof NamedFacts ? f.request : undefined;
   }
 
   /** The Service's namespace. */
   get namespace(): string {
     const f = this.#facts;
-    return f instanceof NamespaceFacts ? f.name : f.namespace;
+    return f instanceof NamedFacts ? f.request.namespace : f.name;
   }
 
   /** The labels its namespace had when the Service was last seen. */
   get namespaceLabels(): Labels | undefined {
     const f = this.#facts;
-    return f instanceof NamespaceFacts ? f.labels : f.namespaceLabels;
+    return f instanceof NamedFacts ? f.request.namespaceLabels : f.labels;
   }
 
   /** The annotated pool name, if any. */

@@ -109,3 +109,25 @@ Deno.test("allocator: heldOf gives one address as its text and two as the assign
   assert.equal(a.heldOf("ns/b"), a.ipsOf("ns/b"));
   assert.equal(a.heldOf("ns/c"), undefined);
 });
+
+Deno.test("assignment: the pool is kept with the namespace facts, and moves alone", () => {
+  const labels = { team: "t" };
+  const a = new Assignment(["10.0.0.1"], "p", svc("ns/a", { namespaceLabels: labels }));
+  const b = new Assignment(["10.0.0.2"], "p", svc("ns/b", { namespaceLabels: labels }));
+  a.pool = "q";
+  assert.equal(a.pool, "q");
+  assert.equal(b.pool, "p", "another assignment of the namespace stays in its pool");
+  assert.equal(a.namespace, "ns");
+  assert.equal(a.namespaceLabels, labels);
+  const named = new Assignment(["10.0.0.3"], "p", svc("ns/c", { sharingKey: "k" }));
+  named.pool = "q";
+  named.adopt(svc("ns/c", { sharingKey: "j" }));
+  assert.equal(named.pool, "q");
+  assert.equal(named.sharingKey, "j");
+  named.adopt(svc("ns/c"));
+  assert.equal(named.pool, "q", "the pool stays when the request stops naming a key");
+  assert.equal(named.named, undefined);
+  a.adopt(svc("ns/a", { pool: "q" }));
+  assert.equal(a.pool, "q");
+  assert.equal(a.requestedPool, "q");
+});

@@ -15,8 +15,11 @@ export interface FreedEntry {
   seq: number;
 }
 
-/** Reports whether an address is unavailable to the cursor (held, or freed and queued). */
-export type TakenCheck = (ip: string) => boolean;
+/**
+ * Reports whether an address is unavailable to the cursor (held, or freed and queued); an
+ * IPv4 cursor passes the address's number as well.
+ */
+export type TakenCheck = (ip: string, v4?: number) => boolean;
 
 /** Reports whether a queued freed entry is still free and still the latest free of its IP. */
 export type FreedCheck = (entry: FreedEntry) => boolean;
@@ -135,7 +138,7 @@ class V4Space implements AddressSpace {
         continue;
       }
       const ip = formatIPv4(v);
-      if (taken(ip)) {
+      if (taken(ip, v)) {
         this.#next++;
         continue;
       }
