@@ -33,8 +33,11 @@ type Plain = Record<string, unknown>;
  * strings: the `{ip}` entries of the status are made when it is read.
  */
 export class SavedState implements ServiceState {
-  /** The addresses, in order (frozen; shared by every laid-over object of this state). */
-  readonly ips: readonly string[];
+  /**
+   * The addresses: one address as its string (most Services hold one: no list of 45 B is
+   * kept per Service), else the list in order (frozen).
+   */
+  readonly #ips: string | readonly string[];
   readonly annotations: Record<string, string>;
   /** The laid-over object last made; {@linkcode baseOf} tells what it was made from. */
   #shown: KubeObject | undefined;
@@ -49,20 +52,30 @@ export class SavedState implements ServiceState {
     options: { owned?: boolean } = {},
   ) {
     // An exact-size list the caller cannot change.
-    this.ips = ingress.length === 0
+    this.#ips = ingress.length === 0
       ? NO_IPS
+      : ingress.length === 1
+      ? ingress[0]
       : Object.freeze(options.owned ? ingress : ingress.slice());
     this.annotations = annotations;
   }
 
+  /** The addresses, in order (a list made when read for a single address). */
+  get ips(): readonly string[] {
+    const ips = this.#ips;
+    return typeof ips === "string" ? [ips] : ips;
+  }
+
   /** The addresses, in order (a copy: the state's own list is frozen). */
   get ingress(): string[] {
-    return this.ips.slice();
+    const ips = this.#ips;
+    return typeof ips === "string" ? [ips] : ips.slice();
   }
 
   /** The ingress as the status shows it (made when asked). */
   get entries(): IngressEntry[] {
-    return this.ips.map((ip) => ({ ip }));
+    const ips = this.#ips;
+    return typeof ips === "string" ? [{ ip: ips }] : ips.map((ip) => ({ ip }));
   }
 
   /** What is saved: `{ingress, annotations}`, as {@linkcode ServiceState} says. */
@@ -75,6 +88,14 @@ export class SavedState implements ServiceState {
     const shown = this.#shown;
     if (shown !== undefined && baseOf(shown) === obj) return shown;
     return this.#shown = overlay(obj, this);
+  }
+
+  /** Whether `other` holds the same addresses, in order (no list made for one address). */
+  sameIps(other: SavedState): boolean {
+    const a = this.#ips;
+    const b = other.#ips;
+    if (typeof a === "string" || typeof b === "string") return a === b;
+    return a.length === b.length && a.every((ip, i) => ip === b[i]);
   }
 }
 
@@ -287,7 +308,7 @@ function hasOnly(o: object, ...keys: string[]): boolean {
 
 /** Whether two states hold the same addresses, in order, and the same annotations. */
 export function sameState(a: SavedState, b: SavedState): boolean {
-  return a.ips.length === b.ips.length && a.ips.every((ip, i) => ip === b.ips[i]) &&
+  return a.sameIps(b) &&
     sameRecord(a.annotations, b.annotations);
 }
 
