@@ -6,6 +6,7 @@
  * array and a typed array, under the writer's own name string, and built again when read; an
  * object of another shape is kept as it was written.
  */
+import { SlotIds } from "../addr/slot_ids.ts";
 import { ObjectMapView } from "./object_map_view.ts";
 import type { KubeObject } from "./types.ts";
 
@@ -125,7 +126,7 @@ export class BgpStatusStore extends ObjectMapView {
   /**
    * By namespace, then name: the name is the writer's string, no `namespace/name` made. A
    * status of the usual shape is a slot number: its common part is found through
-   * `#commonIds` at that index, and its Service's name is read from its own name (see
+   * `#commons` at that index, and its Service's name is read from its own name (see
    * `serviceNameIn`) or kept in `#serviceNames` (two bytes rather than an object and a name,
    * times 100,000s).
    */
@@ -134,17 +135,13 @@ export class BgpStatusStore extends ObjectMapView {
   readonly #serviceNames = new Map<number, string>();
   /** Slots made so far (free or not). */
   #slots = 0;
-  /**
-   * Per slot, the id of its common part in `#commons`; 0 = a free slot. Two bytes each
-   * while there are fewer than 65,536 parts (nearly always), four beyond.
-   */
-  #commonIds: Uint16Array | Uint32Array = new Uint16Array(1024);
-  /** Shared parts by id (id 0 stands for none). */
-  #commons: Common[] = [NO_COMMON];
-  /** Ids of shared parts by their key (see `commonKey`). */
-  readonly #commonIndex = new Map<string, number>();
-  /** `#commons` is compacted when it grows to this many. */
-  #commonLimit = COMMON_LIMIT;
+  /** Per slot, its common part (none: a free slot). */
+  readonly #commons = new SlotIds<Common, string>(NO_COMMON, {
+    // The part standing for none is never found again: its id marks a free slot.
+    keyOf: (c) => c === NO_COMMON ? undefined : commonKey(c),
+    limit: COMMON_LIMIT,
+    slots: 1024,
+  });
   /** Slots given back by deletes, taken again before the arrays grow. */
   readonly #free: number[] = [];
   #size = 0;
@@ -169,13 +166,13 @@ export class BgpStatusStore extends ObjectMapView {
     } else {
       // An object of the usual shape again keeps its slot.
       const slot = typeof held === "number" ? held : this.#free.pop() ?? this.#slots++;
-      // The id first: making one may renumber every slot's but this one's.
-      const id = this.#commonId(common);
-      if (slot >= this.#commonIds.length) this.#grow(slot);
+      // A quarter more, not twice: the slack is at most a quarter (100,000s of slots).
+      const room = this.#commons.room;
+      if (slot >= room) this.#commons.grow(Math.max(slot + 1, room + (room >> 2)));
       const serviceName = (object.status as { serviceName: string }).serviceName;
       if (serviceNameIn(name, common.node) === serviceName) this.#serviceNames.delete(slot);
       else this.#serviceNames.set(slot, serviceName);
-      this.#commonIds[slot] = id;
+      this.#commons.set(slot, common, this.#slots);
       names.set(name, slot);
     }
     if (held === undefined) this.#size++;
@@ -185,64 +182,15 @@ export class BgpStatusStore extends ObjectMapView {
   #release(held: number | KubeObject | undefined): void {
     if (typeof held !== "number") return;
     this.#serviceNames.delete(held);
-    this.#commonIds[held] = 0;
+    this.#commons.clear(held);
     this.#free.push(held);
-  }
-
-  /** The id of the shared part equal to `c` (a new one when none is). */
-  #commonId(c: Common): number {
-    const key = commonKey(c);
-    const hit = key === undefined ? undefined : this.#commonIndex.get(key);
-    if (hit !== undefined) return hit;
-    if (this.#commons.length >= this.#commonLimit) this.#compact();
-    const id = this.#commons.length;
-    if (id > 0xffff && this.#commonIds instanceof Uint16Array) {
-      this.#commonIds = Uint32Array.from(this.#commonIds);
-    }
-    this.#commons.push(c);
-    if (key !== undefined) this.#commonIndex.set(key, id);
-    return id;
-  }
-
-  /** Keeps only the shared parts some slot uses, numbered again (peers came and went). */
-  #compact(): void {
-    const kept: Common[] = [NO_COMMON];
-    const renumbered = new Uint32Array(this.#commons.length);
-    const ids = this.#commonIds;
-    for (let slot = 0; slot < this.#slots; slot++) {
-      const id = ids[slot];
-      if (id === 0) continue;
-      if (renumbered[id] === 0) {
-        renumbered[id] = kept.length;
-        kept.push(this.#commons[id]);
-      }
-      ids[slot] = renumbered[id];
-    }
-    this.#commons = kept;
-    // As many parts in use as that (hardly ever): compacting again soon would not free any.
-    this.#commonLimit = Math.max(COMMON_LIMIT, 2 * kept.length);
-    this.#commonIndex.clear();
-    for (let id = 1; id < kept.length; id++) {
-      const key = commonKey(kept[id]);
-      if (key !== undefined) this.#commonIndex.set(key, id);
-    }
-  }
-
-  /** Room in `#commonIds` for `slot`. */
-  #grow(slot: number): void {
-    const old = this.#commonIds;
-    // A quarter more, not twice: the slack is at most a quarter (100,000s of slots).
-    const size = Math.max(slot + 1, old.length + (old.length >> 2));
-    const ids = old instanceof Uint16Array ? new Uint16Array(size) : new Uint32Array(size);
-    ids.set(old);
-    this.#commonIds = ids;
   }
 
   /** The object `held` under `namespace/name` stands for. */
   #object(namespace: string, name: string, held: number | KubeObject): KubeObject {
     if (typeof held !== "number") return held;
     const at = { namespace, name };
-    const common = this.#commons[this.#commonIds[held]];
+    const common = this.#commons.valueAt(held);
     const serviceName = this.#serviceNames.get(held) ?? serviceNameIn(name, common.node)!;
     return build(at, { serviceName, common });
   }

@@ -3,6 +3,7 @@
  * ServiceBGPStatus standing), in slots of arrays rather than an object and a map entry per
  * Service, times 100,000s: its slot is found by binary search in the sorted decisions.
  */
+import { SlotIds } from "../addr/slot_ids.ts";
 import { compareServices, type ServiceAnnouncement } from "./announce_types.ts";
 import { serviceKey, statusNameBase, statusNameOfTag, statusNameTag } from "./status_objects.ts";
 
@@ -53,16 +54,12 @@ export class StatusSlots {
   readonly #free: number[] = [];
   /** Slots made so far (free or not). */
   #count = 0;
-  /**
-   * Per slot, the id in `#lists` of the BGPPeer names its object lists (sorted and shared:
-   * the reporter interns them). Two bytes each while under 65,536 lists, four beyond.
-   */
-  #listedIds: Uint16Array | Uint32Array = new Uint16Array(1024);
-  /** Peer lists by id (0: none). */
-  #lists: (readonly string[])[] = [NO_PEERS];
-  readonly #listIds = new Map<readonly string[], number>([[NO_PEERS, 0]]);
-  /** `#lists` is compacted when it grows to this many. */
-  #listLimit = LIST_LIMIT;
+  /** Per slot, the BGPPeer names its object lists (sorted and shared: the reporter interns them). */
+  readonly #listed = new SlotIds<readonly string[], readonly string[]>(NO_PEERS, {
+    keyOf: (peers) => peers,
+    limit: LIST_LIMIT,
+    slots: 1024,
+  });
   /**
    * The IPs `metallb_speaker_announced` shows for a slot, by slot, where they are not the
    * IPs of what it wants while its object stands (see `shown`): for a while after its
@@ -115,48 +112,12 @@ export class StatusSlots {
 
   /** BGPPeer names the object of slot `t` lists. */
   listed(t: number): readonly string[] {
-    return this.#lists[this.#listedIds[t]];
+    return this.#listed.valueAt(t);
   }
 
   /** Sets the peers the object of slot `t` lists (an interned list). */
   setListed(t: number, peers: readonly string[]): void {
-    // The id first: making one may renumber every slot's.
-    const id = this.#listId(peers);
-    this.#listedIds[t] = id;
-  }
-
-  #listId(peers: readonly string[]): number {
-    const hit = this.#listIds.get(peers);
-    if (hit !== undefined) return hit;
-    if (this.#lists.length >= this.#listLimit) this.#compactLists();
-    const id = this.#lists.length;
-    if (id > 0xffff && this.#listedIds instanceof Uint16Array) {
-      this.#listedIds = Uint32Array.from(this.#listedIds);
-    }
-    this.#lists.push(peers);
-    this.#listIds.set(peers, id);
-    return id;
-  }
-
-  /** Keeps only the peer lists some slot uses, numbered again. */
-  #compactLists(): void {
-    const kept: (readonly string[])[] = [NO_PEERS];
-    const renumbered = new Uint32Array(this.#lists.length);
-    const ids = this.#listedIds;
-    for (let t = 0; t < this.#count; t++) {
-      const id = ids[t];
-      if (id === 0) continue;
-      if (renumbered[id] === 0) {
-        renumbered[id] = kept.length;
-        kept.push(this.#lists[id]);
-      }
-      ids[t] = renumbered[id];
-    }
-    this.#lists = kept;
-    // As many lists in use as that (hardly ever): compacting again soon would free none.
-    this.#listLimit = Math.max(LIST_LIMIT, 2 * kept.length);
-    this.#listIds.clear();
-    kept.forEach((l, id) => this.#listIds.set(l, id));
+    this.#listed.set(t, peers, this.#count);
   }
 
   /** The object of Service `key` in slot `t` is gone (the IPs shown stay: see `show`). */
@@ -362,7 +323,7 @@ export class StatusSlots {
     const i = this.#indexOf(key);
     if (i >= 0 && this.#slotAt[i] === t) this.#slotAt[i] = -1;
     else this.#goneSlots.delete(key);
-    this.#listedIds[t] = 0;
+    this.#listed.clear(t);
     this.#shownElse.delete(t);
     this.#setTag(t, NO_STATUS);
     this.#otherNames.delete(t);
@@ -396,10 +357,7 @@ export class StatusSlots {
     this.#sinceHigh = widened(this.#sinceHigh, new Uint8Array(size));
     this.#tagLow = widened(this.#tagLow, new Uint32Array(size));
     this.#tagHigh = widened(this.#tagHigh, new Uint16Array(size).fill(HIGH_NO_STATUS));
-    const old = this.#listedIds;
-    const ids = old instanceof Uint16Array ? new Uint16Array(size) : new Uint32Array(size);
-    ids.set(old);
-    this.#listedIds = ids;
+    this.#listed.grow(size);
   }
 
   /** Whether a ServiceBGPStatus stands for slot `t` (none for no slot). */
