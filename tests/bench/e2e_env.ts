@@ -6,6 +6,7 @@
 import {
   createNetnsPair,
   type Gobgpd,
+  NETNS_GRPC_PORT,
   type NetnsPair,
   runInNetns,
   startGobgpd,
@@ -73,7 +74,7 @@ export async function createBenchNet(): Promise<BenchNet> {
           asn: RECEIVER_ASN,
           routerId: address,
           listenAddress: address,
-          grpcPort: 50051 + i,
+          grpcPort: NETNS_GRPC_PORT + i,
           neighbors: [{ address: pair.a.addr4, asn: SENDER_ASN, passive: true }],
         });
         receivers.push({ address, gobgpd });

@@ -5,6 +5,13 @@
 import { encodeMrtIpv4 } from "./mrt.ts";
 import { runInNetns, spawnInNetns } from "./netns.ts";
 
+/**
+ * gobgpd's gRPC port inside a namespace (the next gobgpd in the same namespace takes the next
+ * port up). Below Linux's ephemeral range (32768-60999): a port in it can be held, as its
+ * source port, by one of the many short `gobgp` CLI connections polling another gobgpd, and
+ * the next gobgpd then fails to listen ("address already in use"), as 50052 did.
+ */
+export const NETNS_GRPC_PORT = 30051;
 export {
   cleanupStaleNetns,
   createNetnsPair,
@@ -54,7 +61,10 @@ export interface GobgpdOptions {
   listenAddress?: string;
   /** BGP listen port (default 179; -1 disables listening). */
   listenPort?: number;
-  /** gRPC port on 127.0.0.1 (default 50051 inside a namespace, a free port otherwise). */
+  /**
+   * gRPC port on 127.0.0.1 (default {@linkcode NETNS_GRPC_PORT} inside a namespace, a free
+   * port otherwise).
+   */
   grpcPort?: number;
   neighbors?: GobgpNeighbor[];
   /** Directory for config and log (default: a new temp dir). */
@@ -414,7 +424,7 @@ export async function startGobgpd(options: GobgpdOptions): Promise<Gobgpd> {
   const ownDir = options.logDir === undefined;
   const dir = options.logDir ?? await Deno.makeTempDir({ prefix: "flb-gobgp-" });
   await Deno.mkdir(dir, { recursive: true });
-  const grpcPort = options.grpcPort ?? (options.netns ? 50051 : freePort());
+  const grpcPort = options.grpcPort ?? (options.netns ? NETNS_GRPC_PORT : freePort());
   const tag = `${options.netns ?? "host"}-${grpcPort}`;
   const configPath = `${dir}/gobgpd-${tag}.toml`;
   const logPath = `${dir}/gobgpd-${tag}.log`;
