@@ -31,7 +31,8 @@ async function digestOf(text: string): Promise<string> {
 /**
  * `objects` as kept: Services of the usual shape as their own views (manifest_service.ts),
  * in slices taking turns with every other slicer, so that 100,000 of them never hold the
- * thread for long.
+ * thread for long. The worker's objects arrive kept already (`keep`), which this leaves as
+ * they are; the main-thread fallback's do not.
  */
 async function keptObjects(objects: KubeObject[]): Promise<KubeObject[]> {
   const slice = new Slice();
@@ -213,6 +214,7 @@ export class ManifestFiles {
   #newParser(): ManifestParser {
     return createManifestParser({
       inline: parseManifests,
+      keep: asManifestService,
       onInline: (reason) => {
         if (!this.#toldInline) this.#log.warn("parsing manifests on the main thread", { reason });
         this.#toldInline = true;

@@ -70,6 +70,11 @@ export interface ManifestParserOptions {
   inline: (text: string, options: ParseOptions) => ParseResult;
   /** Told once when the inline fallback is taken, with the reason. */
   onInline?: (reason: string) => void;
+  /**
+   * What is kept of each object, applied as its chunk arrives: the parsed objects of a chunk
+   * then die young instead of all of a file's (100,000 Services) living until the end.
+   */
+  keep?: (o: KubeObject) => KubeObject;
 }
 
 /** A parser that owns (at most) one worker; `close` ends it. */
@@ -206,7 +211,10 @@ class WorkerParser implements ManifestParser {
     const pending = this.#pending;
     if (!pending || msg.id !== pending.id) return;
     if (msg.type === "chunk") {
-      for (const o of JSON.parse(msg.json) as KubeObject[]) pending.objects.push(o);
+      const keep = this.#options.keep;
+      for (const o of JSON.parse(msg.json) as KubeObject[]) {
+        pending.objects.push(keep ? keep(o) : o);
+      }
       // Ask for the next chunk from a timer, so that timers, sockets and signals get their
       // turn between two chunks.
       const id = msg.id;
