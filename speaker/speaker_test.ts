@@ -1170,18 +1170,18 @@ Deno.test("a BGPPeer with a BFD profile runs without BFD and says so", async () 
   }
 });
 
-Deno.test("after a restart, a peer that never comes back stops counting after 120 s", async () => {
-  // The status written before the restart says router1 holds web; router1 is gone for good.
+/**
+ * A speaker for node n1 (not started) on `objects` beside pool-a, the advertisement "all" and
+ * BGPPeer router1 that never comes up (nothing listens on its port), with a fake clock.
+ */
+function speakerWithDeadPeer(objects: KubeObject[]) {
   const clock = new FakeClock();
   const source = createMemorySource([
     poolObject("pool-a", ["192.0.2.0/26"]),
-    // Nothing listens on this port: the session never comes up.
     peerObject("router1", { myASN: 64500, peerASN: 64501, peerAddress: "127.0.0.1", peerPort: 9 }),
     nodeObject("n1", { internalIP: "10.0.0.11" }),
     advObject("all"),
-    serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a" }),
-    sliceObject("web", [{ node: "n1" }]),
-    statusObject("n1", "web", ["router1"]),
+    ...objects,
   ]);
   const writer = new RecordingWriter(source);
   const s = createSpeaker(source, writer, {
@@ -1191,6 +1191,16 @@ Deno.test("after a restart, a peer that never comes back stops counting after 12
     metricsIntervalMs: 0,
     clock,
   });
+  return { clock, source, writer, s };
+}
+
+Deno.test("after a restart, a peer that never comes back stops counting after 120 s", async () => {
+  // The status written before the restart says router1 holds web; router1 is gone for good.
+  const { clock, source, writer, s } = speakerWithDeadPeer([
+    serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a" }),
+    sliceObject("web", [{ node: "n1" }]),
+    statusObject("n1", "web", ["router1"]),
+  ]);
   try {
     await s.start();
     await s.settled();
@@ -1208,13 +1218,7 @@ Deno.test("after a restart, a peer that never comes back stops counting after 12
 
 Deno.test("after a restart, objects of other names are adopted or swept, and deleted by name", async () => {
   // web's object has a name this speaker would not give; api has two objects, one too many.
-  const clock = new FakeClock();
-  const source = createMemorySource([
-    poolObject("pool-a", ["192.0.2.0/26"]),
-    // Nothing listens on this port: the session never comes up.
-    peerObject("router1", { myASN: 64500, peerASN: 64501, peerAddress: "127.0.0.1", peerPort: 9 }),
-    nodeObject("n1", { internalIP: "10.0.0.11" }),
-    advObject("all"),
+  const { clock, source, writer, s } = speakerWithDeadPeer([
     serviceObject("web", { ips: ["192.0.2.10"], pool: "pool-a" }),
     sliceObject("web", [{ node: "n1" }]),
     serviceObject("api", { ips: ["192.0.2.11"], pool: "pool-a" }),
@@ -1226,14 +1230,6 @@ Deno.test("after a restart, objects of other names are adopted or swept, and del
   const names = () =>
     [...source.snapshot().objects.get("ServiceBGPStatus")?.values() ?? []]
       .map((o) => o.metadata.name).sort();
-  const writer = new RecordingWriter(source);
-  const s = createSpeaker(source, writer, {
-    nodeName: "n1",
-    namespace: TEST_NS,
-    logger: silentLogger,
-    metricsIntervalMs: 0,
-    clock,
-  });
   try {
     await s.start();
     await s.settled();
