@@ -167,14 +167,9 @@ export function metadataWith(
 
 /** Whether `m` is `{name}` or `{name, namespace}` (in that order) of strings. */
 function nameAndNamespace(m: unknown): m is { name: string; namespace?: string } {
-  if (typeof m !== "object" || m === null || Object.getPrototypeOf(m) !== Object.prototype) {
-    return false;
-  }
-  const keys = Object.keys(m);
-  const o = m as Record<string, unknown>;
-  if (keys[0] !== "name" || typeof o.name !== "string") return false;
-  return keys.length === 1 ||
-    (keys.length === 2 && keys[1] === "namespace" && typeof o.namespace === "string");
+  if (plainWithKeys(m, NAME_KEYS)) return typeof m.name === "string";
+  return plainWithKeys(m, NAME_NAMESPACE_KEYS) && typeof m.name === "string" &&
+    typeof m.namespace === "string";
 }
 
 /** Whether `o` is a plain object whose own keys are exactly `keys`, in that order. */
@@ -186,6 +181,8 @@ function plainWithKeys(o: unknown, keys: readonly string[]): o is Record<string,
   return own.length === keys.length && own.every((k, i) => k === keys[i]);
 }
 
+const NAME_KEYS = ["name"];
+const NAME_NAMESPACE_KEYS = ["name", "namespace"];
 const SPEC_KEYS = ["type", "selector", "ports"];
 const SELECTOR_KEYS = ["app"];
 
