@@ -3,7 +3,6 @@
  * by the digest of the text they came from, and the reason it fails now, if it does. A file
  * is parsed only when its text changed since the last parse, good or bad.
  */
-import { Slice } from "../addr/turn_budget.ts";
 import { readTextBounded, resolveLimits } from "./safe_yaml.ts";
 import { createManifestParser, type ManifestParser } from "./manifest_parser.ts";
 import { type NamespaceDefaults, parseManifests } from "./manifest_text.ts";
@@ -26,22 +25,6 @@ async function digestOf(text: string): Promise<string> {
   let hex = "";
   for (const b of bytes) hex += b.toString(16).padStart(2, "0");
   return hex;
-}
-
-/**
- * `objects` as kept: Services of the usual shape as their own views (manifest_service.ts),
- * in slices taking turns with every other slicer, so that 100,000 of them never hold the
- * thread for long. The worker's objects arrive kept already (`keep`), which this leaves as
- * they are; the main-thread fallback's do not.
- */
-async function keptObjects(objects: KubeObject[]): Promise<KubeObject[]> {
-  const slice = new Slice();
-  for (let i = 0; i < objects.length; i++) {
-    // The clock is read every 1,024 objects: one conversion is far cheaper than a read.
-    if ((i & 1023) === 1023 && slice.due()) await slice.next();
-    objects[i] = asManifestService(objects[i]);
-  }
-  return objects;
 }
 
 /** What tells a file apart from its last read without reading it; undefined when gone. */
@@ -243,8 +226,8 @@ export class ManifestFiles {
     const r = await this.#parser.parse(got.text, { ...this.#defaults, slimServices: true });
     if (r.ok) {
       this.#rejected.delete(file);
-      const objects = await keptObjects(r.objects);
-      this.#files.set(file, { digest, objects });
+      // Services arrive kept as manifest Services (the parser's `keep`).
+      this.#files.set(file, { digest, objects: r.objects });
       this.#changed = true;
       this.#parsesAgain(file);
       return;

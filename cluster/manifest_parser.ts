@@ -72,7 +72,8 @@ export interface ManifestParserOptions {
   onInline?: (reason: string) => void;
   /**
    * What is kept of each object, applied as its chunk arrives: the parsed objects of a chunk
-   * then die young instead of all of a file's (100,000 Services) living until the end.
+   * then die young instead of all of a file's (100,000 Services) living until the end. The
+   * inline fallback's objects are kept the same way, once its parse is done.
    */
   keep?: (o: KubeObject) => KubeObject;
 }
@@ -155,7 +156,12 @@ class WorkerParser implements ManifestParser {
     if (this.#unavailable) {
       if (!this.#toldInline) this.#options.onInline?.(this.#unavailable);
       this.#toldInline = true;
-      return Promise.resolve(this.#options.inline(text, opts));
+      const r = this.#options.inline(text, opts);
+      const keep = this.#options.keep;
+      if (r.ok && keep) {
+        for (let i = 0; i < r.objects.length; i++) r.objects[i] = keep(r.objects[i]);
+      }
+      return Promise.resolve(r);
     }
     const worker = this.#worker ??= this.#startWorker();
     const id = this.#nextId++;
