@@ -78,3 +78,24 @@ Deno.test("close() ends a parse in progress with an error instead of waiting", a
     transient: true,
   });
 });
+
+Deno.test("keep is applied to every object a parse gives, chunk by chunk", async () => {
+  const seen: string[] = [];
+  const parser = createManifestParser({
+    inline: parseManifests,
+    keep: (o) => {
+      seen.push(o.metadata.name);
+      return { ...o, metadata: { ...o.metadata, labels: { kept: "yes" } } };
+    },
+  });
+  try {
+    // More Services than one chunk of the worker's replies.
+    const r = await parser.parse(manyServices(1_201));
+    assert.ok(r.ok);
+    assert.equal(r.objects.length, 1_201);
+    assert.ok(r.objects.every((o) => o.metadata.labels?.kept === "yes"));
+    assert.equal(seen.length, 1_201, "each object kept once");
+  } finally {
+    parser.close();
+  }
+});
