@@ -29,8 +29,7 @@ export class AddressTable {
    * gives the address's number too (`v4`), which spares parsing the text back.
    */
   readonly taken = (ip: string, v4?: number): boolean =>
-    (v4 === undefined ? this.#get(ip) : this.#v4.get(v4 >>> BLOCK_BITS)?.[v4 & BLOCK_MASK]) !==
-      undefined || (this.#freed.size > 0 && this.#freed.has(ip));
+    this.#get(ip, v4) !== undefined || (this.#freed.size > 0 && this.#freed.has(ip));
 
   /** Whether a queued free is still the latest free of a still free address. */
   readonly freedValid = (e: FreedEntry): boolean => this.#freed.get(e.ip) === e.seq;
