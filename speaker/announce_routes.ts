@@ -44,7 +44,7 @@ function memoOf(cache: AnnounceCache, ad: AdvertisementConfig): AdMemo {
 }
 
 /** The interned attributes of one advertisement alone (the usual route). */
-export function adAttributes(cache: AnnounceCache, ad: AdvertisementConfig): RouteAttributes {
+function adAttributes(cache: AnnounceCache, ad: AdvertisementConfig): RouteAttributes {
   return memoOf(cache, ad).attrs;
 }
 
