@@ -67,7 +67,14 @@ async function* smallSize(
   const work = await ourWorkdir(net, { n, receivers: 1 });
   try {
     const load = await loadAverage();
-    const run = await startOurs({ net, ...work, n, receivers: 1, capMs: capS * 1000 });
+    const run = await startOurs({
+      net,
+      ...work,
+      n,
+      receivers: 1,
+      capMs: capS * 1000,
+      settle: true,
+    });
     const stop = await stopOurs({ proc: run.proc, net, receivers: 1 });
     if (filter(COLD_SMALL)) {
       yield startFigure(COLD_SMALL, run, {

@@ -38,6 +38,7 @@ export function startFigure(
       baselineIs: `${ref.name} process start to every route`,
       sessionUpToDoneSeconds: run?.sessionUpToDoneSeconds ?? null,
       peakRssMB: mb(run?.peakRssBytes),
+      peakRssAtRoutesMB: mb(run?.peakRssAtRoutesBytes),
       ...(run?.problems ? { problems: run.problems } : {}),
       ...refExtras(options.refs, ["startToDoneSeconds"]),
       ...options.extra,
@@ -143,6 +144,8 @@ export function rssFigure(bench: string, r: LargeRuns): BenchResult {
       routesAtReceivers: r.x4?.counts.map((c) => c.accepted) ?? [],
       baselineIs: ref ? `${ref.name} peak RSS, same table, 4 peers` : null,
       ...(r.refsX4 ? refExtras(r.refsX4, ["peakRssBytes"]) : {}),
+      peakIs: "VmHWM over the start and the writes after the routes, until settled",
+      peakAtRoutesMiB: mb(r.x4?.peakRssAtRoutesBytes),
       coldOnePeerPeakRssMB: mb(r.cold.peakRssBytes),
     },
   });

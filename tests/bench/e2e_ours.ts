@@ -6,6 +6,7 @@
 import { type FerrolbProcess, runFerrolb, spawnFerrolb } from "../e2e_helpers.ts";
 import {
   type BenchNet,
+  processMemory,
   type ReceiverCounts,
   trackPeakMemory,
   waitForEmpty,
@@ -29,8 +30,13 @@ export interface OurStart {
   updates: number;
   /** Worst event-loop lag since start, from /metrics; null when it could not be scraped. */
   maxLoopLagSeconds: number | null;
-  /** Peak resident set until now (VmHWM). */
+  /**
+   * Peak resident set (VmHWM) over the start and the writes that follow the routes (Service
+   * statuses, ServiceBGPStatus objects, Events, state saves), until the process is settled.
+   */
   peakRssBytes: number | undefined;
+  /** Peak resident set when every route had arrived (before the writes after it settled). */
+  peakRssAtRoutesBytes: number | undefined;
   /** The running process, for a later stop. */
   proc: FerrolbProcess;
   /** Admin address in the sender namespace. */
@@ -51,6 +57,11 @@ export interface OurStartOptions {
   /** Receivers the config names (the first `receivers`). */
   receivers: number;
   capMs: number;
+  /**
+   * Wait until the writes after the routes are over before reading the peak and the lag
+   * (the memory figures); without it the start is stopped right after its last route.
+   */
+  settle?: boolean;
 }
 
 let helpFlags: Promise<Set<string>> | undefined;
@@ -107,6 +118,27 @@ export async function scrapeLoopLag(netns: string, addr: string): Promise<number
 }
 
 /**
+ * Waits until the writes that follow the routes are over: at least 1 s + 0.05 ms per Service
+ * after the routes (the status writes take ~0.5 s per 10,000), then until the resident set
+ * has not grown for 3 s (capped at 60 s). The peak and the worst lag read after it cover
+ * the whole start, not only the part before the last route.
+ */
+async function settled(pid: number, options: { n: number; stop: () => boolean }): Promise<void> {
+  const t0 = performance.now();
+  const minMs = 1000 + options.n / 20;
+  let peak = 0;
+  let grewAt = t0;
+  while (!options.stop() && performance.now() - t0 < 60_000) {
+    const m = await processMemory(pid);
+    if (!m) return;
+    const now = performance.now();
+    if (m.rssBytes > peak) [peak, grewAt] = [m.rssBytes, now];
+    if (now - t0 >= minMs && now - grewAt >= 3000) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/**
  * Spawns ferrolb and waits until every receiver holds `n` routes or the cap passes; the
  * process keeps running (stop it with {@linkcode stopOurs}).
  */
@@ -139,6 +171,8 @@ export async function startOurs(options: OurStartOptions): Promise<OurStart> {
     stop: () => exited,
   });
   const seconds = (wait.doneAt - t0) / 1000;
+  const peakRssAtRoutesBytes = (await processMemory(proc.pid))?.hwmBytes;
+  if (wait.reached && options.settle) await settled(proc.pid, { n: options.n, stop: () => exited });
   const adminAddr = exited ? undefined : ADMIN_ADDR;
   const maxLoopLagSeconds = adminAddr ? await scrapeLoopLag(net.senderNetns, adminAddr) : null;
   const peakRssBytes = await memory.stop();
@@ -152,6 +186,7 @@ export async function startOurs(options: OurStartOptions): Promise<OurStart> {
     updates: (wait.counts[0]?.updates ?? 0) - (before[0]?.updates ?? 0),
     maxLoopLagSeconds,
     peakRssBytes,
+    peakRssAtRoutesBytes,
     proc,
     adminAddr,
     ...(wait.reached ? {} : { problems: problems(proc) }),
