@@ -365,6 +365,22 @@ async function collectLines(
   }
 }
 
+/** Runs the program once on `dir` until every route is out and its writes had time, then stops it. */
+async function writeState(dir: string, collectors: Collector[]): Promise<void> {
+  const first = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...scenarioArgs(dir, { v8Flags: Deno.env.get("HEAP_V8_FLAGS"), adminPort: 0 })],
+    cwd: dir,
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const all = (c: Collector) => c.routes().some((p) => p.routes.length >= N);
+  await Promise.all(collectors.map((c) => c.waitFor(() => all(c), { timeoutMs: 600_000 })));
+  await new Promise((r) => setTimeout(r, 2000 + N / 20));
+  first.kill("SIGTERM");
+  await first.status;
+  await Promise.all(collectors.map((c) => c.waitFor(() => !all(c), { timeoutMs: 60_000 })));
+}
+
 async function main() {
   const dir = await Deno.makeTempDir({ prefix: "flb-heap-" });
   const collectors = await profileScenario(dir, {
@@ -372,6 +388,7 @@ async function main() {
     peers: P,
     port: 11_790 + (INSPECT_PORT % 1000),
   });
+  if (Deno.env.get("HEAP_RESTART")) await writeState(dir, collectors);
   const t0 = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
     args: [
