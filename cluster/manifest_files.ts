@@ -37,7 +37,7 @@ async function statStamp(file: string): Promise<string | undefined> {
   }
 }
 
-/** Every manifest file's last good objects and current error; parses through a worker. */
+/** Every manifest file's last good objects and current error; parses with a deadline. */
 export class ManifestFiles {
   readonly #log: Logger;
   readonly #defaults: NamespaceDefaults | undefined;
@@ -49,8 +49,8 @@ export class ManifestFiles {
   #owners: Map<string, Map<string, string>> | undefined;
   #failedLoads = 0;
   #toldInline = false;
-  // Parsing runs in a worker with a deadline, so a huge or hostile file cannot starve the
-  // health endpoint, BGP keepalives or signal handlers.
+  // Parsing runs under a deadline, in a worker or (small texts) in short main-thread slices,
+  // so a huge or hostile file cannot starve the health endpoint, BGP keepalives or signals.
   #parser: ManifestParser;
   #parsed = false;
   /** Stat of each file when it was last read to a settled outcome (objects or refusal). */

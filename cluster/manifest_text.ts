@@ -59,6 +59,21 @@ function* splitDocuments(text: string): Generator<{ start: number; text: string 
   if (from <= text.length) yield { start: line, text: text.slice(from) };
 }
 
+/**
+ * Whether every document of `text` (as {@linkcode parseManifestObjects} splits it) is at most
+ * `maxChars` long: the parse of one document is one step that cannot be cut, so this bounds
+ * how long one step takes. A pass of the separator pattern, no slices.
+ */
+export function documentsWithin(text: string, maxChars: number): boolean {
+  const sep = new RegExp(DOC_SEPARATOR.source, "gm");
+  let from = 0;
+  for (let m = sep.exec(text); m !== null; m = sep.exec(text)) {
+    if (m.index - from > maxChars) return false;
+    from = m.index + m[0].length + 1;
+  }
+  return text.length - from <= maxChars;
+}
+
 function countLines(s: string): number {
   let n = 0;
   for (let i = s.indexOf("\n"); i !== -1; i = s.indexOf("\n", i + 1)) n++;

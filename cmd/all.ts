@@ -10,7 +10,6 @@ import type { ParsedArgs } from "./args.ts";
 import { gracefulShutdownMs } from "./speaker.ts";
 import { createLogger, parseLogLevel } from "../api/log.ts";
 import { type FileMode, type FileModeOptions, StartAborted, startFileMode } from "./file_mode.ts";
-import { runAllInCluster } from "./all_cluster.ts";
 
 export {
   attributeToFile,
@@ -52,7 +51,10 @@ export function fileModeFlags(
 
 /** Runs `ferrolb all`; resolves to the exit code. */
 export async function runAll(args: ParsedArgs): Promise<number> {
-  if (typeof args.flags["config-dir"] !== "string") return await runAllInCluster(args);
+  if (typeof args.flags["config-dir"] !== "string") {
+    // Imported here: file mode does not load the cluster roles' wiring (cmd/controller.ts).
+    return await (await import("./all_cluster.ts")).runAllInCluster(args);
+  }
   const flags = fileModeFlags(args);
   if (typeof flags === "string") {
     console.error(`ferrolb all: ${flags}`);
