@@ -4,7 +4,7 @@
  */
 import type { EventRecord, KubeObject } from "../cluster/types.ts";
 import { compareServices, type ServiceAnnouncement } from "./announce_types.ts";
-import { sha256Hex } from "./short_hash.ts";
+import { sha256Prefix40 } from "./short_hash.ts";
 
 const NODE_LABEL = "metallb.io/node";
 const SERVICE_NAME_LABEL = "metallb.io/service-name";
@@ -12,13 +12,38 @@ const SERVICE_NAMESPACE_LABEL = "metallb.io/service-namespace";
 
 /** Name of the ServiceBGPStatus for (Service, node): readable, unique, and a valid name. */
 export function serviceBGPStatusName(namespace: string, service: string, node: string): string {
-  const hash = sha256Hex(`${namespace}/${service}/${node}`, 10);
-  return `${statusNameBase(service, node)}-${hash}`;
+  return statusNameOfTag(statusNameBase(service, node), statusNameHash(namespace, service, node));
+}
+
+/**
+ * The {@linkcode statusNameTag} of {@linkcode serviceBGPStatusName}'s name: the number its
+ * hash spells, got without making the name (100,000s at a start).
+ */
+export function statusNameHash(namespace: string, service: string, node: string): number {
+  return sha256Prefix40(`${namespace}/${service}/${node}`);
+}
+
+/** Longest readable part of a name. */
+const BASE_LENGTH = 200;
+
+/** Whether `text` is already a readable part as is (the usual lowercase names). */
+function isPlainBase(text: string): boolean {
+  if (text.length > BASE_LENGTH) return false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    // a-z, 0-9, '.', '-'
+    if (!((c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 46 || c === 45)) return false;
+  }
+  const last = text.charCodeAt(text.length - 1);
+  return last !== 46 && last !== 45;
 }
 
 /** The readable part of a ServiceBGPStatus name (see {@linkcode serviceBGPStatusName}). */
 export function statusNameBase(service: string, node: string): string {
-  return `${service}-${node}`.toLowerCase().replace(/[^a-z0-9.-]/g, "-").slice(0, 200)
+  const text = `${service}-${node}`;
+  // Most names need no change: no lowered copy nor replaced ones are made for them.
+  if (isPlainBase(text)) return text;
+  return text.toLowerCase().replace(/[^a-z0-9.-]/g, "-").slice(0, BASE_LENGTH)
     .replace(/[.-]+$/, "");
 }
 
@@ -76,9 +101,12 @@ export function serviceEvent(
   s: ServiceAnnouncement,
   what: { type: "Normal" | "Warning"; reason: string; message: string },
 ): EventRecord {
+  // The fields one by one, in the same order: a spread made a slower, larger object.
   return {
     involved: { kind: "Service", apiVersion: "v1", namespace: s.namespace, name: s.name },
-    ...what,
+    type: what.type,
+    reason: what.reason,
+    message: what.message,
     component: "metallb-speaker",
   };
 }

@@ -33,6 +33,20 @@ function widened<T extends Uint8Array | Uint16Array | Uint32Array>(from: T, to: 
   return to;
 }
 
+/**
+ * `a` against `key`'s characters `from` to `to` (before `to`), as `<` orders strings (by
+ * UTF-16 unit): below 0, 0 or above 0.
+ */
+function comparePart(a: string, key: string, from: number, to: number): number {
+  const n = to - from;
+  const m = a.length < n ? a.length : n;
+  for (let i = 0; i < m; i++) {
+    const d = a.charCodeAt(i) - key.charCodeAt(from + i);
+    if (d !== 0) return d;
+  }
+  return a.length - n;
+}
+
 /** No peers: one list for all. */
 export const NO_PEERS: readonly string[] = Object.freeze([]);
 
@@ -235,19 +249,14 @@ export class StatusSlots {
   #indexOf(key: string): number {
     const slash = key.indexOf("/");
     if (slash < 0) return -1;
-    const namespace = key.slice(0, slash), name = key.slice(slash + 1);
     const list = this.#handled;
     let lo = 0, hi = list.length - 1, found = -1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
       const s = list[mid];
-      const c = s.namespace !== namespace
-        ? (s.namespace < namespace ? -1 : 1)
-        : s.name < name
-        ? -1
-        : s.name > name
-        ? 1
-        : 0;
+      // Compared in place: no namespace and name strings cut from `key` per search.
+      const c = comparePart(s.namespace, key, 0, slash) ||
+        comparePart(s.name, key, slash + 1, key.length);
       if (c < 0) lo = mid + 1;
       else {
         if (c === 0) found = mid;
@@ -273,13 +282,17 @@ export class StatusSlots {
     return t >= 0 ? t : undefined;
   }
 
-  /** Every followed Service's `namespace/name` and slot. */
-  *followed(): Generator<[string, number]> {
+  /**
+   * Adds to `keys` the `namespace/name` of every followed Service (handled ones in order,
+   * then those gone), yielding now and then: nothing is made per Service.
+   */
+  *addFollowedTo(keys: Set<string>): Generator<void, void> {
     const list = this.#handled, slotAt = this.#slotAt;
     for (let i = 0; i < list.length; i++) {
-      if (slotAt[i] >= 0) yield [serviceKey(list[i]), slotAt[i]];
+      if ((i & 4095) === 4095) yield;
+      if (slotAt[i] >= 0) keys.add(serviceKey(list[i]));
     }
-    yield* this.#goneSlots;
+    for (const key of this.#goneSlots.keys()) keys.add(key);
   }
 
   /**
@@ -380,6 +393,17 @@ export class StatusSlots {
     this.#setTag(t, tag < 0 ? OTHER_NAME : tag);
     if (tag < 0) this.#otherNames.set(t, name);
     else this.#otherNames.delete(t);
+    this.#keepShown(key, t, shown);
+  }
+
+  /**
+   * Sets the name of the ServiceBGPStatus of Service `key` in slot `t` to the one
+   * `statusNameOfTag` makes of `tag` (a number >= 0) and its readable part (IPs shown stay).
+   */
+  setNameTag(key: string, t: number, tag: number): void {
+    const shown = this.shown(key, t);
+    this.#setTag(t, tag);
+    this.#otherNames.delete(t);
     this.#keepShown(key, t, shown);
   }
 
