@@ -359,9 +359,14 @@ export class ServiceStatusReporter {
 
   // One function per kind of write, shared by every queued item (no closure per item).
   readonly #writeStatus = (name: string, s: ServiceAnnouncement, peers: readonly string[]) => {
-    const { namespace, node } = this.#o;
+    const { namespace, node, writer } = this.#o;
+    // A writer that keeps statuses as their parts takes them as such: no object to take apart.
+    if (writer.setServiceBGPStatusParts) {
+      const parts = { node, serviceName: s.name, serviceNamespace: s.namespace, peers };
+      return writer.setServiceBGPStatusParts(namespace, name, parts);
+    }
     const object = serviceBGPStatusObject(name, { s, peers, namespace, node });
-    return this.#o.writer.setServiceBGPStatus(namespace, name, object);
+    return writer.setServiceBGPStatus(namespace, name, object);
   };
   readonly #writeDelete = (name: string, _: undefined) =>
     this.#o.writer.setServiceBGPStatus(this.#o.namespace, name, null);
