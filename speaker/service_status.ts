@@ -329,7 +329,8 @@ export class ServiceStatusReporter {
       const node = this.#o.node;
       const tag = statusNameHash(s.namespace, s.name, node);
       name = statusNameOfTag(statusNameBase(s.name, node), tag);
-      this.#slots.setNameTag(key, t, tag);
+      // The IPs shown are the wanted ones from now on (`#metricsOf` below says so too).
+      this.#slots.setNameTag(t, tag);
     }
     // Already shared: the planner's interned list, or one of `#subset`'s.
     this.#slots.setListed(t, holding);

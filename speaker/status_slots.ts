@@ -165,7 +165,7 @@ export class StatusSlots {
 
   /** `metallb_speaker_announced` shows the IPs of what slot `t` wants while its object stands. */
   showWanted(t: number): void {
-    this.#shownElse.delete(t);
+    if (this.#shownElse.size > 0) this.#shownElse.delete(t);
   }
 
   #keepShown(key: string, t: number, ips: readonly string[] | undefined): void {
@@ -397,14 +397,15 @@ export class StatusSlots {
   }
 
   /**
-   * Sets the name of the ServiceBGPStatus of Service `key` in slot `t` to the one
-   * `statusNameOfTag` makes of `tag` (a number >= 0) and its readable part (IPs shown stay).
+   * Sets the name of the ServiceBGPStatus of slot `t` to the one `statusNameOfTag` makes of
+   * `tag` (a number >= 0) and its readable part, and shows the IPs it wants (as `showWanted`):
+   * a status written now. Nothing is pinned to be unpinned right after (a map entry made and
+   * dropped per Service, 100,000s at a start).
    */
-  setNameTag(key: string, t: number, tag: number): void {
-    const shown = this.shown(key, t);
+  setNameTag(t: number, tag: number): void {
     this.#setTag(t, tag);
-    this.#otherNames.delete(t);
-    this.#keepShown(key, t, shown);
+    if (this.#otherNames.size > 0) this.#otherNames.delete(t);
+    this.showWanted(t);
   }
 
   /** The readable part of the names of Service `key`'s objects (see `statusNameBase`). */

@@ -22,7 +22,10 @@ const CHUNK_WRITES = 512;
  * last write is out).
  */
 class Chunk {
-  readonly items: unknown[] = [];
+  /** Made at its full size: not copied as it fills. */
+  readonly items: unknown[] = new Array(CHUNK_WRITES * STRIDE);
+  /** Slots of `items` in use. */
+  length = 0;
   next: Chunk | undefined;
 }
 
@@ -46,13 +49,19 @@ export class WriteQueue {
    */
   push<A, B, C = undefined>(what: string, fn: WriteFn<A, B, C>, a: A, b: B, c?: C): void {
     let tail = this.#tail;
-    if (tail === undefined || tail.items.length >= CHUNK_WRITES * STRIDE) {
+    if (tail === undefined || tail.length === tail.items.length) {
       const chunk = new Chunk();
       if (tail) tail.next = chunk;
       else this.#head = chunk;
       this.#tail = tail = chunk;
     }
-    tail.items.push(what, fn, a, b, c);
+    const items = tail.items, at = tail.length;
+    items[at] = what;
+    items[at + 1] = fn;
+    items[at + 2] = a;
+    items[at + 3] = b;
+    items[at + 4] = c;
+    tail.length = at + STRIDE;
     if (this.#draining) return;
     this.#draining = true;
     this.#done = this.#drain();
@@ -71,7 +80,7 @@ export class WriteQueue {
       for (let chunk = this.#head; chunk !== undefined; chunk = this.#head) {
         const items = chunk.items;
         // The tail chunk may take more writes while this one runs: its length is read anew.
-        for (let i = 0; i < items.length; i += STRIDE) {
+        for (let i = 0; i < chunk.length; i += STRIDE) {
           // Writes that resolve at once would keep the microtask queue busy for 100,000s of
           // them: a turn now and then lets timers and I/O in.
           if (slice.due()) await slice.next();
