@@ -15,7 +15,7 @@ import type { SpeakerServiceStatus } from "./status_types.ts";
 import type { WriteQueue } from "./write_queue.ts";
 import { NO_PEERS, StatusSlots } from "./status_slots.ts";
 import {
-  changedDecisions,
+  DecisionChanges,
   isOwnStatus,
   serviceBGPStatusName,
   serviceBGPStatusObject,
@@ -101,8 +101,10 @@ export class ServiceStatusReporter {
     const before = this.#slots.handled;
     if (before !== services) yield* this.#slots.realign(services);
     let n = 0;
-    for (const [key, s] of changedDecisions(before, services)) {
+    const changes = new DecisionChanges(before, services);
+    while (changes.next()) {
       if ((++n & 511) === 0) yield;
+      const key = changes.key, s = changes.now;
       if (s?.peers.length && !this.#index && !this.#slots.stands(this.#slots.slotOf(key))) {
         yield* this.#buildIndex(statuses());
       }

@@ -122,6 +122,54 @@ export function serviceKey(s: ServiceAnnouncement): string {
 }
 
 /**
+ * A walk over the decisions that differ between two lists sorted by namespace/name (see
+ * {@linkcode changedDecisions}): `next()` moves to the next one, found in `key` and `now`
+ * (the new decision, or undefined for a Service gone). No pair is made per decision: a start
+ * changes 100,000s of them.
+ */
+export class DecisionChanges {
+  readonly #before: readonly ServiceAnnouncement[];
+  readonly #now: readonly ServiceAnnouncement[];
+  #i = 0;
+  #j = 0;
+  /** `namespace/name` of the current change. */
+  key = "";
+  /** The new decision of the current change, or undefined for a Service gone. */
+  now: ServiceAnnouncement | undefined;
+
+  /** A walk from `before` to `now`, before its first change. */
+  constructor(before: readonly ServiceAnnouncement[], now: readonly ServiceAnnouncement[]) {
+    this.#before = before;
+    this.#now = now;
+  }
+
+  /** Moves to the next change; false when there is none. */
+  next(): boolean {
+    const before = this.#before, now = this.#now;
+    while (this.#i < before.length || this.#j < now.length) {
+      const b = before[this.#i], a = now[this.#j];
+      if (a === b) {
+        this.#i++;
+        this.#j++;
+        continue;
+      }
+      const c = b === undefined ? 1 : a === undefined ? -1 : compareServices(b, a);
+      if (c < 0) {
+        this.key = serviceKey(b);
+        this.now = undefined;
+      } else {
+        this.key = serviceKey(a);
+        this.now = a;
+      }
+      if (c <= 0) this.#i++;
+      if (c >= 0) this.#j++;
+      return true;
+    }
+    return false;
+  }
+}
+
+/**
  * The decisions that differ between two lists sorted by namespace/name, by `namespace/name`:
  * the new one, or undefined for a Service gone. Unchanged decisions are the same objects
  * (planner cache), so with 100,000s of Services only the changed ones cost more than a
@@ -131,18 +179,6 @@ export function* changedDecisions(
   before: readonly ServiceAnnouncement[],
   now: readonly ServiceAnnouncement[],
 ): Generator<[string, ServiceAnnouncement | undefined]> {
-  let i = 0, j = 0;
-  while (i < before.length || j < now.length) {
-    const b = before[i], a = now[j];
-    if (a === b) {
-      i++;
-      j++;
-      continue;
-    }
-    const c = b === undefined ? 1 : a === undefined ? -1 : compareServices(b, a);
-    if (c < 0) yield [serviceKey(b), undefined];
-    else yield [serviceKey(a), a];
-    if (c <= 0) i++;
-    if (c >= 0) j++;
-  }
+  const walk = new DecisionChanges(before, now);
+  while (walk.next()) yield [walk.key, walk.now];
 }
