@@ -8,7 +8,7 @@
  */
 import { SlotIds } from "../addr/slot_ids.ts";
 import { ObjectMapView } from "./object_map_view.ts";
-import type { KubeObject } from "./types.ts";
+import type { KubeObject, ServiceBGPStatusParts } from "./types.ts";
 
 const API_VERSION = "metallb.io/v1beta1";
 const KIND = "ServiceBGPStatus";
@@ -21,11 +21,20 @@ const SERVICE_NAMESPACE_LABEL = "metallb.io/service-namespace";
  * the same peers (one per distinct triple, not one per Service).
  */
 class Common {
+  /** Its key (see `commonKey`) once made; null: not made yet. */
+  #key: string | undefined | null = null;
+
   constructor(
     readonly node: string,
     readonly serviceNamespace: string,
     readonly peers: readonly string[],
   ) {}
+
+  /** The key equal parts share (made once: the same part is set for many slots in a row). */
+  key(): string | undefined {
+    if (this.#key === null) this.#key = commonKey(this);
+    return this.#key;
+  }
 }
 
 /** The part of no slot (id 0). */
@@ -46,13 +55,13 @@ function keysAre(o: object, keys: readonly string[]): boolean {
 }
 
 /**
- * The common part of `object` (its Service's name is `status.serviceName`) when building it
- * again from them gives an equal object.
+ * The parts of `object` when building it again from them gives an equal object (its
+ * Service's name is `serviceName`).
  */
-function commonPartOf(
+function partsOf(
   at: { namespace: string; name: string },
   object: KubeObject,
-): Common | undefined {
+): ServiceBGPStatusParts | undefined {
   const { namespace, name } = at;
   if (object.apiVersion !== API_VERSION || object.kind !== KIND) return undefined;
   if (!keysAre(object, ["apiVersion", "kind", "metadata", "status"])) return undefined;
@@ -69,7 +78,8 @@ function commonPartOf(
   if (!keysAre(l, [NODE_LABEL, SERVICE_NAME_LABEL, SERVICE_NAMESPACE_LABEL])) return undefined;
   if (l[NODE_LABEL] !== node || l[SERVICE_NAME_LABEL] !== serviceName) return undefined;
   if (l[SERVICE_NAMESPACE_LABEL] !== serviceNamespace) return undefined;
-  return new Common(node, serviceNamespace, peers);
+  // The object's own status: its fields are the parts (no object made for them).
+  return st as unknown as ServiceBGPStatusParts;
 }
 
 /** The key equal {@linkcode Common}s share, or undefined when it cannot be one. */
@@ -88,10 +98,22 @@ const HASH_LENGTH = 10;
  * names of lowercase Services and nodes), else undefined: then kept apart.
  */
 function serviceNameIn(name: string, node: string): string | undefined {
+  const at = serviceNameEnd(name, node);
+  return at < 0 ? undefined : name.slice(0, at);
+}
+
+/** Where the Service name `name` spells (see `serviceNameIn`) ends, or -1. */
+function serviceNameEnd(name: string, node: string): number {
   const end = name.length - HASH_LENGTH - 1;
   const at = end - node.length;
-  if (at < 2 || name.charCodeAt(end) !== 45 || name.charCodeAt(at - 1) !== 45) return undefined;
-  return name.startsWith(node, at) ? name.slice(0, at - 1) : undefined;
+  if (at < 2 || name.charCodeAt(end) !== 45 || name.charCodeAt(at - 1) !== 45) return -1;
+  return name.startsWith(node, at) ? at - 1 : -1;
+}
+
+/** Whether `serviceNameIn(name, node)` is `service`, without cutting it out of `name`. */
+function spellsService(name: string, node: string, service: string): boolean {
+  const at = serviceNameEnd(name, node);
+  return at === service.length && name.startsWith(service);
 }
 
 /** The object its parts stand for (a new one per read: nothing is cached per Service). */
@@ -138,13 +160,19 @@ export class BgpStatusStore extends ObjectMapView {
   /** Per slot, its common part (none: a free slot). */
   readonly #commons = new SlotIds<Common, string>(NO_COMMON, {
     // The part standing for none is never found again: its id marks a free slot.
-    keyOf: (c) => c === NO_COMMON ? undefined : commonKey(c),
+    keyOf: (c) => c === NO_COMMON ? undefined : c.key(),
     limit: COMMON_LIMIT,
     slots: 1024,
   });
   /** Slots given back by deletes, taken again before the arrays grow. */
   readonly #free: number[] = [];
   #size = 0;
+  /**
+   * The parts last written and the common part set for them: statuses come in runs of the
+   * same node, namespace and peer list, which then make no new part nor key each.
+   */
+  #lastParts: ServiceBGPStatusParts | undefined;
+  #lastCommon: Common | undefined;
 
   /** Keeps `object` as ServiceBGPStatus `namespace/name`; null deletes it. */
   write(namespace: string, name: string, object: KubeObject | null): void {
@@ -159,23 +187,64 @@ export class BgpStatusStore extends ObjectMapView {
       return;
     }
     if (!names) this.#byNamespace.set(namespace, names = new Map());
-    const common = commonPartOf({ namespace, name }, object);
-    if (common === undefined) {
+    const parts = partsOf({ namespace, name }, object);
+    if (parts === undefined) {
       this.#release(held);
       names.set(name, object);
-    } else {
-      // An object of the usual shape again keeps its slot.
-      const slot = typeof held === "number" ? held : this.#free.pop() ?? this.#slots++;
-      // A quarter more, not twice: the slack is at most a quarter (100,000s of slots).
-      const room = this.#commons.room;
-      if (slot >= room) this.#commons.grow(Math.max(slot + 1, room + (room >> 2)));
-      const serviceName = (object.status as { serviceName: string }).serviceName;
-      if (serviceNameIn(name, common.node) === serviceName) this.#serviceNames.delete(slot);
-      else this.#serviceNames.set(slot, serviceName);
-      this.#commons.set(slot, common, this.#slots);
-      names.set(name, slot);
-    }
+    } else this.#keepParts(names, name, parts);
     if (held === undefined) this.#size++;
+  }
+
+  /**
+   * Keeps as ServiceBGPStatus `namespace/name` the object of the usual shape made of `parts`
+   * (see `ServiceBGPStatusParts`): the same as writing that object, which is not made.
+   */
+  writeParts(namespace: string, name: string, parts: ServiceBGPStatusParts): void {
+    let names = this.#byNamespace.get(namespace);
+    if (!names) this.#byNamespace.set(namespace, names = new Map());
+    const held = names.get(name);
+    this.#keepParts(names, name, parts);
+    if (held === undefined) this.#size++;
+  }
+
+  /** Keeps `parts` in a slot under `name` in `names` (the slot it had, if any). */
+  #keepParts(
+    names: Map<string, number | KubeObject>,
+    name: string,
+    parts: ServiceBGPStatusParts,
+  ): void {
+    const held = names.get(name);
+    // An object of the usual shape again keeps its slot.
+    const slot = typeof held === "number" ? held : this.#free.pop() ?? this.#slots++;
+    // A quarter more, not twice: the slack is at most a quarter (100,000s of slots).
+    const room = this.#commons.room;
+    if (slot >= room) this.#commons.grow(Math.max(slot + 1, room + (room >> 2)));
+    const { node, serviceName } = parts;
+    if (spellsService(name, node, serviceName)) this.#serviceNames.delete(slot);
+    else this.#serviceNames.set(slot, serviceName);
+    this.#commons.set(slot, this.#commonOf(parts), this.#slots);
+    names.set(name, slot);
+  }
+
+  /** The common part of `parts`: the last one again when they share it. */
+  #commonOf(parts: ServiceBGPStatusParts): Common {
+    const last = this.#lastParts;
+    if (
+      last !== undefined && last.node === parts.node &&
+      last.serviceNamespace === parts.serviceNamespace && last.peers === parts.peers
+    ) {
+      return this.#lastCommon!;
+    }
+    const common = new Common(parts.node, parts.serviceNamespace, parts.peers);
+    // Only what is compared is kept, not the parts object (an object's own status).
+    this.#lastParts = {
+      node: parts.node,
+      serviceName: "",
+      serviceNamespace: parts.serviceNamespace,
+      peers: parts.peers,
+    };
+    this.#lastCommon = common;
+    return common;
   }
 
   /** Gives back the slot of `held`, if it is one (its parts are dropped). */

@@ -126,3 +126,53 @@ Deno.test("a Service's name is read from the status's name when it spells it, el
   for (const o of again) assert.deepEqual(store.get(`metallb-system/${o.metadata.name}`), o);
   assert.equal(store.size, written.length);
 });
+
+Deno.test("a status written as its parts reads back as the object they stand for", () => {
+  const store = new BgpStatusStore();
+  const byObject = new BgpStatusStore();
+  const peers = Object.freeze(["p1", "p2"]);
+  const parts = (service: string, list: readonly string[]) => ({
+    node: "n1",
+    serviceName: service,
+    serviceNamespace: "default",
+    peers: list,
+  });
+  const names: [string, string, readonly string[]][] = [
+    ["web-n1-0123456789", "web", peers],
+    ["api-n1-0123456789", "api", peers],
+    ["x-n1-abcdefabcd", "y", peers],
+    ["db-n1-abcdefabcd", "db", ["p1"]],
+  ];
+  for (const [name, service, list] of names) {
+    store.writeParts("metallb-system", name, parts(service, list));
+    byObject.write("metallb-system", name, status(name, service, list));
+  }
+  assert.equal(store.size, names.length);
+  assert.deepEqual(new Map(store), new Map(byObject));
+  for (const [name, service, list] of names) {
+    assert.deepEqual(store.get(`metallb-system/${name}`), status(name, service, list));
+  }
+  // Equal parts in a row share one list, the one written.
+  const peersOf = (name: string) =>
+    (store.get(`metallb-system/${name}`)!.status as { peers: unknown }).peers;
+  assert.equal(peersOf("api-n1-0123456789"), peers);
+  // Parts over an object of another shape, and an object over parts, replace it.
+  const odd = status("odd-n1-0123456789", "odd", peers);
+  odd.metadata.annotations = { note: "hand-edited" };
+  store.write("metallb-system", "odd-n1-0123456789", odd);
+  store.writeParts("metallb-system", "odd-n1-0123456789", parts("odd", ["p2"]));
+  assert.deepEqual(
+    store.get("metallb-system/odd-n1-0123456789"),
+    status("odd-n1-0123456789", "odd", ["p2"]),
+  );
+  store.write("metallb-system", "web-n1-0123456789", odd);
+  assert.equal(store.get("metallb-system/web-n1-0123456789"), odd);
+  store.writeParts("metallb-system", "web-n1-0123456789", parts("web", ["p1"]));
+  assert.deepEqual(
+    store.get("metallb-system/web-n1-0123456789"),
+    status("web-n1-0123456789", "web", ["p1"]),
+  );
+  assert.equal(store.size, names.length + 1);
+  store.write("metallb-system", "web-n1-0123456789", null);
+  assert.equal(store.size, names.length);
+});

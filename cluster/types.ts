@@ -73,6 +73,20 @@ export interface IngressEntry {
   ip: string;
 }
 
+/**
+ * A ServiceBGPStatus of the usual shape, as its parts: the object they stand for is
+ * `{apiVersion: "metallb.io/v1beta1", kind: "ServiceBGPStatus", metadata: {name, namespace,
+ * labels: {"metallb.io/node": node, "metallb.io/service-name": serviceName,
+ * "metallb.io/service-namespace": serviceNamespace}}, status: {node, serviceName,
+ * serviceNamespace, peers}}`.
+ */
+export interface ServiceBGPStatusParts {
+  readonly node: string;
+  readonly serviceName: string;
+  readonly serviceNamespace: string;
+  readonly peers: readonly string[];
+}
+
 /** What the controller and speaker write back; the file source keeps it in its state dir. */
 export interface ObjectWriter {
   /** Writes `status.loadBalancer.ingress` through the status subresource. */
@@ -98,6 +112,16 @@ export interface ObjectWriter {
     namespace: string,
     name: string,
     object: KubeObject | null,
+  ): Promise<void>;
+  /**
+   * Optional: the same as `setServiceBGPStatus` with the object `parts` stand for, taken as
+   * its parts by a writer that keeps them so (file mode: 100,000s at a start), so that the
+   * object is not made only to be taken apart. Writers without it get the object.
+   */
+  setServiceBGPStatusParts?(
+    namespace: string,
+    name: string,
+    parts: ServiceBGPStatusParts,
   ): Promise<void>;
 }
 

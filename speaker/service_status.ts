@@ -15,12 +15,15 @@ import type { SpeakerServiceStatus } from "./status_types.ts";
 import type { WriteQueue } from "./write_queue.ts";
 import { NO_PEERS, StatusSlots } from "./status_slots.ts";
 import {
-  changedDecisions,
+  DecisionChanges,
   isOwnStatus,
   serviceBGPStatusName,
   serviceBGPStatusObject,
   serviceEvent,
   serviceKeyOf,
+  statusNameBase,
+  statusNameHash,
+  statusNameOfTag,
 } from "./status_objects.ts";
 
 export { serviceBGPStatusName } from "./status_objects.ts";
@@ -59,7 +62,7 @@ export class ServiceStatusReporter {
   /** Shared sublists of the planner's peer lists, by the bits of the peers they keep. */
   readonly #subsets = new WeakMap<readonly string[], Map<number, readonly string[]>>();
   /** Services whose peers may not hold what they should (yet): looked at on every pass. */
-  readonly #unconfirmed = new Set<string>();
+  #unconfirmed = new Set<string>();
   /** A peer came up or went down since the last confirmation: look at every Service. */
   #recheck = false;
   /** Peers seen Established since start: until then an adopted status is left as it was. */
@@ -98,8 +101,10 @@ export class ServiceStatusReporter {
     const before = this.#slots.handled;
     if (before !== services) yield* this.#slots.realign(services);
     let n = 0;
-    for (const [key, s] of changedDecisions(before, services)) {
+    const changes = new DecisionChanges(before, services);
+    while (changes.next()) {
       if ((++n & 511) === 0) yield;
+      const key = changes.key, s = changes.now;
       if (s?.peers.length && !this.#index && !this.#slots.stands(this.#slots.slotOf(key))) {
         yield* this.#buildIndex(statuses());
       }
@@ -220,21 +225,22 @@ export class ServiceStatusReporter {
   *confirm(): Generator<void, void> {
     if (this.#recheck) {
       this.#recheck = false;
-      let n = 0;
-      for (const [key] of this.#slots.followed()) {
-        if ((++n & 4095) === 0) yield;
-        this.#unconfirmed.add(key);
-      }
+      yield* this.#slots.addFollowedTo(this.#unconfirmed);
     }
+    // Those still unconfirmed go to a new set (usually few): deleting the confirmed ones one
+    // by one would shrink a set of 100,000s again and again, a new table each time.
+    const all = this.#unconfirmed;
+    const still = new Set<string>();
     let n = 0;
-    for (const key of this.#unconfirmed) {
+    for (const key of all) {
       if ((++n & 255) === 0) yield;
       const t = this.#slots.slotOf(key);
       const s = t === undefined ? undefined : this.#slots.wantedOf(key);
       const holding = s ? this.#holding(t!, s) : NO_PEERS;
-      if (!s || holding === s.peers) this.#unconfirmed.delete(key);
+      if (s && holding !== s.peers) still.add(key);
       if (t !== undefined) this.#record(key, t, holding);
     }
+    if (this.#unconfirmed === all) this.#unconfirmed = still;
   }
 
   /**
@@ -321,13 +327,17 @@ export class ServiceStatusReporter {
     const s = wanted!;
     let name = this.#slots.nameOf(key, t);
     if (name === undefined) {
-      name = serviceBGPStatusName(s.namespace, s.name, this.#o.node);
-      this.#slots.setName(key, t, name);
+      // The name's hash is kept as the number it spells: made once, no hex string parsed.
+      const node = this.#o.node;
+      const tag = statusNameHash(s.namespace, s.name, node);
+      name = statusNameOfTag(statusNameBase(s.name, node), tag);
+      // The IPs shown are the wanted ones from now on (`#metricsOf` below says so too).
+      this.#slots.setNameTag(t, tag);
     }
     // Already shared: the planner's interned list, or one of `#subset`'s.
     this.#slots.setListed(t, holding);
     this.#slots.setSince(t, this.#sinceNow());
-    this.#deleting.delete(name);
+    if (this.#deleting.size > 0) this.#deleting.delete(name);
     const queue = this.#o.queue;
     // The object is built when written, not held by the write queue (100,000s at a start).
     queue.push("ServiceBGPStatus", this.#writeStatus, name, s, holding);
@@ -352,9 +362,14 @@ export class ServiceStatusReporter {
 
   // One function per kind of write, shared by every queued item (no closure per item).
   readonly #writeStatus = (name: string, s: ServiceAnnouncement, peers: readonly string[]) => {
-    const { namespace, node } = this.#o;
+    const { namespace, node, writer } = this.#o;
+    // A writer that keeps statuses as their parts takes them as such: no object to take apart.
+    if (writer.setServiceBGPStatusParts) {
+      const parts = { node, serviceName: s.name, serviceNamespace: s.namespace, peers };
+      return writer.setServiceBGPStatusParts(namespace, name, parts);
+    }
     const object = serviceBGPStatusObject(name, { s, peers, namespace, node });
-    return this.#o.writer.setServiceBGPStatus(namespace, name, object);
+    return writer.setServiceBGPStatus(namespace, name, object);
   };
   readonly #writeDelete = (name: string, _: undefined) =>
     this.#o.writer.setServiceBGPStatus(this.#o.namespace, name, null);

@@ -1,14 +1,17 @@
 import assert from "node:assert/strict";
 import { silentLogger } from "../api/log.ts";
 import { createRegistry, defineMetallbMetrics } from "../api/metrics.ts";
-import type { KubeObject, ObjectWriter } from "../cluster/types.ts";
+import type { KubeObject, ObjectWriter, ServiceBGPStatusParts } from "../cluster/types.ts";
 import type { ServiceAnnouncement } from "./announce_types.ts";
 import type { PeerSet } from "./peer_set.ts";
 import { serviceBGPStatusName, ServiceStatusReporter } from "./service_status.ts";
 import type { WriteQueue } from "./write_queue.ts";
 
 /** A reporter whose peer `p1` holds every route, writing at once into `log`. */
-function reporter(metrics?: ReturnType<typeof defineMetallbMetrics>) {
+function reporter(
+  metrics?: ReturnType<typeof defineMetallbMetrics>,
+  more: Partial<ObjectWriter> = {},
+) {
   const log: string[] = [];
   const writer = {
     setServiceBGPStatus(_ns: string, name: string, o: KubeObject | null) {
@@ -18,6 +21,8 @@ function reporter(metrics?: ReturnType<typeof defineMetallbMetrics>) {
     recordEvent() {
       return Promise.resolve();
     },
+    // Writers of the test's own replace those above.
+    ...more,
   } as unknown as ObjectWriter;
   const queue = {
     push: <A, B, C>(_: string, fn: (a: A, b: B, c?: C) => Promise<void>, a: A, b: B, c?: C) =>
@@ -136,4 +141,54 @@ Deno.test("reporter: metallb_speaker_announced follows what peers hold, at confi
   assert.equal(shown("192.0.2.3"), 1);
   for (const _ of r.confirm()) { /* run it through */ }
   assert.equal(shown("192.0.2.3"), undefined);
+});
+
+Deno.test("reporter: a writer taking a status's parts gets those of the object", () => {
+  const objects: [string, string, KubeObject | null][] = [];
+  const parts: [string, string, ServiceBGPStatusParts][] = [];
+  const plain = reporter(undefined, {
+    setServiceBGPStatus(ns, name, o) {
+      objects.push([ns, name, o]);
+      return Promise.resolve();
+    },
+  });
+  const split = reporter(undefined, {
+    setServiceBGPStatus(ns, name, o) {
+      objects.push([ns, name, o]);
+      return Promise.resolve();
+    },
+    setServiceBGPStatusParts(ns, name, p) {
+      parts.push([ns, name, p]);
+      return Promise.resolve();
+    },
+  });
+  pass(plain.r, [decision("a"), decision("b", ["p1", "p2"])]);
+  const written = objects.splice(0);
+  pass(split.r, [decision("a"), decision("b", ["p1", "p2"])]);
+  assert.equal(objects.length, 0);
+  assert.equal(parts.length, written.length);
+  parts.forEach(([ns, name, p], i) => {
+    assert.deepEqual([ns, name], written[i].slice(0, 2));
+    assert.deepEqual(written[i][2], {
+      apiVersion: "metallb.io/v1beta1",
+      kind: "ServiceBGPStatus",
+      metadata: {
+        name,
+        namespace: ns,
+        labels: {
+          "metallb.io/node": p.node,
+          "metallb.io/service-name": p.serviceName,
+          "metallb.io/service-namespace": p.serviceNamespace,
+        },
+      },
+      status: { ...p },
+    });
+  });
+  // Deletes still go through setServiceBGPStatus.
+  pass(split.r, []);
+  // (b, whose peer p2 never came up, stayed unconfirmed: it is looked at first.)
+  assert.deepEqual(objects.map(([, name, o]) => [name, o]), [
+    [nameOf("b"), null],
+    [nameOf("a"), null],
+  ]);
 });

@@ -118,8 +118,8 @@ function putWord(at: number, word: number): void {
   buf[at + 3] = word;
 }
 
-/** The first `digits` (at most 64) lowercase hex digits of the SHA-256 of `text` (UTF-8). */
-export function sha256Hex(text: string, digits = 64): string {
+/** Leaves the SHA-256 of `text` (UTF-8) in `H`. */
+function digest(text: string): void {
   // UTF-8 takes at most 3 bytes per UTF-16 unit; 72 more for the padding and length.
   const need = text.length * 3 + 72;
   if (buf.length < need) buf = new Uint8Array(need * 2);
@@ -133,7 +133,21 @@ export function sha256Hex(text: string, digits = 64): string {
   putWord(total - 4, bits >>> 0);
   H.set(INIT);
   for (let at = 0; at < total; at += 64) block(buf, at);
+}
+
+/** The first `digits` (at most 64) lowercase hex digits of the SHA-256 of `text` (UTF-8). */
+export function sha256Hex(text: string, digits = 64): string {
+  digest(text);
   let out = "";
   for (let i = 0; i < 8 && out.length < digits; i++) out += H[i].toString(16).padStart(8, "0");
   return out.slice(0, digits);
+}
+
+/**
+ * The number the first 10 hex digits of the SHA-256 of `text` spell (40 bits): no string is
+ * made for them, where a name is kept as that number anyway.
+ */
+export function sha256Prefix40(text: string): number {
+  digest(text);
+  return H[0] * 256 + (H[1] >>> 24);
 }

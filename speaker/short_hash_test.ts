@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { sha256Hex } from "./short_hash.ts";
+import { sha256Hex, sha256Prefix40 } from "./short_hash.ts";
 
 Deno.test("sha256Hex gives node:crypto's SHA-256 for short, long and non-ASCII text", () => {
   const texts = ["", "abc", "default/web/n1", "ü€𝄞/ns/x", "a".repeat(55), "b".repeat(56)];
@@ -10,5 +10,6 @@ Deno.test("sha256Hex gives node:crypto's SHA-256 for short, long and non-ASCII t
     const want = createHash("sha256").update(t).digest("hex");
     assert.equal(sha256Hex(t), want, t);
     assert.equal(sha256Hex(t, 10), want.slice(0, 10), t);
+    assert.equal(sha256Prefix40(t), parseInt(want.slice(0, 10), 16), t);
   }
 });

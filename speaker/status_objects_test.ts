@@ -4,9 +4,11 @@ import {
   changedDecisions,
   serviceBGPStatusName,
   statusNameBase,
+  statusNameHash,
   statusNameOfTag,
   statusNameTag,
 } from "./status_objects.ts";
+import { sha256Hex } from "./short_hash.ts";
 
 const decision = (namespace: string, name: string): ServiceAnnouncement => ({
   namespace,
@@ -32,6 +34,24 @@ Deno.test("changedDecisions: a decision's key is the planner's string when it gi
   const b = decision("b", "y");
   assert.deepEqual([...changedDecisions([], [a, b])], [["planner's a/x", a], ["b/y", b]]);
   assert.deepEqual([...changedDecisions([a], [])], [["planner's a/x", undefined]]);
+});
+
+Deno.test("a ServiceBGPStatus name is the readable part and 10 hex digits of the SHA-256", () => {
+  const cases = [
+    ["default", "web", "node-1"],
+    ["ns", "A_b", "n.2"],
+    ["ns", "web", "n1."],
+    ["ns", "x".repeat(250), "n1"],
+    ["ns", "café", "n1"],
+  ];
+  for (const [namespace, service, node] of cases) {
+    const base = `${service}-${node}`.toLowerCase().replace(/[^a-z0-9.-]/g, "-").slice(0, 200)
+      .replace(/[.-]+$/, "");
+    assert.equal(statusNameBase(service, node), base);
+    const hash = sha256Hex(`${namespace}/${service}/${node}`, 10);
+    assert.equal(serviceBGPStatusName(namespace, service, node), `${base}-${hash}`);
+    assert.equal(statusNameHash(namespace, service, node), parseInt(hash, 16));
+  }
 });
 
 Deno.test("a ServiceBGPStatus name we give is a number made into the same name again", () => {

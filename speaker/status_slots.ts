@@ -33,6 +33,20 @@ function widened<T extends Uint8Array | Uint16Array | Uint32Array>(from: T, to: 
   return to;
 }
 
+/**
+ * `a` against `key`'s characters `from` to `to` (before `to`), as `<` orders strings (by
+ * UTF-16 unit): below 0, 0 or above 0.
+ */
+function comparePart(a: string, key: string, from: number, to: number): number {
+  const n = to - from;
+  const m = a.length < n ? a.length : n;
+  for (let i = 0; i < m; i++) {
+    const d = a.charCodeAt(i) - key.charCodeAt(from + i);
+    if (d !== 0) return d;
+  }
+  return a.length - n;
+}
+
 /** No peers: one list for all. */
 export const NO_PEERS: readonly string[] = Object.freeze([]);
 
@@ -151,7 +165,7 @@ export class StatusSlots {
 
   /** `metallb_speaker_announced` shows the IPs of what slot `t` wants while its object stands. */
   showWanted(t: number): void {
-    this.#shownElse.delete(t);
+    if (this.#shownElse.size > 0) this.#shownElse.delete(t);
   }
 
   #keepShown(key: string, t: number, ips: readonly string[] | undefined): void {
@@ -235,19 +249,14 @@ export class StatusSlots {
   #indexOf(key: string): number {
     const slash = key.indexOf("/");
     if (slash < 0) return -1;
-    const namespace = key.slice(0, slash), name = key.slice(slash + 1);
     const list = this.#handled;
     let lo = 0, hi = list.length - 1, found = -1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
       const s = list[mid];
-      const c = s.namespace !== namespace
-        ? (s.namespace < namespace ? -1 : 1)
-        : s.name < name
-        ? -1
-        : s.name > name
-        ? 1
-        : 0;
+      // Compared in place: no namespace and name strings cut from `key` per search.
+      const c = comparePart(s.namespace, key, 0, slash) ||
+        comparePart(s.name, key, slash + 1, key.length);
       if (c < 0) lo = mid + 1;
       else {
         if (c === 0) found = mid;
@@ -273,13 +282,17 @@ export class StatusSlots {
     return t >= 0 ? t : undefined;
   }
 
-  /** Every followed Service's `namespace/name` and slot. */
-  *followed(): Generator<[string, number]> {
+  /**
+   * Adds to `keys` the `namespace/name` of every followed Service (handled ones in order,
+   * then those gone), yielding now and then: nothing is made per Service.
+   */
+  *addFollowedTo(keys: Set<string>): Generator<void, void> {
     const list = this.#handled, slotAt = this.#slotAt;
     for (let i = 0; i < list.length; i++) {
-      if (slotAt[i] >= 0) yield [serviceKey(list[i]), slotAt[i]];
+      if ((i & 4095) === 4095) yield;
+      if (slotAt[i] >= 0) keys.add(serviceKey(list[i]));
     }
-    yield* this.#goneSlots;
+    for (const key of this.#goneSlots.keys()) keys.add(key);
   }
 
   /**
@@ -381,6 +394,18 @@ export class StatusSlots {
     if (tag < 0) this.#otherNames.set(t, name);
     else this.#otherNames.delete(t);
     this.#keepShown(key, t, shown);
+  }
+
+  /**
+   * Sets the name of the ServiceBGPStatus of slot `t` to the one `statusNameOfTag` makes of
+   * `tag` (a number >= 0) and its readable part, and shows the IPs it wants (as `showWanted`):
+   * a status written now. Nothing is pinned to be unpinned right after (a map entry made and
+   * dropped per Service, 100,000s at a start).
+   */
+  setNameTag(t: number, tag: number): void {
+    this.#setTag(t, tag);
+    if (this.#otherNames.size > 0) this.#otherNames.delete(t);
+    this.showWanted(t);
   }
 
   /** The readable part of the names of Service `key`'s objects (see `statusNameBase`). */
