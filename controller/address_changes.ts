@@ -12,6 +12,35 @@ export type AddressChangeListener = (
   options: { pools: ReadonlySet<string> },
 ) => void;
 
+/**
+ * A decision's new assignment as its change: three fields (one address as its text), where
+ * holding the decision itself until the pass ends kept its request and view too, ~200 B
+ * per Service of a first pass.
+ */
+class Assigned implements AddressChange {
+  readonly service: string;
+  readonly pool: string | undefined;
+  readonly #ips: string | readonly string[];
+
+  constructor(d: Decision) {
+    this.service = d.key;
+    this.pool = d.pool;
+    const ips = d.ips;
+    this.#ips = ips.length === 1 ? ips[0] : ips;
+  }
+
+  /** The addresses it got (a new list on each read when it is one). */
+  get ips(): readonly string[] {
+    const ips = this.#ips;
+    return typeof ips === "string" ? [ips] : ips;
+  }
+
+  /** Always a change that gave addresses. */
+  get change(): "assigned" {
+    return "assigned";
+  }
+}
+
 /** Collects one pass's changes; cheap when nothing changes. */
 export class AddressChangeLog {
   readonly changes: AddressChange[] = [];
@@ -46,9 +75,10 @@ export class AddressChangeLog {
     const was = before ?? o.view?.ingressIPs ?? [];
     if (was.length === o.ips.length && was.every((ip, i) => ip === o.ips[i])) return;
     if (was.length === 0) {
-      // A new assignment (every Service of a first pass): a decision stands for its own
-      // change, else its addresses as they are; the history reads them and keeps none.
-      if (o instanceof Decision && o.key === key) this.changes.push(o);
+      // A new assignment (every Service of a first pass): a decision's is a flat record of
+      // what it got, not the decision, which the pass lets go once settled (see settle);
+      // else its addresses as they are. The history reads them and keeps none.
+      if (o instanceof Decision && o.key === key) this.changes.push(new Assigned(o));
       else {
         this.changes.push({
           service: key,

@@ -39,7 +39,7 @@ export async function reconcileServices(s: ControllerState, snap: Snapshot): Pro
   });
 }
 
-/** Keeps each decision, records its Events and queues its writes. */
+/** Keeps each decision, records its Events and queues its writes; empties `handled`. */
 async function settle(
   s: ControllerState,
   handled: Decision[],
@@ -59,6 +59,10 @@ async function settle(
     emitServiceEvents(s, d, { large });
     changes.compare(d.key, d.before, d);
     if (!d.keep) writeDecision(s, d);
+    // Nothing after this step reads the decision (the writes, Events and change keep what
+    // they need): let it go now, not with the whole list at the pass's end, so a first
+    // pass's 100,000 decisions and their requests do not all live beside its writes.
+    (handled as (Decision | undefined)[])[i] = undefined;
   }
 }
 
