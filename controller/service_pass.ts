@@ -27,7 +27,7 @@ export async function reconcileServices(s: ControllerState, snap: Snapshot): Pro
   if (!s.restored) await restoreAssignments(s, read.handled);
   // Release Services that are gone or no longer ours before anything is allocated, so
   // their addresses are free for this pass.
-  const changes = new AddressChangeLog();
+  const changes = new AddressChangeLog(s.allocator);
   await releaseServices(s, { services, read, full, changes });
   s.written.compact();
   s.lastSeen = services;
