@@ -48,9 +48,9 @@ class Assigned implements AddressChange {
 /**
  * Collects one pass's changes; cheap when nothing changes. A decision's new assignment (every
  * Service of a first pass) is kept as its key alone until delivered, and made then from
- * `held` (nothing changes it between the pass's decisions and their delivery): a record per
- * Service, or the decision itself, held from the first decision to the last cost ~5 MiB (the
- * decisions and their requests, ~18 MiB) beside the pass's writes at 100,000.
+ * `held`, which nothing changes between the pass's decisions and their delivery. Kept as
+ * the decisions themselves, they held ~18 MiB (with their requests) at 100,000 until the
+ * pass's end; kept as records, ~5 MiB beside the pass's writes.
  */
 export class AddressChangeLog {
   /** The changes in order; a string is the new assignment of that key (see above). */
