@@ -57,6 +57,31 @@ Deno.test("a Map of Services saves the same, copied at the call or read as it is
   }
 });
 
+Deno.test("text beyond ASCII saves the same across pieces and the encoding buffer", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // Long values of two-, three- and four-byte characters: a piece's bytes outgrow the
+    // buffer it is encoded through, so a piece is written in rounds, split between characters.
+    const services = new Map(
+      Array.from({ length: 2000 }, (_, i) => [
+        `ns/é${i}`,
+        {
+          ingress: [`10.0.${i >> 8}.${i & 255}`],
+          annotations: { a: `${i}:ü${"€€😀".repeat(60)}` },
+        },
+      ]),
+    );
+    const store = openStateStore(dir, { logger: silentLogger });
+    await store.save({ version: 1, services }, { unchanged: true });
+    assert.deepEqual(openStateStore(dir, { logger: silentLogger }).load(), {
+      version: 1,
+      services: Object.fromEntries(services),
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("concurrent saves land in call order and the caller's later edits do not leak", async () => {
   const dir = await Deno.makeTempDir();
   try {

@@ -6,7 +6,6 @@
  * result object, a literal of twelve fields and three booleans cost two objects and 168
  * bytes per Service.
  */
-import type { AddressChange } from "../api/ip_history.ts";
 import type { ServiceView } from "../api/objects.ts";
 import type { KubeObject } from "../cluster/types.ts";
 import type { ServiceRequest } from "../ipam/mod.ts";
@@ -34,11 +33,10 @@ const HOLDS = 8;
 const RESULT = 16;
 
 /**
- * What one pass decides for a handled Service (lives for the pass only). A Service that
- * showed no address and got one is its own `assigned` change for the IP history (see
- * `address_changes.ts`): 100,000 at a first pass, which then need no record each.
+ * What one pass decides for a handled Service (lives for the pass only: each one goes once
+ * its writes and Events are queued, see `service_pass.ts`).
  */
-export class Decision implements AddressChange {
+export class Decision {
   readonly key: string;
   readonly obj: KubeObject;
   readonly view: ServiceView;
@@ -84,16 +82,6 @@ export class Decision implements AddressChange {
   /** Old-prefix annotations the Service uses (a shared empty list for nearly all). */
   get deprecated(): readonly DeprecatedAnnotation[] {
     return this.#flags & RESULT ? (this.#ask as HandledResult).deprecated : NONE_DEPRECATED;
-  }
-
-  /** The Service (`namespace/name`), as an address change names it. */
-  get service(): string {
-    return this.key;
-  }
-
-  /** As an address change: always one that gave it addresses. */
-  get change(): "assigned" {
-    return "assigned";
   }
 
   /** What it asks of the allocator, or undefined when its request is invalid. */

@@ -27,7 +27,7 @@ export async function reconcileServices(s: ControllerState, snap: Snapshot): Pro
   if (!s.restored) await restoreAssignments(s, read.handled);
   // Release Services that are gone or no longer ours before anything is allocated, so
   // their addresses are free for this pass.
-  const changes = new AddressChangeLog();
+  const changes = new AddressChangeLog(s.allocator);
   await releaseServices(s, { services, read, full, changes });
   s.written.compact();
   s.lastSeen = services;
@@ -39,7 +39,7 @@ export async function reconcileServices(s: ControllerState, snap: Snapshot): Pro
   });
 }
 
-/** Keeps each decision, records its Events and queues its writes. */
+/** Keeps each decision, records its Events and queues its writes; empties `handled`. */
 async function settle(
   s: ControllerState,
   handled: Decision[],
@@ -59,6 +59,10 @@ async function settle(
     emitServiceEvents(s, d, { large });
     changes.compare(d.key, d.before, d);
     if (!d.keep) writeDecision(s, d);
+    // Nothing after this step reads the decision (the writes, Events and change keep what
+    // they need): let it go now, not with the whole list at the pass's end, so a first
+    // pass's 100,000 decisions and their requests do not all live beside its writes.
+    (handled as (Decision | undefined)[])[i] = undefined;
   }
 }
 

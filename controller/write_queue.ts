@@ -51,14 +51,17 @@ export interface WriteFailure {
 /**
  * Runs `ops` with at most `limit` in flight; resolves with the failures. An op's Event (see
  * {@linkcode WriteOp.event}) runs first, on its own; `batched`: the Service writes were made
- * in a batch already, only their Events are left.
+ * in a batch already, only their Events are left. `consume`: the caller gives the list up,
+ * and each entry is let go (left undefined) once taken, so a first pass's 100,000 ops go
+ * one by one as their Events are sent instead of all at the end.
  */
 export async function runLimited(
   ops: readonly WriteOp[],
   limit: number,
-  options: { batched?: boolean } = {},
+  options: { batched?: boolean; consume?: boolean } = {},
 ): Promise<WriteFailure[]> {
   const batched = options.batched === true;
+  const taken = options.consume === true ? ops as (WriteOp | undefined)[] : undefined;
   const failures: WriteFailure[] = [];
   let next = 0;
   const slice = new Slice();
@@ -74,7 +77,9 @@ export async function runLimited(
         // Other workers ran meanwhile and may have taken the last ones.
         if (next >= ops.length) break;
       }
-      const op = ops[next++];
+      const op = ops[next];
+      if (taken) taken[next] = undefined;
+      next++;
       const event = op.event?.();
       if (event) await runOne(event, failures);
       if (!batched || !op.service) await runOne(op, failures);
@@ -94,17 +99,20 @@ async function runOne(op: WriteOp, failures: WriteFailure[]): Promise<void> {
 
 /**
  * Runs a pass's writes. A batching writer takes every Service write in one call, before
- * the Events that announce them; others get every write, `limit` at a time.
+ * the Events that announce them; others get every write, `limit` at a time. The list is
+ * the caller's no more: its entries are let go as they run (its length stays).
  */
 export async function runWrites(
   ops: WriteOp[],
   options: { writer: ObjectWriter; limit: number },
 ): Promise<WriteFailure[]> {
   const batcher = options.writer as Partial<BatchServiceWriter>;
-  if (typeof batcher.writeServices !== "function") return await runLimited(ops, options.limit);
+  if (typeof batcher.writeServices !== "function") {
+    return await runLimited(ops, options.limit, { consume: true });
+  }
   // The Service entries are handed over as they are (an op may be its own entry); the rest
   // run from the list itself, where a Service write leaves only the Event it carries.
-  const services: ServiceWrite[] = [];
+  let services: ServiceWrite[] | null = [];
   for (const op of ops) {
     const w = op.service;
     if (w) services.push(w);
@@ -112,7 +120,10 @@ export async function runWrites(
   const failures: WriteFailure[] = [];
   if (services.length > 0) {
     try {
-      await batcher.writeServices(services);
+      const batch = services;
+      // Not held while the Events run: the ops go one by one then (see `consume`).
+      services = null;
+      await batcher.writeServices(batch);
     } catch (error) {
       // Rare: walk the ops again rather than keep a list of them for it.
       for (const op of ops) {
@@ -122,5 +133,5 @@ export async function runWrites(
       }
     }
   }
-  return [...failures, ...await runLimited(ops, options.limit, { batched: true })];
+  return [...failures, ...await runLimited(ops, options.limit, { batched: true, consume: true })];
 }

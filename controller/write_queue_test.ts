@@ -45,3 +45,21 @@ Deno.test("write queue: an op's Event runs just before it, or alone after a batc
   assert.deepEqual(ran, ["event|a", "event|c"]);
   assert.deepEqual(batched.map((f) => f.op.key), ["event|a"]);
 });
+
+Deno.test("write queue: a consumed list runs every write once and is left empty, failures kept", async () => {
+  const ran: string[] = [];
+  const ops: WriteOp[] = Array.from({ length: 300 }, (_, i) => ({
+    key: `k${i}`,
+    what: "test",
+    run: () => {
+      ran.push(`k${i}`);
+      return i === 7 ? Promise.reject(new Error("no")) : Promise.resolve();
+    },
+  }));
+  const failures = await runLimited(ops, 4, { consume: true });
+  assert.equal(ran.length, 300);
+  assert.equal(new Set(ran).size, 300);
+  assert.equal(ops.length, 300);
+  assert.ok(ops.every((op) => op === undefined));
+  assert.deepEqual(failures.map((f) => f.op.key), ["k7"]);
+});
