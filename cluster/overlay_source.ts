@@ -21,6 +21,7 @@ import {
   type ObjectSource,
   type ObjectWriter,
   type ReadKind,
+  type ServiceBGPStatusParts,
   type Snapshot,
 } from "./types.ts";
 
@@ -91,6 +92,8 @@ export function createOverlaySource(
       o.setConfigurationState(namespace, name, status),
     setServiceBGPStatus: (namespace, name, object) =>
       o.setServiceBGPStatus(namespace, name, object),
+    setServiceBGPStatusParts: (namespace, name, parts) =>
+      o.setServiceBGPStatusParts(namespace, name, parts),
     events: () => o.events.events(),
     poolStatus: () => o.pools,
     configurationStates: () => o.configStates,
@@ -256,6 +259,16 @@ class Overlay {
   setServiceBGPStatus(namespace: string, name: string, object: KubeObject | null): Promise<void> {
     this.#count("setServiceBGPStatus");
     this.bgpStatuses.write(namespace, name, object);
+    return Promise.resolve();
+  }
+
+  setServiceBGPStatusParts(
+    namespace: string,
+    name: string,
+    parts: ServiceBGPStatusParts,
+  ): Promise<void> {
+    this.#count("setServiceBGPStatus");
+    this.bgpStatuses.writeParts(namespace, name, parts);
     return Promise.resolve();
   }
 

@@ -240,6 +240,25 @@ Deno.test("events ring keeps the last 200; status objects are kept for /status",
     assert.deepEqual(src.serviceBGPStatuses().get("metallb-system/web-n1"), bgp);
     await src.setServiceBGPStatus("metallb-system", "web-n1", null);
     assert.equal(src.serviceBGPStatuses().size, 0);
+    // The speaker's status as its parts (file mode's path) reads back as the usual object.
+    const parts = { node: "n1", serviceName: "web", serviceNamespace: "ns", peers: ["p1", "p2"] };
+    await src.setServiceBGPStatusParts!("metallb-system", "web-n1", parts);
+    assert.deepEqual(src.serviceBGPStatuses().get("metallb-system/web-n1"), {
+      apiVersion: "metallb.io/v1beta1",
+      kind: "ServiceBGPStatus",
+      metadata: {
+        name: "web-n1",
+        namespace: "metallb-system",
+        labels: {
+          "metallb.io/node": "n1",
+          "metallb.io/service-name": "web",
+          "metallb.io/service-namespace": "ns",
+        },
+      },
+      status: parts,
+    });
+    await src.setServiceBGPStatus("metallb-system", "web-n1", null);
+    assert.equal(src.serviceBGPStatuses().size, 0);
     // Events and in-memory statuses do not go to disk.
     assert.deepEqual(openStateStore(dir, { logger: silentLogger }).load(), {
       version: 1,
