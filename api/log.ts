@@ -65,6 +65,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       warn: (msg, ctx) => emit("warn", msg, ctx),
       error: (msg, ctx) => emit("error", msg, ctx),
       child: (ctx) => make({ ...bound, ...ctx }),
+      enabled: (level) => ORDER[level] >= min,
     };
   }
 }

@@ -27,7 +27,9 @@ export interface EventLogOptions {
 export class EventLog {
   readonly #log: Logger;
   readonly #now: () => Date;
-  readonly #ring: RecordedEvent[] = [];
+  /** The last Events as given and when each was recorded: made into RecordedEvents when read. */
+  readonly #ring: EventRecord[] = [];
+  readonly #times: Date[] = [];
   #windowStart = 0;
   #windowCount = 0;
   #windowTimer: ReturnType<typeof setTimeout> | undefined;
@@ -40,9 +42,18 @@ export class EventLog {
   /** Keeps `event` and logs it. */
   record(event: EventRecord): void {
     const ring = this.#ring;
-    ring.push({ ...event, time: this.#now().toISOString() });
+    ring.push(event);
+    this.#times.push(this.#now());
     // Trimmed by half a ring at a time, not one Event each.
-    if (ring.length > EVENT_RING_SIZE * 2) ring.splice(0, ring.length - EVENT_RING_SIZE);
+    if (ring.length > EVENT_RING_SIZE * 2) {
+      ring.splice(0, ring.length - EVENT_RING_SIZE);
+      this.#times.splice(0, this.#times.length - EVENT_RING_SIZE);
+    }
+    let level: "warn" | "info" | "debug" = "warn";
+    if (event.type !== "Warning") level = this.#normalBudget() ? "info" : "debug";
+    // A start of 100,000 Services records 200,000 Events, nearly all at debug: a line that
+    // is not written needs no context.
+    if (this.#log.enabled?.(level) === false) return;
     const ctx = {
       object: `${event.involved.kind}/${objectKey(event.involved)}`,
       type: event.type,
@@ -50,14 +61,16 @@ export class EventLog {
       message: event.message,
       source: event.component,
     };
-    if (event.type === "Warning") this.#log.warn("event", ctx);
-    else if (this.#normalBudget()) this.#log.info("event", ctx);
-    else this.#log.debug("event", ctx);
+    this.#log[level]("event", ctx);
   }
 
   /** The last {@linkcode EVENT_RING_SIZE} Events, oldest first. */
   events(): RecordedEvent[] {
-    return this.#ring.slice(-EVENT_RING_SIZE);
+    const from = Math.max(0, this.#ring.length - EVENT_RING_SIZE);
+    return this.#ring.slice(from).map((e, i) => ({
+      ...e,
+      time: this.#times[from + i].toISOString(),
+    }));
   }
 
   /** Stops the pending count line's timer. */
