@@ -4,6 +4,10 @@
  * and users' capacity alerts compare these numbers exactly.
  */
 
+import { formatValue, renderChunks, type RenderFamily } from "./metrics_render.ts";
+
+export { formatValue };
+
 /** A sample value; bigint for counts beyond Number.MAX_SAFE_INTEGER. */
 export type MetricValue = number | bigint;
 
@@ -69,6 +73,11 @@ export interface Registry {
   addCollector(collect: () => void): void;
   /** Every metric in text exposition format 0.0.4, sorted by name then label values. */
   render(): string;
+  /**
+   * {@linkcode Registry.render}'s text in chunks, for a scrape that must not hold the event
+   * loop: `null` marks a point where the caller may let timers and I/O in.
+   */
+  renderChunks(): Generator<string | null, void>;
 }
 
 /** The Content-Type of {@linkcode Registry.render}'s output. */
@@ -125,30 +134,6 @@ function add(a: MetricValue, b: MetricValue): MetricValue {
 
 function isNegative(v: MetricValue): boolean {
   return typeof v === "bigint" ? v < 0n : v < 0;
-}
-
-/** Formats a value as Prometheus expects (Go float syntax for specials). */
-export function formatValue(v: MetricValue): string {
-  if (typeof v === "bigint") return v.toString();
-  if (Number.isNaN(v)) return "NaN";
-  if (v === Infinity) return "+Inf";
-  if (v === -Infinity) return "-Inf";
-  return String(v);
-}
-
-function escapeLabelValue(v: string): string {
-  return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
-}
-
-function escapeHelp(v: string): string {
-  return v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
-}
-
-function compareValues(a: readonly string[], b: readonly string[]): number {
-  for (let i = 0; i < a.length; i++) {
-    if (a[i] !== b[i]) return a[i] < b[i] ? -1 : 1;
-  }
-  return 0;
 }
 
 /** Throws unless `name` and `labelNames` make a new, well-formed family. */
@@ -228,31 +213,27 @@ function createMetric<L extends string>(
   };
 }
 
-/** Appends one family in the text exposition format to `out`. */
-function renderFamily(name: string, family: Family, out: string[]): void {
-  const { metric, series } = family;
-  out.push(`# HELP ${name} ${escapeHelp(metric.help)}`);
-  out.push(`# TYPE ${name} ${metric.type}`);
-  if (metric.labelNames.length === 0) {
-    // Unlabelled metrics exist from registration, as in client_golang, so a scrape
-    // shows 0 rather than a missing series that alerts would treat as absent.
-    out.push(`${name} ${formatValue(series.get(seriesKey([])) ?? 0)}`);
-    return;
-  }
-  const rows: { values: readonly string[]; value: MetricValue }[] = [];
-  for (const [k, value] of series) {
-    rows.push({ values: seriesValues(k, metric.labelNames.length), value });
-  }
-  family.source?.forEach((values, value) => rows.push({ values: values.slice(), value }));
-  rows.sort((a, b) => compareValues(a.values, b.values));
-  for (const s of rows) {
-    const labels = metric.labelNames.map((l, i) => `${l}="${escapeLabelValue(s.values[i])}"`);
-    out.push(`${name}{${labels.join(",")}} ${formatValue(s.value)}`);
-  }
+/** What the renderer reads of `family`. */
+function renderView(family: Family): RenderFamily {
+  const { metric, series, source } = family;
+  const count = metric.labelNames.length;
+  return {
+    help: metric.help,
+    type: metric.type,
+    labelNames: metric.labelNames,
+    unlabelled: series.get(seriesKey([])),
+    forEachRow(row) {
+      for (const [k, value] of series) row(seriesValues(k, count), value);
+      source?.forEach(row);
+    },
+  };
 }
 
-/** Runs the per-scrape collectors, then renders every family sorted by name. */
-function renderAll(families: ReadonlyMap<string, Family>, collectors: (() => void)[]): string {
+/** Runs the per-scrape collectors, then renders every family sorted by name, in chunks. */
+function* renderAll(
+  families: ReadonlyMap<string, Family>,
+  collectors: (() => void)[],
+): Generator<string | null, void> {
   for (const collect of collectors) {
     try {
       collect();
@@ -260,9 +241,8 @@ function renderAll(families: ReadonlyMap<string, Family>, collectors: (() => voi
       // A failed reading keeps the previous values; the rest of the scrape still works.
     }
   }
-  const out: string[] = [];
-  for (const name of [...families.keys()].sort()) renderFamily(name, families.get(name)!, out);
-  return out.length ? out.join("\n") + "\n" : "";
+  const names = [...families.keys()].sort();
+  yield* renderChunks(names.map((name) => [name, renderView(families.get(name)!)]));
 }
 
 /** Creates an empty registry. */
@@ -287,7 +267,8 @@ export function createRegistry(): Registry {
     counter: (name, help, labelNames = []) => define("counter", name, help, labelNames),
     gauge: (name, help, labelNames = []) => define("gauge", name, help, labelNames),
     addCollector: (collect) => void collectors.push(collect),
-    render: () => renderAll(families, collectors),
+    render: () => [...renderAll(families, collectors)].filter((c) => c !== null).join(""),
+    renderChunks: () => renderAll(families, collectors),
   };
 }
 

@@ -116,3 +116,36 @@ Deno.test("close releases the port", async () => {
   const again = startAdminServer(srv.addr, options());
   await again.close();
 });
+
+Deno.test("/metrics of 100,000s of series streams the same text render() gives, in order", async () => {
+  const registry = createRegistry();
+  const m = defineMetallbMetrics(registry);
+  const n = 60_000;
+  // Rows given out of order (as a source may after a Service went away): sorted when served.
+  m.speakerAnnounced.attach({
+    forEach: (row) => {
+      for (let i = n - 1; i >= 0; i--) {
+        row([`ns/svc-${i}`, "bgp", "n1", `10.0.${i >> 8}.${i & 255}`], 1);
+      }
+    },
+    get: () => undefined,
+  });
+  const srv = startAdminServer("127.0.0.1:0", options({ registry }));
+  try {
+    const body = await (await fetch(`http://${srv.addr}/metrics`)).text();
+    const want = registry.render();
+    const rows = body.split("\n").filter((l) => l.startsWith("metallb_speaker_announced{"));
+    assert.equal(rows.length, n);
+    assert.equal(
+      rows[0],
+      'metallb_speaker_announced{service="ns/svc-0",protocol="bgp",node="n1",ip="10.0.0.0"} 1',
+    );
+    assert.deepEqual(rows, [...rows].sort());
+    // The lag gauge and process figures move between two scrapes: compare the rest.
+    const steady = (t: string) =>
+      t.split("\n").filter((l) => !/^(ferrolb_event_loop|process_)/.test(l));
+    assert.deepEqual(steady(body), steady(want));
+  } finally {
+    await srv.close();
+  }
+});
