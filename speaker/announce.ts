@@ -7,7 +7,13 @@
 import type { AdvertisementConfig, Config, PeerConfig } from "../api/config.ts";
 import type { ServiceView } from "../api/objects.ts";
 import { matchesAnySelector } from "../api/selectors.ts";
-import { type DecideContext, lookupPool, redecide } from "./announce_decide.ts";
+import {
+  decide,
+  type DecideContext,
+  decidedFor,
+  lookupPool,
+  redecide,
+} from "./announce_decide.ts";
 import { countEndpoints, recordOf } from "./announce_memo.ts";
 import { aggregateAll, aggregateChanges } from "./announce_merge.ts";
 import {
@@ -163,11 +169,15 @@ function* decideAll(
       unique = false;
     }
     handled.add(rec);
-    const c = redecide(rec, svc, ctx);
-    if (c && changes && changes.push(c) > most) changes = undefined;
     records.push(rec);
+    if (decidedFor(rec, svc, ctx)) continue;
+    // A Change only while the aggregate may be patched: none past a quarter, none at a start.
+    const oldOut = rec.out;
+    decide(rec, svc, ctx);
+    if (changes && changes.push({ rec, old: oldOut?.contribs, oldOut }) > most) changes = undefined;
   }
-  yield* forgetUnhandled(cache, handled);
+  // Every record handled (the usual case: each a Service of its own): nothing to walk.
+  if (!unique || handled.size !== cache.records.size) yield* forgetUnhandled(cache, handled);
   return { records, changes, unique };
 }
 
@@ -177,10 +187,11 @@ function* forgetUnhandled(
   handled: ReadonlySet<ServiceRecord>,
 ): Generator<void, void> {
   let n = 0;
-  for (const [key, rec] of cache.records) {
+  // Values, not entries: no [key, record] pair per Service; a record holds its key.
+  for (const rec of cache.records.values()) {
     if ((++n & 4095) === 0) yield;
     if (handled.has(rec)) continue;
-    if (anyOf(rec.counts) === 0) cache.records.delete(key);
+    if (anyOf(rec.counts) === 0) cache.records.delete(rec.key);
     else Object.assign(rec, { epoch: 0, out: undefined });
   }
 }
@@ -244,7 +255,6 @@ function contextOf(config: Config, input: AnnounceInput, cache: AnnounceCache): 
     adsByPool: adsByPool(config.advertisements, labels),
     weightedEcmp: !!input.weightedEcmp,
     cache,
-    scratch: [],
     notes: new Map(),
   };
 }
