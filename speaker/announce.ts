@@ -7,13 +7,7 @@
 import type { AdvertisementConfig, Config, PeerConfig } from "../api/config.ts";
 import type { ServiceView } from "../api/objects.ts";
 import { matchesAnySelector } from "../api/selectors.ts";
-import {
-  decide,
-  type DecideContext,
-  decidedFor,
-  lookupPool,
-  redecide,
-} from "./announce_decide.ts";
+import { decide, type DecideContext, decidedFor, lookupPool, redecide } from "./announce_decide.ts";
 import { countEndpoints, recordOf } from "./announce_memo.ts";
 import { aggregateAll, aggregateChanges } from "./announce_merge.ts";
 import {
@@ -156,12 +150,19 @@ function* decideAll(
   const most = input.services.length / 4;
   const handled = new Set<ServiceRecord>();
   let unique = true;
+  // The last plan's records in its order: the same Services come in the same order (the
+  // usual case), so the record at the same place is tried before a key string is made.
+  // Not when names repeated: a repeated one's record is a copy, not the map's.
+  const last = (cache.inputs?.unique && cache.aggregate?.records) || [];
   for (let i = 0; i < input.services.length; i++) {
     if ((i & 1023) === 1023) yield;
     const svc = input.services[i];
     if (svc.type !== "LoadBalancer") continue;
     if ((svc.loadBalancerClass ?? undefined) !== input.loadBalancerClass) continue;
-    let rec = recordOf(cache, `${svc.namespace}/${svc.name}`);
+    const guess = last[records.length];
+    let rec = guess !== undefined && isKeyOf(guess.key, svc)
+      ? guess
+      : recordOf(cache, `${svc.namespace}/${svc.name}`);
     // Two Services of one name (only from callers other than the speaker): the second gets
     // a record of its own, decided afresh every time.
     if (handled.has(rec)) {
@@ -194,6 +195,13 @@ function* forgetUnhandled(
     if (anyOf(rec.counts) === 0) cache.records.delete(rec.key);
     else Object.assign(rec, { epoch: 0, out: undefined });
   }
+}
+
+/** Whether `key` is `namespace/name` of `svc`, compared without making that string. */
+function isKeyOf(key: string, svc: ServiceView): boolean {
+  const { namespace, name } = svc;
+  return key.length === namespace.length + 1 + name.length && key.startsWith(namespace) &&
+    key.charCodeAt(namespace.length) === 47 && key.endsWith(name);
 }
 
 function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {

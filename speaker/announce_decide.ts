@@ -216,25 +216,25 @@ export class Decider {
     const ctx = this.#ctx;
     // The record's key string, so that the status reporter needs no copy of its own.
     const { key } = rec;
-    const ip0 = svc.ingressIPs[0];
-    if (ip0 === undefined) {
+    // Each field read once: a view may build its spec again on every read (file mode's).
+    const ips = svc.ingressIPs;
+    if (ips.length === 0) {
       return new Outcome(svc, { key, contribs: undefined, note: this.#note(undefined, NO_IP) });
     }
-    const pool = this.#pool(svc, ip0);
-    const blocked = this.#blocker(rec, svc);
+    const pool = this.#pool(svc, ips[0]);
+    const local = svc.externalTrafficPolicy === "Local";
+    const blocked = this.#blocker(rec, local);
     if (blocked) {
       return new Outcome(svc, { key, contribs: undefined, note: this.#note(pool, blocked) });
     }
     this.#rec = rec;
     this.#svc = svc;
-    const local = svc.externalTrafficPolicy === "Local";
     this.#weight = ctx.weightedEcmp && local ? (readyOf(rec.counts) || localOf(rec.counts)) : 0;
     const contribs = this.#contribs, reasons = this.#reasons;
     contribs.length = 0;
     reasons.length = 0;
     this.#all = false;
     this.#some.clear();
-    const ips = svc.ingressIPs;
     for (let i = 0; i < ips.length; i++) {
       this.#decideIp(ips[i], i === 0 ? pool : this.#pool(svc, ips[i]));
     }
@@ -258,11 +258,13 @@ export class Decider {
     return annotatedPool(svc, this.#ctx.poolNames) ?? rangePool(this.#ctx.config, ip);
   }
 
-  /** Why `rec` waits or is not announced at all, before looking at its IPs (it has some). */
-  #blocker(rec: ServiceRecord, svc: ServiceView): Blocked | undefined {
+  /**
+   * Why `rec` (with IPs; `local`: of externalTrafficPolicy Local) waits or is not announced
+   * at all, before looking at its IPs.
+   */
+  #blocker(rec: ServiceRecord, local: boolean): Blocked | undefined {
     const ctx = this.#ctx;
     if (ctx.nodeReason) return { reason: ctx.nodeReason, cause: "config" };
-    const local = svc.externalTrafficPolicy === "Local";
     if (local ? !localOf(rec.counts) : !anyOf(rec.counts)) {
       const reason = local
         ? `externalTrafficPolicy Local and no serving endpoint on node ${ctx.nodeName}`
@@ -308,9 +310,7 @@ export class Decider {
   #prefixOf(ip: string, ad: AdvertisementConfig): Prefix {
     const v6 = ip.includes(":");
     const length = v6 ? ad.aggregationLengthV6 : ad.aggregationLength;
-    const v4 = v6 || !Number.isInteger(length) || length < 0 || length > 32
-      ? null
-      : parseIPv4(ip);
+    const v4 = v6 || !Number.isInteger(length) || length < 0 || length > 32 ? null : parseIPv4(ip);
     if (v4 === null) return parsePrefix(`${ip}/${length}`);
     // As parsePrefix would make it (host bits cleared, signed), without the text and object.
     const p = this.#p4;

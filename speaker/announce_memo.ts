@@ -17,7 +17,6 @@ import {
   readyOf,
   sameCounts,
   type ServiceRecord,
-  type SliceCounts,
 } from "./announce_types.ts";
 
 /**
@@ -43,18 +42,27 @@ export function linkBandwidthCommunity(asn: number, bytesPerSecond: number): Uin
   return out;
 }
 
-/** One slice's serving endpoints, and those on `nodeName` (ready ones apart). */
-function sliceCounts(s: EndpointSliceView, nodeName: string): SliceCounts {
-  const n = { key: `${s.namespace}/${s.serviceName}`, any: 0, local: 0, ready: 0 };
+/**
+ * Writes one slice's serving endpoints, those on `at.nodeName` and the ready ones of those
+ * at `nums[at.i..at.i+2]`: no object per slice.
+ */
+function countSlice(
+  s: EndpointSliceView,
+  at: { nums: Int32Array; i: number; nodeName: string },
+): void {
+  const { nums, i, nodeName } = at;
+  let any = 0, local = 0, ready = 0;
   for (const e of s.endpoints) {
     if (!e.serving) continue;
-    n.any++;
+    any++;
     if (e.nodeName === nodeName) {
-      n.local++;
-      if (e.ready !== false) n.ready++;
+      local++;
+      if (e.ready !== false) ready++;
     }
   }
-  return n;
+  nums[i] = any;
+  nums[i + 1] = local;
+  nums[i + 2] = ready;
 }
 
 /** The record of Service `key`, made when missing. */
@@ -117,7 +125,7 @@ export function* countEndpoints(
     if ((i & 16383) === 16383) yield;
     if (slices[i] === prev[i]) continue;
     add(prev[i], 3 * i, -1);
-    storeCounts(nums, 3 * i, sliceCounts(slices[i], nodeName));
+    countSlice(slices[i], { nums, i: 3 * i, nodeName });
     add(slices[i], 3 * i, 1);
     if (owned) (prev as EndpointSliceView[])[i] = slices[i];
   }
@@ -133,14 +141,6 @@ export function* countEndpoints(
   return touched;
 }
 
-/** Writes a slice's counts at `nums[at..at+2]`; returns its Service's key. */
-function storeCounts(nums: Int32Array, at: number, n: SliceCounts): string {
-  nums[at] = n.any;
-  nums[at + 1] = n.local;
-  nums[at + 2] = n.ready;
-  return n.key;
-}
-
 /** Counts every slice again; records whose counts differ are decided again. */
 function* recountAll(
   cache: AnnounceCache,
@@ -150,10 +150,13 @@ function* recountAll(
   // Sums by key as offsets into one array: no object per Service.
   const at = new Map<string, number>();
   const sums: number[] = [];
+  const where = { nums, i: 0, nodeName };
   for (let i = 0; i < slices.length; i++) {
     if ((i & 4095) === 4095) yield;
-    const key = storeCounts(nums, 3 * i, sliceCounts(slices[i], nodeName));
+    where.i = 3 * i;
+    countSlice(slices[i], where);
     if (nums[3 * i] === 0) continue;
+    const key = `${slices[i].namespace}/${slices[i].serviceName}`;
     let o = at.get(key);
     if (o === undefined) at.set(key, o = sums.push(0, 0, 0) - 3);
     for (let j = 0; j < 3; j++) sums[o + j] += nums[3 * i + j];
@@ -163,7 +166,12 @@ function* recountAll(
     if ((++n & 4095) === 0) yield;
     if (!at.has(rec.key)) setCounts(rec, { sums, at: sums.length });
   }
-  for (const [key, o] of at) setCounts(recordOf(cache, key), { sums, at: o });
+  // forEach, not entries: no [key, offset] pair per Service.
+  const from = { sums, at: 0 };
+  at.forEach((o, key) => {
+    from.at = o;
+    setCounts(recordOf(cache, key), from);
+  });
   const kept = Object.isFrozen(slices) ? slices : slices.slice();
   cache.endpoints = { node: nodeName, slices: kept, nums };
 }

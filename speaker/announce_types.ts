@@ -272,14 +272,6 @@ export function sameCounts(a: Counts, b: Counts): boolean {
   return a.any === b.any && a.local === b.local && a.ready === b.ready;
 }
 
-/** One slice's contribution to a record's counts. */
-export interface SliceCounts {
-  key: string;
-  any: number;
-  local: number;
-  ready: number;
-}
-
 /** The slices last counted, with each one's counts (no memo object per slice). */
 export interface EndpointState {
   node: string;
