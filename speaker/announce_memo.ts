@@ -80,15 +80,6 @@ export function recordOf(cache: AnnounceCache, key: string): ServiceRecord {
   return rec;
 }
 
-/** Sets `rec`'s counts to `from.sums[from.at..from.at+2]` (zeros past the end). */
-function setCounts(rec: ServiceRecord, from: { sums: readonly number[]; at: number }): void {
-  const counts = countsAt(from.sums, from.at);
-  if (sameCounts(rec.counts, counts)) return;
-  rec.counts = counts;
-  // Its decision was made from other counts.
-  rec.epoch = 0;
-}
-
 /**
  * Counts serving endpoints into each Service's record. A list of the same length as last
  * time is compared by identity and only the slices that differ are counted again; the
@@ -147,31 +138,35 @@ function* recountAll(
   { slices, nodeName }: { slices: readonly EndpointSliceView[]; nodeName: string },
 ): Generator<void, void> {
   const nums = new Int32Array(3 * slices.length);
-  // Sums by key as offsets into one array: no object per Service.
-  const at = new Map<string, number>();
-  const sums: number[] = [];
+  // The sums go straight into the records, each record's counts before kept in the map's
+  // order (records made here come after those): no map by key beside the records.
+  const before: Counts[] = [];
+  let n = 0;
+  for (const rec of cache.records.values()) {
+    if ((++n & 4095) === 0) yield;
+    before.push(rec.counts);
+    rec.counts = 0;
+  }
   const where = { nums, i: 0, nodeName };
+  const sum = [0, 0, 0];
   for (let i = 0; i < slices.length; i++) {
     if ((i & 4095) === 4095) yield;
     where.i = 3 * i;
     countSlice(slices[i], where);
     if (nums[3 * i] === 0) continue;
-    const key = `${slices[i].namespace}/${slices[i].serviceName}`;
-    let o = at.get(key);
-    if (o === undefined) at.set(key, o = sums.push(0, 0, 0) - 3);
-    for (let j = 0; j < 3; j++) sums[o + j] += nums[3 * i + j];
+    const rec = recordOf(cache, `${slices[i].namespace}/${slices[i].serviceName}`);
+    const c = rec.counts;
+    sum[0] = anyOf(c) + nums[3 * i];
+    sum[1] = localOf(c) + nums[3 * i + 1];
+    sum[2] = readyOf(c) + nums[3 * i + 2];
+    rec.counts = countsAt(sum, 0);
   }
-  let n = 0;
+  n = 0;
   for (const rec of cache.records.values()) {
+    // One made here (past `before`) is decided for the first time anyway.
+    if (n < before.length && !sameCounts(rec.counts, before[n])) rec.epoch = 0;
     if ((++n & 4095) === 0) yield;
-    if (!at.has(rec.key)) setCounts(rec, { sums, at: sums.length });
   }
-  // forEach, not entries: no [key, offset] pair per Service.
-  const from = { sums, at: 0 };
-  at.forEach((o, key) => {
-    from.at = o;
-    setCounts(recordOf(cache, key), from);
-  });
   const kept = Object.isFrozen(slices) ? slices : slices.slice();
   cache.endpoints = { node: nodeName, slices: kept, nums };
 }
