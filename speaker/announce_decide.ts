@@ -25,6 +25,7 @@ import {
   type OutcomeNote,
   readyOf,
   type ServiceRecord,
+  type Source,
   viewOf,
 } from "./announce_types.ts";
 
@@ -32,6 +33,9 @@ import {
 export const POOL_ANNOTATION = "metallb.io/ip-allocated-from-pool";
 /** The older spelling of {@linkcode POOL_ANNOTATION}, read when the newer is absent. */
 export const LEGACY_POOL_ANNOTATION = "metallb.universe.tf/ip-allocated-from-pool";
+
+/** A placeholder source for the Decider's argument object before its first use. */
+const NO_SOURCE = Object.freeze({}) as Source;
 
 /** The peers of a Service announced nowhere: one list for all of them (often 10,000s). */
 const NO_PEERS = Object.freeze([]) as unknown as string[];
@@ -203,6 +207,20 @@ export class Decider {
   #weight = 0;
   /** The prefix being added, read (copied) by the Contribution made from it. */
   readonly #p4 = { afi: AFI_IPV4 as 1, addr: 0, length: 0 };
+  /**
+   * Argument objects of the constructors and `sourceOf`, which copy their fields: reused,
+   * not made per Service.
+   */
+  readonly #parts: { key: string; contribs: Contributions; note: OutcomeNote } = {
+    key: "",
+    contribs: undefined,
+    note: { peers: NO_PEERS },
+  };
+  readonly #made: { source: Source; svc: string } = { source: NO_SOURCE, svc: "" };
+  readonly #toPeers: { peers: readonly string[] | null; weight: number } = {
+    peers: null,
+    weight: 0,
+  };
   /** The last shared note handed out: most Services of a plan get the same one. */
   #lastNote?: OutcomeNote;
 
@@ -219,13 +237,13 @@ export class Decider {
     // Each field read once: a view may build its spec again on every read (file mode's).
     const ips = svc.ingressIPs;
     if (ips.length === 0) {
-      return new Outcome(svc, { key, contribs: undefined, note: this.#note(undefined, NO_IP) });
+      return this.#outcome(svc, { key, contribs: undefined, note: this.#note(undefined, NO_IP) });
     }
     const pool = this.#pool(svc, ips[0]);
     const local = svc.externalTrafficPolicy === "Local";
     const blocked = this.#blocker(rec, local);
     if (blocked) {
-      return new Outcome(svc, { key, contribs: undefined, note: this.#note(pool, blocked) });
+      return this.#outcome(svc, { key, contribs: undefined, note: this.#note(pool, blocked) });
     }
     this.#rec = rec;
     this.#svc = svc;
@@ -248,9 +266,22 @@ export class Decider {
       note = { pool, peers, ...note, path: mergePathControl(contribs.map((k) => k.ad)) };
     }
     note ??= this.#note(pool, peers);
-    const out = new Outcome(svc, { key, contribs: packed(contribs), note });
+    const out = this.#outcome(svc, { key, contribs: packed(contribs), note });
     contribs.length = 0;
     return out;
+  }
+
+  /** The outcome for `svc` with `at`'s fields (read, not kept). */
+  #outcome(
+    svc: ServiceView,
+    at: { key: string; contribs: Contributions; note: OutcomeNote },
+  ): Outcome {
+    // Through one reused object: the constructor copies its fields.
+    const parts = this.#parts;
+    parts.key = at.key;
+    parts.contribs = at.contribs;
+    parts.note = at.note;
+    return new Outcome(svc, parts);
   }
 
   /** The pool of `ip` of `svc`. */
@@ -351,8 +382,13 @@ export class Decider {
         continue;
       }
       matched = true;
-      const source = sourceOf(ctx.cache, ad, { peers: targets, weight: this.#weight });
-      const k = new Contribution(found, { source, svc: this.#rec.key });
+      const toPeers = this.#toPeers;
+      toPeers.peers = targets;
+      toPeers.weight = this.#weight;
+      const made = this.#made;
+      made.source = sourceOf(ctx.cache, ad, toPeers);
+      made.svc = this.#rec.key;
+      const k = new Contribution(found, made);
       // Two advertisements of one Service asking for one prefix share its object.
       for (const o of contribs) {
         if (prefixEquals(o.prefix, k.prefix)) {
