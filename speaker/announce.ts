@@ -157,8 +157,7 @@ function* decideAll(
   for (let i = 0; i < input.services.length; i++) {
     if ((i & 1023) === 1023) yield;
     const svc = input.services[i];
-    if (svc.type !== "LoadBalancer") continue;
-    if ((svc.loadBalancerClass ?? undefined) !== input.loadBalancerClass) continue;
+    if (!input.onlyHandled && !handles(svc, input.loadBalancerClass)) continue;
     const guess = last[records.length];
     let rec = guess !== undefined && isKeyOf(guess.key, svc)
       ? guess
@@ -195,6 +194,12 @@ function* forgetUnhandled(
     if (anyOf(rec.counts) === 0) cache.records.delete(rec.key);
     else Object.assign(rec, { epoch: 0, out: undefined });
   }
+}
+
+/** Whether a speaker of `loadBalancerClass` handles `svc`. */
+export function handles(svc: ServiceView, loadBalancerClass: string | undefined): boolean {
+  return svc.type === "LoadBalancer" &&
+    (svc.loadBalancerClass ?? undefined) === loadBalancerClass;
 }
 
 /** Whether `key` is `namespace/name` of `svc`, compared without making that string. */

@@ -18,6 +18,12 @@ export interface AnnounceInput {
   weightedEcmp?: boolean;
   /** Handle only Services of this `loadBalancerClass`; unset = only Services without one. */
   loadBalancerClass?: string;
+  /**
+   * Every Service of `services` is a LoadBalancer of `loadBalancerClass` (the caller kept
+   * only those): their type and class are not read again (a view may build its spec on
+   * every read, times 100,000s).
+   */
+  onlyHandled?: boolean;
   /** Peers this node must not use (e.g. fields we cannot honour), by name, with the reason. */
   rejectedPeers?: ReadonlyMap<string, string>;
   /**
