@@ -148,7 +148,8 @@ function* decideAll(
   // With no aggregate to patch (a first plan) nothing is patched: no Change is kept.
   let changes: Change[] | undefined = cache.aggregate ? [] : undefined;
   const most = input.services.length / 4;
-  const handled = new Set<ServiceRecord>();
+  // Only to find repeated names: not kept for Services promised unique (100,000s).
+  const seen = input.onlyHandled ? undefined : new Set<ServiceRecord>();
   let unique = true;
   // The last plan's records in its order: the same Services come in the same order (the
   // usual case), so the record at the same place is tried before a key string is made.
@@ -164,11 +165,11 @@ function* decideAll(
       : recordOf(cache, `${svc.namespace}/${svc.name}`);
     // Two Services of one name (only from callers other than the speaker): the second gets
     // a record of its own, decided afresh every time.
-    if (handled.has(rec)) {
+    if (seen?.has(rec)) {
       rec = { ...rec, epoch: 0, out: undefined };
       unique = false;
     }
-    handled.add(rec);
+    seen?.add(rec);
     records.push(rec);
     if (decidedFor(rec, svc, ctx)) continue;
     // A Change only while the aggregate may be patched: none past a quarter, none at a start.
@@ -177,7 +178,9 @@ function* decideAll(
     if (changes && changes.push({ rec, old: oldOut?.contribs, oldOut }) > most) changes = undefined;
   }
   // Every record handled (the usual case: each a Service of its own): nothing to walk.
-  if (!unique || handled.size !== cache.records.size) yield* forgetUnhandled(cache, handled);
+  if (!unique || records.length !== cache.records.size) {
+    yield* forgetUnhandled(cache, seen ?? new Set(records));
+  }
   return { records, changes, unique };
 }
 

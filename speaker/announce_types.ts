@@ -19,9 +19,10 @@ export interface AnnounceInput {
   /** Handle only Services of this `loadBalancerClass`; unset = only Services without one. */
   loadBalancerClass?: string;
   /**
-   * Every Service of `services` is a LoadBalancer of `loadBalancerClass` (the caller kept
-   * only those): their type and class are not read again (a view may build its spec on
-   * every read, times 100,000s).
+   * Every Service of `services` is a LoadBalancer of `loadBalancerClass` and no two share a
+   * namespace/name (the caller kept only those, from a snapshot's objects by name): their
+   * type and class are not read again (a view may build its spec on every read, times
+   * 100,000s), and no set of them is kept to find names repeated.
    */
   onlyHandled?: boolean;
   /** Peers this node must not use (e.g. fields we cannot honour), by name, with the reason. */
