@@ -10,6 +10,7 @@ import {
   parseEndpointSlice,
   parseNode,
   parseSnapshotService,
+  SelfViewService,
   type ServiceView,
 } from "../api/objects.ts";
 import type { KubeObject, ReadKind, Snapshot } from "../cluster/types.ts";
@@ -109,9 +110,12 @@ export class SnapshotViews {
     // map of our own from object to view, 100,000s of entries.
     for (const o of snap.objects.get("Service")?.values() ?? []) {
       if ((++n & 1023) === 0) yield;
-      const r = parseSnapshotService(o);
-      if (r.ok) {
-        if (handles(r.value, this.#loadBalancerClass)) views.push(r.value);
+      // A Service that is its own view (file mode's) needs no parse and no result object.
+      const own = o instanceof SelfViewService && o.isOwnView();
+      const r = own ? undefined : parseSnapshotService(o);
+      const view = own ? o as SelfViewService : r?.ok ? r.value : undefined;
+      if (view) {
+        if (handles(view, this.#loadBalancerClass)) views.push(view);
       } else if (!this.#unparsable.has(o)) {
         this.#unparsable.add(o);
         this.#unparsableLog(o);
