@@ -37,6 +37,9 @@ export const LEGACY_POOL_ANNOTATION = "metallb.universe.tf/ip-allocated-from-poo
 /** A placeholder source for the Decider's argument object before its first use. */
 const NO_SOURCE = Object.freeze({}) as Source;
 
+/** No advertisement for a pool. */
+const NO_ADS: readonly AdvertisementConfig[] = Object.freeze([]);
+
 /** The peers of a Service announced nowhere: one list for all of them (often 10,000s). */
 const NO_PEERS = Object.freeze([]) as unknown as string[];
 
@@ -91,9 +94,12 @@ function rangePool(config: Config, ip: string): string | undefined {
     family = parsed.value.family;
     value = parsed.value.value;
   }
-  for (const p of config.pools) {
-    for (const r of p.ranges) {
-      if (r.family === family && r.start <= value && value <= r.end) return p.name;
+  const { pools } = config;
+  for (let i = 0; i < pools.length; i++) {
+    const { ranges } = pools[i];
+    for (let j = 0; j < ranges.length; j++) {
+      const r = ranges[j];
+      if (r.family === family && r.start <= value && value <= r.end) return pools[i].name;
     }
   }
   return undefined;
@@ -366,7 +372,10 @@ export class Decider {
     let matched = false;
     let familyless = false;
     let hopless: string | undefined;
-    for (const ad of ctx.adsByPool.get(pool) ?? []) {
+    // Indexed loops here and below: no iterator per IP, times 100,000s.
+    const ads = ctx.adsByPool.get(pool) ?? NO_ADS;
+    for (let a = 0; a < ads.length; a++) {
+      const ad = ads[a];
       if (!matchesAnySelector(ad.serviceSelectors, this.#svc.labels)) continue;
       let found: Prefix;
       try {
@@ -390,9 +399,9 @@ export class Decider {
       made.svc = this.#rec.key;
       const k = new Contribution(found, made);
       // Two advertisements of one Service asking for one prefix share its object.
-      for (const o of contribs) {
-        if (prefixEquals(o.prefix, k.prefix)) {
-          k.prefix = o.prefix;
+      for (let o = 0; o < contribs.length; o++) {
+        if (prefixEquals(contribs[o].prefix, k.prefix)) {
+          k.prefix = contribs[o].prefix;
           break;
         }
       }
