@@ -5,6 +5,7 @@
 import { type AddressChange, releaseReason } from "../api/ip_history.ts";
 import type { KubeObject } from "../cluster/types.ts";
 import { Decision } from "./decision.ts";
+import { HeldAddresses } from "./held_addresses.ts";
 
 /** Receives a pass's changes (leader only) with the pools that exist after it. */
 export type AddressChangeListener = (
@@ -22,23 +23,7 @@ export interface HeldLookup {
  * A decision's new assignment as its change, made only when the changes are delivered:
  * three fields (one address as its text) read from where the pass left the addresses.
  */
-class Assigned implements AddressChange {
-  readonly service: string;
-  readonly pool: string | undefined;
-  readonly #ips: string | readonly string[];
-
-  constructor(service: string, pool: string | undefined, ips: string | readonly string[]) {
-    this.service = service;
-    this.pool = pool;
-    this.#ips = ips;
-  }
-
-  /** The addresses it got (a new list on each read when it is one). */
-  get ips(): readonly string[] {
-    const ips = this.#ips;
-    return typeof ips === "string" ? [ips] : ips;
-  }
-
+class Assigned extends HeldAddresses implements AddressChange {
   /** Always a change that gave addresses. */
   get change(): "assigned" {
     return "assigned";

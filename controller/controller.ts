@@ -15,6 +15,7 @@ import { formatCount } from "../api/count_text.ts";
 import type { PoolStatus, ServiceStatus, StatusDocument } from "../api/status.ts";
 import type { ObjectSource, ObjectWriter } from "../cluster/types.ts";
 import { updateConfig } from "./config_pass.ts";
+import { HeldAddresses } from "./held_addresses.ts";
 import type { ControllerOptions } from "./options.ts";
 import { PassAborted } from "./pass_clock.ts";
 import { updatePoolStatus } from "./pool_status.ts";
@@ -34,28 +35,6 @@ export type { ControllerOptions } from "./options.ts";
  * shares this one empty list (read-only; readers of /status copy, never change, a row).
  */
 const NO_STRINGS = Object.freeze([]) as unknown as string[];
-
-/**
- * A Service's addresses as {@linkcode Controller.heldAddresses} yields them: one address as
- * the allocator keeps it, its list built only when read. The IP history keeps every one of
- * these while it aligns itself at a start (100,000), and a list each cost 56 B more.
- */
-class HeldAddresses {
-  readonly service: string;
-  readonly pool: string | undefined;
-  readonly #ips: string | readonly string[];
-
-  constructor(service: string, pool: string | undefined, ips: string | readonly string[]) {
-    this.service = service;
-    this.pool = pool;
-    this.#ips = ips;
-  }
-
-  get ips(): readonly string[] {
-    const ips = this.#ips;
-    return typeof ips === "string" ? [ips] : ips;
-  }
-}
 
 /** Kube-source client counters, when the source has them. */
 interface SourceClientMetrics {
