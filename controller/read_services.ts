@@ -44,7 +44,11 @@ export async function readServices(s: ControllerState, input: ReadInput): Promis
   const unreadable: string[] = [];
   const ages: string[] = [];
   const progress = s.clock.phase("reading services", services.size);
+  let n = 0;
   for (const [key, obj] of services) {
+    // Checked for skipped Services too: 100,000 echoes of a first pass's writes are skipped
+    // one by one, and that walk alone held the event loop ~80 ms.
+    if ((++n & 255) === 0 && s.clock.due()) await s.clock.yieldNow();
     const prev = s.lastSeen.get(key);
     if (!full && prev === obj && !s.pending.has(key)) continue;
     if (!full && prev !== undefined && isOwnEcho(s, key, { prev, next: obj })) {
