@@ -7,8 +7,9 @@
  * LoadBalancer selecting one `app`) from that string and its ports: 100,000s of Services then
  * cost one object each, not five objects, a view and a memo entry.
  */
-import { JudgedSelfViewService } from "../api/objects.ts";
-import { NO_RECORD } from "../api/view_parts.ts";
+import { JudgedSelfViewService, type ServiceView } from "../api/objects.ts";
+import { quickPortList, quickPortsAccepted } from "../api/service_shape.ts";
+import { NO_RECORD, NONE, NONE_FAMILIES } from "../api/view_parts.ts";
 import { freezeShared, SHARE_PARTS, type Shared, sharedString } from "./freeze_shared.ts";
 import type { KubeObject } from "./types.ts";
 
@@ -99,6 +100,50 @@ class ManifestService extends JudgedSelfViewService {
     return typeof this.#meta === "string" ? NO_RECORD : super.annotations;
   }
 
+  // The view's spec fields straight from the parts of a spec of the usual shape: readers ask
+  // for several per Service per pass, and each would otherwise make the spec and selector.
+  override get type(): string {
+    return typeof this.#spec === "string" ? "LoadBalancer" : super.type;
+  }
+  override get loadBalancerClass(): string | undefined {
+    return typeof this.#spec === "string" ? undefined : super.loadBalancerClass;
+  }
+  override get loadBalancerIP(): string | undefined {
+    return typeof this.#spec === "string" ? undefined : super.loadBalancerIP;
+  }
+  override get ipFamilies(): readonly ("IPv4" | "IPv6")[] {
+    return typeof this.#spec === "string" ? NONE_FAMILIES : super.ipFamilies;
+  }
+  override get ipFamilyPolicy(): ServiceView["ipFamilyPolicy"] {
+    return typeof this.#spec === "string" ? undefined : super.ipFamilyPolicy;
+  }
+  override get clusterIPs(): readonly string[] {
+    return typeof this.#spec === "string" ? NONE : super.clusterIPs;
+  }
+  override get externalTrafficPolicy(): "Cluster" | "Local" {
+    return typeof this.#spec === "string" ? "Cluster" : super.externalTrafficPolicy;
+  }
+  override get selector(): Readonly<Record<string, string>> {
+    const app = this.#spec;
+    if (typeof app !== "string") return super.selector;
+    return Object.isFrozen(this) ? Object.freeze({ app }) : { app };
+  }
+
+  /**
+   * Judged from the kept strings and ports when both the metadata and the spec are of the
+   * usual shape (what api/service_shape.ts `quickAccepts` would find, without making them); else as
+   * any view.
+   */
+  protected override judgePorts(): ServiceView["ports"] | null {
+    if (typeof this.#meta !== "string" || typeof this.#spec !== "string") {
+      return super.judgePorts();
+    }
+    // A name and a namespace of strings and `{type, selector: {app}, ports}`: only the
+    // name's length and the ports are left to judge.
+    const ports = this.#specPorts;
+    return this.#meta.length > 0 && quickPortsAccepted(ports) ? quickPortList(ports) : null;
+  }
+
   protected get shownIPs(): readonly string[] {
     return NO_IPS;
   }
@@ -130,13 +175,13 @@ class ManifestService extends JudgedSelfViewService {
 
   /**
    * The object kept with this Service if `is` accepts it; when none is kept yet, the one
-   * `make` makes, kept from now on; undefined when another reader's is kept. For what a
+   * `make` makes of this Service, kept from now on; undefined when another reader's is kept. For what a
    * reader derives from the Service and must find again by it (file mode's made-up
    * EndpointSlice), without a map entry per Service.
    */
-  companion<T>(is: (v: unknown) => v is T, make: () => T): T | undefined {
+  companion<T>(is: (v: unknown) => v is T, make: (svc: KubeObject) => T): T | undefined {
     const kept = this.#companion;
-    if (kept === undefined) return this.#companion = make();
+    if (kept === undefined) return this.#companion = make(this as unknown as KubeObject);
     return is(kept) ? kept : undefined;
   }
 }
@@ -148,7 +193,7 @@ class ManifestService extends JudgedSelfViewService {
 export function companionOf<T>(
   svc: KubeObject,
   is: (v: unknown) => v is T,
-  make: () => T,
+  make: (svc: KubeObject) => T,
 ): T | undefined {
   return svc instanceof ManifestService ? svc.companion(is, make) : undefined;
 }

@@ -58,15 +58,29 @@ Deno.test("a manifest Service's view is the view of its plain object", () => {
     { type: "ClusterIP", clusterIP: "None" },
     // Refused by the fast path: the schema's verdict, as for the plain object.
     { type: "LoadBalancer", ports: [{ protocol: "TCP", port: 70000 }] },
+    // Kept as its parts, and judged from them: the ports alone can refuse it.
+    { type: "LoadBalancer", selector: { app: "web" }, ports: [{ protocol: "TCP", port: 0 }] },
+    { type: "LoadBalancer", selector: { app: "web" }, ports: [{ protocol: "QUIC", port: 80 }] },
+    { type: "LoadBalancer", selector: { app: "web" }, ports: "80" },
+    { type: "LoadBalancer", selector: { app: "web" } },
     "not a spec",
   ];
+  const metadatas = [
+    { name: "web" },
+    { name: "web", namespace: "shop" },
+    // Kept as its strings, but refused by the fast path (as the plain one is).
+    { name: "" },
+    { name: "web", namespace: "shop", labels: { a: "b" } },
+  ];
   for (const spec of specs) {
-    for (
-      const metadata of [{ name: "web" }, { name: "web", namespace: "shop", labels: { a: "b" } }]
-    ) {
+    for (const metadata of metadatas) {
       const plain = service(spec, metadata);
       const o = asManifestService(service(spec, metadata));
       assert.deepEqual(viewFields(o), viewFields(plain), JSON.stringify(plain));
+      // Judged only once frozen, as the publisher leaves it.
+      const frozen = asManifestService(service(structuredClone(spec), { ...metadata }));
+      freezeShared(frozen, newShared());
+      assert.deepEqual(viewFields(frozen), viewFields(plain), `frozen ${JSON.stringify(plain)}`);
     }
   }
 });

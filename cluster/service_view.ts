@@ -197,6 +197,43 @@ class StatedService extends SelfViewService {
     return written;
   }
 
+  // The spec is the manifest object's: so are the view's spec fields, read from it when it
+  // is a view itself (it answers them without making its spec).
+  override get type(): string {
+    const base = this.#base;
+    return base instanceof SelfViewService ? base.type : super.type;
+  }
+  override get loadBalancerClass(): string | undefined {
+    const base = this.#base;
+    return base instanceof SelfViewService ? base.loadBalancerClass : super.loadBalancerClass;
+  }
+  override get loadBalancerIP(): string | undefined {
+    const base = this.#base;
+    return base instanceof SelfViewService ? base.loadBalancerIP : super.loadBalancerIP;
+  }
+  override get ipFamilies(): readonly ("IPv4" | "IPv6")[] {
+    const base = this.#base;
+    return base instanceof SelfViewService ? base.ipFamilies : super.ipFamilies;
+  }
+  override get ipFamilyPolicy(): ServiceView["ipFamilyPolicy"] {
+    const base = this.#base;
+    return base instanceof SelfViewService ? base.ipFamilyPolicy : super.ipFamilyPolicy;
+  }
+  override get clusterIPs(): readonly string[] {
+    const base = this.#base;
+    return base instanceof SelfViewService ? base.clusterIPs : super.clusterIPs;
+  }
+  override get externalTrafficPolicy(): "Cluster" | "Local" {
+    const base = this.#base;
+    return base instanceof SelfViewService
+      ? base.externalTrafficPolicy
+      : super.externalTrafficPolicy;
+  }
+  override get selector(): Readonly<Record<string, string>> {
+    const base = this.#base;
+    return base instanceof SelfViewService ? base.selector : super.selector;
+  }
+
   /** The plain object this stands for. */
   toJSON(): KubeObject {
     return {
@@ -253,10 +290,7 @@ export class ServicesWithState extends ObjectMapView {
   }
 
   *entries(): MapIterator<[string, KubeObject]> {
-    for (const [key, obj] of this.#inner) {
-      const state = this.#states.get(key);
-      yield [key, state ? state.over(obj) : obj];
-    }
+    for (const key of this.#inner.keys()) yield [key, this.get(key)!];
   }
 
   override *keys(): MapIterator<string> {
@@ -264,10 +298,8 @@ export class ServicesWithState extends ObjectMapView {
   }
 
   override *values(): MapIterator<KubeObject> {
-    for (const [key, obj] of this.#inner) {
-      const state = this.#states.get(key);
-      yield state ? state.over(obj) : obj;
-    }
+    // By key, one lookup more per Service: no [key, object] pair made per Service per walk.
+    for (const key of this.#inner.keys()) yield this.get(key)!;
   }
 }
 
