@@ -118,13 +118,22 @@ export function quickPortList(list: unknown): ServiceView["ports"] {
  */
 function sharedPorts(ports: readonly Plain[]): ServiceView["ports"] | undefined {
   if (!Object.isFrozen(ports)) return undefined;
-  for (const p of ports) {
+  // Indexed, and keys counted in place: asked once per Service, 100,000s of them.
+  for (let i = 0; i < ports.length; i++) {
+    const p = ports[i];
     if (
       !Object.isFrozen(p) || typeof p.protocol !== "string" || typeof p.port !== "number" ||
-      Object.keys(p).length !== 2
+      ownKeyCount(p) !== 2
     ) {
       return undefined;
     }
   }
   return ports as unknown as ServiceView["ports"];
+}
+
+/** How many own enumerable string keys `o` has (as `Object.keys(o).length`, no list made). */
+function ownKeyCount(o: object): number {
+  let n = 0;
+  for (const k in o) if (Object.hasOwn(o, k)) n++;
+  return n;
 }

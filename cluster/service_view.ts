@@ -293,8 +293,9 @@ export class ServicesWithState extends ObjectMapView {
     for (const key of this.#inner.keys()) yield [key, this.get(key)!];
   }
 
-  override *keys(): MapIterator<string> {
-    yield* this.#inner.keys();
+  override keys(): MapIterator<string> {
+    // The manifests' own keys, as they are: no generator stepping over them.
+    return this.#inner.keys();
   }
 
   override *values(): MapIterator<KubeObject> {
