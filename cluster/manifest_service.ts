@@ -74,6 +74,11 @@ class ManifestService extends JudgedSelfViewService {
     return frozen ? Object.freeze(spec) : spec;
   }
 
+  /** Whether the spec is set (a spec kept as its parts is). */
+  hasSpec(): boolean {
+    return this.#spec !== undefined;
+  }
+
   /**
    * The metadata with `annotations` written over its own, as a state lays it over, when the
    * metadata is kept as its strings (one literal, no metadata made first); else undefined.
@@ -196,6 +201,14 @@ export function companionOf<T>(
   make: (svc: KubeObject) => T,
 ): T | undefined {
   return svc instanceof ManifestService ? svc.companion(is, make) : undefined;
+}
+
+/**
+ * Whether `svc.spec` is set, without making the spec of a manifest Service that keeps it as
+ * its parts (asked per Service each time a state is laid over it).
+ */
+export function hasSpec(svc: KubeObject): boolean {
+  return svc instanceof ManifestService ? svc.hasSpec() : svc.spec !== undefined;
 }
 
 /**

@@ -4,7 +4,7 @@
  * the map per save, one laid-over object per Service, its addresses kept as strings.
  */
 import { SelfViewService, type ServiceView } from "../api/objects.ts";
-import { metadataWith } from "./manifest_service.ts";
+import { hasSpec, metadataWith } from "./manifest_service.ts";
 import { ObjectMapView } from "./object_map_view.ts";
 import type { ServiceState } from "./state_store.ts";
 import { type IngressEntry, type KubeObject, LAID_OVER } from "./types.ts";
@@ -254,7 +254,7 @@ function laidOverMetadata(
   // Without annotations of its own the Service shows the (shared) saved ones as they are.
   const annotations = m.annotations ? { ...m.annotations, ...written } : written;
   // A literal of a fixed shape: V8 sizes it exactly.
-  return hasOnly(m, "name", "namespace", "annotations") && m.namespace !== undefined
+  return hasOnly(m, METADATA_KEYS) && m.namespace !== undefined
     ? { name: m.name, namespace: m.namespace, annotations }
     : { ...m, annotations };
 }
@@ -311,8 +311,7 @@ export class ServicesWithState extends ObjectMapView {
  */
 function overlay(obj: KubeObject, state: SavedState): KubeObject {
   if (
-    obj.status === undefined && obj.spec !== undefined &&
-    hasOnly(obj as unknown as Plain, "apiVersion", "kind", "metadata", "spec")
+    obj.status === undefined && hasSpec(obj) && hasOnly(obj as unknown as Plain, SERVICE_KEYS)
   ) {
     return new StatedService(obj, state) as unknown as KubeObject;
   }
@@ -333,8 +332,11 @@ function overlay(obj: KubeObject, state: SavedState): KubeObject {
   return shown;
 }
 
+const METADATA_KEYS: readonly string[] = ["name", "namespace", "annotations"];
+const SERVICE_KEYS: readonly string[] = ["apiVersion", "kind", "metadata", "spec"];
+
 /** Whether `o`'s own keys are among `keys`. */
-function hasOnly(o: object, ...keys: string[]): boolean {
+function hasOnly(o: object, keys: readonly string[]): boolean {
   for (const k in o) if (Object.hasOwn(o, k) && !keys.includes(k)) return false;
   return true;
 }
