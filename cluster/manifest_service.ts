@@ -235,13 +235,26 @@ function plainWithKeys(o: unknown, keys: readonly string[]): o is Record<string,
   if (typeof o !== "object" || o === null || Object.getPrototypeOf(o) !== Object.prototype) {
     return false;
   }
-  const own = Object.keys(o);
-  return own.length === keys.length && own.every((k, i) => k === keys[i]);
+  return ownKeysAre(o, keys);
+}
+
+/**
+ * Whether `o`'s own enumerable string keys are exactly `keys`, in that order (as its
+ * `Object.keys`, without making that list: asked several times per manifest Service).
+ */
+function ownKeysAre(o: object, keys: readonly string[]): boolean {
+  let i = 0;
+  for (const k in o) {
+    if (!Object.hasOwn(o, k)) continue;
+    if (k !== keys[i++]) return false;
+  }
+  return i === keys.length;
 }
 
 const NAME_KEYS = ["name"];
 const NAME_NAMESPACE_KEYS = ["name", "namespace"];
 const SPEC_KEYS = ["type", "selector", "ports"];
+const SERVICE_KEYS = ["apiVersion", "kind", "metadata", "spec"];
 const SELECTOR_KEYS = ["app"];
 
 /** Whether `spec` is `{type: LoadBalancer, selector: {app}, ports}` (in that order). */
@@ -254,9 +267,7 @@ function usualSpec(
 
 /** Whether `o`'s own keys are exactly those of a Service without status, in that order. */
 function usualKeys(o: KubeObject): boolean {
-  const keys = Object.keys(o);
-  return keys.length === 4 && keys[0] === "apiVersion" && keys[1] === "kind" &&
-    keys[2] === "metadata" && keys[3] === "spec";
+  return ownKeysAre(o, SERVICE_KEYS);
 }
 
 /**

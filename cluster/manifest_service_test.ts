@@ -110,3 +110,34 @@ Deno.test("objects of another kind or shape stay as they are", () => {
   ];
   for (const o of others) assert.equal(asManifestService(o), o);
 });
+
+Deno.test("only metadata and specs of the usual keys, in order, are kept as their parts", () => {
+  const ports = [{ protocol: "TCP", port: 80 }];
+  const usual = { type: "LoadBalancer", selector: { app: "web" }, ports };
+  const kept = asManifestService(service(usual, { name: "web", namespace: "shop" }));
+  assert.notEqual(kept.spec, usual, "made from its parts when read");
+  assert.deepEqual(kept.spec, usual);
+  const metas: KubeObject["metadata"][] = [
+    { namespace: "shop", name: "web" },
+    { name: "web", namespace: "shop", uid: "u" },
+  ];
+  for (const metadata of metas) {
+    const plain = service({ type: "LoadBalancer", selector: { app: "web" }, ports }, metadata);
+    assert.equal(asManifestService(plain).metadata, metadata, JSON.stringify(metadata));
+  }
+  const specs: unknown[] = [
+    { selector: { app: "web" }, type: "LoadBalancer", ports },
+    { type: "LoadBalancer", selector: { app: "web", tier: "db" }, ports },
+    { type: "LoadBalancer", selector: { app: "web" }, ports, loadBalancerClass: "x" },
+    { type: "LoadBalancer", selector: { app: "web" } },
+  ];
+  for (const spec of specs) {
+    const plain = service(spec);
+    const o = asManifestService(plain);
+    assert.equal(o.spec, spec, JSON.stringify(spec));
+    assert.equal(JSON.stringify(o), JSON.stringify(plain));
+  }
+  // The Service's own keys in another order: left as it is.
+  const reordered = { kind: "Service", apiVersion: "v1", metadata: { name: "a" }, spec: {} };
+  assert.equal(asManifestService(reordered as KubeObject), reordered);
+});
