@@ -9,7 +9,8 @@
  * between it and the firing before (a busy stretch may hold many turns; this is one wait).
  *
  * `deno run -A tests/bench/lag_profile.ts [N=100000] [P=4] [MIN_MS=50] [cold|restart]`;
- * LAG_V8_FLAGS passes V8 flags (e.g. --trace-gc), LAG_LOGS=1 shows the child's output.
+ * LAG_V8_FLAGS passes V8 flags (e.g. --trace-gc), LAG_LOGS=1 shows the child's output,
+ * LAG_AFTER_MS=n profiles n ms more after every route is out (the status and state writes).
  */
 import type { Collector } from "../../bgp/collector.ts";
 import { connectInspector, profileScenario, scenarioArgs } from "./heap_profile.ts";
@@ -163,6 +164,8 @@ async function profiledRun(dir: string, collectors: Collector[]) {
     ),
   );
   const seconds = (performance.now() - t0) / 1000;
+  // LAG_AFTER_MS: keep profiling that long after every route, for the writes that follow.
+  await new Promise((r) => setTimeout(r, Number(Deno.env.get("LAG_AFTER_MS") ?? 0)));
   const { profile } = await cdp.call("Profiler.stop") as unknown as { profile: Profile };
   cdp.close();
   // The probe started a few ms after the profile: close enough for waits of 100 ms.
