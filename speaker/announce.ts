@@ -7,7 +7,7 @@
 import type { AdvertisementConfig, Config, PeerConfig } from "../api/config.ts";
 import type { ServiceView } from "../api/objects.ts";
 import { matchesAnySelector } from "../api/selectors.ts";
-import { decide, type DecideContext, decidedFor, lookupPool, redecide } from "./announce_decide.ts";
+import { type DecideContext, lookupPool, redecide } from "./announce_decide.ts";
 import { countEndpoints, recordOf } from "./announce_memo.ts";
 import { aggregateAll, aggregateChanges } from "./announce_merge.ts";
 import {
@@ -148,39 +148,26 @@ function* decideAll(
   // With no aggregate to patch (a first plan) nothing is patched: no Change is kept.
   let changes: Change[] | undefined = cache.aggregate ? [] : undefined;
   const most = input.services.length / 4;
-  // Only to find repeated names: not kept for Services promised unique (100,000s).
-  const seen = input.onlyHandled ? undefined : new Set<ServiceRecord>();
+  const handled = new Set<ServiceRecord>();
   let unique = true;
-  // The last plan's records in its order: the same Services come in the same order (the
-  // usual case), so the record at the same place is tried before a key string is made.
-  // Not when names repeated: a repeated one's record is a copy, not the map's.
-  const last = (cache.inputs?.unique && cache.aggregate?.records) || [];
   for (let i = 0; i < input.services.length; i++) {
     if ((i & 1023) === 1023) yield;
     const svc = input.services[i];
-    if (!input.onlyHandled && !handles(svc, input.loadBalancerClass)) continue;
-    const guess = last[records.length];
-    let rec = guess !== undefined && isKeyOf(guess.key, svc)
-      ? guess
-      : recordOf(cache, `${svc.namespace}/${svc.name}`);
+    if (svc.type !== "LoadBalancer") continue;
+    if ((svc.loadBalancerClass ?? undefined) !== input.loadBalancerClass) continue;
+    let rec = recordOf(cache, `${svc.namespace}/${svc.name}`);
     // Two Services of one name (only from callers other than the speaker): the second gets
     // a record of its own, decided afresh every time.
-    if (seen?.has(rec)) {
+    if (handled.has(rec)) {
       rec = { ...rec, epoch: 0, out: undefined };
       unique = false;
     }
-    seen?.add(rec);
+    handled.add(rec);
+    const c = redecide(rec, svc, ctx);
+    if (c && changes && changes.push(c) > most) changes = undefined;
     records.push(rec);
-    if (decidedFor(rec, svc, ctx)) continue;
-    // A Change only while the aggregate may be patched: none past a quarter, none at a start.
-    const oldOut = rec.out;
-    decide(rec, svc, ctx);
-    if (changes && changes.push({ rec, old: oldOut?.contribs, oldOut }) > most) changes = undefined;
   }
-  // Every record handled (the usual case: each a Service of its own): nothing to walk.
-  if (!unique || records.length !== cache.records.size) {
-    yield* forgetUnhandled(cache, seen ?? new Set(records));
-  }
+  yield* forgetUnhandled(cache, handled);
   return { records, changes, unique };
 }
 
@@ -190,26 +177,12 @@ function* forgetUnhandled(
   handled: ReadonlySet<ServiceRecord>,
 ): Generator<void, void> {
   let n = 0;
-  // Values, not entries: no [key, record] pair per Service; a record holds its key.
-  for (const rec of cache.records.values()) {
+  for (const [key, rec] of cache.records) {
     if ((++n & 4095) === 0) yield;
     if (handled.has(rec)) continue;
-    if (anyOf(rec.counts) === 0) cache.records.delete(rec.key);
+    if (anyOf(rec.counts) === 0) cache.records.delete(key);
     else Object.assign(rec, { epoch: 0, out: undefined });
   }
-}
-
-/** Whether a speaker of `loadBalancerClass` handles `svc`. */
-export function handles(svc: ServiceView, loadBalancerClass: string | undefined): boolean {
-  return svc.type === "LoadBalancer" &&
-    (svc.loadBalancerClass ?? undefined) === loadBalancerClass;
-}
-
-/** Whether `key` is `namespace/name` of `svc`, compared without making that string. */
-function isKeyOf(key: string, svc: ServiceView): boolean {
-  const { namespace, name } = svc;
-  return key.length === namespace.length + 1 + name.length && key.startsWith(namespace) &&
-    key.charCodeAt(namespace.length) === 47 && key.endsWith(name);
 }
 
 function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
@@ -271,6 +244,7 @@ function contextOf(config: Config, input: AnnounceInput, cache: AnnounceCache): 
     adsByPool: adsByPool(config.advertisements, labels),
     weightedEcmp: !!input.weightedEcmp,
     cache,
+    scratch: [],
     notes: new Map(),
   };
 }

@@ -17,6 +17,7 @@ import {
   readyOf,
   sameCounts,
   type ServiceRecord,
+  type SliceCounts,
 } from "./announce_types.ts";
 
 /**
@@ -42,27 +43,18 @@ export function linkBandwidthCommunity(asn: number, bytesPerSecond: number): Uin
   return out;
 }
 
-/**
- * Writes one slice's serving endpoints, those on `at.nodeName` and the ready ones of those
- * at `nums[at.i..at.i+2]`: no object per slice.
- */
-function countSlice(
-  s: EndpointSliceView,
-  at: { nums: Int32Array; i: number; nodeName: string },
-): void {
-  const { nums, i, nodeName } = at;
-  let any = 0, local = 0, ready = 0;
+/** One slice's serving endpoints, and those on `nodeName` (ready ones apart). */
+function sliceCounts(s: EndpointSliceView, nodeName: string): SliceCounts {
+  const n = { key: `${s.namespace}/${s.serviceName}`, any: 0, local: 0, ready: 0 };
   for (const e of s.endpoints) {
     if (!e.serving) continue;
-    any++;
+    n.any++;
     if (e.nodeName === nodeName) {
-      local++;
-      if (e.ready !== false) ready++;
+      n.local++;
+      if (e.ready !== false) n.ready++;
     }
   }
-  nums[i] = any;
-  nums[i + 1] = local;
-  nums[i + 2] = ready;
+  return n;
 }
 
 /** The record of Service `key`, made when missing. */
@@ -78,6 +70,15 @@ export function recordOf(cache: AnnounceCache, key: string): ServiceRecord {
     cache.records.set(key, rec);
   }
   return rec;
+}
+
+/** Sets `rec`'s counts to `from.sums[from.at..from.at+2]` (zeros past the end). */
+function setCounts(rec: ServiceRecord, from: { sums: readonly number[]; at: number }): void {
+  const counts = countsAt(from.sums, from.at);
+  if (sameCounts(rec.counts, counts)) return;
+  rec.counts = counts;
+  // Its decision was made from other counts.
+  rec.epoch = 0;
 }
 
 /**
@@ -116,7 +117,7 @@ export function* countEndpoints(
     if ((i & 16383) === 16383) yield;
     if (slices[i] === prev[i]) continue;
     add(prev[i], 3 * i, -1);
-    countSlice(slices[i], { nums, i: 3 * i, nodeName });
+    storeCounts(nums, 3 * i, sliceCounts(slices[i], nodeName));
     add(slices[i], 3 * i, 1);
     if (owned) (prev as EndpointSliceView[])[i] = slices[i];
   }
@@ -132,41 +133,37 @@ export function* countEndpoints(
   return touched;
 }
 
+/** Writes a slice's counts at `nums[at..at+2]`; returns its Service's key. */
+function storeCounts(nums: Int32Array, at: number, n: SliceCounts): string {
+  nums[at] = n.any;
+  nums[at + 1] = n.local;
+  nums[at + 2] = n.ready;
+  return n.key;
+}
+
 /** Counts every slice again; records whose counts differ are decided again. */
 function* recountAll(
   cache: AnnounceCache,
   { slices, nodeName }: { slices: readonly EndpointSliceView[]; nodeName: string },
 ): Generator<void, void> {
   const nums = new Int32Array(3 * slices.length);
-  // The sums go straight into the records, each record's counts before kept in the map's
-  // order (records made here come after those): no map by key beside the records.
-  const before: Counts[] = [];
+  // Sums by key as offsets into one array: no object per Service.
+  const at = new Map<string, number>();
+  const sums: number[] = [];
+  for (let i = 0; i < slices.length; i++) {
+    if ((i & 4095) === 4095) yield;
+    const key = storeCounts(nums, 3 * i, sliceCounts(slices[i], nodeName));
+    if (nums[3 * i] === 0) continue;
+    let o = at.get(key);
+    if (o === undefined) at.set(key, o = sums.push(0, 0, 0) - 3);
+    for (let j = 0; j < 3; j++) sums[o + j] += nums[3 * i + j];
+  }
   let n = 0;
   for (const rec of cache.records.values()) {
     if ((++n & 4095) === 0) yield;
-    before.push(rec.counts);
-    rec.counts = 0;
+    if (!at.has(rec.key)) setCounts(rec, { sums, at: sums.length });
   }
-  const where = { nums, i: 0, nodeName };
-  const sum = [0, 0, 0];
-  for (let i = 0; i < slices.length; i++) {
-    if ((i & 4095) === 4095) yield;
-    where.i = 3 * i;
-    countSlice(slices[i], where);
-    if (nums[3 * i] === 0) continue;
-    const rec = recordOf(cache, `${slices[i].namespace}/${slices[i].serviceName}`);
-    const c = rec.counts;
-    sum[0] = anyOf(c) + nums[3 * i];
-    sum[1] = localOf(c) + nums[3 * i + 1];
-    sum[2] = readyOf(c) + nums[3 * i + 2];
-    rec.counts = countsAt(sum, 0);
-  }
-  n = 0;
-  for (const rec of cache.records.values()) {
-    // One made here (past `before`) is decided for the first time anyway.
-    if (n < before.length && !sameCounts(rec.counts, before[n])) rec.epoch = 0;
-    if ((++n & 4095) === 0) yield;
-  }
+  for (const [key, o] of at) setCounts(recordOf(cache, key), { sums, at: o });
   const kept = Object.isFrozen(slices) ? slices : slices.slice();
   cache.endpoints = { node: nodeName, slices: kept, nums };
 }

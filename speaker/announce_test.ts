@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { buildConfig, type Config } from "../api/config.ts";
 import { parseEndpointSlice, parseNode, parseService } from "../api/objects.ts";
-import { formatPrefix, parsePrefix, type Prefix } from "../bgp/mod.ts";
+import { formatPrefix, type Prefix } from "../bgp/mod.ts";
 import type { KubeObject } from "../cluster/types.ts";
 import {
   type Announcements,
@@ -616,46 +616,4 @@ Deno.test("Services asking for one aggregated prefix share its Prefix object", (
   assert.equal(prefixOf("a"), prefixOf("b"));
   assert.equal(prefixOf("a"), prefixOf("c"));
   assert.equal(prefixOf("a"), a.routes.get("router1")![0].prefix);
-});
-
-Deno.test("an IPv4 prefix made from the address's number is the one parsed from its text", () => {
-  for (const length of [1, 8, 16, 24, 25, 31, 32]) {
-    const w = baseWorld();
-    w.config = [
-      poolObject("pool-b", ["128.0.0.0/1"]),
-      peerObject("router1", { myASN: 64500, peerASN: 64501, peerAddress: "10.0.0.1" }),
-      advObject("agg", { aggregationLength: length }),
-    ];
-    // The high bit set: the address is negative as a signed 32-bit number.
-    w.services = [serviceObject("web", { ips: ["198.51.100.7"] })];
-    w.slices = [sliceObject("web", [{ node: "n9" }])];
-    const [route] = decide(w, "n1").routes.get("router1")!;
-    const parsed = parsePrefix(`198.51.100.7/${length}`);
-    assert.deepEqual(
-      [route.prefix.afi, route.prefix.addr, route.prefix.length],
-      [parsed.afi, parsed.addr, parsed.length],
-    );
-  }
-});
-
-Deno.test("Services promised handled and unique are decided as when checked", () => {
-  const w = baseWorld();
-  w.services = [
-    serviceObject("web", { ips: ["192.0.2.10"] }),
-    serviceObject("api", { ips: ["192.0.2.11"] }),
-  ];
-  w.slices = [sliceObject("web", [{ node: "n1" }]), sliceObject("api", [{ node: "n9" }])];
-  const input = {
-    nodeName: "n1",
-    services: w.services.map((o) => must(parseService(o))),
-    endpointSlices: w.slices.map((o) => must(parseEndpointSlice(o))),
-    nodes: w.nodes.map((o) => must(parseNode(o))),
-  };
-  const checked = computeAnnouncements(config(w.config), input);
-  const promised = computeAnnouncements(config(w.config), { ...input, onlyHandled: true });
-  assert.deepEqual(prefixes(promised), prefixes(checked));
-  assert.deepEqual(
-    promised.services.map((s) => [s.namespace, s.name, s.peers, s.reason]),
-    checked.services.map((s) => [s.namespace, s.name, s.peers, s.reason]),
-  );
 });

@@ -18,13 +18,6 @@ export interface AnnounceInput {
   weightedEcmp?: boolean;
   /** Handle only Services of this `loadBalancerClass`; unset = only Services without one. */
   loadBalancerClass?: string;
-  /**
-   * Every Service of `services` is a LoadBalancer of `loadBalancerClass` and no two share a
-   * namespace/name (the caller kept only those, from a snapshot's objects by name): their
-   * type and class are not read again (a view may build its spec on every read, times
-   * 100,000s), and no set of them is kept to find names repeated.
-   */
-  onlyHandled?: boolean;
   /** Peers this node must not use (e.g. fields we cannot honour), by name, with the reason. */
   rejectedPeers?: ReadonlyMap<string, string>;
   /**
@@ -277,6 +270,14 @@ export function readyOf(c: Counts): number {
 export function sameCounts(a: Counts, b: Counts): boolean {
   if (typeof a === "number" || typeof b === "number") return a === b;
   return a.any === b.any && a.local === b.local && a.ready === b.ready;
+}
+
+/** One slice's contribution to a record's counts. */
+export interface SliceCounts {
+  key: string;
+  any: number;
+  local: number;
+  ready: number;
 }
 
 /** The slices last counted, with each one's counts (no memo object per slice). */

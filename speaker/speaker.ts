@@ -96,7 +96,7 @@ class SpeakerImpl implements Speaker {
     this.#clock = options.clock ?? systemClock;
     this.#drain = new DrainGate({ graceMs: options.gracefulShutdownMs ?? 0 });
     this.#queue = new WriteQueue(this.#log);
-    this.#views = new SnapshotViews(this.#log, { loadBalancerClass: options.loadBalancerClass });
+    this.#views = new SnapshotViews(this.#log);
     this.#peerPlan = new PeerPlanner({
       namespace: options.namespace,
       nodeName: options.nodeName,
@@ -325,7 +325,6 @@ class SpeakerImpl implements Speaker {
       nodes: node ? [node] : [],
       weightedEcmp: this.#o.weightedEcmp,
       loadBalancerClass: this.#o.loadBalancerClass,
-      onlyHandled: true,
       rejectedPeers: plan.rejected,
       noNextHopV6: plan.noNextHopV6,
       cache: this.#cache,

@@ -10,11 +10,9 @@ import {
   parseEndpointSlice,
   parseNode,
   parseSnapshotService,
-  SelfViewService,
   type ServiceView,
 } from "../api/objects.ts";
 import type { KubeObject, ReadKind, Snapshot } from "../cluster/types.ts";
-import { handles } from "./announce.ts";
 
 /** Marks an object whose parse failed (already logged). */
 const UNPARSABLE = Symbol("unparsable");
@@ -31,21 +29,15 @@ export class SnapshotViews {
   /** Service objects whose parse failed, logged once. */
   readonly #unparsable = new WeakSet<KubeObject>();
   /**
-   * LoadBalancer Services of the speaker's class; undefined before the first refresh. Frozen, as are `slices`: a new
+   * LoadBalancer Services; undefined before the first refresh. Frozen, as are `slices`: a new
    * list when they change, so that the planner keeps them rather than a copy (100,000s).
    */
   services?: readonly ServiceView[];
   slices?: readonly EndpointSliceView[];
 
-  readonly #loadBalancerClass?: string;
-
-  /**
-   * No views yet; unparsable objects are reported on `log`. `services` will hold only the
-   * LoadBalancers of `options.loadBalancerClass` (unset: those without a class).
-   */
-  constructor(log: Logger, options: { loadBalancerClass?: string } = {}) {
+  /** No views yet; unparsable objects are reported on `log`. */
+  constructor(log: Logger) {
     this.#log = log;
-    this.#loadBalancerClass = options.loadBalancerClass;
   }
 
   /** The Node object `name` of `snap`, and its view. */
@@ -110,12 +102,9 @@ export class SnapshotViews {
     // map of our own from object to view, 100,000s of entries.
     for (const o of snap.objects.get("Service")?.values() ?? []) {
       if ((++n & 1023) === 0) yield;
-      // A Service that is its own view (file mode's) needs no parse and no result object.
-      const own = o instanceof SelfViewService && o.isOwnView();
-      const r = own ? undefined : parseSnapshotService(o);
-      const view = own ? o as SelfViewService : r?.ok ? r.value : undefined;
-      if (view) {
-        if (handles(view, this.#loadBalancerClass)) views.push(view);
+      const r = parseSnapshotService(o);
+      if (r.ok) {
+        if (r.value.type === "LoadBalancer") views.push(r.value);
       } else if (!this.#unparsable.has(o)) {
         this.#unparsable.add(o);
         this.#unparsableLog(o);
