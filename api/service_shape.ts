@@ -69,11 +69,7 @@ export function quickAccepts(obj: KubeObject): boolean {
   }
   const clusterIPs = spec.clusterIPs;
   if (clusterIPs !== undefined && !isStringArray(clusterIPs)) return false;
-  return quickPortsAccepted(spec.ports);
-}
-
-/** Whether `ports` is unset or a list of ports of the usual shape (part of {@linkcode quickAccepts}). */
-export function quickPortsAccepted(ports: unknown): boolean {
+  const ports = spec.ports;
   return ports === undefined || (Array.isArray(ports) && ports.every(quickPort));
 }
 
@@ -91,12 +87,7 @@ export function quickIngressIPs(o: Plain): readonly string[] {
 
 /** The view's ports of a Service the fast path accepted. */
 export function quickPorts(spec: Plain): ServiceView["ports"] {
-  return quickPortList(spec.ports);
-}
-
-/** The view's ports of a port list {@linkcode quickPortsAccepted} accepted. */
-export function quickPortList(list: unknown): ServiceView["ports"] {
-  const ports = list as Plain[] | undefined;
+  const ports = spec.ports as Plain[] | undefined;
   if (!ports?.length) return NONE_PORTS;
   return sharedPorts(ports) ?? ports.map((p) =>
     p.name
@@ -118,22 +109,13 @@ export function quickPortList(list: unknown): ServiceView["ports"] {
  */
 function sharedPorts(ports: readonly Plain[]): ServiceView["ports"] | undefined {
   if (!Object.isFrozen(ports)) return undefined;
-  // Indexed, and keys counted in place: asked once per Service, 100,000s of them.
-  for (let i = 0; i < ports.length; i++) {
-    const p = ports[i];
+  for (const p of ports) {
     if (
       !Object.isFrozen(p) || typeof p.protocol !== "string" || typeof p.port !== "number" ||
-      ownKeyCount(p) !== 2
+      Object.keys(p).length !== 2
     ) {
       return undefined;
     }
   }
   return ports as unknown as ServiceView["ports"];
-}
-
-/** How many own enumerable string keys `o` has (as `Object.keys(o).length`, no list made). */
-function ownKeyCount(o: object): number {
-  let n = 0;
-  for (const k in o) if (Object.hasOwn(o, k)) n++;
-  return n;
 }

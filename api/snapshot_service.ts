@@ -157,20 +157,16 @@ export abstract class JudgedSelfViewService extends SelfViewService {
   #ports: ServiceView["ports"] | null | undefined;
 
   isOwnView(): boolean {
-    if (this.#ports === undefined) this.#ports = this.judgePorts();
+    if (this.#ports === undefined) {
+      this.#ports = quickAccepts(this as unknown as KubeObject)
+        ? quickPorts(this.specFields)
+        : null;
+    }
     return this.#ports !== null;
   }
 
   get ports(): ServiceView["ports"] {
     return this.#ports ?? quickPorts(this.specFields);
-  }
-
-  /**
-   * The view's ports when the object is of the usual shape, else null: asked once. A subclass
-   * that keeps its fields as parts may answer from them without making the object's records.
-   */
-  protected judgePorts(): ServiceView["ports"] | null {
-    return quickAccepts(this as unknown as KubeObject) ? quickPorts(this.specFields) : null;
   }
 }
 

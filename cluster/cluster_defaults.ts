@@ -220,10 +220,9 @@ class SlicesWithDefaults extends ObjectMapView {
   get size(): number {
     if (this.#size < 0) {
       let n = this.#real?.size ?? 0;
-      const services = this.#services;
-      for (const key of services.keys()) {
+      for (const [key, svc] of this.#services) {
         if (this.#covered.has(key)) continue;
-        if (!this.#real?.has(sliceKeyOf(services.get(key)!))) n++;
+        if (!this.#real?.has(sliceKeyOf(svc))) n++;
       }
       this.#size = n;
     }
@@ -238,10 +237,8 @@ class SlicesWithDefaults extends ObjectMapView {
     if (this.#real) {
       for (const [key, obj] of this.#real) yield [key, this.#madeUp(key) ?? obj];
     }
-    const services = this.#services;
-    for (const key of services.keys()) {
+    for (const [key, svc] of this.#services) {
       if (this.#covered.has(key)) continue;
-      const svc = services.get(key)!;
       const sliceKey = sliceKeyOf(svc);
       if (!this.#real?.has(sliceKey)) yield [sliceKey, this.#made(svc)];
     }
@@ -251,12 +248,8 @@ class SlicesWithDefaults extends ObjectMapView {
     // As entries(), without a key made per made-up slice when no real slice can clash.
     const real = this.#real?.size ? this.#real : undefined;
     if (real) { for (const [key, obj] of real) yield this.#madeUp(key) ?? obj; }
-    // By key: no [key, Service] pair made per Service per walk (nor the laid-over one
-    // looked up for a covered Service).
-    const services = this.#services;
-    for (const key of services.keys()) {
+    for (const [key, svc] of this.#services) {
       if (this.#covered.has(key)) continue;
-      const svc = services.get(key)!;
       if (!real?.has(sliceKeyOf(svc))) yield this.#made(svc);
     }
   }
@@ -308,11 +301,9 @@ export function addClusterDefaults(
   const MadeUpSlice = madeUpSliceClass(options.nodeName);
   const cache = options.cache ?? new WeakMap<KubeObject, KubeObject>();
   const isOurs = (v: unknown): v is KubeObject => v instanceof MadeUpSlice;
-  const make = (svc: KubeObject): KubeObject => new MadeUpSlice(svc);
   const made = (svc: KubeObject): KubeObject => {
-    // A manifest Service keeps its slice itself: no map entry per Service (nor a closure
-    // made per read).
-    const kept = companionOf(svc, isOurs, make);
+    // A manifest Service keeps its slice itself: no map entry per Service.
+    const kept = companionOf(svc, isOurs, () => new MadeUpSlice(svc));
     if (kept) return kept;
     let slice = cache.get(svc);
     if (!slice) cache.set(svc, slice = new MadeUpSlice(svc));

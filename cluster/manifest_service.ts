@@ -7,9 +7,8 @@
  * LoadBalancer selecting one `app`) from that string and its ports: 100,000s of Services then
  * cost one object each, not five objects, a view and a memo entry.
  */
-import { JudgedSelfViewService, type ServiceView } from "../api/objects.ts";
-import { quickPortList, quickPortsAccepted } from "../api/service_shape.ts";
-import { NO_RECORD, NONE, NONE_FAMILIES } from "../api/view_parts.ts";
+import { JudgedSelfViewService } from "../api/objects.ts";
+import { NO_RECORD } from "../api/view_parts.ts";
 import { freezeShared, SHARE_PARTS, type Shared, sharedString } from "./freeze_shared.ts";
 import type { KubeObject } from "./types.ts";
 
@@ -74,11 +73,6 @@ class ManifestService extends JudgedSelfViewService {
     return frozen ? Object.freeze(spec) : spec;
   }
 
-  /** Whether the spec is set (a spec kept as its parts is). */
-  hasSpec(): boolean {
-    return this.#spec !== undefined;
-  }
-
   /**
    * The metadata with `annotations` written over its own, as a state lays it over, when the
    * metadata is kept as its strings (one literal, no metadata made first); else undefined.
@@ -103,50 +97,6 @@ class ManifestService extends JudgedSelfViewService {
   }
   override get annotations(): Readonly<Record<string, string>> {
     return typeof this.#meta === "string" ? NO_RECORD : super.annotations;
-  }
-
-  // The view's spec fields straight from the parts of a spec of the usual shape: readers ask
-  // for several per Service per pass, and each would otherwise make the spec and selector.
-  override get type(): string {
-    return typeof this.#spec === "string" ? "LoadBalancer" : super.type;
-  }
-  override get loadBalancerClass(): string | undefined {
-    return typeof this.#spec === "string" ? undefined : super.loadBalancerClass;
-  }
-  override get loadBalancerIP(): string | undefined {
-    return typeof this.#spec === "string" ? undefined : super.loadBalancerIP;
-  }
-  override get ipFamilies(): readonly ("IPv4" | "IPv6")[] {
-    return typeof this.#spec === "string" ? NONE_FAMILIES : super.ipFamilies;
-  }
-  override get ipFamilyPolicy(): ServiceView["ipFamilyPolicy"] {
-    return typeof this.#spec === "string" ? undefined : super.ipFamilyPolicy;
-  }
-  override get clusterIPs(): readonly string[] {
-    return typeof this.#spec === "string" ? NONE : super.clusterIPs;
-  }
-  override get externalTrafficPolicy(): "Cluster" | "Local" {
-    return typeof this.#spec === "string" ? "Cluster" : super.externalTrafficPolicy;
-  }
-  override get selector(): Readonly<Record<string, string>> {
-    const app = this.#spec;
-    if (typeof app !== "string") return super.selector;
-    return Object.isFrozen(this) ? Object.freeze({ app }) : { app };
-  }
-
-  /**
-   * Judged from the kept strings and ports when both the metadata and the spec are of the
-   * usual shape (what api/service_shape.ts `quickAccepts` would find, without making them); else as
-   * any view.
-   */
-  protected override judgePorts(): ServiceView["ports"] | null {
-    if (typeof this.#meta !== "string" || typeof this.#spec !== "string") {
-      return super.judgePorts();
-    }
-    // A name and a namespace of strings and `{type, selector: {app}, ports}`: only the
-    // name's length and the ports are left to judge.
-    const ports = this.#specPorts;
-    return this.#meta.length > 0 && quickPortsAccepted(ports) ? quickPortList(ports) : null;
   }
 
   protected get shownIPs(): readonly string[] {
@@ -180,13 +130,13 @@ class ManifestService extends JudgedSelfViewService {
 
   /**
    * The object kept with this Service if `is` accepts it; when none is kept yet, the one
-   * `make` makes of this Service, kept from now on; undefined when another reader's is kept. For what a
+   * `make` makes, kept from now on; undefined when another reader's is kept. For what a
    * reader derives from the Service and must find again by it (file mode's made-up
    * EndpointSlice), without a map entry per Service.
    */
-  companion<T>(is: (v: unknown) => v is T, make: (svc: KubeObject) => T): T | undefined {
+  companion<T>(is: (v: unknown) => v is T, make: () => T): T | undefined {
     const kept = this.#companion;
-    if (kept === undefined) return this.#companion = make(this as unknown as KubeObject);
+    if (kept === undefined) return this.#companion = make();
     return is(kept) ? kept : undefined;
   }
 }
@@ -198,17 +148,9 @@ class ManifestService extends JudgedSelfViewService {
 export function companionOf<T>(
   svc: KubeObject,
   is: (v: unknown) => v is T,
-  make: (svc: KubeObject) => T,
+  make: () => T,
 ): T | undefined {
   return svc instanceof ManifestService ? svc.companion(is, make) : undefined;
-}
-
-/**
- * Whether `svc.spec` is set, without making the spec of a manifest Service that keeps it as
- * its parts (asked per Service each time a state is laid over it).
- */
-export function hasSpec(svc: KubeObject): boolean {
-  return svc instanceof ManifestService ? svc.hasSpec() : svc.spec !== undefined;
 }
 
 /**
@@ -235,26 +177,13 @@ function plainWithKeys(o: unknown, keys: readonly string[]): o is Record<string,
   if (typeof o !== "object" || o === null || Object.getPrototypeOf(o) !== Object.prototype) {
     return false;
   }
-  return ownKeysAre(o, keys);
-}
-
-/**
- * Whether `o`'s own enumerable string keys are exactly `keys`, in that order (as its
- * `Object.keys`, without making that list: asked several times per manifest Service).
- */
-function ownKeysAre(o: object, keys: readonly string[]): boolean {
-  let i = 0;
-  for (const k in o) {
-    if (!Object.hasOwn(o, k)) continue;
-    if (k !== keys[i++]) return false;
-  }
-  return i === keys.length;
+  const own = Object.keys(o);
+  return own.length === keys.length && own.every((k, i) => k === keys[i]);
 }
 
 const NAME_KEYS = ["name"];
 const NAME_NAMESPACE_KEYS = ["name", "namespace"];
 const SPEC_KEYS = ["type", "selector", "ports"];
-const SERVICE_KEYS = ["apiVersion", "kind", "metadata", "spec"];
 const SELECTOR_KEYS = ["app"];
 
 /** Whether `spec` is `{type: LoadBalancer, selector: {app}, ports}` (in that order). */
@@ -267,7 +196,9 @@ function usualSpec(
 
 /** Whether `o`'s own keys are exactly those of a Service without status, in that order. */
 function usualKeys(o: KubeObject): boolean {
-  return ownKeysAre(o, SERVICE_KEYS);
+  const keys = Object.keys(o);
+  return keys.length === 4 && keys[0] === "apiVersion" && keys[1] === "kind" &&
+    keys[2] === "metadata" && keys[3] === "spec";
 }
 
 /**

@@ -4,7 +4,7 @@
  * the map per save, one laid-over object per Service, its addresses kept as strings.
  */
 import { SelfViewService, type ServiceView } from "../api/objects.ts";
-import { hasSpec, metadataWith } from "./manifest_service.ts";
+import { metadataWith } from "./manifest_service.ts";
 import { ObjectMapView } from "./object_map_view.ts";
 import type { ServiceState } from "./state_store.ts";
 import { type IngressEntry, type KubeObject, LAID_OVER } from "./types.ts";
@@ -197,43 +197,6 @@ class StatedService extends SelfViewService {
     return written;
   }
 
-  // The spec is the manifest object's: so are the view's spec fields, read from it when it
-  // is a view itself (it answers them without making its spec).
-  override get type(): string {
-    const base = this.#base;
-    return base instanceof SelfViewService ? base.type : super.type;
-  }
-  override get loadBalancerClass(): string | undefined {
-    const base = this.#base;
-    return base instanceof SelfViewService ? base.loadBalancerClass : super.loadBalancerClass;
-  }
-  override get loadBalancerIP(): string | undefined {
-    const base = this.#base;
-    return base instanceof SelfViewService ? base.loadBalancerIP : super.loadBalancerIP;
-  }
-  override get ipFamilies(): readonly ("IPv4" | "IPv6")[] {
-    const base = this.#base;
-    return base instanceof SelfViewService ? base.ipFamilies : super.ipFamilies;
-  }
-  override get ipFamilyPolicy(): ServiceView["ipFamilyPolicy"] {
-    const base = this.#base;
-    return base instanceof SelfViewService ? base.ipFamilyPolicy : super.ipFamilyPolicy;
-  }
-  override get clusterIPs(): readonly string[] {
-    const base = this.#base;
-    return base instanceof SelfViewService ? base.clusterIPs : super.clusterIPs;
-  }
-  override get externalTrafficPolicy(): "Cluster" | "Local" {
-    const base = this.#base;
-    return base instanceof SelfViewService
-      ? base.externalTrafficPolicy
-      : super.externalTrafficPolicy;
-  }
-  override get selector(): Readonly<Record<string, string>> {
-    const base = this.#base;
-    return base instanceof SelfViewService ? base.selector : super.selector;
-  }
-
   /** The plain object this stands for. */
   toJSON(): KubeObject {
     return {
@@ -254,7 +217,7 @@ function laidOverMetadata(
   // Without annotations of its own the Service shows the (shared) saved ones as they are.
   const annotations = m.annotations ? { ...m.annotations, ...written } : written;
   // A literal of a fixed shape: V8 sizes it exactly.
-  return hasOnly(m, METADATA_KEYS) && m.namespace !== undefined
+  return hasOnly(m, "name", "namespace", "annotations") && m.namespace !== undefined
     ? { name: m.name, namespace: m.namespace, annotations }
     : { ...m, annotations };
 }
@@ -290,17 +253,21 @@ export class ServicesWithState extends ObjectMapView {
   }
 
   *entries(): MapIterator<[string, KubeObject]> {
-    for (const key of this.#inner.keys()) yield [key, this.get(key)!];
+    for (const [key, obj] of this.#inner) {
+      const state = this.#states.get(key);
+      yield [key, state ? state.over(obj) : obj];
+    }
   }
 
-  override keys(): MapIterator<string> {
-    // The manifests' own keys, as they are: no generator stepping over them.
-    return this.#inner.keys();
+  override *keys(): MapIterator<string> {
+    yield* this.#inner.keys();
   }
 
   override *values(): MapIterator<KubeObject> {
-    // By key, one lookup more per Service: no [key, object] pair made per Service per walk.
-    for (const key of this.#inner.keys()) yield this.get(key)!;
+    for (const [key, obj] of this.#inner) {
+      const state = this.#states.get(key);
+      yield state ? state.over(obj) : obj;
+    }
   }
 }
 
@@ -311,7 +278,8 @@ export class ServicesWithState extends ObjectMapView {
  */
 function overlay(obj: KubeObject, state: SavedState): KubeObject {
   if (
-    obj.status === undefined && hasSpec(obj) && hasOnly(obj as unknown as Plain, SERVICE_KEYS)
+    obj.status === undefined && obj.spec !== undefined &&
+    hasOnly(obj as unknown as Plain, "apiVersion", "kind", "metadata", "spec")
   ) {
     return new StatedService(obj, state) as unknown as KubeObject;
   }
@@ -332,11 +300,8 @@ function overlay(obj: KubeObject, state: SavedState): KubeObject {
   return shown;
 }
 
-const METADATA_KEYS: readonly string[] = ["name", "namespace", "annotations"];
-const SERVICE_KEYS: readonly string[] = ["apiVersion", "kind", "metadata", "spec"];
-
 /** Whether `o`'s own keys are among `keys`. */
-function hasOnly(o: object, keys: readonly string[]): boolean {
+function hasOnly(o: object, ...keys: string[]): boolean {
   for (const k in o) if (Object.hasOwn(o, k) && !keys.includes(k)) return false;
   return true;
 }

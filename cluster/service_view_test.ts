@@ -200,15 +200,3 @@ Deno.test("over a manifest Service the laid-over Service is its own view, equal 
     assert.deepEqual(shown.metadata, plain.metadata);
   }
 });
-
-Deno.test("a manifest Service without a spec is laid over as the plain one is", () => {
-  const state = new SavedState(["192.0.2.1"], { pool: "a" });
-  for (const spec of [undefined, { type: "LoadBalancer", selector: { app: "web" } }]) {
-    const plain = service({ spec });
-    const shown = state.over(asManifestService(service({ spec })));
-    const overPlain = state.over(plain);
-    assert.equal(JSON.stringify(shown), JSON.stringify(overPlain));
-    assert.equal(Object.keys(shown).length, Object.keys(overPlain).length, "spread alike");
-    assert.deepEqual(fieldsOf(shown), fieldsOf(overPlain));
-  }
-});
