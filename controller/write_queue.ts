@@ -110,28 +110,34 @@ export async function runWrites(
   if (typeof batcher.writeServices !== "function") {
     return await runLimited(ops, options.limit, { consume: true });
   }
-  // The Service entries are handed over as they are (an op may be its own entry); the rest
-  // run from the list itself, where a Service write leaves only the Event it carries.
-  let services: ServiceWrite[] | null = [];
-  for (const op of ops) {
-    const w = op.service;
-    if (w) services.push(w);
-  }
-  const failures: WriteFailure[] = [];
-  if (services.length > 0) {
-    try {
-      const batch = services;
-      // Not held while the Events run: the ops go one by one then (see `consume`).
-      services = null;
-      await batcher.writeServices(batch);
-    } catch (error) {
-      // Rare: walk the ops again rather than keep a list of them for it.
-      for (const op of ops) {
-        if (!op.service) continue;
-        op.undo?.();
-        failures.push({ op, error });
-      }
-    }
-  }
+  // The rest run from the list itself, where a Service write leaves only its Event.
+  const failures = await writeServiceBatch(batcher as BatchServiceWriter, ops);
   return [...failures, ...await runLimited(ops, options.limit, { batched: true, consume: true })];
+}
+
+/**
+ * Hands every Service write of `ops` to the batching writer in one call; on failure each of
+ * them is undone and failed. The entries are handed over as they are (an op may be its own
+ * entry), in a list that ends with this call, not held while the Events run.
+ */
+async function writeServiceBatch(
+  batcher: BatchServiceWriter,
+  ops: readonly WriteOp[],
+): Promise<WriteFailure[]> {
+  const services: ServiceWrite[] = [];
+  for (const op of ops) if (op.service) services.push(op.service);
+  if (services.length === 0) return [];
+  try {
+    await batcher.writeServices(services);
+    return [];
+  } catch (error) {
+    // Rare: walk the ops again rather than keep a list of them for it.
+    const failures: WriteFailure[] = [];
+    for (const op of ops) {
+      if (!op.service) continue;
+      op.undo?.();
+      failures.push({ op, error });
+    }
+    return failures;
+  }
 }
