@@ -8,6 +8,7 @@
  * thread instead, in slices between which timers and sockets run: a worker, once started,
  * costs the process 10-12 MB of memory for good, more than parsing 10,000 Services takes.
  */
+import { nextTurn } from "../addr/turn_budget.ts";
 import { documentsWithin, parseManifestObjects } from "./manifest_text.ts";
 import type { ParseLimits } from "./safe_yaml.ts";
 import type { KubeObject } from "./types.ts";
@@ -241,7 +242,9 @@ class WorkerParser implements ManifestParser {
         this.#finish({ ok: false, reason: `parser failed: ${err}` });
         return;
       }
-      setTimeout(slice, 0);
+      // In turn with the other slicers (controller, speaker, state saves), not on a timer of
+      // its own that could run right after theirs.
+      nextTurn().then(slice);
     };
     slice();
     return done;
