@@ -57,40 +57,104 @@ interface Measure {
   chars: number;
   /** Height of the subtree: 0 for a scalar. */
   height: number;
+  /**
+   * Whether the subtree is already what a JSON round trip would give: plain objects and
+   * arrays reached once each, strings, finite numbers, booleans and null. Such a tree needs
+   * no copy.
+   */
+  plain: boolean;
 }
 
 const TOO_DEEP = Symbol("too deep");
 
+/** A character JSON escapes: a quote, a backslash, a control character or a surrogate. */
+// deno-lint-ignore no-control-regex -- control characters are exactly what JSON escapes
+const JSON_ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/** `JSON.stringify(s).length`, without making the string (one test for the usual text). */
+export function jsonStringLength(s: string): number {
+  if (!JSON_ESCAPED.test(s)) return s.length + 2;
+  let n = 2;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x22 || c === 0x5c || c === 0x08 || c === 0x09 || c === 0x0a || c === 0x0c) n += 2;
+    else if (c === 0x0d) n += 2;
+    else if (c < 0x20) n += 6; // \u00XX
+    else if (c >= 0xd800 && c <= 0xdbff && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 2; // a pair stays as it is
+      i++;
+    } else if (c >= 0xd800 && c <= 0xdfff) n += 6; // a lone surrogate: \udXXX
+    else n += 1;
+  }
+  return n;
+}
+
+/** JSON characters of a scalar (as the limits have always counted them). */
+function scalarChars(v: unknown): number {
+  return typeof v === "string" ? jsonStringLength(v) : v === undefined ? 4 : String(v).length;
+}
+
+/** Whether a JSON round trip gives the scalar back as it is. */
+function plainScalar(v: unknown): boolean {
+  return v === null || typeof v === "string" || typeof v === "boolean" ||
+    (typeof v === "number" && Number.isFinite(v) && !Object.is(v, -0));
+}
+
+/** Whether `o` is a plain object or array, as JSON.parse makes them. */
+function plainContainer(o: object): boolean {
+  const proto = Object.getPrototypeOf(o);
+  return Array.isArray(o) ? proto === Array.prototype : proto === Object.prototype;
+}
+
 /**
  * Counts a parsed tree as if its aliases were expanded: nodes, JSON characters and height.
  * Every distinct object is measured once (memoized), and the descent stops past `maxDepth`,
- * so recursion stays shallow and a cycle (a recursive alias) is reported as too deep.
+ * so recursion stays shallow and a cycle (a recursive alias) is reported as too deep. Scalars
+ * are counted in place: a 100,000-Service file has ~2 million of them, and a record or a
+ * JSON string made for each was most of what a parse allocated.
  */
 function measure(root: unknown, maxDepth: number): Measure | typeof TOO_DEEP {
+  if (root === null || typeof root !== "object") {
+    return { nodes: 1, chars: scalarChars(root), height: 0, plain: plainScalar(root) };
+  }
   const memo = new Map<object, Measure>();
-  const scalarChars = (v: unknown): number =>
-    typeof v === "string" ? JSON.stringify(v).length : v === undefined ? 4 : String(v).length;
-  const visit = (value: unknown, depth: number): Measure | typeof TOO_DEEP => {
-    if (value === null || typeof value !== "object") {
-      return { nodes: 1, chars: scalarChars(value), height: 0 };
-    }
+  const visit = (value: object, depth: number): Measure | typeof TOO_DEEP => {
     const known = memo.get(value);
-    if (known) return depth + known.height > maxDepth ? TOO_DEEP : known;
+    if (known) {
+      // Reached twice: an alias, which the copy turns into two trees.
+      known.plain = false;
+      return depth + known.height > maxDepth ? TOO_DEEP : known;
+    }
     if (depth >= maxDepth) return TOO_DEEP;
-    const m: Measure = { nodes: 1, chars: 2, height: 1 };
-    const entries = Array.isArray(value)
-      ? value.map((v) => ["", v] as const)
-      : Object.entries(value).map(([k, v]) => [k, v] as const);
-    for (const [key, child] of entries) {
+    const m: Measure = { nodes: 1, chars: 2, height: 1, plain: plainContainer(value) };
+    const add = (child: unknown, keyChars: number): boolean => {
+      if (child === null || typeof child !== "object") {
+        m.nodes += 1;
+        m.chars += scalarChars(child) + 1 + keyChars;
+        if (!plainScalar(child)) m.plain = false;
+        return true;
+      }
       const c = visit(child, depth + 1);
-      if (c === TOO_DEEP) return TOO_DEEP;
+      if (c === TOO_DEEP) return false;
       m.nodes += c.nodes;
-      m.chars += c.chars + 1 + (key === "" && Array.isArray(value) ? 0 : scalarChars(key) + 1);
+      m.chars += c.chars + 1 + keyChars;
       m.height = Math.max(m.height, c.height + 1);
+      if (!c.plain) m.plain = false;
+      return true;
+    };
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) if (!add(value[i], 0)) return TOO_DEEP;
+    } else {
+      const o = value as Record<string, unknown>;
+      for (const key of Object.keys(o)) {
+        if (!add(o[key], jsonStringLength(key) + 1)) return TOO_DEEP;
+      }
     }
     memo.set(value, m);
     return m;
   };
+  // A subtree reached a second time is not plain, nor is any subtree holding it: the root
+  // holds every one, so one alias anywhere makes the whole tree be copied.
   return visit(root, 0);
 }
 
@@ -138,7 +202,10 @@ export function createExpansionBudget(limits: ParseLimits): ExpansionBudget {
           })`,
         };
       }
-      // Within the limits, so this copy is bounded; it also drops the shared references.
+      // Within the limits, so this copy is bounded; it also drops the shared references and
+      // makes plain what js-yaml typed (timestamps, binary). A tree that is plain already is
+      // what the copy would give.
+      if (m.plain) return { ok: true, value: doc };
       return { ok: true, value: JSON.parse(JSON.stringify(doc ?? null)) };
     },
     addObjects(count) {
