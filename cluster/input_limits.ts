@@ -118,6 +118,22 @@ function measure(root: unknown, maxDepth: number): Measure | typeof TOO_DEEP {
     return { nodes: 1, chars: scalarChars(root), height: 0, plain: plainScalar(root) };
   }
   const memo = new Map<object, Measure>();
+  // Adds one entry of a container measured as `m` at `depth`: false when too deep.
+  const add = (m: Measure, child: unknown, keyChars: number, depth: number): boolean => {
+    if (child === null || typeof child !== "object") {
+      m.nodes += 1;
+      m.chars += scalarChars(child) + 1 + keyChars;
+      if (!plainScalar(child)) m.plain = false;
+      return true;
+    }
+    const c = visit(child, depth + 1);
+    if (c === TOO_DEEP) return false;
+    m.nodes += c.nodes;
+    m.chars += c.chars + 1 + keyChars;
+    m.height = Math.max(m.height, c.height + 1);
+    if (!c.plain) m.plain = false;
+    return true;
+  };
   const visit = (value: object, depth: number): Measure | typeof TOO_DEEP => {
     const known = memo.get(value);
     if (known) {
@@ -127,27 +143,15 @@ function measure(root: unknown, maxDepth: number): Measure | typeof TOO_DEEP {
     }
     if (depth >= maxDepth) return TOO_DEEP;
     const m: Measure = { nodes: 1, chars: 2, height: 1, plain: plainContainer(value) };
-    const add = (child: unknown, keyChars: number): boolean => {
-      if (child === null || typeof child !== "object") {
-        m.nodes += 1;
-        m.chars += scalarChars(child) + 1 + keyChars;
-        if (!plainScalar(child)) m.plain = false;
-        return true;
-      }
-      const c = visit(child, depth + 1);
-      if (c === TOO_DEEP) return false;
-      m.nodes += c.nodes;
-      m.chars += c.chars + 1 + keyChars;
-      m.height = Math.max(m.height, c.height + 1);
-      if (!c.plain) m.plain = false;
-      return true;
-    };
     if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) if (!add(value[i], 0)) return TOO_DEEP;
+      for (let i = 0; i < value.length; i++) if (!add(m, value[i], 0, depth)) return TOO_DEEP;
     } else {
       const o = value as Record<string, unknown>;
-      for (const key of Object.keys(o)) {
-        if (!add(o[key], jsonStringLength(key) + 1)) return TOO_DEEP;
+      // for-in, not Object.keys: no list per object. A plain object's prototype has no
+      // enumerable keys; another prototype's are skipped, as Object.keys would.
+      for (const key in o) {
+        if (!Object.hasOwn(o, key)) continue;
+        if (!add(m, o[key], jsonStringLength(key) + 1, depth)) return TOO_DEEP;
       }
     }
     memo.set(value, m);
