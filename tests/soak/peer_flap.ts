@@ -4,7 +4,7 @@
  * session announces 10,000 prefixes. After each reset the full table must be back at GoBGP,
  * our process must still be the same one, and its resident memory must stay flat.
  */
-import { type Driver, spawnDriver } from "../bgp_driver.ts";
+import { type Driver, type DriverEvent, spawnDriver } from "../bgp_driver.ts";
 import { cleanupStaleNetns, createNetnsPair } from "../gobgp/netns.ts";
 import { type Gobgpd, netnsAvailable, runInNetns, startGobgpd } from "../gobgp/mod.ts";
 import { figure, pollUntil, rssBytes, skipped, type Soak, type SoakContext } from "./types.ts";
@@ -102,20 +102,50 @@ async function reset(
       await lost();
       return;
     }
-    case "hold_expiry": {
-      signalGobgpd(g, "SIGSTOP");
-      try {
-        await d.waitEvent(
-          (e) => e.event === "error" && /Hold Timer Expired/.test(e.message ?? ""),
-          {
-            since,
-            timeoutMs: 20_000,
-            what: "our hold timer expiring on the frozen peer",
-          },
-        );
-      } finally {
-        signalGobgpd(g, "SIGCONT");
-      }
+    case "hold_expiry":
+      await holdExpiry(g, d);
+  }
+}
+
+/** Our session's current state: its last state event, or undefined before the first. */
+function currentState(d: Driver): string | undefined {
+  for (let i = d.events.length - 1; i >= 0; i--) {
+    if (d.events[i].event === "state") return d.events[i].state;
+  }
+  return undefined;
+}
+
+/**
+ * Freezes GoBGP until our hold timer expires. The last cycle's recovery is judged by GoBGP's
+ * table, which it can still hold while the session that sent it is being torn down (a Cease
+ * or an abort follows). So the peer is frozen only once ours is Established, and a session
+ * that ends for another reason while frozen was the last cycle's: thaw, let it come back, and
+ * freeze again (at most three times).
+ */
+async function holdExpiry(g: Gobgpd, d: Driver): Promise<void> {
+  for (let attempt = 1;; attempt++) {
+    if (currentState(d) !== "Established") {
+      await d.waitEvent((e) => e.event === "state" && e.state === "Established", {
+        since: d.events.length,
+        timeoutMs: 60_000,
+        what: "our session Established before freezing the peer",
+      });
+    }
+    const since = d.events.length;
+    signalGobgpd(g, "SIGSTOP");
+    let ended: DriverEvent;
+    try {
+      ended = await d.waitEvent((e) => e.event === "error", {
+        since,
+        timeoutMs: 20_000,
+        what: "our hold timer expiring on the frozen peer",
+      });
+    } finally {
+      signalGobgpd(g, "SIGCONT");
+    }
+    if (/Hold Timer Expired/.test(ended.message ?? "")) return;
+    if (attempt === 3) {
+      throw new Error(`the session ended for another reason three times: ${ended.message}`);
     }
   }
 }
