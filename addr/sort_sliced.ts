@@ -18,6 +18,14 @@ const MERGE_STEP = 16384;
 export function* sortSliced<T>(items: T[], compare: (a: T, b: T) => number): Generator<void, T[]> {
   const n = items.length;
   if (n <= SORT_AT_ONCE) return items.sort(compare);
+  // Often already in order (Services listed by name): then no runs and no second buffer of
+  // n items are made.
+  let sorted = true;
+  for (let i = 1; i < n && sorted; i++) {
+    if (compare(items[i], items[i - 1]) < 0) sorted = false;
+    if (i % MERGE_STEP === 0) yield;
+  }
+  if (sorted) return items;
   // Runs sorted natively, then merged bottom-up between two buffers.
   for (let lo = 0; lo < n; lo += SORT_AT_ONCE) {
     const run = items.slice(lo, lo + SORT_AT_ONCE).sort(compare);

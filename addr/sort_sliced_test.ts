@@ -14,3 +14,17 @@ Deno.test("sortSliced sorts in place and stably, yielding on large lists", () =>
     if (n > 16_384) assert.ok(yields > 1, `${n} items sorted without yielding`);
   }
 });
+
+Deno.test("sortSliced leaves a sorted list as it is, yielding on large ones", () => {
+  for (const n of [4097, 70_001]) {
+    const items = Array.from({ length: n }, (_, i) => ({ v: i >> 1, i }));
+    const want = items.slice();
+    const work = sortSliced(items, (a, b) => a.v - b.v);
+    let yields = 0;
+    let r = work.next();
+    for (; !r.done; r = work.next()) yields++;
+    assert.equal(r.value, items);
+    assert.deepEqual(items, want);
+    if (n > 16_384) assert.ok(yields > 1, `${n} items checked without yielding`);
+  }
+});
