@@ -77,9 +77,9 @@ export function jsonStringLength(s: string): number {
   let n = 2;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c === 0x22 || c === 0x5c || c === 0x08 || c === 0x09 || c === 0x0a || c === 0x0c) n += 2;
-    else if (c === 0x0d) n += 2;
-    else if (c < 0x20) n += 6; // \u00XX
+    // A quote, a backslash and \b \t \n \f \r take two characters; other controls \u00XX.
+    if (c === 0x22 || c === 0x5c || (c >= 0x08 && c <= 0x0d && c !== 0x0b)) n += 2;
+    else if (c < 0x20) n += 6;
     else if (c >= 0xd800 && c <= 0xdbff && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
       n += 2; // a pair stays as it is
       i++;
@@ -207,8 +207,8 @@ export function createExpansionBudget(limits: ParseLimits): ExpansionBudget {
         };
       }
       // Within the limits, so this copy is bounded; it also drops the shared references and
-      // makes plain what js-yaml typed (timestamps, binary). A tree that is plain already is
-      // what the copy would give.
+      // turns what JSON has no form for (NaN, ±Infinity, -0, objects not plain) into what it
+      // reads back. A tree that is plain already is what the copy would give.
       if (m.plain) return { ok: true, value: doc };
       return { ok: true, value: JSON.parse(JSON.stringify(doc ?? null)) };
     },
