@@ -84,6 +84,16 @@ const FIRST_V6: Prefix = { afi: AFI_IPV6, addr: "0".repeat(32), length: 0 };
 type Rejected = { prefix: string; reason: string }[];
 
 /**
+ * A table withdrawn as a whole: `routes[at..end)` are what the peer still has of it, each as
+ * sent (the routes from `end` on lay in the unsent part: the peer never had them).
+ */
+interface Retired {
+  routes: readonly Route[];
+  at: number;
+  end: number;
+}
+
+/**
  * One peer's Adj-RIB-Out: wanted routes vs. routes the peer has. Built for a caller that
  * restates its full table on every change: attribute objects are normalised once per object
  * (cached by identity), Route objects are kept as given, and a table ordered by prefix is
@@ -113,6 +123,13 @@ export class AdjRibOut {
    * per prefix (a start that grows the table batch by batch appends 100,000s of prefixes).
    */
   #tail: Prefix | undefined;
+  /**
+   * The last table, when the wanted set became empty while the diff was: its routes go out
+   * as withdrawals by walking it, as the unsent part goes out, so a stop that withdraws
+   * 100,000s of prefixes from several peers makes no diff entry (key string, Map slot) and
+   * no new Prefix per prefix. The diff stays empty while it is set.
+   */
+  #retired: Retired | undefined;
   /** Where the last {@linkcode routeState} found its key. */
   #hint = -1;
   #norm = new WeakMap<RouteAttributes, Normalized>();
@@ -123,6 +140,8 @@ export class AdjRibOut {
    * (the caller never changes the list again) a list in prefix order is kept, not copied.
    */
   setWanted(routes: readonly Route[], options: { owned?: boolean } = {}): Rejected {
+    if (routes.length === 0 && this.#retire()) return [];
+    if (this.#retired !== undefined) this.#unretire();
     const rejected: Rejected = [];
     this.#tail = undefined;
     if (this.#merge(routes, rejected)) {
@@ -178,6 +197,32 @@ export class AdjRibOut {
       this.#take(r, { before: c === 0 ? old[j++] : undefined, rejected });
     }
     return true;
+  }
+
+  /**
+   * Empties the table by setting it aside whole (see {@linkcode #retired}). False when that
+   * cannot be done (the diff holds entries: what the peer has is then per prefix), and the
+   * table is emptied by a merge instead.
+   */
+  #retire(): boolean {
+    if (this.#table.length === 0) return this.#retired !== undefined;
+    if (this.#diff.size > 0) return false;
+    const table = this.#table;
+    const end = this.#unsentFrom === undefined ? table.length : lowerBound(table, this.#unsentFrom);
+    this.#table = [];
+    this.#tail = undefined;
+    if (end > 0) this.#retired = { routes: table, at: 0, end };
+    return true;
+  }
+
+  /** Before a table is wanted again: what the peer has of the retired one as diff entries. */
+  #unretire(): void {
+    const r = this.#retired!;
+    this.#retired = undefined;
+    for (let i = r.at; i < r.end; i++) {
+      const route = r.routes[i];
+      this.#diff.set(prefixKey(route.prefix), this.#good(route).key);
+    }
   }
 
   /** Makes the new tail a merge found the unsent part. */
@@ -263,6 +308,7 @@ export class AdjRibOut {
   /** Forgets what the peer has (session dropped, or route refresh: send everything again). */
   reset(): void {
     this.#diff = new Map();
+    this.#retired = undefined;
     this.#sentCount = 0;
     this.#unsentFrom = FIRST;
   }
@@ -309,6 +355,8 @@ export class AdjRibOut {
       if (families.includes("ipv4")) n += Math.max(0, split - from);
       if (families.includes("ipv6")) n += table.length - Math.max(from, split);
     }
+    // Withdrawals, like those of the diff, are owed whatever the families.
+    if (this.#retired !== undefined) n += this.#retired.end - this.#retired.at;
     // Elsewhere outside `#diff` the peer has exactly what is wanted: only those keys need a
     // look, so polling the count stays cheap with 100,000s of routes.
     for (const [k, s] of this.#diff) {
@@ -392,7 +440,25 @@ export class AdjRibOut {
       this.#group(r, { ...want, groups: into.groups }).keys.push(k);
       taken++;
     }
+    taken = this.#withdrawRetired(into.withdrawn, { taken, limit });
+    if (this.#retired !== undefined) return true;
     return this.#walkUnsent({ ...want, taken }, into.groups);
+  }
+
+  /**
+   * Withdraws the retired table's routes in order, with their own Prefix objects, up to the
+   * limit; returns the count taken so far. The retired table is gone once walked.
+   */
+  #withdrawRetired(withdrawn: Prefix[], at: { taken: number; limit: number }): number {
+    const r = this.#retired;
+    if (r === undefined) return at.taken;
+    let taken = at.taken;
+    let i = r.at;
+    for (; i < r.end && taken < at.limit; i++, taken++) withdrawn.push(r.routes[i].prefix);
+    this.#sentCount -= i - r.at;
+    r.at = i;
+    if (i >= r.end) this.#retired = undefined;
+    return taken;
   }
 
   /** The group of `r`'s family and attribute set, with `r`'s prefix added. */

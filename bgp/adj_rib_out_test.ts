@@ -325,7 +325,7 @@ function applyToPeer(peer: Map<string, number>, updates: UpdateMessage[]): void 
   }
 }
 
-Deno.test("random tables, resets, limits and held tails: the peer ends with exactly the table", () => {
+Deno.test("random tables, emptied tables, resets, limits and held tails: the peer ends with exactly the table", () => {
   for (let seed = 1; seed <= 40; seed++) {
     const rand = rng(seed);
     const pick = (n: number) => Math.floor(rand() * n);
@@ -338,8 +338,12 @@ Deno.test("random tables, resets, limits and held tails: the peer ends with exac
       const op = pick(4);
       if (op === 0) {
         const table: Route[] = [];
+        // A stop, or a peer whose routes all go: the table emptied at once.
+        const emptied = rand() < 0.25;
         for (const prefix of prefixes) {
-          if (rand() < 0.6) table.push({ prefix, attributes: attrs[pick(attrs.length)] });
+          if (!emptied && rand() < 0.6) {
+            table.push({ prefix, attributes: attrs[pick(attrs.length)] });
+          }
         }
         if (rand() < 0.3) table.sort(() => rand() - 0.5);
         rib.setWanted(table);
@@ -354,7 +358,8 @@ Deno.test("random tables, resets, limits and held tails: the peer ends with exac
       } else {
         const families: ("ipv4" | "ipv6")[] = rand() < 0.2 ? ["ipv4"] : ["ipv4", "ipv6"];
         const holdTails = (["none", "bulky", "all"] as const)[pick(3)];
-        const taken = rib.takeUpdates(ebgp, { ctx, families, holdTails, limit: 1 + pick(200) });
+        const limit = rand() < 0.3 ? undefined : 1 + pick(200);
+        const taken = rib.takeUpdates(ebgp, { ctx, families, holdTails, limit });
         applyToPeer(peer, taken.updates);
       }
       assert.equal(rib.sentCount, peer.size, `seed ${seed} step ${step}: sentCount`);
@@ -441,4 +446,63 @@ Deno.test("a table is copied unless handed over, so the caller may reuse its lis
   // Kept as it is: the list is the table (which is why an owner must not change it).
   handed.pop();
   assert.equal(kept.wantedCount, 1);
+});
+
+Deno.test("a table emptied at once withdraws each prefix the peer has, once, with its own Prefix objects", () => {
+  const rib = new AdjRibOut();
+  const table = [...routes(Array.from({ length: 2000 }, (_, i) => v4(i))), ...routes([v6(1)])];
+  rib.setWanted(table.slice(0, 1000));
+  rib.takeUpdates(ebgp, both);
+  // The rest appended and not sent yet: the unsent part, which the peer never had.
+  rib.setWanted(table);
+  assert.equal(rib.sentCount, 1000);
+  assert.equal(rib.pendingCount(), 1001);
+  rib.setWanted([]);
+  assert.equal(rib.wantedCount, 0);
+  assert.equal(rib.pendingCount(), 1000);
+  assert.equal(rib.routeState(v4(5)), "absent");
+  const ownPrefixes = new Set(table.map((r) => r.prefix));
+  const withdrawn: string[] = [];
+  for (let more = true; more;) {
+    const taken = rib.takeUpdates(ebgp, { ...both, limit: 300 });
+    for (const u of taken.updates) {
+      // The table's own objects: nothing is made per prefix to withdraw 100,000s of them.
+      assert.ok(u.withdrawn.every((p) => ownPrefixes.has(p)));
+    }
+    withdrawn.push(...withdrawnOf(taken.updates));
+    assert.equal(rib.pendingCount(), 1000 - withdrawn.length);
+    more = taken.more;
+  }
+  assert.deepEqual(withdrawn, table.slice(0, 1000).map((r) => formatPrefix(r.prefix)));
+  assert.equal(rib.sentCount, 0);
+  assert.deepEqual(rib.takeUpdates(ebgp, both).updates, []);
+});
+
+Deno.test("a table wanted again while an emptied one is being withdrawn sends only the difference", () => {
+  const rib = new AdjRibOut();
+  const table = routes(Array.from({ length: 10 }, (_, i) => v4(i)));
+  rib.setWanted(table);
+  rib.takeUpdates(ebgp, both);
+  rib.setWanted([]);
+  rib.setWanted([]);
+  assert.equal(rib.pendingCount(), 10);
+  // Four withdrawals go out, then the table comes back in part, one route changed.
+  const first = rib.takeUpdates(ebgp, { ...both, limit: 4 });
+  assert.deepEqual(
+    withdrawnOf(first.updates),
+    table.slice(0, 4).map((r) => formatPrefix(r.prefix)),
+  );
+  assert.ok(first.more);
+  const back = [table[0], table[5], ...routes([v4(6)], { med: 5 }), table[7]];
+  rib.setWanted(back);
+  const second = rib.takeUpdates(ebgp, both);
+  assert.deepEqual(announcedOf(second.updates).sort(), ["10.0.0.0/32", "10.0.0.6/32"]);
+  assert.deepEqual(withdrawnOf(second.updates).sort(), [
+    "10.0.0.4/32",
+    "10.0.0.8/32",
+    "10.0.0.9/32",
+  ]);
+  assert.equal(rib.sentCount, 4);
+  assert.equal(rib.pendingCount(), 0);
+  for (const r of back) assert.equal(rib.routeState(r.prefix), "sent");
 });

@@ -45,9 +45,15 @@ export function nodeLeavingReason(node: KubeObject | undefined): string | undefi
   return undefined;
 }
 
-/** Adds GRACEFUL_SHUTDOWN to attribute sets, sharing one result per input set. */
+/**
+ * Adds GRACEFUL_SHUTDOWN to attribute sets, sharing one result per input set, one marked
+ * Route per input Route and one marked list per input list: peers that share their routes
+ * (100,000s of them) share the marked ones too, instead of a copy of each per peer.
+ */
 export class ShutdownMarker {
   #marked = new WeakMap<RouteAttributes, RouteAttributes>();
+  #routes = new WeakMap<Route, Route>();
+  #lists = new WeakMap<readonly Route[], Route[]>();
 
   /** `a` with 65535:0 among its communities (sorted, once). */
   attributes(a: RouteAttributes): RouteAttributes {
@@ -61,15 +67,30 @@ export class ShutdownMarker {
     return m;
   }
 
+  /** `r` with its attributes marked (the same object for the same `r`). */
+  route(r: Route): Route {
+    let m = this.#routes.get(r);
+    if (!m) {
+      m = { prefix: r.prefix, attributes: this.attributes(r.attributes) };
+      this.#routes.set(r, m);
+    }
+    return m;
+  }
+
+  /** Every route of `list`, marked (the same list for the same `list`). */
+  list(list: readonly Route[]): Route[] {
+    let m = this.#lists.get(list);
+    if (!m) {
+      m = list.map((r) => this.route(r));
+      this.#lists.set(list, m);
+    }
+    return m;
+  }
+
   /** Every route of every peer, marked. */
   routes(routes: ReadonlyMap<string, readonly Route[]>): Map<string, Route[]> {
     const out = new Map<string, Route[]>();
-    for (const [peer, list] of routes) {
-      out.set(
-        peer,
-        list.map((r) => ({ prefix: r.prefix, attributes: this.attributes(r.attributes) })),
-      );
-    }
+    for (const [peer, list] of routes) out.set(peer, this.list(list));
     return out;
   }
 }
@@ -129,10 +150,7 @@ export class DrainGate {
         routes.set(peer, hit.output);
         continue;
       }
-      const output = input.map((r) => ({
-        prefix: r.prefix,
-        attributes: this.#marker.attributes(r.attributes),
-      }));
+      const output = this.#marker.list(input);
       this.#cache.set(peer, { input, output });
       routes.set(peer, output);
     }

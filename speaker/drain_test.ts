@@ -8,6 +8,7 @@ import {
   DrainGate,
   GRACEFUL_SHUTDOWN,
   nodeLeavingReason,
+  ShutdownMarker,
 } from "./drain.ts";
 
 function node(extra: { labels?: Record<string, string>; spec?: unknown }): KubeObject {
@@ -147,4 +148,18 @@ Deno.test("stop drain skips peers with graceful restart negotiated (they keep ro
     { name: "down" },
   ]);
   assert.deepEqual([...got.keys()], ["plain", "down"]);
+});
+
+Deno.test("marking at a stop: peers sharing their routes share the marked ones, not a copy each", () => {
+  const shared = [r1, r2];
+  const own = [r2];
+  const marked = new ShutdownMarker().routes(new Map([["a", shared], ["b", shared], ["c", own]]));
+  assert.equal(marked.get("a"), marked.get("b"));
+  // The same Route marked for another peer's list is the same marked object too.
+  assert.equal(marked.get("c")![0], marked.get("a")![1]);
+  assert.deepEqual(marked.get("a")!.map((r) => r.prefix), [r1.prefix, r2.prefix]);
+  assert.deepEqual(marked.get("a")![0].attributes.communities, [7, GRACEFUL_SHUTDOWN]);
+  assert.deepEqual(marked.get("c")![0].attributes.communities, [GRACEFUL_SHUTDOWN]);
+  // The input is left as it was.
+  assert.deepEqual(r1.attributes.communities, [7]);
 });

@@ -76,6 +76,8 @@ export interface LargeRuns {
   /** Worst loop lag of the same program starting with 1 Service. */
   idleLagSeconds: number | null;
   x4?: OurStart;
+  /** The four-peer run's stop, with the default drain. */
+  x4Stop?: OurStop;
   refsX4?: Refs;
 }
 
@@ -100,7 +102,7 @@ export async function idleLag(net: BenchNet): Promise<number | null> {
 async function startStop(
   net: BenchNet,
   work: OurWorkdir,
-  options: { n: number; receivers: number; capMs: number; settle?: boolean },
+  options: { n: number; receivers: number; capMs: number; settle?: boolean; drain?: boolean },
 ): Promise<{ start: OurStart; stop: OurStop }> {
   const start = await startOurs({ net, ...work, ...options });
   const stop = await stopOurs({ proc: start.proc, net, receivers: options.receivers });
@@ -145,8 +147,17 @@ export async function largeRuns(
       const work4 = await ourWorkdir(net, { n, receivers: 4 });
       try {
         await copyDir(work.stateDir, work4.stateDir);
-        // Settled: the RSS figure's peak covers the writes after the routes too.
-        out.x4 = (await startStop(net, work4, { n, receivers: 4, capMs, settle: true })).start;
+        // Settled: the RSS figure's peak covers the writes after the routes too, and the
+        // stop with the default drain, as users run it.
+        const x4 = await startStop(net, work4, {
+          n,
+          receivers: 4,
+          capMs,
+          settle: true,
+          drain: true,
+        });
+        out.x4 = x4.start;
+        out.x4Stop = x4.stop;
       } finally {
         await work4.remove();
         await net.trimReceivers(1);

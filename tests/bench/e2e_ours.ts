@@ -62,6 +62,11 @@ export interface OurStartOptions {
    * (the memory figures); without it the start is stopped right after its last route.
    */
   settle?: boolean;
+  /**
+   * Keep the default RFC 8326 drain at SIGTERM (routes marked, then withdrawn by UPDATE), as
+   * users run the program: for the memory figure, which then covers the stop too.
+   */
+  drain?: boolean;
 }
 
 let helpFlags: Promise<Set<string>> | undefined;
@@ -156,7 +161,7 @@ export async function startOurs(options: OurStartOptions): Promise<OurStart> {
     // The namespace has its own ports: the default admin address is free there.
     "--admin-addr",
     ADMIN_ADDR,
-    ...await extraArgs(),
+    ...options.drain ? [] : await extraArgs(),
   ];
   const before = await waitReceiversIdle(receivers, net.senderAddress);
   const t0 = performance.now();
@@ -205,6 +210,8 @@ export interface OurStop {
   exitCode: number | null;
   /** SIGTERM → no route left at any receiver; null when not within the cap. */
   withdrawnSeconds: number | null;
+  /** The process's peak RSS (VmHWM) over its whole life, read until it exited. */
+  peakRssBytes: number | undefined;
 }
 
 /** Sends SIGTERM and times the exit and the receivers emptying (SIGKILL after `capMs`). */
@@ -219,7 +226,21 @@ export async function stopOurs(
   } catch {
     // already gone
   }
-  const exit = run.proc.exited.then((st) => ({ at: performance.now(), code: st.code }));
+  let exited = false;
+  const exit = run.proc.exited.then((st) => {
+    exited = true;
+    return { at: performance.now(), code: st.code };
+  });
+  // The high-water mark is the life's peak so far: the last read before the exit holds the
+  // stop's own (a drain re-announces and withdraws every route).
+  let peakRssBytes: number | undefined;
+  const watching = (async () => {
+    while (!exited) {
+      const m = await processMemory(run.proc.pid);
+      if (m) peakRssBytes = Math.max(peakRssBytes ?? 0, m.hwmBytes);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
   const empty = waitForEmpty(receivers, { sender: run.net.senderAddress, capMs });
   const timer = setTimeout(() => {
     try {
@@ -230,10 +251,12 @@ export async function stopOurs(
   }, capMs);
   const [ex, emptyAt] = await Promise.all([exit, empty]);
   clearTimeout(timer);
+  await watching;
   const inCap = ex.at - t0 < capMs;
   return {
     exitSeconds: inCap ? (ex.at - t0) / 1000 : null,
     exitCode: inCap ? ex.code : null,
     withdrawnSeconds: emptyAt === undefined ? null : (emptyAt - t0) / 1000,
+    peakRssBytes,
   };
 }
