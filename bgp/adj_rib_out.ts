@@ -27,6 +27,7 @@ import {
   type RouteAttributes,
   validateAttributes,
 } from "./route_attributes.ts";
+import { type Replaced, replacement, type Retired, sentEnd, Was } from "./rib_bulk.ts";
 import { ChunkedGroup, packChunks } from "./update_packing.ts";
 import { AFI_IPV4, AFI_IPV6, type CodecContext, type Prefix, type UpdateMessage } from "./types.ts";
 
@@ -67,11 +68,12 @@ export interface TakenUpdates {
 
 /**
  * Announcements of one batch that share an attribute set, with their prefix keys (undefined
- * for prefixes of the unsent part of the table, which have no entry in the diff).
+ * for prefixes of the unsent part of the table, which have no entry in the diff; a
+ * {@linkcode Was} for those of a replaced table, which have none either).
  */
 interface Pending {
   group: ChunkedGroup;
-  keys: (string | undefined)[];
+  keys: (string | undefined | Was)[];
 }
 
 /** Before every prefix: "the peer has none of the table". */
@@ -82,16 +84,6 @@ const TAIL_DIFF_SCAN = 4096;
 const FIRST_V6: Prefix = { afi: AFI_IPV6, addr: "0".repeat(32), length: 0 };
 
 type Rejected = { prefix: string; reason: string }[];
-
-/**
- * A table withdrawn as a whole: `routes[at..end)` are what the peer still has of it, each as
- * sent (the routes from `end` on lay in the unsent part: the peer never had them).
- */
-interface Retired {
-  routes: readonly Route[];
-  at: number;
-  end: number;
-}
 
 /**
  * One peer's Adj-RIB-Out: wanted routes vs. routes the peer has. Built for a caller that
@@ -130,9 +122,24 @@ export class AdjRibOut {
    * no new Prefix per prefix. The diff stays empty while it is set.
    */
   #retired: Retired | undefined;
+  /**
+   * The last table, when one of the same prefixes replaced it with many attribute sets
+   * changed while the diff was empty (see rib_bulk.ts): walked for the changed routes.
+   */
+  #replaced: Replaced | undefined;
+  readonly #keyOf = (r: Route): string => this.#good(r).key;
   /** Where the last {@linkcode routeState} found its key. */
   #hint = -1;
   #norm = new WeakMap<RouteAttributes, Normalized>();
+  readonly #bulkMin: number | undefined;
+
+  /**
+   * `bulkMinChanged`: fewest changed routes for which a table of the same prefixes is kept
+   * whole instead of diffed (default rib_bulk.ts `BULK_MIN_CHANGED`; tests set it low).
+   */
+  constructor(options: { bulkMinChanged?: number } = {}) {
+    this.#bulkMin = options.bulkMinChanged;
+  }
 
   /**
    * Replaces the wanted set (the full table; later routes for one prefix win). Routes whose
@@ -142,6 +149,8 @@ export class AdjRibOut {
   setWanted(routes: readonly Route[], options: { owned?: boolean } = {}): Rejected {
     if (routes.length === 0 && this.#retire()) return [];
     if (this.#retired !== undefined) this.#unretire();
+    if (this.#replaced !== undefined) this.#unreplace();
+    if (this.#diff.size === 0 && this.#replace(routes, options)) return [];
     const rejected: Rejected = [];
     this.#tail = undefined;
     if (this.#merge(routes, rejected)) {
@@ -206,9 +215,9 @@ export class AdjRibOut {
    */
   #retire(): boolean {
     if (this.#table.length === 0) return this.#retired !== undefined;
-    if (this.#diff.size > 0) return false;
+    if (this.#diff.size > 0 || this.#replaced !== undefined) return false;
     const table = this.#table;
-    const end = this.#unsentFrom === undefined ? table.length : lowerBound(table, this.#unsentFrom);
+    const end = sentEnd(table, this.#unsentFrom);
     this.#table = [];
     this.#tail = undefined;
     if (end > 0) this.#retired = { routes: table, at: 0, end };
@@ -222,6 +231,34 @@ export class AdjRibOut {
     for (let i = r.at; i < r.end; i++) {
       const route = r.routes[i];
       this.#diff.set(prefixKey(route.prefix), this.#good(route).key);
+    }
+  }
+
+  /** Keeps `routes` as a replacement of the table when rib_bulk.ts says so (see #replaced). */
+  #replace(routes: readonly Route[], options: { owned?: boolean }): boolean {
+    const old = this.#table;
+    const x = replacement(old, routes, {
+      end: sentEnd(old, this.#unsentFrom),
+      min: this.#bulkMin,
+      keyOf: (r) => {
+        const n = this.#normalized(r.attributes);
+        return n.bad === undefined ? n.key : undefined;
+      },
+    });
+    if (x === undefined) return false;
+    this.#table = options.owned ? routes : routes.slice();
+    this.#replaced = x;
+    this.#tail = undefined;
+    return true;
+  }
+
+  /** Before another table is wanted: what the peer has of the replaced one as diff entries. */
+  #unreplace(): void {
+    const x = this.#replaced!;
+    this.#replaced = undefined;
+    for (let i = x.at; i < x.end; i++) {
+      const was = x.owed(this.#table, i, this.#keyOf);
+      if (was !== undefined) this.#diff.set(prefixKey(this.#table[i].prefix), was);
     }
   }
 
@@ -309,6 +346,7 @@ export class AdjRibOut {
   reset(): void {
     this.#diff = new Map();
     this.#retired = undefined;
+    this.#replaced = undefined;
     this.#sentCount = 0;
     this.#unsentFrom = FIRST;
   }
@@ -330,7 +368,10 @@ export class AdjRibOut {
     const s = this.#diff.size === 0
       ? undefined
       : this.#diff.get(typeof k === "string" ? k : prefixKey(k));
-    if (s === undefined) return this.#unsent(r.prefix) ? "pending" : "sent";
+    if (s === undefined) {
+      if (this.#replaced?.owed(this.#table, i, this.#keyOf) !== undefined) return "pending";
+      return this.#unsent(r.prefix) ? "pending" : "sent";
+    }
     return s === this.#good(r).key ? "sent" : "pending";
   }
 
@@ -357,6 +398,9 @@ export class AdjRibOut {
     }
     // Withdrawals, like those of the diff, are owed whatever the families.
     if (this.#retired !== undefined) n += this.#retired.end - this.#retired.at;
+    if (this.#replaced !== undefined) {
+      n += this.#replaced.pendingIn(families.includes("ipv4"), families.includes("ipv6"));
+    }
     // Elsewhere outside `#diff` the peer has exactly what is wanted: only those keys need a
     // look, so polling the count stays cheap with 100,000s of routes.
     for (const [k, s] of this.#diff) {
@@ -442,6 +486,8 @@ export class AdjRibOut {
     }
     taken = this.#withdrawRetired(into.withdrawn, { taken, limit });
     if (this.#retired !== undefined) return true;
+    taken = this.#walkReplaced({ ...want, taken }, into.groups);
+    if (this.#replaced !== undefined) return true;
     return this.#walkUnsent({ ...want, taken }, into.groups);
   }
 
@@ -477,6 +523,48 @@ export class AdjRibOut {
     }
     p.group.add(r.prefix);
     return p;
+  }
+
+  /**
+   * Announces the changed routes of a replaced table in order, up to the limit left; those
+   * of families not negotiated move to the diff, still pending. Returns the count taken.
+   */
+  #walkReplaced(
+    want: {
+      env: AttributeEnv;
+      ctx: CodecContext;
+      families: Family[];
+      limit?: number;
+      taken: number;
+    },
+    groups: Map<string, Pending>[],
+  ): number {
+    const x = this.#replaced;
+    if (x === undefined) return want.taken;
+    const limit = want.limit ?? Infinity;
+    const v4 = want.families.includes("ipv4");
+    const v6 = want.families.includes("ipv6");
+    const table = this.#table;
+    const was = new Map<string, Was>();
+    let taken = want.taken;
+    let i = x.at;
+    for (; i < x.end && taken < limit; i++) {
+      const key = x.owed(table, i, this.#keyOf);
+      if (key === undefined) continue;
+      const r = table[i];
+      x.settle(r);
+      if (!(r.prefix.afi === AFI_IPV4 ? v4 : v6)) {
+        this.#diff.set(prefixKey(r.prefix), key);
+        continue;
+      }
+      let w = was.get(key);
+      if (w === undefined) was.set(key, w = new Was(key));
+      this.#group(r, { ...want, groups }).keys.push(w);
+      taken++;
+    }
+    x.at = i;
+    if (i >= x.end) this.#replaced = undefined;
+    return taken;
   }
 
   /**
@@ -520,6 +608,11 @@ export class AdjRibOut {
     const held = p.group.lastRun();
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i];
+      if (k instanceof Was) {
+        // The peer had the prefix (with `k.key`): what it has is counted already.
+        if (i >= keep) this.#diff.set(prefixKey(held[i - keep]), k.key);
+        continue;
+      }
       if (i >= keep) {
         if (k === undefined) this.#diff.set(prefixKey(held[i - keep]), null);
         continue;
