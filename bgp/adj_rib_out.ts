@@ -76,6 +76,15 @@ interface Pending {
   keys: (string | undefined | Was)[];
 }
 
+/** What a walk of a batch announces with: the session's context, the limit, the count so far. */
+interface Walk {
+  env: AttributeEnv;
+  ctx: CodecContext;
+  families: Family[];
+  limit?: number;
+  taken: number;
+}
+
 /** Before every prefix: "the peer has none of the table". */
 const FIRST: Prefix = { afi: 0 as 1, addr: 0, length: 0 };
 /** Diff entries a merge looks through before it lets a new tail join the unsent part. */
@@ -530,13 +539,7 @@ export class AdjRibOut {
    * of families not negotiated move to the diff, still pending. Returns the count taken.
    */
   #walkReplaced(
-    want: {
-      env: AttributeEnv;
-      ctx: CodecContext;
-      families: Family[];
-      limit?: number;
-      taken: number;
-    },
+    want: Walk,
     groups: Map<string, Pending>[],
   ): number {
     const x = this.#replaced;
@@ -572,13 +575,7 @@ export class AdjRibOut {
    * families not negotiated move to the diff, still pending. True when the limit cut it.
    */
   #walkUnsent(
-    want: {
-      env: AttributeEnv;
-      ctx: CodecContext;
-      families: Family[];
-      limit?: number;
-      taken: number;
-    },
+    want: Walk,
     groups: Map<string, Pending>[],
   ): boolean {
     if (this.#unsentFrom === undefined) return false;
