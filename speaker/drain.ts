@@ -115,10 +115,13 @@ export interface GateResult {
  */
 export class DrainGate {
   readonly #graceMs: number;
-  readonly #marker = new ShutdownMarker();
+  /**
+   * The marks of the drain under way (its lists are reused while a peer's input list is the
+   * same); dropped when the node stays, so no marked copy of 100,000s of routes outlives it.
+   */
+  #marker: ShutdownMarker | undefined;
   #last = new Map<string, Route[]>();
   #since: number | undefined;
-  #cache = new Map<string, { input: Route[]; output: Route[] }>();
 
   constructor(options: { graceMs: number }) {
     this.#graceMs = options.graceMs;
@@ -132,7 +135,7 @@ export class DrainGate {
   ): GateResult {
     if (leaving === undefined || this.#graceMs <= 0) {
       this.#since = undefined;
-      this.#cache.clear();
+      this.#marker = undefined;
       this.#last = new Map(planned);
       return { routes: new Map(planned), phase: "none" };
     }
@@ -143,16 +146,9 @@ export class DrainGate {
       for (const peer of planned.keys()) routes.set(peer, []);
       return { routes, phase: "withdrawn", reason: leaving };
     }
+    const marker = this.#marker ??= new ShutdownMarker();
     for (const [peer, list] of planned) {
-      const input = list.length > 0 ? list : this.#last.get(peer) ?? [];
-      const hit = this.#cache.get(peer);
-      if (hit && hit.input === input) {
-        routes.set(peer, hit.output);
-        continue;
-      }
-      const output = this.#marker.list(input);
-      this.#cache.set(peer, { input, output });
-      routes.set(peer, output);
+      routes.set(peer, marker.list(list.length > 0 ? list : this.#last.get(peer) ?? []));
     }
     return { routes, phase: "draining", wakeInMs: left, reason: leaving };
   }
