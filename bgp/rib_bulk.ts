@@ -9,7 +9,12 @@
  */
 import { comparePrefix, lowerBound } from "./prefix_order.ts";
 import type { Route } from "./route_attributes.ts";
-import type { Prefix } from "./types.ts";
+import { AFI_IPV4, type Prefix } from "./types.ts";
+
+/** The slot of `r`'s family in a `[IPv4, IPv6]` pair of counts. */
+function familySlot(r: Route): 0 | 1 {
+  return r.prefix.afi === AFI_IPV4 ? 0 : 1;
+}
 
 /** Default fewest changed routes for which a restated table is kept whole, not diffed. */
 export const BULK_MIN_CHANGED = 4096;
@@ -67,14 +72,14 @@ export class Replaced {
 
   /** One owed route dealt with (sent, or moved to the diff). */
   settle(r: Route): void {
-    this.pending[r.prefix.afi === 1 ? 0 : 1]--;
+    this.pending[familySlot(r)]--;
   }
 }
 
 /**
  * `routes` as a replacement of `old` when both hold the same prefixes in the same order and
- * at least `at.min` (default {@linkcode BULK_MIN_CHANGED}) of the sent part change attribute sets; undefined
- * otherwise (fewer changes are cheaper as diff entries). `keyOf` gives a route's attribute
+ * at least `at.min` (default {@linkcode BULK_MIN_CHANGED}) of the sent part change attribute
+ * sets; undefined otherwise (fewer changes are cheaper as diff entries). `keyOf` gives a route's attribute
  * key, or undefined when its attributes cannot be encoded (then no replacement either).
  */
 export function replacement(
@@ -92,7 +97,7 @@ export function replacement(
     if (r.prefix !== o.prefix && comparePrefix(r.prefix, o.prefix) !== 0) return undefined;
     const key = at.keyOf(r);
     if (key === undefined) return undefined;
-    if (i < at.end && key !== at.keyOf(o)) pending[r.prefix.afi === 1 ? 0 : 1]++;
+    if (i < at.end && key !== at.keyOf(o)) pending[familySlot(r)]++;
   }
   if (pending[0] + pending[1] < min) return undefined;
   return new Replaced(old, { end: at.end, pending });
