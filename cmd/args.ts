@@ -3,8 +3,8 @@
  * (cmd/flags.json, shared with the launcher in bin/), so a flag given to the wrong role is
  * refused with the reason instead of being silently ignored.
  */
-import { parseArgs } from "node:util";
 import spec from "./flags.json" with { type: "json" };
+import { type ArgOption, ArgvError, splitArgv } from "./argv.ts";
 import { resolveKubeconfig } from "../bin/permissions.mjs";
 import { AddressError, parseHostPort } from "./admin.ts";
 import { didYouMean } from "../api/config.ts";
@@ -28,7 +28,7 @@ interface FlagSpec {
 export const FLAGS: Record<string, FlagSpec> = spec.flags as Record<string, FlagSpec>;
 
 /** Flags every role accepts. */
-const GLOBAL_FLAGS: Record<string, { type: "string" | "boolean"; short?: string }> = {
+const GLOBAL_FLAGS: Record<string, ArgOption> = {
   role: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
@@ -117,27 +117,11 @@ function fileExists(path: string): boolean {
   }
 }
 
-/** Turns node:util's messages into one line that names the flag. */
-function parseError(err: Error & { code?: string }): UsageError {
-  const quoted = err.message.match(/'([^']+)'/)?.[1] ?? "";
-  switch (err.code) {
-    case "ERR_PARSE_ARGS_UNKNOWN_OPTION": {
-      const near = didYouMean(quoted.replace(/^-+/, ""), [
-        ...Object.keys(FLAGS),
-        "help",
-        "version",
-      ]);
-      return new UsageError(`unknown flag ${quoted}${near ? ` (did you mean --${near}?)` : ""}`);
-    }
-    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
-      return new UsageError(
-        quoted.includes("<value>")
-          ? `${quoted.split(" ")[0]} needs a value`
-          : `${quoted.split(" ")[0]} takes no value`,
-      );
-    default:
-      return new UsageError(err.message.split("\n")[0]);
-  }
+/** A refused command line as a usage error; an unknown flag gets the nearest known one. */
+function parseError(err: ArgvError): UsageError {
+  if (err.kind !== "unknown-flag") return new UsageError(err.message);
+  const near = didYouMean(err.flag.replace(/^-+/, ""), [...Object.keys(FLAGS), "help", "version"]);
+  return new UsageError(`${err.message}${near ? ` (did you mean --${near}?)` : ""}`);
 }
 
 /**
@@ -150,15 +134,13 @@ export function parseCommandLine(
 ): ParsedArgs {
   const options = typeof envOrOptions === "function" ? { env: envOrOptions } : envOrOptions;
   const env = options.env ?? (() => undefined);
-  const parseOptions: Record<string, { type: "string" | "boolean"; short?: string }> = {
-    ...GLOBAL_FLAGS,
-  };
+  const parseOptions: Record<string, ArgOption> = { ...GLOBAL_FLAGS };
   for (const [name, s] of Object.entries(FLAGS)) parseOptions[name] = { type: s.type };
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: parseOptions, allowPositionals: true, strict: true });
+    parsed = splitArgv(argv, parseOptions);
   } catch (err) {
-    throw parseError(err as Error);
+    throw err instanceof ArgvError ? parseError(err) : err;
   }
   const given: Record<string, string | boolean | undefined> = { ...parsed.values };
   const positionals = [...parsed.positionals];
