@@ -3,11 +3,11 @@
  * cannot honour, the router ID, the IPv6 next hop, the connector (TCP MD5, source address)
  * and the session configuration.
  */
-import { createHash } from "node:crypto";
 import type { PeerConfig } from "../api/config.ts";
 import { parseIP } from "../api/ip.ts";
 import type { NodeView } from "../api/objects.ts";
 import { type Connector, DEFAULT_CONNECT_MS, type Family, type SessionConfig } from "../bgp/mod.ts";
+import { sha256Hex } from "../addr/sha256.ts";
 import {
   ffiAvailable,
   ffiConnector,
@@ -138,7 +138,7 @@ export function connectorFor(peer: PeerConfig, fallback?: Connector): Connector 
 export function transportKeyOf(peer: PeerConfig): string {
   const password = passwordOf(peer);
   return JSON.stringify([
-    password === undefined ? null : createHash("sha256").update(password).digest("hex"),
+    password === undefined ? null : sha256Hex(password),
     peer.sourceAddress ?? null,
   ]);
 }
