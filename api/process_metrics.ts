@@ -1,12 +1,12 @@
 /**
  * The `process_*` metrics under the names and meanings of the Prometheus Go client's process
  * collector, so the dashboards and alerts users run against MetalLB's pods (memory, CPU,
- * restarts via start time, file descriptors) work on ferrolb's. CPU, resident memory and
- * start time need no permission. Deno lets only `--allow-all` read /proc/self; without it, open
- * and maximum file descriptors come from an {@linkcode FdFallback} when the caller has one (libc
- * through FFI), and virtual memory is left out: an absent series, not a false 0.
+ * restarts via start time, file descriptors) work on ferrolb's. Resident memory and start time
+ * need no permission. Deno lets only `--allow-all` read /proc/self; without it, CPU time and
+ * open and maximum file descriptors come from the caller's fallbacks when it has them (libc
+ * through FFI), CPU time else from the Node layer, loaded only then, and virtual memory is left
+ * out: an absent series, not a false 0.
  */
-import process from "node:process";
 import type { Registry } from "./metrics.ts";
 /** Clock ticks per second of /proc/<pid>/stat times; fixed at 100 on Linux (USER_HZ). */
 const USER_HZ = 100;
@@ -53,10 +53,29 @@ export interface ProcessReader {
   openFds(): number;
 }
 
+/**
+ * CPU seconds from `node:process`, loaded on first use: until it is, reading throws and the
+ * series keeps its last value. Only a role without /proc/self and without a `cpu` fallback
+ * loads it.
+ */
+function nodeCpuClock(): () => number {
+  let usage: (() => { user: number; system: number }) | undefined;
+  let loading: Promise<unknown> | undefined;
+  return () => {
+    if (!usage) {
+      loading ??= import("node:process").then((m) => usage = () => m.default.cpuUsage());
+      throw new Error("node:process is loading");
+    }
+    const u = usage();
+    return (u.user + u.system) / 1e6;
+  };
+}
+
 const linuxReader: ProcessReader = {
   cpuSeconds: () => {
-    const u = process.cpuUsage();
-    return (u.user + u.system) / 1e6;
+    const stat = parseProcStat(Deno.readTextFileSync("/proc/self/stat"));
+    if (!stat) throw new Error("unreadable /proc/self/stat");
+    return stat.cpuSeconds;
   },
   residentBytes: () => Deno.memoryUsage().rss,
   // The runtime's time origin is set as the process starts, before any of our code runs.
@@ -88,6 +107,8 @@ export interface FdFallback {
 export interface ProcessMetricsOptions {
   /** Used for open and maximum descriptors when /proc/self is not readable. */
   fds?: FdFallback;
+  /** User plus system CPU seconds when the reader cannot tell them (no /proc/self). */
+  cpu?: () => number;
 }
 
 /** Registers the process metrics on `registry`, read at every scrape. */
@@ -121,8 +142,11 @@ export function defineProcessMetrics(
   const virt = procfs
     ? registry.gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.")
     : undefined;
+  const readCpu = attempt(() => reader.cpuSeconds()) !== undefined
+    ? () => reader.cpuSeconds()
+    : options.cpu ?? nodeCpuClock();
   registry.addCollector(() => {
-    const seconds = attempt(() => reader.cpuSeconds());
+    const seconds = attempt(readCpu);
     if (seconds !== undefined) cpu.set({}, seconds);
     const resident = attempt(() => reader.residentBytes());
     if (resident !== undefined) rss.set({}, resident);

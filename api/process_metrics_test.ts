@@ -79,9 +79,34 @@ Deno.test("without /proc/self, a descriptor fallback supplies open and max fds (
   assert.doesNotMatch(registry.render(), /process_virtual_memory_bytes/);
 });
 
-Deno.test("on this Linux host the real readings are plausible", () => {
+Deno.test("without /proc/self, CPU time comes from the caller's fallback", () => {
+  const registry = createRegistry();
+  let seconds = 1.5;
+  defineProcessMetrics(registry, {
+    cpuSeconds: () => {
+      throw new Deno.errors.NotCapable("Requires all access to /proc/self/stat");
+    },
+    residentBytes: () => 1234,
+    startTime: () => 1_700_000_000,
+    stat: () => {
+      throw new Deno.errors.NotCapable("Requires all access to /proc/self/stat");
+    },
+    limits: () => "",
+    openFds: () => 0,
+  }, { cpu: () => seconds });
+  assert.match(registry.render(), /^process_cpu_seconds_total 1\.5$/m);
+  seconds = 2.25;
+  assert.match(registry.render(), /^process_cpu_seconds_total 2\.25$/m);
+});
+
+Deno.test("on this Linux host the real readings are plausible", async () => {
   const registry = createRegistry();
   defineProcessMetrics(registry);
+  // Without /proc/self and without a fallback, CPU time comes from the Node layer, which the
+  // first scrape starts loading: once the module is in, the next scrape has it.
+  registry.render();
+  await import("node:process");
+  await new Promise((r) => setTimeout(r, 0));
   const text = registry.render();
   const value = (name: string) => Number(text.match(new RegExp(`^${name} (\\S+)$`, "m"))?.[1]);
   // Deno opens /proc/self only under --allow-all (as `deno eval`); the test task's flags do not.

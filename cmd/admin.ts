@@ -7,6 +7,7 @@ import type { Logger } from "../api/log.ts";
 import { EXPOSITION_CONTENT_TYPE, type Registry } from "../api/metrics.ts";
 import { exportLoopLag, loopLagGauge, startLoopLagMonitor } from "./loop_lag.ts";
 import { defineProcessMetrics } from "../api/process_metrics.ts";
+import { libcCpuClock } from "./cpu_time.ts";
 import { libcFdCounter } from "./fd_count.ts";
 import { Slice } from "../addr/turn_budget.ts";
 
@@ -102,7 +103,8 @@ function ensureProcessMetrics(registry: Registry): void {
   if (withProcessMetrics.has(registry)) return;
   withProcessMetrics.add(registry);
   const fds = libcFdCounter();
-  defineProcessMetrics(registry, undefined, fds ? { fds } : {});
+  const cpu = libcCpuClock();
+  defineProcessMetrics(registry, undefined, { ...(fds ? { fds } : {}), ...(cpu ? { cpu } : {}) });
 }
 
 /** /healthz: 503 when `health` says false or throws. */
