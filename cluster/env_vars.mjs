@@ -1,7 +1,7 @@
 // @ts-check
 /**
  * Every environment variable ferrolb reads: the binary's `--allow-env=` list, what
- * cluster/node_env.ts hands npm libraries as `process.env`, and what the launcher
+ * cluster/process_env.ts hands npm libraries as `process.env`, and what the launcher
  * (bin/permissions.mjs) passes through. Plain JavaScript so the Node launcher can import
  * the one list too.
  */

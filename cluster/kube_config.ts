@@ -5,6 +5,8 @@
  * unknown fields).
  */
 
+// First: process.env is confined before client-node and its dependencies load.
+import "./process_env.ts";
 import * as k8s from "@kubernetes/client-node";
 
 /** Where the in-cluster service account token lives. */

@@ -3,6 +3,8 @@
  * timeout), it goes quiet for too long, the resourceVersion is too old (410 Gone), or it
  * fails. The caller's list/watch loop decides what comes next from the {@linkcode WatchEnd}.
  */
+// First: process.env is confined before client-node and its dependencies load.
+import "./process_env.ts";
 import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "../api/log.ts";
 import { KubeApiError } from "./kube_config.ts";

@@ -1,11 +1,8 @@
 /**
- * Confines what npm libraries see as `process.env` to the variables ferrolb is allowed to
- * read. Some of client-node's dependencies enumerate the whole environment at load time,
- * which Deno refuses under a narrow `--allow-env=…`; handing them a plain object holding
- * only our variables keeps the permission list minimal instead of widening it to `--allow-env`.
- * Import this module before anything that loads `@kubernetes/client-node`.
+ * Reading the environment variables ferrolb may read. Kept apart from cluster/process_env.ts,
+ * which needs `node:process`: loading Deno's Node layer costs every role ~1.6 MB of heap,
+ * and only the roles that talk to an API server load an npm library that reads `process.env`.
  */
-import process from "node:process";
 import { ENV_VARS } from "./env_vars.mjs";
 
 export { ENV_VARS };
@@ -18,21 +15,3 @@ export function readEnv(name: string): string | undefined {
     return undefined;
   }
 }
-
-/** Replaces `process.env` with a plain object of the allowed variables that are set. */
-export function confineProcessEnv(names: readonly string[] = ENV_VARS): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const name of names) {
-    const value = readEnv(name);
-    if (value !== undefined) env[name] = value;
-  }
-  Object.defineProperty(process, "env", {
-    value: env,
-    configurable: true,
-    writable: true,
-    enumerable: true,
-  });
-  return env;
-}
-
-confineProcessEnv();

@@ -5,7 +5,6 @@
  * without it, it runs both roles against the Kubernetes API (`all_cluster.ts`).
  */
 import { boundedShutdown, waitForSignal } from "./signals.ts";
-import "../cluster/node_env.ts";
 import type { ParsedArgs } from "./args.ts";
 import { gracefulShutdownMs } from "./speaker.ts";
 import { createLogger, parseLogLevel } from "../api/log.ts";

@@ -4,7 +4,6 @@
  */
 import type { ClusterConnection } from "../cluster/connect.ts";
 import { boundedShutdown, type SignalWait, waitForSignal } from "./signals.ts";
-import "../cluster/node_env.ts";
 import type { ParsedArgs } from "./args.ts";
 import { type RunningController, startLeasedController } from "./controller.ts";
 import { connectSpeaker, type SpeakerFlags, speakerFlags, speakerOptions } from "./speaker.ts";

@@ -6,7 +6,6 @@
  */
 import type { ClusterConnection } from "../cluster/connect.ts";
 import { boundedShutdown, type SignalWait, waitForSignal } from "./signals.ts";
-import "../cluster/node_env.ts";
 import type { ParsedArgs } from "./args.ts";
 import { type AdminServer, startAdminServer } from "./admin.ts";
 import type { StatusDocument } from "./status.ts";
@@ -125,7 +124,7 @@ export async function connectSpeaker(
   flags: SpeakerFlags,
   logger: Logger,
 ): Promise<ClusterConnection | string> {
-  // Loaded late: the Kubernetes client is heavy and must come after node_env confined env.
+  // Loaded late: the Kubernetes client is heavy (its modules confine process.env first).
   const { connectCluster } = await import("../cluster/connect.ts");
   try {
     return connectCluster(flags.kubeconfig, {
