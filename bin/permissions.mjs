@@ -20,9 +20,14 @@ export { ENV_VARS, LIBC_CANDIDATES };
  * for a slower cold start (still within the issue's 3 s / 15 s). `--no-opt` leaves out V8's top
  * tier (TurboFan; Maglev still optimizes hot code): its code, its compile zones and the
  * deoptimization data cost ~5 MiB at 10,000 Services and ~25-30 MiB at 100,000 x 4 peers, for a
- * 100,000-Service cold start ~0.9 s slower (4.9 s, against 15 s). Issue 13.
+ * 100,000-Service cold start ~0.9 s slower (4.9 s, against 15 s).
+ * `--no-concurrent-recompilation` has Maglev compile on the main thread, between tasks, instead
+ * of on V8's worker threads: their compile zones and glibc arenas (one per thread) held ~5 MiB
+ * at the 10,000-Service peak (~98 -> ~92 MiB), for a cold start of 100,000 ~0.5 s slower.
+ * Issue 13.
  */
-export const V8_FLAGS = "--max-semi-space-size=4,--heap-growing-percent=50,--no-opt";
+export const V8_FLAGS =
+  "--max-semi-space-size=4,--heap-growing-percent=50,--no-opt,--no-concurrent-recompilation";
 
 /** The in-cluster service account directory (token, CA, namespace). */
 export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
