@@ -1,10 +1,29 @@
 import assert from "node:assert/strict";
 import { createRegistry } from "./metrics.ts";
-import { defineProcessMetrics, parseMaxFds, parseProcStat } from "./process_metrics.ts";
+import {
+  defineProcessMetrics,
+  parseMaxFds,
+  parseProcStat,
+  type ProcessReader,
+} from "./process_metrics.ts";
 
 // proc(5): a command name with spaces and a ')' must not shift the fields.
 const STAT = "4242 (deno (x) y) S 1 4242 4242 0 -1 4194560 100 0 0 0 " +
   "250 50 0 0 20 0 12 0 12345 987654321 4000 18446744073709551615";
+
+/** A reader as Deno gives it without `--allow-all`: /proc/self unreadable. */
+function withoutProc(cpuSeconds: () => number): ProcessReader {
+  return {
+    cpuSeconds,
+    residentBytes: () => 1234,
+    startTime: () => 1_700_000_000,
+    stat: () => {
+      throw new Deno.errors.NotCapable("Requires all access to /proc/self/stat");
+    },
+    limits: () => "",
+    openFds: () => 0,
+  };
+}
 
 Deno.test("parseProcStat: CPU seconds from utime+stime at USER_HZ 100, vsize in bytes", () => {
   assert.deepEqual(parseProcStat(STAT), { cpuSeconds: 3, virtualBytes: 987654321 });
@@ -43,16 +62,7 @@ Deno.test("process metrics render under the Prometheus Go client's names, read p
 
 Deno.test("without /proc/self (minimal permissions) fds and vsize are absent, not 0", () => {
   const registry = createRegistry();
-  defineProcessMetrics(registry, {
-    cpuSeconds: () => 0.25,
-    residentBytes: () => 1234,
-    startTime: () => 1_700_000_000,
-    stat: () => {
-      throw new Deno.errors.NotCapable("Requires all access to /proc/self/stat");
-    },
-    limits: () => "",
-    openFds: () => 0,
-  });
+  defineProcessMetrics(registry, withoutProc(() => 0.25));
   const text = registry.render();
   assert.match(text, /^process_cpu_seconds_total 0\.25$/m);
   assert.match(text, /^process_resident_memory_bytes 1234$/m);
@@ -62,16 +72,9 @@ Deno.test("without /proc/self (minimal permissions) fds and vsize are absent, no
 Deno.test("without /proc/self, a descriptor fallback supplies open and max fds (not vsize)", () => {
   const registry = createRegistry();
   let open = 12;
-  defineProcessMetrics(registry, {
-    cpuSeconds: () => 0.25,
-    residentBytes: () => 1234,
-    startTime: () => 1_700_000_000,
-    stat: () => {
-      throw new Deno.errors.NotCapable("Requires all access to /proc/self/stat");
-    },
-    limits: () => "",
-    openFds: () => 0,
-  }, { fds: { open: () => open, max: () => 4096 } });
+  defineProcessMetrics(registry, withoutProc(() => 0.25), {
+    fds: { open: () => open, max: () => 4096 },
+  });
   assert.match(registry.render(), /^process_open_fds 12$/m);
   assert.match(registry.render(), /^process_max_fds 4096$/m);
   open = 15;
@@ -82,18 +85,10 @@ Deno.test("without /proc/self, a descriptor fallback supplies open and max fds (
 Deno.test("without /proc/self, CPU time comes from the caller's fallback", () => {
   const registry = createRegistry();
   let seconds = 1.5;
-  defineProcessMetrics(registry, {
-    cpuSeconds: () => {
-      throw new Deno.errors.NotCapable("Requires all access to /proc/self/stat");
-    },
-    residentBytes: () => 1234,
-    startTime: () => 1_700_000_000,
-    stat: () => {
-      throw new Deno.errors.NotCapable("Requires all access to /proc/self/stat");
-    },
-    limits: () => "",
-    openFds: () => 0,
-  }, { cpu: () => seconds });
+  const unreadable = () => {
+    throw new Deno.errors.NotCapable("Requires all access to /proc/self/stat");
+  };
+  defineProcessMetrics(registry, withoutProc(unreadable), { cpu: () => seconds });
   assert.match(registry.render(), /^process_cpu_seconds_total 1\.5$/m);
   seconds = 2.25;
   assert.match(registry.render(), /^process_cpu_seconds_total 2\.25$/m);

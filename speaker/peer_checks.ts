@@ -7,7 +7,7 @@ import type { PeerConfig } from "../api/config.ts";
 import { parseIP } from "../api/ip.ts";
 import type { NodeView } from "../api/objects.ts";
 import { type Connector, DEFAULT_CONNECT_MS, type Family, type SessionConfig } from "../bgp/mod.ts";
-import { sha256Hex } from "../addr/sha256.ts";
+import { sha256Hex } from "./short_hash.ts";
 import {
   ffiAvailable,
   ffiConnector,

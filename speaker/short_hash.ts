@@ -1,9 +1,11 @@
 /**
- * The first hex digits of a string's SHA-256, for ServiceBGPStatus names. The speaker names
+ * SHA-256 of a string, synchronously, for ServiceBGPStatus names (their first hex digits) and
+ * the key of a BGPPeer's TCP MD5 password (no second plaintext copy is kept). The speaker names
  * one object per Service, 100,000s at a start; `node:crypto`'s `createHash` makes a Hash
  * object (with its native state) per name that outlives the young generation. This one
  * reuses its buffers and makes only the result string. Same digest: names written before
- * stay the names the speaker finds after an upgrade.
+ * stay the names the speaker finds after an upgrade. (`node:crypto` would also load Deno's
+ * Node layer, megabytes of heap, into a process that otherwise never needs it.)
  */
 
 const K = new Uint32Array([
