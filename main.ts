@@ -6,7 +6,7 @@ import { readEnv } from "./cluster/node_env.ts";
 import { parseCommandLine, type ParsedArgs, type Role, usage, UsageError } from "./cmd/args.ts";
 import { checkAdminAddr } from "./cmd/admin.ts";
 import { startMallocTrim } from "./cmd/malloc_trim.ts";
-import { libcTextReleaser } from "./cmd/text_release.ts";
+import { startTextRelease } from "./cmd/text_release.ts";
 import pkg from "./package.json" with { type: "json" };
 
 type RoleMain = (args: ParsedArgs) => Promise<number>;
@@ -68,13 +68,16 @@ export async function run(argv: string[]): Promise<number> {
   }
   // Long-running roles give freed malloc memory back as they go (a no-op without libc FFI).
   const stopTrim = ADMIN_ROLES.has(args.role) ? startMallocTrim() : undefined;
+  let stopTextRelease: (() => void) | undefined;
   try {
     const main = await ROLE_MAINS[args.role]();
     // Every module is loaded now: the binary's pages that took (the module graph, npm and
-    // config resolution, the V8 snapshot) are not read again by a long-running role.
-    if (ADMIN_ROLES.has(args.role)) libcTextReleaser()?.release();
+    // config resolution, the V8 snapshot) are not read again by a long-running role, and
+    // what each later phase touches is let go on a period too.
+    if (ADMIN_ROLES.has(args.role)) stopTextRelease = startTextRelease();
     return await main(args);
   } finally {
+    stopTextRelease?.();
     stopTrim?.();
   }
 }

@@ -1,10 +1,14 @@
 /**
- * Lets go of the executable's read-only pages once the program has loaded (`madvise(2)`
- * `MADV_DONTNEED` over the segments the loader never writes). A Deno process touches ~45 MiB
- * of its binary: the module graph, the npm resolver, the config and permission parsing and the
- * V8 startup snapshot run once at start and are never read again, yet their pages stay
- * resident and count in the process's RSS. Dropped, a page the program reads again comes
- * back from the page cache on its next touch (a minor fault: the file is unchanged, so the
+ * Lets go of the executable's read-only pages (`madvise(2)` `MADV_DONTNEED` over the segments
+ * the loader never writes), once the program has loaded and then every
+ * {@linkcode TEXT_RELEASE_INTERVAL_MS}. A Deno process touches ~45 MiB of its binary: the
+ * module graph, the npm resolver, the config and permission parsing and the V8 startup
+ * snapshot run once at start and are never read again, yet their pages stay resident and
+ * count in the process's RSS. The work after that does the same on a smaller scale: each
+ * phase of a start (the parse, the first passes, the UPDATEs) touches code the next phase
+ * does not, and at 10,000 Services ~23 MiB of text was resident at the peak while the code
+ * in use at any moment fits in ~12 MiB. Dropped, a page the program reads again comes back
+ * from the page cache on its next touch (a minor fault: the file is unchanged, so the
  * content is the same), and pages no one touches again leave the process for good.
  *
  * Only segments that are clean copies of the file qualify: `PT_LOAD` without `PF_W`, outside
@@ -170,4 +174,33 @@ function hasTextRelocations(libc: Libc, address: bigint): boolean {
     if (tag === DT_FLAGS && (entry.getBigUint64(8, true) & DF_TEXTREL) !== 0n) return true;
   }
   return true;
+}
+
+/**
+ * Release period. Measured with the real program (in-repo collectors): the 10,000-Service
+ * peak went from 90-102 MiB (one release after loading) to 76-85 MiB at 100 ms, 82-88 at
+ * 250 ms and 85-89 at 500 ms, with the same time to routes; settled, 57-68 MiB instead of 90.
+ * Idle, the refaults cost ~0.25 % of one core (0.10 against 0.05 CPU seconds in 20 s).
+ */
+export const TEXT_RELEASE_INTERVAL_MS = 100;
+
+/** Options for {@linkcode startTextRelease}. */
+export interface TextReleaseOptions {
+  /** The releaser; default {@linkcode libcTextReleaser} (none without the grant). */
+  releaser?: TextReleaser;
+  /** Period in ms. Default {@linkcode TEXT_RELEASE_INTERVAL_MS}. */
+  intervalMs?: number;
+}
+
+/**
+ * Releases now and then every `intervalMs`, on a timer that does not keep the process alive,
+ * until the returned stop is called; without a releaser nothing is scheduled.
+ */
+export function startTextRelease(options: TextReleaseOptions = {}): () => void {
+  const releaser = "releaser" in options ? options.releaser : libcTextReleaser();
+  if (!releaser) return () => {};
+  releaser.release();
+  const id = setInterval(() => releaser.release(), options.intervalMs ?? TEXT_RELEASE_INTERVAL_MS);
+  Deno.unrefTimer(id);
+  return () => clearInterval(id);
 }

@@ -1,5 +1,11 @@
 import assert, { deepStrictEqual } from "node:assert/strict";
-import { cleanRanges, libcTextReleaser, type ProgramHeader } from "./text_release.ts";
+import {
+  cleanRanges,
+  libcTextReleaser,
+  type ProgramHeader,
+  startTextRelease,
+  type TextReleaser,
+} from "./text_release.ts";
 
 const PAGE = 4096n;
 const LOAD = 1;
@@ -51,4 +57,25 @@ Deno.test("libcTextReleaser: this process gives back resident pages of its binar
   // run through the binary's text.
   deepStrictEqual(JSON.parse(JSON.stringify({ a: [1, "b"] })), { a: [1, "b"] });
   assert(/^x+$/u.test("xxx"));
+});
+
+Deno.test("startTextRelease: releases at once, then on its period until stopped", async () => {
+  let calls = 0;
+  const releaser: TextReleaser = { release: () => (calls++, 4096) };
+  const stop = startTextRelease({ releaser, intervalMs: 5 });
+  assert.equal(calls, 1, "the first release is not left to the timer");
+  // A busy machine may fire the interval late: wait for the third release, not for a duration.
+  for (let i = 0; i < 2000 && calls < 3; i++) await new Promise((r) => setTimeout(r, 5));
+  stop();
+  const seen = calls;
+  assert.ok(seen >= 3, `released ${seen} times`);
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(calls, seen, "no release after stop");
+});
+
+Deno.test("startTextRelease: nothing scheduled without a releaser", async () => {
+  // A timer calling a missing releaser would throw in its callback and fail this test.
+  const stop = startTextRelease({ releaser: undefined, intervalMs: 1 });
+  await new Promise((r) => setTimeout(r, 10));
+  stop();
 });
