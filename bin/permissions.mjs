@@ -6,6 +6,7 @@
  * or the environment itself: the callers pass those in.
  */
 
+import { splitArgv } from "./argv.mjs";
 import { LIBC_CANDIDATES } from "../bgp/libc_paths.mjs";
 import { ENV_VARS } from "../cluster/env_vars.mjs";
 
@@ -48,37 +49,18 @@ const FFI_ROLES = new Set(["controller", "speaker", "all", "demo"]);
  */
 
 /**
- * Splits argv like the program does, without judging it: unknown flags are skipped so a
- * mistake still reaches the program, which explains it.
+ * Splits argv like the program does (bin/argv.mjs, the same grammar), without judging it:
+ * unknown flags are skipped so a mistake still reaches the program, which explains it.
  * @param {string[]} argv
  * @param {FlagTable} table
  * @returns {Scan}
  */
 export function scanArgs(argv, table) {
-  /** @type {Record<string, string | boolean>} */
-  const flags = {};
-  const positionals = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === "--") {
-      positionals.push(...argv.slice(i + 1));
-      break;
-    }
-    if (!arg.startsWith("-") || arg === "-") {
-      positionals.push(arg);
-      continue;
-    }
-    const body = arg.replace(/^--?/, "");
-    const eq = body.indexOf("=");
-    const name = eq < 0 ? body : body.slice(0, eq);
-    const spec = name === "role" ? { type: "string" } : table.flags[name];
-    if (!spec) continue;
-    if (spec.type === "boolean") flags[name] = true;
-    else if (eq >= 0) flags[name] = body.slice(eq + 1);
-    else if (i + 1 < argv.length) flags[name] = argv[++i];
-  }
-  const role = typeof flags.role === "string" ? flags.role : positionals.shift();
-  return { role, flags, positionals };
+  const { values, positionals } = splitArgv(argv, { ...table.flags, role: { type: "string" } }, {
+    lenient: true,
+  });
+  const role = typeof values.role === "string" ? values.role : positionals.shift();
+  return { role, flags: values, positionals };
 }
 
 /**

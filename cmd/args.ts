@@ -4,7 +4,7 @@
  * refused with the reason instead of being silently ignored.
  */
 import spec from "./flags.json" with { type: "json" };
-import { type ArgOption, ArgvError, splitArgv } from "./argv.ts";
+import { type ArgOption, ArgvError, splitArgv } from "../bin/argv.mjs";
 import { resolveKubeconfig } from "../bin/permissions.mjs";
 import { AddressError, parseHostPort } from "./admin.ts";
 import { didYouMean } from "../api/config.ts";

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { parseArgs } from "node:util";
-import { type ArgOption, ArgvError, splitArgv } from "./argv.ts";
+import { ArgvError, splitArgv } from "./argv.mjs";
 
-const OPTIONS: Record<string, ArgOption> = {
+// Typed as node:util wants them, so the same table drives both splitters.
+const OPTIONS: Record<string, { type: "string" | "boolean"; short?: string }> = {
   help: { type: "boolean", short: "h" },
   json: { type: "boolean", short: "j" },
   "config-dir": { type: "string" },
@@ -51,4 +52,15 @@ Deno.test("unknown flags, missing values and values for booleans are refused, na
   refused(["--json=yes"], "unexpected-value", "--json");
   // Inherited names are not flags.
   refused(["--constructor"], "unknown-flag", "--constructor");
+});
+
+Deno.test("lenient (the launcher's scan): what strict refuses is skipped, the rest read alike", () => {
+  const lenient = (args: string[]) => splitArgv(args, OPTIONS, { lenient: true });
+  assert.deepEqual(lenient(["--nope", "x", "--json=yes", "-x", "--name", "--json"]), {
+    values: { json: true, name: "--json" },
+    positionals: ["x"],
+  });
+  assert.deepEqual(lenient(["all", "--config-dir"]), { values: {}, positionals: ["all"] });
+  const strictLine = ["all", "--config-dir", "d", "-hj", "--", "--help"];
+  assert.deepEqual(lenient(strictLine), splitArgv(strictLine, OPTIONS));
 });
