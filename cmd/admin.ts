@@ -102,9 +102,7 @@ const withProcessMetrics = new WeakSet<Registry>();
 function ensureProcessMetrics(registry: Registry): void {
   if (withProcessMetrics.has(registry)) return;
   withProcessMetrics.add(registry);
-  const fds = libcFdCounter();
-  const cpu = libcCpuClock();
-  defineProcessMetrics(registry, undefined, { ...(fds ? { fds } : {}), ...(cpu ? { cpu } : {}) });
+  defineProcessMetrics(registry, undefined, { fds: libcFdCounter(), cpu: libcCpuClock() });
 }
 
 /** /healthz: 503 when `health` says false or throws. */
